@@ -1,0 +1,188 @@
+"""One SQLite file shared by stores: WAL, durable commits, one writer thread, and an inline reader.
+
+Writes run in a dedicated thread inside ``BEGIN IMMEDIATE ... COMMIT`` so a write that returned has been
+committed (``synchronous=FULL`` by default: nothing acknowledged is lost on power failure; ``NORMAL`` keeps
+WAL durability against process crashes and may lose the last commits on power loss). Point reads run on
+the event-loop thread over a separate read-only connection, because a short indexed lookup costs less than
+a thread hop; long scans go through :meth:`SQLiteDatabase.read_in_thread`. Several processes may share one
+file: ``BEGIN IMMEDIATE`` serialises writers and ``busy_timeout`` makes them wait for each other.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sqlite3
+import threading
+import uuid
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Literal, TypeVar
+
+T = TypeVar("T")
+
+SCHEMA_TABLE = "CREATE TABLE IF NOT EXISTS schema_version (component TEXT PRIMARY KEY, version INTEGER NOT NULL)"
+
+
+class SQLiteDatabase:
+    """A SQLite database file with one writer thread and an inline read-only connection."""
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        synchronous: Literal["FULL", "NORMAL"] = "FULL",
+        busy_timeout_ms: int = 30_000,
+    ) -> None:
+        if synchronous not in ("FULL", "NORMAL"):
+            raise ValueError(f"synchronous={synchronous!r} is not supported; use 'FULL' or 'NORMAL'")
+        raw = os.fspath(path)
+        if not raw:
+            raise ValueError("SQLite path is empty; give a file path or ':memory:'")
+        self.path = raw
+        self.synchronous = synchronous
+        self.busy_timeout_ms = int(busy_timeout_ms)
+        if raw == ":memory:":
+            self._target, self._uri = f"file:llmteam-{uuid.uuid4().hex}?mode=memory&cache=shared", True
+        else:
+            self._target, self._uri = raw, False
+        self._executor: ThreadPoolExecutor | None = None
+        self._writer: sqlite3.Connection | None = None
+        self._reader: sqlite3.Connection | None = None
+        self._keepalive: sqlite3.Connection | None = None
+        self._lock = threading.Lock()
+        self._schemas: set[str] = set()
+        self._closed = False
+
+    # -- connections -------------------------------------------------------------------------------
+    def _connect(self, *, readonly: bool) -> sqlite3.Connection:
+        if not self._uri:
+            Path(self._target).parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(
+            self._target, uri=self._uri, isolation_level=None, check_same_thread=False,
+            timeout=self.busy_timeout_ms / 1000,
+        )
+        conn.execute(f"PRAGMA busy_timeout={self.busy_timeout_ms}")
+        if not self._uri:
+            conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute(f"PRAGMA synchronous={self.synchronous}")
+        conn.execute("PRAGMA foreign_keys=ON")
+        if readonly:
+            conn.execute("PRAGMA query_only=1")
+        return conn
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise RuntimeError(f"SQLite database {self.path!r} is closed; open a new store")
+
+    def writer(self) -> sqlite3.Connection:
+        """The write connection (opened on first use); only touch it from the writer thread."""
+        with self._lock:
+            self._check_open()
+            if self._uri and self._keepalive is None:
+                self._keepalive = self._connect(readonly=False)
+            if self._writer is None:
+                self._writer = self._connect(readonly=False)
+            return self._writer
+
+    def reader(self) -> sqlite3.Connection:
+        """The read-only connection used for inline point reads."""
+        with self._lock:
+            self._check_open()
+            if self._uri and self._keepalive is None:
+                self._keepalive = self._connect(readonly=False)
+            if self._reader is None:
+                self._reader = self._connect(readonly=True)
+            return self._reader
+
+    def _pool(self) -> ThreadPoolExecutor:
+        with self._lock:
+            self._check_open()
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llmteam-sqlite")
+            return self._executor
+
+    # -- operations ----------------------------------------------------------------------------------
+    def write_sync(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn(conn)`` in one ``BEGIN IMMEDIATE`` transaction and commit; roll back if it raises."""
+        conn = self.writer()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            result = fn(conn)
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+        return result
+
+    async def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn`` as one committed transaction in the writer thread; when this returns it is durable."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool(), self.write_sync, fn)
+
+    def read_sync(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn(conn)`` on the read-only connection in the calling thread."""
+        return fn(self.reader())
+
+    async def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """A short read (an indexed lookup) inline on the loop thread: cheaper than a thread hop."""
+        return self.read_sync(fn)
+
+    async def read_in_thread(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """A long read (a scan, a report page) in a worker thread so the loop stays responsive."""
+        return await asyncio.to_thread(self._read_fresh, fn)
+
+    def _read_fresh(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        conn = self._connect(readonly=True)
+        try:
+            return fn(conn)
+        finally:
+            conn.close()
+
+    def ensure_schema_sync(self, component: str, version: int, statements: Iterable[str]) -> None:
+        """Create ``component``'s tables idempotently and record its ``schema_version`` row."""
+        if component in self._schemas:
+            return
+        stmts = list(statements)
+
+        def apply(conn: sqlite3.Connection) -> None:
+            conn.execute(SCHEMA_TABLE)
+            row = conn.execute("SELECT version FROM schema_version WHERE component = ?", (component,)).fetchone()
+            if row is not None and row[0] > version:
+                raise RuntimeError(
+                    f"{self.path!r} holds {component} schema v{row[0]}, newer than this llmteam (v{version}); "
+                    "upgrade llmteam"
+                )
+            for stmt in stmts:
+                conn.execute(stmt)
+            conn.execute(
+                "INSERT INTO schema_version(component, version) VALUES (?, ?) "
+                "ON CONFLICT(component) DO UPDATE SET version = excluded.version",
+                (component, version),
+            )
+
+        self.write_sync(apply)
+        self._schemas.add(component)
+
+    async def ensure_schema(self, component: str, version: int, statements: Iterable[str]) -> None:
+        """Async form of :meth:`ensure_schema_sync`, run in the writer thread."""
+        if component in self._schemas:
+            return
+        stmts = list(statements)
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._pool(), self.ensure_schema_sync, component, version, stmts)
+
+    def close(self) -> None:
+        """Close both connections and stop the writer thread; idempotent."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=True)
+        for conn in (self._reader, self._writer, self._keepalive):
+            if conn is not None:
+                conn.close()
+        self._reader = self._writer = self._keepalive = None
