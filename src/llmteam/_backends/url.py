@@ -1,4 +1,4 @@
-"""Store URLs: the one place where ``memory://``, ``sqlite:///...``, ``postgresql://...`` and ``redis://...`` are parsed."""
+"""Store URLs: the one place where memory, sqlite, postgresql and redis URLs are parsed."""
 
 from __future__ import annotations
 

@@ -1,0 +1,128 @@
+"""SQLiteDatabase: durable transactional writes, inline reads, idempotent versioned schema, multi-process safety."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from llmteam._backends.sqlite import SQLiteDatabase
+
+DDL = ["CREATE TABLE IF NOT EXISTS kv (k TEXT PRIMARY KEY, v TEXT NOT NULL)"]
+
+
+async def test_write_then_read_roundtrip(tmp_path: Path) -> None:
+    db = SQLiteDatabase(tmp_path / "a.db")
+    await db.ensure_schema("kv", 1, DDL)
+    await db.write(lambda c: c.execute("INSERT INTO kv VALUES (?, ?)", ("a", "1")))
+    assert await db.read(lambda c: c.execute("SELECT v FROM kv WHERE k = ?", ("a",)).fetchone()) == ("1",)
+    assert await db.read_in_thread(lambda c: c.execute("SELECT count(*) FROM kv").fetchone()) == (1,)
+    db.close()
+
+
+async def test_failed_write_rolls_back_everything(tmp_path: Path) -> None:
+    db = SQLiteDatabase(tmp_path / "a.db")
+    await db.ensure_schema("kv", 1, DDL)
+
+    def half(conn: sqlite3.Connection) -> None:
+        conn.execute("INSERT INTO kv VALUES ('x', '1')")
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError):
+        await db.write(half)
+    assert await db.read(lambda c: c.execute("SELECT count(*) FROM kv").fetchone()) == (0,)
+    db.close()
+
+
+async def test_wal_mode_and_synchronous_full(tmp_path: Path) -> None:
+    db = SQLiteDatabase(tmp_path / "a.db")
+    await db.ensure_schema("kv", 1, DDL)
+    assert db.write_sync(lambda c: c.execute("PRAGMA journal_mode").fetchone()) == ("wal",)
+    assert db.write_sync(lambda c: c.execute("PRAGMA synchronous").fetchone()) == (2,)
+    db.close()
+
+
+async def test_schema_is_idempotent_and_versioned(tmp_path: Path) -> None:
+    path = tmp_path / "a.db"
+    for _ in range(2):
+        db = SQLiteDatabase(path)
+        await db.ensure_schema("kv", 1, DDL)
+        db.close()
+    db = SQLiteDatabase(path)
+    rows = db.read_sync(lambda c: c.execute("SELECT component, version FROM schema_version").fetchall())
+    assert rows == [("kv", 1)]
+    db.close()
+
+
+async def test_newer_schema_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "a.db"
+    db = SQLiteDatabase(path)
+    await db.ensure_schema("kv", 3, DDL)
+    db.close()
+    db = SQLiteDatabase(path)
+    with pytest.raises(RuntimeError, match="newer than this llmteam"):
+        await db.ensure_schema("kv", 1, DDL)
+    db.close()
+
+
+async def test_memory_database_shares_data_between_connections() -> None:
+    db = SQLiteDatabase(":memory:")
+    await db.ensure_schema("kv", 1, DDL)
+    await db.write(lambda c: c.execute("INSERT INTO kv VALUES ('a', 'b')"))
+    assert await db.read(lambda c: c.execute("SELECT v FROM kv").fetchone()) == ("b",)
+    db.close()
+
+
+async def test_concurrent_writers_in_one_process(tmp_path: Path) -> None:
+    db = SQLiteDatabase(tmp_path / "a.db")
+    await db.ensure_schema("kv", 1, DDL)
+    await asyncio.gather(
+        *(db.write(lambda c, i=i: c.execute("INSERT INTO kv VALUES (?, ?)", (str(i), "v"))) for i in range(200))
+    )
+    assert await db.read(lambda c: c.execute("SELECT count(*) FROM kv").fetchone()) == (200,)
+    db.close()
+
+
+def test_two_processes_serialise_read_modify_write(tmp_path: Path) -> None:
+    path = tmp_path / "counter.db"
+    db = SQLiteDatabase(path)
+    db.ensure_schema_sync("kv", 1, DDL)
+    db.write_sync(lambda c: c.execute("INSERT INTO kv VALUES ('n', '0')"))
+    db.close()
+    script = textwrap.dedent(
+        f"""
+        from llmteam._backends.sqlite import SQLiteDatabase
+        db = SQLiteDatabase({str(path)!r})
+        def bump(c):
+            n = int(c.execute("SELECT v FROM kv WHERE k='n'").fetchone()[0])
+            c.execute("UPDATE kv SET v=? WHERE k='n'", (str(n + 1),))
+        for _ in range(100):
+            db.write_sync(bump)
+        db.close()
+        """
+    )
+    procs = [subprocess.Popen([sys.executable, "-c", script]) for _ in range(2)]
+    assert all(p.wait(timeout=60) == 0 for p in procs)
+    db = SQLiteDatabase(path)
+    assert db.read_sync(lambda c: c.execute("SELECT v FROM kv WHERE k='n'").fetchone()) == ("200",)
+    db.close()
+
+
+def test_closed_database_refuses_use(tmp_path: Path) -> None:
+    db = SQLiteDatabase(tmp_path / "a.db")
+    db.close()
+    db.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        db.read_sync(lambda c: None)
+
+
+@pytest.mark.parametrize("bad", [{"synchronous": "OFF"}, {"path": ""}])
+def test_bad_arguments(tmp_path: Path, bad: dict[str, str]) -> None:
+    kwargs = {"path": str(tmp_path / "a.db"), **bad}
+    with pytest.raises(ValueError):
+        SQLiteDatabase(kwargs.pop("path"), **kwargs)  # type: ignore[arg-type]
