@@ -22,7 +22,13 @@ POSTGRES_URL = os.environ.get(
 REDIS_URL = os.environ.get("LLMTEAM_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 REQUIRE_SERVERS = os.environ.get("LLMTEAM_REQUIRE_SERVERS") == "1"
 
-_ENV_KEYS = ("LLMTEAM_LICENSE_KEY", "LLMTEAM_LICENSE_PUBLIC_KEY", "LLMTEAM_LICENSE_ENFORCE", "LLMTEAM_AUDIT_HMAC_KEY")
+_ENV_KEYS = (
+    "LLMTEAM_LICENSE_KEY",
+    "LLMTEAM_LICENSE_PUBLIC_KEY",
+    "LLMTEAM_LICENSE_ENFORCE",
+    "LLMTEAM_LICENSE_ALLOW_UNSIGNED",
+    "LLMTEAM_AUDIT_HMAC_KEY",
+)
 
 
 def _reachable(url: str, default_port: int) -> bool:
@@ -63,7 +69,7 @@ def _licensing_reset() -> Any:
         LicenseManager.reset()
         configure = getattr(LicenseManager, "configure", None)
         if configure is not None:
-            configure(public_key=None)
+            configure(public_key=None, allow_unsigned=False)
 
     return reset
 

@@ -1,0 +1,294 @@
+"""``LicenseManager``: the active tier and licence of one instance, plus the lazily created singleton."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import threading
+import time
+from datetime import date, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from llmteam.licensing._errors import LicenseExpiredError, LicenseValidationError
+from llmteam.licensing._keys import VERIFIER, decode_public_key, parse_key
+from llmteam.licensing._license import License
+from llmteam.licensing._tiers import LICENSE_FEATURES, LICENSE_LIMITS, LicenseLimits, LicenseTier
+
+if TYPE_CHECKING:
+    from llmteam.execution import ExecutorConfig
+
+logger = logging.getLogger(__name__)
+
+KEY_ENV = "LLMTEAM_LICENSE_KEY"
+_MAX_KEY_FILE_BYTES = 4096
+_KEEP: Any = object()
+
+
+def _key_file_candidates() -> list[Path]:
+    return [Path.home() / ".llmteam" / "license.key", Path(".llmteam") / "license.key", Path("license.key")]
+
+
+def find_configured_key() -> tuple[str, str] | None:
+    """(key, source) from env LLMTEAM_LICENSE_KEY, else the first readable key file; None if there is none."""
+    key = os.environ.get(KEY_ENV, "").strip()
+    if key:
+        return key, KEY_ENV
+    for path in _key_file_candidates():
+        try:
+            with path.open("rb") as fh:
+                text = fh.read(_MAX_KEY_FILE_BYTES).decode("utf-8", "replace").strip()
+        except OSError:
+            continue
+        if text:
+            return text, str(path)
+    return None
+
+
+def _end_of_day_timestamp(day: date) -> float:
+    """Local-time epoch seconds at which ``day`` has ended."""
+    return datetime.fromordinal(day.toordinal() + 1).timestamp()
+
+
+def build_license(key: str) -> License:
+    """Parse, authenticate and date-check a key; return its License or raise the matching error."""
+    parsed = parse_key(key)
+    if parsed.signature is not None:
+        VERIFIER.verify(parsed)
+        verified = True
+    elif VERIFIER.unsigned_allowed():
+        logger.warning(
+            "activating an UNSIGNED legacy licence key for owner %r (legacy mode is on); it is not authenticated",
+            parsed.owner,
+        )
+        verified = False
+    else:
+        raise LicenseValidationError(
+            f"the licence key for owner {parsed.owner!r} has no signature; a signed key "
+            "(LLMT-<TIER>-<OWNER>-<YYYYMMDD>-<SIG>) is required. Unsigned legacy keys are accepted only with "
+            "LLMTEAM_LICENSE_ALLOW_UNSIGNED=1 or LicenseManager.configure(allow_unsigned=True)"
+        )
+    if date.today() > parsed.expires:
+        raise LicenseExpiredError(
+            f"the licence for owner {parsed.owner!r} expired at the end of {parsed.expires.isoformat()}; "
+            "obtain a renewed key"
+        )
+    tier = parsed.tier
+    return License(
+        key=parsed.key,
+        tier=tier,
+        owner=parsed.owner,
+        owner_email="",
+        expires_at=datetime(parsed.expires.year, parsed.expires.month, parsed.expires.day),
+        issued_at=datetime.now(),
+        features=list(LICENSE_FEATURES[tier]),
+        limits={},
+        verified=verified,
+    )
+
+
+class LicenseManager:
+    """Tier, licence and limits of one instance; instances never share activation state."""
+
+    _instance: ClassVar[LicenseManager | None] = None
+    _instance_lock: ClassVar[threading.Lock] = threading.Lock()
+
+    def __init__(self, tier: LicenseTier | None = None) -> None:
+        if tier is not None and not isinstance(tier, LicenseTier):
+            raise TypeError(f"tier must be a LicenseTier or None, not {tier!r}")
+        self._fixed_tier = tier
+        self._license: License | None = None
+        self._deadline_for: tuple[License, datetime] | None = None
+        self._deadline = 0.0
+        if tier is None:
+            self._load()
+
+    # -- singleton and process-wide verifier configuration -------------------------------------------------
+    @classmethod
+    def instance(cls) -> LicenseManager:
+        """The lazily created process-wide manager."""
+        inst = cls._instance
+        if inst is None:
+            with cls._instance_lock:
+                inst = cls._instance
+                if inst is None:
+                    inst = cls._instance = cls()
+        return inst
+
+    @classmethod
+    def reset(cls) -> None:
+        """Drop the singleton so the next ``instance()`` is freshly loaded."""
+        with cls._instance_lock:
+            cls._instance = None
+
+    @classmethod
+    def configure(cls, public_key: bytes | str | None = _KEEP, *, allow_unsigned: bool = _KEEP) -> None:
+        """Set the issuer's Ed25519 public key (raw 32 bytes or base64; None = use env) and/or the legacy mode.
+
+        Arguments left out keep their current value. Raises ValueError for a malformed public key.
+        """
+        if public_key is not _KEEP:
+            VERIFIER.public_key = None if public_key is None else decode_public_key(public_key, "public_key")
+        if allow_unsigned is not _KEEP:
+            if not isinstance(allow_unsigned, bool):
+                raise TypeError(f"allow_unsigned must be a bool, not {allow_unsigned!r}")
+            VERIFIER.allow_unsigned = allow_unsigned
+
+    # -- loading and activation ----------------------------------------------------------------------------
+    def _load(self) -> None:
+        found = find_configured_key()
+        if found is None:
+            return
+        key, source = found
+        try:
+            self.activate(key)
+        except (LicenseValidationError, LicenseExpiredError) as exc:
+            logger.warning("ignoring the licence key from %s: %s; running as COMMUNITY", source, exc)
+
+    def activate(self, key: str) -> License:
+        """Verify ``key`` and make it this instance's licence; on error nothing changes."""
+        lic = build_license(key)
+        self._license = lic
+        logger.info("licence activated: %s tier for %r until %s", lic.tier.value, lic.owner, lic.expires_at.date())
+        return lic
+
+    def deactivate(self) -> None:
+        """Clear the licence and the fixed tier (back to COMMUNITY)."""
+        self._license = None
+        self._fixed_tier = None
+
+    # -- tier ----------------------------------------------------------------------------------------------
+    def _license_valid(self, lic: License) -> bool:
+        cached = self._deadline_for
+        if cached is None or cached[0] is not lic or cached[1] is not lic.expires_at:
+            self._deadline = _end_of_day_timestamp(lic.expires_at.date())
+            self._deadline_for = (lic, lic.expires_at)
+        return time.time() < self._deadline
+
+    def _current_tier(self) -> LicenseTier:
+        if self._fixed_tier is not None:
+            return self._fixed_tier
+        lic = self._license
+        if lic is not None and self._license_valid(lic):
+            return lic.tier
+        return LicenseTier.COMMUNITY
+
+    @property
+    def tier(self) -> LicenseTier:
+        """The fixed tier, else the tier of an active unexpired licence, else COMMUNITY."""
+        return self._current_tier()
+
+    @property
+    def current_tier(self) -> LicenseTier:
+        """Same as ``tier``."""
+        return self._current_tier()
+
+    def get_tier(self) -> LicenseTier:
+        """Same as ``tier``."""
+        return self._current_tier()
+
+    @property
+    def license(self) -> License | None:
+        """The active licence, or None."""
+        return self._license
+
+    @property
+    def limits(self) -> LicenseLimits:
+        """A fresh copy of the current tier's limits (mutating it changes nothing else)."""
+        return LICENSE_LIMITS[self._current_tier()].copy()
+
+    # -- checks --------------------------------------------------------------------------------------------
+    def has_tier(self, required: LicenseTier) -> bool:
+        """True if the current tier is at least ``required`` and any licence is unexpired (COMMUNITY: always)."""
+        if required is LicenseTier.COMMUNITY:
+            return True
+        lic = self._license
+        if lic is not None and not self._license_valid(lic):
+            return False
+        return self._current_tier() >= required
+
+    def has_feature(self, name: str) -> bool:
+        """True if the tier's feature set has ``"*"`` or ``name``, or the active licence lists ``name``."""
+        features = LICENSE_LIMITS[self._current_tier()].features
+        if "*" in features or name in features:
+            return True
+        lic = self._license
+        return lic is not None and name in lic.features and self._license_valid(lic)
+
+    check_feature = has_feature
+
+    def check_concurrent_limit(self, current: int) -> bool:
+        """True if one more pipeline may start while ``current`` run."""
+        return current < LICENSE_LIMITS[self._current_tier()].max_concurrent_pipelines
+
+    def check_agents_limit(self, count: int) -> bool:
+        """True if a pipeline may have ``count`` agents."""
+        return count <= LICENSE_LIMITS[self._current_tier()].max_agents_per_pipeline
+
+    def check_parallel_limit(self, count: int) -> bool:
+        """True if ``count`` agents may run in parallel."""
+        return count <= LICENSE_LIMITS[self._current_tier()].max_parallel_agents
+
+    def check_limit(self, name: str, value: int) -> bool:
+        """``value < limit`` for the numeric limit ``name``; True if there is no such numeric limit."""
+        limit = getattr(LICENSE_LIMITS[self._current_tier()], name, None)
+        if isinstance(limit, bool) or not isinstance(limit, int):
+            return True
+        return value < limit
+
+    def enforce(self, cfg: ExecutorConfig) -> ExecutorConfig:
+        """A new config equal to ``cfg`` but with ``max_concurrent`` capped at the tier's parallel-agent limit."""
+        cap = LICENSE_LIMITS[self._current_tier()].max_parallel_agents
+        return dataclasses.replace(cfg, max_concurrent=min(cfg.max_concurrent, cap))
+
+    # -- reporting -----------------------------------------------------------------------------------------
+    def get_limits(self) -> dict[str, Any]:
+        """The current tier and its main numeric limits and features."""
+        tier = self._current_tier()
+        lim = LICENSE_LIMITS[tier]
+        return {
+            "tier": tier.value,
+            "max_concurrent_pipelines": lim.max_concurrent_pipelines,
+            "max_agents_per_pipeline": lim.max_agents_per_pipeline,
+            "max_parallel_agents": lim.max_parallel_agents,
+            "features": sorted(lim.features),
+        }
+
+    def get_info(self) -> dict[str, Any]:
+        """Tier, licence summary, limits and feature flags as plain data."""
+        tier = self._current_tier()
+        lim = LICENSE_LIMITS[tier]
+        return {
+            "tier": tier.value,
+            "license": self._license.to_dict() if self._license is not None else None,
+            "limits": {
+                "max_concurrent_pipelines": lim.max_concurrent_pipelines,
+                "max_agents_per_pipeline": lim.max_agents_per_pipeline,
+                "max_parallel_agents": lim.max_parallel_agents,
+                "max_teams": lim.max_teams,
+            },
+            "features": {
+                "process_mining": lim.process_mining,
+                "audit_trail": lim.audit_trail,
+                "multi_tenant": lim.multi_tenant,
+                "postgres_store": lim.postgres_store,
+                "human_interaction": lim.human_interaction,
+            },
+        }
+
+    def print_status(self) -> None:
+        """Print a short human-readable summary to stdout (the one place licensing prints, by contract)."""
+        info = self.get_info()
+        lines = [f"llmteam licence: {self._current_tier().display_name}"]
+        lic = self._license
+        if lic is not None:
+            state = "EXPIRED" if lic.is_expired else f"{lic.days_remaining} days left"
+            lines.append(f"  owner: {lic.owner}  expires: {lic.expires_at.date().isoformat()} ({state})")
+            lines.append(f"  verified: {'yes' if lic.verified else 'NO (unsigned legacy key)'}")
+        else:
+            lines.append("  no licence key active")
+        lines.extend(f"  {name}: {value}" for name, value in info["limits"].items())
+        enabled = [name for name, on in info["features"].items() if on]
+        lines.append(f"  features: {', '.join(enabled) if enabled else 'none beyond community'}")
+        print("\n".join(lines))
