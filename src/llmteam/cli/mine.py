@@ -1,0 +1,205 @@
+"""``llmteam mine``: process maps, XES/JSONL export and metrics from the durable process-event log."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from dataclasses import asdict
+from datetime import datetime, timedelta
+from enum import Enum
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from llmteam._backends.url import StoreURLError, parse_store_url
+from llmteam.roles import (
+    EventLogError,
+    ProcessMapRenderError,
+    ProcessMiningEngine,
+    RolesError,
+    import_xes,
+    open_event_log,
+)
+from llmteam.roles._event_log import EventLogBase
+
+DEFAULT_DB = "sqlite:///./.llmteam/llmteam.db"
+
+app = typer.Typer(help="Process mining over the runtime's event log: maps, export, metrics.", no_args_is_help=True)
+_err = Console(stderr=True)
+
+DbOption = typer.Option(DEFAULT_DB, "--db", help="Event log URL (sqlite:///path.db, postgresql://..., memory://).")
+TenantOption = typer.Option(None, "--tenant", help="Only this tenant's events (default: every tenant).")
+InputOption = typer.Option(None, "--input", help="Read events from this XES file instead of the database.")
+
+
+class MapFormat(str, Enum):
+    svg = "svg"
+    png = "png"
+    dot = "dot"
+    mermaid = "mermaid"
+
+
+class ExportFormat(str, Enum):
+    xes = "xes"
+    xes_standard = "xes-standard"
+    jsonl = "jsonl"
+
+
+def _fail(message: str) -> typer.Exit:
+    _err.print(f"[red]error:[/red] {message}", highlight=False)
+    return typer.Exit(code=1)
+
+
+def _open(db: str) -> EventLogBase:
+    try:
+        parsed = parse_store_url(db, allowed=("memory", "sqlite", "postgresql"))
+    except StoreURLError as exc:
+        raise _fail(str(exc)) from exc
+    if parsed.scheme == "sqlite" and parsed.path != ":memory:" and not Path(parsed.path).is_file():
+        raise _fail(f"no event log at {parsed.path!r}; run `llmteam demo` first, or pass --db or --input")
+    return open_event_log(db)
+
+
+async def _load(db: str, tenant: Optional[str], source: Optional[Path]) -> ProcessMiningEngine:
+    engine = ProcessMiningEngine()
+    if source is not None:
+        engine.record_events(import_xes(source))
+        return engine
+    log = _open(db)
+    try:
+        await log.load_into(engine, tenant_id=tenant)
+    finally:
+        await log.close()
+    return engine
+
+
+def _run(coro: Any) -> Any:
+    try:
+        return asyncio.run(coro)
+    except (RolesError, ConnectionError, OSError) as exc:
+        raise _fail(str(exc)) from exc
+
+
+@app.command("map")
+def map_command(
+    format: MapFormat = typer.Option(MapFormat.svg, "--format", "-f", help="svg, png, dot or mermaid."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output file (text formats: stdout if omitted)."),
+    db: str = DbOption,
+    tenant: Optional[str] = TenantOption,
+    source: Optional[Path] = InputOption,
+) -> None:
+    """Draw the process map (directly-follows graph with counts and mean durations)."""
+    if format in (MapFormat.svg, MapFormat.png) and out is None:
+        raise _fail(f"--format {format.value} writes an image: give --out FILE")
+    engine = _run(_load(db, tenant, source))
+    if engine.get_event_count() == 0:
+        raise _fail("the event log is empty: nothing to draw")
+    try:
+        rendered = engine.process_map(format.value)
+    except ProcessMapRenderError as exc:
+        raise _fail(str(exc)) from exc
+    if out is None:
+        sys.stdout.write(str(rendered))
+        return
+    if isinstance(rendered, bytes):
+        out.write_bytes(rendered)
+    else:
+        out.write_text(rendered, encoding="utf-8")
+    _err.print(f"wrote {format.value} process map of {engine.get_case_count()} cases to {out}", highlight=False)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    return str(value)
+
+
+async def _export(db: str, tenant: Optional[str], fmt: ExportFormat, out: Optional[Path]) -> int:
+    log = _open(db)
+    try:
+        if fmt is ExportFormat.jsonl:
+            handle = out.open("w", encoding="utf-8") if out is not None else sys.stdout
+            n = 0
+            try:
+                async for event in log.iterate(tenant_id=tenant):
+                    handle.write(json.dumps(asdict(event), default=_jsonable) + "\n")
+                    n += 1
+            finally:
+                if out is not None:
+                    handle.close()
+            return n
+        standard = fmt is ExportFormat.xes_standard
+        return await log.write_xes(out if out is not None else sys.stdout, standard=standard, tenant_id=tenant)
+    finally:
+        await log.close()
+
+
+@app.command("export")
+def export_command(
+    format: ExportFormat = typer.Option(ExportFormat.xes, "--format", "-f", help="xes, xes-standard or jsonl."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output file (stdout if omitted)."),
+    db: str = DbOption,
+    tenant: Optional[str] = TenantOption,
+) -> None:
+    """Export the event log, streamed case by case (memory stays bounded)."""
+    n = _run(_export(db, tenant, format, out))
+    if out is not None:
+        _err.print(f"wrote {n} events as {format.value} to {out}", highlight=False)
+
+
+@app.command("metrics")
+def metrics_command(
+    as_json: bool = typer.Option(False, "--json", help="Print machine-readable JSON."),
+    db: str = DbOption,
+    tenant: Optional[str] = TenantOption,
+    source: Optional[Path] = InputOption,
+    top: int = typer.Option(5, "--top", min=1, help="How many bottlenecks and variants to show."),
+) -> None:
+    """Print process metrics, bottlenecks (service and waiting time) and the most frequent variants."""
+    engine = _run(_load(db, tenant, source))
+    metrics = engine.calculate_metrics()
+    service = engine.find_bottlenecks("service", top)
+    waiting = engine.find_bottlenecks("waiting", top)
+    variants = engine.get_variants()[:top]
+    if as_json:
+        data = {
+            "events": engine.get_event_count(),
+            "cases": engine.get_case_count(),
+            "metrics": asdict(metrics),
+            "bottlenecks": {"service": [asdict(b) for b in service], "waiting": [asdict(b) for b in waiting]},
+            "variants": [{"activities": list(v.activities), "count": v.count, "share": v.share} for v in variants],
+        }
+        sys.stdout.write(json.dumps(data, default=_jsonable, indent=2) + "\n")
+        return
+    console = Console()
+    table = Table(title=f"Process metrics ({engine.get_case_count()} cases, {engine.get_event_count()} events)")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for name, value in asdict(metrics).items():
+        if name not in ("bottleneck_activities", "waiting_time_by_activity"):
+            table.add_row(name, f"{value:.3f}" if isinstance(value, float) else str(value))
+    console.print(table)
+    bt = Table(title="Bottlenecks")
+    for col in ("by", "activity", "mean service", "mean waiting"):
+        bt.add_column(col)
+    for by, rows in (("service", service), ("waiting", waiting)):
+        for b in rows:
+            bt.add_row(by, b.activity, str(b.mean_service_time), str(b.mean_waiting_time))
+    console.print(bt)
+    vt = Table(title="Variants")
+    vt.add_column("count", justify="right")
+    vt.add_column("share", justify="right")
+    vt.add_column("activities")
+    for v in variants:
+        vt.add_row(str(v.count), f"{v.share:.1%}", " -> ".join(v.activities))
+    console.print(vt)
+
+
+__all__ = ["app"]
+_ = EventLogError  # re-exported error type used by callers catching CLI failures

@@ -1,0 +1,209 @@
+"""Log analysis over cases whose events are sorted by time: metrics, model, DFG, bottlenecks, variants."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Collection, Sequence
+from datetime import timedelta
+from itertools import pairwise
+from typing import Any
+
+from llmteam.roles._models import (
+    Bottleneck,
+    DFGEdge,
+    DirectlyFollowsGraph,
+    ProcessEvent,
+    ProcessMetrics,
+    ProcessModel,
+    Variant,
+)
+
+Case = Sequence[ProcessEvent]
+ZERO = timedelta(0)
+HOUR = timedelta(hours=1)
+DEFAULT_DFG_LIFECYCLES: frozenset[str] = frozenset({"complete", "error"})
+
+
+class ActivityProfile:
+    """Per-activity counts, service times (``duration_ms`` > 0) and waiting times, from one pass."""
+
+    __slots__ = ("counts", "service", "waiting")
+
+    def __init__(self, cases: Sequence[Case]) -> None:
+        counts: Counter[str] = Counter()
+        service: dict[str, list[int]] = {}
+        waiting: dict[str, list[Any]] = {}
+        for events in cases:
+            counts.update([e.activity for e in events])
+            prev = None
+            for e in events:
+                if e.duration_ms > 0:
+                    s = service.get(e.activity)
+                    if s is None:
+                        service[e.activity] = [e.duration_ms, 1]
+                    else:
+                        s[0] += e.duration_ms
+                        s[1] += 1
+                if e.lifecycle == "start" and prev is not None:
+                    gap = e.timestamp - prev.timestamp
+                    w = waiting.get(e.activity)
+                    if w is None:
+                        waiting[e.activity] = [gap, 1]
+                    else:
+                        w[0] += gap
+                        w[1] += 1
+                prev = e
+        self.counts = counts
+        self.service = service
+        self.waiting = waiting
+
+    def mean_service_ms(self) -> dict[str, float]:
+        """Mean ``duration_ms`` per activity over events with a positive duration."""
+        return {a: total / n for a, (total, n) in self.service.items()}
+
+    def mean_waiting(self) -> dict[str, timedelta]:
+        """Mean wait before each activity's ``start`` events."""
+        return {a: total / n for a, (total, n) in self.waiting.items()}
+
+
+def calculate_metrics(cases: Sequence[Case], profile: ActivityProfile, total_events: int) -> ProcessMetrics:
+    """The contract's metrics (durations, rates, top-3 service bottlenecks, waiting times)."""
+    total = ZERO
+    measured = 0
+    min_d: timedelta | None = None
+    max_d: timedelta | None = None
+    completed = 0
+    first = last = None
+    for events in cases:
+        t0 = events[0].timestamp
+        t1 = events[-1].timestamp
+        if len(events) >= 2:
+            d = t1 - t0
+            total += d
+            measured += 1
+            if min_d is None or d < min_d:
+                min_d = d
+            if max_d is None or d > max_d:
+                max_d = d
+        if first is None or t0 < first:
+            first = t0
+        if last is None or t1 > last:
+            last = t1
+        for e in events:
+            if e.lifecycle == "complete":
+                completed += 1
+                break
+    n_cases = len(cases)
+    span = max(HOUR, last - first) if first is not None and last is not None else HOUR
+    denom = max(1, total_events)
+    errors = sum(n for a, n in profile.counts.items() if "error" in a.lower())
+    retries = sum(n for a, n in profile.counts.items() if "retry" in a.lower())
+    means = profile.mean_service_ms()
+    return ProcessMetrics(
+        avg_duration=total / measured if measured else ZERO,
+        min_duration=min_d if min_d is not None else ZERO,
+        max_duration=max_d if max_d is not None else ZERO,
+        cases_per_hour=n_cases / (span / HOUR),
+        completion_rate=completed / n_cases if n_cases else 0.0,
+        error_rate=errors / denom,
+        retry_rate=retries / denom,
+        bottleneck_activities=sorted(means, key=means.__getitem__, reverse=True)[:3],
+        waiting_time_by_activity=profile.mean_waiting(),
+    )
+
+
+def discover_model(cases: Sequence[Case]) -> ProcessModel:
+    """Directly-follows model over every event, with transitions in order of first appearance."""
+    activities: dict[str, None] = {}
+    transitions: dict[str, dict[str, None]] = {}
+    frequencies: Counter[str] = Counter()
+    for events in cases:
+        acts = [e.activity for e in events]
+        activities.update(dict.fromkeys(acts))
+        for a, b in pairwise(acts):
+            succ = transitions.get(a)
+            if succ is None:
+                transitions[a] = {b: None}
+            elif b not in succ:
+                succ[b] = None
+        frequencies.update([f"{a}->{b}" for a, b in pairwise(acts)])
+    return ProcessModel(
+        activities=list(activities),
+        transitions={a: list(s) for a, s in transitions.items()},
+        frequencies=dict(frequencies),
+    )
+
+
+def _filtered(cases: Sequence[Case], lifecycles: Collection[str] | None) -> list[Case]:
+    if lifecycles is None:
+        return list(cases)
+    kept: list[Case] = []
+    for events in cases:
+        sub = [e for e in events if e.lifecycle in lifecycles]
+        if sub:
+            kept.append(sub)
+    return kept
+
+
+def directly_follows_graph(
+    cases: Sequence[Case], lifecycles: Collection[str] | None = DEFAULT_DFG_LIFECYCLES
+) -> DirectlyFollowsGraph:
+    """Edges with counts and source-to-target durations, over events whose lifecycle is in ``lifecycles``."""
+    acts: Counter[str] = Counter()
+    starts: Counter[str] = Counter()
+    ends: Counter[str] = Counter()
+    stats: dict[tuple[str, str], list[Any]] = {}
+    for events in _filtered(cases, lifecycles):
+        acts.update([e.activity for e in events])
+        starts[events[0].activity] += 1
+        ends[events[-1].activity] += 1
+        prev = events[0]
+        for e in events[1:]:
+            key = (prev.activity, e.activity)
+            gap = e.timestamp - prev.timestamp
+            s = stats.get(key)
+            if s is None:
+                stats[key] = [1, gap, gap, gap]
+            else:
+                s[0] += 1
+                s[1] += gap
+                if gap < s[2]:
+                    s[2] = gap
+                elif gap > s[3]:
+                    s[3] = gap
+            prev = e
+    edges = {k: DFGEdge(k[0], k[1], s[0], s[1], s[2], s[3]) for k, s in stats.items()}
+    return DirectlyFollowsGraph(dict(acts), dict(starts), dict(ends), edges)
+
+
+def bottlenecks(profile: ActivityProfile, by: str = "service", top: int | None = 3) -> list[Bottleneck]:
+    """Activities ranked by mean service time (``by="service"``) or mean waiting time (``by="waiting"``)."""
+    if by not in ("service", "waiting"):
+        raise ValueError(f"by={by!r} is not supported; use 'service' or 'waiting'")
+    service = profile.mean_service_ms()
+    waiting = profile.mean_waiting()
+    source: dict[str, Any] = service if by == "service" else waiting
+    ranked = sorted(source, key=source.__getitem__, reverse=True)
+    if top is not None:
+        ranked = ranked[: max(0, top)]
+    return [
+        Bottleneck(
+            activity=a,
+            mean_service_time=timedelta(milliseconds=service.get(a, 0.0)),
+            mean_waiting_time=waiting.get(a, ZERO),
+            service_samples=profile.service[a][1] if a in profile.service else 0,
+            waiting_samples=profile.waiting[a][1] if a in profile.waiting else 0,
+        )
+        for a in ranked
+    ]
+
+
+def variants(
+    cases: Sequence[Case], lifecycles: Collection[str] | None = DEFAULT_DFG_LIFECYCLES
+) -> list[Variant]:
+    """Distinct activity sequences with their case counts, most frequent first (ties: first seen)."""
+    counts: Counter[tuple[str, ...]] = Counter(
+        tuple([e.activity for e in events]) for events in _filtered(cases, lifecycles)
+    )
+    n = sum(counts.values())
+    return [Variant(seq, c, c / n) for seq, c in counts.most_common()]

@@ -1,0 +1,264 @@
+"""Durable process-event log shared by the team runtime and the CLI: memory, SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import IO, Any, Protocol, runtime_checkable
+
+from llmteam._backends.identifiers import validate_identifier
+from llmteam._backends.url import parse_store_url
+from llmteam.roles._errors import EventLogError
+from llmteam.roles._mining import ProcessMiningEngine
+from llmteam.roles._models import ProcessEvent
+from llmteam.roles._xes import XESChunks
+
+DEFAULT_TABLE = "process_events"
+DEFAULT_PAGE_SIZE = 1000
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+# Stored row: (tenant_id, case_id, event_id, ts_us, timestamp_text, activity, resource, lifecycle, duration_ms,
+# cost, attributes_json). Every backend stores exactly this, so all behave alike.
+Row = tuple[str, str, str, int, str, str, str, str, int, float, str]
+Cursor = tuple[str, str, int, int]  # (tenant_id, case_id, ts_us, seq): the keyset for paging
+
+
+@dataclass(frozen=True)
+class EventFilter:
+    """Which events to read: ``None`` means any tenant / any case."""
+
+    tenant_id: str | None = None
+    case_id: str | None = None
+
+
+def _text(value: Any, field: str) -> str:
+    text = value if isinstance(value, str) else str(value)
+    if "\x00" in text:
+        raise EventLogError(f"event {field} {text[:80]!r} contains a NUL character; remove it before logging")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise EventLogError(f"event {field} {text[:80]!r} is not valid Unicode text ({exc.reason})") from exc
+    return text
+
+
+def timestamp_us(ts: datetime) -> int:
+    """Microseconds since the Unix epoch (naive times are local time), the log's sort key."""
+    delta = ts.astimezone(timezone.utc) - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def to_row(event: ProcessEvent, tenant_id: str) -> Row:
+    """Validate and serialise ``event`` for storage; raises EventLogError naming the bad field."""
+    if not isinstance(event, ProcessEvent):
+        raise EventLogError(f"{event!r} is not a ProcessEvent; log ProcessEvent instances")
+    if not isinstance(event.timestamp, datetime):
+        raise EventLogError(f"event {event.event_id!r} has timestamp {event.timestamp!r}; use a datetime")
+    try:
+        attributes = json.dumps(event.attributes, default=str, allow_nan=True)
+        duration = int(event.duration_ms)
+        cost = float(event.cost)
+    except (TypeError, ValueError) as exc:
+        raise EventLogError(f"event {event.event_id!r} cannot be stored: {exc}") from exc
+    if not -(2**63) <= duration < 2**63:
+        raise EventLogError(f"event {event.event_id!r} duration_ms={duration} does not fit in 64 bits")
+    return (
+        _text(tenant_id, "tenant_id"), _text(event.case_id, "case_id"), _text(event.event_id, "event_id"),
+        timestamp_us(event.timestamp), event.timestamp.isoformat(), _text(event.activity, "activity"),
+        _text(event.resource, "resource"), _text(event.lifecycle, "lifecycle"), duration, cost, attributes,
+    )
+
+
+def from_row(row: Row | tuple[Any, ...]) -> ProcessEvent:
+    """The ProcessEvent stored in ``row``."""
+    _, case_id, event_id, _, ts, activity, resource, lifecycle, duration, cost, attributes = row[:11]
+    return ProcessEvent(
+        event_id, datetime.fromisoformat(ts), activity, resource, case_id, lifecycle, int(duration), float(cost),
+        json.loads(attributes),
+    )
+
+
+@runtime_checkable
+class ProcessEventLog(Protocol):
+    """A durable, append-only process-event log, per tenant, read back in case order."""
+
+    async def append_many(self, events: Iterable[ProcessEvent], *, tenant_id: str = "") -> int:
+        """Store ``events`` in one transaction (all or nothing) and return how many were stored."""
+        ...
+
+    async def fetch_page(self, where: EventFilter, after: Cursor | None, limit: int) -> list[tuple[Cursor, Row]]:
+        """Up to ``limit`` rows matching ``where`` ordered by (tenant, case, time, seq), after ``after``."""
+        ...
+
+    async def count(self, *, tenant_id: str | None = None, case_id: str | None = None) -> int:
+        """How many events match the filters."""
+        ...
+
+    async def close(self) -> None:
+        """Release connections (a pool passed in by the caller is left open)."""
+        ...
+
+
+class EventLogBase:
+    """Reading, grouping, loading and export on top of a backend's ``fetch_page`` and ``append_many``."""
+
+    async def append_many(self, events: Iterable[ProcessEvent], *, tenant_id: str = "") -> int:
+        raise NotImplementedError  # pragma: no cover
+
+    async def fetch_page(self, where: EventFilter, after: Cursor | None, limit: int) -> list[tuple[Cursor, Row]]:
+        raise NotImplementedError  # pragma: no cover
+
+    async def close(self) -> None:
+        """Release resources; idempotent."""
+
+    async def append(self, event: ProcessEvent, *, tenant_id: str = "") -> None:
+        """Store one event durably."""
+        await self.append_many([event], tenant_id=tenant_id)
+
+    async def iterate(
+        self, *, tenant_id: str | None = None, case_id: str | None = None, page_size: int = DEFAULT_PAGE_SIZE
+    ) -> AsyncIterator[ProcessEvent]:
+        """Every matching event, ordered by tenant, case and time, read ``page_size`` rows at a time."""
+        if isinstance(page_size, bool) or not isinstance(page_size, int) or page_size < 1:
+            raise ValueError(f"page_size={page_size!r} must be an int >= 1")
+        where = EventFilter(tenant_id, case_id)
+        after: Cursor | None = None
+        while True:
+            page = await self.fetch_page(where, after, page_size)
+            for _, row in page:
+                yield from_row(row)
+            if len(page) < page_size:
+                return
+            after = page[-1][0]
+
+    async def iterate_cases(
+        self, *, tenant_id: str | None = None, page_size: int = DEFAULT_PAGE_SIZE
+    ) -> AsyncIterator[tuple[str, list[ProcessEvent]]]:
+        """``(case_id, events sorted by time)`` one case at a time (memory bounded by the largest case)."""
+        key: tuple[str, str] | None = None
+        events: list[ProcessEvent] = []
+        where = EventFilter(tenant_id, None)
+        after: Cursor | None = None
+        while True:
+            page = await self.fetch_page(where, after, page_size)
+            for cursor, row in page:
+                if (cursor[0], cursor[1]) != key:
+                    if key is not None:
+                        yield key[1], events
+                    key, events = (cursor[0], cursor[1]), []
+                events.append(from_row(row))
+            if len(page) < page_size:
+                break
+            after = page[-1][0]
+        if key is not None:
+            yield key[1], events
+
+    async def load_into(
+        self, engine: ProcessMiningEngine, *, tenant_id: str | None = None, case_id: str | None = None
+    ) -> int:
+        """Record matching events into ``engine``; returns how many were loaded."""
+        n = 0
+        async for event in self.iterate(tenant_id=tenant_id, case_id=case_id):
+            engine.record_event(event)
+            n += 1
+        return n
+
+    async def write_xes(
+        self, target: str | os.PathLike[str] | IO[str], *, standard: bool = True, tenant_id: str | None = None
+    ) -> int:
+        """Stream the log as XES to a path (replaced atomically) or text file; returns events written."""
+        chunks = XESChunks(standard)
+        written = 0
+
+        async def emit(out: IO[str]) -> None:
+            nonlocal written
+            out.write(chunks.preamble)
+            async for case_id, events in self.iterate_cases(tenant_id=tenant_id):
+                out.write(chunks.trace(case_id, events))
+                written += len(events)
+            out.write(chunks.footer)
+
+        if isinstance(target, (str, os.PathLike)):
+            path = os.fspath(target)
+            tmp = f"{path}.tmp-{os.getpid()}"
+            try:
+                with open(tmp, "w", encoding="utf-8", newline="\n") as fh:  # noqa: ASYNC230 - buffered local file
+                    await emit(fh)
+                os.replace(tmp, path)
+            except BaseException:
+                if os.path.exists(tmp):  # noqa: ASYNC240 - cleanup after a failure
+                    os.unlink(tmp)
+                raise
+        else:
+            await emit(target)
+        return written
+
+    async def __aenter__(self) -> EventLogBase:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+
+def _rows(events: Iterable[ProcessEvent], tenant_id: str) -> list[Row]:
+    if isinstance(events, ProcessEvent):
+        raise EventLogError("append_many takes an iterable of events; use append(event) for one")
+    return [to_row(e, tenant_id) for e in events]
+
+
+def _matches(row: Row, where: EventFilter) -> bool:
+    return (where.tenant_id is None or row[0] == where.tenant_id) and (
+        where.case_id is None or row[1] == where.case_id
+    )
+
+
+class MemoryEventLog(EventLogBase):
+    """An in-process log (tests, demos); ``max_events`` bounds it by dropping the oldest events."""
+
+    def __init__(self, max_events: int | None = None) -> None:
+        if max_events is not None and (isinstance(max_events, bool) or not isinstance(max_events, int)
+                                       or max_events < 1):
+            raise ValueError(f"max_events={max_events!r} must be None or an int >= 1")
+        self.max_events = max_events
+        self._rows: dict[int, Row] = {}
+        self._seq = 0
+
+    async def append_many(self, events: Iterable[ProcessEvent], *, tenant_id: str = "") -> int:
+        """Store ``events`` (validated first: all or nothing)."""
+        rows = _rows(events, tenant_id)
+        for row in rows:
+            self._seq += 1
+            self._rows[self._seq] = row
+        if self.max_events is not None:
+            while len(self._rows) > self.max_events:
+                del self._rows[next(iter(self._rows))]
+        return len(rows)
+
+    async def fetch_page(self, where: EventFilter, after: Cursor | None, limit: int) -> list[tuple[Cursor, Row]]:
+        """A page in (tenant, case, time, seq) order."""
+        keyed = [((r[0], r[1], r[3], seq), r) for seq, r in self._rows.items() if _matches(r, where)]
+        if after is not None:
+            keyed = [kr for kr in keyed if kr[0] > after]
+        keyed.sort(key=lambda kr: kr[0])
+        return keyed[:limit]
+
+    async def count(self, *, tenant_id: str | None = None, case_id: str | None = None) -> int:
+        """How many events match."""
+        where = EventFilter(tenant_id, case_id)
+        return sum(1 for r in self._rows.values() if _matches(r, where))
+
+
+def open_event_log(url: str, *, table_name: str = DEFAULT_TABLE, pool: Any = None) -> EventLogBase:
+    """Open the process-event log at ``url`` (memory://, sqlite:///path, postgresql://...); no I/O until used."""
+    validate_identifier(table_name, "event log table name")
+    parsed = parse_store_url(url, allowed=("memory", "sqlite", "postgresql"))
+    if parsed.scheme == "memory":
+        return MemoryEventLog()
+    from llmteam.roles._event_log_sql import PostgresEventLog, SQLiteEventLog
+
+    if parsed.scheme == "sqlite":
+        return SQLiteEventLog(parsed.path, table_name=table_name)
+    return PostgresEventLog(pool=pool, dsn=parsed.dsn, table_name=table_name)

@@ -1,0 +1,189 @@
+"""ProcessMiningEngine: an in-memory, optionally bounded event log with analysis and XES export."""
+
+from __future__ import annotations
+
+import os
+from collections import deque
+from collections.abc import Collection, Iterator
+from dataclasses import replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import IO, Any
+
+from llmteam.licensing import LicenseTier, check_builtin_gate
+from llmteam.roles import _analysis, _process_map, _xes
+from llmteam.roles._models import (
+    Bottleneck,
+    DirectlyFollowsGraph,
+    ProcessEvent,
+    ProcessMetrics,
+    ProcessModel,
+    Variant,
+)
+
+
+class ProcessMiningEngine:
+    """Collect process events per case and mine them; with ``max_events`` the oldest events are evicted."""
+
+    def __init__(self, max_events: int | None = None) -> None:
+        check_builtin_gate("ProcessMiningEngine", LicenseTier.PROFESSIONAL)
+        if max_events is not None and (isinstance(max_events, bool) or not isinstance(max_events, int)
+                                       or max_events < 1):
+            raise ValueError(f"max_events={max_events!r} must be None (keep everything) or an int >= 1")
+        self.max_events = max_events
+        self._cases: dict[str, deque[ProcessEvent]] = {}
+        self._order: deque[ProcessEvent] | None = deque() if max_events is not None else None
+        self._count = 0
+        self._unsorted: set[str] = set()
+        self._naive: bool | None = None
+        self._mixed_tz = False
+        self._cache: tuple[list[list[ProcessEvent]], _analysis.ActivityProfile | None] | None = None
+
+    # -- recording -------------------------------------------------------------------------------------
+    def record_event(self, event: ProcessEvent) -> None:
+        """Add ``event`` to its case; evicts the oldest event first when the bound is reached."""
+        self._cache = None
+        cid = event.case_id
+        case = self._cases.get(cid)
+        naive = event.timestamp.tzinfo is None
+        if naive is not self._naive:
+            if self._naive is None:
+                self._naive = naive
+            else:
+                self._mixed_tz = True
+        if case is None:
+            self._cases[cid] = case = deque()
+        elif cid not in self._unsorted and (self._mixed_tz or event.timestamp < case[-1].timestamp):
+            self._unsorted.add(cid)
+        case.append(event)
+        self._count += 1
+        order = self._order
+        if order is not None:
+            order.append(event)
+            if self._count > self.max_events:  # type: ignore[operator]
+                self._evict(order.popleft())
+
+    def _evict(self, old: ProcessEvent) -> None:
+        case = self._cases[old.case_id]
+        case.popleft()
+        self._count -= 1
+        if not case:
+            del self._cases[old.case_id]
+            self._unsorted.discard(old.case_id)
+
+    def record_events(self, events: Collection[ProcessEvent] | Iterator[ProcessEvent]) -> int:
+        """Record many events; returns how many were recorded."""
+        n = 0
+        for event in events:
+            self.record_event(event)
+            n += 1
+        return n
+
+    def get_event_count(self) -> int:
+        """Events currently held."""
+        return self._count
+
+    def get_case_count(self) -> int:
+        """Distinct case ids currently held."""
+        return len(self._cases)
+
+    def clear(self) -> None:
+        """Forget every event and case."""
+        self._cases.clear()
+        if self._order is not None:
+            self._order.clear()
+        self._count = 0
+        self._unsorted.clear()
+        self._naive = None
+        self._mixed_tz = False
+        self._cache = None
+
+    # -- views ---------------------------------------------------------------------------------------------
+    def _sorted_cases(self) -> list[list[ProcessEvent]]:
+        if self._cache is not None:
+            return self._cache[0]
+        unsorted = self._unsorted
+        if self._mixed_tz:
+            cases = [sorted((_aware(e) for e in c), key=_ts) for c in self._cases.values()]
+        else:
+            cases = [sorted(c, key=_ts) if cid in unsorted else list(c) for cid, c in self._cases.items()]
+        self._cache = (cases, None)
+        return cases
+
+    def _profile(self) -> _analysis.ActivityProfile:
+        cases = self._sorted_cases()
+        assert self._cache is not None
+        profile = self._cache[1]
+        if profile is None:
+            profile = _analysis.ActivityProfile(cases)
+            self._cache = (cases, profile)
+        return profile
+
+    def iter_cases(self) -> Iterator[tuple[str, list[ProcessEvent]]]:
+        """``(case_id, events sorted by timestamp)`` in order of each case's first event."""
+        return zip(list(self._cases), self._sorted_cases(), strict=True)
+
+    def get_events(self, case_id: str | None = None) -> list[ProcessEvent]:
+        """All events (or one case's), cases in first-seen order, each sorted by timestamp."""
+        if case_id is not None:
+            return next((evs for cid, evs in self.iter_cases() if cid == case_id), [])
+        return [e for _, evs in self.iter_cases() for e in evs]
+
+    # -- analysis ------------------------------------------------------------------------------------------
+    def discover_model(self) -> ProcessModel:
+        """Directly-follows model over every event (contract §7.2)."""
+        return _analysis.discover_model(self._sorted_cases())
+
+    def calculate_metrics(self) -> ProcessMetrics:
+        """Durations, rates, bottlenecks and waiting times (contract §7.2)."""
+        return _analysis.calculate_metrics(self._sorted_cases(), self._profile(), self._count)
+
+    def directly_follows_graph(
+        self, lifecycles: Collection[str] | None = _analysis.DEFAULT_DFG_LIFECYCLES
+    ) -> DirectlyFollowsGraph:
+        """DFG with counts and durations per edge over events in ``lifecycles`` (None = every event)."""
+        return _analysis.directly_follows_graph(self._sorted_cases(), lifecycles)
+
+    def find_bottlenecks(self, by: str = "service", top: int | None = 3) -> list[Bottleneck]:
+        """Activities ranked by mean service time (``"service"``) or mean waiting time (``"waiting"``)."""
+        return _analysis.bottlenecks(self._profile(), by=by, top=top)
+
+    def get_variants(
+        self, lifecycles: Collection[str] | None = _analysis.DEFAULT_DFG_LIFECYCLES
+    ) -> list[Variant]:
+        """Trace variants (activity sequences) with counts, most frequent first."""
+        return _analysis.variants(self._sorted_cases(), lifecycles)
+
+    def process_map(self, format: str = "dot", **options: Any) -> str | bytes:
+        """The DFG as Graphviz DOT or Mermaid text, or rendered SVG/PNG bytes (needs the ``dot`` binary)."""
+        return _process_map.process_map(self.directly_follows_graph(), format, **options)
+
+    # -- XES -----------------------------------------------------------------------------------------------
+    def export_xes(self, standard: bool = False) -> str:
+        """The log as XES: the contract's compact layout, or IEEE 1849 XES with ``standard=True``."""
+        return "".join(self.iter_xes(standard=standard))
+
+    def iter_xes(self, standard: bool = False) -> Iterator[str]:
+        """The XES document in chunks (one per trace), so large logs never become one string."""
+        return _xes.iter_xes(self.iter_cases(), standard=standard)
+
+    def write_xes(self, target: str | os.PathLike[str] | IO[str], standard: bool = False) -> int:
+        """Stream the XES document to a path or text file; returns the number of events written."""
+        return _xes.write_xes(target, self.iter_cases(), standard=standard)
+
+    def import_xes(self, source: str | os.PathLike[str] | Path) -> int:
+        """Record every event of an XES document (text or file path); returns how many were recorded."""
+        from llmteam.roles._xes_import import iter_xes_events
+
+        return self.record_events(iter_xes_events(source))
+
+
+def _ts(event: ProcessEvent) -> datetime:
+    return event.timestamp
+
+
+def _aware(event: ProcessEvent) -> ProcessEvent:
+    """The event with a timezone-aware timestamp (naive times are local time), for mixed logs."""
+    if event.timestamp.tzinfo is not None:
+        return event
+    return replace(event, timestamp=event.timestamp.astimezone(timezone.utc))

@@ -1,0 +1,156 @@
+"""PipelineOrchestrator: runs registered agents under a strategy, bounded in steps, history and memory."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from datetime import datetime
+from typing import Any
+
+from llmteam.roles._ids import EventIds
+from llmteam.roles._mining import ProcessMiningEngine
+from llmteam.roles._models import ProcessEvent, ProcessMetrics
+from llmteam.roles._orchestration import OrchestrationContext, OrchestrationStrategy, RuleBasedStrategy
+
+_NOT_FOUND = object()
+
+
+class PipelineOrchestrator:
+    """Route one run through registered agents; every run ends (default sequence, ``max_steps``)."""
+
+    def __init__(
+        self,
+        pipeline_id: str,
+        strategy: OrchestrationStrategy | None = None,
+        enable_process_mining: bool = True,
+        *,
+        max_steps: int = 1000,
+        history_limit: int = 1000,
+        mining_max_events: int | None = None,
+    ) -> None:
+        if isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1:
+            raise ValueError(f"max_steps={max_steps!r} must be an int >= 1")
+        if isinstance(history_limit, bool) or not isinstance(history_limit, int) or history_limit < 0:
+            raise ValueError(f"history_limit={history_limit!r} must be an int >= 0")
+        self.pipeline_id = pipeline_id
+        self.strategy: OrchestrationStrategy = strategy if strategy is not None else RuleBasedStrategy()
+        self.process_mining: ProcessMiningEngine | None = (
+            ProcessMiningEngine(max_events=mining_max_events) if enable_process_mining else None
+        )
+        self.max_steps = max_steps
+        self.history_limit = history_limit
+        self._agents: dict[str, Any] = {}
+        self._history: deque[dict[str, Any]] = deque(maxlen=history_limit)
+        self._new_id = EventIds()
+
+    def register_agent(self, name: str, agent: Any) -> None:
+        """Register ``agent`` (an object with ``async process(state)``) under ``name``."""
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"agent name {name!r} must be a non-empty string")
+        self._agents[name] = agent
+
+    def unregister_agent(self, name: str) -> None:
+        """Remove the agent ``name``; a no-op when absent."""
+        self._agents.pop(name, None)
+
+    def _states(self) -> dict[str, dict[str, Any]]:
+        states: dict[str, dict[str, Any]] = {}
+        for name, agent in self._agents.items():
+            getter = getattr(agent, "get_state", _NOT_FOUND)
+            states[name] = getter() if getter is not _NOT_FOUND else {"status": "available"}  # type: ignore[operator]
+        return states
+
+    async def orchestrate(self, run_id: str, input_data: dict[str, Any]) -> dict[str, Any]:
+        """Run ``run_id`` from ``input_data`` until the strategy ends it; returns the final state."""
+        state = dict(input_data)
+        step = "start"
+        run_history: list[dict[str, Any]] = []
+        mining = self.process_mining
+        record = mining.record_event if mining is not None else None
+        new_id = self._new_id
+        agents = self._agents
+        decide = self.strategy.decide
+        history = self._history
+        decisions = 0
+        while True:
+            decisions += 1
+            if decisions > self.max_steps:
+                raise RuntimeError(
+                    f"pipeline {self.pipeline_id!r} run {run_id!r} exceeded max_steps={self.max_steps} decisions "
+                    f"without ending (last step {step!r}); make the strategy return 'end' or raise max_steps"
+                )
+            ctx = OrchestrationContext(step, list(agents), self._states(), list(run_history), state)
+            decision = await decide(ctx)
+            kind = decision.decision_type
+            targets = decision.target_agents
+            now = datetime.now()
+            if record is not None:
+                record(ProcessEvent(
+                    new_id(), now, f"decision:{kind}", "orchestrator", run_id, "complete", 0, 0.0,
+                    {"reason": decision.reason, "confidence": decision.confidence},
+                ))
+            done = True
+            if kind == "route" and targets:
+                for name in targets:
+                    agent = agents.get(name)
+                    if agent is None:
+                        continue
+                    done = False
+                    step = name
+                    await self._run_agent(name, agent, state, run_id, run_history, decision.reason, record)
+            elif kind == "retry" and targets:
+                step = targets[0]
+                done = False
+            entry = {
+                "step": step,
+                "decision": {"type": kind, "targets": list(targets), "reason": decision.reason},
+                "timestamp": now.isoformat(),
+            }
+            run_history.append(entry)
+            history.append(entry)
+            await asyncio.sleep(0)
+            if done:
+                return state
+
+    async def _run_agent(
+        self, name: str, agent: Any, state: dict[str, Any], run_id: str,
+        run_history: list[dict[str, Any]], reason: str, record: Any,
+    ) -> None:
+        new_id = self._new_id
+        if record is not None:
+            record(ProcessEvent(new_id(), datetime.now(), name, name, run_id, "start"))
+        started = time.perf_counter()
+        try:
+            result = await agent.process(state)
+        except Exception as exc:
+            elapsed = int((time.perf_counter() - started) * 1000)
+            now = datetime.now()
+            if record is not None:
+                record(ProcessEvent(new_id(), now, name, name, run_id, "error", elapsed, 0.0, {"error": str(exc)}))
+            entry = {
+                "step": name,
+                "decision": {"type": "error", "targets": [name], "reason": reason},
+                "error": str(exc),
+                "timestamp": now.isoformat(),
+            }
+            run_history.append(entry)
+            self._history.append(entry)
+            raise
+        if record is not None:
+            elapsed = int((time.perf_counter() - started) * 1000)
+            record(ProcessEvent(new_id(), datetime.now(), name, name, run_id, "complete", elapsed))
+        if isinstance(result, dict):
+            state.update(result)
+
+    def get_process_metrics(self) -> ProcessMetrics | None:
+        """The mining engine's metrics, or None when process mining is disabled."""
+        return self.process_mining.calculate_metrics() if self.process_mining is not None else None
+
+    def export_process_model(self) -> str | None:
+        """The mined log as XES text, or None when process mining is disabled."""
+        return self.process_mining.export_xes() if self.process_mining is not None else None
+
+    def get_execution_history(self) -> list[dict[str, Any]]:
+        """A copy of the most recent ``history_limit`` history entries across runs, oldest first."""
+        return list(self._history)

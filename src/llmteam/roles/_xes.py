@@ -1,0 +1,206 @@
+"""XES writers: the contract's compact layout and IEEE 1849 XES, streamed trace by trace."""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime, timedelta, timezone
+from typing import IO, Any
+
+from llmteam.roles._models import ProcessEvent
+
+HEADER = '<?xml version="1.0" encoding="UTF-8"?>\n'
+XES_NS = "http://www.xes-standard.org/"
+DURATION_KEY = "llmteam:duration_ms"
+EVENT_ID_KEY = "identity:id"
+COST_KEY = "cost:total"
+EXTENSIONS = (
+    ("Concept", "concept", "http://www.xes-standard.org/concept.xesext"),
+    ("Organizational", "org", "http://www.xes-standard.org/org.xesext"),
+    ("Time", "time", "http://www.xes-standard.org/time.xesext"),
+    ("Lifecycle", "lifecycle", "http://www.xes-standard.org/lifecycle.xesext"),
+    ("Identity", "identity", "http://www.xes-standard.org/identity.xesext"),
+    ("Cost", "cost", "http://www.xes-standard.org/cost.xesext"),
+)
+_STANDARD_PREAMBLE = (
+    HEADER
+    + f'<log xes.version="1849-2016" xes.features="" xmlns="{XES_NS}">\n'
+    + "".join(f'  <extension name="{n}" prefix="{p}" uri="{u}"/>\n' for n, p, u in EXTENSIONS)
+    + '  <global scope="trace">\n'
+    + '    <string key="concept:name" value="__INVALID__"/>\n'
+    + "  </global>\n"
+    + '  <global scope="event">\n'
+    + '    <string key="concept:name" value="__INVALID__"/>\n'
+    + '    <string key="org:resource" value="__INVALID__"/>\n'
+    + '    <date key="time:timestamp" value="1970-01-01T00:00:00+00:00"/>\n'
+    + '    <string key="lifecycle:transition" value="complete"/>\n'
+    + "  </global>\n"
+    + '  <classifier name="Activity" keys="concept:name"/>\n'
+    + '  <classifier name="Activity classifier" keys="concept:name lifecycle:transition"/>\n'
+    + '  <classifier name="Resource classifier" keys="org:resource"/>\n'
+    + '  <string key="concept:name" value="llmteam process log"/>\n'
+    + '  <string key="lifecycle:model" value="standard"/>\n'
+)
+_COMPACT_PREAMBLE = HEADER + "<log>\n"
+_FOOTER = "</log>\n"
+
+# Characters XML 1.0 forbids (replaced by U+FFFD) and characters that need escaping in an attribute value.
+_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+_SPECIAL = re.compile("[&<>\"\t\n\r\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+_ESCAPES = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "\t": "&#9;", "\n": "&#10;", "\r": "&#13;"}
+_ESCAPE_ANY = re.compile('[&<>"\t\n\r]')
+_CACHE_LIMIT = 4096
+_cache: dict[str, str] = {}
+_INT64 = (-(2**63), 2**63 - 1)
+
+
+def escape(value: str) -> str:
+    """``value`` safe inside a double-quoted XML 1.0 attribute: escaped, illegal characters replaced."""
+    if _SPECIAL.search(value) is None:
+        return value
+    cached = _cache.get(value)
+    if cached is not None:
+        return cached
+    text = _ILLEGAL.sub("\ufffd", value)
+    text = _ESCAPE_ANY.sub(lambda m: _ESCAPES[m.group(0)], text)
+    if len(_cache) < _CACHE_LIMIT and len(value) < 256:
+        _cache[value] = text
+    return text
+
+
+class _UTC:
+    """Naive-local/aware datetimes to UTC ISO text, caching the local UTC offset per hour."""
+
+    __slots__ = ("_offsets",)
+
+    def __init__(self) -> None:
+        self._offsets: dict[tuple[int, int, int, int, int], timedelta] = {}
+
+    def __call__(self, ts: datetime) -> str:
+        if ts.tzinfo is None:
+            key = (ts.year, ts.month, ts.day, ts.hour, ts.fold)
+            offset = self._offsets.get(key)
+            if offset is None:
+                offset = ts.astimezone().utcoffset() or timedelta(0)
+                if len(self._offsets) < 100_000:
+                    self._offsets[key] = offset
+            utc = ts - offset
+        else:
+            utc = ts.astimezone(timezone.utc).replace(tzinfo=None)
+        return utc.isoformat() + "+00:00"
+
+
+def _typed(key: str, value: Any, utc: _UTC) -> str:
+    """One typed XES attribute element for an attribute value."""
+    k = escape(key)
+    if isinstance(value, bool):
+        return f'<boolean key="{k}" value="{"true" if value else "false"}"/>'
+    if isinstance(value, int) and _INT64[0] <= value <= _INT64[1]:
+        return f'<int key="{k}" value="{value}"/>'
+    if isinstance(value, float) and math.isfinite(value):
+        return f'<float key="{k}" value="{value!r}"/>'
+    if isinstance(value, datetime):
+        return f'<date key="{k}" value="{utc(value)}"/>'
+    return f'<string key="{k}" value="{escape(str(value))}"/>'
+
+
+def _compact_trace(case_id: str, events: Sequence[ProcessEvent]) -> str:
+    parts = ["  <trace>\n", f'    <string key="concept:name" value="{escape(str(case_id))}"/>\n']
+    for e in events:
+        parts.append(
+            "    <event>\n"
+            f'      <string key="concept:name" value="{escape(e.activity)}"/>\n'
+            f'      <string key="org:resource" value="{escape(e.resource)}"/>\n'
+            f'      <date key="time:timestamp" value="{escape(e.timestamp.isoformat())}"/>\n'
+            f'      <string key="lifecycle:transition" value="{escape(e.lifecycle)}"/>\n'
+        )
+        for k, v in e.attributes.items():
+            parts.append(f'      <string key="{escape(str(k))}" value="{escape(str(v))}"/>\n')
+        parts.append("    </event>\n")
+    parts.append("  </trace>\n")
+    return "".join(parts)
+
+
+def _standard_trace(case_id: str, events: Sequence[ProcessEvent], utc: _UTC) -> str:
+    parts = ["  <trace>\n", f'    <string key="concept:name" value="{escape(str(case_id))}"/>\n']
+    for e in events:
+        parts.append(
+            "    <event>\n"
+            f'      <string key="concept:name" value="{escape(e.activity)}"/>\n'
+            f'      <string key="org:resource" value="{escape(e.resource)}"/>\n'
+            f'      <date key="time:timestamp" value="{utc(e.timestamp)}"/>\n'
+            f'      <string key="lifecycle:transition" value="{escape(e.lifecycle)}"/>\n'
+            f'      <id key="identity:id" value="{escape(e.event_id)}"/>\n'
+        )
+        if e.duration_ms:
+            parts.append(f'      {_typed(DURATION_KEY, e.duration_ms, utc)}\n')
+        if e.cost:
+            parts.append(f'      {_typed(COST_KEY, float(e.cost), utc)}\n')
+        for k, v in e.attributes.items():
+            parts.append(f"      {_typed(str(k), v, utc)}\n")
+        parts.append("    </event>\n")
+    parts.append("  </trace>\n")
+    return "".join(parts)
+
+
+class XESChunks:
+    """The pieces of one XES document, for writers that produce traces one at a time (sync or async)."""
+
+    def __init__(self, standard: bool = False) -> None:
+        self.standard = standard
+        self.preamble = _STANDARD_PREAMBLE if standard else _COMPACT_PREAMBLE
+        self.footer = _FOOTER
+        self._utc = _UTC()
+
+    def trace(self, case_id: str, events: Sequence[ProcessEvent]) -> str:
+        """One ``<trace>`` element with its events (already sorted by timestamp)."""
+        if self.standard:
+            return _standard_trace(case_id, events, self._utc)
+        return _compact_trace(case_id, events)
+
+
+def iter_xes(cases: Iterable[tuple[str, Sequence[ProcessEvent]]], standard: bool = False) -> Iterator[str]:
+    """Yield the XES document in chunks: the preamble, one chunk per trace, the closing tag."""
+    chunks = XESChunks(standard)
+    yield chunks.preamble
+    for case_id, events in cases:
+        yield chunks.trace(case_id, events)
+    yield chunks.footer
+
+
+def write_xes(
+    target: str | os.PathLike[str] | IO[str],
+    cases: Iterable[tuple[str, Sequence[ProcessEvent]]],
+    standard: bool = False,
+) -> int:
+    """Stream the XES document to a path (written atomically) or an open text file; returns events written."""
+    counted = _Counting(cases)
+    if isinstance(target, (str, os.PathLike)):
+        path = os.fspath(target)
+        tmp = f"{path}.tmp-{os.getpid()}"
+        try:
+            with open(tmp, "w", encoding="utf-8", newline="\n") as fh:
+                fh.writelines(iter_xes(counted, standard))
+            os.replace(tmp, path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+    else:
+        target.writelines(iter_xes(counted, standard))
+    return counted.events
+
+
+class _Counting:
+    """Pass cases through while counting their events."""
+
+    def __init__(self, cases: Iterable[tuple[str, Sequence[ProcessEvent]]]) -> None:
+        self._cases = cases
+        self.events = 0
+
+    def __iter__(self) -> Iterator[tuple[str, Sequence[ProcessEvent]]]:
+        for case_id, events in self._cases:
+            self.events += len(events)
+            yield case_id, events

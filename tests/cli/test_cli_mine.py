@@ -1,0 +1,82 @@
+import asyncio
+import json
+import shutil
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from llmteam.cli import app
+from llmteam.roles import ProcessEvent, import_xes, open_event_log
+
+T0 = datetime(2024, 1, 1, tzinfo=timezone.utc)
+runner = CliRunner()
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> str:
+    url = f"sqlite:///{tmp_path}/llmteam.db"
+
+    async def fill() -> None:
+        async with open_event_log(url) as log:
+            for case in range(3):
+                await log.append_many([
+                    ProcessEvent(f"{case}a", T0, "triage", "bot", f"run{case}", "complete", 10),
+                    ProcessEvent(f"{case}b", T0 + timedelta(seconds=2), "answer", "bot", f"run{case}", "start"),
+                    ProcessEvent(f"{case}c", T0 + timedelta(seconds=3), "answer", "bot", f"run{case}", "complete", 900),
+                ], tenant_id="acme" if case else "other")
+
+    asyncio.run(fill())
+    return url
+
+
+def test_map_formats(db: str, tmp_path: Path) -> None:
+    res = runner.invoke(app, ["mine", "map", "--format", "dot", "--db", db])
+    assert res.exit_code == 0 and res.stdout.startswith("digraph")
+    res = runner.invoke(app, ["mine", "map", "--format", "mermaid", "--db", db, "--tenant", "acme"])
+    assert res.exit_code == 0 and "triage (2)" in res.stdout
+    if shutil.which("dot"):
+        out = tmp_path / "map.svg"
+        res = runner.invoke(app, ["mine", "map", "--format", "svg", "--out", str(out), "--db", db])
+        assert res.exit_code == 0, res.output
+        assert b"<svg" in out.read_bytes()
+    res = runner.invoke(app, ["mine", "map", "--format", "png", "--db", db])
+    assert res.exit_code == 1 and "--out" in res.output
+
+
+def test_export_formats(db: str, tmp_path: Path) -> None:
+    out = tmp_path / "log.xes"
+    res = runner.invoke(app, ["mine", "export", "--format", "xes-standard", "--out", str(out), "--db", db])
+    assert res.exit_code == 0, res.output
+    assert len(import_xes(out)) == 9
+    res = runner.invoke(app, ["mine", "export", "--format", "xes", "--db", db, "--tenant", "other"])
+    assert res.exit_code == 0 and res.stdout.count("<event>") == 3 and "<log>" in res.stdout
+    res = runner.invoke(app, ["mine", "export", "--format", "jsonl", "--db", db])
+    rows = [json.loads(line) for line in res.stdout.splitlines()]
+    assert len(rows) == 9 and rows[0]["activity"] == "triage"
+    res = runner.invoke(app, ["mine", "map", "--format", "dot", "--input", str(out)])
+    assert res.exit_code == 0 and "answer" in res.stdout
+
+
+def test_metrics(db: str) -> None:
+    res = runner.invoke(app, ["mine", "metrics", "--json", "--db", db])
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.stdout)
+    assert data["cases"] == 3 and data["events"] == 9
+    assert data["bottlenecks"]["service"][0]["activity"] == "answer"
+    assert data["bottlenecks"]["waiting"][0]["activity"] == "answer"
+    assert data["variants"][0] == {"activities": ["triage", "answer"], "count": 3, "share": 1.0}
+    res = runner.invoke(app, ["mine", "metrics", "--db", db])
+    assert res.exit_code == 0 and "Bottlenecks" in res.stdout
+
+
+def test_clear_errors(tmp_path: Path) -> None:
+    res = runner.invoke(app, ["mine", "metrics", "--db", f"sqlite:///{tmp_path}/missing.db"])
+    assert res.exit_code == 1 and "no event log" in res.output
+    res = runner.invoke(app, ["mine", "export", "--db", "ftp://x"])
+    assert res.exit_code == 1 and "unknown scheme" in res.output
+    bad = tmp_path / "bad.xes"
+    bad.write_text("<log><trace>")
+    res = runner.invoke(app, ["mine", "map", "--format", "dot", "--input", str(bad)])
+    assert res.exit_code == 1 and "well-formed" in res.output

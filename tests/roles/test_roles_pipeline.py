@@ -1,0 +1,180 @@
+import asyncio
+import gc
+import uuid
+
+import psutil
+import pytest
+
+from llmteam.roles import (
+    OrchestrationDecision,
+    OrchestrationStrategy,
+    PipelineOrchestrator,
+    ProcessMiningEngine,
+    RuleBasedStrategy,
+)
+
+
+class Agent:
+    def __init__(self, out: dict | None = None, state: dict | None = None) -> None:
+        self.out = out
+        self.seen: list[dict] = []
+        if state is not None:
+            self.get_state = lambda: state
+
+    async def process(self, state: dict) -> dict | None:
+        self.seen.append(dict(state))
+        return self.out
+
+
+class Boom:
+    async def process(self, state: dict) -> None:
+        raise ValueError("kaput")
+
+
+class Forever(OrchestrationStrategy):
+    async def decide(self, context):  # type: ignore[no-untyped-def]
+        return OrchestrationDecision("retry", ["a"], "again", 1.0)
+
+
+def test_defaults_and_registration() -> None:
+    o = PipelineOrchestrator("p")
+    assert isinstance(o.strategy, RuleBasedStrategy) and isinstance(o.process_mining, ProcessMiningEngine)
+    assert PipelineOrchestrator("p", enable_process_mining=False).process_mining is None
+    a = Agent()
+    o.register_agent("a", a)
+    assert o._agents == {"a": a}
+    o.unregister_agent("a")
+    o.unregister_agent("missing")
+    assert o._agents == {}
+    for bad in ({"max_steps": 0}, {"history_limit": -1}, {"max_steps": True}):
+        with pytest.raises(ValueError):
+            PipelineOrchestrator("p", **bad)
+    with pytest.raises(ValueError):
+        o.register_agent("", a)
+
+
+async def test_default_sequence_runs_each_agent_once_and_merges_state() -> None:
+    o = PipelineOrchestrator("p")
+    a, b = Agent({"a": 1}), Agent({"b": 2})
+    o.register_agent("a", a)
+    o.register_agent("b", b)
+    state = await o.orchestrate("run1", {"q": "x"})
+    assert state == {"q": "x", "a": 1, "b": 2}
+    assert b.seen == [{"q": "x", "a": 1}]
+    hist = o.get_execution_history()
+    assert [h["decision"]["type"] for h in hist] == ["route", "route", "end"]
+    assert [h["step"] for h in hist] == ["a", "b", "b"]
+    assert set(hist[0]) == {"step", "decision", "timestamp"}
+    assert set(hist[0]["decision"]) == {"type", "targets", "reason"}
+    assert o.process_mining is not None and o.process_mining.get_case_count() == 1
+    events = o.process_mining.get_events("run1")
+    assert [(e.activity, e.lifecycle) for e in events] == [
+        ("decision:route", "complete"), ("a", "start"), ("a", "complete"),
+        ("decision:route", "complete"), ("b", "start"), ("b", "complete"), ("decision:end", "complete"),
+    ]
+    assert events[0].attributes == {"reason": "default_sequence", "confidence": 1.0}
+    assert o.get_process_metrics() is not None and "<log>" in (o.export_process_model() or "")
+
+
+async def test_context_contents() -> None:
+    seen = []
+
+    def rule(ctx):  # type: ignore[no-untyped-def]
+        seen.append(ctx)
+        return None
+
+    o = PipelineOrchestrator("p", RuleBasedStrategy().add_rule(rule), enable_process_mining=False)
+    o.register_agent("a", Agent(state={"status": "busy"}))
+    o.register_agent("b", Agent())
+    await o.orchestrate("r", {"k": 1})
+    assert seen[0].current_step == "start" and seen[0].available_agents == ["a", "b"]
+    assert seen[0].agent_states == {"a": {"status": "busy"}, "b": {"status": "available"}}
+    assert seen[0].execution_history == [] and len(seen[2].execution_history) == 2
+    assert seen[-1].global_state == {"k": 1}
+    assert o.get_process_metrics() is None and o.export_process_model() is None
+
+
+async def test_unknown_target_ends_run_with_input_intact() -> None:
+    rule = RuleBasedStrategy().add_rule(lambda c: OrchestrationDecision("route", ["ghost"], "x", 1.0))
+    o = PipelineOrchestrator("p", rule)
+    o.register_agent("a", Agent({"a": 1}))
+    assert await o.orchestrate("r", {"in": 1}) == {"in": 1}
+    assert len(o.get_execution_history()) == 1
+
+
+async def test_other_decisions_end() -> None:
+    for kind in ("end", "escalate", "skip", "parallel"):
+        rule = RuleBasedStrategy().add_rule(lambda c, k=kind: OrchestrationDecision(k, ["a"], "x", 1.0))
+        o = PipelineOrchestrator("p", rule)
+        a = Agent()
+        o.register_agent("a", a)
+        await o.orchestrate("r", {})
+        assert a.seen == [] and len(o.get_execution_history()) == 1
+
+
+async def test_max_steps_stops_a_strategy_that_never_ends() -> None:
+    o = PipelineOrchestrator("p", Forever(), max_steps=7)
+    o.register_agent("a", Agent())
+    with pytest.raises(RuntimeError, match=r"max_steps=7"):
+        await o.orchestrate("r", {})
+    assert len(o.get_execution_history()) == 7
+
+
+async def test_agent_error_is_recorded_and_reraised() -> None:
+    o = PipelineOrchestrator("p")
+    o.register_agent("a", Boom())
+    with pytest.raises(ValueError, match="kaput"):
+        await o.orchestrate("r", {})
+    assert o.process_mining is not None
+    err = [e for e in o.process_mining.get_events() if e.lifecycle == "error"]
+    assert len(err) == 1 and err[0].attributes == {"error": "kaput"} and err[0].activity == "a"
+    assert o.get_execution_history()[-1]["error"] == "kaput"
+
+
+async def test_history_is_bounded_and_a_copy() -> None:
+    o = PipelineOrchestrator("p", history_limit=3)
+    o.register_agent("a", Agent())
+    for i in range(5):
+        await o.orchestrate(f"r{i}", {})
+    hist = o.get_execution_history()
+    assert len(hist) == 3
+    hist.clear()
+    assert len(o.get_execution_history()) == 3
+
+
+async def test_steps_yield_to_the_loop() -> None:
+    """A timeout fires even though no agent ever awaits anything."""
+
+    class Busy:
+        async def process(self, state: dict) -> None:
+            return None
+
+    o = PipelineOrchestrator("p", Forever(), enable_process_mining=False, max_steps=10**9, history_limit=0)
+    o.register_agent("a", Busy())
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(o.orchestrate("r", {}), timeout=0.2)
+
+
+async def test_memory_stays_flat_over_many_runs() -> None:
+    class Lean:
+        def __init__(self, out: dict) -> None:
+            self.out = out
+
+        async def process(self, state: dict) -> dict:
+            return self.out
+
+    o = PipelineOrchestrator("p", history_limit=100, mining_max_events=1000)
+    for name in ("a", "b", "c"):
+        o.register_agent(name, Lean({name: 1}))
+    proc = psutil.Process()
+    for i in range(10_000):  # warm-up: allocator arenas, caches
+        await o.orchestrate(uuid.uuid4().hex, {"i": i})
+    gc.collect()
+    before = proc.memory_info().rss
+    for i in range(20_000):
+        await o.orchestrate(uuid.uuid4().hex, {"i": i})
+    gc.collect()
+    growth = proc.memory_info().rss - before
+    assert o.process_mining is not None and o.process_mining.get_event_count() == 1000
+    assert len(o.get_execution_history()) == 100
+    assert growth < 4 * 1024 * 1024, f"RSS grew {growth / 1e6:.1f} MB over 20k runs"

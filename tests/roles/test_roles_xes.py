@@ -1,0 +1,91 @@
+import io
+import xml.etree.ElementTree as ET
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import rustxes
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from llmteam.roles import ProcessEvent, ProcessMiningEngine
+from llmteam.roles._xes import escape
+
+T0 = datetime(2024, 1, 1, 12, 0, 0)
+
+
+def test_compact_layout_exactly() -> None:
+    e = ProcessMiningEngine()
+    attrs = {"custom_field": "custom_value"}
+    e.record_event(ProcessEvent("2", T0 + timedelta(seconds=1), "b", "bob", "c1", attributes=attrs))
+    e.record_event(ProcessEvent("1", T0, "a", "ann", "c1", "start"))
+    assert e.export_xes() == (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        "<log>\n"
+        "  <trace>\n"
+        '    <string key="concept:name" value="c1"/>\n'
+        "    <event>\n"
+        '      <string key="concept:name" value="a"/>\n'
+        '      <string key="org:resource" value="ann"/>\n'
+        '      <date key="time:timestamp" value="2024-01-01T12:00:00"/>\n'
+        '      <string key="lifecycle:transition" value="start"/>\n'
+        "    </event>\n"
+        "    <event>\n"
+        '      <string key="concept:name" value="b"/>\n'
+        '      <string key="org:resource" value="bob"/>\n'
+        '      <date key="time:timestamp" value="2024-01-01T12:00:01"/>\n'
+        '      <string key="lifecycle:transition" value="complete"/>\n'
+        '      <string key="custom_field" value="custom_value"/>\n'
+        "    </event>\n"
+        "  </trace>\n"
+        "</log>\n"
+    )
+
+
+def test_escape() -> None:
+    assert escape('a&b<c>"d') == "a&amp;b&lt;c&gt;&quot;d"
+    assert escape("x\x00y\ud800\n") == "x\ufffdy\ufffd&#10;"
+    assert escape("plain") == "plain"
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.text(), st.text(), st.dictionaries(st.text(), st.text(), max_size=3), st.booleans())
+def test_always_well_formed(text: str, case: str, attrs: dict, standard: bool) -> None:
+    e = ProcessMiningEngine()
+    e.record_event(ProcessEvent(text, T0, text, text, case, text, 1, 0.5, attrs))
+    root = ET.fromstring(e.export_xes(standard=standard).encode("utf-8"))
+    assert root.tag.endswith("log")
+    if not standard:
+        assert root.attrib == {}
+
+
+def test_standard_layout_is_ieee_xes_and_read_by_rustxes(tmp_path: Path) -> None:
+    e = ProcessMiningEngine()
+    for i in range(3):
+        e.record_event(ProcessEvent(f"id{i}", datetime(2024, 1, 1, 12, i, tzinfo=timezone(timedelta(hours=2))),
+                                    f"act{i}", "bot", "case&1", "complete", 5, 1.5, {"n": i, "ok": True}))
+    text = e.export_xes(standard=True)
+    root = ET.fromstring(text)
+    ns = "{http://www.xes-standard.org/}"
+    assert root.attrib["xes.version"] == "1849-2016"
+    assert {x.attrib["prefix"] for x in root.findall(f"{ns}extension")} >= {"concept", "org", "time", "lifecycle"}
+    assert {g.attrib["scope"] for g in root.findall(f"{ns}global")} == {"trace", "event"}
+    assert root.findall(f"{ns}classifier")
+    assert '<date key="time:timestamp" value="2024-01-01T10:00:00+00:00"/>' in text
+    assert '<int key="n" value="2"/>' in text and '<boolean key="ok" value="true"/>' in text
+    path = tmp_path / "log.xes"
+    assert e.write_xes(path, standard=True) == 3
+    df, log_attrs = rustxes.import_xes(str(path))
+    assert df.shape[0] == 3
+    assert list(df["concept:name"]) == ["act0", "act1", "act2"]
+    assert set(df["case:concept:name"]) == {"case&1"}
+    assert list(df["org:resource"]) == ["bot"] * 3
+
+
+def test_streaming_to_file_object_and_chunks() -> None:
+    e = ProcessMiningEngine()
+    for i in range(10):
+        e.record_event(ProcessEvent(str(i), T0, "a", "r", f"c{i}"))
+    chunks = list(e.iter_xes())
+    assert len(chunks) == 12 and "".join(chunks) == e.export_xes()
+    buf = io.StringIO()
+    assert e.write_xes(buf) == 10 and buf.getvalue() == e.export_xes()

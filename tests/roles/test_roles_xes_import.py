@@ -1,0 +1,70 @@
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from llmteam.roles import ProcessEvent, ProcessMiningEngine, XESImportError, import_xes, iter_xes_events
+
+xml_text = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00\ufffe\uffff").filter(
+    lambda c: c in "\t\n\r" or ord(c) >= 0x20), max_size=20)
+values = st.one_of(xml_text, st.integers(-(2**63), 2**63 - 1), st.booleans(),
+                   st.floats(allow_nan=False, allow_infinity=False))
+stamps = st.datetimes(min_value=datetime(1971, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(timezone.utc))
+event = st.builds(
+    ProcessEvent, event_id=xml_text, timestamp=stamps, activity=xml_text, resource=xml_text, case_id=xml_text,
+    lifecycle=xml_text, duration_ms=st.integers(0, 10**9), cost=st.floats(0, 1e6),
+    attributes=st.dictionaries(xml_text.filter(lambda k: ":" not in k), values, max_size=4),
+)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(event, max_size=8))
+def test_standard_export_import_round_trips(events: list[ProcessEvent]) -> None:
+    e = ProcessMiningEngine()
+    e.record_events(events)
+    text = e.export_xes(standard=True)
+    back = import_xes(text)
+    assert back == e.get_events()
+    again = ProcessMiningEngine()
+    again.record_events(back)
+    assert again.export_xes(standard=True) == text
+
+
+def test_compact_layout_imports_with_string_attributes(tmp_path: Path) -> None:
+    e = ProcessMiningEngine()
+    e.record_event(ProcessEvent("x", datetime(2024, 1, 1), "a", "r", "c", "start", 0, 0.0, {"k": 3}))
+    path = tmp_path / "log.xes"
+    e.write_xes(path)
+    (ev,) = list(iter_xes_events(path))
+    assert (ev.activity, ev.resource, ev.case_id, ev.lifecycle, ev.timestamp) == (
+        "a", "r", "c", "start", datetime(2024, 1, 1))
+    assert ev.attributes == {"k": "3"}
+    assert ProcessMiningEngine().import_xes(str(path)) == 1
+
+
+def test_foreign_xes_with_nested_attributes_and_z_dates() -> None:
+    text = """<?xml version="1.0"?><log xmlns="http://www.xes-standard.org/"><trace>
+      <string key="concept:name" value="T1"/>
+      <event><string key="concept:name" value="A"><string key="meta" value="ignored"/></string>
+        <date key="time:timestamp" value="2020-01-01T00:00:00.000Z"/>
+        <list key="l"><values><string key="x" value="y"/></values></list>
+        <float key="f" value="1.5"/></event></trace></log>"""
+    (ev,) = import_xes(text)
+    assert ev.activity == "A" and ev.case_id == "T1" and ev.lifecycle == "complete"
+    assert ev.timestamp == datetime(2020, 1, 1, tzinfo=timezone.utc) and ev.attributes == {"f": 1.5}
+
+
+@pytest.mark.parametrize("bad, match", [
+    ("<log><trace><event><string key='concept:name' value='a'/></event></trace></log>", "no time:timestamp"),
+    ("<log><trace>", "well-formed"),
+    ('<!DOCTYPE log [<!ENTITY x "y">]><log/>', "DOCTYPE"),
+    ("<nolog/>", "no <log>"),
+    ("<log><trace><event><date key='time:timestamp' value='yesterday'/></event></trace></log>", "invalid XES date"),
+    ("<log><trace><event><int key='n' value='x'/></event></trace></log>", "not a valid XES int"),
+    ("/does/not/exist.xes", "neither XES text"),
+])
+def test_bad_input_is_a_clear_error(bad: str, match: str) -> None:
+    with pytest.raises(XESImportError, match=match):
+        import_xes(bad)
