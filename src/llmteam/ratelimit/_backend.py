@@ -1,0 +1,60 @@
+"""The storage side of rate limiting: a backend hands out per-name limiter state and circuit state.
+
+The algorithm (contract §6.2 admission, §6.3 state machine) is fixed; a backend decides where the state lives:
+in this process (:class:`MemoryRateLimitBackend`) or in Redis, shared by every process that uses the same URL
+and prefix (:class:`RedisRateLimitBackend`). Like ``limits``' storage, a backend is chosen by URL.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from typing import TYPE_CHECKING, NamedTuple
+
+if TYPE_CHECKING:
+    from ._circuit_core import CircuitStore
+    from ._config import CircuitBreakerConfig, RateLimitConfig
+
+Clock = Callable[[], float]
+
+
+class Decision(NamedTuple):
+    """One admission decision. ``wait``: seconds until rules (a)/(b) may admit; None if only a release can."""
+
+    admitted: bool
+    wait: float | None
+    tokens: float
+
+
+class LimiterState(ABC):
+    """The state of one named limit; :meth:`decide` is atomic with respect to every sharer of the state."""
+
+    @abstractmethod
+    async def decide(self, permit_id: str) -> Decision:
+        """Admit one request under rules (a)-(c), holding permit ``permit_id``, or say how long to wait."""
+
+    @abstractmethod
+    def release(self, permit_id: str) -> None:
+        """Give back permit ``permit_id`` (sync, never raises; remote backends send it with the next call)."""
+
+    @abstractmethod
+    def last_known(self) -> tuple[float, bool]:
+        """``(available_tokens, is_limited)`` now, or as of the last decision for a remote state."""
+
+
+class RateLimitBackend(ABC):
+    """Where limiter and breaker state lives. One backend instance may serve many limiters and breakers."""
+
+    #: clock used by circuit breakers on this backend (shared backends need a clock every process agrees on)
+    circuit_clock: Clock
+
+    @abstractmethod
+    def limiter_state(self, name: str, config: RateLimitConfig, clock: Clock | None) -> LimiterState:
+        """The state for limiter ``name``; limiters with the same name on one backend share it."""
+
+    @abstractmethod
+    def circuit_store(self, name: str, config: CircuitBreakerConfig) -> CircuitStore:
+        """The state store for circuit breaker ``name``; breakers with the same name on one backend share it."""
+
+    async def aclose(self) -> None:  # noqa: B027 - optional hook, a no-op for in-memory state
+        """Release connections (no-op for in-memory state)."""

@@ -1,0 +1,142 @@
+"""``CircuitBreaker`` (contract §6.3): the state machine of ``_circuit_core`` plus per-instance statistics."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable
+from functools import partial
+
+from ._backend import Clock, RateLimitBackend
+from ._circuit_core import CircuitSnapshot, CircuitStore, MemoryCircuitStore, Outcome, allow, failure, force, success
+from ._config import CircuitBreakerConfig, CircuitState
+from ._errors import CircuitOpenError
+from ._registry import resolve_backend
+from ._stats import CircuitBreakerStats
+
+Transition = Callable[[CircuitSnapshot, CircuitBreakerConfig, float], Outcome]
+
+
+class CircuitBreaker:
+    """Stops calling a failing dependency: CLOSED -> OPEN on failures, HALF_OPEN probes after ``open_timeout``.
+
+    ``backend`` (keyword-only) shares the state with every breaker of the same name on it (e.g. Redis);
+    ``clock`` replaces the backend's clock (deterministic tests). Statistics are per instance.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        config: CircuitBreakerConfig,
+        *,
+        backend: RateLimitBackend | str | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"CircuitBreaker name={name!r} must be a non-empty string")
+        if not isinstance(config, CircuitBreakerConfig):
+            raise TypeError(f"CircuitBreaker config={config!r} must be a CircuitBreakerConfig")
+        config.validate()
+        self.name = name
+        self.config = config
+        resolved = resolve_backend(backend)
+        self.backend = resolved
+        self._store: CircuitStore = MemoryCircuitStore() if resolved is None else resolved.circuit_store(name, config)
+        self._clock: Clock = clock or (resolved.circuit_clock if resolved is not None else time.monotonic)
+        self._created = self._clock()
+        self._stats = CircuitBreakerStats()
+        self._open_since: float | None = None
+
+    async def _apply(self, transition: Transition) -> Outcome:
+        now = self._clock()
+        outcome = await self._store.update(partial(_call, transition, self.config, now))
+        if outcome.change is not None:
+            self._stats.state_changes += 1
+            old, new = outcome.change
+            if old == CircuitState.OPEN.value and self._open_since is not None:
+                self._stats.time_in_open += max(0.0, now - self._open_since)
+                self._open_since = None
+            if new == CircuitState.OPEN.value:
+                self._open_since = now
+        return outcome
+
+    async def allow_request(self) -> bool:
+        """True if a call may proceed now; raises :class:`CircuitOpenError` with ``retry_after`` otherwise."""
+        self._stats.total_requests += 1
+        outcome = await self._apply(allow)
+        if not outcome.allowed:
+            self._stats.rejected_requests += 1
+            raise CircuitOpenError(self.name, retry_after=outcome.retry_after)
+        return True
+
+    async def record_success(self) -> None:
+        """Record a successful call (closes a half-open breaker after ``success_threshold`` of them)."""
+        self._stats.successful_requests += 1
+        self._stats.last_success_time = time.time()
+        await self._apply(success)
+
+    async def record_failure(self) -> None:
+        """Record a failed call (may open the breaker: streak or rolling failure rate)."""
+        self._stats.failed_requests += 1
+        self._stats.last_failure_time = time.time()
+        await self._apply(failure)
+
+    async def force_open(self) -> None:
+        """Open now (the open timer starts now)."""
+        await self._apply(force(CircuitState.OPEN))
+
+    async def force_close(self) -> None:
+        """Close now, clearing the failure counters."""
+        await self._apply(force(CircuitState.CLOSED))
+
+    async def reset(self) -> None:
+        """Back to a fresh CLOSED breaker (statistics are kept; see :meth:`reset_stats`)."""
+        await self._apply(force(CircuitState.CLOSED))
+
+    @property
+    def state(self) -> CircuitState:
+        """The current state (for a Redis backend: as of this instance's last operation)."""
+        return CircuitState(self._store.peek().state)
+
+    @property
+    def is_closed(self) -> bool:
+        return self.state is CircuitState.CLOSED
+
+    @property
+    def is_open(self) -> bool:
+        return self.state is CircuitState.OPEN
+
+    @property
+    def is_half_open(self) -> bool:
+        return self.state is CircuitState.HALF_OPEN
+
+    def get_state_duration(self) -> float:
+        """Seconds spent in the current state."""
+        changed = self._store.peek().changed_at
+        return max(0.0, self._clock() - (self._created if changed is None else changed))
+
+    def get_retry_after(self) -> float | None:
+        """Seconds until an open breaker lets a probe through; None unless OPEN."""
+        snap = self._store.peek()
+        if snap.state != CircuitState.OPEN.value:
+            return None
+        return max(0.0, self.config.open_timeout.total_seconds() - (self._clock() - snap.opened_at))
+
+    def get_stats(self) -> CircuitBreakerStats:
+        """A snapshot copy of this instance's counters (``time_in_open`` includes an ongoing open period)."""
+        stats = dataclasses.replace(self._stats)
+        if self._open_since is not None and self.is_open:
+            stats.time_in_open += max(0.0, self._clock() - self._open_since)
+        return stats
+
+    def reset_stats(self) -> None:
+        """Zero the counters."""
+        self._stats = CircuitBreakerStats()
+        self._open_since = self._clock() if self.is_open else None
+
+    def __repr__(self) -> str:
+        return f"CircuitBreaker(name={self.name!r}, state={self.state.value})"
+
+
+def _call(transition: Transition, config: CircuitBreakerConfig, now: float, snap: CircuitSnapshot) -> Outcome:
+    return transition(snap, config, now)

@@ -1,0 +1,44 @@
+"""Exceptions of ``llmteam.ratelimit``: one shallow hierarchy under :class:`RateLimitError`."""
+
+from __future__ import annotations
+
+
+class RateLimitError(Exception):
+    """Base class of every rate-limiting and circuit-breaking error."""
+
+
+class RateLimitExceeded(RateLimitError):
+    """A request was refused by a rate limiter; ``retry_after`` estimates when to try again (seconds)."""
+
+    def __init__(self, name: str, retry_after: float | None = None) -> None:
+        self.name = name
+        self.retry_after = retry_after
+        hint = "" if retry_after is None else f"; retry after {retry_after:.3f}s"
+        super().__init__(f"rate limit {name!r} exceeded{hint}")
+
+
+class CircuitOpenError(RateLimitError):
+    """A circuit breaker refused a request because it is open; ``retry_after`` is in seconds."""
+
+    def __init__(self, name: str, retry_after: float | None = None) -> None:
+        self.name = name
+        self.retry_after = retry_after
+        hint = "" if retry_after is None else f"; retry after {retry_after:.3f}s"
+        super().__init__(f"circuit {name!r} is open{hint}")
+
+
+class QueueFullError(RateLimitError):
+    """A QUEUE-strategy limiter already has ``queue_size`` callers waiting."""
+
+    def __init__(self, name: str, queue_size: int, retry_after: float | None = None) -> None:
+        self.name = name
+        self.queue_size = queue_size
+        self.retry_after = retry_after
+        super().__init__(
+            f"rate limit {name!r}: {queue_size} callers already waiting (queue_size={queue_size}); "
+            "retry later or raise queue_size"
+        )
+
+
+class RateLimitBackendError(RateLimitError):
+    """Shared limiter state (Redis) could not be reached; the request was refused (fail closed)."""

@@ -1,0 +1,235 @@
+"""``RateLimitedExecutor`` (contract §6.4): calls endpoints through a limiter, an optional breaker and retries."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from llmteam.licensing import LicenseTier, check_builtin_gate
+
+from ._backend import RateLimitBackend
+from ._circuit import CircuitBreaker
+from ._config import CircuitBreakerConfig, RateLimitConfig, RateLimitStrategy
+from ._errors import CircuitOpenError, RateLimitError
+from ._limiter import RateLimiter
+from ._registry import resolve_backend
+from ._stats import CircuitBreakerStats, RateLimiterStats
+
+
+@dataclass
+class ExecutionResult:
+    """Outcome of one ``execute`` call: the value or the last error, attempts, and why it was refused if it was."""
+
+    success: bool
+    value: Any = None
+    error: Exception | None = None
+    attempts: int = 1
+    total_time_ms: int = 0
+    rate_limited: bool = False
+    circuit_open: bool = False
+    used_fallback: bool = False
+
+
+@dataclass
+class EndpointStats:
+    """Counters of one endpoint, with its limiter's and breaker's statistics."""
+
+    rate_limiter: RateLimiterStats = field(default_factory=RateLimiterStats)
+    circuit_breaker: CircuitBreakerStats = field(default_factory=CircuitBreakerStats)
+    total_executions: int = 0
+    successful_executions: int = 0
+    failed_executions: int = 0
+    fallback_executions: int = 0
+    total_retries: int = 0
+
+
+@dataclass
+class _Endpoint:
+    limiter: RateLimiter
+    breaker: CircuitBreaker | None
+    stats: EndpointStats
+
+
+class RateLimitedExecutor:
+    """Runs callables per named endpoint under rate limits, circuit breakers and retries with backoff.
+
+    ``backend`` (keyword-only) is handed to every limiter and breaker it creates (e.g. a shared Redis backend).
+    """
+
+    def __init__(
+        self,
+        default_config: RateLimitConfig | None = None,
+        *,
+        run_sync_in_thread: bool = True,
+        backend: RateLimitBackend | str | None = None,
+    ) -> None:
+        check_builtin_gate("RateLimitedExecutor", LicenseTier.PROFESSIONAL)
+        if default_config is not None and not isinstance(default_config, RateLimitConfig):
+            raise TypeError(f"default_config={default_config!r} must be a RateLimitConfig or None")
+        self.default_config = default_config or RateLimitConfig()
+        self.run_sync_in_thread = run_sync_in_thread
+        self.backend = resolve_backend(backend)
+        self._endpoints: dict[str, _Endpoint] = {}
+
+    def register(
+        self,
+        name: str,
+        rate_config: RateLimitConfig | None = None,
+        circuit_config: CircuitBreakerConfig | None = None,
+    ) -> None:
+        """Create (or replace) the limiter, optional breaker and statistics of endpoint ``name``."""
+        limiter = RateLimiter(name, rate_config or self.default_config, backend=self.backend)
+        breaker = None if circuit_config is None else CircuitBreaker(name, circuit_config, backend=self.backend)
+        self._endpoints[name] = _Endpoint(limiter, breaker, EndpointStats())
+
+    def unregister(self, name: str) -> None:
+        """Forget endpoint ``name`` (no-op if unknown)."""
+        self._endpoints.pop(name, None)
+
+    def _endpoint(self, name: str) -> _Endpoint:
+        endpoint = self._endpoints.get(name)
+        if endpoint is None:
+            self.register(name)
+            endpoint = self._endpoints[name]
+        return endpoint
+
+    async def execute(self, name: str, func: Callable[..., Any], *args: Any, **kwargs: Any) -> ExecutionResult:
+        """Call ``func`` for endpoint ``name`` (auto-registered if new) under its limits; never raises for it."""
+        endpoint = self._endpoint(name)
+        stats = endpoint.stats
+        stats.total_executions += 1
+        result = await self._run(endpoint, func, args, kwargs)
+        stats.total_retries += result.attempts - 1
+        if result.used_fallback:
+            stats.fallback_executions += 1
+        if result.success and not result.used_fallback:
+            stats.successful_executions += 1
+        elif not result.success:
+            stats.failed_executions += 1
+        return result
+
+    async def _run(
+        self, endpoint: _Endpoint, func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> ExecutionResult:
+        limiter, breaker = endpoint.limiter, endpoint.breaker
+        config = limiter.config
+        fallback = config.strategy is RateLimitStrategy.FALLBACK
+        start = time.monotonic()
+        attempts = config.retry_count + 1
+        last_error: Exception | None = None
+        for n in range(1, attempts + 1):
+            if breaker is not None:
+                try:
+                    await breaker.allow_request()
+                except CircuitOpenError as exc:
+                    if fallback:
+                        return await self._fallback(config, n, start)
+                    return ExecutionResult(False, error=exc, attempts=n, circuit_open=True, total_time_ms=_ms(start))
+            try:
+                admitted = await limiter.acquire()
+            except RateLimitError as exc:  # RateLimitExceeded, QueueFullError, backend unreachable
+                if fallback:
+                    return await self._fallback(config, n, start)
+                return ExecutionResult(False, error=exc, attempts=n, rate_limited=True, total_time_ms=_ms(start))
+            if not admitted:
+                return await self._fallback(config, n, start)
+            try:
+                value = await self._call(func, args, kwargs)
+            except Exception as exc:
+                limiter.release()
+                last_error = exc
+                if breaker is not None:
+                    await breaker.record_failure()
+                if n < attempts:
+                    await asyncio.sleep(config.get_retry_delay(n - 1))
+                continue
+            except BaseException:
+                limiter.release()
+                raise
+            limiter.release()
+            if breaker is not None:
+                await breaker.record_success()
+            return ExecutionResult(True, value=value, attempts=n, total_time_ms=_ms(start))
+        return ExecutionResult(False, error=last_error, attempts=attempts, total_time_ms=_ms(start))
+
+    async def _call(self, func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        if inspect.iscoroutinefunction(func):
+            return await func(*args, **kwargs)
+        if self.run_sync_in_thread:
+            result = await asyncio.to_thread(func, *args, **kwargs)
+        else:
+            result = func(*args, **kwargs)
+        if inspect.isawaitable(result):
+            result = await result
+        return result
+
+    async def _fallback(self, config: RateLimitConfig, attempts: int, start: float) -> ExecutionResult:
+        try:
+            if config.fallback_handler is None:
+                value = config.fallback_value
+            else:
+                value = config.fallback_handler()
+                if inspect.isawaitable(value):
+                    value = await value
+        except Exception as exc:
+            return ExecutionResult(False, error=exc, attempts=attempts, used_fallback=True, total_time_ms=_ms(start))
+        return ExecutionResult(True, value=value, attempts=attempts, used_fallback=True, total_time_ms=_ms(start))
+
+    def get_stats(self, name: str | None = None) -> dict[str, EndpointStats]:
+        """Statistics of one endpoint (``{name: stats}``, empty if unknown) or of all of them."""
+        names = list(self._endpoints) if name is None else [name] if name in self._endpoints else []
+        out: dict[str, EndpointStats] = {}
+        for key in names:
+            endpoint = self._endpoints[key]
+            stats = endpoint.stats
+            out[key] = EndpointStats(
+                rate_limiter=endpoint.limiter.get_stats(),
+                circuit_breaker=endpoint.breaker.get_stats() if endpoint.breaker else CircuitBreakerStats(),
+                total_executions=stats.total_executions,
+                successful_executions=stats.successful_executions,
+                failed_executions=stats.failed_executions,
+                fallback_executions=stats.fallback_executions,
+                total_retries=stats.total_retries,
+            )
+        return out
+
+    def reset_stats(self, name: str | None = None) -> None:
+        """Zero the statistics of one endpoint or of all, including their limiters' and breakers'."""
+        for key in list(self._endpoints) if name is None else [name]:
+            endpoint = self._endpoints.get(key)
+            if endpoint is None:
+                continue
+            endpoint.stats = EndpointStats()
+            endpoint.limiter.reset_stats()
+            if endpoint.breaker is not None:
+                endpoint.breaker.reset_stats()
+
+    def is_healthy(self, name: str) -> bool:
+        """True when the endpoint's breaker (if any) is CLOSED and its limiter is not limited right now."""
+        endpoint = self._endpoints.get(name)
+        if endpoint is None:
+            return True
+        if endpoint.breaker is not None and not endpoint.breaker.is_closed:
+            return False
+        return not endpoint.limiter.is_limited
+
+    def get_health_status(self) -> dict[str, dict[str, Any]]:
+        """``{name: {"healthy", "circuit_state", "rate_limited"}}`` for every registered endpoint."""
+        status: dict[str, dict[str, Any]] = {}
+        for key, endpoint in self._endpoints.items():
+            limited = endpoint.limiter.is_limited
+            breaker = endpoint.breaker
+            status[key] = {
+                "healthy": (breaker is None or breaker.is_closed) and not limited,
+                "circuit_state": breaker.state.value if breaker is not None else "n/a",
+                "rate_limited": limited,
+            }
+        return status
+
+
+def _ms(start: float) -> int:
+    return int((time.monotonic() - start) * 1000)

@@ -1,0 +1,235 @@
+"""``RateLimiter``: contract §6.2 admission with FIFO, bounded waiting on top of a pluggable state backend."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import math
+import time
+import uuid
+from collections import deque
+from types import TracebackType
+
+from ._backend import Clock, Decision, LimiterState, RateLimitBackend
+from ._config import RateLimitConfig, RateLimitStrategy
+from ._errors import QueueFullError, RateLimitError, RateLimitExceeded
+from ._memory import MemoryLimiterState
+from ._registry import resolve_backend
+from ._stats import RateLimiterStats
+
+# A head waiter blocked only by held permits re-checks this often (a local release wakes it at once).
+_POLL_SECONDS = 0.05
+# Floor for a re-check sleep, so that float rounding at bucket edges can never turn into a busy loop.
+_MIN_SLEEP = 0.0005
+
+
+def _wake(fut: asyncio.Future[None]) -> None:
+    if not fut.done():
+        fut.set_result(None)
+
+
+class _Waiter:
+    __slots__ = ("fut",)
+
+    def __init__(self) -> None:
+        self.fut: asyncio.Future[None] | None = None
+
+
+class RateLimiter:
+    """Admits requests under a token bucket, minute/hour windows and a held-permit cap (contract §6.2).
+
+    ``backend`` (keyword-only): None keeps private in-memory state; a :class:`RateLimitBackend` or a URL
+    (``memory://``, ``redis://host:6379/0``) shares the limit with every limiter of the same ``name`` on it.
+    ``clock`` (keyword-only) replaces ``time.monotonic`` for in-memory decisions (deterministic tests).
+    """
+
+    def __init__(
+        self,
+        name: str,
+        config: RateLimitConfig,
+        *,
+        backend: RateLimitBackend | str | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"RateLimiter name={name!r} must be a non-empty string")
+        if not isinstance(config, RateLimitConfig):
+            raise TypeError(f"RateLimiter config={config!r} must be a RateLimitConfig")
+        config.validate()
+        self.name = name
+        self.config = config
+        resolved = resolve_backend(backend)
+        self.backend = resolved
+        self._state: LimiterState = (
+            MemoryLimiterState(config, clock) if resolved is None else resolved.limiter_state(name, config, clock)
+        )
+        self._local = self._state if isinstance(self._state, MemoryLimiterState) else None
+        self._clock: Clock = self._local.clock if self._local is not None else time.monotonic
+        self._held = 0  # permits this limiter holds on local state
+        self._permits: list[str] = []  # permit ids this limiter holds on remote state
+        self._permit_prefix = uuid.uuid4().hex[:12]
+        self._permit_seq = 0
+        self._waiters: deque[_Waiter] = deque()
+        self._stats = RateLimiterStats()
+
+    # --- admission -------------------------------------------------------------------------------------------
+
+    async def acquire(self) -> bool:
+        """Admit one request and hold a permit (True), or follow the strategy (raise, wait, or return False)."""
+        stats = self._stats
+        stats.total_requests += 1
+        local = self._local
+        if local is not None and not self._waiters and local.try_admit(self._clock()):
+            self._held += 1
+            stats.successful_requests += 1
+            return True
+        try:
+            return await self._acquire_slow()
+        except RateLimitError:
+            stats.rejected_requests += 1
+            raise
+
+    async def _decide(self) -> Decision:
+        local = self._local
+        if local is not None:
+            now = self._clock()
+            if local.try_admit(now):
+                self._held += 1
+                return Decision(True, 0.0, local.tokens)
+            return Decision(False, local.wait_estimate(now), local.tokens)
+        self._permit_seq += 1
+        permit = f"{self._permit_prefix}:{self._permit_seq}"
+        decision = await self._state.decide(permit)
+        if decision.admitted:
+            self._permits.append(permit)
+        return decision
+
+    async def _acquire_slow(self) -> bool:
+        config = self.config
+        strategy = config.strategy
+        ahead = len(self._waiters)
+        if ahead == 0:
+            decision = await self._decide()
+            if decision.admitted:
+                self._stats.successful_requests += 1
+                return True
+            wait = decision.wait
+        else:
+            wait = self._estimate_behind(ahead)
+        if strategy is RateLimitStrategy.FALLBACK:
+            return False
+        if strategy is RateLimitStrategy.REJECT:
+            raise self._refusal(wait)
+        if strategy is RateLimitStrategy.QUEUE and ahead >= config.queue_size:
+            raise QueueFullError(self.name, config.queue_size, retry_after=self._refusal(wait).retry_after)
+        if wait is not None and wait > config.max_wait_seconds:
+            raise self._refusal(wait)  # includes "impossible" (inf)
+        return await self._wait_in_line(strategy is RateLimitStrategy.QUEUE)
+
+    def _estimate_behind(self, ahead: int) -> float | None:
+        """Lower bound of the wait of a caller with ``ahead`` waiters before it (tokens for all of them)."""
+        tokens, _ = self._state.last_known()
+        if self.config.burst_size < 1:
+            return math.inf
+        return max(0.0, (ahead + 1 - tokens) / self.config.requests_per_second)
+
+    def _refusal(self, wait: float | None) -> RateLimitExceeded:
+        retry_after = wait if wait is not None and wait > 0 else self.config.get_min_interval()
+        return RateLimitExceeded(self.name, retry_after=retry_after)
+
+    async def _wait_in_line(self, queued: bool) -> bool:
+        loop = asyncio.get_running_loop()
+        me = _Waiter()
+        self._waiters.append(me)
+        if queued:
+            self._stats.queued_requests += 1
+        start = time.monotonic()
+        deadline = start + self.config.max_wait_seconds
+        try:
+            while True:
+                delay: float | None = None
+                if self._waiters[0] is me:
+                    decision = await self._decide()
+                    if decision.admitted:
+                        self._stats.successful_requests += 1
+                        self._stats.total_wait_time += time.monotonic() - start
+                        return True
+                    remaining = deadline - time.monotonic()
+                    if decision.wait is not None and decision.wait > remaining:
+                        raise self._refusal(decision.wait)
+                    delay = max(_MIN_SLEEP, decision.wait if decision.wait is not None else _POLL_SECONDS)
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise self._refusal(delay)
+                fut: asyncio.Future[None] = loop.create_future()
+                me.fut = fut
+                handle = loop.call_later(remaining if delay is None else min(delay, remaining), _wake, fut)
+                try:
+                    await fut
+                finally:
+                    handle.cancel()
+                    me.fut = None
+        finally:
+            was_head = self._waiters[0] is me
+            self._waiters.remove(me)
+            if was_head:
+                self._wake_head()
+
+    def _wake_head(self) -> None:
+        if self._waiters:
+            fut = self._waiters[0].fut
+            if fut is not None and not fut.done():
+                fut.set_result(None)
+
+    def release(self) -> None:
+        """Release one permit held by this limiter; a release with none held is a no-op. Never raises."""
+        if self._local is not None:
+            if self._held <= 0:
+                return
+            self._held -= 1
+            self._local.release("")
+        else:
+            if not self._permits:
+                return
+            self._state.release(self._permits.pop())
+        if self._waiters:
+            self._wake_head()
+
+    async def __aenter__(self) -> RateLimiter:
+        """Acquire; under FALLBACK a refusal raises ``RateLimitExceeded`` since a block cannot be skipped."""
+        if not await self.acquire():
+            raise self._refusal(None)
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.release()
+
+    # --- introspection ---------------------------------------------------------------------------------------
+
+    @property
+    def held_permits(self) -> int:
+        """Permits this limiter currently holds."""
+        return self._held if self._local is not None else len(self._permits)
+
+    @property
+    def available_tokens(self) -> float:
+        """Tokens in the bucket now (for a Redis backend: as of this limiter's last decision)."""
+        return self._state.last_known()[0]
+
+    @property
+    def is_limited(self) -> bool:
+        """True when a request would not be admitted right now (Redis: as of the last decision)."""
+        return bool(self._waiters) or self._state.last_known()[1]
+
+    def get_stats(self) -> RateLimiterStats:
+        """A snapshot copy of the counters."""
+        return dataclasses.replace(self._stats, current_queue_size=len(self._waiters))
+
+    def reset_stats(self) -> None:
+        """Zero the counters (the admission state is untouched)."""
+        self._stats = RateLimiterStats()
+
+    def __repr__(self) -> str:
+        return f"RateLimiter(name={self.name!r}, strategy={self.config.strategy.value})"

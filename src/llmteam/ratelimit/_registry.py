@@ -1,0 +1,30 @@
+"""Pick a backend from a URL or an instance: the one place where ``memory://`` and ``redis://`` are mapped."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from llmteam._backends.url import parse_store_url
+
+from ._backend import RateLimitBackend
+from ._memory import MemoryRateLimitBackend
+from ._redis import RedisRateLimitBackend
+
+
+def backend_from_url(url: str, **options: Any) -> RateLimitBackend:
+    """``memory://`` -> a fresh :class:`MemoryRateLimitBackend`; ``redis://...`` -> :class:`RedisRateLimitBackend`."""
+    parsed = parse_store_url(url, allowed=("memory", "redis"))
+    if parsed.scheme == "memory":
+        if options:
+            raise ValueError(f"memory:// rate-limit backend takes no options, got {sorted(options)}")
+        return MemoryRateLimitBackend()
+    return RedisRateLimitBackend(parsed.dsn, **options)
+
+
+def resolve_backend(backend: RateLimitBackend | str | None) -> RateLimitBackend | None:
+    """Accept a backend instance, a URL, or None (None: the caller keeps private in-memory state)."""
+    if backend is None or isinstance(backend, RateLimitBackend):
+        return backend
+    if isinstance(backend, str):
+        return backend_from_url(backend)
+    raise TypeError(f"backend={backend!r} must be a RateLimitBackend, a URL string or None")

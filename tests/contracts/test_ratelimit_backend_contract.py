@@ -1,0 +1,269 @@
+"""One behaviour suite for limiter state, run against every backend (in-memory and Redis) with a fake clock.
+
+Includes the property test of the admission model against an exact oracle: the limiter must never admit what
+rules (a)-(c) forbid, and must admit whatever they allow with a margin of two window buckets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import uuid
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from llmteam.ratelimit import (
+    MemoryRateLimitBackend,
+    RateLimitBackend,
+    RateLimitConfig,
+    RateLimiter,
+    RateLimitExceeded,
+    RateLimitStrategy,
+    RedisRateLimitBackend,
+)
+
+BACKENDS = ["memory", pytest.param("redis", marks=pytest.mark.redis)]
+
+
+class FakeClock:
+    def __init__(self, start: float = 1000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def make_backend(kind: str, redis_url: str | None) -> RateLimitBackend:
+    if kind == "memory":
+        return MemoryRateLimitBackend()
+    assert redis_url is not None
+    return RedisRateLimitBackend(redis_url, prefix=f"test_{uuid.uuid4().hex[:12]}")
+
+
+@pytest.fixture(params=BACKENDS)
+async def backend(request: pytest.FixtureRequest) -> AsyncIterator[RateLimitBackend]:
+    url = request.getfixturevalue("redis_url") if request.param == "redis" else None
+    b = make_backend(request.param, url)
+    yield b
+    await b.aclose()
+
+
+def cfg(**kw: Any) -> RateLimitConfig:
+    base: dict[str, Any] = dict(
+        requests_per_second=1.0,
+        requests_per_minute=1e9,
+        requests_per_hour=1e9,
+        burst_size=3,
+        strategy=RateLimitStrategy.REJECT,
+    )
+    base.update(kw)
+    return RateLimitConfig(**base)
+
+
+def limiter(backend: RateLimitBackend, clock: FakeClock, **kw: Any) -> RateLimiter:
+    return RateLimiter("api", cfg(**kw), backend=backend, clock=clock)
+
+
+async def test_bucket_starts_full_then_refuses_with_retry_after(backend: RateLimitBackend) -> None:
+    clock = FakeClock()
+    lim = limiter(backend, clock)
+    for _ in range(3):
+        assert await lim.acquire() is True
+        lim.release()
+    with pytest.raises(RateLimitExceeded) as info:
+        await lim.acquire()
+    assert info.value.retry_after == pytest.approx(1.0)
+    clock.advance(1.0)
+    assert await lim.acquire() is True
+
+
+async def test_held_permits_cap_admissions_until_released(backend: RateLimitBackend) -> None:
+    clock = FakeClock()
+    lim = limiter(backend, clock, requests_per_second=100.0, burst_size=2)
+    assert await lim.acquire() and await lim.acquire()
+    clock.advance(10)
+    with pytest.raises(RateLimitExceeded) as info:
+        await lim.acquire()
+    assert info.value.retry_after is not None and info.value.retry_after > 0
+    lim.release()
+    assert await lim.acquire() is True
+
+
+async def test_minute_window_limits_and_slides(backend: RateLimitBackend) -> None:
+    clock = FakeClock()
+    lim = limiter(backend, clock, requests_per_second=1000.0, burst_size=10, requests_per_minute=5)
+    for _ in range(5):
+        assert await lim.acquire()
+        lim.release()
+        clock.advance(1.0)
+    with pytest.raises(RateLimitExceeded) as info:
+        await lim.acquire()
+    assert 55.0 <= (info.value.retry_after or 0) <= 56.3
+    clock.advance(56.3)  # the first admission (t=0) has left the trailing minute, with bucket margin
+    assert await lim.acquire()
+
+
+async def test_hour_window_limits(backend: RateLimitBackend) -> None:
+    clock = FakeClock()
+    lim = limiter(backend, clock, requests_per_second=1000.0, burst_size=10, requests_per_hour=3)
+    for _ in range(3):
+        assert await lim.acquire()
+        lim.release()
+        clock.advance(100.0)
+    with pytest.raises(RateLimitExceeded):
+        await lim.acquire()
+    clock.advance(3600.0 - 300.0 + 20.0)
+    assert await lim.acquire()
+
+
+async def test_burst_zero_is_never_admissible(backend: RateLimitBackend) -> None:
+    clock = FakeClock()
+    lim = limiter(backend, clock, burst_size=0)
+    with pytest.raises(RateLimitExceeded) as info:
+        await lim.acquire()
+    assert info.value.retry_after == math.inf
+    fb = RateLimiter("fb", cfg(burst_size=0, strategy=RateLimitStrategy.FALLBACK), backend=backend, clock=clock)
+    assert await fb.acquire() is False
+    assert fb.held_permits == 0
+
+
+async def test_limiters_with_one_name_share_the_limit(backend: RateLimitBackend) -> None:
+    clock = FakeClock()
+    a, b = limiter(backend, clock), limiter(backend, clock)
+    assert await a.acquire() and await b.acquire() and await a.acquire()
+    with pytest.raises(RateLimitExceeded):
+        await b.acquire()
+    b.release()  # b holds one permit; a's two stay held
+    b.release()  # no-op: b holds none now
+    assert b.held_permits == 0 and a.held_permits == 2
+
+
+async def test_release_without_permit_is_a_noop(backend: RateLimitBackend) -> None:
+    clock = FakeClock()
+    lim = limiter(backend, clock, requests_per_second=100.0, burst_size=1)
+    lim.release()
+    lim.release()
+    assert await lim.acquire()
+    clock.advance(1)
+    with pytest.raises(RateLimitExceeded):
+        await lim.acquire()  # the earlier spurious releases did not create extra permits
+
+
+async def test_wait_strategy_waits_for_a_token(backend: RateLimitBackend) -> None:
+    lim = RateLimiter(
+        "w", cfg(requests_per_second=50.0, burst_size=1, strategy=RateLimitStrategy.WAIT), backend=backend
+    )
+    assert await lim.acquire()
+    lim.release()
+    assert await lim.acquire()  # ~20 ms later
+    lim.release()
+    assert lim.get_stats().successful_requests == 2
+
+
+# --- property: the limiter against an exact oracle of rules (a)-(c) -----------------------------------------
+
+
+class Oracle:
+    """Exact model: token bucket, full timestamp log, held count."""
+
+    def __init__(self, c: RateLimitConfig, now: float) -> None:
+        self.c, self.tokens, self.last, self.log, self.held = c, float(c.burst_size), now, [], 0  # type: ignore[var-annotated]
+
+    def refill(self, now: float) -> None:
+        if now > self.last:
+            self.tokens = min(float(self.c.burst_size), self.tokens + (now - self.last) * self.c.requests_per_second)
+            self.last = now
+
+    def count(self, now: float, span: float) -> int:
+        return sum(1 for t in self.log if t > now - span)
+
+    def allowed(self, now: float, slack: float, margin: float) -> bool:
+        # slack > 0: a necessary condition (never admit beyond it); slack < 0 with margin: a sufficient one
+        return (
+            self.tokens >= 1.0 - slack
+            and self.held < self.c.burst_size
+            and self.count(now, 60.0 - margin) < self.c.requests_per_minute
+            and self.count(now, 3600.0 - margin * 100) < self.c.requests_per_hour
+        )
+
+
+ops = st.lists(
+    st.one_of(
+        st.tuples(st.just("advance"), st.floats(min_value=0.0, max_value=40.0)),
+        st.tuples(st.just("acquire"), st.just(0.0)),
+        st.tuples(st.just("release"), st.just(0.0)),
+    ),
+    min_size=1,
+    max_size=40,
+)
+
+
+async def run_against_oracle(backend: RateLimitBackend, c: RateLimitConfig, steps: list[tuple[str, float]]) -> None:
+    clock = FakeClock(5000.0)
+    lim = RateLimiter("prop", c, backend=backend, clock=clock)
+    oracle = Oracle(c, clock.now)
+    for op, arg in steps:
+        if op == "advance":
+            clock.advance(arg)
+        elif op == "release":
+            if oracle.held:
+                oracle.held -= 1
+            lim.release()
+        else:
+            now = clock.now
+            oracle.refill(now)
+            admitted = await lim.acquire()
+            if admitted:
+                assert oracle.allowed(now, slack=1e-9, margin=0.0), "admitted what rules (a)-(c) forbid"
+                oracle.tokens -= 1.0
+                oracle.log.append(now)
+                oracle.held += 1
+            else:
+                assert not oracle.allowed(now, slack=-1e-9, margin=0.2), "refused what rules (a)-(c) allow"
+
+
+configs = st.builds(
+    lambda rps, rpm, rph, burst: cfg(
+        requests_per_second=rps,
+        requests_per_minute=rpm,
+        requests_per_hour=rph,
+        burst_size=burst,
+        strategy=RateLimitStrategy.FALLBACK,
+    ),
+    st.sampled_from([0.5, 1.0, 3.0, 20.0]),
+    st.integers(min_value=1, max_value=8),
+    st.integers(min_value=1, max_value=12),
+    st.integers(min_value=0, max_value=4),
+)
+
+
+def _property(kind: str, url: str | None, max_examples: int) -> Callable[[], None]:
+    @settings(max_examples=max_examples, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(c=configs, steps=ops)
+    def check(c: RateLimitConfig, steps: list[tuple[str, float]]) -> None:
+        async def scenario() -> None:
+            b = make_backend(kind, url)
+            try:
+                await run_against_oracle(b, c, steps)
+            finally:
+                await b.aclose()
+
+        asyncio.run(scenario())
+
+    return check
+
+
+def test_memory_matches_exact_oracle() -> None:
+    _property("memory", None, 200)()
+
+
+@pytest.mark.redis
+def test_redis_matches_exact_oracle(redis_url: str) -> None:
+    _property("redis", redis_url, 60)()

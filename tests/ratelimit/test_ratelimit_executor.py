@@ -1,0 +1,148 @@
+from __future__ import annotations
+
+import asyncio
+import threading
+from datetime import timedelta
+
+import pytest
+
+from llmteam.ratelimit import (
+    CircuitBreakerConfig,
+    CircuitOpenError,
+    RateLimitConfig,
+    RateLimitedExecutor,
+    RateLimitExceeded,
+    RateLimitStrategy,
+)
+
+FAST = dict(retry_base_delay=0.001, retry_max_delay=0.002)
+
+
+async def test_success_auto_registers_and_runs_sync_in_thread() -> None:
+    ex = RateLimitedExecutor()
+    main = threading.get_ident()
+    result = await ex.execute("new", lambda x: (x * 2, threading.get_ident()), 21)
+    assert result.success and result.value[0] == 42 and result.value[1] != main and result.attempts == 1
+    assert "new" in ex.get_health_status() and ex.default_config == RateLimitConfig()
+
+    async def coro(x: int) -> int:
+        return x + 1
+
+    assert (await ex.execute("new", coro, 1)).value == 2
+    assert (await ex.execute("new", lambda: coro(5))).value == 6  # sync callable returning an awaitable
+    inline = RateLimitedExecutor(run_sync_in_thread=False)
+    assert (await inline.execute("e", threading.get_ident)).value == main
+
+
+async def test_retries_with_backoff_then_success_or_last_error() -> None:
+    ex = RateLimitedExecutor(RateLimitConfig(retry_count=2, **FAST))  # type: ignore[arg-type]
+    calls = {"n": 0}
+
+    def flaky() -> str:
+        calls["n"] += 1
+        if calls["n"] < 3:
+            raise RuntimeError(f"boom {calls['n']}")
+        return "ok"
+
+    r = await ex.execute("a", flaky)
+    assert r.success and r.value == "ok" and r.attempts == 3
+    errors: list[Exception] = []
+
+    def always() -> None:
+        errors.append(ValueError(len(errors)))
+        raise errors[-1]
+
+    r = await ex.execute("a", always)
+    assert not r.success and r.attempts == 3 and r.error is errors[-1]
+    stats = ex.get_stats("a")["a"]
+    assert (stats.total_executions, stats.successful_executions, stats.failed_executions) == (2, 1, 1)
+    assert stats.total_retries == 4 and stats.rate_limiter.successful_requests == 6
+    assert ex.get_stats("missing") == {}
+    ex.reset_stats()
+    assert ex.get_stats()["a"].total_executions == 0
+
+
+async def test_permit_released_after_every_attempt() -> None:
+    ex = RateLimitedExecutor(RateLimitConfig(burst_size=1, requests_per_second=1000, retry_count=1, **FAST))  # type: ignore[arg-type]
+
+    def fail() -> None:
+        raise KeyError("x")
+
+    await ex.execute("p", fail)
+    assert ex._endpoints["p"].limiter.held_permits == 0
+
+
+async def test_rate_limited_is_not_retried_and_has_retry_after() -> None:
+    ex = RateLimitedExecutor(RateLimitConfig(burst_size=0, strategy=RateLimitStrategy.REJECT))
+    r = await ex.execute("r", lambda: 1)
+    assert not r.success and r.rate_limited and r.attempts == 1
+    assert isinstance(r.error, RateLimitExceeded) and r.error.retry_after is not None
+
+
+async def test_fallback_value_handler_and_handler_error() -> None:
+    ex = RateLimitedExecutor(RateLimitConfig(burst_size=0, strategy=RateLimitStrategy.FALLBACK, fallback_value="v"))
+    r = await ex.execute("f", lambda: 1)
+    assert r.success and r.used_fallback and r.value == "v"
+
+    async def handler() -> str:
+        return "h"
+
+    ex.register("g", RateLimitConfig(burst_size=0, strategy=RateLimitStrategy.FALLBACK, fallback_handler=handler))
+    assert (await ex.execute("g", lambda: 1)).value == "h"
+
+    def broken() -> None:
+        raise OSError("handler down")
+
+    ex.register("b", RateLimitConfig(burst_size=0, strategy=RateLimitStrategy.FALLBACK, fallback_handler=broken))
+    r = await ex.execute("b", lambda: 1)
+    assert not r.success and r.used_fallback and isinstance(r.error, OSError)
+    assert ex.get_stats("b")["b"].fallback_executions == 1
+
+
+async def test_circuit_opens_and_refuses_with_fallback_or_error() -> None:
+    ex = RateLimitedExecutor(RateLimitConfig(retry_count=0, **FAST))  # type: ignore[arg-type]
+    ex.register("c", circuit_config=CircuitBreakerConfig(failure_threshold=2, open_timeout=timedelta(seconds=60)))
+
+    def fail() -> None:
+        raise RuntimeError("down")
+
+    await ex.execute("c", fail)
+    await ex.execute("c", fail)
+    r = await ex.execute("c", lambda: 1)
+    assert not r.success and r.circuit_open and isinstance(r.error, CircuitOpenError)
+    assert r.error.retry_after is not None and r.error.retry_after > 0
+    assert not ex.is_healthy("c") and ex.get_health_status()["c"]["circuit_state"] == "open"
+    fb = RateLimitConfig(strategy=RateLimitStrategy.FALLBACK, fallback_value=0, retry_count=0)
+    ex.register("d", fb, CircuitBreakerConfig(failure_threshold=1))
+    await ex.execute("d", fail)
+    r = await ex.execute("d", lambda: 1)
+    assert r.success and r.used_fallback and r.value == 0
+
+
+async def test_health_and_unregister() -> None:
+    ex = RateLimitedExecutor()
+    ex.register("h")
+    assert ex.is_healthy("h")
+    assert ex.get_health_status() == {"h": {"healthy": True, "circuit_state": "n/a", "rate_limited": False}}
+    ex.unregister("h")
+    ex.unregister("h")
+    assert ex.get_health_status() == {}
+
+
+async def test_cancellation_releases_the_permit() -> None:
+    ex = RateLimitedExecutor()
+    task = asyncio.create_task(ex.execute("slow", asyncio.sleep, 10))
+    await asyncio.sleep(0.01)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert ex._endpoints["slow"].limiter.held_permits == 0
+
+
+def test_license_gate_is_opt_in(monkeypatch: pytest.MonkeyPatch) -> None:
+    from llmteam.licensing import FeatureNotLicensedError
+
+    RateLimitedExecutor()  # community tier, gate off by default
+    monkeypatch.setenv("LLMTEAM_LICENSE_ENFORCE", "1")
+    with pytest.raises(FeatureNotLicensedError):
+        RateLimitedExecutor()

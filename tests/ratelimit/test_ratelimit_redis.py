@@ -1,0 +1,204 @@
+"""Redis-specific behaviour: errors naming the URL, NOSCRIPT, lost connections, fallback, many processes."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import textwrap
+import time
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+
+from llmteam.ratelimit import (
+    CircuitBreaker,
+    CircuitBreakerConfig,
+    CircuitOpenError,
+    RateLimitBackendError,
+    RateLimitConfig,
+    RateLimiter,
+    RateLimitStrategy,
+    RedisRateLimitBackend,
+    backend_from_url,
+)
+from llmteam.ratelimit._redis import redact
+
+pytestmark = pytest.mark.redis
+DEAD_URL = "redis://:s3cret@127.0.0.1:1/0"  # nothing listens on port 1: connection refused at once
+
+
+def prefix() -> str:
+    return f"test_{uuid.uuid4().hex[:12]}"
+
+
+def test_import_and_construction_do_not_touch_redis() -> None:
+    b = RedisRateLimitBackend(DEAD_URL)
+    RateLimiter("x", RateLimitConfig(), backend=b)
+    assert redact(DEAD_URL) == "redis://:***@127.0.0.1:1/0"
+    with pytest.raises(ValueError, match="permit_lease_seconds"):
+        RedisRateLimitBackend("redis://h", permit_lease_seconds=0)
+    assert isinstance(backend_from_url("redis://127.0.0.1:6379/0"), RedisRateLimitBackend)
+    with pytest.raises(ValueError, match="sqlite"):
+        backend_from_url("sqlite:///x.db")
+
+
+async def test_unreachable_url_fails_closed_naming_the_url() -> None:
+    b = RedisRateLimitBackend(DEAD_URL, connect_timeout=0.5)
+    lim = RateLimiter("x", RateLimitConfig(), backend=b)
+    with pytest.raises(RateLimitBackendError) as info:
+        await lim.acquire()
+    text = str(info.value)
+    assert "could not reach" in text and "127.0.0.1:1" in text and "s3cret" not in text
+    assert lim.get_stats().rejected_requests == 1 and lim.held_permits == 0
+    await b.aclose()
+
+
+async def test_fallback_to_local_only_when_asked() -> None:
+    b = RedisRateLimitBackend(DEAD_URL, connect_timeout=0.5, fallback_to_local=True)
+    lim = RateLimiter("x", RateLimitConfig(burst_size=2, strategy=RateLimitStrategy.FALLBACK), backend=b)
+    assert await lim.acquire() and await lim.acquire()
+    assert await lim.acquire() is False  # the local limiter still enforces the limit
+    lim.release()
+    assert lim.held_permits == 1
+    await b.aclose()
+
+
+async def test_noscript_is_handled(redis_url: str, redis_client: Any) -> None:
+    b = RedisRateLimitBackend(redis_url, prefix=prefix())
+    lim = RateLimiter("x", RateLimitConfig(), backend=b)
+    assert await lim.acquire()
+    await redis_client.script_flush()
+    assert await lim.acquire()
+    await b.aclose()
+
+
+class Proxy:
+    """A TCP relay to Redis that the test can cut, to simulate a lost connection."""
+
+    def __init__(self, target: str) -> None:
+        parts = urlsplit(target)
+        self.host, self.port, self.db = parts.hostname or "127.0.0.1", parts.port or 6379, parts.path
+        self.writers: list[asyncio.StreamWriter] = []
+
+    async def start(self) -> str:
+        self.server = await asyncio.start_server(self.handle, "127.0.0.1", 0)
+        port = self.server.sockets[0].getsockname()[1]
+        return f"redis://127.0.0.1:{port}{self.db}"
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection(self.host, self.port)
+        self.writers += [writer, up_writer]
+
+        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+            try:
+                while data := await src.read(65536):
+                    dst.write(data)
+                    await dst.drain()
+            except (ConnectionError, OSError):
+                pass
+            finally:
+                dst.close()
+
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+
+    async def cut(self) -> None:
+        self.server.close()
+        for w in self.writers:
+            w.close()
+        await asyncio.sleep(0.05)
+
+
+@pytest.fixture
+async def proxy_url(redis_url: str) -> AsyncIterator[tuple[Proxy, str]]:
+    proxy = Proxy(redis_url)
+    url = await proxy.start()
+    yield proxy, url
+    await proxy.cut()
+
+
+async def test_lost_connection_fails_closed(proxy_url: tuple[Proxy, str]) -> None:
+    proxy, url = proxy_url
+    b = RedisRateLimitBackend(url, prefix=prefix(), connect_timeout=0.5, command_timeout=1.0)
+    lim = RateLimiter("x", RateLimitConfig(), backend=b)
+    assert await lim.acquire()
+    await proxy.cut()
+    with pytest.raises(RateLimitBackendError, match="lost the connection"):
+        await lim.acquire()
+    await b.aclose()
+
+
+async def test_circuit_state_is_shared_through_redis(redis_url: str) -> None:
+    name, p = "svc", prefix()
+    b1, b2 = RedisRateLimitBackend(redis_url, prefix=p), RedisRateLimitBackend(redis_url, prefix=p)
+    config = CircuitBreakerConfig(failure_threshold=2)
+    one, two = CircuitBreaker(name, config, backend=b1), CircuitBreaker(name, config, backend=b2)
+    assert await two.allow_request()
+    await one.record_failure()
+    await two.record_failure()  # the streak is shared: two failures from two instances open it
+    assert two.is_open
+    with pytest.raises(CircuitOpenError) as info:
+        await one.allow_request()
+    assert info.value.retry_after is not None and 25 < info.value.retry_after <= 30
+    await one.force_close()
+    assert await two.allow_request() and two.is_closed
+    await asyncio.gather(*(one.record_success() for _ in range(20)), *(two.record_success() for _ in range(20)))
+    await b1.aclose()
+    await b2.aclose()
+
+
+WORKER = textwrap.dedent(
+    """
+    import asyncio, json, sys, time
+    from llmteam.ratelimit import RateLimiter, RateLimitConfig, RateLimitStrategy, RedisRateLimitBackend
+
+    async def main(url, prefix, start, duration, rate, burst):
+        backend = RedisRateLimitBackend(url, prefix=prefix)
+        config = RateLimitConfig(requests_per_second=rate, requests_per_minute=1e9, requests_per_hour=1e9,
+                                 burst_size=burst, strategy=RateLimitStrategy.FALLBACK)
+        lim = RateLimiter("shared", config, backend=backend)
+        await backend.client.ping()
+        while time.time() < start:
+            await asyncio.sleep(0.001)
+        admitted = tries = 0
+        while time.time() < start + duration:
+            tries += 1
+            if await lim.acquire():
+                admitted += 1
+                lim.release()
+        await asyncio.sleep(0.05)
+        await backend.aclose()
+        print(json.dumps({"admitted": admitted, "tries": tries}))
+
+    asyncio.run(main(sys.argv[1], sys.argv[2], float(sys.argv[3]), float(sys.argv[4]), float(sys.argv[5]),
+                     int(sys.argv[6])))
+    """
+)
+
+
+@pytest.mark.slow
+def test_four_processes_share_one_limit(redis_url: str, tmp_path: Path) -> None:
+    script = tmp_path / "worker.py"
+    script.write_text(WORKER)
+    rate, burst, duration = 300.0, 10, 2.0
+    start = time.time() + 2.0
+    args = [redis_url, prefix(), repr(start), repr(duration), repr(rate), str(burst)]
+    procs = [
+        subprocess.Popen([sys.executable, str(script), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        for _ in range(4)
+    ]
+    results = []
+    for p in procs:
+        out, err = p.communicate(timeout=30)
+        assert p.returncode == 0, err.decode()
+        results.append(json.loads(out))
+    admitted = sum(r["admitted"] for r in results)
+    assert all(r["tries"] > r["admitted"] for r in results)  # every process was really limited
+    steady = (admitted - burst) / duration
+    assert admitted <= burst + rate * (duration + 0.02), results  # never above (0.02 s: last call in flight)
+    assert steady >= rate * 0.98, results  # within 2 % of the configured rate
