@@ -1,0 +1,72 @@
+"""Hash-chain verification over a store, one page at a time (bounded memory at any log size)."""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass, field
+from typing import Any
+
+from llmteam.audit._checksum import digest, get_checksum_key
+from llmteam.audit._store import ChainRow, has
+
+__all__ = ["MAX_REPORTED_MISSING", "PAGE_SIZE", "ChainResult", "chain_page", "verify_chain_range"]
+
+PAGE_SIZE = 5000
+MAX_REPORTED_MISSING = 100_000
+
+
+@dataclass
+class ChainResult:
+    """Outcome of checking sequences [start, end] of one tenant's chain."""
+
+    checked: int = 0
+    missing: list[int] = field(default_factory=list)
+    first_broken: int | None = None
+    reason: str = ""
+
+    @property
+    def valid(self) -> bool:
+        """True when no sequence is missing and every checksum and link holds."""
+        return not self.missing and self.first_broken is None
+
+
+async def chain_page(store: Any, tenant_id: str, start: int, end: int) -> list[ChainRow]:
+    """Verification rows for [start, end] through the store's fast path, or built from records."""
+    if has(store, "chain_rows"):
+        rows: list[ChainRow] = await store.chain_rows(tenant_id, start, end)
+        return rows
+    records = await store.get_by_sequence_range(tenant_id, start, end)
+    return [(r.sequence_number, r.checksum, r.previous_checksum, r.canonical_json()) for r in records]
+
+
+async def verify_chain_range(store: Any, tenant_id: str, start: int, end: int) -> ChainResult:
+    """Check every record's checksum and link in [start, end], reading PAGE_SIZE sequences at a time."""
+    result = ChainResult()
+    start = max(1, start)
+    if end < start:
+        return result
+    key = get_checksum_key()
+    prev: str | None = ""
+    if start > 1:
+        before = await chain_page(store, tenant_id, start - 1, start - 1)
+        prev = before[0][1] if before else None
+    expected = start
+    for page_start in range(start, end + 1, PAGE_SIZE):
+        for seq, checksum, previous, canonical in await chain_page(
+            store, tenant_id, page_start, min(end, page_start + PAGE_SIZE - 1)
+        ):
+            if seq > expected:
+                room = MAX_REPORTED_MISSING - len(result.missing)
+                result.missing.extend(range(expected, min(seq, expected + max(room, 0))))
+                prev = None
+            result.checked += 1
+            if result.first_broken is None:
+                if not hmac.compare_digest(str(checksum), digest(canonical, key)):
+                    result.first_broken, result.reason = seq, "checksum does not match the record's fields"
+                elif prev is not None and previous != prev:
+                    result.first_broken, result.reason = seq, "previous_checksum does not match the predecessor"
+            prev, expected = checksum, seq + 1
+    if expected <= end:
+        room = MAX_REPORTED_MISSING - len(result.missing)
+        result.missing.extend(range(expected, min(end + 1, expected + max(room, 0))))
+    return result

@@ -1,0 +1,117 @@
+"""``AuditQuery`` and ``AuditReport`` (contract §4.3-4.4), plus the one in-memory filter every store shares."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from llmteam.audit._record import AuditRecord, as_utc, parse_event_type, parse_severity
+
+__all__ = ["ORDER_BY_FIELDS", "AuditQuery", "AuditReport", "matches", "normalized", "sort_key"]
+
+ORDER_BY_FIELDS = ("timestamp", "sequence_number")
+
+
+@dataclass
+class AuditQuery:
+    """Filters over audit records (all optional and AND-ed), then ordering and pagination."""
+
+    start_time: datetime | None = None
+    end_time: datetime | None = None
+    tenant_id: str | None = None
+    event_types: list[Any] | None = None
+    severities: list[Any] | None = None
+    actor_id: str | None = None
+    actor_type: str | None = None
+    pipeline_id: str | None = None
+    run_id: str | None = None
+    agent_name: str | None = None
+    resource_type: str | None = None
+    resource_id: str | None = None
+    success: bool | None = None
+    search_text: str | None = None
+    tags: list[str] | None = None
+    limit: int = 100
+    offset: int = 0
+    order_by: str = "timestamp"
+    order_desc: bool = True
+
+
+@dataclass
+class AuditReport:
+    """A summary of one tenant's records over a period, with the chain's verification result."""
+
+    report_id: str
+    generated_at: datetime
+    generated_by: str
+    period_start: datetime
+    period_end: datetime
+    tenant_id: str
+    total_events: int
+    events_by_type: dict[str, int]
+    events_by_severity: dict[str, int]
+    events_by_actor: dict[str, int]
+    events_by_day: dict[str, int]
+    security_incidents: list[AuditRecord]
+    failed_operations: list[AuditRecord]
+    records: list[AuditRecord] = field(default_factory=list)
+    chain_valid: bool = True
+    missing_sequence_numbers: list[int] = field(default_factory=list)
+
+
+def normalized(q: AuditQuery) -> AuditQuery:
+    """A validated copy of ``q``: naive times as UTC, enums parsed; a bad order_by/limit raises ValueError."""
+    if q.order_by not in ORDER_BY_FIELDS:
+        raise ValueError(f"order_by={q.order_by!r} is not allowed; use one of {ORDER_BY_FIELDS}")
+    if not isinstance(q.limit, int) or q.limit < 0 or not isinstance(q.offset, int) or q.offset < 0:
+        raise ValueError(f"limit={q.limit!r} and offset={q.offset!r} must be non-negative integers")
+    return AuditQuery(
+        start_time=as_utc(q.start_time) if q.start_time is not None else None,
+        end_time=as_utc(q.end_time) if q.end_time is not None else None,
+        tenant_id=q.tenant_id,
+        event_types=[parse_event_type(e) for e in q.event_types] if q.event_types is not None else None,
+        severities=[parse_severity(s) for s in q.severities] if q.severities is not None else None,
+        actor_id=q.actor_id, actor_type=q.actor_type, pipeline_id=q.pipeline_id, run_id=q.run_id,
+        agent_name=q.agent_name, resource_type=q.resource_type, resource_id=q.resource_id, success=q.success,
+        search_text=q.search_text, tags=list(q.tags) if q.tags is not None else None,
+        limit=q.limit, offset=q.offset, order_by=q.order_by, order_desc=bool(q.order_desc),
+    )
+
+
+_EQ_FIELDS = (
+    "tenant_id", "actor_id", "actor_type", "pipeline_id", "run_id", "agent_name", "resource_type", "resource_id",
+    "success",
+)
+
+
+def matches(r: AuditRecord, q: AuditQuery) -> bool:
+    """Does record ``r`` pass every filter of the normalized query ``q``?"""
+    for name in _EQ_FIELDS:
+        want = getattr(q, name)
+        if want is not None and getattr(r, name) != want:
+            return False
+    if q.start_time is not None or q.end_time is not None:
+        ts = as_utc(r.timestamp)
+        if q.start_time is not None and ts < q.start_time:
+            return False
+        if q.end_time is not None and ts > q.end_time:
+            return False
+    if q.event_types is not None and r.event_type not in q.event_types:
+        return False
+    if q.severities is not None and r.severity not in q.severities:
+        return False
+    if q.tags is not None and not set(q.tags).intersection(r.tags):
+        return False
+    if q.search_text:
+        needle = q.search_text.lower()
+        if not any(needle in str(v).lower() for v in (r.action, r.resource_id, r.error_message)):
+            return False
+    return True
+
+
+def sort_key(order_by: str) -> Any:
+    """The key function for ``order_by`` (already validated), ties broken by sequence number."""
+    if order_by == "sequence_number":
+        return lambda r: (r.sequence_number, r.tenant_id)
+    return lambda r: (as_utc(r.timestamp), r.sequence_number)

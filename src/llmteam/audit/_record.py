@@ -1,0 +1,211 @@
+"""``AuditRecord``: one mutable audit entry whose checksum covers every field (contract §4.2)."""
+
+from __future__ import annotations
+
+import hmac
+import os
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from llmteam.audit._checksum import canonical_fields, digest, generic_canonical, get_checksum_key, nested_json
+from llmteam.audit._enums import AuditEventType, AuditSeverity
+
+__all__ = ["AuditRecord", "as_utc", "deep_copy", "generate_audit_id", "parse_event_type", "parse_severity"]
+
+
+def generate_audit_id() -> str:
+    """A fresh uuid4 string identifying one audit record (same format as ``str(uuid.uuid4())``, built faster)."""
+    b = bytearray(os.urandom(16))
+    b[6] = (b[6] & 0x0F) | 0x40
+    b[8] = (b[8] & 0x3F) | 0x80
+    h = b.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def as_utc(value: datetime) -> datetime:
+    """``value`` as an aware datetime; naive values are taken to be UTC (hardening)."""
+    if not isinstance(value, datetime):
+        raise TypeError(f"expected a datetime, got {value!r}")
+    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
+
+
+def parse_event_type(value: Any) -> AuditEventType:
+    """An :class:`AuditEventType` from a member or its value; anything else raises ``ValueError`` naming it."""
+    if isinstance(value, AuditEventType):
+        return value
+    try:
+        return AuditEventType(value)
+    except ValueError:
+        raise ValueError(
+            f"unknown audit event type {value!r}; use an AuditEventType member such as AuditEventType.DATA_CREATED"
+        ) from None
+
+
+def parse_severity(value: Any) -> AuditSeverity:
+    """An :class:`AuditSeverity` from a member or its value; anything else raises ``ValueError`` naming it."""
+    if isinstance(value, AuditSeverity):
+        return value
+    try:
+        return AuditSeverity(value)
+    except ValueError:
+        raise ValueError(f"unknown audit severity {value!r}; use one of {[s.value for s in AuditSeverity]}") from None
+
+
+def deep_copy(value: Any) -> Any:
+    """Copy dicts, lists, tuples and sets recursively (JSON-like data); other values are returned as they are."""
+    t = type(value)
+    if t is dict:
+        return {k: deep_copy(v) for k, v in value.items()}
+    if t is list:
+        return [deep_copy(v) for v in value]
+    if t is tuple:
+        return tuple(deep_copy(v) for v in value)
+    if t is set:
+        return {deep_copy(v) for v in value}
+    return value
+
+
+def _enum_value(value: Any) -> Any:
+    return value.value if isinstance(value, (AuditEventType, AuditSeverity)) else value
+
+
+def _iso(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
+@dataclass
+class AuditRecord:
+    """One audit entry; ``checksum`` (computed when empty) covers every other field.
+
+    ``previous_checksum`` links it to the record before it in its tenant's chain.
+    """
+
+    record_id: str
+    sequence_number: int
+    timestamp: datetime
+    event_type: AuditEventType
+    severity: AuditSeverity = AuditSeverity.INFO
+    tenant_id: str = ""
+    pipeline_id: str = ""
+    run_id: str = ""
+    agent_name: str = ""
+    step_name: str = ""
+    actor_type: str = ""
+    actor_id: str = ""
+    actor_ip: str = ""
+    actor_user_agent: str = ""
+    action: str = ""
+    resource_type: str = ""
+    resource_id: str = ""
+    old_value: dict[str, Any] | None = None
+    new_value: dict[str, Any] | None = None
+    success: bool = True
+    error_message: str = ""
+    metadata: dict[str, Any] = field(default_factory=dict)
+    tags: list[str] = field(default_factory=list)
+    checksum: str = ""
+    previous_checksum: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.checksum:
+            self.checksum = self.compute_checksum()
+
+    def canonical_json(self) -> str:
+        """The canonical text the checksum covers (contract §4.2), built on a fast path when types allow."""
+        seq, success, ts = self.sequence_number, self.success, self.timestamp
+        if type(seq) is int and type(success) is bool and type(ts) is datetime:
+            try:
+                return canonical_fields(
+                    self.action, self.actor_id, self.actor_ip, self.actor_type, self.actor_user_agent,
+                    self.agent_name, self.error_message, _enum_value(self.event_type), nested_json(self.metadata),
+                    nested_json(self.new_value), nested_json(self.old_value), self.pipeline_id,
+                    self.previous_checksum, self.record_id, self.resource_id, self.resource_type, self.run_id,
+                    seq, _enum_value(self.severity), self.step_name, success, nested_json(self.tags),
+                    self.tenant_id, ts.isoformat(),
+                )
+            except TypeError:
+                pass  # a field holds a non-string value: use the generic encoder, which handles anything
+        body = self.to_dict()
+        del body["checksum"]
+        return generic_canonical(body)
+
+    def compute_checksum(self) -> str:
+        """The checksum of the current field values under the configured key (SHA-256 or HMAC-SHA256)."""
+        return digest(self.canonical_json(), get_checksum_key())
+
+    def verify_integrity(self) -> bool:
+        """True when the stored checksum equals a freshly computed one."""
+        return hmac.compare_digest(str(self.checksum), self.compute_checksum())
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every field; ``timestamp`` as an ISO string, enums as their values, the rest as they are."""
+        return {
+            "record_id": self.record_id,
+            "sequence_number": self.sequence_number,
+            "timestamp": _iso(self.timestamp),
+            "event_type": _enum_value(self.event_type),
+            "severity": _enum_value(self.severity),
+            "tenant_id": self.tenant_id,
+            "pipeline_id": self.pipeline_id,
+            "run_id": self.run_id,
+            "agent_name": self.agent_name,
+            "step_name": self.step_name,
+            "actor_type": self.actor_type,
+            "actor_id": self.actor_id,
+            "actor_ip": self.actor_ip,
+            "actor_user_agent": self.actor_user_agent,
+            "action": self.action,
+            "resource_type": self.resource_type,
+            "resource_id": self.resource_id,
+            "old_value": self.old_value,
+            "new_value": self.new_value,
+            "success": self.success,
+            "error_message": self.error_message,
+            "metadata": self.metadata,
+            "tags": self.tags,
+            "checksum": self.checksum,
+            "previous_checksum": self.previous_checksum,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> AuditRecord:
+        """Rebuild a record from :meth:`to_dict` output, keeping its checksum as given (not recomputed)."""
+        ts = d["timestamp"]
+        return cls(
+            record_id=d["record_id"],
+            sequence_number=d["sequence_number"],
+            timestamp=datetime.fromisoformat(ts) if isinstance(ts, str) else ts,
+            event_type=parse_event_type(d["event_type"]),
+            severity=parse_severity(d.get("severity", AuditSeverity.INFO)),
+            tenant_id=d.get("tenant_id", ""),
+            pipeline_id=d.get("pipeline_id", ""),
+            run_id=d.get("run_id", ""),
+            agent_name=d.get("agent_name", ""),
+            step_name=d.get("step_name", ""),
+            actor_type=d.get("actor_type", ""),
+            actor_id=d.get("actor_id", ""),
+            actor_ip=d.get("actor_ip", ""),
+            actor_user_agent=d.get("actor_user_agent", ""),
+            action=d.get("action", ""),
+            resource_type=d.get("resource_type", ""),
+            resource_id=d.get("resource_id", ""),
+            old_value=d.get("old_value"),
+            new_value=d.get("new_value"),
+            success=d.get("success", True),
+            error_message=d.get("error_message", ""),
+            metadata=d["metadata"] if "metadata" in d else {},
+            tags=d["tags"] if "tags" in d else [],
+            checksum=d.get("checksum", ""),
+            previous_checksum=d.get("previous_checksum", ""),
+        )
+
+    def copy(self) -> AuditRecord:
+        """An equal record sharing no mutable containers with this one (the checksum is carried over)."""
+        return AuditRecord(
+            self.record_id, self.sequence_number, self.timestamp, self.event_type, self.severity, self.tenant_id,
+            self.pipeline_id, self.run_id, self.agent_name, self.step_name, self.actor_type, self.actor_id,
+            self.actor_ip, self.actor_user_agent, self.action, self.resource_type, self.resource_id,
+            deep_copy(self.old_value), deep_copy(self.new_value), self.success, self.error_message,
+            deep_copy(self.metadata), deep_copy(self.tags), self.checksum, self.previous_checksum,
+        )

@@ -1,0 +1,94 @@
+"""The deployment's Ed25519 checkpoint key: where it lives, how it is created, and signing.
+
+Resolution order: an explicit path; env ``LLMTEAM_AUDIT_SIGNING_KEY`` (a key file path); for a SQLite store,
+``<database>.audit-signing.key`` next to the database; otherwise ``~/.llmteam/audit-signing.key``. A missing file
+is created with mode 0600 (base64 of the 32-byte private seed) together with ``<key>.pub`` (base64 of the raw
+public key), which is all a verifier needs. ``cryptography`` is imported only here, at first use.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from llmteam.audit._errors import AuditError
+from llmteam.audit.verifier import checkpoint_message
+
+__all__ = ["SIGNING_KEY_ENV", "SigningKey", "default_key_path"]
+
+SIGNING_KEY_ENV = "LLMTEAM_AUDIT_SIGNING_KEY"
+
+
+def default_key_path(db_path: str | None = None) -> Path:
+    """Where the checkpoint key lives for a store whose SQLite file is ``db_path`` (None: not SQLite)."""
+    env = os.environ.get(SIGNING_KEY_ENV)
+    if env:
+        return Path(env).expanduser()
+    if db_path and db_path != ":memory:":
+        return Path(f"{db_path}.audit-signing.key")
+    return Path.home() / ".llmteam" / "audit-signing.key"
+
+
+class SigningKey:
+    """An Ed25519 key that signs audit checkpoints; :attr:`public_key` (raw 32 bytes) verifies them."""
+
+    def __init__(self, private: Any) -> None:
+        from cryptography.hazmat.primitives import serialization
+
+        self._private = private
+        self.public_key: bytes = private.public_key().public_bytes(
+            serialization.Encoding.Raw, serialization.PublicFormat.Raw
+        )
+
+    @classmethod
+    def generate(cls) -> SigningKey:
+        """A fresh random key (tests, or before writing it to a file)."""
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+        return cls(Ed25519PrivateKey.generate())
+
+    @classmethod
+    def load_or_create(cls, path: str | os.PathLike[str]) -> SigningKey:
+        """Read the key at ``path``, creating it (mode 0600) and its ``.pub`` file when missing."""
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+        p = Path(path)
+        if not p.exists():
+            key = cls.generate()
+            seed = key._private.private_bytes(
+                serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
+            )
+            p.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileExistsError:
+                return cls.load_or_create(p)  # another process created it first: use theirs
+            with os.fdopen(fd, "w") as fh:
+                fh.write(base64.b64encode(seed).decode() + "\n")
+            Path(f"{p}.pub").write_text(base64.b64encode(key.public_key).decode() + "\n")
+            return key
+        try:
+            seed = base64.b64decode(p.read_text().strip())
+            return cls(Ed25519PrivateKey.from_private_bytes(seed))
+        except (ValueError, OSError) as exc:
+            raise AuditError(
+                f"cannot read the audit signing key {str(p)!r}: {exc}; it must hold base64 of a 32-byte Ed25519 seed"
+            ) from exc
+
+    @property
+    def public_key_b64(self) -> str:
+        """The public key as base64 text (the format of the ``.pub`` file)."""
+        return base64.b64encode(self.public_key).decode()
+
+    def sign_checkpoint(self, tenant_id: str, tree_size: int, root_hash_hex: str) -> dict[str, Any]:
+        """A signed checkpoint committing to the tenant's first ``tree_size`` records."""
+        issued_at = datetime.now(timezone.utc).isoformat()
+        sig = self._private.sign(checkpoint_message(tenant_id, tree_size, root_hash_hex, issued_at))
+        return {
+            "version": 1, "tenant_id": tenant_id, "tree_size": tree_size, "root_hash": root_hash_hex,
+            "issued_at": issued_at, "signature": base64.b64encode(sig).decode(), "public_key": self.public_key_b64,
+        }

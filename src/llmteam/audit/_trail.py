@@ -1,0 +1,293 @@
+"""``AuditTrail``: writes gap-free, per-tenant hash chains into an AuditStore (contract §4.6)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import replace
+from datetime import datetime, timezone
+from typing import Any
+
+from llmteam.audit._chain import verify_chain_range
+from llmteam.audit._convenience import ConvenienceLogging
+from llmteam.audit._enums import AuditEventType, AuditSeverity
+from llmteam.audit._errors import AuditStorageError
+from llmteam.audit._query import AuditQuery, AuditReport
+from llmteam.audit._record import AuditRecord, deep_copy, generate_audit_id, parse_event_type, parse_severity
+from llmteam.audit._report import build_report
+from llmteam.audit._store import has
+from llmteam.licensing import LicenseTier, check_builtin_gate
+from llmteam.tenancy import current_tenant
+
+__all__ = ["AuditTrail", "TenantAwareAuditTrail"]
+
+logger = logging.getLogger(__name__)
+
+MAX_RETRIES = 100
+HARD_BUFFER_CAP = 10_000
+_STR_ARGS = (
+    "actor_type", "actor_id", "actor_ip", "action", "resource_type", "resource_id", "error_message", "pipeline_id",
+    "run_id", "agent_name", "step_name",
+)
+_LOG_ARGS = frozenset((*_STR_ARGS, "severity", "old_value", "new_value", "success", "metadata", "tags"))
+_EMPTY: dict[str, Any] = {}
+_EMPTY_TAGS: list[str] = []
+_DEFAULTS: dict[str, Any] = {
+    **dict.fromkeys(_STR_ARGS, ""), "actor_type": "system", "severity": AuditSeverity.INFO, "old_value": None,
+    "new_value": None, "success": True, "metadata": None, "tags": None,
+}
+
+
+class AuditTrail(ConvenienceLogging):
+    """Logs audit events for the current tenant; every tenant's chain stays gap-free and correctly linked."""
+
+    def __init__(
+        self,
+        store: Any,
+        tenant_id: str = "",
+        auto_flush: bool = True,
+        buffer_size: int = 100,
+        use_context_tenant: bool = True,
+        *,
+        write_through: bool = True,
+        allow_cross_tenant: bool = False,
+    ) -> None:
+        check_builtin_gate("AuditTrail", LicenseTier.ENTERPRISE)
+        if not isinstance(buffer_size, int) or buffer_size < 1:
+            raise ValueError(f"buffer_size={buffer_size!r} must be a positive integer")
+        self.store = store
+        self._tenant_id = tenant_id
+        self.auto_flush = auto_flush
+        self.buffer_size = buffer_size
+        self.use_context_tenant = use_context_tenant
+        self.write_through = write_through
+        self.allow_cross_tenant = allow_cross_tenant
+        self._heads: dict[str, tuple[int, str]] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._buffer: list[AuditRecord] = []
+        self._flush_lock = asyncio.Lock()
+
+    @property
+    def tenant_id(self) -> str:
+        """The context tenant (when enabled and set), else the constructor's tenant, else ``"default"``."""
+        if self.use_context_tenant:
+            ctx = current_tenant.get()
+            if ctx:
+                return ctx
+        return self._tenant_id or "default"
+
+    def _lock(self, tenant: str) -> asyncio.Lock:
+        lock = self._locks.get(tenant)
+        if lock is None:
+            lock = self._locks[tenant] = asyncio.Lock()
+        return lock
+
+    async def _store_head(self, tenant: str) -> tuple[int, str]:
+        if has(self.store, "get_head"):
+            seq, checksum = await self.store.get_head(tenant)
+            return int(seq), str(checksum)
+        last = int(await self.store.get_last_sequence(tenant))
+        if last == 0:
+            return 0, ""
+        recs = await self.store.get_by_sequence_range(tenant, last, last)
+        return last, (recs[0].checksum if recs else "")
+
+    async def _head(self, tenant: str) -> tuple[int, str]:
+        head = self._heads.get(tenant)
+        if head is None:
+            head = self._heads[tenant] = await self._store_head(tenant)
+        return head
+
+    async def initialize(self) -> None:
+        """Load the current tenant's chain head from the store (idempotent; called implicitly)."""
+        tenant = self.tenant_id
+        async with self._lock(tenant):
+            await self._head(tenant)
+
+    # -- writing -------------------------------------------------------------------------------------
+    def _fields(self, event_type: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
+        if not _LOG_ARGS.issuperset(kwargs):
+            raise TypeError(f"unknown audit field(s) {sorted(set(kwargs) - _LOG_ARGS)}; allowed: {sorted(_LOG_ARGS)}")
+        f = dict(_DEFAULTS)
+        f.update(kwargs)
+        if {type(f[name]) for name in _STR_ARGS} != {str}:
+            bad = next(name for name in _STR_ARGS if not isinstance(f[name], str))
+            raise TypeError(f"audit field {bad}={f[bad]!r} must be a str")
+        f["event_type"] = parse_event_type(event_type)
+        f["severity"] = parse_severity(f["severity"])
+        for name in ("old_value", "new_value", "metadata"):
+            value = f[name]
+            if value is not None and not isinstance(value, dict):
+                raise TypeError(f"audit field {name}={value!r} must be a dict or None")
+            if value:
+                f[name] = deep_copy(value)
+        if f["metadata"] is None or f["metadata"] is _EMPTY:
+            f["metadata"] = {}
+        tags = f["tags"]
+        if tags is None or tags is _EMPTY_TAGS:
+            f["tags"] = []
+        elif not isinstance(tags, (list, tuple)) or not all(isinstance(t, str) for t in tags):
+            raise TypeError(f"audit tags={tags!r} must be a list of str or None")
+        else:
+            f["tags"] = list(tags)
+        f["success"] = bool(f["success"])
+        return f
+
+    @staticmethod
+    def _build(tenant: str, seq: int, prev: str, f: dict[str, Any]) -> AuditRecord:
+        return AuditRecord(
+            generate_audit_id(), seq, datetime.now(timezone.utc), f["event_type"], f["severity"], tenant,
+            f["pipeline_id"], f["run_id"], f["agent_name"], f["step_name"], f["actor_type"], f["actor_id"],
+            f["actor_ip"], "", f["action"], f["resource_type"], f["resource_id"], f["old_value"], f["new_value"],
+            f["success"], f["error_message"], f["metadata"], f["tags"], "", prev,
+        )
+
+    async def _append_linked(self, tenant: str, fields: list[dict[str, Any]]) -> list[AuditRecord]:
+        """Append records for ``fields`` at the tenant head; on a rejected sequence reload the head and retry."""
+        if len(fields) > 1 and not has(self.store, "append_many"):
+            return [rec for f in fields for rec in await self._append_linked(tenant, [f])]
+        for _ in range(MAX_RETRIES):
+            seq, prev = await self._head(tenant)
+            records = []
+            for f in fields:
+                seq += 1
+                rec = self._build(tenant, seq, prev, f)
+                prev = rec.checksum
+                records.append(rec)
+            try:
+                if len(records) == 1:
+                    await self.store.append(records[0])
+                else:
+                    await self.store.append_many(records)
+            except AuditStorageError:
+                before = self._heads.pop(tenant, None)
+                if await self._head(tenant) == before:
+                    raise  # the head did not move: not a lost race, a real failure
+                logger.debug("audit head of tenant %r moved under us; retrying at the new head", tenant)
+                continue
+            self._heads[tenant] = (records[-1].sequence_number, records[-1].checksum)
+            return records
+        raise AuditStorageError(f"could not append to tenant {tenant!r}'s audit chain after {MAX_RETRIES} retries")
+
+    async def log(self, event_type: AuditEventType, **kwargs: Any) -> AuditRecord:
+        """Record one event for the current tenant; with write_through (default) it is stored when this returns.
+
+        Keyword arguments: severity, actor_type ("system"), actor_id, actor_ip, action, resource_type, resource_id,
+        old_value, new_value, success, error_message, metadata, tags, pipeline_id, run_id, agent_name, step_name.
+        """
+        f = self._fields(event_type, kwargs)
+        tenant = self.tenant_id
+        if self.write_through:
+            async with self._lock(tenant):
+                return (await self._append_linked(tenant, [f]))[0]
+        async with self._lock(tenant):
+            seq, prev = await self._head(tenant)
+            rec = self._build(tenant, seq + 1, prev, f)
+            self._buffer.append(rec)
+            self._heads[tenant] = (rec.sequence_number, rec.checksum)
+        full = len(self._buffer) >= self.buffer_size
+        if (self.auto_flush and full) or len(self._buffer) >= max(HARD_BUFFER_CAP, self.buffer_size):
+            await self.flush()
+        return rec.copy()
+
+    async def log_many(self, events: list[dict[str, Any]]) -> list[AuditRecord]:
+        """Record many events (dicts of log()'s arguments incl. ``event_type``) in one atomic, durable batch."""
+        fields = []
+        for event in events:
+            args = dict(event)
+            if "event_type" not in args:
+                raise ValueError(f"event {event!r} has no event_type")
+            fields.append(self._fields(args.pop("event_type"), args))
+        if not fields:
+            return []
+        tenant = self.tenant_id
+        if not self.write_through:
+            return [await self.log(f.pop("event_type"), **f) for f in fields]  # fields are private copies
+        async with self._lock(tenant):
+            return await self._append_linked(tenant, fields)
+
+    async def flush(self) -> None:
+        """Append buffered records; a record leaves the buffer only once stored, so a failure never duplicates."""
+        async with self._flush_lock:
+            while self._buffer:
+                tenant = self._buffer[0].tenant_id
+                async with self._lock(tenant):
+                    pending = [r for r in self._buffer if r.tenant_id == tenant]
+                    await self._flush_tenant(tenant, pending)
+
+    async def _flush_tenant(self, tenant: str, pending: list[AuditRecord]) -> None:
+        for _ in range(MAX_RETRIES):
+            try:
+                if has(self.store, "append_many"):
+                    await self.store.append_many(pending)
+                    self._remove(pending)
+                else:
+                    while pending:
+                        await self.store.append(pending[0])
+                        self._remove(pending[:1])
+                        del pending[0]
+                return
+            except AuditStorageError:
+                seq, prev = await self._store_head(tenant)
+                if pending and pending[0].sequence_number == seq + 1 and pending[0].previous_checksum == prev:
+                    raise  # not a lost race: the store refused the records themselves
+                renumbered = []
+                for rec in pending:  # another writer took our numbers: move the buffered records after it
+                    seq += 1
+                    new = replace(rec, sequence_number=seq, previous_checksum=prev, checksum="")
+                    prev = new.checksum
+                    renumbered.append(new)
+                self._buffer = [renumbered[pending.index(r)] if r in pending else r for r in self._buffer]
+                pending = renumbered
+                self._heads[tenant] = (seq, prev)
+        raise AuditStorageError(f"could not flush tenant {tenant!r}'s audit records after {MAX_RETRIES} retries")
+
+    def _remove(self, done: list[AuditRecord]) -> None:
+        ids = {id(r) for r in done}
+        self._buffer = [r for r in self._buffer if id(r) not in ids]
+
+    # -- reading -------------------------------------------------------------------------------------
+    async def query(self, q: AuditQuery) -> list[AuditRecord]:
+        """Records of the trail's tenant matching ``q``; another tenant needs ``allow_cross_tenant``."""
+        await self.flush()
+        own = self.tenant_id
+        nq = replace(q)
+        if nq.tenant_id is None:
+            nq.tenant_id = own
+        elif nq.tenant_id != own and not self.allow_cross_tenant:
+            raise PermissionError(
+                f"audit query for tenant {nq.tenant_id!r} from a trail of tenant {own!r}; "
+                "construct the trail with allow_cross_tenant=True to allow it"
+            )
+        result: list[AuditRecord] = await self.store.query(nq)
+        return result
+
+    async def verify_chain(self, start_sequence: int = 1, end_sequence: int | None = None) -> tuple[bool, list[int]]:
+        """``(True, [])`` if intact; ``(False, missing)`` on gaps; ``(False, [])`` on a bad checksum or link."""
+        await self.flush()
+        tenant = self.tenant_id
+        if end_sequence is None:
+            end_sequence = int(await self.store.get_last_sequence(tenant))
+        if end_sequence < max(1, start_sequence):
+            return True, []
+        result = await verify_chain_range(self.store, tenant, start_sequence, end_sequence)
+        if result.missing:
+            return False, sorted(result.missing)
+        return result.valid, []
+
+    async def generate_report(self, start: datetime, end: datetime, include_records: bool = False) -> AuditReport:
+        """A report over all of the tenant's records in [start, end], read page by page."""
+        await self.flush()
+        return await build_report(self, self.tenant_id, start, end, include_records)
+
+    def __repr__(self) -> str:
+        mode = "write-through" if self.write_through else f"buffered({self.buffer_size})"
+        return f"AuditTrail(store={type(self.store).__name__}, tenant={self.tenant_id!r}, {mode})"
+
+
+class TenantAwareAuditTrail(AuditTrail):
+    """An AuditTrail that always follows the tenant context (``tenant_id=""``, ``use_context_tenant=True``)."""
+
+    def __init__(self, store: Any) -> None:
+        super().__init__(store, tenant_id="", use_context_tenant=True)
+

@@ -1,0 +1,181 @@
+"""PostgreSQL audit store (asyncpg, imported lazily): bound parameters only, whitelisted ``order_by``."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from llmteam._backends.identifiers import validate_identifier
+from llmteam._backends.postgres import create_pool, ensure_schema, import_asyncpg
+from llmteam.audit._errors import AuditStorageError
+from llmteam.audit._query import AuditQuery, normalized
+from llmteam.audit._record import AuditRecord
+from llmteam.audit._store import ChainRow
+from llmteam.audit.stores._sql import CHAIN_COLUMNS, COLUMNS, Dialect, build_query, row_to_chain, row_to_record, to_row
+
+__all__ = ["PostgresAuditStore"]
+
+_SCHEMA_VERSION = 1
+_DIALECT = Dialect(
+    placeholder=lambda n: f"${n}",
+    tags_any=lambda p: f"(tags::jsonb ?| ARRAY(SELECT jsonb_array_elements_text({p}::jsonb)))",
+    contains=lambda col, p: f"strpos(lower({col}), {p}) > 0",
+)
+
+
+def _ddl(t: str) -> list[str]:
+    text_cols = ", ".join(f"{c} TEXT NOT NULL" for c in COLUMNS if c not in ("sequence_number", "ts_us", "success"))
+    trigger = f"""
+    DO $$ BEGIN
+      IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = '{t}_append_only' AND tgrelid = '{t}'::regclass) THEN
+        CREATE TRIGGER {t}_append_only BEFORE UPDATE OR DELETE ON {t}
+          FOR EACH ROW EXECUTE FUNCTION {t}_refuse_change();
+      END IF;
+    END $$"""  # noqa: S608 - identifiers validated, no values
+    return [
+        f"CREATE TABLE IF NOT EXISTS {t} (sequence_number BIGINT NOT NULL, ts_us BIGINT NOT NULL, "
+        f"success BOOLEAN NOT NULL, {text_cols}, UNIQUE (tenant_id, sequence_number))",
+        f"CREATE INDEX IF NOT EXISTS {t}_tenant_ts ON {t} (tenant_id, ts_us)",
+        f"CREATE OR REPLACE FUNCTION {t}_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$ "
+        f"BEGIN RAISE EXCEPTION 'audit log {t} is append-only'; END $$",
+        trigger,
+        f"CREATE TABLE IF NOT EXISTS {t}_checkpoints (id BIGSERIAL PRIMARY KEY, tenant_id TEXT NOT NULL, "
+        "tree_size BIGINT NOT NULL, body TEXT NOT NULL)",
+        f"CREATE INDEX IF NOT EXISTS {t}_checkpoints_tenant ON {t}_checkpoints (tenant_id, id)",
+    ]
+
+
+class PostgresAuditStore:
+    """Audit records in PostgreSQL; pass an asyncpg ``pool`` or a ``dsn`` (the pool is then created at first use)."""
+
+    def __init__(self, pool: Any = None, table_name: str = "audit_log", *, dsn: str | None = None) -> None:
+        if pool is None and not dsn:
+            raise ValueError("PostgresAuditStore needs an asyncpg pool or a dsn such as postgresql://user@host/db")
+        self.table = validate_identifier(table_name, "audit table name")
+        self._pool = pool
+        self._owns_pool = pool is None
+        self._dsn = dsn
+        self._ready_done = False
+        self._lock = asyncio.Lock()
+        cols = ", ".join(COLUMNS)
+        marks = ", ".join(f"${i + 1}" for i in range(len(COLUMNS)))
+        self._insert = f"INSERT INTO {self.table} ({cols}) VALUES ({marks})"  # noqa: S608 - validated table
+
+    async def _get_pool(self) -> Any:
+        if self._pool is not None and self._ready_done:
+            return self._pool
+        async with self._lock:
+            if self._pool is None:
+                assert self._dsn is not None
+                self._pool = await create_pool(self._dsn)
+            if not self._ready_done:
+                await ensure_schema(self._pool, f"audit:{self.table}", _SCHEMA_VERSION, _ddl(self.table))
+                self._ready_done = True
+        return self._pool
+
+    async def _write_rows(self, rows: list[tuple[Any, ...]]) -> None:
+        pool = await self._get_pool()
+        asyncpg = import_asyncpg()
+        try:
+            async with pool.acquire() as conn, conn.transaction():
+                await conn.executemany(self._insert, rows)
+        except asyncpg.UniqueViolationError as exc:
+            raise AuditStorageError(
+                f"duplicate audit record: a sequence number in this batch is already used ({exc}); "
+                "reload the tenant head and retry"
+            ) from exc
+        except asyncpg.PostgresError as exc:
+            raise AuditStorageError(f"PostgreSQL audit store failed to append: {exc}") from exc
+
+    async def append(self, record: AuditRecord) -> None:
+        """Append one record; a reused ``(tenant_id, sequence_number)`` raises AuditStorageError."""
+        await self._write_rows([to_row(record)])
+
+    async def append_many(self, records: list[AuditRecord]) -> None:
+        """Append all records in one transaction, or none of them."""
+        if records:
+            await self._write_rows([to_row(r) for r in records])
+
+    async def _fetch(self, sql: str, *params: Any) -> list[Any]:
+        pool = await self._get_pool()
+        async with pool.acquire() as conn:
+            return list(await conn.fetch(sql, *params))
+
+    async def query(self, q: AuditQuery) -> list[AuditRecord]:
+        """Matching records, ordered and paginated in SQL with bound parameters."""
+        sql, params = build_query(self.table, normalized(q), _DIALECT)
+        return [row_to_record(tuple(r)) for r in await self._fetch(sql, *params)]
+
+    async def get_last_sequence(self, tenant_id: str) -> int:
+        """The tenant's highest sequence number (0 if none)."""
+        return (await self.get_head(tenant_id))[0]
+
+    async def get_head(self, tenant_id: str) -> tuple[int, str]:
+        """``(last sequence, its checksum)``; ``(0, "")`` if empty."""
+        rows = await self._fetch(
+            f"SELECT sequence_number, checksum FROM {self.table} WHERE tenant_id = $1 "  # noqa: S608
+            "ORDER BY sequence_number DESC LIMIT 1", tenant_id,
+        )
+        return (int(rows[0][0]), str(rows[0][1])) if rows else (0, "")
+
+    async def get_by_sequence_range(self, tenant_id: str, start: int, end: int) -> list[AuditRecord]:
+        """The tenant's records with start <= sequence <= end, ascending."""
+        rows = await self._fetch(
+            f"SELECT {', '.join(COLUMNS)} FROM {self.table} WHERE tenant_id = $1 "  # noqa: S608
+            "AND sequence_number BETWEEN $2 AND $3 ORDER BY sequence_number", tenant_id, start, end,
+        )
+        return [row_to_record(tuple(r)) for r in rows]
+
+    async def chain_rows(self, tenant_id: str, start: int, end: int) -> list[ChainRow]:
+        """Verification rows for the range, ascending, built without decoding JSON."""
+        rows = await self._fetch(
+            f"SELECT {CHAIN_COLUMNS} FROM {self.table} WHERE tenant_id = $1 "  # noqa: S608
+            "AND sequence_number BETWEEN $2 AND $3 ORDER BY sequence_number", tenant_id, start, end,
+        )
+        return [row_to_chain(tuple(r)) for r in rows]
+
+    async def checksums(self, tenant_id: str, start: int, end: int) -> list[tuple[int, str]]:
+        """``(sequence, checksum)`` pairs in the range, ascending (the Merkle leaves)."""
+        rows = await self._fetch(
+            f"SELECT sequence_number, checksum FROM {self.table} WHERE tenant_id = $1 "  # noqa: S608
+            "AND sequence_number BETWEEN $2 AND $3 ORDER BY sequence_number", tenant_id, start, end,
+        )
+        return [(int(s), str(c)) for s, c in rows]
+
+    async def tenants(self) -> list[str]:
+        """Every tenant with at least one record."""
+        rows = await self._fetch(f"SELECT DISTINCT tenant_id FROM {self.table} ORDER BY tenant_id")  # noqa: S608
+        return [str(r[0]) for r in rows]
+
+    async def count(self, tenant_id: str | None = None) -> int:
+        """Number of records, for one tenant or all."""
+        if tenant_id is None:
+            rows = await self._fetch(f"SELECT count(*) FROM {self.table}")  # noqa: S608
+        else:
+            rows = await self._fetch(f"SELECT count(*) FROM {self.table} WHERE tenant_id = $1", tenant_id)  # noqa: S608
+        return int(rows[0][0])
+
+    async def save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Keep a signed checkpoint next to the log."""
+        pool = await self._get_pool()
+        async with pool.acquire() as conn:
+            await conn.execute(
+                f"INSERT INTO {self.table}_checkpoints (tenant_id, tree_size, body) VALUES ($1, $2, $3)",  # noqa: S608
+                str(checkpoint["tenant_id"]), int(checkpoint["tree_size"]), json.dumps(checkpoint, sort_keys=True),
+            )
+
+    async def latest_checkpoint(self, tenant_id: str) -> dict[str, Any] | None:
+        """The most recently saved checkpoint for ``tenant_id``, or None."""
+        rows = await self._fetch(
+            f"SELECT body FROM {self.table}_checkpoints WHERE tenant_id = $1 ORDER BY id DESC LIMIT 1",  # noqa: S608
+            tenant_id,
+        )
+        return dict(json.loads(rows[0][0])) if rows else None
+
+    async def close(self) -> None:
+        """Close the pool if this store created it."""
+        if self._owns_pool and self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+            self._ready_done = False

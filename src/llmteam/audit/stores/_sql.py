@@ -1,0 +1,143 @@
+"""What the SQLite and PostgreSQL audit stores share: the column layout, row codecs and the query builder.
+
+Nested fields are stored as their canonical JSON text and the timestamp as its exact ISO text, so a row
+round-trips to the same checksum and verification can rebuild the canonical form without decoding JSON.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from llmteam.audit._checksum import canonical_fields, nested_json
+from llmteam.audit._errors import AuditStorageError
+from llmteam.audit._query import AuditQuery
+from llmteam.audit._record import AuditRecord, as_utc, parse_event_type, parse_severity
+from llmteam.audit._store import ChainRow
+
+__all__ = ["COLUMNS", "Dialect", "build_query", "row_to_chain", "row_to_record", "to_row", "ts_us"]
+
+COLUMNS = (
+    "tenant_id", "sequence_number", "record_id", "timestamp", "ts_us", "event_type", "severity", "pipeline_id",
+    "run_id", "agent_name", "step_name", "actor_type", "actor_id", "actor_ip", "actor_user_agent", "action",
+    "resource_type", "resource_id", "old_value", "new_value", "success", "error_message", "metadata", "tags",
+    "checksum", "previous_checksum",
+)
+CHAIN_COLUMNS = (
+    "sequence_number, checksum, previous_checksum, action, actor_id, actor_ip, actor_type, actor_user_agent, "
+    "agent_name, error_message, event_type, metadata, new_value, old_value, pipeline_id, record_id, resource_id, "
+    "resource_type, run_id, severity, step_name, success, tags, tenant_id, timestamp"
+)
+_TEXT_FIELDS = (
+    "tenant_id", "record_id", "pipeline_id", "run_id", "agent_name", "step_name", "actor_type", "actor_id",
+    "actor_ip", "actor_user_agent", "action", "resource_type", "resource_id", "error_message", "checksum",
+    "previous_checksum",
+)
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_US = timedelta(microseconds=1)
+
+
+def ts_us(value: datetime) -> int:
+    """Microseconds since the epoch (UTC; naive values count as UTC), the indexed sort/filter column."""
+    return (as_utc(value) - _EPOCH) // _US
+
+
+def to_row(r: AuditRecord) -> tuple[Any, ...]:
+    """The column values for ``r``; a field of the wrong type raises AuditStorageError before anything is written."""
+    for name in _TEXT_FIELDS:
+        if not isinstance(getattr(r, name), str):
+            raise AuditStorageError(f"audit field {name}={getattr(r, name)!r} must be a str to be stored")
+    if type(r.sequence_number) is not int or type(r.success) is not bool:
+        raise AuditStorageError(
+            f"sequence_number={r.sequence_number!r} must be an int and success={r.success!r} a bool"
+        )
+    try:
+        ts, micros = r.timestamp.isoformat(), ts_us(r.timestamp)
+        return (
+            r.tenant_id, r.sequence_number, r.record_id, ts, micros, parse_event_type(r.event_type).value,
+            parse_severity(r.severity).value, r.pipeline_id, r.run_id, r.agent_name, r.step_name, r.actor_type,
+            r.actor_id, r.actor_ip, r.actor_user_agent, r.action, r.resource_type, r.resource_id,
+            nested_json(r.old_value), nested_json(r.new_value), r.success, r.error_message,
+            nested_json(r.metadata), nested_json(r.tags), r.checksum, r.previous_checksum,
+        )
+    except (AttributeError, TypeError, ValueError) as exc:
+        raise AuditStorageError(f"audit record {r.record_id!r} cannot be stored: {exc}") from exc
+
+
+def row_to_record(row: Sequence[Any]) -> AuditRecord:
+    """Rebuild a record from a row in :data:`COLUMNS` order (its checksum kept as stored)."""
+    return AuditRecord(
+        record_id=row[2], sequence_number=row[1], timestamp=datetime.fromisoformat(row[3]),
+        event_type=parse_event_type(row[5]), severity=parse_severity(row[6]), tenant_id=row[0],
+        pipeline_id=row[7], run_id=row[8], agent_name=row[9], step_name=row[10], actor_type=row[11],
+        actor_id=row[12], actor_ip=row[13], actor_user_agent=row[14], action=row[15], resource_type=row[16],
+        resource_id=row[17], old_value=json.loads(row[18]), new_value=json.loads(row[19]), success=bool(row[20]),
+        error_message=row[21], metadata=json.loads(row[22]), tags=json.loads(row[23]), checksum=row[24],
+        previous_checksum=row[25],
+    )
+
+
+def row_to_chain(row: Sequence[Any]) -> ChainRow:
+    """A verification row from a row in CHAIN_COLUMNS order: the canonical text is rebuilt without JSON decoding."""
+    (seq, checksum, prev, action, actor_id, actor_ip, actor_type, agent, agent_name, error, event_type, metadata,
+     new_value, old_value, pipeline_id, record_id, resource_id, resource_type, run_id, severity, step_name,
+     success, tags, tenant_id, timestamp) = row
+    canonical = canonical_fields(
+        action, actor_id, actor_ip, actor_type, agent, agent_name, error, event_type, metadata, new_value,
+        old_value, pipeline_id, prev, record_id, resource_id, resource_type, run_id, seq, severity, step_name,
+        bool(success), tags, tenant_id, timestamp,
+    )
+    return (seq, checksum, prev, canonical)
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """How one SQL engine spells placeholders, tag overlap and case-insensitive substring search."""
+
+    placeholder: Callable[[int], str]
+    tags_any: Callable[[str], str]
+    contains: Callable[[str, str], str]
+
+
+def build_query(table: str, q: AuditQuery, d: Dialect) -> tuple[str, list[Any]]:
+    """SELECT text and bound parameters for the normalized query ``q`` (``order_by`` already whitelisted)."""
+    where: list[str] = []
+    params: list[Any] = []
+
+    def p(value: Any) -> str:
+        params.append(value)
+        return d.placeholder(len(params))
+
+    for name in ("tenant_id", "actor_id", "actor_type", "pipeline_id", "run_id", "agent_name", "resource_type",
+                 "resource_id"):
+        value = getattr(q, name)
+        if value is not None:
+            where.append(f"{name} = {p(value)}")
+    if q.success is not None:
+        where.append(f"success = {p(bool(q.success))}")
+    if q.start_time is not None:
+        where.append(f"ts_us >= {p(ts_us(q.start_time))}")
+    if q.end_time is not None:
+        where.append(f"ts_us <= {p(ts_us(q.end_time))}")
+    if q.event_types is not None:
+        where.append(f"event_type IN ({', '.join(p(e.value) for e in q.event_types)})" if q.event_types else "1=0")
+    if q.severities is not None:
+        where.append(f"severity IN ({', '.join(p(s.value) for s in q.severities)})" if q.severities else "1=0")
+    if q.tags is not None:
+        where.append(d.tags_any(p(json.dumps(list(q.tags)))))
+    if q.search_text:
+        needle = q.search_text.lower()
+        where.append(
+            "(" + " OR ".join(d.contains(c, p(needle)) for c in ("action", "resource_id", "error_message")) + ")"
+        )
+    order = "ts_us" if q.order_by == "timestamp" else "sequence_number"
+    direction = "DESC" if q.order_desc else "ASC"
+    sql = f"SELECT {', '.join(COLUMNS)} FROM {table}"  # noqa: S608 - table validated, values bound
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += f" ORDER BY {order} {direction}, sequence_number {direction}, tenant_id {direction}"
+    sql += f" LIMIT {p(q.limit)} OFFSET {p(q.offset)}"
+    return sql, params

@@ -1,0 +1,178 @@
+"""SQLite audit store: the embedded default, append-only, durable on return (``synchronous=FULL``)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from typing import Any
+
+from llmteam._backends.identifiers import validate_identifier
+from llmteam._backends.sqlite import SQLiteDatabase
+from llmteam.audit._errors import AuditStorageError
+from llmteam.audit._query import AuditQuery, normalized
+from llmteam.audit._record import AuditRecord
+from llmteam.audit._store import ChainRow
+from llmteam.audit.stores._sql import CHAIN_COLUMNS, COLUMNS, Dialect, build_query, row_to_chain, row_to_record, to_row
+
+__all__ = ["SQLiteAuditStore"]
+
+_SCHEMA_VERSION = 1
+_DIALECT = Dialect(
+    placeholder=lambda n: "?",
+    tags_any=lambda p: (
+        f"EXISTS (SELECT 1 FROM json_each(tags) AS t WHERE t.value IN (SELECT value FROM json_each({p})))"  # noqa: S608
+    ),
+    contains=lambda col, p: f"instr(lower({col}), {p}) > 0",
+)
+
+
+def _ddl(t: str) -> list[str]:
+    text_cols = ",\n".join(f"{c} TEXT NOT NULL" for c in COLUMNS if c not in ("sequence_number", "ts_us", "success"))
+    return [
+        f"CREATE TABLE IF NOT EXISTS {t} (sequence_number INTEGER NOT NULL, ts_us INTEGER NOT NULL, "
+        f"success INTEGER NOT NULL, {text_cols}, UNIQUE (tenant_id, sequence_number))",
+        f"CREATE INDEX IF NOT EXISTS {t}_tenant_ts ON {t} (tenant_id, ts_us)",
+        f"CREATE UNIQUE INDEX IF NOT EXISTS {t}_tenant_seq ON {t} (tenant_id, sequence_number)",
+        f"CREATE TRIGGER IF NOT EXISTS {t}_no_update BEFORE UPDATE ON {t} "
+        f"BEGIN SELECT RAISE(ABORT, 'audit log {t} is append-only'); END",
+        f"CREATE TRIGGER IF NOT EXISTS {t}_no_delete BEFORE DELETE ON {t} "
+        f"BEGIN SELECT RAISE(ABORT, 'audit log {t} is append-only'); END",
+        f"CREATE TABLE IF NOT EXISTS {t}_checkpoints (id INTEGER PRIMARY KEY AUTOINCREMENT, "
+        "tenant_id TEXT NOT NULL, tree_size INTEGER NOT NULL, body TEXT NOT NULL)",
+        f"CREATE INDEX IF NOT EXISTS {t}_checkpoints_tenant ON {t}_checkpoints (tenant_id, tree_size)",
+    ]
+
+
+class SQLiteAuditStore:
+    """Audit records in one SQLite file (WAL, ``synchronous=FULL``): an append that returned survives power loss.
+
+    Several processes may share the file: ``BEGIN IMMEDIATE`` serialises writers and ``UNIQUE(tenant_id,
+    sequence_number)`` rejects a reused sequence, which the trail answers by reloading the head and retrying.
+    Triggers refuse UPDATE and DELETE.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, table_name: str = "audit_log") -> None:
+        self.table = validate_identifier(table_name, "audit table name")
+        self.db = SQLiteDatabase(path, synchronous="FULL")
+        self.path = self.db.path
+        marks = ", ".join("?" * len(COLUMNS))
+        self._insert = f"INSERT INTO {self.table} ({', '.join(COLUMNS)}) VALUES ({marks})"  # noqa: S608 - validated
+
+    async def _ready(self) -> None:
+        await self.db.ensure_schema(f"audit:{self.table}", _SCHEMA_VERSION, _ddl(self.table))
+
+    async def _write_rows(self, rows: list[tuple[Any, ...]]) -> None:
+        await self._ready()
+
+        def insert(conn: sqlite3.Connection) -> None:
+            conn.executemany(self._insert, rows)
+
+        try:
+            await self.db.write(insert)
+        except sqlite3.IntegrityError as exc:
+            raise AuditStorageError(
+                f"duplicate audit record: a sequence number in this batch is already used ({exc}); "
+                "reload the tenant head and retry"
+            ) from exc
+        except sqlite3.Error as exc:
+            raise AuditStorageError(f"SQLite audit store {self.path!r} failed to append: {exc}") from exc
+
+    async def append(self, record: AuditRecord) -> None:
+        """Append one record durably; a reused ``(tenant_id, sequence_number)`` raises AuditStorageError."""
+        await self._write_rows([to_row(record)])
+
+    async def append_many(self, records: list[AuditRecord]) -> None:
+        """Append all records in one durable transaction, or none of them."""
+        if records:
+            await self._write_rows([to_row(r) for r in records])
+
+    async def _fetch(self, sql: str, params: tuple[Any, ...] | list[Any], *, scan: bool = False) -> list[Any]:
+        await self._ready()
+
+        def run(conn: sqlite3.Connection) -> list[Any]:
+            return conn.execute(sql, params).fetchall()
+
+        return await (self.db.read_in_thread(run) if scan else self.db.read(run))
+
+    async def query(self, q: AuditQuery) -> list[AuditRecord]:
+        """Matching records, ordered and paginated in SQL with bound parameters."""
+        nq = normalized(q)
+        sql, params = build_query(self.table, nq, _DIALECT)
+        rows = await self._fetch(sql, params, scan=nq.limit > 1000)
+        return [row_to_record(r) for r in rows]
+
+    async def get_last_sequence(self, tenant_id: str) -> int:
+        """The tenant's highest sequence number (0 if none)."""
+        return (await self.get_head(tenant_id))[0]
+
+    async def get_head(self, tenant_id: str) -> tuple[int, str]:
+        """``(last sequence, its checksum)`` read from the committed file; ``(0, "")`` if empty."""
+        rows = await self._fetch(
+            f"SELECT sequence_number, checksum FROM {self.table} WHERE tenant_id = ? "  # noqa: S608
+            "ORDER BY sequence_number DESC LIMIT 1", (tenant_id,),
+        )
+        return (int(rows[0][0]), str(rows[0][1])) if rows else (0, "")
+
+    async def get_by_sequence_range(self, tenant_id: str, start: int, end: int) -> list[AuditRecord]:
+        """The tenant's records with start <= sequence <= end, ascending."""
+        rows = await self._fetch(
+            f"SELECT {', '.join(COLUMNS)} FROM {self.table} WHERE tenant_id = ? "  # noqa: S608
+            "AND sequence_number BETWEEN ? AND ? ORDER BY sequence_number", (tenant_id, start, end),
+            scan=end - start > 1000,
+        )
+        return [row_to_record(r) for r in rows]
+
+    async def chain_rows(self, tenant_id: str, start: int, end: int) -> list[ChainRow]:
+        """Verification rows for the range, ascending, built without decoding JSON."""
+        rows = await self._fetch(
+            f"SELECT {CHAIN_COLUMNS} FROM {self.table} WHERE tenant_id = ? "  # noqa: S608
+            "AND sequence_number BETWEEN ? AND ? ORDER BY sequence_number", (tenant_id, start, end), scan=True,
+        )
+        return [row_to_chain(r) for r in rows]
+
+    async def checksums(self, tenant_id: str, start: int, end: int) -> list[tuple[int, str]]:
+        """``(sequence, checksum)`` pairs in the range, ascending (the Merkle leaves)."""
+        rows = await self._fetch(
+            f"SELECT sequence_number, checksum FROM {self.table} WHERE tenant_id = ? "  # noqa: S608
+            "AND sequence_number BETWEEN ? AND ? ORDER BY sequence_number", (tenant_id, start, end), scan=True,
+        )
+        return [(int(s), str(c)) for s, c in rows]
+
+    async def tenants(self) -> list[str]:
+        """Every tenant with at least one record."""
+        rows = await self._fetch(f"SELECT DISTINCT tenant_id FROM {self.table} ORDER BY tenant_id", (), scan=True)  # noqa: S608
+        return [str(r[0]) for r in rows]
+
+    async def count(self, tenant_id: str | None = None) -> int:
+        """Number of records, for one tenant or all."""
+        if tenant_id is None:
+            rows = await self._fetch(f"SELECT count(*) FROM {self.table}", (), scan=True)  # noqa: S608
+        else:
+            rows = await self._fetch(
+                f"SELECT count(*) FROM {self.table} WHERE tenant_id = ?", (tenant_id,), scan=True  # noqa: S608
+            )
+        return int(rows[0][0])
+
+    async def save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Keep a signed checkpoint next to the log."""
+        await self._ready()
+        body = json.dumps(checkpoint, sort_keys=True)
+        sql = f"INSERT INTO {self.table}_checkpoints (tenant_id, tree_size, body) VALUES (?, ?, ?)"  # noqa: S608
+
+        def insert(conn: sqlite3.Connection) -> None:
+            conn.execute(sql, (str(checkpoint["tenant_id"]), int(checkpoint["tree_size"]), body))
+
+        await self.db.write(insert)
+
+    async def latest_checkpoint(self, tenant_id: str) -> dict[str, Any] | None:
+        """The most recently saved checkpoint for ``tenant_id``, or None."""
+        rows = await self._fetch(
+            f"SELECT body FROM {self.table}_checkpoints WHERE tenant_id = ? ORDER BY id DESC LIMIT 1",  # noqa: S608
+            (tenant_id,),
+        )
+        return dict(json.loads(rows[0][0])) if rows else None
+
+    async def close(self) -> None:
+        """Close the database file."""
+        self.db.close()
