@@ -1,0 +1,125 @@
+"""Hands context access events to an audit trail without ever raising, with or without a running event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+from collections import deque
+from typing import Any, NoReturn
+
+__all__ = ["AuditEmitter"]
+
+logger = logging.getLogger(__name__)
+
+
+class AuditEmitter:
+    """Sends ``trail.log(event_type, **fields)`` calls in the background, bounded and failure-proof.
+
+    Under a running loop each event becomes a task that is referenced until done (at most ``MAX_IN_FLIGHT``).
+    With no running loop, or too many tasks in flight, the event waits in a queue of at most ``MAX_QUEUED``
+    entries (the oldest is dropped with a logged warning when full) and is sent at the next emit under a loop
+    or by ``await flush()``. Nothing here raises: a failing trail is logged as a warning.
+    """
+
+    MAX_IN_FLIGHT = 256
+    MAX_QUEUED = 1024
+
+    __slots__ = ("_queue", "_tasks", "dropped", "trail")
+
+    def __init__(self, trail: Any) -> None:
+        if not callable(getattr(trail, "log", None)):
+            raise TypeError(f"audit_trail must have a log(event_type, **fields) method, got {trail!r}")
+        self.trail = trail
+        self._tasks: set[asyncio.Future[Any]] = set()
+        self._queue: deque[tuple[Any, dict[str, Any]]] = deque()
+        self.dropped = 0
+
+    @property
+    def pending(self) -> int:
+        """Events not yet handed over: queued plus in flight."""
+        return len(self._queue) + len(self._tasks)
+
+    def emit(self, event_type: Any, **fields: Any) -> None:
+        """Send one event to the trail, now or later; never raises."""
+        try:
+            try:
+                loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+            except RuntimeError:
+                loop = None
+            if loop is not None:
+                self._drain(loop)
+            if loop is None or self._queue or len(self._tasks) >= self.MAX_IN_FLIGHT:
+                self._enqueue(event_type, fields)
+            else:
+                self._send(loop, event_type, fields)
+        except Exception:
+            logger.warning("audit event %s could not be handed to the trail", _name(event_type), exc_info=True)
+
+    async def flush(self) -> None:
+        """Send every queued event and wait for the in-flight ones; errors are logged, not raised."""
+        loop = asyncio.get_running_loop()
+        while self._queue or self._tasks:
+            while self._queue:
+                event_type, fields = self._queue.popleft()
+                try:
+                    result = self.trail.log(event_type, **fields)
+                    if inspect.isawaitable(result):
+                        await result
+                except Exception:
+                    logger.warning("audit trail rejected event %s", _name(event_type), exc_info=True)
+            mine = [t for t in self._tasks if t.get_loop() is loop]
+            if not mine:
+                break
+            await asyncio.gather(*mine, return_exceptions=True)
+
+    def _enqueue(self, event_type: Any, fields: dict[str, Any]) -> None:
+        if len(self._queue) >= self.MAX_QUEUED:
+            dropped_type, _ = self._queue.popleft()
+            self.dropped += 1
+            logger.warning(
+                "audit queue full (%d events waiting for an event loop); dropped the oldest event %s",
+                self.MAX_QUEUED,
+                _name(dropped_type),
+            )
+        self._queue.append((event_type, fields))
+
+    def _drain(self, loop: asyncio.AbstractEventLoop) -> None:
+        while self._queue and len(self._tasks) < self.MAX_IN_FLIGHT:
+            event_type, fields = self._queue.popleft()
+            self._send(loop, event_type, fields)
+
+    def _send(self, loop: asyncio.AbstractEventLoop, event_type: Any, fields: dict[str, Any]) -> None:
+        try:
+            result = self.trail.log(event_type, **fields)
+        except Exception:
+            logger.warning("audit trail rejected event %s", _name(event_type), exc_info=True)
+            return
+        if not inspect.isawaitable(result):
+            return
+        task = asyncio.ensure_future(result, loop=loop)
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Future[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            logger.warning("audit trail failed to record an event", exc_info=task.exception())
+        if self._queue:
+            self._drain(task.get_loop())
+
+    def __copy__(self) -> AuditEmitter:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> AuditEmitter:
+        return self
+
+    def __reduce__(self) -> NoReturn:
+        raise TypeError("a SecureAgentContext with an audit trail cannot be pickled; the trail is process-local")
+
+    def __repr__(self) -> str:
+        return f"AuditEmitter(trail={type(self.trail).__name__}, pending={self.pending})"
+
+
+def _name(event_type: Any) -> str:
+    return str(getattr(event_type, "value", event_type))
