@@ -1,4 +1,4 @@
-"""Core-module benchmarks (licensing, execution). Plain script: ``python benchmarks/bench_core.py``.
+"""Issue 3 benchmarks (licensing, tenancy, execution). Plain script: ``python benchmarks/bench_core.py``.
 
 Prints a table: figure, measured, target, ok?. Not part of the test run.
 """
@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import sys
 import time
 from collections.abc import Callable
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 ROWS: list[tuple[str, str, str, bool | None]] = []
@@ -84,8 +86,17 @@ def bench_execution() -> None:
     row("PipelineExecutor no-op agents (sequential)", f"{per_s:,.0f}/s", "-", None)
 
 
+def bench_tenancy() -> None:
+    sys.path.insert(0, str(Path(__file__).parent))
+    from bench_tenancy import collect
+
+    for figure, measured, target in asyncio.run(collect()):
+        row(figure, f"{measured:,.0f}", f">= {target:,}", measured >= target)
+
+
 def main() -> None:
     bench_licensing()
+    bench_tenancy()
     bench_execution()
     width = max(len(r[0]) for r in ROWS)
     print(f"{'figure':<{width}}  {'measured':>16}  {'target':>20}  ok?")

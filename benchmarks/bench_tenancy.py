@@ -67,9 +67,10 @@ async def cached_check_limit() -> float:
     return n / (time.perf_counter() - start)
 
 
-async def main() -> None:
+async def collect() -> list[tuple[str, float, int]]:
+    """(figure, measured, target) for each tenancy target of issue 3; bench_core.py prints them too."""
     with tempfile.TemporaryDirectory() as tmp:
-        rows = [
+        return [
             ("isolated memory get+set (ops/s)", await _best_of(3, isolated_memory_ops), 1_000_000),
             ("SQLite KV reads (reads/s)", await _best_of(3, lambda: sqlite_reads(Path(tmp) / "r.db")), 50_000),
             (
@@ -79,6 +80,10 @@ async def main() -> None:
             ),
             ("TenantManager.check_limit, cached (checks/s)", await _best_of(3, cached_check_limit), 500_000),
         ]
+
+
+async def main() -> None:
+    rows = await collect()
     print(f"{'figure':<52} {'measured':>12} {'target':>12}  ok?")
     for name, measured, target in rows:
         print(f"{name:<52} {measured:>12,.0f} {target:>12,}  {'yes' if measured >= target else 'NO'}")
