@@ -1,0 +1,141 @@
+"""``run_tests.py`` main: discover modules, run them supervised, report, exit 0/1/2."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import resource
+import shutil
+import signal
+import sys
+import time
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from ._console import Console
+from ._coverage import combine_coverage
+from ._discovery import Module, discover
+from ._options import EXIT_FAILED, EXIT_OK, EXIT_USAGE, Options, parse_args, pytest_selection_args
+from ._report import Reporter, atomic_write
+from ._state import ModuleState, totals
+from ._supervisor import Supervisor
+from ._sysutil import self_rss
+
+PEAKS_FILE = "peaks.json"
+
+
+def _usage(msg: str) -> int:
+    print(f"run_tests.py: error: {msg}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def _select(opts: Options) -> list[Module] | str:
+    try:
+        modules = discover(opts.paths)
+    except FileNotFoundError as exc:
+        return str(exc)
+    if not opts.modules:
+        return modules
+    known = {m.name: m for m in modules}
+    unknown = [n for n in opts.modules if n not in known]
+    if unknown:
+        return f"unknown module(s) {', '.join(map(repr, unknown))}; known modules: {', '.join(known) or '(none)'}"
+    return [known[n] for n in dict.fromkeys(opts.modules)]
+
+
+def _load_peaks(path: Path) -> dict[str, int]:
+    try:
+        data = json.loads(path.read_text())
+        return {str(k): int(v) for k, v in data.items()} if isinstance(data, dict) else {}
+    except (OSError, ValueError, TypeError):
+        return {}
+
+
+def _predict(modules: list[Module], peaks: dict[str, int], mem_limit: int) -> list[ModuleState]:
+    """Predicted peak per module: its last measured peak, else the largest known one, else the cap."""
+    default = max(peaks.values()) if peaks else mem_limit
+    return [ModuleState(m, predicted_bytes=min(peaks.get(m.name, default), mem_limit)) for m in modules]
+
+
+def _base_args(opts: Options) -> list[str]:
+    # plugins pre-imported by the warm parent cannot be assertion-rewritten; harmless, so not worth a warning
+    args = ["-q", "--continue-on-collection-errors", "-p", "no:cacheprovider",
+            "-W", "ignore::pytest.PytestAssertRewriteWarning"]
+    extra = " ".join(opts.pytest_args)
+    if importlib.util.find_spec("pytest_timeout") is not None and "no:timeout" not in extra:
+        args += ["-o", "timeout=0"]  # the runner's external per-test timeout is the authority
+    return args + pytest_selection_args(opts)
+
+
+def _on_signal(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the suite; returns the process exit code (0 all passed, 1 any failure or culprit, 2 usage error)."""
+    try:
+        opts = parse_args(sys.argv[1:] if argv is None else list(argv))
+    except SystemExit as exc:
+        return int(exc.code or 0) if exc.code in (0, None) else EXIT_USAGE
+    selected = _select(opts)
+    if isinstance(selected, str):
+        return _usage(selected)
+    if opts.list_modules:
+        for m in selected:
+            print(f"{m.name}\t{' '.join(m.paths)}")
+        return EXIT_OK
+    state_dir = Path(opts.state_dir)
+    for sub in ("logs", "stacks", "specs"):
+        shutil.rmtree(state_dir / sub, ignore_errors=True)
+        (state_dir / sub).mkdir(parents=True, exist_ok=True)
+    coverage_file = None
+    if opts.coverage:
+        cov_dir = state_dir / "coverage"
+        shutil.rmtree(cov_dir, ignore_errors=True)
+        cov_dir.mkdir(parents=True)
+        coverage_file = str((cov_dir / ".coverage").resolve())
+    peaks_path = state_dir / PEAKS_FILE
+    states = _predict(selected, _load_peaks(peaks_path), opts.mem_limit)
+    console = Console()
+    reporter = Reporter(opts.json, opts.junitxml)
+    meta: dict[str, Any] = {
+        "options": {"jobs": opts.jobs, "mem_limit_bytes": opts.mem_limit, "mem_budget_bytes": opts.mem_budget,
+                    "timeout_s": opts.timeout, "fast": opts.fast, "coverage": opts.coverage},
+        "started_at": time.time(),
+    }
+    sup = Supervisor(opts, states, console, reporter, _base_args(opts), state_dir, coverage_file)
+    sup.meta.update(meta)
+    reporter.write(states, sup.meta, None)
+    interrupted = False
+    old = {s: signal.signal(s, _on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        sup.run()
+    except KeyboardInterrupt:
+        interrupted = True
+        for st in states:
+            if st.status != "done":
+                st.status = "interrupted"
+        console.line("interrupted: workers stopped")
+    finally:
+        for s, handler in old.items():
+            signal.signal(s, handler)
+    sup.meta.update(finished_at=time.time(), supervisor_rss_bytes=self_rss(), interrupted=interrupted,
+                    supervisor_peak_rss_bytes=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+    _save_peaks(peaks_path, states)
+    console.details(states)
+    if coverage_file is not None and not interrupted:
+        sup.meta["coverage"] = combine_coverage(coverage_file, console)
+    tot = totals(states)
+    code = EXIT_FAILED if interrupted or tot["failed"] else EXIT_OK
+    if tot["tests"] == 0:
+        console.line("no tests selected")
+    reporter.write(states, sup.meta, code)
+    console.summary(states)
+    return code
+
+
+def _save_peaks(path: Path, states: list[ModuleState]) -> None:
+    peaks = _load_peaks(path)
+    peaks.update({st.name: st.peak_rss for st in states if st.peak_rss > 0 and st.status == "done"})
+    atomic_write(path, json.dumps(peaks, indent=1, sort_keys=True).encode())

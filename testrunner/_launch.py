@@ -1,0 +1,98 @@
+"""Start workers: fork them from the warm zygote, or spawn fresh interpreters when forking is unsafe."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import select
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from ._errors import LaunchError
+
+log = logging.getLogger(__name__)
+
+RUNNER_ROOT = str(Path(__file__).resolve().parent.parent)
+_BOOT = "import sys; sys.path.insert(0, {root!r}); from testrunner.{mod} import main; main()"
+
+
+def _boot(mod: str) -> list[str]:
+    """argv running ``testrunner.<mod>.main()`` with the runner importable but not on the tests' path."""
+    return [sys.executable, "-c", _BOOT.format(root=RUNNER_ROOT, mod=mod)]
+
+
+class SpawnLauncher:
+    """Starts each worker as ``python -m testrunner.worker`` (a direct child)."""
+
+    mode = "spawn"
+
+    def __init__(self, reason: str = "") -> None:
+        self.reason = reason
+
+    def start(self, spec_path: str, wfd: int) -> int:
+        """Start a worker writing events to ``wfd``; returns its pid."""
+        actions = [(os.POSIX_SPAWN_DUP2, wfd, 3)]
+        argv = [*_boot("worker"), spec_path, "3"]
+        return os.posix_spawn(sys.executable, argv, dict(os.environ), file_actions=actions)
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+class ZygoteLauncher:
+    """Forks workers from a warm parent that already imported pytest, plugins and the project."""
+
+    mode = "fork"
+
+    def __init__(self, proc: subprocess.Popen[bytes], sock: socket.socket) -> None:
+        self._proc = proc
+        self._sock = sock
+        self.reason = ""
+        self.pid = proc.pid
+
+    @classmethod
+    def create(cls, project: str | None, preload: list[str], timeout: float = 60.0) -> ZygoteLauncher | str:
+        """Start the zygote; returns it, or the reason it cannot fork (then spawn instead)."""
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        config = json.dumps({"project": project, "preload": preload, "runner_root": RUNNER_ROOT})
+        try:
+            proc = subprocess.Popen(
+                [*_boot("_zygote"), str(theirs.fileno()), config],
+                pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL,
+            )
+        finally:
+            theirs.close()
+        ready, _, _ = select.select([ours], [], [], timeout)
+        reply = json.loads(ours.recv(65536) or b"{}") if ready else {"reason": "warm parent did not start in time"}
+        if not reply.get("ready"):
+            ours.close()
+            proc.kill()
+            proc.wait()
+            return str(reply.get("reason") or "warm parent exited during start-up")
+        return cls(proc, ours)
+
+    def start(self, spec_path: str, wfd: int) -> int:
+        """Ask the zygote to fork a worker that writes events to ``wfd``; returns its pid."""
+        try:
+            socket.send_fds(self._sock, [json.dumps({"spec": spec_path}).encode()], [wfd])
+            ready, _, _ = select.select([self._sock], [], [], 10.0)
+            raw = self._sock.recv(65536) if ready else b""
+        except OSError as exc:
+            raise LaunchError(f"warm parent is gone: {exc}") from exc
+        reply: dict[str, Any] = json.loads(raw or b"{}")
+        if "pid" not in reply:
+            raise LaunchError(str(reply.get("error") or "warm parent did not answer"))
+        return int(reply["pid"])
+
+    def close(self) -> None:
+        """Stop the zygote."""
+        self._sock.close()
+        try:
+            self._proc.wait(timeout=2)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.wait()

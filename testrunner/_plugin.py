@@ -1,0 +1,107 @@
+"""The pytest plugin inside a worker: streams collection, test start/outcome and RSS to the supervisor."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from typing import Any
+
+import pytest
+
+from ._sysutil import self_rss
+
+_MAX_TEXT = 8000
+
+
+def _text(longrepr: Any) -> str:
+    if longrepr is None:
+        return ""
+    if isinstance(longrepr, tuple) and len(longrepr) == 3:  # skip: (path, line, reason)
+        return str(longrepr[2])
+    text = str(longrepr)
+    return text if len(text) <= _MAX_TEXT else "...\n" + text[-_MAX_TEXT:]
+
+
+class EventStream:
+    """Writes one JSON object per line to the supervisor's pipe (single writer, blocking, complete lines)."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+
+    def send(self, **event: Any) -> None:
+        data = (json.dumps(event, separators=(",", ":")) + "\n").encode()
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self._fd, view) :]
+
+
+class StreamPlugin:
+    """Reports to the supervisor; skips tests an earlier worker already ran; saves coverage after each test."""
+
+    def __init__(self, stream: EventStream, done: set[str], cov: Any = None) -> None:
+        self._stream = stream
+        self._done = done
+        self._cov = cov
+        self._reports: list[Any] = []
+        self._memory_error = False
+        self._rss_before = 0
+        self._session: Any = None
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(self, config: pytest.Config, items: list[pytest.Item]) -> None:
+        if not self._done:
+            return
+        keep = [it for it in items if it.nodeid not in self._done]
+        dropped = [it for it in items if it.nodeid in self._done]
+        if dropped:
+            config.hook.pytest_deselected(items=dropped)
+            items[:] = keep
+
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        self._session = session
+
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        if report.failed:
+            self._stream.send(ev="collect_error", nodeid=report.nodeid or "<collection>", text=_text(report.longrepr))
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        self._stream.send(ev="collected", nodeids=[it.nodeid for it in session.items])
+
+    def pytest_runtest_logstart(self, nodeid: str, location: Any) -> None:
+        self._reports = []
+        self._memory_error = False
+        self._rss_before = self_rss()
+        self._stream.send(ev="start", nodeid=nodeid, rss=self._rss_before)
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[Any]) -> Any:
+        outcome = yield
+        if call.excinfo is not None and call.excinfo.errisinstance(MemoryError):
+            self._memory_error = True
+        return outcome
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        self._reports.append(report)
+
+    def pytest_runtest_logfinish(self, nodeid: str, location: Any) -> None:
+        outcome, text, duration = "passed", "", 0.0
+        for rep in self._reports:
+            duration += rep.duration
+            if rep.failed:
+                outcome, text = "failed", text or _text(rep.longrepr)
+            elif rep.skipped and outcome == "passed":
+                outcome, text = "skipped", _text(rep.longrepr)
+        if self._cov is not None:
+            self._cov.save()
+        self._stream.send(
+            ev="result", nodeid=nodeid, outcome=outcome, duration=duration, text=text,
+            rss=self_rss(), rss_before=self._rss_before, memory_error=self._memory_error,
+        )
+        if self._memory_error and self._session is not None:
+            # the heap may be fragmented near the cap: let a fresh worker run the rest of the module
+            self._session.shouldstop = "MemoryError under the worker's memory cap"
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        self._stream.send(ev="done", exitstatus=int(exitstatus), t=time.time())

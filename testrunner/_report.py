@@ -1,0 +1,103 @@
+"""JSON and JUnit reports, rewritten atomically (temp file + rename) so a reader never sees half a file."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any
+
+from ._state import ModuleState, totals
+
+_ILLEGAL_XML = {c: None for c in range(32) if c not in (9, 10, 13)}
+
+
+def atomic_write(path: str | Path, data: bytes) -> None:
+    """Replace ``path`` with ``data`` in one rename; readers see the old or the new file, never a mix."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def json_report(states: list[ModuleState], meta: dict[str, Any], exit_code: int | None) -> dict[str, Any]:
+    """The JSON document: modules, totals, exit_code (None while running) and run metadata."""
+    return {
+        "modules": [s.to_json() for s in states],
+        "totals": totals(states),
+        "exit_code": exit_code,
+        "status": "running" if exit_code is None else "finished",
+        "updated_at": time.time(),
+        **meta,
+    }
+
+
+def _clean(text: str) -> str:
+    return text.translate(_ILLEGAL_XML)
+
+
+def junit_xml(states: list[ModuleState]) -> bytes:
+    """JUnit XML with one <testsuite> per module; culprits are failures whose type names the cause."""
+    root = ET.Element("testsuites")
+    for st in states:
+        suite = ET.SubElement(
+            root, "testsuite", name=st.name, tests=str(st.tests), failures=str(st.failed_total()),
+            skipped=str(st.count("skipped")), errors="0", time=f"{st.wall:.3f}",
+        )
+        for res in st.results.values():
+            path, _, name = res.nodeid.rpartition("::")
+            classname = path.replace("/", ".").replace(".py::", ".").replace("::", ".").removesuffix(".py")
+            case = ET.SubElement(suite, "testcase", classname=classname, name=name or res.nodeid,
+                                 time=f"{res.duration:.3f}")
+            if res.outcome == "failed":
+                kind = f"culprit:{res.cause}" if res.cause else "failure"
+                msg = f"worker killed: {res.cause}" if res.cause else "test failed"
+                ET.SubElement(case, "failure", type=kind, message=msg).text = _clean(res.text)
+            elif res.outcome == "skipped":
+                ET.SubElement(case, "skipped", message=_clean(res.text[:500]))
+        for nodeid in st.collected:
+            if st.status in ("done", "interrupted") and nodeid not in st.results:
+                case = ET.SubElement(suite, "testcase", classname=st.name, name=nodeid, time="0")
+                ET.SubElement(case, "failure", type="not_run", message="never ran: its worker could not resume")
+    data: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=True)
+    return data
+
+
+class Reporter:
+    """Keeps the report files current during the run, throttled, and writes them finally at the end."""
+
+    def __init__(self, json_path: str | None, junit_path: str | None, interval: float = 0.25) -> None:
+        self._json = json_path
+        self._junit = junit_path
+        self._interval = interval
+        self._last = 0.0
+        self._dirty = True
+
+    def touch(self) -> None:
+        """Note that something changed."""
+        self._dirty = True
+
+    def maybe_write(self, states: list[ModuleState], meta: dict[str, Any], force: bool = False) -> None:
+        """Rewrite the files if something changed and the throttle interval passed (or ``force``)."""
+        now = time.monotonic()
+        if not force and (not self._dirty or now - self._last < self._interval):
+            return
+        self.write(states, meta, None)
+
+    def write(self, states: list[ModuleState], meta: dict[str, Any], exit_code: int | None) -> None:
+        """Rewrite both files now."""
+        self._last, self._dirty = time.monotonic(), False
+        if self._json:
+            doc = json_report(states, meta, exit_code)
+            atomic_write(self._json, json.dumps(doc, indent=1).encode())
+        if self._junit:
+            atomic_write(self._junit, junit_xml(states))

@@ -1,0 +1,100 @@
+"""A worker: runs pytest on one module, streaming events to the supervisor over an inherited pipe.
+
+Started either by forking the warm zygote or as ``python -m testrunner.worker SPEC_FILE FD`` (fresh
+interpreter). ``SPEC_FILE`` is JSON written by the supervisor (paths, pytest args, tests already run, limits).
+"""
+
+from __future__ import annotations
+
+import faulthandler
+import json
+import os
+import resource
+import signal
+import sys
+from typing import Any, NoReturn
+
+from ._sysutil import die_with_parent
+
+_KEEP: list[Any] = []  # objects that must outlive run() setup (faulthandler's file)
+
+
+def _setup_process(spec: dict[str, Any], fd: int) -> None:
+    try:
+        os.setpgid(0, 0)  # Ctrl-C reaches the supervisor only; it stops workers itself
+    except OSError:
+        pass
+    if not die_with_parent(int(spec["supervisor_pid"])):
+        os._exit(70)  # the supervisor is gone: nobody would read our results
+    os.set_inheritable(fd, False)  # a subprocess started by a test must not keep the pipe open
+    log_fd = os.open(spec["log_file"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(log_fd, 1)
+    os.dup2(log_fd, 2)
+    os.close(log_fd)
+    stack = open(spec["stack_file"], "w")
+    _KEEP.append(stack)
+    faulthandler.register(signal.SIGUSR1, file=stack, all_threads=True)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    limit = int(spec["mem_limit"])
+    if spec.get("rlimit", True):
+        # RLIMIT_DATA (heap + private writable mappings) rather than RLIMIT_AS, which large virtual
+        # reservations (pyarrow, polars, thread arenas) exhaust long before any memory is really used.
+        _, hard = resource.getrlimit(resource.RLIMIT_DATA)
+        soft = limit if hard == resource.RLIM_INFINITY else min(limit, hard)
+        resource.setrlimit(resource.RLIMIT_DATA, (soft, hard))
+
+
+def run(spec: dict[str, Any], fd: int) -> NoReturn:
+    """Run pytest on the module described by ``spec``; exits the process (never returns)."""
+    from ._plugin import EventStream, StreamPlugin
+
+    stream = EventStream(fd)
+    code = 3
+    try:
+        _setup_process(spec, fd)
+        stream.send(ev="hello", pid=os.getpid())
+        cov = None
+        if spec.get("coverage_file"):
+            import coverage
+
+            cov = coverage.Coverage(data_file=spec["coverage_file"], data_suffix=True, config_file=True)
+            cov.start()
+        import pytest
+
+        plugin = StreamPlugin(stream, set(spec.get("done", ())), cov)
+        code = int(pytest.main(list(spec["args"]), plugins=[plugin]))
+        if cov is not None:
+            cov.stop()
+            cov.save()
+    except BaseException as exc:  # report, then exit non-zero: the supervisor names the cause
+        try:
+            import traceback
+
+            traceback.print_exc()
+            stream.send(ev="crash", text=f"{type(exc).__name__}: {exc}")
+        except BaseException:
+            pass
+        code = 3
+    finally:
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        except BaseException:
+            pass
+    os._exit(code)  # the supervisor reads pytest's status from the 'done' event, not from this code
+
+
+def main(argv: list[str] | None = None) -> NoReturn:
+    """Entry point of a fresh-interpreter worker: ``python -m testrunner.worker SPEC_FILE FD``."""
+    args = sys.argv[1:] if argv is None else argv
+    with open(args[0], encoding="utf-8") as fh:
+        spec = json.load(fh)
+    runner_root = spec.get("runner_root")
+    if runner_root and sys.path and sys.path[0] == runner_root:
+        del sys.path[0]  # do not leak the runner's directory into the tests' import path
+    run(spec, int(args[1]))
+
+
+if __name__ == "__main__":
+    main()

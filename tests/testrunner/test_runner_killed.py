@@ -1,0 +1,54 @@
+"""SIGKILLing the runner mid-run leaves valid JSON and JUnit reports and no orphaned worker."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+import xml.etree.ElementTree as ET
+from typing import Any
+
+SLOW_MODULE = """
+import os
+import time
+import pytest
+
+@pytest.mark.parametrize("i", range(40))
+def test_step(i):
+    with open("worker.pid", "w") as fh:
+        fh.write(str(os.getpid()))
+    time.sleep(0.05)
+"""
+
+
+def test_runner_killed_mid_run_leaves_valid_reports(project: Any) -> None:
+    project.write("tests/slowmod/test_slowmod.py", SLOW_MODULE)
+    json_path, xml_path = project.root / "r.json", project.root / "r.xml"
+    proc = subprocess.Popen(
+        project.command("--json", str(json_path), "--junitxml", str(xml_path)),
+        cwd=project.root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=project.env(),
+    )
+    try:
+        deadline = time.monotonic() + 20
+        passed = 0
+        while time.monotonic() < deadline and passed < 5:
+            time.sleep(0.05)
+            if json_path.exists():
+                passed = json.loads(json_path.read_text())["totals"]["passed"]
+        assert passed >= 5
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    report = json.loads(json_path.read_text())
+    assert report["status"] == "running" and report["exit_code"] is None
+    assert report["modules"][0]["passed"] >= 5
+    cases = list(ET.parse(xml_path).getroot().iter("testcase"))
+    assert len(cases) >= 5
+
+    worker = int((project.root / "worker.pid").read_text())
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and os.path.exists(f"/proc/{worker}"):
+        time.sleep(0.05)
+    assert not os.path.exists(f"/proc/{worker}"), "the worker outlived its supervisor"

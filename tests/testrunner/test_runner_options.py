@@ -1,0 +1,73 @@
+"""--module, --fast, -k/-m and pass-through pytest args, usage errors, --list-modules."""
+
+from __future__ import annotations
+
+import subprocess
+from typing import Any
+
+SLOW = """
+import pytest
+
+@pytest.mark.slow
+def test_slow_one():
+    pass
+
+def test_quick():
+    pass
+"""
+
+
+def test_module_selects_only_named_modules(project: Any) -> None:
+    project.write("tests/alpha/test_alpha.py", project.ordinary("alpha"))
+    project.write("tests/beta/test_beta.py", project.ordinary("beta", 3))
+    project.write("tests/gamma/test_gamma.py", project.ordinary("gamma"))
+    result = project.run("--module", "beta", "--module", "gamma")
+    assert result.returncode == 0
+    assert [m["name"] for m in result.report["modules"]] == ["beta", "gamma"]
+    assert result.last_line == "tests: 5 passed, 0 failed, 0 skipped"
+
+
+def test_unknown_module_is_a_usage_error_listing_known_ones(project: Any) -> None:
+    project.write("tests/alpha/test_alpha.py", project.ordinary("alpha"))
+    project.write("tests/beta/test_beta.py", project.ordinary("beta"))
+    result = project.run("--module", "nope")
+    assert result.returncode == 2
+    assert "'nope'" in result.stderr
+    assert "alpha, beta" in result.stderr
+
+
+def test_bad_option_values_are_usage_errors(project: Any) -> None:
+    project.write("tests/alpha/test_alpha.py", project.ordinary("alpha"))
+    for args in (["--mem-limit", "lots"], ["--jobs", "0"], ["--timeout", "-1"], ["--no-such-flag"]):
+        proc = subprocess.run(project.command(*args), cwd=project.root, capture_output=True, text=True)
+        assert proc.returncode == 2, args
+
+
+def test_list_modules(project: Any) -> None:
+    project.write("tests/alpha/test_alpha.py", project.ordinary("alpha"))
+    project.write("tests/empty/helpers.py", "X = 1\n")  # no test files: not a module
+    project.write("tests/test_top.py", project.ordinary("top"))
+    proc = subprocess.run(project.command("--list-modules"), cwd=project.root, capture_output=True, text=True)
+    assert proc.returncode == 0
+    assert [line.split("\t")[0] for line in proc.stdout.splitlines()] == ["alpha", "tests"]
+
+
+def test_fast_skips_slow_tests_and_reports_empty_selection(project: Any) -> None:
+    project.write("tests/mixed/test_mixed.py", SLOW)
+    project.write("tests/allslow/test_allslow.py", SLOW.replace("def test_quick", "@pytest.mark.slow\ndef test_q"))
+    result = project.run("--fast")
+    assert result.returncode == 0, result.stdout
+    assert (result.module("mixed")["tests"], result.module("mixed")["passed"]) == (1, 1)
+    assert result.module("allslow")["tests"] == 0  # empty selection: reported, not failed
+    assert result.last_line == "tests: 1 passed, 0 failed, 0 skipped"
+
+    everything = project.run()
+    assert everything.last_line == "tests: 4 passed, 0 failed, 0 skipped"
+
+
+def test_keyword_marker_and_passthrough_args(project: Any) -> None:
+    project.write("tests/mixed/test_mixed.py", SLOW + "\ndef test_other():\n    pass\n")
+    assert project.run("-k", "quick").last_line == "tests: 1 passed, 0 failed, 0 skipped"
+    assert project.run("-m", "slow").last_line == "tests: 1 passed, 0 failed, 0 skipped"
+    after_dashes = project.run("--", "-k", "other or quick")
+    assert after_dashes.last_line == "tests: 2 passed, 0 failed, 0 skipped"
