@@ -28,10 +28,26 @@ async def main():
 asyncio.run(main())
 """
 
+CONCURRENT_WRITER = """
+import asyncio, sys
+from llmteam.audit import AuditTrail, AuditEventType
+from llmteam.audit.stores import SQLiteAuditStore
+from llmteam.tenancy import TenantContext
+async def main():
+    t = AuditTrail(SQLiteAuditStore(sys.argv[1]))
+    async def work(k):
+        with TenantContext("acme" if k % 2 else "beta"):
+            for i in range(100_000):
+                r = await t.log(AuditEventType.DATA_CREATED, action=str(i))
+                print(r.tenant_id, r.sequence_number, flush=True)
+    await asyncio.gather(*(work(k) for k in range(32)))
+asyncio.run(main())
+"""
 
-def spawn(db: Path, n: int, tag: str) -> subprocess.Popen[bytes]:
+
+def spawn(db: Path, n: int, tag: str, script: str = WRITER) -> subprocess.Popen[bytes]:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    return subprocess.Popen([sys.executable, "-c", WRITER, str(db), str(n), tag], stdout=subprocess.PIPE, env=env)
+    return subprocess.Popen([sys.executable, "-c", script, str(db), str(n), tag], stdout=subprocess.PIPE, env=env)
 
 
 def drain(fd: int) -> str:
@@ -46,12 +62,12 @@ def drain(fd: int) -> str:
         out += chunk
 
 
-async def check(db: Path, expect_at_least: set[int]) -> int:
+async def check(db: Path, expect_at_least: set[int], tenant: str = "acme") -> int:
     store = SQLiteAuditStore(db)
     try:
-        res = await AuditLedger(store, SigningKey.generate()).verify("acme")
+        res = await AuditLedger(store, SigningKey.generate()).verify(tenant)
         assert res.ok, res.problems
-        last = await store.get_last_sequence("acme")
+        last = await store.get_last_sequence(tenant)
         assert expect_at_least <= set(range(1, last + 1))
         return last
     finally:
@@ -81,6 +97,32 @@ async def test_sigkill_never_loses_acknowledged_records(tmp_path: Path) -> None:
             acked.add(int(buf.split()[-1]))
     assert acked
     await check(db, acked)
+
+
+@pytest.mark.slow
+async def test_sigkill_during_group_commit_never_loses_acknowledged_records(tmp_path: Path) -> None:
+    db = tmp_path / "audit.db"
+    acked: dict[str, set[int]] = {"acme": set(), "beta": set()}
+    rng = random.Random(7)
+    for _ in range(3):
+        proc = spawn(db, 0, "", CONCURRENT_WRITER)
+        assert proc.stdout is not None
+        os.set_blocking(proc.stdout.fileno(), False)
+        deadline = time.monotonic() + 0.5 + rng.random() * 0.8
+        buf = ""
+        while time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+            buf += drain(proc.stdout.fileno())
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        buf += drain(proc.stdout.fileno())
+        proc.stdout.close()
+        for line in buf.splitlines()[:-1]:  # the last line may be half-written
+            tenant, seq = line.split()
+            acked[tenant].add(int(seq))
+    assert acked["acme"] and acked["beta"]
+    for tenant, seqs in acked.items():
+        await check(db, seqs, tenant)
 
 
 async def test_two_processes_share_one_file_without_forking(tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 from dataclasses import dataclass, field
+from hashlib import sha256
 from typing import Any
 
 from llmteam.audit._checksum import digest, get_checksum_key
@@ -61,7 +62,8 @@ async def verify_chain_range(store: Any, tenant_id: str, start: int, end: int) -
                 prev = None
             result.checked += 1
             if result.first_broken is None:
-                if not hmac.compare_digest(str(checksum), digest(canonical, key)):
+                computed = digest(canonical, key) if key else sha256(canonical.encode()).hexdigest()
+                if type(checksum) is not str or not hmac.compare_digest(checksum, computed):
                     result.first_broken, result.reason = seq, "checksum does not match the record's fields"
                 elif prev is not None and previous != prev:
                     result.first_broken, result.reason = seq, "previous_checksum does not match the predecessor"

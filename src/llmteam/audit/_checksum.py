@@ -32,12 +32,32 @@ def set_checksum_key(key: bytes | None) -> None:
     _configured_key = _UNSET if key is None else key
 
 
+# os.environ.get() re-encodes the name on every call (~0.5 us, per record); read the raw mapping it keeps
+# in sync instead, and decode only when the raw value changes. Falls back to os.environ.get() elsewhere.
+_env_data: Any = getattr(os.environ, "_data", None)
+try:
+    _env_name: Any = os.environ.encodekey(HMAC_ENV)
+except AttributeError:  # pragma: no cover - not CPython's os.environ
+    _env_data = None
+_env_cache: tuple[Any, bytes | None] = (None, None)
+
+
 def get_checksum_key() -> bytes | None:
     """The HMAC key in force: set_checksum_key's, else env LLMTEAM_AUDIT_HMAC_KEY (UTF-8), else None."""
+    global _env_cache
     if _configured_key is not _UNSET:
         return _configured_key  # type: ignore[no-any-return]
+    if _env_data is None:  # pragma: no cover
+        env = os.environ.get(HMAC_ENV)
+        return env.encode("utf-8") if env else None
+    raw = _env_data.get(_env_name)
+    cached_raw, key = _env_cache
+    if raw is cached_raw or (raw is not None and raw == cached_raw):
+        return key
     env = os.environ.get(HMAC_ENV)
-    return env.encode("utf-8") if env else None
+    key = env.encode("utf-8") if env else None
+    _env_cache = (raw, key)
+    return key
 
 
 def digest(canonical: str, key: bytes | None) -> str:
@@ -75,9 +95,9 @@ _STR_FIELDS = (
 
 def canonical_fields(
     action: Any, actor_id: Any, actor_ip: Any, actor_type: Any, actor_user_agent: Any, agent_name: Any,
-    error_message: Any, event_type: str, metadata: str, new_value: str, old_value: str, pipeline_id: Any,
+    error_message: Any, event_type: Any, metadata: str, new_value: str, old_value: str, pipeline_id: Any,
     previous_checksum: Any, record_id: Any, resource_id: Any, resource_type: Any, run_id: Any,
-    sequence_number: int, severity: str, step_name: Any, success: bool, tags: str, tenant_id: Any,
+    sequence_number: int, severity: Any, step_name: Any, success: bool, tags: str, tenant_id: Any,
     timestamp: str,
 ) -> str:
     """Canonical text from field values in sorted-key order; nested fields are already canonical JSON text."""

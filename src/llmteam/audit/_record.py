@@ -14,13 +14,25 @@ from llmteam.audit._enums import AuditEventType, AuditSeverity
 __all__ = ["AuditRecord", "as_utc", "deep_copy", "generate_audit_id", "parse_event_type", "parse_severity"]
 
 
+_ID_POOL: list[str] = []  # prepared uuid4 strings; list.pop() is atomic, so threads never share one
+os.register_at_fork(after_in_child=_ID_POOL.clear)  # a forked child must not reuse the parent's ids
+
+
+def _refill_ids(n: int = 256) -> None:
+    h = os.urandom(16 * n).hex()
+    _ID_POOL.extend(
+        f"{x[:8]}-{x[8:12]}-4{x[13:16]}-{'89ab'[int(x[16], 16) & 3]}{x[17:20]}-{x[20:]}"
+        for x in (h[i : i + 32] for i in range(0, len(h), 32))
+    )
+
+
 def generate_audit_id() -> str:
     """A fresh uuid4 string identifying one audit record (same format as ``str(uuid.uuid4())``, built faster)."""
-    b = bytearray(os.urandom(16))
-    b[6] = (b[6] & 0x0F) | 0x40
-    b[8] = (b[8] & 0x3F) | 0x80
-    h = b.hex()
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+    while True:
+        try:
+            return _ID_POOL.pop()
+        except IndexError:
+            _refill_ids()
 
 
 def as_utc(value: datetime) -> datetime:
@@ -114,15 +126,17 @@ class AuditRecord:
     def canonical_json(self) -> str:
         """The canonical text the checksum covers (contract §4.2), built on a fast path when types allow."""
         seq, success, ts = self.sequence_number, self.success, self.timestamp
+        ev, sev, md, tags = self.event_type, self.severity, self.metadata, self.tags
         if type(seq) is int and type(success) is bool and type(ts) is datetime:
             try:
                 return canonical_fields(
                     self.action, self.actor_id, self.actor_ip, self.actor_type, self.actor_user_agent,
-                    self.agent_name, self.error_message, _enum_value(self.event_type), nested_json(self.metadata),
+                    self.agent_name, self.error_message, ev._value_ if type(ev) is AuditEventType else ev,
+                    "{}" if type(md) is dict and not md else nested_json(md),
                     nested_json(self.new_value), nested_json(self.old_value), self.pipeline_id,
                     self.previous_checksum, self.record_id, self.resource_id, self.resource_type, self.run_id,
-                    seq, _enum_value(self.severity), self.step_name, success, nested_json(self.tags),
-                    self.tenant_id, ts.isoformat(),
+                    seq, sev._value_ if type(sev) is AuditSeverity else sev, self.step_name, success,
+                    "[]" if type(tags) is list and not tags else nested_json(tags), self.tenant_id, ts.isoformat(),
                 )
             except TypeError:
                 pass  # a field holds a non-string value: use the generic encoder, which handles anything
@@ -202,6 +216,16 @@ class AuditRecord:
 
     def copy(self) -> AuditRecord:
         """An equal record sharing no mutable containers with this one (the checksum is carried over)."""
+        if type(self) is AuditRecord:  # fast path: clone the attributes, then copy the four containers
+            new = object.__new__(AuditRecord)
+            d = new.__dict__
+            d.update(self.__dict__)
+            old, nv, md, tags = self.old_value, self.new_value, self.metadata, self.tags
+            d["old_value"] = None if old is None else deep_copy(old)
+            d["new_value"] = None if nv is None else deep_copy(nv)
+            d["metadata"] = {} if type(md) is dict and not md else deep_copy(md)
+            d["tags"] = [] if type(tags) is list and not tags else deep_copy(tags)
+            return new
         return AuditRecord(
             self.record_id, self.sequence_number, self.timestamp, self.event_type, self.severity, self.tenant_id,
             self.pipeline_id, self.run_id, self.agent_name, self.step_name, self.actor_type, self.actor_id,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from dataclasses import replace
 from datetime import datetime, timezone
@@ -12,6 +13,7 @@ from llmteam.audit._chain import verify_chain_range
 from llmteam.audit._convenience import ConvenienceLogging
 from llmteam.audit._enums import AuditEventType, AuditSeverity
 from llmteam.audit._errors import AuditStorageError
+from llmteam.audit._group import Entry, GroupCommitter, Outcome
 from llmteam.audit._query import AuditQuery, AuditReport
 from llmteam.audit._record import AuditRecord, deep_copy, generate_audit_id, parse_event_type, parse_severity
 from llmteam.audit._report import build_report
@@ -66,6 +68,9 @@ class AuditTrail(ConvenienceLogging):
         self._locks: dict[str, asyncio.Lock] = {}
         self._buffer: list[AuditRecord] = []
         self._flush_lock = asyncio.Lock()
+        self._group: GroupCommitter | None = None
+        if getattr(store, "group_commit", False) is True and has(store, "append_many"):
+            self._group = GroupCommitter(self._commit_group)
 
     @property
     def tenant_id(self) -> str:
@@ -169,6 +174,53 @@ class AuditTrail(ConvenienceLogging):
             return records
         raise AuditStorageError(f"could not append to tenant {tenant!r}'s audit chain after {MAX_RETRIES} retries")
 
+    async def _commit_group(self, batch: list[Entry]) -> Outcome:
+        """Link and append a group of queued log() calls in one transaction (see :mod:`llmteam.audit._group`)."""
+        by_tenant: dict[str, list[int]] = {}
+        for i, (tenant, _, _) in enumerate(batch):
+            by_tenant.setdefault(tenant, []).append(i)
+        tenants = sorted(by_tenant)  # one lock order for every caller: no deadlock
+        async with contextlib.AsyncExitStack() as stack:
+            for tenant in tenants:
+                await stack.enter_async_context(self._lock(tenant))
+            if len(tenants) == 1:
+                return list(await self._append_linked(tenants[0], [f for _, f, _ in batch]))
+            for _ in range(MAX_RETRIES):
+                records: list[AuditRecord] = []
+                for tenant in tenants:
+                    seq, prev = await self._head(tenant)
+                    for i in by_tenant[tenant]:
+                        seq += 1
+                        rec = self._build(tenant, seq, prev, batch[i][1])
+                        prev = rec.checksum
+                        records.append(rec)
+                try:
+                    await self.store.append_many(records)
+                except AuditStorageError:
+                    before = {t: self._heads.pop(t, None) for t in tenants}
+                    if [await self._head(t) for t in tenants] != [before[t] for t in tenants]:
+                        logger.debug("audit heads moved under a commit group; retrying at the new heads")
+                        continue
+                    return await self._commit_each(batch, by_tenant)  # a real failure: isolate it per tenant
+                outcome: Outcome = [None] * len(batch)  # type: ignore[list-item]
+                for i, rec in zip((i for t in tenants for i in by_tenant[t]), records, strict=True):
+                    outcome[i] = rec
+                    self._heads[rec.tenant_id] = (rec.sequence_number, rec.checksum)
+                return outcome
+        raise AuditStorageError(f"could not append a commit group to tenants {tenants!r} after {MAX_RETRIES} retries")
+
+    async def _commit_each(self, batch: list[Entry], by_tenant: dict[str, list[int]]) -> Outcome:
+        """Commit each tenant's part of a failed group on its own; a tenant's error goes to its callers only."""
+        outcome: Outcome = [None] * len(batch)  # type: ignore[list-item]
+        for tenant, idx in by_tenant.items():
+            try:
+                results: Outcome = list(await self._append_linked(tenant, [batch[i][1] for i in idx]))
+            except Exception as exc:  # reported to this tenant's callers only
+                results = [exc] * len(idx)
+            for i, res in zip(idx, results, strict=True):
+                outcome[i] = res
+        return outcome
+
     async def log(self, event_type: AuditEventType, **kwargs: Any) -> AuditRecord:
         """Record one event for the current tenant; with write_through (default) it is stored when this returns.
 
@@ -178,6 +230,8 @@ class AuditTrail(ConvenienceLogging):
         f = self._fields(event_type, kwargs)
         tenant = self.tenant_id
         if self.write_through:
+            if self._group is not None:
+                return await self._group.submit(tenant, f)
             async with self._lock(tenant):
                 return (await self._append_linked(tenant, [f]))[0]
         async with self._lock(tenant):

@@ -49,6 +49,8 @@ def _ddl(t: str) -> list[str]:
 class PostgresAuditStore:
     """Audit records in PostgreSQL; pass an asyncpg ``pool`` or a ``dsn`` (the pool is then created at first use)."""
 
+    group_commit = True  # concurrent AuditTrail.log() calls share one transaction (llmteam.audit._group)
+
     def __init__(self, pool: Any = None, table_name: str = "audit_log", *, dsn: str | None = None) -> None:
         if pool is None and not dsn:
             raise ValueError("PostgresAuditStore needs an asyncpg pool or a dsn such as postgresql://user@host/db")

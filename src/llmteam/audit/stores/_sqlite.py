@@ -52,6 +52,8 @@ class SQLiteAuditStore:
     Triggers refuse UPDATE and DELETE.
     """
 
+    group_commit = True  # concurrent AuditTrail.log() calls share one transaction (llmteam.audit._group)
+
     def __init__(self, path: str | os.PathLike[str], *, table_name: str = "audit_log") -> None:
         self.table = validate_identifier(table_name, "audit table name")
         self.db = SQLiteDatabase(path, synchronous="FULL")

@@ -1,0 +1,80 @@
+"""Group commit: concurrent write-through ``log()`` calls of one trail share one durable store transaction.
+
+A durable commit costs one disk flush (``fsync``) whatever its size, so a trail whose store sets
+``group_commit = True`` (SQLite, PostgreSQL) does not write each ``log()`` call on its own. Callers queue their
+validated fields and wait; one committer task takes everything queued (up to :data:`MAX_GROUP`), links the
+records at each tenant's chain head under that tenant's lock, appends them with ``append_many`` in one
+transaction and only then wakes the callers. While one group is being flushed the next one accumulates, so no
+timer or artificial delay is needed: a lone caller is written at once, many callers share a flush.
+
+A failed group was rolled back as a whole, so nothing in it was acknowledged. If another writer took a
+sequence number the heads are reloaded and the whole group is re-linked and retried; if no head moved the
+failure is real, and with several tenants in the group each tenant's records are retried on their own so
+one tenant's failure is not reported to another's callers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from llmteam.audit._record import AuditRecord
+
+__all__ = ["MAX_GROUP", "Entry", "GroupCommitter"]
+
+MAX_GROUP = 1000
+
+# (tenant, validated fields, the caller's future)
+Entry = tuple[str, dict[str, Any], "asyncio.Future[AuditRecord]"]
+Outcome = list["AuditRecord | BaseException"]
+
+
+class GroupCommitter:
+    """Queues write-through log() calls and commits them in groups through ``commit(entries) -> outcomes``."""
+
+    def __init__(self, commit: Callable[[list[Entry]], Awaitable[Outcome]]) -> None:
+        self._commit = commit
+        self._pending: list[Entry] = []
+        self._task: asyncio.Task[None] | None = None
+        self.groups = 0  # number of transactions issued (for tests and benchmarks)
+
+    async def submit(self, tenant: str, fields: dict[str, Any]) -> AuditRecord:
+        """Queue one record for ``tenant`` and return it once it is committed (durable on return)."""
+        loop = asyncio.get_running_loop()
+        task = self._task
+        if task is not None and not task.done() and task.get_loop() is not loop:
+            if not task.get_loop().is_closed():
+                raise RuntimeError(
+                    "this audit trail is committing on another event loop; use one AuditTrail per event loop"
+                )
+            self._pending = []  # the old loop is gone, and its callers with it
+        fut: asyncio.Future[AuditRecord] = loop.create_future()
+        self._pending.append((tenant, fields, fut))
+        if task is None or task.done() or task.get_loop() is not loop:
+            self._task = loop.create_task(self._run())
+        return await fut
+
+    async def _run(self) -> None:
+        while self._pending:
+            batch, self._pending = self._pending[:MAX_GROUP], self._pending[MAX_GROUP:]
+            # a caller cancelled before its record was taken is not written
+            batch = [e for e in batch if not e[2].done()]
+            if not batch:
+                continue
+            self.groups += 1
+            try:
+                outcomes = await self._commit(batch)
+            except asyncio.CancelledError:
+                for _, _, fut in batch:
+                    fut.cancel()
+                raise
+            except Exception as exc:  # handed to every caller of the group
+                outcomes = [exc] * len(batch)
+            for (_, _, fut), outcome in zip(batch, outcomes, strict=True):
+                if fut.done():
+                    continue  # the caller was cancelled while its record was being committed
+                if isinstance(outcome, BaseException):
+                    fut.set_exception(outcome)
+                else:
+                    fut.set_result(outcome)

@@ -1,0 +1,202 @@
+"""Group commit: concurrent durable log() calls share transactions; chains stay gap-free; failures lose nothing."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from llmteam.audit import AuditEventType, AuditRecord, AuditStorageError, AuditTrail
+from llmteam.audit._chain import verify_chain_range
+from llmteam.audit.stores import MemoryAuditStore, SQLiteAuditStore
+from llmteam.tenancy import TenantContext
+
+EV = AuditEventType.DATA_CREATED
+
+
+def trail(store: Any, tenant: str = "acme") -> AuditTrail:
+    return AuditTrail(store, tenant_id=tenant, use_context_tenant=False)
+
+
+async def assert_chain(store: Any, tenant: str, acked: list[AuditRecord]) -> None:
+    """Every acknowledged record is stored exactly once and the chain 1..n verifies with no gap."""
+    last = await store.get_last_sequence(tenant)
+    res = await verify_chain_range(store, tenant, 1, last)
+    assert res.valid, (res.missing[:5], res.first_broken, res.reason)
+    stored = await store.get_by_sequence_range(tenant, 1, last)
+    ids = [r.record_id for r in stored]
+    assert len(ids) == len(set(ids)) == last
+    mine = [r for r in acked if r.tenant_id == tenant]
+    by_seq = {r.sequence_number: r for r in stored}
+    for r in mine:
+        assert by_seq[r.sequence_number].record_id == r.record_id
+        assert by_seq[r.sequence_number].checksum == r.checksum
+
+
+async def test_concurrent_logs_share_transactions(tmp_path: Path) -> None:
+    store = SQLiteAuditStore(tmp_path / "a.db")
+    t = trail(store)
+    assert t._group is not None
+    acked = await asyncio.gather(*(t.log(EV, action=str(i)) for i in range(300)))
+    assert sorted(r.sequence_number for r in acked) == list(range(1, 301))
+    assert t._group.groups < 100  # 300 calls, far fewer transactions
+    await assert_chain(store, "acme", list(acked))
+    await store.close()
+
+
+async def test_many_tenants_in_one_group(tmp_path: Path) -> None:
+    store = SQLiteAuditStore(tmp_path / "a.db")
+    t = AuditTrail(store)
+
+    async def work(tenant: str, i: int) -> AuditRecord:
+        with TenantContext(tenant):
+            return await t.log(EV, action=str(i))
+
+    acked = await asyncio.gather(*(work(f"t{i % 7}", i) for i in range(350)))
+    assert t._group is not None and t._group.groups < 100
+    for k in range(7):
+        await assert_chain(store, f"t{k}", list(acked))
+        assert await store.get_last_sequence(f"t{k}") == 50
+    await store.close()
+
+
+async def test_sequential_caller_still_durable_per_call(tmp_path: Path) -> None:
+    store = SQLiteAuditStore(tmp_path / "a.db")
+    t = trail(store)
+    for i in range(5):
+        r = await t.log(EV)
+        other = SQLiteAuditStore(tmp_path / "a.db")  # a fresh connection sees it: committed on return
+        assert await other.get_last_sequence("acme") == r.sequence_number == i + 1
+        await other.close()
+    await store.close()
+
+
+async def test_group_failed_by_another_writer_is_retried_without_loss(tmp_path: Path) -> None:
+    db = tmp_path / "a.db"
+    store_a, store_b = SQLiteAuditStore(db), SQLiteAuditStore(db)
+    a, b = AuditTrail(store_a), AuditTrail(store_b)
+
+    async def log(t: AuditTrail, tenant: str, i: int) -> AuditRecord:
+        with TenantContext(tenant):
+            return await t.log(EV, action=str(i))
+
+    first = await asyncio.gather(*(log(a, f"t{i % 3}", i) for i in range(3)))  # a caches every head
+    other = await asyncio.gather(*(log(b, f"t{i % 3}", i) for i in range(12)))  # a's heads are now stale
+    acked = await asyncio.gather(*(log(a, f"t{i % 3}", i) for i in range(90)))
+    everything = [*first, *other, *acked]
+    for k in range(3):
+        await assert_chain(store_a, f"t{k}", everything)
+        assert await store_a.get_last_sequence(f"t{k}") == 35
+    await store_a.close()
+    await store_b.close()
+
+
+class FailingTenantStore(MemoryAuditStore):
+    """A group-commit store that refuses every record of tenant ``bad`` (a real failure, not a race)."""
+
+    group_commit = True
+
+    def _refuse(self, records: list[AuditRecord]) -> None:
+        if any(r.tenant_id == "bad" for r in records):
+            raise AuditStorageError("disk refused tenant bad")
+
+    async def append(self, record: AuditRecord) -> None:
+        self._refuse([record])
+        await super().append(record)
+
+    async def append_many(self, records: list[AuditRecord]) -> None:
+        self._refuse(records)
+        await super().append_many(records)
+
+
+async def test_real_failure_is_reported_only_to_its_tenant() -> None:
+    store = FailingTenantStore()
+    t = AuditTrail(store)
+
+    async def log(tenant: str, i: int) -> AuditRecord:
+        with TenantContext(tenant):
+            return await t.log(EV, action=str(i))
+
+    results = await asyncio.gather(*(log("bad" if i % 4 == 0 else "good", i) for i in range(40)),
+                                   return_exceptions=True)
+    for i, res in enumerate(results):
+        if i % 4 == 0:
+            assert isinstance(res, AuditStorageError)
+        else:
+            assert isinstance(res, AuditRecord)
+    assert await store.count("bad") == 0
+    good = [r for r in results if isinstance(r, AuditRecord)]
+    await assert_chain(store, "good", good)
+    assert await store.get_last_sequence("good") == 30
+
+
+async def test_single_tenant_failure_fails_the_whole_group_and_writes_nothing() -> None:
+    store = FailingTenantStore()
+    t = trail(store, "bad")
+    results = await asyncio.gather(*(t.log(EV) for _ in range(10)), return_exceptions=True)
+    assert all(isinstance(r, AuditStorageError) for r in results)
+    assert await store.count() == 0
+
+
+async def test_cancelled_caller_does_not_break_the_chain(tmp_path: Path) -> None:
+    store = SQLiteAuditStore(tmp_path / "a.db")
+    t = trail(store)
+    tasks = [asyncio.ensure_future(t.log(EV, action=str(i))) for i in range(50)]
+    await asyncio.sleep(0)
+    tasks[10].cancel()
+    tasks[40].cancel()
+    done = await asyncio.gather(*tasks, return_exceptions=True)
+    acked = [r for r in done if isinstance(r, AuditRecord)]
+    assert len(acked) >= 48
+    await assert_chain(store, "acme", acked)
+    assert await store.get_last_sequence("acme") >= len(acked)
+    await store.close()
+
+
+def test_memory_store_keeps_the_direct_path() -> None:
+    assert trail(MemoryAuditStore())._group is None
+
+
+@pytest.mark.parametrize("flag", [False, "yes"])
+def test_group_commit_needs_a_true_flag(flag: Any) -> None:
+    class Store(MemoryAuditStore):
+        group_commit = flag
+
+    assert trail(Store())._group is None
+
+
+def test_trail_is_usable_from_successive_event_loops(tmp_path: Path) -> None:
+    store = SQLiteAuditStore(tmp_path / "loops.db")
+    trail = AuditTrail(store, tenant_id="t", use_context_tenant=False)
+    for _ in range(2):
+        asyncio.run(trail.log(AuditEventType.CONFIG_CHANGED))
+    assert asyncio.run(trail.verify_chain()) == (True, [])
+
+
+def test_committer_busy_on_another_loop_refuses_instead_of_hanging() -> None:
+    import threading
+
+    from llmteam.audit._group import GroupCommitter
+
+    release = threading.Event()
+    started = threading.Event()
+
+    async def slow_commit(entries: list[Any]) -> list[Any]:
+        started.set()
+        while not release.is_set():
+            await asyncio.sleep(0.01)
+        return [AuditRecord.__new__(AuditRecord) for _ in entries]
+
+    committer = GroupCommitter(slow_commit)
+    other = threading.Thread(target=lambda: asyncio.run(committer.submit("t", {})))
+    other.start()
+    assert started.wait(5)
+    try:
+        with pytest.raises(RuntimeError, match="another event loop"):
+            asyncio.run(asyncio.wait_for(committer.submit("t", {}), 5))
+    finally:
+        release.set()
+        other.join(5)
+    assert not other.is_alive()
