@@ -42,8 +42,6 @@ def test_create_link_get() -> None:
 
 def test_create_bad_input() -> None:
     m = tree()
-    with pytest.raises(ValueError, match="'p' already exists"):
-        m.create_context(P, "p")
     with pytest.raises(TypeError, match="scope must be a ContextScope.*'agent'"):
         m.create_context("agent", "x")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="owner_id must be a non-empty"):
@@ -183,3 +181,17 @@ def test_propagation_is_idempotent_and_matches_definition(children: list[dict[st
         if name in p.data:
             expected = sum(values) / len(values) if name == "confidence" else sum(values)
             assert p.data[name] == pytest.approx(expected)
+
+
+def test_recreating_an_owner_replaces_its_context_and_keeps_the_tree_consistent() -> None:
+    m = ContextManager()
+    m.create_context(ContextScope.GROUP, "g")
+    old = m.create_context(P, "p", parent_id="g")
+    child = m.create_context(A, "a", parent_id="p")
+    new = m.create_context(P, "p", parent_id="g")
+    assert new is not old and m.get_context("p") is new
+    assert m.get_context("g").get_child_context("p") is new  # type: ignore[union-attr]
+    assert new.get_child_context("a") is child and child.parent_id == "p"
+    moved = m.create_context(P, "p")  # re-created as a root: detached from its old parent
+    assert m.get_context("g").get_child_context("p") is None  # type: ignore[union-attr]
+    assert "p" in m.get_root_contexts() and moved.get_child_context("a") is child

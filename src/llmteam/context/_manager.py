@@ -71,15 +71,24 @@ class ContextManager:
         parent_id: str | None = None,
         secure_context: SecureAgentContext | None = None,
     ) -> HierarchicalContext:
-        """Register a new context; if ``parent_id`` is registered, link the new context as its child."""
+        """Register a context; if ``parent_id`` is registered, link it as that context's child.
+
+        Creating an owner's context again replaces the old one: it leaves its old parent, and its children
+        move to the new context, so every registered child is still reachable from its parent.
+        """
         require_enum(scope, ContextScope, "scope")
         require_id(owner_id, "owner_id")
         require_optional_str(parent_id, "parent_id")
-        if owner_id in self._contexts:
-            raise ValueError(f"a context for owner {owner_id!r} already exists; remove_context() it first")
         if parent_id == owner_id:
             raise ValueError(f"context {owner_id!r} cannot be its own parent")
         ctx = HierarchicalContext(scope, owner_id, parent_id, secure_context=secure_context)
+        old = self._contexts.get(owner_id)
+        if old is not None:
+            old_parent = None if old.parent_id is None else self._contexts.get(old.parent_id)
+            if old_parent is not None:
+                old_parent.remove_child_context(owner_id)
+            for child_id, child in old.children.items():
+                ctx.set_child_context(child_id, child)
         self._contexts[owner_id] = ctx
         parent = None if parent_id is None else self._contexts.get(parent_id)
         if parent is not None:
