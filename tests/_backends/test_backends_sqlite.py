@@ -126,3 +126,18 @@ def test_bad_arguments(tmp_path: Path, bad: dict[str, str]) -> None:
     kwargs = {"path": str(tmp_path / "a.db"), **bad}
     with pytest.raises(ValueError):
         SQLiteDatabase(kwargs.pop("path"), **kwargs)  # type: ignore[arg-type]
+
+
+async def test_cursor_results_are_closed_in_the_writer_thread(tmp_path: Path) -> None:
+    # A cursor finalised on the loop thread races the writer thread's reuse of the cached statement
+    # ("bad parameter or other API misuse"); a returned cursor must never leave the writer thread.
+    db = SQLiteDatabase(tmp_path / "a.db")
+    await db.ensure_schema("kv", 1, DDL)
+    result = await db.write(lambda c: c.execute("INSERT INTO kv VALUES ('a', '1')"))
+    assert result is None
+    sql = "INSERT OR REPLACE INTO kv VALUES (?, ?)"
+    rows = [(f"k{i}", "v") for i in range(20)]
+    for _ in range(30):
+        await asyncio.gather(*(db.write(lambda c: c.executemany(sql, rows)) for _ in range(10)))
+    assert await db.read(lambda c: c.execute("SELECT count(*) FROM kv").fetchone()) == (21,)
+    db.close()

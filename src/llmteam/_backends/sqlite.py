@@ -105,11 +105,18 @@ class SQLiteDatabase:
 
     # -- operations ----------------------------------------------------------------------------------
     def write_sync(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """Run ``fn(conn)`` in one ``BEGIN IMMEDIATE`` transaction and commit; roll back if it raises."""
+        """Run ``fn(conn)`` in one ``BEGIN IMMEDIATE`` transaction and commit; roll back if it raises.
+
+        ``fn`` returns plain data (rows, counts). A cursor it returns is closed here and ``None`` is returned
+        instead: finalising it on another thread would race this connection's reuse of the statement.
+        """
         conn = self.writer()
         conn.execute("BEGIN IMMEDIATE")
         try:
             result = fn(conn)
+            if isinstance(result, sqlite3.Cursor):
+                result.close()
+                result = None  # type: ignore[assignment]
         except BaseException:
             conn.execute("ROLLBACK")
             raise
