@@ -1,0 +1,247 @@
+"""``OpenAICompatible``: the chat-completions wire format over httpx, with timeouts and polite retries."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+from typing import Any
+from urllib.parse import urlsplit
+
+from llmteam.llm._errors import (
+    LLMConfigError,
+    LLMConnectionError,
+    LLMError,
+    LLMHTTPError,
+    LLMRateLimitError,
+    LLMResponseError,
+    LLMTimeoutError,
+)
+from llmteam.llm._retry import RETRYABLE_STATUS, backoff_delay, parse_retry_after
+from llmteam.llm._types import Completion, Message, TokenUsage, count_tokens, validate_messages
+
+logger = logging.getLogger(__name__)
+
+ENV_BASE_URL = ("LLMTEAM_BASE_URL", "OPENAI_BASE_URL")
+ENV_MODEL = ("LLMTEAM_MODEL", "OPENAI_MODEL")
+ENV_API_KEY = ("LLMTEAM_API_KEY", "OPENAI_API_KEY")
+_FORBIDDEN_OPTIONS = frozenset({"messages", "stream"})
+_HINTS = {
+    401: "check the API key (LLMTEAM_API_KEY or OPENAI_API_KEY)",
+    403: "the API key is not allowed to use this model or endpoint",
+    404: "check base_url (it usually ends in /v1) and the model name",
+    400: "the server rejected the request; check the model name and options",
+    422: "the server rejected the request; check the model name and options",
+}
+
+
+def _env(names: tuple[str, ...]) -> str | None:
+    for name in names:
+        value = os.environ.get(name)
+        if value:
+            return value
+    return None
+
+
+def _token_count(reported: Any, text: str) -> int:
+    """The server's token count if it is a sane integer, else our estimate of ``text``."""
+    if isinstance(reported, int) and not isinstance(reported, bool) and reported >= 0:
+        return reported
+    return count_tokens(text)
+
+
+class OpenAICompatible:
+    """A provider for any server speaking OpenAI's ``POST {base_url}/chat/completions`` (Ollama, vLLM, hosted APIs).
+
+    ``base_url``, ``model`` and ``api_key`` default to ``LLMTEAM_BASE_URL``/``OPENAI_BASE_URL``,
+    ``LLMTEAM_MODEL``/``OPENAI_MODEL`` and ``LLMTEAM_API_KEY``/``OPENAI_API_KEY``. Connection failures, timeouts,
+    429 and 5xx answers are retried ``max_retries`` times with exponential backoff, waiting at least the server's
+    ``Retry-After``; a ``Retry-After`` longer than ``max_retry_after`` fails at once with :class:`LLMRateLimitError`.
+    Other 4xx answers fail at once with :class:`LLMHTTPError` naming the status and URL. httpx is imported on first use.
+    """
+
+    def __init__(
+        self,
+        base_url: str | None = None,
+        model: str | None = None,
+        *,
+        api_key: str | None = None,
+        timeout: float = 60.0,
+        connect_timeout: float = 10.0,
+        max_retries: int = 3,
+        backoff_base: float = 0.5,
+        backoff_max: float = 20.0,
+        max_retry_after: float = 60.0,
+        headers: dict[str, str] | None = None,
+        default_options: dict[str, Any] | None = None,
+    ) -> None:
+        base = base_url or _env(ENV_BASE_URL)
+        if not base:
+            raise LLMConfigError(
+                "OpenAICompatible needs a base_url (e.g. http://localhost:11434/v1); pass base_url= "
+                "or set LLMTEAM_BASE_URL"
+            )
+        parts = urlsplit(base)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise LLMConfigError(f"base_url {base!r} is not an http(s) URL; use e.g. http://localhost:11434/v1")
+        chosen_model = model or _env(ENV_MODEL)
+        if not chosen_model:
+            raise LLMConfigError("OpenAICompatible needs a model name; pass model= or set LLMTEAM_MODEL")
+        for name, value in (("timeout", timeout), ("connect_timeout", connect_timeout),
+                            ("backoff_base", backoff_base), ("backoff_max", backoff_max),
+                            ("max_retry_after", max_retry_after)):
+            if not isinstance(value, (int, float)) or value < 0 or (name.endswith("timeout") and value == 0):
+                raise LLMConfigError(f"{name}={value!r} must be a positive number of seconds")
+        if not isinstance(max_retries, int) or max_retries < 0:
+            raise LLMConfigError(f"max_retries={max_retries!r} must be an integer >= 0")
+        bad = _FORBIDDEN_OPTIONS.intersection(default_options or {})
+        if bad:
+            raise LLMConfigError(f"default_options may not set {sorted(bad)}; streaming is not supported")
+        self.base_url = base.rstrip("/")
+        self.url = f"{self.base_url}/chat/completions"
+        self.model = chosen_model
+        self.timeout = float(timeout)
+        self.connect_timeout = float(connect_timeout)
+        self.max_retries = max_retries
+        self.backoff_base = float(backoff_base)
+        self.backoff_max = float(backoff_max)
+        self.max_retry_after = float(max_retry_after)
+        self.default_options = dict(default_options or {})
+        self._api_key = api_key if api_key is not None else _env(ENV_API_KEY)
+        self._headers = {"Content-Type": "application/json", **(headers or {})}
+        if self._api_key:
+            self._headers["Authorization"] = f"Bearer {self._api_key}"
+        self._client: Any = None
+        self._client_loop: asyncio.AbstractEventLoop | None = None
+
+    def __repr__(self) -> str:
+        return f"OpenAICompatible(base_url={self.base_url!r}, model={self.model!r})"
+
+    # -- client lifecycle --------------------------------------------------------------------------
+    def _get_client(self) -> Any:
+        loop = asyncio.get_running_loop()
+        if self._client is None or self._client_loop is not loop or self._client.is_closed:
+            import httpx
+
+            self._client = httpx.AsyncClient(
+                timeout=httpx.Timeout(self.timeout, connect=self.connect_timeout),
+                headers=self._headers,
+            )
+            self._client_loop = loop
+        return self._client
+
+    async def aclose(self) -> None:
+        """Close the HTTP connection pool (a later call opens a new one)."""
+        client, self._client, self._client_loop = self._client, None, None
+        if client is not None and not client.is_closed:
+            await client.aclose()
+
+    async def __aenter__(self) -> OpenAICompatible:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    # -- provider API ------------------------------------------------------------------------------
+    async def generate(self, prompt: str) -> str:
+        """Answer one user prompt with the model's text."""
+        return (await self.complete([{"role": "user", "content": prompt}])).text
+
+    async def complete(self, messages: list[Message], **options: Any) -> Completion:
+        """POST the conversation to the chat-completions endpoint and return the first choice with its usage."""
+        validate_messages(messages)
+        bad = _FORBIDDEN_OPTIONS.intersection(options)
+        if bad:
+            raise LLMConfigError(f"option(s) {sorted(bad)} are not supported by complete(); streaming is not supported")
+        payload: dict[str, Any] = {"model": self.model, **self.default_options, **options, "messages": messages}
+        import httpx
+
+        client = self._get_client()
+        last_error: LLMError | None = None
+        for attempt in range(self.max_retries + 1):
+            retry_after: float | None = None
+            try:
+                response = await client.post(self.url, json=payload)
+            except httpx.TimeoutException as exc:
+                last_error = LLMTimeoutError(
+                    f"POST {self.url} timed out after {self.timeout:g}s ({type(exc).__name__}); the model may be "
+                    "overloaded: raise timeout= or try again",
+                    self.url,
+                    self.timeout,
+                )
+            except httpx.TransportError as exc:
+                last_error = LLMConnectionError(
+                    f"cannot reach {self.url}: {exc or type(exc).__name__}; "
+                    "is the server running and is base_url right?",
+                    self.url,
+                )
+            else:
+                if response.status_code < 300:
+                    return self._parse(response, messages)
+                last_error = self._http_error(response)
+                if response.status_code not in RETRYABLE_STATUS:
+                    raise last_error
+                retry_after = parse_retry_after(response.headers.get("retry-after"))
+                if retry_after is not None and retry_after > self.max_retry_after:
+                    raise self._http_error(response, note=f"; server asks to retry after {retry_after:g}s, more "
+                                           f"than max_retry_after={self.max_retry_after:g}s")
+            if attempt == self.max_retries:
+                break
+            delay = backoff_delay(attempt, self.backoff_base, self.backoff_max)
+            if retry_after is not None:
+                delay = max(delay, retry_after)
+            logger.warning("%s; retry %d/%d in %.2fs", last_error, attempt + 1, self.max_retries, delay)
+            await asyncio.sleep(delay)
+        assert last_error is not None
+        if self.max_retries:
+            last_error.args = (f"{last_error.args[0]} (gave up after {self.max_retries + 1} attempts)",)
+        raise last_error
+
+    # -- helpers -----------------------------------------------------------------------------------
+    def _http_error(self, response: Any, note: str = "") -> LLMHTTPError:
+        status = int(response.status_code)
+        body = response.text[:2000]
+        detail = body[:300]
+        try:
+            data = json.loads(body)
+            err = data.get("error") if isinstance(data, dict) else None
+            if isinstance(err, dict) and isinstance(err.get("message"), str):
+                detail = err["message"][:300]
+            elif isinstance(err, str):
+                detail = err[:300]
+        except ValueError:
+            pass
+        hint = _HINTS.get(status, "the server failed; try again later" if status >= 500 else "")
+        message = f"POST {self.url} answered HTTP {status}: {detail or response.reason_phrase}"
+        message += f" ({hint})" if hint else ""
+        message += note
+        if status == 429:
+            retry_after = parse_retry_after(response.headers.get("retry-after"))
+            return LLMRateLimitError(message, self.url, body, retry_after)
+        return LLMHTTPError(message, status, self.url, body)
+
+    def _parse(self, response: Any, messages: list[Message]) -> Completion:
+        try:
+            data = response.json()
+            choice = data["choices"][0]
+            message = choice.get("message") or {}
+            text = message.get("content") or ""
+            if not isinstance(text, str):
+                raise TypeError(f"content is {type(text).__name__}")
+        except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
+            raise LLMResponseError(
+                f"POST {self.url} answered {response.status_code} but not in the chat-completions format "
+                f"({exc!r}): {response.text[:300]!r}"
+            ) from exc
+        usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
+        sent = " ".join(m["content"] for m in messages)
+        prompt_tokens = _token_count(usage.get("prompt_tokens"), sent)
+        completion_tokens = _token_count(usage.get("completion_tokens"), text)
+        return Completion(
+            text=text,
+            usage=TokenUsage(prompt_tokens, completion_tokens),
+            model=str(data.get("model") or self.model),
+            finish_reason=str(choice.get("finish_reason") or "stop"),
+            raw=data,
+        )

@@ -1,0 +1,329 @@
+"""OpenAICompatible against a real HTTP server on 127.0.0.1 speaking the chat-completions wire format."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from email.utils import format_datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from llmteam.llm import (
+    LLMConfigError,
+    LLMConnectionError,
+    LLMHTTPError,
+    LLMProvider,
+    LLMRateLimitError,
+    LLMResponseError,
+    LLMTimeoutError,
+    OpenAICompatible,
+)
+
+
+@dataclass
+class Reply:
+    """One scripted server reply: a status, headers, a JSON (or raw text) body and an optional delay."""
+
+    status: int = 200
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0
+
+
+def ok(text: str, prompt_tokens: int | None = 7, completion_tokens: int | None = 3, model: str = "m") -> Reply:
+    body: dict[str, Any] = {
+        "id": "chatcmpl-1",
+        "object": "chat.completion",
+        "model": model,
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+    }
+    if prompt_tokens is not None:
+        body["usage"] = {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + (completion_tokens or 0),
+        }
+    return Reply(200, body)
+
+
+class ChatServer:
+    def __init__(self) -> None:
+        self.replies: deque[Reply] = deque()
+        self.requests: list[dict[str, Any]] = []
+        self.stop_event = threading.Event()
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length", "0"))
+                raw = self.rfile.read(length)
+                server.requests.append(
+                    {"path": self.path, "headers": dict(self.headers), "json": json.loads(raw or b"null"),
+                     "time": time.monotonic()}
+                )
+                reply = server.replies.popleft() if server.replies else ok("default answer")
+                if reply.delay:
+                    server.stop_event.wait(reply.delay)
+                body = reply.body if isinstance(reply.body, (str, bytes)) else json.dumps(reply.body)
+                data = body.encode() if isinstance(body, str) else body
+                try:
+                    self.send_response(reply.status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(data)))
+                    for k, v in reply.headers.items():
+                        self.send_header(k, v)
+                    self.end_headers()
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.port = self.httpd.server_address[1]
+        self.base_url = f"http://127.0.0.1:{self.port}/v1"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.02,), daemon=True)
+
+    def script(self, *replies: Reply) -> None:
+        self.replies.extend(replies)
+
+
+@pytest.fixture
+def chat_server() -> Iterator[ChatServer]:
+    server = ChatServer()
+    server.thread.start()
+    try:
+        yield server
+    finally:
+        server.stop_event.set()
+        server.httpd.shutdown()
+        server.httpd.server_close()
+        server.thread.join(5)
+
+
+def make(server: ChatServer, **kw: object) -> OpenAICompatible:
+    opts: dict[str, object] = {"model": "test-model", "backoff_base": 0.01, "backoff_max": 0.05}
+    opts.update(kw)
+    return OpenAICompatible(server.base_url, **opts)  # type: ignore[arg-type]
+
+
+async def test_complete_sends_wire_format_and_reads_usage(chat_server: ChatServer) -> None:
+    chat_server.script(ok("hello there", 11, 2, model="served-model"))
+    llm = make(chat_server, api_key="sk-secret", default_options={"temperature": 0.1})
+    async with llm:
+        result = await llm.complete([{"role": "user", "content": "hi"}], max_tokens=5)
+    assert result.text == "hello there"
+    assert (result.usage.prompt_tokens, result.usage.completion_tokens, result.usage.total_tokens) == (11, 2, 13)
+    assert result.model == "served-model" and result.finish_reason == "stop"
+    req = chat_server.requests[0]
+    assert req["path"] == "/v1/chat/completions"
+    assert req["json"] == {"model": "test-model", "temperature": 0.1, "max_tokens": 5,
+                           "messages": [{"role": "user", "content": "hi"}]}
+    assert req["headers"]["Authorization"] == "Bearer sk-secret"
+    assert "sk-secret" not in repr(llm)
+    assert isinstance(llm, LLMProvider)
+
+
+async def test_generate_returns_text(chat_server: ChatServer) -> None:
+    chat_server.script(ok("route"))
+    async with make(chat_server) as llm:
+        assert await llm.generate("which agent?") == "route"
+    assert chat_server.requests[0]["json"]["messages"] == [{"role": "user", "content": "which agent?"}]
+
+
+async def test_missing_usage_is_estimated(chat_server: ChatServer) -> None:
+    chat_server.script(ok("two words", prompt_tokens=None))
+    async with make(chat_server) as llm:
+        result = await llm.complete([{"role": "user", "content": "a b c"}])
+    assert (result.usage.prompt_tokens, result.usage.completion_tokens) == (3, 2)
+
+
+async def test_429_with_retry_after_is_honoured(chat_server: ChatServer) -> None:
+    chat_server.script(Reply(429, {"error": {"message": "slow down"}}, {"Retry-After": "0.3"}), ok("done"))
+    async with make(chat_server, max_retries=2) as llm:
+        assert await llm.generate("x") == "done"
+    first, second = chat_server.requests
+    assert second["time"] - first["time"] >= 0.28
+
+
+async def test_retry_after_http_date(chat_server: ChatServer) -> None:
+    when = format_datetime(datetime.now(timezone.utc) + timedelta(seconds=1), usegmt=True)
+    chat_server.script(Reply(429, {"error": "busy"}, {"Retry-After": when}), ok("done"))
+    async with make(chat_server, max_retries=1) as llm:
+        assert await llm.generate("x") == "done"
+    assert len(chat_server.requests) == 2
+
+
+async def test_429_retry_after_too_long_fails_fast(chat_server: ChatServer) -> None:
+    chat_server.script(Reply(429, {"error": {"message": "quota"}}, {"Retry-After": "3600"}))
+    async with make(chat_server, max_retries=3, max_retry_after=5) as llm:
+        start = time.monotonic()
+        with pytest.raises(LLMRateLimitError) as info:
+            await llm.generate("x")
+    assert time.monotonic() - start < 1
+    assert info.value.status == 429 and info.value.retry_after == 3600
+    assert "429" in str(info.value) and chat_server.base_url in str(info.value) and "quota" in str(info.value)
+    assert len(chat_server.requests) == 1
+
+
+async def test_500_is_retried_then_succeeds(chat_server: ChatServer) -> None:
+    chat_server.script(Reply(500, {"error": {"message": "boom"}}), Reply(503, "oops"), ok("fine"))
+    async with make(chat_server, max_retries=3) as llm:
+        assert await llm.generate("x") == "fine"
+    assert len(chat_server.requests) == 3
+
+
+async def test_500_exhausts_retries_with_clear_error(chat_server: ChatServer) -> None:
+    chat_server.script(*[Reply(500, {"error": {"message": "model crashed"}})] * 3)
+    async with make(chat_server, max_retries=2) as llm:
+        with pytest.raises(LLMHTTPError) as info:
+            await llm.generate("x")
+    err = info.value
+    assert err.status == 500 and err.url == f"{chat_server.base_url}/chat/completions"
+    assert "HTTP 500" in str(err) and "model crashed" in str(err) and "3 attempts" in str(err)
+    assert len(chat_server.requests) == 3
+
+
+@pytest.mark.parametrize(("status", "hint"), [(401, "API key"), (404, "base_url"), (400, "rejected")])
+async def test_4xx_fails_at_once_with_hint(chat_server: ChatServer, status: int, hint: str) -> None:
+    chat_server.script(Reply(status, {"error": {"message": "nope"}}))
+    async with make(chat_server, max_retries=3) as llm:
+        with pytest.raises(LLMHTTPError) as info:
+            await llm.generate("x")
+    assert info.value.status == status and f"HTTP {status}" in str(info.value) and hint in str(info.value)
+    assert len(chat_server.requests) == 1
+
+
+async def test_slow_answer_times_out_then_retry_succeeds(chat_server: ChatServer) -> None:
+    chat_server.script(Reply(200, ok("late").body, delay=1.0), ok("quick"))
+    async with make(chat_server, timeout=0.2, max_retries=1) as llm:
+        assert await llm.generate("x") == "quick"
+
+
+async def test_slow_answer_times_out(chat_server: ChatServer) -> None:
+    chat_server.script(*[Reply(200, ok("late").body, delay=1.0)] * 2)
+    async with make(chat_server, timeout=0.2, max_retries=1) as llm:
+        start = time.monotonic()
+        with pytest.raises(LLMTimeoutError) as info:
+            await llm.generate("x")
+    assert time.monotonic() - start < 1.5
+    assert "timed out after 0.2s" in str(info.value) and chat_server.base_url in str(info.value)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def test_unreachable_endpoint() -> None:
+    url = f"http://127.0.0.1:{_free_port()}/v1"
+    async with OpenAICompatible(url, model="m", max_retries=1, backoff_base=0.01) as llm:
+        with pytest.raises(LLMConnectionError) as info:
+            await llm.generate("x")
+    assert url in str(info.value) and "server running" in str(info.value)
+    assert isinstance(info.value, ConnectionError)
+
+
+@pytest.mark.parametrize("body", ["not json", {"choices": []}, {"nothing": 1}])
+async def test_malformed_response(chat_server: ChatServer, body: object) -> None:
+    chat_server.script(Reply(200, body))
+    async with make(chat_server) as llm:
+        with pytest.raises(LLMResponseError, match="chat-completions format"):
+            await llm.generate("x")
+
+
+def test_config_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LLMTEAM_BASE_URL", "http://example.invalid/v1/")
+    monkeypatch.setenv("LLMTEAM_MODEL", "env-model")
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-env")
+    llm = OpenAICompatible()
+    assert llm.url == "http://example.invalid/v1/chat/completions" and llm.model == "env-model"
+    assert "sk-env" not in repr(llm)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({}, "base_url"),
+        ({"base_url": "ftp://x/v1", "model": "m"}, "ftp://x/v1"),
+        ({"base_url": "http://x/v1"}, "model"),
+        ({"base_url": "http://x/v1", "model": "m", "timeout": 0}, "timeout=0"),
+        ({"base_url": "http://x/v1", "model": "m", "max_retries": -1}, "max_retries=-1"),
+        ({"base_url": "http://x/v1", "model": "m", "default_options": {"stream": True}}, "stream"),
+    ],
+)
+def test_bad_config(monkeypatch: pytest.MonkeyPatch, kwargs: dict[str, object], match: str) -> None:
+    for name in ("LLMTEAM_BASE_URL", "OPENAI_BASE_URL", "LLMTEAM_MODEL", "OPENAI_MODEL"):
+        monkeypatch.delenv(name, raising=False)
+    with pytest.raises(LLMConfigError, match=match):
+        OpenAICompatible(**kwargs)  # type: ignore[arg-type]
+
+
+async def test_bad_messages_rejected(chat_server: ChatServer) -> None:
+    async with make(chat_server) as llm:
+        with pytest.raises(ValueError, match="messages"):
+            await llm.complete([])
+        with pytest.raises(ValueError, match=r"messages\[0\]"):
+            await llm.complete([{"role": "user"}])  # type: ignore[list-item]
+        with pytest.raises(LLMConfigError, match="stream"):
+            await llm.complete([{"role": "user", "content": "x"}], stream=True)
+    assert chat_server.requests == []
+
+
+def test_constructor_needs_no_loop_and_no_httpx() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from llmteam.llm import OpenAICompatible, ScriptedLLM;"
+        "OpenAICompatible('http://x/v1', model='m'); ScriptedLLM();"
+        "print([m for m in ('httpx', 'asyncpg', 'redis', 'cryptography') if m in sys.modules])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+class _FakeResponse:
+    status_code = 200
+
+    def __init__(self, data: object) -> None:
+        self._data = data
+        self.text = json.dumps(data)
+
+    def json(self) -> object:
+        return self._data
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=5),
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=8), children, max_size=3),
+    max_leaves=10,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.one_of(json_values, st.fixed_dictionaries({"choices": st.lists(
+    st.fixed_dictionaries({"message": st.dictionaries(st.sampled_from(["content", "role"]), json_values)}),
+    max_size=2)}, optional={"usage": json_values, "model": json_values})))
+def test_any_2xx_body_parses_or_raises_response_error(body: object) -> None:
+    llm = OpenAICompatible("http://127.0.0.1:1/v1", model="m")
+    try:
+        completion = llm._parse(_FakeResponse(body), [{"role": "user", "content": "a b"}])
+    except LLMResponseError as exc:
+        assert "chat-completions format" in str(exc)
+        return
+    assert isinstance(completion.text, str) and isinstance(completion.model, str)
+    assert completion.usage.prompt_tokens >= 0 and completion.usage.completion_tokens >= 0
