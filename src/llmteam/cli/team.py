@@ -1,0 +1,229 @@
+"""``llmteam demo`` and ``llmteam run``: the team runtime from the command line.
+
+Exit codes: 0 success; 1 a refused or failed run (tenant limit or feature, licence, rate limit, model endpoint,
+routing, audit verification); 2 a bad team file, bad input or bad option.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from collections.abc import Callable, Coroutine, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, NoReturn, TypeVar
+
+import typer
+from rich.console import Console
+from rich.panel import Panel
+from rich.table import Table
+
+from llmteam._backends.url import StoreURLError
+from llmteam.audit import AuditError
+from llmteam.licensing import FeatureNotLicensedError
+from llmteam.llm import LLMConfigError, LLMError
+from llmteam.ratelimit import RateLimitError
+from llmteam.roles import RolesError
+from llmteam.team import DEFAULT_URL, PromptVariableError, RunResult, TeamConfigError, TeamError, load_team
+from llmteam.team._demo import DEMO_QUERY, DEMO_TENANT, DemoReport, run_demo
+from llmteam.tenancy import TenantError, TenantTier
+
+T = TypeVar("T")
+_err = Console(stderr=True)
+
+USAGE_ERRORS: tuple[type[BaseException], ...] = (
+    TeamConfigError, PromptVariableError, StoreURLError, LLMConfigError, json.JSONDecodeError,
+)
+RUN_ERRORS: tuple[type[BaseException], ...] = (
+    TeamError, TenantError, LLMError, RateLimitError, FeatureNotLicensedError, AuditError, RolesError,
+    ConnectionError, PermissionError, ValueError,
+)
+
+DbOpt = typer.Option(DEFAULT_URL, "--db", help="Store URL: sqlite:///path.db, postgresql://..., memory://")
+JsonOpt = typer.Option(False, "--json", help="Print JSON for scripts.")
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    """Print ``error: message`` on stderr and exit with ``code``."""
+    _err.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def run_command(body: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """Run an async command body; known errors become a clear message and exit code 2 (usage) or 1 (refusal)."""
+    try:
+        return asyncio.run(body())
+    except USAGE_ERRORS as exc:
+        fail(f"{type(exc).__name__}: {exc}", 2)
+    except RUN_ERRORS as exc:
+        fail(f"{type(exc).__name__}: {exc}", 1)
+
+
+@contextmanager
+def progress(message: str, quiet: bool) -> Iterator[None]:
+    """A transient spinner on stderr for work that may take over a second (none with --json)."""
+    if quiet:
+        yield
+        return
+    with _err.status(message):
+        yield
+
+
+def print_json(data: Any) -> None:
+    """Print ``data`` as indented JSON on stdout."""
+    typer.echo(json.dumps(data, indent=2, default=str, ensure_ascii=False))
+
+
+def usage_table(result: RunResult, title: str = "Usage and cost per agent") -> Table:
+    """Per-agent requests, tokens and cost of a run, with a total row."""
+    models = {s.agent: s.model for s in result.steps}
+    table = Table(title=title, title_justify="left")
+    for col in ("agent", "model", "requests", "prompt tokens", "completion tokens", "cost"):
+        table.add_column(col, justify="left" if col in ("agent", "model") else "right")
+    for agent, u in result.usage_by_agent.items():
+        table.add_row(agent, models.get(agent, ""), str(u.requests), str(u.prompt_tokens), str(u.completion_tokens),
+                      f"{u.cost:.6f}")
+    u = result.usage
+    table.add_row("[bold]total[/bold]", "", str(u.requests), str(u.prompt_tokens), str(u.completion_tokens),
+                  f"[bold]{u.cost:.6f}[/bold]")
+    return table
+
+
+def _ms(td: Any) -> str:
+    return f"{td.total_seconds() * 1000:.1f} ms"
+
+
+def _demo_json(r: DemoReport) -> dict[str, Any]:
+    m = r.metrics
+    return {
+        "answer": r.result.output,
+        "model": r.model,
+        "run": r.result.to_dict(),
+        "audit": {"checkpoint": r.checkpoint, "verified": r.verification.ok,
+                  "records_checked": r.verification.records_checked, "problems": r.verification.problems},
+        "process": {
+            "cases": r.cases, "avg_case_duration_ms": m.avg_duration.total_seconds() * 1000,
+            "completion_rate": m.completion_rate, "error_rate": m.error_rate,
+            "bottlenecks": [{"activity": b.activity, "mean_service_ms": b.mean_service_time.total_seconds() * 1000,
+                             "mean_waiting_ms": b.mean_waiting_time.total_seconds() * 1000} for b in r.bottlenecks],
+        },
+        "files": {"xes": str(r.xes_path), "process_map": str(r.map_path), "process_map_format": r.map_format},
+        "seconds": round(r.seconds, 3),
+    }
+
+
+def _print_demo(r: DemoReport) -> None:
+    out = Console()
+    res = r.result
+    out.print(Panel(res.output, title=f"Answer from team {res.team!r} for tenant {res.tenant_id!r}",
+                    subtitle=f"run {res.run_id} · model {r.model} · {len(res.steps)} steps", expand=False))
+    out.print(usage_table(res))
+    cp, v = r.checkpoint, r.verification
+    status = ("[green]verified[/green]: every record's checksum and link re-checked, the log extends the checkpoint"
+              if v.ok else "[red]FAILED[/red]: " + "; ".join(v.problems))
+    out.print(f"\n[bold]Audit checkpoint[/bold] tenant {cp['tenant_id']!r}: {cp['tree_size']} records, root "
+              f"{cp['root_hash'][:16]}…, signed (Ed25519, public key {cp['public_key'][:12]}…)")
+    out.print(f"[bold]Verification[/bold] {v.records_checked} records: {status}")
+    m = r.metrics
+    metrics = Table(title="Process metrics (all runs of this tenant)", title_justify="left")
+    metrics.add_column("cases", justify="right")
+    metrics.add_column("avg case duration", justify="right")
+    metrics.add_column("completion rate", justify="right")
+    metrics.add_column("error rate", justify="right")
+    metrics.add_row(str(r.cases), _ms(m.avg_duration), f"{m.completion_rate:.0%}", f"{m.error_rate:.1%}")
+    out.print(metrics)
+    bottlenecks = Table(title="Bottlenecks (by mean service time)", title_justify="left")
+    for col in ("activity", "mean service time", "mean waiting time"):
+        bottlenecks.add_column(col, justify="left" if col == "activity" else "right")
+    for b in r.bottlenecks:
+        bottlenecks.add_row(b.activity, _ms(b.mean_service_time), _ms(b.mean_waiting_time))
+    out.print(bottlenecks)
+    out.print(f"XES event log written to [cyan]{r.xes_path}[/cyan]")
+    if r.map_format == "svg":
+        out.print(f"Process map picture written to [cyan]{r.map_path}[/cyan]")
+    else:
+        out.print(f"Graphviz 'dot' not found: process map written as DOT text to [cyan]{r.map_path}[/cyan] "
+                  "(render it with `dot -Tsvg`)")
+    out.print(f"[dim]done in {r.seconds:.2f}s[/dim]")
+
+
+def demo(
+    db: str = DbOpt,
+    tenant: str = typer.Option(DEMO_TENANT, "--tenant", help="Tenant to run as (created PROFESSIONAL if missing)."),
+    query: str = typer.Option(DEMO_QUERY, "--query", help="The customer message to triage."),
+    out_dir: Path = typer.Option(Path(".llmteam"), "--out-dir", help="Where the XES log and process map go."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Run the sample support-triage team (classify, retrieve policy, draft, review) with every guarantee on.
+
+    Uses a scripted offline model, or the OpenAI-compatible endpoint in LLMTEAM_BASE_URL (LLMTEAM_MODEL,
+    LLMTEAM_API_KEY) when set. Prints the answer, usage and cost, the signed audit checkpoint and its
+    verification, the process metrics and bottlenecks, and writes the XES log and the process map.
+    """
+    where = os.environ.get("LLMTEAM_BASE_URL") or "the scripted offline model"
+    with progress(f"Running the support-triage team on {where}…", as_json):
+        report = run_command(lambda: run_demo(db, tenant=tenant, query=query, out_dir=out_dir))
+    if as_json:
+        print_json(_demo_json(report))
+    else:
+        _print_demo(report)
+    if not report.verification.ok:
+        raise typer.Exit(1)
+
+
+def _parse_input(text: str) -> dict[str, Any]:
+    if text.startswith("@"):
+        try:
+            text = Path(text[1:]).read_text(encoding="utf-8")
+        except OSError as exc:
+            fail(f"cannot read input file {text[1:]!r}: {exc.strerror or exc}", 2)
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        fail(f"--input is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno}): {text[:80]!r}", 2)
+    if not isinstance(data, dict):
+        fail(f"--input must be a JSON object like '{{\"query\": \"...\"}}', got {type(data).__name__}", 2)
+    return data
+
+
+def run(
+    team_file: Path = typer.Argument(..., help="Team definition (YAML).", show_default=False),
+    tenant: str = typer.Option(..., "--tenant", help="Tenant to run as."),
+    input: str = typer.Option("{}", "--input", help="Run input as a JSON object, or @file.json."),
+    db: str = DbOpt,
+    redis_url: str | None = typer.Option(None, "--redis", help="Share rate limits through Redis (redis://...)."),
+    create_tenant: bool = typer.Option(
+        True, "--create-tenant/--no-create-tenant", help="Create an unknown tenant with the FREE tier."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Run TEAM_FILE once for --tenant on --input and print the answer, usage and audit head."""
+    data = _parse_input(input)
+    try:
+        team = load_team(team_file)
+    except (TeamError, LLMConfigError) as exc:  # any error in the definition itself is a usage error
+        fail(f"{type(exc).__name__}: {exc}", 2)
+
+    async def body() -> RunResult:
+        auto = TenantTier.FREE if create_tenant else None
+        async with team.runtime(db, tenant=tenant, redis_url=redis_url, auto_create_tenant=auto) as rt:
+            return await rt.run(data)
+
+    with progress(f"Running {team_file} for tenant {tenant!r}…", as_json):
+        result = run_command(body)
+    if as_json:
+        print_json(result.to_dict())
+        return
+    out = Console()
+    out.print(Panel(result.output, title=f"Answer from team {result.team!r} for tenant {result.tenant_id!r}",
+                    subtitle=f"run {result.run_id} · {len(result.steps)} steps · {result.duration_ms:.0f} ms",
+                    expand=False))
+    out.print(usage_table(result))
+    head = result.audit_head
+    out.print(f"Audit chain head: sequence {head.sequence_number}, checksum {head.checksum[:16]}…")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the top-level ``demo`` and ``run`` commands to the ``llmteam`` app."""
+    app.command("demo")(demo)
+    app.command("run")(run)

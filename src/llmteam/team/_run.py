@@ -1,0 +1,196 @@
+"""One run in flight: its private state, and the governed adapter the orchestrator calls for each agent step.
+
+Each step: resolve the prompt's variables through the owners' context policies (the run's orchestrator is the
+only viewer; agents never read each other directly), render the prompt, take a rate-limit permit for the
+tenant and provider, call the model, account tokens and cost, store the output in the agent's
+SecureAgentContext, buffer the process-mining events and append the step to the tenant's audit chain.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+from llmteam.audit import AuditEventType, AuditSeverity
+from llmteam.context import SecureAgentContext, SensitivityLevel, create_secure_context
+from llmteam.llm import LLMProvider, Message
+from llmteam.ratelimit import RateLimiter
+from llmteam.roles import ProcessEvent
+from llmteam.team._errors import ContextDeniedError, PromptVariableError
+from llmteam.team._prompt import render
+from llmteam.team._result import StepRecord
+from llmteam.team._usage import PriceTable, Usage
+
+if TYPE_CHECKING:
+    from llmteam.team._team import Agent, Team
+
+HIDDEN = frozenset({SensitivityLevel.SECRET, SensitivityLevel.TOP_SECRET})
+SEALED_MARK = "[SEALED]"
+ORCHESTRATOR_ROLE = "pipeline_orch"
+
+LimiterFor = Callable[[str, LLMProvider], Awaitable[RateLimiter]]
+
+
+def sha256_text(text: str) -> str:
+    """Hex SHA-256 of UTF-8 text (outputs are audited by digest, not content)."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def provider_key(llm: LLMProvider) -> str:
+    """A stable name for a provider endpoint: the unit of per-tenant rate limiting."""
+    base = getattr(llm, "base_url", None) or type(llm).__name__
+    return f"{base}|{llm.model}"
+
+
+@dataclass
+class RunState:
+    """Everything one run owns; nothing in it is shared with another run."""
+
+    team: Team
+    tenant_id: str
+    run_id: str
+    input: dict[str, Any]
+    trail: Any
+    prices: PriceTable
+    limiter_for: LimiterFor
+    orchestrator_id: str = ""
+    outputs: dict[str, str] = field(default_factory=dict)
+    contexts: dict[str, SecureAgentContext] = field(default_factory=dict)
+    usage: Usage = field(default_factory=Usage)
+    usage_by_agent: dict[str, Usage] = field(default_factory=dict)
+    models: dict[str, str] = field(default_factory=dict)
+    steps: list[StepRecord] = field(default_factory=list)
+    events: list[ProcessEvent] = field(default_factory=list)
+    last_agent: str | None = None
+
+    def __post_init__(self) -> None:
+        self.orchestrator_id = f"{self.tenant_id}/{self.run_id}/orchestrator"
+        for agent in self.team.agents:
+            ctx = create_secure_context(
+                f"{self.tenant_id}/{self.run_id}/{agent.name}", agent.name, sensitivity=agent.sensitivity  # type: ignore[arg-type]
+            )
+            ctx.access_policy.direct_orchestrator_id = self.orchestrator_id
+            self.contexts[agent.name] = ctx
+
+    def event(self, activity: str, lifecycle: str, duration_ms: int = 0, cost: float = 0.0,
+              attributes: dict[str, Any] | None = None) -> None:
+        """Buffer one process-mining event for this run (written to the durable log when the run ends)."""
+        self.events.append(ProcessEvent(
+            uuid.uuid4().hex, datetime.now(timezone.utc), activity, activity, self.run_id, lifecycle,
+            duration_ms, cost, attributes or {},
+        ))
+
+    async def variables(self, agent: Agent) -> dict[str, Any]:
+        """The values of ``agent``'s prompt variables, each read under its owner's context policy."""
+        values: dict[str, Any] = {}
+        for name in agent.variables:
+            if name in self.input:
+                values[name] = self.input[name]
+                continue
+            owner = self.contexts.get(name)
+            if owner is None:
+                known = ", ".join(sorted([*self.input, *self.outputs])) or "none"
+                raise PromptVariableError(
+                    f"agent {agent.name!r}: prompt variable {{{name}}} is neither a run input key nor an agent "
+                    f"(known: {known}); pass {name!r} in the run input"
+                )
+            if name not in self.outputs:
+                raise PromptVariableError(
+                    f"agent {agent.name!r}: prompt variable {{{name}}} is the output of agent {name!r}, which has not "
+                    "run before it in this run; route so that it runs first"
+                )
+            view = owner.get_visible_context(self.orchestrator_id, ORCHESTRATOR_ROLE)
+            data = view.get("data") or {}
+            if view.get("access") == "denied" or "output" not in data:
+                reason = str(view.get("reason") or "the output is sealed")
+                await self.trail.log_access_denied(agent.name, "agent_output", name, reason)
+                raise ContextDeniedError(
+                    f"agent {agent.name!r} may not see the output of agent {name!r} "
+                    f"(sensitivity {owner.access_policy.sensitivity.value}: {reason}); remove {{{name}}} from "
+                    f"its prompt or lower {name!r}'s sensitivity"
+                )
+            values[name] = data["output"]
+        return values
+
+
+class GovernedAgent:
+    """The object registered with the PipelineOrchestrator for one agent in one run."""
+
+    def __init__(self, run: RunState, agent: Agent) -> None:
+        self.run = run
+        self.agent = agent
+        self.name = agent.name
+        self.llm = run.team.llm_for(agent)
+
+    def get_state(self) -> dict[str, Any]:
+        """What the orchestrator (and an LLM router) may see of this agent: its status only."""
+        return {"status": self.run.contexts[self.name].status}
+
+    async def process(self, state: dict[str, Any]) -> dict[str, Any]:
+        """Run one governed step; returns the visible output to merge into the orchestrator state."""
+        run, agent = self.run, self.agent
+        ctx = run.contexts[agent.name]
+        step = len(run.steps) + 1
+        started = time.perf_counter()
+        ctx.update_status("running")
+        run.event(agent.name, "start", attributes={"step": step})
+        try:
+            values = await run.variables(agent)
+            messages: list[Message] = []
+            if agent.system is not None:
+                messages.append({"role": "system", "content": render(agent.system, values, f"agent {agent.name!r}")})
+            messages.append({"role": "user", "content": render(agent.prompt, values, f"agent {agent.name!r}")})
+            limiter = await run.limiter_for(run.tenant_id, self.llm)
+            await limiter.acquire()
+            try:
+                completion = await self.llm.complete(messages, **agent.options)
+            finally:
+                limiter.release()
+        except BaseException as exc:
+            elapsed = (time.perf_counter() - started) * 1000
+            ctx.update_status("failed")
+            ctx.increment_error_count()
+            run.event(agent.name, "error", int(elapsed), attributes={"step": step, "error": str(exc)[:500]})
+            await run.trail.log(
+                AuditEventType.AGENT_FAILED, severity=AuditSeverity.ERROR, action="respond", resource_type="agent",
+                resource_id=agent.name, success=False, error_message=f"{type(exc).__name__}: {exc}"[:1000],
+                pipeline_id=run.team.name, run_id=run.run_id, agent_name=agent.name, step_name=str(step),
+            )
+            raise
+        text = completion.text
+        model = completion.model or self.llm.model
+        tokens = completion.usage
+        usage = Usage(tokens.prompt_tokens, tokens.completion_tokens, 1,
+                      run.prices.cost(model, tokens.prompt_tokens, tokens.completion_tokens))
+        elapsed = (time.perf_counter() - started) * 1000
+        if agent.sensitivity in HIDDEN:
+            ctx.set_sealed("output", text)  # only the owner may read it back; never exported or shown to a viewer
+        else:
+            ctx.set_data("output", text)
+        ctx.last_action = "respond"
+        ctx.update_status("completed")
+        run.outputs[agent.name] = text
+        run.last_agent = agent.name
+        run.usage.add(usage)
+        run.usage_by_agent.setdefault(agent.name, Usage()).add(usage)
+        run.models[agent.name] = model
+        run.event(agent.name, "complete", int(elapsed), usage.cost, {
+            "step": step, "model": model, "prompt_tokens": usage.prompt_tokens,
+            "completion_tokens": usage.completion_tokens,
+        })
+        record = await run.trail.log(
+            AuditEventType.AGENT_COMPLETED, action="respond", resource_type="agent", resource_id=agent.name,
+            new_value={"output_sha256": sha256_text(text), "output_chars": len(text)},
+            metadata={"model": model, "prompt_tokens": usage.prompt_tokens,
+                      "completion_tokens": usage.completion_tokens, "cost": usage.cost,
+                      "duration_ms": round(elapsed, 3)},
+            pipeline_id=run.team.name, run_id=run.run_id, agent_name=agent.name, step_name=str(step),
+        )
+        run.steps.append(StepRecord(step, agent.name, model, usage, elapsed, record.sequence_number))
+        visible = SEALED_MARK if agent.sensitivity in HIDDEN else text
+        return {agent.name: visible}

@@ -1,0 +1,385 @@
+"""``TeamRuntime``: runs a team for tenants with every guarantee on, over stores opened from one URL.
+
+Per run: the tenant's context is entered; the tenant must exist and be active (or is created on first use,
+see ``auto_create_tenant``), have the team's features (``basic_agents`` plus ``Team.requires``) and enough
+``agents_per_pipeline``; admission against ``concurrent_pipelines`` and ``runs_per_day`` is one atomic store
+transaction shared by every process on the same database. Each agent step is rate-limited per tenant and
+provider (the tenant's ``requests_per_minute``; shared through Redis when ``redis_url`` is given), runs in its
+own SecureAgentContext, is routed by the team's strategy under ``max_steps``, and lands in the tenant's
+audit chain and the process-mining log. Tokens and cost are summed per run, agent and tenant.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from llmteam._backends.url import parse_store_url
+from llmteam.audit import AuditEventType, AuditSeverity, AuditTrail
+from llmteam.audit.stores import MemoryAuditStore, open_audit_store
+from llmteam.llm import LLMProvider
+from llmteam.ratelimit import RateLimitConfig, RateLimiter, RateLimitStrategy, backend_from_url
+from llmteam.roles import MemoryEventLog, PipelineOrchestrator, open_event_log
+from llmteam.team._errors import (
+    AdmissionRefused,
+    RoutingError,
+    RunTimeoutError,
+    TeamConfigError,
+    TeamError,
+    TenantInactiveError,
+)
+from llmteam.team._licence import LicenceCheck
+from llmteam.team._records import RunRecord, TenantUsage
+from llmteam.team._result import AuditHead, RunResult
+from llmteam.team._routing import CheckedStrategy, build_strategy
+from llmteam.team._run import HIDDEN, GovernedAgent, RunState, provider_key, sha256_text
+from llmteam.team._store import MemoryRunStore, RunStore
+from llmteam.team._store_sql import open_run_store
+from llmteam.team._usage import PriceTable
+from llmteam.tenancy import (
+    TenantAlreadyExistsError,
+    TenantConfig,
+    TenantLimitExceededError,
+    TenantManager,
+    TenantNotFoundError,
+    TenantTier,
+)
+from llmteam.tenancy.stores import MemoryTenantStore, open_tenant_store
+
+if TYPE_CHECKING:
+    from llmteam.licensing import LicenseManager
+    from llmteam.team._team import Team
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_URL = "sqlite:///./.llmteam/llmteam.db"
+BASE_FEATURE = "basic_agents"
+MEMORY_MAX_EVENTS = 100_000  # memory:// keeps the newest process events only (the audit store is bounded likewise)
+
+
+class TeamRuntime:
+    """Runs one team for any number of tenants; use ``async with team.runtime(url, tenant=...) as rt``.
+
+    ``url`` opens every store (tenants, audit, process events, runs): ``sqlite:///path.db`` (default
+    ``./.llmteam/llmteam.db``), ``postgresql://...`` or ``memory://``. ``redis_url`` shares rate limits between
+    processes. ``auto_create_tenant`` is the tier given to an unknown tenant on first use (default FREE, the
+    least-privileged tier, audited as TENANT_CREATED); None refuses unknown tenants.
+    """
+
+    def __init__(
+        self,
+        team: Team,
+        url: str = DEFAULT_URL,
+        *,
+        tenant: str | None = None,
+        redis_url: str | None = None,
+        auto_create_tenant: TenantTier | str | None = TenantTier.FREE,
+        rate_limit_strategy: RateLimitStrategy = RateLimitStrategy.WAIT,
+        max_rate_wait: float = 30.0,
+        prices: PriceTable | Mapping[str, Any] | None = None,
+        license_manager: LicenseManager | None = None,
+        enforce_license: bool | None = None,
+        tenant_cache_ttl: float | None = 5.0,
+        max_limiters: int = 10_000,
+        actor: str = "llmteam",
+    ) -> None:
+        self.team = team
+        self.url = url
+        self._parsed = parse_store_url(url, allowed=("memory", "sqlite", "postgresql"))
+        self.tenant = tenant
+        self.redis_url = redis_url
+        if redis_url is not None:
+            parse_store_url(redis_url, allowed=("redis",))
+        try:
+            self.auto_create_tenant = None if auto_create_tenant is None else TenantTier(auto_create_tenant)
+            self.rate_limit_strategy = RateLimitStrategy(rate_limit_strategy)
+        except ValueError as exc:
+            raise TeamConfigError(f"{exc}; use a TenantTier / RateLimitStrategy value") from None
+        for name, value in (("max_rate_wait", max_rate_wait), ("tenant_cache_ttl", tenant_cache_ttl or 0.0),
+                            ("max_limiters", max_limiters)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+                raise TeamConfigError(f"{name}={value!r} must be a number >= 0")
+        if max_limiters < 1:
+            raise TeamConfigError(f"max_limiters={max_limiters!r} must be >= 1")
+        self.max_rate_wait = float(max_rate_wait)
+        if prices is None:
+            self.prices = team.prices
+        else:
+            self.prices = prices if isinstance(prices, PriceTable) else PriceTable(prices)
+        self.licence = LicenceCheck(license_manager, enforce_license)
+        self.tenant_cache_ttl = tenant_cache_ttl
+        self.max_limiters = max_limiters
+        self.actor = actor
+        self._strategy = build_strategy(team)
+        self._limiters: OrderedDict[tuple[str, str], tuple[int, RateLimiter]] = OrderedDict()
+        self._rl_backend: Any = None
+        self._opened = False
+        self._closed = False
+        self.tenants: TenantManager
+        self.audit: AuditTrail
+        self.audit_store: Any
+        self.event_log: Any
+        self.run_store: RunStore
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+    async def open(self) -> TeamRuntime:
+        """Check the licence and open the stores (idempotent); ``async with`` calls it."""
+        if self._closed:
+            raise TeamError("this runtime is closed; open a new one with team.runtime(...)")
+        if self._opened:
+            return self
+        self.licence.check_open()
+        self.licence.check_agents(self.team.name, len(self.team.agents))
+        scheme, url = self._parsed.scheme, self._parsed.url
+        if scheme == "memory":
+            tenant_store: Any = MemoryTenantStore()
+            self.audit_store = MemoryAuditStore()
+            self.event_log = MemoryEventLog(max_events=MEMORY_MAX_EVENTS)
+            self.run_store = MemoryRunStore()
+        else:
+            tenant_store = open_tenant_store(url)
+            self.audit_store = open_audit_store(url)
+            self.event_log = open_event_log(url)
+            self.run_store = open_run_store(url)
+        self.tenants = TenantManager(tenant_store, cache_ttl=self.tenant_cache_ttl)
+        self.audit = AuditTrail(self.audit_store, use_context_tenant=True)
+        if self.redis_url is not None:
+            self._rl_backend = backend_from_url(self.redis_url)
+        self._opened = True
+        return self
+
+    async def close(self) -> None:
+        """Close every store and connection this runtime opened; idempotent."""
+        if not self._opened or self._closed:
+            self._closed = True
+            return
+        self._closed = True
+        for closeable in (self.tenants.store, self.audit_store, self.event_log, self.run_store, self._rl_backend):
+            close = getattr(closeable, "close", None) or getattr(closeable, "aclose", None)
+            if close is None:
+                continue
+            try:
+                result = close()
+                if asyncio.iscoroutine(result):
+                    await result
+            except Exception:  # closing must release the others even if one fails
+                logger.exception("closing %r failed", closeable)
+
+    async def __aenter__(self) -> TeamRuntime:
+        return await self.open()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    def _check_open(self) -> None:
+        if not self._opened or self._closed:
+            raise TeamError("the runtime is not open; use `async with team.runtime(...) as rt` or `await rt.open()`")
+
+    # -- tenants and limiters ----------------------------------------------------------------------
+    def _tenant_for(self, tenant: str | None) -> str:
+        tenant_id = tenant if tenant is not None else self.tenant
+        if not isinstance(tenant_id, str) or not tenant_id.strip():
+            raise TeamError(f"no tenant given (tenant={tenant_id!r}); pass tenant= to run() or to team.runtime()")
+        return tenant_id
+
+    async def tenant_config(self, tenant_id: str) -> TenantConfig:
+        """The tenant's configuration; an unknown tenant is created with ``auto_create_tenant`` or refused."""
+        try:
+            return await self.tenants.get_tenant(tenant_id)
+        except TenantNotFoundError:
+            if self.auto_create_tenant is None:
+                raise TenantNotFoundError(
+                    f"tenant {tenant_id!r} does not exist; create it first (`llmteam tenants create {tenant_id}`)"
+                ) from None
+        return await self.ensure_tenant(tenant_id, self.auto_create_tenant,
+                                        metadata={"created_by": "team runtime (auto_create_tenant)"})
+
+    async def ensure_tenant(self, tenant_id: str, tier: TenantTier | str = TenantTier.FREE, *, name: str | None = None,
+                            metadata: dict[str, Any] | None = None) -> TenantConfig:
+        """The tenant's configuration, creating it with ``tier`` (audited as TENANT_CREATED) when it is missing."""
+        self._check_open()
+        try:
+            return await self.tenants.get_tenant(tenant_id)
+        except TenantNotFoundError:
+            pass
+        config = TenantConfig(tenant_id, name or tenant_id, tier=TenantTier(tier), metadata=dict(metadata or {}))
+        try:
+            config = await self.tenants.create_tenant(config)
+        except TenantAlreadyExistsError:  # another process created it first
+            return await self.tenants.get_tenant(tenant_id)
+        async with self.tenants.context(tenant_id):
+            await self.audit.log(
+                AuditEventType.TENANT_CREATED, actor_id=self.actor, action="create", resource_type="tenant",
+                resource_id=tenant_id, new_value={"tier": config.tier.value},
+            )
+        logger.info("created tenant %r with tier %s", tenant_id, config.tier.value)
+        return config
+
+    async def _limiter(self, tenant_id: str, llm: LLMProvider, per_minute: int) -> RateLimiter:
+        key = (tenant_id, provider_key(llm))
+        entry = self._limiters.get(key)
+        if entry is None or entry[0] != per_minute:
+            config = RateLimitConfig(
+                requests_per_second=per_minute / 60.0, requests_per_minute=per_minute,
+                requests_per_hour=per_minute * 60.0, burst_size=max(1, min(per_minute, 1000)),
+                strategy=self.rate_limit_strategy, max_wait_seconds=self.max_rate_wait,
+            )
+            entry = (per_minute, RateLimiter(f"llmteam:{tenant_id}:{key[1]}", config, backend=self._rl_backend))
+            self._limiters[key] = entry
+            while len(self._limiters) > self.max_limiters:
+                self._limiters.popitem(last=False)
+        self._limiters.move_to_end(key)
+        return entry[1]
+
+    # -- runs --------------------------------------------------------------------------------------
+    async def run(self, input: Mapping[str, Any], *, tenant: str | None = None, run_id: str | None = None) -> RunResult:
+        """Run the team once for ``tenant`` (default: the runtime's) on ``input``; returns a RunResult.
+
+        Refusals (unknown or inactive tenant, missing feature, over a limit, bad input) raise before any agent
+        runs and are audited as PIPELINE_FAILED; a failing run is persisted as failed and re-raises the error.
+        """
+        self._check_open()
+        tenant_id = self._tenant_for(tenant)
+        run_id = run_id or uuid.uuid4().hex
+        config = await self.tenant_config(tenant_id)
+        async with self.tenants.context(tenant_id):
+            record, per_minute = await self._admit(config, input, run_id)
+            return await self._execute(record, per_minute)
+
+    async def _admit(self, config: TenantConfig, raw_input: Any, run_id: str) -> tuple[RunRecord, int]:
+        tenant_id, team = config.tenant_id, self.team
+        try:
+            if not config.is_active:
+                raise TenantInactiveError(
+                    f"tenant {tenant_id!r} is inactive; reactivate it (`llmteam tenants update {tenant_id} --active`)"
+                )
+            data = self.team.check_input(raw_input)
+            for feature in sorted({BASE_FEATURE, *team.requires}):
+                await self.tenants.require_feature(tenant_id, feature)
+            limits = config.get_effective_limits()
+            if len(team.agents) > limits.max_agents_per_pipeline:
+                raise TenantLimitExceededError(tenant_id, "agents_per_pipeline", len(team.agents),
+                                               limits.max_agents_per_pipeline)
+            if limits.max_requests_per_minute <= 0:
+                raise TenantLimitExceededError(tenant_id, "requests_per_minute", 0, limits.max_requests_per_minute)
+            self.licence.check_agents(team.name, len(team.agents))
+            record = RunRecord(run_id, tenant_id, team.name, input=data)
+            try:
+                await self.run_store.admit(record, max_concurrent=limits.max_concurrent_pipelines,
+                                           max_per_day=limits.max_runs_per_day, lease=team.run_timeout + 60.0)
+            except AdmissionRefused as refused:
+                raise TenantLimitExceededError(tenant_id, refused.limit_type, refused.current,
+                                               refused.maximum) from None
+        except Exception as exc:
+            await self.audit.log(
+                AuditEventType.PIPELINE_FAILED, severity=AuditSeverity.WARNING, actor_id=self.actor, action="refuse",
+                resource_type="pipeline", resource_id=team.name, success=False,
+                error_message=f"{type(exc).__name__}: {exc}"[:1000], pipeline_id=team.name, run_id=run_id,
+            )
+            raise
+        return record, limits.max_requests_per_minute
+
+    async def _execute(self, record: RunRecord, per_minute: int) -> RunResult:
+        team, tenant_id, run_id = self.team, record.tenant_id, record.run_id
+        started = time.perf_counter()
+
+        async def limiter_for(tenant: str, llm: LLMProvider) -> RateLimiter:
+            return await self._limiter(tenant, llm, per_minute)
+
+        run = RunState(team, tenant_id, run_id, record.input, self.audit, self.prices, limiter_for)
+        orchestrator = PipelineOrchestrator(
+            team.name, CheckedStrategy(self._strategy, team), enable_process_mining=False,
+            max_steps=team.max_steps + 1, history_limit=team.max_steps + 1,
+        )
+        for agent in team.agents:
+            orchestrator.register_agent(agent.name, GovernedAgent(run, agent))
+        try:
+            await self.audit.log_pipeline_started(team.name, run_id, self.actor, input_summary={
+                "keys": sorted(record.input), "sha256": sha256_text(json.dumps(record.input, sort_keys=True)),
+                "licence_tier": self.licence.tier.value,
+            })
+            try:
+                await asyncio.wait_for(orchestrator.orchestrate(run_id, dict(record.input)), team.run_timeout)
+            except asyncio.TimeoutError:
+                raise RunTimeoutError(
+                    f"run {run_id!r} of team {team.name!r} took longer than run_timeout={team.run_timeout:g}s; "
+                    "raise limits.run_timeout or check the model endpoint"
+                ) from None
+            output = self._final_output(run)
+        except BaseException as exc:
+            await self._record_failure(run, record, exc)
+            raise
+        done = await self.audit.log_pipeline_completed(team.name, run_id, output_summary={
+            "sha256": sha256_text(output), "chars": len(output), "steps": len(run.steps),
+            "total_tokens": run.usage.total_tokens, "cost": run.usage.cost,
+        })
+        await self._persist(run, record, "completed", output, None)
+        outputs = {name: text for name, text in run.outputs.items()
+                   if team.agent(name).sensitivity not in HIDDEN or text is output}
+        return RunResult(
+            run_id=run_id, tenant_id=tenant_id, team=team.name, output=output, outputs=outputs,
+            usage=run.usage, usage_by_agent=run.usage_by_agent,
+            audit_head=AuditHead(tenant_id, done.sequence_number, done.checksum), steps=run.steps,
+            duration_ms=(time.perf_counter() - started) * 1000,
+            contexts={name: ctx.to_dict() for name, ctx in run.contexts.items()},
+        )
+
+    def _final_output(self, run: RunState) -> str:
+        team = self.team
+        if team.output is not None:
+            if team.output not in run.outputs:
+                raise RoutingError(
+                    f"team {team.name!r}: the run ended without running its output agent {team.output!r} "
+                    f"(ran: {', '.join(run.outputs) or 'none'}); check the routes"
+                )
+            return run.outputs[team.output]
+        if run.last_agent is None:
+            raise RoutingError(f"team {team.name!r}: the run ended before any agent ran; check the routes from 'start'")
+        return run.outputs[run.last_agent]
+
+    async def _record_failure(self, run: RunState, record: RunRecord, exc: BaseException) -> None:
+        message = f"{type(exc).__name__}: {exc}"[:1000]
+        try:
+            await self.audit.log_pipeline_failed(self.team.name, run.run_id, message)
+        finally:
+            await self._persist(run, record, "failed", None, message)
+
+    async def _persist(self, run: RunState, record: RunRecord, status: str, output: str | None,
+                       error: str | None) -> None:
+        record.status, record.output, record.error = status, output, error
+        record.finished_at = time.time()
+        record.steps = len(run.steps)
+        record.usage, record.usage_by_agent, record.models = run.usage, run.usage_by_agent, run.models
+        try:
+            if run.events:
+                await self.event_log.append_many(run.events, tenant_id=run.tenant_id)
+        finally:
+            await self.run_store.finish(record)
+
+    # -- reports -----------------------------------------------------------------------------------
+    async def usage(self, tenant: str | None = None) -> TenantUsage:
+        """The tenant's tokens and cost summed over its finished runs, in total, per agent and per model."""
+        self._check_open()
+        return await self.run_store.usage(self._tenant_for(tenant))
+
+    async def runs(self, tenant: str | None = None, limit: int = 100, offset: int = 0) -> list[RunRecord]:
+        """The tenant's persisted runs, newest first."""
+        self._check_open()
+        return await self.run_store.list(self._tenant_for(tenant), limit, offset)
+
+    async def get_run(self, run_id: str, tenant: str | None = None) -> RunRecord | None:
+        """One of the tenant's persisted runs (None if absent or another tenant's)."""
+        self._check_open()
+        return await self.run_store.get(self._tenant_for(tenant), run_id)
+
+    async def verify_audit(self, tenant: str | None = None) -> tuple[bool, list[int]]:
+        """Verify the tenant's whole audit chain (see ``AuditTrail.verify_chain``)."""
+        self._check_open()
+        async with self.tenants.context(self._tenant_for(tenant)):
+            return await self.audit.verify_chain()

@@ -1,0 +1,181 @@
+"""Teams from YAML: a strict schema where an unknown or mistyped field is an error naming its path."""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from llmteam.llm import LLMProvider, OpenAICompatible, ScriptedLLM
+from llmteam.team._errors import TeamConfigError
+from llmteam.team._team import Agent, Route, Team
+
+_TEAM_FIELDS = {
+    "team", "description", "llm", "agents", "routes", "router", "router_prompt", "limits", "requires", "prices",
+    "output",
+}
+_AGENT_FIELDS = {"name", "prompt", "system", "llm", "options", "sensitivity"}
+_ROUTE_FIELDS = {"after", "to", "contains", "key"}
+_LIMIT_FIELDS = {"max_steps", "run_timeout"}
+_PROVIDER_FIELDS = {
+    "scripted": {"provider", "model", "rules", "default", "delay"},
+    "openai": {"provider", "model", "base_url", "api_key_env", "timeout", "max_retries", "options"},
+    "auto": {"provider", "model", "rules", "default", "delay", "base_url", "api_key_env", "timeout", "max_retries",
+             "options"},
+}
+_RULE_FIELDS = {"match", "regex", "answer"}
+
+
+def _check_fields(data: Any, allowed: set[str], where: str) -> dict[str, Any]:
+    if not isinstance(data, Mapping):
+        raise TeamConfigError(f"{where} must be a mapping, got {type(data).__name__} {data!r:.80}")
+    for key in data:
+        if key not in allowed:
+            close = difflib.get_close_matches(str(key), sorted(allowed), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise TeamConfigError(
+                f"{where}: unknown field {key!r}{hint}; allowed fields are {', '.join(sorted(allowed))}"
+            )
+    return dict(data)
+
+
+def _typed(data: Mapping[str, Any], key: str, types: type | tuple[type, ...], where: str, default: Any = None) -> Any:
+    value = data.get(key, default)
+    allowed = types if isinstance(types, tuple) else (types,)
+    if value is not None and (not isinstance(value, allowed) or (isinstance(value, bool) and bool not in allowed)):
+        names = "/".join(t.__name__ for t in allowed)
+        raise TeamConfigError(f"{where}.{key} must be {names}, got {value!r:.80}")
+    return value
+
+
+def provider_from_dict(data: Any, where: str) -> LLMProvider:
+    """Build a provider from its YAML mapping: ``provider: scripted | openai | auto`` plus its fields.
+
+    ``auto`` is OpenAI-compatible when ``LLMTEAM_BASE_URL`` is set (or ``base_url`` is given), else scripted.
+    API keys are never written in the file: ``api_key_env`` names the environment variable holding it.
+    """
+    if not isinstance(data, Mapping):
+        raise TeamConfigError(f"{where} must be a mapping with a 'provider' field, got {data!r:.80}")
+    kind = data.get("provider", "scripted")
+    if kind not in _PROVIDER_FIELDS:
+        raise TeamConfigError(f"{where}.provider {kind!r} is unknown; use one of {', '.join(_PROVIDER_FIELDS)}")
+    data = _check_fields(data, _PROVIDER_FIELDS[kind], where)
+    if kind == "auto":
+        kind = "openai" if data.get("base_url") or os.environ.get("LLMTEAM_BASE_URL") else "scripted"
+    if kind == "openai":
+        key_env = _typed(data, "api_key_env", str, where)
+        api_key = os.environ.get(key_env) if key_env else None
+        if key_env and not api_key:
+            raise TeamConfigError(f"{where}.api_key_env: environment variable {key_env!r} is not set")
+        return OpenAICompatible(
+            _typed(data, "base_url", str, where),
+            _typed(data, "model", str, where),
+            api_key=api_key,
+            timeout=_typed(data, "timeout", (int, float), where, 60.0),
+            max_retries=_typed(data, "max_retries", int, where, 3),
+            default_options=_typed(data, "options", Mapping, where),
+        )
+    rules: list[tuple[Any, str]] = []
+    for i, rule in enumerate(_typed(data, "rules", list, where, []) or []):
+        rwhere = f"{where}.rules[{i}]"
+        rule = _check_fields(rule, _RULE_FIELDS, rwhere)
+        if ("match" in rule) == ("regex" in rule):
+            raise TeamConfigError(f"{rwhere} needs exactly one of 'match' (substring) or 'regex'")
+        answer = _typed(rule, "answer", str, rwhere)
+        if answer is None:
+            raise TeamConfigError(f"{rwhere} needs an 'answer'")
+        if "regex" in rule:
+            try:
+                pattern: Any = re.compile(_typed(rule, "regex", str, rwhere), re.IGNORECASE)
+            except re.error as exc:
+                raise TeamConfigError(f"{rwhere}.regex {rule['regex']!r} is invalid: {exc}") from None
+        else:
+            pattern = _typed(rule, "match", str, rwhere)
+        rules.append((pattern, answer))
+    return ScriptedLLM(
+        rules,
+        default=_typed(data, "default", str, where),
+        model=_typed(data, "model", str, where, "scripted"),
+        delay=_typed(data, "delay", (int, float), where, 0.0),
+    )
+
+
+def team_from_dict(data: Any, source: str = "team") -> Team:
+    """Build a :class:`Team` from a parsed YAML/JSON mapping, refusing unknown fields."""
+    data = _check_fields(data, _TEAM_FIELDS, source)
+    name = data.get("team")
+    if name is None:
+        raise TeamConfigError(f"{source}: missing field 'team' (the team's name)")
+    llm = provider_from_dict(data["llm"], f"{source}.llm") if "llm" in data else None
+    raw_agents = _typed(data, "agents", list, source)
+    if not raw_agents:
+        raise TeamConfigError(f"{source}: 'agents' must be a non-empty list")
+    agents = []
+    for i, raw in enumerate(raw_agents):
+        where = f"{source}.agents[{i}]"
+        raw = _check_fields(raw, _AGENT_FIELDS, where)
+        for required in ("name", "prompt"):
+            if required not in raw:
+                raise TeamConfigError(f"{where}: missing field {required!r}")
+        agents.append(
+            Agent(
+                name=raw["name"],
+                prompt=raw["prompt"],
+                llm=provider_from_dict(raw["llm"], f"{where}.llm") if "llm" in raw else None,
+                system=_typed(raw, "system", str, where),
+                options=dict(_typed(raw, "options", Mapping, where, {}) or {}),
+                sensitivity=raw.get("sensitivity", "internal"),
+            )
+        )
+    routes = []
+    for i, raw in enumerate(_typed(data, "routes", list, source, []) or []):
+        where = f"{source}.routes[{i}]"
+        raw = _check_fields(raw, _ROUTE_FIELDS, where)
+        for required in ("after", "to"):
+            if not isinstance(raw.get(required), str):
+                raise TeamConfigError(f"{where}: field {required!r} must be an agent name, got {raw.get(required)!r}")
+        contains, key = _typed(raw, "contains", str, where), _typed(raw, "key", str, where)
+        routes.append(Route(raw["after"], raw["to"], contains, key))
+    limits = _check_fields(data.get("limits") or {}, _LIMIT_FIELDS, f"{source}.limits")
+    requires = _typed(data, "requires", list, source, []) or []
+    if not all(isinstance(f, str) for f in requires):
+        raise TeamConfigError(f"{source}.requires must be a list of feature names, got {requires!r}")
+    return Team(
+        name,
+        agents,
+        llm=llm,
+        routes=routes,
+        router=provider_from_dict(data["router"], f"{source}.router") if "router" in data else None,
+        router_prompt=_typed(data, "router_prompt", str, source),
+        max_steps=limits.get("max_steps", 50),
+        run_timeout=limits.get("run_timeout", 300.0),
+        output=_typed(data, "output", str, source),
+        requires=requires,
+        prices=_typed(data, "prices", Mapping, source),
+        description=_typed(data, "description", str, source, "") or "",
+    )
+
+
+def load_team(source: str | os.PathLike[str]) -> Team:
+    """Load a team from a YAML file path (or YAML text containing a newline); errors name the file and field."""
+    import yaml
+
+    text: str
+    label: str
+    if isinstance(source, str) and "\n" in source:
+        text, label = source, "team"
+    else:
+        path = Path(source)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise TeamConfigError(f"cannot read team file {str(path)!r}: {exc.strerror or exc}") from None
+        label = path.name
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise TeamConfigError(f"{label} is not valid YAML: {exc}") from None
+    return team_from_dict(data, label)

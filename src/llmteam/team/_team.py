@@ -1,0 +1,210 @@
+"""``Agent``, ``Route`` and ``Team``: the definition of a team, validated when it is built."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from llmteam.context import SensitivityLevel
+from llmteam.llm import LLMProvider
+from llmteam.team._errors import PromptVariableError, RoutingError, TeamConfigError, TeamError
+from llmteam.team._prompt import template_fields
+from llmteam.team._runtime import DEFAULT_URL, TeamRuntime
+from llmteam.team._usage import PriceTable
+
+NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+RESERVED = frozenset({"start", "end", "input"})
+
+
+def check_name(name: Any, what: str) -> str:
+    """``name`` if it is a usable agent/team name, else TeamConfigError naming it."""
+    if not isinstance(name, str) or not NAME_RE.fullmatch(name):
+        raise TeamConfigError(
+            f"{what} {name!r} is not a valid name; use 1-63 letters, digits or '_', not starting with a digit"
+        )
+    return name
+
+
+def _sensitivity(value: Any, where: str) -> SensitivityLevel:
+    if isinstance(value, SensitivityLevel):
+        return value
+    try:
+        return SensitivityLevel(str(value).lower())
+    except ValueError:
+        allowed = ", ".join(s.value for s in SensitivityLevel)
+        raise TeamConfigError(f"{where}: sensitivity {value!r} is unknown; use one of {allowed}") from None
+
+
+@dataclass
+class Agent:
+    """One agent: a prompt template filled from the run input and earlier agents' outputs, sent to ``llm``.
+
+    ``{name}`` placeholders name run-input keys or other agents (their output). ``llm`` defaults to the team's.
+    ``sensitivity`` governs who may read this agent's output: PUBLIC/INTERNAL any later agent, CONFIDENTIAL
+    only through this run's orchestrator, SECRET/TOP_SECRET no other agent: the output is sealed in the agent's
+    context (it can still be the run's answer).
+    """
+
+    name: str
+    prompt: str
+    llm: LLMProvider | None = None
+    system: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+    sensitivity: SensitivityLevel | str = SensitivityLevel.INTERNAL
+
+    def __post_init__(self) -> None:
+        check_name(self.name, "agent name")
+        if self.name in RESERVED:
+            raise TeamConfigError(f"agent name {self.name!r} is reserved; pick another name")
+        self.variables = template_fields(self.prompt, f"agent {self.name!r}")
+        if self.system is not None:
+            template_fields(self.system, f"agent {self.name!r} system prompt")
+        if self.name in self.variables:
+            raise TeamConfigError(f"agent {self.name!r}: its prompt uses its own output {{{self.name}}}")
+        if not isinstance(self.options, dict):
+            raise TeamConfigError(f"agent {self.name!r}: options must be a mapping, got {self.options!r}")
+        self.sensitivity = _sensitivity(self.sensitivity, f"agent {self.name!r}")
+        if self.llm is not None and not isinstance(self.llm, LLMProvider):
+            raise TeamConfigError(
+                f"agent {self.name!r}: llm {self.llm!r} is not a provider (needs model, generate() and complete())"
+            )
+
+
+@dataclass(frozen=True)
+class Route:
+    """A routing rule: after agent ``after`` (or ``"start"``), go to ``to`` (an agent or ``"end"``).
+
+    With ``contains``, the rule matches only when that text occurs (case-insensitively) in the output of
+    ``after`` (or of the state key ``key``). Rules are tried in order; the first match wins.
+    """
+
+    after: str
+    to: str
+    contains: str | None = None
+    key: str | None = None
+
+    def matches(self, step: str, state: Mapping[str, Any]) -> bool:
+        """True when this rule applies after ``step`` given the visible run state."""
+        if step != self.after:
+            return False
+        if self.contains is None:
+            return True
+        return self.contains.casefold() in str(state.get(self.key or self.after, "")).casefold()
+
+
+class Team:
+    """A named set of agents, routing rules and limits; open a :meth:`runtime` to run it for tenants.
+
+    Without routes the agents run once, in order. ``routes`` are tried first; when none matches and
+    ``router`` (a provider) is given, it chooses the next agent (``roles.LLMBasedStrategy``); otherwise the
+    next agent in order runs. A run ends after ``max_steps`` routing decisions at the latest.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        agents: Sequence[Agent],
+        *,
+        llm: LLMProvider | None = None,
+        routes: Iterable[Route] = (),
+        router: LLMProvider | None = None,
+        router_prompt: str | None = None,
+        max_steps: int = 50,
+        run_timeout: float = 300.0,
+        output: str | None = None,
+        requires: Iterable[str] = (),
+        prices: PriceTable | Mapping[str, Any] | None = None,
+        description: str = "",
+    ) -> None:
+        self.name = check_name(name, "team name")
+        self.agents = list(agents)
+        if not self.agents:
+            raise TeamConfigError(f"team {name!r} has no agents; give at least one Agent")
+        self._by_name: dict[str, Agent] = {}
+        for agent in self.agents:
+            if not isinstance(agent, Agent):
+                raise TeamConfigError(f"team {name!r}: {agent!r} is not an Agent")
+            if agent.name in self._by_name:
+                raise TeamConfigError(f"team {name!r}: two agents are named {agent.name!r}; names must be unique")
+            if agent.llm is None and llm is None:
+                raise TeamConfigError(f"team {name!r}: agent {agent.name!r} has no llm and the team has no default llm")
+            self._by_name[agent.name] = agent
+        if llm is not None and not isinstance(llm, LLMProvider):
+            raise TeamConfigError(f"team {name!r}: llm {llm!r} is not a provider")
+        if router is not None and not isinstance(router, LLMProvider):
+            raise TeamConfigError(f"team {name!r}: router {router!r} is not a provider")
+        self.llm = llm
+        self.routes = tuple(routes)
+        for route in self.routes:
+            if not isinstance(route, Route):
+                raise TeamConfigError(f"team {name!r}: route {route!r} is not a Route")
+            if route.after != "start" and route.after not in self._by_name:
+                raise RoutingError(f"team {name!r}: route after {route.after!r} names no agent; {self._known()}")
+            if route.to != "end" and route.to not in self._by_name:
+                raise RoutingError(f"team {name!r}: route to {route.to!r} names no agent; {self._known()}")
+        self.router = router
+        self.router_prompt = router_prompt
+        if isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1:
+            raise TeamConfigError(f"team {name!r}: max_steps={max_steps!r} must be an integer >= 1")
+        if isinstance(run_timeout, bool) or not isinstance(run_timeout, (int, float)) or run_timeout <= 0:
+            raise TeamConfigError(f"team {name!r}: run_timeout={run_timeout!r} must be a positive number of seconds")
+        self.max_steps = max_steps
+        self.run_timeout = float(run_timeout)
+        if output is not None and output not in self._by_name:
+            raise TeamConfigError(f"team {name!r}: output {output!r} names no agent; {self._known()}")
+        self.output = output
+        self.requires = frozenset(requires)
+        self.prices = prices if isinstance(prices, PriceTable) else PriceTable(prices)
+        self.description = description
+
+    def _known(self) -> str:
+        return f"agents are: {', '.join(self._by_name)}"
+
+    def agent(self, name: str) -> Agent:
+        """The agent called ``name``; RoutingError naming the known agents if there is none."""
+        try:
+            return self._by_name[name]
+        except KeyError:
+            raise RoutingError(f"team {self.name!r} has no agent {name!r}; {self._known()}") from None
+
+    def check_input(self, data: Any) -> dict[str, Any]:
+        """A copy of run input ``data`` if it is a JSON object giving every prompt variable, else a clear error."""
+        if not isinstance(data, Mapping) or not all(isinstance(k, str) for k in data):
+            raise TeamError(f"run input must be a mapping with string keys, got {data!r:.120}")
+        clash = sorted(set(data) & set(self._by_name))
+        if clash:
+            raise TeamError(f"run input key(s) {clash} clash with agent names of team {self.name!r}; rename them")
+        try:
+            json.dumps(data, allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise TeamError(f"run input is not JSON data ({exc}); pass strings, numbers, lists and mappings") from None
+        names = set(data) | set(self._by_name)
+        for agent in self.agents:
+            missing = [v for v in agent.variables if v not in names]
+            if missing:
+                raise PromptVariableError(
+                    f"agent {agent.name!r}: prompt variable {{{missing[0]}}} is not in the run input "
+                    f"(input keys: {', '.join(sorted(data)) or 'none'}); add {missing[0]!r} to the input"
+                )
+        return dict(data)
+
+    @property
+    def agent_names(self) -> list[str]:
+        """Agent names in definition order."""
+        return list(self._by_name)
+
+    def llm_for(self, agent: Agent) -> LLMProvider:
+        """The provider an agent uses (its own, else the team's)."""
+        llm = agent.llm or self.llm
+        assert llm is not None  # checked in __init__
+        return llm
+
+    def runtime(self, url: str = DEFAULT_URL, *, tenant: str | None = None, **options: Any) -> TeamRuntime:
+        """A runtime for this team over the stores at ``url`` (use ``async with``); see :class:`TeamRuntime`."""
+        return TeamRuntime(self, url, tenant=tenant, **options)
+
+    def __repr__(self) -> str:
+        return f"Team({self.name!r}, agents={self.agent_names!r})"

@@ -1,0 +1,158 @@
+"""``llmteam demo`` and ``llmteam run`` through the real CLI app (typer's CliRunner)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from llmteam.cli import app
+
+runner = CliRunner()
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+TEAM = """team: t
+llm: {provider: scripted, rules: [{match: hello, answer: hi there}], default: fine}
+agents:
+  - {name: greeter, prompt: "hello {name}"}
+  - {name: closer, prompt: "close after {greeter}"}
+"""
+
+
+@pytest.fixture(autouse=True)
+def _cwd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("LLMTEAM_BASE_URL", raising=False)
+
+
+def test_demo_prints_everything_and_writes_files(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["demo"])
+    assert result.exit_code == 0, result.output
+    out = result.output
+    for expected in ("Answer from team 'support_triage'", "refunded", "Usage and cost per agent", "classify",
+                     "retrieve_p", "total", "Audit checkpoint", "verified", "Process metrics", "Bottlenecks",
+                     "XES event log written to", "Process map"):
+        assert expected in out, expected
+    assert (tmp_path / ".llmteam" / "llmteam.db").exists()
+    assert (tmp_path / ".llmteam" / "support_triage.xes").read_text().startswith("<?xml")
+    maps = list((tmp_path / ".llmteam").glob("support_triage-process-map.*"))
+    assert len(maps) == 1 and maps[0].suffix in (".svg", ".dot")
+
+
+def test_demo_json_and_repeat_runs_accumulate(tmp_path: Path) -> None:
+    first = runner.invoke(app, ["demo", "--json"])
+    second = runner.invoke(app, ["demo", "--json", "--query", "I forgot my password"])
+    assert first.exit_code == 0 and second.exit_code == 0, second.output
+    a, b = json.loads(first.output), json.loads(second.output)
+    assert "refunded" in a["answer"] and "reset link" in b["answer"]
+    assert a["audit"]["verified"] and b["audit"]["verified"]
+    assert b["audit"]["checkpoint"]["tree_size"] > a["audit"]["checkpoint"]["tree_size"]
+    assert b["process"]["cases"] == 2 and b["run"]["usage"]["requests"] == 4
+    assert {x["activity"] for x in b["process"]["bottlenecks"]} <= {"classify", "retrieve_policy", "draft", "review"}
+    assert Path(b["files"]["xes"]).exists()
+
+
+def test_run_yaml_team(tmp_path: Path) -> None:
+    (tmp_path / "team.yaml").write_text(TEAM)
+    result = runner.invoke(app, ["run", "team.yaml", "--tenant", "acme", "--input", '{"name": "Ann"}', "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["output"] == "fine" and data["outputs"]["greeter"] == "hi there" and data["tenant_id"] == "acme"
+    assert data["audit_head"]["sequence_number"] == 5  # created, started, 2 agents, completed
+    (tmp_path / "in.json").write_text('{"name": "Bob"}')
+    pretty = runner.invoke(app, ["run", "team.yaml", "--tenant", "acme", "--input", "@in.json"])
+    assert pretty.exit_code == 0 and "Audit chain head: sequence 9" in pretty.output
+
+
+def test_run_example_team() -> None:
+    result = runner.invoke(app, ["run", str(EXAMPLES / "support_team.yaml"), "--tenant", "acme",
+                                 "--input", '{"query": "my login fails"}', "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert [s["agent"] for s in data["steps"]] == ["classify", "retrieve_policy", "draft", "review"]
+    assert data["outputs"]["classify"] == "account"
+
+
+@pytest.mark.parametrize(
+    ("team_text", "args", "code", "message"),
+    [
+        (TEAM.replace("prompt: \"hello", "promt: \"hello"), [], 2, "unknown field 'promt'"),
+        (TEAM, ["--input", '{"nom": "x"}'], 2, "prompt variable {name}"),
+        (TEAM, ["--input", "{bad json"], 2, "--input is not valid JSON"),
+        (TEAM, ["--input", "[1]"], 2, "must be a JSON object"),
+        (TEAM.replace("{name: closer, prompt: \"close after {greeter}\"}",
+                      "{name: closer, prompt: \"close after {greeter}\"}\nroutes: [{after: greeter, to: ghost}]"),
+         [], 2, "route to 'ghost' names no agent"),
+        (TEAM.replace("llm: {provider: scripted, rules: [{match: hello, answer: hi there}], default: fine}",
+                      "llm: {provider: openai, base_url: 'http://127.0.0.1:9/v1', model: m, max_retries: 0}"),
+         [], 1, "cannot reach http://127.0.0.1:9/v1"),
+        (TEAM, ["--no-create-tenant"], 1, "tenant 'acme' does not exist"),
+        (TEAM, ["--db", "ftp://nowhere"], 2, "unknown scheme 'ftp'"),
+    ],
+)
+def test_run_bad_input(tmp_path: Path, team_text: str, args: list[str], code: int, message: str) -> None:
+    (tmp_path / "team.yaml").write_text(team_text)
+    argv = ["run", "team.yaml", "--tenant", "acme"]
+    if "--input" not in args:
+        argv += ["--input", '{"name": "Ann"}']
+    result = runner.invoke(app, argv + args)
+    assert result.exit_code == code, result.output
+    assert message in " ".join(result.output.split()), result.output
+
+
+def test_run_tenant_over_limit_and_missing_feature(tmp_path: Path) -> None:
+    (tmp_path / "team.yaml").write_text(TEAM)
+    assert runner.invoke(app, ["tenants", "create", "small", "--max-concurrent", "0"]).exit_code == 0
+    result = runner.invoke(app, ["run", "team.yaml", "--tenant", "small", "--input", '{"name": "x"}'])
+    assert result.exit_code == 1 and "concurrent_pipelines" in result.output
+    assert runner.invoke(app, ["tenants", "update", "small", "--max-concurrent", "5",
+                               "--disable", "basic_agents"]).exit_code == 0
+    result = runner.invoke(app, ["run", "team.yaml", "--tenant", "small", "--input", '{"name": "x"}'])
+    assert result.exit_code == 1 and "basic_agents" in result.output
+    verify = runner.invoke(app, ["audit", "verify", "--tenant", "small", "--json"])
+    assert verify.exit_code == 0, verify.output
+    # created, updated (CLI), refused twice: every record in the tenant's intact chain
+    report = json.loads(verify.output)[0]
+    assert report["ok"] and report["records_checked"] == 4
+
+
+def test_demo_against_a_real_endpoint(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With LLMTEAM_BASE_URL set the demo talks to that OpenAI-compatible server (here a local stub)."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    prompts: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def do_POST(self) -> None:
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            prompt = body["messages"][-1]["content"]
+            prompts.append(prompt)
+            text = "billing" if prompt.startswith("Classify") else "APPROVED" if prompt.startswith("Review") else "ok"
+            data = json.dumps({"model": body["model"], "choices": [{"message": {"content": text}}],
+                               "usage": {"prompt_tokens": 10, "completion_tokens": 2}}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
+    thread.start()
+    try:
+        monkeypatch.setenv("LLMTEAM_BASE_URL", f"http://127.0.0.1:{server.server_address[1]}/v1")
+        monkeypatch.setenv("LLMTEAM_MODEL", "stub-model")
+        result = runner.invoke(app, ["demo", "--json"])
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["model"] == "stub-model" and data["answer"] == "ok" and len(prompts) == 4
+    assert data["run"]["usage"] == {"prompt_tokens": 40, "completion_tokens": 8, "total_tokens": 48,
+                                    "requests": 4, "cost": pytest.approx(0.032)}

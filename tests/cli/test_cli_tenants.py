@@ -1,0 +1,78 @@
+"""``llmteam tenants create|list|show|update`` through the real CLI app."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from llmteam.cli import app
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> list[str]:
+    return ["--db", f"sqlite:///{tmp_path}/t.db"]
+
+
+def invoke(*args: str) -> tuple[int, str]:
+    result = runner.invoke(app, list(args))
+    return result.exit_code, result.output
+
+
+def test_create_list_show_update(db: list[str]) -> None:
+    code, out = invoke("tenants", "create", "acme", "--name", "Acme Corp", "--tier", "professional",
+                       "--max-rpm", "50", "--enable", "beta", "--json", *db)
+    assert code == 0, out
+    created = json.loads(out)
+    assert created["tier"] == "professional" and created["effective_limits"]["max_requests_per_minute"] == 50
+    assert "beta" in created["effective_limits"]["features"]
+    assert invoke("tenants", "create", "zeta", *db)[0] == 0
+    code, out = invoke("tenants", "list", "--json", *db)
+    assert code == 0 and [t["tenant_id"] for t in json.loads(out)] == ["acme", "zeta"]
+    code, out = invoke("tenants", "list", *db)
+    assert code == 0 and "acme" in out and "zeta" in out
+    code, out = invoke("tenants", "update", "acme", "--tier", "enterprise", "--inactive", "--disable", "beta",
+                       "--json", *db)
+    updated = json.loads(out)
+    assert code == 0 and updated["tier"] == "enterprise" and updated["is_active"] is False
+    assert "beta" in updated["features_disabled"]
+    code, out = invoke("tenants", "show", "acme", "--json", *db)
+    shown = json.loads(out)
+    assert code == 0 and shown["name"] == "Acme Corp" and shown["usage"]["runs"] == 0
+    code, out = invoke("tenants", "show", "acme", *db)
+    assert code == 0 and "Acme Corp" in out and "enterprise" in out
+
+
+def test_changes_are_audited(db: list[str]) -> None:
+    invoke("tenants", "create", "acme", *db)
+    invoke("tenants", "update", "acme", "--max-agents", "3", *db)
+    code, out = invoke("audit", "verify", "--tenant", "acme", "--json", *db)
+    assert code == 0, out
+    report = json.loads(out)[0]
+    assert report["ok"] and report["records_checked"] == 2  # TENANT_CREATED, TENANT_UPDATED
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (("tenants", "show", "ghost"), 1,
+         "tenant 'ghost' does not exist; create it with `llmteam tenants create ghost`"),
+        (("tenants", "update", "ghost", "--tier", "free"), 1, "does not exist"),
+        (("tenants", "create", "x", "--tier", "platinum"), 2, "unknown tier 'platinum'"),
+        (("tenants", "create", "x", "--max-rpm", "-1"), 2, "must be >= 0"),
+    ],
+)
+def test_errors(db: list[str], args: tuple[str, ...], code: int, message: str) -> None:
+    got, out = invoke(*args, *db)
+    assert got == code, out
+    assert message in " ".join(out.split())
+
+
+def test_duplicate_create(db: list[str]) -> None:
+    assert invoke("tenants", "create", "acme", *db)[0] == 0
+    code, out = invoke("tenants", "create", "acme", *db)
+    assert code == 1 and "already exists" in out

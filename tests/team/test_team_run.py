@@ -1,0 +1,77 @@
+"""Per-agent secure contexts: an agent reads another's output only as its owner's policy allows."""
+
+from __future__ import annotations
+
+import pytest
+
+from llmteam.audit import AuditEventType, AuditQuery
+from llmteam.llm import ScriptedLLM
+from llmteam.team import Agent, ContextDeniedError, Team
+from llmteam.team._run import SEALED_MARK, provider_key
+
+
+def llm() -> ScriptedLLM:
+    return ScriptedLLM({"extract": "SSN 123-45-6789", "summarise": "summary"}, default="final")
+
+
+async def test_secret_output_never_reaches_another_agent() -> None:
+    team = Team("t", llm=llm(), agents=[
+        Agent("extract", prompt="extract from {doc}", sensitivity="secret"),
+        Agent("summarise", prompt="summarise {doc}"),
+    ])
+    async with team.runtime("memory://", tenant="t1") as rt:
+        result = await rt.run({"doc": "d"})
+        assert result.output == "summary"
+        assert "extract" not in result.outputs  # hidden from the caller's outputs too
+        assert "123-45-6789" not in str(result.to_dict())
+        ctx = result.contexts["extract"]
+        assert ctx["access_policy"]["sensitivity"] == "secret" and ctx["access_policy"]["sealed_fields"] == ["output"]
+        assert "123-45-6789" not in str(result.contexts)
+
+
+async def test_prompt_asking_for_secret_output_is_denied_and_audited() -> None:
+    model = llm()
+    team = Team("t", llm=model, agents=[
+        Agent("extract", prompt="extract from {doc}", sensitivity="secret"),
+        Agent("leak", prompt="repeat {extract}"),
+    ])
+    async with team.runtime("memory://", tenant="t1") as rt:
+        with pytest.raises(ContextDeniedError, match="agent 'leak' may not see the output of agent 'extract'"):
+            await rt.run({"doc": "d"})
+        async with rt.tenants.context("t1"):
+            denied = await rt.audit.query(AuditQuery(event_types=[AuditEventType.ACCESS_DENIED]))
+        assert len(denied) == 1 and denied[0].actor_id == "leak" and denied[0].resource_id == "extract"
+        [run] = await rt.runs()
+        assert run.status == "failed"
+        assert model.call_count == 1  # only extract called the model; leak was stopped before its call
+
+
+@pytest.mark.parametrize("level", ["public", "internal", "confidential"])
+async def test_readable_levels_pass_through_the_orchestrator(level: str) -> None:
+    team = Team("t", llm=llm(), agents=[
+        Agent("extract", prompt="extract {doc}", sensitivity=level),
+        Agent("summarise", prompt="summarise {extract}"),
+    ])
+    async with team.runtime("memory://", tenant="t1") as rt:
+        result = await rt.run({"doc": "d"})
+        assert result.outputs["extract"] == "SSN 123-45-6789" and result.output == "summary"
+
+
+async def test_routes_see_sealed_mark_for_secret_agents() -> None:
+    from llmteam.team import Route
+
+    team = Team("t", llm=llm(), agents=[
+        Agent("extract", prompt="extract {doc}", sensitivity="top_secret"),
+        Agent("summarise", prompt="summarise {doc}"),
+    ], routes=[Route("extract", "end", contains="123")])
+    async with team.runtime("memory://", tenant="t1") as rt:
+        result = await rt.run({"doc": "d"})
+    # the route could not match the hidden text (it saw only the sealed mark), so the run went on to summarise
+    assert [s.agent for s in result.steps] == ["extract", "summarise"] and SEALED_MARK == "[SEALED]"
+
+
+def test_provider_key() -> None:
+    from llmteam.llm import OpenAICompatible
+
+    assert provider_key(ScriptedLLM(model="m")) == "ScriptedLLM|m"
+    assert provider_key(OpenAICompatible("http://h:1/v1", model="x")) == "http://h:1/v1|x"

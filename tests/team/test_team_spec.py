@@ -1,0 +1,107 @@
+"""Teams from YAML: the full schema, and a clear error naming the path for every kind of mistake."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from llmteam.context import SensitivityLevel
+from llmteam.llm import OpenAICompatible, ScriptedLLM
+from llmteam.team import RoutingError, TeamConfigError, load_team, team_from_dict
+
+FULL = """
+team: t
+description: d
+llm: {provider: scripted, model: m, rules: [{match: hi, answer: hello}, {regex: "^x+$", answer: ex}], default: dflt}
+agents:
+  - {name: a, prompt: "say {q}", options: {temperature: 0}, sensitivity: confidential}
+  - name: b
+    prompt: "then {a}"
+    system: "be brief"
+    llm: {provider: openai, base_url: "http://127.0.0.1:1/v1", model: remote, timeout: 5, max_retries: 0}
+routes: [{after: a, to: b, contains: "yes"}, {after: b, to: end}]
+router: {provider: scripted, default: '{"decision": "end"}'}
+router_prompt: "route {current_step}"
+limits: {max_steps: 9, run_timeout: 30}
+requires: [basic_agents]
+prices: {m: {prompt_per_1k: 1, completion_per_1k: 2}}
+output: b
+"""
+
+
+async def test_full_schema(tmp_path: Path) -> None:
+    path = tmp_path / "team.yaml"
+    path.write_text(FULL)
+    team = load_team(path)
+    assert team.name == "t" and team.agent_names == ["a", "b"] and team.max_steps == 9 and team.run_timeout == 30
+    assert isinstance(team.llm, ScriptedLLM) and team.llm.model == "m"
+    assert await team.llm.generate("oh hi") == "hello" and await team.llm.generate("xxx") == "ex"
+    assert await team.llm.generate("other") == "dflt"
+    a, b = team.agent("a"), team.agent("b")
+    assert a.options == {"temperature": 0} and a.sensitivity is SensitivityLevel.CONFIDENTIAL
+    assert isinstance(b.llm, OpenAICompatible) and b.llm.model == "remote" and b.system == "be brief"
+    assert [(r.after, r.to, r.contains) for r in team.routes] == [("a", "b", "yes"), ("b", "end", None)]
+    assert team.router is not None and team.router_prompt == "route {current_step}"
+    assert team.prices.cost("m", 1000, 1000) == 3.0 and team.output == "b" and team.requires == {"basic_agents"}
+
+
+def test_auto_provider_follows_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    text = "team: t\nllm: {provider: auto, model: m, default: x}\nagents: [{name: a, prompt: p}]\n"
+    monkeypatch.delenv("LLMTEAM_BASE_URL", raising=False)
+    assert isinstance(load_team(text).llm, ScriptedLLM)
+    monkeypatch.setenv("LLMTEAM_BASE_URL", "http://127.0.0.1:1/v1")
+    assert isinstance(load_team(text).llm, OpenAICompatible)
+
+
+BASE = "team: t\nllm: {provider: scripted, default: x}\n"
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "match"),
+    [
+        (BASE + "agents: [{name: a, promt: p}]", r"agents\[0\]: unknown field 'promt' \(did you mean 'prompt'\?\)"),
+        (BASE + "agnets: []", r"unknown field 'agnets' \(did you mean 'agents'\?\)"),
+        (BASE + "agents: [{name: a}]", r"agents\[0\]: missing field 'prompt'"),
+        (BASE + "agents: []", "'agents' must be a non-empty list"),
+        (BASE + "agents: [{name: a, prompt: p}]\nlimits: {max_step: 3}", r"limits: unknown field 'max_step'"),
+        (BASE + "agents: [{name: a, prompt: p}]\nroutes: [{after: a, to: b, when: x}]", r"routes\[0\]: unknown field"),
+        (BASE + "agents: [{name: a, prompt: p}]\nroutes: [{after: a}]", r"routes\[0\]: field 'to'"),
+        ("llm: {provider: scripted}\nagents: [{name: a, prompt: p}]", "missing field 'team'"),
+        ("team: t\nllm: {provider: magic}\nagents: [{name: a, prompt: p}]", r"llm.provider 'magic' is unknown"),
+        ("team: t\nllm: {provider: scripted, rules: [{match: a}]}\nagents: [{name: a, prompt: p}]",
+         "needs an 'answer'"),
+        ("team: t\nllm: {provider: scripted, rules: [{regex: '(', answer: x}]}\nagents: [{name: a, prompt: p}]",
+         "regex '\\(' is invalid"),
+        ("team: t\nllm: {provider: openai, base_url: 'http://x/v1', model: m, api_key: k}\n"
+         "agents: [{name: a, prompt: p}]",
+         "unknown field 'api_key'"),
+        ("team: t\nllm: {provider: openai, base_url: 'http://x/v1', model: m, api_key_env: NOPE_NOT_SET}\n"
+         "agents: [{name: a, prompt: p}]", "NOPE_NOT_SET' is not set"),
+        (BASE + "agents: [{name: a, prompt: p, options: 3}]", r"agents\[0\].options must be Mapping"),
+        (BASE + "agents: [{name: a, prompt: 5}]", "prompt must be non-empty text"),
+        ("- just\n- a list\n", "team must be a mapping"),
+        ("team: [unclosed", "not valid YAML"),
+    ],
+)
+def test_bad_yaml(yaml_text: str, match: str) -> None:
+    with pytest.raises(TeamConfigError, match=match):
+        load_team(yaml_text if "\n" in yaml_text else yaml_text + "\n")
+
+
+def test_route_to_missing_agent_is_a_routing_error() -> None:
+    with pytest.raises(RoutingError, match="route to 'ghost' names no agent"):
+        load_team(BASE + "agents: [{name: a, prompt: p}]\nroutes: [{after: a, to: ghost}]\n")
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(TeamConfigError, match="cannot read team file .*nope.yaml"):
+        load_team(tmp_path / "nope.yaml")
+
+
+def test_api_key_from_named_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MY_KEY", "sk-123")
+    team = team_from_dict({"team": "t", "agents": [{"name": "a", "prompt": "p"}],
+                           "llm": {"provider": "openai", "base_url": "http://x/v1", "model": "m",
+                                   "api_key_env": "MY_KEY"}})
+    assert isinstance(team.llm, OpenAICompatible) and "sk-123" not in repr(team.llm)

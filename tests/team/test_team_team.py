@@ -1,0 +1,72 @@
+"""Team and Agent definitions are validated when built, with errors naming the bad value."""
+
+from __future__ import annotations
+
+import pytest
+
+from llmteam.context import SensitivityLevel
+from llmteam.llm import ScriptedLLM
+from llmteam.team import Agent, Route, RoutingError, Team, TeamConfigError
+
+LLM = ScriptedLLM(default="x")
+
+
+def test_agent_defaults_and_variables() -> None:
+    agent = Agent("a", prompt="Hi {name}, see {b}", sensitivity="confidential")
+    assert agent.variables == ("name", "b") and agent.sensitivity is SensitivityLevel.CONFIDENTIAL
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"name": "1abc", "prompt": "p"}, "agent name '1abc'"),
+        ({"name": "has space", "prompt": "p"}, "has space"),
+        ({"name": "end", "prompt": "p"}, "reserved"),
+        ({"name": "a", "prompt": ""}, "non-empty"),
+        ({"name": "a", "prompt": "use {a}"}, "its own output"),
+        ({"name": "a", "prompt": "p", "sensitivity": "ultra"}, "sensitivity 'ultra'"),
+        ({"name": "a", "prompt": "p", "llm": object()}, "not a provider"),
+        ({"name": "a", "prompt": "p", "options": []}, "options must be a mapping"),
+    ],
+)
+def test_bad_agents(kwargs: dict[str, object], match: str) -> None:
+    with pytest.raises(TeamConfigError, match=match):
+        Agent(**kwargs)  # type: ignore[arg-type]
+
+
+def test_bad_teams() -> None:
+    with pytest.raises(TeamConfigError, match="no agents"):
+        Team("t", [], llm=LLM)
+    with pytest.raises(TeamConfigError, match="two agents are named 'a'"):
+        Team("t", [Agent("a", prompt="p"), Agent("a", prompt="q")], llm=LLM)
+    with pytest.raises(TeamConfigError, match="agent 'a' has no llm"):
+        Team("t", [Agent("a", prompt="p")])
+    with pytest.raises(RoutingError, match="route to 'ghost' names no agent; agents are: a"):
+        Team("t", [Agent("a", prompt="p")], llm=LLM, routes=[Route("a", "ghost")])
+    with pytest.raises(RoutingError, match="route after 'ghost'"):
+        Team("t", [Agent("a", prompt="p")], llm=LLM, routes=[Route("ghost", "a")])
+    with pytest.raises(TeamConfigError, match="max_steps=0"):
+        Team("t", [Agent("a", prompt="p")], llm=LLM, max_steps=0)
+    with pytest.raises(TeamConfigError, match="run_timeout=-1"):
+        Team("t", [Agent("a", prompt="p")], llm=LLM, run_timeout=-1)
+    with pytest.raises(TeamConfigError, match="output 'zz'"):
+        Team("t", [Agent("a", prompt="p")], llm=LLM, output="zz")
+    with pytest.raises(TeamConfigError, match="team name"):
+        Team("bad name", [Agent("a", prompt="p")], llm=LLM)
+
+
+def test_lookup() -> None:
+    team = Team("t", [Agent("a", prompt="p"), Agent("b", prompt="q", llm=ScriptedLLM(model="other"))], llm=LLM)
+    assert team.agent_names == ["a", "b"] and team.llm_for(team.agent("a")) is LLM
+    assert team.llm_for(team.agent("b")).model == "other"
+    with pytest.raises(RoutingError, match="no agent 'c'; agents are: a, b"):
+        team.agent("c")
+    assert "Team('t'" in repr(team)
+
+
+def test_route_matching() -> None:
+    r = Route("a", "b", contains="REFUND")
+    assert r.matches("a", {"a": "please refund me"})
+    assert not r.matches("a", {"a": "nothing"}) and not r.matches("b", {"a": "refund"})
+    assert Route("a", "b", contains="x", key="query").matches("a", {"query": "X marks"})
+    assert Route("start", "b").matches("start", {})
