@@ -10,6 +10,8 @@ from datetime import datetime, timezone
 from typing import IO, Any, Protocol, runtime_checkable
 
 from llmteam._backends.identifiers import validate_identifier
+from llmteam._backends.resource import AsyncClosing
+from llmteam._backends.text import sql_text_problem
 from llmteam._backends.url import parse_store_url
 from llmteam.roles._errors import EventLogError
 from llmteam.roles._mining import ProcessMiningEngine
@@ -36,12 +38,9 @@ class EventFilter:
 
 def _text(value: Any, field: str) -> str:
     text = value if isinstance(value, str) else str(value)
-    if "\x00" in text:
-        raise EventLogError(f"event {field} {text[:80]!r} contains a NUL character; remove it before logging")
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise EventLogError(f"event {field} {text[:80]!r} is not valid Unicode text ({exc.reason})") from exc
+    problem = sql_text_problem(text)
+    if problem is not None:
+        raise EventLogError(f"event {field} {text[:80]!r} {problem}; fix it before logging")
     return text
 
 
@@ -102,7 +101,7 @@ class ProcessEventLog(Protocol):
         ...
 
 
-class EventLogBase:
+class EventLogBase(AsyncClosing):
     """Reading, grouping, loading and export on top of a backend's ``fetch_page`` and ``append_many``."""
 
     async def append_many(self, events: Iterable[ProcessEvent], *, tenant_id: str = "") -> int:
@@ -195,12 +194,6 @@ class EventLogBase:
         else:
             await emit(target)
         return written
-
-    async def __aenter__(self) -> EventLogBase:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
 
 
 def _rows(events: Iterable[ProcessEvent], tenant_id: str) -> list[Row]:

@@ -7,6 +7,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from llmteam._backends.identifiers import validate_identifier
+from llmteam._backends.text import sql_text_problem
 from llmteam.tenancy._config import TenantConfig
 from llmteam.tenancy._errors import TenantError
 
@@ -18,12 +19,9 @@ def check_key(key: object) -> str:
     """A key a durable store can hold: a string without NUL characters or lone surrogates."""
     if not isinstance(key, str):
         raise TypeError(f"key {key!r} is a {type(key).__name__}; keys are strings")
-    if "\x00" in key:
-        raise ValueError(f"key {key!r} contains a NUL character, which SQL text columns cannot hold")
-    try:
-        key.encode("utf-8")
-    except UnicodeEncodeError as err:
-        raise ValueError(f"key {key!r} is not valid Unicode text (lone surrogate); fix the key") from err
+    problem = sql_text_problem(key)
+    if problem is not None:
+        raise ValueError(f"key {key!r} {problem}; fix the key")
     return key
 
 

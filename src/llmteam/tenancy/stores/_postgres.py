@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable, Mapping
-from types import TracebackType
 from typing import Any
 
 from llmteam._backends.identifiers import validate_identifier
 from llmteam._backends.postgres import create_pool, ensure_schema
+from llmteam._backends.resource import AsyncClosing
 from llmteam.tenancy._config import TenantConfig
 from llmteam.tenancy._errors import TenantAlreadyExistsError, TenantNotFoundError
 from llmteam.tenancy.stores._codec import (
@@ -72,7 +72,7 @@ POSTGRES_SCHEMA = (
 """The DDL of the default tables (the stores run it themselves; this is for review and migrations)."""
 
 
-class _PostgresStore:
+class _PostgresStore(AsyncClosing):
     """One table reached through a borrowed pool or a lazily created one."""
 
     _component = ""
@@ -108,14 +108,6 @@ class _PostgresStore:
         if self._owns_pool and self.pool is not None:
             pool, self.pool, self._ready = self.pool, None, False
             await pool.close()
-
-    async def __aenter__(self) -> Any:
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.close()
 
 
 class PostgresTenantStore(_PostgresStore):

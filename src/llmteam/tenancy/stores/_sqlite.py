@@ -12,10 +12,10 @@ import json
 import os
 import sqlite3
 from collections.abc import Iterable, Mapping
-from types import TracebackType
 from typing import Any, Literal
 
 from llmteam._backends.identifiers import validate_identifier
+from llmteam._backends.resource import AsyncClosing
 from llmteam._backends.sqlite import SQLiteDatabase
 from llmteam.tenancy._config import TenantConfig
 from llmteam.tenancy._errors import TenantAlreadyExistsError, TenantNotFoundError
@@ -61,7 +61,7 @@ _KV_SQL = {
 }
 
 
-class _SQLiteStore:
+class _SQLiteStore(AsyncClosing):
     """One table in one SQLite file, created on first use."""
 
     _component = ""
@@ -89,14 +89,6 @@ class _SQLiteStore:
     async def close(self) -> None:
         """Close the file's connections and writer thread; idempotent."""
         self._db.close()
-
-    async def __aenter__(self) -> Any:
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.close()
 
 
 class SQLiteTenantStore(_SQLiteStore):
