@@ -103,12 +103,14 @@ async def test_finished_runs_free_their_slot_and_count_per_day(store: Any) -> No
     assert (info.value.limit_type, info.value.current, info.value.maximum) == ("runs_per_day", 3, 3)
 
 
-async def test_expired_lease_stops_counting(store: Any) -> None:
-    await store.admit(rec("t1", "stuck"), max_concurrent=1, max_per_day=BIG, lease=0.05)
+async def test_live_lease_counts_and_expired_lease_stops_counting(store: Any) -> None:
+    # Leases run from the record's started_at, so both cases are set up without sleeping (no timing flakes).
+    await store.admit(rec("t1", "live"), max_concurrent=1, max_per_day=BIG, lease=60)
     with pytest.raises(AdmissionRefused):
         await store.admit(rec("t1", "next"), max_concurrent=1, max_per_day=BIG, lease=60)
-    await asyncio.sleep(0.1)  # the crashed run's lease ran out
-    await store.admit(rec("t1", "next"), max_concurrent=1, max_per_day=BIG, lease=60)
+    crashed = rec("t2", "crashed", started_at=time.time() - 120)  # a crashed run whose 60 s lease ran out
+    await store.admit(crashed, max_concurrent=1, max_per_day=BIG, lease=60)
+    await store.admit(rec("t2", "next"), max_concurrent=1, max_per_day=BIG, lease=60)
 
 
 def test_memory_store_is_bounded() -> None:

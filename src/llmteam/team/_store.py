@@ -73,7 +73,7 @@ class MemoryRunStore:
             raise AdmissionRefused("runs_per_day", today, max_per_day)
         if record.run_id in self._runs:
             raise ValueError(f"run id {record.run_id!r} already exists")
-        running[record.run_id] = now + lease
+        running[record.run_id] = record.started_at + lease  # as the SQL stores: the lease runs from the start
         if day not in self._daily:  # a new day: drop the other days' counters so the dict stays bounded
             self._daily = {k: v for k, v in self._daily.items() if k[1] == day[1]}
         self._daily[day] = today + 1
