@@ -21,6 +21,16 @@ fi
 # PostgreSQL on 127.0.0.1:5432: a private cluster owned by the postgres user, trust auth on loopback only.
 PGDATA=${LLMTEAM_PGDATA:-/tmp/llmteam-pgdata}
 PGBIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
+if (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null \
+   && ! "$PGBIN/psql" -w -h 127.0.0.1 -p 5432 -U postgres -qtAc "SELECT 1" >/dev/null 2>&1; then
+  # A server we cannot use holds the port (e.g. the cluster Debian's package started): stop it, start ours.
+  if command -v pg_lsclusters >/dev/null 2>&1; then
+    pg_lsclusters -h | awk '$4 == "online" {print $1, $2}' | while read -r ver name; do
+      pg_ctlcluster "$ver" "$name" stop || true
+    done
+  fi
+  sleep 1
+fi
 if ! (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null; then
   RUNAS=()
   if [ "$(id -u)" -eq 0 ]; then RUNAS=(runuser -u postgres --); fi
