@@ -146,3 +146,23 @@ def test_license_gate_is_opt_in(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LLMTEAM_LICENSE_ENFORCE", "1")
     with pytest.raises(FeatureNotLicensedError):
         RateLimitedExecutor()
+
+
+async def test_auto_registered_endpoints_are_bounded_lru_and_explicit_ones_are_kept() -> None:
+    ex = RateLimitedExecutor(RateLimitConfig(requests_per_second=1000, burst_size=100), max_auto_endpoints=3)
+    ex.register("explicit")
+
+    async def ok() -> int:
+        return 1
+
+    for i in range(10):
+        assert (await ex.execute(f"caller-{i}", ok)).success
+        assert (await ex.execute("caller-7" if i > 7 else f"caller-{i}", ok)).success
+    names = set(ex.get_stats())
+    assert "explicit" in names
+    assert names - {"explicit"} == {"caller-7", "caller-8", "caller-9"}  # the 3 most recently used
+
+
+def test_max_auto_endpoints_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="max_auto_endpoints=0"):
+        RateLimitedExecutor(max_auto_endpoints=0)

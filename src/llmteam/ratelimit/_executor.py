@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -58,6 +59,8 @@ class RateLimitedExecutor:
     """Runs callables per named endpoint under rate limits, circuit breakers and retries with backoff.
 
     ``backend`` (keyword-only) is handed to every limiter and breaker it creates (e.g. a shared Redis backend).
+    Endpoints that ``execute`` registers on its own are kept for the ``max_auto_endpoints`` most recently used
+    names, so callers choosing many names cannot grow it without bound; ``register`` ed endpoints always stay.
     """
 
     def __init__(
@@ -66,14 +69,19 @@ class RateLimitedExecutor:
         *,
         run_sync_in_thread: bool = True,
         backend: RateLimitBackend | str | None = None,
+        max_auto_endpoints: int = 10_000,
     ) -> None:
         check_builtin_gate("RateLimitedExecutor", LicenseTier.PROFESSIONAL)
+        if isinstance(max_auto_endpoints, bool) or not isinstance(max_auto_endpoints, int) or max_auto_endpoints < 1:
+            raise ValueError(f"max_auto_endpoints={max_auto_endpoints!r} must be an integer >= 1")
         if default_config is not None and not isinstance(default_config, RateLimitConfig):
             raise TypeError(f"default_config={default_config!r} must be a RateLimitConfig or None")
         self.default_config = default_config or RateLimitConfig()
         self.run_sync_in_thread = run_sync_in_thread
         self.backend = resolve_backend(backend)
         self._endpoints: dict[str, _Endpoint] = {}
+        self.max_auto_endpoints = max_auto_endpoints
+        self._auto: OrderedDict[str, None] = OrderedDict()  # auto-registered names, least recently used first
 
     def register(
         self,
@@ -85,16 +93,24 @@ class RateLimitedExecutor:
         limiter = RateLimiter(name, rate_config or self.default_config, backend=self.backend)
         breaker = None if circuit_config is None else CircuitBreaker(name, circuit_config, backend=self.backend)
         self._endpoints[name] = _Endpoint(limiter, breaker, EndpointStats())
+        self._auto.pop(name, None)
 
     def unregister(self, name: str) -> None:
         """Forget endpoint ``name`` (no-op if unknown)."""
         self._endpoints.pop(name, None)
+        self._auto.pop(name, None)
 
     def _endpoint(self, name: str) -> _Endpoint:
         endpoint = self._endpoints.get(name)
         if endpoint is None:
             self.register(name)
+            self._auto[name] = None
+            while len(self._auto) > self.max_auto_endpoints:
+                evicted, _ = self._auto.popitem(last=False)
+                self._endpoints.pop(evicted, None)
             endpoint = self._endpoints[name]
+        elif name in self._auto:
+            self._auto.move_to_end(name)
         return endpoint
 
     async def execute(self, name: str, func: Callable[..., Any], *args: Any, **kwargs: Any) -> ExecutionResult:
