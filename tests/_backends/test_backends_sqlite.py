@@ -7,7 +7,9 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -141,3 +143,89 @@ async def test_cursor_results_are_closed_in_the_writer_thread(tmp_path: Path) ->
         await asyncio.gather(*(db.write(lambda c: c.executemany(sql, rows)) for _ in range(10)))
     assert await db.read(lambda c: c.execute("SELECT count(*) FROM kv").fetchone()) == (21,)
     db.close()
+
+
+async def test_write_short_commits_inline_when_idle_and_durably(tmp_path: Path) -> None:
+    import threading
+
+    db = SQLiteDatabase(tmp_path / "a.db")
+    await db.ensure_schema("kv", 1, DDL)
+    seen: list[int] = []
+
+    def put(c: Any) -> None:
+        seen.append(threading.get_ident())
+        c.execute("INSERT INTO kv VALUES ('a', '1')")
+
+    await db.write_short(put)
+    assert seen == [threading.get_ident()]  # no hop to the writer thread
+    other = SQLiteDatabase(tmp_path / "a.db")  # a fresh connection sees it: committed on return
+    assert other.read_sync(lambda c: c.execute("SELECT v FROM kv").fetchone()) == ("1",)
+    with pytest.raises(sqlite3.IntegrityError):
+        await db.write_short(lambda c: c.execute("INSERT INTO kv VALUES ('a', '2')"))
+    assert db.read_sync(lambda c: c.execute("SELECT count(*) FROM kv").fetchone()) == (1,)  # rolled back
+    other.close()
+    db.close()
+
+
+async def test_write_short_falls_back_to_the_thread_when_another_connection_writes(tmp_path: Path) -> None:
+    import threading
+
+    db = SQLiteDatabase(tmp_path / "a.db")
+    await db.ensure_schema("kv", 1, DDL)
+    blocker = sqlite3.connect(tmp_path / "a.db", isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")  # another process-like writer holds the write lock
+    where: list[int] = []
+
+    def put(c: Any) -> None:
+        where.append(threading.get_ident())
+        c.execute("INSERT INTO kv VALUES ('b', '1')")
+
+    task = asyncio.ensure_future(db.write_short(put))
+    await asyncio.sleep(0.05)
+    assert not task.done()  # it waits in the writer thread, not on the loop
+    blocker.execute("ROLLBACK")
+    await asyncio.wait_for(task, 5)
+    assert where and where[0] != threading.get_ident()
+    assert db.writer().execute("PRAGMA busy_timeout").fetchone() == (db.busy_timeout_ms,)  # restored
+    blocker.close()
+    db.close()
+
+
+async def test_slow_commits_go_through_the_thread(tmp_path: Path) -> None:
+    import threading
+
+    db = SQLiteDatabase(tmp_path / "a.db")
+    await db.ensure_schema("kv", 1, DDL)
+    await db.write(lambda c: time.sleep(0.01))  # a slow commit disables inline writes...
+    where: list[int] = []
+    await db.write_short(lambda c: where.append(threading.get_ident()))
+    assert where[0] != threading.get_ident()
+    await db.write_short(lambda c: where.append(threading.get_ident()))  # ...until a quick one re-enables them
+    assert where[1] == threading.get_ident()
+    db.close()
+
+
+def test_many_processes_opening_a_brand_new_file_at_once(tmp_path: Path) -> None:
+    # Regression: switching a new file to WAL from several processes at once raised "database is locked"
+    # (SQLite skips the busy handler there); the switch is now retried until busy_timeout.
+    script = textwrap.dedent(
+        """
+        import sys
+        from llmteam._backends.sqlite import SQLiteDatabase
+        db = SQLiteDatabase(sys.argv[1])
+        db.ensure_schema_sync("kv", 1, ["CREATE TABLE IF NOT EXISTS kv (k TEXT PRIMARY KEY, v TEXT NOT NULL)"])
+        db.write_sync(lambda c: c.execute("INSERT INTO kv VALUES (?, 'v')", (sys.argv[2],)))
+        db.close()
+        """
+    )
+    for trial in range(4):
+        path = tmp_path / f"new{trial}.db"
+        procs = [
+            subprocess.Popen([sys.executable, "-c", script, str(path), str(i)], stderr=subprocess.PIPE)
+            for i in range(6)
+        ]
+        errors = [p.communicate(timeout=60)[1].decode() for p in procs]
+        assert [p.returncode for p in procs] == [0] * 6, errors
+        db = SQLiteDatabase(path)
+        assert db.read_sync(lambda c: c.execute("SELECT count(*) FROM kv").fetchone()) == (6,)
+        db.close()

@@ -6,6 +6,11 @@ WAL durability against process crashes and may lose the last commits on power lo
 the event-loop thread over a separate read-only connection, because a short indexed lookup costs less than
 a thread hop; long scans go through :meth:`SQLiteDatabase.read_in_thread`. Several processes may share one
 file: ``BEGIN IMMEDIATE`` serialises writers and ``busy_timeout`` makes them wait for each other.
+
+:meth:`SQLiteDatabase.write_short` is the one exception to "writes run in the writer thread": a short
+transaction commits inline on the loop thread when the writer is idle, the write lock is free at once and
+recent commits took under ``INLINE_MAX_SECONDS`` (2 ms), because then the thread hop costs as much as the commit.
+A slow commit or a busy lock sends writes back to the writer thread, so the loop is never blocked for long.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import asyncio
 import os
 import sqlite3
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -22,6 +28,8 @@ from typing import Literal, TypeVar
 
 T = TypeVar("T")
 
+# write_short() runs a transaction on the loop thread only while commits take less than this
+INLINE_MAX_SECONDS = 0.002
 SCHEMA_TABLE = "CREATE TABLE IF NOT EXISTS schema_version (component TEXT PRIMARY KEY, version INTEGER NOT NULL)"
 
 
@@ -52,6 +60,8 @@ class SQLiteDatabase:
         self._reader: sqlite3.Connection | None = None
         self._keepalive: sqlite3.Connection | None = None
         self._lock = threading.Lock()
+        self._write_lock = threading.RLock()  # one transaction at a time on the write connection
+        self._quick = True  # did the last commit take under INLINE_MAX_SECONDS?
         self._schemas: set[str] = set()
         self._closed = False
 
@@ -65,19 +75,37 @@ class SQLiteDatabase:
         )
         conn.execute(f"PRAGMA busy_timeout={self.busy_timeout_ms}")
         if not self._uri:
-            conn.execute("PRAGMA journal_mode=WAL")
+            self._enable_wal(conn)
         conn.execute(f"PRAGMA synchronous={self.synchronous}")
         conn.execute("PRAGMA foreign_keys=ON")
         if readonly:
             conn.execute("PRAGMA query_only=1")
         return conn
 
+    def _enable_wal(self, conn: sqlite3.Connection) -> None:
+        """Switch the file to WAL, retrying while another process does the same on a brand-new file.
+
+        SQLite does not call the busy handler when the switch would need a lock escalation that could deadlock,
+        so two processes opening a new file at once can see "database is locked" at once; we retry until
+        ``busy_timeout`` instead.
+        """
+        deadline = time.monotonic() + self.busy_timeout_ms / 1000
+        while True:
+            try:
+                if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                    conn.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.005)
+
     def _check_open(self) -> None:
         if self._closed:
             raise RuntimeError(f"SQLite database {self.path!r} is closed; open a new store")
 
     def writer(self) -> sqlite3.Connection:
-        """The write connection (opened on first use); only touch it from the writer thread."""
+        """The write connection (opened on first use); only touch it while holding the write lock."""
         with self._lock:
             self._check_open()
             if self._uri and self._keepalive is None:
@@ -104,14 +132,9 @@ class SQLiteDatabase:
             return self._executor
 
     # -- operations ----------------------------------------------------------------------------------
-    def write_sync(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """Run ``fn(conn)`` in one ``BEGIN IMMEDIATE`` transaction and commit; roll back if it raises.
-
-        ``fn`` returns plain data (rows, counts). A cursor it returns is closed here and ``None`` is returned
-        instead: finalising it on another thread would race this connection's reuse of the statement.
-        """
-        conn = self.writer()
-        conn.execute("BEGIN IMMEDIATE")
+    def _transaction(self, conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """``fn(conn)`` in the begun transaction, then COMMIT (ROLLBACK if it raises); the caller holds the lock."""
+        t0 = time.perf_counter()
         try:
             result = fn(conn)
             if isinstance(result, sqlite3.Cursor):
@@ -121,12 +144,49 @@ class SQLiteDatabase:
             conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
+        self._quick = time.perf_counter() - t0 < INLINE_MAX_SECONDS
         return result
+
+    def write_sync(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn(conn)`` in one ``BEGIN IMMEDIATE`` transaction and commit; roll back if it raises.
+
+        ``fn`` returns plain data (rows, counts). A cursor it returns is closed here and ``None`` is returned
+        instead: finalising it on another thread would race this connection's reuse of the statement.
+        """
+        with self._write_lock:
+            conn = self.writer()
+            conn.execute("BEGIN IMMEDIATE")
+            return self._transaction(conn, fn)
 
     async def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``fn`` as one committed transaction in the writer thread; when this returns it is durable."""
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._pool(), self.write_sync, fn)
+
+    async def write_short(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Like :meth:`write` for a short transaction (a few rows), durable on return, with no thread hop if possible.
+
+        When the write connection is idle, no other connection holds the write lock and recent commits took
+        under ``INLINE_MAX_SECONDS``, ``fn`` runs on the calling (loop) thread: the hop to the writer thread
+        costs about as much as the commit itself. Otherwise, or if ``BEGIN IMMEDIATE`` would have to wait,
+        it goes through :meth:`write`.
+        """
+        if self._quick and not self._closed and self._write_lock.acquire(blocking=False):
+            try:
+                conn = self.writer()
+                conn.execute("PRAGMA busy_timeout=0")  # never wait for another process on the loop thread
+                try:
+                    conn.execute("BEGIN IMMEDIATE")
+                    begun = True
+                except sqlite3.OperationalError:  # busy: another connection is writing
+                    begun = False
+                finally:
+                    conn.execute(f"PRAGMA busy_timeout={self.busy_timeout_ms}")
+                if begun:
+                    return self._transaction(conn, fn)
+            finally:
+                self._write_lock.release()
+        return await self.write(fn)
 
     def read_sync(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``fn(conn)`` on the read-only connection in the calling thread."""
@@ -189,6 +249,10 @@ class SQLiteDatabase:
             executor, self._executor = self._executor, None
         if executor is not None:
             executor.shutdown(wait=True)
+        with self._write_lock:  # not while a write_short() runs in another thread
+            self._close_connections()
+
+    def _close_connections(self) -> None:
         for conn in (self._reader, self._writer, self._keepalive):
             if conn is not None:
                 conn.close()
