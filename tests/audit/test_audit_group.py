@@ -200,3 +200,30 @@ def test_committer_busy_on_another_loop_refuses_instead_of_hanging() -> None:
         release.set()
         other.join(5)
     assert not other.is_alive()
+
+
+async def test_lone_caller_commits_in_its_own_task_and_queued_callers_follow(tmp_path: Path) -> None:
+    store = SQLiteAuditStore(tmp_path / "a.db")
+    t = trail(store)
+    assert t._group is not None
+    for _ in range(5):
+        await t.log(EV)
+    assert t._group.groups == 5 and t._group._task is None  # one transaction each, no committer task left
+    acked = list(await asyncio.gather(*(t.log(EV, action=str(i)) for i in range(40))))
+    assert t._group.groups < 5 + 40  # callers that came together still share transactions
+    await assert_chain(store, "acme", acked)
+    assert await store.get_last_sequence("acme") == 45
+    await store.close()
+
+
+async def test_lone_caller_cancelled_before_commit_is_not_written(tmp_path: Path) -> None:
+    store = SQLiteAuditStore(tmp_path / "a.db")
+    t = trail(store)
+    task = asyncio.ensure_future(t.log(EV))
+    await asyncio.sleep(0)  # it is now yielding once before committing alone
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    r = await t.log(EV)
+    assert r.sequence_number == 1 and await store.count() == 1
+    await store.close()

@@ -100,3 +100,12 @@ def test_round_trip_and_copy() -> None:
     assert minimal.severity is AuditSeverity.INFO and minimal.metadata == {} and minimal.verify_integrity()
     r.action = "mutable"  # attribute assignment must not raise
     assert len(generate_audit_id()) == 36
+
+
+def test_copy_carries_the_checksum_over_even_when_empty() -> None:
+    r = AuditRecord(generate_audit_id(), 1, datetime.now(timezone.utc), AuditEventType.DATA_CREATED, tags=["a"],
+                    metadata={"k": [1]})
+    c = r.copy()
+    assert c == r and c.tags is not r.tags and c.metadata["k"] is not r.metadata["k"]
+    r.checksum = ""
+    assert r.copy().checksum == ""

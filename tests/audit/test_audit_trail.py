@@ -7,6 +7,8 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from llmteam.audit import (
     AuditEventType,
@@ -232,3 +234,21 @@ def test_license_gate(monkeypatch: pytest.MonkeyPatch) -> None:
         AuditTrail(MemoryAuditStore())
     monkeypatch.delenv("LLMTEAM_LICENSE_ENFORCE")
     AuditTrail(MemoryAuditStore())
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.dictionaries(
+        st.sampled_from(["actor_type", "actor_id", "actor_ip", "action", "resource_type", "resource_id",
+                         "error_message", "pipeline_id", "run_id", "agent_name", "step_name"]),
+        st.text(max_size=8),
+    ),
+    st.sampled_from([AuditEventType.DATA_CREATED, "data.created", AuditEventType.CONFIG_CHANGED]),
+)
+def test_fast_field_path_equals_the_checked_path(kwargs: dict[str, str], event: Any) -> None:
+    t = AuditTrail(MemoryAuditStore(), tenant_id="x", use_context_tenant=False)
+    fast = t._fields(event, kwargs)
+    checked = t._fields(event, {**kwargs, "success": True})  # a non-str argument takes the checked path
+    assert fast == checked and type(fast["event_type"]) is AuditEventType
+    assert fast["metadata"] == {} and fast["tags"] == []
+    assert fast["metadata"] is not t._fields(event, kwargs)["metadata"]  # fresh containers per record

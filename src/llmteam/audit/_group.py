@@ -36,11 +36,16 @@ class GroupCommitter:
     def __init__(self, commit: Callable[[list[Entry]], Awaitable[Outcome]]) -> None:
         self._commit = commit
         self._pending: list[Entry] = []
-        self._task: asyncio.Task[None] | None = None
+        self._task: asyncio.Task[Any] | None = None  # the committer: a task of ours or a lone caller's
         self.groups = 0  # number of transactions issued (for tests and benchmarks)
 
     async def submit(self, tenant: str, fields: dict[str, Any]) -> AuditRecord:
-        """Queue one record for ``tenant`` and return it once it is committed (durable on return)."""
+        """Queue one record for ``tenant`` and return it once it is committed (durable on return).
+
+        With no commit in progress the caller yields once so ready callers can queue too; if it is still
+        alone it commits its record in its own task (saving the hop to a committer task), otherwise it hands
+        the queue to a committer task. Whatever queued during a commit goes to a committer task after it.
+        """
         loop = asyncio.get_running_loop()
         task = self._task
         if task is not None and not task.done() and task.get_loop() is not loop:
@@ -49,32 +54,52 @@ class GroupCommitter:
                     "this audit trail is committing on another event loop; use one AuditTrail per event loop"
                 )
             self._pending = []  # the old loop is gone, and its callers with it
+            task = None
         fut: asyncio.Future[AuditRecord] = loop.create_future()
         self._pending.append((tenant, fields, fut))
         if task is None or task.done() or task.get_loop() is not loop:
-            self._task = loop.create_task(self._run())
+            me = asyncio.current_task()
+            if me is None:  # pragma: no cover - submit() always runs in a task
+                self._task = loop.create_task(self._run())
+            else:
+                self._task = me
+                try:
+                    await asyncio.sleep(0)
+                    if len(self._pending) == 1:  # still alone: commit it here; a cancel then only hits this caller
+                        await self._commit_next()
+                except asyncio.CancelledError:
+                    fut.cancel()  # never written after its caller was cancelled
+                    raise
+                finally:
+                    self._task = None
+                    if self._pending:
+                        self._task = loop.create_task(self._run())
         return await fut
 
     async def _run(self) -> None:
         while self._pending:
-            batch, self._pending = self._pending[:MAX_GROUP], self._pending[MAX_GROUP:]
-            # a caller cancelled before its record was taken is not written
-            batch = [e for e in batch if not e[2].done()]
-            if not batch:
-                continue
-            self.groups += 1
-            try:
-                outcomes = await self._commit(batch)
-            except asyncio.CancelledError:
-                for _, _, fut in batch:
-                    fut.cancel()
-                raise
-            except Exception as exc:  # handed to every caller of the group
-                outcomes = [exc] * len(batch)
-            for (_, _, fut), outcome in zip(batch, outcomes, strict=True):
-                if fut.done():
-                    continue  # the caller was cancelled while its record was being committed
-                if isinstance(outcome, BaseException):
-                    fut.set_exception(outcome)
-                else:
-                    fut.set_result(outcome)
+            await self._commit_next()
+
+    async def _commit_next(self) -> None:
+        """Commit the next group of queued entries and settle their callers' futures."""
+        batch, self._pending = self._pending[:MAX_GROUP], self._pending[MAX_GROUP:]
+        # a caller cancelled before its record was taken is not written
+        batch = [e for e in batch if not e[2].done()]
+        if not batch:
+            return
+        self.groups += 1
+        try:
+            outcomes = await self._commit(batch)
+        except asyncio.CancelledError:
+            for _, _, fut in batch:
+                fut.cancel()
+            raise
+        except Exception as exc:  # handed to every caller of the group
+            outcomes = [exc] * len(batch)
+        for (_, _, fut), outcome in zip(batch, outcomes, strict=True):
+            if fut.done():
+                continue  # the caller was cancelled while its record was being committed
+            if isinstance(outcome, BaseException):
+                fut.set_exception(outcome)
+            else:
+                fut.set_result(outcome)

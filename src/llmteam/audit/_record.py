@@ -216,15 +216,19 @@ class AuditRecord:
 
     def copy(self) -> AuditRecord:
         """An equal record sharing no mutable containers with this one (the checksum is carried over)."""
-        if type(self) is AuditRecord:  # fast path: clone the attributes, then copy the four containers
-            new = object.__new__(AuditRecord)
-            d = new.__dict__
-            d.update(self.__dict__)
+        if type(self) is AuditRecord:  # fast path: empty containers are the common case and need no deep copy
             old, nv, md, tags = self.old_value, self.new_value, self.metadata, self.tags
-            d["old_value"] = None if old is None else deep_copy(old)
-            d["new_value"] = None if nv is None else deep_copy(nv)
-            d["metadata"] = {} if type(md) is dict and not md else deep_copy(md)
-            d["tags"] = [] if type(tags) is list and not tags else deep_copy(tags)
+            # the constructor (not __dict__.update) keeps the instance dict unmaterialised: fewer objects for GC
+            new = AuditRecord(
+                self.record_id, self.sequence_number, self.timestamp, self.event_type, self.severity,
+                self.tenant_id, self.pipeline_id, self.run_id, self.agent_name, self.step_name, self.actor_type,
+                self.actor_id, self.actor_ip, self.actor_user_agent, self.action, self.resource_type,
+                self.resource_id, None if old is None else deep_copy(old), None if nv is None else deep_copy(nv),
+                self.success, self.error_message, {} if type(md) is dict and not md else deep_copy(md),
+                [] if type(tags) is list and not tags else deep_copy(tags), self.checksum, self.previous_checksum,
+            )
+            if not self.checksum:
+                new.checksum = self.checksum  # carried over as it is, even when empty
             return new
         return AuditRecord(
             self.record_id, self.sequence_number, self.timestamp, self.event_type, self.severity, self.tenant_id,

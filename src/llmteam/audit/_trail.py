@@ -31,6 +31,7 @@ _STR_ARGS = (
     "actor_type", "actor_id", "actor_ip", "action", "resource_type", "resource_id", "error_message", "pipeline_id",
     "run_id", "agent_name", "step_name",
 )
+_STR_ARG_SET = frozenset(_STR_ARGS)
 _LOG_ARGS = frozenset((*_STR_ARGS, "severity", "old_value", "new_value", "success", "metadata", "tags"))
 _EMPTY: dict[str, Any] = {}
 _EMPTY_TAGS: list[str] = []
@@ -38,6 +39,7 @@ _DEFAULTS: dict[str, Any] = {
     **dict.fromkeys(_STR_ARGS, ""), "actor_type": "system", "severity": AuditSeverity.INFO, "old_value": None,
     "new_value": None, "success": True, "metadata": None, "tags": None,
 }
+_FAST_DEFAULTS = {**_DEFAULTS, "severity": AuditSeverity.INFO}
 
 
 class AuditTrail(ConvenienceLogging):
@@ -111,6 +113,11 @@ class AuditTrail(ConvenienceLogging):
 
     # -- writing -------------------------------------------------------------------------------------
     def _fields(self, event_type: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
+        if _STR_ARG_SET.issuperset(kwargs) and all(type(v) is str for v in kwargs.values()):
+            # fast path: only string fields given (the common call); same result as the full checks below
+            f = {**_FAST_DEFAULTS, **kwargs, "metadata": {}, "tags": []}
+            f["event_type"] = event_type if type(event_type) is AuditEventType else parse_event_type(event_type)
+            return f
         if not _LOG_ARGS.issuperset(kwargs):
             raise TypeError(f"unknown audit field(s) {sorted(set(kwargs) - _LOG_ARGS)}; allowed: {sorted(_LOG_ARGS)}")
         f = dict(_DEFAULTS)
@@ -152,7 +159,8 @@ class AuditTrail(ConvenienceLogging):
         if len(fields) > 1 and not has(self.store, "append_many"):
             return [rec for f in fields for rec in await self._append_linked(tenant, [f])]
         for _ in range(MAX_RETRIES):
-            seq, prev = await self._head(tenant)
+            head = self._heads.get(tenant)
+            seq, prev = head if head is not None else await self._head(tenant)
             records = []
             for f in fields:
                 seq += 1
@@ -176,6 +184,10 @@ class AuditTrail(ConvenienceLogging):
 
     async def _commit_group(self, batch: list[Entry]) -> Outcome:
         """Link and append a group of queued log() calls in one transaction (see :mod:`llmteam.audit._group`)."""
+        if len(batch) == 1:  # a lone caller: one tenant, one lock
+            tenant, f, _ = batch[0]
+            async with self._lock(tenant):
+                return list(await self._append_linked(tenant, [f]))
         by_tenant: dict[str, list[int]] = {}
         for i, (tenant, _, _) in enumerate(batch):
             by_tenant.setdefault(tenant, []).append(i)

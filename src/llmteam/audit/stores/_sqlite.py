@@ -18,6 +18,7 @@ from llmteam.audit.stores._sql import CHAIN_COLUMNS, COLUMNS, Dialect, build_que
 __all__ = ["SQLiteAuditStore"]
 
 _SCHEMA_VERSION = 1
+_SHORT_WRITE_ROWS = 8
 _DIALECT = Dialect(
     placeholder=lambda n: "?",
     tags_any=lambda p: (
@@ -59,10 +60,13 @@ class SQLiteAuditStore:
         self.db = SQLiteDatabase(path, synchronous="FULL")
         self.path = self.db.path
         marks = ", ".join("?" * len(COLUMNS))
+        self._schema_ok = False
         self._insert = f"INSERT INTO {self.table} ({', '.join(COLUMNS)}) VALUES ({marks})"  # noqa: S608 - validated
 
     async def _ready(self) -> None:
-        await self.db.ensure_schema(f"audit:{self.table}", _SCHEMA_VERSION, _ddl(self.table))
+        if not self._schema_ok:  # checked once: building the DDL list costs more than a point read
+            await self.db.ensure_schema(f"audit:{self.table}", _SCHEMA_VERSION, _ddl(self.table))
+            self._schema_ok = True
 
     async def _write_rows(self, rows: list[tuple[Any, ...]]) -> None:
         await self._ready()
@@ -71,7 +75,8 @@ class SQLiteAuditStore:
             conn.executemany(self._insert, rows)
 
         try:
-            await self.db.write(insert)
+            # a few rows (a lone durable log()) commit without the hop to the writer thread when it is idle
+            await (self.db.write_short(insert) if len(rows) <= _SHORT_WRITE_ROWS else self.db.write(insert))
         except sqlite3.IntegrityError as exc:
             raise AuditStorageError(
                 f"duplicate audit record: a sequence number in this batch is already used ({exc}); "
