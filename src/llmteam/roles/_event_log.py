@@ -246,7 +246,7 @@ class MemoryEventLog(EventLogBase):
 
 def open_event_log(url: str, *, table_name: str = DEFAULT_TABLE, pool: Any = None) -> EventLogBase:
     """Open the process-event log at ``url`` (memory://, sqlite:///path, postgresql://...); no I/O until used."""
-    validate_identifier(table_name, "event log table name")
+    validate_identifier(table_name, "event log table name", suffixes=("_case_order",))
     parsed = parse_store_url(url, allowed=("memory", "sqlite", "postgresql"))
     if parsed.scheme == "memory":
         return MemoryEventLog()

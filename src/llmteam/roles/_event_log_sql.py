@@ -65,7 +65,7 @@ class SQLiteEventLog(EventLogBase):
     def __init__(
         self, path: str, *, table_name: str = DEFAULT_TABLE, synchronous: Literal["FULL", "NORMAL"] = "NORMAL"
     ) -> None:
-        self.table = validate_identifier(table_name, "event log table name")
+        self.table = validate_identifier(table_name, "event log table name", suffixes=("_case_order",))
         self._db = SQLiteDatabase(path, synchronous=synchronous)
         self.path = path
 
@@ -124,7 +124,7 @@ class PostgresEventLog(EventLogBase):
     def __init__(self, *, pool: Any = None, dsn: str | None = None, table_name: str = DEFAULT_TABLE) -> None:
         if pool is None and dsn is None:
             raise ValueError("PostgresEventLog needs pool= (an asyncpg pool) or dsn= (a postgresql:// URL)")
-        self.table = validate_identifier(table_name, "event log table name")
+        self.table = validate_identifier(table_name, "event log table name", suffixes=("_case_order",))
         self._pool = pool
         self._owns_pool = pool is None
         self._dsn = dsn

@@ -12,7 +12,16 @@ from llmteam.audit._errors import AuditStorageError
 from llmteam.audit._query import AuditQuery, normalized
 from llmteam.audit._record import AuditRecord
 from llmteam.audit._store import ChainRow
-from llmteam.audit.stores._sql import CHAIN_COLUMNS, COLUMNS, Dialect, build_query, row_to_chain, row_to_record, to_row
+from llmteam.audit.stores._sql import (
+    CHAIN_COLUMNS,
+    COLUMNS,
+    DERIVED_SUFFIXES,
+    Dialect,
+    build_query,
+    row_to_chain,
+    row_to_record,
+    to_row,
+)
 
 __all__ = ["PostgresAuditStore"]
 
@@ -54,7 +63,7 @@ class PostgresAuditStore:
     def __init__(self, pool: Any = None, table_name: str = "audit_log", *, dsn: str | None = None) -> None:
         if pool is None and not dsn:
             raise ValueError("PostgresAuditStore needs an asyncpg pool or a dsn such as postgresql://user@host/db")
-        self.table = validate_identifier(table_name, "audit table name")
+        self.table = validate_identifier(table_name, "audit table name", suffixes=DERIVED_SUFFIXES)
         self._pool = pool
         self._owns_pool = pool is None
         self._dsn = dsn

@@ -20,6 +20,9 @@ from llmteam.audit._store import ChainRow
 
 __all__ = ["COLUMNS", "Dialect", "build_query", "row_to_chain", "row_to_record", "to_row", "ts_us"]
 
+# Endings of the names both SQL stores derive from the table name (indexes, triggers, the checkpoint table).
+DERIVED_SUFFIXES = ("_checkpoints_tenant", "_refuse_change", "_append_only", "_tenant_seq", "_no_update")
+
 COLUMNS = (
     "tenant_id", "sequence_number", "record_id", "timestamp", "ts_us", "event_type", "severity", "pipeline_id",
     "run_id", "agent_name", "step_name", "actor_type", "actor_id", "actor_ip", "actor_user_agent", "action",

@@ -13,7 +13,16 @@ from llmteam.audit._errors import AuditStorageError
 from llmteam.audit._query import AuditQuery, normalized
 from llmteam.audit._record import AuditRecord
 from llmteam.audit._store import ChainRow
-from llmteam.audit.stores._sql import CHAIN_COLUMNS, COLUMNS, Dialect, build_query, row_to_chain, row_to_record, to_row
+from llmteam.audit.stores._sql import (
+    CHAIN_COLUMNS,
+    COLUMNS,
+    DERIVED_SUFFIXES,
+    Dialect,
+    build_query,
+    row_to_chain,
+    row_to_record,
+    to_row,
+)
 
 __all__ = ["SQLiteAuditStore"]
 
@@ -56,7 +65,7 @@ class SQLiteAuditStore:
     group_commit = True  # concurrent AuditTrail.log() calls share one transaction (llmteam.audit._group)
 
     def __init__(self, path: str | os.PathLike[str], *, table_name: str = "audit_log") -> None:
-        self.table = validate_identifier(table_name, "audit table name")
+        self.table = validate_identifier(table_name, "audit table name", suffixes=DERIVED_SUFFIXES)
         self.db = SQLiteDatabase(path, synchronous="FULL")
         self.path = self.db.path
         marks = ", ".join("?" * len(COLUMNS))
