@@ -17,10 +17,11 @@ from llmteam.audit.stores._sql import (
     COLUMNS,
     DERIVED_SUFFIXES,
     Dialect,
+    SQLAppending,
     build_query,
+    duplicate_error,
     row_to_chain,
     row_to_record,
-    to_row,
 )
 
 __all__ = ["PostgresAuditStore"]
@@ -55,7 +56,7 @@ def _ddl(t: str) -> list[str]:
     ]
 
 
-class PostgresAuditStore:
+class PostgresAuditStore(SQLAppending):
     """Audit records in PostgreSQL; pass an asyncpg ``pool`` or a ``dsn`` (the pool is then created at first use)."""
 
     group_commit = True  # concurrent AuditTrail.log() calls share one transaction (llmteam.audit._group)
@@ -92,21 +93,9 @@ class PostgresAuditStore:
             async with pool.acquire() as conn, conn.transaction():
                 await conn.executemany(self._insert, rows)
         except asyncpg.UniqueViolationError as exc:
-            raise AuditStorageError(
-                f"duplicate audit record: a sequence number in this batch is already used ({exc}); "
-                "reload the tenant head and retry"
-            ) from exc
+            raise duplicate_error(exc) from exc
         except asyncpg.PostgresError as exc:
             raise AuditStorageError(f"PostgreSQL audit store failed to append: {exc}") from exc
-
-    async def append(self, record: AuditRecord) -> None:
-        """Append one record; a reused ``(tenant_id, sequence_number)`` raises AuditStorageError."""
-        await self._write_rows([to_row(record)])
-
-    async def append_many(self, records: list[AuditRecord]) -> None:
-        """Append all records in one transaction, or none of them."""
-        if records:
-            await self._write_rows([to_row(r) for r in records])
 
     async def _fetch(self, sql: str, *params: Any) -> list[Any]:
         pool = await self._get_pool()

@@ -144,3 +144,27 @@ def build_query(table: str, q: AuditQuery, d: Dialect) -> tuple[str, list[Any]]:
     sql += f" ORDER BY {order} {direction}, sequence_number {direction}, tenant_id {direction}"
     sql += f" LIMIT {p(q.limit)} OFFSET {p(q.offset)}"
     return sql, params
+
+
+def duplicate_error(exc: Exception) -> AuditStorageError:
+    """The error both SQL stores raise when a batch reuses a ``(tenant_id, sequence_number)``."""
+    return AuditStorageError(
+        f"duplicate audit record: a sequence number in this batch is already used ({exc}); "
+        "reload the tenant head and retry"
+    )
+
+
+class SQLAppending:
+    """``append`` / ``append_many`` for the SQL stores, on top of their one-transaction ``_write_rows``."""
+
+    async def _write_rows(self, rows: list[tuple[Any, ...]]) -> None:
+        raise NotImplementedError
+
+    async def append(self, record: AuditRecord) -> None:
+        """Append one record durably; a reused ``(tenant_id, sequence_number)`` raises AuditStorageError."""
+        await self._write_rows([to_row(record)])
+
+    async def append_many(self, records: list[AuditRecord]) -> None:
+        """Append all records in one durable transaction, or none of them."""
+        if records:
+            await self._write_rows([to_row(r) for r in records])

@@ -18,10 +18,11 @@ from llmteam.audit.stores._sql import (
     COLUMNS,
     DERIVED_SUFFIXES,
     Dialect,
+    SQLAppending,
     build_query,
+    duplicate_error,
     row_to_chain,
     row_to_record,
-    to_row,
 )
 
 __all__ = ["SQLiteAuditStore"]
@@ -54,7 +55,7 @@ def _ddl(t: str) -> list[str]:
     ]
 
 
-class SQLiteAuditStore:
+class SQLiteAuditStore(SQLAppending):
     """Audit records in one SQLite file (WAL, ``synchronous=FULL``): an append that returned survives power loss.
 
     Several processes may share the file: ``BEGIN IMMEDIATE`` serialises writers and ``UNIQUE(tenant_id,
@@ -87,21 +88,9 @@ class SQLiteAuditStore:
             # a few rows (a lone durable log()) commit without the hop to the writer thread when it is idle
             await (self.db.write_short(insert) if len(rows) <= _SHORT_WRITE_ROWS else self.db.write(insert))
         except sqlite3.IntegrityError as exc:
-            raise AuditStorageError(
-                f"duplicate audit record: a sequence number in this batch is already used ({exc}); "
-                "reload the tenant head and retry"
-            ) from exc
+            raise duplicate_error(exc) from exc
         except sqlite3.Error as exc:
             raise AuditStorageError(f"SQLite audit store {self.path!r} failed to append: {exc}") from exc
-
-    async def append(self, record: AuditRecord) -> None:
-        """Append one record durably; a reused ``(tenant_id, sequence_number)`` raises AuditStorageError."""
-        await self._write_rows([to_row(record)])
-
-    async def append_many(self, records: list[AuditRecord]) -> None:
-        """Append all records in one durable transaction, or none of them."""
-        if records:
-            await self._write_rows([to_row(r) for r in records])
 
     async def _fetch(self, sql: str, params: tuple[Any, ...] | list[Any], *, scan: bool = False) -> list[Any]:
         await self._ready()
