@@ -104,13 +104,25 @@ async def test_finished_runs_free_their_slot_and_count_per_day(store: Any) -> No
 
 
 async def test_live_lease_counts_and_expired_lease_stops_counting(store: Any) -> None:
-    # Leases run from the record's started_at, so both cases are set up without sleeping (no timing flakes).
     await store.admit(rec("t1", "live"), max_concurrent=1, max_per_day=BIG, lease=60)
     with pytest.raises(AdmissionRefused):
         await store.admit(rec("t1", "next"), max_concurrent=1, max_per_day=BIG, lease=60)
-    crashed = rec("t2", "crashed", started_at=time.time() - 120)  # a crashed run whose 60 s lease ran out
-    await store.admit(crashed, max_concurrent=1, max_per_day=BIG, lease=60)
+    # a crashed run whose lease has already run out (no sleeping: load cannot flake this)
+    await store.admit(rec("t2", "crashed"), max_concurrent=1, max_per_day=BIG, lease=0.0)
     await store.admit(rec("t2", "next"), max_concurrent=1, max_per_day=BIG, lease=60)
+
+
+async def test_a_run_starts_when_it_is_admitted(store: Any) -> None:
+    # started_at is stamped inside the admission critical section, so runs that waited to be admitted never
+    # appear to overlap the runs they waited for.
+    record = rec("t1", "waited")
+    created = record.started_at
+    await asyncio.sleep(0.02)
+    before = time.time()
+    await store.admit(record, max_concurrent=1, max_per_day=BIG, lease=60)
+    assert record.started_at >= before > created
+    stored = await store.get("t1", "waited")
+    assert stored is not None and stored.started_at == pytest.approx(record.started_at)
 
 
 def test_memory_store_is_bounded() -> None:

@@ -24,7 +24,11 @@ class RunStore(Protocol):
     """Where the runtime keeps run records and daily run counters."""
 
     async def admit(self, record: RunRecord, *, max_concurrent: int, max_per_day: int, lease: float) -> None:
-        """Insert ``record`` as running if the tenant is under both limits, atomically; else AdmissionRefused."""
+        """Insert ``record`` as running if the tenant is under both limits, atomically; else AdmissionRefused.
+
+        ``record.started_at`` is set to the admission time, inside the same critical section: a run starts when it
+        is admitted, so runs that waited for a slot never appear to overlap the runs they waited for.
+        """
         ...
 
     async def finish(self, record: RunRecord) -> None:
@@ -67,13 +71,14 @@ class MemoryRunStore:
             del running[run_id]
         if len(running) >= max_concurrent:
             raise AdmissionRefused("concurrent_pipelines", len(running), max_concurrent)
-        day = (record.tenant_id, utc_day(record.started_at))
+        day = (record.tenant_id, utc_day(now))
         today = self._daily.get(day, 0)
         if today >= max_per_day:
             raise AdmissionRefused("runs_per_day", today, max_per_day)
         if record.run_id in self._runs:
             raise ValueError(f"run id {record.run_id!r} already exists")
-        running[record.run_id] = record.started_at + lease  # as the SQL stores: the lease runs from the start
+        record.started_at = now  # a run starts when it is admitted
+        running[record.run_id] = now + lease
         if day not in self._daily:  # a new day: drop the other days' counters so the dict stays bounded
             self._daily = {k: v for k, v in self._daily.items() if k[1] == day[1]}
         self._daily[day] = today + 1

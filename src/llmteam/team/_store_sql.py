@@ -95,13 +95,14 @@ class SQLiteRunStore:
 
     async def admit(self, record: RunRecord, *, max_concurrent: int, max_per_day: int, lease: float) -> None:
         await self._ready()
-        day = utc_day(record.started_at)
         payload = json.dumps(record.input, sort_keys=True, default=str)
 
-        def txn(conn: sqlite3.Connection) -> None:
+        def txn(conn: sqlite3.Connection) -> float:
+            now = time.time()  # under the write lock: the run starts when it is admitted
+            day = utc_day(now)
             running = conn.execute(
                 "SELECT COUNT(*) FROM team_runs WHERE tenant_id = ? AND status = 'running' AND lease_until > ?",
-                (record.tenant_id, time.time()),
+                (record.tenant_id, now),
             ).fetchone()[0]
             if running >= max_concurrent:
                 raise AdmissionRefused("concurrent_pipelines", running, max_concurrent)
@@ -114,15 +115,16 @@ class SQLiteRunStore:
             conn.execute(
                 "INSERT INTO team_runs (run_id, tenant_id, team, status, started_at, lease_until, input_json) "
                 "VALUES (?, ?, ?, 'running', ?, ?, ?)",
-                (record.run_id, record.tenant_id, record.team, record.started_at, record.started_at + lease, payload),
+                (record.run_id, record.tenant_id, record.team, now, now + lease, payload),
             )
             conn.execute(
                 "INSERT INTO team_daily_runs (tenant_id, day, runs) VALUES (?, ?, 1) "
                 "ON CONFLICT (tenant_id, day) DO UPDATE SET runs = runs + 1",
                 (record.tenant_id, day),
             )
+            return now
 
-        await self.db.write(txn)
+        record.started_at = await self.db.write(txn)
 
     async def finish(self, record: RunRecord) -> None:
         await self._ready()
@@ -209,13 +211,14 @@ class PostgresRunStore:
 
     async def admit(self, record: RunRecord, *, max_concurrent: int, max_per_day: int, lease: float) -> None:
         pool = await self._get_pool()
-        day = utc_day(record.started_at)
         lock = zlib.crc32(f"llmteam-run:{record.tenant_id}".encode())
         async with pool.acquire() as conn, conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock($1)", lock)
+            now = time.time()  # under the tenant's lock: the run starts when it is admitted
+            day = utc_day(now)
             running = await conn.fetchval(
                 "SELECT COUNT(*) FROM team_runs WHERE tenant_id = $1 AND status = 'running' AND lease_until > $2",
-                record.tenant_id, time.time(),
+                record.tenant_id, now,
             )
             if running >= max_concurrent:
                 raise AdmissionRefused("concurrent_pipelines", int(running), max_concurrent)
@@ -227,7 +230,7 @@ class PostgresRunStore:
             await conn.execute(
                 "INSERT INTO team_runs (run_id, tenant_id, team, status, started_at, lease_until, input_json) "
                 "VALUES ($1, $2, $3, 'running', $4, $5, $6)",
-                record.run_id, record.tenant_id, record.team, record.started_at, record.started_at + lease,
+                record.run_id, record.tenant_id, record.team, now, now + lease,
                 json.dumps(record.input, sort_keys=True, default=str),
             )
             await conn.execute(
@@ -235,6 +238,7 @@ class PostgresRunStore:
                 "ON CONFLICT (tenant_id, day) DO UPDATE SET runs = team_daily_runs.runs + 1",
                 record.tenant_id, day,
             )
+        record.started_at = now
 
     async def finish(self, record: RunRecord) -> None:
         pool = await self._get_pool()
