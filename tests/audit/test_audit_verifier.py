@@ -47,3 +47,68 @@ async def test_script_accepts_good_and_rejects_tampered(tmp_path: Path) -> None:
     (tmp_path / "p.json").write_text(json.dumps(bundle))
     bad = subprocess.run(run, capture_output=True, text=True)
     assert bad.returncode == 1 and "modified" in bad.stderr
+
+
+async def _bundle_files(tmp_path: Path) -> tuple[Path, Path, Path, dict[str, object], SigningKey]:
+    """A 10-record log, a checkpoint at 9, an inclusion proof for #5 with a 9->10 consistency proof."""
+    store = MemoryAuditStore()
+    trail = AuditTrail(store, tenant_id="t", use_context_tenant=False)
+    await trail.log_many([{"event_type": AuditEventType.DATA_CREATED}] * 9)
+    key = SigningKey.generate()
+    ledger = AuditLedger(store, key)
+    old = await ledger.checkpoint("t")
+    await trail.log(AuditEventType.DATA_UPDATED)
+    bundle = await ledger.prove_inclusion("t", 5)
+    bundle["consistency"] = await ledger.prove_consistency("t", 9, 10)
+    pub, proof, old_path = tmp_path / "k.pub", tmp_path / "p.json", tmp_path / "old.json"
+    pub.write_text(key.public_key_b64)
+    proof.write_text(json.dumps(bundle))
+    old_path.write_text(json.dumps(old))
+    return pub, proof, old_path, bundle, key
+
+
+async def test_main_in_process_accepts_a_good_bundle_and_consistency(tmp_path: Path, capsys: object) -> None:
+    pub, proof, old, _, _ = await _bundle_files(tmp_path)
+    assert verifier_module.main(["--public-key", str(pub), str(proof), str(old)]) == 0
+
+
+async def test_main_rejects_a_wrong_key_a_truncated_log_and_a_moved_leaf(tmp_path: Path) -> None:
+    pub, proof, old, bundle, _ = await _bundle_files(tmp_path)
+    other = tmp_path / "other.pub"
+    other.write_text(SigningKey.generate().public_key_b64)
+    assert verifier_module.main(["--public-key", str(other), str(proof)]) == 1
+    # a consistency proof for a log that no longer extends the old checkpoint (e.g. after truncation)
+    forged = dict(bundle, consistency={"first": 9, "second": 10, "path": ["00" * 32]})
+    proof.write_text(json.dumps(forged))
+    assert verifier_module.main(["--public-key", str(pub), str(proof), str(old)]) == 1
+    # the record claims another position in the tree than the one the proof is for
+    moved = json.loads(json.dumps(bundle))
+    moved["leaf_index"] = 6
+    proof.write_text(json.dumps(moved))
+    assert verifier_module.main(["--public-key", str(pub), str(proof)]) == 1
+
+
+async def test_main_reports_missing_files_and_malformed_input(tmp_path: Path) -> None:
+    pub, proof, _, _, _ = await _bundle_files(tmp_path)
+    assert verifier_module.main(["--public-key", str(tmp_path / "absent.pub"), str(proof)]) == 1
+    proof.write_text(json.dumps({"record": {}, "checkpoint": {}}))
+    assert verifier_module.main(["--public-key", str(pub), str(proof)]) == 1
+
+
+async def test_checkpoint_only_bundle_and_pem_public_key(tmp_path: Path) -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    pub, _, old, _, key = await _bundle_files(tmp_path)
+    pem = Ed25519PublicKey.from_public_bytes(verifier_module.load_public_key(key.public_key_b64)).public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    pem_path = tmp_path / "k.pem"
+    pem_path.write_bytes(pem)
+    only_cp = tmp_path / "cp.json"
+    only_cp.write_text(json.dumps({"checkpoint": json.loads(old.read_text())}))
+    assert verifier_module.main(["--public-key", str(pem_path), str(only_cp)]) == 0
+    import pytest
+
+    with pytest.raises(verifier_module.VerificationError, match="32 bytes"):
+        verifier_module.load_public_key("AAAA")
