@@ -24,17 +24,15 @@ from llmteam.audit import (
 )
 from llmteam.audit.stores import MemoryAuditStore, PostgresAuditStore, SQLiteAuditStore, open_audit_store
 
-BACKENDS = ["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
-
-@pytest.fixture(params=BACKENDS)
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
-    if request.param == "memory":
+@pytest.fixture
+def store(store_backend: str, backend_pg_pool: Any, tmp_path: Path) -> Iterator[Any]:
+    if store_backend == "memory":
         s: Any = MemoryAuditStore()
-    elif request.param == "sqlite":
+    elif store_backend == "sqlite":
         s = SQLiteAuditStore(tmp_path / "audit.db")
     else:
-        s = PostgresAuditStore(request.getfixturevalue("pg_pool"))
+        s = PostgresAuditStore(backend_pg_pool)
     yield s
     if isinstance(s, SQLiteAuditStore):
         s.db.close()

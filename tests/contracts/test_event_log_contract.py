@@ -13,17 +13,16 @@ from llmteam.roles._event_log_sql import PostgresEventLog
 T0 = datetime(2024, 1, 1, 12, 0, tzinfo=timezone.utc)
 
 
-@pytest.fixture(params=["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def log(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
-    # A sync fixture so that the async pg_pool fixture can be requested only for the postgres case.
-    if request.param == "memory":
+@pytest.fixture
+def log(store_backend: str, backend_pg_pool: Any, tmp_path: Path) -> Iterator[Any]:
+    if store_backend == "memory":
         store: Any = open_event_log("memory://")
-    elif request.param == "sqlite":
+    elif store_backend == "sqlite":
         store = open_event_log(f"sqlite:///{tmp_path}/events.db")
     else:
-        store = PostgresEventLog(pool=request.getfixturevalue("pg_pool"))
+        store = PostgresEventLog(pool=backend_pg_pool)
     yield store
-    if request.param == "sqlite":
+    if store_backend == "sqlite":
         store._db.close()  # SQLiteEventLog.close() only does this, synchronously
 
 

@@ -17,7 +17,6 @@ from hypothesis import strategies as st
 from llmteam.tenancy import TenantContext, TenantContextError, TenantIsolatedStore
 from llmteam.tenancy.stores import MemoryKeyValueStore, PostgresKeyValueStore, SQLiteKeyValueStore
 
-BACKENDS = ["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 # SQL text cannot hold NUL or lone surrogates; durable stores refuse such keys outright.
 ALPHABET = st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00")
 TEXT = st.text(ALPHABET, max_size=8)
@@ -26,14 +25,13 @@ TENANT_IDS = st.text(st.sampled_from(list(":/|#ab%_ é\u00e9\U0001f600x")), min_
 ANON = None  # the anonymous participant (no tenant context, require_context=False)
 
 
-@pytest.fixture(params=BACKENDS)
-def kv_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[], Any]:
-    if request.param == "memory":
+@pytest.fixture
+def kv_factory(store_backend: str, backend_pg_pool: Any, tmp_path: Path) -> Callable[[], Any]:
+    if store_backend == "memory":
         return MemoryKeyValueStore
-    if request.param == "sqlite":
+    if store_backend == "sqlite":
         return lambda: SQLiteKeyValueStore(tmp_path / "iso.db", synchronous="NORMAL")
-    pool = request.getfixturevalue("pg_pool")
-    return lambda: PostgresKeyValueStore(pool)
+    return lambda: PostgresKeyValueStore(backend_pg_pool)
 
 
 @pytest.fixture

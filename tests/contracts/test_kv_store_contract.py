@@ -16,19 +16,16 @@ from llmteam.tenancy.stores import (
     open_kv_store,
 )
 
-BACKENDS = ["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 DURABLE = ("sqlite", "postgres")
 
 
-@pytest.fixture(params=BACKENDS)
-def kv_factory(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, Callable[[], Any]]:
-    name = request.param
-    if name == "memory":
-        return name, MemoryKeyValueStore
-    if name == "sqlite":
-        return name, lambda: SQLiteKeyValueStore(tmp_path / "kv.db")
-    pool = request.getfixturevalue("pg_pool")
-    return name, lambda: PostgresKeyValueStore(pool)
+@pytest.fixture
+def kv_factory(store_backend: str, backend_pg_pool: Any, tmp_path: Path) -> tuple[str, Callable[[], Any]]:
+    if store_backend == "memory":
+        return store_backend, MemoryKeyValueStore
+    if store_backend == "sqlite":
+        return store_backend, lambda: SQLiteKeyValueStore(tmp_path / "kv.db")
+    return store_backend, lambda: PostgresKeyValueStore(backend_pg_pool)
 
 
 @pytest.fixture

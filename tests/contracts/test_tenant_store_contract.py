@@ -18,18 +18,14 @@ from llmteam.tenancy.stores import (
     open_tenant_store,
 )
 
-BACKENDS = ["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
-
-@pytest.fixture(params=BACKENDS)
-def tenant_factory(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, Callable[[], Any]]:
-    name = request.param
-    if name == "memory":
-        return name, MemoryTenantStore
-    if name == "sqlite":
-        return name, lambda: SQLiteTenantStore(tmp_path / "tenants.db")
-    pool = request.getfixturevalue("pg_pool")
-    return name, lambda: PostgresTenantStore(pool)
+@pytest.fixture
+def tenant_factory(store_backend: str, backend_pg_pool: Any, tmp_path: Path) -> tuple[str, Callable[[], Any]]:
+    if store_backend == "memory":
+        return store_backend, MemoryTenantStore
+    if store_backend == "sqlite":
+        return store_backend, lambda: SQLiteTenantStore(tmp_path / "tenants.db")
+    return store_backend, lambda: PostgresTenantStore(backend_pg_pool)
 
 
 @pytest.fixture
