@@ -62,6 +62,22 @@ def drain(fd: int) -> str:
         out += chunk
 
 
+async def kill_at_random_moment(proc: subprocess.Popen[bytes], rng: random.Random, at_least: float) -> str:
+    """Let the writer run ``at_least`` + up to 0.8 s, SIGKILL it, and return everything it printed."""
+    assert proc.stdout is not None
+    os.set_blocking(proc.stdout.fileno(), False)
+    deadline = time.monotonic() + at_least + rng.random() * 0.8
+    buf = ""
+    while time.monotonic() < deadline:
+        await asyncio.sleep(0.01)
+        buf += drain(proc.stdout.fileno())
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    buf += drain(proc.stdout.fileno())
+    proc.stdout.close()
+    return buf
+
+
 async def check(db: Path, expect_at_least: set[int], tenant: str = "acme") -> int:
     store = SQLiteAuditStore(db)
     try:
@@ -80,18 +96,7 @@ async def test_sigkill_never_loses_acknowledged_records(tmp_path: Path) -> None:
     acked: set[int] = set()
     rng = random.Random(4)
     for round_ in range(4):
-        proc = spawn(db, 100_000, f"r{round_}-")
-        assert proc.stdout is not None
-        os.set_blocking(proc.stdout.fileno(), False)
-        deadline = time.monotonic() + 0.4 + rng.random() * 0.8
-        buf = ""
-        while time.monotonic() < deadline:
-            await asyncio.sleep(0.01)
-            buf += drain(proc.stdout.fileno())
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
-        buf += drain(proc.stdout.fileno())
-        proc.stdout.close()
+        buf = await kill_at_random_moment(spawn(db, 100_000, f"r{round_}-"), rng, 0.4)
         acked |= {int(x) for x in buf.split()[:-1]}  # the last token may be half-written
         if buf.endswith("\n") and buf.split():
             acked.add(int(buf.split()[-1]))
@@ -105,18 +110,7 @@ async def test_sigkill_during_group_commit_never_loses_acknowledged_records(tmp_
     acked: dict[str, set[int]] = {"acme": set(), "beta": set()}
     rng = random.Random(7)
     for _ in range(3):
-        proc = spawn(db, 0, "", CONCURRENT_WRITER)
-        assert proc.stdout is not None
-        os.set_blocking(proc.stdout.fileno(), False)
-        deadline = time.monotonic() + 0.5 + rng.random() * 0.8
-        buf = ""
-        while time.monotonic() < deadline:
-            await asyncio.sleep(0.01)
-            buf += drain(proc.stdout.fileno())
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
-        buf += drain(proc.stdout.fileno())
-        proc.stdout.close()
+        buf = await kill_at_random_moment(spawn(db, 0, "", CONCURRENT_WRITER), rng, 0.5)
         for line in buf.splitlines()[:-1]:  # the last line may be half-written
             tenant, seq = line.split()
             acked[tenant].add(int(seq))
