@@ -1,6 +1,10 @@
+from collections import Counter
 from datetime import datetime, timedelta
+from itertools import pairwise
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from llmteam.roles import ProcessEvent, ProcessMiningEngine
 
@@ -55,3 +59,48 @@ def test_cache_invalidated_on_new_events(engine: ProcessMiningEngine) -> None:
     assert engine.directly_follows_graph().activities["a"] == 3
     add(engine, "c4", [("a", 0, "complete", 0)])
     assert engine.directly_follows_graph().activities["a"] == 4
+
+
+_LIFECYCLES = ["start", "complete", "error"]
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["c1", "c2", "c3"]),
+            st.sampled_from(["a", "b", "c", "d"]),
+            st.integers(0, 10_000),
+            st.sampled_from(_LIFECYCLES),
+        ),
+        max_size=60,
+    ),
+    st.sampled_from([None, frozenset({"complete", "error"}), frozenset({"start"})]),
+)
+@settings(max_examples=200, deadline=None)
+def test_dfg_equals_a_plain_pairwise_oracle(
+    rows: list[tuple[str, str, int, str]], lifecycles: frozenset[str] | None
+) -> None:
+    """The one-pass DFG agrees with the obvious filter-then-pairwise computation on any log."""
+    engine = ProcessMiningEngine()
+    for i, (case, act, ms, lc) in enumerate(rows):
+        engine.record_event(ProcessEvent(f"e{i}", T0 + timedelta(milliseconds=ms), act, "r", case, lc))
+    graph = engine.directly_follows_graph(lifecycles=lifecycles)
+
+    activities: Counter[str] = Counter()
+    starts: Counter[str] = Counter()
+    ends: Counter[str] = Counter()
+    gaps: dict[tuple[str, str], list[timedelta]] = {}
+    for _, events in engine.iter_cases():
+        kept = [e for e in events if lifecycles is None or e.lifecycle in lifecycles]
+        if not kept:
+            continue
+        activities.update(e.activity for e in kept)
+        starts[kept[0].activity] += 1
+        ends[kept[-1].activity] += 1
+        for x, y in pairwise(kept):
+            gaps.setdefault((x.activity, y.activity), []).append(y.timestamp - x.timestamp)
+    assert graph.activities == dict(activities)
+    assert graph.start_activities == dict(starts) and graph.end_activities == dict(ends)
+    assert {k: (e.count, e.total_duration, e.min_duration, e.max_duration) for k, e in graph.edges.items()} == {
+        k: (len(g), sum(g, timedelta(0)), min(g), max(g)) for k, g in gaps.items()
+    }
