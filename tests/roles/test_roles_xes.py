@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from llmteam.roles import ProcessEvent, ProcessMiningEngine
-from llmteam.roles._xes import escape
+from llmteam.roles._xes import _UTC, COST_KEY, DURATION_KEY, XESChunks, _typed, escape
 
 T0 = datetime(2024, 1, 1, 12, 0, 0)
 
@@ -89,3 +89,66 @@ def test_streaming_to_file_object_and_chunks() -> None:
     assert len(chunks) == 12 and "".join(chunks) == e.export_xes()
     buf = io.StringIO()
     assert e.write_xes(buf) == 10 and buf.getvalue() == e.export_xes()
+
+
+class _Sneaky(str):
+    """A str subclass whose str() differs from its characters: the writer must write what it escaped."""
+
+    def __str__(self) -> str:
+        return '"/><injected/>'
+
+
+def _reference_trace(case_id: str, events: list[ProcessEvent], standard: bool) -> str:
+    """The obvious writer: every value escaped where it is written, nothing remembered between events."""
+    utc = _UTC()
+    out = ["  <trace>\n", f'    <string key="concept:name" value="{escape(str(case_id))}"/>\n']
+    for e in events:
+        stamp = utc(e.timestamp) if standard else escape(e.timestamp.isoformat())
+        out.append(
+            "    <event>\n"
+            f'      <string key="concept:name" value="{escape(e.activity)}"/>\n'
+            f'      <string key="org:resource" value="{escape(e.resource)}"/>\n'
+            f'      <date key="time:timestamp" value="{stamp}"/>\n'
+            f'      <string key="lifecycle:transition" value="{escape(e.lifecycle)}"/>\n'
+        )
+        if standard:
+            out.append(f'      <id key="identity:id" value="{escape(e.event_id)}"/>\n')
+            if e.duration_ms:
+                out.append(f"      {_typed(DURATION_KEY, e.duration_ms, utc)}\n")
+            if e.cost:
+                out.append(f"      {_typed(COST_KEY, float(e.cost), utc)}\n")
+            out += [f"      {_typed(str(k), v, utc)}\n" for k, v in e.attributes.items()]
+        else:
+            out += [f'      <string key="{escape(str(k))}" value="{escape(str(v))}"/>\n'
+                    for k, v in e.attributes.items()]
+        out.append("    </event>\n")
+    out.append("  </trace>\n")
+    return "".join(out)
+
+
+_texts = st.sampled_from(["a", "b", 'x&"<y>', "tab\there", "\x00", "\ud800", _Sneaky("s")]) | st.text(max_size=4)
+_values = _texts | st.integers() | st.booleans() | st.floats() | st.lists(st.integers(), max_size=2)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.tuples(_texts, _texts, _texts, st.dictionaries(_texts, _values, max_size=3), st.integers(0, 3)),
+        min_size=1,
+        max_size=12,
+    ),
+    st.booleans(),
+)
+def test_trace_writer_equals_escape_every_value_oracle(
+    rows: list[tuple[str, str, str, dict, int]], standard: bool
+) -> None:
+    """Remembering rendered parts between events never changes a byte of what the plain writer would write."""
+    chunks = XESChunks(standard)
+    events = [
+        ProcessEvent(f"id{i}", T0 + timedelta(seconds=i), act, res, "case", lc, dur, 0.5 * dur, attrs)
+        for i, (act, res, lc, attrs, dur) in enumerate(rows)
+    ]
+    for _ in range(2):  # the second pass is served from what the first one remembered
+        text = chunks.trace("case", events)
+        assert text == _reference_trace("case", events, standard)
+        assert "<injected/>" not in text

@@ -57,7 +57,13 @@ _INT64 = (-(2**63), 2**63 - 1)
 
 
 def escape(value: str) -> str:
-    """``value`` safe inside a double-quoted XML 1.0 attribute: escaped, illegal characters replaced."""
+    """``value`` safe inside a double-quoted XML 1.0 attribute: escaped, illegal characters replaced.
+
+    Always a plain ``str`` of the characters that were checked: formatting a ``str`` subclass would call its
+    ``__str__``, which could return markup the check never saw.
+    """
+    if type(value) is not str:
+        value = str.__str__(value)
     if _SPECIAL.search(value) is None:
         return value
     cached = _cache.get(value)
@@ -106,41 +112,83 @@ def _typed(key: str, value: Any, utc: _UTC) -> str:
     return f'<string key="{k}" value="{escape(str(value))}"/>'
 
 
-def _compact_trace(case_id: str, events: Sequence[ProcessEvent]) -> str:
-    parts = ["  <trace>\n", f'    <string key="concept:name" value="{escape(str(case_id))}"/>\n']
-    for e in events:
-        parts.append(
+class _Parts:
+    """Escaped text of the parts that events of one log repeat, rendered once per distinct value (bounded).
+
+    An event is written as ``head`` (activity and resource), its timestamp, then ``tail`` (lifecycle and
+    attributes); in the standard layout the id, duration and cost (different in every event) go between the
+    lifecycle line and the attributes. Logs repeat a few activities, resources and attribute sets, so escaping
+    once per distinct part makes the escaping writer cheaper than formatting every value of every event.
+    Lookups allocate nothing on a hit: heads are nested by activity, then resource; a tail is found by its
+    lifecycle and attribute values and kept with a copy of its attributes, which must equal the event's.
+    """
+
+    __slots__ = ("_size", "_utc", "heads", "standard", "tails")
+
+    def __init__(self, standard: bool, utc: _UTC) -> None:
+        self.standard = standard
+        self._utc = utc
+        self.heads: dict[str, dict[str, str]] = {}
+        self.tails: dict[tuple[Any, ...], tuple[dict[Any, Any], str, str]] = {}
+        self._size = 0
+
+    def head(self, e: ProcessEvent) -> str:
+        """Render (and keep, within the bound) the event's opening: activity and resource."""
+        text = (
             "    <event>\n"
             f'      <string key="concept:name" value="{escape(e.activity)}"/>\n'
             f'      <string key="org:resource" value="{escape(e.resource)}"/>\n'
-            f'      <date key="time:timestamp" value="{escape(e.timestamp.isoformat())}"/>\n'
-            f'      <string key="lifecycle:transition" value="{escape(e.lifecycle)}"/>\n'
+            '      <date key="time:timestamp" value="'
         )
-        for k, v in e.attributes.items():
-            parts.append(f'      <string key="{escape(str(k))}" value="{escape(str(v))}"/>\n')
-        parts.append("    </event>\n")
-    parts.append("  </trace>\n")
-    return "".join(parts)
+        if self._size < _CACHE_LIMIT:
+            self.heads.setdefault(e.activity, {})[e.resource] = text
+            self._size += 1
+        return text
+
+    def tail(self, e: ProcessEvent, key: tuple[Any, ...] | None) -> tuple[dict[Any, Any], str, str]:
+        """Render (and keep under ``key``, within the bound) the lifecycle line, then the attributes and the end."""
+        attrs = e.attributes
+        lifecycle = f'"/>\n      <string key="lifecycle:transition" value="{escape(e.lifecycle)}"/>\n'
+        if self.standard:
+            rest = "".join(f"      {_typed(str(k), v, self._utc)}\n" for k, v in attrs.items())
+        else:
+            rest = "".join(
+                f'      <string key="{escape(str(k))}" value="{escape(str(v))}"/>\n' for k, v in attrs.items()
+            )
+        found = (dict(attrs), lifecycle, rest + "    </event>\n")
+        if key is not None and self._size < _CACHE_LIMIT:
+            self.tails[key] = found
+            self._size += 1
+        return found
 
 
-def _standard_trace(case_id: str, events: Sequence[ProcessEvent], utc: _UTC) -> str:
+def _trace(case_id: str, events: Sequence[ProcessEvent], known: _Parts, utc: _UTC) -> str:
+    """One ``<trace>`` in either layout; the per-event lookups are inline because they run once per event."""
+    standard = known.standard
+    heads, tails = known.heads, known.tails
     parts = ["  <trace>\n", f'    <string key="concept:name" value="{escape(str(case_id))}"/>\n']
     for e in events:
-        parts.append(
-            "    <event>\n"
-            f'      <string key="concept:name" value="{escape(e.activity)}"/>\n'
-            f'      <string key="org:resource" value="{escape(e.resource)}"/>\n'
-            f'      <date key="time:timestamp" value="{utc(e.timestamp)}"/>\n'
-            f'      <string key="lifecycle:transition" value="{escape(e.lifecycle)}"/>\n'
-            f'      <id key="identity:id" value="{escape(e.event_id)}"/>\n'
-        )
+        by_resource = heads.get(e.activity)
+        head = None if by_resource is None else by_resource.get(e.resource)
+        if head is None:
+            head = known.head(e)
+        try:
+            key: tuple[Any, ...] | None = (e.lifecycle, *e.attributes.values())
+            tail = tails.get(key)  # type: ignore[arg-type]
+        except TypeError:  # an unhashable attribute value: rendered every time
+            key = tail = None
+        if tail is None or tail[0] != e.attributes:
+            tail = known.tail(e, key)
+        ts = e.timestamp
+        if not standard:
+            parts += (head, ts.isoformat() if type(ts) is datetime else escape(ts.isoformat()), tail[1], tail[2])
+            continue
+        parts += (head, utc(ts), tail[1], f'      <id key="identity:id" value="{escape(e.event_id)}"/>\n')
         if e.duration_ms:
-            parts.append(f'      {_typed(DURATION_KEY, e.duration_ms, utc)}\n')
+            parts.append(f"      {_typed(DURATION_KEY, e.duration_ms, utc)}\n")
         if e.cost:
-            parts.append(f'      {_typed(COST_KEY, float(e.cost), utc)}\n')
-        for k, v in e.attributes.items():
-            parts.append(f"      {_typed(str(k), v, utc)}\n")
-        parts.append("    </event>\n")
+            parts.append(f"      {_typed(COST_KEY, float(e.cost), utc)}\n")
+        parts.append(tail[2])
     parts.append("  </trace>\n")
     return "".join(parts)
 
@@ -153,12 +201,11 @@ class XESChunks:
         self.preamble = _STANDARD_PREAMBLE if standard else _COMPACT_PREAMBLE
         self.footer = _FOOTER
         self._utc = _UTC()
+        self._known = _Parts(standard, self._utc)
 
     def trace(self, case_id: str, events: Sequence[ProcessEvent]) -> str:
         """One ``<trace>`` element with its events (already sorted by timestamp)."""
-        if self.standard:
-            return _standard_trace(case_id, events, self._utc)
-        return _compact_trace(case_id, events)
+        return _trace(case_id, events, self._known, self._utc)
 
 
 def iter_xes(cases: Iterable[tuple[str, Sequence[ProcessEvent]]], standard: bool = False) -> Iterator[str]:
