@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from llmteam.tenancy import CrossTenantStore, TenantContext, TenantContextError, TenantIsolatedStore
 from llmteam.tenancy.stores import MemoryKeyValueStore
@@ -140,3 +143,58 @@ async def test_cross_tenant_admin_api() -> None:
     for op in (admin.get_for_tenant("x:y", "k"), admin.set_for_tenant("", "k", 1), admin.list_for_tenant("a:")):
         with pytest.raises(TenantContextError):
             await op
+
+
+class SubclassedMemoryStore(MemoryKeyValueStore):
+    """Not exactly the memory store: TenantIsolatedStore reaches it through its async API, not its dict."""
+
+
+_VALUES = st.recursive(
+    st.none() | st.integers() | st.text(max_size=3) | st.binary(max_size=3),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=2), inner, max_size=3),
+    max_leaves=6,
+)
+
+
+@pytest.mark.parametrize("inner_type", [MemoryKeyValueStore, SubclassedMemoryStore])
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["acme", "globex"]), st.sampled_from(["k", "j"]), _VALUES), max_size=12))
+async def test_no_caller_ever_aliases_a_stored_value(
+    inner_type: type[MemoryKeyValueStore], writes: list[tuple[str, str, Any]]
+) -> None:
+    """The attacker keeps the objects it stored or read, and copied across tenants, then mutates them in place."""
+    inner = inner_type()
+    store, admin = TenantIsolatedStore(inner), CrossTenantStore(inner)
+    expected: dict[tuple[str, str], Any] = {}
+    held: list[Any] = []
+    for tenant, key, value in writes:
+        with TenantContext(tenant):
+            await store.set(key, value)
+            held += [value, await store.get(key)]
+        expected[(tenant, key)] = copy.deepcopy(value)
+    for key in ("k", "j"):
+        if await admin.copy_between_tenants("acme", "globex", key):
+            expected[("globex", key)] = copy.deepcopy(expected[("acme", key)])
+            held.append(await admin.get_for_tenant("globex", key))
+    for obj in held:
+        if isinstance(obj, list):
+            obj.append("evil")
+        elif isinstance(obj, dict):
+            obj["evil"] = True
+    for (tenant, key), value in expected.items():
+        with TenantContext(tenant):
+            assert await store.get(key) == value
+
+
+async def test_copy_between_tenants_does_not_share_an_object() -> None:
+    inner = MemoryKeyValueStore()
+    store, admin = TenantIsolatedStore(inner), CrossTenantStore(inner)
+    with TenantContext("acme"):
+        await store.set("plan", {"limit": 10})
+    assert await admin.copy_between_tenants("acme", "globex", "plan")
+    with TenantContext("acme"):
+        mine = await store.get("plan")
+        mine["limit"] = 10_000
+        await store.set("plan", mine)
+    with TenantContext("globex"):
+        assert await store.get("plan") == {"limit": 10}

@@ -54,7 +54,7 @@ def test_cache_is_bounded_and_validates() -> None:
     cache = NamespaceCache(":")
     for i in range(5000):
         assert cache.get(f"t{i}") == f"t{i}:"
-    assert len(cache._cache) <= 4096
+    assert len(cache.known) <= 4096
     with pytest.raises(TenantContextError):
         cache.get("x:y")
     assert split_key("nosep", ":") is None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -9,6 +10,7 @@ from llmteam.tenancy._context import current_tenant
 from llmteam.tenancy._errors import TenantContextError
 from llmteam.tenancy._namespace import NamespaceCache, split_key
 from llmteam.tenancy._protocols import KeyValueStore
+from llmteam.tenancy.stores._memory import IMMUTABLE, MemoryKeyValueStore
 
 
 def _check_key(key: object) -> str:
@@ -64,9 +66,12 @@ class TenantIsolatedStore:
     def __init__(self, inner_store: KeyValueStore, separator: str = ":", require_context: bool = True) -> None:
         self.inner = inner_store
         self._spaces = NamespaceCache(separator)
+        self._known = self._spaces.known
         self.separator = separator
         self.require_context = require_context
         self._anonymous = separator
+        # The in-memory store's dict is used directly (no second coroutine); every other store through its API.
+        self._data = inner_store.data if type(inner_store) is MemoryKeyValueStore else None
 
     def _ns(self) -> str:
         tenant = current_tenant.get()
@@ -83,13 +88,23 @@ class TenantIsolatedStore:
         """The current tenant's value for ``key``, or None."""
         if type(key) is not str:
             _check_key(key)
-        return await self.inner.get(self._ns() + key)
+        data = self._data
+        full = (self._known.get(current_tenant.get()) or self._ns()) + key
+        if data is None:
+            return await self.inner.get(full)
+        value = data.get(full)
+        return value if type(value) in IMMUTABLE else copy.deepcopy(value)  # as MemoryKeyValueStore.get
 
     async def set(self, key: str, value: Any) -> None:
         """Store ``value`` under the current tenant's ``key``."""
         if type(key) is not str:
             _check_key(key)
-        await self.inner.set(self._ns() + key, value)
+        data = self._data
+        full = (self._known.get(current_tenant.get()) or self._ns()) + key
+        if data is None:
+            await self.inner.set(full, value)
+        else:
+            data[full] = value if type(value) in IMMUTABLE else copy.deepcopy(value)  # as its set
 
     async def delete(self, key: str) -> None:
         """Delete the current tenant's ``key`` (absent keys are not an error)."""

@@ -46,19 +46,20 @@ def split_key(stored: str, separator: str) -> tuple[str, str] | None:
 class NamespaceCache:
     """Validated namespaces per tenant id, so the hot path does one dict lookup (bounded)."""
 
-    __slots__ = ("_cache", "separator")
+    __slots__ = ("known", "separator")
 
     def __init__(self, separator: str) -> None:
         self.separator = validate_separator(separator)
-        self._cache: dict[str, str] = {}
+        self.known: dict[str, str] = {}
+        """Validated namespaces by tenant id: a hot path may look here first and call ``get`` on a miss."""
 
     def get(self, tenant_id: str) -> str:
         """The namespace of ``tenant_id`` (validated once, then cached)."""
         try:
-            return self._cache[tenant_id]
+            return self.known[tenant_id]
         except KeyError:
             namespace = tenant_namespace(tenant_id, self.separator)
-            if len(self._cache) >= _MAX_CACHED:
-                self._cache.clear()
-            self._cache[tenant_id] = namespace
+            if len(self.known) >= _MAX_CACHED:
+                self.known.clear()
+            self.known[tenant_id] = namespace
             return namespace

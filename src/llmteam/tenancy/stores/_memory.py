@@ -58,21 +58,35 @@ class MemoryTenantStore:
         """Nothing to release; present so every store closes the same way."""
 
 
+IMMUTABLE = frozenset({str, int, float, bool, bytes, complex, type(None)})
+"""Types whose values are stored and handed out as they are; every other value is deep-copied in and out."""
+
+
+def own(value: Any) -> Any:
+    """``value`` itself when immutable, else a deep copy: a stored value is never an object a caller holds."""
+    return value if type(value) in IMMUTABLE else copy.deepcopy(value)
+
+
 class MemoryKeyValueStore:
-    """A dict behind the KeyValueStore interface; values are kept as given (not copied, not JSON-checked)."""
+    """A dict behind the KeyValueStore interface; mutable values are copied in and out (never aliased)."""
 
     def __init__(self) -> None:
         self._data: dict[str, Any] = {}
 
+    @property
+    def data(self) -> dict[str, Any]:
+        """The dict itself, for ``TenantIsolatedStore``'s hot path; whoever writes to it must store ``own(value)``."""
+        return self._data
+
     async def get(self, key: str) -> Any | None:
-        """The value, or None."""
-        return self._data.get(key)
+        """A copy of the value (immutable values as they are), or None."""
+        return own(self._data.get(key))
 
     async def set(self, key: str, value: Any) -> None:
-        """Store ``value`` under ``key``."""
+        """Store a copy of ``value`` (immutable values as they are) under ``key``."""
         if type(key) is not str and not isinstance(key, str):
             raise TypeError(f"key {key!r} is a {type(key).__name__}; keys are strings")
-        self._data[key] = value
+        self._data[key] = own(value)
 
     async def delete(self, key: str) -> bool:
         """Remove ``key``; True if it existed."""
@@ -89,14 +103,14 @@ class MemoryKeyValueStore:
     async def get_many(self, keys: Iterable[str]) -> dict[str, Any]:
         """``{key: value}`` for the keys present."""
         data = self._data
-        return {k: data[k] for k in keys if k in data}
+        return {k: own(data[k]) for k in keys if k in data}
 
     async def set_many(self, items: Mapping[str, Any]) -> None:
         """Store several values (all or nothing: keys are checked first)."""
         for key in items:
             if not isinstance(key, str):
                 raise TypeError(f"key {key!r} is a {type(key).__name__}; keys are strings")
-        self._data.update(items)
+        self._data.update({k: own(v) for k, v in items.items()})
 
     async def delete_many(self, keys: Iterable[str]) -> int:
         """Remove several keys; returns how many existed."""
