@@ -146,11 +146,9 @@ class GovernedAgent:
                 messages.append({"role": "system", "content": render(agent.system, values, f"agent {agent.name!r}")})
             messages.append({"role": "user", "content": render(agent.prompt, values, f"agent {agent.name!r}")})
             limiter = await run.limiter_for(run.tenant_id, self.llm)
-            await limiter.acquire()
-            try:
+            # entering acquires and releases only a permit it holds; a FALLBACK refusal raises RateLimitExceeded
+            async with limiter:
                 completion = await self.llm.complete(messages, **agent.options)
-            finally:
-                limiter.release()
         except BaseException as exc:
             elapsed = (time.perf_counter() - started) * 1000
             ctx.update_status("failed")

@@ -299,7 +299,8 @@ class TeamRuntime:
         )
         for agent in team.agents:
             orchestrator.register_agent(agent.name, GovernedAgent(run, agent))
-        try:
+        status, final, error = "failed", None, None
+        try:  # the one bracket of the run's lifecycle: the run record is finished exactly once, on every path
             await self.audit.log_pipeline_started(team.name, run_id, self.actor, input_summary={
                 "keys": sorted(record.input), "sha256": sha256_text(json.dumps(record.input, sort_keys=True)),
                 "licence_tier": self.licence.tier.value,
@@ -311,17 +312,20 @@ class TeamRuntime:
                     f"run {run_id!r} of team {team.name!r} took longer than run_timeout={team.run_timeout:g}s; "
                     "raise limits.run_timeout or check the model endpoint"
                 ) from None
-            output = self._final_output(run)
+            answered_by, output = self._final_output(run)
+            done = await self.audit.log_pipeline_completed(team.name, run_id, output_summary={
+                "sha256": sha256_text(output), "chars": len(output), "steps": len(run.steps),
+                "total_tokens": run.usage.total_tokens, "cost": run.usage.cost,
+            })
+            status, final = "completed", output
         except BaseException as exc:
-            await self._record_failure(run, record, exc)
+            error = f"{type(exc).__name__}: {exc}"[:1000]
+            await self.audit.log_pipeline_failed(team.name, run_id, error)
             raise
-        done = await self.audit.log_pipeline_completed(team.name, run_id, output_summary={
-            "sha256": sha256_text(output), "chars": len(output), "steps": len(run.steps),
-            "total_tokens": run.usage.total_tokens, "cost": run.usage.cost,
-        })
-        await self._persist(run, record, "completed", output, None)
-        outputs = {name: text for name, text in run.outputs.items()
-                   if team.agent(name).sensitivity not in HIDDEN or text is output}
+        finally:
+            await self._persist(run, record, status, final, error)
+        outputs = {name: text for name, text in run.outputs.items()  # by name: equal text is no licence to show
+                   if team.agent(name).sensitivity not in HIDDEN or name == answered_by}
         return RunResult(
             run_id=run_id, tenant_id=tenant_id, team=team.name, output=output, outputs=outputs,
             usage=run.usage, usage_by_agent=run.usage_by_agent,
@@ -330,7 +334,8 @@ class TeamRuntime:
             contexts={name: ctx.to_dict() for name, ctx in run.contexts.items()},
         )
 
-    def _final_output(self, run: RunState) -> str:
+    def _final_output(self, run: RunState) -> tuple[str, str]:
+        """(name of the agent that answered, its output)."""
         team = self.team
         if team.output is not None:
             if team.output not in run.outputs:
@@ -338,17 +343,10 @@ class TeamRuntime:
                     f"team {team.name!r}: the run ended without running its output agent {team.output!r} "
                     f"(ran: {', '.join(run.outputs) or 'none'}); check the routes"
                 )
-            return run.outputs[team.output]
+            return team.output, run.outputs[team.output]
         if run.last_agent is None:
             raise RoutingError(f"team {team.name!r}: the run ended before any agent ran; check the routes from 'start'")
-        return run.outputs[run.last_agent]
-
-    async def _record_failure(self, run: RunState, record: RunRecord, exc: BaseException) -> None:
-        message = f"{type(exc).__name__}: {exc}"[:1000]
-        try:
-            await self.audit.log_pipeline_failed(self.team.name, run.run_id, message)
-        finally:
-            await self._persist(run, record, "failed", None, message)
+        return run.last_agent, run.outputs[run.last_agent]
 
     async def _persist(self, run: RunState, record: RunRecord, status: str, output: str | None,
                        error: str | None) -> None:
