@@ -101,6 +101,14 @@ ZERO_LIMITS: TenantLimits = _FrozenTenantLimits(0, 0, 0, 0.0, 0, set())
 """What the manager applies to an inactive tenant: every limit 0, no features."""
 
 
+def within_limit(current: Any, maximum: float) -> bool:
+    """The one limit rule, shared by ``check_limit`` and ``enforce_limit``: True iff ``current < maximum``.
+
+    Both callers use this test itself, never its negation, so a value that compares false both ways (NaN) is over.
+    """
+    return bool(current < maximum)
+
+
 def coerce_tier(value: object, field: str = "tier") -> TenantTier:
     """``value`` as a TenantTier (a member or its value such as ``"free"``), else ValueError naming it."""
     if isinstance(value, TenantTier):

@@ -16,7 +16,7 @@ from llmteam.tenancy._errors import (
     TenantLimitExceededError,
     TenantNotFoundError,
 )
-from llmteam.tenancy._limits import ZERO_LIMITS, TenantLimits
+from llmteam.tenancy._limits import ZERO_LIMITS, TenantLimits, within_limit
 from llmteam.tenancy._protocols import TenantStore
 
 LIMIT_TYPES = {
@@ -155,13 +155,13 @@ class TenantManager:
         if not entry.active:
             return False
         maximum = entry.maxima.get(limit_type)
-        return True if maximum is None else bool(current_value < maximum)
+        return True if maximum is None else within_limit(current_value, maximum)
 
     async def enforce_limit(self, tenant_id: str, limit_type: str, current_value: Any) -> None:
         """Raise TenantLimitExceededError when ``current_value`` has reached the limit."""
         entry = await self._entry(tenant_id)
         maximum = entry.maxima.get(limit_type, None if entry.active else 0)
-        if maximum is not None and (not entry.active or current_value >= maximum):
+        if maximum is not None and (not entry.active or not within_limit(current_value, maximum)):
             raise TenantLimitExceededError(tenant_id, limit_type, current_value, maximum)
 
     async def check_feature(self, tenant_id: str, feature: str) -> bool:
