@@ -83,15 +83,23 @@ def test_status_with_active_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     key = runner.invoke(app, ["license", "issue", "--tier", "ENT", "--owner", "BIGCO", "--expires", "2099-12-31",
                               "--private-key", str(private)]).stdout.strip()
     monkeypatch.setenv("LLMTEAM_LICENSE_KEY", key)
-    monkeypatch.setenv("LLMTEAM_LICENSE_PUBLIC_KEY", public_b64)
+    monkeypatch.setenv("LLMTEAM_LICENSE_PUBLIC_KEY", public_b64)  # ignored: the trust anchor is not in the env
     data = json.loads(runner.invoke(app, ["license", "status", "--json"]).stdout)
+    assert data["tier"] == "community" and "pinned llmteam issuer keys" in data["problem"]
+    LicenseManager.reset()
+    data = json.loads(runner.invoke(app, ["license", "status", "--json", "--public-key", public_b64]).stdout)
     assert (data["tier"], data["owner"], data["expires_at"], data["verified"]) == (
         "enterprise", "BIGCO", "2099-12-31", True,
     )
-    assert data["days_remaining"] > 0 and "*" in data["features"]
+    assert data["days_remaining"] > 0 and "*" in data["features"] and data["trust"]["issuer"] == "override"
     LicenseManager.reset()
-    plain = runner.invoke(app, ["license", "status"]).stdout
-    assert "BIGCO" in plain and "2099-12-31" in plain and "days left" in plain
+    plain = runner.invoke(app, ["license", "status", "--public-key", public_b64]).stdout
+    assert "BIGCO" in plain and "2099-12-31" in plain and "days left" in plain and "OVERRIDE" in plain
+
+
+def test_status_rejects_a_malformed_public_key() -> None:
+    result = runner.invoke(app, ["license", "status", "--public-key", "abc"])
+    assert result.exit_code == 1 and "--public-key" in result.output and "Traceback" not in result.output
 
 
 def test_status_explains_an_ignored_key(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -269,8 +269,13 @@ def test_public_key_as_base64_text(signer_keys: Signer) -> None:
     assert LicenseManager().activate(signer_keys.key()).tier is LicenseTier.PROFESSIONAL
 
 
-def test_public_key_from_env(signer_keys: Signer, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_public_key_from_env_is_not_a_trust_anchor(signer_keys: Signer, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Issue 11 item 3 (hardening over §1.6's env clause): the environment cannot name the issuer, or whoever sets it
+    # mints licences; the explicit configure(public_key=...) stays the one override.
     monkeypatch.setenv("LLMTEAM_LICENSE_PUBLIC_KEY", signer_keys.public_b64)
+    with pytest.raises(LicenseValidationError):
+        LicenseManager().activate(signer_keys.key())
+    LicenseManager.configure(public_key=signer_keys.public_b64)
     assert LicenseManager().activate(signer_keys.key()).tier is LicenseTier.PROFESSIONAL
 
 

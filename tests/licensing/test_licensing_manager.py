@@ -66,19 +66,18 @@ def test_key_valid_through_its_expiry_day(issuer) -> None:
 def test_unsigned_key_refused_without_legacy_mode() -> None:
     with pytest.raises(LicenseValidationError, match="signature.*required") as info:
         LicenseManager().activate(UNSIGNED)
-    assert "LLMTEAM_LICENSE_ALLOW_UNSIGNED" in str(info.value)
+    assert "configure(allow_unsigned=True)" in str(info.value)
 
 
-@pytest.mark.parametrize("via", ["env", "configure"])
-def test_unsigned_key_in_legacy_mode(via: str, monkeypatch: pytest.MonkeyPatch, caplog) -> None:
-    if via == "env":
-        monkeypatch.setenv("LLMTEAM_LICENSE_ALLOW_UNSIGNED", "1")
-    else:
-        LicenseManager.configure(allow_unsigned=True)
+def test_unsigned_key_in_legacy_mode_is_a_community_key(monkeypatch: pytest.MonkeyPatch, caplog) -> None:
+    monkeypatch.setenv("LLMTEAM_LICENSE_ALLOW_UNSIGNED", "1")  # ignored: only the explicit API turns it on
+    with pytest.raises(LicenseValidationError):
+        LicenseManager().activate(UNSIGNED)
+    LicenseManager.configure(allow_unsigned=True)
     with caplog.at_level(logging.WARNING, logger="llmteam.licensing"):
         lic = LicenseManager().activate(UNSIGNED)
-    assert lic.verified is False and lic.tier is E
-    assert "UNSIGNED" in caplog.text
+    assert lic.verified is False and lic.tier is C and lic.owner == "OLDCO"
+    assert "UNSIGNED" in caplog.text and "claims enterprise" in caplog.text
 
 
 def test_configure_keeps_omitted_settings(issuer) -> None:

@@ -43,7 +43,8 @@ def keygen(
         return
     err = Console(stderr=True)
     err.print(f"private key: {pair.private_key_path} (mode 0600, keep it secret)", highlight=False)
-    err.print(f"public key:  {pair.public_key_path} (set LLMTEAM_LICENSE_PUBLIC_KEY to its content)", highlight=False)
+    err.print(f"public key:  {pair.public_key_path} (pin it in llmteam/licensing/_trust.py, or pass it explicitly: "
+              "LicenseManager.configure(public_key=...) / llmteam license status --public-key)", highlight=False)
     typer.echo(pair.public_key_b64)
 
 
@@ -66,10 +67,16 @@ def issue(
     typer.echo(key)
 
 
-def _status_data() -> dict[str, Any]:
-    from llmteam.licensing import get_license_manager
+def _status_data(public_key: str | None = None) -> dict[str, Any]:
+    from llmteam.licensing import LicenseManager, get_license_manager
     from llmteam.licensing._manager import build_license, find_configured_key
 
+    if public_key is not None:  # an explicit override of the pinned issuer keys: logged and shown as such
+        try:
+            LicenseManager.configure(public_key=public_key, source="llmteam license status --public-key")
+        except ValueError as exc:
+            _fail(f"--public-key: {exc}")
+        LicenseManager.reset()
     manager = get_license_manager()
     lic = manager.license
     data: dict[str, Any] = {
@@ -80,6 +87,7 @@ def _status_data() -> dict[str, Any]:
         "expired": lic.is_expired if lic else None,
         "verified": lic.verified if lic else None,
         "features": sorted(manager.limits.features | set(lic.features if lic else ())),
+        "trust": LicenseManager.trust(),
         "problem": None,
     }
     if lic is None:
@@ -94,9 +102,14 @@ def _status_data() -> dict[str, Any]:
 
 
 @app.command()
-def status(json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
-    """Show the active tier, owner, expiry, days left and features."""
-    data = _status_data()
+def status(
+    json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    public_key: Annotated[str | None, typer.Option(
+        "--public-key", help="Trust this issuer key (base64) instead of the pinned ones; logged as an override.",
+    )] = None,
+) -> None:
+    """Show the active tier, owner, expiry, days left, features and the issuer keys licences are checked against."""
+    data = _status_data(public_key)
     if json_output:
         typer.echo(json.dumps(data, indent=2))
         return
@@ -110,6 +123,9 @@ def status(json_output: Annotated[bool, typer.Option("--json", help="Print JSON.
     else:
         table.add_row("licence", "none active (community)")
     table.add_row("features", ", ".join(data["features"]))
+    trust = data["trust"]
+    issuer = "pinned llmteam issuer" if trust["issuer"] == "pinned" else "[yellow]OVERRIDE[/yellow]"
+    table.add_row("issuer keys", f"{issuer}: {', '.join(trust['keys'])}")
     console = Console()
     console.print(table)
     if data["problem"]:

@@ -5,10 +5,10 @@ Three tiers (``LicenseTier``: COMMUNITY < PROFESSIONAL < ENTERPRISE) each come w
 activated licence key, else COMMUNITY. ``get_license_manager()`` returns the process-wide one, which loads
 ``LLMTEAM_LICENSE_KEY`` or ``~/.llmteam/license.key`` / ``./.llmteam/license.key`` / ``./license.key``.
 
-Keys look like ``LLMT-PRO-ACME-20271231-<SIG>``: SIG is an Ed25519 signature checked offline against the issuer's
-public key (env ``LLMTEAM_LICENSE_PUBLIC_KEY`` or ``LicenseManager.configure(public_key=...)``). This package
-only verifies; keys are issued by ``llmteam license issue``. Unsigned legacy keys are refused unless
-``LLMTEAM_LICENSE_ALLOW_UNSIGNED=1`` or ``configure(allow_unsigned=True)``; they then activate ``verified=False``.
+Keys look like ``LLMT-PRO-ACME-20271231-<SIG>``: SIG is an Ed25519 signature checked offline against the issuer
+keys pinned in the distribution; only ``LicenseManager.configure(public_key=...)`` overrides them (logged, audited),
+never the environment. This package only verifies; keys are issued by ``llmteam license issue``. Unsigned legacy
+keys are refused unless ``configure(allow_unsigned=True)``; they then activate ``verified=False`` as COMMUNITY.
 
     from llmteam.licensing import LicenseManager, LicenseTier, require_professional
     mgr = LicenseManager()                      # loads a key if one is configured

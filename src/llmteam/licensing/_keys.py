@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
-import os
 import re
 import threading
 from dataclasses import dataclass
@@ -17,11 +16,10 @@ from datetime import date
 
 from llmteam.licensing._errors import LicenseValidationError
 from llmteam.licensing._tiers import LicenseTier
+from llmteam.licensing._trust import TrustLog, fingerprint, pinned_keys
 
 logger = logging.getLogger(__name__)
 
-PUBLIC_KEY_ENV = "LLMTEAM_LICENSE_PUBLIC_KEY"
-ALLOW_UNSIGNED_ENV = "LLMTEAM_LICENSE_ALLOW_UNSIGNED"
 PREFIX = "LLMT"
 TIER_CODES: dict[str, LicenseTier] = {
     "COM": LicenseTier.COMMUNITY,
@@ -126,55 +124,61 @@ def decode_public_key(value: bytes | str, source: str) -> bytes:
 
 
 class VerifierConfig:
-    """Process-wide verifier settings: the configured public key, the legacy mode and the verified-key cache."""
+    """Process-wide verifier settings: the trust anchor (pinned keys or an explicit override), legacy mode, cache.
+
+    Only ``LicenseManager.configure`` changes them; every widening change is recorded in ``trust_log``.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self.public_key: bytes | None = None
         self.allow_unsigned = False
+        self.trust_log = TrustLog()
         self._verified: dict[tuple[bytes, bytes, bytes], None] = {}
 
-    def resolve_public_key(self) -> bytes:
-        """The configured key, else the one in the environment; LicenseValidationError if there is none."""
-        if self.public_key is not None:
-            return self.public_key
-        env = os.environ.get(PUBLIC_KEY_ENV, "").strip()
-        if not env:
-            raise LicenseValidationError(
-                "cannot verify the licence signature: no public key configured; set "
-                f"{PUBLIC_KEY_ENV} (base64) or call LicenseManager.configure(public_key=...)"
-            )
-        try:
-            return decode_public_key(env, PUBLIC_KEY_ENV)
-        except ValueError as exc:
-            raise LicenseValidationError(str(exc)) from None
+    def trusted_keys(self) -> tuple[bytes, ...]:
+        """The override key if one was configured, else the keys pinned in the distribution."""
+        self.trust_log.warn_ignored_env()
+        return (self.public_key,) if self.public_key is not None else pinned_keys()
 
     def unsigned_allowed(self) -> bool:
-        """True in the explicit legacy mode (configure(allow_unsigned=True) or env ...ALLOW_UNSIGNED=1)."""
-        return self.allow_unsigned or os.environ.get(ALLOW_UNSIGNED_ENV, "").strip() == "1"
+        """True only in the explicit legacy mode (``configure(allow_unsigned=True)``)."""
+        self.trust_log.warn_ignored_env()
+        return self.allow_unsigned
+
+    def trust(self) -> dict[str, object]:
+        """What licences are checked against right now, for audit records and status output."""
+        key = self.public_key
+        return {
+            "issuer": "pinned" if key is None else "override",
+            "keys": [fingerprint(k) for k in ((key,) if key is not None else pinned_keys())],
+            "allow_unsigned": self.allow_unsigned,
+            "overrides": len(self.trust_log.records()),
+        }
 
     def verify(self, parsed: ParsedKey) -> bool:
-        """Check the signature of a signed key; True if authentic, LicenseValidationError if not.
+        """Check the signature of a signed key against the trusted keys; True, or LicenseValidationError.
 
         Each (public key, key) pair is verified once per process; later checks hit a bounded cache.
         """
         if parsed.signature is None:
             raise LicenseValidationError("internal: verify() called for an unsigned key")
-        public_key = self.resolve_public_key()
-        cache_key = (public_key, parsed.message, parsed.signature)
-        with self._lock:
-            if cache_key in self._verified:
+        for public_key in self.trusted_keys():
+            cache_key = (public_key, parsed.message, parsed.signature)
+            with self._lock:
+                if cache_key in self._verified:
+                    return True
+            if _ed25519_verify(public_key, parsed.signature, parsed.message):
+                with self._lock:
+                    if len(self._verified) >= _MAX_VERIFIED_CACHE:
+                        self._verified.pop(next(iter(self._verified)))
+                    self._verified[cache_key] = None
                 return True
-        if not _ed25519_verify(public_key, parsed.signature, parsed.message):
-            raise LicenseValidationError(
-                f"the licence key for owner {parsed.owner!r} has an invalid signature: it was not issued for the "
-                "configured public key (forged, altered or issued by another issuer)"
-            )
-        with self._lock:
-            if len(self._verified) >= _MAX_VERIFIED_CACHE:
-                self._verified.pop(next(iter(self._verified)))
-            self._verified[cache_key] = None
-        return True
+        anchor = "the pinned llmteam issuer keys" if self.public_key is None else "the configured override key"
+        raise LicenseValidationError(
+            f"the licence key for owner {parsed.owner!r} has an invalid signature: it was not issued for {anchor} "
+            "(forged, altered or issued by another issuer)"
+        )
 
 
 def _ed25519_verify(public_key: bytes, signature: bytes, message: bytes) -> bool:

@@ -15,6 +15,7 @@ from llmteam.licensing._errors import LicenseExpiredError, LicenseValidationErro
 from llmteam.licensing._keys import VERIFIER, decode_public_key, parse_key
 from llmteam.licensing._license import License
 from llmteam.licensing._tiers import LICENSE_FEATURES, LICENSE_LIMITS, LicenseLimits, LicenseTier
+from llmteam.licensing._trust import fingerprint
 
 if TYPE_CHECKING:
     from llmteam.execution import ExecutorConfig
@@ -54,27 +55,29 @@ def _end_of_day_timestamp(day: date) -> float:
 def build_license(key: str) -> License:
     """Parse, authenticate and date-check a key; return its License or raise the matching error."""
     parsed = parse_key(key)
+    tier = parsed.tier
     if parsed.signature is not None:
         VERIFIER.verify(parsed)
         verified = True
     elif VERIFIER.unsigned_allowed():
+        tier = LicenseTier.COMMUNITY  # nobody vouches for an unsigned key: it never grants more than the free tier
         logger.warning(
-            "activating an UNSIGNED legacy licence key for owner %r (legacy mode is on); it is not authenticated",
-            parsed.owner,
+            "activating an UNSIGNED legacy licence key for owner %r as %s (legacy mode is on; it claims %s but is "
+            "not authenticated, and unsigned keys never grant more than %s)",
+            parsed.owner, tier.value, parsed.tier.value, tier.value,
         )
         verified = False
     else:
         raise LicenseValidationError(
             f"the licence key for owner {parsed.owner!r} has no signature; a signed key "
-            "(LLMT-<TIER>-<OWNER>-<YYYYMMDD>-<SIG>) is required. Unsigned legacy keys are accepted only with "
-            "LLMTEAM_LICENSE_ALLOW_UNSIGNED=1 or LicenseManager.configure(allow_unsigned=True)"
+            "(LLMT-<TIER>-<OWNER>-<YYYYMMDD>-<SIG>) is required. Unsigned legacy keys are accepted, as community "
+            "keys only, with LicenseManager.configure(allow_unsigned=True)"
         )
     if date.today() > parsed.expires:
         raise LicenseExpiredError(
             f"the licence for owner {parsed.owner!r} expired at the end of {parsed.expires.isoformat()}; "
             "obtain a renewed key"
         )
-    tier = parsed.tier
     return License(
         key=parsed.key,
         tier=tier,
@@ -123,17 +126,41 @@ class LicenseManager:
             cls._instance = None
 
     @classmethod
-    def configure(cls, public_key: bytes | str | None = _KEEP, *, allow_unsigned: bool = _KEEP) -> None:
-        """Set the issuer's Ed25519 public key (raw 32 bytes or base64; None = use env) and/or the legacy mode.
+    def configure(
+        cls, public_key: bytes | str | None = _KEEP, *, allow_unsigned: bool = _KEEP, source: str = "configure()"
+    ) -> None:
+        """Override the licence trust anchor: the issuer's Ed25519 public key and/or the legacy unsigned mode.
 
-        Arguments left out keep their current value. Raises ValueError for a malformed public key.
+        Licences are checked against the issuer keys pinned in the distribution; ``public_key`` (raw 32 bytes or
+        base64) replaces them for this process, ``None`` restores them. ``allow_unsigned=True`` accepts unsigned
+        legacy keys as COMMUNITY keys. Each widening change is logged as a WARNING and kept for the runtime's audit
+        records (``trust_overrides()``); ``source`` names the entry point. Arguments left out keep their value.
+        Raises ValueError for a malformed public key. The environment is never consulted.
         """
+        if not isinstance(source, str) or not source:
+            raise TypeError(f"source must be a non-empty str, not {source!r}")
+        if allow_unsigned is not _KEEP and not isinstance(allow_unsigned, bool):
+            raise TypeError(f"allow_unsigned must be a bool, not {allow_unsigned!r}")
         if public_key is not _KEEP:
-            VERIFIER.public_key = None if public_key is None else decode_public_key(public_key, "public_key")
+            raw = None if public_key is None else decode_public_key(public_key, "public_key")
+            VERIFIER.public_key = raw
+            if raw is not None:
+                VERIFIER.trust_log.record("public_key", fingerprint(raw), source)
         if allow_unsigned is not _KEEP:
-            if not isinstance(allow_unsigned, bool):
-                raise TypeError(f"allow_unsigned must be a bool, not {allow_unsigned!r}")
             VERIFIER.allow_unsigned = allow_unsigned
+            if allow_unsigned:
+                VERIFIER.trust_log.record("allow_unsigned", "true", source)
+
+    @classmethod
+    def trust(cls) -> dict[str, Any]:
+        """What licences are checked against: ``{"issuer": "pinned"|"override", "keys": [fingerprints],
+        "allow_unsigned": bool, "overrides": count}`` (the team runtime writes it into every run's audit record)."""
+        return VERIFIER.trust()
+
+    @classmethod
+    def trust_overrides(cls) -> list[dict[str, Any]]:
+        """The trust-anchor overrides made in this process (newest 32), oldest first, as plain data."""
+        return [entry.to_dict() for entry in VERIFIER.trust_log.records()]
 
     # -- loading and activation ----------------------------------------------------------------------------
     def _load(self) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+from typing import Any
 
 from llmteam.licensing import FeatureNotLicensedError, LicenseManager, LicenseTier, get_license_manager
 
@@ -33,6 +34,13 @@ class LicenceCheck:
     def tier(self) -> LicenseTier:
         """The current licence tier."""
         return self.manager.tier
+
+    @property
+    def trust(self) -> dict[str, Any]:
+        """The licence trust anchor in force (pinned issuer keys or an explicit, logged override) and whether the
+        active licence is verified; audited in every run's PIPELINE_STARTED record."""
+        lic = self.manager.license
+        return {**LicenseManager.trust(), "verified": None if lic is None else lic.verified}
 
     def _refuse(self, key: str, what: str, required: LicenseTier, message: str) -> None:
         if self.enforce:

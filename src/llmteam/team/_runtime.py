@@ -303,7 +303,7 @@ class TeamRuntime:
         try:  # the one bracket of the run's lifecycle: the run record is finished exactly once, on every path
             await self.audit.log_pipeline_started(team.name, run_id, self.actor, input_summary={
                 "keys": sorted(record.input), "sha256": sha256_text(json.dumps(record.input, sort_keys=True)),
-                "licence_tier": self.licence.tier.value,
+                "licence_tier": self.licence.tier.value, "licence_trust": self.licence.trust,
             })
             try:
                 await asyncio.wait_for(orchestrator.orchestrate(run_id, dict(record.input)), team.run_timeout)
