@@ -85,7 +85,7 @@ async def test_nothing_audited_without_audit_access_except_exports() -> None:
     ctx.to_dict()
     await ctx.flush_audit()
     assert trail.events == []
-    ctx.to_dict(include_sealed=True)
+    ctx.to_dict(include_sealed=True, requester_id="agent-1")
     with pytest.raises(PermissionError):
         ctx.to_dict(include_sealed=True, requester_id="mallory")
     await ctx.flush_audit()

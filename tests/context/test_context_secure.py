@@ -170,7 +170,8 @@ def test_to_dict_keys_and_sealed_export() -> None:
         "updated_at",
         "access_policy",
     }
-    assert ctx.to_dict(include_sealed=True)["_sealed"] == {"api_key": SECRET}
+    with pytest.raises(PermissionError, match="requester_id"):
+        ctx.to_dict(include_sealed=True)
     assert ctx.to_dict(include_sealed=True, requester_id="agent-1")["_sealed"] == {"api_key": SECRET}
     for other in ("agent-2", ""):
         with pytest.raises(PermissionError):

@@ -360,8 +360,9 @@ def test_to_dict() -> None:
     assert d["created_at"] == c.created_at.isoformat() and d["updated_at"] == c.updated_at.isoformat()
     assert d["access_policy"] == {"default_visibility": "orchestrator", "sensitivity": "public",
                                   "sealed_fields": ["k"], "audit_access": False}
-    full = c.to_dict(include_sealed=True)
-    assert full["_sealed"] == {"k": "sv"}
+    # Issue 11 item 10 (hardening over §5's to_dict row): a sealed export names its requester, the owner.
+    with pytest.raises(PermissionError):
+        c.to_dict(include_sealed=True)
     assert c.to_dict(include_sealed=True, requester_id="a1")["_sealed"] == {"k": "sv"}
     with pytest.raises(PermissionError):
         c.to_dict(include_sealed=True, requester_id="a2")
@@ -417,7 +418,7 @@ async def test_private_audit_trail_keyword_and_export_audited() -> None:
     trail = _Trail()
     c = SecureAgentContext("a1", "A", _audit_trail=trail)
     c.set_sealed("k", "v")
-    c.to_dict(include_sealed=True)
+    c.to_dict(include_sealed=True, requester_id="a1")
     await _drain(c)
     assert trail.events, "an include_sealed export must be audited when a trail is set"
 
@@ -429,7 +430,7 @@ def test_audit_hooks_never_raise_without_loop() -> None:
     assert c.get_sealed("k", "a1") == "v"
     with pytest.raises(SealedDataAccessError):
         c.get_sealed("k", "a2")
-    c.to_dict(include_sealed=True)
+    c.to_dict(include_sealed=True, requester_id="a1")
     c.get_visible_context("o", ROLE_PIPELINE_ORCH)
 
 

@@ -29,7 +29,7 @@ propagates fields up (aggregated: sum, avg, max, min, worst, last -- idempotent)
 
 from __future__ import annotations
 
-from llmteam.context._errors import ContextAccessError, SealedDataAccessError
+from llmteam.context._errors import AuditBacklogError, ContextAccessError, SealedDataAccessError
 from llmteam.context._hierarchy import ContextPropagationConfig, ContextScope, HierarchicalContext
 from llmteam.context._levels import (
     ROLE_AGENT,
@@ -53,6 +53,7 @@ __all__ = [
     "ROLE_PIPELINE_ORCH",
     "ROLE_SYSTEM",
     "SENSITIVITY_VISIBILITY_MAP",
+    "AuditBacklogError",
     "ContextAccessError",
     "ContextAccessPolicy",
     "ContextAccessResult",

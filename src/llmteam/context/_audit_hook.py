@@ -18,21 +18,24 @@ class AuditEmitter:
 
     Under a running loop each event becomes a task that is referenced until done (at most ``MAX_IN_FLIGHT``).
     With no running loop, or too many tasks in flight, the event waits in a queue of at most ``MAX_QUEUED``
-    entries (the oldest is dropped with a logged warning when full) and is sent at the next emit under a loop
-    or by ``await flush()``. Nothing here raises: a failing trail is logged as a warning.
+    entries and is sent at the next emit under a loop or by ``await flush()``. When the queue is full the oldest
+    *ordinary* event is dropped with a logged warning; a *required* event (a sealed export) is never dropped: the
+    caller asks ``has_room_for_required()`` first and refuses the export when the queue holds only required
+    events. Nothing here raises: a failing trail is logged as a warning.
     """
 
     MAX_IN_FLIGHT = 256
     MAX_QUEUED = 1024
 
-    __slots__ = ("_queue", "_tasks", "dropped", "trail")
+    __slots__ = ("_queue", "_required", "_tasks", "dropped", "trail")
 
     def __init__(self, trail: Any) -> None:
         if not callable(getattr(trail, "log", None)):
             raise TypeError(f"audit_trail must have a log(event_type, **fields) method, got {trail!r}")
         self.trail = trail
         self._tasks: set[asyncio.Future[Any]] = set()
-        self._queue: deque[tuple[Any, dict[str, Any]]] = deque()
+        self._queue: deque[tuple[Any, dict[str, Any], bool]] = deque()  # (event type, fields, required)
+        self._required = 0
         self.dropped = 0
 
     @property
@@ -40,8 +43,12 @@ class AuditEmitter:
         """Events not yet handed over: queued plus in flight."""
         return len(self._queue) + len(self._tasks)
 
-    def emit(self, event_type: Any, **fields: Any) -> None:
-        """Send one event to the trail, now or later; never raises."""
+    def has_room_for_required(self) -> bool:
+        """True unless the queue is full of required events, so that one more would have to wait unbounded."""
+        return self._required < self.MAX_QUEUED
+
+    def emit(self, event_type: Any, *, required: bool = False, **fields: Any) -> None:
+        """Send one event to the trail, now or later; never raises. A ``required`` event is never dropped."""
         try:
             try:
                 loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
@@ -50,7 +57,7 @@ class AuditEmitter:
             if loop is not None:
                 self._drain(loop)
             if loop is None or self._queue or len(self._tasks) >= self.MAX_IN_FLIGHT:
-                self._enqueue(event_type, fields)
+                self._enqueue(event_type, fields, required)
             else:
                 self._send(loop, event_type, fields)
         except Exception:
@@ -61,7 +68,7 @@ class AuditEmitter:
         loop = asyncio.get_running_loop()
         while self._queue or self._tasks:
             while self._queue:
-                event_type, fields = self._queue.popleft()
+                event_type, fields = self._pop()
                 try:
                     result = self.trail.log(event_type, **fields)
                     if inspect.isawaitable(result):
@@ -73,20 +80,35 @@ class AuditEmitter:
                 break
             await asyncio.gather(*mine, return_exceptions=True)
 
-    def _enqueue(self, event_type: Any, fields: dict[str, Any]) -> None:
+    def _enqueue(self, event_type: Any, fields: dict[str, Any], required: bool) -> None:
         if len(self._queue) >= self.MAX_QUEUED:
-            dropped_type, _ = self._queue.popleft()
-            self.dropped += 1
-            logger.warning(
-                "audit queue full (%d events waiting for an event loop); dropped the oldest event %s",
-                self.MAX_QUEUED,
-                _name(dropped_type),
-            )
-        self._queue.append((event_type, fields))
+            victim = next((i for i, entry in enumerate(self._queue) if not entry[2]), None)
+            if victim is None and not required:  # only required events wait: the new ordinary one gives way
+                self._note_drop(event_type)
+                return
+            if victim is not None:
+                self._note_drop(self._queue[victim][0])
+                del self._queue[victim]
+            # a required event with no ordinary one to evict still queues: has_room_for_required() bounds them
+        self._queue.append((event_type, fields, required))
+        self._required += required
+
+    def _note_drop(self, event_type: Any) -> None:
+        self.dropped += 1
+        logger.warning(
+            "audit queue full (%d events waiting for an event loop); dropped the ordinary event %s",
+            self.MAX_QUEUED,
+            _name(event_type),
+        )
+
+    def _pop(self) -> tuple[Any, dict[str, Any]]:
+        event_type, fields, required = self._queue.popleft()
+        self._required -= required
+        return event_type, fields
 
     def _drain(self, loop: asyncio.AbstractEventLoop) -> None:
         while self._queue and len(self._tasks) < self.MAX_IN_FLIGHT:
-            event_type, fields = self._queue.popleft()
+            event_type, fields = self._pop()
             self._send(loop, event_type, fields)
 
     def _send(self, loop: asyncio.AbstractEventLoop, event_type: Any, fields: dict[str, Any]) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["ContextAccessError", "SealedDataAccessError"]
+__all__ = ["AuditBacklogError", "ContextAccessError", "SealedDataAccessError"]
 
 
 class ContextAccessError(Exception):
@@ -18,9 +18,9 @@ class ContextAccessError(Exception):
 class SealedDataAccessError(ContextAccessError, PermissionError):
     """Someone other than the owner tried to read or delete a sealed value."""
 
-    def __init__(self, owner_id: str, requester_id: str, field_name: str = "") -> None:
+    def __init__(self, owner_id: str, requester_id: str, field_name: str = "", *, message: str = "") -> None:
         where = f" field {field_name!r}" if field_name else " data"
-        message = (
+        message = message or (
             f"{requester_id!r} may not access sealed{where} owned by {owner_id!r}; only the owner can read or delete it"
         )
         super().__init__(message, viewer_id=requester_id, field_name=field_name)
@@ -29,3 +29,7 @@ class SealedDataAccessError(ContextAccessError, PermissionError):
 
     def __str__(self) -> str:
         return self.message
+
+
+class AuditBacklogError(ContextAccessError):
+    """A sealed export was refused because its audit event could not be queued (too many still unrecorded)."""

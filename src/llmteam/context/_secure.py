@@ -8,7 +8,7 @@ from typing import Any
 
 from llmteam.audit import AuditEventType, AuditSeverity
 from llmteam.context._audit_hook import AuditEmitter
-from llmteam.context._errors import SealedDataAccessError
+from llmteam.context._errors import AuditBacklogError, SealedDataAccessError
 from llmteam.context._levels import SensitivityLevel
 from llmteam.context._policy import ContextAccessPolicy, ContextAccessResult
 from llmteam.context._sealed import SealedData, same_id
@@ -174,7 +174,11 @@ class SecureAgentContext:
         return result
 
     def to_dict(self, include_sealed: bool = False, requester_id: str | None = None) -> dict[str, Any]:
-        """Serialise the context; sealed values only with ``include_sealed`` (audited), never to a non-owner."""
+        """Serialise the context; sealed values only with ``include_sealed`` for the owner (``requester_id``).
+
+        An export with sealed values is recorded (DATA_EXPORTED) or refused: ``AuditBacklogError`` when too many
+        exports still wait for an event loop to be recorded (``await flush_audit()`` first).
+        """
         if not isinstance(include_sealed, bool):
             raise TypeError(f"include_sealed must be a bool, got {include_sealed!r}")
         if requester_id is not None and not same_id(self.agent_id, require_str(requester_id, "requester_id")):
@@ -182,6 +186,19 @@ class SecureAgentContext:
             if self._auditor is not None and (include_sealed or self.access_policy.audit_access):
                 self._audit_denied(requester_id, "", "export_context", "agent_context", self.agent_id, error.message)
             raise error
+        if include_sealed and requester_id is None:
+            error = SealedDataAccessError(self.agent_id, "", message=(
+                f"to_dict(include_sealed=True) needs requester_id={self.agent_id!r}: only the owning agent may "
+                "export sealed values, and an anonymous export cannot be attributed"
+            ))
+            if self._auditor is not None:
+                self._audit_denied("anonymous", "", "export_sealed", "agent_context", self.agent_id, error.message)
+            raise error
+        if include_sealed and self._auditor is not None and not self._auditor.has_room_for_required():
+            raise AuditBacklogError(
+                f"sealed export of {self.agent_id!r} refused: {self._auditor.MAX_QUEUED} earlier exports are still "
+                "waiting for an event loop to be recorded; await ctx.flush_audit() (or export inside a running loop)"
+            )
         policy = self.access_policy
         sealed_names = self._sealed_names()
         result: dict[str, Any] = {
@@ -215,6 +232,7 @@ class SecureAgentContext:
                     "export_sealed",
                     "agent_context",
                     self.agent_id,
+                    required=True,
                     sealed_keys=sorted(self._sealed),
                 )
         return result
@@ -324,12 +342,14 @@ class SecureAgentContext:
         *,
         success: bool = True,
         error_message: str = "",
+        required: bool = False,
         **metadata: Any,
     ) -> None:
         if self._auditor is None:
             return
         self._auditor.emit(
             event,
+            required=required,
             severity=severity,
             actor_type=role or "agent",
             actor_id=actor_id,
