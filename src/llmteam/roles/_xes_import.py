@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import uuid
 from collections.abc import Iterator
@@ -10,6 +11,7 @@ from pathlib import Path
 from typing import Any
 from xml.parsers import expat
 
+from llmteam._repr import bounded_repr
 from llmteam.roles._errors import XESImportError
 from llmteam.roles._models import ProcessEvent
 from llmteam.roles._xes import COST_KEY, DURATION_KEY, EVENT_ID_KEY
@@ -25,6 +27,7 @@ _FIELD_KEYS = {
     COST_KEY: "cost",
 }
 _CHUNK = 1 << 16
+_MAX_CHUNK = 1 << 26  # reads grow up to 64 MiB while one token stays unfinished (see iter_xes_events)
 
 
 def _local(tag: str) -> str:
@@ -40,20 +43,33 @@ def parse_date(text: str) -> datetime:
     try:
         return datetime.fromisoformat(value)
     except ValueError as exc:
-        raise XESImportError(f"invalid XES date {text!r}; use ISO 8601, e.g. 2024-01-31T12:00:00+00:00") from exc
+        raise XESImportError(
+            f"invalid XES date {bounded_repr(text)}; use ISO 8601, e.g. 2024-01-31T12:00:00+00:00"
+        ) from exc
+
+
+def _number(tag: str, key: str, raw: str, finite: bool = False) -> int | float:
+    """An XES int or float; ``finite`` refuses NaN and infinities (durations and costs feed the metrics)."""
+    try:
+        value: int | float = int(raw) if tag == "int" else float(raw)
+    except ValueError:  # also an int of more digits than Python converts (sys.get_int_max_str_digits)
+        raise XESImportError(f"attribute {bounded_repr(key)}: {bounded_repr(raw)} is not a valid XES {tag}") from None
+    if finite and not math.isfinite(value):
+        raise XESImportError(
+            f"attribute {bounded_repr(key)}: {bounded_repr(raw)} is not a finite number; durations and costs must be"
+            " real numbers"
+        )
+    return value
 
 
 def _convert(tag: str, key: str, raw: str) -> Any:
-    try:
-        if tag == "int":
-            return int(raw)
-        if tag == "float":
-            return float(raw)
-    except ValueError as exc:
-        raise XESImportError(f"attribute {key!r}: {raw!r} is not a valid XES {tag}") from exc
+    if tag in ("int", "float"):
+        return _number(tag, key, raw)
     if tag == "boolean":
         if raw.strip().lower() not in ("true", "false", "1", "0"):
-            raise XESImportError(f"attribute {key!r}: {raw!r} is not a valid XES boolean (true/false)")
+            raise XESImportError(
+                f"attribute {bounded_repr(key)}: {bounded_repr(raw)} is not a valid XES boolean (true/false)"
+            )
         return raw.strip().lower() in ("true", "1")
     if tag == "date":
         return parse_date(raw)
@@ -76,12 +92,14 @@ class _Reader:
         self.event: dict[str, Any] | None = None
         self.seen_log = False
         self.index = 0
+        self.elements = 0  # element boundaries seen: how iter_xes_events tells that expat made progress
 
     @staticmethod
     def _refuse(*_args: Any) -> None:
         raise XESImportError("XES input with a DOCTYPE or entity declarations is refused (XML bomb protection)")
 
     def start(self, tag: str, attrs: dict[str, str]) -> None:
+        self.elements += 1
         name = _local(tag)
         if self.depth_in_attr:
             self.depth_in_attr += 1  # nested (meta-)attributes are not part of the flat model
@@ -100,7 +118,9 @@ class _Reader:
     def _attribute(self, tag: str, attrs: dict[str, str]) -> None:
         key, raw = attrs.get("key"), attrs.get("value")
         if key is None or raw is None:
-            raise XESImportError(f"<{tag}> element without key/value attributes (key={key!r}) in a trace")
+            raise XESImportError(
+                f"<{tag}> element without key/value attributes (key={bounded_repr(key)}) in a trace"
+            )
         if self.event is None:
             if key == "concept:name" and self.case_id is None:
                 self.case_id = raw
@@ -110,15 +130,16 @@ class _Reader:
             if field == "timestamp":
                 self.event[field] = parse_date(raw)
             elif field == "duration_ms":
-                self.event[field] = int(_convert("int", key, raw)) if tag == "int" else int(float(raw))
+                self.event[field] = int(_number("int" if tag == "int" else "float", key, raw, finite=True))
             elif field == "cost":
-                self.event[field] = float(raw)
+                self.event[field] = float(_number("float", key, raw, finite=True))
             else:
                 self.event[field] = raw
         else:
             self.event["attributes"][key] = _convert(tag, key, raw)
 
     def end(self, tag: str) -> None:
+        self.elements += 1
         if self.depth_in_attr:
             self.depth_in_attr -= 1
             return
@@ -134,7 +155,7 @@ class _Reader:
         self.index += 1
         if "timestamp" not in ev:
             raise XESImportError(
-                f"event #{self.index} (case {self.case_id!r}) has no time:timestamp; every event needs one"
+                f"event #{self.index} (case {bounded_repr(self.case_id)}) has no time:timestamp; every event needs one"
             )
         self.ready.append(ProcessEvent(
             event_id=ev["event_id"] if "event_id" in ev else str(uuid.uuid4()),
@@ -169,10 +190,17 @@ def iter_xes_events(source: str | os.PathLike[str] | Path) -> Iterator[ProcessEv
     else:
         path = Path(source)
         if not path.is_file():
-            raise XESImportError(f"XES source {os.fspath(source)!r} is neither XES text nor an existing file")
+            raise XESImportError(
+                f"XES source {bounded_repr(os.fspath(source))} is neither XES text nor an existing file"
+            )
+        size = _CHUNK
         with path.open("rb") as fh:
-            while chunk := fh.read(_CHUNK):
+            while chunk := fh.read(size):
+                seen = reader.elements
                 yield from reader.feed(chunk)
+                # expat re-scans an unfinished token from its start at every feed: while no element boundary is
+                # reached, double the next read, so one huge value costs O(its size) in total, not O(size^2 / chunk)
+                size = _CHUNK if reader.elements != seen else min(size * 2, _MAX_CHUNK)
         yield from reader.feed(b"", final=True)
     if not reader.seen_log:
         raise XESImportError("XES input has no <log> root element")
