@@ -76,8 +76,8 @@ BASE = "team: t\nllm: {provider: scripted, default: x}\n"
         ("team: t\nllm: {provider: openai, base_url: 'http://x/v1', model: m, api_key: k}\n"
          "agents: [{name: a, prompt: p}]",
          "unknown field 'api_key'"),
-        ("team: t\nllm: {provider: openai, base_url: 'http://x/v1', model: m, api_key_env: NOPE_NOT_SET}\n"
-         "agents: [{name: a, prompt: p}]", "NOPE_NOT_SET' is not set"),
+        ("team: t\nllm: {provider: openai, base_url: 'http://x/v1', model: m, api_key_env: NOPE_NOT_SET_API_KEY}\n"
+         "agents: [{name: a, prompt: p}]", "NOPE_NOT_SET_API_KEY' is not set"),
         (BASE + "agents: [{name: a, prompt: p, options: 3}]", r"agents\[0\].options must be Mapping"),
         (BASE + "agents: [{name: a, prompt: 5}]", "prompt must be non-empty text"),
         ("- just\n- a list\n", "team must be a mapping"),
@@ -100,8 +100,8 @@ def test_missing_file(tmp_path: Path) -> None:
 
 
 def test_api_key_from_named_variable(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("MY_KEY", "sk-123")
+    monkeypatch.setenv("MY_API_KEY", "sk-123")
     team = team_from_dict({"team": "t", "agents": [{"name": "a", "prompt": "p"}],
                            "llm": {"provider": "openai", "base_url": "http://x/v1", "model": "m",
-                                   "api_key_env": "MY_KEY"}})
+                                   "api_key_env": "MY_API_KEY"}})
     assert isinstance(team.llm, OpenAICompatible) and "sk-123" not in repr(team.llm)

@@ -196,11 +196,14 @@ def run(
     create_tenant: bool = typer.Option(
         True, "--create-tenant/--no-create-tenant", help="Create an unknown tenant with the FREE tier."),
     as_json: bool = JsonOpt,
+    allow_key_env: list[str] | None = typer.Option(
+        None, "--allow-key-env", help="Environment variable (or glob) the team file may name as api_key_env; "
+        "repeatable; replaces the default LLMTEAM_API_KEY and *_API_KEY."),
 ) -> None:
     """Run TEAM_FILE once for --tenant on --input and print the answer, usage and audit head."""
     data = _parse_input(input)
     try:
-        team = load_team(team_file)
+        team = load_team(team_file, api_key_envs=allow_key_env or None)
     except (TeamError, LLMConfigError) as exc:  # any error in the definition itself is a usage error
         fail(f"{type(exc).__name__}: {exc}", 2)
 

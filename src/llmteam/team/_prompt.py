@@ -7,6 +7,7 @@ import string
 from collections.abc import Mapping
 from typing import Any
 
+from llmteam._repr import bounded_repr
 from llmteam.team._errors import PromptVariableError, TeamConfigError
 
 _NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -15,7 +16,7 @@ _NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 def template_fields(template: str, where: str) -> tuple[str, ...]:
     """The placeholder names of ``template`` in order of first use; a malformed template raises TeamConfigError."""
     if not isinstance(template, str) or not template.strip():
-        raise TeamConfigError(f"{where}: prompt must be non-empty text, got {template!r}")
+        raise TeamConfigError(f"{where}: prompt must be non-empty text, got {bounded_repr(template)}")
     names: list[str] = []
     try:
         parsed = list(string.Formatter().parse(template))

@@ -5,13 +5,16 @@ from __future__ import annotations
 import difflib
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from llmteam._repr import bounded_repr
 from llmteam.llm import LLMProvider, OpenAICompatible, ScriptedLLM
 from llmteam.team._errors import TeamConfigError
+from llmteam.team._key_envs import fallback_key, key_env_patterns, resolve_key
 from llmteam.team._team import Agent, Route, Team
+from llmteam.team._yaml import parse_team_yaml, read_team_text
 
 _TEAM_FIELDS = {
     "team", "description", "llm", "agents", "routes", "router", "router_prompt", "limits", "requires", "prices",
@@ -31,13 +34,13 @@ _RULE_FIELDS = {"match", "regex", "answer"}
 
 def _check_fields(data: Any, allowed: set[str], where: str) -> dict[str, Any]:
     if not isinstance(data, Mapping):
-        raise TeamConfigError(f"{where} must be a mapping, got {type(data).__name__} {data!r:.80}")
+        raise TeamConfigError(f"{where} must be a mapping, got {type(data).__name__} {bounded_repr(data)}")
     for key in data:
         if key not in allowed:
-            close = difflib.get_close_matches(str(key), sorted(allowed), n=1)
+            close = difflib.get_close_matches(str(key)[:64], sorted(allowed), n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             raise TeamConfigError(
-                f"{where}: unknown field {key!r}{hint}; allowed fields are {', '.join(sorted(allowed))}"
+                f"{where}: unknown field {bounded_repr(key)}{hint}; allowed fields are {', '.join(sorted(allowed))}"
             )
     return dict(data)
 
@@ -47,29 +50,31 @@ def _typed(data: Mapping[str, Any], key: str, types: type | tuple[type, ...], wh
     allowed = types if isinstance(types, tuple) else (types,)
     if value is not None and (not isinstance(value, allowed) or (isinstance(value, bool) and bool not in allowed)):
         names = "/".join(t.__name__ for t in allowed)
-        raise TeamConfigError(f"{where}.{key} must be {names}, got {value!r:.80}")
+        raise TeamConfigError(f"{where}.{key} must be {names}, got {bounded_repr(value)}")
     return value
 
 
-def provider_from_dict(data: Any, where: str) -> LLMProvider:
+def provider_from_dict(data: Any, where: str, *, api_key_envs: Iterable[str] | None = None) -> LLMProvider:
     """Build a provider from its YAML mapping: ``provider: scripted | openai | auto`` plus its fields.
 
     ``auto`` is OpenAI-compatible when ``LLMTEAM_BASE_URL`` is set (or ``base_url`` is given), else scripted.
-    API keys are never written in the file: ``api_key_env`` names the environment variable holding it.
+    API keys are never written in the file: ``api_key_env`` names the environment variable holding it, and only
+    names the operator allows (``api_key_envs``: names or globs, default ``LLMTEAM_API_KEY`` and ``*_API_KEY``).
     """
+    patterns = key_env_patterns(api_key_envs)
     if not isinstance(data, Mapping):
-        raise TeamConfigError(f"{where} must be a mapping with a 'provider' field, got {data!r:.80}")
+        raise TeamConfigError(f"{where} must be a mapping with a 'provider' field, got {bounded_repr(data)}")
     kind = data.get("provider", "scripted")
-    if kind not in _PROVIDER_FIELDS:
-        raise TeamConfigError(f"{where}.provider {kind!r} is unknown; use one of {', '.join(_PROVIDER_FIELDS)}")
+    if not isinstance(kind, str) or kind not in _PROVIDER_FIELDS:
+        raise TeamConfigError(
+            f"{where}.provider {bounded_repr(kind)} is unknown; use one of {', '.join(_PROVIDER_FIELDS)}"
+        )
     data = _check_fields(data, _PROVIDER_FIELDS[kind], where)
     if kind == "auto":
         kind = "openai" if data.get("base_url") or os.environ.get("LLMTEAM_BASE_URL") else "scripted"
     if kind == "openai":
-        key_env = _typed(data, "api_key_env", str, where)
-        api_key = os.environ.get(key_env) if key_env else None
-        if key_env and not api_key:
-            raise TeamConfigError(f"{where}.api_key_env: environment variable {key_env!r} is not set")
+        key_env = data.get("api_key_env")
+        api_key = fallback_key(patterns) if key_env is None else resolve_key(key_env, where, patterns)
         return OpenAICompatible(
             _typed(data, "base_url", str, where),
             _typed(data, "model", str, where),
@@ -91,7 +96,7 @@ def provider_from_dict(data: Any, where: str) -> LLMProvider:
             try:
                 pattern: Any = re.compile(_typed(rule, "regex", str, rwhere), re.IGNORECASE)
             except re.error as exc:
-                raise TeamConfigError(f"{rwhere}.regex {rule['regex']!r} is invalid: {exc}") from None
+                raise TeamConfigError(f"{rwhere}.regex {bounded_repr(rule['regex'])} is invalid: {exc}") from None
         else:
             pattern = _typed(rule, "match", str, rwhere)
         rules.append((pattern, answer))
@@ -103,13 +108,18 @@ def provider_from_dict(data: Any, where: str) -> LLMProvider:
     )
 
 
-def team_from_dict(data: Any, source: str = "team") -> Team:
-    """Build a :class:`Team` from a parsed YAML/JSON mapping, refusing unknown fields."""
+def team_from_dict(data: Any, source: str = "team", *, api_key_envs: Iterable[str] | None = None) -> Team:
+    """Build a :class:`Team` from a parsed YAML/JSON mapping, refusing unknown fields.
+
+    ``api_key_envs`` is the operator's allow-list of environment variables a provider may name (see
+    :func:`provider_from_dict`).
+    """
     data = _check_fields(data, _TEAM_FIELDS, source)
     name = data.get("team")
     if name is None:
         raise TeamConfigError(f"{source}: missing field 'team' (the team's name)")
-    llm = provider_from_dict(data["llm"], f"{source}.llm") if "llm" in data else None
+    keys = key_env_patterns(api_key_envs)
+    llm = provider_from_dict(data["llm"], f"{source}.llm", api_key_envs=keys) if "llm" in data else None
     raw_agents = _typed(data, "agents", list, source)
     if not raw_agents:
         raise TeamConfigError(f"{source}: 'agents' must be a non-empty list")
@@ -124,7 +134,7 @@ def team_from_dict(data: Any, source: str = "team") -> Team:
             Agent(
                 name=raw["name"],
                 prompt=raw["prompt"],
-                llm=provider_from_dict(raw["llm"], f"{where}.llm") if "llm" in raw else None,
+                llm=provider_from_dict(raw["llm"], f"{where}.llm", api_key_envs=keys) if "llm" in raw else None,
                 system=_typed(raw, "system", str, where),
                 options=dict(_typed(raw, "options", Mapping, where, {}) or {}),
                 sensitivity=raw.get("sensitivity", "internal"),
@@ -136,19 +146,21 @@ def team_from_dict(data: Any, source: str = "team") -> Team:
         raw = _check_fields(raw, _ROUTE_FIELDS, where)
         for required in ("after", "to"):
             if not isinstance(raw.get(required), str):
-                raise TeamConfigError(f"{where}: field {required!r} must be an agent name, got {raw.get(required)!r}")
+                raise TeamConfigError(
+                    f"{where}: field {required!r} must be an agent name, got {bounded_repr(raw.get(required))}"
+                )
         contains, key = _typed(raw, "contains", str, where), _typed(raw, "key", str, where)
         routes.append(Route(raw["after"], raw["to"], contains, key))
     limits = _check_fields(data.get("limits") or {}, _LIMIT_FIELDS, f"{source}.limits")
     requires = _typed(data, "requires", list, source, []) or []
     if not all(isinstance(f, str) for f in requires):
-        raise TeamConfigError(f"{source}.requires must be a list of feature names, got {requires!r}")
+        raise TeamConfigError(f"{source}.requires must be a list of feature names, got {bounded_repr(requires)}")
     return Team(
         name,
         agents,
         llm=llm,
         routes=routes,
-        router=provider_from_dict(data["router"], f"{source}.router") if "router" in data else None,
+        router=provider_from_dict(data["router"], f"{source}.router", api_key_envs=keys) if "router" in data else None,
         router_prompt=_typed(data, "router_prompt", str, source),
         max_steps=limits.get("max_steps", 50),
         run_timeout=limits.get("run_timeout", 300.0),
@@ -159,23 +171,15 @@ def team_from_dict(data: Any, source: str = "team") -> Team:
     )
 
 
-def load_team(source: str | os.PathLike[str]) -> Team:
-    """Load a team from a YAML file path (or YAML text containing a newline); errors name the file and field."""
-    import yaml
+def load_team(source: str | os.PathLike[str], *, api_key_envs: Iterable[str] | None = None) -> Team:
+    """Load a team from a YAML file path (or YAML text containing a newline); errors name the file and field.
 
-    text: str
-    label: str
+    The file is at most 1 MiB, and its YAML aliases may not expand it more than fourfold (see ``team._yaml``).
+    ``api_key_envs`` is the operator's allow-list of environment variables the file may name as ``api_key_env``.
+    """
     if isinstance(source, str) and "\n" in source:
         text, label = source, "team"
     else:
         path = Path(source)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise TeamConfigError(f"cannot read team file {str(path)!r}: {exc.strerror or exc}") from None
-        label = path.name
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise TeamConfigError(f"{label} is not valid YAML: {exc}") from None
-    return team_from_dict(data, label)
+        text, label = read_team_text(path, str(path)), path.name
+    return team_from_dict(parse_team_yaml(text, label), label, api_key_envs=api_key_envs)

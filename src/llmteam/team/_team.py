@@ -8,6 +8,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from llmteam._repr import bounded_repr
 from llmteam.context import SensitivityLevel
 from llmteam.llm import LLMProvider
 from llmteam.team._errors import PromptVariableError, RoutingError, TeamConfigError, TeamError
@@ -23,7 +24,8 @@ def check_name(name: Any, what: str) -> str:
     """``name`` if it is a usable agent/team name, else TeamConfigError naming it."""
     if not isinstance(name, str) or not NAME_RE.fullmatch(name):
         raise TeamConfigError(
-            f"{what} {name!r} is not a valid name; use 1-63 letters, digits or '_', not starting with a digit"
+            f"{what} {bounded_repr(name)} is not a valid name; use 1-63 letters, digits or '_', not starting with a "
+            "digit"
         )
     return name
 
@@ -35,7 +37,7 @@ def _sensitivity(value: Any, where: str) -> SensitivityLevel:
         return SensitivityLevel(str(value).lower())
     except ValueError:
         allowed = ", ".join(s.value for s in SensitivityLevel)
-        raise TeamConfigError(f"{where}: sensitivity {value!r} is unknown; use one of {allowed}") from None
+        raise TeamConfigError(f"{where}: sensitivity {bounded_repr(value)} is unknown; use one of {allowed}") from None
 
 
 @dataclass
@@ -65,7 +67,7 @@ class Agent:
         if self.name in self.variables:
             raise TeamConfigError(f"agent {self.name!r}: its prompt uses its own output {{{self.name}}}")
         if not isinstance(self.options, dict):
-            raise TeamConfigError(f"agent {self.name!r}: options must be a mapping, got {self.options!r}")
+            raise TeamConfigError(f"agent {self.name!r}: options must be a mapping, got {bounded_repr(self.options)}")
         self.sensitivity = _sensitivity(self.sensitivity, f"agent {self.name!r}")
         if self.llm is not None and not isinstance(self.llm, LLMProvider):
             raise TeamConfigError(
@@ -126,7 +128,7 @@ class Team:
         self._by_name: dict[str, Agent] = {}
         for agent in self.agents:
             if not isinstance(agent, Agent):
-                raise TeamConfigError(f"team {name!r}: {agent!r} is not an Agent")
+                raise TeamConfigError(f"team {name!r}: {bounded_repr(agent)} is not an Agent")
             if agent.name in self._by_name:
                 raise TeamConfigError(f"team {name!r}: two agents are named {agent.name!r}; names must be unique")
             if agent.llm is None and llm is None:
@@ -142,19 +144,23 @@ class Team:
             if not isinstance(route, Route):
                 raise TeamConfigError(f"team {name!r}: route {route!r} is not a Route")
             if route.after != "start" and route.after not in self._by_name:
-                raise RoutingError(f"team {name!r}: route after {route.after!r} names no agent; {self._known()}")
+                raise RoutingError(
+                    f"team {name!r}: route after {bounded_repr(route.after)} names no agent; {self._known()}"
+                )
             if route.to != "end" and route.to not in self._by_name:
-                raise RoutingError(f"team {name!r}: route to {route.to!r} names no agent; {self._known()}")
+                raise RoutingError(f"team {name!r}: route to {bounded_repr(route.to)} names no agent; {self._known()}")
         self.router = router
         self.router_prompt = router_prompt
         if isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1:
-            raise TeamConfigError(f"team {name!r}: max_steps={max_steps!r} must be an integer >= 1")
+            raise TeamConfigError(f"team {name!r}: max_steps={bounded_repr(max_steps)} must be an integer >= 1")
         if isinstance(run_timeout, bool) or not isinstance(run_timeout, (int, float)) or run_timeout <= 0:
-            raise TeamConfigError(f"team {name!r}: run_timeout={run_timeout!r} must be a positive number of seconds")
+            raise TeamConfigError(
+                f"team {name!r}: run_timeout={bounded_repr(run_timeout)} must be a positive number of seconds"
+            )
         self.max_steps = max_steps
         self.run_timeout = float(run_timeout)
         if output is not None and output not in self._by_name:
-            raise TeamConfigError(f"team {name!r}: output {output!r} names no agent; {self._known()}")
+            raise TeamConfigError(f"team {name!r}: output {bounded_repr(output)} names no agent; {self._known()}")
         self.output = output
         self.requires = frozenset(requires)
         self.prices = prices if isinstance(prices, PriceTable) else PriceTable(prices)
@@ -173,7 +179,7 @@ class Team:
     def check_input(self, data: Any) -> dict[str, Any]:
         """A copy of run input ``data`` if it is a JSON object giving every prompt variable, else a clear error."""
         if not isinstance(data, Mapping) or not all(isinstance(k, str) for k in data):
-            raise TeamError(f"run input must be a mapping with string keys, got {data!r:.120}")
+            raise TeamError(f"run input must be a mapping with string keys, got {bounded_repr(data, 120)}")
         clash = sorted(set(data) & set(self._by_name))
         if clash:
             raise TeamError(f"run input key(s) {clash} clash with agent names of team {self.name!r}; rename them")
