@@ -70,6 +70,9 @@ def test_oversized_document_is_refused_naming_the_limit(tmp_path: Path) -> None:
     "agents: [{name: a, prompt: p}]\nlimits: {max_steps: " + "9" * 5_000 + "}\n",
     "agents: [{name: a, prompt: p}]\nrequires: [1, '" + "f" * 100_000 + "']\n",
     "agents: [{name: a, prompt: p}]\n'" + "k" * 100_000 + "': 1\n",
+    "agents: [{name: a, prompt: p}]\nprices: {'" + "m" * 100_000 + "': [1, -1]}\n",
+    "agents: [{name: a, prompt: p}]\nprices: {m: '" + "v" * 100_000 + "'}\n",
+    "agents: [{name: a, prompt: p}]\nprices: {m: {'" + "u" * 100_000 + "': 1}}\n",
 ])
 def test_error_messages_quote_bounded_values(extra: str) -> None:
     with pytest.raises(TeamError) as info:  # TeamConfigError, or RoutingError for a route

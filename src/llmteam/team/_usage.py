@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from llmteam._repr import bounded_repr
 from llmteam.team._errors import TeamConfigError
 
 
@@ -58,7 +59,7 @@ def _price(model: str, value: Any) -> Price:
         unknown = set(value) - {"prompt_per_1k", "completion_per_1k"}
         if unknown:
             raise TeamConfigError(
-                f"price for model {model!r} has unknown field(s) {sorted(unknown)}; "
+                f"price for model {bounded_repr(model)} has unknown field(s) {bounded_repr(sorted(unknown, key=str))}; "
                 "use prompt_per_1k, completion_per_1k"
             )
         value = (value.get("prompt_per_1k", 0.0), value.get("completion_per_1k", 0.0))
@@ -66,10 +67,13 @@ def _price(model: str, value: Any) -> Price:
         prompt, completion = value
         for name, v in (("prompt_per_1k", prompt), ("completion_per_1k", completion)):
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
-                raise TeamConfigError(f"price for model {model!r}: {name}={v!r} must be a number >= 0")
+                raise TeamConfigError(
+                    f"price for model {bounded_repr(model)}: {name}={bounded_repr(v)} must be a number >= 0"
+                )
         return Price(float(prompt), float(completion))
     raise TeamConfigError(
-        f"price for model {model!r} is {value!r}; give (prompt_per_1k, completion_per_1k) or a mapping of those"
+        f"price for model {bounded_repr(model)} is {bounded_repr(value)}; give (prompt_per_1k, completion_per_1k) or a "
+        "mapping of those"
     )
 
 
