@@ -221,4 +221,4 @@ def test_print_status(issuer, capsys) -> None:
     m.activate(issuer.key("PRO", "ACME"))
     m.print_status()
     out = capsys.readouterr().out
-    assert "Professional" in out and "ACME" in out and "2099-12-31" in out
+    assert "Professional" in out and "ACME" in out and "2099-12-31" in out and "OVERRIDE" in out

@@ -315,6 +315,9 @@ class LicenseManager:
             lines.append(f"  verified: {'yes' if lic.verified else 'NO (unsigned legacy key)'}")
         else:
             lines.append("  no licence key active")
+        issuer = "pinned llmteam keys" if VERIFIER.public_key is None else "OVERRIDE (LicenseManager.configure)"
+        keys = ", ".join(fingerprint(key) for key in VERIFIER.trusted_keys())
+        lines.append(f"  issuer keys: {issuer}: {keys}")
         lines.extend(f"  {name}: {value}" for name, value in info["limits"].items())
         enabled = [name for name, on in info["features"].items() if on]
         lines.append(f"  features: {', '.join(enabled) if enabled else 'none beyond community'}")
