@@ -2,6 +2,11 @@
 
 Includes the property test of the admission model against an exact oracle: the limiter must never admit what
 rules (a)-(c) forbid, and must admit whatever they allow with a margin of two window buckets.
+
+A shared (Redis) decision always uses the server's ``TIME``; ``clock=`` cannot move it (the attack tests in
+``tests/ratelimit/test_ratelimit_redis.py`` prove that). To run the same timed scenarios on real Redis, the
+Redis backend here is :class:`ServerClockRedisBackend`: the real server running the real script, with its one
+``redis.call('TIME')`` swapped for the test's clock, sent as an extra argument.
 """
 
 from __future__ import annotations
@@ -40,19 +45,57 @@ class FakeClock:
         self.now += seconds
 
 
-def make_backend(kind: str, redis_url: str | None) -> RateLimitBackend:
+class ServerClockRedisBackend(RedisRateLimitBackend):
+    """Real Redis, real scripts, with the server's TIME replaced by ``server_clock`` (test-only subclass)."""
+
+    def __init__(self, url: str, server_clock: FakeClock, **kw: Any) -> None:
+        super().__init__(url, **kw)
+        self.server_clock = server_clock
+
+    def script_source(self, script: str) -> str:
+        text = super().script_source(script)
+        assert text.count("redis.call('TIME')") == 1, script
+        return text.replace("redis.call('TIME')", "{table.remove(ARGV), '0'}")
+
+    async def call(self, script: str, keys: list[str], args: list[Any]) -> Any:
+        return await super().call(script, keys, [*args, repr(self.server_clock())])
+
+
+def make_backend(kind: str, redis_url: str | None, clock: FakeClock | None) -> RateLimitBackend:
     if kind == "memory":
         return MemoryRateLimitBackend()
     assert redis_url is not None
-    return RedisRateLimitBackend(redis_url, prefix=f"test_{uuid.uuid4().hex[:12]}")
+    p = f"test_{uuid.uuid4().hex[:12]}"
+    return (
+        RedisRateLimitBackend(redis_url, prefix=p)
+        if clock is None
+        else ServerClockRedisBackend(redis_url, clock, prefix=p)
+    )
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+async def _backend(request: pytest.FixtureRequest, clock: FakeClock | None) -> AsyncIterator[RateLimitBackend]:
+    url = request.getfixturevalue("redis_url") if request.param == "redis" else None
+    b = make_backend(request.param, url, clock)
+    yield b
+    await b.aclose()
 
 
 @pytest.fixture(params=BACKENDS)
-async def backend(request: pytest.FixtureRequest) -> AsyncIterator[RateLimitBackend]:
-    url = request.getfixturevalue("redis_url") if request.param == "redis" else None
-    b = make_backend(request.param, url)
-    yield b
-    await b.aclose()
+async def backend(request: pytest.FixtureRequest, clock: FakeClock) -> AsyncIterator[RateLimitBackend]:
+    """A backend whose decisions run at ``clock`` (the ``clock`` fixture)."""
+    async for b in _backend(request, clock):
+        yield b
+
+
+@pytest.fixture(params=BACKENDS)
+async def real_time_backend(request: pytest.FixtureRequest) -> AsyncIterator[RateLimitBackend]:
+    async for b in _backend(request, None):
+        yield b
 
 
 def cfg(**kw: Any) -> RateLimitConfig:
@@ -71,8 +114,7 @@ def limiter(backend: RateLimitBackend, clock: FakeClock, **kw: Any) -> RateLimit
     return RateLimiter("api", cfg(**kw), backend=backend, clock=clock)
 
 
-async def test_bucket_starts_full_then_refuses_with_retry_after(backend: RateLimitBackend) -> None:
-    clock = FakeClock()
+async def test_bucket_starts_full_then_refuses_with_retry_after(backend: RateLimitBackend, clock: FakeClock) -> None:
     lim = limiter(backend, clock)
     for _ in range(3):
         assert await lim.acquire() is True
@@ -84,8 +126,7 @@ async def test_bucket_starts_full_then_refuses_with_retry_after(backend: RateLim
     assert await lim.acquire() is True
 
 
-async def test_held_permits_cap_admissions_until_released(backend: RateLimitBackend) -> None:
-    clock = FakeClock()
+async def test_held_permits_cap_admissions_until_released(backend: RateLimitBackend, clock: FakeClock) -> None:
     lim = limiter(backend, clock, requests_per_second=100.0, burst_size=2)
     assert await lim.acquire() and await lim.acquire()
     clock.advance(10)
@@ -96,8 +137,7 @@ async def test_held_permits_cap_admissions_until_released(backend: RateLimitBack
     assert await lim.acquire() is True
 
 
-async def test_minute_window_limits_and_slides(backend: RateLimitBackend) -> None:
-    clock = FakeClock()
+async def test_minute_window_limits_and_slides(backend: RateLimitBackend, clock: FakeClock) -> None:
     lim = limiter(backend, clock, requests_per_second=1000.0, burst_size=10, requests_per_minute=5)
     for _ in range(5):
         assert await lim.acquire()
@@ -110,8 +150,7 @@ async def test_minute_window_limits_and_slides(backend: RateLimitBackend) -> Non
     assert await lim.acquire()
 
 
-async def test_hour_window_limits(backend: RateLimitBackend) -> None:
-    clock = FakeClock()
+async def test_hour_window_limits(backend: RateLimitBackend, clock: FakeClock) -> None:
     lim = limiter(backend, clock, requests_per_second=1000.0, burst_size=10, requests_per_hour=3)
     for _ in range(3):
         assert await lim.acquire()
@@ -123,8 +162,7 @@ async def test_hour_window_limits(backend: RateLimitBackend) -> None:
     assert await lim.acquire()
 
 
-async def test_burst_zero_is_never_admissible(backend: RateLimitBackend) -> None:
-    clock = FakeClock()
+async def test_burst_zero_is_never_admissible(backend: RateLimitBackend, clock: FakeClock) -> None:
     lim = limiter(backend, clock, burst_size=0)
     with pytest.raises(RateLimitExceeded) as info:
         await lim.acquire()
@@ -134,8 +172,7 @@ async def test_burst_zero_is_never_admissible(backend: RateLimitBackend) -> None
     assert fb.held_permits == 0
 
 
-async def test_limiters_with_one_name_share_the_limit(backend: RateLimitBackend) -> None:
-    clock = FakeClock()
+async def test_limiters_with_one_name_share_the_limit(backend: RateLimitBackend, clock: FakeClock) -> None:
     a, b = limiter(backend, clock), limiter(backend, clock)
     assert await a.acquire() and await b.acquire() and await a.acquire()
     with pytest.raises(RateLimitExceeded):
@@ -145,8 +182,7 @@ async def test_limiters_with_one_name_share_the_limit(backend: RateLimitBackend)
     assert b.held_permits == 0 and a.held_permits == 2
 
 
-async def test_release_without_permit_is_a_noop(backend: RateLimitBackend) -> None:
-    clock = FakeClock()
+async def test_release_without_permit_is_a_noop(backend: RateLimitBackend, clock: FakeClock) -> None:
     lim = limiter(backend, clock, requests_per_second=100.0, burst_size=1)
     lim.release()
     lim.release()
@@ -156,9 +192,9 @@ async def test_release_without_permit_is_a_noop(backend: RateLimitBackend) -> No
         await lim.acquire()  # the earlier spurious releases did not create extra permits
 
 
-async def test_wait_strategy_waits_for_a_token(backend: RateLimitBackend) -> None:
+async def test_wait_strategy_waits_for_a_token(real_time_backend: RateLimitBackend) -> None:
     lim = RateLimiter(
-        "w", cfg(requests_per_second=50.0, burst_size=1, strategy=RateLimitStrategy.WAIT), backend=backend
+        "w", cfg(requests_per_second=50.0, burst_size=1, strategy=RateLimitStrategy.WAIT), backend=real_time_backend
     )
     assert await lim.acquire()
     lim.release()
@@ -205,8 +241,9 @@ ops = st.lists(
 )
 
 
-async def run_against_oracle(backend: RateLimitBackend, c: RateLimitConfig, steps: list[tuple[str, float]]) -> None:
-    clock = FakeClock(5000.0)
+async def run_against_oracle(
+    backend: RateLimitBackend, clock: FakeClock, c: RateLimitConfig, steps: list[tuple[str, float]]
+) -> None:
     lim = RateLimiter("prop", c, backend=backend, clock=clock)
     oracle = Oracle(c, clock.now)
     for op, arg in steps:
@@ -249,9 +286,10 @@ def _property(kind: str, url: str | None, max_examples: int) -> Callable[[], Non
     @given(c=configs, steps=ops)
     def check(c: RateLimitConfig, steps: list[tuple[str, float]]) -> None:
         async def scenario() -> None:
-            b = make_backend(kind, url)
+            clock = FakeClock(5000.0)
+            b = make_backend(kind, url, clock)
             try:
-                await run_against_oracle(b, c, steps)
+                await run_against_oracle(b, clock, c, steps)
             finally:
                 await b.aclose()
 

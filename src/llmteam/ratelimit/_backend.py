@@ -47,6 +47,8 @@ class RateLimitBackend(ABC):
 
     #: clock used by circuit breakers on this backend (shared backends need a clock every process agrees on)
     circuit_clock: Clock
+    #: True when state is shared with other processes: decisions then use the server's time, never ``clock=``
+    shares_state: bool = False
 
     @abstractmethod
     def limiter_state(self, name: str, config: RateLimitConfig, clock: Clock | None) -> LimiterState:

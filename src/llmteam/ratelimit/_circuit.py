@@ -21,7 +21,8 @@ class CircuitBreaker:
     """Stops calling a failing dependency: CLOSED -> OPEN on failures, HALF_OPEN probes after ``open_timeout``.
 
     ``backend`` (keyword-only) shares the state with every breaker of the same name on it (e.g. Redis);
-    ``clock`` replaces the backend's clock (deterministic tests). Statistics are per instance.
+    ``clock`` replaces the clock of in-process state (deterministic tests). A shared backend decides at its
+    server's time and ignores ``clock``: no process can move a breaker others share. Statistics are per instance.
     """
 
     def __init__(
@@ -42,14 +43,17 @@ class CircuitBreaker:
         resolved = resolve_backend(backend)
         self.backend = resolved
         self._store: CircuitStore = MemoryCircuitStore() if resolved is None else resolved.circuit_store(name, config)
-        self._clock: Clock = clock or (resolved.circuit_clock if resolved is not None else time.monotonic)
+        if resolved is not None and resolved.shares_state:
+            self._clock: Clock = resolved.circuit_clock
+        else:
+            self._clock = clock or (resolved.circuit_clock if resolved is not None else time.monotonic)
         self._created = self._clock()
         self._stats = CircuitBreakerStats()
         self._open_since: float | None = None
 
     async def _apply(self, transition: Transition) -> Outcome:
+        outcome = await self._store.update(partial(_call, transition, self.config), self._clock)
         now = self._clock()
-        outcome = await self._store.update(partial(_call, transition, self.config, now))
         if outcome.change is not None:
             self._stats.state_changes += 1
             old, new = outcome.change
@@ -138,5 +142,5 @@ class CircuitBreaker:
         return f"CircuitBreaker(name={self.name!r}, state={self.state.value})"
 
 
-def _call(transition: Transition, config: CircuitBreakerConfig, now: float, snap: CircuitSnapshot) -> Outcome:
+def _call(transition: Transition, config: CircuitBreakerConfig, snap: CircuitSnapshot, now: float) -> Outcome:
     return transition(snap, config, now)

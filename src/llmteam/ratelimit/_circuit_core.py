@@ -143,8 +143,11 @@ class CircuitStore(ABC):
     """Holds one breaker's snapshot and applies transitions to it atomically."""
 
     @abstractmethod
-    async def update(self, fn: Callable[[CircuitSnapshot], T]) -> T:
-        """Apply ``fn`` to the current snapshot atomically and persist it; ``fn`` may run more than once."""
+    async def update(self, fn: Callable[[CircuitSnapshot, float], T], clock: Callable[[], float]) -> T:
+        """Apply ``fn(snapshot, now)`` atomically and persist it; ``fn`` may run more than once.
+
+        ``now`` is ``clock()`` for state in this process; a shared store uses its server's time instead.
+        """
 
     @abstractmethod
     def peek(self) -> CircuitSnapshot:
@@ -157,8 +160,8 @@ class MemoryCircuitStore(CircuitStore):
     def __init__(self) -> None:
         self._snap = CircuitSnapshot()
 
-    async def update(self, fn: Callable[[CircuitSnapshot], T]) -> T:
-        return fn(self._snap)
+    async def update(self, fn: Callable[[CircuitSnapshot, float], T], clock: Callable[[], float]) -> T:
+        return fn(self._snap, clock())
 
     def peek(self) -> CircuitSnapshot:
         return self._snap

@@ -40,7 +40,8 @@ class RateLimiter:
 
     ``backend`` (keyword-only): None keeps private in-memory state; a :class:`RateLimitBackend` or a URL
     (``memory://``, ``redis://host:6379/0``) shares the limit with every limiter of the same ``name`` on it.
-    ``clock`` (keyword-only) replaces ``time.monotonic`` for in-memory decisions (deterministic tests).
+    ``clock`` (keyword-only) replaces ``time.monotonic`` for in-memory decisions (deterministic tests); a shared
+    backend decides at its server's time, so there ``clock`` drives only the per-process fallback state.
     """
 
     def __init__(

@@ -1,8 +1,9 @@
 """Redis-shared state: one atomic Lua script per admission decision, one round trip, every process agrees.
 
 ``redis.asyncio`` is imported at first use (extra ``redis``). The scripts are resource files under ``lua/``,
-run with EVALSHA and re-loaded on NOSCRIPT (redis-py's ``AsyncScript``). Time comes from the Redis server
-(``TIME``), so processes on different machines share one clock.
+run with EVALSHA and re-loaded on NOSCRIPT. Time always comes from the Redis server (``TIME`` inside the
+scripts), so processes on different machines share one clock and no caller's clock (skewed, or passed as
+``clock=``) can move a shared decision; ``clock=`` applies only to the per-process fallback state.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 _KEY_TTL = 3700  # > the hour window plus two buckets: idle limits expire on their own
 _CAS_ATTEMPTS = 64
+_MAX_PENDING = 10_000  # releases waiting for Redis; older ones are dropped (their leases expire them anyway)
 
 
 def _lua(name: str) -> str:
@@ -87,7 +89,8 @@ class RedisRateLimitBackend(RateLimitBackend):
         self.fallback_to_local = fallback_to_local
         self.local_fallback_seconds = float(local_fallback_seconds)
         self.permit_lease_seconds = float(permit_lease_seconds)
-        self.circuit_clock: Clock = time.time  # a wall clock every process agrees on
+        self.circuit_clock: Clock = time.time  # local views only (retry_after, durations); decisions use TIME
+        self.shares_state = True
         self._connect_timeout = connect_timeout
         self._command_timeout = command_timeout
         self._client = client
@@ -128,8 +131,12 @@ class RedisRateLimitBackend(RateLimitBackend):
             sha = await self._load(script)
             return await self.run(client.evalsha(sha, len(keys), *keys, *args))
 
+    def script_source(self, script: str) -> str:
+        """The Lua text of resource script ``script`` (what :meth:`call` loads on the server)."""
+        return _lua(script)
+
     async def _load(self, script: str) -> str:
-        sha: Any = await self.run(self.client.script_load(_lua(script)))
+        sha: Any = await self.run(self.client.script_load(self.script_source(script)))
         text = sha.decode() if isinstance(sha, bytes) else str(sha)
         self._scripts[script] = text
         return text
@@ -161,7 +168,10 @@ class RedisRateLimitBackend(RateLimitBackend):
 
 
 class RedisLimiterState(LimiterState):
-    """One limit in Redis. Releases are batched into the next decision (or flushed soon after) to keep one trip."""
+    """One limit in Redis. Releases are batched into the next decision (or flushed soon after) to keep one trip.
+
+    Decisions use the Redis server's clock only; ``clock`` drives the per-process fallback state alone.
+    """
 
     def __init__(self, backend: RedisRateLimitBackend, name: str, config: RateLimitConfig, clock: Clock | None):
         self._backend = backend
@@ -194,17 +204,18 @@ class RedisLimiterState(LimiterState):
         if self._local is not None and time.monotonic() < self._local_until:
             return self._decide_locally(permit_id)
         releases, self._pending = self._pending, []
-        now = "" if self._clock is None else repr(float(self._clock()))
-        args = [self._params, permit_id, now, *releases]
+        args = [self._params, permit_id, *releases]
         try:
             admitted, wait_text, tokens_text = await self._backend.call("acquire.lua", self._keys, args)
         except RateLimitBackendError:
-            self._pending = releases + self._pending  # retried with the next call; bounded by held permits
+            # The script may have run before the connection broke: release ``permit_id`` too, so that a permit
+            # admitted on the server but never seen here is not counted until its lease ends.
+            self._requeue([*releases, permit_id])
             if not self._backend.fallback_to_local:
                 raise
             logger.warning("Redis rate-limit backend unreachable; deciding locally", exc_info=True)
             if self._local is None:
-                self._local = MemoryLimiterState(self._config)
+                self._local = MemoryLimiterState(self._config, self._clock)
             self._local_until = time.monotonic() + self._backend.local_fallback_seconds
             return self._decide_locally(permit_id)
         wait = float(wait_text)
@@ -225,6 +236,10 @@ class RedisLimiterState(LimiterState):
             self._local_permits.add(permit_id)
             return Decision(True, 0.0, local.tokens)
         return Decision(False, local.wait_estimate(now), local.tokens)
+
+    def _requeue(self, releases: list[str]) -> None:
+        """Put releases that did not reach Redis back in front of the queue (bounded: oldest dropped first)."""
+        self._pending = (releases + self._pending)[-_MAX_PENDING:]
 
     def release(self, permit_id: str) -> None:
         if permit_id in self._local_permits:
@@ -256,7 +271,7 @@ class RedisLimiterState(LimiterState):
         try:
             await self._backend.run(self._backend.client.zrem(self._keys[3], *releases))
         except RateLimitBackendError:
-            self._pending = releases + self._pending
+            self._requeue(releases)
             logger.warning("could not release %d permit(s) in Redis; retrying with the next call", len(releases))
 
     def last_known(self) -> tuple[float, bool]:
@@ -264,20 +279,28 @@ class RedisLimiterState(LimiterState):
 
 
 class RedisCircuitStore(CircuitStore):
-    """A breaker snapshot as JSON in Redis, updated by optimistic compare-and-set (Lua), retried on conflict."""
+    """A breaker snapshot as JSON in Redis, updated by optimistic compare-and-set (Lua), retried on conflict.
+
+    Each attempt reads the snapshot and the server's ``TIME`` in one script, and applies the transition at that
+    time: a process's own clock never decides a shared breaker.
+    """
 
     def __init__(self, backend: RedisRateLimitBackend, name: str) -> None:
         self._backend = backend
         self._key = backend.key("cb", name, "state")
         self._snap = CircuitSnapshot()
 
-    async def update(self, fn: Callable[[CircuitSnapshot], T]) -> T:
+    @property
+    def identity(self) -> str:
+        return f"{redact(self._backend.url)}|{self._key}"
+
+    async def update(self, fn: Callable[[CircuitSnapshot, float], T], clock: Clock) -> T:
         backend = self._backend
         for _ in range(_CAS_ATTEMPTS):
-            raw = await backend.run(backend.client.get(self._key))
+            seconds, micros, raw = await backend.call("circuit_read.lua", [self._key], [])
             snap = CircuitSnapshot() if raw is None else CircuitSnapshot.from_json(raw)
             expected = snap.version
-            result = fn(snap)
+            result = fn(snap, int(seconds) + int(micros) / 1_000_000)
             snap.version = expected + 1
             written = await backend.call("circuit_cas.lua", [self._key], [expected, snap.to_json(), _KEY_TTL])
             if written == 1:

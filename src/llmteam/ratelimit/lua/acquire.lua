@@ -4,7 +4,8 @@
 -- ARGV[1] the limit's fixed parameters, space-separated: rate/s, burst (bucket capacity and permit cap),
 --         per-minute limit, per-hour limit, permit lease seconds, minute bucket width, minute ring size,
 --         hour bucket width, hour ring size, key ttl seconds (one argument: cheaper to send than ten)
--- ARGV[2] permit id, ARGV[3] now in seconds ('' = server TIME), ARGV[4..] permit ids released since the last call.
+-- ARGV[2] permit id, ARGV[3..] permit ids released since the last call.
+-- Time is always the Redis server's (TIME): every sharer of the limit agrees on it, and no caller can move it.
 -- Returns {admitted 0/1, wait seconds as text (-1: only a release can help, -2: never), tokens as text}.
 local p = {}
 for word in string.gmatch(ARGV[1], '%S+') do
@@ -13,16 +14,11 @@ end
 local rate, cap, rpm, rph, lease = p[1], p[2], p[3], p[4], p[5]
 local mwidth, msize, hwidth, hsize, ttl = p[6], p[7], p[8], p[9], p[10]
 local permit = ARGV[2]
-local now
-if ARGV[3] == '' then
-  local t = redis.call('TIME')
-  now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-else
-  now = tonumber(ARGV[3])
-end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 
-if #ARGV >= 4 then
-  redis.call('ZREM', KEYS[4], unpack(ARGV, 4))
+if #ARGV >= 3 then
+  redis.call('ZREM', KEYS[4], unpack(ARGV, 3))
 end
 redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', string.format('%.17g', now))
 local held = redis.call('ZCARD', KEYS[4])
