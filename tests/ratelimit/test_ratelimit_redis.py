@@ -319,3 +319,42 @@ async def test_caller_clock_cannot_open_a_probe_on_a_shared_breaker(redis_url: s
         await honest.allow_request()
     await honest_backend.aclose()
     await attacker_backend.aclose()
+
+
+# --- item 23: a caller cancelled during a decision leaves no untracked permit -----------------------------------
+
+
+async def _held_on_server(redis_client: Any, backend: RedisRateLimitBackend, name: str) -> int:
+    return int(await redis_client.zcard(backend.key("rl", name, "permits")))
+
+
+async def test_cancelling_a_caller_mid_decision_never_strands_a_permit(redis_url: str, redis_client: Any) -> None:
+    b = RedisRateLimitBackend(redis_url, prefix=prefix())
+    config = RateLimitConfig(
+        requests_per_second=1e6,
+        requests_per_minute=1e9,
+        requests_per_hour=1e9,
+        burst_size=1,
+        strategy=RateLimitStrategy.FALLBACK,
+    )
+    lim = RateLimiter("c", config, backend=b)
+    assert await lim.acquire()  # warm up: connection open, script loaded
+    lim.release()
+    loop = asyncio.get_running_loop()
+    for point in range(60):  # cancel after 0..59 loop turns: before, during and after the round trip
+        task = loop.create_task(lim.acquire())
+        for _ in range(point):
+            await asyncio.sleep(0)
+        task.cancel()
+        try:
+            if await task:
+                lim.release()
+        except asyncio.CancelledError:
+            pass
+        assert lim.held_permits == 0
+        # A stranded permit would hold the only slot (burst 1) for the 600 s lease: the next caller must get in.
+        assert await lim.acquire(), f"a permit stranded by a cancellation after {point} loop turns"
+        lim.release()
+    await asyncio.sleep(0.05)  # the batched releases reach Redis
+    assert await _held_on_server(redis_client, b, "c") == 0
+    await b.aclose()

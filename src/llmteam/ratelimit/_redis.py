@@ -207,6 +207,12 @@ class RedisLimiterState(LimiterState):
         args = [self._params, permit_id, *releases]
         try:
             admitted, wait_text, tokens_text = await self._backend.call("acquire.lua", self._keys, args)
+        except asyncio.CancelledError:
+            # The caller was cancelled; the script may already have admitted ``permit_id`` on the server. Nobody
+            # will hold it here, so release it (a no-op on the server if it was never admitted).
+            self._requeue(releases)
+            self.release(permit_id)
+            raise
         except RateLimitBackendError:
             # The script may have run before the connection broke: release ``permit_id`` too, so that a permit
             # admitted on the server but never seen here is not counted until its lease ends.
