@@ -12,6 +12,7 @@ Redis backend here is :class:`ServerClockRedisBackend`: the real server running 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import math
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -22,6 +23,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from llmteam.ratelimit import (
+    CircuitBreaker,
+    CircuitBreakerConfig,
+    CircuitOpenError,
+    CircuitState,
     MemoryRateLimitBackend,
     RateLimitBackend,
     RateLimitConfig,
@@ -54,11 +59,15 @@ class ServerClockRedisBackend(RedisRateLimitBackend):
 
     def script_source(self, script: str) -> str:
         text = super().script_source(script)
+        if "redis.call('TIME')" not in text:
+            return text
         assert text.count("redis.call('TIME')") == 1, script
         return text.replace("redis.call('TIME')", "{table.remove(ARGV), '0'}")
 
     async def call(self, script: str, keys: list[str], args: list[Any]) -> Any:
-        return await super().call(script, keys, [*args, repr(self.server_clock())])
+        if "redis.call('TIME')" in super().script_source(script):
+            args = [*args, repr(self.server_clock())]
+        return await super().call(script, keys, args)
 
 
 def make_backend(kind: str, redis_url: str | None, clock: FakeClock | None) -> RateLimitBackend:
@@ -305,3 +314,86 @@ def test_memory_matches_exact_oracle() -> None:
 @pytest.mark.redis
 def test_redis_matches_exact_oracle(redis_url: str) -> None:
     _property("redis", redis_url, 60)()
+
+
+# --- property: a half-open breaker is decided by its probes only, over any interleaving of callers -------------
+
+breaker_ops = st.lists(
+    st.one_of(
+        st.tuples(st.sampled_from(["allow", "ok", "fail"]), st.integers(min_value=0, max_value=2)),
+        st.tuples(st.just("advance"), st.sampled_from([5, 10])),
+    ),
+    min_size=1,
+    max_size=40,
+)
+
+
+async def run_breaker_interleaving(backends: list[RateLimitBackend], clock: FakeClock, steps: list[Any]) -> None:
+    from datetime import timedelta
+
+    config = CircuitBreakerConfig(
+        failure_threshold=1, open_timeout=timedelta(seconds=10), half_open_max_requests=1, success_threshold=1
+    )
+    # Three callers, each in its own context (like four tasks), each with its own breaker instance on its own
+    # backend client; the breakers share one state (same name, same memory backend or same Redis prefix).
+    callers = [(contextvars.Context(), CircuitBreaker("cb", config, backend=b, clock=clock)) for b in backends]
+    loop = asyncio.get_running_loop()
+    period = 0  # counts entries into HALF_OPEN
+    admitted_in: dict[int, int | None] = {}  # caller -> the half-open period its call was admitted in (None: not)
+    state = CircuitState.CLOSED
+    for op, arg in steps:
+        if op == "advance":
+            clock.advance(arg)
+            continue
+        ctx, cb = callers[arg]
+        before = state
+        if op == "allow":
+            try:
+                await loop.create_task(cb.allow_request(), context=ctx)
+            except CircuitOpenError:
+                state = cb.state
+                continue
+            state = cb.state
+            if state is CircuitState.HALF_OPEN and before is not CircuitState.HALF_OPEN:
+                period += 1
+            admitted_in[arg] = period if state is CircuitState.HALF_OPEN else None
+            continue
+        if arg not in admitted_in:
+            continue  # a caller reports only the result of a call it was admitted for
+        mine = admitted_in.pop(arg)
+        await loop.create_task(cb.record_success() if op == "ok" else cb.record_failure(), context=ctx)
+        state = cb.state
+        if before is CircuitState.HALF_OPEN and state is not CircuitState.HALF_OPEN:
+            assert mine == period, f"a result of a call admitted outside the probe period decided: {op} by {arg}"
+
+
+def _breaker_property(kind: str, url: str | None, max_examples: int) -> Callable[[], None]:
+    @settings(max_examples=max_examples, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(steps=breaker_ops)
+    def check(steps: list[Any]) -> None:
+        async def scenario() -> None:
+            clock = FakeClock(5000.0)
+            if kind == "memory":
+                backends: list[RateLimitBackend] = [MemoryRateLimitBackend()] * 3
+            else:
+                assert url is not None
+                p = f"test_{uuid.uuid4().hex[:12]}"
+                backends = [ServerClockRedisBackend(url, clock, prefix=p) for _ in range(3)]
+            try:
+                await run_breaker_interleaving(backends, clock, steps)
+            finally:
+                for b in set(backends):
+                    await b.aclose()
+
+        asyncio.run(scenario())
+
+    return check
+
+
+def test_memory_breaker_half_open_is_decided_by_probes_only() -> None:
+    _breaker_property("memory", None, 300)()
+
+
+@pytest.mark.redis
+def test_redis_breaker_half_open_is_decided_by_probes_only(redis_url: str) -> None:
+    _breaker_property("redis", redis_url, 60)()

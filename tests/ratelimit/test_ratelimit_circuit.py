@@ -1,6 +1,10 @@
 from __future__ import annotations
 
+import asyncio
+import contextvars
+from collections.abc import Coroutine
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
@@ -124,3 +128,33 @@ async def test_force_close_reset_and_stats() -> None:
     assert b.get_stats().failed_requests == 0 and "svc" in repr(b)
     with pytest.raises(ValueError):
         CircuitBreaker("", CircuitBreakerConfig())
+
+
+def in_context(ctx: contextvars.Context, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+    """Run ``coro`` as a task in context ``ctx``: one context per simulated caller, kept across its calls."""
+    return asyncio.get_running_loop().create_task(coro, context=ctx)
+
+
+async def test_stale_successes_cannot_close_a_half_open_breaker() -> None:
+    """Calls admitted while CLOSED report success after the breaker went half-open: only the probe decides."""
+    clock = FakeClock()
+    b = breaker(clock, failure_threshold=1, success_threshold=2, half_open_max_requests=1)
+    stale = [contextvars.Context() for _ in range(2)]
+    for ctx in stale:  # two calls are admitted while CLOSED
+        await in_context(ctx, b.allow_request())  # type: ignore[arg-type]
+    await b.record_failure()  # another call fails: the breaker opens
+    clock.now += 10
+    probe = contextvars.Context()
+    await in_context(probe, b.allow_request())  # type: ignore[arg-type]
+    assert b.is_half_open  # one probe outstanding, it has not reported
+    for ctx in stale:  # the attacker's move: the stale calls report success
+        await in_context(ctx, b.record_success())
+    assert b.is_half_open, "stale successes closed the breaker before its probe reported"
+    with pytest.raises(CircuitOpenError):
+        await b.allow_request()  # the probe slot is still taken
+    for ctx in stale:
+        await in_context(ctx, b.record_failure())  # nor do stale failures decide
+    assert b.is_half_open
+    await in_context(probe, b.record_success())
+    await in_context(probe, b.record_success())
+    assert b.is_closed

@@ -154,17 +154,19 @@ async def test_circuit_state_is_shared_through_redis(redis_url: str) -> None:
 
 WORKER = textwrap.dedent(
     """
-    import asyncio, json, sys, time
+    import asyncio, json, os, sys, time
     from llmteam.ratelimit import RateLimiter, RateLimitConfig, RateLimitStrategy, RedisRateLimitBackend
 
-    async def main(url, prefix, start, duration, rate, burst):
+    async def main(url, prefix, go, duration, rate, burst):
         backend = RedisRateLimitBackend(url, prefix=prefix)
         config = RateLimitConfig(requests_per_second=rate, requests_per_minute=1e9, requests_per_hour=1e9,
                                  burst_size=burst, strategy=RateLimitStrategy.FALLBACK)
         lim = RateLimiter("shared", config, backend=backend)
         await backend.client.ping()
-        while time.time() < start:
+        print("ready", flush=True)
+        while not os.path.exists(go):  # every worker starts together, however long the others took to import
             await asyncio.sleep(0.001)
+        start = time.time()
         admitted = tries = 0
         first = await backend.client.time()  # the server's clock, which decides: bounds every admission
         while time.time() < start + duration:
@@ -178,7 +180,7 @@ WORKER = textwrap.dedent(
         window = [first[0] + first[1] / 1e6, last[0] + last[1] / 1e6]
         print(json.dumps({"admitted": admitted, "tries": tries, "window": window}))
 
-    asyncio.run(main(sys.argv[1], sys.argv[2], float(sys.argv[3]), float(sys.argv[4]), float(sys.argv[5]),
+    asyncio.run(main(sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4]), float(sys.argv[5]),
                      int(sys.argv[6])))
     """
 )
@@ -189,15 +191,18 @@ def test_four_processes_share_one_limit(redis_url: str, tmp_path: Path) -> None:
     script = tmp_path / "worker.py"
     script.write_text(WORKER)
     rate, burst, duration = 300.0, 10, 2.0
-    start = time.time() + 2.0
-    args = [redis_url, prefix(), repr(start), repr(duration), repr(rate), str(burst)]
+    go = tmp_path / "go"
+    args = [redis_url, prefix(), str(go), repr(duration), repr(rate), str(burst)]
     procs = [
         subprocess.Popen([sys.executable, str(script), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         for _ in range(4)
     ]
+    for p in procs:
+        assert p.stdout is not None and p.stdout.readline() == b"ready\n", p.stderr and p.stderr.read().decode()
+    go.touch()
     results = []
     for p in procs:
-        out, err = p.communicate(timeout=30)
+        out, err = p.communicate(timeout=60)
         assert p.returncode == 0, err.decode()
         results.append(json.loads(out))
     admitted = sum(r["admitted"] for r in results)

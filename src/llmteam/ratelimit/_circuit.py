@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import dataclasses
 import time
 from collections.abc import Callable
@@ -16,9 +17,33 @@ from ._stats import CircuitBreakerStats
 
 Transition = Callable[[CircuitSnapshot, CircuitBreakerConfig, float], Outcome]
 
+# The half-open probes the current context (task) was admitted as: ((store identity, probe epoch), ...), newest
+# last. A result is a probe's result only in the context whose allow_request admitted that probe.
+_PROBES: contextvars.ContextVar[tuple[tuple[str, int], ...]] = contextvars.ContextVar("llmteam_probes", default=())
+_MAX_PROBES = 32  # breakers remembered per context
+
+
+def _probe_of(identity: str) -> int | None:
+    for key, epoch in _PROBES.get():
+        if key == identity:
+            return epoch
+    return None
+
+
+def _set_probe(identity: str, epoch: int | None) -> None:
+    kept = tuple(item for item in _PROBES.get() if item[0] != identity)
+    if epoch is not None:
+        kept = (*kept, (identity, epoch))[-_MAX_PROBES:]
+    if kept != _PROBES.get():
+        _PROBES.set(kept)
+
 
 class CircuitBreaker:
     """Stops calling a failing dependency: CLOSED -> OPEN on failures, HALF_OPEN probes after ``open_timeout``.
+
+    In HALF_OPEN only the probes' results count: a result is a probe's when it is recorded in the task (context)
+    whose :meth:`allow_request` admitted the probe. Results of calls admitted before the breaker went half-open
+    are counted in the statistics but neither close nor re-open it.
 
     ``backend`` (keyword-only) shares the state with every breaker of the same name on it (e.g. Redis);
     ``clock`` replaces the clock of in-process state (deterministic tests). A shared backend decides at its
@@ -71,19 +96,20 @@ class CircuitBreaker:
         if not outcome.allowed:
             self._stats.rejected_requests += 1
             raise CircuitOpenError(self.name, retry_after=outcome.retry_after)
+        _set_probe(self._store.identity, outcome.probe)
         return True
 
     async def record_success(self) -> None:
         """Record a successful call (closes a half-open breaker after ``success_threshold`` of them)."""
         self._stats.successful_requests += 1
         self._stats.last_success_time = time.time()
-        await self._apply(success)
+        await self._apply(partial(success, probe=_probe_of(self._store.identity)))
 
     async def record_failure(self) -> None:
         """Record a failed call (may open the breaker: streak or rolling failure rate)."""
         self._stats.failed_requests += 1
         self._stats.last_failure_time = time.time()
-        await self._apply(failure)
+        await self._apply(partial(failure, probe=_probe_of(self._store.identity)))
 
     async def force_open(self) -> None:
         """Open now (the open timer starts now)."""

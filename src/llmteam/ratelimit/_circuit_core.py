@@ -3,6 +3,10 @@
 Transitions are pure functions of ``(snapshot, config, now)`` so that a shared store can apply them atomically
 (in-memory: inline; Redis: optimistic compare-and-set, retried). Every piece of state is bounded: at most
 ``half_open_max_requests`` probe timestamps and at most 60 one-second result buckets.
+
+Each entry into HALF_OPEN starts a new probe epoch. ``allow`` tells the caller the epoch its probe belongs to, and
+in HALF_OPEN only a result carrying the current epoch counts: results of calls admitted earlier (while CLOSED, or
+in an earlier half-open period) cannot close or re-open the breaker while its probes have not reported.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ class CircuitSnapshot:
     half_open_successes: int = 0
     probes: list[float] = field(default_factory=list)  # issue times of outstanding half-open probes
     window: list[list[int]] = field(default_factory=list)  # [second, failures, results], oldest first
+    probe_epoch: int = 0  # incremented on every entry into HALF_OPEN
     version: int = 0
 
     def to_json(self) -> str:
@@ -42,11 +47,13 @@ class CircuitSnapshot:
 
 
 class Outcome(NamedTuple):
-    """Result of one transition: allowed?, retry_after when refused, and the (old, new) states if it changed."""
+    """Result of one transition: allowed?, retry_after when refused, the (old, new) states if it changed, and
+    for an admitted half-open probe the probe epoch it belongs to."""
 
     allowed: bool
     retry_after: float | None
     change: tuple[str, str] | None
+    probe: int | None = None
 
 
 def _move(snap: CircuitSnapshot, new: CircuitState, now: float) -> tuple[str, str] | None:
@@ -59,6 +66,8 @@ def _move(snap: CircuitSnapshot, new: CircuitState, now: float) -> tuple[str, st
     snap.half_open_successes = 0
     if new is CircuitState.OPEN:
         snap.opened_at = now
+    elif new is CircuitState.HALF_OPEN:
+        snap.probe_epoch += 1
     else:
         snap.consecutive_failures = 0
         snap.window = []
@@ -88,18 +97,23 @@ def allow(snap: CircuitSnapshot, config: CircuitBreakerConfig, now: float) -> Ou
             return Outcome(False, remaining, None)
         change = _move(snap, CircuitState.HALF_OPEN, now)
         snap.probes = [now]
-        return Outcome(True, None, change)
+        return Outcome(True, None, change, snap.probe_epoch)
     # HALF_OPEN: a probe without a result stops counting after open_timeout (no sticky half-open)
     snap.probes = [p for p in snap.probes if now - p < timeout]
     if len(snap.probes) < config.half_open_max_requests:
         snap.probes.append(now)
-        return Outcome(True, None, None)
+        return Outcome(True, None, None, snap.probe_epoch)
     return Outcome(False, max(0.0, timeout - (now - snap.probes[0])), None)
 
 
-def success(snap: CircuitSnapshot, config: CircuitBreakerConfig, now: float) -> Outcome:
-    """``record_success``: closes after ``success_threshold`` half-open successes; resets the failure streak."""
+def success(snap: CircuitSnapshot, config: CircuitBreakerConfig, now: float, probe: int | None = None) -> Outcome:
+    """``record_success``: closes after ``success_threshold`` probe successes; resets the failure streak.
+
+    ``probe``: the epoch of the reporting call's probe (None: not a probe). In HALF_OPEN only the current epoch counts.
+    """
     if snap.state == CircuitState.HALF_OPEN.value:
+        if probe != snap.probe_epoch:
+            return Outcome(True, None, None)  # a stale result: only the probes decide
         if snap.probes:
             snap.probes.pop(0)
         snap.half_open_successes += 1
@@ -112,9 +126,11 @@ def success(snap: CircuitSnapshot, config: CircuitBreakerConfig, now: float) -> 
     return Outcome(True, None, None)
 
 
-def failure(snap: CircuitSnapshot, config: CircuitBreakerConfig, now: float) -> Outcome:
-    """``record_failure``: HALF_OPEN re-opens; CLOSED opens on the streak or on the rolling failure rate."""
+def failure(snap: CircuitSnapshot, config: CircuitBreakerConfig, now: float, probe: int | None = None) -> Outcome:
+    """``record_failure``: a probe's failure re-opens HALF_OPEN; CLOSED opens on the streak or the failure rate."""
     if snap.state == CircuitState.HALF_OPEN.value:
+        if probe != snap.probe_epoch:
+            return Outcome(True, None, None)  # a stale result: only the probes decide
         return Outcome(True, None, _move(snap, CircuitState.OPEN, now))
     if snap.state == CircuitState.CLOSED.value:
         snap.consecutive_failures += 1
@@ -153,6 +169,11 @@ class CircuitStore(ABC):
     def peek(self) -> CircuitSnapshot:
         """The latest snapshot this process knows (current for in-memory stores)."""
 
+    @property
+    @abstractmethod
+    def identity(self) -> str:
+        """Names the shared state: stores with the same identity hold the same breaker."""
+
 
 class MemoryCircuitStore(CircuitStore):
     """Snapshot in this process; transitions run inline, so they are atomic under asyncio."""
@@ -165,3 +186,7 @@ class MemoryCircuitStore(CircuitStore):
 
     def peek(self) -> CircuitSnapshot:
         return self._snap
+
+    @property
+    def identity(self) -> str:
+        return f"memory:{id(self)}"

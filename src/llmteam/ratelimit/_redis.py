@@ -306,7 +306,7 @@ class RedisCircuitStore(CircuitStore):
             seconds, micros, raw = await backend.call("circuit_read.lua", [self._key], [])
             snap = CircuitSnapshot() if raw is None else CircuitSnapshot.from_json(raw)
             expected = snap.version
-            result = fn(snap, int(seconds) + int(micros) / 1_000_000)
+            result = fn(snap, float(seconds) + int(micros) / 1_000_000)
             snap.version = expected + 1
             written = await backend.call("circuit_cas.lua", [self._key], [expected, snap.to_json(), _KEY_TTL])
             if written == 1:
