@@ -1,8 +1,20 @@
 from __future__ import annotations
 
+import asyncio
 import math
+from typing import Any
 
-from llmteam.ratelimit import MemoryRateLimitBackend, RateLimitConfig
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from llmteam.ratelimit import (
+    CircuitBreaker,
+    CircuitBreakerConfig,
+    MemoryRateLimitBackend,
+    RateLimitConfig,
+    RateLimiter,
+    RateLimitStrategy,
+)
 from llmteam.ratelimit._memory import MemoryLimiterState
 
 
@@ -47,3 +59,91 @@ def test_memory_backend_shares_state_by_name() -> None:
     assert backend.limiter_state("a", config, None) is backend.limiter_state("a", config, None)
     assert backend.limiter_state("a", config, None) is not backend.limiter_state("b", config, None)
     assert backend.circuit_store("a", None) is backend.circuit_store("a", None)  # type: ignore[arg-type]
+
+
+# --- item 16: per-name state is bounded, and eviction is unobservable -------------------------------------------
+
+FAST = dict(requests_per_second=2.0, requests_per_minute=5, requests_per_hour=8, burst_size=2)
+
+
+async def test_idle_names_are_evicted_down_to_the_bound() -> None:
+    clock = FakeClock()
+    backend = MemoryRateLimitBackend(max_states=100)
+    config = RateLimitConfig(**FAST, strategy=RateLimitStrategy.FALLBACK)  # type: ignore[arg-type]
+    for i in range(3000):  # the attacker's move: one request under each of thousands of names
+        lim = RateLimiter(f"n{i}", config, backend=backend, clock=clock)
+        assert await lim.acquire()
+        lim.release()
+        breaker = CircuitBreaker(f"n{i}", CircuitBreakerConfig(), backend=backend, clock=clock)
+        await breaker.record_success()
+    # Every one of them is inside its hour window: forgetting any would let it be admitted again too early.
+    assert backend.state_counts() == (3000, 3000)
+    clock.now += 3700.0  # now every window is empty again: those states are equivalent to fresh ones
+    for i in range(3000, 3300):  # new names that stay fresh (looked at, nothing admitted) push the idle ones out
+        assert RateLimiter(f"n{i}", config, backend=backend, clock=clock).available_tokens == 2.0
+        assert await CircuitBreaker(f"n{i}", CircuitBreakerConfig(), backend=backend, clock=clock).allow_request()
+    assert backend.state_counts() == (100, 100)
+    for i in range(3300, 3450):  # names admitted now are active for an hour: kept beyond the bound, not forgotten
+        assert await RateLimiter(f"n{i}", config, backend=backend, clock=clock).acquire()
+    assert backend.state_counts()[0] == 150  # the fresh ones made room first
+
+
+async def test_a_state_in_use_or_holding_a_permit_is_never_replaced() -> None:
+    clock = FakeClock()
+    backend = MemoryRateLimitBackend(max_states=1)
+    config = RateLimitConfig(**FAST, strategy=RateLimitStrategy.FALLBACK)  # type: ignore[arg-type]
+    holder = RateLimiter("held", config, backend=backend, clock=clock)
+    assert await holder.acquire() and await holder.acquire()  # both permits of burst 2 held
+    del holder  # dropped without releasing: the permits stay held (never forgotten)
+    clock.now += 7200.0
+    for i in range(50):
+        await RateLimiter(f"other{i}", config, backend=backend, clock=clock).acquire()
+    assert await RateLimiter("held", config, backend=backend, clock=clock).acquire() is False
+    user = RateLimiter("in-use", config, backend=backend, clock=clock)
+    clock.now += 7200.0  # fresh-equivalent, but a live limiter still uses it: a new one must share it
+    for i in range(50):
+        await RateLimiter(f"more{i}", config, backend=backend, clock=clock).acquire()
+    again = RateLimiter("in-use", config, backend=backend, clock=clock)
+    assert await user.acquire() and await again.acquire()
+    assert await again.acquire() is False  # one limit, burst 2, shared by both objects
+
+
+names = st.sampled_from(["a", "b", "c"])
+memory_ops = st.lists(
+    st.one_of(
+        st.tuples(st.sampled_from(["acquire", "release", "drop"]), names),
+        st.tuples(st.just("advance"), st.sampled_from([0.3, 1.0, 30.0, 61.0, 3700.0])),
+    ),
+    max_size=60,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(steps=memory_ops)
+def test_eviction_never_changes_a_decision(steps: list[tuple[str, Any]]) -> None:
+    """A backend that evicts (bound 1) decides exactly like one that never does, on any sequence of operations."""
+
+    async def scenario() -> None:
+        clock = FakeClock()
+        config = RateLimitConfig(**FAST, strategy=RateLimitStrategy.FALLBACK)  # type: ignore[arg-type]
+        sides = [MemoryRateLimitBackend(max_states=1), MemoryRateLimitBackend(max_states=10**9)]
+        limiters: list[dict[str, RateLimiter]] = [{}, {}]
+        for op, arg in steps:
+            if op == "advance":
+                clock.now += arg
+                continue
+            results = []
+            for backend, held in zip(sides, limiters, strict=True):
+                if op == "drop":
+                    held.pop(arg, None)  # the caller lets go of its limiter (and of any permit it holds)
+                    continue
+                lim = held.get(arg)
+                if lim is None:
+                    lim = held[arg] = RateLimiter(arg, config, backend=backend, clock=clock)
+                if op == "acquire":
+                    results.append(await lim.acquire())
+                else:
+                    lim.release()
+            assert results[:1] == results[1:], f"eviction changed a decision at {op} {arg}"
+
+    asyncio.run(scenario())

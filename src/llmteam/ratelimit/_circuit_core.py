@@ -11,6 +11,7 @@ in an earlier half-open period) cannot close or re-open the breaker while its pr
 
 from __future__ import annotations
 
+import itertools
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Callable
@@ -21,6 +22,7 @@ from ._config import CircuitBreakerConfig, CircuitState
 
 WINDOW_SECONDS = 60
 T = TypeVar("T")
+_STORE_IDS = itertools.count(1)  # identities of in-memory stores (never reused, unlike id())
 
 
 @dataclass
@@ -180,13 +182,25 @@ class MemoryCircuitStore(CircuitStore):
 
     def __init__(self) -> None:
         self._snap = CircuitSnapshot()
+        self._identity = f"memory:{next(_STORE_IDS)}"
+        self._clock: Callable[[], float] | None = None  # the clock of the last update
 
     async def update(self, fn: Callable[[CircuitSnapshot, float], T], clock: Callable[[], float]) -> T:
+        self._clock = clock
         return fn(self._snap, clock())
+
+    def is_fresh(self) -> bool:
+        """True when this breaker decides like a new one: closed, no failure streak, no result in the window."""
+        snap = self._snap
+        if snap.state != CircuitState.CLOSED.value or snap.consecutive_failures or snap.probes:
+            return False
+        if not snap.window:
+            return True
+        return self._clock is not None and snap.window[-1][0] <= int(self._clock()) - WINDOW_SECONDS
 
     def peek(self) -> CircuitSnapshot:
         return self._snap
 
     @property
     def identity(self) -> str:
-        return f"memory:{id(self)}"
+        return self._identity

@@ -7,10 +7,11 @@ import time
 from typing import TYPE_CHECKING
 
 from ._backend import Clock, Decision, LimiterState, RateLimitBackend
+from ._names import NameCache
 from ._window import HOUR_GEOMETRY, MINUTE_GEOMETRY, BucketWindow
 
 if TYPE_CHECKING:
-    from ._circuit_core import CircuitStore
+    from ._circuit_core import CircuitStore, MemoryCircuitStore
     from ._config import CircuitBreakerConfig, RateLimitConfig
 
 
@@ -99,25 +100,42 @@ class MemoryLimiterState(LimiterState):
         self._refill(now)
         return self.tokens
 
+    def is_fresh(self) -> bool:
+        """True when this state decides exactly like a new one: no permit held, bucket full, both windows empty."""
+        if self.held:
+            return False
+        now = self.clock()
+        self._refill(now)
+        self.minute.advance(self.minute.bucket(now))
+        self.hour.advance(self.hour.bucket(now))
+        return self.tokens >= self.capacity and self.minute.total == 0 and self.hour.total == 0
+
 
 class MemoryRateLimitBackend(RateLimitBackend):
-    """Keeps state in this process. Limiters given the same instance and name share one limit."""
+    """Keeps state in this process. Limiters given the same instance and name share one limit.
 
-    def __init__(self) -> None:
+    State per name is bounded: beyond ``max_states`` names, states that decide exactly like new ones (no permit
+    held, bucket full, windows empty; a breaker closed with no recent results) are evicted, least recently used
+    first. A state still in use by a live limiter or breaker is shared, never replaced, and state that still
+    remembers something (a held permit, an admission inside the trailing hour) is never evicted: eviction cannot
+    change a decision. Memory is therefore bounded by ``max_states`` plus the names active in the trailing hour.
+    """
+
+    def __init__(self, *, max_states: int = 10_000) -> None:
+        if isinstance(max_states, bool) or not isinstance(max_states, int) or max_states < 1:
+            raise ValueError(f"MemoryRateLimitBackend max_states={max_states!r} must be an int >= 1")
         self.circuit_clock: Clock = time.monotonic
-        self._limiters: dict[str, MemoryLimiterState] = {}
-        self._circuits: dict[str, CircuitStore] = {}
+        self._limiters: NameCache[MemoryLimiterState] = NameCache(max_states)
+        self._circuits: NameCache[MemoryCircuitStore] = NameCache(max_states)
 
     def limiter_state(self, name: str, config: RateLimitConfig, clock: Clock | None) -> MemoryLimiterState:
-        state = self._limiters.get(name)
-        if state is None:
-            state = self._limiters[name] = MemoryLimiterState(config, clock)
-        return state
+        return self._limiters.get(name, lambda: MemoryLimiterState(config, clock))
 
     def circuit_store(self, name: str, config: CircuitBreakerConfig) -> CircuitStore:
         from ._circuit_core import MemoryCircuitStore
 
-        store = self._circuits.get(name)
-        if store is None:
-            store = self._circuits[name] = MemoryCircuitStore()
-        return store
+        return self._circuits.get(name, MemoryCircuitStore)
+
+    def state_counts(self) -> tuple[int, int]:
+        """``(limiter states, breaker states)`` this backend keeps (live ones included)."""
+        return len(self._limiters), len(self._circuits)

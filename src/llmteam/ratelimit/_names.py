@@ -1,0 +1,64 @@
+"""A bounded name -> state map for in-process backends that never forgets state that still matters.
+
+States are kept least recently used first. Beyond ``max_states`` names, the oldest states that report
+``is_fresh()`` (they would decide exactly like a newly created state) are dropped; a state that is not fresh is
+moved to the back and kept. A dropped state that a live limiter or breaker still uses stays reachable through a
+weak map, so one name can never have two states at once. Each insertion examines at most ``_SCAN`` states, so
+the cost per new name is bounded whatever the map holds.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Generic, Protocol, TypeVar
+
+_SCAN = 32
+
+
+class Evictable(Protocol):
+    def is_fresh(self) -> bool:
+        """True when dropping this state and creating a new one later changes no decision."""
+
+
+S = TypeVar("S", bound=Evictable)
+
+
+class NameCache(Generic[S]):
+    """Name -> state, at most ``max_states`` of them plus those that are not fresh (see the module docstring)."""
+
+    def __init__(self, max_states: int) -> None:
+        self.max_states = max_states
+        self._states: OrderedDict[str, S] = OrderedDict()
+        self._live: weakref.WeakValueDictionary[str, S] = weakref.WeakValueDictionary()
+
+    def __len__(self) -> int:
+        return len(self._states)
+
+    def get(self, name: str, create: Callable[[], S]) -> S:
+        """The state of ``name``: the kept one, else the one a live user still holds, else ``create()``."""
+        states = self._states
+        state = states.get(name)
+        if state is not None:
+            states.move_to_end(name)
+            return state
+        state = self._live.get(name)
+        if state is None:
+            state = create()
+            self._live[name] = state
+        states[name] = state
+        if len(states) > self.max_states:
+            self._evict()
+        return state
+
+    def _evict(self) -> None:
+        states = self._states
+        for _ in range(min(_SCAN, len(states) - 1)):
+            if len(states) <= self.max_states:
+                return
+            name, state = next(iter(states.items()))
+            if state.is_fresh():
+                del states[name]  # still reachable through _live while someone uses it
+            else:
+                states.move_to_end(name)
