@@ -30,6 +30,25 @@ async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10, timeou
         raise ConnectionError(f"cannot connect to PostgreSQL at {safe}: {exc}; is the server running?") from exc
 
 
+def connection_errors() -> tuple[type[BaseException], ...]:
+    """Errors meaning the server is unreachable or the connection broke (a write in flight may or may not have
+    committed): refused or reset sockets, timeouts, a closed connection, an administrator shutdown."""
+    asyncpg = import_asyncpg()
+    return (
+        OSError,  # includes ConnectionError, raised by create_pool() above
+        TimeoutError,
+        asyncpg.InterfaceError,  # "the underlying connection is closed"
+        asyncpg.PostgresConnectionError,  # "connection was closed in the middle of operation"
+        asyncpg.CannotConnectNowError,  # the server is starting up or shutting down
+        asyncpg.AdminShutdownError,  # the server was stopped under the connection
+    )
+
+
+def redact(dsn: str) -> str:
+    """The DSN with any password replaced, for error messages."""
+    return _redact(dsn)
+
+
 def _redact(dsn: str) -> str:
     """The DSN with any password replaced, for error messages."""
     if "@" not in dsn or "://" not in dsn:

@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 from llmteam._backends.identifiers import validate_identifier
-from llmteam._backends.postgres import create_pool, ensure_schema, import_asyncpg
+from llmteam._backends.postgres import connection_errors, create_pool, ensure_schema, import_asyncpg, redact
 from llmteam.audit._errors import AuditStorageError
 from llmteam.audit._query import AuditQuery, normalized
 from llmteam.audit._record import AuditRecord
@@ -86,21 +86,33 @@ class PostgresAuditStore(SQLAppending):
                 self._ready_done = True
         return self._pool
 
+    def _unavailable(self, exc: BaseException) -> AuditStorageError:
+        where = redact(self._dsn) if self._dsn else "the given pool"
+        return AuditStorageError(
+            f"PostgreSQL audit store at {where} is unreachable or lost its connection ({type(exc).__name__}: "
+            f"{exc}); nothing was acknowledged; retry once the server answers (the pool reconnects on its own)"
+        )
+
     async def _write_rows(self, rows: list[tuple[Any, ...]]) -> None:
-        pool = await self._get_pool()
         asyncpg = import_asyncpg()
         try:
+            pool = await self._get_pool()
             async with pool.acquire() as conn, conn.transaction():
                 await conn.executemany(self._insert, rows)
         except asyncpg.UniqueViolationError as exc:
             raise duplicate_error(exc) from exc
+        except connection_errors() as exc:
+            raise self._unavailable(exc) from exc
         except asyncpg.PostgresError as exc:
             raise AuditStorageError(f"PostgreSQL audit store failed to append: {exc}") from exc
 
     async def _fetch(self, sql: str, *params: Any) -> list[Any]:
-        pool = await self._get_pool()
-        async with pool.acquire() as conn:
-            return list(await conn.fetch(sql, *params))
+        try:
+            pool = await self._get_pool()
+            async with pool.acquire() as conn:
+                return list(await conn.fetch(sql, *params))
+        except connection_errors() as exc:
+            raise self._unavailable(exc) from exc
 
     async def query(self, q: AuditQuery) -> list[AuditRecord]:
         """Matching records, ordered and paginated in SQL with bound parameters."""
@@ -158,12 +170,15 @@ class PostgresAuditStore(SQLAppending):
 
     async def save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Keep a signed checkpoint next to the log."""
-        pool = await self._get_pool()
-        async with pool.acquire() as conn:
-            await conn.execute(
-                f"INSERT INTO {self.table}_checkpoints (tenant_id, tree_size, body) VALUES ($1, $2, $3)",  # noqa: S608
-                str(checkpoint["tenant_id"]), int(checkpoint["tree_size"]), json.dumps(checkpoint, sort_keys=True),
-            )
+        try:
+            pool = await self._get_pool()
+            async with pool.acquire() as conn:
+                await conn.execute(
+                    f"INSERT INTO {self.table}_checkpoints (tenant_id, tree_size, body) VALUES ($1, $2, $3)",  # noqa: S608
+                    str(checkpoint["tenant_id"]), int(checkpoint["tree_size"]), json.dumps(checkpoint, sort_keys=True),
+                )
+        except connection_errors() as exc:
+            raise self._unavailable(exc) from exc
 
     async def latest_checkpoint(self, tenant_id: str) -> dict[str, Any] | None:
         """The most recently saved checkpoint for ``tenant_id``, or None."""
