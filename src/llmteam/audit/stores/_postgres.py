@@ -7,7 +7,14 @@ import json
 from typing import Any
 
 from llmteam._backends.identifiers import validate_identifier
-from llmteam._backends.postgres import connection_errors, create_pool, ensure_schema, import_asyncpg, redact
+from llmteam._backends.postgres import (
+    StoreConnectionError,
+    connection_errors,
+    create_pool,
+    ensure_schema,
+    import_asyncpg,
+    redact,
+)
 from llmteam.audit._errors import AuditStorageError
 from llmteam.audit._query import AuditQuery, normalized
 from llmteam.audit._record import AuditRecord
@@ -87,6 +94,8 @@ class PostgresAuditStore(SQLAppending):
         return self._pool
 
     def _unavailable(self, exc: BaseException) -> AuditStorageError:
+        if isinstance(exc, StoreConnectionError):  # already names the server and says what to do
+            return AuditStorageError(f"audit store: {exc}")
         where = redact(self._dsn) if self._dsn else "the given pool"
         return AuditStorageError(
             f"PostgreSQL audit store at {where} is unreachable or lost its connection ({type(exc).__name__}: "
