@@ -1,6 +1,11 @@
-"""Benchmark llmteam.ratelimit: in-memory admit path, pacing accuracy, Redis decisions per connection.
+"""Benchmark llmteam.ratelimit: in-memory admit path, pacing accuracy, Redis decisions per connection, and the
+peers side by side (interleaved rounds, medians, ratio peer/ours: above 1 means llmteam is faster).
 
 python benchmarks/bench_ratelimit.py [--duration 10] [--redis-url redis://127.0.0.1:6379/15] [--no-redis]
+
+Peers (benchmark only, never dependencies): ``aiolimiter`` (in-memory acquire) and ``limits`` FixedWindow on
+Redis through its async redis-py storage. They are used when importable (``pip install limits aiolimiter``
+into the dev venv; both import cleanly beside llmteam); otherwise their rows say how to install them.
 """
 
 from __future__ import annotations
@@ -8,8 +13,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import statistics
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 
 from rich.console import Console
 from rich.table import Table
@@ -81,6 +88,120 @@ async def redis_decisions(url: str, n: int) -> tuple[float, float]:
     return n / elapsed, trips / n
 
 
+async def burst_one_delivery(backend_url: str | None, rate: float, duration: float) -> tuple[float, int, int]:
+    """Burst 1, WAIT, one task: admissions/s as a fraction of ``rate``, the count and the bound it must not pass."""
+    backend = None if backend_url is None else RedisRateLimitBackend(backend_url, prefix=f"b1_{uuid.uuid4().hex[:8]}")
+    config = RateLimitConfig(
+        requests_per_second=rate,
+        requests_per_minute=1e12,
+        requests_per_hour=1e12,
+        burst_size=1,
+        strategy=RateLimitStrategy.WAIT,
+        max_wait_seconds=3600,
+    )
+    lim = RateLimiter("burst1", config, backend=backend)
+    admitted = 0
+    start = time.monotonic()
+    while time.monotonic() - start < duration:
+        async with lim:
+            admitted += 1
+    elapsed = time.monotonic() - start
+    if backend is not None:
+        await backend.aclose()
+    return (admitted - 1) / elapsed / rate, admitted, 1 + int(rate * elapsed)
+
+
+async def _per_call_us(body: Callable[[], Awaitable[object]], n: int) -> float:
+    start = time.perf_counter()
+    for _ in range(n):
+        await body()
+    return (time.perf_counter() - start) / n * 1e6
+
+
+async def side_by_side(
+    ours: Callable[[], Awaitable[Callable[[], Awaitable[object]]]],
+    peer: Callable[[], Awaitable[Callable[[], Awaitable[object]]]],
+    n: int,
+    rounds: int,
+) -> tuple[float, float]:
+    """Median µs per call of ``ours`` and ``peer``, measured in alternating rounds."""
+    ours_us, peer_us = [], []
+    for _ in range(rounds):
+        ours_us.append(await _per_call_us(await ours(), n))
+        peer_us.append(await _per_call_us(await peer(), n))
+    return statistics.median(ours_us), statistics.median(peer_us)
+
+
+async def memory_vs_aiolimiter(n: int, rounds: int) -> tuple[float, float]:
+    from aiolimiter import AsyncLimiter
+
+    async def ours() -> Callable[[], Awaitable[object]]:
+        lim = RateLimiter("bench", RateLimitConfig(**HIGH))  # type: ignore[arg-type]
+        acquire, release = lim.acquire, lim.release
+
+        async def call() -> None:
+            await acquire()
+            release()
+
+        return call
+
+    async def peer() -> Callable[[], Awaitable[object]]:
+        return AsyncLimiter(1e9, 1).acquire  # aiolimiter has no held permits: acquire is the whole cycle
+
+    return await side_by_side(ours, peer, n, rounds)
+
+
+async def redis_vs_limits(url: str, n: int, rounds: int) -> tuple[float, float]:
+    from limits import RateLimitItemPerSecond
+    from limits.aio.storage import RedisStorage
+    from limits.aio.strategies import FixedWindowRateLimiter
+
+    backends: list[RedisRateLimitBackend] = []
+    storage = RedisStorage(url.replace("redis://", "async+redis://", 1), implementation="redispy")
+    peer_limiter, item = FixedWindowRateLimiter(storage), RateLimitItemPerSecond(10**9)
+
+    async def ours() -> Callable[[], Awaitable[object]]:
+        backend = RedisRateLimitBackend(url, prefix=f"bench_{uuid.uuid4().hex[:8]}")
+        backends.append(backend)
+        lim = RateLimiter("bench", RateLimitConfig(**HIGH), backend=backend)  # type: ignore[arg-type]
+        await lim.acquire()  # connect and load the script outside the timing
+        lim.release()
+
+        async def call() -> None:
+            await lim.acquire()
+            lim.release()
+
+        return call
+
+    async def peer() -> Callable[[], Awaitable[object]]:
+        key = uuid.uuid4().hex
+        await peer_limiter.hit(item, key)
+
+        async def call() -> bool:
+            return await peer_limiter.hit(item, key)
+
+        return call
+
+    try:
+        return await side_by_side(ours, peer, n, rounds)
+    finally:
+        for backend in backends:
+            await backend.aclose()
+
+
+def _peer_row(table: Table, label: str, run: Callable[[], tuple[float, float]], peer: str) -> None:
+    try:
+        ours_us, peer_us = run()
+    except ImportError:
+        table.add_row(label, f"{peer} not installed (pip install limits aiolimiter)", ">= 1.0x", "n/a")
+        return
+    except Exception as exc:  # report and carry on: the server may be down
+        table.add_row(label, f"error: {exc}", ">= 1.0x", "no")
+        return
+    ratio = peer_us / ours_us
+    table.add_row(label, f"{ours_us:.1f} µs vs {peer_us:.1f} µs: {ratio:.2f}x", ">= 1.0x", _ok(ratio >= 1.0))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--duration", type=float, default=10.0, help="accuracy run length in seconds")
@@ -90,6 +211,8 @@ def main() -> None:
     parser.add_argument("--redis-decisions", type=int, default=20_000)
     parser.add_argument("--redis-url", default=os.environ.get("LLMTEAM_TEST_REDIS_URL", "redis://127.0.0.1:6379/15"))
     parser.add_argument("--no-redis", action="store_true")
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds of each side-by-side figure")
+    parser.add_argument("--burst1-rate", type=float, default=100.0, help="rate of the burst-1 delivery runs")
     args = parser.parse_args()
 
     table = Table(title="llmteam.ratelimit")
@@ -107,7 +230,28 @@ def main() -> None:
         f"within 2%, never above {ceiling}",
         _ok(abs(err) <= 0.02 and admitted <= ceiling),
     )
+    _peer_row(
+        table,
+        "in-memory acquire+release vs aiolimiter acquire",
+        lambda: asyncio.run(memory_vs_aiolimiter(args.decisions // 5, args.rounds)),
+        "aiolimiter",
+    )
+    backends = [("memory", None)] + ([] if args.no_redis else [("Redis", args.redis_url)])
+    for label, url in backends:
+        share, admitted, bound = asyncio.run(burst_one_delivery(url, args.burst1_rate, min(args.duration, 5.0)))
+        table.add_row(
+            f"burst 1 delivery ({label}, {args.burst1_rate:g}/s)",
+            f"{share:.2%} of the rate; {admitted} admitted",
+            f">= 99%, never above {bound}",
+            _ok(share >= 0.99 and admitted <= bound),
+        )
     if not args.no_redis:
+        _peer_row(
+            table,
+            "Redis decision vs limits FixedWindow (async, redis-py)",
+            lambda: asyncio.run(redis_vs_limits(args.redis_url, max(200, args.redis_decisions // 10), args.rounds)),
+            "limits",
+        )
         try:
             per_s, cmds = asyncio.run(redis_decisions(args.redis_url, args.redis_decisions))
         except Exception as exc:  # report and carry on: the server may be down
