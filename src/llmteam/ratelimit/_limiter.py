@@ -109,12 +109,16 @@ class RateLimiter:
         config = self.config
         strategy = config.strategy
         ahead = len(self._waiters)
+        first_sleep: float | None = None
         if ahead == 0:
+            sent = time.monotonic()
             decision = await self._decide()
             if decision.admitted:
                 self._stats.successful_requests += 1
                 return True
             wait = decision.wait
+            if wait is not None:  # a token or window wait: sleep it out before deciding again
+                first_sleep = self._sleep_for(wait, time.monotonic() - sent)
         else:
             wait = self._estimate_behind(ahead)
         if strategy is RateLimitStrategy.FALLBACK:
@@ -125,7 +129,15 @@ class RateLimiter:
             raise QueueFullError(self.name, config.queue_size, retry_after=self._refusal(wait).retry_after)
         if wait is not None and wait > config.max_wait_seconds:
             raise self._refusal(wait)  # includes "impossible" (inf)
-        return await self._wait_in_line(strategy is RateLimitStrategy.QUEUE)
+        return await self._wait_in_line(strategy is RateLimitStrategy.QUEUE, first_sleep)
+
+    def _sleep_for(self, wait: float, took: float) -> float:
+        """How long a head waiter told to wait ``wait`` s sleeps before deciding again; ``took``: that decision's
+        duration. A remote answer is a round trip old and the next request takes half of one to reach the
+        server, so the sleep is shortened by it (the server still decides: too early is only refused again)."""
+        if self._local is None:
+            wait -= took
+        return max(_MIN_SLEEP, wait)
 
     def _estimate_behind(self, ahead: int) -> float | None:
         """Lower bound of the wait of a caller with ``ahead`` waiters before it (tokens for all of them)."""
@@ -138,7 +150,7 @@ class RateLimiter:
         retry_after = wait if wait is not None and wait > 0 else self.config.get_min_interval()
         return RateLimitExceeded(self.name, retry_after=retry_after)
 
-    async def _wait_in_line(self, queued: bool) -> bool:
+    async def _wait_in_line(self, queued: bool, first_sleep: float | None = None) -> bool:
         loop = asyncio.get_running_loop()
         me = _Waiter()
         self._waiters.append(me)
@@ -149,7 +161,10 @@ class RateLimiter:
         try:
             while True:
                 delay: float | None = None
-                if self._waiters[0] is me:
+                if first_sleep is not None:  # the caller just decided: sleep first
+                    delay, first_sleep = first_sleep, None
+                elif self._waiters[0] is me:
+                    sent = time.monotonic()
                     decision = await self._decide()
                     if decision.admitted:
                         self._stats.successful_requests += 1
@@ -158,7 +173,8 @@ class RateLimiter:
                     remaining = deadline - time.monotonic()
                     if decision.wait is not None and decision.wait > remaining:
                         raise self._refusal(decision.wait)
-                    delay = max(_MIN_SLEEP, decision.wait if decision.wait is not None else _POLL_SECONDS)
+                    took = time.monotonic() - sent
+                    delay = _POLL_SECONDS if decision.wait is None else self._sleep_for(decision.wait, took)
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     raise self._refusal(delay)
