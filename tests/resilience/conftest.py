@@ -8,6 +8,7 @@ run as root; Redis runs without persistence. A missing binary skips with the rea
 
 from __future__ import annotations
 
+import asyncio
 import glob
 import os
 import shutil
@@ -15,7 +16,8 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -139,3 +141,60 @@ def postgres_server() -> Iterator[PostgresServer]:
         except (subprocess.SubprocessError, TimeoutError):
             pass
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+HANG_GUARD = 60.0  # no single call may take longer: a hang guard, not a timing assertion
+
+
+async def until(predicate: Callable[[], bool]) -> None:
+    """Wait until ``predicate()`` holds (hang guard: twice :data:`HANG_GUARD`)."""
+    async with asyncio.timeout(HANG_GUARD * 2):
+        while not predicate():
+            await asyncio.sleep(0.01)
+
+
+async def restart_under_load(
+    server: RedisServer | PostgresServer,
+    call: Callable[[int, int], Awaitable[object]],
+    *,
+    expected: tuple[type[BaseException], ...],
+    ignored: tuple[type[BaseException], ...] = (),
+    tasks: int,
+    ok: int,
+    failed: int,
+) -> list[BaseException]:
+    """Run ``tasks`` loops of ``await call(worker, iteration)``; once ``ok`` calls succeeded, kill the server; once
+    ``failed`` calls raised an ``expected`` error, start it again; stop after ``ok`` more successes. Returns the
+    expected errors. Anything else a call raises (an unclear error type, or a hang stopped by the per-call guard)
+    fails the test; ``ignored`` errors (e.g. a rate limit) are neither."""
+    seen: Counter[str] = Counter()
+    errors: list[BaseException] = []
+    stop = asyncio.Event()
+
+    async def loop(worker: int) -> None:
+        iteration = 0
+        while not stop.is_set():
+            iteration += 1
+            try:
+                async with asyncio.timeout(HANG_GUARD):
+                    await call(worker, iteration)
+                seen["ok"] += 1
+            except expected as exc:
+                seen["failed"] += 1
+                errors.append(exc)
+                await asyncio.sleep(0.02)
+            except ignored:
+                await asyncio.sleep(0.001)
+
+    workers = [asyncio.create_task(loop(w)) for w in range(tasks)]
+    try:
+        await until(lambda: seen["ok"] >= ok)
+        await asyncio.to_thread(server.stop)
+        await until(lambda: seen["failed"] >= failed)
+        await asyncio.to_thread(server.start)
+        ok_after_restart = seen["ok"]
+        await until(lambda: seen["ok"] >= ok_after_restart + ok)
+    finally:
+        stop.set()
+        await asyncio.gather(*workers)
+    return errors
