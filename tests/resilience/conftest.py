@@ -104,6 +104,13 @@ class PostgresServer:
         self._run(f"{self.bindir}/pg_ctl", "-D", str(self.datadir / "data"), "-m", mode, "-w", "stop")
         _wait_for_port(self.port, up=False)
 
+    def ensure_up(self) -> None:
+        """Start the server if a previous test left it stopped."""
+        try:
+            socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
+        except OSError:
+            self.start()
+
 
 @pytest.fixture
 def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
@@ -118,8 +125,9 @@ def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
         server.stop()
 
 
-@pytest.fixture
-def postgres_server() -> Iterator[PostgresServer]:
+@pytest.fixture(scope="module")
+def _postgres_cluster() -> Iterator[PostgresServer]:
+    """One cluster per test file (initdb is the slow part); tests use fresh table and tenant names."""
     bindirs = sorted(glob.glob("/usr/lib/postgresql/*/bin"))
     bindir = next((d for d in reversed(bindirs) if os.path.exists(f"{d}/initdb")), None)
     if bindir is None:
@@ -137,10 +145,17 @@ def postgres_server() -> Iterator[PostgresServer]:
         yield server
     finally:
         try:
-            server.stop("immediate")
+            server.stop("fast")
         except (subprocess.SubprocessError, TimeoutError):
             pass
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture
+def postgres_server(_postgres_cluster: PostgresServer) -> PostgresServer:
+    """The file's PostgreSQL server, running (a test may stop and restart it)."""
+    _postgres_cluster.ensure_up()
+    return _postgres_cluster
 
 
 HANG_GUARD = 60.0  # no single call may take longer: a hang guard, not a timing assertion

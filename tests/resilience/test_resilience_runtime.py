@@ -26,10 +26,11 @@ async def test_runtime_recovers_after_a_server_restart(
     team = Team("res", llm=ScriptedLLM(default="ok"), agents=[Agent("a", prompt="job {job}")])
     server: PostgresServer | RedisServer = postgres_server if victim == "postgres" else redis_server
     completed: list[str] = []
+    tenant = f"acme{victim}"  # one cluster serves the whole file: a tenant of its own per test
     async with team.runtime(postgres_server.url, redis_url=redis_server.url, auto_create_tenant=None) as rt:
         await rt.tenants.create_tenant(
             TenantConfig(
-                "acme",
+                tenant,
                 "Acme",
                 tier=TenantTier.ENTERPRISE,
                 max_concurrent_pipelines=1000,
@@ -38,11 +39,11 @@ async def test_runtime_recovers_after_a_server_restart(
         )
 
         async def call(worker: int, iteration: int) -> None:
-            completed.append((await rt.run({"job": f"{worker}-{iteration}"}, tenant="acme")).run_id)
+            completed.append((await rt.run({"job": f"{worker}-{iteration}"}, tenant=tenant)).run_id)
 
         errors = await restart_under_load(server, call, expected=CLEAR_ERRORS, tasks=4, ok=20, failed=5)
         assert all(f"127.0.0.1:{server.port}" in str(e) for e in errors), errors[:3]
-        async with rt.tenants.context("acme"):
+        async with rt.tenants.context(tenant):
             valid, broken = await rt.audit.verify_chain()
             assert (valid, broken) == (True, [])
             records = await rt.audit.query(AuditQuery(limit=100_000))
