@@ -158,3 +158,17 @@ async def test_stale_successes_cannot_close_a_half_open_breaker() -> None:
     await in_context(probe, b.record_success())
     await in_context(probe, b.record_success())
     assert b.is_closed
+
+
+async def test_a_result_from_a_task_without_an_admission_still_counts() -> None:
+    """Probes admitted in child tasks, results recorded by the parent (no admission of its own): as before."""
+    clock = FakeClock()
+    b = breaker(clock, failure_threshold=1, success_threshold=2, half_open_max_requests=2)
+    await in_context(contextvars.Context(), b.record_failure())
+    clock.now += 10
+    await asyncio.gather(b.allow_request(), b.allow_request())  # each in a task (and context) of its own
+    assert b.is_half_open
+    parent = contextvars.Context()
+    await in_context(parent, b.record_success())
+    await in_context(parent, b.record_success())
+    assert b.is_closed

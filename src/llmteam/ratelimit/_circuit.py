@@ -17,8 +17,8 @@ from ._stats import CircuitBreakerStats
 
 Transition = Callable[[CircuitSnapshot, CircuitBreakerConfig, float], Outcome]
 
-# The half-open probes the current context (task) was admitted as: ((store identity, probe epoch), ...), newest
-# last. A result is a probe's result only in the context whose allow_request admitted that probe.
+# The probe epoch each breaker last admitted the current context (task) in: ((store identity, epoch), ...),
+# newest last. In HALF_OPEN, a result recorded in a context admitted in an older epoch is stale.
 _PROBES: contextvars.ContextVar[tuple[tuple[str, int], ...]] = contextvars.ContextVar("llmteam_probes", default=())
 _MAX_PROBES = 32  # breakers remembered per context
 
@@ -31,19 +31,23 @@ def _probe_of(identity: str) -> int | None:
 
 
 def _set_probe(identity: str, epoch: int | None) -> None:
-    kept = tuple(item for item in _PROBES.get() if item[0] != identity)
+    current = _PROBES.get()
+    if current and current[-1] == (identity, epoch):
+        return  # the common case: the same breaker, the same epoch as this task's last admission
+    kept = tuple(item for item in current if item[0] != identity)
     if epoch is not None:
         kept = (*kept, (identity, epoch))[-_MAX_PROBES:]
-    if kept != _PROBES.get():
+    if kept != current:
         _PROBES.set(kept)
 
 
 class CircuitBreaker:
     """Stops calling a failing dependency: CLOSED -> OPEN on failures, HALF_OPEN probes after ``open_timeout``.
 
-    In HALF_OPEN only the probes' results count: a result is a probe's when it is recorded in the task (context)
-    whose :meth:`allow_request` admitted the probe. Results of calls admitted before the breaker went half-open
-    are counted in the statistics but neither close nor re-open it.
+    In HALF_OPEN only the probes' results count: every admission is remembered in the caller's task (context)
+    with the breaker's probe epoch, and a result recorded in a task admitted before the breaker went half-open
+    is counted in the statistics but neither closes nor re-opens it. A result from a task in which no
+    ``allow_request`` of this breaker ran counts as before.
 
     ``backend`` (keyword-only) shares the state with every breaker of the same name on it (e.g. Redis);
     ``clock`` replaces the clock of in-process state (deterministic tests). A shared backend decides at its

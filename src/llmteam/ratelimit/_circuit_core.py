@@ -4,9 +4,10 @@ Transitions are pure functions of ``(snapshot, config, now)`` so that a shared s
 (in-memory: inline; Redis: optimistic compare-and-set, retried). Every piece of state is bounded: at most
 ``half_open_max_requests`` probe timestamps and at most 60 one-second result buckets.
 
-Each entry into HALF_OPEN starts a new probe epoch. ``allow`` tells the caller the epoch its probe belongs to, and
-in HALF_OPEN only a result carrying the current epoch counts: results of calls admitted earlier (while CLOSED, or
-in an earlier half-open period) cannot close or re-open the breaker while its probes have not reported.
+Each entry into HALF_OPEN starts a new probe epoch. ``allow`` tells every admitted caller the current epoch, and
+in HALF_OPEN a result carrying an older epoch is stale: results of calls admitted earlier (while CLOSED, or in an
+earlier half-open period) cannot close or re-open the breaker while its probes have not reported. A result that
+carries no epoch (its caller's admission is unknown) counts as before.
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ class CircuitSnapshot:
 
 class Outcome(NamedTuple):
     """Result of one transition: allowed?, retry_after when refused, the (old, new) states if it changed, and
-    for an admitted half-open probe the probe epoch it belongs to."""
+    for an admitted call the probe epoch it was admitted in."""
 
     allowed: bool
     retry_after: float | None
@@ -92,7 +93,7 @@ def allow(snap: CircuitSnapshot, config: CircuitBreakerConfig, now: float) -> Ou
     """``allow_request``: CLOSED admits; OPEN admits the first probe after the timeout; HALF_OPEN caps probes."""
     timeout = config.open_timeout.total_seconds()
     if snap.state == CircuitState.CLOSED.value:
-        return Outcome(True, None, None)
+        return Outcome(True, None, None, snap.probe_epoch)
     if snap.state == CircuitState.OPEN.value:
         remaining = timeout - (now - snap.opened_at)
         if remaining > 0:
@@ -111,10 +112,10 @@ def allow(snap: CircuitSnapshot, config: CircuitBreakerConfig, now: float) -> Ou
 def success(snap: CircuitSnapshot, config: CircuitBreakerConfig, now: float, probe: int | None = None) -> Outcome:
     """``record_success``: closes after ``success_threshold`` probe successes; resets the failure streak.
 
-    ``probe``: the epoch of the reporting call's probe (None: not a probe). In HALF_OPEN only the current epoch counts.
+    ``probe``: the epoch the reporting call was admitted in (None: unknown). In HALF_OPEN an older epoch is stale.
     """
     if snap.state == CircuitState.HALF_OPEN.value:
-        if probe != snap.probe_epoch:
+        if probe is not None and probe != snap.probe_epoch:
             return Outcome(True, None, None)  # a stale result: only the probes decide
         if snap.probes:
             snap.probes.pop(0)
@@ -131,7 +132,7 @@ def success(snap: CircuitSnapshot, config: CircuitBreakerConfig, now: float, pro
 def failure(snap: CircuitSnapshot, config: CircuitBreakerConfig, now: float, probe: int | None = None) -> Outcome:
     """``record_failure``: a probe's failure re-opens HALF_OPEN; CLOSED opens on the streak or the failure rate."""
     if snap.state == CircuitState.HALF_OPEN.value:
-        if probe != snap.probe_epoch:
+        if probe is not None and probe != snap.probe_epoch:
             return Outcome(True, None, None)  # a stale result: only the probes decide
         return Outcome(True, None, _move(snap, CircuitState.OPEN, now))
     if snap.state == CircuitState.CLOSED.value:
