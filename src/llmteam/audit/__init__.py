@@ -29,7 +29,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from llmteam.audit._checksum import get_checksum_key, set_checksum_key
+    from llmteam.audit._checksum import get_checksum_key, sensitive_digest, set_checksum_key
     from llmteam.audit._enums import AuditEventType, AuditSeverity
     from llmteam.audit._errors import AuditError, AuditIntegrityError, AuditStorageError
     from llmteam.audit._ledger import AuditLedger, LedgerVerification
@@ -43,7 +43,7 @@ if TYPE_CHECKING:
 # Public names resolve lazily (PEP 562), so ``python -m llmteam.audit.verifier`` runs the verifier without this
 # package having imported it first (which would make runpy warn).
 _WHERE = {
-    "get_checksum_key": "_checksum", "set_checksum_key": "_checksum", "AuditEventType": "_enums",
+    "get_checksum_key": "_checksum", "set_checksum_key": "_checksum", "sensitive_digest": "_checksum", "AuditEventType": "_enums",
     "AuditSeverity": "_enums", "AuditError": "_errors", "AuditIntegrityError": "_errors",
     "AuditStorageError": "_errors", "AuditLedger": "_ledger", "LedgerVerification": "_ledger",
     "MerkleTree": "_merkle", "AuditQuery": "_query", "AuditReport": "_query", "AuditRecord": "_record",
@@ -83,5 +83,6 @@ __all__ = [
     "TenantAwareAuditTrail",
     "generate_audit_id",
     "get_checksum_key",
+    "sensitive_digest",
     "set_checksum_key",
 ]

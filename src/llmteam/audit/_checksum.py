@@ -15,7 +15,7 @@ from typing import Any
 
 from llmteam.audit.verifier import HMAC_ENV
 
-__all__ = ["digest", "get_checksum_key", "nested_json", "set_checksum_key"]
+__all__ = ["digest", "get_checksum_key", "nested_json", "sensitive_digest", "set_checksum_key"]
 
 _UNSET: Any = object()
 _configured_key: Any = _UNSET
@@ -43,6 +43,20 @@ def digest(canonical: str, key: bytes | None) -> str:
     if key:
         return hmac.new(key, data, hashlib.sha256).hexdigest()
     return hashlib.sha256(data).hexdigest()
+
+
+def sensitive_digest(tenant_id: str, text: str) -> str | None:
+    """A keyed digest of a sensitive value (a SECRET agent's output) for the audit log, or None without a key.
+
+    HMAC-SHA256 under a per-tenant key derived from the configured audit key (:func:`set_checksum_key` or
+    ``LLMTEAM_AUDIT_HMAC_KEY``): a reader of the log cannot confirm a guessed value, unlike a plain SHA-256, and
+    equal values of two tenants get unrelated digests. With no key configured, no digest is recorded at all.
+    """
+    key = get_checksum_key()
+    if not key:
+        return None
+    tenant_key = hmac.new(key, b"llmteam-audit-sensitive-digest/v1\x00" + tenant_id.encode("utf-8"), "sha256")
+    return hmac.new(tenant_key.digest(), text.encode("utf-8"), hashlib.sha256).hexdigest()
 
 
 def nested_json(value: Any) -> str:

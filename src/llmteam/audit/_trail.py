@@ -145,9 +145,12 @@ class AuditTrail(ConvenienceLogging):
             raise TypeError(f"unknown audit field(s) {sorted(set(kwargs) - _LOG_ARGS)}; allowed: {sorted(_LOG_ARGS)}")
         f = dict(_DEFAULTS)
         f.update(kwargs)
-        if {type(f[name]) for name in _STR_ARGS} != {str}:
-            bad = next(name for name in _STR_ARGS if not isinstance(f[name], str))
-            raise TypeError(f"audit field {bad}={f[bad]!r} must be a str")
+        for name in _STR_ARGS:
+            value = f[name]
+            if type(value) is not str:
+                if not isinstance(value, str):
+                    raise TypeError(f"audit field {name}={value!r} must be a str")
+                f[name] = str.__str__(value)  # a str subclass (a StrEnum member) is stored as its plain text
         f["event_type"] = parse_event_type(event_type)
         f["severity"] = parse_severity(f["severity"])
         for name in ("old_value", "new_value", "metadata"):

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from llmteam.audit import AuditEventType, AuditSeverity
+from llmteam.audit import AuditEventType, AuditSeverity, sensitive_digest
 from llmteam.context import SecureAgentContext, SensitivityLevel, create_secure_context
 from llmteam.llm import LLMProvider, Message
 from llmteam.ratelimit import RateLimiter
@@ -183,7 +183,10 @@ class GovernedAgent:
         })
         record = await run.trail.log(
             AuditEventType.AGENT_COMPLETED, action="respond", resource_type="agent", resource_id=agent.name,
-            new_value={"output_sha256": sha256_text(text), "output_chars": len(text)},
+            new_value=(  # a SECRET output gets a keyed, per-tenant digest: a plain SHA-256 could be brute-forced
+                {"output_hmac_sha256": sensitive_digest(run.tenant_id, text), "output_chars": len(text)}
+                if agent.sensitivity in HIDDEN else {"output_sha256": sha256_text(text), "output_chars": len(text)}
+            ),
             metadata={"model": model, "prompt_tokens": usage.prompt_tokens,
                       "completion_tokens": usage.completion_tokens, "cost": usage.cost,
                       "duration_ms": round(elapsed, 3)},
