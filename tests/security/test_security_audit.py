@@ -312,3 +312,17 @@ def test_sha256_helper_is_not_what_the_log_uses_for_sensitive_outputs() -> None:
     finally:
         set_checksum_key(None)
     assert sensitive_digest("acme", "42") is None  # no key configured: no guessable digest at all
+
+
+def test_xes_export_is_not_written_through_a_symlink_at_the_old_predictable_temp_name(tmp_path: Path) -> None:
+    import os
+
+    from llmteam.roles._xes import write_xes
+
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious\n")
+    out = tmp_path / "log.xes"
+    Path(f"{out}.tmp-{os.getpid()}").symlink_to(victim)  # attacker plants the name the writer used to pick
+    write_xes(out, [])
+    assert victim.read_text() == "precious\n" and "<log" in out.read_text()
+    assert [p.name for p in tmp_path.iterdir() if ".tmp" in p.name and not p.is_symlink()] == []

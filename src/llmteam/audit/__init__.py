@@ -43,7 +43,8 @@ if TYPE_CHECKING:
 # Public names resolve lazily (PEP 562), so ``python -m llmteam.audit.verifier`` runs the verifier without this
 # package having imported it first (which would make runpy warn).
 _WHERE = {
-    "get_checksum_key": "_checksum", "set_checksum_key": "_checksum", "sensitive_digest": "_checksum", "AuditEventType": "_enums",
+    "get_checksum_key": "_checksum", "set_checksum_key": "_checksum", "sensitive_digest": "_checksum",
+    "AuditEventType": "_enums",
     "AuditSeverity": "_enums", "AuditError": "_errors", "AuditIntegrityError": "_errors",
     "AuditStorageError": "_errors", "AuditLedger": "_ledger", "LedgerVerification": "_ledger",
     "MerkleTree": "_merkle", "AuditQuery": "_query", "AuditReport": "_query", "AuditRecord": "_record",

@@ -59,12 +59,20 @@ def _sqlite_path(db: str) -> str | None:
     return parsed.path if parsed.scheme == "sqlite" else None
 
 
-def _open_existing(db: str) -> Any:
+def _open_existing(db: str, *, open_store: bool = True) -> Any:
     """The store at ``db``; a SQLite file that does not exist is an error (never created by a reading command)."""
     path = _sqlite_path(db)
     if path is not None and (path == ":memory:" or not Path(path).is_file()):
-        raise CommandError(f"no audit database at {path!r}; check --db (reading commands never create one)")
-    return open_audit_store(db)
+        raise CommandError(f"no database at {path!r}; check --db (reading commands never create one)")
+    return open_audit_store(db) if open_store else None
+
+
+def refuse_missing_database(db: str) -> None:
+    """For reading commands of any group: exit 1 (2 for a bad URL) unless the database at ``db`` already exists."""
+    try:
+        _open_existing(db, open_store=False)
+    except CommandError as exc:
+        _fail(str(exc), exc.code)
 
 
 def _run(db: str, key: Path | None, body: Callable[[Any, AuditLedger], Awaitable[T]]) -> T:
