@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import os
 from typing import Any
 
-from llmteam.audit.verifier import HMAC_ENV
+from llmteam.audit.verifier import HMAC_ENV, canonical_json
 
 __all__ = ["digest", "get_checksum_key", "nested_json", "sensitive_digest", "set_checksum_key"]
 
@@ -61,4 +60,4 @@ def sensitive_digest(tenant_id: str, text: str) -> str | None:
 
 def nested_json(value: Any) -> str:
     """Canonical JSON of a nested value (metadata, tags, old/new value) as the SQL stores keep it."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return canonical_json(value)

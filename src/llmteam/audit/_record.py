@@ -126,7 +126,9 @@ class AuditRecord:
 
     def canonical_json(self) -> str:
         """The canonical text the checksum covers (contract §4.2): every field of :meth:`to_dict` but ``checksum``."""
-        return canonical_record_json(self.to_dict())
+        body = self.to_dict()
+        del body["checksum"]
+        return canonical_record_json(body)
 
     def compute_checksum(self) -> str:
         """The checksum of the current field values under the configured key (SHA-256 or HMAC-SHA256)."""

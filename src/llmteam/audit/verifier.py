@@ -63,10 +63,21 @@ class NotComparableError(VerificationError):
     """The inputs cannot be checked against each other (e.g. a proof from another base size): not tampering."""
 
 
+# json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str), with the encoder
+# built once instead of per call
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def canonical_json(value: Any) -> str:
+    """Canonical JSON text: sorted keys, no spaces, UTF-8 characters kept, anything else as ``str(value)``."""
+    return _CANONICAL.encode(value)
+
+
 def canonical_record_json(record: Mapping[str, Any]) -> str:
     """The canonical text a record checksum covers: every field of ``to_dict()`` except ``checksum``."""
-    body = {k: v for k, v in record.items() if k != "checksum"}
-    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    if "checksum" in record:
+        record = {k: v for k, v in record.items() if k != "checksum"}
+    return _CANONICAL.encode(record)
 
 
 def record_checksum(record: Mapping[str, Any], key: bytes | None = None) -> str:

@@ -61,7 +61,9 @@ class MemoryAuditStore:
 
     async def append(self, record: AuditRecord) -> None:
         """Store a copy of ``record``; a duplicate ``(tenant_id, sequence_number)`` raises AuditStorageError."""
-        self._check_new((record,))
+        check_storable(record)
+        if (record.tenant_id, record.sequence_number) in self._order:
+            self._check_new((record,))  # raises, naming the duplicate
         self._insert(record)
 
     async def append_many(self, records: list[AuditRecord]) -> None:
