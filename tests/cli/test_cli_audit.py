@@ -148,3 +148,19 @@ def test_verifier_module_runs_without_runpy_warning_and_names_real_commands(tmp_
     assert res.returncode == 0 and "RuntimeWarning" not in res.stderr, res.stderr
     assert "llmteam audit checkpoint --tenant T --consistency-from" in " ".join(res.stdout.split())
     assert "--consistency-from" in runner.invoke(app, ["checkpoint", "--help"]).output
+
+
+def test_a_garbage_or_version_1_checkpoint_row_gives_a_clear_answer(tmp_path: Path) -> None:
+    db = tmp_path / "a.db"
+    url = seed(db, n=3)
+    conn = sqlite3.connect(db)
+    conn.execute("INSERT INTO audit_log_checkpoints (tenant_id, tree_size, body) VALUES ('acme', 3, ?)",
+                 (json.dumps({"version": 1, "tenant_id": "acme", "tree_size": 3, "root_hash": "00" * 32,
+                              "issued_at": "x", "signature": ""}),))
+    conn.commit()
+    proof = runner.invoke(app, ["prove", "2", "--tenant", "acme", "--db", url])  # signs a fresh v2 checkpoint
+    assert proof.exit_code == 0 and json.loads(proof.stdout)["checkpoint"]["version"] == 2
+    conn.execute("INSERT INTO audit_log_checkpoints (tenant_id, tree_size, body) VALUES ('acme', 3, '{not json')")
+    conn.commit()
+    conn.close()
+    assert "is not a checkpoint" in _one_line_error(runner.invoke(app, ["verify", "--db", url]), 1)

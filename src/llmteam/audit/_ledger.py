@@ -87,7 +87,13 @@ class AuditLedger:
         """The last checkpoint kept in the store, if the store keeps checkpoints."""
         if not has(self.store, "latest_checkpoint"):
             return None
-        cp: dict[str, Any] | None = await self.store.latest_checkpoint(tenant_id)
+        try:
+            cp: dict[str, Any] | None = await self.store.latest_checkpoint(tenant_id)
+        except (ValueError, TypeError) as exc:  # a row inserted by hand
+            raise AuditIntegrityError(
+                f"the latest stored checkpoint of tenant {tenant_id!r} is not a checkpoint ({exc}); "
+                "verify against one you hold with `llmteam audit verify --checkpoint FILE`"
+            ) from exc
         return cp
 
     async def prove_inclusion(

@@ -25,7 +25,7 @@ from llmteam.audit import AuditError, AuditLedger, AuditQuery, SigningKey
 from llmteam.audit._report import iter_pages
 from llmteam.audit._signing import default_key_path
 from llmteam.audit.stores import open_audit_store
-from llmteam.audit.verifier import VerificationError, as_checkpoint, load_public_key
+from llmteam.audit.verifier import CHECKPOINT_VERSION, VerificationError, as_checkpoint, load_public_key
 
 app = typer.Typer(help="Inspect and prove the tamper-evident audit log.", no_args_is_help=True)
 
@@ -88,8 +88,8 @@ def _run(db: str, key: Path | None, body: Callable[[Any, AuditLedger], Awaitable
         return asyncio.run(main())
     except CommandError as exc:
         _fail(str(exc), exc.code)
-    except (AuditError, VerificationError, sqlite3.Error, OSError, RuntimeError) as exc:
-        _fail(f"{exc}", 1)
+    except (AuditError, VerificationError, sqlite3.Error, OSError, RuntimeError, ValueError) as exc:
+        _fail(f"{exc}", 1)  # ValueError: e.g. a stored checkpoint row that is not JSON
 
 
 async def _tenants(store: Any, tenant: str | None) -> list[str]:
@@ -165,7 +165,7 @@ def verify(
             out.append(res)
         return out
 
-    results = _run(db, signing_key, body)
+    results = _run(db, None, body)  # verifying only reads the public key: never create a signing key here
     if as_json:
         typer.echo(json.dumps([{**r.__dict__, "ok": r.ok} for r in results], default=str, indent=2))
     else:
@@ -235,7 +235,7 @@ def prove(
         if seq > last:
             raise CommandError(f"tenant {tenant!r} has {last} audit records (1..{last}); there is no record {seq}")
         cp = await ledger.latest_checkpoint(tenant)
-        if cp is None or int(cp["tree_size"]) < seq:
+        if cp is None or cp.get("version") != CHECKPOINT_VERSION or int(cp["tree_size"]) < seq:
             cp = await ledger.checkpoint(tenant)
         return await ledger.prove_inclusion(tenant, seq, cp)
 
