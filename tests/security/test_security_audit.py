@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from llmteam.audit import AuditEventType, AuditQuery, AuditRecord, AuditTrail, SigningKey
@@ -326,3 +328,24 @@ def test_xes_export_is_not_written_through_a_symlink_at_the_old_predictable_temp
     write_xes(out, [])
     assert victim.read_text() == "precious\n" and "<log" in out.read_text()
     assert [p.name for p in tmp_path.iterdir() if ".tmp" in p.name and not p.is_symlink()] == []
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=300))
+def test_every_entry_point_applies_the_one_tenant_id_rule(tenant_id: str) -> None:
+    from llmteam.tenancy import TenantConfig
+    from llmteam.tenancy._validation import validate_tenant_id
+
+    def accepts(make: Any) -> bool:
+        try:
+            make()
+        except (ValueError, AuditStorageError):
+            return False
+        return True
+
+    expected = accepts(lambda: validate_tenant_id(tenant_id))
+    assert accepts(lambda: TenantContext(tenant_id)) == expected
+    assert accepts(lambda: TenantConfig(tenant_id=tenant_id, name="n")) == expected
+    assert accepts(lambda: AuditTrail(MemoryAuditStore(), tenant_id=tenant_id)) == (expected or tenant_id == "")
+    rec = AuditRecord("r", 1, datetime.now(timezone.utc), AuditEventType.DATA_CREATED, tenant_id=tenant_id)
+    assert accepts(lambda: asyncio.run(MemoryAuditStore().append(rec))) == expected
