@@ -41,6 +41,15 @@ def sha256_text(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+def output_digest(tenant_id: str, sensitivity: object, text: str, key: str) -> dict[str, str | None]:
+    """How an output is fingerprinted in the audit log: ``{key: SHA-256}``, but for a SECRET/TOP_SECRET agent
+    ``{key with "hmac_sha256": keyed per-tenant digest}`` (see :func:`llmteam.audit.sensitive_digest`), which a
+    reader of the log cannot brute-force."""
+    if sensitivity in HIDDEN:
+        return {key.replace("sha256", "hmac_sha256"): sensitive_digest(tenant_id, text)}
+    return {key: sha256_text(text)}
+
+
 def provider_key(llm: LLMProvider) -> str:
     """A stable name for a provider endpoint: the unit of per-tenant rate limiting."""
     base = getattr(llm, "base_url", None) or type(llm).__name__
@@ -183,10 +192,8 @@ class GovernedAgent:
         })
         record = await run.trail.log(
             AuditEventType.AGENT_COMPLETED, action="respond", resource_type="agent", resource_id=agent.name,
-            new_value=(  # a SECRET output gets a keyed, per-tenant digest: a plain SHA-256 could be brute-forced
-                {"output_hmac_sha256": sensitive_digest(run.tenant_id, text), "output_chars": len(text)}
-                if agent.sensitivity in HIDDEN else {"output_sha256": sha256_text(text), "output_chars": len(text)}
-            ),
+            new_value={**output_digest(run.tenant_id, agent.sensitivity, text, "output_sha256"),
+                       "output_chars": len(text)},
             metadata={"model": model, "prompt_tokens": usage.prompt_tokens,
                       "completion_tokens": usage.completion_tokens, "cost": usage.cost,
                       "duration_ms": round(elapsed, 3)},
