@@ -303,7 +303,7 @@ async def test_a_str_enum_as_an_audit_field_is_logged_as_its_text() -> None:
     assert type(rec.action) is str and rec.action == "read" and rec.verify_integrity()
 
 
-def test_sha256_helper_is_not_what_the_log_uses_for_sensitive_outputs() -> None:
+def test_sensitive_digest_is_keyed_per_tenant_and_absent_without_a_key() -> None:
     from llmteam.audit import sensitive_digest, set_checksum_key
 
     set_checksum_key(b"k" * 32)
