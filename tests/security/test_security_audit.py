@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from llmteam.audit import AuditEventType, AuditQuery, AuditRecord, AuditTrail, SigningKey
+from llmteam.audit import AuditEventType, AuditLedger, AuditQuery, AuditRecord, AuditTrail, SigningKey
 from llmteam.audit._errors import AuditError, AuditStorageError
 from llmteam.audit.stores import MemoryAuditStore, PostgresAuditStore, SQLiteAuditStore
 from llmteam.audit.verifier import VerificationError, load_public_key, verify_checkpoint
@@ -288,6 +288,12 @@ async def test_per_tenant_trail_and_memory_store_state_stays_bounded() -> None:
     assert len(store._tenants) <= 100 and len(store._last) <= 100
     async with TenantContext("t5"):  # a forgotten tenant continues its chain from the store
         assert (await trail.verify_chain())[0]
+    from llmteam.audit._ledger import MAX_CACHED_TREES
+
+    ledger = AuditLedger(store, SigningKey.generate())
+    for tenant in await store.tenants():
+        await ledger.tree(tenant)
+    assert len(ledger._trees) <= MAX_CACHED_TREES
 
 
 # -- item 22: str subclasses in audit fields ---------------------------------------------------------------------------
