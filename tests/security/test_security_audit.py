@@ -355,3 +355,18 @@ def test_every_entry_point_applies_the_one_tenant_id_rule(tenant_id: str) -> Non
     assert accepts(lambda: AuditTrail(MemoryAuditStore(), tenant_id=tenant_id)) == (expected or tenant_id == "")
     rec = AuditRecord("r", 1, datetime.now(timezone.utc), AuditEventType.DATA_CREATED, tenant_id=tenant_id)
     assert accepts(lambda: asyncio.run(MemoryAuditStore().append(rec))) == expected
+
+
+async def test_isolated_kv_store_refuses_a_bad_tenant_set_directly_on_the_context_variable() -> None:
+    from llmteam.tenancy import CrossTenantStore, TenantContextError, TenantIsolatedStore
+    from llmteam.tenancy.stores import MemoryKeyValueStore
+
+    store = TenantIsolatedStore(MemoryKeyValueStore())
+    token = current_tenant.set("acme\x1b[2J")
+    try:
+        with pytest.raises(TenantContextError, match="control"):
+            await store.set("k", "v")
+    finally:
+        current_tenant.reset(token)
+    with pytest.raises(TenantContextError, match="control"):
+        await CrossTenantStore(MemoryKeyValueStore()).set_for_tenant("a\nb", "k", "v")
