@@ -63,11 +63,17 @@ def drain(fd: int) -> str:
 
 
 async def kill_at_random_moment(proc: subprocess.Popen[bytes], rng: random.Random, at_least: float) -> str:
-    """Let the writer run ``at_least`` + up to 0.8 s, SIGKILL it, and return everything it printed."""
+    """Once the writer has acknowledged a first line, let it run ``at_least`` + up to 0.8 s more, SIGKILL it, and
+    return everything it printed. (Waiting for the first line keeps a slow start on a loaded machine from ending
+    the run before anything was written; 120 s is only a hang guard.)"""
     assert proc.stdout is not None
     os.set_blocking(proc.stdout.fileno(), False)
-    deadline = time.monotonic() + at_least + rng.random() * 0.8
     buf = ""
+    started = time.monotonic()
+    while "\n" not in buf and proc.poll() is None and time.monotonic() - started < 120:
+        await asyncio.sleep(0.01)
+        buf += drain(proc.stdout.fileno())
+    deadline = time.monotonic() + at_least + rng.random() * 0.8
     while time.monotonic() < deadline:
         await asyncio.sleep(0.01)
         buf += drain(proc.stdout.fileno())

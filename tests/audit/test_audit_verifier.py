@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import llmteam.audit.verifier as verifier_module
 from llmteam.audit import AuditEventType, AuditLedger, AuditTrail, SigningKey
@@ -112,3 +113,31 @@ async def test_checkpoint_only_bundle_and_pem_public_key(tmp_path: Path) -> None
 
     with pytest.raises(verifier_module.VerificationError, match="32 bytes"):
         verifier_module.load_public_key("AAAA")
+
+
+async def test_main_explains_a_json_array_and_refuses_version_1(tmp_path: Path, capsys: Any) -> None:
+    pub, _, old, _, _ = await _bundle_files(tmp_path)
+    listing = tmp_path / "list.json"
+    listing.write_text(json.dumps([{"checkpoint": json.loads(old.read_text())}]))
+    assert verifier_module.main(["--public-key", str(pub), str(listing)]) == 1
+    assert "JSON array" in capsys.readouterr().err
+    v1 = tmp_path / "v1.json"
+    v1.write_text(json.dumps({**json.loads(old.read_text()), "version": 1}))
+    assert verifier_module.main(["--public-key", str(pub), str(v1)]) == 1
+    assert "version 1" in capsys.readouterr().err
+
+
+async def test_a_proof_from_another_base_size_cannot_be_checked_but_is_no_tamper_alarm(
+    tmp_path: Path, capsys: Any
+) -> None:
+    pub, proof, old, bundle, _ = await _bundle_files(tmp_path)
+    proof.write_text(json.dumps({**bundle, "consistency": {"first": 3, "second": 10, "path": []}}))
+    assert verifier_module.main(["--public-key", str(pub), str(proof), str(old)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("CANNOT CHECK") and "--consistency-from 9" in err
+
+
+def test_python_dash_m_prints_no_runpy_warning() -> None:
+    res = subprocess.run([sys.executable, "-W", "error", "-m", "llmteam.audit.verifier", "--help"],
+                         capture_output=True, text=True, check=False)
+    assert res.returncode == 0 and res.stderr == "", res.stderr

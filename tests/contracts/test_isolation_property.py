@@ -21,7 +21,9 @@ from llmteam.tenancy.stores import MemoryKeyValueStore, PostgresKeyValueStore, S
 ALPHABET = st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00")
 TEXT = st.text(ALPHABET, max_size=8)
 SEPARATORS = [":", "::", "/", "ab", "|#|"]
-TENANT_IDS = st.text(st.sampled_from(list(":/|#ab%_ é\u00e9\U0001f600x")), min_size=1, max_size=6) | TEXT
+# tenant ids: any text the one tenant-id rule accepts (no control/format characters or line separators)
+TENANT_TEXT = st.text(st.characters(blacklist_categories=("Cc", "Cf", "Cs", "Zl", "Zp")), max_size=8)
+TENANT_IDS = st.text(st.sampled_from(list(":/|#ab%_ é\u00e9\U0001f600x")), min_size=1, max_size=6) | TENANT_TEXT
 ANON = None  # the anonymous participant (no tenant context, require_context=False)
 
 

@@ -75,3 +75,25 @@ def test_provider_key() -> None:
 
     assert provider_key(ScriptedLLM(model="m")) == "ScriptedLLM|m"
     assert provider_key(OpenAICompatible("http://h:1/v1", model="x")) == "http://h:1/v1|x"
+
+
+async def test_a_secret_output_is_not_logged_as_a_guessable_sha256() -> None:
+    """Issue 11 #17, the attacker's move: hash candidate outputs and look for a match in the audit log."""
+    import hashlib
+    import json
+
+    from llmteam.audit import set_checksum_key
+
+    team = Team("t", llm=llm(), agents=[Agent("extract", prompt="extract from {doc}", sensitivity="secret")])
+    guess = hashlib.sha256(b"SSN 123-45-6789").hexdigest()
+    for key in (None, b"k" * 32):
+        set_checksum_key(key)
+        try:
+            async with team.runtime("memory://", tenant="t1") as rt:
+                await rt.run({"doc": "d"})
+                async with rt.tenants.context("t1"):
+                    log = json.dumps([r.to_dict() for r in await rt.audit.query(AuditQuery(limit=1000))])
+        finally:
+            set_checksum_key(None)
+        assert guess not in log  # neither the agent's record nor the run's completion record carries it
+        assert "output_hmac_sha256" in log

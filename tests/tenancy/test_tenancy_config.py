@@ -130,7 +130,8 @@ def test_copy_is_deep() -> None:
     assert config.metadata == {"x": [1]} and config.features_enabled == set()
 
 
-_names = st.text(st.characters(blacklist_categories=("Cc", "Cs")), min_size=1, max_size=20).filter(str.strip)
+_names = st.text(st.characters(blacklist_categories=("Cc", "Cf", "Cs", "Zl", "Zp")), min_size=1, max_size=20).filter(
+    str.strip)
 _sets = st.sets(st.text(max_size=8), max_size=4)
 _override = st.none() | st.integers(0, 10**6)
 

@@ -25,16 +25,46 @@ Stores (``llmteam.audit.stores``): ``MemoryAuditStore``, ``SQLiteAuditStore``, `
 
 from __future__ import annotations
 
-from llmteam.audit._checksum import get_checksum_key, set_checksum_key
-from llmteam.audit._enums import AuditEventType, AuditSeverity
-from llmteam.audit._errors import AuditError, AuditIntegrityError, AuditStorageError
-from llmteam.audit._ledger import AuditLedger, LedgerVerification
-from llmteam.audit._merkle import MerkleTree
-from llmteam.audit._query import AuditQuery, AuditReport
-from llmteam.audit._record import AuditRecord, generate_audit_id
-from llmteam.audit._signing import SigningKey
-from llmteam.audit._store import AuditStore
-from llmteam.audit._trail import AuditTrail, TenantAwareAuditTrail
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from llmteam.audit._checksum import get_checksum_key, sensitive_digest, set_checksum_key
+    from llmteam.audit._enums import AuditEventType, AuditSeverity
+    from llmteam.audit._errors import AuditError, AuditIntegrityError, AuditStorageError
+    from llmteam.audit._ledger import AuditLedger, LedgerVerification
+    from llmteam.audit._merkle import MerkleTree
+    from llmteam.audit._query import AuditQuery, AuditReport
+    from llmteam.audit._record import AuditRecord, generate_audit_id
+    from llmteam.audit._signing import SigningKey
+    from llmteam.audit._store import AuditStore
+    from llmteam.audit._trail import AuditTrail, TenantAwareAuditTrail
+
+# Public names resolve lazily (PEP 562), so ``python -m llmteam.audit.verifier`` runs the verifier without this
+# package having imported it first (which would make runpy warn).
+_WHERE = {
+    "get_checksum_key": "_checksum", "set_checksum_key": "_checksum", "sensitive_digest": "_checksum",
+    "AuditEventType": "_enums",
+    "AuditSeverity": "_enums", "AuditError": "_errors", "AuditIntegrityError": "_errors",
+    "AuditStorageError": "_errors", "AuditLedger": "_ledger", "LedgerVerification": "_ledger",
+    "MerkleTree": "_merkle", "AuditQuery": "_query", "AuditReport": "_query", "AuditRecord": "_record",
+    "generate_audit_id": "_record", "SigningKey": "_signing", "AuditStore": "_store", "AuditTrail": "_trail",
+    "TenantAwareAuditTrail": "_trail",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'llmteam.audit' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"llmteam.audit.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_WHERE})
+
 
 __all__ = [
     "AuditError",
@@ -54,5 +84,6 @@ __all__ = [
     "TenantAwareAuditTrail",
     "generate_audit_id",
     "get_checksum_key",
+    "sensitive_digest",
     "set_checksum_key",
 ]

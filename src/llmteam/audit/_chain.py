@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hmac
 from dataclasses import dataclass, field
-from hashlib import sha256
 from typing import Any
 
 from llmteam.audit._checksum import digest, get_checksum_key
@@ -37,7 +36,7 @@ async def chain_page(store: Any, tenant_id: str, start: int, end: int) -> list[C
         rows: list[ChainRow] = await store.chain_rows(tenant_id, start, end)
         return rows
     records = await store.get_by_sequence_range(tenant_id, start, end)
-    return [(r.sequence_number, r.checksum, r.previous_checksum, r.canonical_json()) for r in records]
+    return [(r.sequence_number, r.checksum, r.previous_checksum, r.canonical_json(), "") for r in records]
 
 
 async def verify_chain_range(store: Any, tenant_id: str, start: int, end: int) -> ChainResult:
@@ -53,7 +52,7 @@ async def verify_chain_range(store: Any, tenant_id: str, start: int, end: int) -
         prev = before[0][1] if before else None
     expected = start
     for page_start in range(start, end + 1, PAGE_SIZE):
-        for seq, checksum, previous, canonical in await chain_page(
+        for seq, checksum, previous, canonical, problem in await chain_page(
             store, tenant_id, page_start, min(end, page_start + PAGE_SIZE - 1)
         ):
             if seq > expected:
@@ -62,8 +61,9 @@ async def verify_chain_range(store: Any, tenant_id: str, start: int, end: int) -
                 prev = None
             result.checked += 1
             if result.first_broken is None:
-                computed = digest(canonical, key) if key else sha256(canonical.encode()).hexdigest()
-                if type(checksum) is not str or not hmac.compare_digest(checksum, computed):
+                if canonical is None:
+                    result.first_broken, result.reason = seq, problem
+                elif type(checksum) is not str or not hmac.compare_digest(checksum, digest(canonical, key)):
                     result.first_broken, result.reason = seq, "checksum does not match the record's fields"
                 elif prev is not None and previous != prev:
                     result.first_broken, result.reason = seq, "previous_checksum does not match the predecessor"

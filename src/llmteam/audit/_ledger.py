@@ -13,7 +13,9 @@ from llmteam.audit._signing import SigningKey, default_key_path
 from llmteam.audit._store import has
 from llmteam.audit.verifier import VerificationError, verify_checkpoint, verify_consistency
 
-__all__ = ["AuditLedger", "LedgerVerification"]
+__all__ = ["MAX_CACHED_TREES", "AuditLedger", "LedgerVerification"]
+
+MAX_CACHED_TREES = 64  # per-tenant Merkle trees kept between calls; others are rebuilt from the store
 
 
 @dataclass
@@ -59,7 +61,13 @@ class AuditLedger:
 
     async def tree(self, tenant_id: str, *, fresh: bool = False) -> MerkleTree:
         """The tenant's Merkle tree up to its last record; a gap in the sequence raises AuditIntegrityError."""
-        t = MerkleTree() if fresh else self._trees.setdefault(tenant_id, MerkleTree())
+        if fresh:
+            t = MerkleTree()
+        else:
+            cached = self._trees.pop(tenant_id, None)  # re-inserted below: the dict keeps recency order
+            while cached is None and len(self._trees) >= MAX_CACHED_TREES:
+                del self._trees[next(iter(self._trees))]  # forget the least recently used tree (rebuilt on demand)
+            t = self._trees[tenant_id] = cached if cached is not None else MerkleTree()
         last = int(await self.store.get_last_sequence(tenant_id))
         while t.size < last:
             start = t.size + 1
@@ -87,7 +95,13 @@ class AuditLedger:
         """The last checkpoint kept in the store, if the store keeps checkpoints."""
         if not has(self.store, "latest_checkpoint"):
             return None
-        cp: dict[str, Any] | None = await self.store.latest_checkpoint(tenant_id)
+        try:
+            cp: dict[str, Any] | None = await self.store.latest_checkpoint(tenant_id)
+        except (ValueError, TypeError) as exc:  # a row inserted by hand
+            raise AuditIntegrityError(
+                f"the latest stored checkpoint of tenant {tenant_id!r} is not a checkpoint ({exc}); "
+                "verify against one you hold with `llmteam audit verify --checkpoint FILE`"
+            ) from exc
         return cp
 
     async def prove_inclusion(

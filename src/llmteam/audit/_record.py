@@ -8,8 +8,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from llmteam.audit._checksum import canonical_fields, digest, generic_canonical, get_checksum_key, nested_json
+from llmteam.audit._checksum import digest, get_checksum_key
 from llmteam.audit._enums import AuditEventType, AuditSeverity
+from llmteam.audit.verifier import canonical_record_json
 
 __all__ = ["AuditRecord", "as_utc", "deep_copy", "generate_audit_id", "parse_event_type", "parse_severity"]
 
@@ -124,25 +125,10 @@ class AuditRecord:
             self.checksum = self.compute_checksum()
 
     def canonical_json(self) -> str:
-        """The canonical text the checksum covers (contract §4.2), built on a fast path when types allow."""
-        seq, success, ts = self.sequence_number, self.success, self.timestamp
-        ev, sev, md, tags = self.event_type, self.severity, self.metadata, self.tags
-        if type(seq) is int and type(success) is bool and type(ts) is datetime:
-            try:
-                return canonical_fields(
-                    self.action, self.actor_id, self.actor_ip, self.actor_type, self.actor_user_agent,
-                    self.agent_name, self.error_message, ev._value_ if type(ev) is AuditEventType else ev,
-                    "{}" if type(md) is dict and not md else nested_json(md),
-                    nested_json(self.new_value), nested_json(self.old_value), self.pipeline_id,
-                    self.previous_checksum, self.record_id, self.resource_id, self.resource_type, self.run_id,
-                    seq, sev._value_ if type(sev) is AuditSeverity else sev, self.step_name, success,
-                    "[]" if type(tags) is list and not tags else nested_json(tags), self.tenant_id, ts.isoformat(),
-                )
-            except TypeError:
-                pass  # a field holds a non-string value: use the generic encoder, which handles anything
+        """The canonical text the checksum covers (contract §4.2): every field of :meth:`to_dict` but ``checksum``."""
         body = self.to_dict()
         del body["checksum"]
-        return generic_canonical(body)
+        return canonical_record_json(body)
 
     def compute_checksum(self) -> str:
         """The checksum of the current field values under the configured key (SHA-256 or HMAC-SHA256)."""

@@ -2,8 +2,9 @@
 
 Resolution order: an explicit path; env ``LLMTEAM_AUDIT_SIGNING_KEY`` (a key file path); for a SQLite store,
 ``<database>.audit-signing.key`` next to the database; otherwise ``~/.llmteam/audit-signing.key``. A missing file
-is created with mode 0600 (base64 of the 32-byte private seed) together with ``<key>.pub`` (base64 of the raw
-public key), which is all a verifier needs. ``cryptography`` is imported only here, at first use.
+is created with mode 0600 (base64 of the 32-byte private seed; ``O_EXCL | O_NOFOLLOW``, so never through a planted
+symlink) together with ``<key>.pub`` (base64 of the raw public key, replaced atomically: a symlink there is replaced,
+not followed), which is all a verifier needs. ``cryptography`` is imported only here, at first use.
 """
 
 from __future__ import annotations
@@ -14,8 +15,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from llmteam._files import atomic_write_text, create_exclusive
 from llmteam.audit._errors import AuditError
-from llmteam.audit.verifier import checkpoint_message
+from llmteam.audit.verifier import CHECKPOINT_VERSION, VerificationError, checkpoint_message
+from llmteam.tenancy._validation import validate_tenant_id
 
 __all__ = ["SIGNING_KEY_ENV", "SigningKey", "default_key_path"]
 
@@ -63,13 +66,13 @@ class SigningKey:
                 serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
             )
             p.parent.mkdir(parents=True, exist_ok=True)
+            if p.is_symlink():
+                raise AuditError(f"refusing to create the audit signing key through the symlink {str(p)!r}")
             try:
-                fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                create_exclusive(p, base64.b64encode(seed).decode() + "\n", mode=0o600)
             except FileExistsError:
                 return cls.load_or_create(p)  # another process created it first: use theirs
-            with os.fdopen(fd, "w") as fh:
-                fh.write(base64.b64encode(seed).decode() + "\n")
-            Path(f"{p}.pub").write_text(base64.b64encode(key.public_key).decode() + "\n")
+            atomic_write_text(f"{p}.pub", key.public_key_b64 + "\n")
             return key
         try:
             seed = base64.b64decode(p.read_text().strip())
@@ -85,10 +88,15 @@ class SigningKey:
         return base64.b64encode(self.public_key).decode()
 
     def sign_checkpoint(self, tenant_id: str, tree_size: int, root_hash_hex: str) -> dict[str, Any]:
-        """A signed checkpoint committing to the tenant's first ``tree_size`` records."""
-        issued_at = datetime.now(timezone.utc).isoformat()
-        sig = self._private.sign(checkpoint_message(tenant_id, tree_size, root_hash_hex, issued_at))
+        """A signed checkpoint committing to the tenant's first ``tree_size`` records; every field is validated."""
+        try:
+            validate_tenant_id(tenant_id)
+            issued_at = datetime.now(timezone.utc).isoformat()
+            message = checkpoint_message(tenant_id, tree_size, root_hash_hex, issued_at)
+        except (ValueError, VerificationError) as exc:
+            raise AuditError(f"refusing to sign an audit checkpoint: {exc}") from exc
+        sig = self._private.sign(message)
         return {
-            "version": 1, "tenant_id": tenant_id, "tree_size": tree_size, "root_hash": root_hash_hex,
+            "version": CHECKPOINT_VERSION, "tenant_id": tenant_id, "tree_size": tree_size, "root_hash": root_hash_hex,
             "issued_at": issued_at, "signature": base64.b64encode(sig).decode(), "public_key": self.public_key_b64,
         }

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from typing import Any, Protocol, runtime_checkable
 
+from llmteam.audit._errors import AuditStorageError
 from llmteam.audit._query import AuditQuery
 from llmteam.audit._record import AuditRecord
+from llmteam.tenancy._validation import validate_tenant_id
 
-__all__ = ["AuditStore", "ChainRow", "has"]
+__all__ = ["AuditStore", "ChainRow", "check_storable", "has"]
 
-# (sequence_number, stored checksum, previous_checksum, canonical JSON text the checksum must cover)
-ChainRow = tuple[int, str, str, str]
+# (sequence_number, stored checksum, previous_checksum, canonical JSON text the checksum must cover, problem):
+# the canonical text is None when the stored row itself is inconsistent, and ``problem`` then says why.
+ChainRow = tuple[int, str, str, "str | None", str]
 
 
 @runtime_checkable
@@ -42,3 +45,13 @@ class AuditStore(Protocol):
 def has(store: Any, name: str) -> bool:
     """Does ``store`` offer the optional capability ``name``?"""
     return callable(getattr(store, name, None))
+
+
+def check_storable(r: AuditRecord) -> None:
+    """Raise AuditStorageError unless ``r`` has a valid tenant id and a sequence number >= 1 (every store)."""
+    if type(r.sequence_number) is not int or r.sequence_number < 1:
+        raise AuditStorageError(f"sequence_number={r.sequence_number!r} must be an int >= 1 (chains start at 1)")
+    try:
+        validate_tenant_id(r.tenant_id)
+    except ValueError as exc:
+        raise AuditStorageError(f"audit record {r.record_id!r} cannot be stored: {exc}") from exc

@@ -20,6 +20,7 @@ from llmteam.audit._report import build_report
 from llmteam.audit._store import has
 from llmteam.licensing import LicenseTier, check_builtin_gate
 from llmteam.tenancy import current_tenant
+from llmteam.tenancy._validation import validate_tenant_id
 
 __all__ = ["AuditTrail", "TenantAwareAuditTrail"]
 
@@ -27,6 +28,7 @@ logger = logging.getLogger(__name__)
 
 MAX_RETRIES = 100
 HARD_BUFFER_CAP = 10_000
+MAX_TENANT_STATE = 4096  # per-tenant locks and cached chain heads kept; idle ones beyond this are forgotten
 _STR_ARGS = (
     "actor_type", "actor_id", "actor_ip", "action", "resource_type", "resource_id", "error_message", "pipeline_id",
     "run_id", "agent_name", "step_name",
@@ -57,6 +59,8 @@ class AuditTrail(ConvenienceLogging):
         allow_cross_tenant: bool = False,
     ) -> None:
         check_builtin_gate("AuditTrail", LicenseTier.ENTERPRISE)
+        if tenant_id != "":
+            validate_tenant_id(tenant_id)
         if not isinstance(buffer_size, int) or buffer_size < 1:
             raise ValueError(f"buffer_size={buffer_size!r} must be a positive integer")
         self.store = store
@@ -86,8 +90,27 @@ class AuditTrail(ConvenienceLogging):
     def _lock(self, tenant: str) -> asyncio.Lock:
         lock = self._locks.get(tenant)
         if lock is None:
+            validate_tenant_id(tenant)  # the context tenant can be set without TenantContext: check it here
+            if len(self._locks) >= MAX_TENANT_STATE:
+                self._forget_idle_tenants()
             lock = self._locks[tenant] = asyncio.Lock()
         return lock
+
+    def _forget_idle_tenants(self) -> None:
+        """Drop the oldest idle tenants' locks and cached heads (reloaded from the store when needed again).
+
+        A tenant whose lock is held or that has buffered records is kept. Forgetting a lock another task is
+        about to take is safe: two writers at one head are exactly the multi-process case, where the store
+        refuses the reused sequence number and the trail reloads the head and retries.
+        """
+        pending = {r.tenant_id for r in self._buffer}
+        target = MAX_TENANT_STATE * 3 // 4
+        for tenant in list(self._locks):
+            if len(self._locks) <= target:
+                break
+            if not self._locks[tenant].locked() and tenant not in pending:
+                del self._locks[tenant]
+                self._heads.pop(tenant, None)
 
     async def _store_head(self, tenant: str) -> tuple[int, str]:
         if has(self.store, "get_head"):
@@ -122,9 +145,12 @@ class AuditTrail(ConvenienceLogging):
             raise TypeError(f"unknown audit field(s) {sorted(set(kwargs) - _LOG_ARGS)}; allowed: {sorted(_LOG_ARGS)}")
         f = dict(_DEFAULTS)
         f.update(kwargs)
-        if {type(f[name]) for name in _STR_ARGS} != {str}:
-            bad = next(name for name in _STR_ARGS if not isinstance(f[name], str))
-            raise TypeError(f"audit field {bad}={f[bad]!r} must be a str")
+        for name in _STR_ARGS:
+            value = f[name]
+            if type(value) is not str:
+                if not isinstance(value, str):
+                    raise TypeError(f"audit field {name}={value!r} must be a str")
+                f[name] = str.__str__(value)  # a str subclass (a StrEnum member) is stored as its plain text
         f["event_type"] = parse_event_type(event_type)
         f["severity"] = parse_severity(f["severity"])
         for name in ("old_value", "new_value", "metadata"):

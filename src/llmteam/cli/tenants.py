@@ -15,6 +15,7 @@ from rich.table import Table
 
 from llmteam.audit import AuditEventType, AuditTrail
 from llmteam.audit.stores import open_audit_store
+from llmteam.cli.audit import refuse_missing_database
 from llmteam.cli.team import DbOpt, JsonOpt, fail, print_json, run_command
 from llmteam.team import TenantUsage, open_run_store
 from llmteam.tenancy import TenantConfig, TenantManager, TenantNotFoundError, TenantTier
@@ -146,6 +147,7 @@ def list_tenants(
     async def body(manager: TenantManager, trail: AuditTrail) -> list[TenantConfig]:
         return list(await manager.list_tenants(limit=limit, offset=offset))
 
+    refuse_missing_database(db)  # listing reads: a mistyped --db must not create an empty database
     tenants = _with_stores(db, body)
     if as_json:
         print_json([_summary(t) for t in tenants])

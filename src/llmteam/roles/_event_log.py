@@ -13,6 +13,7 @@ from llmteam._backends.identifiers import validate_identifier
 from llmteam._backends.resource import AsyncClosing
 from llmteam._backends.text import sql_text_problem
 from llmteam._backends.url import parse_store_url
+from llmteam._files import atomic_text_writer
 from llmteam.roles._errors import EventLogError
 from llmteam.roles._mining import ProcessMiningEngine
 from llmteam.roles._models import ProcessEvent
@@ -181,16 +182,8 @@ class EventLogBase(AsyncClosing):
             out.write(chunks.footer)
 
         if isinstance(target, (str, os.PathLike)):
-            path = os.fspath(target)
-            tmp = f"{path}.tmp-{os.getpid()}"
-            try:
-                with open(tmp, "w", encoding="utf-8", newline="\n") as fh:  # noqa: ASYNC230 - buffered local file
-                    await emit(fh)
-                os.replace(tmp, path)
-            except BaseException:
-                if os.path.exists(tmp):  # noqa: ASYNC240 - cleanup after a failure
-                    os.unlink(tmp)
-                raise
+            with atomic_text_writer(target) as fh:  # a random O_EXCL temp name: never through a planted symlink
+                await emit(fh)
         else:
             await emit(target)
         return written

@@ -9,6 +9,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import IO, Any
 
+from llmteam._files import atomic_text_writer
 from llmteam.roles._models import ProcessEvent
 
 HEADER = '<?xml version="1.0" encoding="UTF-8"?>\n'
@@ -225,16 +226,8 @@ def write_xes(
     """Stream the XES document to a path (written atomically) or an open text file; returns events written."""
     counted = _Counting(cases)
     if isinstance(target, (str, os.PathLike)):
-        path = os.fspath(target)
-        tmp = f"{path}.tmp-{os.getpid()}"
-        try:
-            with open(tmp, "w", encoding="utf-8", newline="\n") as fh:
-                fh.writelines(iter_xes(counted, standard))
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        with atomic_text_writer(target) as fh:  # a random O_EXCL temp name: never through a planted symlink
+            fh.writelines(iter_xes(counted, standard))
     else:
         target.writelines(iter_xes(counted, standard))
     return counted.events

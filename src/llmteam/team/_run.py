@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from llmteam.audit import AuditEventType, AuditSeverity
+from llmteam.audit import AuditEventType, AuditSeverity, sensitive_digest
 from llmteam.context import SecureAgentContext, SensitivityLevel, create_secure_context
 from llmteam.llm import LLMProvider, Message
 from llmteam.ratelimit import RateLimiter
@@ -39,6 +39,15 @@ LimiterFor = Callable[[str, LLMProvider], Awaitable[RateLimiter]]
 def sha256_text(text: str) -> str:
     """Hex SHA-256 of UTF-8 text (outputs are audited by digest, not content)."""
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def output_digest(tenant_id: str, sensitivity: object, text: str, key: str) -> dict[str, str | None]:
+    """How an output is fingerprinted in the audit log: ``{key: SHA-256}``, but for a SECRET/TOP_SECRET agent
+    ``{key with "hmac_sha256": keyed per-tenant digest}`` (see :func:`llmteam.audit.sensitive_digest`), which a
+    reader of the log cannot brute-force."""
+    if sensitivity in HIDDEN:
+        return {key.replace("sha256", "hmac_sha256"): sensitive_digest(tenant_id, text)}
+    return {key: sha256_text(text)}
 
 
 def provider_key(llm: LLMProvider) -> str:
@@ -183,7 +192,8 @@ class GovernedAgent:
         })
         record = await run.trail.log(
             AuditEventType.AGENT_COMPLETED, action="respond", resource_type="agent", resource_id=agent.name,
-            new_value={"output_sha256": sha256_text(text), "output_chars": len(text)},
+            new_value={**output_digest(run.tenant_id, agent.sensitivity, text, "output_sha256"),
+                       "output_chars": len(text)},
             metadata={"model": model, "prompt_tokens": usage.prompt_tokens,
                       "completion_tokens": usage.completion_tokens, "cost": usage.cost,
                       "duration_ms": round(elapsed, 3)},

@@ -38,7 +38,7 @@ from llmteam.team._licence import LicenceCheck
 from llmteam.team._records import RunRecord, TenantUsage
 from llmteam.team._result import AuditHead, RunResult
 from llmteam.team._routing import CheckedStrategy, build_strategy
-from llmteam.team._run import HIDDEN, GovernedAgent, RunState, provider_key, sha256_text
+from llmteam.team._run import HIDDEN, GovernedAgent, RunState, output_digest, provider_key, sha256_text
 from llmteam.team._store import MemoryRunStore, RunStore
 from llmteam.team._store_sql import open_run_store
 from llmteam.team._usage import PriceTable
@@ -314,7 +314,8 @@ class TeamRuntime:
                 ) from None
             answered_by, output = self._final_output(run)
             done = await self.audit.log_pipeline_completed(team.name, run_id, output_summary={
-                "sha256": sha256_text(output), "chars": len(output), "steps": len(run.steps),
+                **output_digest(tenant_id, team.agent(answered_by).sensitivity, output, "sha256"),
+                "chars": len(output), "steps": len(run.steps),
                 "total_tokens": run.usage.total_tokens, "cost": run.usage.cost,
             })
             status, final = "completed", output

@@ -15,6 +15,7 @@ from types import TracebackType
 
 from llmteam.tenancy._config import TenantConfig
 from llmteam.tenancy._errors import TenantContextError
+from llmteam.tenancy._validation import validate_tenant_id
 
 current_tenant: contextvars.ContextVar[str] = contextvars.ContextVar("current_tenant", default="")
 
@@ -41,8 +42,7 @@ class TenantContext:
     """Sets ``current_tenant`` for a ``with`` / ``async with`` block and restores the previous value on exit."""
 
     def __init__(self, tenant_id: str, config: TenantConfig | None = None) -> None:
-        if not isinstance(tenant_id, str) or not tenant_id.strip():
-            raise ValueError(f"tenant_id {tenant_id!r} is empty or only whitespace; give a real tenant id")
+        validate_tenant_id(tenant_id)
         self.tenant_id = tenant_id
         self.config = config
 

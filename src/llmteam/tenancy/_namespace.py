@@ -11,6 +11,7 @@ that starts with the separator belongs to no real tenant, whose non-empty id com
 from __future__ import annotations
 
 from llmteam.tenancy._errors import TenantContextError
+from llmteam.tenancy._validation import validate_tenant_id
 
 _MAX_CACHED = 4096
 
@@ -26,6 +27,10 @@ def tenant_namespace(tenant_id: str, separator: str) -> str:
     """The key prefix of ``tenant_id``; TenantContextError if the id cannot be a namespace."""
     if not isinstance(tenant_id, str) or not tenant_id:
         raise TenantContextError(f"tenant id {tenant_id!r} is empty; set a tenant with TenantContext(tenant_id)")
+    try:
+        validate_tenant_id(tenant_id)  # the one tenant-id rule, also for ids set on current_tenant directly
+    except ValueError as exc:
+        raise TenantContextError(str(exc)) from None
     namespace = tenant_id + separator
     if namespace.find(separator) != len(tenant_id):
         raise TenantContextError(

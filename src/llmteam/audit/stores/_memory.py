@@ -1,4 +1,8 @@
-"""In-memory audit store: per-process, bounded (oldest records evicted beyond ``max_records``)."""
+"""In-memory audit store: per-process, bounded (oldest records evicted beyond ``max_records``).
+
+A tenant whose every record has been evicted is forgotten entirely (its head and checkpoints too), so the
+per-tenant state is bounded by ``max_records`` as well.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ from typing import Any
 from llmteam.audit._errors import AuditStorageError
 from llmteam.audit._query import AuditQuery, matches, normalized, sort_key
 from llmteam.audit._record import AuditRecord, deep_copy
-from llmteam.audit._store import ChainRow
+from llmteam.audit._store import ChainRow, check_storable
 
 __all__ = ["MemoryAuditStore"]
 
@@ -30,6 +34,7 @@ class MemoryAuditStore:
     def _check_new(self, records: Iterable[AuditRecord]) -> None:
         seen: set[tuple[str, int]] = set()
         for r in records:
+            check_storable(r)
             key = (r.tenant_id, r.sequence_number)
             if key in self._order or key in seen:
                 raise AuditStorageError(
@@ -47,10 +52,16 @@ class MemoryAuditStore:
         while len(self._order) > self.max_records:
             (tenant, seq), _ = next(iter(self._order.items()))
             del self._order[(tenant, seq)]
-            del self._tenants[tenant][seq]
+            chain = self._tenants[tenant]
+            del chain[seq]
+            if not chain:
+                del self._tenants[tenant]
+                self._last.pop(tenant, None)
+                self._checkpoints.pop(tenant, None)
 
     async def append(self, record: AuditRecord) -> None:
         """Store a copy of ``record``; a duplicate ``(tenant_id, sequence_number)`` raises AuditStorageError."""
+        check_storable(record)
         if (record.tenant_id, record.sequence_number) in self._order:
             self._check_new((record,))  # raises, naming the duplicate
         self._insert(record)
@@ -91,7 +102,7 @@ class MemoryAuditStore:
     async def chain_rows(self, tenant_id: str, start: int, end: int) -> list[ChainRow]:
         """``(sequence, checksum, previous_checksum, canonical text)`` for verification, without copying records."""
         return [
-            (r.sequence_number, r.checksum, r.previous_checksum, r.canonical_json())
+            (r.sequence_number, r.checksum, r.previous_checksum, r.canonical_json(), "")
             for r in self._range(tenant_id, start, end)
         ]
 

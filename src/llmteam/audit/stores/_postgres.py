@@ -20,9 +20,9 @@ from llmteam.audit._query import AuditQuery, normalized
 from llmteam.audit._record import AuditRecord
 from llmteam.audit._store import ChainRow
 from llmteam.audit.stores._sql import (
-    CHAIN_COLUMNS,
     COLUMNS,
     DERIVED_SUFFIXES,
+    IN_CHAIN,
     Dialect,
     SQLAppending,
     build_query,
@@ -33,7 +33,7 @@ from llmteam.audit.stores._sql import (
 
 __all__ = ["PostgresAuditStore"]
 
-_SCHEMA_VERSION = 1
+_SCHEMA_VERSION = 2  # v2: sequence numbers >= 1, append-only checkpoints
 _DIALECT = Dialect(
     placeholder=lambda n: f"${n}",
     tags_any=lambda p: f"(tags::jsonb ?| ARRAY(SELECT jsonb_array_elements_text({p}::jsonb)))",
@@ -43,23 +43,35 @@ _DIALECT = Dialect(
 
 def _ddl(t: str) -> list[str]:
     text_cols = ", ".join(f"{c} TEXT NOT NULL" for c in COLUMNS if c not in ("sequence_number", "ts_us", "success"))
-    trigger = f"""
+    def trigger(name: str, table: str) -> str:
+        return f"""
     DO $$ BEGIN
-      IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = '{t}_append_only' AND tgrelid = '{t}'::regclass) THEN
-        CREATE TRIGGER {t}_append_only BEFORE UPDATE OR DELETE ON {t}
+      IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = '{name}' AND tgrelid = '{table}'::regclass) THEN
+        CREATE TRIGGER {name} BEFORE UPDATE OR DELETE ON {table}
           FOR EACH ROW EXECUTE FUNCTION {t}_refuse_change();
+      END IF;
+    END $$"""  # noqa: S608 - identifiers validated, no values
+
+    # v2 for tables created by v1: NOT VALID checks every new row without failing on rows already there
+    check = f"""
+    DO $$ BEGIN
+      IF NOT EXISTS (SELECT 1 FROM pg_constraint WHERE conname = '{t}_seq_positive' AND conrelid = '{t}'::regclass)
+      THEN ALTER TABLE {t} ADD CONSTRAINT {t}_seq_positive CHECK ({IN_CHAIN}) NOT VALID;
       END IF;
     END $$"""  # noqa: S608 - identifiers validated, no values
     return [
         f"CREATE TABLE IF NOT EXISTS {t} (sequence_number BIGINT NOT NULL, ts_us BIGINT NOT NULL, "
-        f"success BOOLEAN NOT NULL, {text_cols}, UNIQUE (tenant_id, sequence_number))",
+        f"success BOOLEAN NOT NULL, {text_cols}, UNIQUE (tenant_id, sequence_number), "
+        f"CONSTRAINT {t}_seq_positive CHECK ({IN_CHAIN}))",
         f"CREATE INDEX IF NOT EXISTS {t}_tenant_ts ON {t} (tenant_id, ts_us)",
         f"CREATE OR REPLACE FUNCTION {t}_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$ "
         f"BEGIN RAISE EXCEPTION 'audit log {t} is append-only'; END $$",
-        trigger,
+        trigger(f"{t}_append_only", t),
+        check,
         f"CREATE TABLE IF NOT EXISTS {t}_checkpoints (id BIGSERIAL PRIMARY KEY, tenant_id TEXT NOT NULL, "
         "tree_size BIGINT NOT NULL, body TEXT NOT NULL)",
         f"CREATE INDEX IF NOT EXISTS {t}_checkpoints_tenant ON {t}_checkpoints (tenant_id, id)",
+        trigger(f"{t}_checkpoints_append_only", f"{t}_checkpoints"),
     ]
 
 
@@ -135,7 +147,7 @@ class PostgresAuditStore(SQLAppending):
     async def get_head(self, tenant_id: str) -> tuple[int, str]:
         """``(last sequence, its checksum)``; ``(0, "")`` if empty."""
         rows = await self._fetch(
-            f"SELECT sequence_number, checksum FROM {self.table} WHERE tenant_id = $1 "  # noqa: S608
+            f"SELECT sequence_number, checksum FROM {self.table} WHERE tenant_id = $1 AND {IN_CHAIN} "  # noqa: S608
             "ORDER BY sequence_number DESC LIMIT 1", tenant_id,
         )
         return (int(rows[0][0]), str(rows[0][1])) if rows else (0, "")
@@ -144,15 +156,15 @@ class PostgresAuditStore(SQLAppending):
         """The tenant's records with start <= sequence <= end, ascending."""
         rows = await self._fetch(
             f"SELECT {', '.join(COLUMNS)} FROM {self.table} WHERE tenant_id = $1 "  # noqa: S608
-            "AND sequence_number BETWEEN $2 AND $3 ORDER BY sequence_number", tenant_id, start, end,
+            "AND sequence_number BETWEEN $2 AND $3 ORDER BY sequence_number", tenant_id, max(start, 1), end,
         )
         return [row_to_record(tuple(r)) for r in rows]
 
     async def chain_rows(self, tenant_id: str, start: int, end: int) -> list[ChainRow]:
         """Verification rows for the range, ascending, built without decoding JSON."""
         rows = await self._fetch(
-            f"SELECT {CHAIN_COLUMNS} FROM {self.table} WHERE tenant_id = $1 "  # noqa: S608
-            "AND sequence_number BETWEEN $2 AND $3 ORDER BY sequence_number", tenant_id, start, end,
+            f"SELECT {', '.join(COLUMNS)} FROM {self.table} WHERE tenant_id = $1 "  # noqa: S608
+            "AND sequence_number BETWEEN $2 AND $3 ORDER BY sequence_number", tenant_id, max(start, 1), end,
         )
         return [row_to_chain(tuple(r)) for r in rows]
 
@@ -160,21 +172,30 @@ class PostgresAuditStore(SQLAppending):
         """``(sequence, checksum)`` pairs in the range, ascending (the Merkle leaves)."""
         rows = await self._fetch(
             f"SELECT sequence_number, checksum FROM {self.table} WHERE tenant_id = $1 "  # noqa: S608
-            "AND sequence_number BETWEEN $2 AND $3 ORDER BY sequence_number", tenant_id, start, end,
+            "AND sequence_number BETWEEN $2 AND $3 ORDER BY sequence_number", tenant_id, max(start, 1), end,
         )
         return [(int(s), str(c)) for s, c in rows]
 
     async def tenants(self) -> list[str]:
         """Every tenant with at least one record."""
-        rows = await self._fetch(f"SELECT DISTINCT tenant_id FROM {self.table} ORDER BY tenant_id")  # noqa: S608
+        rows = await self._fetch(f"SELECT DISTINCT tenant_id FROM {self.table} WHERE {IN_CHAIN} ORDER BY tenant_id")  # noqa: S608
         return [str(r[0]) for r in rows]
 
     async def count(self, tenant_id: str | None = None) -> int:
         """Number of records, for one tenant or all."""
         if tenant_id is None:
-            rows = await self._fetch(f"SELECT count(*) FROM {self.table}")  # noqa: S608
+            rows = await self._fetch(f"SELECT count(*) FROM {self.table} WHERE {IN_CHAIN}")  # noqa: S608
         else:
-            rows = await self._fetch(f"SELECT count(*) FROM {self.table} WHERE tenant_id = $1", tenant_id)  # noqa: S608
+            rows = await self._fetch(
+                f"SELECT count(*) FROM {self.table} WHERE tenant_id = $1 AND {IN_CHAIN}", tenant_id  # noqa: S608
+            )
+        return int(rows[0][0])
+
+    async def outside_chain(self, tenant_id: str) -> int:
+        """How many of the tenant's rows have a sequence number below 1 (never served; a sign of tampering)."""
+        rows = await self._fetch(
+            f"SELECT count(*) FROM {self.table} WHERE tenant_id = $1 AND NOT ({IN_CHAIN})", tenant_id  # noqa: S608
+        )
         return int(rows[0][0])
 
     async def save_checkpoint(self, checkpoint: dict[str, Any]) -> None:

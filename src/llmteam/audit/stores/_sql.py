@@ -12,27 +12,29 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from llmteam.audit._checksum import canonical_fields, nested_json
+from llmteam.audit._checksum import nested_json
 from llmteam.audit._errors import AuditStorageError
 from llmteam.audit._query import AuditQuery
 from llmteam.audit._record import AuditRecord, as_utc, parse_event_type, parse_severity
-from llmteam.audit._store import ChainRow
+from llmteam.audit._store import ChainRow, check_storable
 
 __all__ = ["COLUMNS", "Dialect", "build_query", "row_to_chain", "row_to_record", "to_row", "ts_us"]
 
 # Endings of the names both SQL stores derive from the table name (indexes, triggers, the checkpoint table).
-DERIVED_SUFFIXES = ("_checkpoints_tenant", "_refuse_change", "_append_only", "_tenant_seq", "_no_update")
+DERIVED_SUFFIXES = (
+    "_checkpoints_tenant", "_checkpoints_append_only", "_checkpoints_no_delete", "_refuse_change", "_append_only",
+    "_tenant_seq", "_no_update", "_seq_positive",
+)
+# Rows the chain covers: sequence numbers start at 1. The schema refuses others (CHECK, and for tables created
+# before schema v2 a trigger / NOT VALID constraint), and every read filters on it too, so a row that got in
+# anyway (a database edited by hand) is never served as a record; ``outside_chain`` counts such rows.
+IN_CHAIN = "sequence_number >= 1"
 
 COLUMNS = (
     "tenant_id", "sequence_number", "record_id", "timestamp", "ts_us", "event_type", "severity", "pipeline_id",
     "run_id", "agent_name", "step_name", "actor_type", "actor_id", "actor_ip", "actor_user_agent", "action",
     "resource_type", "resource_id", "old_value", "new_value", "success", "error_message", "metadata", "tags",
     "checksum", "previous_checksum",
-)
-CHAIN_COLUMNS = (
-    "sequence_number, checksum, previous_checksum, action, actor_id, actor_ip, actor_type, actor_user_agent, "
-    "agent_name, error_message, event_type, metadata, new_value, old_value, pipeline_id, record_id, resource_id, "
-    "resource_type, run_id, severity, step_name, success, tags, tenant_id, timestamp"
 )
 _TEXT_FIELDS = (
     "tenant_id", "record_id", "pipeline_id", "run_id", "agent_name", "step_name", "actor_type", "actor_id",
@@ -53,10 +55,9 @@ def to_row(r: AuditRecord) -> tuple[Any, ...]:
     for name in _TEXT_FIELDS:
         if not isinstance(getattr(r, name), str):
             raise AuditStorageError(f"audit field {name}={getattr(r, name)!r} must be a str to be stored")
-    if type(r.sequence_number) is not int or type(r.success) is not bool:
-        raise AuditStorageError(
-            f"sequence_number={r.sequence_number!r} must be an int and success={r.success!r} a bool"
-        )
+    check_storable(r)
+    if type(r.success) is not bool:
+        raise AuditStorageError(f"success={r.success!r} must be a bool")
     try:
         ts, micros = r.timestamp.isoformat(), ts_us(r.timestamp)
         return (
@@ -84,16 +85,21 @@ def row_to_record(row: Sequence[Any]) -> AuditRecord:
 
 
 def row_to_chain(row: Sequence[Any]) -> ChainRow:
-    """A verification row from a row in CHAIN_COLUMNS order: the canonical text is rebuilt without JSON decoding."""
-    (seq, checksum, prev, action, actor_id, actor_ip, actor_type, agent, agent_name, error, event_type, metadata,
-     new_value, old_value, pipeline_id, record_id, resource_id, resource_type, run_id, severity, step_name,
-     success, tags, tenant_id, timestamp) = row
-    canonical = canonical_fields(
-        action, actor_id, actor_ip, actor_type, agent, agent_name, error, event_type, metadata, new_value,
-        old_value, pipeline_id, prev, record_id, resource_id, resource_type, run_id, seq, severity, step_name,
-        bool(success), tags, tenant_id, timestamp,
-    )
-    return (seq, checksum, prev, canonical)
+    """A verification row from a row in :data:`COLUMNS` order.
+
+    The canonical text is rebuilt from the record exactly as it was hashed. The stored ``ts_us`` column (which
+    time queries filter on) must equal the timestamp's microseconds, and every field must decode: otherwise the
+    canonical text is None and verification reports the row as broken.
+    """
+    try:
+        record = row_to_record(row)
+        consistent = row[4] == ts_us(record.timestamp)
+    except (TypeError, ValueError) as exc:  # an edited row: bad JSON, timestamp or enum value
+        return (int(row[1]), str(row[24]), str(row[25]), None, f"the stored row cannot be decoded ({exc})")
+    if not consistent:
+        return (record.sequence_number, record.checksum, record.previous_checksum, None,
+                f"the stored ts_us column {row[4]!r} does not match the timestamp {row[3]!r}")
+    return (record.sequence_number, record.checksum, record.previous_checksum, record.canonical_json(), "")
 
 
 @dataclass(frozen=True)
@@ -107,7 +113,7 @@ class Dialect:
 
 def build_query(table: str, q: AuditQuery, d: Dialect) -> tuple[str, list[Any]]:
     """SELECT text and bound parameters for the normalized query ``q`` (``order_by`` already whitelisted)."""
-    where: list[str] = []
+    where: list[str] = [IN_CHAIN]
     params: list[Any] = []
 
     def p(value: Any) -> str:
@@ -139,8 +145,7 @@ def build_query(table: str, q: AuditQuery, d: Dialect) -> tuple[str, list[Any]]:
     order = "ts_us" if q.order_by == "timestamp" else "sequence_number"
     direction = "DESC" if q.order_desc else "ASC"
     sql = f"SELECT {', '.join(COLUMNS)} FROM {table}"  # noqa: S608 - table validated, values bound
-    if where:
-        sql += " WHERE " + " AND ".join(where)
+    sql += " WHERE " + " AND ".join(where)
     sql += f" ORDER BY {order} {direction}, sequence_number {direction}, tenant_id {direction}"
     sql += f" LIMIT {p(q.limit)} OFFSET {p(q.offset)}"
     return sql, params

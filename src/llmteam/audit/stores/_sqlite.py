@@ -14,9 +14,9 @@ from llmteam.audit._query import AuditQuery, normalized
 from llmteam.audit._record import AuditRecord
 from llmteam.audit._store import ChainRow
 from llmteam.audit.stores._sql import (
-    CHAIN_COLUMNS,
     COLUMNS,
     DERIVED_SUFFIXES,
+    IN_CHAIN,
     Dialect,
     SQLAppending,
     build_query,
@@ -27,7 +27,7 @@ from llmteam.audit.stores._sql import (
 
 __all__ = ["SQLiteAuditStore"]
 
-_SCHEMA_VERSION = 1
+_SCHEMA_VERSION = 2  # v2: sequence numbers >= 1, append-only checkpoints
 _SHORT_WRITE_ROWS = 8
 _DIALECT = Dialect(
     placeholder=lambda n: "?",
@@ -42,7 +42,8 @@ def _ddl(t: str) -> list[str]:
     text_cols = ",\n".join(f"{c} TEXT NOT NULL" for c in COLUMNS if c not in ("sequence_number", "ts_us", "success"))
     return [
         f"CREATE TABLE IF NOT EXISTS {t} (sequence_number INTEGER NOT NULL, ts_us INTEGER NOT NULL, "
-        f"success INTEGER NOT NULL, {text_cols}, UNIQUE (tenant_id, sequence_number))",
+        f"success INTEGER NOT NULL, {text_cols}, UNIQUE (tenant_id, sequence_number), "
+        f"CHECK ({IN_CHAIN}))",
         f"CREATE INDEX IF NOT EXISTS {t}_tenant_ts ON {t} (tenant_id, ts_us)",
         f"CREATE UNIQUE INDEX IF NOT EXISTS {t}_tenant_seq ON {t} (tenant_id, sequence_number)",
         f"CREATE TRIGGER IF NOT EXISTS {t}_no_update BEFORE UPDATE ON {t} "
@@ -52,6 +53,13 @@ def _ddl(t: str) -> list[str]:
         f"CREATE TABLE IF NOT EXISTS {t}_checkpoints (id INTEGER PRIMARY KEY AUTOINCREMENT, "
         "tenant_id TEXT NOT NULL, tree_size INTEGER NOT NULL, body TEXT NOT NULL)",
         f"CREATE INDEX IF NOT EXISTS {t}_checkpoints_tenant ON {t}_checkpoints (tenant_id, tree_size)",
+        # v2, for tables created by v1 too (SQLite cannot add a CHECK to an existing table):
+        f"CREATE TRIGGER IF NOT EXISTS {t}_seq_positive BEFORE INSERT ON {t} WHEN NOT (NEW.{IN_CHAIN}) "
+        f"BEGIN SELECT RAISE(ABORT, 'audit log {t}: sequence numbers start at 1'); END",
+        f"CREATE TRIGGER IF NOT EXISTS {t}_checkpoints_append_only BEFORE UPDATE ON {t}_checkpoints "
+        f"BEGIN SELECT RAISE(ABORT, 'audit checkpoints {t}_checkpoints are append-only'); END",
+        f"CREATE TRIGGER IF NOT EXISTS {t}_checkpoints_no_delete BEFORE DELETE ON {t}_checkpoints "
+        f"BEGIN SELECT RAISE(ABORT, 'audit checkpoints {t}_checkpoints are append-only'); END",
     ]
 
 
@@ -60,7 +68,7 @@ class SQLiteAuditStore(SQLAppending):
 
     Several processes may share the file: ``BEGIN IMMEDIATE`` serialises writers and ``UNIQUE(tenant_id,
     sequence_number)`` rejects a reused sequence, which the trail answers by reloading the head and retrying.
-    Triggers refuse UPDATE and DELETE.
+    Triggers refuse UPDATE and DELETE (of records and of checkpoints) and sequence numbers below 1.
     """
 
     group_commit = True  # concurrent AuditTrail.log() calls share one transaction (llmteam.audit._group)
@@ -114,7 +122,7 @@ class SQLiteAuditStore(SQLAppending):
     async def get_head(self, tenant_id: str) -> tuple[int, str]:
         """``(last sequence, its checksum)`` read from the committed file; ``(0, "")`` if empty."""
         rows = await self._fetch(
-            f"SELECT sequence_number, checksum FROM {self.table} WHERE tenant_id = ? "  # noqa: S608
+            f"SELECT sequence_number, checksum FROM {self.table} WHERE tenant_id = ? AND {IN_CHAIN} "  # noqa: S608
             "ORDER BY sequence_number DESC LIMIT 1", (tenant_id,),
         )
         return (int(rows[0][0]), str(rows[0][1])) if rows else (0, "")
@@ -123,7 +131,7 @@ class SQLiteAuditStore(SQLAppending):
         """The tenant's records with start <= sequence <= end, ascending."""
         rows = await self._fetch(
             f"SELECT {', '.join(COLUMNS)} FROM {self.table} WHERE tenant_id = ? "  # noqa: S608
-            "AND sequence_number BETWEEN ? AND ? ORDER BY sequence_number", (tenant_id, start, end),
+            "AND sequence_number BETWEEN ? AND ? ORDER BY sequence_number", (tenant_id, max(start, 1), end),
             scan=end - start > 1000,
         )
         return [row_to_record(r) for r in rows]
@@ -131,8 +139,8 @@ class SQLiteAuditStore(SQLAppending):
     async def chain_rows(self, tenant_id: str, start: int, end: int) -> list[ChainRow]:
         """Verification rows for the range, ascending, built without decoding JSON."""
         rows = await self._fetch(
-            f"SELECT {CHAIN_COLUMNS} FROM {self.table} WHERE tenant_id = ? "  # noqa: S608
-            "AND sequence_number BETWEEN ? AND ? ORDER BY sequence_number", (tenant_id, start, end), scan=True,
+            f"SELECT {', '.join(COLUMNS)} FROM {self.table} WHERE tenant_id = ? "  # noqa: S608
+            "AND sequence_number BETWEEN ? AND ? ORDER BY sequence_number", (tenant_id, max(start, 1), end), scan=True,
         )
         return [row_to_chain(r) for r in rows]
 
@@ -140,23 +148,31 @@ class SQLiteAuditStore(SQLAppending):
         """``(sequence, checksum)`` pairs in the range, ascending (the Merkle leaves)."""
         rows = await self._fetch(
             f"SELECT sequence_number, checksum FROM {self.table} WHERE tenant_id = ? "  # noqa: S608
-            "AND sequence_number BETWEEN ? AND ? ORDER BY sequence_number", (tenant_id, start, end), scan=True,
+            "AND sequence_number BETWEEN ? AND ? ORDER BY sequence_number", (tenant_id, max(start, 1), end), scan=True,
         )
         return [(int(s), str(c)) for s, c in rows]
 
     async def tenants(self) -> list[str]:
         """Every tenant with at least one record."""
-        rows = await self._fetch(f"SELECT DISTINCT tenant_id FROM {self.table} ORDER BY tenant_id", (), scan=True)  # noqa: S608
+        sql = f"SELECT DISTINCT tenant_id FROM {self.table} WHERE {IN_CHAIN} ORDER BY tenant_id"  # noqa: S608
+        rows = await self._fetch(sql, (), scan=True)
         return [str(r[0]) for r in rows]
 
     async def count(self, tenant_id: str | None = None) -> int:
         """Number of records, for one tenant or all."""
         if tenant_id is None:
-            rows = await self._fetch(f"SELECT count(*) FROM {self.table}", (), scan=True)  # noqa: S608
+            rows = await self._fetch(f"SELECT count(*) FROM {self.table} WHERE {IN_CHAIN}", (), scan=True)  # noqa: S608
         else:
             rows = await self._fetch(
-                f"SELECT count(*) FROM {self.table} WHERE tenant_id = ?", (tenant_id,), scan=True  # noqa: S608
+                f"SELECT count(*) FROM {self.table} WHERE tenant_id = ? AND {IN_CHAIN}", (tenant_id,), scan=True  # noqa: S608
             )
+        return int(rows[0][0])
+
+    async def outside_chain(self, tenant_id: str) -> int:
+        """How many of the tenant's rows have a sequence number below 1 (never served; a sign of tampering)."""
+        rows = await self._fetch(
+            f"SELECT count(*) FROM {self.table} WHERE tenant_id = ? AND NOT ({IN_CHAIN})", (tenant_id,)  # noqa: S608
+        )
         return int(rows[0][0])
 
     async def save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
