@@ -28,6 +28,7 @@ from llmteam.llm import (
     LLMTimeoutError,
     OpenAICompatible,
 )
+from llmteam.llm._sse import parse_completion
 
 
 @dataclass
@@ -316,12 +317,13 @@ json_values = st.recursive(
 
 @settings(max_examples=200, deadline=None)
 @given(st.one_of(json_values, st.fixed_dictionaries({"choices": st.lists(
-    st.fixed_dictionaries({"message": st.dictionaries(st.sampled_from(["content", "role"]), json_values)}),
+    st.fixed_dictionaries({"message": st.dictionaries(
+        st.sampled_from(["content", "role", "tool_calls"]), json_values)}),
     max_size=2)}, optional={"usage": json_values, "model": json_values})))
 def test_any_2xx_body_parses_or_raises_response_error(body: object) -> None:
-    llm = OpenAICompatible("http://127.0.0.1:1/v1", model="m")
     try:
-        completion = llm._parse(_FakeResponse(body), [{"role": "user", "content": "a b"}])
+        completion = parse_completion(_FakeResponse(body), "http://127.0.0.1:1/v1/chat/completions", "m",
+                                      [{"role": "user", "content": "a b"}])
     except LLMResponseError as exc:
         assert "chat-completions format" in str(exc)
         return

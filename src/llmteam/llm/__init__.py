@@ -14,6 +14,11 @@ for cost accounting)::
 names) when not given, retries connection errors, timeouts, 429 and 5xx with backoff that honours
 ``Retry-After``, and raises one of the errors below naming the status and URL. httpx is imported on first use.
 ``ScriptedLLM`` is deterministic and offline: the default for the demo and for tests of teams.
+
+Tools: ``complete(messages, tools=[ToolSpec(...)])`` returns a :class:`Completion` whose ``tool_calls`` are
+:class:`ToolCall` s (raw JSON arguments); results go back as ``{"role": "tool", "tool_call_id", "content"}``
+messages. Providers declaring ``supports_tools = True`` accept tools; ``stream()`` yields :class:`TextDelta` s
+and then the final :class:`Completion` with exact usage.
 """
 
 from llmteam.llm._errors import (
@@ -29,7 +34,20 @@ from llmteam.llm._errors import (
 from llmteam.llm._openai import OpenAICompatible
 from llmteam.llm._retry import backoff_delay, parse_retry_after
 from llmteam.llm._scripted import ScriptedLLM
-from llmteam.llm._types import Completion, LLMProvider, Message, TokenUsage, count_tokens
+from llmteam.llm._types import (
+    Completion,
+    LLMProvider,
+    Message,
+    StreamEvent,
+    StreamingProvider,
+    TextDelta,
+    TokenUsage,
+    ToolCall,
+    ToolSpec,
+    count_tokens,
+    supports_tools,
+    validate_messages,
+)
 
 __all__ = [
     "Completion",
@@ -45,8 +63,15 @@ __all__ = [
     "OpenAICompatible",
     "ScriptError",
     "ScriptedLLM",
+    "StreamEvent",
+    "StreamingProvider",
+    "TextDelta",
     "TokenUsage",
+    "ToolCall",
+    "ToolSpec",
     "backoff_delay",
     "count_tokens",
     "parse_retry_after",
+    "supports_tools",
+    "validate_messages",
 ]

@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 import os
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -15,11 +16,11 @@ from llmteam.llm._errors import (
     LLMError,
     LLMHTTPError,
     LLMRateLimitError,
-    LLMResponseError,
     LLMTimeoutError,
 )
 from llmteam.llm._retry import RETRYABLE_STATUS, backoff_delay, parse_retry_after
-from llmteam.llm._types import Completion, Message, TokenUsage, count_tokens, validate_messages
+from llmteam.llm._sse import parse_completion, read_sse_completion
+from llmteam.llm._types import Completion, Message, StreamEvent, ToolSpec, validate_messages
 
 logger = logging.getLogger(__name__)
 
@@ -44,13 +45,6 @@ def _env(names: tuple[str, ...]) -> str | None:
     return None
 
 
-def _token_count(reported: Any, text: str) -> int:
-    """The server's token count if it is a sane integer, else our estimate of ``text``."""
-    if isinstance(reported, int) and not isinstance(reported, bool) and reported >= 0:
-        return reported
-    return count_tokens(text)
-
-
 class OpenAICompatible:
     """A provider for any server speaking OpenAI's ``POST {base_url}/chat/completions`` (Ollama, vLLM, hosted APIs).
 
@@ -59,7 +53,10 @@ class OpenAICompatible:
     429 and 5xx answers are retried ``max_retries`` times with exponential backoff, waiting at least the server's
     ``Retry-After``; a ``Retry-After`` longer than ``max_retry_after`` fails at once with :class:`LLMRateLimitError`.
     Other 4xx answers fail at once with :class:`LLMHTTPError` naming the status and URL. httpx is imported on first use.
+    ``complete(tools=...)`` offers tools and returns the model's (parallel) tool calls; :meth:`stream` streams SSE.
     """
+
+    supports_tools = True
 
     def __init__(
         self,
@@ -97,7 +94,7 @@ class OpenAICompatible:
             raise LLMConfigError(f"max_retries={max_retries!r} must be an integer >= 0")
         bad = _FORBIDDEN_OPTIONS.intersection(default_options or {})
         if bad:
-            raise LLMConfigError(f"default_options may not set {sorted(bad)}; streaming is not supported")
+            raise LLMConfigError(f"default_options may not set {sorted(bad)}; use stream() to stream")
         self.base_url = base.rstrip("/")
         self.url = f"{self.base_url}/chat/completions"
         self.model = chosen_model
@@ -148,13 +145,45 @@ class OpenAICompatible:
         """Answer one user prompt with the model's text."""
         return (await self.complete([{"role": "user", "content": prompt}])).text
 
-    async def complete(self, messages: list[Message], **options: Any) -> Completion:
-        """POST the conversation to the chat-completions endpoint and return the first choice with its usage."""
+    async def complete(
+        self, messages: list[Message], *, tools: Sequence[ToolSpec] | None = None, **options: Any
+    ) -> Completion:
+        """POST the conversation (offering ``tools``) and return the first choice with its usage and tool calls."""
+        response = await self._send(self._payload(messages, tools, options, stream=False), stream=False)
+        return parse_completion(response, self.url, self.model, messages)
+
+    async def stream(
+        self, messages: list[Message], *, tools: Sequence[ToolSpec] | None = None, **options: Any
+    ) -> AsyncIterator[StreamEvent]:
+        """Stream the answer over SSE: :class:`TextDelta` s as they arrive, then the final :class:`Completion`.
+
+        Usage stays exact: the request asks for ``stream_options.include_usage`` and the final chunk's usage is
+        used (estimated only when the server sends none). Retries happen only before the first byte.
+        """
+        payload = self._payload(messages, tools, options, stream=True)
+        response = await self._send(payload, stream=True)
+        try:
+            async for event in read_sse_completion(response, self.url, self.model, messages):
+                yield event
+        finally:
+            await response.aclose()
+
+    def _payload(self, messages: list[Message], tools: Sequence[ToolSpec] | None, options: dict[str, Any],
+                 *, stream: bool) -> dict[str, Any]:
         validate_messages(messages)
         bad = _FORBIDDEN_OPTIONS.intersection(options)
         if bad:
-            raise LLMConfigError(f"option(s) {sorted(bad)} are not supported by complete(); streaming is not supported")
+            raise LLMConfigError(f"option(s) {sorted(bad)} may not be passed; use stream() to stream")
         payload: dict[str, Any] = {"model": self.model, **self.default_options, **options, "messages": messages}
+        if tools:
+            payload["tools"] = [spec.to_openai() for spec in tools]
+        if stream:
+            payload["stream"] = True
+            payload["stream_options"] = {**payload.get("stream_options", {}), "include_usage": True}
+        return payload
+
+    async def _send(self, payload: dict[str, Any], *, stream: bool) -> Any:
+        """POST with retries; returns the 2xx response (unread when ``stream``), else raises the last error."""
         import httpx
 
         client = self._get_client()
@@ -162,7 +191,11 @@ class OpenAICompatible:
         for attempt in range(self.max_retries + 1):
             retry_after: float | None = None
             try:
-                response = await client.post(self.url, json=payload)
+                request = client.build_request("POST", self.url, json=payload)
+                response = await client.send(request, stream=stream)
+                if stream and response.status_code >= 300:
+                    await response.aread()
+                    await response.aclose()
             except httpx.TimeoutException as exc:
                 last_error = LLMTimeoutError(
                     f"POST {self.url} timed out after {self.timeout:g}s ({type(exc).__name__}); the model may be "
@@ -178,7 +211,7 @@ class OpenAICompatible:
                 )
             else:
                 if response.status_code < 300:
-                    return self._parse(response, messages)
+                    return response
                 last_error = self._http_error(response)
                 if response.status_code not in RETRYABLE_STATUS:
                     raise last_error
@@ -220,28 +253,3 @@ class OpenAICompatible:
             retry_after = parse_retry_after(response.headers.get("retry-after"))
             return LLMRateLimitError(message, self.url, body, retry_after)
         return LLMHTTPError(message, status, self.url, body)
-
-    def _parse(self, response: Any, messages: list[Message]) -> Completion:
-        try:
-            data = response.json()
-            choice = data["choices"][0]
-            message = choice.get("message") or {}
-            text = message.get("content") or ""
-            if not isinstance(text, str):
-                raise TypeError(f"content is {type(text).__name__}")
-        except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
-            raise LLMResponseError(
-                f"POST {self.url} answered {response.status_code} but not in the chat-completions format "
-                f"({exc!r}): {response.text[:300]!r}"
-            ) from exc
-        usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
-        sent = " ".join(m["content"] for m in messages)
-        prompt_tokens = _token_count(usage.get("prompt_tokens"), sent)
-        completion_tokens = _token_count(usage.get("completion_tokens"), text)
-        return Completion(
-            text=text,
-            usage=TokenUsage(prompt_tokens, completion_tokens),
-            model=str(data.get("model") or self.model),
-            finish_reason=str(choice.get("finish_reason") or "stop"),
-            raw=data,
-        )

@@ -1,14 +1,25 @@
-"""The provider protocol and its value types: messages in, a :class:`Completion` with token usage out."""
+"""The provider protocol and its value types: messages in, a :class:`Completion` with token usage out.
+
+Tool calling follows the chat-completions wire format: a provider is offered :class:`ToolSpec` s, answers with
+:class:`ToolCall` s (arguments as the raw JSON text the model sent), and the caller feeds each result back as a
+``{"role": "tool", "tool_call_id": ..., "content": ...}`` message after the assistant message that asked for it.
+"""
 
 from __future__ import annotations
 
+import json
 import re
+import uuid
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, Union, runtime_checkable
 
-Message = dict[str, str]
-"""A chat message: ``{"role": "system"|"user"|"assistant", "content": "..."}``."""
+Message = dict[str, Any]
+"""A chat message: ``{"role": "system"|"user"|"assistant", "content": str}``; an assistant message may carry
+``"tool_calls"`` (its ``content`` may then be None) and a ``{"role": "tool", "tool_call_id": str, "content": str}``
+message answers one of them."""
 
+ROLES = frozenset({"system", "user", "assistant", "tool"})
 _TOKEN_RE = re.compile(r"\w+|[^\w\s]")
 
 
@@ -30,20 +41,76 @@ class TokenUsage:
         return self.prompt_tokens + self.completion_tokens
 
 
+@dataclass(frozen=True)
+class ToolSpec:
+    """A tool as offered to a model: its name, what it does, and the JSON Schema of its arguments."""
+
+    name: str
+    description: str
+    parameters: Mapping[str, Any]
+
+    def to_openai(self) -> dict[str, Any]:
+        """The chat-completions ``tools`` entry for this tool."""
+        return {"type": "function", "function": {
+            "name": self.name, "description": self.description, "parameters": dict(self.parameters)}}
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """One tool call requested by a model: ``arguments`` is the raw JSON text as the model sent it."""
+
+    id: str
+    name: str
+    arguments: str
+
+    @classmethod
+    def of(cls, name: str, arguments: Mapping[str, Any] | str | None = None, *, id: str | None = None) -> ToolCall:
+        """A call to ``name`` with ``arguments`` (a mapping is encoded as JSON); the id is random unless given."""
+        text = arguments if isinstance(arguments, str) else json.dumps(dict(arguments or {}))
+        return cls(id or f"call_{uuid.uuid4().hex[:24]}", name, text)
+
+    def to_message(self) -> dict[str, Any]:
+        """The wire form inside an assistant message's ``tool_calls`` list."""
+        return {"id": self.id, "type": "function", "function": {"name": self.name, "arguments": self.arguments}}
+
+
 @dataclass
 class Completion:
-    """One model answer: the text, its token usage, the model that produced it and why it stopped."""
+    """One model answer: the text, any tool calls, its token usage, the model that produced it and why it stopped."""
 
     text: str
     usage: TokenUsage = field(default_factory=TokenUsage)
     model: str = ""
     finish_reason: str = "stop"
     raw: dict[str, Any] | None = field(default=None, repr=False)
+    tool_calls: tuple[ToolCall, ...] = ()
+
+    def to_message(self) -> Message:
+        """The assistant message to append to the conversation before the tool results."""
+        message: Message = {"role": "assistant", "content": (self.text or None) if self.tool_calls else self.text}
+        if self.tool_calls:
+            message["tool_calls"] = [call.to_message() for call in self.tool_calls]
+        return message
+
+
+@dataclass(frozen=True)
+class TextDelta:
+    """A piece of the answer's text as it streams in."""
+
+    text: str
+
+
+StreamEvent = Union[TextDelta, Completion]
+"""What ``stream()`` yields: text deltas, then exactly one final :class:`Completion` (with exact usage)."""
 
 
 @runtime_checkable
 class LLMProvider(Protocol):
-    """What the team runtime and ``roles.LLMBasedStrategy`` need from a model."""
+    """What the team runtime and ``roles.LLMBasedStrategy`` need from a model.
+
+    A provider that can call tools sets ``supports_tools = True`` and accepts ``tools=`` in :meth:`complete`;
+    one that streams implements :class:`StreamingProvider` too (check with :func:`supports_tools`).
+    """
 
     model: str
 
@@ -52,19 +119,69 @@ class LLMProvider(Protocol):
         ...
 
     async def complete(self, messages: list[Message], **options: Any) -> Completion:
-        """Answer a chat conversation; ``options`` (temperature, max_tokens, ...) go to the model as is."""
+        """Answer a chat conversation; ``options`` (temperature, max_tokens, ``tools``...) go to the model as is."""
         ...
 
 
+@runtime_checkable
+class StreamingProvider(Protocol):
+    """A provider that streams: text deltas as they arrive, then the final :class:`Completion`."""
+
+    def stream(
+        self, messages: list[Message], *, tools: Sequence[ToolSpec] | None = None, **options: Any
+    ) -> AsyncIterator[StreamEvent]:
+        """Yield :class:`TextDelta` s, then one :class:`Completion` with the exact usage and any tool calls."""
+        ...
+
+
+def supports_tools(llm: object) -> bool:
+    """True when ``llm`` declares ``supports_tools = True`` (it accepts ``tools=`` and returns tool calls)."""
+    return getattr(llm, "supports_tools", False) is True
+
+
+def message_text(message: Message) -> str:
+    """The text a message contributes to a prompt (tool-call names and arguments included, for token estimates)."""
+    parts = [message.get("content") or ""]
+    for call in message.get("tool_calls") or ():
+        function = call.get("function") or {}
+        parts.append(f"{function.get('name', '')} {function.get('arguments', '')}")
+    return " ".join(p for p in parts if p)
+
+
+def _bad(i: int, msg: Any, why: str) -> ValueError:
+    return ValueError(f"messages[{i}] = {msg!r:.200} is not a valid chat message: {why}")
+
+
+def _check_tool_calls(i: int, msg: Message) -> None:
+    calls = msg["tool_calls"]
+    if not isinstance(calls, list) or not calls:
+        raise _bad(i, msg, "'tool_calls' must be a non-empty list")
+    for call in calls:
+        function = call.get("function") if isinstance(call, dict) else None
+        if (not isinstance(call.get("id"), str) or not isinstance(function, dict)
+                or not isinstance(function.get("name"), str) or not isinstance(function.get("arguments"), str)):
+            raise _bad(i, msg, "each tool call needs 'id' and 'function': {'name': str, 'arguments': str}")
+
+
 def validate_messages(messages: Any) -> list[Message]:
-    """Return ``messages`` if it is a non-empty list of role/content string dicts, else raise ValueError naming it."""
+    """Return ``messages`` if it is a non-empty list of well-formed chat messages, else raise ValueError naming it.
+
+    Roles are system, user, assistant and tool; content is text, except an assistant message with ``tool_calls``
+    whose content may be None; a tool message needs a string ``tool_call_id``.
+    """
     if not isinstance(messages, list) or not messages:
         raise ValueError(f"messages must be a non-empty list of {{'role', 'content'}} dicts, got {messages!r:.200}")
     for i, msg in enumerate(messages):
-        if (
-            not isinstance(msg, dict)
-            or not isinstance(msg.get("role"), str)
-            or not isinstance(msg.get("content"), str)
-        ):
-            raise ValueError(f"messages[{i}] = {msg!r:.200} is not a {{'role': str, 'content': str}} dict")
+        if not isinstance(msg, dict) or msg.get("role") not in ROLES:
+            raise _bad(i, msg, f"'role' must be one of {sorted(ROLES)}")
+        content = msg.get("content")
+        if msg["role"] == "assistant" and "tool_calls" in msg:
+            _check_tool_calls(i, msg)
+            if content is not None and not isinstance(content, str):
+                raise _bad(i, msg, "'content' must be a string or None")
+            continue
+        if not isinstance(content, str):
+            raise _bad(i, msg, "'content' must be a string")
+        if msg["role"] == "tool" and not isinstance(msg.get("tool_call_id"), str):
+            raise _bad(i, msg, "a tool message needs a string 'tool_call_id'")
     return messages

@@ -1,0 +1,171 @@
+"""Reading chat-completions answers: a whole JSON body, or a server-sent-events stream of chunks."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+from llmteam.llm._errors import LLMResponseError
+from llmteam.llm._types import (
+    Completion,
+    Message,
+    StreamEvent,
+    TextDelta,
+    TokenUsage,
+    ToolCall,
+    count_tokens,
+    message_text,
+)
+
+MAX_STREAM_CHARS = 8_000_000  # a stream longer than this is refused rather than buffered without bound
+
+
+def _token_count(reported: Any, text: str) -> int:
+    """The server's token count if it is a sane integer, else our estimate of ``text``."""
+    if isinstance(reported, int) and not isinstance(reported, bool) and reported >= 0:
+        return reported
+    return count_tokens(text)
+
+
+def _arguments(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if value is None:
+        return ""
+    return json.dumps(value)  # a few servers send the arguments as an object rather than JSON text
+
+
+def _tool_calls(raw: Any) -> tuple[ToolCall, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise TypeError(f"tool_calls is {type(raw).__name__}, not a list")
+    calls: list[ToolCall] = []
+    for item in raw:
+        function = item.get("function") if isinstance(item, dict) else None
+        if not isinstance(function, dict) or not isinstance(function.get("name"), str):
+            raise TypeError(f"tool call {item!r:.200} has no function name")
+        calls.append(ToolCall(str(item.get("id") or f"call_{len(calls)}"), function["name"],
+                              _arguments(function.get("arguments"))))
+    return tuple(calls)
+
+
+def _usage(usage: Any, messages: list[Message], answer: str) -> TokenUsage:
+    usage = usage if isinstance(usage, dict) else {}
+    sent = " ".join(message_text(m) for m in messages)
+    return TokenUsage(_token_count(usage.get("prompt_tokens"), sent),
+                      _token_count(usage.get("completion_tokens"), answer))
+
+
+def _answer_text(text: str, calls: tuple[ToolCall, ...]) -> str:
+    return " ".join([text, *(f"{c.name} {c.arguments}" for c in calls)]).strip()
+
+
+def parse_completion(response: Any, url: str, model: str, messages: list[Message]) -> Completion:
+    """The first choice of a non-streamed chat-completions answer, or LLMResponseError quoting the body."""
+    try:
+        data = response.json()
+        choice = data["choices"][0]
+        message = choice.get("message") or {}
+        text = message.get("content") or ""
+        if not isinstance(text, str):
+            raise TypeError(f"content is {type(text).__name__}")
+        calls = _tool_calls(message.get("tool_calls"))
+    except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
+        raise LLMResponseError(
+            f"POST {url} answered {response.status_code} but not in the chat-completions format "
+            f"({exc!r}): {response.text[:300]!r}"
+        ) from exc
+    return Completion(
+        text=text,
+        usage=_usage(data.get("usage"), messages, _answer_text(text, calls)),
+        model=str(data.get("model") or model),
+        finish_reason=str(choice.get("finish_reason") or ("tool_calls" if calls else "stop")),
+        raw=data,
+        tool_calls=calls,
+    )
+
+
+class _Assembler:
+    """Accumulates streamed chunks: content deltas, tool-call fragments by index, finish reason and usage."""
+
+    def __init__(self) -> None:
+        self.text: list[str] = []
+        self.calls: dict[int, dict[str, Any]] = {}
+        self.finish_reason = ""
+        self.model = ""
+        self.usage: Any = None
+        self.size = 0
+
+    def grow(self, n: int, url: str) -> None:
+        self.size += n
+        if self.size > MAX_STREAM_CHARS:
+            raise LLMResponseError(f"POST {url} streamed more than {MAX_STREAM_CHARS} characters; refusing the rest")
+
+    def chunk(self, data: dict[str, Any], url: str) -> str:
+        """Fold one chunk in; returns its text delta ("" if none)."""
+        self.model = str(data.get("model") or self.model)
+        if data.get("usage") is not None:
+            self.usage = data["usage"]
+        delta_text = ""
+        for choice in data.get("choices") or ():
+            if choice.get("index", 0) != 0:
+                continue
+            delta = choice.get("delta") or {}
+            content = delta.get("content")
+            if isinstance(content, str) and content:
+                self.grow(len(content), url)
+                self.text.append(content)
+                delta_text += content
+            for fragment in delta.get("tool_calls") or ():
+                slot = self.calls.setdefault(int(fragment.get("index", len(self.calls))),
+                                             {"id": "", "name": "", "arguments": []})
+                function = fragment.get("function") or {}
+                slot["id"] = fragment.get("id") or slot["id"]
+                slot["name"] = function.get("name") or slot["name"]
+                piece = _arguments(function.get("arguments"))
+                self.grow(len(piece), url)
+                slot["arguments"].append(piece)
+            if choice.get("finish_reason"):
+                self.finish_reason = str(choice["finish_reason"])
+        return delta_text
+
+    def completion(self, model: str, messages: list[Message]) -> Completion:
+        text = "".join(self.text)
+        calls = tuple(
+            ToolCall(slot["id"] or f"call_{index}", slot["name"], "".join(slot["arguments"]))
+            for index, slot in sorted(self.calls.items())
+        )
+        for call in calls:
+            if not call.name:
+                raise LLMResponseError(f"a streamed tool call (id {call.id!r}) never named its function")
+        return Completion(text=text, usage=_usage(self.usage, messages, _answer_text(text, calls)),
+                          model=self.model or model,
+                          finish_reason=self.finish_reason or ("tool_calls" if calls else "stop"), tool_calls=calls)
+
+
+async def read_sse_completion(
+    response: Any, url: str, model: str, messages: list[Message]
+) -> AsyncIterator[StreamEvent]:
+    """Yield the text deltas of an SSE chat-completions stream, then the assembled :class:`Completion`."""
+    acc = _Assembler()
+    async for line in response.aiter_lines():
+        if not line.startswith("data:"):
+            continue  # comments, event names and blank separators
+        body = line[5:].strip()
+        if body == "[DONE]":
+            break
+        try:
+            data = json.loads(body)
+            if not isinstance(data, dict):
+                raise TypeError(f"chunk is {type(data).__name__}")
+            if isinstance(data.get("error"), dict):
+                raise LLMResponseError(f"POST {url} streamed an error: {str(data['error'].get('message'))[:300]}")
+            delta = acc.chunk(data, url)
+        except (ValueError, TypeError, AttributeError) as exc:
+            raise LLMResponseError(f"POST {url} streamed a chunk not in the chat-completions format "
+                                   f"({exc!r}): {body[:300]!r}") from exc
+        if delta:
+            yield TextDelta(delta)
+    yield acc.completion(model, messages)

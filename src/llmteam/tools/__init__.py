@@ -1,0 +1,52 @@
+"""Tools agents may call, and the policy that governs every call.
+
+A :class:`Tool` is a name, a description, the JSON Schema of its arguments and an async handler; build one from
+a typed function (``Tool.from_function(fn)`` or ``@tool``: pydantic derives the schema and validates the
+arguments; a sync function runs in a worker thread)::
+
+    from llmteam.tools import Tool, tool
+
+    @tool
+    def lookup_invoice(number: str) -> dict:
+        \"\"\"Find an invoice by its number.\"\"\"
+        return {"number": number, "amount": 120.0}
+
+    result = await lookup_invoice.invoke({"number": "INV-1"})
+
+Give tools to an agent with ``Agent(tools=[...])``: that list is the agent's allow-list. The team runtime
+governs every call: the tenant's :class:`ToolPolicy` (``allow``/``confirm``/``deny`` per tool and agent, with a
+:class:`ToolRule`'s risk, features, licence tier, argument constraints, per-run cap, timeout and rate limit)
+can only narrow it; sealed data never reaches a tool of an agent without clearance; each decision and each
+call is an audit record holding keyed digests of the arguments and the result, never their values.
+"""
+
+from llmteam.tools._errors import (
+    ToolArgumentsError,
+    ToolDefinitionError,
+    ToolDeniedError,
+    ToolError,
+    ToolFailedError,
+    ToolResultError,
+    ToolTimeoutError,
+)
+from llmteam.tools._policy import Constraint, Decision, Risk, ToolPolicy, ToolRule
+from llmteam.tools._tool import Tool, as_tool, check_tool_name, tool
+
+__all__ = [
+    "Constraint",
+    "Decision",
+    "Risk",
+    "Tool",
+    "ToolArgumentsError",
+    "ToolDefinitionError",
+    "ToolDeniedError",
+    "ToolError",
+    "ToolFailedError",
+    "ToolPolicy",
+    "ToolResultError",
+    "ToolRule",
+    "ToolTimeoutError",
+    "as_tool",
+    "check_tool_name",
+    "tool",
+]

@@ -1,0 +1,191 @@
+"""``Tool``: a named, described, schema-validated async callable a model may ask to run."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import inspect
+import json
+import re
+import typing
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, overload
+
+from llmteam.llm import ToolSpec
+from llmteam.tools._errors import ToolArgumentsError, ToolDefinitionError
+
+NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+Handler = Callable[[Mapping[str, Any]], Awaitable[Any]]
+
+
+def check_tool_name(name: Any) -> str:
+    """``name`` if it is a valid tool name (what chat-completions accepts), else ToolDefinitionError naming it."""
+    if not isinstance(name, str) or not NAME_RE.fullmatch(name):
+        raise ToolDefinitionError(f"tool name {name!r} is invalid; use 1-64 letters, digits, '_' or '-'")
+    return name
+
+
+def _describe(errors: list[Any]) -> str:
+    parts = []
+    for err in errors[:10]:
+        where = ".".join(str(p) for p in err.get("loc", ())) or "(arguments)"
+        given = err.get("input")
+        shown = "" if err.get("type") == "missing" else f" (got {given!r:.80})"
+        parts.append(f"{where}: {err.get('msg', 'invalid')}{shown}")
+    more = f"; and {len(errors) - 10} more" if len(errors) > 10 else ""
+    return "; ".join(parts) + more
+
+
+class Tool:
+    """A tool: ``name``, ``description``, ``parameters`` (JSON Schema of its arguments) and an async handler.
+
+    Build one from a typed function with :meth:`from_function` (or the :func:`tool` decorator): the schema and the
+    validation come from the signature through pydantic. ``Tool(name=..., description=..., parameters=...,
+    handler=...)`` wraps a handler whose schema comes from elsewhere (an MCP server): only the shape of the
+    arguments (an object with its required keys) is checked here, the server validates the rest.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        description: str,
+        parameters: Mapping[str, Any],
+        handler: Handler,
+        *,
+        validator: Callable[[Mapping[str, Any]], dict[str, Any]] | None = None,
+    ) -> None:
+        self.name = check_tool_name(name)
+        if not isinstance(description, str):
+            raise ToolDefinitionError(f"tool {name!r}: description must be text, got {description!r:.80}")
+        if not isinstance(parameters, Mapping) or parameters.get("type", "object") != "object":
+            raise ToolDefinitionError(
+                f"tool {name!r}: parameters must be a JSON Schema of an object, got {parameters!r:.200}"
+            )
+        if not callable(handler):
+            raise ToolDefinitionError(f"tool {name!r}: handler {handler!r} is not callable")
+        self.description = description
+        self.parameters: dict[str, Any] = {"type": "object", **dict(parameters)}
+        self.handler = handler
+        self.function: Callable[..., Any] | None = None  # the Python function, for tools built from one
+        self._validator = validator or self._check_shape
+
+    def __repr__(self) -> str:
+        return f"Tool(name={self.name!r})"
+
+    @property
+    def spec(self) -> ToolSpec:
+        """What a model is offered: name, description, parameters."""
+        return ToolSpec(self.name, self.description, self.parameters)
+
+    def _check_shape(self, arguments: Mapping[str, Any]) -> dict[str, Any]:
+        required = self.parameters.get("required") or ()
+        missing = [key for key in required if key not in arguments]
+        if missing:
+            raise ToolArgumentsError(f"tool {self.name!r}: missing required argument(s) {missing}")
+        if self.parameters.get("additionalProperties") is False:
+            known = self.parameters.get("properties") or {}
+            extra = sorted(set(arguments) - set(known))
+            if extra:
+                raise ToolArgumentsError(f"tool {self.name!r}: unknown argument(s) {extra}; known: {sorted(known)}")
+        return dict(arguments)
+
+    def validate(self, arguments: Mapping[str, Any] | str) -> dict[str, Any]:
+        """The validated arguments (raw JSON text is parsed first), or ToolArgumentsError listing each problem."""
+        if isinstance(arguments, str):
+            try:
+                arguments = json.loads(arguments) if arguments.strip() else {}
+            except ValueError as exc:
+                raise ToolArgumentsError(f"tool {self.name!r}: arguments are not valid JSON ({exc})") from None
+        if not isinstance(arguments, Mapping):
+            raise ToolArgumentsError(
+                f"tool {self.name!r}: arguments must be a JSON object, got {type(arguments).__name__}"
+            )
+        return self._validator(arguments)
+
+    async def invoke(self, arguments: Mapping[str, Any] | str) -> Any:
+        """Validate ``arguments`` and call the tool (no governance: the team runtime governs its calls)."""
+        return await self.handler(self.validate(arguments))
+
+    @classmethod
+    def from_function(
+        cls, fn: Callable[..., Any], *, name: str | None = None, description: str | None = None
+    ) -> Tool:
+        """A tool from a typed function: async, or sync run in a worker thread; description from the docstring."""
+        import pydantic
+
+        if not callable(fn):
+            raise ToolDefinitionError(f"{fn!r} is not a function")
+        tool_name = check_tool_name(name or getattr(fn, "__name__", ""))
+        doc = description if description is not None else inspect.getdoc(fn) or ""
+        try:
+            hints = typing.get_type_hints(fn, include_extras=True)
+        except Exception as exc:
+            raise ToolDefinitionError(f"tool {tool_name!r}: cannot resolve the annotations of {fn!r} ({exc})") from None
+        fields: dict[str, Any] = {}
+        for param in inspect.signature(fn).parameters.values():
+            if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD, param.POSITIONAL_ONLY):
+                raise ToolDefinitionError(
+                    f"tool {tool_name!r}: parameter {param.name!r} is {param.kind.description}; a tool takes named "
+                    "arguments only"
+                )
+            if param.name not in hints:
+                raise ToolDefinitionError(
+                    f"tool {tool_name!r}: parameter {param.name!r} has no type annotation; annotate it so the "
+                    "model is told its type"
+                )
+            default = ... if param.default is param.empty else param.default
+            fields[param.name] = (hints[param.name], default)
+        try:
+            model = pydantic.create_model(
+                f"{tool_name}_arguments", __config__=pydantic.ConfigDict(extra="forbid"), **fields
+            )
+            schema = model.model_json_schema()
+        except Exception as exc:
+            raise ToolDefinitionError(f"tool {tool_name!r}: its signature has no JSON Schema ({exc})") from None
+        schema.pop("title", None)
+
+        def validator(arguments: Mapping[str, Any]) -> dict[str, Any]:
+            try:
+                parsed = model.model_validate(dict(arguments))
+            except pydantic.ValidationError as exc:
+                raise ToolArgumentsError(
+                    f"tool {tool_name!r}: invalid arguments: {_describe(exc.errors())}"
+                ) from None
+            return {key: getattr(parsed, key) for key in fields}
+
+        if inspect.iscoroutinefunction(fn):
+            async def handler(arguments: Mapping[str, Any]) -> Any:
+                return await fn(**arguments)
+        else:
+            async def handler(arguments: Mapping[str, Any]) -> Any:
+                return await asyncio.to_thread(functools.partial(fn, **arguments))
+
+        made = cls(tool_name, doc, schema, handler, validator=validator)
+        made.function = fn
+        return made
+
+
+@overload
+def tool(fn: Callable[..., Any], /) -> Tool: ...
+
+
+@overload
+def tool(*, name: str | None = None, description: str | None = None) -> Callable[[Callable[..., Any]], Tool]: ...
+
+
+def tool(
+    fn: Callable[..., Any] | None = None, /, *, name: str | None = None, description: str | None = None
+) -> Tool | Callable[[Callable[..., Any]], Tool]:
+    """Decorator: ``@tool`` or ``@tool(name=..., description=...)`` turns a typed function into a :class:`Tool`."""
+    if fn is not None:
+        return Tool.from_function(fn, name=name, description=description)
+    return lambda f: Tool.from_function(f, name=name, description=description)
+
+
+def as_tool(value: Any) -> Tool:
+    """``value`` if it is a Tool, a Tool from it if it is a function, else ToolDefinitionError naming it."""
+    if isinstance(value, Tool):
+        return value
+    if callable(value):
+        return Tool.from_function(value)
+    raise ToolDefinitionError(f"{value!r:.100} is not a Tool or a function; pass Tool objects or typed functions")
