@@ -22,8 +22,28 @@ class AuditHead:
 
 
 @dataclass
+class ToolCallRecord:
+    """One tool call an agent asked for in a step: what the policy decided and how the call went."""
+
+    tool: str
+    call_id: str
+    decision: str
+    executed: bool
+    ok: bool
+    duration_ms: float
+    audit_sequence: int
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data for JSON output."""
+        return {"tool": self.tool, "call_id": self.call_id, "decision": self.decision, "executed": self.executed,
+                "ok": self.ok, "duration_ms": round(self.duration_ms, 3), "audit_sequence": self.audit_sequence,
+                "error": self.error}
+
+
+@dataclass
 class StepRecord:
-    """One governed agent step: which agent, which model, tokens, cost and how long it took."""
+    """One governed agent step: which agent, which model, tokens, cost, its tool calls and how long it took."""
 
     step: int
     agent: str
@@ -31,6 +51,7 @@ class StepRecord:
     usage: Usage
     duration_ms: float
     audit_sequence: int
+    tool_calls: list[ToolCallRecord] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data for JSON output."""
@@ -41,6 +62,7 @@ class StepRecord:
             "usage": self.usage.to_dict(),
             "duration_ms": round(self.duration_ms, 3),
             "audit_sequence": self.audit_sequence,
+            "tool_calls": [c.to_dict() for c in self.tool_calls],
         }
 
 

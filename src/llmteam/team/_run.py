@@ -22,9 +22,11 @@ from llmteam.llm import LLMProvider, Message
 from llmteam.ratelimit import RateLimiter
 from llmteam.roles import ProcessEvent
 from llmteam.team._errors import ContextDeniedError, PromptVariableError
+from llmteam.team._loop import Publish, RunEvent, converse
 from llmteam.team._prompt import render
 from llmteam.team._result import StepRecord
 from llmteam.team._usage import PriceTable, Usage
+from llmteam.tools import AgentTools, SealedValue, ToolScope
 
 if TYPE_CHECKING:
     from llmteam.team._team import Agent, Team
@@ -76,6 +78,10 @@ class RunState:
     steps: list[StepRecord] = field(default_factory=list)
     events: list[ProcessEvent] = field(default_factory=list)
     last_agent: str | None = None
+    tools: ToolScope | None = None
+    publish: Publish | None = None
+    sealed: list[SealedValue] = field(default_factory=list)
+    current_step: int = 0
 
     def __post_init__(self) -> None:
         self.orchestrator_id = f"{self.tenant_id}/{self.run_id}/orchestrator"
@@ -93,6 +99,23 @@ class RunState:
             uuid.uuid4().hex, datetime.now(timezone.utc), activity, activity, self.run_id, lifecycle,
             duration_ms, cost, attributes or {},
         ))
+
+    async def notify(self, kind: str, agent: str | None, data: dict[str, Any] | None = None) -> None:
+        """Publish a run event to the stream listener, if there is one."""
+        if self.publish is not None:
+            await self.publish(RunEvent(kind, self.run_id, agent, self.current_step or None, data or {}))
+
+    def tool_scope(self) -> ToolScope:
+        """This run's tool scope (a deny-nothing-extra default when the runtime gave none)."""
+        if self.tools is None:
+            self.tools = ToolScope(self.tenant_id, self.run_id, self.team.name, self.trail)
+        if self.tools.on_event is None and self.publish is not None:
+            async def forward(kind: str, data: dict[str, Any]) -> None:
+                await self.notify(kind, data.get("agent"), data)
+            self.tools.on_event = forward
+        self.tools.sealed = lambda: self.sealed
+        self.tools.mining = self.event
+        return self.tools
 
     async def variables(self, agent: Agent) -> dict[str, Any]:
         """The values of ``agent``'s prompt variables, each read under its owner's context policy."""
@@ -146,8 +169,10 @@ class GovernedAgent:
         ctx = run.contexts[agent.name]
         step = len(run.steps) + 1
         started = time.perf_counter()
+        run.current_step = step
         ctx.update_status("running")
         run.event(agent.name, "start", attributes={"step": step})
+        await run.notify("step_started", agent.name)
         try:
             values = await run.variables(agent)
             messages: list[Message] = []
@@ -155,9 +180,15 @@ class GovernedAgent:
                 messages.append({"role": "system", "content": render(agent.system, values, f"agent {agent.name!r}")})
             messages.append({"role": "user", "content": render(agent.prompt, values, f"agent {agent.name!r}")})
             limiter = await run.limiter_for(run.tenant_id, self.llm)
-            # entering acquires and releases only a permit it holds; a FALLBACK refusal raises RateLimitExceeded
-            async with limiter:
-                completion = await self.llm.complete(messages, **agent.options)
+
+            async def token(text: str) -> None:
+                await run.notify("token", agent.name, {"text": text})
+
+            loop = await converse(
+                self.llm, messages, AgentTools(agent.name, agent.sensitivity, agent.tool_map, agent.tool_rules),  # type: ignore[arg-type]
+                run.tool_scope(), options=agent.options, limiter=limiter, prices=run.prices,
+                max_tool_rounds=agent.max_tool_rounds, publish=token if run.publish is not None else None,
+            )
         except BaseException as exc:
             elapsed = (time.perf_counter() - started) * 1000
             ctx.update_status("failed")
@@ -169,14 +200,11 @@ class GovernedAgent:
                 pipeline_id=run.team.name, run_id=run.run_id, agent_name=agent.name, step_name=str(step),
             )
             raise
-        text = completion.text
-        model = completion.model or self.llm.model
-        tokens = completion.usage
-        usage = Usage(tokens.prompt_tokens, tokens.completion_tokens, 1,
-                      run.prices.cost(model, tokens.prompt_tokens, tokens.completion_tokens))
+        text, model, usage = loop.completion.text, loop.model, loop.usage
         elapsed = (time.perf_counter() - started) * 1000
         if agent.sensitivity in HIDDEN:
             ctx.set_sealed("output", text)  # only the owner may read it back; never exported or shown to a viewer
+            run.sealed.append(SealedValue(agent.name, agent.sensitivity, text))
         else:
             ctx.set_data("output", text)
         ctx.last_action = "respond"
@@ -188,7 +216,7 @@ class GovernedAgent:
         run.models[agent.name] = model
         run.event(agent.name, "complete", int(elapsed), usage.cost, {
             "step": step, "model": model, "prompt_tokens": usage.prompt_tokens,
-            "completion_tokens": usage.completion_tokens,
+            "completion_tokens": usage.completion_tokens, "tool_calls": usage.tool_calls,
         })
         record = await run.trail.log(
             AuditEventType.AGENT_COMPLETED, action="respond", resource_type="agent", resource_id=agent.name,
@@ -196,9 +224,12 @@ class GovernedAgent:
                        "output_chars": len(text)},
             metadata={"model": model, "prompt_tokens": usage.prompt_tokens,
                       "completion_tokens": usage.completion_tokens, "cost": usage.cost,
-                      "duration_ms": round(elapsed, 3)},
+                      "duration_ms": round(elapsed, 3), "model_calls": usage.requests,
+                      "tool_calls": usage.tool_calls},
             pipeline_id=run.team.name, run_id=run.run_id, agent_name=agent.name, step_name=str(step),
         )
-        run.steps.append(StepRecord(step, agent.name, model, usage, elapsed, record.sequence_number))
+        run.steps.append(StepRecord(step, agent.name, model, usage, elapsed, record.sequence_number, loop.calls))
         visible = SEALED_MARK if agent.sensitivity in HIDDEN else text
+        await run.notify("step_finished", agent.name, {"model": model, "usage": usage.to_dict(),
+                                                        "output": visible})
         return {agent.name: visible}

@@ -17,7 +17,7 @@ import logging
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from llmteam._backends.url import parse_store_url
@@ -35,12 +35,14 @@ from llmteam.team._errors import (
     TenantInactiveError,
 )
 from llmteam.team._licence import LicenceCheck
+from llmteam.team._loop import Publish, RunEvent
 from llmteam.team._records import RunRecord, TenantUsage
 from llmteam.team._result import AuditHead, RunResult
 from llmteam.team._routing import CheckedStrategy, build_strategy
 from llmteam.team._run import HIDDEN, GovernedAgent, RunState, output_digest, provider_key, sha256_text
 from llmteam.team._store import MemoryRunStore, RunStore
 from llmteam.team._store_sql import open_run_store
+from llmteam.team._stream import ToolSettings, stream_events
 from llmteam.team._usage import PriceTable
 from llmteam.tenancy import (
     TenantAlreadyExistsError,
@@ -51,6 +53,7 @@ from llmteam.tenancy import (
     TenantTier,
 )
 from llmteam.tenancy.stores import MemoryTenantStore, open_tenant_store
+from llmteam.tools import Approver, ToolPolicy, ToolScope
 
 if TYPE_CHECKING:
     from llmteam.licensing import LicenseManager
@@ -70,6 +73,11 @@ class TeamRuntime:
     ``./.llmteam/llmteam.db``), ``postgresql://...`` or ``memory://``. ``redis_url`` shares rate limits between
     processes. ``auto_create_tenant`` is the tier given to an unknown tenant on first use (default FREE, the
     least-privileged tier, audited as TENANT_CREATED); None refuses unknown tenants.
+
+    Tool calls are governed by ``tool_policy`` (one :class:`ToolPolicy`, or a mapping tenant id -> policy with
+    ``"*"`` for the others; it can only narrow the agents' declarations), ``approver`` (an async callable deciding
+    ``confirm`` calls; without one they are refused) and ``tool_digest_key`` (bytes, or tenant id -> bytes: the
+    arguments and results of tool calls are audited as HMAC-SHA256 digests under it, plain SHA-256 without).
     """
 
     def __init__(
@@ -88,6 +96,9 @@ class TeamRuntime:
         tenant_cache_ttl: float | None = 5.0,
         max_limiters: int = 10_000,
         actor: str = "llmteam",
+        tool_policy: ToolPolicy | Mapping[str, ToolPolicy] | None = None,
+        approver: Approver | None = None,
+        tool_digest_key: bytes | Mapping[str, bytes] | None = None,
     ) -> None:
         self.team = team
         self.url = url
@@ -116,8 +127,9 @@ class TeamRuntime:
         self.tenant_cache_ttl = tenant_cache_ttl
         self.max_limiters = max_limiters
         self.actor = actor
+        self.tools = ToolSettings(tool_policy, approver, tool_digest_key)
         self._strategy = build_strategy(team)
-        self._limiters: OrderedDict[tuple[str, str], tuple[int, RateLimiter]] = OrderedDict()
+        self._limiters: OrderedDict[tuple[str, str], tuple[float, RateLimiter]] = OrderedDict()
         self._rl_backend: Any = None
         self._opened = False
         self._closed = False
@@ -221,13 +233,16 @@ class TeamRuntime:
         logger.info("created tenant %r with tier %s", tenant_id, config.tier.value)
         return config
 
-    async def _limiter(self, tenant_id: str, llm: LLMProvider, per_minute: int) -> RateLimiter:
-        key = (tenant_id, provider_key(llm))
+    async def _limiter(self, tenant_id: str, llm: LLMProvider, per_minute: float) -> RateLimiter:
+        return self._named_limiter(tenant_id, provider_key(llm), per_minute)
+
+    def _named_limiter(self, tenant_id: str, name: str, per_minute: float) -> RateLimiter:
+        key = (tenant_id, name)
         entry = self._limiters.get(key)
         if entry is None or entry[0] != per_minute:
             config = RateLimitConfig(
                 requests_per_second=per_minute / 60.0, requests_per_minute=per_minute,
-                requests_per_hour=per_minute * 60.0, burst_size=max(1, min(per_minute, 1000)),
+                requests_per_hour=per_minute * 60.0, burst_size=max(1, min(int(per_minute), 1000)),
                 strategy=self.rate_limit_strategy, max_wait_seconds=self.max_rate_wait,
             )
             entry = (per_minute, RateLimiter(f"llmteam:{tenant_id}:{key[1]}", config, backend=self._rl_backend))
@@ -244,13 +259,35 @@ class TeamRuntime:
         Refusals (unknown or inactive tenant, missing feature, over a limit, bad input) raise before any agent
         runs and are audited as PIPELINE_FAILED; a failing run is persisted as failed and re-raises the error.
         """
+        return await self._run(input, tenant, run_id, None)
+
+    async def stream(self, input: Mapping[str, Any], *, tenant: str | None = None,
+                     run_id: str | None = None) -> AsyncIterator[RunEvent]:
+        """Run the team like :meth:`run`, yielding :class:`RunEvent` s as they happen; the last is ``run_finished``.
+
+        Events: ``step_started``, ``token`` (text deltas, when the provider streams), ``tool_requested``,
+        ``tool_decided``, ``tool_finished``, ``step_finished``, then ``run_finished`` carrying the
+        :class:`RunResult` (``event.result``, with usage). A failing run raises its error after its events.
+        Leaving the loop early cancels the run (recorded as failed).
+        """
+        async for event in stream_events(lambda publish: self._run(input, tenant, run_id, publish)):
+            yield event
+
+    async def _run(self, input: Mapping[str, Any], tenant: str | None, run_id: str | None,
+                   publish: Publish | None) -> RunResult:
         self._check_open()
         tenant_id = self._tenant_for(tenant)
         run_id = run_id or uuid.uuid4().hex
         config = await self.tenant_config(tenant_id)
         async with self.tenants.context(tenant_id):
             record, per_minute = await self._admit(config, input, run_id)
-            return await self._execute(record, per_minute)
+            return await self._execute(record, per_minute, self._tool_scope(config, run_id), publish)
+
+    def _tool_scope(self, config: TenantConfig, run_id: str) -> ToolScope:
+        async def limiter_for(tool: str, per_minute: float) -> RateLimiter:
+            return self._named_limiter(config.tenant_id, f"tool:{tool}", per_minute)
+        return self.tools.scope(config, run_id, self.team.name, self.audit, self.licence.manager.has_tier,
+                                limiter_for)
 
     async def _admit(self, config: TenantConfig, raw_input: Any, run_id: str) -> tuple[RunRecord, int]:
         tenant_id, team = config.tenant_id, self.team
@@ -285,14 +322,16 @@ class TeamRuntime:
             raise
         return record, limits.max_requests_per_minute
 
-    async def _execute(self, record: RunRecord, per_minute: int) -> RunResult:
+    async def _execute(self, record: RunRecord, per_minute: int, tools: ToolScope,
+                       publish: Publish | None) -> RunResult:
         team, tenant_id, run_id = self.team, record.tenant_id, record.run_id
         started = time.perf_counter()
 
         async def limiter_for(tenant: str, llm: LLMProvider) -> RateLimiter:
             return await self._limiter(tenant, llm, per_minute)
 
-        run = RunState(team, tenant_id, run_id, record.input, self.audit, self.prices, limiter_for)
+        run = RunState(team, tenant_id, run_id, record.input, self.audit, self.prices, limiter_for,
+                       tools=tools, publish=publish)
         orchestrator = PipelineOrchestrator(
             team.name, CheckedStrategy(self._strategy, team), enable_process_mining=False,
             max_steps=team.max_steps + 1, history_limit=team.max_steps + 1,

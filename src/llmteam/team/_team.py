@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from llmteam._repr import bounded_repr
 from llmteam.context import SensitivityLevel
-from llmteam.llm import LLMProvider
+from llmteam.llm import LLMProvider, supports_tools
 from llmteam.team._errors import PromptVariableError, RoutingError, TeamConfigError, TeamError
+from llmteam.team._loop import no_tool_support
 from llmteam.team._prompt import template_fields
 from llmteam.team._runtime import DEFAULT_URL, TeamRuntime
 from llmteam.team._usage import PriceTable
+from llmteam.tools import Tool, ToolError, ToolRule, as_tool
 
 NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 RESERVED = frozenset({"start", "end", "input"})
@@ -48,6 +50,10 @@ class Agent:
     ``sensitivity`` governs who may read this agent's output: PUBLIC/INTERNAL any later agent, CONFIDENTIAL
     only through this run's orchestrator, SECRET/TOP_SECRET no other agent: the output is sealed in the agent's
     context (it can still be the run's answer).
+
+    ``tools`` (``Tool`` s or typed functions) is the agent's allow-list: the model is offered them and may call
+    them for up to ``max_tool_rounds`` rounds; ``tool_rules`` (tool name -> ``ToolRule``, ``"confirm"``...) is
+    what the team declares for them. A tenant's ``ToolPolicy`` can narrow both, never widen them.
     """
 
     name: str
@@ -56,6 +62,9 @@ class Agent:
     system: str | None = None
     options: dict[str, Any] = field(default_factory=dict)
     sensitivity: SensitivityLevel | str = SensitivityLevel.INTERNAL
+    tools: Sequence[Tool | Callable[..., Any]] = ()
+    tool_rules: Mapping[str, ToolRule | str | Mapping[str, Any]] = field(default_factory=dict)
+    max_tool_rounds: int = 10
 
     def __post_init__(self) -> None:
         check_name(self.name, "agent name")
@@ -73,6 +82,34 @@ class Agent:
             raise TeamConfigError(
                 f"agent {self.name!r}: llm {self.llm!r} is not a provider (needs model, generate() and complete())"
             )
+        self._check_tools()
+
+    def _check_tools(self) -> None:
+        where = f"agent {self.name!r}"
+        if isinstance(self.tools, (str, bytes)) or not isinstance(self.tools, Sequence):
+            raise TeamConfigError(f"{where}: tools must be a list of Tools or functions, got {self.tools!r:.100}")
+        try:
+            tools = [as_tool(t) for t in self.tools]
+            rules = {str(k): ToolRule.of(v) for k, v in dict(self.tool_rules).items()}
+        except (ToolError, TypeError, ValueError) as exc:
+            raise TeamConfigError(f"{where}: {exc}") from None
+        self.tool_map: dict[str, Tool] = {}
+        for made in tools:
+            if made.name in self.tool_map:
+                raise TeamConfigError(f"{where}: two tools are named {made.name!r}; tool names must be unique")
+            self.tool_map[made.name] = made
+        self.tools = tools
+        unknown = sorted(set(rules) - set(self.tool_map))
+        if unknown:
+            raise TeamConfigError(f"{where}: tool_rules name tool(s) {unknown} it was not given; tools: "
+                                  f"{sorted(self.tool_map) or 'none'}")
+        self.tool_rules = rules
+        if isinstance(self.max_tool_rounds, bool) or not isinstance(self.max_tool_rounds, int) or not (
+            0 <= self.max_tool_rounds <= 1000
+        ):
+            raise TeamConfigError(f"{where}: max_tool_rounds={self.max_tool_rounds!r} must be an integer 0-1000")
+        if self.tool_map and self.llm is not None and not supports_tools(self.llm):
+            raise TeamConfigError(no_tool_support(self.name, self.llm))
 
 
 @dataclass(frozen=True)
@@ -133,6 +170,8 @@ class Team:
                 raise TeamConfigError(f"team {name!r}: two agents are named {agent.name!r}; names must be unique")
             if agent.llm is None and llm is None:
                 raise TeamConfigError(f"team {name!r}: agent {agent.name!r} has no llm and the team has no default llm")
+            if agent.tool_map and agent.llm is None and not supports_tools(llm):
+                raise TeamConfigError(f"team {name!r}: " + no_tool_support(agent.name, llm))  # type: ignore[arg-type]
             self._by_name[agent.name] = agent
         if llm is not None and not isinstance(llm, LLMProvider):
             raise TeamConfigError(f"team {name!r}: llm {llm!r} is not a provider")

@@ -13,12 +13,17 @@ from llmteam.team._errors import TeamConfigError
 
 @dataclass
 class Usage:
-    """Tokens, requests and cost (in the price table's currency) of a step, an agent, a run or a tenant."""
+    """Tokens, requests and cost (in the price table's currency) of a step, an agent, a run or a tenant.
+
+    ``tool_calls`` and ``tool_ms`` count the tool calls that ran and their time; their price is in ``cost``.
+    """
 
     prompt_tokens: int = 0
     completion_tokens: int = 0
     requests: int = 0
     cost: float = 0.0
+    tool_calls: int = 0
+    tool_ms: float = 0.0
 
     @property
     def total_tokens(self) -> int:
@@ -31,6 +36,8 @@ class Usage:
         self.completion_tokens += other.completion_tokens
         self.requests += other.requests
         self.cost = round(self.cost + other.cost, 10)
+        self.tool_calls += other.tool_calls
+        self.tool_ms = round(self.tool_ms + other.tool_ms, 3)
         return self
 
     def to_dict(self) -> dict[str, Any]:
@@ -41,6 +48,8 @@ class Usage:
             "total_tokens": self.total_tokens,
             "requests": self.requests,
             "cost": self.cost,
+            "tool_calls": self.tool_calls,
+            "tool_ms": self.tool_ms,
         }
 
 

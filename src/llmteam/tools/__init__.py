@@ -29,24 +29,45 @@ from llmteam.tools._errors import (
     ToolResultError,
     ToolTimeoutError,
 )
+from llmteam.tools._govern import (
+    AgentTools,
+    Approver,
+    ToolOutcome,
+    ToolRequest,
+    ToolScope,
+    ToolUsage,
+    govern,
+    govern_all,
+)
+from llmteam.tools._guard import SealedValue, digest
 from llmteam.tools._policy import Constraint, Decision, Risk, ToolPolicy, ToolRule
 from llmteam.tools._tool import Tool, as_tool, check_tool_name, tool
 
 __all__ = [
+    "AgentTools",
+    "Approver",
     "Constraint",
     "Decision",
     "Risk",
+    "SealedValue",
     "Tool",
     "ToolArgumentsError",
     "ToolDefinitionError",
     "ToolDeniedError",
     "ToolError",
     "ToolFailedError",
+    "ToolOutcome",
     "ToolPolicy",
+    "ToolRequest",
     "ToolResultError",
     "ToolRule",
+    "ToolScope",
     "ToolTimeoutError",
+    "ToolUsage",
     "as_tool",
     "check_tool_name",
+    "digest",
+    "govern",
+    "govern_all",
     "tool",
 ]

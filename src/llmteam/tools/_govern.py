@@ -1,0 +1,292 @@
+"""Governing tool calls: policy decision, sealed-data screening, approval, rate limit, timeout, audit, mining.
+
+:class:`ToolScope` is what one run shares between its agents' calls (tenant, audit trail, policy, approver,
+sealed values, counters); :func:`govern` runs one requested call through every check and returns a
+:class:`ToolOutcome` whose message goes back to the model. Nothing raises out of :func:`govern` except when
+the rule says ``fail_run`` (or the audit itself fails): a refused or failing call becomes a tool-error
+message to the model and an audit record.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from llmteam.audit import AuditEventType, AuditSeverity, AuditTrail
+from llmteam.context import SensitivityLevel
+from llmteam.licensing import LicenseTier
+from llmteam.llm import Message, ToolCall
+from llmteam.ratelimit import RateLimiter, RateLimitError
+from llmteam.tools._errors import ToolArgumentsError, ToolError, ToolFailedError, ToolTimeoutError
+from llmteam.tools._guard import MAX_ERROR_CHARS, SealedValue, bounded, canonical, digest, result_text, sealed_leak
+from llmteam.tools._policy import Decision, Risk, ToolPolicy, ToolRule
+from llmteam.tools._tool import Tool
+
+
+@dataclass(frozen=True)
+class ToolRequest:
+    """A call waiting for approval: what the approver is shown (arguments included, they decide on them)."""
+
+    tenant_id: str
+    run_id: str
+    agent: str
+    tool: str
+    description: str
+    arguments: Mapping[str, Any]
+    risk: Risk
+    call_id: str
+
+
+Approver = Callable[[ToolRequest], Awaitable[bool]]
+EventSink = Callable[[str, dict[str, Any]], Awaitable[None]]
+Mining = Callable[[str, str, int, float, dict[str, Any]], None]
+LimiterFor = Callable[[str, float], Awaitable[RateLimiter]]
+
+
+@dataclass
+class ToolUsage:
+    """Tool calls made, their time and their price (per run, or per agent)."""
+
+    calls: int = 0
+    duration_ms: float = 0.0
+    cost: float = 0.0
+
+
+@dataclass
+class ToolOutcome:
+    """What became of one requested call; ``content`` is the text the model gets back."""
+
+    call: ToolCall
+    decision: str
+    executed: bool
+    ok: bool
+    content: str
+    error: str | None = None
+    duration_ms: float = 0.0
+    audit_sequence: int = 0
+    price: float = 0.0
+
+    def to_message(self) -> Message:
+        """The ``role: "tool"`` message answering the call."""
+        return {"role": "tool", "tool_call_id": self.call.id, "content": self.content}
+
+
+@dataclass
+class AgentTools:
+    """One agent's declared tools (its allow-list), the rules the team declared for them, and its clearance."""
+
+    agent: str
+    level: SensitivityLevel
+    tools: Mapping[str, Tool]
+    rules: Mapping[str, ToolRule] = field(default_factory=dict)
+
+
+@dataclass
+class ToolScope:
+    """The run-wide side of tool governance, shared by every step of one run."""
+
+    tenant_id: str
+    run_id: str
+    pipeline_id: str
+    trail: AuditTrail
+    policy: ToolPolicy = field(default_factory=ToolPolicy)
+    has_feature: Callable[[str], bool] = lambda feature: False
+    has_tier: Callable[[LicenseTier], bool] = lambda tier: tier is LicenseTier.COMMUNITY
+    sealed: Callable[[], Iterable[SealedValue]] = lambda: ()
+    approver: Approver | None = None
+    limiter_for: LimiterFor | None = None
+    digest_key: bytes | None = None
+    mining: Mining | None = None
+    on_event: EventSink | None = None
+    max_result_chars: int = 16_000
+    counts: Counter[tuple[str, str]] = field(default_factory=Counter)
+    usage: ToolUsage = field(default_factory=ToolUsage)
+    usage_by_agent: dict[str, ToolUsage] = field(default_factory=dict)
+
+    async def emit(self, kind: str, **data: Any) -> None:
+        """Tell the run's listener (streaming) what happened."""
+        if self.on_event is not None:
+            await self.on_event(kind, data)
+
+    async def audit(self, event: AuditEventType, agent: str, tool: str, call: ToolCall, *, success: bool,
+                    severity: AuditSeverity = AuditSeverity.INFO, error: str | None = None,
+                    **metadata: Any) -> int:
+        """One audit record about ``call`` in the tenant's chain; returns its sequence number."""
+        record = await self.trail.log(
+            event, severity=severity, actor_type="agent", actor_id=agent, action="tool_call", resource_type="tool",
+            resource_id=tool, success=success, error_message=error or "", pipeline_id=self.pipeline_id,
+            run_id=self.run_id, agent_name=agent, step_name=call.id[:200], metadata={"call_id": call.id, **metadata},
+        )
+        return record.sequence_number
+
+
+def _refusal(rule: ToolRule, scope: ToolScope, agent: str, tool: str, arguments: Mapping[str, Any]) -> str | None:
+    if rule.decision is Decision.DENY:
+        return f"the tool policy denies {tool!r} to agent {agent!r}"
+    missing = sorted(f for f in rule.features if not scope.has_feature(f))
+    if missing:
+        return f"tool {tool!r} needs the tenant feature(s) {missing}"
+    if rule.licence_tier is not None and not scope.has_tier(rule.licence_tier):
+        return f"tool {tool!r} needs a {rule.licence_tier.value} licence"
+    violation = rule.violation(arguments)
+    if violation:
+        return violation
+    if rule.max_calls_per_run is not None and scope.counts[(agent, tool)] >= rule.max_calls_per_run:
+        return f"agent {agent!r} reached the cap of {rule.max_calls_per_run} call(s) to {tool!r} in this run"
+    return None
+
+
+async def _refuse(scope: ToolScope, call: ToolCall, agent: str, reason: str, risk: Risk, args_digest: str,
+                  event: AuditEventType = AuditEventType.ACCESS_DENIED) -> ToolOutcome:
+    seq = await scope.audit(event, agent, call.name, call, success=False, severity=AuditSeverity.WARNING,
+                            error=reason, decision="deny", executed=False, risk=risk.value,
+                            arguments_digest=args_digest)
+    await scope.emit("tool_decided", agent=agent, tool=call.name, call_id=call.id, decision="deny", reason=reason)
+    content = f"error: the call to {call.name!r} was refused: {reason}"
+    return ToolOutcome(call, "deny", False, False, content, reason, 0.0, seq)
+
+
+async def _approve(scope: ToolScope, tool: Tool, call: ToolCall, agent: str, args: dict[str, Any],
+                   rule: ToolRule) -> str | None:
+    """None when the approver grants the call, else why it is refused (no approver: refused, fail closed)."""
+    if scope.approver is None:
+        return f"tool {tool.name!r} needs approval and no approver is configured"
+    request = ToolRequest(scope.tenant_id, scope.run_id, agent, tool.name, tool.description, args, rule.risk, call.id)
+    try:
+        granted = await scope.approver(request) is True
+        reason = "" if granted else "the approver refused it"
+    except Exception as exc:  # an approver that fails refuses
+        granted, reason = False, f"the approver failed ({type(exc).__name__})"
+    await scope.audit(AuditEventType.APPROVAL_GRANTED if granted else AuditEventType.APPROVAL_REJECTED, agent,
+                      tool.name, call, success=granted, error=reason or None, risk=rule.risk.value,
+                      severity=AuditSeverity.INFO if granted else AuditSeverity.WARNING)
+    return None if granted else reason
+
+
+async def _permit(scope: ToolScope, tool: str, rule: ToolRule) -> tuple[RateLimiter | None, str | None]:
+    """A held rate-limit permit for the call (None when the rule sets no limit), or why none was given."""
+    if rule.calls_per_minute is None or scope.limiter_for is None:
+        return None, None
+    limiter = await scope.limiter_for(tool, rule.calls_per_minute)
+    try:
+        admitted = await limiter.acquire()
+    except RateLimitError as exc:
+        return None, f"tool {tool!r} is rate-limited ({rule.calls_per_minute:g} calls/minute): {exc}"
+    if not admitted:
+        return None, f"tool {tool!r} is rate-limited ({rule.calls_per_minute:g} calls/minute)"
+    return limiter, None
+
+
+async def _run(tool: Tool, args: dict[str, Any], rule: ToolRule) -> str:
+    if rule.timeout is None:
+        result = await tool.handler(args)
+    else:
+        try:
+            result = await asyncio.wait_for(tool.handler(args), rule.timeout)
+        except asyncio.TimeoutError:
+            raise ToolTimeoutError(f"tool {tool.name!r} did not finish within {rule.timeout:g}s") from None
+    return result_text(tool.name, result)
+
+
+async def govern(scope: ToolScope, agent: AgentTools, call: ToolCall) -> ToolOutcome:
+    """Run one requested call through the policy and, if allowed, the tool; always audited, never leaks."""
+    name = call.name
+    await scope.emit("tool_requested", agent=agent.agent, tool=name, call_id=call.id)
+    try:
+        parsed: Any = json.loads(call.arguments) if call.arguments.strip() else {}
+    except ValueError:
+        parsed = None
+    args_digest = digest(scope.digest_key, call.arguments if parsed is None else canonical(parsed))
+    tool = agent.tools.get(name)
+    if tool is None:
+        given = ", ".join(sorted(agent.tools)) or "none"
+        return await _refuse(scope, call, agent.agent, f"agent {agent.agent!r} was not given a tool named "
+                             f"{name[:64]!r} (its tools: {given})", Risk.HIGH, args_digest)
+    rule = agent.rules.get(name, ToolRule()).narrowed(scope.policy.rule(agent.agent, name))
+    leak = sealed_leak(call.arguments, parsed, scope.sealed(), agent.agent, agent.level)
+    if leak is not None:
+        return await _refuse(scope, call, agent.agent, f"its arguments contain sealed data of agent {leak.owner!r} "
+                             f"({leak.level.value}) that agent {agent.agent!r} may not pass on", rule.risk, args_digest)
+    try:
+        args = tool.validate(parsed if parsed is not None else call.arguments)
+    except ToolArgumentsError as exc:
+        reason = bounded(str(exc), MAX_ERROR_CHARS)
+        seq = await scope.audit(AuditEventType.ACTION_FAILED, agent.agent, name, call, success=False,
+                                severity=AuditSeverity.WARNING, error=reason, decision="invalid_arguments",
+                                executed=False, risk=rule.risk.value, arguments_digest=args_digest)
+        await scope.emit("tool_decided", agent=agent.agent, tool=name, call_id=call.id, decision="invalid_arguments",
+                   reason=reason)
+        return ToolOutcome(call, "invalid_arguments", False, False, f"error: {reason}; fix the arguments",
+                           reason, 0.0, seq)
+    refusal = _refusal(rule, scope, agent.agent, name, args)
+    if refusal is not None:
+        return await _refuse(scope, call, agent.agent, refusal, rule.risk, args_digest)
+    key = (agent.agent, name)
+    scope.counts[key] += 1  # reserved before any await, so parallel calls respect the cap
+    if rule.decision is Decision.CONFIRM:
+        refusal = await _approve(scope, tool, call, agent.agent, args, rule)
+    limiter = None
+    if refusal is None:
+        limiter, refusal = await _permit(scope, name, rule)
+    if refusal is not None:
+        scope.counts[key] -= 1
+        return await _refuse(scope, call, agent.agent, refusal, rule.risk, args_digest)
+    await scope.emit("tool_decided", agent=agent.agent, tool=name, call_id=call.id, decision=rule.decision.value)
+    try:
+        return await _execute(scope, agent, tool, call, args, rule, args_digest)
+    finally:
+        if limiter is not None:
+            limiter.release()
+
+
+async def _execute(scope: ToolScope, agent: AgentTools, tool: Tool, call: ToolCall, args: dict[str, Any],
+                   rule: ToolRule, args_digest: str) -> ToolOutcome:
+    name, started = tool.name, time.perf_counter()
+    if scope.mining is not None:
+        scope.mining(f"tool:{name}", "start", 0, 0.0, {"agent": agent.agent, "call_id": call.id})
+    error: BaseException | None = None
+    try:
+        content = bounded(await _run(tool, args, rule), scope.max_result_chars)
+    except (Exception, asyncio.TimeoutError) as exc:
+        error = exc
+        detail = str(exc) if isinstance(exc, ToolError) else f"tool {name!r} failed: {type(exc).__name__}: {exc}"
+        content = "error: " + bounded(detail, MAX_ERROR_CHARS)
+    elapsed = (time.perf_counter() - started) * 1000
+    price = rule.price_per_call or 0.0
+    for usage in (scope.usage, scope.usage_by_agent.setdefault(agent.agent, ToolUsage())):
+        usage.calls += 1
+        usage.duration_ms += elapsed
+        usage.cost = round(usage.cost + price, 10)
+    ok = error is None
+    message = None if ok else content[len("error: "):]
+    seq = await scope.audit(
+        AuditEventType.ACTION_COMPLETED if ok else AuditEventType.ACTION_FAILED, agent.agent, name, call,
+        success=ok, severity=AuditSeverity.INFO if ok else AuditSeverity.ERROR, error=message,
+        decision=rule.decision.value, executed=True, risk=rule.risk.value, arguments_digest=args_digest,
+        result_digest=digest(scope.digest_key, content), duration_ms=round(elapsed, 3), price=price,
+    )
+    if scope.mining is not None:
+        scope.mining(f"tool:{name}", "complete" if ok else "error", int(elapsed), price,
+                     {"agent": agent.agent, "call_id": call.id, **({} if ok else {"error": (message or "")[:500]})})
+    await scope.emit("tool_finished", agent=agent.agent, tool=name, call_id=call.id, ok=ok, duration_ms=elapsed,
+               error=message)
+    outcome = ToolOutcome(call, rule.decision.value, True, ok, content, message, elapsed, seq, price)
+    if not ok and rule.fail_run:
+        raise ToolFailedError(f"tool {name!r} failed and its policy ends the run: {message}") from error
+    return outcome
+
+
+async def govern_all(scope: ToolScope, agent: AgentTools, calls: Sequence[ToolCall]) -> list[ToolOutcome]:
+    """Govern a turn's (parallel) calls concurrently; outcomes in the order the model asked."""
+    if len(calls) == 1:
+        return [await govern(scope, agent, calls[0])]
+    results = await asyncio.gather(*(govern(scope, agent, call) for call in calls), return_exceptions=True)
+    for result in results:  # every call has finished (and been audited) before a failure ends the run
+        if isinstance(result, BaseException):
+            raise result
+    return [r for r in results if isinstance(r, ToolOutcome)]
