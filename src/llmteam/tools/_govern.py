@@ -132,7 +132,7 @@ def _refusal(rule: ToolRule, scope: ToolScope, agent: str, tool: str, arguments:
     if missing:
         return f"tool {tool!r} needs the tenant feature(s) {missing}"
     if rule.licence_tier is not None and not scope.has_tier(rule.licence_tier):
-        return f"tool {tool!r} needs a {rule.licence_tier.value} licence"
+        return f"tool {tool!r} needs the {rule.licence_tier.value} licence tier"
     violation = rule.violation(arguments)
     if violation:
         return violation

@@ -1,0 +1,251 @@
+"""govern(): every requested call passes policy, sealed-data screening, approval, rate limit and timeout, and is
+audited once with digests (never raw values); failures become bounded tool-error messages."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import pytest
+
+from llmteam.audit import AuditEventType, AuditQuery, AuditTrail
+from llmteam.audit.stores import MemoryAuditStore
+from llmteam.context import SensitivityLevel
+from llmteam.licensing import LicenseTier
+from llmteam.llm import ToolCall
+from llmteam.ratelimit import RateLimitConfig, RateLimiter, RateLimitStrategy
+from llmteam.tools import (
+    AgentTools,
+    SealedValue,
+    ToolFailedError,
+    ToolPolicy,
+    ToolRequest,
+    ToolRule,
+    ToolScope,
+    digest,
+    govern,
+    govern_all,
+    tool,
+)
+
+RAN: list[tuple[str, dict[str, Any]]] = []
+
+
+@tool
+async def lookup(number: str) -> dict:
+    """Look up an invoice."""
+    RAN.append(("lookup", {"number": number}))
+    return {"number": number, "amount": 120.5}
+
+
+@tool
+async def refund(number: str, amount: float) -> str:
+    """Refund an invoice."""
+    RAN.append(("refund", {"number": number, "amount": amount}))
+    return "refunded"
+
+
+@tool
+async def explode() -> str:
+    """Always fails."""
+    raise RuntimeError("disk on fire " + "x" * 5000)
+
+
+@tool
+async def slow() -> str:
+    """Never finishes in time."""
+    await asyncio.sleep(30)
+    return "late"
+
+
+@tool
+async def weird() -> object:
+    """Returns something that is not JSON."""
+    return object()
+
+
+@pytest.fixture(autouse=True)
+def _reset() -> None:
+    RAN.clear()
+
+
+def make_scope(**kw: Any) -> ToolScope:
+    trail = AuditTrail(MemoryAuditStore(), tenant_id="acme", use_context_tenant=False)
+    return ToolScope("acme", "run-1", "team", trail, **kw)
+
+
+def agent(*tools: Any, rules: dict[str, ToolRule] | None = None,
+          level: SensitivityLevel = SensitivityLevel.INTERNAL) -> AgentTools:
+    return AgentTools("billing", level, {t.name: t for t in tools}, rules or {})
+
+
+async def records(scope: ToolScope) -> list[Any]:
+    return await scope.trail.query(AuditQuery(limit=1000, order_by="sequence_number", order_desc=False))
+
+
+async def test_allowed_call_runs_and_is_audited_once_with_digests_only() -> None:
+    scope = make_scope(digest_key=b"tenant-key")
+    call = ToolCall.of("lookup", {"number": "INV-77"})
+    outcome = await govern(scope, agent(lookup), call)
+    assert outcome.executed and outcome.ok and outcome.decision == "allow"
+    assert json.loads(outcome.content) == {"number": "INV-77", "amount": 120.5}
+    assert outcome.to_message() == {"role": "tool", "tool_call_id": call.id, "content": outcome.content}
+    (rec,) = await records(scope)
+    assert rec.event_type is AuditEventType.ACTION_COMPLETED and rec.resource_id == "lookup"
+    assert rec.agent_name == "billing" and rec.run_id == "run-1" and rec.success
+    meta = rec.metadata
+    assert meta["arguments_digest"] == digest(b"tenant-key", '{"number":"INV-77"}')
+    assert meta["result_digest"] == digest(b"tenant-key", outcome.content)
+    assert meta["decision"] == "allow" and meta["executed"] is True and meta["call_id"] == call.id
+    assert "INV-77" not in json.dumps(rec.to_dict() if hasattr(rec, "to_dict") else vars(rec), default=str)
+    assert (scope.usage.calls, scope.usage_by_agent["billing"].calls) == (1, 1)
+    assert await scope.trail.verify_chain() == (True, [])
+
+
+async def test_undeclared_tool_is_refused_and_audited_as_access_denied() -> None:
+    scope = make_scope()
+    outcome = await govern(scope, agent(lookup), ToolCall.of("refund", {"number": "1", "amount": 5}))
+    assert not outcome.executed and outcome.decision == "deny"
+    assert "was not given a tool named 'refund'" in outcome.content
+    (rec,) = await records(scope)
+    assert rec.event_type is AuditEventType.ACCESS_DENIED and not rec.success
+    assert RAN == []
+
+
+@pytest.mark.parametrize("rule, tenant, fragment", [
+    (ToolRule(), ToolPolicy({"lookup": "deny"}), "denies 'lookup'"),
+    (ToolRule(decision="deny"), ToolPolicy({"lookup": "allow"}), "denies 'lookup'"),
+    (ToolRule(features={"tools_pro"}), ToolPolicy(), "needs the tenant feature(s) ['tools_pro']"),
+    (ToolRule(), ToolPolicy({"lookup": {"licence_tier": "enterprise"}}), "needs the enterprise licence tier"),
+    (ToolRule(), ToolPolicy({"lookup": {"constraints": {"number": {"INV-1"}}}}), "argument 'number'='INV-9'"),
+])
+async def test_policy_refusals(rule: ToolRule, tenant: ToolPolicy, fragment: str) -> None:
+    scope = make_scope(policy=tenant)
+    outcome = await govern(scope, agent(lookup, rules={"lookup": rule}), ToolCall.of("lookup", {"number": "INV-9"}))
+    assert not outcome.executed and fragment in outcome.content
+    assert RAN == []
+    (rec,) = await records(scope)
+    assert rec.event_type is AuditEventType.ACCESS_DENIED
+
+
+async def test_features_and_licence_tier_allow_when_present() -> None:
+    scope = make_scope(has_feature=lambda f: f == "tools_pro", has_tier=lambda t: t is LicenseTier.PROFESSIONAL)
+    rules = {"lookup": ToolRule(features={"tools_pro"}, licence_tier="professional")}
+    assert (await govern(scope, agent(lookup, rules=rules), ToolCall.of("lookup", {"number": "1"}))).executed
+
+
+async def test_per_run_cap_holds_for_parallel_calls() -> None:
+    scope = make_scope(policy=ToolPolicy({"lookup": {"max_calls_per_run": 2}}))
+    calls = [ToolCall.of("lookup", {"number": str(i)}) for i in range(5)]
+    outcomes = await govern_all(scope, agent(lookup), calls)
+    assert [o.call.id for o in outcomes] == [c.id for c in calls]
+    assert sum(o.executed for o in outcomes) == 2 and len(RAN) == 2
+    assert all("cap of 2" in o.content for o in outcomes if not o.executed)
+
+
+async def test_sealed_value_never_reaches_a_tool_without_clearance() -> None:
+    sealed = [SealedValue("vault", SensitivityLevel.SECRET, "acct-4417-secret")]
+    scope = make_scope(sealed=lambda: sealed)
+    call = ToolCall.of("lookup", {"number": "send acct-4417-secret please"})
+    outcome = await govern(scope, agent(lookup), call)
+    assert not outcome.executed and "sealed data of agent 'vault'" in outcome.content
+    assert "acct-4417-secret" not in outcome.content
+    (rec,) = await records(scope)
+    assert rec.event_type is AuditEventType.ACCESS_DENIED and "acct-4417-secret" not in rec.error_message
+    assert RAN == []
+    cleared = await govern(make_scope(sealed=lambda: sealed), agent(lookup, level=SensitivityLevel.SECRET), call)
+    assert cleared.executed
+
+
+async def test_confirm_fails_closed_without_an_approver() -> None:
+    scope = make_scope(policy=ToolPolicy({"refund": "confirm"}))
+    outcome = await govern(scope, agent(refund), ToolCall.of("refund", {"number": "1", "amount": 5}))
+    assert not outcome.executed and "no approver is configured" in outcome.content
+    assert RAN == []
+
+
+@pytest.mark.parametrize("answer, executed", [(True, True), (False, False), ("yes", False), (RuntimeError, False)])
+async def test_confirm_asks_the_approver(answer: Any, executed: bool) -> None:
+    asked: list[ToolRequest] = []
+
+    async def approver(request: ToolRequest) -> Any:
+        asked.append(request)
+        if answer is RuntimeError:
+            raise RuntimeError("approver down")
+        return answer
+
+    scope = make_scope(policy=ToolPolicy({"refund": {"decision": "confirm", "risk": "high"}}), approver=approver)
+    outcome = await govern(scope, agent(refund), ToolCall.of("refund", {"number": "1", "amount": "5"}))
+    assert outcome.executed is executed
+    (request,) = asked
+    assert (request.tool, request.agent, request.risk.value, dict(request.arguments)) == \
+        ("refund", "billing", "high", {"number": "1", "amount": 5.0})
+    types = [r.event_type for r in await records(scope)]
+    if executed:
+        assert types == [AuditEventType.APPROVAL_GRANTED, AuditEventType.ACTION_COMPLETED]
+    else:
+        assert types == [AuditEventType.APPROVAL_REJECTED, AuditEventType.ACCESS_DENIED]
+
+
+@pytest.mark.parametrize("target, rule, fragment", [
+    (explode, ToolRule(), "RuntimeError: disk on fire"),
+    (slow, ToolRule(timeout=0.05), "did not finish within 0.05s"),
+    (weird, ToolRule(), "cannot be sent to the model as JSON"),
+])
+async def test_failures_become_bounded_error_messages_and_failed_records(target: Any, rule: ToolRule,
+                                                                         fragment: str) -> None:
+    scope = make_scope()
+    outcome = await govern(scope, agent(target, rules={target.name: rule}), ToolCall.of(target.name))
+    assert outcome.executed and not outcome.ok and fragment in outcome.content
+    assert outcome.content.startswith("error: ") and len(outcome.content) <= 2_100
+    (rec,) = await records(scope)
+    assert rec.event_type is AuditEventType.ACTION_FAILED and fragment in rec.error_message
+
+
+async def test_fail_run_raises_after_auditing() -> None:
+    scope = make_scope(policy=ToolPolicy({"explode": {"fail_run": True}}))
+    with pytest.raises(ToolFailedError, match="its policy ends the run"):
+        await govern(scope, agent(explode), ToolCall.of("explode"))
+    (rec,) = await records(scope)
+    assert rec.event_type is AuditEventType.ACTION_FAILED
+
+
+async def test_invalid_arguments_are_reported_to_the_model() -> None:
+    scope = make_scope()
+    outcome = await govern(scope, agent(refund), ToolCall("c1", "refund", '{"number": 1, "amount": "lots"'))
+    assert not outcome.executed and "not valid JSON" in outcome.content
+    outcome = await govern(scope, agent(refund), ToolCall.of("refund", {"number": "1", "amount": "lots"}))
+    assert "amount: Input should be a valid number" in outcome.content
+    assert [r.metadata["decision"] for r in await records(scope)] == ["invalid_arguments"] * 2
+
+
+async def test_rate_limit_refuses_beyond_the_tenants_rate() -> None:
+    limiters: dict[str, RateLimiter] = {}
+
+    async def limiter_for(name: str, per_minute: float) -> RateLimiter:
+        if name not in limiters:
+            config = RateLimitConfig(requests_per_second=per_minute / 60, requests_per_minute=per_minute,
+                                     requests_per_hour=per_minute * 60, burst_size=int(per_minute),
+                                     strategy=RateLimitStrategy.REJECT)
+            limiters[name] = RateLimiter(f"tool:{name}", config)
+        return limiters[name]
+
+    scope = make_scope(policy=ToolPolicy({"lookup": {"calls_per_minute": 2}}), limiter_for=limiter_for)
+    outcomes = [await govern(scope, agent(lookup), ToolCall.of("lookup", {"number": str(i)})) for i in range(3)]
+    assert [o.executed for o in outcomes] == [True, True, False]
+    assert "rate-limited" in outcomes[2].content
+    assert limiters["lookup"].held_permits == 0
+
+
+async def test_events_and_mining_are_reported() -> None:
+    events: list[tuple[str, dict[str, Any]]] = []
+    mined: list[tuple[str, str]] = []
+
+    async def on_event(kind: str, data: dict[str, Any]) -> None:
+        events.append((kind, data))
+
+    scope = make_scope(on_event=on_event, mining=lambda act, life, ms, cost, attrs: mined.append((act, life)))
+    await govern(scope, agent(lookup), ToolCall.of("lookup", {"number": "1"}))
+    assert [k for k, _ in events] == ["tool_requested", "tool_decided", "tool_finished"]
+    assert mined == [("tool:lookup", "start"), ("tool:lookup", "complete")]
