@@ -8,7 +8,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from llmteam.llm import LLMProvider, ScriptedLLM, ScriptError, count_tokens
+from llmteam.llm import (
+    Completion,
+    LLMProvider,
+    ScriptedLLM,
+    ScriptError,
+    TextDelta,
+    ToolCall,
+    ToolSpec,
+    count_tokens,
+    validate_messages,
+)
 
 
 async def test_first_matching_rule_wins() -> None:
@@ -77,3 +87,68 @@ async def test_simulated_latency_scales_with_answer_length() -> None:
 def test_count_tokens_additive_over_whitespace(text: str) -> None:
     assert count_tokens(text + " " + text) == 2 * count_tokens(text)
     assert count_tokens(text) <= len(text)
+
+
+# --- tool calls and streaming -------------------------------------------------------------------------------------
+
+
+_SPEC = ToolSpec("lookup", "Look up.", {"type": "object"})
+
+
+async def test_rule_answering_with_tool_calls_then_the_tool_results() -> None:
+    calls = [ToolCall.of("lookup", {"n": 1}, id="a"), ToolCall.of("lookup", {"n": 2}, id="b")]
+    llm = ScriptedLLM({"invoice": calls})
+    first = await llm.complete([{"role": "user", "content": "invoice?"}], tools=[_SPEC])
+    assert first.tool_calls == tuple(calls) and first.finish_reason == "tool_calls" and first.text == ""
+    convo = [{"role": "user", "content": "invoice?"}, first.to_message(),
+             {"role": "tool", "tool_call_id": "a", "content": "one"},
+             {"role": "tool", "tool_call_id": "b", "content": "two"}]
+    validate_messages(convo)
+    second = await llm.complete(convo, tools=[_SPEC])
+    assert second.tool_calls == () and second.text == "one\ntwo"
+    assert llm.tools_offered[-1] == ("lookup",)
+
+
+async def test_respond_sees_the_whole_conversation_and_may_fall_through() -> None:
+    def respond(messages: list[dict]) -> object:
+        tools_done = sum(m["role"] == "tool" for m in messages)
+        return None if tools_done >= 2 else ToolCall.of("lookup", {"round": tools_done})
+
+    llm = ScriptedLLM(default="done", respond=respond)
+    convo: list[dict] = [{"role": "user", "content": "go"}]
+    for expected in (0, 1):
+        answer = await llm.complete(convo, tools=[_SPEC])
+        assert answer.tool_calls[0].arguments == f'{{"round": {expected}}}'
+        convo += [answer.to_message(), {"role": "tool", "tool_call_id": answer.tool_calls[0].id, "content": "ok"}]
+    assert (await llm.complete(convo, tools=[_SPEC])).text == "done"
+
+
+async def test_scripted_tool_calls_without_offered_tools_are_an_error() -> None:
+    llm = ScriptedLLM(default=ToolCall.of("lookup"))
+    with pytest.raises(ScriptError, match="no tools were offered"):
+        await llm.complete([{"role": "user", "content": "x"}])
+    with pytest.raises(ScriptError, match="answer text, a ToolCall"):
+        await ScriptedLLM(respond=lambda m: 42).complete([{"role": "user", "content": "x"}])  # type: ignore[arg-type, return-value]
+    with pytest.raises(TypeError, match="must be text, a ToolCall"):
+        ScriptedLLM({"x": 3})  # type: ignore[dict-item]
+
+
+async def test_stream_yields_words_then_the_completion() -> None:
+    llm = ScriptedLLM(default="three little words")
+    events = [e async for e in llm.stream([{"role": "user", "content": "x"}])]
+    assert [e.text for e in events if isinstance(e, TextDelta)] == ["three ", "little ", "words"]
+    assert isinstance(events[-1], Completion) and events[-1].text == "three little words"
+
+
+@pytest.mark.parametrize("message, fragment", [
+    ({"role": "tool", "content": "x"}, "tool_call_id"),
+    ({"role": "robot", "content": "x"}, "'role' must be one of"),
+    ({"role": "assistant", "content": None, "tool_calls": []}, "non-empty list"),
+    ({"role": "assistant", "content": None, "tool_calls": [{"id": "a", "function": {"name": "f"}}]}, "'arguments'"),
+    ({"role": "assistant", "content": 3, "tool_calls": [{"id": "a", "function": {"name": "f", "arguments": ""}}]},
+     "string or None"),
+    ({"role": "user", "content": None}, "'content' must be a string"),
+])
+def test_validate_messages_names_what_is_wrong(message: dict, fragment: str) -> None:
+    with pytest.raises(ValueError, match=fragment):
+        validate_messages([message])
