@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -105,3 +106,52 @@ def test_api_key_from_named_variable(monkeypatch: pytest.MonkeyPatch) -> None:
                            "llm": {"provider": "openai", "base_url": "http://x/v1", "model": "m",
                                    "api_key_env": "MY_API_KEY"}})
     assert isinstance(team.llm, OpenAICompatible) and "sk-123" not in repr(team.llm)
+
+
+TOOL_MODULE = '''
+from llmteam.tools import tool
+
+def shout(text: str) -> str:
+    """Upper-case the text."""
+    return text.upper()
+
+@tool(name="whisper")
+def quiet(text: str) -> str:
+    """Lower-case the text."""
+    return text.lower()
+
+NOT_CALLABLE = 3
+'''
+
+
+def test_agents_name_tools_by_import_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "yaml_tools_mod.py").write_text(TOOL_MODULE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    team = load_team(
+        "team: t\nllm: {provider: scripted, default: ok}\nagents:\n"
+        "  - name: a\n    prompt: x\n    tools: ['yaml_tools_mod:shout', 'yaml_tools_mod:quiet']\n"
+        "    tool_rules: {shout: confirm, whisper: {risk: high, max_calls_per_run: 2}}\n    max_tool_rounds: 4\n"
+    )
+    agent = team.agent("a")
+    assert sorted(agent.tool_map) == ["shout", "whisper"]
+    assert agent.tool_rules["shout"].decision.value == "confirm"
+    assert agent.tool_rules["whisper"].max_calls_per_run == 2 and agent.max_tool_rounds == 4
+
+
+@pytest.mark.parametrize("tools, fragment", [
+    ("['os.path']", "is not an import path"),
+    ("['no_such_module_xyz:f']", "cannot import module 'no_such_module_xyz'"),
+    ("['yaml_tools_mod:missing']", "has no attribute 'missing'"),
+    ("['yaml_tools_mod:NOT_CALLABLE']", "is not a Tool or a function"),
+    ("['yaml_tools_mod:shout; rm -rf']", "is not an import path"),
+    ("shout", "tools must be list"),
+])
+def test_bad_tool_references_name_the_agent_and_the_reference(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tools: str, fragment: str
+) -> None:
+    (tmp_path / "yaml_tools_mod.py").write_text(TOOL_MODULE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(TeamConfigError, match=re.escape(fragment)) as info:
+        load_team(f"team: t\nllm: {{provider: scripted, default: ok}}\nagents:\n  - name: a\n    prompt: x\n"
+                  f"    tools: {tools}\n")
+    assert "agents[0]" in str(info.value)

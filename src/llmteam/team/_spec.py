@@ -15,12 +15,13 @@ from llmteam.team._errors import TeamConfigError
 from llmteam.team._key_envs import fallback_key, key_env_patterns, resolve_key
 from llmteam.team._team import Agent, Route, Team
 from llmteam.team._yaml import parse_team_yaml, read_team_text
+from llmteam.tools import ToolError, import_tool
 
 _TEAM_FIELDS = {
     "team", "description", "llm", "agents", "routes", "router", "router_prompt", "limits", "requires", "prices",
     "output",
 }
-_AGENT_FIELDS = {"name", "prompt", "system", "llm", "options", "sensitivity"}
+_AGENT_FIELDS = {"name", "prompt", "system", "llm", "options", "sensitivity", "tools", "tool_rules", "max_tool_rounds"}
 _ROUTE_FIELDS = {"after", "to", "contains", "key"}
 _LIMIT_FIELDS = {"max_steps", "run_timeout"}
 _PROVIDER_FIELDS = {
@@ -108,6 +109,17 @@ def provider_from_dict(data: Any, where: str, *, api_key_envs: Iterable[str] | N
     )
 
 
+def _agent_tools(raw: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """An agent's ``tools`` (import paths ``module:function``), ``tool_rules`` and ``max_tool_rounds``."""
+    refs = _typed(raw, "tools", list, where, []) or []
+    try:
+        tools = [import_tool(ref) for ref in refs]
+    except ToolError as exc:
+        raise TeamConfigError(f"{where}.tools: {exc}") from None
+    return {"tools": tools, "tool_rules": dict(_typed(raw, "tool_rules", Mapping, where, {}) or {}),
+            "max_tool_rounds": _typed(raw, "max_tool_rounds", int, where, 10)}
+
+
 def team_from_dict(data: Any, source: str = "team", *, api_key_envs: Iterable[str] | None = None) -> Team:
     """Build a :class:`Team` from a parsed YAML/JSON mapping, refusing unknown fields.
 
@@ -138,6 +150,7 @@ def team_from_dict(data: Any, source: str = "team", *, api_key_envs: Iterable[st
                 system=_typed(raw, "system", str, where),
                 options=dict(_typed(raw, "options", Mapping, where, {}) or {}),
                 sensitivity=raw.get("sensitivity", "internal"),
+                **_agent_tools(raw, where),
             )
         )
     routes = []

@@ -41,7 +41,7 @@ from llmteam.tools._govern import (
 )
 from llmteam.tools._guard import SealedValue, digest
 from llmteam.tools._policy import Constraint, Decision, Risk, ToolPolicy, ToolRule
-from llmteam.tools._tool import Tool, as_tool, check_tool_name, tool
+from llmteam.tools._tool import Tool, as_tool, check_tool_name, import_tool, tool
 
 __all__ = [
     "AgentTools",
@@ -69,5 +69,6 @@ __all__ = [
     "digest",
     "govern",
     "govern_all",
+    "import_tool",
     "tool",
 ]

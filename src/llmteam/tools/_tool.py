@@ -182,6 +182,30 @@ def tool(
     return lambda f: Tool.from_function(f, name=name, description=description)
 
 
+REF_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def import_tool(ref: Any) -> Tool:
+    """The tool named by an import path ``package.module:function`` (a Tool or a typed function).
+
+    Importing runs the module's code: name only modules you trust (team files are code, like a Python script).
+    """
+    import importlib
+
+    if not isinstance(ref, str) or not REF_RE.fullmatch(ref):
+        raise ToolDefinitionError(f"tool reference {ref!r:.100} is not an import path; write 'package.module:function'")
+    module_name, attr = ref.split(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ToolDefinitionError(f"tool {ref!r}: cannot import module {module_name!r} ({exc})") from None
+    try:
+        target = getattr(module, attr)
+    except AttributeError:
+        raise ToolDefinitionError(f"tool {ref!r}: module {module_name!r} has no attribute {attr!r}") from None
+    return as_tool(target)
+
+
 def as_tool(value: Any) -> Tool:
     """``value`` if it is a Tool, a Tool from it if it is a function, else ToolDefinitionError naming it."""
     if isinstance(value, Tool):
