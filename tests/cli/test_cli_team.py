@@ -32,7 +32,7 @@ def test_demo_prints_everything_and_writes_files(tmp_path: Path) -> None:
     out = result.output
     for expected in ("Answer from team 'support_triage'", "refunded", "Usage and cost per agent", "classify",
                      "retrieve_p", "total", "Audit checkpoint", "verified", "Process metrics", "Bottlenecks",
-                     "XES event log written to", "Process map"):
+                     "XES event log written to", "Process map", "Tool calls", "lookup_invoice", "INV-1042"):
         assert expected in out, expected
     assert (tmp_path / ".llmteam" / "llmteam.db").exists()
     assert (tmp_path / ".llmteam" / "support_triage.xes").read_text().startswith("<?xml")
@@ -48,8 +48,10 @@ def test_demo_json_and_repeat_runs_accumulate(tmp_path: Path) -> None:
     assert "refunded" in a["answer"] and "reset link" in b["answer"]
     assert a["audit"]["verified"] and b["audit"]["verified"]
     assert b["audit"]["checkpoint"]["tree_size"] > a["audit"]["checkpoint"]["tree_size"]
-    assert b["process"]["cases"] == 2 and b["run"]["usage"]["requests"] == 4
-    assert {x["activity"] for x in b["process"]["bottlenecks"]} <= {"classify", "retrieve_policy", "draft", "review"}
+    # four agents, and the drafter asks the model twice: once for the invoice lookup, once for the reply
+    assert b["process"]["cases"] == 2 and b["run"]["usage"]["requests"] == 5 and b["run"]["usage"]["tool_calls"] == 1
+    assert {x["activity"] for x in b["process"]["bottlenecks"]} <= {"classify", "retrieve_policy", "draft", "review",
+                                                                    "tool:lookup_invoice"}
     assert Path(b["files"]["xes"]).exists()
 
 
@@ -63,6 +65,20 @@ def test_run_yaml_team(tmp_path: Path) -> None:
     (tmp_path / "in.json").write_text('{"name": "Bob"}')
     pretty = runner.invoke(app, ["run", "team.yaml", "--tenant", "acme", "--input", "@in.json"])
     assert pretty.exit_code == 0 and "Audit chain head: sequence 9" in pretty.output
+
+
+def test_run_stream_prints_tokens_and_tool_calls_live(tmp_path: Path) -> None:
+    (tmp_path / "team.yaml").write_text(TEAM)
+    result = runner.invoke(app, ["run", "team.yaml", "--tenant", "acme", "--input", '{"name": "Ann"}', "--stream"])
+    assert result.exit_code == 0, result.output
+    assert "hi there" in result.output and "Answer from team 't'" in result.output
+    lines = runner.invoke(app, ["run", "team.yaml", "--tenant", "acme", "--input", '{"name": "Ann"}', "--stream",
+                                "--json"])
+    assert lines.exit_code == 0, lines.output
+    events = [json.loads(line) for line in lines.output.splitlines() if line.startswith('{"event"')]
+    kinds = [e["event"] for e in events]
+    assert kinds[0] == "step_started" and kinds.count("step_finished") == 2
+    assert "".join(e["text"] for e in events if e["event"] == "token").startswith("hi there")
 
 
 def test_run_example_team() -> None:
@@ -155,4 +171,4 @@ def test_demo_against_a_real_endpoint(monkeypatch: pytest.MonkeyPatch) -> None:
     data = json.loads(result.output)
     assert data["model"] == "stub-model" and data["answer"] == "ok" and len(prompts) == 4
     assert data["run"]["usage"] == {"prompt_tokens": 40, "completion_tokens": 8, "total_tokens": 48,
-                                    "requests": 4, "cost": pytest.approx(0.032)}
+                                    "requests": 4, "cost": pytest.approx(0.032), "tool_calls": 0, "tool_ms": 0.0}

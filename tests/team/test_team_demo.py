@@ -33,13 +33,19 @@ async def test_run_demo_report(tmp_path: Path) -> None:
     report = await run_demo(url, out_dir=tmp_path / "out")
     assert "refunded" in report.result.output and report.result.tenant_id == "demo"
     assert [s.agent for s in report.result.steps] == ["classify", "retrieve_policy", "draft", "review"]
-    assert report.verification.ok and report.checkpoint["tree_size"] == 7
+    # 7 step/run records plus the draft agent's one governed tool call
+    assert report.verification.ok and report.checkpoint["tree_size"] == 8
+    (call,) = report.result.steps[2].tool_calls
+    assert (call.tool, call.decision, call.ok) == ("lookup_invoice", "allow", True)
+    assert "Invoice INV-1042 (49.00 EUR) was charged 2 times" in report.result.output
+    assert report.result.usage.tool_calls == 1 and report.result.usage_by_agent["draft"].tool_calls == 1
+    assert "tool:lookup_invoice" in report.map_path.read_text()
     assert report.cases == 1 and report.metrics.completion_rate == 1.0
     assert report.bottlenecks[0].activity == "draft"  # the longest answer is the slowest step
     assert report.xes_path.read_text().count("<trace>") == 1
     assert report.map_path.exists() and report.seconds < 5
     again = await run_demo(url, out_dir=tmp_path / "out", query="The app crashes")
-    assert again.cases == 2 and again.checkpoint["tree_size"] == 13 and again.verification.ok
+    assert again.cases == 2 and again.checkpoint["tree_size"] == 15 and again.verification.ok
 
 
 def test_process_map_without_graphviz(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

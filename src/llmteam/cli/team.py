@@ -79,14 +79,28 @@ def usage_table(result: RunResult, title: str = "Usage and cost per agent") -> T
     """Per-agent requests, tokens and cost of a run, with a total row."""
     models = {s.agent: s.model for s in result.steps}
     table = Table(title=title, title_justify="left")
-    for col in ("agent", "model", "requests", "prompt tokens", "completion tokens", "cost"):
+    for col in ("agent", "model", "requests", "prompt tokens", "completion tokens", "tool calls", "cost"):
         table.add_column(col, justify="left" if col in ("agent", "model") else "right")
     for agent, u in result.usage_by_agent.items():
         table.add_row(agent, models.get(agent, ""), str(u.requests), str(u.prompt_tokens), str(u.completion_tokens),
-                      f"{u.cost:.6f}")
+                      str(u.tool_calls), f"{u.cost:.6f}")
     u = result.usage
     table.add_row("[bold]total[/bold]", "", str(u.requests), str(u.prompt_tokens), str(u.completion_tokens),
-                  f"[bold]{u.cost:.6f}[/bold]")
+                  str(u.tool_calls), f"[bold]{u.cost:.6f}[/bold]")
+    return table
+
+
+def tool_calls_table(result: RunResult) -> Table | None:
+    """The run's tool calls (agent, tool, policy decision, outcome, time), or None when it made none."""
+    rows = [(s.agent, c) for s in result.steps for c in s.tool_calls]
+    if not rows:
+        return None
+    table = Table(title="Tool calls (governed and audited)", title_justify="left")
+    for col in ("agent", "tool", "decision", "outcome", "time", "audit #"):
+        table.add_column(col, justify="right" if col in ("time", "audit #") else "left")
+    for agent, c in rows:
+        outcome = "ok" if c.ok else f"[red]{(c.error or 'refused')[:60]}[/red]"
+        table.add_row(agent, c.tool, c.decision, outcome, f"{c.duration_ms:.1f} ms", str(c.audit_sequence))
     return table
 
 
@@ -119,6 +133,9 @@ def _print_demo(r: DemoReport) -> None:
     out.print(Panel(res.output, title=f"Answer from team {res.team!r} for tenant {res.tenant_id!r}",
                     subtitle=f"run {res.run_id} · model {r.model} · {len(res.steps)} steps", expand=False))
     out.print(usage_table(res))
+    calls = tool_calls_table(res)
+    if calls is not None:
+        out.print(calls)
     cp, v = r.checkpoint, r.verification
     status = ("[green]verified[/green]: every record's checksum and link re-checked, the log extends the checkpoint"
               if v.ok else "[red]FAILED[/red]: " + "; ".join(v.problems))
@@ -199,6 +216,7 @@ def run(
     allow_key_env: list[str] | None = typer.Option(
         None, "--allow-key-env", help="Environment variable (or glob) the team file may name as api_key_env; "
         "repeatable; replaces the default LLMTEAM_API_KEY and *_API_KEY."),
+    stream: bool = typer.Option(False, "--stream", help="Print the model's tokens and tool calls as they happen."),
 ) -> None:
     """Run TEAM_FILE once for --tenant on --input and print the answer, usage and audit head."""
     data = _parse_input(input)
@@ -210,9 +228,15 @@ def run(
     async def body() -> RunResult:
         auto = TenantTier.FREE if create_tenant else None
         async with team.runtime(db, tenant=tenant, redis_url=redis_url, auto_create_tenant=auto) as rt:
-            return await rt.run(data)
+            if not stream:
+                return await rt.run(data)
+            async for event in rt.stream(data):
+                if event.result is not None:
+                    return event.result
+                _print_event(event, as_json)
+        raise AssertionError("a stream always ends with run_finished")
 
-    with progress(f"Running {team_file} for tenant {tenant!r}…", as_json):
+    with progress(f"Running {team_file} for tenant {tenant!r}…", as_json or stream):
         result = run_command(body)
     if as_json:
         print_json(result.to_dict())
@@ -222,8 +246,27 @@ def run(
                     subtitle=f"run {result.run_id} · {len(result.steps)} steps · {result.duration_ms:.0f} ms",
                     expand=False))
     out.print(usage_table(result))
+    calls = tool_calls_table(result)
+    if calls is not None:
+        out.print(calls)
     head = result.audit_head
     out.print(f"Audit chain head: sequence {head.sequence_number}, checksum {head.checksum[:16]}…")
+
+
+def _print_event(event: Any, as_json: bool) -> None:
+    """One streamed run event: tokens to stdout as they come, the rest as dim lines on stderr (--json: JSON lines)."""
+    if as_json:
+        typer.echo(json.dumps({"event": event.kind, "agent": event.agent, "step": event.step, **event.data},
+                              default=str, ensure_ascii=False))
+    elif event.kind == "token":
+        typer.echo(event.data["text"], nl=False)
+    elif event.kind == "step_started":
+        _err.print(f"[dim]── step {event.step}: {event.agent}[/dim]")
+    elif event.kind == "step_finished":
+        typer.echo("")
+    elif event.kind in ("tool_decided", "tool_finished"):
+        detail = event.data.get("decision") or ("ok" if event.data.get("ok") else event.data.get("error"))
+        _err.print(f"[dim]   {event.kind.replace('_', ' ')}: {event.data.get('tool')} → {detail}[/dim]")
 
 
 def register(app: typer.Typer) -> None:

@@ -3,12 +3,14 @@
 Four agents: ``classify`` (billing / account / technical), ``retrieve_policy`` (the policy for that class),
 ``draft`` (a reply following the policy) and ``review`` (APPROVED or REVISE, which routes back to ``draft``).
 Offline it runs on a :class:`ScriptedLLM`; with ``LLMTEAM_BASE_URL`` set it uses that OpenAI-compatible
-endpoint. Prices are illustrative (0.50 / 1.50 per 1k prompt / completion tokens).
+endpoint. Prices are illustrative (0.50 / 1.50 per 1k prompt / completion tokens). ``draft`` has one tool,
+:func:`lookup_invoice` over a small local table, so every demo run shows a governed, audited tool call.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import shutil
@@ -18,12 +20,13 @@ from pathlib import Path
 from typing import Any
 
 from llmteam.audit import AuditLedger, LedgerVerification
-from llmteam.llm import LLMProvider, OpenAICompatible, ScriptedLLM
+from llmteam.llm import LLMProvider, Message, OpenAICompatible, ScriptedLLM, ToolCall
 from llmteam.roles import Bottleneck, ProcessMetrics, ProcessMiningEngine, render_dot
 from llmteam.team._result import RunResult
 from llmteam.team._runtime import DEFAULT_URL
 from llmteam.team._team import Agent, Route, Team
 from llmteam.tenancy import TenantTier
+from llmteam.tools import tool
 
 DEMO_TENANT = "demo"
 DEMO_QUERY = "Hello, I was charged twice on my last invoice. Can you refund the duplicate charge?"
@@ -36,6 +39,38 @@ _POLICIES = {
     "technical": "Policy T-1: reproduce the problem, give a workaround if one exists, and open a ticket "
                  "with engineering otherwise.",
 }
+
+
+INVOICES = {
+    "INV-1042": {"number": "INV-1042", "amount": 49.0, "currency": "EUR", "charged": 2, "status": "paid twice"},
+    "INV-0977": {"number": "INV-0977", "amount": 49.0, "currency": "EUR", "charged": 1, "status": "paid"},
+}
+LATEST_INVOICE = "INV-1042"
+
+
+@tool
+def lookup_invoice(number: str = "latest") -> dict[str, Any]:
+    """Look up a customer's invoice by number ("latest" for the most recent one): amount, charges and status."""
+    key = LATEST_INVOICE if number.strip().lower() == "latest" else number.strip().upper()
+    return INVOICES.get(key) or {"number": number, "error": "no such invoice"}
+
+
+def _draft_with_invoice(messages: list[Message]) -> str | ToolCall | None:
+    """The scripted drafter: look the invoice up first, then write the reply citing it (None: not a draft)."""
+    prompt = str(messages[0].get("content") or "")
+    if not prompt.startswith("Draft a reply"):
+        return None
+    results = [m for m in messages if m["role"] == "tool"]
+    if not results:
+        number = re.search(r"\bINV-\d+\b", prompt)
+        return ToolCall.of("lookup_invoice", {"number": number.group(0) if number else "latest"})
+    try:
+        invoice = json.loads(results[-1]["content"])
+        fact = (f" Invoice {invoice['number']} ({invoice['amount']:.2f} {invoice['currency']}) was charged "
+                f"{invoice['charged']} times.")
+    except (ValueError, KeyError, TypeError):
+        fact = ""
+    return _draft(prompt) + fact
 
 
 def _draft(prompt: str) -> str:
@@ -56,7 +91,7 @@ def scripted_support_llm() -> ScriptedLLM:
         (re.compile(r"^Retrieve the support policy", re.I), _POLICIES["technical"]),
         (re.compile(r"^Draft a reply", re.I), _draft),
         (re.compile(r"^Review", re.I), "APPROVED: polite, follows the policy, promises nothing beyond it."),
-    ], model="scripted-support", delay=0.002, seconds_per_token=0.0004)
+    ], model="scripted-support", delay=0.002, seconds_per_token=0.0004, respond=_draft_with_invoice)
 
 
 def demo_team(llm: LLMProvider | None = None) -> Team:
@@ -72,7 +107,8 @@ def demo_team(llm: LLMProvider | None = None) -> Team:
             Agent("retrieve_policy", prompt="Retrieve the support policy for category: {classify}",
                   sensitivity="public"),
             Agent("draft", prompt="Draft a reply to the customer message below, following the policy.\n"
-                                  "Message: {query}\nPolicy: {retrieve_policy}"),
+                                  "Message: {query}\nPolicy: {retrieve_policy}", tools=[lookup_invoice],
+                  tool_rules={"lookup_invoice": {"timeout": 10.0, "max_calls_per_run": 5}}),
             Agent("review", prompt="Review this draft for tone and policy compliance. Start your answer with "
                                    "APPROVED or REVISE.\nDraft: {draft}"),
         ],
