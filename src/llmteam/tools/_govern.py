@@ -105,6 +105,7 @@ class ToolScope:
     on_event: EventSink | None = None
     max_result_chars: int = 16_000
     counts: Counter[tuple[str, str]] = field(default_factory=Counter)
+    rules: dict[tuple[str, str], ToolRule] = field(default_factory=dict)
     usage: ToolUsage = field(default_factory=ToolUsage)
     usage_by_agent: dict[str, ToolUsage] = field(default_factory=dict)
 
@@ -207,7 +208,10 @@ async def govern(scope: ToolScope, agent: AgentTools, call: ToolCall) -> ToolOut
         given = ", ".join(sorted(agent.tools)) or "none"
         return await _refuse(scope, call, agent.agent, f"agent {agent.agent!r} was not given a tool named "
                              f"{name[:64]!r} (its tools: {given})", Risk.HIGH, args_digest)
-    rule = agent.rules.get(name, ToolRule()).narrowed(scope.policy.rule(agent.agent, name))
+    rule = scope.rules.get((agent.agent, name))
+    if rule is None:  # the declaration narrowed by the tenant's policy, once per agent and tool in a run
+        rule = scope.rules[(agent.agent, name)] = agent.rules.get(name, ToolRule()).narrowed(
+            scope.policy.rule(agent.agent, name))
     leak = sealed_leak(call.arguments, parsed, scope.sealed(), agent.agent, agent.level)
     if leak is not None:
         return await _refuse(scope, call, agent.agent, f"its arguments contain sealed data of agent {leak.owner!r} "
