@@ -276,15 +276,38 @@ async def test_malformed_stream_chunks_raise_response_errors() -> None:
                 pass
 
 
-class _Body:
+class _FakeResponse:
     status_code = 200
 
-    def __init__(self, data: Any) -> None:
+    def __init__(self, data: object) -> None:
         self._data = data
         self.text = json.dumps(data)
 
-    def json(self) -> Any:
+    def json(self) -> object:
         return self._data
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=5),
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=8), children, max_size=3),
+    max_leaves=10,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.one_of(json_values, st.fixed_dictionaries({"choices": st.lists(
+    st.fixed_dictionaries({"message": st.dictionaries(
+        st.sampled_from(["content", "role", "tool_calls"]), json_values)}),
+    max_size=2)}, optional={"usage": json_values, "model": json_values})))
+def test_any_2xx_body_parses_or_raises_response_error(body: object) -> None:
+    try:
+        completion = parse_completion(_FakeResponse(body), "http://127.0.0.1:1/v1/chat/completions", "m",
+                                      [{"role": "user", "content": "a b"}])
+    except LLMResponseError as exc:
+        assert "chat-completions format" in str(exc)
+        return
+    assert isinstance(completion.text, str) and isinstance(completion.model, str)
+    assert completion.usage.prompt_tokens >= 0 and completion.usage.completion_tokens >= 0
 
 
 @settings(max_examples=100, deadline=None)
@@ -292,7 +315,7 @@ class _Body:
                           st.text(max_size=30)), max_size=4))
 def test_any_well_formed_tool_call_list_round_trips(calls: list[tuple[str, str, str]]) -> None:
     data = completion(None, calls).model_dump()
-    parsed = parse_completion(_Body(data), "u", "m", [{"role": "user", "content": "x"}])
+    parsed = parse_completion(_FakeResponse(data), "u", "m", [{"role": "user", "content": "x"}])
     assert parsed.tool_calls == tuple(ToolCall(i, n, a) for i, n, a in calls)
     # what we send back for them is valid wire format too
     MESSAGES.validate_python([{"role": "user", "content": "x"}, parsed.to_message()] if calls else
