@@ -132,7 +132,8 @@ async def llmteam_loop(reps: int, rt: Any) -> float:
 
 
 LANGGRAPH_WORKER = r'''
-import json, sys, time
+import json, sys, time, warnings
+warnings.simplefilter("ignore")  # create_react_agent is deprecated in favour of langchain.agents; same loop
 from typing import Any
 from langchain_core.language_models.chat_models import BaseChatModel
 from langchain_core.messages import AIMessage, ToolMessage
