@@ -261,17 +261,16 @@ class TeamRuntime:
         """
         return await self._run(input, tenant, run_id, None)
 
-    async def stream(self, input: Mapping[str, Any], *, tenant: str | None = None,
-                     run_id: str | None = None) -> AsyncIterator[RunEvent]:
+    def stream(self, input: Mapping[str, Any], *, tenant: str | None = None,
+               run_id: str | None = None) -> AsyncIterator[RunEvent]:
         """Run the team like :meth:`run`, yielding :class:`RunEvent` s as they happen; the last is ``run_finished``.
 
         Events: ``step_started``, ``token`` (text deltas, when the provider streams), ``tool_requested``,
         ``tool_decided``, ``tool_finished``, ``step_finished``, then ``run_finished`` carrying the
         :class:`RunResult` (``event.result``, with usage). A failing run raises its error after its events.
-        Leaving the loop early cancels the run (recorded as failed).
+        Closing the iterator early (``contextlib.aclosing``) cancels the run, which is recorded as failed.
         """
-        async for event in stream_events(lambda publish: self._run(input, tenant, run_id, publish)):
-            yield event
+        return stream_events(lambda publish: self._run(input, tenant, run_id, publish))
 
     async def _run(self, input: Mapping[str, Any], tenant: str | None, run_id: str | None,
                    publish: Publish | None) -> RunResult:

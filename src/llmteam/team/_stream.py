@@ -65,21 +65,19 @@ class ToolSettings:
 async def stream_events(start: Callable[[Publish], Awaitable[RunResult]]) -> AsyncIterator[RunEvent]:
     """Run ``start(publish)`` in a task, yielding what it publishes, then ``run_finished`` with its result.
 
-    At most :data:`STREAM_BUFFER` events wait for the consumer (the run waits beyond that); leaving the loop
-    early cancels the run.
+    At most :data:`STREAM_BUFFER` events wait for the consumer (the run waits beyond that). Closing the iterator
+    early (``contextlib.aclosing``, or when it is collected) cancels the run; the run's own error is re-raised.
     """
-    queue: asyncio.Queue[RunEvent | None] = asyncio.Queue(maxsize=STREAM_BUFFER)
-
-    async def produce() -> RunResult:
-        try:
-            return await start(queue.put)
-        finally:
-            await queue.put(None)
-
-    task = asyncio.ensure_future(produce())
+    queue: asyncio.Queue[RunEvent] = asyncio.Queue(maxsize=STREAM_BUFFER)
+    task = asyncio.ensure_future(start(queue.put))
     try:
-        while (event := await queue.get()) is not None:
-            yield event
+        while not (task.done() and queue.empty()):
+            get = asyncio.ensure_future(queue.get())
+            await asyncio.wait((get, task), return_when=asyncio.FIRST_COMPLETED)
+            if not get.done():
+                get.cancel()  # the run ended: what it published is in the queue
+                continue
+            yield get.result()
         result = await task
     finally:
         if not task.done():
