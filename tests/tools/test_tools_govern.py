@@ -249,3 +249,15 @@ async def test_events_and_mining_are_reported() -> None:
     await govern(scope, agent(lookup), ToolCall.of("lookup", {"number": "1"}))
     assert [k for k, _ in events] == ["tool_requested", "tool_decided", "tool_finished"]
     assert mined == [("tool:lookup", "start"), ("tool:lookup", "complete")]
+
+
+async def test_a_flood_of_calls_in_one_answer_is_bounded_and_every_call_audited() -> None:
+    scope = make_scope()
+    calls = [ToolCall.of("lookup", {"number": str(i)}) for i in range(70)]
+    calls.append(ToolCall("x" * 10_000, "y" * 10_000, "{}"))
+    outcomes = await govern_all(scope, agent(lookup), calls)
+    assert sum(o.executed for o in outcomes) == 64 and len(RAN) == 64
+    assert all("more than 64 tool calls" in o.content for o in outcomes[64:])
+    recs = await records(scope)
+    assert len(recs) == 71 and max(len(r.resource_id) for r in recs) <= 200
+    assert max(len(r.metadata["call_id"]) for r in recs) <= 200

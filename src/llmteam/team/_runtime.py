@@ -73,11 +73,7 @@ class TeamRuntime:
     ``./.llmteam/llmteam.db``), ``postgresql://...`` or ``memory://``. ``redis_url`` shares rate limits between
     processes. ``auto_create_tenant`` is the tier given to an unknown tenant on first use (default FREE, the
     least-privileged tier, audited as TENANT_CREATED); None refuses unknown tenants.
-
-    Tool calls are governed by ``tool_policy`` (one :class:`ToolPolicy`, or a mapping tenant id -> policy with
-    ``"*"`` for the others; it can only narrow the agents' declarations), ``approver`` (an async callable deciding
-    ``confirm`` calls; without one they are refused) and ``tool_digest_key`` (bytes, or tenant id -> bytes: the
-    arguments and results of tool calls are audited as HMAC-SHA256 digests under it, plain SHA-256 without).
+    Tool calls: ``tool_policy``, ``approver`` and ``tool_digest_key``, see :class:`ToolSettings` and docs/tools.md.
     """
 
     def __init__(
@@ -263,12 +259,8 @@ class TeamRuntime:
 
     def stream(self, input: Mapping[str, Any], *, tenant: str | None = None,
                run_id: str | None = None) -> AsyncIterator[RunEvent]:
-        """Run the team like :meth:`run`, yielding :class:`RunEvent` s as they happen; the last is ``run_finished``.
-
-        Events: ``step_started``, ``token`` (text deltas, when the provider streams), ``tool_requested``,
-        ``tool_decided``, ``tool_finished``, ``step_finished``, then ``run_finished`` carrying the
-        :class:`RunResult` (``event.result``, with usage). A failing run raises its error after its events.
-        Closing the iterator early (``contextlib.aclosing``) cancels the run, which is recorded as failed.
+        """Run like :meth:`run`, yielding :class:`RunEvent` s as they happen; the last, ``run_finished``, holds the
+        :class:`RunResult`. A failing run raises after its events; closing the stream early cancels the run.
         """
         return stream_events(lambda publish: self._run(input, tenant, run_id, publish))
 

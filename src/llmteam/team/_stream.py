@@ -21,7 +21,13 @@ STREAM_BUFFER = 64  # events buffered ahead of a slow consumer; beyond that the 
 
 
 class ToolSettings:
-    """A runtime's tool governance settings: policies by tenant, the approver and the digest keys."""
+    """A runtime's tool governance settings (``TeamRuntime(tool_policy=, approver=, tool_digest_key=)``).
+
+    ``policy``: one :class:`ToolPolicy`, or tenant id -> policy with ``"*"`` for the others (it only narrows the
+    agents' declarations). ``approver``: an async callable deciding ``confirm`` calls (without one they are
+    refused). ``digest_key``: bytes, or tenant id -> bytes; tool arguments and results are audited as
+    HMAC-SHA256 digests under it, as plain SHA-256 without one.
+    """
 
     def __init__(self, policy: ToolPolicy | Mapping[str, ToolPolicy] | None, approver: Approver | None,
                  digest_key: bytes | Mapping[str, bytes] | None) -> None:

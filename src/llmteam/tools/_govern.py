@@ -42,6 +42,10 @@ class ToolRequest:
     call_id: str
 
 
+MAX_NAME = 200  # tool names and call ids come from the model: bounded before they are recorded
+MAX_CALLS_PER_TURN = 64  # calls beyond this in one model answer are refused (each still audited)
+MAX_CONCURRENT = 16  # calls of one turn running at once
+
 Approver = Callable[[ToolRequest], Awaitable[bool]]
 EventSink = Callable[[str, dict[str, Any]], Awaitable[None]]
 Mining = Callable[[str, str, int, float, dict[str, Any]], None]
@@ -120,8 +124,9 @@ class ToolScope:
         """One audit record about ``call`` in the tenant's chain; returns its sequence number."""
         record = await self.trail.log(
             event, severity=severity, actor_type="agent", actor_id=agent, action="tool_call", resource_type="tool",
-            resource_id=tool, success=success, error_message=error or "", pipeline_id=self.pipeline_id,
-            run_id=self.run_id, agent_name=agent, step_name=call.id[:200], metadata={"call_id": call.id, **metadata},
+            resource_id=tool[:MAX_NAME], success=success, error_message=error or "", pipeline_id=self.pipeline_id,
+            run_id=self.run_id, agent_name=agent, step_name=call.id[:MAX_NAME],
+            metadata={"call_id": call.id[:MAX_NAME], **metadata},
         )
         return record.sequence_number
 
@@ -289,7 +294,16 @@ async def govern_all(scope: ToolScope, agent: AgentTools, calls: Sequence[ToolCa
     """Govern a turn's (parallel) calls concurrently; outcomes in the order the model asked."""
     if len(calls) == 1:
         return [await govern(scope, agent, calls[0])]
-    results = await asyncio.gather(*(govern(scope, agent, call) for call in calls), return_exceptions=True)
+    gate = asyncio.Semaphore(MAX_CONCURRENT)
+
+    async def one(index: int, call: ToolCall) -> ToolOutcome:
+        if index >= MAX_CALLS_PER_TURN:
+            return await _refuse(scope, call, agent.agent, f"more than {MAX_CALLS_PER_TURN} tool calls in one "
+                                 "answer; ask for fewer at a time", Risk.HIGH, "")
+        async with gate:
+            return await govern(scope, agent, call)
+
+    results = await asyncio.gather(*(one(i, call) for i, call in enumerate(calls)), return_exceptions=True)
     for result in results:  # every call has finished (and been audited) before a failure ends the run
         if isinstance(result, BaseException):
             raise result
