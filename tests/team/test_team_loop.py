@@ -259,3 +259,21 @@ async def _governed_run(turns: list[list[tuple[str, str]]]) -> None:
 @given(st.lists(turn, min_size=1, max_size=3))
 def test_no_denied_tool_runs_no_sealed_value_leaks_and_every_call_is_audited_once(turns: Any) -> None:
     asyncio.run(_governed_run(turns))
+
+
+async def test_feature_and_licence_requirements_use_the_tenant_and_the_licence() -> None:
+    llm = once_then([ToolCall.of("lookup", {"number": "1"})])
+    team = Team("t", llm=llm, agents=[Agent("clerk", prompt="Find {q}", tools=[lookup],
+                                            tool_rules={"lookup": {"features": ["invoice_tools"]}})])
+    async with team.runtime("memory://") as rt:
+        await rt.ensure_tenant("small", "free")
+        await rt.ensure_tenant("big", "enterprise")  # the enterprise tier grants every feature
+        small = await rt.run({"q": "x"}, tenant="small")
+        big = await rt.run({"q": "x"}, tenant="big")
+    assert "needs the tenant feature(s) ['invoice_tools']" in str(small.steps[0].tool_calls[0].error)
+    assert big.steps[0].tool_calls[0].executed
+    team = Team("t", llm=once_then([ToolCall.of("lookup", {"number": "1"})]), agents=[
+        Agent("clerk", prompt="Find {q}", tools=[lookup], tool_rules={"lookup": {"licence_tier": "enterprise"}})])
+    async with team.runtime("memory://", tenant="acme") as rt:  # the test licence is the community tier
+        refused = (await rt.run({"q": "x"})).steps[0].tool_calls[0]
+        assert not refused.executed and "needs the enterprise licence tier" in str(refused.error)
