@@ -12,8 +12,7 @@ from hypothesis import strategies as st
 
 from llmteam.audit import AuditEventType, AuditQuery
 from llmteam.llm import Completion, ScriptedLLM, ToolCall
-from llmteam.team import Agent, Team, TeamConfigError
-from llmteam.team._loop import ToolLoopError
+from llmteam.team import Agent, Team, TeamConfigError, ToolLoopError
 from llmteam.tools import ToolFailedError, ToolPolicy, ToolRequest, digest, tool
 
 SECRET_TEXT = "acct-7731-zeta"

@@ -21,7 +21,8 @@ outputs their owners' policies allow), routes with ``Route`` rules first and an 
 fallback under ``max_steps``, appends every step to the tenant's audit chain and the process-mining log,
 and accounts tokens and cost (``PriceTable``) per run, agent and tenant. Teams load from YAML with
 :func:`load_team`. Unknown tenants are created on first use with the FREE tier unless
-``auto_create_tenant=None``.
+``auto_create_tenant=None``. Agents may call tools (``Agent(tools=[...])``), every call governed by the
+tenant's ``llmteam.tools.ToolPolicy``; ``rt.stream(input)`` yields :class:`RunEvent` s as the run happens.
 """
 
 from llmteam.team._errors import (
@@ -34,9 +35,11 @@ from llmteam.team._errors import (
     TeamConfigError,
     TeamError,
     TenantInactiveError,
+    ToolLoopError,
 )
+from llmteam.team._loop import RunEvent
 from llmteam.team._records import RunRecord, TenantUsage
-from llmteam.team._result import AuditHead, RunResult, StepRecord
+from llmteam.team._result import AuditHead, RunResult, StepRecord, ToolCallRecord
 from llmteam.team._runtime import DEFAULT_URL, TeamRuntime
 from llmteam.team._spec import load_team, provider_from_dict, team_from_dict
 from llmteam.team._store import MemoryRunStore, RunStore
@@ -57,6 +60,7 @@ __all__ = [
     "PromptVariableError",
     "Route",
     "RoutingError",
+    "RunEvent",
     "RunRecord",
     "RunResult",
     "RunStore",
@@ -70,6 +74,8 @@ __all__ = [
     "TeamRuntime",
     "TenantInactiveError",
     "TenantUsage",
+    "ToolCallRecord",
+    "ToolLoopError",
     "Usage",
     "load_team",
     "open_run_store",

@@ -43,6 +43,10 @@ class RunTimeoutError(TeamError, TimeoutError):
     """A run took longer than the team's ``run_timeout``."""
 
 
+class ToolLoopError(TeamError):
+    """An agent kept asking for tools after its ``max_tool_rounds`` rounds."""
+
+
 class AdmissionRefused(TeamError):
     """A run store refused a run because a tenant limit is reached (the runtime raises TenantLimitExceededError)."""
 

@@ -14,17 +14,13 @@ from typing import TYPE_CHECKING, Any
 
 from llmteam.llm import Completion, LLMProvider, Message, StreamingProvider, TextDelta, supports_tools
 from llmteam.ratelimit import RateLimiter
-from llmteam.team._errors import TeamConfigError, TeamError
+from llmteam.team._errors import TeamConfigError, TeamError, ToolLoopError
 from llmteam.team._result import ToolCallRecord
 from llmteam.team._usage import PriceTable, Usage
 from llmteam.tools import AgentTools, ToolScope, govern_all
 
 if TYPE_CHECKING:
     from llmteam.team._result import RunResult
-
-
-class ToolLoopError(TeamError):
-    """An agent kept asking for tools after ``max_tool_rounds`` rounds."""
 
 
 @dataclass(frozen=True)
