@@ -62,8 +62,8 @@ async def _ask(llm: LLMProvider, messages: list[Message], tools: AgentTools, opt
                limiter: RateLimiter, publish: Callable[[str], Awaitable[None]] | None) -> Completion:
     specs = [tool.spec for tool in tools.tools.values()]
     kwargs: dict[str, Any] = {**options, "tools": specs} if specs else dict(options)
-    await limiter.acquire()
-    try:
+    # entering acquires and releases only a permit it holds; a FALLBACK refusal raises RateLimitExceeded
+    async with limiter:
         if publish is None or not isinstance(llm, StreamingProvider):
             return await llm.complete(list(messages), **kwargs)
         final: Completion | None = None
@@ -75,8 +75,6 @@ async def _ask(llm: LLMProvider, messages: list[Message], tools: AgentTools, opt
         if final is None:
             raise TeamError(f"provider {llm!r} ended its stream without a final Completion")
         return final
-    finally:
-        limiter.release()
 
 
 async def converse(
