@@ -18,7 +18,11 @@ governs every call: the tenant's :class:`ToolPolicy` (``allow``/``confirm``/``de
 :class:`ToolRule`'s risk, features, licence tier, argument constraints, per-run cap, timeout and rate limit)
 can only narrow it; sealed data never reaches a tool of an agent without clearance; each decision and each
 call is an audit record holding keyed digests of the arguments and the result, never their values.
+
+:class:`MCPServer` (extra ``mcp``) turns a Model Context Protocol server's tools into ``Tool`` objects.
 """
+
+from typing import TYPE_CHECKING, Any
 
 from llmteam.tools._errors import (
     ToolArgumentsError,
@@ -43,11 +47,19 @@ from llmteam.tools._guard import SealedValue, digest
 from llmteam.tools._policy import Constraint, Decision, Risk, ToolPolicy, ToolRule
 from llmteam.tools._tool import Tool, as_tool, check_tool_name, import_tool, tool
 
+if TYPE_CHECKING:
+    from llmteam.tools._mcp import MCPError, MCPServer, MCPToolError
+
+_MCP_NAMES = frozenset({"MCPError", "MCPServer", "MCPToolError"})  # imported on first use (extra ``mcp``)
+
 __all__ = [
     "AgentTools",
     "Approver",
     "Constraint",
     "Decision",
+    "MCPError",
+    "MCPServer",
+    "MCPToolError",
     "Risk",
     "SealedValue",
     "Tool",
@@ -72,3 +84,11 @@ __all__ = [
     "import_tool",
     "tool",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _MCP_NAMES:
+        from llmteam.tools import _mcp
+
+        return getattr(_mcp, name)
+    raise AttributeError(f"module 'llmteam.tools' has no attribute {name!r}")

@@ -1,0 +1,315 @@
+"""``MCPServer``: a Model Context Protocol server's tools as governed :class:`~llmteam.tools.Tool` objects.
+
+One ``MCPServer`` owns one client session with the official ``mcp`` SDK (extra ``mcp``), over stdio (a subprocess
+started from ``command``) or streamable HTTP (``url``). Opening it initialises the session and lists the server's
+tools; each becomes a ``Tool`` whose JSON Schema is the server's ``inputSchema`` and whose invocation is the
+session's ``call_tool``, so MCP tools pass the same policy, audit and rate limits as Python tools. An MCP error
+result raises :class:`MCPToolError` (which the tool loop turns into a tool-error message for the model).
+
+Open and close an ``MCPServer`` in the same task (``async with``): the SDK's transports are anyio task groups.
+A stdio server gets only the SDK's safe default environment (PATH, HOME, ...) plus ``env``: no secrets leak
+into it by accident; closing ends the subprocess (stdin closed, then terminate, then kill).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from contextlib import AsyncExitStack
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from llmteam.tools._errors import ToolError
+from llmteam.tools._tool import NAME_RE as TOOL_NAME_RE
+from llmteam.tools._tool import Tool
+
+if TYPE_CHECKING:
+    from mcp import ClientSession
+    from mcp.types import CallToolResult
+
+logger = logging.getLogger(__name__)
+
+SERVER_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,62}$")
+MAX_TOOLS = 1000  # a server listing more tools than this is refused rather than buffered without bound
+MAX_ERROR_CHARS = 2000
+_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
+SSE_READ_TIMEOUT = 300.0
+
+
+class MCPError(ToolError):
+    """An MCP server could not be configured, reached or used."""
+
+
+class MCPToolError(MCPError):
+    """An MCP tool call failed: the server answered with an error result or the call itself failed."""
+
+
+def _check_positive(value: Any, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < float("inf"):
+        raise MCPError(f"{what}={value!r} must be a positive number of seconds")
+    return float(value)
+
+
+def _result_text(result: CallToolResult) -> str:
+    """The text parts of a tool result joined by newlines; other parts named by their type."""
+    parts: list[str] = []
+    for item in result.content:
+        text = getattr(item, "text", None)
+        parts.append(text if isinstance(text, str) else f"[{item.type} content]")
+    return "\n".join(parts)
+
+
+def result_value(result: CallToolResult) -> Any:
+    """What a successful MCP tool call returns: its structured content when given, else its text."""
+    if result.structuredContent is not None:
+        return result.structuredContent
+    return _result_text(result)
+
+
+def _describe(exc: BaseException) -> str:
+    """``Type: message`` of an error, looking inside the exception groups anyio raises."""
+    inner = getattr(exc, "exceptions", None)
+    while isinstance(inner, tuple) and len(inner) == 1 and isinstance(inner[0], BaseException):
+        exc = inner[0]
+        inner = getattr(exc, "exceptions", None)
+    return f"{type(exc).__name__}: {exc}"
+
+
+class MCPServer:
+    """One MCP server, opened as an async context manager; its tools are in :attr:`tools` once open.
+
+    Give ``command`` (and ``args``, ``env``, ``cwd``) to start a stdio server as a subprocess, or ``url`` for a
+    streamable-HTTP server (``headers`` are sent with every request). ``include`` keeps only the named tools;
+    ``prefix`` is put before each tool's name (to keep two servers' tools apart); ``timeout`` bounds each call.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        command: str | None = None,
+        args: Sequence[str] = (),
+        env: Mapping[str, str] | None = None,
+        cwd: str | None = None,
+        url: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        include: Iterable[str] | None = None,
+        prefix: str = "",
+        timeout: float = 60.0,
+        connect_timeout: float = 30.0,
+    ) -> None:
+        if not isinstance(name, str) or not SERVER_NAME_RE.fullmatch(name):
+            raise MCPError(f"MCP server name {name!r} is not valid; use 1-63 letters, digits, '_' or '-'")
+        if (command is None) == (url is None):
+            raise MCPError(f"MCP server {name!r}: give exactly one of command= (stdio) or url= (streamable HTTP)")
+        if command is not None and (not isinstance(command, str) or not command.strip()):
+            raise MCPError(f"MCP server {name!r}: command {command!r} must be a non-empty program name or path")
+        if url is not None and (not isinstance(url, str) or not url.startswith(("http://", "https://"))):
+            raise MCPError(f"MCP server {name!r}: url {url!r} must be an http(s) URL such as http://127.0.0.1:8000/mcp")
+        if isinstance(args, str) or not all(isinstance(a, str) for a in args):
+            raise MCPError(f"MCP server {name!r}: args {args!r} must be a list of strings")
+        for what, mapping in (("env", env), ("headers", headers)):
+            if mapping is not None and not all(isinstance(k, str) and isinstance(v, str) for k, v in mapping.items()):
+                raise MCPError(f"MCP server {name!r}: {what} must map strings to strings")
+        self.name = name
+        self.command = command
+        self.args = list(args)
+        self.env = dict(env) if env is not None else None
+        self.cwd = cwd
+        self.url = url
+        self.headers = dict(headers or {})
+        self.include = None if include is None else frozenset(include)
+        if not isinstance(prefix, str) or (prefix and not TOOL_NAME_RE.fullmatch(prefix)):
+            raise MCPError(f"MCP server {name!r}: prefix {prefix!r} must be letters, digits, '_' or '-'")
+        self.prefix = prefix
+        self.timeout = _check_positive(timeout, f"MCP server {name!r}: timeout")
+        self.connect_timeout = _check_positive(connect_timeout, f"MCP server {name!r}: connect_timeout")
+        self.tools: list[Tool] = []
+        self._declared: dict[str, Tool] = {}
+        self.server_info: dict[str, Any] = {}
+        self._session: ClientSession | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._stop = asyncio.Event()
+
+    def __repr__(self) -> str:
+        where = f"url={self.url!r}" if self.url else f"command={self.command!r}"
+        return f"MCPServer({self.name!r}, {where}, open={self.is_open})"
+
+    @property
+    def is_open(self) -> bool:
+        """True between a successful :meth:`open` and :meth:`close`."""
+        return self._task is not None and self._session is not None
+
+    def tool(self, name: str) -> Tool:
+        """The server's tool ``name`` (its name on the server, without the prefix).
+
+        Before the server is open this declares the tool: the returned ``Tool`` gets its description and schema
+        when the server opens (which fails if the server has no such tool), so a team can be defined before its
+        runtime opens the server. On an open server an unknown name is an MCPError naming the known ones.
+        """
+        if not self.is_open:
+            if name not in self._declared:
+                if len(self._declared) >= MAX_TOOLS:
+                    raise MCPError(f"MCP server {self.name!r}: more than {MAX_TOOLS} tools declared")
+                self._declared[name] = self._make_tool(self.local_name(name), name, "", {"type": "object"})
+            return self._declared[name]
+        local = self.local_name(name)
+        for tool in self.tools:
+            if tool.name == local:
+                return tool
+        known = ", ".join(t.name for t in self.tools) or "none"
+        raise MCPError(f"MCP server {self.name!r} has no tool {name!r} (tools: {known})")
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+    async def open(self) -> MCPServer:
+        """Start or connect to the server, initialise the session and list its tools (idempotent).
+
+        The session lives in a task of its own, so ``open`` and ``close`` may be awaited from different tasks.
+        """
+        if self._task is not None:
+            return self
+        try:
+            import mcp  # noqa: F401
+        except ImportError:
+            raise MCPError("MCP support needs the 'mcp' package: pip install 'llmteam[mcp]'") from None
+        ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._stop = asyncio.Event()
+        task = asyncio.create_task(self._serve(ready), name=f"mcp-server-{self.name}")
+        try:
+            await ready
+        except BaseException:
+            self._stop.set()
+            if not ready.done():  # we were cancelled while connecting
+                task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            raise
+        self._task = task
+        logger.info("opened MCP server %r with %d tools", self.name, len(self.tools))
+        return self
+
+    async def _serve(self, ready: asyncio.Future[None]) -> None:
+        from mcp import ClientSession
+
+        try:
+            async with AsyncExitStack() as stack:
+                read, write = await self._transport(stack)
+                session = await stack.enter_async_context(
+                    ClientSession(read, write, read_timeout_seconds=timedelta(seconds=self.connect_timeout))
+                )
+                init = await session.initialize()
+                self.server_info = {"name": init.serverInfo.name, "version": init.serverInfo.version,
+                                    "protocol_version": str(init.protocolVersion)}
+                self.tools = await self._list_tools(session)
+                self._session = session
+                ready.set_result(None)
+                await self._stop.wait()
+        except Exception as exc:
+            if ready.done():
+                logger.error("MCP server %r ended: %s: %s", self.name, type(exc).__name__, exc)
+                return
+            if isinstance(exc, MCPError):
+                ready.set_exception(exc)
+                return
+            where = self.url or " ".join([self.command or "", *self.args])
+            error = MCPError(f"cannot open MCP server {self.name!r} ({where}): {_describe(exc)}")
+            error.__cause__ = exc
+            ready.set_exception(error)
+        finally:
+            self._session = None
+
+    async def _transport(self, stack: AsyncExitStack) -> tuple[Any, Any]:
+        if self.url is not None:
+            import httpx
+            from mcp.client.streamable_http import streamable_http_client
+
+            # the read timeout covers the server's long-lived event stream; each call has its own (self.timeout)
+            timeout = httpx.Timeout(self.connect_timeout, read=max(SSE_READ_TIMEOUT, self.timeout))
+            client = await stack.enter_async_context(httpx.AsyncClient(headers=self.headers, timeout=timeout))
+            read, write, _ = await stack.enter_async_context(streamable_http_client(self.url, http_client=client))
+            return read, write
+        from mcp import StdioServerParameters
+        from mcp.client.stdio import stdio_client
+
+        assert self.command is not None
+        params = StdioServerParameters(command=self.command, args=self.args, env=self.env, cwd=self.cwd)
+        read, write = await stack.enter_async_context(stdio_client(params, errlog=sys.stderr))
+        return read, write
+
+    async def _list_tools(self, session: ClientSession) -> list[Tool]:
+        tools: list[Tool] = []
+        seen: dict[str, str] = {}
+        cursor: str | None = None
+        while True:
+            page = await session.list_tools(cursor=cursor) if cursor else await session.list_tools()
+            for spec in page.tools:
+                if self.include is None or spec.name in self.include or spec.name in self._declared:
+                    local = self.local_name(spec.name)
+                    if local in seen:
+                        raise MCPError(f"MCP server {self.name!r}: tools {seen[local]!r} and {spec.name!r} both map "
+                                       f"to the name {local!r}; pass include=[...] to pick one")
+                    seen[local] = spec.name
+                    tools.append(self._make_tool(local, spec.name, spec.description or "", dict(spec.inputSchema)))
+            if len(tools) > MAX_TOOLS:
+                raise MCPError(f"MCP server {self.name!r} lists more than {MAX_TOOLS} tools; pass include=[...]")
+            cursor = page.nextCursor
+            if not cursor:
+                break
+        missing = sorted(({*(self.include or ()), *self._declared}) - set(seen.values()))
+        if missing:
+            raise MCPError(f"MCP server {self.name!r} has no tool(s) {missing}; check include= and the tools the "
+                           "team names")
+        return tools
+
+    def local_name(self, remote: str) -> str:
+        """The name the model sees for server tool ``remote``: the prefix plus the name, made a valid tool name."""
+        return _UNSAFE.sub("_", f"{self.prefix}{remote}")[:64] or "_"
+
+    def _make_tool(self, local: str, remote: str, description: str, schema: dict[str, Any]) -> Tool:
+        if schema.get("type", "object") != "object":
+            raise MCPError(f"MCP server {self.name!r}: tool {remote!r} has an inputSchema that is not an object")
+        description = description or f"MCP tool {remote!r} of server {self.name!r}"
+        declared = self._declared.get(remote)
+        if declared is not None:  # declared before the server opened: described now, in place
+            declared.description, declared.parameters = description, {"type": "object", **schema}
+            return declared
+
+        async def call(arguments: Mapping[str, Any]) -> Any:
+            return await self.call(remote, arguments)
+
+        return Tool(name=local, description=description, parameters=schema, handler=call)
+
+    async def call(self, tool: str, arguments: Mapping[str, Any]) -> Any:
+        """Call ``tool`` on the server; its value (see :func:`result_value`), or MCPToolError on an error result."""
+        session = self._session
+        if session is None:
+            raise MCPToolError(f"MCP server {self.name!r} is closed; tool {tool!r} cannot be called")
+        from mcp.shared.exceptions import McpError
+
+        try:
+            result = await session.call_tool(tool, dict(arguments),
+                                             read_timeout_seconds=timedelta(seconds=self.timeout))
+        except McpError as exc:
+            raise MCPToolError(f"MCP tool {self.name}:{tool} failed: {exc}"[:MAX_ERROR_CHARS]) from exc
+        except Exception as exc:  # the transport broke (server gone): still a tool error, never a crash
+            raise MCPToolError(f"MCP tool {self.name}:{tool} failed: {_describe(exc)}"[:MAX_ERROR_CHARS]) from exc
+        if result.isError:
+            detail = _result_text(result) or "no detail given"
+            raise MCPToolError(f"MCP tool {self.name}:{tool} returned an error: {detail}"[:MAX_ERROR_CHARS])
+        return result_value(result)
+
+    async def close(self) -> None:
+        """End the session and the transport (the stdio subprocess exits); idempotent."""
+        task, self._task = self._task, None
+        self.tools = []
+        if task is not None:
+            self._stop.set()
+            await asyncio.gather(task, return_exceptions=True)
+
+    async def __aenter__(self) -> MCPServer:
+        return await self.open()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()

@@ -1,0 +1,301 @@
+"""MCPServer against a real MCP server subprocess (FastMCP), over stdio and streamable HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+
+pytest.importorskip("mcp")
+
+from llmteam.tools import MCPError, MCPServer, MCPToolError, Tool, ToolArgumentsError, ToolError
+
+SERVER = str(Path(__file__).with_name("mcp_test_server.py"))
+
+
+def stdio_server(**options: object) -> MCPServer:
+    return MCPServer("test", command=sys.executable, args=[SERVER, "stdio"], **options)  # type: ignore[arg-type]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def http_url() -> Iterator[str]:
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, SERVER, "http", str(port)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60  # hang guard only
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                    break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"the MCP test server did not start on port {port} (exit {proc.poll()})")
+                time.sleep(0.1)
+        yield f"http://127.0.0.1:{port}/mcp"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.fixture(params=["stdio", "http"])
+async def server(request: pytest.FixtureRequest) -> AsyncIterator[MCPServer]:
+    if request.param == "stdio":
+        srv = stdio_server()
+    else:
+        srv = MCPServer("test", url=request.getfixturevalue("http_url"))
+    async with srv:
+        yield srv
+
+
+async def test_lists_the_servers_tools_with_their_input_schema(server: MCPServer) -> None:
+    names = {t.name for t in server.tools}
+    assert {"add", "echo", "lookup_invoice", "pid", "sleep"} <= names
+    add = server.tool("add")
+    assert isinstance(add, Tool)
+    assert add.description == "Add two integers."
+    assert add.parameters["type"] == "object"
+    assert set(add.parameters["properties"]) == {"a", "b"}
+    assert sorted(add.parameters["required"]) == ["a", "b"]
+    assert server.server_info["name"] == "llmteam-test"
+
+
+async def test_calls_go_through_the_session(server: MCPServer) -> None:
+    assert await server.tool("add").invoke({"a": 2, "b": 40}) == {"result": 42}
+    assert await server.tool("echo").invoke({"text": "héllo"}) == {"result": "héllo"}
+    assert await server.tool("lookup_invoice").invoke({"invoice_id": "INV-1"}) == {
+        "invoice_id": "INV-1", "amount": 120.5, "currency": "EUR"}
+
+
+async def test_a_name_the_model_cannot_use_is_made_safe_and_still_calls_the_server_tool(server: MCPServer) -> None:
+    total = server.tool("billing.total")
+    assert total.name == "billing_total"
+    assert await total.invoke({"amounts": [1.5, 2.5]}) == {"result": 4.0}
+
+
+async def test_missing_required_arguments_are_refused_before_the_call(server: MCPServer) -> None:
+    with pytest.raises(ToolArgumentsError, match=r"missing required argument\(s\) \['b'\]"):
+        await server.tool("add").invoke({"a": 1})
+
+
+async def test_concurrent_calls_on_one_session(server: MCPServer) -> None:
+    results = await asyncio.gather(*(server.tool("add").invoke({"a": i, "b": i}) for i in range(10)))
+    assert [r["result"] for r in results] == [2 * i for i in range(10)]
+
+
+async def test_a_tool_that_raises_is_a_clear_tool_error(server: MCPServer) -> None:
+    with pytest.raises(MCPToolError, match=r"test:lookup_invoice returned an error: .*no invoice 'INV-9'") as info:
+        await server.tool("lookup_invoice").invoke({"invoice_id": "INV-9"})
+    assert isinstance(info.value, ToolError)  # the tool loop turns it into a tool-error message
+    # the session survives a failed call
+    assert await server.tool("add").invoke({"a": 1, "b": 1}) == {"result": 2}
+
+
+async def test_bad_arguments_are_refused_by_the_server(server: MCPServer) -> None:
+    with pytest.raises(MCPToolError, match="test:add returned an error"):
+        await server.tool("add").invoke({"a": "not a number", "b": 1})
+
+
+async def test_an_unknown_tool_names_the_known_ones(server: MCPServer) -> None:
+    with pytest.raises(MCPError, match=r"has no tool 'nope' \(tools: .*add"):
+        server.tool("nope")
+    with pytest.raises(MCPToolError, match="nope"):
+        await server.call("nope", {})
+
+
+async def test_a_slow_call_times_out_as_a_tool_error() -> None:
+    async with stdio_server(timeout=0.5) as srv:
+        with pytest.raises(MCPToolError, match="test:sleep failed"):
+            await srv.tool("sleep").invoke({"seconds": 30})
+
+
+async def test_include_and_prefix() -> None:
+    async with stdio_server(include=["add"], prefix="calc_") as srv:
+        assert [t.name for t in srv.tools] == ["calc_add"]
+        assert await srv.tool("add").invoke({"a": 1, "b": 2}) == {"result": 3}
+    with pytest.raises(MCPError, match=r"has no tool\(s\) \['missing'\]"):
+        async with stdio_server(include=["add", "missing"]):
+            pass
+
+
+async def test_close_ends_the_subprocess_and_later_calls_fail_clearly() -> None:
+    srv = stdio_server()
+    async with srv:
+        add = srv.tool("add")
+        pid = (await srv.tool("pid").invoke({}))["result"]
+        assert psutil.pid_exists(pid)
+    assert not srv.is_open and srv.tools == []
+    proc_gone = not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    assert proc_gone, f"MCP server subprocess {pid} still running after close()"
+    assert pid not in {c.pid for c in psutil.Process().children(recursive=True)}
+    with pytest.raises(MCPToolError, match="is closed"):
+        await add.invoke({"a": 1, "b": 2})
+    await srv.close()  # idempotent
+
+
+async def test_the_subprocess_gets_no_secrets_from_our_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LLMTEAM_API_KEY", "sk-secret")
+    async with stdio_server(env={"GIVEN": "yes"}) as srv:
+        assert (await srv.tool("env").invoke({"name": "LLMTEAM_API_KEY"}))["result"] == ""
+        assert (await srv.tool("env").invoke({"name": "GIVEN"}))["result"] == "yes"
+
+
+async def test_a_server_that_cannot_start_is_a_clear_error_and_leaks_nothing() -> None:
+    before = {c.pid for c in psutil.Process().children(recursive=True)}
+    with pytest.raises(MCPError, match="cannot open MCP server 'broken'"):
+        async with MCPServer("broken", command=sys.executable, args=["-c", "import sys; sys.exit(3)"],
+                             connect_timeout=20):
+            pass
+    with pytest.raises(MCPError, match="cannot open MCP server 'down'"):
+        async with MCPServer("down", url=f"http://127.0.0.1:{_free_port()}/mcp", connect_timeout=5):
+            pass
+    live = {c.pid for c in psutil.Process().children(recursive=True) if c.status() != psutil.STATUS_ZOMBIE}
+    assert live <= before
+
+
+async def test_a_tool_declared_on_a_closed_server_fails_clearly_when_called() -> None:
+    srv = stdio_server()
+    add = srv.tool("add")
+    assert srv.tool("add") is add  # declared once
+    with pytest.raises(MCPToolError, match="MCP server 'test' is closed; tool 'add' cannot be called"):
+        await add.invoke({"a": 1, "b": 2})
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({}, "exactly one of command"),
+        ({"command": "x", "url": "http://h/mcp"}, "exactly one of command"),
+        ({"url": "file:///etc/passwd"}, "must be an http"),
+        ({"command": "  "}, "non-empty program"),
+        ({"command": "x", "args": "a b"}, "list of strings"),
+        ({"command": "x", "env": {"A": 1}}, "env must map strings"),
+        ({"command": "x", "timeout": 0}, "timeout=0"),
+        ({"command": "x", "prefix": "a.b"}, "prefix 'a.b'"),
+    ],
+)
+def test_bad_configuration_is_refused_with_the_bad_value(kwargs: dict[str, object], message: str) -> None:
+    with pytest.raises(MCPError, match=message):
+        MCPServer("s", **kwargs)  # type: ignore[arg-type]
+
+
+def test_bad_server_name() -> None:
+    with pytest.raises(MCPError, match="'a b' is not valid"):
+        MCPServer("a b", command="x")
+
+
+# -- MCP tools in a governed team run ---------------------------------------------------------------------------
+
+from llmteam.audit import AuditEventType, AuditQuery  # noqa: E402
+from llmteam.llm import ScriptedLLM, ToolCall  # noqa: E402
+from llmteam.team import Agent, Team, load_team  # noqa: E402
+from llmteam.tools import ToolPolicy  # noqa: E402
+
+
+def clerk_llm(invoice: str) -> ScriptedLLM:
+    return ScriptedLLM({"Look up": ToolCall.of("lookup_invoice", {"invoice_id": invoice}, id="call_1")})
+
+
+async def audit_of(rt: object, tenant: str = "acme") -> list[object]:
+    async with rt.tenants.context(tenant):  # type: ignore[attr-defined]
+        assert await rt.audit.verify_chain() == (True, [])  # type: ignore[attr-defined]
+        return await rt.audit.query(AuditQuery(limit=50, order_by="sequence_number", order_desc=False))  # type: ignore[attr-defined]
+
+
+async def test_a_declared_tool_is_described_when_the_runtime_opens_the_server_and_closed_with_it() -> None:
+    server = stdio_server()
+    lookup = server.tool("lookup_invoice")
+    assert lookup.name == "lookup_invoice" and "properties" not in lookup.parameters
+    team = Team("billing", llm=clerk_llm("INV-1"), mcp_servers=[server],
+                agents=[Agent("clerk", prompt="Look up {invoice}", tools=[lookup])])
+    async with team.runtime("memory://", tenant="acme") as rt:
+        assert server.is_open
+        assert lookup.description == "Look up an invoice by id."
+        assert lookup.parameters["required"] == ["invoice_id"]
+        pid = (await server.tool("pid").invoke({}))["result"]
+        result = await rt.run({"invoice": "INV-1"})
+        records = await audit_of(rt)
+    assert not server.is_open
+    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    assert json.loads(result.output) == {"invoice_id": "INV-1", "amount": 120.5, "currency": "EUR"}
+    [call] = result.steps[0].tool_calls
+    assert (call.tool, call.call_id, call.decision, call.executed, call.ok) == ("lookup_invoice", "call_1", "allow",
+                                                                                True, True)
+    done = [r for r in records if r.event_type == AuditEventType.ACTION_COMPLETED]
+    assert [r.resource_id for r in done] == ["lookup_invoice"]
+    assert "INV-1" not in json.dumps(done[0].metadata)  # digests, not values
+
+
+async def test_an_mcp_error_result_becomes_a_tool_error_for_the_model_not_a_failed_run() -> None:
+    async with stdio_server() as server:
+        team = Team("billing", llm=clerk_llm("INV-9"),
+                    agents=[Agent("clerk", prompt="Look up {invoice}", tools=server.tools)])
+        async with team.runtime("memory://", tenant="acme") as rt:
+            result = await rt.run({"invoice": "INV-9"})
+            records = await audit_of(rt)
+    assert "no invoice 'INV-9'" in result.output
+    [call] = result.steps[0].tool_calls
+    assert call.executed and not call.ok and "no invoice 'INV-9'" in (call.error or "")
+    assert any(r.event_type == AuditEventType.ACTION_FAILED and r.resource_id == "lookup_invoice" for r in records)
+
+
+async def test_a_tenant_policy_denies_an_mcp_tool_before_the_server_sees_it() -> None:
+    async with stdio_server() as server:
+        team = Team("billing", llm=clerk_llm("INV-1"),
+                    agents=[Agent("clerk", prompt="Look up {invoice}", tools=server.tools)])
+        policy = ToolPolicy({"lookup_invoice": "deny"})
+        async with team.runtime("memory://", tenant="acme", tool_policy=policy) as rt:
+            result = await rt.run({"invoice": "INV-1"})
+    [call] = result.steps[0].tool_calls
+    assert call.decision == "deny" and not call.executed
+    assert "120.5" not in result.output
+
+
+async def test_a_yaml_team_names_mcp_servers_and_their_tools(tmp_path: Path) -> None:
+    team = load_team(f"""
+team: billing
+llm: {{provider: scripted, default: "no tool"}}
+mcp_servers:
+  - name: invoices
+    command: {json.dumps(sys.executable)}
+    args: [{json.dumps(SERVER)}, stdio]
+    env: {{GIVEN: "yes"}}
+agents:
+  - name: clerk
+    prompt: "Look up {{invoice}}"
+    tools: ["invoices:lookup_invoice", "invoices:billing.total"]
+""")
+    [server] = team.mcp_servers
+    assert server.name == "invoices" and server.env == {"GIVEN": "yes"}
+    assert [t.name for t in team.agents[0].tools] == ["lookup_invoice", "billing_total"]
+    async with team.runtime("memory://", tenant="acme"):
+        assert server.is_open and team.agents[0].tools[0].parameters["required"] == ["invoice_id"]
+    assert not server.is_open
+
+
+async def test_a_runtime_whose_server_lacks_a_named_tool_does_not_open() -> None:
+    server = stdio_server()
+    team = Team("billing", llm=clerk_llm("INV-1"), mcp_servers=[server],
+                agents=[Agent("clerk", prompt="Look up {invoice}", tools=[server.tool("no_such_tool")])])
+    rt = team.runtime("memory://", tenant="acme")
+    with pytest.raises(MCPError, match=r"has no tool\(s\) \['no_such_tool'\]"):
+        await rt.open()
+    assert not server.is_open
