@@ -15,7 +15,8 @@ def test_fields_in_order_without_duplicates() -> None:
     assert template_fields("JSON {{\"a\": 1}} and {x}", "t") == ("x",)
 
 
-@pytest.mark.parametrize("bad", ["{a.b}", "{a[0]}", "{a!r}", "{a:>10}", "{}", "{0}", "unclosed {", "}", "  "])
+@pytest.mark.parametrize("bad", ["{a.}", "{.a}", "{a..b}", "{a.0}", "{a[0]}",
+                                  "{a!r}", "{a:>10}", "{}", "{0}", "unclosed {", "}", "  "])
 def test_bad_templates(bad: str) -> None:
     with pytest.raises(TeamConfigError, match="where"):
         template_fields(bad, "where")
@@ -49,4 +50,17 @@ def test_arbitrary_text_never_crashes_unexpectedly(text: str) -> None:
         fields = template_fields(text, "t")
     except TeamConfigError:
         return
-    render(text, dict.fromkeys(fields, "v"), "t")
+    try:
+        render(text, dict.fromkeys(fields, "v"), "t")
+    except PromptVariableError:
+        assert "." in text  # a key path into a value that is not a mapping
+
+
+def test_key_paths_walk_mapping_keys_only() -> None:
+    assert template_fields("{order.id} {order.lines.count} {x}", "t") == ("order", "x")
+    values = {"order": {"id": "A-1", "lines": {"count": 2}, "meta": {"k": [1]}}}
+    assert render("{order.id}/{order.lines.count}/{order.meta}", values, "t") == 'A-1/2/{"k": [1]}'
+    with pytest.raises(PromptVariableError, match=r"\{order.__class__\}: order has no key '__class__'"):
+        render("{order.__class__}", values, "t")
+    with pytest.raises(PromptVariableError, match=r"order.id has no key 'x' \(not a mapping"):
+        render("{order.id.x}", values, "t")

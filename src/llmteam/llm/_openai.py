@@ -54,9 +54,12 @@ class OpenAICompatible:
     ``Retry-After``; a ``Retry-After`` longer than ``max_retry_after`` fails at once with :class:`LLMRateLimitError`.
     Other 4xx answers fail at once with :class:`LLMHTTPError` naming the status and URL. httpx is imported on first use.
     ``complete(tools=...)`` offers tools and returns the model's (parallel) tool calls; :meth:`stream` streams SSE.
+    ``supports_response_format`` says the server honours a JSON Schema ``response_format`` (structured output);
+    set it False for a server that does not, and the schema is put in the prompt instead.
     """
 
     supports_tools = True
+    supports_response_format = True
 
     def __init__(
         self,

@@ -1,7 +1,12 @@
-"""Prompt templates: ``{name}`` placeholders only, ``{{``/``}}`` for literal braces, no attribute or index access."""
+"""Prompt templates: ``{name}`` placeholders, ``{name.key}`` into JSON data, ``{{``/``}}`` for literal braces.
+
+A dotted placeholder walks mapping keys of a JSON value (a structured agent output or a run-input mapping);
+there is no attribute or index access on Python objects.
+"""
 
 from __future__ import annotations
 
+import json
 import re
 import string
 from collections.abc import Mapping
@@ -9,12 +14,14 @@ from typing import Any
 
 from llmteam._repr import bounded_repr
 from llmteam.team._errors import PromptVariableError, TeamConfigError
+from llmteam.team._structured import Structured
 
-_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 
 
 def template_fields(template: str, where: str) -> tuple[str, ...]:
-    """The placeholder names of ``template`` in order of first use; a malformed template raises TeamConfigError."""
+    """The variables ``template`` uses (the part before any dot) in order of first use; a malformed template raises
+    TeamConfigError."""
     if not isinstance(template, str) or not template.strip():
         raise TeamConfigError(f"{where}: prompt must be non-empty text, got {bounded_repr(template)}")
     names: list[str] = []
@@ -32,9 +39,25 @@ def template_fields(template: str, where: str) -> tuple[str, ...]:
                 f"{where}: prompt placeholder {{{field}{'!' + conversion if conversion else ''}"
                 f"{':' + spec if spec else ''}}} is not a plain name; use {{name}} (or {{{{ for a literal brace)"
             )
-        if field not in names:
-            names.append(field)
+        root = field.split(".", 1)[0]
+        if root not in names:
+            names.append(root)
     return tuple(names)
+
+
+def _lookup(value: Any, field: str, where: str) -> Any:
+    """The value at the dotted path below a variable's value: mapping keys of JSON data only."""
+    root, *path = field.split(".")
+    data = value.data if path and isinstance(value, Structured) else value
+    for i, key in enumerate(path):
+        if not isinstance(data, Mapping) or key not in data:
+            at = ".".join([root, *path[:i]])
+            keys = ", ".join(sorted(map(str, data))) if isinstance(data, Mapping) else f"not a mapping: {data!r:.60}"
+            raise PromptVariableError(f"{where}: prompt variable {{{field}}}: {at} has no key {key!r} ({keys})")
+        data = data[key]
+    if path and not isinstance(data, str):
+        return json.dumps(data, ensure_ascii=False, sort_keys=True)
+    return data
 
 
 def render(template: str, values: Mapping[str, Any], where: str) -> str:
@@ -44,12 +67,13 @@ def render(template: str, values: Mapping[str, Any], where: str) -> str:
         out.append(literal)
         if field is None:
             continue
-        if field not in values:
+        root = field.split(".", 1)[0]
+        if root not in values:
             known = ", ".join(sorted(values)) or "none"
             raise PromptVariableError(
-                f"{where}: prompt variable {{{field}}} is not provided (known variables: {known}); pass it in the "
+                f"{where}: prompt variable {{{root}}} is not provided (known variables: {known}); pass it in the "
                 "run input or let an earlier agent named so run first"
             )
-        value = values[field]
+        value = _lookup(values[root], field, where)
         out.append(value if isinstance(value, str) else str(value))
     return "".join(out)
