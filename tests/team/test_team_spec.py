@@ -155,3 +155,39 @@ def test_bad_tool_references_name_the_agent_and_the_reference(
         load_team(f"team: t\nllm: {{provider: scripted, default: ok}}\nagents:\n  - name: a\n    prompt: x\n"
                   f"    tools: {tools}\n")
     assert "agents[0]" in str(info.value)
+
+
+# -- tools and MCP servers named in YAML ------------------------------------------------------------------------
+
+
+def _tools_team(tools: str, servers: str = "") -> str:
+    head = "team: t\nllm: {provider: scripted, default: x}\n"
+    return f"{head}{servers}agents:\n  - {{name: a, prompt: p, tools: {tools}}}\n"
+
+
+@pytest.mark.parametrize(("tools", "servers", "match"), [
+    ('["files:read"]', "mcp_servers: [{name: other, command: x}]\n", r"cannot import module 'files'.*declared: other"),
+    ("[]", "mcp_servers: [{name: s}]\n", r"mcp_servers\[0\]: MCP server 's': give exactly one of command"),
+    ("[]", "mcp_servers: [{name: s, command: x, env_from: [LLMTEAM_NOT_SET_API_KEY]}]\n",
+     r"env_from: environment variable 'LLMTEAM_NOT_SET_API_KEY' is not set"),
+    ("[]", "mcp_servers: [{name: s, command: x, env_from: [DATABASE_URL]}]\n",
+     r"env_from: 'DATABASE_URL' is not allowed for team files \(allowed: LLMTEAM_API_KEY, \*_API_KEY\)"),
+    ("[]", "mcp_servers: [{name: s, command: x, env_from: [LLMTEAM_AUDIT_HMAC_KEY]}]\n", "is not allowed"),
+    ("[]", "mcp_servers: [{name: s, command: x}, {name: s, url: 'http://h/mcp'}]\n",
+     "a second MCP server is named 's'"),
+    ("[]", "mcp_servers: [{name: s, comand: x}]\n", r"unknown field 'comand' \(did you mean 'command'\?\)"),
+])
+def test_yaml_tool_and_mcp_errors_name_the_field(tools: str, servers: str, match: str) -> None:
+    with pytest.raises(TeamConfigError, match=match):
+        load_team(_tools_team(tools, servers))
+
+
+def test_yaml_env_from_passes_only_named_allowed_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BILLING_API_KEY", "k3y")
+    monkeypatch.setenv("BILLING_TOKEN", "t0k")
+    servers = "mcp_servers: [{name: s, command: x, env: {A: b}, env_from: [BILLING_API_KEY]}]\n"
+    team = load_team(_tools_team("[]", servers))
+    assert team.mcp_servers[0].env == {"A": "b", "BILLING_API_KEY": "k3y"}
+    widened = "mcp_servers: [{name: s, command: x, env_from: [BILLING_TOKEN]}]\n"
+    team = load_team(_tools_team("[]", widened), api_key_envs=["BILLING_TOKEN"])
+    assert team.mcp_servers[0].env == {"BILLING_TOKEN": "t0k"}

@@ -72,7 +72,9 @@ class RunResult:
 
     ``output`` is the answer (the ``output`` agent's, else the last agent's); ``outputs`` holds every agent
     output the caller may see (SECRET/TOP_SECRET agents are left out unless they gave the answer);
-    ``usage`` and ``usage_by_agent`` are tokens and cost; ``audit_head`` is where the run left the tenant's chain.
+    ``usage`` and ``usage_by_agent`` are tokens and cost; ``audit_head`` is where the run left the tenant's chain;
+    ``values`` holds the validated value (pydantic model instance or JSON data) of each visible agent with an
+    ``output`` schema.
     """
 
     run_id: str
@@ -86,6 +88,7 @@ class RunResult:
     steps: list[StepRecord] = field(default_factory=list)
     duration_ms: float = 0.0
     contexts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    values: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data for JSON output."""

@@ -22,9 +22,10 @@ from llmteam.llm import LLMProvider, Message
 from llmteam.ratelimit import RateLimiter
 from llmteam.roles import ProcessEvent
 from llmteam.team._errors import ContextDeniedError, PromptVariableError
-from llmteam.team._loop import Publish, RunEvent, converse
+from llmteam.team._loop import LoopResult, Publish, RunEvent, converse
 from llmteam.team._prompt import render
 from llmteam.team._result import StepRecord
+from llmteam.team._structured import Structured
 from llmteam.team._usage import PriceTable, Usage
 from llmteam.tools import AgentTools, SealedValue, ToolScope
 
@@ -71,6 +72,7 @@ class RunState:
     limiter_for: LimiterFor
     orchestrator_id: str = ""
     outputs: dict[str, str] = field(default_factory=dict)
+    values: dict[str, Any] = field(default_factory=dict)
     contexts: dict[str, SecureAgentContext] = field(default_factory=dict)
     usage: Usage = field(default_factory=Usage)
     usage_by_agent: dict[str, Usage] = field(default_factory=dict)
@@ -146,7 +148,8 @@ class RunState:
                     f"(sensitivity {owner.access_policy.sensitivity.value}: {reason}); remove {{{name}}} from "
                     f"its prompt or lower {name!r}'s sensitivity"
                 )
-            values[name] = data["output"]
+            structured = self.team.agent(name).output_schema is not None
+            values[name] = Structured(data["output"]) if structured else data["output"]
         return values
 
 
@@ -184,11 +187,18 @@ class GovernedAgent:
             async def token(text: str) -> None:
                 await run.notify("token", agent.name, {"text": text})
 
-            loop = await converse(
-                self.llm, messages, AgentTools(agent.name, agent.sensitivity, agent.tool_map, agent.tool_rules),  # type: ignore[arg-type]
-                run.tool_scope(), options=agent.options, limiter=limiter, prices=run.prices,
-                max_tool_rounds=agent.max_tool_rounds, publish=token if run.publish is not None else None,
-            )
+            async def ask(convo: list[Message], options: dict[str, Any]) -> LoopResult:
+                return await converse(
+                    self.llm, convo, AgentTools(agent.name, agent.sensitivity, agent.tool_map, agent.tool_rules),  # type: ignore[arg-type]
+                    run.tool_scope(), options=options, limiter=limiter, prices=run.prices,
+                    max_tool_rounds=agent.max_tool_rounds, publish=token if run.publish is not None else None,
+                )
+
+            if agent.output_schema is None:
+                loop = await ask(messages, agent.options)
+            else:
+                loop, run.values[agent.name] = await agent.output_schema.complete(self.llm, ask, messages,
+                                                                                  agent.options)
         except BaseException as exc:
             elapsed = (time.perf_counter() - started) * 1000
             ctx.update_status("failed")

@@ -24,6 +24,7 @@ from llmteam._backends.url import parse_store_url
 from llmteam.audit import AuditEventType, AuditSeverity, AuditTrail
 from llmteam.audit.stores import MemoryAuditStore, open_audit_store
 from llmteam.llm import LLMProvider
+from llmteam.observability import NoTelemetry, resolve_telemetry
 from llmteam.ratelimit import RateLimitConfig, RateLimiter, RateLimitStrategy, backend_from_url
 from llmteam.roles import MemoryEventLog, PipelineOrchestrator, open_event_log
 from llmteam.team._errors import (
@@ -72,7 +73,8 @@ class TeamRuntime:
     ``url`` opens every store (tenants, audit, process events, runs): ``sqlite:///path.db`` (default
     ``./.llmteam/llmteam.db``), ``postgresql://...`` or ``memory://``. ``redis_url`` shares rate limits between
     processes. ``auto_create_tenant`` is the tier given to an unknown tenant on first use (default FREE, the
-    least-privileged tier, audited as TENANT_CREATED); None refuses unknown tenants.
+    least-privileged tier, audited as TENANT_CREATED); None refuses unknown tenants. ``telemetry`` traces runs
+    with OpenTelemetry (see ``llmteam.observability``; default: on when the application imported it).
     Tool calls: ``tool_policy``, ``approver`` and ``tool_digest_key``, see :class:`ToolSettings` and docs/tools.md.
     """
 
@@ -95,6 +97,7 @@ class TeamRuntime:
         tool_policy: ToolPolicy | Mapping[str, ToolPolicy] | None = None,
         approver: Approver | None = None,
         tool_digest_key: bytes | Mapping[str, bytes] | None = None,
+        telemetry: NoTelemetry | bool | None = None,
     ) -> None:
         self.team = team
         self.url = url
@@ -123,12 +126,14 @@ class TeamRuntime:
         self.tenant_cache_ttl = tenant_cache_ttl
         self.max_limiters = max_limiters
         self.actor = actor
+        self.telemetry = resolve_telemetry(telemetry)
         self.tools = ToolSettings(tool_policy, approver, tool_digest_key)
         self._strategy = build_strategy(team)
         self._limiters: OrderedDict[tuple[str, str], tuple[float, RateLimiter]] = OrderedDict()
         self._rl_backend: Any = None
         self._opened = False
         self._closed = False
+        self._mcp_opened: list[Any] = []
         self.tenants: TenantManager
         self.audit: AuditTrail
         self.audit_store: Any
@@ -160,6 +165,11 @@ class TeamRuntime:
         if self.redis_url is not None:
             self._rl_backend = backend_from_url(self.redis_url)
         self._opened = True
+        try:
+            await self._open_mcp_servers()
+        except BaseException:
+            await self.close()  # nothing stays open when a server cannot start
+            raise
         return self
 
     async def close(self) -> None:
@@ -168,7 +178,8 @@ class TeamRuntime:
             self._closed = True
             return
         self._closed = True
-        for closeable in (self.tenants.store, self.audit_store, self.event_log, self.run_store, self._rl_backend):
+        for closeable in (*self._mcp_opened, self.tenants.store, self.audit_store, self.event_log, self.run_store,
+                          self._rl_backend):
             close = getattr(closeable, "close", None) or getattr(closeable, "aclose", None)
             if close is None:
                 continue
@@ -178,6 +189,19 @@ class TeamRuntime:
                     await result
             except Exception:  # closing must release the others even if one fails
                 logger.exception("closing %r failed", closeable)
+
+    async def _open_mcp_servers(self) -> None:
+        """Open the team's MCP servers that are not open yet (this runtime closes those); all or none."""
+        try:
+            for server in self.team.mcp_servers:
+                if not server.is_open:
+                    await server.open()
+                    self._mcp_opened.append(server)
+        except BaseException:
+            for server in self._mcp_opened:
+                await server.close()
+            self._mcp_opened.clear()
+            raise
 
     async def __aenter__(self) -> TeamRuntime:
         return await self.open()
@@ -271,14 +295,17 @@ class TeamRuntime:
         run_id = run_id or uuid.uuid4().hex
         config = await self.tenant_config(tenant_id)
         async with self.tenants.context(tenant_id):
-            record, per_minute = await self._admit(config, input, run_id)
-            return await self._execute(record, per_minute, self._tool_scope(config, run_id), publish)
+            with self.telemetry.run(self.team.name, tenant_id, run_id):
+                record, per_minute = await self._admit(config, input, run_id)
+                return await self._execute(record, per_minute, self._tool_scope(config, run_id), publish)
 
     def _tool_scope(self, config: TenantConfig, run_id: str) -> ToolScope:
         async def limiter_for(tool: str, per_minute: float) -> RateLimiter:
             return self._named_limiter(config.tenant_id, f"tool:{tool}", per_minute)
-        return self.tools.scope(config, run_id, self.team.name, self.audit, self.licence.manager.has_tier,
-                                limiter_for)
+        scope = self.tools.scope(config, run_id, self.team.name, self.audit, self.licence.manager.has_tier,
+                                 limiter_for)
+        scope.telemetry = self.telemetry
+        return scope
 
     async def _admit(self, config: TenantConfig, raw_input: Any, run_id: str) -> tuple[RunRecord, int]:
         tenant_id, team = config.tenant_id, self.team
@@ -328,7 +355,7 @@ class TeamRuntime:
             max_steps=team.max_steps + 1, history_limit=team.max_steps + 1,
         )
         for agent in team.agents:
-            orchestrator.register_agent(agent.name, GovernedAgent(run, agent))
+            orchestrator.register_agent(agent.name, self.telemetry.wrap_agent(GovernedAgent(run, agent)))
         status, final, error = "failed", None, None
         try:  # the one bracket of the run's lifecycle: the run record is finished exactly once, on every path
             await self.audit.log_pipeline_started(team.name, run_id, self.actor, input_summary={
@@ -363,6 +390,7 @@ class TeamRuntime:
             audit_head=AuditHead(tenant_id, done.sequence_number, done.checksum), steps=run.steps,
             duration_ms=(time.perf_counter() - started) * 1000,
             contexts={name: ctx.to_dict() for name, ctx in run.contexts.items()},
+            values={name: value for name, value in run.values.items() if name in outputs},
         )
 
     def _final_output(self, run: RunState) -> tuple[str, str]:

@@ -12,16 +12,20 @@ from typing import Any
 from llmteam._repr import bounded_repr
 from llmteam.llm import LLMProvider, OpenAICompatible, ScriptedLLM
 from llmteam.team._errors import TeamConfigError
-from llmteam.team._key_envs import fallback_key, key_env_patterns, resolve_key
+from llmteam.team._key_envs import allowed, fallback_key, key_env_patterns, resolve_key
 from llmteam.team._team import Agent, Route, Team
 from llmteam.team._yaml import parse_team_yaml, read_team_text
-from llmteam.tools import ToolError, import_tool
+from llmteam.tools import MCPError, MCPServer, ToolError, import_tool
 
 _TEAM_FIELDS = {
     "team", "description", "llm", "agents", "routes", "router", "router_prompt", "limits", "requires", "prices",
-    "output",
+    "output", "mcp_servers",
 }
-_AGENT_FIELDS = {"name", "prompt", "system", "llm", "options", "sensitivity", "tools", "tool_rules", "max_tool_rounds"}
+_AGENT_FIELDS = {
+    "name", "prompt", "system", "llm", "options", "sensitivity", "output", "tools", "tool_rules",
+    "max_tool_rounds",
+}
+_MCP_FIELDS = {"name", "command", "args", "env", "env_from", "cwd", "url", "headers", "include", "prefix", "timeout"}
 _ROUTE_FIELDS = {"after", "to", "contains", "key"}
 _LIMIT_FIELDS = {"max_steps", "run_timeout"}
 _PROVIDER_FIELDS = {
@@ -109,13 +113,54 @@ def provider_from_dict(data: Any, where: str, *, api_key_envs: Iterable[str] | N
     )
 
 
-def _agent_tools(raw: Mapping[str, Any], where: str) -> dict[str, Any]:
-    """An agent's ``tools`` (import paths ``module:function``), ``tool_rules`` and ``max_tool_rounds``."""
+def mcp_servers_from_list(data: Any, where: str, keys: tuple[str, ...]) -> dict[str, MCPServer]:
+    """``mcp_servers:`` entries as (unopened) MCPServer objects by name.
+
+    ``env_from`` names environment variables to hand to a stdio server: like ``api_key_env``, only names on the
+    operator's allow-list ``keys`` (a team file chooses the server, so whatever it may name it can send there).
+    """
+    servers: dict[str, MCPServer] = {}
+    for i, raw in enumerate(data or []):
+        swhere = f"{where}[{i}]"
+        raw = _check_fields(raw, _MCP_FIELDS, swhere)
+        env = dict(_typed(raw, "env", Mapping, swhere) or {})
+        for var in _typed(raw, "env_from", list, swhere, []) or []:
+            if not isinstance(var, str) or not allowed(var, keys):
+                raise TeamConfigError(
+                    f"{swhere}.env_from: {bounded_repr(var)} is not allowed for team files (allowed: "
+                    f"{', '.join(keys)}); the operator widens the list with load_team(..., api_key_envs=[...])"
+                )
+            if not os.environ.get(var):
+                raise TeamConfigError(f"{swhere}.env_from: environment variable {var!r} is not set")
+            env[var] = os.environ[var]
+        try:
+            server = MCPServer(
+                raw.get("name", ""), command=_typed(raw, "command", str, swhere),
+                args=_typed(raw, "args", list, swhere, []) or [], env=env or None, cwd=_typed(raw, "cwd", str, swhere),
+                url=_typed(raw, "url", str, swhere), headers=_typed(raw, "headers", Mapping, swhere),
+                include=_typed(raw, "include", list, swhere), prefix=_typed(raw, "prefix", str, swhere, "") or "",
+                timeout=_typed(raw, "timeout", (int, float), swhere, 60.0),
+            )
+        except MCPError as exc:
+            raise TeamConfigError(f"{swhere}: {exc}") from None
+        if server.name in servers:
+            raise TeamConfigError(f"{swhere}: a second MCP server is named {server.name!r}")
+        servers[server.name] = server
+    return servers
+
+
+def _agent_tools(raw: Mapping[str, Any], servers: Mapping[str, MCPServer], where: str) -> dict[str, Any]:
+    """An agent's ``tools`` (``mcp_server:tool`` for a declared MCP server, else an import path
+    ``module:function``), ``tool_rules`` and ``max_tool_rounds``."""
     refs = _typed(raw, "tools", list, where, []) or []
-    try:
-        tools = [import_tool(ref) for ref in refs]
-    except ToolError as exc:
-        raise TeamConfigError(f"{where}.tools: {exc}") from None
+    tools = []
+    for ref in refs:
+        server = servers.get(ref.split(":", 1)[0]) if isinstance(ref, str) else None
+        try:
+            tools.append(server.tool(ref.split(":", 1)[1]) if server is not None else import_tool(ref))
+        except ToolError as exc:
+            known = ", ".join(servers) or "none"
+            raise TeamConfigError(f"{where}.tools: {exc} (MCP servers declared: {known})") from None
     return {"tools": tools, "tool_rules": dict(_typed(raw, "tool_rules", Mapping, where, {}) or {}),
             "max_tool_rounds": _typed(raw, "max_tool_rounds", int, where, 10)}
 
@@ -132,6 +177,7 @@ def team_from_dict(data: Any, source: str = "team", *, api_key_envs: Iterable[st
         raise TeamConfigError(f"{source}: missing field 'team' (the team's name)")
     keys = key_env_patterns(api_key_envs)
     llm = provider_from_dict(data["llm"], f"{source}.llm", api_key_envs=keys) if "llm" in data else None
+    servers = mcp_servers_from_list(_typed(data, "mcp_servers", list, source), f"{source}.mcp_servers", keys)
     raw_agents = _typed(data, "agents", list, source)
     if not raw_agents:
         raise TeamConfigError(f"{source}: 'agents' must be a non-empty list")
@@ -150,7 +196,8 @@ def team_from_dict(data: Any, source: str = "team", *, api_key_envs: Iterable[st
                 system=_typed(raw, "system", str, where),
                 options=dict(_typed(raw, "options", Mapping, where, {}) or {}),
                 sensitivity=raw.get("sensitivity", "internal"),
-                **_agent_tools(raw, where),
+                output=_typed(raw, "output", Mapping, where),
+                **_agent_tools(raw, servers, where),
             )
         )
     routes = []
@@ -181,6 +228,7 @@ def team_from_dict(data: Any, source: str = "team", *, api_key_envs: Iterable[st
         requires=requires,
         prices=_typed(data, "prices", Mapping, source),
         description=_typed(data, "description", str, source, "") or "",
+        mcp_servers=servers.values(),
     )
 
 

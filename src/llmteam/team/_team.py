@@ -15,8 +15,9 @@ from llmteam.team._errors import PromptVariableError, RoutingError, TeamConfigEr
 from llmteam.team._loop import no_tool_support
 from llmteam.team._prompt import template_fields
 from llmteam.team._runtime import DEFAULT_URL, TeamRuntime
+from llmteam.team._structured import OutputSchema
 from llmteam.team._usage import PriceTable
-from llmteam.tools import Tool, ToolError, ToolRule, as_tool
+from llmteam.tools import MCPServer, Tool, ToolError, ToolRule, as_tool
 
 NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 RESERVED = frozenset({"start", "end", "input"})
@@ -49,7 +50,9 @@ class Agent:
     ``{name}`` placeholders name run-input keys or other agents (their output). ``llm`` defaults to the team's.
     ``sensitivity`` governs who may read this agent's output: PUBLIC/INTERNAL any later agent, CONFIDENTIAL
     only through this run's orchestrator, SECRET/TOP_SECRET no other agent: the output is sealed in the agent's
-    context (it can still be the run's answer).
+    context (it can still be the run's answer). ``output`` (a pydantic model class or a JSON Schema mapping)
+    makes the answer structured: validated JSON, its typed value in ``RunResult.values`` and, for later agents,
+    ``{name}`` (the JSON) and ``{name.field}`` placeholders.
 
     ``tools`` (``Tool`` s or typed functions) is the agent's allow-list: the model is offered them and may call
     them for up to ``max_tool_rounds`` rounds; ``tool_rules`` (tool name -> ``ToolRule``, ``"confirm"``...) is
@@ -65,6 +68,7 @@ class Agent:
     tools: Sequence[Tool | Callable[..., Any]] = ()
     tool_rules: Mapping[str, ToolRule | str | Mapping[str, Any]] = field(default_factory=dict)
     max_tool_rounds: int = 10
+    output: Any = None
 
     def __post_init__(self) -> None:
         check_name(self.name, "agent name")
@@ -78,6 +82,7 @@ class Agent:
         if not isinstance(self.options, dict):
             raise TeamConfigError(f"agent {self.name!r}: options must be a mapping, got {bounded_repr(self.options)}")
         self.sensitivity = _sensitivity(self.sensitivity, f"agent {self.name!r}")
+        self.output_schema = None if self.output is None else OutputSchema(self.output, self.name)
         if self.llm is not None and not isinstance(self.llm, LLMProvider):
             raise TeamConfigError(
                 f"agent {self.name!r}: llm {self.llm!r} is not a provider (needs model, generate() and complete())"
@@ -140,6 +145,8 @@ class Team:
     Without routes the agents run once, in order. ``routes`` are tried first; when none matches and
     ``router`` (a provider) is given, it chooses the next agent (``roles.LLMBasedStrategy``); otherwise the
     next agent in order runs. A run ends after ``max_steps`` routing decisions at the latest.
+    ``mcp_servers`` are opened by the runtime (and closed with it) so their tools, e.g.
+    ``Agent(tools=[server.tool("lookup")])``, can be named before the servers run.
     """
 
     def __init__(
@@ -157,6 +164,7 @@ class Team:
         requires: Iterable[str] = (),
         prices: PriceTable | Mapping[str, Any] | None = None,
         description: str = "",
+        mcp_servers: Iterable[MCPServer] = (),
     ) -> None:
         self.name = check_name(name, "team name")
         self.agents = list(agents)
@@ -204,6 +212,12 @@ class Team:
         self.requires = frozenset(requires)
         self.prices = prices if isinstance(prices, PriceTable) else PriceTable(prices)
         self.description = description
+        self.mcp_servers = list(mcp_servers)
+        for server in self.mcp_servers:
+            if not isinstance(server, MCPServer):
+                raise TeamConfigError(f"team {name!r}: mcp_servers entry {server!r:.100} is not an MCPServer")
+        if len({s.name for s in self.mcp_servers}) != len(self.mcp_servers):
+            raise TeamConfigError(f"team {name!r}: two MCP servers share a name; names must be unique")
 
     def _known(self) -> str:
         return f"agents are: {', '.join(self._by_name)}"

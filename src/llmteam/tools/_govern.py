@@ -21,6 +21,7 @@ from llmteam.audit import AuditEventType, AuditSeverity, AuditTrail
 from llmteam.context import SensitivityLevel
 from llmteam.licensing import LicenseTier
 from llmteam.llm import Message, ToolCall
+from llmteam.observability import NO_TELEMETRY, NoTelemetry
 from llmteam.ratelimit import RateLimiter, RateLimitError
 from llmteam.tools._errors import ToolArgumentsError, ToolError, ToolFailedError, ToolTimeoutError
 from llmteam.tools._guard import MAX_ERROR_CHARS, SealedValue, bounded, canonical, digest, result_text, sealed_leak
@@ -107,6 +108,7 @@ class ToolScope:
     digest_key: bytes | None = None
     mining: Mining | None = None
     on_event: EventSink | None = None
+    telemetry: NoTelemetry = NO_TELEMETRY
     max_result_chars: int = 16_000
     counts: Counter[tuple[str, str]] = field(default_factory=Counter)
     rules: dict[tuple[str, str], ToolRule] = field(default_factory=dict)
@@ -260,7 +262,9 @@ async def _execute(scope: ToolScope, agent: AgentTools, tool: Tool, call: ToolCa
         scope.mining(f"tool:{name}", "start", 0, 0.0, {"agent": agent.agent, "call_id": call.id})
     error: BaseException | None = None
     try:
-        content = bounded(await _run(tool, args, rule), scope.max_result_chars)
+        with scope.telemetry.tool(name, call.id, args, description=tool.description) as span:
+            content = bounded(await _run(tool, args, rule), scope.max_result_chars)
+            span.set_result(content)
     except (Exception, asyncio.TimeoutError) as exc:
         error = exc
         detail = str(exc) if isinstance(exc, ToolError) else f"tool {name!r} failed: {type(exc).__name__}: {exc}"
