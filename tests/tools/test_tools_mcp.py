@@ -299,3 +299,16 @@ async def test_a_runtime_whose_server_lacks_a_named_tool_does_not_open() -> None
     with pytest.raises(MCPError, match=r"has no tool\(s\) \['no_such_tool'\]"):
         await rt.open()
     assert not server.is_open
+
+
+async def test_calls_to_a_server_that_died_fail_clearly_and_close_then_open_reconnects() -> None:
+    srv = stdio_server()
+    async with srv:
+        pid = (await srv.tool("pid").invoke({}))["result"]
+        psutil.Process(pid).kill()
+        with pytest.raises(MCPToolError, match="MCP tool test:add failed"):
+            await srv.tool("add").invoke({"a": 1, "b": 1})
+        await srv.close()
+        await srv.open()  # a new subprocess
+        assert (await srv.tool("pid").invoke({}))["result"] != pid
+        assert await srv.tool("add").invoke({"a": 1, "b": 1}) == {"result": 2}

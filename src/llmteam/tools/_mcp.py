@@ -169,7 +169,7 @@ class MCPServer:
 
         The session lives in a task of its own, so ``open`` and ``close`` may be awaited from different tasks.
         """
-        if self._task is not None:
+        if self._task is not None and not self._task.done():
             return self
         try:
             import mcp  # noqa: F401
@@ -219,6 +219,8 @@ class MCPServer:
             ready.set_exception(error)
         finally:
             self._session = None
+            if not ready.done():  # ended by something other than an error (a cancellation): never leave open() waiting
+                ready.set_exception(MCPError(f"MCP server {self.name!r} stopped before it was ready"))
 
     async def _transport(self, stack: AsyncExitStack) -> tuple[Any, Any]:
         if self.url is not None:
