@@ -55,6 +55,7 @@ from llmteam.tenancy import (
 )
 from llmteam.tenancy.stores import MemoryTenantStore, open_tenant_store
 from llmteam.tools import Approver, ToolPolicy, ToolScope
+from llmteam.tools._mcp import open_servers
 
 if TYPE_CHECKING:
     from llmteam.licensing import LicenseManager
@@ -166,7 +167,7 @@ class TeamRuntime:
             self._rl_backend = backend_from_url(self.redis_url)
         self._opened = True
         try:
-            await self._open_mcp_servers()
+            self._mcp_opened = await open_servers(self.team.mcp_servers)
         except BaseException:
             await self.close()  # nothing stays open when a server cannot start
             raise
@@ -189,19 +190,6 @@ class TeamRuntime:
                     await result
             except Exception:  # closing must release the others even if one fails
                 logger.exception("closing %r failed", closeable)
-
-    async def _open_mcp_servers(self) -> None:
-        """Open the team's MCP servers that are not open yet (this runtime closes those); all or none."""
-        try:
-            for server in self.team.mcp_servers:
-                if not server.is_open:
-                    await server.open()
-                    self._mcp_opened.append(server)
-        except BaseException:
-            for server in self._mcp_opened:
-                await server.close()
-            self._mcp_opened.clear()
-            raise
 
     async def __aenter__(self) -> TeamRuntime:
         return await self.open()

@@ -315,3 +315,18 @@ class MCPServer:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
+
+
+async def open_servers(servers: Iterable[MCPServer]) -> list[MCPServer]:
+    """Open the servers that are not open yet and return them (the caller closes those); all or none."""
+    opened: list[MCPServer] = []
+    try:
+        for server in servers:
+            if not server.is_open:
+                await server.open()
+                opened.append(server)
+    except BaseException:
+        for server in opened:
+            await server.close()
+        raise
+    return opened
