@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from llmteam._backends.postgres import _redact, create_pool, ensure_schema
+from llmteam.backends.postgres import _redact, create_pool, ensure_schema
 
 pytestmark = pytest.mark.postgres
 

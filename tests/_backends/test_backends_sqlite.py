@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from llmteam._backends.sqlite import SQLiteDatabase
+from llmteam.backends.sqlite import SQLiteDatabase
 
 DDL = ["CREATE TABLE IF NOT EXISTS kv (k TEXT PRIMARY KEY, v TEXT NOT NULL)"]
 
@@ -98,7 +98,7 @@ def test_two_processes_serialise_read_modify_write(tmp_path: Path) -> None:
     db.close()
     script = textwrap.dedent(
         f"""
-        from llmteam._backends.sqlite import SQLiteDatabase
+        from llmteam.backends.sqlite import SQLiteDatabase
         db = SQLiteDatabase({str(path)!r})
         def bump(c):
             n = int(c.execute("SELECT v FROM kv WHERE k='n'").fetchone()[0])
@@ -211,7 +211,7 @@ def test_many_processes_opening_a_brand_new_file_at_once(tmp_path: Path) -> None
     script = textwrap.dedent(
         """
         import sys
-        from llmteam._backends.sqlite import SQLiteDatabase
+        from llmteam.backends.sqlite import SQLiteDatabase
         db = SQLiteDatabase(sys.argv[1])
         db.ensure_schema_sync("kv", 1, ["CREATE TABLE IF NOT EXISTS kv (k TEXT PRIMARY KEY, v TEXT NOT NULL)"])
         db.write_sync(lambda c: c.execute("INSERT INTO kv VALUES (?, 'v')", (sys.argv[2],)))

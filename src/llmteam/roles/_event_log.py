@@ -9,11 +9,11 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import IO, Any, Protocol, runtime_checkable
 
-from llmteam._backends.identifiers import validate_identifier
-from llmteam._backends.resource import AsyncClosing
-from llmteam._backends.text import sql_text_problem
-from llmteam._backends.url import parse_store_url
 from llmteam._files import atomic_text_writer
+from llmteam.backends.identifiers import validate_identifier
+from llmteam.backends.resource import AsyncClosing
+from llmteam.backends.text import sql_text_problem
+from llmteam.backends.url import parse_store_url
 from llmteam.roles._errors import EventLogError
 from llmteam.roles._mining import ProcessMiningEngine
 from llmteam.roles._models import ProcessEvent
@@ -243,7 +243,7 @@ def open_event_log(url: str, *, table_name: str = DEFAULT_TABLE, pool: Any = Non
     parsed = parse_store_url(url, allowed=("memory", "sqlite", "postgresql"))
     if parsed.scheme == "memory":
         return MemoryEventLog()
-    from llmteam.roles._event_log_sql import PostgresEventLog, SQLiteEventLog
+    from llmteam.roles.stores._sql import PostgresEventLog, SQLiteEventLog
 
     if parsed.scheme == "sqlite":
         return SQLiteEventLog(parsed.path, table_name=table_name)

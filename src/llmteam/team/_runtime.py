@@ -20,9 +20,9 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from llmteam._backends.url import parse_store_url
 from llmteam.audit import AuditEventType, AuditSeverity, AuditTrail
 from llmteam.audit.stores import MemoryAuditStore, open_audit_store
+from llmteam.backends.url import parse_store_url
 from llmteam.llm import LLMProvider
 from llmteam.observability import NoTelemetry, resolve_telemetry
 from llmteam.ratelimit import RateLimitConfig, RateLimiter, RateLimitStrategy, backend_from_url
@@ -42,9 +42,9 @@ from llmteam.team._result import AuditHead, RunResult
 from llmteam.team._routing import CheckedStrategy, build_strategy
 from llmteam.team._run import HIDDEN, GovernedAgent, RunState, output_digest, provider_key, sha256_text
 from llmteam.team._store import MemoryRunStore, RunStore
-from llmteam.team._store_sql import open_run_store
 from llmteam.team._stream import ToolSettings, stream_events
 from llmteam.team._usage import PriceTable
+from llmteam.team.stores._sql import open_run_store
 from llmteam.tenancy import (
     TenantAlreadyExistsError,
     TenantConfig,

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from llmteam._backends.url import parse_store_url
 from llmteam.audit.stores._memory import MemoryAuditStore
 from llmteam.audit.stores._postgres import PostgresAuditStore
 from llmteam.audit.stores._sqlite import SQLiteAuditStore
+from llmteam.backends.url import parse_store_url
 
 __all__ = ["MemoryAuditStore", "PostgresAuditStore", "SQLiteAuditStore", "open_audit_store"]
 

@@ -6,15 +6,6 @@ import asyncio
 import json
 from typing import Any
 
-from llmteam._backends.identifiers import validate_identifier
-from llmteam._backends.postgres import (
-    StoreConnectionError,
-    connection_errors,
-    create_pool,
-    ensure_schema,
-    import_asyncpg,
-    redact,
-)
 from llmteam.audit._errors import AuditStorageError
 from llmteam.audit._query import AuditQuery, normalized
 from llmteam.audit._record import AuditRecord
@@ -29,6 +20,15 @@ from llmteam.audit.stores._sql import (
     duplicate_error,
     row_to_chain,
     row_to_record,
+)
+from llmteam.backends.identifiers import validate_identifier
+from llmteam.backends.postgres import (
+    StoreConnectionError,
+    connection_errors,
+    create_pool,
+    ensure_schema,
+    import_asyncpg,
+    redact,
 )
 
 __all__ = ["PostgresAuditStore"]

@@ -7,8 +7,6 @@ import os
 import sqlite3
 from typing import Any
 
-from llmteam._backends.identifiers import validate_identifier
-from llmteam._backends.sqlite import SQLiteDatabase
 from llmteam.audit._errors import AuditStorageError
 from llmteam.audit._query import AuditQuery, normalized
 from llmteam.audit._record import AuditRecord
@@ -24,6 +22,8 @@ from llmteam.audit.stores._sql import (
     row_to_chain,
     row_to_record,
 )
+from llmteam.backends.identifiers import validate_identifier
+from llmteam.backends.sqlite import SQLiteDatabase
 
 __all__ = ["SQLiteAuditStore"]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from llmteam._backends.url import parse_store_url
+from llmteam.backends.url import parse_store_url
 from llmteam.tenancy.stores._memory import MemoryKeyValueStore, MemoryTenantStore
 from llmteam.tenancy.stores._postgres import PostgresKeyValueStore, PostgresTenantStore
 from llmteam.tenancy.stores._sqlite import SQLiteKeyValueStore, SQLiteTenantStore

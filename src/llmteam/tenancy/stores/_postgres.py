@@ -14,9 +14,9 @@ import asyncio
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from llmteam._backends.identifiers import validate_identifier
-from llmteam._backends.postgres import create_pool, ensure_schema
-from llmteam._backends.resource import AsyncClosing
+from llmteam.backends.identifiers import validate_identifier
+from llmteam.backends.postgres import create_pool, ensure_schema
+from llmteam.backends.resource import AsyncClosing
 from llmteam.tenancy._config import TenantConfig
 from llmteam.tenancy._errors import TenantAlreadyExistsError, TenantNotFoundError
 from llmteam.tenancy.stores._codec import (

@@ -1,6 +1,6 @@
 """SQLite stores: the embedded, durable default (WAL; a write that returned is committed).
 
-Both stores run on :class:`llmteam._backends.sqlite.SQLiteDatabase`: writes go to its writer thread in one
+Both stores run on :class:`llmteam.backends.sqlite.SQLiteDatabase`: writes go to its writer thread in one
 ``BEGIN IMMEDIATE`` transaction each (``synchronous=FULL`` by default, so an acknowledged write survives a
 power loss; ``NORMAL`` survives process crashes and may lose the last commits on power loss); point reads run
 inline on a read-only connection. Key-value values are stored as JSON documents.
@@ -14,9 +14,9 @@ import sqlite3
 from collections.abc import Iterable, Mapping
 from typing import Any, Literal
 
-from llmteam._backends.identifiers import validate_identifier
-from llmteam._backends.resource import AsyncClosing
-from llmteam._backends.sqlite import SQLiteDatabase
+from llmteam.backends.identifiers import validate_identifier
+from llmteam.backends.resource import AsyncClosing
+from llmteam.backends.sqlite import SQLiteDatabase
 from llmteam.tenancy._config import TenantConfig
 from llmteam.tenancy._errors import TenantAlreadyExistsError, TenantNotFoundError
 from llmteam.tenancy.stores._codec import (

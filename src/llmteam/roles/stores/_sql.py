@@ -11,10 +11,10 @@ import sqlite3
 from collections.abc import Iterable
 from typing import Any, Literal
 
-from llmteam._backends.identifiers import validate_identifier
-from llmteam._backends.postgres import create_pool
-from llmteam._backends.postgres import ensure_schema as pg_ensure_schema
-from llmteam._backends.sqlite import SQLiteDatabase
+from llmteam.backends.identifiers import validate_identifier
+from llmteam.backends.postgres import create_pool
+from llmteam.backends.postgres import ensure_schema as pg_ensure_schema
+from llmteam.backends.sqlite import SQLiteDatabase
 from llmteam.roles._errors import EventLogError
 from llmteam.roles._event_log import (
     DEFAULT_TABLE,

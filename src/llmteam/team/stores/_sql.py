@@ -9,9 +9,9 @@ import zlib
 from collections.abc import Sequence
 from typing import Any
 
-from llmteam._backends.postgres import create_pool, ensure_schema
-from llmteam._backends.sqlite import SQLiteDatabase
-from llmteam._backends.url import parse_store_url
+from llmteam.backends.postgres import create_pool, ensure_schema
+from llmteam.backends.sqlite import SQLiteDatabase
+from llmteam.backends.url import parse_store_url
 from llmteam.team._errors import AdmissionRefused
 from llmteam.team._records import RunRecord, TenantUsage, utc_day
 from llmteam.team._store import MemoryRunStore

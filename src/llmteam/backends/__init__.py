@@ -6,7 +6,7 @@ one URL grammar (``memory://``, ``sqlite:///path``, ``postgresql://...``, ``redi
 identifier rule for table names. Nothing here knows any llmteam model.
 """
 
-from llmteam._backends.identifiers import IDENTIFIER_RE, validate_identifier
-from llmteam._backends.url import StoreURL, StoreURLError, parse_store_url
+from llmteam.backends.identifiers import IDENTIFIER_RE, validate_identifier
+from llmteam.backends.url import StoreURL, StoreURLError, parse_store_url
 
 __all__ = ["IDENTIFIER_RE", "StoreURL", "StoreURLError", "parse_store_url", "validate_identifier"]
