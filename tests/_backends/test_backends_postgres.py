@@ -15,15 +15,15 @@ DDL = ["CREATE TABLE IF NOT EXISTS things (id BIGSERIAL PRIMARY KEY, name TEXT N
 
 
 async def test_schema_is_idempotent_under_concurrency(pg_pool: Any) -> None:
-    await asyncio.gather(*(ensure_schema(pg_pool, "things", 1, DDL) for _ in range(5)))
+    await asyncio.gather(*(ensure_schema(pg_pool, "things", [DDL]) for _ in range(5)))
     rows = await pg_pool.fetch("SELECT component, version FROM schema_version")
     assert [(r["component"], r["version"]) for r in rows] == [("things", 1)]
 
 
 async def test_newer_schema_is_refused(pg_pool: Any) -> None:
-    await ensure_schema(pg_pool, "things", 2, DDL)
+    await ensure_schema(pg_pool, "things", [DDL, []])
     with pytest.raises(RuntimeError, match="newer than this llmteam"):
-        await ensure_schema(pg_pool, "things", 1, DDL)
+        await ensure_schema(pg_pool, "things", [DDL])
 
 
 async def test_create_pool_connects(postgres_url: str) -> None:

@@ -1,19 +1,35 @@
-"""PostgreSQL access through asyncpg, imported lazily (extra ``postgres``), with versioned, race-free schema setup.
+"""PostgreSQL through asyncpg (imported lazily, extra ``postgres``): the one pool per URL and versioned migrations.
+
+:class:`PostgresBackend` is what ``open_backend("postgresql://...")`` returns: it creates its asyncpg pool once,
+under a lock, at first use (concurrent first uses open one pool), and every store on the URL borrows
+connections from it. The pool skips asyncpg's per-release session reset (a round trip per query): llmteam's
+stores never leave session state behind (no ``SET``, no ``LISTEN``, only transaction-scoped advisory locks).
 
 Pools made by :func:`create_pool` survive a server restart on their own (asyncpg replaces a broken connection at
 the next acquire); while the server is down or restarting, every failure to reach it surfaces as
-:class:`StoreConnectionError` naming the server, never as a raw socket or driver error.
+:class:`~llmteam.StoreConnectionError` naming the server, never as a raw socket or driver error.
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import zlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Any
 
+from llmteam._exceptions import SchemaVersionError, StoreConnectionError
+from llmteam.backends._base import Backend, open_backend, register_scheme
+from llmteam.backends.url import StoreURL
+
+__all__ = [
+    "PostgresBackend", "ServerPool", "StoreConnectionError", "advisory_key", "connection_errors", "create_pool",
+    "ensure_schema", "import_asyncpg", "postgres_backend", "redact",
+]
+
 SCHEMA_TABLE = "CREATE TABLE IF NOT EXISTS schema_version (component TEXT PRIMARY KEY, version INTEGER NOT NULL)"
+Migrations = Sequence[Sequence[str]]  # step 1 first; each step a list of statements
 
 
 def import_asyncpg() -> Any:
@@ -27,8 +43,8 @@ def import_asyncpg() -> Any:
     return asyncpg
 
 
-class StoreConnectionError(ConnectionError):
-    """A database server that cannot be reached, or that dropped the connection during an operation."""
+async def _keep_session(conn: Any) -> None:
+    """Pool ``reset`` hook: nothing to reset, the stores leave no session state (see the module docstring)."""
 
 
 async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10, timeout: float = 10.0) -> Any:
@@ -38,7 +54,9 @@ async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10, timeou
     """
     asyncpg = import_asyncpg()
     try:
-        pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size, timeout=timeout)
+        pool = await asyncpg.create_pool(
+            dsn, min_size=min_size, max_size=max_size, timeout=timeout, reset=_keep_session
+        )
     except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
         safe = _redact(dsn)
         raise StoreConnectionError(f"cannot connect to PostgreSQL at {safe}: {exc}; is the server running?") from exc
@@ -134,23 +152,103 @@ def _redact(dsn: str) -> str:
     return f"{scheme}://{user}:***@{host}" if ":" in creds else dsn
 
 
-async def ensure_schema(pool: Any, component: str, version: int, statements: Iterable[str]) -> None:
-    """Run ``statements`` once per component version, serialised across processes by an advisory lock."""
-    stmts = list(statements)
-    lock_key = zlib.crc32(f"llmteam-schema:{component}".encode())
+def advisory_key(text: str) -> int:
+    """A stable 32-bit key for ``pg_advisory_xact_lock`` derived from ``text``."""
+    return zlib.crc32(text.encode())
+
+
+async def ensure_schema(pool: Any, component: str, migrations: Migrations) -> None:
+    """Apply ``component``'s steps newer than its ``schema_version`` row, in one transaction, once across processes.
+
+    ``migrations[0]`` is step 1; the row records the last step applied. An advisory lock serialises processes
+    migrating the same component.
+    """
+    steps = [list(step) for step in migrations]
     async with pool.acquire() as conn, conn.transaction():
-        await conn.execute("SELECT pg_advisory_xact_lock($1)", lock_key)
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", advisory_key(f"llmteam-schema:{component}"))
         await conn.execute(SCHEMA_TABLE)
-        current = await conn.fetchval("SELECT version FROM schema_version WHERE component = $1", component)
-        if current is not None and current > version:
-            raise RuntimeError(
-                f"database holds {component} schema v{current}, newer than this llmteam (v{version}); upgrade llmteam"
+        current = await conn.fetchval("SELECT version FROM schema_version WHERE component = $1", component) or 0
+        if current > len(steps):
+            raise SchemaVersionError(
+                f"database holds {component} schema v{current}, newer than this llmteam (v{len(steps)}); "
+                "upgrade llmteam"
             )
-        for stmt in stmts:
-            await conn.execute(stmt)
-        await conn.execute(
-            "INSERT INTO schema_version(component, version) VALUES ($1, $2) "
-            "ON CONFLICT (component) DO UPDATE SET version = EXCLUDED.version",
-            component,
-            version,
-        )
+        for number, step in enumerate(steps[current:], start=current + 1):
+            for stmt in step:
+                await conn.execute(stmt)
+            await conn.execute(
+                "INSERT INTO schema_version(component, version) VALUES ($1, $2) "
+                "ON CONFLICT (component) DO UPDATE SET version = EXCLUDED.version",
+                component,
+                number,
+            )
+
+
+@register_scheme("postgresql")
+class PostgresBackend(Backend):
+    """The backend of ``postgresql://...``: one asyncpg pool, opened at first use, shared by every store."""
+
+    loop_bound = True
+
+    def __init__(self, url: StoreURL, *, pool: Any = None) -> None:
+        super().__init__(url)
+        self._pool = pool
+        self._owns_pool = pool is None
+        self._lock: asyncio.Lock | None = None
+        self._schemas: set[str] = set()
+        self.pools_opened = 0
+
+    @classmethod
+    def borrow(cls, pool: Any) -> PostgresBackend:
+        """A backend over a pool the caller owns (and closes); releasing it leaves the pool open."""
+        return cls(StoreURL("postgresql", "postgresql://(borrowed pool)"), pool=pool).retain()
+
+    @property
+    def connected(self) -> bool:
+        """Has the pool been created (and not closed)?"""
+        return self._pool is not None
+
+    async def pool(self) -> Any:
+        """The asyncpg pool, created once (under a lock, so concurrent first calls share it)."""
+        if self._pool is not None:
+            return self._pool
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        async with self._lock:
+            if self._released:
+                raise RuntimeError(f"backend for {self.url.redacted} is closed; open it again")
+            if self._pool is None:
+                self._pool = await create_pool(self.url.dsn)
+                self.pools_opened += 1
+        return self._pool
+
+    async def ensure_schema(self, component: str, migrations: Migrations) -> Any:
+        """Migrate ``component`` once per backend (see :func:`ensure_schema`); returns the pool."""
+        pool = await self.pool()
+        if component not in self._schemas:
+            await ensure_schema(pool, component, migrations)
+            self._schemas.add(component)
+        return pool
+
+    async def aclose(self) -> None:
+        """Close the pool if this backend opened it (a borrowed pool is left to its owner)."""
+        pool, self._pool = self._pool, None
+        if pool is not None and self._owns_pool:
+            await pool.close()
+
+
+def postgres_backend(pool: Any = None, dsn: str | None = None) -> PostgresBackend:
+    """A store's handle on PostgreSQL, with a reference taken for the store (release it in ``close()``).
+
+    ``pool`` is a :class:`PostgresBackend` (shared) or an asyncpg pool the caller owns (borrowed); without
+    one, ``dsn`` opens the process's shared backend for that URL.
+    """
+    if isinstance(pool, PostgresBackend):
+        return pool.retain()
+    if pool is not None:
+        return PostgresBackend.borrow(pool)
+    if not dsn:
+        raise ValueError("give an asyncpg pool, a PostgresBackend or a dsn such as postgresql://user@host/db")
+    backend = open_backend(dsn, allowed=("postgresql",))
+    assert isinstance(backend, PostgresBackend)
+    return backend

@@ -19,8 +19,8 @@ from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
 
+from llmteam import StoreURLError
 from llmteam.audit import AuditError
-from llmteam.backends.url import StoreURLError
 from llmteam.licensing import FeatureNotLicensedError
 from llmteam.llm import LLMConfigError, LLMError
 from llmteam.ratelimit import RateLimitError

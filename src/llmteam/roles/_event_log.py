@@ -10,10 +10,8 @@ from datetime import datetime, timezone
 from typing import IO, Any, Protocol, runtime_checkable
 
 from llmteam._files import atomic_text_writer
-from llmteam.backends.identifiers import validate_identifier
 from llmteam.backends.resource import AsyncClosing
 from llmteam.backends.text import sql_text_problem
-from llmteam.backends.url import parse_store_url
 from llmteam.roles._errors import EventLogError
 from llmteam.roles._mining import ProcessMiningEngine
 from llmteam.roles._models import ProcessEvent
@@ -235,16 +233,3 @@ class MemoryEventLog(EventLogBase):
         """How many events match."""
         where = EventFilter(tenant_id, case_id)
         return sum(1 for r in self._rows.values() if _matches(r, where))
-
-
-def open_event_log(url: str, *, table_name: str = DEFAULT_TABLE, pool: Any = None) -> EventLogBase:
-    """Open the process-event log at ``url`` (memory://, sqlite:///path, postgresql://...); no I/O until used."""
-    validate_identifier(table_name, "event log table name", suffixes=("_case_order",))
-    parsed = parse_store_url(url, allowed=("memory", "sqlite", "postgresql"))
-    if parsed.scheme == "memory":
-        return MemoryEventLog()
-    from llmteam.roles.stores._sql import PostgresEventLog, SQLiteEventLog
-
-    if parsed.scheme == "sqlite":
-        return SQLiteEventLog(parsed.path, table_name=table_name)
-    return PostgresEventLog(pool=pool, dsn=parsed.dsn, table_name=table_name)

@@ -12,16 +12,24 @@ from typing import Any
 from llmteam.audit.stores._memory import MemoryAuditStore
 from llmteam.audit.stores._postgres import PostgresAuditStore
 from llmteam.audit.stores._sqlite import SQLiteAuditStore
-from llmteam.backends.url import parse_store_url
+from llmteam.backends import Backend, PostgresBackend, SQLiteBackend, backend_of, parse_store_url
 
 __all__ = ["MemoryAuditStore", "PostgresAuditStore", "SQLiteAuditStore", "open_audit_store"]
 
 
-def open_audit_store(url: str, *, pool: Any = None, table_name: str = "audit_log") -> Any:
-    """An audit store for ``url``; for PostgreSQL an existing asyncpg ``pool`` may be passed instead of creating one."""
-    parsed = parse_store_url(url, allowed=("memory", "sqlite", "postgresql"))
-    if parsed.scheme == "memory":
+def open_audit_store(
+    url: str | Backend, *, pool: Any = None, table_name: str = "audit_log"
+) -> MemoryAuditStore | SQLiteAuditStore | PostgresAuditStore:
+    """The audit store on ``url`` or on an open backend (sharing it); a PostgreSQL ``pool`` may be passed instead."""
+    if pool is not None:
+        parse_store_url(str(url), allowed=("postgresql",))
+        return PostgresAuditStore(pool, table_name)
+    backend = backend_of(url, ("memory", "sqlite", "postgresql"))
+    try:
+        if isinstance(backend, SQLiteBackend):
+            return SQLiteAuditStore(backend, table_name=table_name)
+        if isinstance(backend, PostgresBackend):
+            return PostgresAuditStore(backend, table_name)
         return MemoryAuditStore()
-    if parsed.scheme == "sqlite":
-        return SQLiteAuditStore(parsed.path, table_name=table_name)
-    return PostgresAuditStore(pool, table_name, dsn=None if pool is not None else parsed.dsn)
+    finally:
+        backend.handoff()

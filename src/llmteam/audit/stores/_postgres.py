@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import Any
 
@@ -23,17 +22,15 @@ from llmteam.audit.stores._sql import (
 )
 from llmteam.backends.identifiers import validate_identifier
 from llmteam.backends.postgres import (
+    PostgresBackend,
     StoreConnectionError,
     connection_errors,
-    create_pool,
-    ensure_schema,
     import_asyncpg,
-    redact,
+    postgres_backend,
 )
 
 __all__ = ["PostgresAuditStore"]
 
-_SCHEMA_VERSION = 2  # v2: sequence numbers >= 1, append-only checkpoints
 _DIALECT = Dialect(
     placeholder=lambda n: f"${n}",
     tags_any=lambda p: f"(tags::jsonb ?| ARRAY(SELECT jsonb_array_elements_text({p}::jsonb)))",
@@ -80,35 +77,26 @@ class PostgresAuditStore(SQLAppending):
 
     group_commit = True  # concurrent AuditTrail.log() calls share one transaction (llmteam.audit._group)
 
-    def __init__(self, pool: Any = None, table_name: str = "audit_log", *, dsn: str | None = None) -> None:
+    def __init__(
+        self, pool: PostgresBackend | Any = None, table_name: str = "audit_log", *, dsn: str | None = None
+    ) -> None:
         if pool is None and not dsn:
             raise ValueError("PostgresAuditStore needs an asyncpg pool or a dsn such as postgresql://user@host/db")
         self.table = validate_identifier(table_name, "audit table name", suffixes=DERIVED_SUFFIXES)
-        self._pool = pool
-        self._owns_pool = pool is None
-        self._dsn = dsn
-        self._ready_done = False
-        self._lock = asyncio.Lock()
+        self.backend = postgres_backend(pool, dsn)  # the URL's shared pool
+        self._released = False
         cols = ", ".join(COLUMNS)
         marks = ", ".join(f"${i + 1}" for i in range(len(COLUMNS)))
         self._insert = f"INSERT INTO {self.table} ({cols}) VALUES ({marks})"  # noqa: S608 - validated table
 
     async def _get_pool(self) -> Any:
-        if self._pool is not None and self._ready_done:
-            return self._pool
-        async with self._lock:
-            if self._pool is None:
-                assert self._dsn is not None
-                self._pool = await create_pool(self._dsn)
-            if not self._ready_done:
-                await ensure_schema(self._pool, f"audit:{self.table}", _SCHEMA_VERSION, _ddl(self.table))
-                self._ready_done = True
-        return self._pool
+        # step 2 re-runs the idempotent DDL: it brings a v1 database the v2 CHECK-free additions (checkpoint triggers)
+        return await self.backend.ensure_schema(f"audit:{self.table}", [_ddl(self.table), _ddl(self.table)])
 
     def _unavailable(self, exc: BaseException) -> AuditStorageError:
         if isinstance(exc, StoreConnectionError):  # already names the server and says what to do
             return AuditStorageError(f"audit store: {exc}")
-        where = redact(self._dsn) if self._dsn else "the given pool"
+        where = self.backend.url.redacted
         return AuditStorageError(
             f"PostgreSQL audit store at {where} is unreachable or lost its connection ({type(exc).__name__}: "
             f"{exc}); nothing was acknowledged; retry once the server answers (the pool reconnects on its own)"
@@ -118,8 +106,11 @@ class PostgresAuditStore(SQLAppending):
         asyncpg = import_asyncpg()
         try:
             pool = await self._get_pool()
-            async with pool.acquire() as conn, conn.transaction():
-                await conn.executemany(self._insert, rows)
+            if len(rows) == 1:  # one statement is its own durable transaction: one round trip
+                await pool.execute(self._insert, *rows[0])
+            else:
+                async with pool.acquire() as conn, conn.transaction():
+                    await conn.executemany(self._insert, rows)
         except asyncpg.UniqueViolationError as exc:
             raise duplicate_error(exc) from exc
         except connection_errors() as exc:
@@ -219,8 +210,7 @@ class PostgresAuditStore(SQLAppending):
         return dict(json.loads(rows[0][0])) if rows else None
 
     async def close(self) -> None:
-        """Close the pool if this store created it."""
-        if self._owns_pool and self._pool is not None:
-            await self._pool.close()
-            self._pool = None
-            self._ready_done = False
+        """Release this store's share of the backend (the last holder closes the pool); idempotent."""
+        if not self._released:
+            self._released = True
+            await self.backend.release()

@@ -1,1 +1,32 @@
-"""roles backends: one module per database (see the package docstring of llmteam.backends)."""
+"""Process-event log backends: memory (``_event_log.MemoryEventLog``), SQLite and PostgreSQL (``_sql``).
+
+:func:`open_event_log` is the one place that picks a log for a URL or an open backend.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from llmteam.backends import Backend, PostgresBackend, SQLiteBackend, backend_of, validate_identifier
+from llmteam.roles._event_log import DEFAULT_TABLE, EventLogBase, MemoryEventLog
+from llmteam.roles.stores._sql import PostgresEventLog, SQLiteEventLog
+
+__all__ = ["PostgresEventLog", "SQLiteEventLog", "open_event_log"]
+
+MEMORY_MAX_EVENTS = 100_000  # memory:// keeps the newest process events only
+
+
+def open_event_log(url: str | Backend, *, table_name: str = DEFAULT_TABLE, pool: Any = None) -> EventLogBase:
+    """The process-event log on ``url`` (memory://, sqlite:///path, postgresql://...) or an open backend."""
+    validate_identifier(table_name, "event log table name", suffixes=("_case_order",))
+    if pool is not None:
+        return PostgresEventLog(pool=pool, table_name=table_name)
+    backend = backend_of(url, ("memory", "sqlite", "postgresql"))
+    try:
+        if isinstance(backend, SQLiteBackend):
+            return SQLiteEventLog(backend, table_name=table_name)
+        if isinstance(backend, PostgresBackend):
+            return PostgresEventLog(pool=backend, table_name=table_name)
+        return MemoryEventLog(max_events=MEMORY_MAX_EVENTS)
+    finally:
+        backend.handoff()

@@ -6,15 +6,13 @@ Table names are interpolated only after ``validate_identifier``; every value is 
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
 from collections.abc import Iterable
 from typing import Any, Literal
 
 from llmteam.backends.identifiers import validate_identifier
-from llmteam.backends.postgres import create_pool
-from llmteam.backends.postgres import ensure_schema as pg_ensure_schema
-from llmteam.backends.sqlite import SQLiteDatabase
+from llmteam.backends.postgres import PostgresBackend, postgres_backend
+from llmteam.backends.sqlite import SQLiteDatabase, open_sqlite, release_sqlite
 from llmteam.roles._errors import EventLogError
 from llmteam.roles._event_log import (
     DEFAULT_TABLE,
@@ -26,7 +24,6 @@ from llmteam.roles._event_log import (
 )
 from llmteam.roles._models import ProcessEvent
 
-SCHEMA_VERSION = 1
 _COLUMNS = (
     "tenant_id, case_id, event_id, ts_us, ts_text, activity, resource, lifecycle, duration_ms, cost, attributes"
 )
@@ -63,11 +60,18 @@ class SQLiteEventLog(EventLogBase):
     """The embedded log in one SQLite file (WAL, ``synchronous=NORMAL``: survives process crashes)."""
 
     def __init__(
-        self, path: str, *, table_name: str = DEFAULT_TABLE, synchronous: Literal["FULL", "NORMAL"] = "NORMAL"
+        self,
+        path: SQLiteDatabase | str,
+        *,
+        table_name: str = DEFAULT_TABLE,
+        synchronous: Literal["FULL", "NORMAL"] = "NORMAL",
     ) -> None:
         self.table = validate_identifier(table_name, "event log table name", suffixes=("_case_order",))
-        self._db = SQLiteDatabase(path, synchronous=synchronous)
-        self.path = path
+        if synchronous == "NORMAL" and isinstance(path, str):
+            path = f"{path}?synchronous=NORMAL"  # used when this log is the first to open the file
+        self._db = open_sqlite(path)  # the file's shared backend: one writer thread whatever stores are open
+        self.path = self._db.path
+        self._released = False
 
     def _ddl(self) -> list[str]:
         t = self.table
@@ -81,7 +85,7 @@ class SQLiteEventLog(EventLogBase):
 
     async def _ready(self) -> None:
         try:
-            await self._db.ensure_schema(f"roles.event_log.{self.table}", SCHEMA_VERSION, self._ddl())
+            await self._db.ensure_schema(f"roles.event_log.{self.table}", [self._ddl()])
         except sqlite3.Error as exc:
             raise EventLogError(f"cannot open the event log in SQLite file {self.path!r}: {exc}") from exc
 
@@ -114,44 +118,34 @@ class SQLiteEventLog(EventLogBase):
         return int(await self._db.read_in_thread(lambda conn: conn.execute(sql, params).fetchone()[0]))
 
     async def close(self) -> None:
-        """Close the database file."""
-        self._db.close()
+        """Release this log's share of the file's backend (the last holder closes it); idempotent."""
+        if not self._released:
+            self._released = True
+            await release_sqlite(self._db)
 
 
 class PostgresEventLog(EventLogBase):
     """The shared log in PostgreSQL (asyncpg, imported lazily); give a ``pool`` or a ``dsn``."""
 
-    def __init__(self, *, pool: Any = None, dsn: str | None = None, table_name: str = DEFAULT_TABLE) -> None:
+    def __init__(
+        self, *, pool: PostgresBackend | Any = None, dsn: str | None = None, table_name: str = DEFAULT_TABLE
+    ) -> None:
         if pool is None and dsn is None:
             raise ValueError("PostgresEventLog needs pool= (an asyncpg pool) or dsn= (a postgresql:// URL)")
         self.table = validate_identifier(table_name, "event log table name", suffixes=("_case_order",))
-        self._pool = pool
-        self._owns_pool = pool is None
-        self._dsn = dsn
-        self._lock: asyncio.Lock | None = None
-        self._schema_ready = False
+        self.backend = postgres_backend(pool, dsn)  # the URL's shared pool
+        self._released = False
 
     async def _acquire_pool(self) -> Any:
-        if self._pool is not None and self._schema_ready:
-            return self._pool
-        if self._lock is None:
-            self._lock = asyncio.Lock()
-        async with self._lock:
-            if self._pool is None:
-                assert self._dsn is not None
-                self._pool = await create_pool(self._dsn)
-            if not self._schema_ready:
-                t = self.table
-                await pg_ensure_schema(self._pool, f"roles.event_log.{t}", SCHEMA_VERSION, [
-                    f"CREATE TABLE IF NOT EXISTS {t} (seq BIGSERIAL PRIMARY KEY, "
-                    'tenant_id TEXT COLLATE "C" NOT NULL, case_id TEXT COLLATE "C" NOT NULL, '
-                    " event_id TEXT NOT NULL, ts_us BIGINT NOT NULL, ts_text TEXT NOT NULL, "
-                    "activity TEXT NOT NULL, resource TEXT NOT NULL, lifecycle TEXT NOT NULL, "
-                    "duration_ms BIGINT NOT NULL, cost DOUBLE PRECISION NOT NULL, attributes JSON NOT NULL)",
-                    f"CREATE INDEX IF NOT EXISTS {t}_case_order ON {t} (tenant_id, case_id, ts_us, seq)",
-                ])
-                self._schema_ready = True
-        return self._pool
+        t = self.table
+        return await self.backend.ensure_schema(f"roles.event_log.{t}", [[
+            f"CREATE TABLE IF NOT EXISTS {t} (seq BIGSERIAL PRIMARY KEY, "
+            'tenant_id TEXT COLLATE "C" NOT NULL, case_id TEXT COLLATE "C" NOT NULL, '
+            " event_id TEXT NOT NULL, ts_us BIGINT NOT NULL, ts_text TEXT NOT NULL, "
+            "activity TEXT NOT NULL, resource TEXT NOT NULL, lifecycle TEXT NOT NULL, "
+            "duration_ms BIGINT NOT NULL, cost DOUBLE PRECISION NOT NULL, attributes JSON NOT NULL)",
+            f"CREATE INDEX IF NOT EXISTS {t}_case_order ON {t} (tenant_id, case_id, ts_us, seq)",
+        ]])
 
     async def append_many(self, events: Iterable[ProcessEvent], *, tenant_id: str = "") -> int:
         """Store ``events`` in one transaction (validated first: all or nothing)."""
@@ -185,8 +179,7 @@ class PostgresEventLog(EventLogBase):
             return int(await conn.fetchval(f"SELECT COUNT(*) FROM {self.table}{clause}", *params))
 
     async def close(self) -> None:
-        """Close the pool if this log created it."""
-        if self._owns_pool and self._pool is not None:
-            pool, self._pool = self._pool, None
-            self._schema_ready = False
-            await pool.close()
+        """Release this log's share of the backend (the last holder closes the pool); idempotent."""
+        if not self._released:
+            self._released = True
+            await self.backend.release()

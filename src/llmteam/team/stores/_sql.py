@@ -5,13 +5,12 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-import zlib
 from collections.abc import Sequence
 from typing import Any
 
-from llmteam.backends.postgres import create_pool, ensure_schema
-from llmteam.backends.sqlite import SQLiteDatabase
-from llmteam.backends.url import parse_store_url
+from llmteam.backends import Backend, SQLiteBackend, backend_of
+from llmteam.backends.postgres import PostgresBackend, advisory_key, postgres_backend
+from llmteam.backends.sqlite import SQLiteDatabase, open_sqlite, release_sqlite
 from llmteam.team._errors import AdmissionRefused
 from llmteam.team._records import RunRecord, TenantUsage, utc_day
 from llmteam.team._store import MemoryRunStore
@@ -87,11 +86,11 @@ class SQLiteRunStore:
     """Run records in a SQLite file (shared with the other stores of ``sqlite:///...``), durable on return."""
 
     def __init__(self, db: SQLiteDatabase | str) -> None:
-        self._owns = not isinstance(db, SQLiteDatabase)
-        self.db = SQLiteDatabase(db) if isinstance(db, str) else db
+        self.db = open_sqlite(db)  # the file's shared backend: one writer thread whatever stores are open
+        self._released = False
 
     async def _ready(self) -> None:
-        await self.db.ensure_schema("team_runs", SCHEMA_VERSION, _ddl("REAL"))
+        await self.db.ensure_schema("team_runs", [_ddl("REAL")])
 
     async def admit(self, record: RunRecord, *, max_concurrent: int, max_per_day: int, lease: float) -> None:
         await self._ready()
@@ -185,33 +184,26 @@ class SQLiteRunStore:
         return await self.db.read_in_thread(read)
 
     async def close(self) -> None:
-        if self._owns:
-            self.db.close()
+        if not self._released:
+            self._released = True
+            await release_sqlite(self.db)
 
 
 class PostgresRunStore:
     """Run records in PostgreSQL; admission is serialised per tenant by a transaction-scoped advisory lock."""
 
-    def __init__(self, pool: Any = None, *, dsn: str | None = None) -> None:
+    def __init__(self, pool: PostgresBackend | Any = None, *, dsn: str | None = None) -> None:
         if (pool is None) == (dsn is None):
             raise ValueError("PostgresRunStore needs exactly one of pool= or dsn=")
-        self._pool = pool
-        self._dsn = dsn
-        self._owns = pool is None
-        self._schema_ready = False
+        self.backend = postgres_backend(pool, dsn)  # the URL's shared pool
+        self._released = False
 
     async def _get_pool(self) -> Any:
-        if self._pool is None:
-            assert self._dsn is not None
-            self._pool = await create_pool(self._dsn)
-        if not self._schema_ready:
-            await ensure_schema(self._pool, "team_runs", SCHEMA_VERSION, _ddl("DOUBLE PRECISION"))
-            self._schema_ready = True
-        return self._pool
+        return await self.backend.ensure_schema("team_runs", [_ddl("DOUBLE PRECISION")])
 
     async def admit(self, record: RunRecord, *, max_concurrent: int, max_per_day: int, lease: float) -> None:
         pool = await self._get_pool()
-        lock = zlib.crc32(f"llmteam-run:{record.tenant_id}".encode())
+        lock = advisory_key(f"llmteam-run:{record.tenant_id}")
         async with pool.acquire() as conn, conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock($1)", lock)
             now = time.time()  # under the tenant's lock: the run starts when it is admitted
@@ -290,16 +282,19 @@ class PostgresRunStore:
         return _tenant_usage(tenant_id, int(total[4]), tuple(total), [tuple(r) for r in rows])
 
     async def close(self) -> None:
-        pool, self._pool = self._pool, None
-        if pool is not None and self._owns:
-            await pool.close()
+        if not self._released:
+            self._released = True
+            await self.backend.release()
 
 
-def open_run_store(url: str) -> MemoryRunStore | SQLiteRunStore | PostgresRunStore:
-    """A run store for ``memory://``, ``sqlite:///path.db`` or ``postgresql://...`` (connects at first use)."""
-    parsed = parse_store_url(url, allowed=("memory", "sqlite", "postgresql"))
-    if parsed.scheme == "memory":
+def open_run_store(url: str | Backend) -> MemoryRunStore | SQLiteRunStore | PostgresRunStore:
+    """The run store on ``url`` or on an open backend (sharing it); connects at first use."""
+    backend = backend_of(url, ("memory", "sqlite", "postgresql"))
+    try:
+        if isinstance(backend, SQLiteBackend):
+            return SQLiteRunStore(backend)
+        if isinstance(backend, PostgresBackend):
+            return PostgresRunStore(backend)
         return MemoryRunStore()
-    if parsed.scheme == "sqlite":
-        return SQLiteRunStore(parsed.path)
-    return PostgresRunStore(dsn=parsed.dsn)
+    finally:
+        backend.handoff()

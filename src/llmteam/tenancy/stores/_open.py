@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from llmteam.backends.url import parse_store_url
+from llmteam.backends import Backend, PostgresBackend, SQLiteBackend, backend_of
 from llmteam.tenancy.stores._memory import MemoryKeyValueStore, MemoryTenantStore
 from llmteam.tenancy.stores._postgres import PostgresKeyValueStore, PostgresTenantStore
 from llmteam.tenancy.stores._sqlite import SQLiteKeyValueStore, SQLiteTenantStore
@@ -12,21 +10,31 @@ from llmteam.tenancy.stores._sqlite import SQLiteKeyValueStore, SQLiteTenantStor
 _ALLOWED = ("memory", "sqlite", "postgresql")
 
 
-def open_tenant_store(url: str, *, table_name: str = "tenants") -> Any:
-    """A tenant store for ``url``; no connection is made until first use (close it with ``await store.close()``)."""
-    parsed = parse_store_url(url, allowed=_ALLOWED)
-    if parsed.scheme == "memory":
+def open_tenant_store(
+    url: str | Backend, *, table_name: str = "tenants"
+) -> MemoryTenantStore | SQLiteTenantStore | PostgresTenantStore:
+    """The tenant store on ``url`` or on an open backend (sharing it); connects at first use."""
+    backend = backend_of(url, _ALLOWED)
+    try:
+        if isinstance(backend, SQLiteBackend):
+            return SQLiteTenantStore(backend, table_name=table_name)
+        if isinstance(backend, PostgresBackend):
+            return PostgresTenantStore(backend, table_name)
         return MemoryTenantStore()
-    if parsed.scheme == "sqlite":
-        return SQLiteTenantStore(parsed.path, table_name=table_name)
-    return PostgresTenantStore(table_name=table_name, dsn=parsed.dsn)
+    finally:
+        backend.handoff()
 
 
-def open_kv_store(url: str, *, table_name: str = "kv_store") -> Any:
-    """A key-value store for ``url``; no connection is made until first use (close it with ``await store.close()``)."""
-    parsed = parse_store_url(url, allowed=_ALLOWED)
-    if parsed.scheme == "memory":
+def open_kv_store(
+    url: str | Backend, *, table_name: str = "kv_store"
+) -> MemoryKeyValueStore | SQLiteKeyValueStore | PostgresKeyValueStore:
+    """The key-value store on ``url`` or on an open backend (sharing it); connects at first use."""
+    backend = backend_of(url, _ALLOWED)
+    try:
+        if isinstance(backend, SQLiteBackend):
+            return SQLiteKeyValueStore(backend, table_name=table_name)
+        if isinstance(backend, PostgresBackend):
+            return PostgresKeyValueStore(backend, table_name)
         return MemoryKeyValueStore()
-    if parsed.scheme == "sqlite":
-        return SQLiteKeyValueStore(parsed.path, table_name=table_name)
-    return PostgresKeyValueStore(table_name=table_name, dsn=parsed.dsn)
+    finally:
+        backend.handoff()
