@@ -20,6 +20,16 @@ async def test_schema_is_idempotent_under_concurrency(pg_pool: Any) -> None:
     assert [(r["component"], r["version"]) for r in rows] == [("things", 1)]
 
 
+async def test_migrations_apply_only_the_steps_not_yet_recorded(pg_pool: Any) -> None:
+    step1 = ["CREATE TABLE steps (id BIGINT PRIMARY KEY)"]  # not idempotent: re-running it fails
+    step2 = ["ALTER TABLE steps ADD COLUMN note TEXT NOT NULL DEFAULT ''"]
+    await ensure_schema(pg_pool, "steps", [step1])
+    await pg_pool.execute("INSERT INTO steps (id) VALUES (1)")
+    await ensure_schema(pg_pool, "steps", [step1, step2])
+    assert [tuple(r) for r in await pg_pool.fetch("SELECT id, note FROM steps")] == [(1, "")]
+    assert await pg_pool.fetchval("SELECT version FROM schema_version WHERE component = 'steps'") == 2
+
+
 async def test_newer_schema_is_refused(pg_pool: Any) -> None:
     await ensure_schema(pg_pool, "things", [DDL, []])
     with pytest.raises(RuntimeError, match="newer than this llmteam"):

@@ -63,6 +63,21 @@ async def test_schema_is_idempotent_and_versioned(tmp_path: Path) -> None:
     db.close()
 
 
+async def test_migrations_apply_only_the_steps_not_yet_recorded(tmp_path: Path) -> None:
+    path = tmp_path / "a.db"
+    step1 = ["CREATE TABLE kv (k TEXT PRIMARY KEY, v TEXT NOT NULL)"]  # not idempotent: re-running it fails
+    step2 = ["ALTER TABLE kv ADD COLUMN at INTEGER NOT NULL DEFAULT 0"]
+    db = SQLiteDatabase(path)
+    await db.ensure_schema("kv", [step1])
+    await db.write(lambda c: c.execute("INSERT INTO kv (k, v) VALUES ('a', 'b')"))
+    db.close()
+    db = SQLiteDatabase(path)
+    await db.ensure_schema("kv", [step1, step2])
+    assert await db.read(lambda c: c.execute("SELECT k, v, at FROM kv").fetchall()) == [("a", "b", 0)]
+    assert await db.read(lambda c: c.execute("SELECT version FROM schema_version").fetchall()) == [(2,)]
+    db.close()
+
+
 async def test_newer_schema_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "a.db"
     db = SQLiteDatabase(path)

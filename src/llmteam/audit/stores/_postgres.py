@@ -8,7 +8,7 @@ from typing import Any
 from llmteam.audit._errors import AuditStorageError
 from llmteam.audit._query import AuditQuery, normalized
 from llmteam.audit._record import AuditRecord
-from llmteam.audit._store import ChainRow
+from llmteam.audit._store import ChainRow, Link
 from llmteam.audit.stores._sql import (
     COLUMNS,
     DERIVED_SUFFIXES,
@@ -19,11 +19,13 @@ from llmteam.audit.stores._sql import (
     duplicate_error,
     row_to_chain,
     row_to_record,
+    to_row,
 )
 from llmteam.backends.identifiers import validate_identifier
 from llmteam.backends.postgres import (
     PostgresBackend,
     StoreConnectionError,
+    advisory_key,
     connection_errors,
     import_asyncpg,
     postgres_backend,
@@ -75,8 +77,6 @@ def _ddl(t: str) -> list[str]:
 class PostgresAuditStore(SQLAppending):
     """Audit records in PostgreSQL; pass an asyncpg ``pool`` or a ``dsn`` (the pool is then created at first use)."""
 
-    group_commit = True  # concurrent AuditTrail.log() calls share one transaction (llmteam.audit._group)
-
     def __init__(
         self, pool: PostgresBackend | Any = None, table_name: str = "audit_log", *, dsn: str | None = None
     ) -> None:
@@ -88,6 +88,10 @@ class PostgresAuditStore(SQLAppending):
         cols = ", ".join(COLUMNS)
         marks = ", ".join(f"${i + 1}" for i in range(len(COLUMNS)))
         self._insert = f"INSERT INTO {self.table} ({cols}) VALUES ({marks})"  # noqa: S608 - validated table
+        self._head_sql = (
+            f"SELECT sequence_number, checksum FROM {self.table} WHERE tenant_id = $1 AND {IN_CHAIN} "  # noqa: S608
+            "ORDER BY sequence_number DESC LIMIT 1"
+        )
 
     async def _get_pool(self) -> Any:
         # step 2 re-runs the idempotent DDL: it brings a v1 database the v2 CHECK-free additions (checkpoint triggers)
@@ -118,6 +122,28 @@ class PostgresAuditStore(SQLAppending):
         except asyncpg.PostgresError as exc:
             raise AuditStorageError(f"PostgreSQL audit store failed to append: {exc}") from exc
 
+    async def append_linked(self, tenant_id: str, link: Link) -> list[AuditRecord]:
+        """Read the head and append ``link(head)`` in one transaction holding the tenant's advisory lock.
+
+        Writers that lost a race take turns here instead of retrying in lock-step (which gave up after 100
+        retries with several processes on one tenant).
+        """
+        pool = await self._get_pool()
+        asyncpg = import_asyncpg()
+        try:
+            async with pool.acquire() as conn, conn.transaction():
+                await conn.execute("SELECT pg_advisory_xact_lock($1)", advisory_key(f"{self.table}:{tenant_id}"))
+                row = await conn.fetchrow(self._head_sql, tenant_id)
+                records = link((int(row[0]), str(row[1])) if row else (0, ""))
+                await conn.executemany(self._insert, [to_row(r) for r in records])
+        except asyncpg.UniqueViolationError as exc:
+            raise duplicate_error(exc) from exc
+        except connection_errors() as exc:
+            raise self._unavailable(exc) from exc
+        except asyncpg.PostgresError as exc:
+            raise AuditStorageError(f"PostgreSQL audit store failed to append: {exc}") from exc
+        return records
+
     async def _fetch(self, sql: str, *params: Any) -> list[Any]:
         try:
             pool = await self._get_pool()
@@ -137,10 +163,7 @@ class PostgresAuditStore(SQLAppending):
 
     async def get_head(self, tenant_id: str) -> tuple[int, str]:
         """``(last sequence, its checksum)``; ``(0, "")`` if empty."""
-        rows = await self._fetch(
-            f"SELECT sequence_number, checksum FROM {self.table} WHERE tenant_id = $1 AND {IN_CHAIN} "  # noqa: S608
-            "ORDER BY sequence_number DESC LIMIT 1", tenant_id,
-        )
+        rows = await self._fetch(self._head_sql, tenant_id)
         return (int(rows[0][0]), str(rows[0][1])) if rows else (0, "")
 
     async def get_by_sequence_range(self, tenant_id: str, start: int, end: int) -> list[AuditRecord]:

@@ -79,8 +79,6 @@ class SQLiteAuditStore(SQLAppending):
     Triggers refuse UPDATE and DELETE (of records and of checkpoints) and sequence numbers below 1.
     """
 
-    group_commit = True  # concurrent AuditTrail.log() calls share one transaction (llmteam.audit._group)
-
     def __init__(self, path: SQLiteDatabase | str | os.PathLike[str], *, table_name: str = "audit_log") -> None:
         self.table = validate_identifier(table_name, "audit table name", suffixes=DERIVED_SUFFIXES)
         self.db = open_sqlite(path)  # the file's shared backend: one writer thread whatever stores are open
