@@ -18,6 +18,7 @@ from llmteam.backends.postgres import PostgresBackend, postgres_backend
 from llmteam.backends.resource import AsyncClosing
 from llmteam.tenancy._config import TenantConfig
 from llmteam.tenancy._errors import TenantAlreadyExistsError, TenantNotFoundError
+from llmteam.tenancy._protocols import KeyValueStoreBase, TenantStoreBase
 from llmteam.tenancy.stores._codec import (
     check_key,
     check_keys,
@@ -95,7 +96,7 @@ class _PostgresStore(AsyncClosing):
             await self.backend.release()
 
 
-class PostgresTenantStore(_PostgresStore):
+class PostgresTenantStore(_PostgresStore, TenantStoreBase):
     """Tenant configs in PostgreSQL (JSON document per tenant, soft delete)."""
 
     _component = "tenancy.tenants"
@@ -152,7 +153,7 @@ class PostgresTenantStore(_PostgresStore):
         return int(await pool.fetchval(self._sql["count"]))
 
 
-class PostgresKeyValueStore(_PostgresStore):
+class PostgresKeyValueStore(_PostgresStore, KeyValueStoreBase):
     """A key-value table in PostgreSQL; values are JSON documents, batches are single statements."""
 
     _component = "tenancy.kv"

@@ -19,6 +19,7 @@ from llmteam.backends.resource import AsyncClosing
 from llmteam.backends.sqlite import SQLiteDatabase, open_sqlite, release_sqlite
 from llmteam.tenancy._config import TenantConfig
 from llmteam.tenancy._errors import TenantAlreadyExistsError, TenantNotFoundError
+from llmteam.tenancy._protocols import KeyValueStoreBase, TenantStoreBase
 from llmteam.tenancy.stores._codec import (
     check_key,
     check_keys,
@@ -96,7 +97,7 @@ class _SQLiteStore(AsyncClosing):
             await release_sqlite(self._db)
 
 
-class SQLiteTenantStore(_SQLiteStore):
+class SQLiteTenantStore(_SQLiteStore, TenantStoreBase):
     """Tenant configs in a SQLite table (JSON document per tenant, plus tier and status columns)."""
 
     _component = "tenancy.tenants"
@@ -173,7 +174,7 @@ class SQLiteTenantStore(_SQLiteStore):
         return int((await db.read(lambda c: c.execute(sql).fetchall()))[0][0])
 
 
-class SQLiteKeyValueStore(_SQLiteStore):
+class SQLiteKeyValueStore(_SQLiteStore, KeyValueStoreBase):
     """A key-value table in SQLite; values are JSON documents, batches are single transactions."""
 
     _component = "tenancy.kv"
