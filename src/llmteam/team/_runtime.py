@@ -44,7 +44,7 @@ from llmteam.team._run import HIDDEN, GovernedAgent, RunState, output_digest, pr
 from llmteam.team._store import RunStore
 from llmteam.team._stream import ToolSettings, stream_events
 from llmteam.team._usage import PriceTable
-from llmteam.team.stores._sql import open_run_store
+from llmteam.team.stores import open_run_store
 from llmteam.tenancy import (
     TenantAlreadyExistsError,
     TenantConfig,

@@ -1,4 +1,4 @@
-"""Process-event log backends: memory (``_event_log.MemoryEventLog``), SQLite and PostgreSQL (``_sql``).
+"""Process-event log backends: memory (``_memory``), SQLite (``_sqlite``), PostgreSQL (``_postgres``).
 
 :func:`open_event_log` is the one place that picks a log for a URL or an open backend.
 """
@@ -8,10 +8,12 @@ from __future__ import annotations
 from typing import Any
 
 from llmteam.backends import Backend, PostgresBackend, SQLiteBackend, backend_of, validate_identifier
-from llmteam.roles._event_log import DEFAULT_TABLE, EventLogBase, MemoryEventLog
-from llmteam.roles.stores._sql import PostgresEventLog, SQLiteEventLog
+from llmteam.roles._event_log import DEFAULT_TABLE, EventLogBase
+from llmteam.roles.stores._memory import MemoryEventLog
+from llmteam.roles.stores._postgres import PostgresEventLog
+from llmteam.roles.stores._sqlite import SQLiteEventLog
 
-__all__ = ["PostgresEventLog", "SQLiteEventLog", "open_event_log"]
+__all__ = ["MemoryEventLog", "PostgresEventLog", "SQLiteEventLog", "open_event_log"]
 
 MEMORY_MAX_EVENTS = 100_000  # memory:// keeps the newest process events only
 

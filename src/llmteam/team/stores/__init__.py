@@ -1,1 +1,26 @@
-"""team backends: one module per database (see the package docstring of llmteam.backends)."""
+"""Run store backends: ``MemoryRunStore``, ``SQLiteRunStore`` and ``PostgresRunStore``.
+
+Each subclasses :class:`llmteam.team.RunStore`; :func:`open_run_store` picks one for a URL or an open backend.
+"""
+
+from __future__ import annotations
+
+from llmteam.backends import Backend, PostgresBackend, SQLiteBackend, backend_of
+from llmteam.team.stores._memory import MemoryRunStore
+from llmteam.team.stores._postgres import PostgresRunStore
+from llmteam.team.stores._sqlite import SQLiteRunStore
+
+__all__ = ["MemoryRunStore", "PostgresRunStore", "SQLiteRunStore", "open_run_store"]
+
+
+def open_run_store(url: str | Backend) -> MemoryRunStore | SQLiteRunStore | PostgresRunStore:
+    """The run store on ``url`` or on an open backend (sharing it); connects at first use."""
+    backend = backend_of(url, ("memory", "sqlite", "postgresql"))
+    try:
+        if isinstance(backend, SQLiteBackend):
+            return SQLiteRunStore(backend)
+        if isinstance(backend, PostgresBackend):
+            return PostgresRunStore(backend)
+        return MemoryRunStore()
+    finally:
+        backend.handoff()
