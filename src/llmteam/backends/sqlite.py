@@ -14,7 +14,8 @@ file: ``BEGIN IMMEDIATE`` serialises writers and ``busy_timeout`` makes them wai
 
 :meth:`SQLiteDatabase.write_short` is the one exception to "writes run in the writer thread": a short
 transaction commits inline on the loop thread when the writer is idle, the write lock is free at once and
-recent commits took under ``INLINE_MAX_SECONDS`` (2 ms), because then the thread hop costs as much as the commit.
+recent commits took under ``INLINE_MAX_SECONDS`` (10 ms: about one fsync on a healthy disk), because then the
+thread hop (a context switch on a loaded machine) costs a large share of the commit.
 A slow commit or a busy lock sends writes back to the writer thread, so the loop is never blocked for long.
 """
 
@@ -40,7 +41,7 @@ T = TypeVar("T")
 Migrations = Sequence[Sequence[str]]  # step 1 first; each step a list of statements
 
 # write_short() runs a transaction on the loop thread only while commits take less than this
-INLINE_MAX_SECONDS = 0.002
+INLINE_MAX_SECONDS = 0.01
 SCHEMA_TABLE = "CREATE TABLE IF NOT EXISTS schema_version (component TEXT PRIMARY KEY, version INTEGER NOT NULL)"
 
 
