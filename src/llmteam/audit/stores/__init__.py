@@ -2,7 +2,8 @@
 and ``PostgresAuditStore`` (shared server), all implementing :class:`llmteam.audit.AuditStore`.
 
 ``open_audit_store(url)`` picks one from a store URL: ``memory://``, ``sqlite:///path.db`` or
-``postgresql://user@host/db`` (the asyncpg pool is then created at first use).
+``postgresql://user@host/db``, or from an open :class:`llmteam.backends.Backend`, whose SQLite writer thread or
+asyncpg pool the store then shares. A store for a new database subclasses :class:`llmteam.audit.AuditStoreBase`.
 """
 
 from __future__ import annotations
