@@ -17,6 +17,7 @@ Nothing here knows any llmteam model or imports another llmteam module (but ``_e
 
 from llmteam._exceptions import StoreURLError
 from llmteam.backends._base import Backend, backend_of, open_backend, register_scheme, registered_schemes
+from llmteam.backends._open import open_store
 from llmteam.backends.identifiers import IDENTIFIER_RE, validate_identifier
 from llmteam.backends.memory import MemoryBackend
 from llmteam.backends.postgres import PostgresBackend
@@ -37,6 +38,7 @@ __all__ = [
     "backend_of",
     "open_backend",
     "open_sqlite",
+    "open_store",
     "parse_store_url",
     "register_scheme",
     "registered_schemes",

@@ -13,7 +13,7 @@ from typing import Any
 from llmteam.audit.stores._memory import MemoryAuditStore
 from llmteam.audit.stores._postgres import PostgresAuditStore
 from llmteam.audit.stores._sqlite import SQLiteAuditStore
-from llmteam.backends import Backend, PostgresBackend, SQLiteBackend, backend_of, parse_store_url
+from llmteam.backends import Backend, PostgresBackend, SQLiteBackend, open_store, parse_store_url
 
 __all__ = ["MemoryAuditStore", "PostgresAuditStore", "SQLiteAuditStore", "open_audit_store"]
 
@@ -25,12 +25,11 @@ def open_audit_store(
     if pool is not None:
         parse_store_url(str(url), allowed=("postgresql",))
         return PostgresAuditStore(pool, table_name)
-    backend = backend_of(url, ("memory", "sqlite", "postgresql"))
-    try:
-        if isinstance(backend, SQLiteBackend):
-            return SQLiteAuditStore(backend, table_name=table_name)
-        if isinstance(backend, PostgresBackend):
-            return PostgresAuditStore(backend, table_name)
-        return MemoryAuditStore()
-    finally:
-        backend.handoff()
+
+    def sqlite(b: SQLiteBackend) -> MemoryAuditStore | SQLiteAuditStore | PostgresAuditStore:
+        return SQLiteAuditStore(b, table_name=table_name)
+
+    def postgres(b: PostgresBackend) -> MemoryAuditStore | SQLiteAuditStore | PostgresAuditStore:
+        return PostgresAuditStore(b, table_name)
+
+    return open_store(url, memory=MemoryAuditStore, sqlite=sqlite, postgres=postgres)

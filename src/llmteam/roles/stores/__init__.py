@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from llmteam.backends import Backend, PostgresBackend, SQLiteBackend, backend_of, validate_identifier
+from llmteam.backends import Backend, PostgresBackend, SQLiteBackend, open_store, validate_identifier
 from llmteam.roles._event_log import DEFAULT_TABLE, EventLogBase
 from llmteam.roles.stores._memory import MemoryEventLog
 from llmteam.roles.stores._postgres import PostgresEventLog
@@ -23,12 +23,14 @@ def open_event_log(url: str | Backend, *, table_name: str = DEFAULT_TABLE, pool:
     validate_identifier(table_name, "event log table name", suffixes=("_case_order",))
     if pool is not None:
         return PostgresEventLog(pool=pool, table_name=table_name)
-    backend = backend_of(url, ("memory", "sqlite", "postgresql"))
-    try:
-        if isinstance(backend, SQLiteBackend):
-            return SQLiteEventLog(backend, table_name=table_name)
-        if isinstance(backend, PostgresBackend):
-            return PostgresEventLog(pool=backend, table_name=table_name)
+
+    def sqlite(b: SQLiteBackend) -> EventLogBase:
+        return SQLiteEventLog(b, table_name=table_name)
+
+    def postgres(b: PostgresBackend) -> EventLogBase:
+        return PostgresEventLog(pool=b, table_name=table_name)
+
+    def memory() -> EventLogBase:
         return MemoryEventLog(max_events=MEMORY_MAX_EVENTS)
-    finally:
-        backend.handoff()
+
+    return open_store(url, memory=memory, sqlite=sqlite, postgres=postgres)

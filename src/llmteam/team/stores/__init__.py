@@ -5,7 +5,8 @@ Each subclasses :class:`llmteam.team.RunStore`; :func:`open_run_store` picks one
 
 from __future__ import annotations
 
-from llmteam.backends import Backend, PostgresBackend, SQLiteBackend, backend_of
+from llmteam.backends import Backend, open_store
+from llmteam.team._store import RunStore
 from llmteam.team.stores._memory import MemoryRunStore
 from llmteam.team.stores._postgres import PostgresRunStore
 from llmteam.team.stores._sqlite import SQLiteRunStore
@@ -13,14 +14,6 @@ from llmteam.team.stores._sqlite import SQLiteRunStore
 __all__ = ["MemoryRunStore", "PostgresRunStore", "SQLiteRunStore", "open_run_store"]
 
 
-def open_run_store(url: str | Backend) -> MemoryRunStore | SQLiteRunStore | PostgresRunStore:
+def open_run_store(url: str | Backend) -> RunStore:
     """The run store on ``url`` or on an open backend (sharing it); connects at first use."""
-    backend = backend_of(url, ("memory", "sqlite", "postgresql"))
-    try:
-        if isinstance(backend, SQLiteBackend):
-            return SQLiteRunStore(backend)
-        if isinstance(backend, PostgresBackend):
-            return PostgresRunStore(backend)
-        return MemoryRunStore()
-    finally:
-        backend.handoff()
+    return open_store(url, memory=MemoryRunStore, sqlite=SQLiteRunStore, postgres=PostgresRunStore)

@@ -2,39 +2,33 @@
 
 from __future__ import annotations
 
-from llmteam.backends import Backend, PostgresBackend, SQLiteBackend, backend_of
+from llmteam.backends import Backend, PostgresBackend, SQLiteBackend, open_store
 from llmteam.tenancy.stores._memory import MemoryKeyValueStore, MemoryTenantStore
 from llmteam.tenancy.stores._postgres import PostgresKeyValueStore, PostgresTenantStore
 from llmteam.tenancy.stores._sqlite import SQLiteKeyValueStore, SQLiteTenantStore
-
-_ALLOWED = ("memory", "sqlite", "postgresql")
 
 
 def open_tenant_store(
     url: str | Backend, *, table_name: str = "tenants"
 ) -> MemoryTenantStore | SQLiteTenantStore | PostgresTenantStore:
     """The tenant store on ``url`` or on an open backend (sharing it); connects at first use."""
-    backend = backend_of(url, _ALLOWED)
-    try:
-        if isinstance(backend, SQLiteBackend):
-            return SQLiteTenantStore(backend, table_name=table_name)
-        if isinstance(backend, PostgresBackend):
-            return PostgresTenantStore(backend, table_name)
-        return MemoryTenantStore()
-    finally:
-        backend.handoff()
+    def sqlite(b: SQLiteBackend) -> MemoryTenantStore | SQLiteTenantStore | PostgresTenantStore:
+        return SQLiteTenantStore(b, table_name=table_name)
+
+    def postgres(b: PostgresBackend) -> MemoryTenantStore | SQLiteTenantStore | PostgresTenantStore:
+        return PostgresTenantStore(b, table_name)
+
+    return open_store(url, memory=MemoryTenantStore, sqlite=sqlite, postgres=postgres)
 
 
 def open_kv_store(
     url: str | Backend, *, table_name: str = "kv_store"
 ) -> MemoryKeyValueStore | SQLiteKeyValueStore | PostgresKeyValueStore:
     """The key-value store on ``url`` or on an open backend (sharing it); connects at first use."""
-    backend = backend_of(url, _ALLOWED)
-    try:
-        if isinstance(backend, SQLiteBackend):
-            return SQLiteKeyValueStore(backend, table_name=table_name)
-        if isinstance(backend, PostgresBackend):
-            return PostgresKeyValueStore(backend, table_name)
-        return MemoryKeyValueStore()
-    finally:
-        backend.handoff()
+    def sqlite(b: SQLiteBackend) -> MemoryKeyValueStore | SQLiteKeyValueStore | PostgresKeyValueStore:
+        return SQLiteKeyValueStore(b, table_name=table_name)
+
+    def postgres(b: PostgresBackend) -> MemoryKeyValueStore | SQLiteKeyValueStore | PostgresKeyValueStore:
+        return PostgresKeyValueStore(b, table_name)
+
+    return open_store(url, memory=MemoryKeyValueStore, sqlite=sqlite, postgres=postgres)
