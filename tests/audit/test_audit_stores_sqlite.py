@@ -38,9 +38,10 @@ async def test_a_database_of_the_previous_schema_is_migrated(tmp_path: Path) -> 
     record = (await AuditTrail(old, tenant_id="acme", use_context_tenant=False).log(
         AuditEventType.DATA_CREATED, action="before the upgrade"))
     await old.close()
-    with sqlite3.connect(path) as conn:  # exactly what schema v1 left on disk
+    with sqlite3.connect(path) as conn:  # what schema v1 left on disk: the tables and a duplicate unique index
         for stmt in _ddl("audit_log"):
             conn.execute(stmt)
+        conn.execute("CREATE UNIQUE INDEX audit_log_tenant_seq ON audit_log (tenant_id, sequence_number)")
         conn.execute("CREATE TABLE schema_version (component TEXT PRIMARY KEY, version INTEGER NOT NULL)")
         conn.execute("INSERT INTO schema_version VALUES ('audit:audit_log', 1)")
         marks = ", ".join("?" * len(COLUMNS))
@@ -54,5 +55,5 @@ async def test_a_database_of_the_previous_schema_is_migrated(tmp_path: Path) -> 
     assert await trail.verify_chain() == (True, [])
     await store.close()
     with sqlite3.connect(path) as conn:
-        assert conn.execute("SELECT version FROM schema_version WHERE component = 'audit:audit_log'").fetchone() == (2,)
+        assert conn.execute("SELECT version FROM schema_version WHERE component = 'audit:audit_log'").fetchone() == (3,)
     assert "audit_log_tenant_seq" not in dict(_indexes(path))
