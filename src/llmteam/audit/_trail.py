@@ -217,8 +217,8 @@ class AuditTrail(ConvenienceLogging):
                     records = await store.append_linked(tenant, link)
             except AuditStorageError:
                 self._heads.pop(tenant, None)
-                if used and await self._head(tenant) == used[-1]:
-                    raise  # the head did not move: not a lost race, a real failure
+                if not used or await self._head(tenant) == used[-1]:
+                    raise  # failed before linking, or the head did not move: not a lost race, a real failure
                 logger.debug("audit head of tenant %r moved under us; retrying at the new head", tenant)
                 await backoff(attempt)
                 continue
