@@ -1,4 +1,9 @@
-"""Audit benchmarks: append, verification, SQLite durability and Merkle proofs. Prints figure / measured / target."""
+"""Audit benchmarks: append, verification, SQLite durability and Merkle proofs. Prints figure / measured / target.
+
+First, side by side in one run with the raw driver on the same disk / server (interleaved rounds, medians):
+durable ``log()`` vs raw INSERT+COMMIT (SQLite) and vs autocommit INSERT (asyncpg), ``log_many`` vs
+``executemany``+COMMIT. ``--vs-raw`` prints only those; ``--quick`` shortens every run.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +11,21 @@ import asyncio
 import hashlib
 import os
 import random
+import sqlite3
+import statistics
 import sys
 import tempfile
 import time
+import uuid
+from datetime import datetime, timezone
 from pathlib import Path
 
-from llmteam.audit import AuditEventType, AuditTrail, MerkleTree
+from llmteam.audit import AuditEventType, AuditRecord, AuditTrail, MerkleTree
 from llmteam.audit._chain import verify_chain_range
-from llmteam.audit.stores import MemoryAuditStore, SQLiteAuditStore
+from llmteam.audit.stores import MemoryAuditStore, SQLiteAuditStore, open_audit_store
+from llmteam.audit.stores._postgres import _ddl as _pg_ddl
+from llmteam.audit.stores._sql import COLUMNS, to_row
+from llmteam.audit.stores._sqlite import _ddl
 from llmteam.audit.verifier import leaf_hash, verify_inclusion
 from llmteam.tenancy import TenantContext
 
@@ -107,8 +119,125 @@ def merkle(n: int, proofs: int) -> None:
     print(f"(proof size {32 * len(paths[0])} bytes ~ 32*log2(n) = {32 * (n - 1).bit_length()})")
 
 
+# -- side by side with the raw driver on the same disk / server (interleaved rounds, medians) ------------------
+PG_URL = os.environ.get("LLMTEAM_TEST_POSTGRES_URL", "postgresql://llmteam:llmteam@127.0.0.1:5432/llmteam_test")
+ROUNDS = 5
+
+
+def side_by_side(name: str, ours: list[float], raw: list[float], target: float) -> None:
+    mine, theirs = statistics.median(ours), statistics.median(raw)
+    ratio = mine / theirs
+    print(f"{name:<52} llmteam {mine:>9,.0f}/s  raw {theirs:>9,.0f}/s  = {ratio:.2f}x  "
+          f"(target >= {target:.2f}x) {'ok' if ratio >= target else 'MISS'}", flush=True)
+    rows.append((name, ratio, target))
+
+
+def _rows(n: int) -> list[tuple[object, ...]]:
+    """n realistic rows in the audit table's column order (what the store writes for a log() call)."""
+    record = AuditRecord(record_id="r", sequence_number=1, timestamp=datetime.now(timezone.utc),
+                         event_type=EV, tenant_id="raw", actor_id="alice", checksum="c" * 64)
+    base = list(to_row(record))
+    out = []
+    for i in range(n):
+        base[1], base[2] = i + 1, f"r{i}"
+        out.append(tuple(base))
+    return out
+
+
+async def sqlite_vs_raw(n_single: int, n_batch: int) -> None:
+    insert_cols = ", ".join(COLUMNS)
+    with tempfile.TemporaryDirectory() as d:
+        store = SQLiteAuditStore(Path(d) / "ours.db")
+        trail = AuditTrail(store, tenant_id="bench", use_context_tenant=False)
+        await trail.log(EV)
+        raw = sqlite3.connect(Path(d) / "raw.db", isolation_level=None)
+        raw.execute("PRAGMA journal_mode=WAL")
+        raw.execute("PRAGMA synchronous=FULL")
+        for stmt in _ddl("audit_log")[:2]:
+            raw.execute(stmt)
+        insert = f"INSERT INTO audit_log ({insert_cols}) VALUES ({', '.join('?' * len(COLUMNS))})"
+        seq = 0
+        single: tuple[list[float], list[float]] = ([], [])
+        many: tuple[list[float], list[float]] = ([], [])
+        batch = [{"event_type": EV, "actor_id": "alice"}] * 1000
+        for _ in range(ROUNDS):
+            t0 = time.perf_counter()
+            for _ in range(n_single):
+                await trail.log(EV, actor_id="alice")
+            single[0].append(n_single / (time.perf_counter() - t0))
+            rows_ = _rows(seq + n_single)[seq:]
+            seq += n_single
+            t0 = time.perf_counter()
+            for row in rows_:
+                raw.execute("BEGIN IMMEDIATE")
+                raw.execute(insert, row)
+                raw.execute("COMMIT")
+            single[1].append(n_single / (time.perf_counter() - t0))
+            t0 = time.perf_counter()
+            for _ in range(n_batch // 1000):
+                await trail.log_many(batch)
+            many[0].append(n_batch / (time.perf_counter() - t0))
+            chunks = [_rows(seq + n_batch)[seq + i: seq + i + 1000] for i in range(0, n_batch, 1000)]
+            seq += n_batch
+            t0 = time.perf_counter()
+            for chunk in chunks:
+                raw.execute("BEGIN IMMEDIATE")
+                raw.executemany(insert, chunk)
+                raw.execute("COMMIT")
+            many[1].append(n_batch / (time.perf_counter() - t0))
+        raw.close()
+        await store.close()
+    side_by_side("sqlite: durable log(), 1 caller vs INSERT+COMMIT", *single, 0.9)
+    side_by_side("sqlite: log_many(1000) vs executemany+COMMIT", *many, 0.5)
+
+
+async def postgres_vs_raw(n: int) -> None:
+    try:
+        import asyncpg
+        admin = await asyncpg.connect(PG_URL, timeout=3)
+    except Exception as exc:
+        print(f"(postgres: skipped, no server at {PG_URL}: {exc})")
+        return
+    schema = f"bench_{uuid.uuid4().hex[:12]}"
+    await admin.execute(f"CREATE SCHEMA {schema}")
+    url = f"{PG_URL}{'&' if '?' in PG_URL else '?'}search_path={schema}"
+    try:
+        store = open_audit_store(url)
+        trail = AuditTrail(store, tenant_id="bench", use_context_tenant=False)
+        await trail.log(EV)
+        raw = await asyncpg.connect(url)
+        await raw.execute(_pg_ddl("raw_log")[0])
+        insert = (f"INSERT INTO raw_log ({', '.join(COLUMNS)}) "
+                  f"VALUES ({', '.join(f'${i + 1}' for i in range(len(COLUMNS)))})")
+        ours: list[float] = []
+        theirs: list[float] = []
+        seq = 0
+        for _ in range(ROUNDS):
+            t0 = time.perf_counter()
+            for _ in range(n):
+                await trail.log(EV, actor_id="alice")
+            ours.append(n / (time.perf_counter() - t0))
+            rows_ = _rows(seq + n)[seq:]
+            seq += n
+            t0 = time.perf_counter()
+            for row in rows_:
+                await raw.execute(insert, *row)  # autocommit: one durable statement per row
+            theirs.append(n / (time.perf_counter() - t0))
+        await raw.close()
+        await store.close()
+        side_by_side("postgres: durable log(), 1 caller vs autocommit INSERT", ours, theirs, 0.8)
+    finally:
+        await admin.execute(f"DROP SCHEMA {schema} CASCADE")
+        await admin.close()
+
+
 def main() -> None:
     quick = "--quick" in sys.argv
+    print(f"-- vs the raw driver ({ROUNDS} interleaved rounds, medians) --")
+    asyncio.run(sqlite_vs_raw(200 if quick else 1_000, 5_000 if quick else 20_000))
+    asyncio.run(postgres_vs_raw(300 if quick else 2_000))
+    if "--vs-raw" in sys.argv:
+        return
     asyncio.run(memory(20_000 if quick else 200_000))
     asyncio.run(sqlite(500 if quick else 5_000, 10_000 if quick else 100_000))
     merkle(50_000 if quick else 1_000_000, 20_000)

@@ -17,6 +17,9 @@ __version__ = "0.1.0"
 # (licensing less its require_* decorators) through _WHOLE_MODULES below.
 _NAMED: dict[str, str] = {
     **dict.fromkeys(
+        ["LLMTeamError", "StoreURLError", "StoreConnectionError", "SchemaVersionError"], "llmteam._exceptions"
+    ),
+    **dict.fromkeys(
         ["TenantConfig", "TenantContext", "TenantManager", "TenantTier", "TenantLimits", "current_tenant"],
         "llmteam.tenancy",
     ),

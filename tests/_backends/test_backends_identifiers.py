@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from llmteam._backends.identifiers import validate_identifier
+from llmteam.backends.identifiers import validate_identifier
 
 
 @pytest.mark.parametrize("name", ["tenants", "audit_log", "_x", "a" * 63, "t_0123"])

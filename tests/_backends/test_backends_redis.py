@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from llmteam._backends.redis import redis_from_url
+from llmteam.backends.redis import redis_from_url
 
 pytestmark = pytest.mark.redis
 

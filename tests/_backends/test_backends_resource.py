@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from llmteam._backends.resource import AsyncClosing
+from llmteam.backends.resource import AsyncClosing
 
 
 class Thing(AsyncClosing):

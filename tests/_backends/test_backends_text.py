@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from llmteam._backends.text import sql_text_problem
+from llmteam.backends.text import sql_text_problem
 
 
 def test_plain_and_unicode_text_is_fine() -> None:

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from llmteam._backends.url import StoreURLError, parse_store_url
+from llmteam.backends.url import StoreURLError, parse_store_url
 
 
 def test_memory_url() -> None:

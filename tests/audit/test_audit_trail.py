@@ -105,7 +105,7 @@ class FlakyStore(MemoryAuditStore):
             raise AuditStorageError("disk full")
         await super().append(record)
 
-    append_many = None  # type: ignore[assignment]
+    atomic_batches = False  # appends one by one, so a failure hits one record
 
 
 async def test_flush_failure_keeps_records_buffered() -> None:

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from llmteam.roles import EventLogError, ProcessEvent, ProcessMiningEngine, import_xes, open_event_log
-from llmteam.roles._event_log_sql import PostgresEventLog
+from llmteam.roles.stores import PostgresEventLog
 
 T0 = datetime(2024, 1, 1, 12, 0, tzinfo=timezone.utc)
 

@@ -147,9 +147,9 @@ async def test_open_by_url(tmp_path: Path) -> None:
 @pytest.mark.postgres
 async def test_open_postgres_by_url_creates_and_closes_its_pool(pg_schema_url: str) -> None:
     store = open_kv_store(pg_schema_url)
-    assert isinstance(store, PostgresKeyValueStore) and store.pool is None
+    assert isinstance(store, PostgresKeyValueStore) and not store.backend.connected
     await store.set("k", {"v": 1})
     assert await store.get("k") == {"v": 1}
     await store.close()
-    assert store.pool is None
+    assert not store.backend.connected
     await store.close()

@@ -13,7 +13,7 @@ from llmteam.ratelimit import (
     RateLimitExceeded,
     RateLimitStrategy,
 )
-from llmteam.ratelimit._memory import MemoryLimiterState
+from llmteam.ratelimit.stores._memory import MemoryLimiterState
 
 REJECT, WAIT, QUEUE, FALLBACK = (
     RateLimitStrategy.REJECT,

@@ -15,7 +15,7 @@ from llmteam.ratelimit import (
     RateLimiter,
     RateLimitStrategy,
 )
-from llmteam.ratelimit._memory import MemoryLimiterState
+from llmteam.ratelimit.stores._memory import MemoryLimiterState
 
 
 class FakeClock:

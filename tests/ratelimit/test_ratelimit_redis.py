@@ -27,7 +27,7 @@ from llmteam.ratelimit import (
     RedisRateLimitBackend,
     backend_from_url,
 )
-from llmteam.ratelimit._redis import redact
+from llmteam.ratelimit.stores._redis import redact
 
 pytestmark = pytest.mark.redis
 DEAD_URL = "redis://:s3cret@127.0.0.1:1/0"  # nothing listens on port 1: connection refused at once

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from llmteam._backends.postgres import StoreConnectionError
 from llmteam.audit import AuditError, AuditEventType, AuditQuery
+from llmteam.backends.postgres import StoreConnectionError
 from llmteam.llm import ScriptedLLM
 from llmteam.ratelimit import RateLimitError
 from llmteam.team import Agent, Team, TeamError

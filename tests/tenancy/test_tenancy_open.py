@@ -20,7 +20,7 @@ def test_urls_map_to_stores_without_connecting(tmp_path: Path) -> None:
     assert kv.path == str(tmp_path / "a.db")
     assert isinstance(open_tenant_store(f"sqlite:///{tmp_path}/a.db"), SQLiteTenantStore)
     pg = open_kv_store("postgresql://u:p@127.0.0.1:1/db")
-    assert isinstance(pg, PostgresKeyValueStore) and pg.pool is None
+    assert isinstance(pg, PostgresKeyValueStore) and not pg.backend.connected
     assert isinstance(open_tenant_store("postgres://u@127.0.0.1:1/db"), PostgresTenantStore)
 
 

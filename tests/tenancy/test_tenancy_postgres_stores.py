@@ -45,8 +45,8 @@ async def test_isolated_store_on_postgres(pg_pool: Any) -> None:
 
 async def test_dsn_store_creates_pool_lazily(pg_schema_url: str) -> None:
     store = PostgresTenantStore(dsn=pg_schema_url)
-    assert store.pool is None
+    assert not store.backend.connected
     async with store:
         await store.create(TenantConfig("a", "A"))
         assert (await store.get("a")).name == "A"  # type: ignore[union-attr]
-    assert store.pool is None
+    assert not store.backend.connected

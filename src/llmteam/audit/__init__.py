@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from llmteam.audit._query import AuditQuery, AuditReport
     from llmteam.audit._record import AuditRecord, generate_audit_id
     from llmteam.audit._signing import SigningKey
-    from llmteam.audit._store import AuditStore
+    from llmteam.audit._store import AuditStore, AuditStoreBase
     from llmteam.audit._trail import AuditTrail, TenantAwareAuditTrail
 
 # Public names resolve lazily (PEP 562), so ``python -m llmteam.audit.verifier`` runs the verifier without this
@@ -48,7 +48,8 @@ _WHERE = {
     "AuditSeverity": "_enums", "AuditError": "_errors", "AuditIntegrityError": "_errors",
     "AuditStorageError": "_errors", "AuditLedger": "_ledger", "LedgerVerification": "_ledger",
     "MerkleTree": "_merkle", "AuditQuery": "_query", "AuditReport": "_query", "AuditRecord": "_record",
-    "generate_audit_id": "_record", "SigningKey": "_signing", "AuditStore": "_store", "AuditTrail": "_trail",
+    "generate_audit_id": "_record", "SigningKey": "_signing", "AuditStore": "_store",
+    "AuditStoreBase": "_store", "AuditTrail": "_trail",
     "TenantAwareAuditTrail": "_trail",
 }
 
@@ -77,6 +78,7 @@ __all__ = [
     "AuditSeverity",
     "AuditStorageError",
     "AuditStore",
+    "AuditStoreBase",
     "AuditTrail",
     "LedgerVerification",
     "MerkleTree",

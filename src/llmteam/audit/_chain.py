@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import hmac
 from dataclasses import dataclass, field
-from typing import Any
 
 from llmteam.audit._checksum import digest, get_checksum_key
-from llmteam.audit._store import ChainRow, has
+from llmteam.audit._store import AuditStore, AuditStoreBase, ChainRow, as_audit_store
 
 __all__ = ["MAX_REPORTED_MISSING", "PAGE_SIZE", "ChainResult", "chain_page", "verify_chain_range"]
 
@@ -30,16 +29,12 @@ class ChainResult:
         return not self.missing and self.first_broken is None
 
 
-async def chain_page(store: Any, tenant_id: str, start: int, end: int) -> list[ChainRow]:
-    """Verification rows for [start, end] through the store's fast path, or built from records."""
-    if has(store, "chain_rows"):
-        rows: list[ChainRow] = await store.chain_rows(tenant_id, start, end)
-        return rows
-    records = await store.get_by_sequence_range(tenant_id, start, end)
-    return [(r.sequence_number, r.checksum, r.previous_checksum, r.canonical_json(), "") for r in records]
+async def chain_page(store: AuditStoreBase | AuditStore, tenant_id: str, start: int, end: int) -> list[ChainRow]:
+    """Verification rows for [start, end] (the store's fast path where it has one)."""
+    return await as_audit_store(store).chain_rows(tenant_id, start, end)
 
 
-async def verify_chain_range(store: Any, tenant_id: str, start: int, end: int) -> ChainResult:
+async def verify_chain_range(store: AuditStoreBase | AuditStore, tenant_id: str, start: int, end: int) -> ChainResult:
     """Check every record's checksum and link in [start, end], reading PAGE_SIZE sequences at a time."""
     result = ChainResult()
     start = max(1, start)

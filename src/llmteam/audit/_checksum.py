@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 from typing import Any
 
-from llmteam.audit.verifier import HMAC_ENV, canonical_json
+from llmteam.audit.verifier import canonical_json
+from llmteam.config import audit_hmac_key
 
 __all__ = ["digest", "get_checksum_key", "nested_json", "sensitive_digest", "set_checksum_key"]
 
@@ -32,8 +32,7 @@ def get_checksum_key() -> bytes | None:
     """The HMAC key in force: set_checksum_key's, else env LLMTEAM_AUDIT_HMAC_KEY (UTF-8), else None."""
     if _configured_key is not _UNSET:
         return _configured_key  # type: ignore[no-any-return]
-    env = os.environ.get(HMAC_ENV)
-    return env.encode("utf-8") if env else None
+    return audit_hmac_key()
 
 
 def digest(canonical: str, key: bytes | None) -> str:

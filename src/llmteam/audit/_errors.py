@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from llmteam._exceptions import LLMTeamError
+
 __all__ = ["AuditError", "AuditIntegrityError", "AuditStorageError"]
 
 
-class AuditError(Exception):
+class AuditError(LLMTeamError):
     """Base class for every audit failure."""
 
 

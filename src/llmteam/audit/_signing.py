@@ -18,6 +18,7 @@ from typing import Any
 from llmteam._files import atomic_write_text, create_exclusive
 from llmteam.audit._errors import AuditError
 from llmteam.audit.verifier import CHECKPOINT_VERSION, VerificationError, checkpoint_message
+from llmteam.config import settings
 from llmteam.tenancy._validation import validate_tenant_id
 
 __all__ = ["SIGNING_KEY_ENV", "SigningKey", "default_key_path"]
@@ -27,9 +28,9 @@ SIGNING_KEY_ENV = "LLMTEAM_AUDIT_SIGNING_KEY"
 
 def default_key_path(db_path: str | None = None) -> Path:
     """Where the checkpoint key lives for a store whose SQLite file is ``db_path`` (None: not SQLite)."""
-    env = os.environ.get(SIGNING_KEY_ENV)
-    if env:
-        return Path(env).expanduser()
+    configured = settings().audit_signing_key
+    if configured is not None:
+        return configured
     if db_path and db_path != ":memory:":
         return Path(f"{db_path}.audit-signing.key")
     return Path.home() / ".llmteam" / "audit-signing.key"

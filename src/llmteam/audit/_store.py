@@ -1,29 +1,33 @@
-"""The ``AuditStore`` protocol (contract §4.5) and the optional capabilities llmteam's own stores add."""
+"""The ``AuditStore`` protocol (contract §4.5) and :class:`AuditStoreBase`, the class a new audit backend subclasses.
+
+``AuditStore`` is the runtime-checkable contract any object may satisfy. llmteam's own stores subclass
+:class:`AuditStoreBase`, which adds the optional capabilities (head lookup, atomic batches, verification rows,
+serialised appends, group commit) with correct defaults built on the four contract methods; the trail and the
+verifier reach any store through :func:`as_audit_store`, so nobody probes a store with ``hasattr``.
+"""
 
 from __future__ import annotations
 
-from typing import Any, Protocol, runtime_checkable
+from collections.abc import Callable
+from typing import ClassVar, Protocol, runtime_checkable
 
 from llmteam.audit._errors import AuditStorageError
 from llmteam.audit._query import AuditQuery
 from llmteam.audit._record import AuditRecord
 from llmteam.tenancy._validation import validate_tenant_id
 
-__all__ = ["AuditStore", "ChainRow", "check_storable", "has"]
+__all__ = ["AuditStore", "AuditStoreBase", "ChainRow", "Link", "as_audit_store", "check_storable", "has"]
 
 # (sequence_number, stored checksum, previous_checksum, canonical JSON text the checksum must cover, problem):
 # the canonical text is None when the stored row itself is inconsistent, and ``problem`` then says why.
 ChainRow = tuple[int, str, str, "str | None", str]
+# builds the records to append from the tenant's head (last sequence, its checksum)
+Link = Callable[[tuple[int, str]], list[AuditRecord]]
 
 
 @runtime_checkable
 class AuditStore(Protocol):
-    """Append-only storage for audit records; a duplicate ``(tenant_id, sequence_number)`` raises AuditStorageError.
-
-    llmteam's stores also offer ``append_many(records)`` (atomic batch), ``get_head(tenant_id)``,
-    ``chain_rows(tenant_id, start, end)``, ``tenants()``, ``save_checkpoint(cp)`` and ``latest_checkpoint(tenant_id)``;
-    the trail uses them when present and falls back to the four methods below otherwise.
-    """
+    """Append-only storage for audit records; a duplicate ``(tenant_id, sequence_number)`` raises AuditStorageError."""
 
     async def append(self, record: AuditRecord) -> None:
         """Store ``record``; raise ``AuditStorageError`` if its tenant already has its sequence number."""
@@ -42,8 +46,101 @@ class AuditStore(Protocol):
         ...
 
 
-def has(store: Any, name: str) -> bool:
-    """Does ``store`` offer the optional capability ``name``?"""
+class AuditStoreBase:
+    """Base class of llmteam's audit stores: implement the four contract methods, override capabilities to speed up.
+
+    ``append`` is the one that matters: it must store the record durably before returning and raise
+    ``AuditStorageError`` when ``(tenant_id, sequence_number)`` is already taken, atomically, even against other
+    processes (a UNIQUE constraint does it), because the trail detects lost races that way.
+    """
+
+    atomic_batches: ClassVar[bool] = False  # append_many() stores all records or none (one transaction)
+    group_commit: ClassVar[bool] = False  # concurrent log() calls may share one append_many() (llmteam.audit._group)
+
+    async def append(self, record: AuditRecord) -> None:
+        """Store ``record`` durably; raise ``AuditStorageError`` if its tenant already has its sequence number."""
+        raise NotImplementedError
+
+    async def query(self, q: AuditQuery) -> list[AuditRecord]:
+        """Records matching ``q`` (filters AND-ed), ordered, then paginated."""
+        raise NotImplementedError
+
+    async def get_last_sequence(self, tenant_id: str) -> int:
+        """The highest sequence number stored for ``tenant_id`` (0 if none)."""
+        raise NotImplementedError
+
+    async def get_by_sequence_range(self, tenant_id: str, start: int, end: int) -> list[AuditRecord]:
+        """The tenant's records with ``start <= sequence_number <= end``, ascending."""
+        raise NotImplementedError
+
+    async def append_many(self, records: list[AuditRecord]) -> None:
+        """Store ``records`` in order; atomic (all or none) only where ``atomic_batches`` says so."""
+        for record in records:
+            await self.append(record)
+
+    async def get_head(self, tenant_id: str) -> tuple[int, str]:
+        """``(last sequence, its checksum)``; ``(0, "")`` for an empty chain."""
+        last = await self.get_last_sequence(tenant_id)
+        if last == 0:
+            return 0, ""
+        records = await self.get_by_sequence_range(tenant_id, last, last)
+        return last, (records[0].checksum if records else "")
+
+    async def append_linked(self, tenant_id: str, link: Link) -> list[AuditRecord]:
+        """Append ``link(head)`` at the tenant's current head; a store that can serialise writers per tenant does.
+
+        The trail uses it after losing a race, so a crowd of writers on one tenant takes turns instead of
+        retrying in lock-step. A duplicate sequence still raises ``AuditStorageError``.
+        """
+        records = link(await self.get_head(tenant_id))
+        if len(records) == 1:
+            await self.append(records[0])
+        else:
+            await self.append_many(records)
+        return records
+
+    async def chain_rows(self, tenant_id: str, start: int, end: int) -> list[ChainRow]:
+        """Verification rows for [start, end], ascending (stores override this to skip decoding records)."""
+        records = await self.get_by_sequence_range(tenant_id, start, end)
+        return [(r.sequence_number, r.checksum, r.previous_checksum, r.canonical_json(), "") for r in records]
+
+    async def close(self) -> None:
+        """Release connections; idempotent."""
+
+
+class _ContractStore(AuditStoreBase):
+    """Any object that satisfies the :class:`AuditStore` contract, seen through the base class's defaults."""
+
+    def __init__(self, store: AuditStore) -> None:
+        self.inner = store
+
+    async def append(self, record: AuditRecord) -> None:
+        await self.inner.append(record)
+
+    async def query(self, q: AuditQuery) -> list[AuditRecord]:
+        return await self.inner.query(q)
+
+    async def get_last_sequence(self, tenant_id: str) -> int:
+        return int(await self.inner.get_last_sequence(tenant_id))
+
+    async def get_by_sequence_range(self, tenant_id: str, start: int, end: int) -> list[AuditRecord]:
+        return await self.inner.get_by_sequence_range(tenant_id, start, end)
+
+
+def as_audit_store(store: AuditStoreBase | AuditStore) -> AuditStoreBase:
+    """``store`` itself if it subclasses :class:`AuditStoreBase`, else a view of it with the default capabilities."""
+    if isinstance(store, AuditStoreBase):
+        return store
+    if not isinstance(store, AuditStore):
+        raise TypeError(
+            f"{store!r} is not an audit store: subclass llmteam.audit.AuditStoreBase (or implement append, query, "
+            "get_last_sequence and get_by_sequence_range)"
+        )
+    return _ContractStore(store)
+
+
+def has(store: object, name: str) -> bool:
+    """Does ``store`` offer the checkpoint capability ``name``? (Only the ledger asks, for checkpoints.)"""
     return callable(getattr(store, name, None))
 
 

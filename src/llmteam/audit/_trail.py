@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any
@@ -17,7 +18,7 @@ from llmteam.audit._group import Entry, GroupCommitter, Outcome
 from llmteam.audit._query import AuditQuery, AuditReport
 from llmteam.audit._record import AuditRecord, deep_copy, generate_audit_id, parse_event_type, parse_severity
 from llmteam.audit._report import build_report
-from llmteam.audit._store import has
+from llmteam.audit._store import AuditStore, AuditStoreBase, as_audit_store
 from llmteam.licensing import LicenseTier, check_builtin_gate
 from llmteam.tenancy import current_tenant
 from llmteam.tenancy._validation import validate_tenant_id
@@ -27,6 +28,12 @@ __all__ = ["AuditTrail", "TenantAwareAuditTrail"]
 logger = logging.getLogger(__name__)
 
 MAX_RETRIES = 100
+MAX_BACKOFF = 0.2  # seconds: the cap of the randomised exponential backoff between lost races
+
+
+async def backoff(attempt: int) -> None:
+    """Sleep a random time up to ``min(MAX_BACKOFF, 1 ms * 2**attempt)`` so racing writers spread out."""
+    await asyncio.sleep(random.uniform(0, min(MAX_BACKOFF, 0.001 * 2 ** min(attempt, 16))))
 HARD_BUFFER_CAP = 10_000
 MAX_TENANT_STATE = 4096  # per-tenant locks and cached chain heads kept; idle ones beyond this are forgotten
 _STR_ARGS = (
@@ -49,7 +56,7 @@ class AuditTrail(ConvenienceLogging):
 
     def __init__(
         self,
-        store: Any,
+        store: AuditStoreBase | AuditStore,
         tenant_id: str = "",
         auto_flush: bool = True,
         buffer_size: int = 100,
@@ -64,6 +71,7 @@ class AuditTrail(ConvenienceLogging):
         if not isinstance(buffer_size, int) or buffer_size < 1:
             raise ValueError(f"buffer_size={buffer_size!r} must be a positive integer")
         self.store = store
+        self._store = as_audit_store(store)  # the capabilities with their defaults: no probing below
         self._tenant_id = tenant_id
         self.auto_flush = auto_flush
         self.buffer_size = buffer_size
@@ -75,7 +83,7 @@ class AuditTrail(ConvenienceLogging):
         self._buffer: list[AuditRecord] = []
         self._flush_lock = asyncio.Lock()
         self._group: GroupCommitter | None = None
-        if getattr(store, "group_commit", False) is True and has(store, "append_many"):
+        if self._store.group_commit is True and self._store.atomic_batches:
             self._group = GroupCommitter(self._commit_group)
 
     @property
@@ -113,14 +121,8 @@ class AuditTrail(ConvenienceLogging):
                 self._heads.pop(tenant, None)
 
     async def _store_head(self, tenant: str) -> tuple[int, str]:
-        if has(self.store, "get_head"):
-            seq, checksum = await self.store.get_head(tenant)
-            return int(seq), str(checksum)
-        last = int(await self.store.get_last_sequence(tenant))
-        if last == 0:
-            return 0, ""
-        recs = await self.store.get_by_sequence_range(tenant, last, last)
-        return last, (recs[0].checksum if recs else "")
+        seq, checksum = await self._store.get_head(tenant)
+        return int(seq), str(checksum)
 
     async def _head(self, tenant: str) -> tuple[int, str]:
         head = self._heads.get(tenant)
@@ -180,29 +182,45 @@ class AuditTrail(ConvenienceLogging):
             f["success"], f["error_message"], f["metadata"], f["tags"], "", prev,
         )
 
+    def _link(self, tenant: str, head: tuple[int, str], fields: list[dict[str, Any]]) -> list[AuditRecord]:
+        seq, prev = head
+        records = []
+        for f in fields:
+            seq += 1
+            rec = self._build(tenant, seq, prev, f)
+            prev = rec.checksum
+            records.append(rec)
+        return records
+
     async def _append_linked(self, tenant: str, fields: list[dict[str, Any]]) -> list[AuditRecord]:
-        """Append records for ``fields`` at the tenant head; on a rejected sequence reload the head and retry."""
-        if len(fields) > 1 and not has(self.store, "append_many"):
+        """Append records for ``fields`` at the tenant head; on a rejected sequence back off and retry.
+
+        The first attempt links at the cached head (one round trip); a retry lets the store read the head and
+        append under its per-tenant serialisation (:meth:`AuditStoreBase.append_linked`).
+        """
+        store = self._store
+        if len(fields) > 1 and not store.atomic_batches:
             return [rec for f in fields for rec in await self._append_linked(tenant, [f])]
-        for _ in range(MAX_RETRIES):
-            head = self._heads.get(tenant)
-            seq, prev = head if head is not None else await self._head(tenant)
-            records = []
-            for f in fields:
-                seq += 1
-                rec = self._build(tenant, seq, prev, f)
-                prev = rec.checksum
-                records.append(rec)
+        used: list[tuple[int, str]] = []  # the head each attempt linked at
+
+        def link(head: tuple[int, str]) -> list[AuditRecord]:
+            used.append(head)
+            return self._link(tenant, head, fields)
+
+        for attempt in range(MAX_RETRIES):
+            used.clear()
             try:
-                if len(records) == 1:
-                    await self.store.append(records[0])
+                if attempt == 0:
+                    records = link(await self._head(tenant))
+                    await (store.append(records[0]) if len(records) == 1 else store.append_many(records))
                 else:
-                    await self.store.append_many(records)
+                    records = await store.append_linked(tenant, link)
             except AuditStorageError:
-                before = self._heads.pop(tenant, None)
-                if await self._head(tenant) == before:
-                    raise  # the head did not move: not a lost race, a real failure
+                self._heads.pop(tenant, None)
+                if not used or await self._head(tenant) == used[-1]:
+                    raise  # failed before linking, or the head did not move: not a lost race, a real failure
                 logger.debug("audit head of tenant %r moved under us; retrying at the new head", tenant)
+                await backoff(attempt)
                 continue
             self._heads[tenant] = (records[-1].sequence_number, records[-1].checksum)
             return records
@@ -233,11 +251,12 @@ class AuditTrail(ConvenienceLogging):
                         prev = rec.checksum
                         records.append(rec)
                 try:
-                    await self.store.append_many(records)
+                    await self._store.append_many(records)
                 except AuditStorageError:
                     before = {t: self._heads.pop(t, None) for t in tenants}
                     if [await self._head(t) for t in tenants] != [before[t] for t in tenants]:
                         logger.debug("audit heads moved under a commit group; retrying at the new heads")
+                        await backoff(_)
                         continue
                     return await self._commit_each(batch, by_tenant)  # a real failure: isolate it per tenant
                 outcome: Outcome = [None] * len(batch)  # type: ignore[list-item]
@@ -310,12 +329,12 @@ class AuditTrail(ConvenienceLogging):
     async def _flush_tenant(self, tenant: str, pending: list[AuditRecord]) -> None:
         for _ in range(MAX_RETRIES):
             try:
-                if has(self.store, "append_many"):
-                    await self.store.append_many(pending)
+                if self._store.atomic_batches:
+                    await self._store.append_many(pending)
                     self._remove(pending)
                 else:
                     while pending:
-                        await self.store.append(pending[0])
+                        await self._store.append(pending[0])
                         self._remove(pending[:1])
                         del pending[0]
                 return
@@ -351,18 +370,17 @@ class AuditTrail(ConvenienceLogging):
                 f"audit query for tenant {nq.tenant_id!r} from a trail of tenant {own!r}; "
                 "construct the trail with allow_cross_tenant=True to allow it"
             )
-        result: list[AuditRecord] = await self.store.query(nq)
-        return result
+        return await self._store.query(nq)
 
     async def verify_chain(self, start_sequence: int = 1, end_sequence: int | None = None) -> tuple[bool, list[int]]:
         """``(True, [])`` if intact; ``(False, missing)`` on gaps; ``(False, [])`` on a bad checksum or link."""
         await self.flush()
         tenant = self.tenant_id
         if end_sequence is None:
-            end_sequence = int(await self.store.get_last_sequence(tenant))
+            end_sequence = await self._store.get_last_sequence(tenant)
         if end_sequence < max(1, start_sequence):
             return True, []
-        result = await verify_chain_range(self.store, tenant, start_sequence, end_sequence)
+        result = await verify_chain_range(self._store, tenant, start_sequence, end_sequence)
         if result.missing:
             return False, sorted(result.missing)
         return result.valid, []
@@ -380,6 +398,6 @@ class AuditTrail(ConvenienceLogging):
 class TenantAwareAuditTrail(AuditTrail):
     """An AuditTrail that always follows the tenant context (``tenant_id=""``, ``use_context_tenant=True``)."""
 
-    def __init__(self, store: Any) -> None:
+    def __init__(self, store: AuditStoreBase | AuditStore) -> None:
         super().__init__(store, tenant_id="", use_context_tenant=True)
 

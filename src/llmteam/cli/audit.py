@@ -20,12 +20,12 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from llmteam._backends.url import StoreURLError, parse_store_url
 from llmteam.audit import AuditError, AuditLedger, AuditQuery, SigningKey
 from llmteam.audit._report import iter_pages
 from llmteam.audit._signing import default_key_path
 from llmteam.audit.stores import open_audit_store
 from llmteam.audit.verifier import CHECKPOINT_VERSION, VerificationError, as_checkpoint, load_public_key
+from llmteam.backends.url import StoreURLError, parse_store_url
 
 app = typer.Typer(help="Inspect and prove the tamper-evident audit log.", no_args_is_help=True)
 

@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from llmteam._backends.url import StoreURLError, parse_store_url
+from llmteam.backends import StoreURLError, parse_store_url
 from llmteam.roles import (
     EventLogError,
     ProcessMapRenderError,

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,8 +18,9 @@ from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
 
-from llmteam._backends.url import StoreURLError
+from llmteam import StoreURLError
 from llmteam.audit import AuditError
+from llmteam.config import settings
 from llmteam.licensing import FeatureNotLicensedError
 from llmteam.llm import LLMConfigError, LLMError
 from llmteam.ratelimit import RateLimitError
@@ -178,7 +178,7 @@ def demo(
     LLMTEAM_API_KEY) when set. Prints the answer, usage and cost, the signed audit checkpoint and its
     verification, the process metrics and bottlenecks, and writes the XES log and the process map.
     """
-    where = os.environ.get("LLMTEAM_BASE_URL") or "the scripted offline model"
+    where = settings().base_url or "the scripted offline model"
     with progress(f"Running the support-triage team on {where}…", as_json):
         report = run_command(lambda: run_demo(db, tenant=tenant, query=query, out_dir=out_dir))
     if as_json:

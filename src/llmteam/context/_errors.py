@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from llmteam._exceptions import LLMTeamError
+
 __all__ = ["AuditBacklogError", "ContextAccessError", "SealedDataAccessError"]
 
 
-class ContextAccessError(Exception):
+class ContextAccessError(LLMTeamError):
     """A viewer asked for context data that the access policy does not grant."""
 
     def __init__(self, message: str, viewer_id: str = "", field_name: str = "") -> None:

@@ -4,19 +4,21 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from llmteam._exceptions import LLMTeamError
+
 if TYPE_CHECKING:
     from llmteam.licensing._tiers import LicenseTier
 
 
-class LicenseValidationError(Exception):
+class LicenseValidationError(LLMTeamError):
     """A licence key is malformed, forged, unsigned or cannot be verified."""
 
 
-class LicenseExpiredError(Exception):
+class LicenseExpiredError(LLMTeamError):
     """A licence key is authentic but its expiry day has passed."""
 
 
-class FeatureNotLicensedError(Exception):
+class FeatureNotLicensedError(LLMTeamError):
     """A feature needs a higher licence tier than the active one."""
 
     def __init__(self, feature: str, required_tier: LicenseTier) -> None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from llmteam._exceptions import LLMTeamError
 
-class LLMError(Exception):
+
+class LLMError(LLMTeamError):
     """Base class for every provider error."""
 
 

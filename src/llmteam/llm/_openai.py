@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
+from llmteam.config import settings
 from llmteam.llm._errors import (
     LLMConfigError,
     LLMConnectionError,
@@ -24,10 +24,9 @@ from llmteam.llm._types import Completion, Message, StreamEvent, ToolSpec, valid
 
 logger = logging.getLogger(__name__)
 
-ENV_BASE_URL = ("LLMTEAM_BASE_URL", "OPENAI_BASE_URL")
-ENV_MODEL = ("LLMTEAM_MODEL", "OPENAI_MODEL")
-ENV_API_KEY = ("LLMTEAM_API_KEY", "OPENAI_API_KEY")
 _FORBIDDEN_OPTIONS = frozenset({"messages", "stream"})
+ENV_API_KEY = ("LLMTEAM_API_KEY", "OPENAI_API_KEY")  # read through llmteam.config; named for team files
+
 _HINTS = {
     401: "check the API key (LLMTEAM_API_KEY or OPENAI_API_KEY)",
     403: "the API key is not allowed to use this model or endpoint",
@@ -36,13 +35,6 @@ _HINTS = {
     422: "the server rejected the request; check the model name and options",
 }
 
-
-def _env(names: tuple[str, ...]) -> str | None:
-    for name in names:
-        value = os.environ.get(name)
-        if value:
-            return value
-    return None
 
 
 class OpenAICompatible:
@@ -76,7 +68,8 @@ class OpenAICompatible:
         headers: dict[str, str] | None = None,
         default_options: dict[str, Any] | None = None,
     ) -> None:
-        base = base_url or _env(ENV_BASE_URL)
+        env = settings()
+        base = base_url or env.base_url
         if not base:
             raise LLMConfigError(
                 "OpenAICompatible needs a base_url (e.g. http://localhost:11434/v1); pass base_url= "
@@ -85,7 +78,7 @@ class OpenAICompatible:
         parts = urlsplit(base)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise LLMConfigError(f"base_url {base!r} is not an http(s) URL; use e.g. http://localhost:11434/v1")
-        chosen_model = model or _env(ENV_MODEL)
+        chosen_model = model or env.model
         if not chosen_model:
             raise LLMConfigError("OpenAICompatible needs a model name; pass model= or set LLMTEAM_MODEL")
         for name, value in (("timeout", timeout), ("connect_timeout", connect_timeout),
@@ -108,7 +101,7 @@ class OpenAICompatible:
         self.backoff_max = float(backoff_max)
         self.max_retry_after = float(max_retry_after)
         self.default_options = dict(default_options or {})
-        self._api_key = api_key if api_key is not None else _env(ENV_API_KEY)
+        self._api_key = api_key if api_key is not None else env.api_key
         self._headers = {"Content-Type": "application/json", **(headers or {})}
         if self._api_key:
             self._headers["Authorization"] = f"Bearer {self._api_key}"

@@ -29,10 +29,10 @@ from ._config import CircuitBreakerConfig, CircuitState, RateLimitConfig, RateLi
 from ._errors import CircuitOpenError, QueueFullError, RateLimitBackendError, RateLimitError, RateLimitExceeded
 from ._executor import EndpointStats, ExecutionResult, RateLimitedExecutor
 from ._limiter import RateLimiter
-from ._memory import MemoryRateLimitBackend
-from ._redis import RedisRateLimitBackend
 from ._registry import backend_from_url
 from ._stats import CircuitBreakerStats, RateLimiterStats
+from .stores._memory import MemoryRateLimitBackend
+from .stores._redis import RedisRateLimitBackend
 
 __all__ = [
     "CircuitBreaker",

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from llmteam._exceptions import LLMTeamError
 
-class RateLimitError(Exception):
+
+class RateLimitError(LLMTeamError):
     """Base class of every rate-limiting and circuit-breaking error."""
 
 

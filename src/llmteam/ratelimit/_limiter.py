@@ -13,9 +13,9 @@ from types import TracebackType
 from ._backend import Clock, Decision, LimiterState, RateLimitBackend
 from ._config import RateLimitConfig, RateLimitStrategy
 from ._errors import QueueFullError, RateLimitError, RateLimitExceeded
-from ._memory import MemoryLimiterState
 from ._registry import resolve_backend
 from ._stats import RateLimiterStats
+from .stores._memory import MemoryLimiterState
 
 # A head waiter blocked only by held permits re-checks this often (a local release wakes it at once).
 _POLL_SECONDS = 0.05

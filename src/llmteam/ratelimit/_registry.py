@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from llmteam._backends.url import parse_store_url
+from llmteam.backends.url import parse_store_url
 
 from ._backend import RateLimitBackend
-from ._memory import MemoryRateLimitBackend
-from ._redis import RedisRateLimitBackend
+from .stores._memory import MemoryRateLimitBackend
+from .stores._redis import RedisRateLimitBackend
 
 
 def backend_from_url(url: str, **options: Any) -> RateLimitBackend:

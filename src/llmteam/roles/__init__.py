@@ -27,7 +27,7 @@ reads::
 """
 
 from llmteam.roles._errors import EventLogError, ProcessMapRenderError, RolesError, XESImportError
-from llmteam.roles._event_log import EventFilter, EventLogBase, MemoryEventLog, ProcessEventLog, open_event_log
+from llmteam.roles._event_log import EventFilter, EventLogBase, ProcessEventLog
 from llmteam.roles._group import (
     ContentBasedRoutingStrategy,
     GroupDecisionType,
@@ -59,6 +59,7 @@ from llmteam.roles._orchestration import (
 from llmteam.roles._pipeline import PipelineOrchestrator
 from llmteam.roles._process_map import render_dot, to_dot, to_mermaid
 from llmteam.roles._xes_import import import_xes, iter_xes_events
+from llmteam.roles.stores import MemoryEventLog, open_event_log
 
 __all__ = [
     "DEFAULT_PROMPT_TEMPLATE",

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from llmteam._exceptions import LLMTeamError
 
-class RolesError(Exception):
+
+class RolesError(LLMTeamError):
     """Base class of the errors raised by llmteam.roles."""
 
 

@@ -1,4 +1,8 @@
-"""Durable process-event log shared by the team runtime and the CLI: memory, SQLite and PostgreSQL."""
+"""The process-event log: :class:`EventLogBase` (the class a backend subclasses) and the stored row format.
+
+Backends live in ``llmteam.roles.stores`` (memory, SQLite, PostgreSQL); :func:`llmteam.roles.open_event_log`
+picks one for a URL.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +13,9 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import IO, Any, Protocol, runtime_checkable
 
-from llmteam._backends.identifiers import validate_identifier
-from llmteam._backends.resource import AsyncClosing
-from llmteam._backends.text import sql_text_problem
-from llmteam._backends.url import parse_store_url
 from llmteam._files import atomic_text_writer
+from llmteam.backends.resource import AsyncClosing
+from llmteam.backends.text import sql_text_problem
 from llmteam.roles._errors import EventLogError
 from llmteam.roles._mining import ProcessMiningEngine
 from llmteam.roles._models import ProcessEvent
@@ -189,62 +191,8 @@ class EventLogBase(AsyncClosing):
         return written
 
 
-def _rows(events: Iterable[ProcessEvent], tenant_id: str) -> list[Row]:
+def rows_of(events: Iterable[ProcessEvent], tenant_id: str) -> list[Row]:
+    """Validated rows for ``events`` (all or nothing); one event alone is refused with a hint."""
     if isinstance(events, ProcessEvent):
         raise EventLogError("append_many takes an iterable of events; use append(event) for one")
     return [to_row(e, tenant_id) for e in events]
-
-
-def _matches(row: Row, where: EventFilter) -> bool:
-    return (where.tenant_id is None or row[0] == where.tenant_id) and (
-        where.case_id is None or row[1] == where.case_id
-    )
-
-
-class MemoryEventLog(EventLogBase):
-    """An in-process log (tests, demos); ``max_events`` bounds it by dropping the oldest events."""
-
-    def __init__(self, max_events: int | None = None) -> None:
-        if max_events is not None and (isinstance(max_events, bool) or not isinstance(max_events, int)
-                                       or max_events < 1):
-            raise ValueError(f"max_events={max_events!r} must be None or an int >= 1")
-        self.max_events = max_events
-        self._rows: dict[int, Row] = {}
-        self._seq = 0
-
-    async def append_many(self, events: Iterable[ProcessEvent], *, tenant_id: str = "") -> int:
-        """Store ``events`` (validated first: all or nothing)."""
-        rows = _rows(events, tenant_id)
-        for row in rows:
-            self._seq += 1
-            self._rows[self._seq] = row
-        if self.max_events is not None:
-            while len(self._rows) > self.max_events:
-                del self._rows[next(iter(self._rows))]
-        return len(rows)
-
-    async def fetch_page(self, where: EventFilter, after: Cursor | None, limit: int) -> list[tuple[Cursor, Row]]:
-        """A page in (tenant, case, time, seq) order."""
-        keyed = [((r[0], r[1], r[3], seq), r) for seq, r in self._rows.items() if _matches(r, where)]
-        if after is not None:
-            keyed = [kr for kr in keyed if kr[0] > after]
-        keyed.sort(key=lambda kr: kr[0])
-        return keyed[:limit]
-
-    async def count(self, *, tenant_id: str | None = None, case_id: str | None = None) -> int:
-        """How many events match."""
-        where = EventFilter(tenant_id, case_id)
-        return sum(1 for r in self._rows.values() if _matches(r, where))
-
-
-def open_event_log(url: str, *, table_name: str = DEFAULT_TABLE, pool: Any = None) -> EventLogBase:
-    """Open the process-event log at ``url`` (memory://, sqlite:///path, postgresql://...); no I/O until used."""
-    validate_identifier(table_name, "event log table name", suffixes=("_case_order",))
-    parsed = parse_store_url(url, allowed=("memory", "sqlite", "postgresql"))
-    if parsed.scheme == "memory":
-        return MemoryEventLog()
-    from llmteam.roles._event_log_sql import PostgresEventLog, SQLiteEventLog
-
-    if parsed.scheme == "sqlite":
-        return SQLiteEventLog(parsed.path, table_name=table_name)
-    return PostgresEventLog(pool=pool, dsn=parsed.dsn, table_name=table_name)

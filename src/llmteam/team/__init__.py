@@ -42,10 +42,10 @@ from llmteam.team._records import RunRecord, TenantUsage
 from llmteam.team._result import AuditHead, RunResult, StepRecord, ToolCallRecord
 from llmteam.team._runtime import DEFAULT_URL, TeamRuntime
 from llmteam.team._spec import load_team, provider_from_dict, team_from_dict
-from llmteam.team._store import MemoryRunStore, RunStore
-from llmteam.team._store_sql import PostgresRunStore, SQLiteRunStore, open_run_store
+from llmteam.team._store import RunStore
 from llmteam.team._team import Agent, Route, Team
 from llmteam.team._usage import Price, PriceTable, Usage
+from llmteam.team.stores import MemoryRunStore, PostgresRunStore, SQLiteRunStore, open_run_store
 
 __all__ = [
     "DEFAULT_URL",

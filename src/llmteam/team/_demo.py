@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from llmteam.audit import AuditLedger, LedgerVerification
+from llmteam.config import settings
 from llmteam.llm import LLMProvider, Message, OpenAICompatible, ScriptedLLM, ToolCall
 from llmteam.roles import Bottleneck, ProcessMetrics, ProcessMiningEngine, render_dot
 from llmteam.team._result import RunResult
@@ -97,7 +98,7 @@ def scripted_support_llm() -> ScriptedLLM:
 def demo_team(llm: LLMProvider | None = None) -> Team:
     """The support-triage team; ``llm`` defaults to the endpoint in ``LLMTEAM_BASE_URL`` or the scripted model."""
     if llm is None:
-        llm = OpenAICompatible() if os.environ.get("LLMTEAM_BASE_URL") else scripted_support_llm()
+        llm = OpenAICompatible() if settings().base_url else scripted_support_llm()
     return Team(
         "support_triage",
         llm=llm,

@@ -7,8 +7,10 @@ Tenant refusals are the tenancy module's own errors (``TenantNotFoundError``, ``
 
 from __future__ import annotations
 
+from llmteam._exceptions import LLMTeamError
 
-class TeamError(Exception):
+
+class TeamError(LLMTeamError):
     """Base class for team definition and run errors."""
 
 

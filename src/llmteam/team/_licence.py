@@ -9,9 +9,9 @@ logged once as a warning and every run's audit record carries the licence tier.
 from __future__ import annotations
 
 import logging
-import os
 from typing import Any
 
+from llmteam.config import settings
 from llmteam.licensing import FeatureNotLicensedError, LicenseManager, LicenseTier, get_license_manager
 
 logger = logging.getLogger(__name__)
@@ -22,7 +22,7 @@ class LicenceCheck:
 
     def __init__(self, manager: LicenseManager | None = None, enforce: bool | None = None) -> None:
         self._manager = manager
-        self.enforce = os.environ.get("LLMTEAM_LICENSE_ENFORCE") == "1" if enforce is None else enforce
+        self.enforce = settings().license_enforce if enforce is None else enforce
         self._warned: set[str] = set()
 
     @property

@@ -20,13 +20,13 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from llmteam._backends.url import parse_store_url
 from llmteam.audit import AuditEventType, AuditSeverity, AuditTrail
-from llmteam.audit.stores import MemoryAuditStore, open_audit_store
+from llmteam.audit.stores import open_audit_store
+from llmteam.backends import Backend, open_backend, parse_store_url
 from llmteam.llm import LLMProvider
 from llmteam.observability import NoTelemetry, resolve_telemetry
 from llmteam.ratelimit import RateLimitConfig, RateLimiter, RateLimitStrategy, backend_from_url
-from llmteam.roles import MemoryEventLog, PipelineOrchestrator, open_event_log
+from llmteam.roles import PipelineOrchestrator, open_event_log
 from llmteam.team._errors import (
     AdmissionRefused,
     RoutingError,
@@ -41,10 +41,10 @@ from llmteam.team._records import RunRecord, TenantUsage
 from llmteam.team._result import AuditHead, RunResult
 from llmteam.team._routing import CheckedStrategy, build_strategy
 from llmteam.team._run import HIDDEN, GovernedAgent, RunState, output_digest, provider_key, sha256_text
-from llmteam.team._store import MemoryRunStore, RunStore
-from llmteam.team._store_sql import open_run_store
+from llmteam.team._store import RunStore
 from llmteam.team._stream import ToolSettings, stream_events
 from llmteam.team._usage import PriceTable
+from llmteam.team.stores import open_run_store
 from llmteam.tenancy import (
     TenantAlreadyExistsError,
     TenantConfig,
@@ -53,7 +53,7 @@ from llmteam.tenancy import (
     TenantNotFoundError,
     TenantTier,
 )
-from llmteam.tenancy.stores import MemoryTenantStore, open_tenant_store
+from llmteam.tenancy.stores import open_tenant_store
 from llmteam.tools import Approver, ToolPolicy, ToolScope
 from llmteam.tools._mcp import open_servers
 
@@ -65,7 +65,6 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_URL = "sqlite:///./.llmteam/llmteam.db"
 BASE_FEATURE = "basic_agents"
-MEMORY_MAX_EVENTS = 100_000  # memory:// keeps the newest process events only (the audit store is bounded likewise)
 
 
 class TeamRuntime:
@@ -132,6 +131,7 @@ class TeamRuntime:
         self._strategy = build_strategy(team)
         self._limiters: OrderedDict[tuple[str, str], tuple[float, RateLimiter]] = OrderedDict()
         self._rl_backend: Any = None
+        self._backend: Backend | None = None
         self._opened = False
         self._closed = False
         self._mcp_opened: list[Any] = []
@@ -150,17 +150,12 @@ class TeamRuntime:
             return self
         self.licence.check_open()
         self.licence.check_agents(self.team.name, len(self.team.agents))
-        scheme, url = self._parsed.scheme, self._parsed.url
-        if scheme == "memory":
-            tenant_store: Any = MemoryTenantStore()
-            self.audit_store = MemoryAuditStore()
-            self.event_log = MemoryEventLog(max_events=MEMORY_MAX_EVENTS)
-            self.run_store = MemoryRunStore()
-        else:
-            tenant_store = open_tenant_store(url)
-            self.audit_store = open_audit_store(url)
-            self.event_log = open_event_log(url)
-            self.run_store = open_run_store(url)
+        # one backend for the URL (one SQLite writer thread / one PostgreSQL pool), shared by the four stores
+        self._backend = open_backend(self._parsed.url, allowed=("memory", "sqlite", "postgresql"))
+        tenant_store = open_tenant_store(self._backend)
+        self.audit_store = open_audit_store(self._backend)
+        self.event_log = open_event_log(self._backend)
+        self.run_store = open_run_store(self._backend)
         self.tenants = TenantManager(tenant_store, cache_ttl=self.tenant_cache_ttl)
         self.audit = AuditTrail(self.audit_store, use_context_tenant=True)
         if self.redis_url is not None:
@@ -190,6 +185,8 @@ class TeamRuntime:
                     await result
             except Exception:  # closing must release the others even if one fails
                 logger.exception("closing %r failed", closeable)
+        if self._backend is not None:  # the last holder: closes the file's thread / the pool, off the loop
+            await self._backend.release()
 
     async def __aenter__(self) -> TeamRuntime:
         return await self.open()

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from llmteam._repr import bounded_repr
+from llmteam.config import settings
 from llmteam.llm import LLMProvider, OpenAICompatible, ScriptedLLM
 from llmteam.team._errors import TeamConfigError
 from llmteam.team._key_envs import allowed, fallback_key, key_env_patterns, resolve_key
@@ -76,7 +77,7 @@ def provider_from_dict(data: Any, where: str, *, api_key_envs: Iterable[str] | N
         )
     data = _check_fields(data, _PROVIDER_FIELDS[kind], where)
     if kind == "auto":
-        kind = "openai" if data.get("base_url") or os.environ.get("LLMTEAM_BASE_URL") else "scripted"
+        kind = "openai" if data.get("base_url") or settings().base_url else "scripted"
     if kind == "openai":
         key_env = data.get("api_key_env")
         api_key = fallback_key(patterns) if key_env is None else resolve_key(key_env, where, patterns)

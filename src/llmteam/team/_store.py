@@ -8,20 +8,15 @@ inserts in one transaction (SQLite ``BEGIN IMMEDIATE``; PostgreSQL a per-tenant 
 
 from __future__ import annotations
 
-import asyncio
-import copy
-import time
-from collections import OrderedDict
-from typing import Protocol, runtime_checkable
-
-from llmteam.team._errors import AdmissionRefused
-from llmteam.team._records import RunRecord, TenantUsage, utc_day
-from llmteam.team._usage import Usage
+from llmteam.team._records import RunRecord, TenantUsage
 
 
-@runtime_checkable
-class RunStore(Protocol):
-    """Where the runtime keeps run records and daily run counters."""
+class RunStore:
+    """Base class of the run stores (memory, SQLite, PostgreSQL); a new database subclasses it in ``team/stores/``.
+
+    ``admit`` is the method that carries the guarantee: it must count and insert in one critical section
+    shared by every process on the database, so limits hold exactly.
+    """
 
     async def admit(self, record: RunRecord, *, max_concurrent: int, max_per_day: int, lease: float) -> None:
         """Insert ``record`` as running if the tenant is under both limits, atomically; else AdmissionRefused.
@@ -29,87 +24,23 @@ class RunStore(Protocol):
         ``record.started_at`` is set to the admission time, inside the same critical section: a run starts when it
         is admitted, so runs that waited for a slot never appear to overlap the runs they waited for.
         """
-        ...
+        raise NotImplementedError
 
     async def finish(self, record: RunRecord) -> None:
         """Persist the final status, output, error and usage of an admitted run in one transaction."""
-        ...
+        raise NotImplementedError
 
     async def get(self, tenant_id: str, run_id: str) -> RunRecord | None:
         """The tenant's run ``run_id`` (None if absent or another tenant's)."""
-        ...
+        raise NotImplementedError
 
     async def list(self, tenant_id: str, limit: int = 100, offset: int = 0) -> list[RunRecord]:
         """The tenant's runs, newest first."""
-        ...
+        raise NotImplementedError
 
     async def usage(self, tenant_id: str) -> TenantUsage:
         """The tenant's usage summed over its finished runs."""
-        ...
+        raise NotImplementedError
 
     async def close(self) -> None:
         """Release connections; idempotent."""
-        ...
-
-
-class MemoryRunStore:
-    """Run records in process memory (``memory://``); keeps at most ``max_runs`` records, usage totals forever."""
-
-    def __init__(self, max_runs: int = 10_000) -> None:
-        if not isinstance(max_runs, int) or max_runs < 1:
-            raise ValueError(f"max_runs={max_runs!r} must be an integer >= 1")
-        self.max_runs = max_runs
-        self._runs: OrderedDict[str, RunRecord] = OrderedDict()
-        self._running: dict[str, dict[str, float]] = {}
-        self._daily: dict[tuple[str, str], int] = {}
-        self._usage: dict[str, TenantUsage] = {}
-
-    async def admit(self, record: RunRecord, *, max_concurrent: int, max_per_day: int, lease: float) -> None:
-        now = time.time()
-        running = self._running.setdefault(record.tenant_id, {})
-        for run_id in [r for r, until in running.items() if until <= now]:
-            del running[run_id]
-        if len(running) >= max_concurrent:
-            raise AdmissionRefused("concurrent_pipelines", len(running), max_concurrent)
-        day = (record.tenant_id, utc_day(now))
-        today = self._daily.get(day, 0)
-        if today >= max_per_day:
-            raise AdmissionRefused("runs_per_day", today, max_per_day)
-        if record.run_id in self._runs:
-            raise ValueError(f"run id {record.run_id!r} already exists")
-        record.started_at = now  # a run starts when it is admitted
-        running[record.run_id] = now + lease
-        if day not in self._daily:  # a new day: drop the other days' counters so the dict stays bounded
-            self._daily = {k: v for k, v in self._daily.items() if k[1] == day[1]}
-        self._daily[day] = today + 1
-        self._runs[record.run_id] = copy.deepcopy(record)
-        while len(self._runs) > self.max_runs:
-            self._runs.popitem(last=False)
-
-    async def finish(self, record: RunRecord) -> None:
-        self._running.get(record.tenant_id, {}).pop(record.run_id, None)
-        self._runs[record.run_id] = copy.deepcopy(record)
-        self._runs.move_to_end(record.run_id)
-        while len(self._runs) > self.max_runs:
-            self._runs.popitem(last=False)
-        tu = self._usage.setdefault(record.tenant_id, TenantUsage(record.tenant_id))
-        tu.runs += 1
-        tu.total.add(record.usage)
-        for agent, u in record.usage_by_agent.items():
-            tu.by_agent.setdefault(agent, Usage()).add(u)
-            tu.by_model.setdefault(record.models.get(agent, ""), Usage()).add(u)
-
-    async def get(self, tenant_id: str, run_id: str) -> RunRecord | None:
-        rec = self._runs.get(run_id)
-        return copy.deepcopy(rec) if rec is not None and rec.tenant_id == tenant_id else None
-
-    async def list(self, tenant_id: str, limit: int = 100, offset: int = 0) -> list[RunRecord]:
-        mine = [r for r in reversed(self._runs.values()) if r.tenant_id == tenant_id]
-        mine.sort(key=lambda r: r.started_at, reverse=True)
-        return [copy.deepcopy(r) for r in mine[offset : offset + limit]]
-
-    async def usage(self, tenant_id: str) -> TenantUsage:
-        return copy.deepcopy(self._usage.get(tenant_id, TenantUsage(tenant_id)))
-
-    async def close(self) -> None:
-        await asyncio.sleep(0)

@@ -44,12 +44,13 @@ from llmteam.tenancy._errors import (
 from llmteam.tenancy._isolation import CrossTenantStore, TenantIsolatedStore
 from llmteam.tenancy._limits import TIER_LIMITS, TenantLimits, TenantTier, get_tier_limits
 from llmteam.tenancy._manager import TenantManager
-from llmteam.tenancy._protocols import KeyValueStore, TenantStore
+from llmteam.tenancy._protocols import KeyValueStore, KeyValueStoreBase, TenantStore, TenantStoreBase
 
 __all__ = [
     "TIER_LIMITS",
     "CrossTenantStore",
     "KeyValueStore",
+    "KeyValueStoreBase",
     "TenantAlreadyExistsError",
     "TenantConfig",
     "TenantContext",
@@ -63,6 +64,7 @@ __all__ = [
     "TenantManager",
     "TenantNotFoundError",
     "TenantStore",
+    "TenantStoreBase",
     "TenantTier",
     "current_tenant",
     "get_current_tenant",

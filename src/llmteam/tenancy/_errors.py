@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from llmteam._exceptions import LLMTeamError
 
-class TenantError(Exception):
+
+class TenantError(LLMTeamError):
     """Base class of every tenancy error."""
 
 

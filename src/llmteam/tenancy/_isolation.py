@@ -9,7 +9,7 @@ from typing import Any
 from llmteam.tenancy._context import current_tenant
 from llmteam.tenancy._errors import TenantContextError
 from llmteam.tenancy._namespace import NamespaceCache, split_key
-from llmteam.tenancy._protocols import KeyValueStore
+from llmteam.tenancy._protocols import KeyValueStore, KeyValueStoreBase, as_kv_store
 from llmteam.tenancy.stores._memory import IMMUTABLE, MemoryKeyValueStore
 
 
@@ -19,41 +19,7 @@ def _check_key(key: object) -> str:
     return key
 
 
-async def _get_many(inner: Any, full_keys: list[str]) -> dict[str, Any]:
-    """Found keys only; one call when the inner store has ``get_many``."""
-    batch = getattr(inner, "get_many", None)
-    if batch is not None:
-        return dict(await batch(full_keys))
-    found: dict[str, Any] = {}
-    for full in full_keys:
-        value = await inner.get(full)
-        if value is not None:
-            found[full] = value
-    return found
-
-
-async def _set_many(inner: Any, items: dict[str, Any]) -> None:
-    batch = getattr(inner, "set_many", None)
-    if batch is not None:
-        await batch(items)
-        return
-    for full, value in items.items():
-        await inner.set(full, value)
-
-
-async def _delete_many(inner: Any, full_keys: list[str]) -> int:
-    batch = getattr(inner, "delete_many", None)
-    if batch is not None:
-        return int(await batch(full_keys))
-    deleted = 0
-    for full in full_keys:
-        if await inner.exists(full):
-            await inner.delete(full)
-            deleted += 1
-    return deleted
-
-
-async def _list_owned(inner: Any, namespace: str, prefix: str) -> list[str]:
+async def _list_owned(inner: KeyValueStoreBase, namespace: str, prefix: str) -> list[str]:
     """Keys under ``namespace + prefix`` with the namespace removed; re-checked so a sloppy store cannot leak."""
     full_prefix = namespace + prefix
     cut = len(namespace)
@@ -63,8 +29,11 @@ async def _list_owned(inner: Any, namespace: str, prefix: str) -> list[str]:
 class TenantIsolatedStore:
     """A KeyValueStore view in which the current tenant sees, and can touch, only its own keys."""
 
-    def __init__(self, inner_store: KeyValueStore, separator: str = ":", require_context: bool = True) -> None:
+    def __init__(
+        self, inner_store: KeyValueStoreBase | KeyValueStore, separator: str = ":", require_context: bool = True
+    ) -> None:
         self.inner = inner_store
+        self._kv = as_kv_store(inner_store)  # batch methods with defaults: no probing
         self._spaces = NamespaceCache(separator)
         self._known = self._spaces.known
         self.separator = separator
@@ -116,38 +85,39 @@ class TenantIsolatedStore:
 
     async def list(self, prefix: str = "") -> list[str]:
         """The current tenant's keys starting with ``prefix``, without the namespace."""
-        return await _list_owned(self.inner, self._ns(), _check_key(prefix))
+        return await _list_owned(self._kv, self._ns(), _check_key(prefix))
 
     async def get_many(self, keys: Iterable[str]) -> dict[str, Any]:
         """``{key: value}`` for the current tenant's keys that exist."""
         ns = self._ns()
         wanted = [_check_key(k) for k in keys]
-        found = await _get_many(self.inner, [ns + k for k in wanted])
+        found = await self._kv.get_many([ns + k for k in wanted])
         cut = len(ns)
         return {full[cut:]: value for full, value in found.items()}
 
     async def set_many(self, items: Mapping[str, Any]) -> None:
         """Store several values at once (atomically when the inner store's ``set_many`` is)."""
         ns = self._ns()
-        await _set_many(self.inner, {ns + _check_key(k): v for k, v in items.items()})
+        await self._kv.set_many({ns + _check_key(k): v for k, v in items.items()})
 
     async def delete_many(self, keys: Iterable[str]) -> int:
         """Delete several of the current tenant's keys; returns how many existed."""
         ns = self._ns()
-        return await _delete_many(self.inner, [ns + _check_key(k) for k in keys])
+        return await self._kv.delete_many([ns + _check_key(k) for k in keys])
 
     async def clear_tenant(self) -> int:
         """Delete every key of the current tenant; returns how many were deleted."""
         ns = self._ns()
-        keys = await _list_owned(self.inner, ns, "")
-        return await _delete_many(self.inner, [ns + k for k in keys])
+        keys = await _list_owned(self._kv, ns, "")
+        return await self._kv.delete_many([ns + k for k in keys])
 
 
 class CrossTenantStore:
     """Explicit admin access to any tenant's keys, with the same namespace rules as TenantIsolatedStore."""
 
-    def __init__(self, inner_store: KeyValueStore, separator: str = ":") -> None:
+    def __init__(self, inner_store: KeyValueStoreBase | KeyValueStore, separator: str = ":") -> None:
         self.inner = inner_store
+        self._kv = as_kv_store(inner_store)
         self._spaces = NamespaceCache(separator)
         self.separator = separator
 
@@ -168,7 +138,7 @@ class CrossTenantStore:
 
     async def list_for_tenant(self, tenant_id: str, prefix: str = "") -> list[str]:
         """``tenant_id``'s keys starting with ``prefix``, without the namespace."""
-        return await _list_owned(self.inner, self._spaces.get(tenant_id), _check_key(prefix))
+        return await _list_owned(self._kv, self._spaces.get(tenant_id), _check_key(prefix))
 
     async def list_all(self, prefix: str = "") -> list[tuple[str, str]]:
         """``(tenant_id, key)`` for every namespaced key whose key starts with ``prefix``.

@@ -12,13 +12,15 @@ from typing import Any
 from llmteam.audit._errors import AuditStorageError
 from llmteam.audit._query import AuditQuery, matches, normalized, sort_key
 from llmteam.audit._record import AuditRecord, deep_copy
-from llmteam.audit._store import ChainRow, check_storable
+from llmteam.audit._store import AuditStoreBase, ChainRow, check_storable
 
 __all__ = ["MemoryAuditStore"]
 
 
-class MemoryAuditStore:
+class MemoryAuditStore(AuditStoreBase):
     """Keeps copies of records in memory; safe under many asyncio tasks (every method is atomic on the loop)."""
+
+    atomic_batches = True
 
     DEFAULT_MAX_RECORDS = 100_000
 

@@ -2,23 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import Any
 
-from llmteam._backends.identifiers import validate_identifier
-from llmteam._backends.postgres import (
-    StoreConnectionError,
-    connection_errors,
-    create_pool,
-    ensure_schema,
-    import_asyncpg,
-    redact,
-)
 from llmteam.audit._errors import AuditStorageError
 from llmteam.audit._query import AuditQuery, normalized
 from llmteam.audit._record import AuditRecord
-from llmteam.audit._store import ChainRow
+from llmteam.audit._store import ChainRow, Link
 from llmteam.audit.stores._sql import (
     COLUMNS,
     DERIVED_SUFFIXES,
@@ -29,11 +19,20 @@ from llmteam.audit.stores._sql import (
     duplicate_error,
     row_to_chain,
     row_to_record,
+    to_row,
+)
+from llmteam.backends.identifiers import validate_identifier
+from llmteam.backends.postgres import (
+    PostgresBackend,
+    StoreConnectionError,
+    advisory_key,
+    connection_errors,
+    import_asyncpg,
+    postgres_backend,
 )
 
 __all__ = ["PostgresAuditStore"]
 
-_SCHEMA_VERSION = 2  # v2: sequence numbers >= 1, append-only checkpoints
 _DIALECT = Dialect(
     placeholder=lambda n: f"${n}",
     tags_any=lambda p: f"(tags::jsonb ?| ARRAY(SELECT jsonb_array_elements_text({p}::jsonb)))",
@@ -78,37 +77,30 @@ def _ddl(t: str) -> list[str]:
 class PostgresAuditStore(SQLAppending):
     """Audit records in PostgreSQL; pass an asyncpg ``pool`` or a ``dsn`` (the pool is then created at first use)."""
 
-    group_commit = True  # concurrent AuditTrail.log() calls share one transaction (llmteam.audit._group)
-
-    def __init__(self, pool: Any = None, table_name: str = "audit_log", *, dsn: str | None = None) -> None:
+    def __init__(
+        self, pool: PostgresBackend | Any = None, table_name: str = "audit_log", *, dsn: str | None = None
+    ) -> None:
         if pool is None and not dsn:
             raise ValueError("PostgresAuditStore needs an asyncpg pool or a dsn such as postgresql://user@host/db")
         self.table = validate_identifier(table_name, "audit table name", suffixes=DERIVED_SUFFIXES)
-        self._pool = pool
-        self._owns_pool = pool is None
-        self._dsn = dsn
-        self._ready_done = False
-        self._lock = asyncio.Lock()
+        self.backend = postgres_backend(pool, dsn)  # the URL's shared pool
+        self._released = False
         cols = ", ".join(COLUMNS)
         marks = ", ".join(f"${i + 1}" for i in range(len(COLUMNS)))
         self._insert = f"INSERT INTO {self.table} ({cols}) VALUES ({marks})"  # noqa: S608 - validated table
+        self._head_sql = (
+            f"SELECT sequence_number, checksum FROM {self.table} WHERE tenant_id = $1 AND {IN_CHAIN} "  # noqa: S608
+            "ORDER BY sequence_number DESC LIMIT 1"
+        )
 
     async def _get_pool(self) -> Any:
-        if self._pool is not None and self._ready_done:
-            return self._pool
-        async with self._lock:
-            if self._pool is None:
-                assert self._dsn is not None
-                self._pool = await create_pool(self._dsn)
-            if not self._ready_done:
-                await ensure_schema(self._pool, f"audit:{self.table}", _SCHEMA_VERSION, _ddl(self.table))
-                self._ready_done = True
-        return self._pool
+        # step 2 re-runs the idempotent DDL: it brings a v1 database the v2 CHECK-free additions (checkpoint triggers)
+        return await self.backend.ensure_schema(f"audit:{self.table}", [_ddl(self.table), _ddl(self.table)])
 
     def _unavailable(self, exc: BaseException) -> AuditStorageError:
         if isinstance(exc, StoreConnectionError):  # already names the server and says what to do
             return AuditStorageError(f"audit store: {exc}")
-        where = redact(self._dsn) if self._dsn else "the given pool"
+        where = self.backend.url.redacted
         return AuditStorageError(
             f"PostgreSQL audit store at {where} is unreachable or lost its connection ({type(exc).__name__}: "
             f"{exc}); nothing was acknowledged; retry once the server answers (the pool reconnects on its own)"
@@ -118,14 +110,39 @@ class PostgresAuditStore(SQLAppending):
         asyncpg = import_asyncpg()
         try:
             pool = await self._get_pool()
-            async with pool.acquire() as conn, conn.transaction():
-                await conn.executemany(self._insert, rows)
+            if len(rows) == 1:  # one statement is its own durable transaction: one round trip
+                await pool.execute(self._insert, *rows[0])
+            else:
+                async with pool.acquire() as conn, conn.transaction():
+                    await conn.executemany(self._insert, rows)
         except asyncpg.UniqueViolationError as exc:
             raise duplicate_error(exc) from exc
         except connection_errors() as exc:
             raise self._unavailable(exc) from exc
         except asyncpg.PostgresError as exc:
             raise AuditStorageError(f"PostgreSQL audit store failed to append: {exc}") from exc
+
+    async def append_linked(self, tenant_id: str, link: Link) -> list[AuditRecord]:
+        """Read the head and append ``link(head)`` in one transaction holding the tenant's advisory lock.
+
+        Writers that lost a race take turns here instead of retrying in lock-step (which gave up after 100
+        retries with several processes on one tenant).
+        """
+        pool = await self._get_pool()
+        asyncpg = import_asyncpg()
+        try:
+            async with pool.acquire() as conn, conn.transaction():
+                await conn.execute("SELECT pg_advisory_xact_lock($1)", advisory_key(f"{self.table}:{tenant_id}"))
+                row = await conn.fetchrow(self._head_sql, tenant_id)
+                records = link((int(row[0]), str(row[1])) if row else (0, ""))
+                await conn.executemany(self._insert, [to_row(r) for r in records])
+        except asyncpg.UniqueViolationError as exc:
+            raise duplicate_error(exc) from exc
+        except connection_errors() as exc:
+            raise self._unavailable(exc) from exc
+        except asyncpg.PostgresError as exc:
+            raise AuditStorageError(f"PostgreSQL audit store failed to append: {exc}") from exc
+        return records
 
     async def _fetch(self, sql: str, *params: Any) -> list[Any]:
         try:
@@ -146,10 +163,7 @@ class PostgresAuditStore(SQLAppending):
 
     async def get_head(self, tenant_id: str) -> tuple[int, str]:
         """``(last sequence, its checksum)``; ``(0, "")`` if empty."""
-        rows = await self._fetch(
-            f"SELECT sequence_number, checksum FROM {self.table} WHERE tenant_id = $1 AND {IN_CHAIN} "  # noqa: S608
-            "ORDER BY sequence_number DESC LIMIT 1", tenant_id,
-        )
+        rows = await self._fetch(self._head_sql, tenant_id)
         return (int(rows[0][0]), str(rows[0][1])) if rows else (0, "")
 
     async def get_by_sequence_range(self, tenant_id: str, start: int, end: int) -> list[AuditRecord]:
@@ -219,8 +233,7 @@ class PostgresAuditStore(SQLAppending):
         return dict(json.loads(rows[0][0])) if rows else None
 
     async def close(self) -> None:
-        """Close the pool if this store created it."""
-        if self._owns_pool and self._pool is not None:
-            await self._pool.close()
-            self._pool = None
-            self._ready_done = False
+        """Release this store's share of the backend (the last holder closes the pool); idempotent."""
+        if not self._released:
+            self._released = True
+            await self.backend.release()

@@ -16,7 +16,7 @@ from llmteam.audit._checksum import nested_json
 from llmteam.audit._errors import AuditStorageError
 from llmteam.audit._query import AuditQuery
 from llmteam.audit._record import AuditRecord, as_utc, parse_event_type, parse_severity
-from llmteam.audit._store import ChainRow, check_storable
+from llmteam.audit._store import AuditStoreBase, ChainRow, check_storable
 
 __all__ = ["COLUMNS", "Dialect", "build_query", "row_to_chain", "row_to_record", "to_row", "ts_us"]
 
@@ -159,8 +159,11 @@ def duplicate_error(exc: Exception) -> AuditStorageError:
     )
 
 
-class SQLAppending:
+class SQLAppending(AuditStoreBase):
     """``append`` / ``append_many`` for the SQL stores, on top of their one-transaction ``_write_rows``."""
+
+    atomic_batches = True
+    group_commit = True  # concurrent AuditTrail.log() calls share one transaction (llmteam.audit._group)
 
     async def _write_rows(self, rows: list[tuple[Any, ...]]) -> None:
         raise NotImplementedError

@@ -7,8 +7,6 @@ import os
 import sqlite3
 from typing import Any
 
-from llmteam._backends.identifiers import validate_identifier
-from llmteam._backends.sqlite import SQLiteDatabase
 from llmteam.audit._errors import AuditStorageError
 from llmteam.audit._query import AuditQuery, normalized
 from llmteam.audit._record import AuditRecord
@@ -24,10 +22,11 @@ from llmteam.audit.stores._sql import (
     row_to_chain,
     row_to_record,
 )
+from llmteam.backends.identifiers import validate_identifier
+from llmteam.backends.sqlite import SQLiteDatabase, open_sqlite, release_sqlite
 
 __all__ = ["SQLiteAuditStore"]
 
-_SCHEMA_VERSION = 2  # v2: sequence numbers >= 1, append-only checkpoints
 _SHORT_WRITE_ROWS = 8
 _DIALECT = Dialect(
     placeholder=lambda n: "?",
@@ -38,6 +37,16 @@ _DIALECT = Dialect(
 )
 
 
+def _migrations(t: str) -> list[list[str]]:
+    """The audit table's schema steps (``schema_version`` records the last one applied).
+
+    1: the tables as a new database gets them. 2: the idempotent DDL again, which brings a v1 database the
+    append-only checkpoint triggers (sequence numbers >= 1 are checked on every read path for tables created
+    before the CHECK). 3: drop the unique index that duplicated ``UNIQUE(tenant_id, sequence_number)``.
+    """
+    return [_ddl(t), _ddl(t), [f"DROP INDEX IF EXISTS {t}_tenant_seq"]]
+
+
 def _ddl(t: str) -> list[str]:
     text_cols = ",\n".join(f"{c} TEXT NOT NULL" for c in COLUMNS if c not in ("sequence_number", "ts_us", "success"))
     return [
@@ -45,7 +54,6 @@ def _ddl(t: str) -> list[str]:
         f"success INTEGER NOT NULL, {text_cols}, UNIQUE (tenant_id, sequence_number), "
         f"CHECK ({IN_CHAIN}))",
         f"CREATE INDEX IF NOT EXISTS {t}_tenant_ts ON {t} (tenant_id, ts_us)",
-        f"CREATE UNIQUE INDEX IF NOT EXISTS {t}_tenant_seq ON {t} (tenant_id, sequence_number)",
         f"CREATE TRIGGER IF NOT EXISTS {t}_no_update BEFORE UPDATE ON {t} "
         f"BEGIN SELECT RAISE(ABORT, 'audit log {t} is append-only'); END",
         f"CREATE TRIGGER IF NOT EXISTS {t}_no_delete BEFORE DELETE ON {t} "
@@ -71,19 +79,18 @@ class SQLiteAuditStore(SQLAppending):
     Triggers refuse UPDATE and DELETE (of records and of checkpoints) and sequence numbers below 1.
     """
 
-    group_commit = True  # concurrent AuditTrail.log() calls share one transaction (llmteam.audit._group)
-
-    def __init__(self, path: str | os.PathLike[str], *, table_name: str = "audit_log") -> None:
+    def __init__(self, path: SQLiteDatabase | str | os.PathLike[str], *, table_name: str = "audit_log") -> None:
         self.table = validate_identifier(table_name, "audit table name", suffixes=DERIVED_SUFFIXES)
-        self.db = SQLiteDatabase(path, synchronous="FULL")
+        self.db = open_sqlite(path)  # the file's shared backend: one writer thread whatever stores are open
         self.path = self.db.path
+        self._released = False
         marks = ", ".join("?" * len(COLUMNS))
         self._schema_ok = False
         self._insert = f"INSERT INTO {self.table} ({', '.join(COLUMNS)}) VALUES ({marks})"  # noqa: S608 - validated
 
     async def _ready(self) -> None:
         if not self._schema_ok:  # checked once: building the DDL list costs more than a point read
-            await self.db.ensure_schema(f"audit:{self.table}", _SCHEMA_VERSION, _ddl(self.table))
+            await self.db.ensure_schema(f"audit:{self.table}", _migrations(self.table))
             self._schema_ok = True
 
     async def _write_rows(self, rows: list[tuple[Any, ...]]) -> None:
@@ -195,5 +202,7 @@ class SQLiteAuditStore(SQLAppending):
         return dict(json.loads(rows[0][0])) if rows else None
 
     async def close(self) -> None:
-        """Close the database file."""
-        self.db.close()
+        """Release this store's share of the file's backend (the last holder closes it); idempotent."""
+        if not self._released:
+            self._released = True
+            await release_sqlite(self.db)

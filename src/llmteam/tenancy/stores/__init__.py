@@ -7,7 +7,8 @@
   shared by many processes (extra ``postgres``; asyncpg is imported at first use). Pass ``dsn=`` instead of a
   pool to let the store open (and ``close()``) its own. ``POSTGRES_SCHEMA`` is the DDL they run.
 - ``open_tenant_store(url)`` / ``open_kv_store(url)``: ``memory://``, ``sqlite:///path.db``,
-  ``postgresql://user:pw@host/db``.
+  ``postgresql://user:pw@host/db``, or an open :class:`llmteam.backends.Backend` (the stores share its SQLite
+  writer thread / asyncpg pool). A store for a new database subclasses ``TenantStoreBase`` / ``KeyValueStoreBase``.
 
 Durable key-value stores hold JSON documents (a value that is not JSON raises TypeError naming the key; nothing
 is written), and add ``get_many``, ``set_many`` (one transaction) and ``delete_many``. Every store has

@@ -6,8 +6,8 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from llmteam._backends.identifiers import validate_identifier
-from llmteam._backends.text import sql_text_problem
+from llmteam.backends.identifiers import validate_identifier
+from llmteam.backends.text import sql_text_problem
 from llmteam.tenancy._config import TenantConfig
 from llmteam.tenancy._errors import TenantError
 
@@ -100,7 +100,7 @@ def decode_config(document: str) -> TenantConfig:
 def render_sql(templates: Mapping[str, str], table: str) -> dict[str, str]:
     """The statements of one store with ``{t}`` replaced by ``table``, the only identifier ever interpolated.
 
-    ``table`` must pass :func:`llmteam._backends.identifiers.validate_identifier`; values are always bound.
+    ``table`` must pass :func:`llmteam.backends.identifiers.validate_identifier`; values are always bound.
     """
     validate_identifier(table)
     return {name: sql.replace("{t}", table) for name, sql in templates.items()}

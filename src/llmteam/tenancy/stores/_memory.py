@@ -8,10 +8,11 @@ from typing import Any
 
 from llmteam.tenancy._config import TenantConfig
 from llmteam.tenancy._errors import TenantAlreadyExistsError, TenantNotFoundError
+from llmteam.tenancy._protocols import KeyValueStoreBase, TenantStoreBase
 from llmteam.tenancy.stores._codec import check_page
 
 
-class MemoryTenantStore:
+class MemoryTenantStore(TenantStoreBase):
     """Tenant configs in a dict; keeps and returns deep copies, never the caller's objects."""
 
     def __init__(self) -> None:
@@ -67,7 +68,7 @@ def own(value: Any) -> Any:
     return value if type(value) in IMMUTABLE else copy.deepcopy(value)
 
 
-class MemoryKeyValueStore:
+class MemoryKeyValueStore(KeyValueStoreBase):
     """A dict behind the KeyValueStore interface; mutable values are copied in and out (never aliased)."""
 
     def __init__(self) -> None:

@@ -2,31 +2,33 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from llmteam._backends.url import parse_store_url
+from llmteam.backends import Backend, PostgresBackend, SQLiteBackend, open_store
 from llmteam.tenancy.stores._memory import MemoryKeyValueStore, MemoryTenantStore
 from llmteam.tenancy.stores._postgres import PostgresKeyValueStore, PostgresTenantStore
 from llmteam.tenancy.stores._sqlite import SQLiteKeyValueStore, SQLiteTenantStore
 
-_ALLOWED = ("memory", "sqlite", "postgresql")
+
+def open_tenant_store(
+    url: str | Backend, *, table_name: str = "tenants"
+) -> MemoryTenantStore | SQLiteTenantStore | PostgresTenantStore:
+    """The tenant store on ``url`` or on an open backend (sharing it); connects at first use."""
+    def sqlite(b: SQLiteBackend) -> MemoryTenantStore | SQLiteTenantStore | PostgresTenantStore:
+        return SQLiteTenantStore(b, table_name=table_name)
+
+    def postgres(b: PostgresBackend) -> MemoryTenantStore | SQLiteTenantStore | PostgresTenantStore:
+        return PostgresTenantStore(b, table_name)
+
+    return open_store(url, memory=MemoryTenantStore, sqlite=sqlite, postgres=postgres)
 
 
-def open_tenant_store(url: str, *, table_name: str = "tenants") -> Any:
-    """A tenant store for ``url``; no connection is made until first use (close it with ``await store.close()``)."""
-    parsed = parse_store_url(url, allowed=_ALLOWED)
-    if parsed.scheme == "memory":
-        return MemoryTenantStore()
-    if parsed.scheme == "sqlite":
-        return SQLiteTenantStore(parsed.path, table_name=table_name)
-    return PostgresTenantStore(table_name=table_name, dsn=parsed.dsn)
+def open_kv_store(
+    url: str | Backend, *, table_name: str = "kv_store"
+) -> MemoryKeyValueStore | SQLiteKeyValueStore | PostgresKeyValueStore:
+    """The key-value store on ``url`` or on an open backend (sharing it); connects at first use."""
+    def sqlite(b: SQLiteBackend) -> MemoryKeyValueStore | SQLiteKeyValueStore | PostgresKeyValueStore:
+        return SQLiteKeyValueStore(b, table_name=table_name)
 
+    def postgres(b: PostgresBackend) -> MemoryKeyValueStore | SQLiteKeyValueStore | PostgresKeyValueStore:
+        return PostgresKeyValueStore(b, table_name)
 
-def open_kv_store(url: str, *, table_name: str = "kv_store") -> Any:
-    """A key-value store for ``url``; no connection is made until first use (close it with ``await store.close()``)."""
-    parsed = parse_store_url(url, allowed=_ALLOWED)
-    if parsed.scheme == "memory":
-        return MemoryKeyValueStore()
-    if parsed.scheme == "sqlite":
-        return SQLiteKeyValueStore(parsed.path, table_name=table_name)
-    return PostgresKeyValueStore(table_name=table_name, dsn=parsed.dsn)
+    return open_store(url, memory=MemoryKeyValueStore, sqlite=sqlite, postgres=postgres)

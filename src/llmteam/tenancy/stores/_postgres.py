@@ -10,15 +10,15 @@ prefix scans are exact index ranges.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from llmteam._backends.identifiers import validate_identifier
-from llmteam._backends.postgres import create_pool, ensure_schema
-from llmteam._backends.resource import AsyncClosing
+from llmteam.backends.identifiers import validate_identifier
+from llmteam.backends.postgres import PostgresBackend, postgres_backend
+from llmteam.backends.resource import AsyncClosing
 from llmteam.tenancy._config import TenantConfig
 from llmteam.tenancy._errors import TenantAlreadyExistsError, TenantNotFoundError
+from llmteam.tenancy._protocols import KeyValueStoreBase, TenantStoreBase
 from llmteam.tenancy.stores._codec import (
     check_key,
     check_keys,
@@ -78,45 +78,33 @@ class _PostgresStore(AsyncClosing):
     _component = ""
     _templates: dict[str, str] = {}
 
-    def __init__(self, pool: Any | None, table_name: str, dsn: str | None) -> None:
+    def __init__(self, pool: PostgresBackend | Any | None, table_name: str, dsn: str | None) -> None:
         if (pool is None) == (dsn is None):
             raise ValueError("give exactly one of pool (an asyncpg pool) or dsn (a postgresql:// URL)")
         self.table_name = validate_identifier(table_name)
         self._sql = render_sql(self._templates, table_name)
-        self.pool = pool
-        self._dsn = dsn
-        self._owns_pool = pool is None
-        self._ready = False
-        self._lock: asyncio.Lock | None = None
+        self.backend = postgres_backend(pool, dsn)  # the URL's shared pool
+        self._released = False
 
     async def _prepare(self) -> Any:
-        if self._ready:
-            return self.pool
-        if self._lock is None:
-            self._lock = asyncio.Lock()
-        async with self._lock:
-            if self.pool is None:
-                assert self._dsn is not None
-                self.pool = await create_pool(self._dsn)
-            if not self._ready:
-                await ensure_schema(self.pool, f"{self._component}.{self.table_name}", 1, [self._sql["ddl"]])
-                self._ready = True
-        return self.pool
+        return await self.backend.ensure_schema(f"{self._component}.{self.table_name}", [[self._sql["ddl"]]])
 
     async def close(self) -> None:
-        """Close the pool if this store created it (a borrowed pool is left to its owner); idempotent."""
-        if self._owns_pool and self.pool is not None:
-            pool, self.pool, self._ready = self.pool, None, False
-            await pool.close()
+        """Release this store's share of the backend (the last holder closes the pool); idempotent."""
+        if not self._released:
+            self._released = True
+            await self.backend.release()
 
 
-class PostgresTenantStore(_PostgresStore):
+class PostgresTenantStore(_PostgresStore, TenantStoreBase):
     """Tenant configs in PostgreSQL (JSON document per tenant, soft delete)."""
 
     _component = "tenancy.tenants"
     _templates = _TENANT_SQL
 
-    def __init__(self, pool: Any | None = None, table_name: str = "tenants", *, dsn: str | None = None) -> None:
+    def __init__(
+        self, pool: PostgresBackend | Any | None = None, table_name: str = "tenants", *, dsn: str | None = None
+    ) -> None:
         super().__init__(pool, table_name, dsn)
 
     @staticmethod
@@ -165,13 +153,15 @@ class PostgresTenantStore(_PostgresStore):
         return int(await pool.fetchval(self._sql["count"]))
 
 
-class PostgresKeyValueStore(_PostgresStore):
+class PostgresKeyValueStore(_PostgresStore, KeyValueStoreBase):
     """A key-value table in PostgreSQL; values are JSON documents, batches are single statements."""
 
     _component = "tenancy.kv"
     _templates = _KV_SQL
 
-    def __init__(self, pool: Any | None = None, table_name: str = "kv_store", *, dsn: str | None = None) -> None:
+    def __init__(
+        self, pool: PostgresBackend | Any | None = None, table_name: str = "kv_store", *, dsn: str | None = None
+    ) -> None:
         super().__init__(pool, table_name, dsn)
 
     async def get(self, key: str) -> Any | None:

@@ -1,6 +1,6 @@
 """SQLite stores: the embedded, durable default (WAL; a write that returned is committed).
 
-Both stores run on :class:`llmteam._backends.sqlite.SQLiteDatabase`: writes go to its writer thread in one
+Both stores run on the file's shared :class:`llmteam.backends.SQLiteBackend`: writes go to its writer thread in one
 ``BEGIN IMMEDIATE`` transaction each (``synchronous=FULL`` by default, so an acknowledged write survives a
 power loss; ``NORMAL`` survives process crashes and may lose the last commits on power loss); point reads run
 inline on a read-only connection. Key-value values are stored as JSON documents.
@@ -14,11 +14,12 @@ import sqlite3
 from collections.abc import Iterable, Mapping
 from typing import Any, Literal
 
-from llmteam._backends.identifiers import validate_identifier
-from llmteam._backends.resource import AsyncClosing
-from llmteam._backends.sqlite import SQLiteDatabase
+from llmteam.backends.identifiers import validate_identifier
+from llmteam.backends.resource import AsyncClosing
+from llmteam.backends.sqlite import SQLiteDatabase, open_sqlite, release_sqlite
 from llmteam.tenancy._config import TenantConfig
 from llmteam.tenancy._errors import TenantAlreadyExistsError, TenantNotFoundError
+from llmteam.tenancy._protocols import KeyValueStoreBase, TenantStoreBase
 from llmteam.tenancy.stores._codec import (
     check_key,
     check_keys,
@@ -69,29 +70,34 @@ class _SQLiteStore(AsyncClosing):
 
     def __init__(
         self,
-        path: str | os.PathLike[str],
+        path: SQLiteDatabase | str | os.PathLike[str],
         *,
         table_name: str,
         synchronous: Literal["FULL", "NORMAL"] = "FULL",
     ) -> None:
         self.table_name = validate_identifier(table_name)
         self._sql = render_sql(self._templates, table_name)
-        self._db = SQLiteDatabase(path, synchronous=synchronous)
+        if synchronous == "NORMAL" and isinstance(path, (str, os.PathLike)):
+            path = f"{os.fspath(path)}?synchronous=NORMAL"
+        self._db = open_sqlite(path)  # the file's shared backend: one writer thread whatever stores are open
         self.path = self._db.path
         self._ready = False
+        self._released = False
 
     async def _prepare(self) -> SQLiteDatabase:
         if not self._ready:
-            await self._db.ensure_schema(f"{self._component}.{self.table_name}", 1, [self._sql["ddl"]])
+            await self._db.ensure_schema(f"{self._component}.{self.table_name}", [[self._sql["ddl"]]])
             self._ready = True
         return self._db
 
     async def close(self) -> None:
-        """Close the file's connections and writer thread; idempotent."""
-        self._db.close()
+        """Release this store's share of the file's backend (the last holder closes it); idempotent."""
+        if not self._released:
+            self._released = True
+            await release_sqlite(self._db)
 
 
-class SQLiteTenantStore(_SQLiteStore):
+class SQLiteTenantStore(_SQLiteStore, TenantStoreBase):
     """Tenant configs in a SQLite table (JSON document per tenant, plus tier and status columns)."""
 
     _component = "tenancy.tenants"
@@ -99,7 +105,7 @@ class SQLiteTenantStore(_SQLiteStore):
 
     def __init__(
         self,
-        path: str | os.PathLike[str],
+        path: SQLiteDatabase | str | os.PathLike[str],
         *,
         table_name: str = "tenants",
         synchronous: Literal["FULL", "NORMAL"] = "FULL",
@@ -168,7 +174,7 @@ class SQLiteTenantStore(_SQLiteStore):
         return int((await db.read(lambda c: c.execute(sql).fetchall()))[0][0])
 
 
-class SQLiteKeyValueStore(_SQLiteStore):
+class SQLiteKeyValueStore(_SQLiteStore, KeyValueStoreBase):
     """A key-value table in SQLite; values are JSON documents, batches are single transactions."""
 
     _component = "tenancy.kv"
@@ -176,7 +182,7 @@ class SQLiteKeyValueStore(_SQLiteStore):
 
     def __init__(
         self,
-        path: str | os.PathLike[str],
+        path: SQLiteDatabase | str | os.PathLike[str],
         *,
         table_name: str = "kv_store",
         synchronous: Literal["FULL", "NORMAL"] = "FULL",

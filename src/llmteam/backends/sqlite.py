@@ -1,5 +1,10 @@
 """One SQLite file shared by stores: WAL, durable commits, one writer thread, and an inline reader.
 
+:class:`SQLiteBackend` is what ``open_backend("sqlite:///path.db")`` returns: every store of a process on that
+file shares it, so the file has one writer thread and one write connection whatever stores are open.
+``sqlite:///:memory:`` is a private temporary file (removed on close) rather than a shared-cache in-memory
+database, whose table locks bypass the busy handler ("database table is locked").
+
 Writes run in a dedicated thread inside ``BEGIN IMMEDIATE ... COMMIT`` so a write that returned has been
 committed (``synchronous=FULL`` by default: nothing acknowledged is lost on power failure; ``NORMAL`` keeps
 WAL durability against process crashes and may lose the last commits on power loss). Point reads run on
@@ -9,7 +14,8 @@ file: ``BEGIN IMMEDIATE`` serialises writers and ``busy_timeout`` makes them wai
 
 :meth:`SQLiteDatabase.write_short` is the one exception to "writes run in the writer thread": a short
 transaction commits inline on the loop thread when the writer is idle, the write lock is free at once and
-recent commits took under ``INLINE_MAX_SECONDS`` (2 ms), because then the thread hop costs as much as the commit.
+recent commits took under ``INLINE_MAX_SECONDS`` (10 ms: about one fsync on a healthy disk), because then the
+thread hop (a context switch on a loaded machine) costs a large share of the commit.
 A slow commit or a busy lock sends writes back to the writer thread, so the loop is never blocked for long.
 """
 
@@ -17,19 +23,25 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import sqlite3
+import tempfile
 import threading
 import time
-import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Literal, TypeVar
 
+from llmteam._exceptions import SchemaVersionError
+from llmteam.backends._base import Backend, open_backend, register_scheme
+from llmteam.backends.url import StoreURL
+
 T = TypeVar("T")
+Migrations = Sequence[Sequence[str]]  # step 1 first; each step a list of statements
 
 # write_short() runs a transaction on the loop thread only while commits take less than this
-INLINE_MAX_SECONDS = 0.002
+INLINE_MAX_SECONDS = 0.01
 SCHEMA_TABLE = "CREATE TABLE IF NOT EXISTS schema_version (component TEXT PRIMARY KEY, version INTEGER NOT NULL)"
 
 
@@ -51,14 +63,15 @@ class SQLiteDatabase:
         self.path = raw
         self.synchronous = synchronous
         self.busy_timeout_ms = int(busy_timeout_ms)
-        if raw == ":memory:":
-            self._target, self._uri = f"file:llmteam-{uuid.uuid4().hex}?mode=memory&cache=shared", True
+        self._tmpdir: str | None = None
+        if raw == ":memory:":  # a private file: same locking and WAL behaviour as any other
+            self._tmpdir = tempfile.mkdtemp(prefix="llmteam-sqlite-")
+            self._target = os.path.join(self._tmpdir, "memory.db")
         else:
-            self._target, self._uri = raw, False
+            self._target = raw
         self._executor: ThreadPoolExecutor | None = None
         self._writer: sqlite3.Connection | None = None
         self._reader: sqlite3.Connection | None = None
-        self._keepalive: sqlite3.Connection | None = None
         self._lock = threading.Lock()
         self._write_lock = threading.RLock()  # one transaction at a time on the write connection
         self._quick = True  # did the last commit take under INLINE_MAX_SECONDS?
@@ -67,15 +80,12 @@ class SQLiteDatabase:
 
     # -- connections -------------------------------------------------------------------------------
     def _connect(self, *, readonly: bool) -> sqlite3.Connection:
-        if not self._uri:
-            Path(self._target).parent.mkdir(parents=True, exist_ok=True)
+        Path(self._target).parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(
-            self._target, uri=self._uri, isolation_level=None, check_same_thread=False,
-            timeout=self.busy_timeout_ms / 1000,
+            self._target, isolation_level=None, check_same_thread=False, timeout=self.busy_timeout_ms / 1000,
         )
         conn.execute(f"PRAGMA busy_timeout={self.busy_timeout_ms}")
-        if not self._uri:
-            self._enable_wal(conn)
+        self._enable_wal(conn)
         conn.execute(f"PRAGMA synchronous={self.synchronous}")
         conn.execute("PRAGMA foreign_keys=ON")
         if readonly:
@@ -108,8 +118,6 @@ class SQLiteDatabase:
         """The write connection (opened on first use); only touch it while holding the write lock."""
         with self._lock:
             self._check_open()
-            if self._uri and self._keepalive is None:
-                self._keepalive = self._connect(readonly=False)
             if self._writer is None:
                 self._writer = self._connect(readonly=False)
             return self._writer
@@ -118,8 +126,6 @@ class SQLiteDatabase:
         """The read-only connection used for inline point reads."""
         with self._lock:
             self._check_open()
-            if self._uri and self._keepalive is None:
-                self._keepalive = self._connect(readonly=False)
             if self._reader is None:
                 self._reader = self._connect(readonly=True)
             return self._reader
@@ -140,12 +146,22 @@ class SQLiteDatabase:
             if isinstance(result, sqlite3.Cursor):
                 result.close()
                 result = None  # type: ignore[assignment]
+            conn.execute("COMMIT")  # a failed COMMIT (a deferred constraint, I/O) leaves the transaction open
         except BaseException:
-            conn.execute("ROLLBACK")
+            self._rollback(conn)
             raise
-        conn.execute("COMMIT")
         self._quick = time.perf_counter() - t0 < INLINE_MAX_SECONDS
         return result
+
+    @staticmethod
+    def _rollback(conn: sqlite3.Connection) -> None:
+        """End the open transaction, if any, without hiding the error that is being raised."""
+        if not conn.in_transaction:  # SQLite already rolled back (or ``fn`` ended the transaction itself)
+            return
+        try:
+            conn.execute("ROLLBACK")
+        except sqlite3.Error:  # pragma: no cover - the connection itself is broken; the original error wins
+            pass
 
     def write_sync(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``fn(conn)`` in one ``BEGIN IMMEDIATE`` transaction and commit; roll back if it raises.
@@ -207,38 +223,44 @@ class SQLiteDatabase:
         finally:
             conn.close()
 
-    def ensure_schema_sync(self, component: str, version: int, statements: Iterable[str]) -> None:
-        """Create ``component``'s tables idempotently and record its ``schema_version`` row."""
+    def ensure_schema_sync(self, component: str, migrations: Migrations) -> None:
+        """Apply ``component``'s migration steps newer than its ``schema_version`` row, in one transaction.
+
+        ``migrations[0]`` is step 1. The row records the last step applied; a database at a higher step than
+        this llmteam knows raises :class:`~llmteam.SchemaVersionError`.
+        """
         if component in self._schemas:
             return
-        stmts = list(statements)
+        steps = [list(step) for step in migrations]
 
         def apply(conn: sqlite3.Connection) -> None:
             conn.execute(SCHEMA_TABLE)
             row = conn.execute("SELECT version FROM schema_version WHERE component = ?", (component,)).fetchone()
-            if row is not None and row[0] > version:
-                raise RuntimeError(
-                    f"{self.path!r} holds {component} schema v{row[0]}, newer than this llmteam (v{version}); "
+            current = 0 if row is None else int(row[0])
+            if current > len(steps):
+                raise SchemaVersionError(
+                    f"{self.path!r} holds {component} schema v{current}, newer than this llmteam (v{len(steps)}); "
                     "upgrade llmteam"
                 )
-            for stmt in stmts:
-                conn.execute(stmt)
-            conn.execute(
-                "INSERT INTO schema_version(component, version) VALUES (?, ?) "
-                "ON CONFLICT(component) DO UPDATE SET version = excluded.version",
-                (component, version),
-            )
+            for number, step in enumerate(steps[current:], start=current + 1):
+                for stmt in step:
+                    conn.execute(stmt)
+                conn.execute(
+                    "INSERT INTO schema_version(component, version) VALUES (?, ?) "
+                    "ON CONFLICT(component) DO UPDATE SET version = excluded.version",
+                    (component, number),
+                )
 
         self.write_sync(apply)
         self._schemas.add(component)
 
-    async def ensure_schema(self, component: str, version: int, statements: Iterable[str]) -> None:
+    async def ensure_schema(self, component: str, migrations: Migrations) -> None:
         """Async form of :meth:`ensure_schema_sync`, run in the writer thread."""
         if component in self._schemas:
             return
-        stmts = list(statements)
+        steps = [list(step) for step in migrations]
         loop = asyncio.get_running_loop()
-        await loop.run_in_executor(self._pool(), self.ensure_schema_sync, component, version, stmts)
+        await loop.run_in_executor(self._pool(), self.ensure_schema_sync, component, steps)
 
     def close(self) -> None:
         """Close both connections and stop the writer thread; idempotent."""
@@ -253,7 +275,59 @@ class SQLiteDatabase:
             self._close_connections()
 
     def _close_connections(self) -> None:
-        for conn in (self._reader, self._writer, self._keepalive):
+        for conn in (self._reader, self._writer):
             if conn is not None:
                 conn.close()
-        self._reader = self._writer = self._keepalive = None
+        self._reader = self._writer = None
+        if self._tmpdir is not None:
+            shutil.rmtree(self._tmpdir, ignore_errors=True)
+
+    def stats(self) -> dict[str, int]:
+        """Open writer threads and write connections (0 or 1 each), for tests and diagnostics."""
+        with self._lock:
+            return {
+                "writer_threads": int(self._executor is not None),
+                "write_connections": int(self._writer is not None),
+            }
+
+
+@register_scheme("sqlite")
+class SQLiteBackend(SQLiteDatabase, Backend):
+    """The backend of ``sqlite:///path``: the file's one writer thread, one write connection and its readers."""
+
+    def __init__(self, url: StoreURL) -> None:
+        Backend.__init__(self, url)
+        SQLiteDatabase.__init__(self, url.path, synchronous="NORMAL" if url.synchronous == "NORMAL" else "FULL")
+
+    async def aclose(self) -> None:
+        """Stop the writer thread and close the connections, in a worker thread (joining it would block the loop)."""
+        await asyncio.to_thread(self.close)
+
+    def close(self) -> None:
+        """Close at once for every holder (prefer :meth:`release`); idempotent."""
+        self.forget()
+        super().close()
+
+
+def open_sqlite(target: SQLiteDatabase | str | os.PathLike[str]) -> SQLiteDatabase:
+    """A store's handle on a SQLite file: the shared backend of ``target`` with a reference taken for the store.
+
+    ``target`` is a path, a backend (shared: one more reference) or a bare :class:`SQLiteDatabase` (borrowed:
+    its creator closes it). Pair with :func:`release_sqlite`.
+    """
+    if isinstance(target, SQLiteBackend):
+        return target.retain()
+    if isinstance(target, SQLiteDatabase):
+        return target
+    raw = os.fspath(target)
+    if not raw:
+        raise ValueError("SQLite path is empty; give a file path or ':memory:'")
+    backend = open_backend("sqlite:///" + raw, allowed=("sqlite",))
+    assert isinstance(backend, SQLiteBackend)
+    return backend
+
+
+async def release_sqlite(db: SQLiteDatabase) -> None:
+    """Give back a handle from :func:`open_sqlite` (a borrowed bare database is left open)."""
+    if isinstance(db, SQLiteBackend):
+        await db.release()

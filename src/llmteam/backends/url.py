@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
+
+from llmteam._exceptions import StoreURLError
+
+__all__ = ["SCHEMES", "StoreURL", "StoreURLError", "add_scheme", "parse_store_url"]
 
 SCHEMES = ("memory", "sqlite", "postgresql", "redis")
 _ALIASES = {"postgres": "postgresql", "rediss": "redis"}
+_EXTRA: set[str] = set()  # schemes that backends registered beyond the built-in four
 
 
-class StoreURLError(ValueError):
-    """A store URL that cannot be used, with the reason and the accepted forms."""
+def add_scheme(scheme: str) -> None:
+    """Accept URLs with ``scheme`` (called by :func:`llmteam.backends.register_scheme`)."""
+    if scheme not in SCHEMES:
+        _EXTRA.add(scheme)
 
 
 @dataclass(frozen=True)
@@ -21,11 +29,27 @@ class StoreURL:
     scheme: str
     url: str
     path: str = ""
+    synchronous: str = ""  # SQLite only: ``?synchronous=NORMAL`` trades power-loss durability for speed
 
     @property
     def dsn(self) -> str:
         """The URL to hand to the server driver (asyncpg, redis-py)."""
         return self.url
+
+    @property
+    def identity(self) -> str:
+        """What makes two URLs the same database: the absolute SQLite path, else the URL text."""
+        if self.scheme == "sqlite" and self.path != ":memory:":
+            return os.path.realpath(self.path)
+        return self.url
+
+    @property
+    def redacted(self) -> str:
+        """The URL with any password replaced, for messages and logs."""
+        parts = urlsplit(self.url)
+        if parts.password is None:
+            return self.url
+        return self.url.replace(f":{parts.password}@", ":***@", 1)
 
 
 _HELP = "use memory://, sqlite:///relative/or//absolute/path.db, postgresql://user@host/db or redis://host:6379/0"
@@ -38,14 +62,14 @@ def parse_store_url(url: str, *, allowed: tuple[str, ...] = SCHEMES) -> StoreURL
     text = url.strip()
     parts = urlsplit(text)
     scheme = _ALIASES.get(parts.scheme.lower(), parts.scheme.lower())
-    if scheme not in SCHEMES:
+    if scheme not in SCHEMES and scheme not in _EXTRA:
         raise StoreURLError(f"store URL {url!r} has unknown scheme {parts.scheme!r}; {_HELP}")
     if scheme not in allowed:
         raise StoreURLError(
             f"store URL {url!r}: scheme {scheme!r} is not supported here; use one of {', '.join(allowed)}"
         )
-    if scheme == "memory":
-        return StoreURL("memory", text)
+    if scheme == "memory" or scheme in _EXTRA:
+        return StoreURL(scheme, text)
     if scheme == "sqlite":
         # sqlite:///rel/path.db -> rel/path.db ; sqlite:////abs/path.db -> /abs/path.db ; sqlite:///:memory:
         if not text.lower().startswith("sqlite:///"):
@@ -53,7 +77,15 @@ def parse_store_url(url: str, *, allowed: tuple[str, ...] = SCHEMES) -> StoreURL
         path = text[len("sqlite:///") :].split("?", 1)[0]
         if not path:
             raise StoreURLError(f"store URL {url!r} names no SQLite file; {_HELP}")
-        return StoreURL("sqlite", text, path=path if path == ":memory:" else str(Path(path)))
+        sync = ""
+        for key, value in parse_qsl(parts.query):
+            if key != "synchronous" or value.upper() not in ("FULL", "NORMAL"):
+                raise StoreURLError(
+                    f"store URL {url!r}: unknown SQLite option {key}={value!r}; "
+                    "only synchronous=FULL or synchronous=NORMAL is accepted"
+                )
+            sync = value.upper()
+        return StoreURL("sqlite", text, path=path if path == ":memory:" else str(Path(path)), synchronous=sync)
     if not parts.hostname and not parts.path.strip("/") and scheme == "postgresql":
         raise StoreURLError(f"store URL {url!r} names no PostgreSQL server; {_HELP}")
     if scheme == "postgresql" and parts.scheme.lower() == "postgres":

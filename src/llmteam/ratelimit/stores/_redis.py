@@ -16,16 +16,16 @@ from importlib import resources
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
-from llmteam._backends.redis import redis_from_url
+from llmteam.backends.redis import redis_from_url
 
-from ._backend import Clock, Decision, LimiterState, RateLimitBackend
-from ._circuit_core import CircuitSnapshot, CircuitStore
-from ._errors import RateLimitBackendError
+from .._backend import Clock, Decision, LimiterState, RateLimitBackend
+from .._circuit_core import CircuitSnapshot, CircuitStore
+from .._errors import RateLimitBackendError
+from .._window import HOUR_GEOMETRY, MINUTE_GEOMETRY, ring_size
 from ._memory import MemoryLimiterState
-from ._window import HOUR_GEOMETRY, MINUTE_GEOMETRY, ring_size
 
 if TYPE_CHECKING:
-    from ._config import CircuitBreakerConfig, RateLimitConfig
+    from .._config import CircuitBreakerConfig, RateLimitConfig
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")

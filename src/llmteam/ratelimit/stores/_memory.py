@@ -6,13 +6,13 @@ import math
 import time
 from typing import TYPE_CHECKING
 
-from ._backend import Clock, Decision, LimiterState, RateLimitBackend
-from ._names import NameCache
-from ._window import HOUR_GEOMETRY, MINUTE_GEOMETRY, BucketWindow
+from .._backend import Clock, Decision, LimiterState, RateLimitBackend
+from .._names import NameCache
+from .._window import HOUR_GEOMETRY, MINUTE_GEOMETRY, BucketWindow
 
 if TYPE_CHECKING:
-    from ._circuit_core import CircuitStore, MemoryCircuitStore
-    from ._config import CircuitBreakerConfig, RateLimitConfig
+    from .._circuit_core import CircuitStore, MemoryCircuitStore
+    from .._config import CircuitBreakerConfig, RateLimitConfig
 
 
 class MemoryLimiterState(LimiterState):
@@ -132,7 +132,7 @@ class MemoryRateLimitBackend(RateLimitBackend):
         return self._limiters.get(name, lambda: MemoryLimiterState(config, clock))
 
     def circuit_store(self, name: str, config: CircuitBreakerConfig) -> CircuitStore:
-        from ._circuit_core import MemoryCircuitStore
+        from .._circuit_core import MemoryCircuitStore
 
         return self._circuits.get(name, MemoryCircuitStore)
 

@@ -1,0 +1,254 @@
+"""PostgreSQL through asyncpg (imported lazily, extra ``postgres``): the one pool per URL and versioned migrations.
+
+:class:`PostgresBackend` is what ``open_backend("postgresql://...")`` returns: it creates its asyncpg pool once,
+under a lock, at first use (concurrent first uses open one pool), and every store on the URL borrows
+connections from it. The pool skips asyncpg's per-release session reset (a round trip per query): llmteam's
+stores never leave session state behind (no ``SET``, no ``LISTEN``, only transaction-scoped advisory locks).
+
+Pools made by :func:`create_pool` survive a server restart on their own (asyncpg replaces a broken connection at
+the next acquire); while the server is down or restarting, every failure to reach it surfaces as
+:class:`~llmteam.StoreConnectionError` naming the server, never as a raw socket or driver error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import zlib
+from collections.abc import Callable, Sequence
+from types import TracebackType
+from typing import Any
+
+from llmteam._exceptions import SchemaVersionError, StoreConnectionError
+from llmteam.backends._base import Backend, open_backend, register_scheme
+from llmteam.backends.url import StoreURL
+
+__all__ = [
+    "PostgresBackend", "ServerPool", "StoreConnectionError", "advisory_key", "connection_errors", "create_pool",
+    "ensure_schema", "import_asyncpg", "postgres_backend", "redact",
+]
+
+SCHEMA_TABLE = "CREATE TABLE IF NOT EXISTS schema_version (component TEXT PRIMARY KEY, version INTEGER NOT NULL)"
+Migrations = Sequence[Sequence[str]]  # step 1 first; each step a list of statements
+
+
+def import_asyncpg() -> Any:
+    """Import asyncpg, or raise ``ImportError`` that says how to install it."""
+    try:
+        import asyncpg
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError(
+            "PostgreSQL stores need the asyncpg package: pip install 'llmteam[postgres]'"
+        ) from exc
+    return asyncpg
+
+
+async def _keep_session(conn: Any) -> None:
+    """Pool ``reset`` hook: nothing to reset, the stores leave no session state (see the module docstring)."""
+
+
+async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10, timeout: float = 10.0) -> Any:
+    """Open an asyncpg pool to ``dsn``; a server that does not answer raises StoreConnectionError naming it.
+
+    The pool is wrapped so that connection failures of later operations raise StoreConnectionError too.
+    """
+    asyncpg = import_asyncpg()
+    try:
+        pool = await asyncpg.create_pool(
+            dsn, min_size=min_size, max_size=max_size, timeout=timeout, reset=_keep_session
+        )
+    except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+        safe = _redact(dsn)
+        raise StoreConnectionError(f"cannot connect to PostgreSQL at {safe}: {exc}; is the server running?") from exc
+    return ServerPool(pool, dsn)
+
+
+def _lost(dsn: str, exc: BaseException) -> StoreConnectionError:
+    return StoreConnectionError(
+        f"PostgreSQL at {_redact(dsn)} is unreachable or dropped the connection ({type(exc).__name__}: {exc}); "
+        "the operation was not acknowledged: retry once the server answers (the pool reconnects on its own)"
+    )
+
+
+class _Acquire:
+    """``async with pool.acquire() as conn``, with connection failures (entering, inside, leaving) translated."""
+
+    def __init__(self, inner: Any, dsn: str) -> None:
+        self._inner, self._dsn = inner, dsn
+
+    async def __aenter__(self) -> Any:
+        try:
+            return await self._inner.__aenter__()
+        except connection_errors() as exc:
+            raise _lost(self._dsn, exc) from exc
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> bool:
+        try:
+            suppressed = bool(await self._inner.__aexit__(exc_type, exc, tb))
+        except connection_errors() as err:
+            raise _lost(self._dsn, err) from err
+        if exc is not None and not suppressed and isinstance(exc, connection_errors()):
+            if not isinstance(exc, StoreConnectionError):
+                raise _lost(self._dsn, exc) from exc
+        return suppressed
+
+
+class ServerPool:
+    """An asyncpg pool whose connection failures raise :class:`StoreConnectionError` (see the module docstring)."""
+
+    _QUERIES = frozenset({"execute", "executemany", "fetch", "fetchrow", "fetchval"})
+
+    def __init__(self, pool: Any, dsn: str) -> None:
+        self.pool, self._dsn = pool, dsn
+
+    def acquire(self, *, timeout: float | None = None) -> _Acquire:
+        return _Acquire(self.pool.acquire(timeout=timeout), self._dsn)
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self.pool, name)
+        if name not in self._QUERIES:
+            return attr
+        return self._translated(attr)
+
+    def _translated(self, method: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(method)
+        async def call(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return await method(*args, **kwargs)
+            except connection_errors() as exc:
+                raise _lost(self._dsn, exc) from exc
+
+        return call
+
+
+def connection_errors() -> tuple[type[BaseException], ...]:
+    """Errors meaning the server is unreachable or the connection broke (a write in flight may or may not have
+    committed): refused or reset sockets, timeouts, a closed connection, an administrator shutdown."""
+    asyncpg = import_asyncpg()
+    return (
+        OSError,  # includes ConnectionError, raised by create_pool() above
+        TimeoutError,
+        asyncpg.InterfaceError,  # "the underlying connection is closed"
+        asyncpg.PostgresConnectionError,  # "connection was closed in the middle of operation"
+        asyncpg.CannotConnectNowError,  # the server is starting up or shutting down
+        asyncpg.AdminShutdownError,  # the server was stopped under the connection
+    )
+
+
+def redact(dsn: str) -> str:
+    """The DSN with any password replaced, for error messages."""
+    return _redact(dsn)
+
+
+def _redact(dsn: str) -> str:
+    """The DSN with any password replaced, for error messages."""
+    if "@" not in dsn or "://" not in dsn:
+        return dsn
+    scheme, rest = dsn.split("://", 1)
+    creds, host = rest.rsplit("@", 1)
+    user = creds.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{host}" if ":" in creds else dsn
+
+
+def advisory_key(text: str) -> int:
+    """A stable 32-bit key for ``pg_advisory_xact_lock`` derived from ``text``."""
+    return zlib.crc32(text.encode())
+
+
+async def ensure_schema(pool: Any, component: str, migrations: Migrations) -> None:
+    """Apply ``component``'s steps newer than its ``schema_version`` row, in one transaction, once across processes.
+
+    ``migrations[0]`` is step 1; the row records the last step applied. An advisory lock serialises processes
+    migrating the same component.
+    """
+    steps = [list(step) for step in migrations]
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", advisory_key(f"llmteam-schema:{component}"))
+        await conn.execute(SCHEMA_TABLE)
+        current = await conn.fetchval("SELECT version FROM schema_version WHERE component = $1", component) or 0
+        if current > len(steps):
+            raise SchemaVersionError(
+                f"database holds {component} schema v{current}, newer than this llmteam (v{len(steps)}); "
+                "upgrade llmteam"
+            )
+        for number, step in enumerate(steps[current:], start=current + 1):
+            for stmt in step:
+                await conn.execute(stmt)
+            await conn.execute(
+                "INSERT INTO schema_version(component, version) VALUES ($1, $2) "
+                "ON CONFLICT (component) DO UPDATE SET version = EXCLUDED.version",
+                component,
+                number,
+            )
+
+
+@register_scheme("postgresql")
+class PostgresBackend(Backend):
+    """The backend of ``postgresql://...``: one asyncpg pool, opened at first use, shared by every store."""
+
+    loop_bound = True
+
+    def __init__(self, url: StoreURL, *, pool: Any = None) -> None:
+        super().__init__(url)
+        self._pool = pool
+        self._owns_pool = pool is None
+        self._lock: asyncio.Lock | None = None
+        self._schemas: set[str] = set()
+        self.pools_opened = 0
+
+    @classmethod
+    def borrow(cls, pool: Any) -> PostgresBackend:
+        """A backend over a pool the caller owns (and closes); releasing it leaves the pool open."""
+        return cls(StoreURL("postgresql", "postgresql://(borrowed pool)"), pool=pool).retain()
+
+    @property
+    def connected(self) -> bool:
+        """Has the pool been created (and not closed)?"""
+        return self._pool is not None
+
+    async def pool(self) -> Any:
+        """The asyncpg pool, created once (under a lock, so concurrent first calls share it)."""
+        if self._pool is not None:
+            return self._pool
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        async with self._lock:
+            if self._released:
+                raise RuntimeError(f"backend for {self.url.redacted} is closed; open it again")
+            if self._pool is None:
+                self._pool = await create_pool(self.url.dsn)
+                self.pools_opened += 1
+        return self._pool
+
+    async def ensure_schema(self, component: str, migrations: Migrations) -> Any:
+        """Migrate ``component`` once per backend (see :func:`ensure_schema`); returns the pool."""
+        pool = await self.pool()
+        if component not in self._schemas:
+            await ensure_schema(pool, component, migrations)
+            self._schemas.add(component)
+        return pool
+
+    async def aclose(self) -> None:
+        """Close the pool if this backend opened it (a borrowed pool is left to its owner)."""
+        pool, self._pool = self._pool, None
+        if pool is not None and self._owns_pool:
+            await pool.close()
+
+
+def postgres_backend(pool: Any = None, dsn: str | None = None) -> PostgresBackend:
+    """A store's handle on PostgreSQL, with a reference taken for the store (release it in ``close()``).
+
+    ``pool`` is a :class:`PostgresBackend` (shared) or an asyncpg pool the caller owns (borrowed); without
+    one, ``dsn`` opens the process's shared backend for that URL.
+    """
+    if isinstance(pool, PostgresBackend):
+        return pool.retain()
+    if pool is not None:
+        return PostgresBackend.borrow(pool)
+    if not dsn:
+        raise ValueError("give an asyncpg pool, a PostgresBackend or a dsn such as postgresql://user@host/db")
+    backend = open_backend(dsn, allowed=("postgresql",))
+    assert isinstance(backend, PostgresBackend)
+    return backend

@@ -1,0 +1,1 @@
+"""ratelimit backends: one module per database (see the package docstring of llmteam.backends)."""

@@ -1,0 +1,59 @@
+"""SQLite audit store schema: numbered migrations, and one B-tree for (tenant_id, sequence_number)."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from llmteam.audit import AuditEventType, AuditTrail
+from llmteam.audit._errors import AuditStorageError
+from llmteam.audit.stores import SQLiteAuditStore
+from llmteam.audit.stores._sql import COLUMNS, to_row
+from llmteam.audit.stores._sqlite import _ddl
+
+
+def _indexes(path: Path) -> list[tuple[str, int]]:
+    with sqlite3.connect(path) as conn:
+        return [(r[1], r[2]) for r in conn.execute("PRAGMA index_list(audit_log)")]
+
+
+async def test_one_unique_index_per_append(tmp_path: Path) -> None:
+    store = SQLiteAuditStore(tmp_path / "a.db")
+    trail = AuditTrail(store, tenant_id="acme", use_context_tenant=False)
+    first = await trail.log(AuditEventType.DATA_CREATED, action="a")
+    await store.close()
+    unique = [name for name, is_unique in _indexes(tmp_path / "a.db") if is_unique]
+    assert len(unique) == 1, unique  # UNIQUE(tenant_id, sequence_number) only, not a second identical index
+    store = SQLiteAuditStore(tmp_path / "a.db")
+    with pytest.raises(AuditStorageError, match="duplicate"):
+        await store.append(first)  # the constraint still holds
+    await store.close()
+
+
+async def test_a_database_of_the_previous_schema_is_migrated(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    old = SQLiteAuditStore(tmp_path / "scratch.db")
+    record = (await AuditTrail(old, tenant_id="acme", use_context_tenant=False).log(
+        AuditEventType.DATA_CREATED, action="before the upgrade"))
+    await old.close()
+    with sqlite3.connect(path) as conn:  # what schema v1 left on disk: the tables and a duplicate unique index
+        for stmt in _ddl("audit_log"):
+            conn.execute(stmt)
+        conn.execute("CREATE UNIQUE INDEX audit_log_tenant_seq ON audit_log (tenant_id, sequence_number)")
+        conn.execute("CREATE TABLE schema_version (component TEXT PRIMARY KEY, version INTEGER NOT NULL)")
+        conn.execute("INSERT INTO schema_version VALUES ('audit:audit_log', 1)")
+        marks = ", ".join("?" * len(COLUMNS))
+        conn.execute(f"INSERT INTO audit_log ({', '.join(COLUMNS)}) VALUES ({marks})", to_row(record))  # noqa: S608
+    assert "audit_log_tenant_seq" in dict(_indexes(path))
+
+    store = SQLiteAuditStore(path)
+    trail = AuditTrail(store, tenant_id="acme", use_context_tenant=False)
+    second = await trail.log(AuditEventType.DATA_UPDATED, action="after the upgrade")
+    assert second.sequence_number == 2 and second.previous_checksum == record.checksum
+    assert await trail.verify_chain() == (True, [])
+    await store.close()
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT version FROM schema_version WHERE component = 'audit:audit_log'").fetchone() == (3,)
+    assert "audit_log_tenant_seq" not in dict(_indexes(path))
