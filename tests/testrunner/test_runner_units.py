@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the runner lives beside run_tests.py
 
 from testrunner import discover, parse_size  # noqa: E402
-from testrunner._report import atomic_write, junit_xml  # noqa: E402
+from testrunner._report import Reporter, atomic_write, junit_names, junit_xml  # noqa: E402
 from testrunner._state import CaseResult, Culprit, ModuleState  # noqa: E402
 
 
@@ -49,11 +49,13 @@ def test_discovery_finds_subdirectories_and_own_files(tmp_path: Path) -> None:
     (tmp_path / "tests" / "test_top.py").write_text("")
     (tmp_path / "other" / "a").mkdir(parents=True)
     (tmp_path / "other" / "a" / "test_y.py").write_text("")
-    modules = discover([str(tmp_path / "tests"), str(tmp_path / "other")])
-    names = [m.name for m in modules]
-    assert names[1:3] == ["b", "tests"]
-    assert names[0].endswith("tests/a") and names[3].endswith("other/a")  # a clash: qualified by PATH
-    assert modules[2].paths == (str(tmp_path / "tests" / "test_top.py"),)
+    (tmp_path / "pytest.ini").write_text("[pytest]\n")
+    modules = discover([str(tmp_path / "tests"), str(tmp_path / "other")]).modules
+    by_name = {m.name: m.paths for m in modules}
+    qualified = sorted(n for n in by_name if n.endswith("/a"))  # a clash: qualified by PATH
+    assert qualified[0].endswith("other/a") and qualified[1].endswith("tests/a")
+    assert set(by_name) - set(qualified) == {"b", "tests"}
+    assert by_name["tests"] == (str(tmp_path / "tests" / "test_top.py"),)
     with pytest.raises(FileNotFoundError, match="does not exist"):
         discover([str(tmp_path / "missing")])
 
