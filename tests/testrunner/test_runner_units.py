@@ -88,3 +88,57 @@ def test_unsafe_warm_parent_falls_back_to_fresh_interpreters(project: Any) -> No
     assert result.report["launcher"] == "spawn"
     assert "threads are running" in result.report["launcher_note"]
     assert json.loads(json.dumps(result.report))["totals"]["passed"] == 2
+
+
+def test_junit_names_split_like_pytest() -> None:
+    assert junit_names("tests/a/test_x.py::test_host[::1]") == ("tests.a.test_x", "test_host[::1]")
+    assert junit_names("tests/a/test_x.py::TestC::test_m[x::TEXT-1]") == ("tests.a.test_x.TestC", "test_m[x::TEXT-1]")
+    assert junit_names("test_top.py::test_plain") == ("test_top", "test_plain")
+
+
+def test_reports_never_show_json_ahead_of_junit(tmp_path: Path, monkeypatch: Any) -> None:
+    """A runner killed between the two renames leaves JUnit ahead of (never behind) the JSON totals."""
+    from testrunner import _report
+    from testrunner._discovery import Module
+
+    state = ModuleState(Module("m", ("tests/m/test_a.py",)), status="running")
+    json_path, xml_path = tmp_path / "r.json", tmp_path / "r.xml"
+    reporter = Reporter(str(json_path), str(xml_path))
+    reporter.write([state], {}, None)
+    state.add_result(CaseResult("tests/m/test_a.py::test_ok", "passed"))
+    real = _report.atomic_write
+    calls: list[str] = []
+
+    def killed_after_first(path: Any, data: bytes) -> None:
+        calls.append(str(path))
+        if len(calls) > 1:
+            raise KeyboardInterrupt  # the runner dies here
+        real(path, data)
+
+    monkeypatch.setattr(_report, "atomic_write", killed_after_first)
+    with pytest.raises(KeyboardInterrupt):
+        reporter.write([state], {}, None)
+    passed_in_json = json.loads(json_path.read_text())["totals"]["passed"]
+    cases_in_junit = len(list(ET.parse(xml_path).getroot().iter("testcase")))
+    assert cases_in_junit >= passed_in_json
+
+
+def test_plan_runs_longest_first_and_splits_a_dominant_module(tmp_path: Path) -> None:
+    from testrunner._discovery import Module
+    from testrunner._schedule import plan
+
+    files = {name: tmp_path / f"test_{name}.py" for name in ("b1", "b2", "b3", "b4", "s1", "m1")}
+    for path in files.values():
+        path.write_text("")
+    big = ModuleState(Module("big", tuple(str(files[n]) for n in ("b1", "b2", "b3", "b4"))))
+    small = ModuleState(Module("small", (str(files["s1"]),)))
+    mid = ModuleState(Module("mid", (str(files["m1"]),)))
+    recorded = {str(files["b1"]): 30.0, str(files["b2"]): 20.0, str(files["b3"]): 10.0, str(files["b4"]): 10.0,
+                str(files["s1"]): 1.0, str(files["m1"]): 5.0}
+    one = plan([small, big, mid], recorded, jobs=1)
+    assert [j.state.name for j in one] == ["big", "mid", "small"]  # longest first, never split at --jobs 1
+    two = plan([small, big, mid], recorded, jobs=2)
+    parts = [j for j in two if j.state.name == "big"]
+    assert len(parts) == 2 and sorted(f for j in parts for f in j.files) == sorted(big.module.paths)
+    assert sorted(j.expected_s for j in parts) == [30.0, 40.0]  # balanced by recorded file durations
+    assert [j.expected_s for j in two] == sorted((j.expected_s for j in two), reverse=True)
