@@ -6,7 +6,6 @@ from __future__ import annotations
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -68,7 +67,8 @@ def test_a_crash_while_importing_one_file_costs_only_that_file(project: Any) -> 
     result = project.run(timeout=120)
     mod = result.module("mod")
     assert result.returncode == 1
-    assert [(c["nodeid"], c["cause"]) for c in mod["culprits"]] == [("tests/mod/test_crash.py::<collection>", "signal:11")]
+    culprits = [(c["nodeid"], c["cause"]) for c in mod["culprits"]]
+    assert culprits == [("tests/mod/test_crash.py::<collection>", "signal:11")]
     assert (mod["passed"], mod["errors"], mod["not_run"]) == (9, 1, 0)
     assert result.last_line == "tests: 9 passed, 0 failed, 0 skipped, 1 errors"
 

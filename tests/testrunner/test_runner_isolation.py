@@ -155,7 +155,8 @@ def test_coverage_ignores_stray_data_and_finds_the_config_from_elsewhere(project
         fh.write("parallel = true\n")
     project.write("src/mypkg/__init__.py", PKG)
     project.write("tests/cov/test_cov.py", "from mypkg import covered\n\ndef test_covered():\n    assert covered()\n")
-    project.write("stray.py", "import sys\nsys.path.insert(0, 'src')\nimport mypkg\nmypkg.covered()\nmypkg.uncovered()\n")
+    stray = "import sys\nsys.path.insert(0, 'src')\nimport mypkg\nmypkg.covered()\nmypkg.uncovered()\n"
+    project.write("stray.py", stray)
     subprocess.run([sys.executable, "-m", "coverage", "run", "--parallel-mode", "stray.py"], cwd=project.root,
                    check=True, capture_output=True)
     assert list(project.root.glob(".coverage.*"))  # an earlier run's data, 100 % of mypkg
