@@ -10,7 +10,6 @@ import signal
 import tempfile
 import time
 import uuid
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,8 @@ from ._launch import RUNNER_ROOT, SpawnLauncher, ZygoteLauncher
 from ._schedule import Job
 from ._state import CaseResult, Culprit, ModuleState
 from ._sysutil import CgroupLimiter, rss_of
-from ._tree import TAG_VAR, children, descendants, kill_tree, private_bytes, start_watchdog, tag_of
+from ._tree import TAG_VAR, descendants, kill_tree, private_bytes, start_watchdog
+from ._workers import Worker, settle_orphans
 
 TICK = 0.01  # select timeout; RSS is sampled at least every 2 ticks (<= 20 ms)
 SAMPLE_EVERY = 0.005
@@ -27,45 +27,6 @@ TREE_EVERY = 0.05  # the worker's descendants (processes its tests started) are 
 DUMP_GRACE = 0.3  # time between the faulthandler signal and SIGKILL for a hung test
 _STACK_MAX = 20000
 _QUIET = ("interrupted", "retired", "stopped")  # causes that are not the test's fault
-
-
-@dataclass
-class Worker:
-    """One live worker process and what the supervisor knows about it."""
-
-    pid: int
-    fd: int
-    job: Job
-    slot: int
-    tmpdir: str
-    stack_file: str
-    launched: float
-    buf: bytes = b""
-    current: str | None = None
-    current_start: float = 0.0
-    current_wall: float = 0.0
-    last_event: float = 0.0
-    last_sample: float = 0.0
-    last_tree: float = 0.0
-    rss: int = 0
-    tree_extra: int = 0
-    tree: set[int] = field(default_factory=set)
-    kill_cause: str | None = None
-    killed_at: float | None = None
-    dump_deadline: float | None = None
-    done: dict[str, Any] | None = None
-    collecting: str | None = None
-    collected: bool = False
-    progressed: bool = False
-    interrupted: str | None = None
-    eof: bool = False
-    crash: str = ""
-    tag: str = ""
-    adopted: set[int] = field(default_factory=set)
-
-    @property
-    def state(self) -> ModuleState:
-        return self.job.state
 
 
 class Supervisor:
@@ -416,45 +377,11 @@ class Supervisor:
                                    text, cause))
 
     def _reap_orphans(self, now: float, force: bool = False) -> None:
-        """Processes re-parented to us (the subreaper): a live worker's are adopted into its tree (memory cap),
-        a dead worker's are killed; untagged ones (a forked daemon) live while any worker does."""
         if not force and now - self._last_orphan_check < 0.5:
             return
         self._last_orphan_check = now
         ours = {*self.workers, getattr(self.launcher, "pid", None), self.watchdog_pid}
-        by_tag = {w.tag: w for w in self.workers.values()}
-        strays = []
-        for pid in children(os.getpid()):
-            if pid in ours or not _alive(pid):
-                continue
-            tag = tag_of(pid)
-            if tag in by_tag:
-                by_tag[tag].adopted.add(pid)
-            elif tag is not None or not self.workers or force:
-                strays.append(pid)
-        if strays:
-            kill_tree(None, strays)
-        for _ in range(256):
-            try:
-                info = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
-            except ChildProcessError:
-                return
-            if info is None or info.si_pid in ours:
-                return
-            try:
-                os.waitpid(info.si_pid, 0)
-            except ChildProcessError:
-                return
-
-
-def _alive(pid: int) -> bool:
-    """Not a zombie (a zombie child is reaped, not killed)."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as fh:
-            state = fh.read().rsplit(b")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state != b"Z"
+        settle_orphans(ours, list(self.workers.values()), force)
 
 
 def _safe(name: str) -> str:
