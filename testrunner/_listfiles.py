@@ -17,7 +17,12 @@ import pytest
 
 
 class FileLister:
-    """Records every file a collector was made for, and keeps pytest from importing any of them."""
+    """Records every file pytest starts collecting, and keeps it from importing any of them.
+
+    pytest makes a collector for every file of a directory it walks through (also beside the selected PATHs) and
+    then descends only into the selected ones: a file counts when its collection starts, and its ``collect`` is
+    replaced by one that finds nothing, so no test module is imported.
+    """
 
     def __init__(self) -> None:
         self.files: list[str] = []
@@ -26,10 +31,13 @@ class FileLister:
     @pytest.hookimpl(hookwrapper=True)
     def pytest_collect_file(self, file_path: Any, parent: Any) -> Any:
         outcome = yield
-        made = [c for c in (outcome.get_result() or []) if c is not None]
-        if made:
-            self.files.append(str(file_path))
-        outcome.force_result([])
+        for collector in outcome.get_result() or []:
+            if collector is not None:
+                collector.collect = _nothing
+
+    def pytest_collectstart(self, collector: pytest.Collector) -> None:
+        if isinstance(collector, pytest.File):
+            self.files.append(str(collector.path))
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         cfg = session.config
@@ -39,6 +47,10 @@ class FileLister:
             "args": [str(os.path.abspath(a.split("::")[0])) for a in cfg.args],
             "pythonpath": [str(p) for p in cfg.getini("pythonpath")],
         }
+
+
+def _nothing() -> list[Any]:
+    return []
 
 
 def main() -> None:

@@ -43,7 +43,7 @@ import subprocess, sys
 
 def test_leave_a_daemon_behind():
     code = "import os, time; os.setsid(); time.sleep(600)"
-    proc = subprocess.Popen([sys.executable, "-c", code], start_new_session=True)
+    proc = subprocess.Popen([sys.executable, "-c", code])
     with open({pidfile!r}, "w") as fh:
         fh.write(str(proc.pid))
 """
@@ -75,7 +75,7 @@ import subprocess, sys, time
 
 def test_start_and_wait():
     code = "import os, time; os.setsid(); time.sleep(600)"
-    proc = subprocess.Popen([sys.executable, "-c", code], start_new_session=True)
+    proc = subprocess.Popen([sys.executable, "-c", code])
     with open({pidfile!r}, "w") as fh:
         fh.write(str(proc.pid))
     time.sleep(600)

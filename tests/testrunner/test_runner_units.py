@@ -56,6 +56,8 @@ def test_discovery_finds_subdirectories_and_own_files(tmp_path: Path) -> None:
     assert qualified[0].endswith("other/a") and qualified[1].endswith("tests/a")
     assert set(by_name) - set(qualified) == {"b", "tests"}
     assert by_name["tests"] == (str(tmp_path / "tests" / "test_top.py"),)
+    only_b = discover([str(tmp_path / "tests" / "b")]).modules  # pytest walks tests/ but collects only b
+    assert [(m.name, m.paths) for m in only_b] == [("deep", (str(tmp_path / "tests" / "b" / "deep" / "test_x.py"),))]
     with pytest.raises(FileNotFoundError, match="does not exist"):
         discover([str(tmp_path / "missing")])
 
