@@ -216,8 +216,9 @@ def _compare_suite(label: str, py: str, cwd: Path, tests: list[str], run_tests: 
         cmds = {
             "plain": [py, "-m", "pytest", "-q", "-p", "no:randomly", *tests, f"--junitxml={xml['plain']}"],
             "xdist": [py, "-m", "pytest", "-q", "-p", "no:randomly", "-n", "2", *tests, f"--junitxml={xml['xdist']}"],
-            "runner": [py, run_tests, *tests, "--jobs", "2", "--junitxml", str(xml["runner"]),
-                       "--state-dir", str(Path(tmp) / "state"), "--", "-p", "no:randomly"],
+            "runner": [py, run_tests, *(t for t in tests if not t.startswith("-")), "--jobs", "2",
+                       "--junitxml", str(xml["runner"]), "--state-dir", str(Path(tmp) / "state"),
+                       "--", "-p", "no:randomly", *(t for t in tests if t.startswith("-"))],
         }
         _measure(cmds["runner"], cwd, env)  # records durations for longest-first scheduling, warms caches
         figures = {name: _measure(cmd, cwd, env) for name, cmd in cmds.items()}
@@ -232,13 +233,16 @@ def _compare_suite(label: str, py: str, cwd: Path, tests: list[str], run_tests: 
               f"peak memory {figures['runner'][1] / max(figures['xdist'][1], 1):.2f}x of xdist's (target < 1)")
 
 
-def compare() -> None:
+def compare(quick: bool) -> None:
+    """With ``quick``: werkzeug without its dev-server tests (test_serving, test_debug) and no llmteam slice."""
     print(f"{'suite':<22} {'tool':<16} {'wall':>9} {'peak PSS':>14} {'tests':>7} {'!=plain':>9}")
     print("-" * 82)
-    _compare_suite("llmteam (4 modules)", sys.executable, ROOT, OUR_SLICE, RUN_TESTS)
     with tempfile.TemporaryDirectory(prefix="bench_werkzeug_") as tmp:
         py, src = _werkzeug(Path(tmp))
-        _compare_suite(WERKZEUG, py, src, ["tests"], RUN_TESTS)
+        skip = ["--ignore=tests/test_serving.py", "--ignore=tests/test_debug.py"] if quick else []
+        _compare_suite(WERKZEUG + (" (quick)" if quick else ""), py, src, ["tests", *skip], RUN_TESTS)
+    if not quick:
+        _compare_suite("llmteam (4 modules)", sys.executable, ROOT, OUR_SLICE, RUN_TESTS)
 
 
 def main() -> None:
@@ -248,7 +252,7 @@ def main() -> None:
     ns = parser.parse_args()
     quick = ns.quick
     if ns.compare:
-        compare()
+        compare(quick)
         return
     print(f"{'figure':<52} {'measured':>14}  {'target':<22} ok?")
     print("-" * 96)

@@ -107,7 +107,13 @@ class StreamPlugin:
             self._stream.send(ev="collect_error", nodeid=report.nodeid or "<collection>", text=_text(report.longrepr))
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
-        self._stream.send(ev="collected", nodeids=[it.nodeid for it in session.items])
+        timeouts = {}
+        for it in session.items:  # pytest-timeout's marker, @pytest.mark.timeout(seconds), sets a test's own limit
+            mark = it.get_closest_marker("timeout")
+            value = mark.args[0] if mark is not None and mark.args else (mark.kwargs.get("timeout") if mark else None)
+            if isinstance(value, (int, float)) and value > 0:
+                timeouts[it.nodeid] = float(value)
+        self._stream.send(ev="collected", nodeids=[it.nodeid for it in session.items], timeouts=timeouts)
 
     def pytest_runtest_logstart(self, nodeid: str, location: Any) -> None:
         self._reports = []

@@ -210,6 +210,7 @@ class Supervisor:
             w.collecting = ev["path"]
         elif kind == "collected":
             w.collected, w.collecting = True, None
+            w.timeouts = {str(k): float(v) for k, v in (ev.get("timeouts") or {}).items()}
             w.job.nodeids = list(dict.fromkeys([*w.job.nodeids, *ev["nodeids"]]))
             st.add_collected(ev["nodeids"])
         elif kind == "collect_error":
@@ -264,7 +265,7 @@ class Supervisor:
             if now >= w.dump_deadline:
                 self._kill(w, "timeout")
             return
-        limit = self.opts.timeout if w.current else max(self.opts.timeout, 60.0)
+        limit = w.timeouts.get(w.current, self.opts.timeout) if w.current else max(self.opts.timeout, 60.0)
         since = w.current_start if w.current else w.last_event
         if w.done is None and now - since > limit:
             try:

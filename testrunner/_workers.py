@@ -43,6 +43,7 @@ class Worker:
     eof: bool = False
     crash: str = ""
     tag: str = ""
+    timeouts: dict[str, float] = field(default_factory=dict)
     adopted: set[int] = field(default_factory=set)
 
     @property

@@ -58,6 +58,9 @@ SELF_KILL = """
 import os
 import signal
 
+# nested runs start interpreters: on a loaded machine one can take minutes (a hang guard, not a timing)
+pytestmark = pytest.mark.timeout(900)
+
 def test_sigkill_self():
     os.kill(os.getpid(), signal.SIGKILL)
 

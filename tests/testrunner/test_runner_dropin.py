@@ -76,6 +76,9 @@ def test_a_crash_while_importing_one_file_costs_only_that_file(project: Any) -> 
 CATEGORIES = '''
 import pytest
 
+# nested runs start interpreters: on a loaded machine one can take minutes (a hang guard, not a timing)
+pytestmark = pytest.mark.timeout(900)
+
 @pytest.fixture
 def broken_setup():
     raise RuntimeError("setup broke")
@@ -186,3 +189,25 @@ def test_pytest_decides_what_is_collected_also_from_another_directory(project: A
     assert _nodeids(ET.parse(xml_path).getroot()) == _nodeids(ET.parse(plain).getroot())
     listed = subprocess.run(project.command("--list-modules"), cwd=project.root, capture_output=True, text=True)
     assert [line.split("\t")[0] for line in listed.stdout.splitlines()] == ["alpha", "beta", "gamma"]
+
+
+OWN_TIMEOUT = """
+import time
+import pytest
+
+@pytest.mark.timeout(120)
+def test_allowed_longer():
+    time.sleep(2)
+
+def test_default_limit():
+    time.sleep(30)
+"""
+
+
+def test_a_tests_own_timeout_marker_sets_its_limit(project: Any) -> None:
+    project.write("tests/slow/test_slow.py", OWN_TIMEOUT)
+    result = project.run("--timeout", "1")
+    slow = result.module("slow")
+    assert [(c["nodeid"], c["cause"]) for c in slow["culprits"]] == [("tests/slow/test_slow.py::test_default_limit",
+                                                                       "timeout")]
+    assert slow["passed"] == 1

@@ -8,6 +8,9 @@ from typing import Any
 HOLD = """
 import time
 
+# nested runs start interpreters: on a loaded machine one can take minutes (a hang guard, not a timing)
+pytestmark = pytest.mark.timeout(900)
+
 def test_hold_300_mib():
     blob = "x" * (300 * 2**20)
     time.sleep(0.4)

@@ -8,6 +8,9 @@ from typing import Any
 SLOW = """
 import pytest
 
+# nested runs start interpreters: on a loaded machine one can take minutes (a hang guard, not a timing)
+pytestmark = pytest.mark.timeout(900)
+
 @pytest.mark.slow
 def test_slow_one():
     pass

@@ -18,6 +18,9 @@ from testrunner import discover, parse_size  # noqa: E402
 from testrunner._report import Reporter, atomic_write, junit_names, junit_xml  # noqa: E402
 from testrunner._state import CaseResult, Culprit, ModuleState  # noqa: E402
 
+# nested runs start interpreters: on a loaded machine one can take minutes (a hang guard, not a timing)
+pytestmark = pytest.mark.timeout(900)
+
 
 @pytest.mark.parametrize(
     ("text", "expected"),
