@@ -38,14 +38,15 @@ def test_each_worker_gets_xdist_ids_and_a_private_tmpdir(project: Any) -> None:
     assert not any(os.path.exists(s["tmp"]) for s in seen)  # removed when the worker ended
 
 
-LEFTOVER = """
-import subprocess, sys
+DAEMON = """
+import subprocess, sys, time
 
-def test_leave_a_daemon_behind():
+def test_{name}():
     code = "import os, time; os.setsid(); time.sleep(600)"
     proc = subprocess.Popen([sys.executable, "-c", code])
     with open({pidfile!r}, "w") as fh:
         fh.write(str(proc.pid))
+    time.sleep({then})
 """
 
 
@@ -64,27 +65,15 @@ def _gone(pid: int, within: float = 10.0) -> bool:
 
 def test_what_a_test_starts_ends_with_its_worker(project: Any) -> None:
     pidfile = project.root / "daemon.pid"
-    project.write("tests/leave/test_leave.py", LEFTOVER.format(pidfile=str(pidfile)))
+    project.write("tests/leave/test_leave.py", DAEMON.format(name="leave_a_daemon", pidfile=str(pidfile), then=0))
     result = project.run()
     assert result.returncode == 0, result.stdout + result.stderr
     assert _gone(int(pidfile.read_text()))
 
 
-HOLD = """
-import subprocess, sys, time
-
-def test_start_and_wait():
-    code = "import os, time; os.setsid(); time.sleep(600)"
-    proc = subprocess.Popen([sys.executable, "-c", code])
-    with open({pidfile!r}, "w") as fh:
-        fh.write(str(proc.pid))
-    time.sleep(600)
-"""
-
-
 def test_kill_9_of_the_runner_ends_its_workers_trees(project: Any) -> None:
     pidfile = project.root / "grandchild.pid"
-    project.write("tests/hold/test_hold.py", HOLD.format(pidfile=str(pidfile)))
+    project.write("tests/hold/test_hold.py", DAEMON.format(name="start_and_wait", pidfile=str(pidfile), then=600))
     proc = subprocess.Popen(project.command("--timeout", "600"), cwd=project.root, env=project.env(),
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
