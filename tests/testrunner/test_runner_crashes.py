@@ -6,6 +6,9 @@ from typing import Any
 
 import pytest
 
+# nested runs start interpreters: on a loaded machine one can take minutes (a hang guard, not a timing)
+pytestmark = pytest.mark.timeout(900)
+
 LEAK = """
 def test_before():
     pass
@@ -58,8 +61,6 @@ SELF_KILL = """
 import os
 import signal
 
-# nested runs start interpreters: on a loaded machine one can take minutes (a hang guard, not a timing)
-pytestmark = pytest.mark.timeout(900)
 
 def test_sigkill_self():
     os.kill(os.getpid(), signal.SIGKILL)

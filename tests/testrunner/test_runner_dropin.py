@@ -10,6 +10,9 @@ from typing import Any
 
 import pytest
 
+# nested runs start interpreters: on a loaded machine one can take minutes (a hang guard, not a timing)
+pytestmark = pytest.mark.timeout(900)
+
 EXITS = {
     "pytest_exit": "import pytest\n\ndef test_stop():\n    pytest.exit('enough of this')\n",
     "keyboard": "def test_stop():\n    raise KeyboardInterrupt\n",
@@ -76,8 +79,6 @@ def test_a_crash_while_importing_one_file_costs_only_that_file(project: Any) -> 
 CATEGORIES = '''
 import pytest
 
-# nested runs start interpreters: on a loaded machine one can take minutes (a hang guard, not a timing)
-pytestmark = pytest.mark.timeout(900)
 
 @pytest.fixture
 def broken_setup():

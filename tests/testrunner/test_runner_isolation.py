@@ -11,6 +11,11 @@ import sys
 import time
 from typing import Any
 
+import pytest
+
+# nested runs start interpreters: on a loaded machine one can take minutes (a hang guard, not a timing)
+pytestmark = pytest.mark.timeout(900)
+
 RECORD = """
 import json, os, tempfile
 
@@ -122,8 +127,6 @@ def test_the_memory_cap_covers_processes_a_test_starts(project: Any) -> None:
 SHADOWED = """
 import psutil
 
-# nested runs start interpreters: on a loaded machine one can take minutes (a hang guard, not a timing)
-pytestmark = pytest.mark.timeout(900)
 
 def test_imports_the_checkout():
     assert psutil.MARK == "the checkout under test"

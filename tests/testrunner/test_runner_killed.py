@@ -10,13 +10,16 @@ import time
 import xml.etree.ElementTree as ET
 from typing import Any
 
+import pytest
+
+# nested runs start interpreters: on a loaded machine one can take minutes (a hang guard, not a timing)
+pytestmark = pytest.mark.timeout(900)
+
 SLOW_MODULE = """
 import os
 import time
 import pytest
 
-# nested runs start interpreters: on a loaded machine one can take minutes (a hang guard, not a timing)
-pytestmark = pytest.mark.timeout(900)
 
 @pytest.mark.parametrize("i", range(40))
 def test_step(i):

@@ -22,6 +22,7 @@ from testrunner._state import CaseResult, Culprit, ModuleState  # noqa: E402
 pytestmark = pytest.mark.timeout(900)
 
 
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [("512M", 512 * 2**20), ("1G", 2**30), ("1.5GiB", 3 * 2**29), ("4096", 4096), ("64k", 65536)],
