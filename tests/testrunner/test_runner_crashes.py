@@ -10,9 +10,12 @@ import pytest
 pytestmark = pytest.mark.timeout(900)
 
 LEAK = """
+import pytest
+
 def test_before():
     pass
 
+@pytest.mark.timeout(300)  # its own limit: the memory cap, not the run's 1 s --timeout, must stop it under load
 def test_leak_until_stopped():
     hoard = []
     while True:
