@@ -1,4 +1,4 @@
-"""``run_tests.py`` main: discover modules, run them supervised, report, exit 0/1/2."""
+"""``run_tests.py`` main: discover modules (pytest lists the files), run them supervised, report, exit 0/1/2."""
 
 from __future__ import annotations
 
@@ -14,10 +14,11 @@ from types import FrameType
 from typing import Any
 
 from ._console import Console
-from ._coverage import combine_coverage
-from ._discovery import Module, discover
+from ._coverage import combine_coverage, coverage_config
+from ._discovery import Discovery, DiscoveryError, Module, discover
 from ._options import EXIT_FAILED, EXIT_OK, EXIT_USAGE, Options, parse_args, pytest_selection_args
 from ._report import Reporter, atomic_write
+from ._schedule import load_durations, plan, save_durations
 from ._state import ModuleState, totals
 from ._supervisor import Supervisor
 from ._sysutil import self_rss
@@ -30,18 +31,18 @@ def _usage(msg: str) -> int:
     return EXIT_USAGE
 
 
-def _select(opts: Options) -> list[Module] | str:
+def _select(opts: Options) -> tuple[Discovery, list[Module]] | str:
     try:
-        modules = discover(opts.paths)
-    except FileNotFoundError as exc:
+        found = discover(opts.paths, opts.pytest_args)
+    except (FileNotFoundError, DiscoveryError) as exc:
         return str(exc)
     if not opts.modules:
-        return modules
-    known = {m.name: m for m in modules}
+        return found, found.modules
+    known = {m.name: m for m in found.modules}
     unknown = [n for n in opts.modules if n not in known]
     if unknown:
         return f"unknown module(s) {', '.join(map(repr, unknown))}; known modules: {', '.join(known) or '(none)'}"
-    return [known[n] for n in dict.fromkeys(opts.modules)]
+    return found, [known[n] for n in dict.fromkeys(opts.modules)]
 
 
 def _load_peaks(path: Path) -> dict[str, int]:
@@ -58,14 +59,30 @@ def _predict(modules: list[Module], peaks: dict[str, int], mem_limit: int) -> li
     return [ModuleState(m, predicted_bytes=min(peaks.get(m.name, default), mem_limit)) for m in modules]
 
 
-def _base_args(opts: Options) -> list[str]:
+def _base_args(opts: Options, found: Discovery) -> list[str]:
     # plugins pre-imported by the warm parent cannot be assertion-rewritten; harmless, so not worth a warning
-    args = ["-q", "--continue-on-collection-errors", "-p", "no:cacheprovider",
+    args = ["-q", "--continue-on-collection-errors", "-p", "no:cacheprovider", f"--rootdir={found.rootdir}",
             "-W", "ignore::pytest.PytestAssertRewriteWarning"]
+    if found.inifile:
+        args += ["-c", found.inifile]  # the same configuration as plain pytest, from any working directory
     extra = " ".join(opts.pytest_args)
     if importlib.util.find_spec("pytest_timeout") is not None and "no:timeout" not in extra:
         args += ["-o", "timeout=0"]  # the runner's external per-test timeout is the authority
     return args + pytest_selection_args(opts)
+
+
+def _warm_config(opts: Options, found: Discovery) -> dict[str, Any]:
+    """What the warm parent may import: the project's own packages (src/ and ini pythonpath) unless measuring
+    coverage, and where the tests import from (to detect a module the warm parent would shadow)."""
+    root = Path(found.rootdir)
+    homes = [root / "src", *(Path(p) for p in found.pythonpath)]
+    project = [] if opts.coverage else [
+        [pkg.name, str(home)] for home in homes if home.is_dir()
+        for pkg in sorted(home.iterdir()) if (pkg / "__init__.py").is_file()
+    ]
+    test_dirs = {str(Path(f).resolve().parent) for m in found.modules for f in m.paths}
+    return {"preload": opts.preload, "project": project,
+            "shadow_dirs": sorted({str(root), *map(str, homes), *test_dirs})}
 
 
 def _on_signal(signum: int, frame: FrameType | None) -> None:
@@ -73,7 +90,8 @@ def _on_signal(signum: int, frame: FrameType | None) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the suite; returns the process exit code (0 all passed, 1 any failure or culprit, 2 usage error)."""
+    """Run the suite; returns the exit code (0 all passed, 1 any failure or culprit, 2 usage error or
+    interrupted)."""
     try:
         opts = parse_args(sys.argv[1:] if argv is None else list(argv))
     except SystemExit as exc:
@@ -81,53 +99,61 @@ def main(argv: list[str] | None = None) -> int:
     selected = _select(opts)
     if isinstance(selected, str):
         return _usage(selected)
+    found, modules = selected
     if opts.list_modules:
-        for m in selected:
+        for m in modules:
             print(f"{m.name}\t{' '.join(m.paths)}")
         return EXIT_OK
     state_dir = Path(opts.state_dir)
     for sub in ("logs", "stacks", "specs"):
         shutil.rmtree(state_dir / sub, ignore_errors=True)
         (state_dir / sub).mkdir(parents=True, exist_ok=True)
-    coverage_file = None
+    coverage = None
     if opts.coverage:
         cov_dir = state_dir / "coverage"
         shutil.rmtree(cov_dir, ignore_errors=True)
         cov_dir.mkdir(parents=True)
-        coverage_file = str((cov_dir / ".coverage").resolve())
+        coverage = {"data_file": str((cov_dir / ".coverage").resolve()), "config_file": coverage_config(found.rootdir),
+                    "rootdir": found.rootdir}
+    opts.warm = _warm_config(opts, found)
     peaks_path = state_dir / PEAKS_FILE
-    states = _predict(selected, _load_peaks(peaks_path), opts.mem_limit)
+    states = _predict(modules, _load_peaks(peaks_path), opts.mem_limit)
+    jobs = plan(states, load_durations(state_dir), opts.jobs)
     console = Console()
     reporter = Reporter(opts.json, opts.junitxml)
-    meta: dict[str, Any] = {
-        "options": {"jobs": opts.jobs, "mem_limit_bytes": opts.mem_limit, "mem_budget_bytes": opts.mem_budget,
-                    "timeout_s": opts.timeout, "fast": opts.fast, "coverage": opts.coverage},
-        "started_at": time.time(),
-    }
-    sup = Supervisor(opts, states, console, reporter, _base_args(opts), state_dir, coverage_file)
-    sup.meta.update(meta)
+    sup = Supervisor(opts, states, jobs, console, reporter, _base_args(opts, found), state_dir, coverage,
+                     found.rootdir)
+    sup.meta.update(
+        options={"jobs": opts.jobs, "mem_limit_bytes": opts.mem_limit, "mem_budget_bytes": opts.mem_budget,
+                 "timeout_s": opts.timeout, "fast": opts.fast, "coverage": opts.coverage, "maxfail": opts.maxfail},
+        started_at=time.time(), rootdir=found.rootdir, inifile=found.inifile,
+    )
     reporter.write(states, sup.meta, None)
-    interrupted = False
     old = {s: signal.signal(s, _on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         sup.run()
     except KeyboardInterrupt:
-        interrupted = True
+        sup.stop_reason, sup.interrupted = "interrupted (Ctrl-C or SIGTERM): workers stopped", True
         for st in states:
             if st.status != "done":
                 st.status = "interrupted"
-        console.line("interrupted: workers stopped")
+        console.line(sup.stop_reason)
     finally:
         for s, handler in old.items():
             signal.signal(s, handler)
-    sup.meta.update(finished_at=time.time(), supervisor_rss_bytes=self_rss(), interrupted=interrupted,
+    sup.meta.update(finished_at=time.time(), supervisor_rss_bytes=self_rss(), interrupted=sup.interrupted,
+                    stopped=sup.stop_reason,
                     supervisor_peak_rss_bytes=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
     _save_peaks(peaks_path, states)
+    save_durations(state_dir, found.rootdir, states)
     console.details(states)
-    if coverage_file is not None and not interrupted:
-        sup.meta["coverage"] = combine_coverage(coverage_file, console)
+    if coverage is not None and not sup.interrupted:
+        sup.meta["coverage"] = combine_coverage(coverage, console)
     tot = totals(states)
-    code = EXIT_FAILED if interrupted or tot["failed"] else EXIT_OK
+    code = EXIT_FAILED if tot["failed"] or tot["errors"] else EXIT_OK
+    if sup.interrupted:
+        code = EXIT_USAGE
+        console.line(f"run stopped: {sup.stop_reason}")
     if tot["tests"] == 0:
         console.line("no tests selected")
     reporter.write(states, sup.meta, code)
@@ -139,3 +165,6 @@ def _save_peaks(path: Path, states: list[ModuleState]) -> None:
     peaks = _load_peaks(path)
     peaks.update({st.name: st.peak_rss for st in states if st.peak_rss > 0 and st.status == "done"})
     atomic_write(path, json.dumps(peaks, indent=1, sort_keys=True).encode())
+
+
+

@@ -6,7 +6,7 @@ import sys
 import time
 from typing import TextIO
 
-from ._state import ModuleState, totals
+from ._state import EXTRA_CATEGORIES, ModuleState, totals
 from ._sysutil import format_size
 
 _MAX_DETAIL_LINES = 40
@@ -51,18 +51,20 @@ class Console:
     def module_done(self, st: ModuleState) -> None:
         """One line per finished module."""
         bad = f", {len(st.culprits)} culprit(s)" if st.culprits else ""
+        extra = "".join(f", {st.count(o)} {k}" for k, o in EXTRA_CATEGORIES if st.count(o))
         self.line(
             f"[{st.name}] {st.count('passed')} passed, {st.failed_total()} failed, {st.count('skipped')} skipped"
-            f"{bad} in {st.wall:.1f}s, peak RSS {format_size(st.peak_rss)}"
+            f"{extra}{bad} in {st.wall:.1f}s, peak RSS {format_size(st.peak_rss)}"
         )
 
     def details(self, states: list[ModuleState]) -> None:
         """Failures (truncated) and culprits with their cause, RSS and, for hangs, the stack."""
         for st in states:
             for res in st.results.values():
-                if res.outcome != "failed":
+                if res.outcome not in ("failed", "error"):
                     continue
-                head = f"FAILED {res.nodeid}" + (f"  [worker killed: {res.cause}]" if res.cause else "")
+                head = f"{'FAILED' if res.outcome == 'failed' else 'ERROR'} {res.nodeid}"
+                head += f"  [worker killed: {res.cause}]" if res.cause else ""
                 self.line("\n" + head)
                 lines = res.text.rstrip().splitlines()
                 for text in lines[-_MAX_DETAIL_LINES:]:
@@ -73,11 +75,12 @@ class Console:
                     self.line("    " + text)
             for flag in st.rss_growth[:10]:
                 self.line(f"RSS GROWTH {flag['nodeid']}: +{format_size(flag['growth_bytes'])}")
-            if st.failed_total() and st.log_file:
+            if (st.failed_total() or st.count("error")) and st.log_file:
                 self.line(f"  (full pytest output of {st.name}: {st.log_file})")
 
     def summary(self, states: list[ModuleState]) -> None:
-        """The summary table, then the final ``tests: N passed, N failed, N skipped`` line."""
+        """The summary table, then the final ``tests: N passed, N failed, N skipped`` line (then errors, xfailed,
+        xpassed when there are any: ``, N errors, N xfailed``)."""
         header = ("module", "tests", "passed", "failed", "skipped", "wall", "peak RSS", "culprits")
         rows = [header] + [
             (
@@ -95,4 +98,5 @@ class Console:
             if i == 0:
                 self.line("  ".join("-" * w for w in widths))
         tot = totals(states)
-        self.line(f"tests: {tot['passed']} passed, {tot['failed']} failed, {tot['skipped']} skipped")
+        extra = "".join(f", {tot[k]} {k}" for k, _ in EXTRA_CATEGORIES if tot[k])
+        self.line(f"tests: {tot['passed']} passed, {tot['failed']} failed, {tot['skipped']} skipped{extra}")

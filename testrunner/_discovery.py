@@ -1,54 +1,92 @@
-"""Find test modules on disk: each immediate subdirectory of a PATH holding tests, plus PATH's own files."""
+"""Find test modules: pytest itself lists the files it would collect; the runner groups them into modules.
+
+A module is each immediate subdirectory of a test base (a PATH, or pytest's ``testpaths``) holding collected
+files, plus the base's own files. Nothing is decided by file-name patterns here: ``python_files``,
+``norecursedirs``, ``collect_ignore`` and rootdir/ini discovery are pytest's (see ``_listfiles``).
+"""
 
 from __future__ import annotations
 
+import json
 import os
-from dataclasses import dataclass
+import subprocess
+import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 
-_SKIP_DIRS = {"__pycache__", "node_modules"}
+from ._errors import RunnerError
+
+_BOOT = ("import sys; sys.path.insert(0, {root!r}); from testrunner import _listfiles; del sys.path[0]; "
+         "_listfiles.main()")
+RUNNER_ROOT = str(Path(__file__).resolve().parent.parent)
 
 
 @dataclass(frozen=True)
 class Module:
-    """One unit of isolation: the files/directories given to one pytest worker."""
+    """One unit of isolation: the files given to one pytest worker (or split over several)."""
 
     name: str
     paths: tuple[str, ...]
 
 
-def is_test_file(name: str) -> bool:
-    """pytest's default ``python_files`` patterns."""
-    return name.endswith(".py") and (name.startswith("test_") or name.endswith("_test.py"))
+@dataclass
+class Discovery:
+    """What pytest found: its rootdir and ini file, and the modules of collected files."""
+
+    rootdir: str
+    inifile: str | None
+    modules: list[Module]
+    pythonpath: list[str] = field(default_factory=list)
 
 
-def _holds_tests(directory: Path) -> bool:
-    for _root, dirs, files in os.walk(directory):
-        dirs[:] = [d for d in dirs if d not in _SKIP_DIRS and not d.startswith(".")]
-        if any(is_test_file(f) for f in files):
-            return True
-    return False
+class DiscoveryError(RunnerError):
+    """pytest could not list the files (bad path, broken conftest, bad ini): its own message explains."""
 
 
-def discover(paths: list[str]) -> list[Module]:
-    """Modules under each PATH, in a stable order; names are unique (qualified by PATH on a clash)."""
-    found: list[tuple[str, str, tuple[str, ...]]] = []  # (short name, qualified name, paths)
-    for raw in paths:
-        base = Path(raw)
-        if base.is_file():
-            found.append((base.stem, str(base), (str(base),)))
-            continue
-        if not base.is_dir():
-            raise FileNotFoundError(f"test path {raw!r} does not exist; pass a directory such as tests/")
-        entries = sorted(base.iterdir(), key=lambda p: p.name)
-        for sub in entries:
-            if sub.is_dir() and sub.name not in _SKIP_DIRS and not sub.name.startswith(".") and _holds_tests(sub):
-                found.append((sub.name, str(sub), (str(sub),)))
-        own = tuple(str(p) for p in entries if p.is_file() and is_test_file(p.name))
-        if own:
-            label = base.resolve().name or str(base)
-            found.append((label, f"{base}/*.py", own))
+def group(bases: list[str], files: list[str]) -> list[Module]:
+    """Modules of ``files`` under ``bases`` (absolute), in a stable order; names unique (qualified on a clash)."""
+    found: dict[tuple[str, str], list[str]] = {}
+    ordered = sorted({os.path.abspath(b) for b in bases}, key=len, reverse=True)
+    for file in files:
+        path = os.path.abspath(file)
+        base = next((b for b in ordered if path == b or path.startswith(b.rstrip("/") + "/")), os.path.dirname(path))
+        rel = os.path.relpath(path, base)
+        head = rel.split(os.sep)[0]
+        key = (base, head) if os.sep in rel else (base, "")
+        found.setdefault(key, []).append(_display(path))
+    entries = []
+    for (base, head), paths in sorted(found.items(), key=lambda kv: (kv[0][0], kv[0][1] == "", kv[0][1])):
+        short = head or (Path(base).name or base)
+        qualified = f"{_display(base)}/{head}" if head else f"{_display(base)}/*"
+        entries.append((short, qualified, tuple(sorted(paths))))
     counts: dict[str, int] = {}
-    for short, _, _ in found:
+    for short, _, _ in entries:
         counts[short] = counts.get(short, 0) + 1
-    return [Module(short if counts[short] == 1 else qualified, mpaths) for short, qualified, mpaths in found]
+    return [Module(short if counts[short] == 1 else qualified, paths) for short, qualified, paths in entries]
+
+
+def _display(path: str) -> str:
+    rel = os.path.relpath(path)
+    return path if rel.startswith("..") else rel
+
+
+def discover(paths: list[str], pytest_args: list[str] | None = None, timeout: float = 300.0) -> Discovery:
+    """Ask pytest (in a subprocess, from this directory) which files it would collect for ``paths``."""
+    for raw in paths:
+        if not os.path.exists(raw):
+            raise FileNotFoundError(f"test path {raw!r} does not exist; pass a directory such as tests/")
+    argv = [sys.executable, "-c", _BOOT.format(root=RUNNER_ROOT), json.dumps([*paths, *(pytest_args or [])])]
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
+    lines = proc.stdout.strip().splitlines()
+    try:
+        info = json.loads(lines[-1]) if lines else {}
+    except ValueError:
+        info = {}
+    if proc.returncode != 0 or "files" not in info:
+        detail = "\n".join(x for x in (proc.stdout.strip(), proc.stderr.strip()) if x)
+        raise DiscoveryError(f"pytest could not collect the test files:\n{detail[-4000:]}")
+    bases = list(info["args"])
+    cwd = os.getcwd()
+    if cwd in bases and os.path.isdir("tests"):
+        bases.append(os.path.abspath("tests"))  # no PATH and no testpaths: tests/ is the usual base
+    return Discovery(info["rootdir"], info["inifile"], group(bases, info["files"]), info["pythonpath"])

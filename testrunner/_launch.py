@@ -55,10 +55,14 @@ class ZygoteLauncher:
         self.pid = proc.pid
 
     @classmethod
-    def create(cls, project: str | None, preload: list[str], timeout: float = 60.0) -> ZygoteLauncher | str:
-        """Start the zygote; returns it, or the reason it cannot fork (then spawn instead)."""
+    def create(cls, warm: dict[str, Any], timeout: float = 60.0) -> ZygoteLauncher | str:
+        """Start the zygote; returns it, or the reason it cannot fork (then spawn instead).
+
+        ``warm``: ``preload`` (module names), ``project`` ([name, directory] pairs imported only when they
+        resolve inside directory) and ``shadow_dirs`` (where the tests import from).
+        """
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        config = json.dumps({"project": project, "preload": preload, "runner_root": RUNNER_ROOT})
+        config = json.dumps({**warm, "runner_root": RUNNER_ROOT})
         try:
             proc = subprocess.Popen(
                 [*_boot("_zygote"), str(theirs.fileno()), config],

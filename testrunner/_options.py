@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import dataclass, field
+from typing import Any
 
 from ._sysutil import available_memory, parse_size
 
@@ -31,6 +32,8 @@ class Options:
     preload: list[str] = field(default_factory=list)
     state_dir: str = ".testrun"
     list_modules: bool = False
+    maxfail: int = 0
+    warm: dict[str, Any] = field(default_factory=dict)
 
 
 def _size(text: str) -> int:
@@ -70,7 +73,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="*", metavar="PATH", help="test directories (default: tests/)")
     p.add_argument("--module", action="append", default=[], metavar="NAME", help="run only this module (repeatable)")
     p.add_argument("--list-modules", action="store_true", help="print the discovered modules and exit")
-    p.add_argument("--jobs", "-j", type=_positive_int, default=1, metavar="N", help="workers at once (default 1)")
+    p.add_argument("--jobs", "-j", "--parallel", "-n", dest="jobs", type=_positive_int, default=1, metavar="N",
+                   help="workers at once (default 1; --parallel and -n are aliases)")
+    p.add_argument("-x", "--exitfirst", action="store_const", const=1, dest="maxfail",
+                   help="stop the whole run at the first failure or error")
+    p.add_argument("--maxfail", type=_positive_int, default=0, metavar="N",
+                   help="stop the whole run after N failures or errors")
     p.add_argument("--mem-limit", type=_size, default=2**30, metavar="SIZE", help="hard cap per worker (default 1G)")
     p.add_argument(
         "--mem-budget", type=_size, default=None, metavar="SIZE",
@@ -118,7 +126,21 @@ def parse_args(argv: list[str]) -> Options:
         preload=ns.preload,
         state_dir=ns.state_dir,
         list_modules=ns.list_modules,
+        maxfail=_passthrough_maxfail(extra, ns.maxfail or 0),
     )
+
+
+def _passthrough_maxfail(extra: list[str], maxfail: int) -> int:
+    """``-x``/``--maxfail`` given to pytest after ``--`` also stop the whole run (the smallest wins)."""
+    found = [maxfail] if maxfail else []
+    for i, arg in enumerate(extra):
+        if arg in ("-x", "--exitfirst"):
+            found.append(1)
+        elif arg.startswith("--maxfail="):
+            found.append(int(arg.split("=", 1)[1] or 0))
+        elif arg == "--maxfail" and i + 1 < len(extra) and extra[i + 1].isdigit():
+            found.append(int(extra[i + 1]))
+    return min((n for n in found if n > 0), default=0)
 
 
 def pytest_selection_args(opts: Options) -> list[str]:
@@ -131,4 +153,6 @@ def pytest_selection_args(opts: Options) -> list[str]:
         marks = f"({marks}) and not slow" if marks else "not slow"
     if marks:
         args += ["-m", marks]
+    if opts.maxfail:
+        args += [f"--maxfail={opts.maxfail}"]  # each worker stops promptly too; the supervisor counts the total
     return args + list(opts.pytest_args)

@@ -10,7 +10,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
-from ._state import ModuleState, totals
+from ._state import CaseResult, ModuleState, totals
 
 _ILLEGAL_XML = {c: None for c in range(32) if c not in (9, 10, 13)}
 
@@ -45,29 +45,59 @@ def _clean(text: str) -> str:
     return text.translate(_ILLEGAL_XML)
 
 
+def junit_names(nodeid: str) -> tuple[str, str]:
+    """(classname, name) of a node id exactly as pytest's JUnit writer derives them.
+
+    The parametrize id (from the first ``[``) is kept whole, so ``::`` inside it (``[::1]``) never splits.
+    """
+    path, bracket, params = nodeid.partition("[")
+    names = path.split("::")
+    names[0] = names[0].replace("/", ".")
+    if names[0].endswith(".py"):
+        names[0] = names[0][:-3]
+    names[-1] += bracket + params
+    return ".".join(names[:-1]), names[-1]
+
+
+def _case(suite: ET.Element, res: CaseResult) -> None:
+    classname, name = junit_names(res.nodeid)
+    case = ET.SubElement(suite, "testcase", classname=classname, name=name, time=f"{res.duration:.3f}")
+    first = _clean(res.text.strip().splitlines()[0][:500]) if res.text.strip() else ""
+    if res.outcome == "failed":
+        kind = f"culprit:{res.cause}" if res.cause else "failure"
+        msg = f"worker killed: {res.cause}" if res.cause else (first or "test failed")
+        ET.SubElement(case, "failure", type=kind, message=msg).text = _clean(res.text)
+    elif res.outcome == "error":
+        kind = f"culprit:{res.cause}" if res.cause else "error"
+        msg = f"worker killed: {res.cause}" if res.cause else (first or "error in setup or teardown")
+        ET.SubElement(case, "error", type=kind, message=msg).text = _clean(res.text)
+    elif res.outcome == "skipped":
+        ET.SubElement(case, "skipped", type="pytest.skip", message=_clean(res.text[:500]))
+    elif res.outcome == "xfailed":
+        ET.SubElement(case, "skipped", type="pytest.xfail", message=_clean(res.text[:500]))
+
+
 def junit_xml(states: list[ModuleState]) -> bytes:
-    """JUnit XML with one <testsuite> per module; culprits are failures whose type names the cause."""
+    """JUnit XML with one <testsuite> per module, cases named as pytest's own writer names them.
+
+    Failures are ``<failure>``, setup/teardown and collection errors ``<error>``, skips and xfails
+    ``<skipped type="pytest.skip|pytest.xfail">``; a culprit's element has type ``culprit:<cause>``.
+    """
     root = ET.Element("testsuites")
     for st in states:
         suite = ET.SubElement(
             root, "testsuite", name=st.name, tests=str(st.tests), failures=str(st.failed_total()),
-            skipped=str(st.count("skipped")), errors="0", time=f"{st.wall:.3f}",
+            skipped=str(st.count("skipped") + st.count("xfailed")), errors=str(st.count("error")),
+            time=f"{st.wall:.3f}",
         )
         for res in st.results.values():
-            path, _, name = res.nodeid.rpartition("::")
-            classname = path.replace("/", ".").replace(".py::", ".").replace("::", ".").removesuffix(".py")
-            case = ET.SubElement(suite, "testcase", classname=classname, name=name or res.nodeid,
-                                 time=f"{res.duration:.3f}")
-            if res.outcome == "failed":
-                kind = f"culprit:{res.cause}" if res.cause else "failure"
-                msg = f"worker killed: {res.cause}" if res.cause else "test failed"
-                ET.SubElement(case, "failure", type=kind, message=msg).text = _clean(res.text)
-            elif res.outcome == "skipped":
-                ET.SubElement(case, "skipped", message=_clean(res.text[:500]))
-        for nodeid in st.collected:
-            if st.status in ("done", "interrupted") and nodeid not in st.results:
-                case = ET.SubElement(suite, "testcase", classname=st.name, name=nodeid, time="0")
-                ET.SubElement(case, "failure", type="not_run", message="never ran: its worker could not resume")
+            _case(suite, res)
+        if st.status == "done":
+            for nodeid in st.collected:
+                if nodeid not in st.results:
+                    classname, name = junit_names(nodeid)
+                    case = ET.SubElement(suite, "testcase", classname=classname, name=name, time="0")
+                    ET.SubElement(case, "failure", type="not_run", message="never ran: its worker could not resume")
     data: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=True)
     return data
 
@@ -94,10 +124,15 @@ class Reporter:
         self.write(states, meta, None)
 
     def write(self, states: list[ModuleState], meta: dict[str, Any], exit_code: int | None) -> None:
-        """Rewrite both files now."""
+        """Rewrite both files now, from one snapshot: JUnit first, then JSON.
+
+        Each file is replaced in one rename, so a runner killed at any moment leaves both valid; killed between
+        the two renames, the JUnit file is at most one snapshot ahead, never behind, of the JSON totals.
+        """
         self._last, self._dirty = time.monotonic(), False
-        if self._json:
-            doc = json_report(states, meta, exit_code)
-            atomic_write(self._json, json.dumps(doc, indent=1).encode())
-        if self._junit:
-            atomic_write(self._junit, junit_xml(states))
+        junit = junit_xml(states) if self._junit else None
+        doc = json.dumps(json_report(states, meta, exit_code), indent=1).encode() if self._json else None
+        if self._junit and junit is not None:
+            atomic_write(self._junit, junit)
+        if self._json and doc is not None:
+            atomic_write(self._json, doc)

@@ -9,6 +9,8 @@ from typing import Any
 from ._discovery import Module
 
 RSS_GROWTH_FLAG = 16 * 2**20
+# pytest's categories beyond passed/failed/skipped: (report key, outcome), in the order of the summary line
+EXTRA_CATEGORIES = (("errors", "error"), ("xfailed", "xfailed"), ("xpassed", "xpassed"))
 _MAX_FLAGS = 200
 
 
@@ -69,13 +71,18 @@ class ModuleState:
     def name(self) -> str:
         return self.module.name
 
+    def add_collected(self, nodeids: list[str]) -> None:
+        """Add node ids a worker collected (the shards of a split module each report their own)."""
+        known = set(self.collected)
+        self.collected.extend(n for n in nodeids if n not in known)
+
     def count(self, outcome: str) -> int:
         return sum(1 for r in self.results.values() if r.outcome == outcome)
 
     @property
     def not_run(self) -> int:
-        if self.status not in ("done", "interrupted"):
-            return 0
+        if self.status != "done":
+            return 0  # interrupted or stopped by -x/--maxfail: tests not run are not failures, as in pytest
         return sum(1 for n in self.collected if n not in self.results)
 
     @property
@@ -107,6 +114,7 @@ class ModuleState:
             "passed": self.count("passed"),
             "failed": self.failed_total(),
             "skipped": self.count("skipped"),
+            **{key: self.count(outcome) for key, outcome in EXTRA_CATEGORIES},
             "not_run": self.not_run,
             "wall_s": round(self.wall, 3),
             "peak_rss_bytes": self.peak_rss,
@@ -119,7 +127,7 @@ class ModuleState:
             "failures": [
                 {"nodeid": r.nodeid, "cause": r.cause, "text": r.text[-2000:]}
                 for r in self.results.values()
-                if r.outcome == "failed"
+                if r.outcome in ("failed", "error")
             ][:200],
             "log_file": self.log_file,
             "replace_latency_s": [round(x, 4) for x in self.replace_latency_s[:50]],
@@ -127,13 +135,15 @@ class ModuleState:
 
 
 def totals(states: list[ModuleState]) -> dict[str, int]:
-    """Sums over modules: tests, passed, failed (incl. culprits and tests never run), skipped, culprits."""
+    """Sums over modules: tests, passed, failed (incl. culprits and tests never run), skipped, errors, xfailed,
+    xpassed, culprits."""
     return {
         "modules": len(states),
         "tests": sum(s.tests for s in states),
         "passed": sum(s.count("passed") for s in states),
         "failed": sum(s.failed_total() for s in states),
         "skipped": sum(s.count("skipped") for s in states),
+        **{key: sum(s.count(outcome) for s in states) for key, outcome in EXTRA_CATEGORIES},
         "not_run": sum(s.not_run for s in states),
         "culprits": sum(len(s.culprits) for s in states),
     }

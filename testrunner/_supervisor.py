@@ -1,81 +1,74 @@
-"""The supervisor loop: schedules modules, watches every worker's RSS and test clock, names culprits, resumes."""
+"""The supervisor loop: schedules jobs, watches every worker's tree (RSS) and test clock, names culprits, resumes."""
 
 from __future__ import annotations
 
 import json
 import os
 import selectors
+import shutil
 import signal
+import tempfile
 import time
-from dataclasses import dataclass, field
+import uuid
 from pathlib import Path
 from typing import Any
 
 from ._errors import LaunchError
 from ._launch import RUNNER_ROOT, SpawnLauncher, ZygoteLauncher
+from ._schedule import Job
 from ._state import CaseResult, Culprit, ModuleState
 from ._sysutil import CgroupLimiter, rss_of
+from ._tree import TAG_VAR, descendants, kill_tree, private_bytes, start_watchdog
+from ._workers import Worker, settle_orphans
 
 TICK = 0.01  # select timeout; RSS is sampled at least every 2 ticks (<= 20 ms)
 SAMPLE_EVERY = 0.005
+TREE_EVERY = 0.05  # the worker's descendants (processes its tests started) are walked this often
 DUMP_GRACE = 0.3  # time between the faulthandler signal and SIGKILL for a hung test
 _STACK_MAX = 20000
-
-
-@dataclass
-class Worker:
-    """One live worker process and what the supervisor knows about it."""
-
-    pid: int
-    fd: int
-    state: ModuleState
-    stack_file: str
-    launched: float
-    buf: bytes = b""
-    current: str | None = None
-    current_start: float = 0.0
-    current_wall: float = 0.0
-    last_event: float = 0.0
-    last_sample: float = 0.0
-    rss: int = 0
-    kill_cause: str | None = None
-    killed_at: float | None = None
-    dump_deadline: float | None = None
-    done: dict[str, Any] | None = None
-    collected: bool = False
-    progressed: bool = False
-    eof: bool = False
-    crash: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
+_QUIET = ("interrupted", "retired", "stopped")  # causes that are not the test's fault
 
 
 class Supervisor:
-    """Runs modules in workers under the memory cap, budget and timeout; fills the ModuleStates."""
+    """Runs jobs in workers under the memory cap, budget and timeout; fills the ModuleStates."""
 
-    def __init__(self, opts: Any, states: list[ModuleState], console: Any, reporter: Any, base_args: list[str],
-                 state_dir: Path, coverage_file: str | None) -> None:
+    def __init__(self, opts: Any, states: list[ModuleState], jobs: list[Job], console: Any, reporter: Any,
+                 base_args: list[str], state_dir: Path, coverage: dict[str, Any] | None, rootdir: str) -> None:
         self.opts = opts
+        self.jobs = jobs
         self.states = states
         self.console = console
         self.reporter = reporter
         self.base_args = base_args
         self.dir = state_dir
-        self.coverage_file = coverage_file
+        self.coverage = coverage
+        self.rootdir = rootdir
         self.sel = selectors.DefaultSelector()
         self.workers: dict[int, Worker] = {}
         self.launcher: Any = None
         self.cgroup: CgroupLimiter | None = None
         self.meta: dict[str, Any] = {}
+        self.uid = uuid.uuid4().hex
+        self.stop_reason: str | None = None
+        self.interrupted = False
+        self.failures = 0
+        self._open: dict[str, int] = {}
+        self._slots = list(range(opts.jobs))
         self._pending_since: dict[str, float] = {}
         self._last_orphan_check = 0.0
+        self._watchdog: int | None = None
+        self.watchdog_pid: int | None = None
 
     # -- lifecycle -------------------------------------------------------------------------------------------
     def run(self) -> None:
-        """Run every module to completion (or until interrupted)."""
-        pending = list(self.states)
+        """Run every job to completion (or until interrupted or stopped by --maxfail)."""
+        pending = list(self.jobs)
+        for job in pending:
+            self._open[job.state.name] = self._open.get(job.state.name, 0) + 1
+        self.watchdog_pid, self._watchdog = start_watchdog(self.uid)
         try:
-            while pending or self.workers:
-                pending = self._schedule(pending)
+            while (pending and self.stop_reason is None) or self.workers:
+                pending = self._schedule(pending) if self.stop_reason is None else pending
                 for key, _ in self.sel.select(TICK):
                     self._read(self.workers[key.data])
                 now = time.monotonic()
@@ -86,6 +79,9 @@ class Supervisor:
                 self._reap_orphans(now)
                 self.console.live([(w.state, w.rss) for w in self.workers.values()])
                 self.reporter.maybe_write(self.states, self.meta)
+            for st in self.states:
+                if st.status in ("pending", "running"):
+                    st.status = "interrupted" if self.interrupted else "stopped"
         finally:
             for w in list(self.workers.values()):
                 self._kill(w, "interrupted")
@@ -94,23 +90,37 @@ class Supervisor:
                     w.state.peak_rss = max(w.state.peak_rss, int(exited[1].ru_maxrss) * 1024)
             if self.launcher is not None:
                 self.launcher.close()
+            self._reap_orphans(0.0, force=True)
+            os.close(self._watchdog)  # the watchdog kills whatever a test left running with the run's tag
+            self._watchdog = None
+            try:
+                os.waitpid(self.watchdog_pid, 0)
+            except ChildProcessError:
+                pass
 
-    def _schedule(self, pending: list[ModuleState]) -> list[ModuleState]:
-        running = {w.state.name: w.state for w in self.workers.values()}
-        for st in list(pending):
-            if len(running) >= self.opts.jobs:
+    def stop(self, reason: str, interrupted: bool = False) -> None:
+        """Stop the run: no new workers, running ones are killed (their tests are not failures)."""
+        if self.stop_reason is None:
+            self.stop_reason, self.interrupted = reason, interrupted
+            self.console.line(reason)
+        for w in list(self.workers.values()):
+            self._kill(w, "interrupted" if interrupted else "stopped")
+
+    def _schedule(self, pending: list[Job]) -> list[Job]:
+        for job in list(pending):
+            if not self._slots:
                 break
-            used = sum(s.predicted_bytes for s in running.values())
-            if running and used + st.predicted_bytes > self.opts.mem_budget:
+            used = sum(w.state.predicted_bytes for w in self.workers.values())
+            if self.workers and used + job.state.predicted_bytes > self.opts.mem_budget:
                 continue
-            pending.remove(st)
-            st.status, st.started_at = "running", time.time()
-            st.log_file = str(self.dir / "logs" / f"{_safe(st.name)}.log")
-            Path(st.log_file).write_text("")
-            if self.console is not None:
+            pending.remove(job)
+            st = job.state
+            if st.status == "pending":
+                st.status, st.started_at = "running", time.time()
+                st.log_file = str(self.dir / "logs" / f"{_safe(st.name)}.log")
+                Path(st.log_file).write_text("")
                 self.console.line(f"[{st.name}] started (predicted peak {st.predicted_bytes // 2**20} MiB)")
-            self._launch(st)
-            running[st.name] = st
+            self._launch(job)
             self.reporter.touch()
         return pending
 
@@ -124,23 +134,29 @@ class Supervisor:
         elif not become_subreaper():
             self.launcher = SpawnLauncher("cannot become a child subreaper (prctl failed)")
         else:
-            project = None if self.coverage_file else "llmteam"  # under coverage, the worker must import it
-            made = ZygoteLauncher.create(project, self.opts.preload)
+            made = ZygoteLauncher.create(self.opts.warm)
             self.launcher = made if isinstance(made, ZygoteLauncher) else SpawnLauncher(made)
+        become_subreaper()  # also when spawning: leftovers of a dead worker's tree come to us, and are killed
         cg = delegated_cgroup()
         self.cgroup = CgroupLimiter(cg, self.opts.mem_limit) if cg is not None else None
         self.meta.update(launcher=self.launcher.mode, launcher_note=self.launcher.reason,
-                         cgroup=str(cg) if cg is not None else None)
+                         cgroup=str(cg) if cg is not None else None, testrun_uid=self.uid)
 
-    def _launch(self, st: ModuleState) -> None:
+    def _launch(self, job: Job) -> None:
         self._ensure_launcher()
+        st = job.state
         st.workers += 1
+        job.launches += 1
+        slot = self._slots.pop(0)
         tag = f"{_safe(st.name)}.{st.workers}"
         stack_file = str(self.dir / "stacks" / f"{tag}.txt")
+        tmpdir = tempfile.mkdtemp(prefix=f"testrun-gw{slot}-")
+        env = {"PYTEST_XDIST_WORKER": f"gw{slot}", "PYTEST_XDIST_WORKER_COUNT": str(self.opts.jobs),
+               "PYTEST_XDIST_TESTRUNUID": self.uid, "TMPDIR": tmpdir, TAG_VAR: f"{self.uid}/{tag}"}
         spec = {
             "supervisor_pid": os.getpid(), "log_file": st.log_file, "stack_file": stack_file,
-            "mem_limit": self.opts.mem_limit, "args": [*st.module.paths, *self.base_args],
-            "done": list(st.results), "coverage_file": self.coverage_file, "runner_root": RUNNER_ROOT,
+            "mem_limit": self.opts.mem_limit, "args": [*job.paths, *self.base_args], "env": env,
+            "done": list(st.results), "coverage": self.coverage, "runner_root": RUNNER_ROOT,
         }
         spec_path = self.dir / "specs" / f"{tag}.json"
         spec_path.write_text(json.dumps(spec))
@@ -156,8 +172,11 @@ class Supervisor:
         finally:
             os.close(wfd)
         os.set_blocking(rfd, False)
+        if self._watchdog is not None:
+            os.write(self._watchdog, f"+{pid}\n".encode())
         now = time.monotonic()
-        w = Worker(pid=pid, fd=rfd, state=st, stack_file=stack_file, launched=now, last_event=now)
+        w = Worker(pid=pid, fd=rfd, job=job, slot=slot, tmpdir=tmpdir, stack_file=stack_file, launched=now,
+                   last_event=now, tag=env[TAG_VAR])
         self.workers[pid] = w
         self.sel.register(rfd, selectors.EVENT_READ, pid)
         if self.cgroup is not None:
@@ -187,12 +206,15 @@ class Supervisor:
             since = self._pending_since.pop(st.name, None)
             if since is not None:
                 st.replace_latency_s.append(w.last_event - since)
+        elif kind == "collecting":
+            w.collecting = ev["path"]
         elif kind == "collected":
-            w.collected = True
-            if not st.collected:
-                st.collected = list(ev["nodeids"])
+            w.collected, w.collecting = True, None
+            w.timeouts = {str(k): float(v) for k, v in (ev.get("timeouts") or {}).items()}
+            w.job.nodeids = list(dict.fromkeys([*w.job.nodeids, *ev["nodeids"]]))
+            st.add_collected(ev["nodeids"])
         elif kind == "collect_error":
-            st.add_result(CaseResult(ev["nodeid"], "failed", text=ev["text"]))
+            self._result(w, CaseResult(ev["nodeid"], "error", text=ev["text"]))
         elif kind == "start":
             w.current, w.current_start, w.current_wall = ev["nodeid"], w.last_event, time.time()
             st.current, w.rss = w.current, int(ev["rss"])
@@ -202,34 +224,48 @@ class Supervisor:
                 res.outcome, res.cause = "failed", "memory"
                 st.culprits.append(Culprit(res.nodeid, "memory", int(ev["rss"]), killed_at=time.time(),
                                            test_started_at=w.current_wall))
-            st.add_result(res)
             st.flag_growth(res.nodeid, int(ev["rss_before"]), int(ev["rss"]))
             w.current, st.current, w.progressed = None, None, True
             if res.cause == "memory":
                 self._kill(w, "retired")  # its heap is at the cap (the traceback keeps it alive): start afresh
+            self._result(w, res)
+        elif kind == "interrupted":
+            w.interrupted = str(ev.get("text") or "interrupted")
         elif kind == "done":
             w.done = ev
         elif kind == "crash":
             w.crash = str(ev.get("text", ""))
         self.reporter.touch()
 
+    def _result(self, w: Worker, res: CaseResult) -> None:
+        w.state.add_result(res)
+        if res.outcome in ("failed", "error"):
+            self.failures += 1
+            if self.opts.maxfail and self.failures >= self.opts.maxfail:
+                self.stop(f"stopping: {self.failures} failed (-x/--maxfail={self.opts.maxfail})")
+
     # -- watching --------------------------------------------------------------------------------------------
     def _watch(self, w: Worker, now: float) -> None:
         if w.kill_cause is not None:
             return
+        if now - w.last_tree >= TREE_EVERY:
+            w.last_tree = now
+            kids = descendants(w.pid) + [d for a in w.adopted for d in (a, *descendants(a))]
+            w.tree.update(kids)
+            w.tree_extra = sum(private_bytes(k) for k in kids)
         if now - w.last_sample >= SAMPLE_EVERY:
             w.last_sample = now
             rss = rss_of(w.pid)
             if rss is not None:
-                w.rss = rss
-                if rss > self.opts.mem_limit:
+                w.rss = rss + w.tree_extra  # the worker and every process its tests started
+                if w.rss > self.opts.mem_limit:
                     self._kill(w, "memory")
                     return
         if w.dump_deadline is not None:
             if now >= w.dump_deadline:
                 self._kill(w, "timeout")
             return
-        limit = self.opts.timeout if w.current else max(self.opts.timeout, 60.0)
+        limit = w.timeouts.get(w.current, self.opts.timeout) if w.current else max(self.opts.timeout, 60.0)
         since = w.current_start if w.current else w.last_event
         if w.done is None and now - since > limit:
             try:
@@ -241,11 +277,7 @@ class Supervisor:
     def _kill(self, w: Worker, cause: str) -> None:
         if w.kill_cause is None:
             w.kill_cause, w.killed_at = cause, time.time()
-        for kill in (os.killpg, os.kill):
-            try:
-                kill(w.pid, signal.SIGKILL)
-            except OSError:
-                pass
+        kill_tree(w.pid, list(w.tree))
 
     def _wait_exit(self, w: Worker, block: bool = False) -> tuple[int, Any] | None:
         try:
@@ -272,15 +304,25 @@ class Supervisor:
                 self.sel.unregister(w.fd)
         os.close(w.fd)
         del self.workers[w.pid]
+        kill_tree(w.pid, list(w.tree))  # whatever its tests started dies with it
+        if self._watchdog is not None:
+            os.write(self._watchdog, f"-{w.pid}\n".encode())
+        self._slots.append(w.slot)
+        self._slots.sort()
+        shutil.rmtree(w.tmpdir, ignore_errors=True)
         if self.cgroup is not None:
             self.cgroup.release(w.pid)
         self._finish_worker(w, *exited)
 
     def _finish_worker(self, w: Worker, status: int, usage: Any) -> None:
-        st = w.state
+        st, job = w.state, w.job
         peak = int(usage.ru_maxrss) * 1024 if usage is not None else w.rss
         st.peak_rss = max(st.peak_rss, peak)
         cause = w.kill_cause
+        if w.interrupted is not None or (w.done is not None and w.done["exitstatus"] == 2 and cause is None):
+            where = f" in {w.current}" if w.current else ""
+            self.stop(f"interrupted{where}: {w.interrupted or 'pytest reported an interrupted session'}", True)
+            cause = "interrupted"
         if cause is None and status != -1 and os.WIFSIGNALED(status):
             cause = f"signal:{os.WTERMSIG(status)}"
         elif cause is None and w.done is None:
@@ -289,28 +331,38 @@ class Supervisor:
             cause = f"exit:{w.done['exitstatus']}"  # pytest internal/usage error: see the module log
         for culprit in st.culprits:
             culprit.worker_peak_rss_bytes = culprit.worker_peak_rss_bytes or peak  # MemoryError culprits
-        if cause is not None and cause not in ("interrupted", "retired"):
+        if cause is not None and cause not in _QUIET:
             self._name_culprit(w, cause, peak)
-        remaining = [n for n in st.collected if n not in st.results]
-        if remaining and cause != "interrupted" and (w.progressed or w.current is not None):
+        remaining = [n for n in job.nodeids if n not in st.results]
+        crashed_collecting = cause is not None and cause not in _QUIET and not w.collected and w.collecting
+        resumable = w.progressed or w.current is not None or crashed_collecting
+        if (remaining or crashed_collecting) and job.paths and resumable and self.stop_reason is None \
+                and job.launches <= len(job.nodeids) + len(job.files) + 1:
             self._pending_since[st.name] = time.monotonic()
-            self._launch(st)
+            self._launch(job)
+            return
+        self._open[st.name] -= 1
+        if self._open[st.name] > 0:
             return
         st.status, st.finished_at, st.current = "done", time.time(), None
-        if cause == "interrupted":
-            st.status = "interrupted"
-        if self.console is not None:
-            self.console.module_done(st)
+        if self.stop_reason is not None and (remaining or cause in _QUIET):
+            st.status = "interrupted" if self.interrupted else "stopped"
+        self.console.module_done(st)
         self.reporter.touch()
 
     def _name_culprit(self, w: Worker, cause: str, peak: int) -> None:
         st = w.state
+        outcome = "failed"
         if w.current is not None:
             nodeid = w.current
+        elif not w.collected and w.collecting:
+            rel = os.path.relpath(w.collecting, self.rootdir)
+            nodeid, outcome = f"{rel}::<collection>", "error"
+            w.job.dropped.add(next((f for f in w.job.files if os.path.abspath(f) == w.collecting), w.collecting))
         elif not w.collected:
-            nodeid = f"{st.module.paths[0]}::<collection>"
+            nodeid, outcome = f"{w.job.files[0]}::<collection>", "error"
         else:
-            nodeid = f"{st.module.paths[0]}::<outside any test>"
+            nodeid = f"{w.job.files[0]}::<outside any test>"
         stack = ""
         if cause == "timeout":
             try:
@@ -322,25 +374,15 @@ class Supervisor:
                                    w.current_wall if w.current else None))
         why = {"memory": "exceeded the memory cap", "timeout": "exceeded the per-test timeout"}.get(cause, cause)
         text = f"worker died while running this test: {why} (RSS {rss} bytes). {w.crash}".strip()
-        st.add_result(CaseResult(nodeid, "failed", time.monotonic() - w.current_start if w.current else 0.0,
-                                 text, cause))
+        self._result(w, CaseResult(nodeid, outcome, time.monotonic() - w.current_start if w.current else 0.0,
+                                   text, cause))
 
-    def _reap_orphans(self, now: float) -> None:
-        """Reap processes adopted as subreaper (daemons left by tests) so they do not linger as zombies."""
-        if now - self._last_orphan_check < 1.0:
+    def _reap_orphans(self, now: float, force: bool = False) -> None:
+        if not force and now - self._last_orphan_check < 0.5:
             return
         self._last_orphan_check = now
-        for _ in range(64):
-            try:
-                info = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
-            except ChildProcessError:
-                return
-            if info is None or info.si_pid in self.workers or info.si_pid == getattr(self.launcher, "pid", None):
-                return
-            try:
-                os.waitpid(info.si_pid, 0)
-            except ChildProcessError:
-                return
+        ours = {*self.workers, getattr(self.launcher, "pid", None), self.watchdog_pid}
+        settle_orphans(ours, list(self.workers.values()), force)
 
 
 def _safe(name: str) -> str:

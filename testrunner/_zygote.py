@@ -1,5 +1,8 @@
 """The warm parent: imports pytest, plugins and the project once, then forks a worker per request.
 
+It refuses to fork (the supervisor then starts fresh interpreters) when a module it imported would be shadowed
+by another file of the same name in the project under test, or when it runs threads or an event loop.
+
 Runs as a child of the supervisor, talking over a SOCK_SEQPACKET socket. Each request carries a spec file path
 and the write end of the worker's event pipe (SCM_RIGHTS). The zygote double-forks, so the worker is re-parented
 to the supervisor (a child subreaper), which can then ``wait4`` it for the exact peak RSS. The zygote only forks
@@ -24,23 +27,55 @@ from ._sysutil import die_with_parent, native_thread_count
 WARM_MODULES = ("pytest", "_pytest.python", "_pytest.fixtures", "pytest_asyncio", "hypothesis", "coverage")
 
 
-def _warm(project: str | None, extra: list[str]) -> None:
-    for name in (*WARM_MODULES, *extra):
-        try:
-            importlib.import_module(name)
-        except Exception:
-            continue
-    if project is None or importlib.util.find_spec(project) is None:
-        return
+def _inside(path: str | None, directory: str) -> bool:
+    return bool(path) and os.path.realpath(str(path)).startswith(os.path.realpath(directory).rstrip("/") + "/")
+
+
+def _import_tree(name: str) -> None:
     try:
-        package = importlib.import_module(project)
-        for info in pkgutil.iter_modules(getattr(package, "__path__", []), project + "."):
+        package = importlib.import_module(name)
+        for info in pkgutil.iter_modules(getattr(package, "__path__", []), name + "."):
             try:
                 importlib.import_module(info.name)
             except Exception:
                 continue
     except Exception:
         pass
+
+
+def _warm(config: dict[str, Any]) -> None:
+    """Import pytest, its usual plugins, ``--preload`` modules, and the project's packages that resolve to the
+    project's own checkout (so the tests would import the very same files)."""
+    for name in (*WARM_MODULES, *config.get("preload", [])):
+        try:
+            importlib.import_module(name)
+        except Exception:
+            continue
+    for name, directory in config.get("project", []):
+        try:
+            spec = importlib.util.find_spec(name)
+        except (ImportError, ValueError):
+            continue
+        if spec is not None and _inside(spec.origin, directory):
+            _import_tree(name)
+
+
+def shadowing(dirs: list[str]) -> str | None:
+    """A module the warm parent imported that the tests would import from another file (their own checkout of
+    it under rootdir, ``src/`` or an ini ``pythonpath``): then workers must start from a clean interpreter."""
+    stdlib = set(sys.stdlib_module_names)
+    for name, module in list(sys.modules.items()):
+        if "." in name or name in stdlib or name == "testrunner":
+            continue
+        origin = getattr(module, "__file__", None)
+        if not origin:
+            continue
+        loaded = os.path.realpath(origin)
+        for directory in dirs:
+            for candidate in (os.path.join(directory, name, "__init__.py"), os.path.join(directory, name + ".py")):
+                if os.path.exists(candidate) and os.path.realpath(candidate) != loaded:
+                    return f"the warm parent imported {name} from {origin}, but the tests would import {candidate}"
+    return None
 
 
 def fork_blocker() -> str | None:
@@ -105,10 +140,10 @@ def main() -> None:
     runner_root = config.get("runner_root")
     if runner_root in sys.path:
         sys.path.remove(runner_root)
-    _warm(config.get("project"), list(config.get("preload", [])))
+    _warm(config)
     gc.collect()
     gc.freeze()  # keep the warm heap shared copy-on-write with every worker
-    reason = fork_blocker()
+    reason = shadowing(list(config.get("shadow_dirs", []))) or fork_blocker()
     sock.send(json.dumps({"ready": reason is None, "reason": reason}).encode())
     if reason is None:
         serve(sock, supervisor_pid)

@@ -12,6 +12,7 @@ import os
 import resource
 import signal
 import sys
+import tempfile
 from typing import Any, NoReturn
 
 from ._sysutil import die_with_parent
@@ -27,6 +28,8 @@ def _setup_process(spec: dict[str, Any], fd: int) -> None:
     if not die_with_parent(int(spec["supervisor_pid"])):
         os._exit(70)  # the supervisor is gone: nobody would read our results
     os.set_inheritable(fd, False)  # a subprocess started by a test must not keep the pipe open
+    os.environ.update(spec.get("env", {}))  # xdist-compatible worker id, private TMPDIR, the run's tag
+    tempfile.tempdir = None  # forked from the warm parent: forget its cached temporary directory
     log_fd = os.open(spec["log_file"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     os.dup2(log_fd, 1)
     os.dup2(log_fd, 2)
@@ -40,9 +43,10 @@ def _setup_process(spec: dict[str, Any], fd: int) -> None:
     if spec.get("rlimit", True):
         # RLIMIT_DATA (heap + private writable mappings) rather than RLIMIT_AS, which large virtual
         # reservations (pyarrow, polars, thread arenas) exhaust long before any memory is really used.
+        # Soft and hard: a child process inherits both and cannot raise its soft limit past the cap.
         _, hard = resource.getrlimit(resource.RLIMIT_DATA)
-        soft = limit if hard == resource.RLIM_INFINITY else min(limit, hard)
-        resource.setrlimit(resource.RLIMIT_DATA, (soft, hard))
+        cap = limit if hard == resource.RLIM_INFINITY else min(limit, hard)
+        resource.setrlimit(resource.RLIMIT_DATA, (cap, cap))
 
 
 def run(spec: dict[str, Any], fd: int) -> NoReturn:
@@ -55,10 +59,12 @@ def run(spec: dict[str, Any], fd: int) -> NoReturn:
         _setup_process(spec, fd)
         stream.send(ev="hello", pid=os.getpid())
         cov = None
-        if spec.get("coverage_file"):
+        if spec.get("coverage"):
             import coverage
 
-            cov = coverage.Coverage(data_file=spec["coverage_file"], data_suffix=True, config_file=True)
+            opts = spec["coverage"]
+            cov = coverage.Coverage(data_file=opts["data_file"], data_suffix=True,
+                                    config_file=opts.get("config_file") or True)
             cov.start()
         import pytest
 

@@ -72,7 +72,7 @@ class Project:
         env.pop("COVERAGE_PROCESS_START", None)
         return env
 
-    def run(self, *args: str, timeout: float = 60) -> RunResult:
+    def run(self, *args: str, timeout: float = 600) -> RunResult:
         """Run the runner with ``--json``/``--junitxml`` into the project and parse both reports."""
         json_path, xml_path = self.root / "report.json", self.root / "junit.xml"
         proc = subprocess.run(

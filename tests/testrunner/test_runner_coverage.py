@@ -7,6 +7,12 @@ import subprocess
 import sys
 from typing import Any
 
+import pytest
+
+# nested runs start interpreters: on a loaded machine one can take minutes (a hang guard, not a timing)
+pytestmark = pytest.mark.timeout(900)
+
+
 PKG = """
 def sign(x):
     if x > 0:

@@ -5,8 +5,14 @@ from __future__ import annotations
 import subprocess
 from typing import Any
 
+import pytest
+
+# nested runs start interpreters: on a loaded machine one can take minutes (a hang guard, not a timing)
+pytestmark = pytest.mark.timeout(900)
+
 SLOW = """
 import pytest
+
 
 @pytest.mark.slow
 def test_slow_one():

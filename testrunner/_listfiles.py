@@ -1,0 +1,63 @@
+"""Ask pytest which files it would collect, without importing a single test file.
+
+Runs as ``python -c ... _listfiles.main()`` in the directory the runner was started from, with the same
+arguments, so rootdir and ini-file discovery, ``testpaths``, ``python_files``, ``norecursedirs``,
+``collect_ignore`` and every plugin's own file collectors decide exactly as in a plain ``pytest`` run. Prints one
+JSON object: rootdir, inifile, the effective args, the ini ``pythonpath`` and the files.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import Any
+
+import pytest
+
+
+class FileLister:
+    """Records every file pytest starts collecting, and keeps it from importing any of them.
+
+    pytest makes a collector for every file of a directory it walks through (also beside the selected PATHs) and
+    then descends only into the selected ones: a file counts when its collection starts, and its ``collect`` is
+    replaced by one that finds nothing, so no test module is imported.
+    """
+
+    def __init__(self) -> None:
+        self.files: list[str] = []
+        self.info: dict[str, Any] = {}
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_collect_file(self, file_path: Any, parent: Any) -> Any:
+        outcome = yield
+        for collector in outcome.get_result() or []:
+            if collector is not None:
+                collector.collect = _nothing
+
+    def pytest_collectstart(self, collector: pytest.Collector) -> None:
+        if isinstance(collector, pytest.File):
+            self.files.append(str(collector.path))
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        cfg = session.config
+        self.info = {
+            "rootdir": str(cfg.rootpath),
+            "inifile": str(cfg.inipath) if cfg.inipath else None,
+            "args": [str(os.path.abspath(a.split("::")[0])) for a in cfg.args],
+            "pythonpath": [str(p) for p in cfg.getini("pythonpath")],
+        }
+
+
+def _nothing() -> list[Any]:
+    return []
+
+
+def main() -> None:
+    """``argv[1]``: JSON list of pytest arguments; prints the result, exits 2 with pytest's output on failure."""
+    lister = FileLister()
+    code = pytest.main([*json.loads(sys.argv[1]), "-qq", "-p", "no:cacheprovider"], plugins=[lister])
+    if not lister.info:
+        print(json.dumps({"error": f"pytest could not start collecting (exit status {int(code)})"}))
+        sys.exit(2)
+    print(json.dumps({**lister.info, "files": list(dict.fromkeys(lister.files))}))

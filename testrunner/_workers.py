@@ -1,0 +1,90 @@
+"""What the supervisor knows about each live worker, and what it does with processes re-parented to it."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from ._schedule import Job
+from ._state import ModuleState
+from ._tree import children, kill_tree, tag_of
+
+
+@dataclass
+class Worker:
+    """One live worker process and what the supervisor knows about it."""
+
+    pid: int
+    fd: int
+    job: Job
+    slot: int
+    tmpdir: str
+    stack_file: str
+    launched: float
+    buf: bytes = b""
+    current: str | None = None
+    current_start: float = 0.0
+    current_wall: float = 0.0
+    last_event: float = 0.0
+    last_sample: float = 0.0
+    last_tree: float = 0.0
+    rss: int = 0
+    tree_extra: int = 0
+    tree: set[int] = field(default_factory=set)
+    kill_cause: str | None = None
+    killed_at: float | None = None
+    dump_deadline: float | None = None
+    done: dict[str, Any] | None = None
+    collecting: str | None = None
+    collected: bool = False
+    progressed: bool = False
+    interrupted: str | None = None
+    eof: bool = False
+    crash: str = ""
+    tag: str = ""
+    timeouts: dict[str, float] = field(default_factory=dict)
+    adopted: set[int] = field(default_factory=set)
+
+    @property
+    def state(self) -> ModuleState:
+        return self.job.state
+
+
+def settle_orphans(ours: set[Any], workers: list[Worker], force: bool) -> None:
+    """Processes re-parented to the supervisor (the subreaper): a live worker's are adopted into its tree (memory
+    cap), a dead worker's are killed; untagged ones (a forked daemon) live while any worker does. Then reap the
+    zombies among them."""
+    by_tag = {w.tag: w for w in workers}
+    strays = []
+    for pid in children(os.getpid()):
+        if pid in ours or not _alive(pid):
+            continue
+        tag = tag_of(pid)
+        if tag in by_tag:
+            by_tag[tag].adopted.add(pid)
+        elif tag is not None or not workers or force:
+            strays.append(pid)
+    if strays:
+        kill_tree(None, strays)
+    for _ in range(256):
+        try:
+            info = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+        except ChildProcessError:
+            return
+        if info is None or info.si_pid in ours:
+            return
+        try:
+            os.waitpid(info.si_pid, 0)
+        except ChildProcessError:
+            return
+
+
+def _alive(pid: int) -> bool:
+    """Not a zombie (a zombie child is reaped, not killed)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            state = fh.read().rsplit(b")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != b"Z"
