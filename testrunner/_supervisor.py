@@ -151,6 +151,7 @@ class Supervisor:
         tag = f"{_safe(st.name)}.{st.workers}"
         stack_file = str(self.dir / "stacks" / f"{tag}.txt")
         tmpdir = tempfile.mkdtemp(prefix=f"testrun-gw{slot}-")
+        os.chmod(tmpdir, 0o711)  # like /tmp for other users: enter a known path, never list (mkdtemp's are 0700)
         env = {"PYTEST_XDIST_WORKER": f"gw{slot}", "PYTEST_XDIST_WORKER_COUNT": str(self.opts.jobs),
                "PYTEST_XDIST_TESTRUNUID": self.uid, "TMPDIR": tmpdir, TAG_VAR: f"{self.uid}/{tag}"}
         spec = {

@@ -23,6 +23,7 @@ def test_record(worker_id, testrun_uid, tmp_path):
     with open(os.path.join({out!r}, "{name}.json"), "w") as fh:
         json.dump({{"env": os.environ.get("PYTEST_XDIST_WORKER"), "fixture": worker_id, "uid": testrun_uid,
                    "env_uid": os.environ.get("PYTEST_XDIST_TESTRUNUID"), "tmp": tempfile.gettempdir(),
+                   "tmp_mode": os.stat(tempfile.gettempdir()).st_mode & 0o777,
                    "tmp_path": str(tmp_path)}}, fh)
 """
 
@@ -40,6 +41,9 @@ def test_each_worker_gets_xdist_ids_and_a_private_tmpdir(project: Any) -> None:
     assert len({s["uid"] for s in seen}) == 1 and seen[0]["uid"] == seen[0]["env_uid"] == result.report["testrun_uid"]
     assert len({s["tmp"] for s in seen}) == 3  # a private temporary directory per worker
     assert all(s["tmp_path"].startswith(s["tmp"]) for s in seen)
+    # Other users may pass through it (not list it), as through /tmp: a test can hand a private directory
+    # made inside it to a server it starts as another user (initdb as postgres).
+    assert all(s["tmp_mode"] == 0o711 for s in seen)
     assert not any(os.path.exists(s["tmp"]) for s in seen)  # removed when the worker ended
 
 
