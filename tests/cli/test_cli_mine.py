@@ -42,7 +42,7 @@ def test_map_formats(db: str, tmp_path: Path) -> None:
         assert res.exit_code == 0, res.output
         assert b"<svg" in out.read_bytes()
     res = runner.invoke(app, ["mine", "map", "--format", "png", "--db", db])
-    assert res.exit_code == 1 and "--out" in res.output
+    assert res.exit_code == 2 and "--out" in res.output
 
 
 def test_export_formats(db: str, tmp_path: Path) -> None:
@@ -75,7 +75,7 @@ def test_clear_errors(tmp_path: Path) -> None:
     res = runner.invoke(app, ["mine", "metrics", "--db", f"sqlite:///{tmp_path}/missing.db"])
     assert res.exit_code == 1 and "no event log" in res.output
     res = runner.invoke(app, ["mine", "export", "--db", "ftp://x"])
-    assert res.exit_code == 1 and "unknown scheme" in res.output
+    assert res.exit_code == 2 and "unknown scheme" in res.output
     bad = tmp_path / "bad.xes"
     bad.write_text("<log><trace>")
     res = runner.invoke(app, ["mine", "map", "--format", "dot", "--input", str(bad)])

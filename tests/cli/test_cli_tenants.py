@@ -25,21 +25,21 @@ def invoke(*args: str) -> tuple[int, str]:
 
 def test_create_list_show_update(db: list[str]) -> None:
     code, out = invoke("tenants", "create", "acme", "--name", "Acme Corp", "--tier", "professional",
-                       "--max-rpm", "50", "--enable", "beta", "--json", *db)
+                       "--max-rpm", "50", "--enable", "persistence", "--json", *db)
     assert code == 0, out
     created = json.loads(out)
     assert created["tier"] == "professional" and created["effective_limits"]["max_requests_per_minute"] == 50
-    assert "beta" in created["effective_limits"]["features"]
+    assert "persistence" in created["effective_limits"]["features"]
     assert invoke("tenants", "create", "zeta", *db)[0] == 0
     code, out = invoke("tenants", "list", "--json", *db)
     assert code == 0 and [t["tenant_id"] for t in json.loads(out)] == ["acme", "zeta"]
     code, out = invoke("tenants", "list", *db)
     assert code == 0 and "acme" in out and "zeta" in out
-    code, out = invoke("tenants", "update", "acme", "--tier", "enterprise", "--inactive", "--disable", "beta",
+    code, out = invoke("tenants", "update", "acme", "--tier", "enterprise", "--inactive", "--disable", "persistence",
                        "--json", *db)
     updated = json.loads(out)
     assert code == 0 and updated["tier"] == "enterprise" and updated["is_active"] is False
-    assert "beta" in updated["features_disabled"]
+    assert "persistence" in updated["features_disabled"]
     code, out = invoke("tenants", "show", "acme", "--json", *db)
     shown = json.loads(out)
     assert code == 0 and shown["name"] == "Acme Corp" and shown["usage"]["runs"] == 0

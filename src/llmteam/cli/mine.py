@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from llmteam.backends import StoreURLError, parse_store_url
+from llmteam.cli._errors import check_output_path, fail
 from llmteam.roles import (
     EventLogError,
     ProcessMapRenderError,
@@ -49,18 +50,13 @@ class ExportFormat(str, Enum):
     jsonl = "jsonl"
 
 
-def _fail(message: str) -> typer.Exit:
-    _err.print(f"[red]error:[/red] {message}", highlight=False)
-    return typer.Exit(code=1)
-
-
 def _open(db: str) -> EventLogBase:
     try:
         parsed = parse_store_url(db, allowed=("memory", "sqlite", "postgresql"))
     except StoreURLError as exc:
-        raise _fail(str(exc)) from exc
+        fail(str(exc), 2, "pass --db sqlite:///path.db or postgresql://...")
     if parsed.scheme == "sqlite" and parsed.path != ":memory:" and not Path(parsed.path).is_file():
-        raise _fail(f"no event log at {parsed.path!r}; run `llmteam demo` first, or pass --db or --input")
+        fail(f"no event log at {parsed.path!r}", 1, "run `llmteam demo` first, or pass --db or --input")
     return open_event_log(db)
 
 
@@ -77,11 +73,14 @@ async def _load(db: str, tenant: Optional[str], source: Optional[Path]) -> Proce
     return engine
 
 
-def _run(coro: Any) -> Any:
+def _run(coro: Any, out: Optional[Path] = None) -> Any:
     try:
         return asyncio.run(coro)
-    except (RolesError, ConnectionError, OSError) as exc:
-        raise _fail(str(exc)) from exc
+    except (RolesError, ConnectionError) as exc:
+        fail(str(exc), 1)
+    except OSError as exc:  # named by the path the user gave, never by an internal temporary file
+        where = f"--out {str(out)!r}" if out is not None else repr(exc.filename)
+        fail(f"cannot write or read {where}: {exc.strerror or exc}", 1, "check the path and its permissions")
 
 
 @app.command("map")
@@ -94,14 +93,17 @@ def map_command(
 ) -> None:
     """Draw the process map (directly-follows graph with counts and mean durations)."""
     if format in (MapFormat.svg, MapFormat.png) and out is None:
-        raise _fail(f"--format {format.value} writes an image: give --out FILE")
+        fail(f"--format {format.value} writes an image and needs --out FILE", 2,
+             f"llmteam mine map -o map.{format.value}, or --format dot / mermaid for text on stdout")
+    if out is not None:
+        check_output_path(out, "--out")
     engine = _run(_load(db, tenant, source))
     if engine.get_event_count() == 0:
-        raise _fail("the event log is empty: nothing to draw")
+        fail("the event log is empty: nothing to draw", 1, "run `llmteam demo` or a team first")
     try:
         rendered = engine.process_map(format.value)
     except ProcessMapRenderError as exc:
-        raise _fail(str(exc)) from exc
+        fail(str(exc), 1, "install Graphviz (`dot`) for svg/png, or use --format dot or mermaid")
     if out is None:
         sys.stdout.write(str(rendered))
         return
@@ -148,7 +150,9 @@ def export_command(
     tenant: Optional[str] = TenantOption,
 ) -> None:
     """Export the event log, streamed case by case (memory stays bounded)."""
-    n = _run(_export(db, tenant, format, out))
+    if out is not None:
+        check_output_path(out, "--out")
+    n = _run(_export(db, tenant, format, out), out)
     if out is not None:
         _err.print(f"wrote {n} events as {format.value} to {out}", highlight=False)
 

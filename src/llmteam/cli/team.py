@@ -11,7 +11,7 @@ import json
 from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -20,6 +20,7 @@ from rich.table import Table
 
 from llmteam import StoreURLError
 from llmteam.audit import AuditError
+from llmteam.cli._errors import fail
 from llmteam.config import settings
 from llmteam.licensing import FeatureNotLicensedError
 from llmteam.llm import LLMConfigError, LLMError
@@ -42,12 +43,6 @@ RUN_ERRORS: tuple[type[BaseException], ...] = (
 
 DbOpt = typer.Option(DEFAULT_URL, "--db", help="Store URL: sqlite:///path.db, postgresql://..., memory://")
 JsonOpt = typer.Option(False, "--json", help="Print JSON for scripts.")
-
-
-def fail(message: str, code: int = 1) -> NoReturn:
-    """Print ``error: message`` on stderr and exit with ``code``."""
-    _err.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
-    raise typer.Exit(code)
 
 
 def run_command(body: Callable[[], Coroutine[Any, Any, T]]) -> T:
@@ -189,18 +184,35 @@ def demo(
         raise typer.Exit(1)
 
 
+MAX_INPUT_BYTES = 10 * 1024 * 1024
+
+
 def _parse_input(text: str) -> dict[str, Any]:
+    """The run input: a JSON object given inline or as ``@file``; a file's content is never echoed back."""
+    source = "--input"
     if text.startswith("@"):
+        path, source = Path(text[1:]), f"input file {text[1:]!r}"
         try:
-            text = Path(text[1:]).read_text(encoding="utf-8")
+            with path.open("rb") as fh:
+                raw = fh.read(MAX_INPUT_BYTES + 1)
         except OSError as exc:
-            fail(f"cannot read input file {text[1:]!r}: {exc.strerror or exc}", 2)
+            fail(f"cannot read {source}: {exc.strerror or exc}", 2, "give @path/to/input.json")
+        if len(raw) > MAX_INPUT_BYTES:
+            fail(f"{source} is over {MAX_INPUT_BYTES // (1024 * 1024)} MiB", 2, "pass a smaller JSON object")
+        text = raw.decode("utf-8", errors="replace")
+    shown = "" if source != "--input" else f": {text[:80]!r}"
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        fail(f"--input is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno}): {text[:80]!r}", 2)
+        fail(f"{source} is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno}){shown}", 2,
+             'give a JSON object, e.g. --input \'{"query": "..."}\' or --input @input.json')
+    except RecursionError:
+        fail(f"{source} is nested too deeply to parse", 2, "pass a flatter JSON object")
+    except ValueError as exc:  # e.g. an integer over Python's digit limit
+        reason = str(exc).split(";")[0]
+        fail(f"{source} holds a value that cannot be read ({reason})", 2, "pass large numbers as strings")
     if not isinstance(data, dict):
-        fail(f"--input must be a JSON object like '{{\"query\": \"...\"}}', got {type(data).__name__}", 2)
+        fail(f"{source} must be a JSON object like '{{\"query\": \"...\"}}', got {type(data).__name__}", 2)
     return data
 
 

@@ -6,6 +6,8 @@ values), so ``llmteam audit verify`` covers configuration changes too.
 
 from __future__ import annotations
 
+import difflib
+import getpass
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -18,7 +20,14 @@ from llmteam.audit.stores import open_audit_store
 from llmteam.cli.audit import refuse_missing_database
 from llmteam.cli.team import DbOpt, JsonOpt, fail, print_json, run_command
 from llmteam.team import TenantUsage, open_run_store
-from llmteam.tenancy import TenantConfig, TenantManager, TenantNotFoundError, TenantTier
+from llmteam.tenancy import (
+    TIER_LIMITS,
+    TenantAlreadyExistsError,
+    TenantConfig,
+    TenantManager,
+    TenantNotFoundError,
+    TenantTier,
+)
 from llmteam.tenancy.stores import open_tenant_store
 
 T = TypeVar("T")
@@ -32,7 +41,29 @@ AgentsOpt = typer.Option(None, "--max-agents", help="Override: agents per pipeli
 RpmOpt = typer.Option(None, "--max-rpm", help="Override: model requests per minute.")
 EnableOpt = typer.Option(None, "--enable", help="Enable a feature (repeatable).")
 DisableOpt = typer.Option(None, "--disable", help="Disable a feature (repeatable).")
-ACTOR = "llmteam-cli"
+ActorOpt = typer.Option(None, "--actor", help="Who makes the change, for the audit record (default: the OS user).")
+KNOWN_FEATURES = frozenset(f for limits in TIER_LIMITS.values() for f in limits.features if f != "*")
+
+
+def _actor(actor: str | None) -> str:
+    """The audited actor: ``--actor``, else the OS user running the command."""
+    if actor is not None:
+        if not actor.strip():
+            fail("--actor is empty", 2, "give who makes the change, e.g. --actor alice")
+        return actor.strip()
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no user name for this uid (some containers)
+        return "llmteam-cli"
+
+
+def _check_features(option: str, names: list[str] | None) -> None:
+    for feature in names or []:
+        if feature not in KNOWN_FEATURES:
+            close = difflib.get_close_matches(feature, sorted(KNOWN_FEATURES), n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            fail(f"{option} {feature!r}: unknown feature", 2,
+                 f"{hint}known features: {', '.join(sorted(KNOWN_FEATURES))}")
 
 
 def _tier(value: str | None) -> TenantTier | None:
@@ -46,12 +77,15 @@ def _tier(value: str | None) -> TenantTier | None:
 
 def _overrides(config: TenantConfig, max_concurrent: int | None, max_agents: int | None, max_rpm: int | None,
                enable: list[str] | None, disable: list[str] | None) -> None:
-    for name, value in (("max_concurrent_pipelines", max_concurrent), ("max_agents_per_pipeline", max_agents),
-                        ("max_requests_per_minute", max_rpm)):
+    for option, name, value in (("--max-concurrent", "max_concurrent_pipelines", max_concurrent),
+                                ("--max-agents", "max_agents_per_pipeline", max_agents),
+                                ("--max-rpm", "max_requests_per_minute", max_rpm)):
         if value is not None:
             if value < 0:
-                fail(f"--{name} must be >= 0, got {value}", 2)
+                fail(f"{option} must be >= 0, got {value}", 2, f"give {option} 0 or more")
             setattr(config, name, value)
+    _check_features("--enable", enable)
+    _check_features("--disable", disable)
     for feature in enable or []:
         config.features_enabled.add(feature)
         config.features_disabled.discard(feature)
@@ -116,16 +150,24 @@ def create(
     tier: str = typer.Option("free", "--tier", help="free, starter, professional or enterprise."),
     max_concurrent: int | None = ConcurrentOpt, max_agents: int | None = AgentsOpt, max_rpm: int | None = RpmOpt,
     enable: list[str] | None = EnableOpt, disable: list[str] | None = DisableOpt,
-    db: str = DbOpt, as_json: bool = JsonOpt,
+    actor: str | None = ActorOpt, db: str = DbOpt, as_json: bool = JsonOpt,
 ) -> None:
     """Create a tenant (exit 1 if it exists)."""
-    config = TenantConfig(tenant_id, name or tenant_id, tier=_tier(tier) or TenantTier.FREE)
+    who = _actor(actor)
+    try:
+        config = TenantConfig(tenant_id, name or tenant_id, tier=_tier(tier) or TenantTier.FREE)
+    except ValueError as exc:
+        fail(f"{exc}", 2, "a tenant id is letters, digits, '-', '_' or '.', e.g. `llmteam tenants create acme`")
     _overrides(config, max_concurrent, max_agents, max_rpm, enable, disable)
 
     async def body(manager: TenantManager, trail: AuditTrail) -> TenantConfig:
-        created = await manager.create_tenant(config)
+        try:
+            created = await manager.create_tenant(config)
+        except TenantAlreadyExistsError:
+            fail(f"tenant {tenant_id!r} already exists", 1,
+                 f"change it with `llmteam tenants update {tenant_id} ...`, see `llmteam tenants show {tenant_id}`")
         async with manager.context(tenant_id):
-            await trail.log(AuditEventType.TENANT_CREATED, actor_id=ACTOR, action="create", resource_type="tenant",
+            await trail.log(AuditEventType.TENANT_CREATED, actor_id=who, action="create", resource_type="tenant",
                             resource_id=tenant_id, new_value=created.to_dict())
         return created
 
@@ -187,10 +229,18 @@ def update(
     max_concurrent: int | None = ConcurrentOpt, max_agents: int | None = AgentsOpt, max_rpm: int | None = RpmOpt,
     enable: list[str] | None = EnableOpt, disable: list[str] | None = DisableOpt,
     active: bool | None = typer.Option(None, "--active/--inactive", help="Activate or deactivate the tenant."),
-    db: str = DbOpt, as_json: bool = JsonOpt,
+    actor: str | None = ActorOpt, db: str = DbOpt, as_json: bool = JsonOpt,
 ) -> None:
-    """Change a tenant's name, tier, limit overrides, features or activation (exit 1 if it does not exist)."""
+    """Change a tenant's name, tier, limit overrides, features or activation (exit 1 if it does not exist).
+
+    A change is audited as TENANT_UPDATED with the old and new values; an update that changes nothing writes
+    nothing.
+    """
+    who = _actor(actor)
     new_tier = _tier(tier)
+    if all(v is None for v in (name, tier, max_concurrent, max_agents, max_rpm, active)) and not enable and not disable:
+        fail("nothing to update", 2, "give at least one of --name, --tier, --max-concurrent, --max-agents, "
+             "--max-rpm, --enable, --disable, --active/--inactive")
 
     async def body(manager: TenantManager, trail: AuditTrail) -> TenantConfig:
         config = await _get(manager, tenant_id)
@@ -202,9 +252,11 @@ def update(
         if active is not None:
             config.is_active = active
         _overrides(config, max_concurrent, max_agents, max_rpm, enable, disable)
+        if config.to_dict() == old:  # nothing changed: no write, no audit record
+            return config
         updated = await manager.update_tenant(config)
         async with manager.context(tenant_id):
-            await trail.log(AuditEventType.TENANT_UPDATED, actor_id=ACTOR, action="update", resource_type="tenant",
+            await trail.log(AuditEventType.TENANT_UPDATED, actor_id=who, action="update", resource_type="tenant",
                             resource_id=tenant_id, old_value=old, new_value=updated.to_dict())
         return updated
 
