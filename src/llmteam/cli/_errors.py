@@ -70,6 +70,10 @@ def describe(exc: BaseException) -> tuple[str, int, str]:
     text = str(exc) or name
     if isinstance(exc, CLIError):
         return exc.message, exc.code, exc.hint or ""
+    from llmteam._backends.url import StoreURLError
+
+    if isinstance(exc, StoreURLError):
+        return f"{name}: {text}", 2, "pass --db sqlite:///path/to/file.db, postgresql://... or memory://"
     if isinstance(exc, sqlite3.DatabaseError):
         if "not a database" in text or "malformed" in text:
             return (f"{name}: {text}", 1, "the --db file is not an llmteam SQLite database (corrupted or another "
@@ -89,6 +93,8 @@ def describe(exc: BaseException) -> tuple[str, int, str]:
         return f"{name}{where}: {reason}", 1, "check the paths and the server given to the command"
     if isinstance(exc, RecursionError):
         return "the input is nested too deeply", 2, "pass flatter JSON"
+    if type(exc).__module__.startswith("llmteam."):  # a refusal or failure the library explains itself
+        return f"{name}: {text}", 1, "see the command's --help"
     return f"{name}: {text}", 1, "this is unexpected; please report it with the command you ran"
 
 

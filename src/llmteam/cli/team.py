@@ -173,6 +173,11 @@ def demo(
     LLMTEAM_API_KEY) when set. Prints the answer, usage and cost, the signed audit checkpoint and its
     verification, the process metrics and bottlenecks, and writes the XES log and the process map.
     """
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        fail(f"cannot create --out-dir {str(out_dir)!r}: {exc.strerror or exc}", 2,
+             "choose a writable directory with --out-dir")
     where = settings().base_url or "the scripted offline model"
     with progress(f"Running the support-triage team on {where}…", as_json):
         report = run_command(lambda: run_demo(db, tenant=tenant, query=query, out_dir=out_dir))
@@ -236,6 +241,10 @@ def run(
         team = load_team(team_file, api_key_envs=allow_key_env or None)
     except (TeamError, LLMConfigError) as exc:  # any error in the definition itself is a usage error
         fail(f"{type(exc).__name__}: {exc}", 2)
+    try:
+        team.check_input(data)
+    except TeamError as exc:  # bad input is a usage error, found before anything runs
+        fail(f"{type(exc).__name__}: {exc}", 2, "fix --input")
 
     async def body() -> RunResult:
         auto = TenantTier.FREE if create_tenant else None
