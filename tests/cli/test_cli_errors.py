@@ -248,11 +248,6 @@ def test_mine_export_never_names_its_temporary_file(tmp_path: Path) -> None:
         out_dir.chmod(0o755)
 
 
-def test_version(llmteam) -> None:
-    done = llmteam("--version")
-    assert done.code == 0 and done.out.startswith("llmteam ")
-
-
 @pytest.mark.skipif(shutil.which("unshare") is None, reason="no unshare")
 def test_read_only_prefix_really_makes_the_directory_read_only(tmp_path: Path) -> None:
     prefix = ro_prefix_or_skip(tmp_path)

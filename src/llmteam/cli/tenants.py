@@ -233,8 +233,7 @@ def update(
 ) -> None:
     """Change a tenant's name, tier, limit overrides, features or activation (exit 1 if it does not exist).
 
-    A change is audited as TENANT_UPDATED with the old and new values; an update that changes nothing writes
-    nothing.
+    A change is audited as TENANT_UPDATED with the old and new values; an update that changes nothing writes nothing.
     """
     who = _actor(actor)
     new_tier = _tier(tier)
