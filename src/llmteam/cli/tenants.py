@@ -17,8 +17,9 @@ from rich.table import Table
 
 from llmteam.audit import AuditEventType, AuditTrail
 from llmteam.audit.stores import open_audit_store
+from llmteam.cli._errors import fail
 from llmteam.cli.audit import refuse_missing_database
-from llmteam.cli.team import DbOpt, JsonOpt, fail, print_json, run_command
+from llmteam.cli.team import DbOpt, JsonOpt, print_json, run_command
 from llmteam.team import TenantUsage, open_run_store
 from llmteam.tenancy import (
     TIER_LIMITS,
