@@ -6,17 +6,17 @@ import asyncio
 import json
 import sys
 from dataclasses import asdict
-from datetime import datetime, timedelta
+from datetime import timedelta
 from enum import Enum
 from pathlib import Path
 from typing import Any, Optional
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from llmteam.backends import StoreURLError, parse_store_url
 from llmteam.cli._errors import check_output_path, fail
+from llmteam.cli._format import human_ms, json_data, table
 from llmteam.roles import (
     EventLogError,
     ProcessMapRenderError,
@@ -114,12 +114,19 @@ def map_command(
     _err.print(f"wrote {format.value} process map of {engine.get_case_count()} cases to {out}", highlight=False)
 
 
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.isoformat()
+METRIC_LABELS = {
+    "avg_duration": "average case duration", "min_duration": "shortest case", "max_duration": "longest case",
+    "cases_per_hour": "cases per hour", "completion_rate": "completion rate", "error_rate": "error rate",
+    "retry_rate": "retry rate",
+}
+
+
+def _metric_text(name: str, value: Any) -> str:
     if isinstance(value, timedelta):
-        return value.total_seconds()
-    return str(value)
+        return human_ms(value)
+    if name.endswith("_rate"):
+        return f"{value:.1%}"
+    return f"{value:,.2f}" if isinstance(value, float) else str(value)
 
 
 async def _export(db: str, tenant: Optional[str], fmt: ExportFormat, out: Optional[Path]) -> int:
@@ -130,7 +137,7 @@ async def _export(db: str, tenant: Optional[str], fmt: ExportFormat, out: Option
             n = 0
             try:
                 async for event in log.iterate(tenant_id=tenant):
-                    handle.write(json.dumps(asdict(event), default=_jsonable) + "\n")
+                    handle.write(json.dumps(json_data(asdict(event))) + "\n")
                     n += 1
             finally:
                 if out is not None:
@@ -171,35 +178,31 @@ def metrics_command(
     service = engine.find_bottlenecks("service", top)
     waiting = engine.find_bottlenecks("waiting", top)
     variants = engine.get_variants()[:top]
-    if as_json:
-        data = {
+    if as_json:  # durations in milliseconds (keys ending in _ms), floats rounded
+        data = json_data({
             "events": engine.get_event_count(),
             "cases": engine.get_case_count(),
             "metrics": asdict(metrics),
             "bottlenecks": {"service": [asdict(b) for b in service], "waiting": [asdict(b) for b in waiting]},
             "variants": [{"activities": list(v.activities), "count": v.count, "share": v.share} for v in variants],
-        }
-        sys.stdout.write(json.dumps(data, default=_jsonable, indent=2) + "\n")
+        })
+        sys.stdout.write(json.dumps(data, indent=2) + "\n")
         return
     console = Console()
-    table = Table(title=f"Process metrics ({engine.get_case_count()} cases, {engine.get_event_count()} events)")
-    table.add_column("metric")
-    table.add_column("value", justify="right")
+    mt = table("metric", "value", numeric=("value",),
+               title=f"Process metrics ({engine.get_case_count()} cases, {engine.get_event_count()} events)")
     for name, value in asdict(metrics).items():
-        if name not in ("bottleneck_activities", "waiting_time_by_activity"):
-            table.add_row(name, f"{value:.3f}" if isinstance(value, float) else str(value))
-    console.print(table)
-    bt = Table(title="Bottlenecks")
-    for col in ("by", "activity", "mean service", "mean waiting"):
-        bt.add_column(col)
+        if name in METRIC_LABELS:
+            mt.add_row(METRIC_LABELS[name], _metric_text(name, value))
+    console.print(mt)
+    bt = table("by", "activity", "mean service", "mean waiting", title="Bottlenecks (slowest first)",
+               numeric=("mean service", "mean waiting"))
     for by, rows in (("service", service), ("waiting", waiting)):
         for b in rows:
-            bt.add_row(by, b.activity, str(b.mean_service_time), str(b.mean_waiting_time))
+            bt.add_row(by, b.activity, human_ms(b.mean_service_time), human_ms(b.mean_waiting_time))
     console.print(bt)
-    vt = Table(title="Variants")
-    vt.add_column("count", justify="right")
-    vt.add_column("share", justify="right")
-    vt.add_column("activities")
+    vt = table("count", "share", "activities", title="Variants (most frequent first)", numeric=("count", "share"))
+    vt.columns[2].no_wrap = False
     for v in variants:
         vt.add_row(str(v.count), f"{v.share:.1%}", " -> ".join(v.activities))
     console.print(vt)

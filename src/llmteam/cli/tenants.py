@@ -18,6 +18,8 @@ from rich.table import Table
 from llmteam.audit import AuditEventType, AuditTrail
 from llmteam.audit.stores import open_audit_store
 from llmteam.cli._errors import fail
+from llmteam.cli._format import cost_text
+from llmteam.cli._format import table as compact_table
 from llmteam.cli.audit import refuse_missing_database
 from llmteam.cli.team import DbOpt, JsonOpt, print_json, run_command
 from llmteam.team import TenantUsage, open_run_store
@@ -43,6 +45,7 @@ RpmOpt = typer.Option(None, "--max-rpm", help="Override: model requests per minu
 EnableOpt = typer.Option(None, "--enable", help="Enable a feature (repeatable).")
 DisableOpt = typer.Option(None, "--disable", help="Disable a feature (repeatable).")
 ActorOpt = typer.Option(None, "--actor", help="Who makes the change, for the audit record (default: the OS user).")
+UNLIMITED = 999_999
 KNOWN_FEATURES = frozenset(f for limits in TIER_LIMITS.values() for f in limits.features if f != "*")
 
 
@@ -56,6 +59,11 @@ def _actor(actor: str | None) -> str:
         return getpass.getuser()
     except (KeyError, OSError):  # no user name for this uid (some containers)
         return "llmteam-cli"
+
+
+def _limit(value: int) -> str:
+    """A limit for a table cell: the ENTERPRISE tier's 999999 (no practical limit) shows as ``∞``."""
+    return "∞" if value >= UNLIMITED else str(value)
 
 
 def _check_features(option: str, names: list[str] | None) -> None:
@@ -140,7 +148,7 @@ def _print_config(config: TenantConfig, usage: TenantUsage | None = None) -> Non
     if usage is not None:
         table.add_row("runs finished", str(usage.runs))
         table.add_row("tokens", f"{usage.total.total_tokens} ({usage.total.requests} requests)")
-        table.add_row("cost", f"{usage.total.cost:.6f}")
+        table.add_row("cost", cost_text(usage.total.cost, usage.total.unpriced, usage.total.requests))
     out.print(table)
 
 
@@ -195,12 +203,15 @@ def list_tenants(
     if as_json:
         print_json([_summary(t) for t in tenants])
         return
-    table = Table("tenant", "name", "tier", "active", "concurrent", "agents", "rpm", "runs/day")
+    numbers = ("conc.", "agents", "rpm", "runs/day")
+    table = compact_table("tenant", "name", "tier", *numbers, numeric=numbers,
+                          title="Tenants (conc.: concurrent pipelines; rpm: model requests per minute)")
+    table.columns[0].min_width = min(12, max([6, *(len(t.tenant_id) for t in tenants)]))
     for t in tenants:
         lim = t.get_effective_limits()
-        table.add_row(t.tenant_id, t.name, t.tier.value, "yes" if t.is_active else "no",
-                      str(lim.max_concurrent_pipelines), str(lim.max_agents_per_pipeline),
-                      str(lim.max_requests_per_minute), str(lim.max_runs_per_day))
+        table.add_row(t.tenant_id, t.name, t.tier.value if t.is_active else f"{t.tier.value} (inactive)",
+                      *(_limit(v) for v in (lim.max_concurrent_pipelines, lim.max_agents_per_pipeline,
+                                            lim.max_requests_per_minute, lim.max_runs_per_day)))
     Console().print(table)
 
 
