@@ -60,14 +60,38 @@ def _open(db: str) -> EventLogBase:
     return open_event_log(db)
 
 
-async def _load(db: str, tenant: Optional[str], source: Optional[Path]) -> ProcessMiningEngine:
+TeamOption = typer.Option(None, "--team", help="Only the runs of this team (needs --tenant).")
+
+
+async def _team_runs(db: str, tenant: str, team: str) -> set[str]:
+    """The ids of ``tenant``'s runs of ``team`` (from the run store, page by page)."""
+    from llmteam.team import open_run_store
+
+    runs, ids, offset = open_run_store(db), set[str](), 0
+    try:
+        while page := await runs.list(tenant, 1000, offset):
+            ids.update(r.run_id for r in page if r.team == team)
+            offset += len(page)
+    finally:
+        await runs.close()
+    return ids
+
+
+async def _load(db: str, tenant: Optional[str], source: Optional[Path], team: Optional[str] = None
+                ) -> ProcessMiningEngine:
     engine = ProcessMiningEngine()
     if source is not None:
         engine.record_events(import_xes(source))
         return engine
     log = _open(db)
     try:
-        await log.load_into(engine, tenant_id=tenant)
+        if team is None:
+            await log.load_into(engine, tenant_id=tenant)
+        elif tenant is not None:
+            wanted = await _team_runs(db, tenant, team)
+            async for event in log.iterate(tenant_id=tenant):
+                if event.case_id in wanted:
+                    engine.record_event(event)
     finally:
         await log.close()
     return engine
@@ -89,19 +113,26 @@ def map_command(
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output file (text formats: stdout if omitted)."),
     db: str = DbOption,
     tenant: Optional[str] = TenantOption,
+    team: Optional[str] = TeamOption,
     source: Optional[Path] = InputOption,
 ) -> None:
-    """Draw the process map (directly-follows graph with counts and mean durations)."""
+    """Draw the process map: title and legend, activities with counts and mean service time (the slowest in
+    red), transitions with counts and mean time between, on a white background."""
+    if team is not None and (tenant is None or source is not None):
+        fail("--team needs --tenant (teams are per tenant) and reads the database, not --input", 2,
+             f"llmteam mine map --tenant TENANT --team {team} -o map.svg")
     if format in (MapFormat.svg, MapFormat.png) and out is None:
         fail(f"--format {format.value} writes an image and needs --out FILE", 2,
              f"llmteam mine map -o map.{format.value}, or --format dot / mermaid for text on stdout")
     if out is not None:
         check_output_path(out, "--out")
-    engine = _run(_load(db, tenant, source))
+    engine = _run(_load(db, tenant, source, team))
     if engine.get_event_count() == 0:
-        fail("the event log is empty: nothing to draw", 1, "run `llmteam demo` or a team first")
+        what = f"team {team!r} of tenant {tenant!r} has no runs" if team else "the event log is empty"
+        fail(f"{what}: nothing to draw", 1, "run `llmteam demo` or a team first")
+    title = team or (f"tenant {tenant}" if tenant else "all tenants")
     try:
-        rendered = engine.process_map(format.value)
+        rendered = engine.process_map(format.value, title=title)
     except ProcessMapRenderError as exc:
         fail(str(exc), 1, "install Graphviz (`dot`) for svg/png, or use --format dot or mermaid")
     if out is None:
