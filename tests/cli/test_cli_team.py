@@ -173,3 +173,32 @@ def test_demo_against_a_real_endpoint(monkeypatch: pytest.MonkeyPatch) -> None:
     assert data["run"]["usage"] == {"prompt_tokens": 40, "completion_tokens": 8, "total_tokens": 48,
                                     "requests": 4, "cost": pytest.approx(0.032), "tool_calls": 0, "tool_ms": 0.0,
                                     "unpriced_requests": 0}
+
+
+
+def test_demo_tells_what_to_do_next_and_names_its_signing_key(llmteam, tmp_path: Path) -> None:
+    done = llmteam("demo")
+    assert done.code == 0, done.text
+    out = done.out
+    assert "What next" in out and "llmteam audit verify --tenant demo" in out and "llmteam mine metrics" in out
+    assert ".llmteam/llmteam.db.audit-signing.key" in out and "created now" in out
+    assert "illustrative" in out and "USD" in out and "per 1,000" in out
+    again = llmteam("demo", "--json")
+    data = json.loads(again.out)
+    assert data["audit"]["signing_key_created"] is False and data["next"][0].startswith("llmteam audit verify")
+    for command in data["next"]:  # the suggested commands work on what the demo wrote
+        follow = llmteam(*command.split()[1:])
+        assert follow.code == 0, (command, follow.text)
+
+
+def test_usage_table_and_answer_fit_80_columns_without_cutting_names(llmteam, tmp_path: Path) -> None:
+    (tmp_path / "t.yaml").write_text(
+        "team: t\nllm: {provider: scripted, model: a-rather-long-model-name-v2, default: ok}\n"
+        "agents:\n  - {name: retrieve_the_policy, prompt: 'do {query}'}\n")
+    done = llmteam("run", "t.yaml", "--tenant", "acme", "--input", '{"query": "x"}')
+    assert done.code == 0, done.text
+    lines = done.out.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    assert any("retrieve_the_policy" in line and "a-rather-long-model-name-v2" in line for line in lines)
+    assert any(line.startswith("run ") and "1 steps" in line and " ms" in line for line in lines)
+    assert "unpriced" in done.out  # this team has no prices: said so, never a silent 0

@@ -63,7 +63,8 @@ def cost_text(cost: float, unpriced: int, requests: int) -> str:
 def table(*columns: str, title: str | None = None, numeric: tuple[str, ...] = ()) -> Table:
     """A compact table: numbers right-aligned and never cut; text folds onto more lines instead of being cut
     (set a column's ``min_width`` to keep a name on one line)."""
-    t = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    t = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1),
+              collapse_padding=True)
     for col in columns:
         if col in numeric:
             t.add_column(col, justify="right", no_wrap=True, min_width=len(col))
