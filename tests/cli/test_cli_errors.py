@@ -104,7 +104,7 @@ BAD_INPUT: list[tuple[list[str], int, str]] = [
     (["audit", "verify", "--db", "bogus://x"], 2, "bogus"),
     (["audit", "export", "--format", "xml"], 2, "xml"),
     (["audit", "export", "--out", "/nonexistent/dir/a.jsonl"], 2, "/nonexistent"),
-    (["audit", "prove", "abc"], 2, "seq"),
+    (["audit", "prove", "abc"], 2, "abc"),
     (["audit", "checkpoint", "--db", "bogus://x"], 2, "bogus"),
     (["audit", "public-key", "--db", "bogus://x"], 2, "bogus"),
     (["mine", "map"], 2, "--out"),
