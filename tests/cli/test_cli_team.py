@@ -10,6 +10,8 @@ from typer.testing import CliRunner
 
 from llmteam.cli import app
 
+from ..team._chat_server import chat_server
+
 runner = CliRunner()
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 TEAM = """team: t
@@ -135,38 +137,15 @@ def test_run_tenant_over_limit_and_missing_feature(tmp_path: Path) -> None:
 
 def test_demo_against_a_real_endpoint(monkeypatch: pytest.MonkeyPatch) -> None:
     """With LLMTEAM_BASE_URL set the demo talks to that OpenAI-compatible server (here a local stub)."""
-    import threading
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-    prompts: list[str] = []
+    def answer(model: str, prompt: str) -> str:
+        return "billing" if prompt.startswith("Classify") else "APPROVED" if prompt.startswith("Review") else "ok"
 
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *args: object) -> None:
-            pass
-
-        def do_POST(self) -> None:
-            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            prompt = body["messages"][-1]["content"]
-            prompts.append(prompt)
-            text = "billing" if prompt.startswith("Classify") else "APPROVED" if prompt.startswith("Review") else "ok"
-            data = json.dumps({"model": body["model"], "choices": [{"message": {"content": text}}],
-                               "usage": {"prompt_tokens": 10, "completion_tokens": 2}}).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
-    thread.start()
-    try:
-        monkeypatch.setenv("LLMTEAM_BASE_URL", f"http://127.0.0.1:{server.server_address[1]}/v1")
+    with chat_server(answer, lambda model: model, tokens=(10, 2)) as (base_url, seen):
+        monkeypatch.setenv("LLMTEAM_BASE_URL", base_url)
         monkeypatch.setenv("LLMTEAM_MODEL", "stub-model")
         result = runner.invoke(app, ["demo", "--json"])
-    finally:
-        server.shutdown()
-        server.server_close()
+    prompts = [body["messages"][-1]["content"] for body in seen]
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
     assert data["model"] == "stub-model" and data["answer"] == "ok" and len(prompts) == 4
