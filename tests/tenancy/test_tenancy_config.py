@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import dataclasses
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 
 import pytest
 from hypothesis import given, settings
@@ -57,32 +57,19 @@ def test_is_action_allowed() -> None:
 def test_to_dict_and_back() -> None:
     config = TenantConfig(
         "acme", "Acme", TenantTier.PROFESSIONAL, 3, None, 0, {"b", "a"}, {"c"}, {"run"}, set(), "eu", "k1", 7,
-        {"x": [1]}, datetime(2024, 1, 1, tzinfo=timezone.utc), datetime(2024, 1, 2, tzinfo=timezone.utc), False,
+        {"x": [1]}, datetime(2024, 1, 1), datetime(2024, 1, 2), False,
     )
     data = config.to_dict()
     assert data["tier"] == "professional"
     assert data["features_enabled"] == ["a", "b"]
-    assert data["created_at"] == "2024-01-01T00:00:00+00:00"
+    assert data["created_at"] == "2024-01-01T00:00:00"
     assert TenantConfig.from_dict(data) == config
     data["metadata"]["x"].append(2)
     assert config.metadata == {"x": [1]}
 
 
-def test_timestamps_are_aware_utc_like_the_audit_log() -> None:
-    config = TenantConfig("acme", "Acme")
-    assert config.created_at.utcoffset() == timedelta(0) and config.updated_at.utcoffset() == timedelta(0)
-    assert config.to_dict()["created_at"].endswith("+00:00")
-    # a naive value (written by an older version, local time) comes back aware, the same instant
-    naive = datetime(2024, 1, 1, 12, 0)
-    loaded = TenantConfig.from_dict({"tenant_id": "a", "name": "A", "created_at": naive.isoformat()})
-    assert loaded.created_at.tzinfo is not None and loaded.created_at == naive.astimezone(timezone.utc)
-    shifted = TenantConfig.from_dict({"tenant_id": "a", "name": "A", "updated_at": "2024-01-01T12:00:00+02:00"})
-    assert shifted.updated_at == datetime(2024, 1, 1, 10, 0, tzinfo=timezone.utc)
-    assert shifted.updated_at.utcoffset() == timedelta(0)
-
-
 def test_from_dict_defaults_and_unknown_keys() -> None:
-    before = datetime.now(timezone.utc)
+    before = datetime.now()
     config = TenantConfig.from_dict({"tenant_id": "a", "name": "A", "future_field": 1})
     assert config.tier is TenantTier.FREE and config.created_at >= before and config.updated_at >= before
     config = TenantConfig.from_dict({"tenant_id": "a", "name": "A", "tier": TenantTier.STARTER})

@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import getpass
 from collections.abc import Awaitable, Callable
+from datetime import datetime, timezone
 from typing import Any, TypeVar
 
 import typer
@@ -124,9 +125,15 @@ async def _get(manager: TenantManager, tenant_id: str) -> TenantConfig:
         ) from None
 
 
+def _utc(value: datetime) -> str:
+    """A tenant timestamp as aware UTC ISO text, like the audit log's (the store keeps the contract's local time)."""
+    return value.astimezone(timezone.utc).isoformat()
+
+
 def _summary(config: TenantConfig) -> dict[str, Any]:
     limits = config.get_effective_limits()
-    return {**config.to_dict(), "effective_limits": limits.to_dict()}
+    return {**config.to_dict(), "created_at": _utc(config.created_at), "updated_at": _utc(config.updated_at),
+            "effective_limits": limits.to_dict()}
 
 
 def _print_config(config: TenantConfig, usage: TenantUsage | None = None) -> None:
@@ -143,8 +150,8 @@ def _print_config(config: TenantConfig, usage: TenantUsage | None = None) -> Non
     table.add_row("requests per minute", str(limits.max_requests_per_minute))
     table.add_row("runs per day", str(limits.max_runs_per_day))
     table.add_row("features", ", ".join(sorted(limits.features)) or "-")
-    table.add_row("created", config.created_at.isoformat())
-    table.add_row("updated", config.updated_at.isoformat())
+    table.add_row("created", _utc(config.created_at))
+    table.add_row("updated", _utc(config.updated_at))
     if usage is not None:
         table.add_row("runs finished", str(usage.runs))
         table.add_row("tokens", f"{usage.total.total_tokens} ({usage.total.requests} requests)")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 from llmteam.tenancy._limits import TIER_LIMITS, TenantLimits, TenantTier, coerce_tier
@@ -26,22 +26,12 @@ def _as_str_set(value: object, name: str) -> set[str]:
     return items
 
 
-def utc_now() -> datetime:
-    """Now as an aware UTC datetime (every tenant timestamp is one, like the audit log's)."""
-    return datetime.now(timezone.utc)
-
-
-def as_utc(value: datetime) -> datetime:
-    """``value`` as aware UTC; a naive value (written by older versions) is taken as local time."""
-    return value.astimezone(timezone.utc)
-
-
 def _as_datetime(value: object, name: str) -> datetime:
     if isinstance(value, datetime):
-        return as_utc(value)
+        return value
     if isinstance(value, str):
         try:
-            return as_utc(datetime.fromisoformat(value))
+            return datetime.fromisoformat(value)
         except ValueError:
             pass
     raise ValueError(f"field {name!r}: expected a datetime or an ISO-8601 string, not {value!r}")
@@ -69,8 +59,8 @@ class TenantConfig:
     encryption_key_id: str = ""
     audit_retention_days: int = 90
     metadata: dict[str, Any] = field(default_factory=dict)
-    created_at: datetime = field(default_factory=utc_now)
-    updated_at: datetime = field(default_factory=utc_now)
+    created_at: datetime = field(default_factory=datetime.now)
+    updated_at: datetime = field(default_factory=datetime.now)
     is_active: bool = True
 
     def __post_init__(self) -> None:
@@ -97,7 +87,6 @@ class TenantConfig:
         for name in ("created_at", "updated_at"):
             if not isinstance(getattr(self, name), datetime):
                 raise ValueError(f"field {name!r}: expected a datetime, not {getattr(self, name)!r}")
-            setattr(self, name, as_utc(getattr(self, name)))
         if not isinstance(self.is_active, bool):
             raise ValueError(f"field 'is_active': expected True or False, not {self.is_active!r}")
 
@@ -164,7 +153,7 @@ class TenantConfig:
                 raise ValueError(f"field {required!r} is missing from {dict(data)!r}")
         names = {f.name for f in fields(cls)}
         kwargs = {k: v for k, v in data.items() if k in names}
-        now = utc_now()
+        now = datetime.now()
         for name in ("created_at", "updated_at"):
             value = kwargs.get(name)
             kwargs[name] = now if value is None else _as_datetime(value, name)

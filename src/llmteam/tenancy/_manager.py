@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 
 from llmteam.licensing import LicenseTier, check_builtin_gate
-from llmteam.tenancy._config import TenantConfig, utc_now
+from llmteam.tenancy._config import TenantConfig
 from llmteam.tenancy._context import TenantContext
 from llmteam.tenancy._errors import (
     TenantAlreadyExistsError,
@@ -114,7 +115,7 @@ class TenantManager:
         config.validate()
         if await self.store.get(config.tenant_id) is not None:
             raise TenantAlreadyExistsError(f"tenant {config.tenant_id!r} already exists; use update_tenant()")
-        now = utc_now()
+        now = datetime.now()
         config.created_at = now
         config.updated_at = now
         await self.store.create(config)
@@ -127,7 +128,7 @@ class TenantManager:
         if await self.store.get(config.tenant_id) is None:
             self._cache.pop(config.tenant_id, None)
             raise TenantNotFoundError(f"tenant {config.tenant_id!r} does not exist; create it with create_tenant()")
-        config.updated_at = utc_now()
+        config.updated_at = datetime.now()
         await self.store.update(config)
         self._remember(config)
         return config
