@@ -47,7 +47,8 @@ def llmteam(tmp_path: Path):  # type: ignore[no-untyped-def]
 
 
 def read_only_prefix(directory: Path) -> tuple[str, ...] | None:
-    """A command prefix that runs a program with ``directory`` read-only (a private read-only bind mount as root).
+    """A command prefix that runs a program with ``directory`` read-only (a private read-only bind mount as root,
+    the working directory re-entered through it).
 
     None when neither works here (then the caller uses chmod, which binds a non-root user).
     """
@@ -58,5 +59,5 @@ def read_only_prefix(directory: Path) -> tuple[str, ...] | None:
     probe = subprocess.run(["unshare", "-m", "true"], capture_output=True)
     if probe.returncode != 0:
         return None
-    script = 'mount --bind "$0" "$0" && mount -o remount,ro,bind "$0" && exec "$@"'
+    script = 'mount --bind "$0" "$0" && mount -o remount,ro,bind "$0" && cd "$(pwd -P)" && exec "$@"'
     return ("unshare", "-m", "sh", "-c", script, str(directory))

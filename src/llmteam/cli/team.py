@@ -7,6 +7,7 @@ routing, audit verification); 2 a bad team file, bad input or bad option.
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
 from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
@@ -202,9 +203,10 @@ def demo(
     """
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        fail(f"cannot create --out-dir {str(out_dir)!r}: {exc.strerror or exc}", 2,
-             "choose a writable directory with --out-dir")
+    except OSError as exc:  # a read-only place is the environment's failure (1); a path that cannot be, a usage error
+        code = 1 if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS) else 2
+        fail(f"cannot create --out-dir {str(out_dir)!r}: {exc.strerror or exc}", code,
+             "run from a writable directory, or choose one with --out-dir")
     where = settings().base_url or "the scripted offline model"
     with progress(f"Running the support-triage team on {where}…", as_json):
         report = run_command(lambda: run_demo(db, tenant=tenant, query=query, out_dir=out_dir))
