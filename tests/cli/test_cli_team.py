@@ -154,7 +154,6 @@ def test_demo_against_a_real_endpoint(monkeypatch: pytest.MonkeyPatch) -> None:
                                     "unpriced_requests": 0}
 
 
-
 def test_demo_tells_what_to_do_next_and_names_its_signing_key(llmteam, tmp_path: Path) -> None:
     done = llmteam("demo")
     assert done.code == 0, done.text
