@@ -16,6 +16,7 @@ import os
 import re
 import subprocess
 import sys
+import types
 from pathlib import Path
 
 import pytest
@@ -42,7 +43,9 @@ def test_every_page_is_collected() -> None:
 
 def run_page(page: Path) -> None:
     """Run the page's blocks in order in one namespace and one event loop (``python tests/test_docs.py PAGE``)."""
-    namespace: dict[str, object] = {"__name__": "__main__"}
+    page_module = types.ModuleType("__main__")  # a real module, so classes defined in a block resolve their
+    sys.modules["__main__"] = page_module        # annotations there (pydantic, dataclasses)
+    namespace = page_module.__dict__
     loop = asyncio.new_event_loop()
     try:
         for line, code in python_blocks(page.read_text(encoding="utf-8")):

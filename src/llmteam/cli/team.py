@@ -30,6 +30,7 @@ from llmteam.ratelimit import RateLimitError
 from llmteam.roles import RolesError
 from llmteam.team import DEFAULT_URL, PromptVariableError, RunResult, TeamConfigError, TeamError, load_team
 from llmteam.team._demo import DEMO_PRICE_NOTE, DEMO_QUERY, DEMO_TENANT, DemoReport, run_demo
+from llmteam.team._usage import Usage
 from llmteam.tenancy import TenantError, TenantTier
 
 T = TypeVar("T")
@@ -73,18 +74,23 @@ def print_json(data: Any) -> None:
 
 
 def usage_table(result: RunResult, currency: str = "USD", title: str = "Usage and cost per agent") -> Table:
-    """Per-agent model, requests, tokens and cost of a run, with a total row (fits 80 columns)."""
+    """Per-agent model, requests, tokens (tool calls when the run made any) and cost, with a total row; fits 80
+    columns without cutting agent or model names."""
     models = {s.agent: s.model for s in result.steps}
-    t = table("agent", "model", "calls", "in", "out", "tools", currency,
-              numeric=("calls", "in", "out", "tools", currency), title=f"{title} (tokens in / out)")
+    tools = ("tools",) if result.usage.tool_calls else ()
+    numbers = ("calls", "in", "out", *tools, currency)
+    t = table("agent", "model", *numbers, numeric=numbers, title=f"{title} (tokens in / out)")
     t.columns[0].min_width = min(32, max([5, *(len(a) for a in result.usage_by_agent)]))
     t.columns[1].min_width = min(32, max([5, *(len(m) for m in models.values())]))
+
+    def cells(u: Usage) -> list[str]:
+        tool_cells = [str(u.tool_calls)] if tools else []
+        return [str(u.requests), str(u.prompt_tokens), str(u.completion_tokens), *tool_cells,
+                cost_text(u.cost, u.unpriced, u.requests)]
+
     for agent, u in result.usage_by_agent.items():
-        t.add_row(agent, models.get(agent, ""), str(u.requests), str(u.prompt_tokens), str(u.completion_tokens),
-                  str(u.tool_calls), cost_text(u.cost, u.unpriced, u.requests))
-    u = result.usage
-    t.add_row("[bold]total[/bold]", "", str(u.requests), str(u.prompt_tokens), str(u.completion_tokens),
-              str(u.tool_calls), f"[bold]{cost_text(u.cost, u.unpriced, u.requests)}[/bold]")
+        t.add_row(agent, models.get(agent, ""), *cells(u))
+    t.add_row("[bold]total[/bold]", "", *(f"[bold]{c}[/bold]" for c in cells(result.usage)))
     return t
 
 
