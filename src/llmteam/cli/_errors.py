@@ -70,7 +70,7 @@ def describe(exc: BaseException) -> tuple[str, int, str]:
     text = str(exc) or name
     if isinstance(exc, CLIError):
         return exc.message, exc.code, exc.hint or ""
-    from llmteam._backends.url import StoreURLError
+    from llmteam.backends import StoreURLError
 
     if isinstance(exc, StoreURLError):
         return f"{name}: {text}", 2, "pass --db sqlite:///path/to/file.db, postgresql://... or memory://"
