@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import errno
 import json
-import os
 import sqlite3
 import sys
 from pathlib import Path
@@ -100,7 +99,9 @@ def describe(exc: BaseException) -> tuple[str, int, str]:
 
 def report_unexpected(exc: BaseException) -> int:
     """Report an exception nobody expected in one line (or re-raise it with LLMTEAM_DEBUG=1); the exit code."""
-    if os.environ.get(DEBUG_ENV, "").strip() not in ("", "0"):
+    from llmteam.config import settings
+
+    if settings().debug:
         raise exc
     message, code, hint = describe(exc)
     hint = (hint + "; " if hint else "") + f"set {DEBUG_ENV}=1 to see the traceback"
