@@ -9,7 +9,7 @@ llm = ScriptedLLM({"Classify": "billing"}, default="Sorry about that: we have co
 team = Team("support", llm=llm, agents=[
     Agent("triage", prompt="Classify: {query}"),
     Agent("answer", prompt="Reply to {query} as {triage}"),
-])
+], prices={"scripted": {"prompt_per_1k": 0.5, "completion_per_1k": 1.5}})   # illustrative, USD per 1,000 tokens
 
 
 async def main() -> None:

@@ -23,6 +23,7 @@ VARIABLES: dict[str, tuple[str, str]] = {
     "LLMTEAM_AUDIT_HMAC_KEY": ("key for HMAC-SHA256 audit checksums (UTF-8 text)", "unset: plain SHA-256"),
     "LLMTEAM_AUDIT_SIGNING_KEY": ("path of the audit checkpoint signing key", "<db>.audit-signing.key"),
     "LLMTEAM_LICENSE_ENFORCE": ("'1': refuse unlicensed features instead of warning", "unset: warn"),
+    "LLMTEAM_DEBUG": ("'1': the llmteam command shows the traceback of an unexpected error", "unset: one line"),
 }
 """Every variable :class:`Settings` reads: name -> (meaning, default)."""
 
@@ -46,6 +47,7 @@ class Settings:
     audit_hmac_key: bytes | None = None
     audit_signing_key: Path | None = None
     license_enforce: bool = False
+    debug: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -59,6 +61,7 @@ class Settings:
             audit_hmac_key=hmac_key.encode("utf-8") if hmac_key else None,
             audit_signing_key=Path(signing).expanduser() if signing else None,
             license_enforce=env.get("LLMTEAM_LICENSE_ENFORCE", "").strip() == "1",
+            debug=env.get("LLMTEAM_DEBUG", "").strip() not in ("", "0"),
         )
 
 

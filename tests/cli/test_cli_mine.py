@@ -35,14 +35,14 @@ def test_map_formats(db: str, tmp_path: Path) -> None:
     res = runner.invoke(app, ["mine", "map", "--format", "dot", "--db", db])
     assert res.exit_code == 0 and res.stdout.startswith("digraph")
     res = runner.invoke(app, ["mine", "map", "--format", "mermaid", "--db", db, "--tenant", "acme"])
-    assert res.exit_code == 0 and "triage (2)" in res.stdout
+    assert res.exit_code == 0 and "triage<br/>2x" in res.stdout
     if shutil.which("dot"):
         out = tmp_path / "map.svg"
         res = runner.invoke(app, ["mine", "map", "--format", "svg", "--out", str(out), "--db", db])
         assert res.exit_code == 0, res.output
         assert b"<svg" in out.read_bytes()
     res = runner.invoke(app, ["mine", "map", "--format", "png", "--db", db])
-    assert res.exit_code == 1 and "--out" in res.output
+    assert res.exit_code == 2 and "--out" in res.output
 
 
 def test_export_formats(db: str, tmp_path: Path) -> None:
@@ -75,8 +75,41 @@ def test_clear_errors(tmp_path: Path) -> None:
     res = runner.invoke(app, ["mine", "metrics", "--db", f"sqlite:///{tmp_path}/missing.db"])
     assert res.exit_code == 1 and "no event log" in res.output
     res = runner.invoke(app, ["mine", "export", "--db", "ftp://x"])
-    assert res.exit_code == 1 and "unknown scheme" in res.output
+    assert res.exit_code == 2 and "unknown scheme" in res.output
     bad = tmp_path / "bad.xes"
     bad.write_text("<log><trace>")
     res = runner.invoke(app, ["mine", "map", "--format", "dot", "--input", str(bad)])
     assert res.exit_code == 1 and "well-formed" in res.output
+
+
+def test_bare_map_is_a_usage_error_with_a_hint(llmteam) -> None:
+    done = llmteam("mine", "map")
+    assert done.code == 2 and "--out" in done.err and "hint:" in done.err
+
+
+def test_metrics_for_people_and_json_in_milliseconds(llmteam) -> None:
+    assert llmteam("demo", "--json").code == 0
+    text = llmteam("mine", "metrics")
+    assert text.code == 0 and "average case duration" in text.out and " ms" in text.out
+    assert "0:00:00" not in text.out and "avg_duration" not in text.out
+    data = json.loads(llmteam("mine", "metrics", "--json").out)
+    assert isinstance(data["metrics"]["avg_duration_ms"], float) and "avg_duration" not in data["metrics"]
+    service = data["bottlenecks"]["service"][0]
+    assert {"mean_service_ms", "mean_waiting_ms"} <= set(service)
+    for value in (data["metrics"]["avg_duration_ms"], service["mean_waiting_ms"]):
+        assert value == round(value, 3)
+
+
+def test_map_of_one_team_of_a_tenant(llmteam, tmp_path: Path) -> None:
+    for name in ("alpha", "beta"):
+        (tmp_path / f"{name}.yaml").write_text(
+            f"team: {name}\nllm: {{provider: scripted, default: ok}}\n"
+            f"agents:\n  - {{name: {name}_step, prompt: 'do {{query}}'}}\n")
+        done = llmteam("run", f"{name}.yaml", "--tenant", "acme", "--input", '{"query": "x"}')
+        assert done.code == 0, done.text
+    both = llmteam("mine", "map", "-f", "dot", "--tenant", "acme").out
+    assert "alpha_step" in both and "beta_step" in both
+    alpha = llmteam("mine", "map", "-f", "mermaid", "--tenant", "acme", "--team", "alpha")
+    assert alpha.code == 0 and "alpha_step" in alpha.out and "beta_step" not in alpha.out
+    assert "title: Process map: alpha, 1 cases" in alpha.out
+    assert llmteam("mine", "map", "-f", "dot", "--team", "alpha").code == 2

@@ -10,6 +10,8 @@ from typer.testing import CliRunner
 
 from llmteam.cli import app
 
+from ..team._chat_server import chat_server
+
 runner = CliRunner()
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 TEAM = """team: t
@@ -135,40 +137,46 @@ def test_run_tenant_over_limit_and_missing_feature(tmp_path: Path) -> None:
 
 def test_demo_against_a_real_endpoint(monkeypatch: pytest.MonkeyPatch) -> None:
     """With LLMTEAM_BASE_URL set the demo talks to that OpenAI-compatible server (here a local stub)."""
-    import threading
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-    prompts: list[str] = []
+    def answer(model: str, prompt: str) -> str:
+        return "billing" if prompt.startswith("Classify") else "APPROVED" if prompt.startswith("Review") else "ok"
 
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *args: object) -> None:
-            pass
-
-        def do_POST(self) -> None:
-            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            prompt = body["messages"][-1]["content"]
-            prompts.append(prompt)
-            text = "billing" if prompt.startswith("Classify") else "APPROVED" if prompt.startswith("Review") else "ok"
-            data = json.dumps({"model": body["model"], "choices": [{"message": {"content": text}}],
-                               "usage": {"prompt_tokens": 10, "completion_tokens": 2}}).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
-    thread.start()
-    try:
-        monkeypatch.setenv("LLMTEAM_BASE_URL", f"http://127.0.0.1:{server.server_address[1]}/v1")
+    with chat_server(answer, lambda model: model, tokens=(10, 2)) as (base_url, seen):
+        monkeypatch.setenv("LLMTEAM_BASE_URL", base_url)
         monkeypatch.setenv("LLMTEAM_MODEL", "stub-model")
         result = runner.invoke(app, ["demo", "--json"])
-    finally:
-        server.shutdown()
-        server.server_close()
+    prompts = [body["messages"][-1]["content"] for body in seen]
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
     assert data["model"] == "stub-model" and data["answer"] == "ok" and len(prompts) == 4
     assert data["run"]["usage"] == {"prompt_tokens": 40, "completion_tokens": 8, "total_tokens": 48,
-                                    "requests": 4, "cost": pytest.approx(0.032), "tool_calls": 0, "tool_ms": 0.0}
+                                    "requests": 4, "cost": pytest.approx(0.032), "tool_calls": 0, "tool_ms": 0.0,
+                                    "unpriced_requests": 0}
+
+
+def test_demo_tells_what_to_do_next_and_names_its_signing_key(llmteam, tmp_path: Path) -> None:
+    done = llmteam("demo")
+    assert done.code == 0, done.text
+    out = done.out
+    assert "What next" in out and "llmteam audit verify --tenant demo" in out and "llmteam mine metrics" in out
+    assert ".llmteam/llmteam.db.audit-signing.key" in out and "created now" in out
+    assert "illustrative" in out and "USD" in out and "per 1,000" in out
+    again = llmteam("demo", "--json")
+    data = json.loads(again.out)
+    assert data["audit"]["signing_key_created"] is False and data["next"][0].startswith("llmteam audit verify")
+    for command in data["next"]:  # the suggested commands work on what the demo wrote
+        follow = llmteam(*command.split()[1:])
+        assert follow.code == 0, (command, follow.text)
+
+
+def test_usage_table_and_answer_fit_80_columns_without_cutting_names(llmteam, tmp_path: Path) -> None:
+    (tmp_path / "t.yaml").write_text(
+        "team: t\nllm: {provider: scripted, model: a-rather-long-model-name-v2, default: ok}\n"
+        "agents:\n  - {name: retrieve_the_policy, prompt: 'do {query}'}\n")
+    done = llmteam("run", "t.yaml", "--tenant", "acme", "--input", '{"query": "x"}')
+    assert done.code == 0, done.text
+    lines = done.out.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    assert any("retrieve_the_policy" in line and "a-rather-long-model-name-v2" in line for line in lines)
+    assert any(line.startswith("run ") and "1 steps" in line and " ms" in line for line in lines)
+    assert "unpriced" in done.out  # this team has no prices: said so, never a silent 0

@@ -25,21 +25,21 @@ def invoke(*args: str) -> tuple[int, str]:
 
 def test_create_list_show_update(db: list[str]) -> None:
     code, out = invoke("tenants", "create", "acme", "--name", "Acme Corp", "--tier", "professional",
-                       "--max-rpm", "50", "--enable", "beta", "--json", *db)
+                       "--max-rpm", "50", "--enable", "persistence", "--json", *db)
     assert code == 0, out
     created = json.loads(out)
     assert created["tier"] == "professional" and created["effective_limits"]["max_requests_per_minute"] == 50
-    assert "beta" in created["effective_limits"]["features"]
+    assert "persistence" in created["effective_limits"]["features"]
     assert invoke("tenants", "create", "zeta", *db)[0] == 0
     code, out = invoke("tenants", "list", "--json", *db)
     assert code == 0 and [t["tenant_id"] for t in json.loads(out)] == ["acme", "zeta"]
     code, out = invoke("tenants", "list", *db)
     assert code == 0 and "acme" in out and "zeta" in out
-    code, out = invoke("tenants", "update", "acme", "--tier", "enterprise", "--inactive", "--disable", "beta",
+    code, out = invoke("tenants", "update", "acme", "--tier", "enterprise", "--inactive", "--disable", "persistence",
                        "--json", *db)
     updated = json.loads(out)
     assert code == 0 and updated["tier"] == "enterprise" and updated["is_active"] is False
-    assert "beta" in updated["features_disabled"]
+    assert "persistence" in updated["features_disabled"]
     code, out = invoke("tenants", "show", "acme", "--json", *db)
     shown = json.loads(out)
     assert code == 0 and shown["name"] == "Acme Corp" and shown["usage"]["runs"] == 0
@@ -76,3 +76,40 @@ def test_duplicate_create(db: list[str]) -> None:
     assert invoke("tenants", "create", "acme", *db)[0] == 0
     code, out = invoke("tenants", "create", "acme", *db)
     assert code == 1 and "already exists" in out
+
+
+def _audit_records(llmteam, tenant: str) -> list[dict]:  # type: ignore[no-untyped-def]
+    done = llmteam("audit", "export", "--tenant", tenant)
+    assert done.code == 0, done.text
+    return [json.loads(line) for line in done.out.splitlines()]
+
+
+def test_changes_are_audited_as_the_os_user_or_actor_and_empty_updates_write_nothing(llmteam) -> None:
+    import getpass
+
+    assert llmteam("tenants", "create", "acme").code == 0
+    assert llmteam("tenants", "update", "acme", "--tier", "starter", "--actor", "alice").code == 0
+    same = llmteam("tenants", "update", "acme", "--tier", "starter")  # no change: no write, no record
+    assert same.code == 0, same.text
+    empty = llmteam("tenants", "update", "acme")
+    assert empty.code == 2 and "nothing to update" in empty.err and "--tier" in empty.err
+    records = _audit_records(llmteam, "acme")
+    assert [(r["event_type"], r["actor_id"]) for r in records] == [
+        ("config.tenant_created", getpass.getuser()), ("config.tenant_updated", "alice")]
+
+
+def test_consistent_hints(llmteam) -> None:
+    assert llmteam("tenants", "create", "acme").code == 0
+    again = llmteam("tenants", "create", "acme")
+    assert again.code == 1 and "llmteam tenants update acme" in again.err and "update_tenant()" not in again.err
+    bogus = llmteam("tenants", "create", "zeta", "--enable", "persistance")
+    assert bogus.code == 2 and "unknown feature" in bogus.err and "did you mean 'persistence'" in bogus.err
+    negative = llmteam("tenants", "update", "acme", "--max-agents", "-1")
+    assert negative.code == 2 and "--max-agents must be >= 0" in negative.err and "max_agents_per" not in negative.err
+    blank = llmteam("tenants", "create", " ")
+    assert blank.code == 2 and "Traceback" not in blank.text
+
+
+def test_timestamps_shown_are_utc(llmteam) -> None:
+    shown = json.loads(llmteam("tenants", "create", "acme", "--json").out)
+    assert shown["created_at"].endswith("+00:00") and shown["updated_at"].endswith("+00:00")

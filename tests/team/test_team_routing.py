@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from llmteam.llm import ScriptedLLM
+from llmteam.audit import AuditQuery
+from llmteam.llm import OpenAICompatible, ScriptedLLM
+from llmteam.ratelimit import RateLimitError, RateLimitStrategy
 from llmteam.roles import OrchestrationContext, OrchestrationDecision, RuleBasedStrategy
 from llmteam.team import Agent, Route, RoutingError, StepLimitError, Team
-from llmteam.team._routing import CheckedStrategy, build_strategy
+from llmteam.team._routing import ROUTER, CheckedStrategy, build_strategy
+
+from ._chat_server import chat_server
 
 AGENTS = [Agent("a", prompt="p"), Agent("b", prompt="q"), Agent("c", prompt="r")]
 
@@ -77,3 +81,48 @@ async def test_step_limit_counts_decisions() -> None:
         await checked.decide(ctx("a"))
     with pytest.raises(StepLimitError, match="max_steps=3"):
         await checked.decide(ctx("a"))
+
+
+def _router_answer(model: str, prompt: str) -> str:
+    if prompt.startswith("step=start"):
+        return '{"decision": "route", "targets": ["b"], "reason": "llm", "confidence": 1}'
+    if prompt.startswith("step="):
+        return '{"decision": "end", "targets": [], "reason": "done", "confidence": 1}'
+    return "agent answer"
+
+
+async def test_router_model_calls_are_billed_and_audited() -> None:
+    with chat_server(_router_answer, lambda m: f"{m}-2024-07-18") as (base_url, seen):
+        llm = OpenAICompatible(base_url=base_url, model="gpt-4o-mini", max_retries=0)
+        router = OpenAICompatible(base_url=base_url, model="gpt-4o-mini", max_retries=0)
+        team = Team("t", [Agent("a", prompt="p"), Agent("b", prompt="q")], llm=llm, router=router,
+                    router_prompt="step={current_step}", prices={"gpt-4o-mini": (1.0, 2.0)})
+        async with team.runtime("memory://", tenant="acme") as rt:
+            result = await rt.run({})
+            records = await rt.audit_store.query(AuditQuery(tenant_id="acme"))
+        await llm.aclose()
+        await router.aclose()
+    assert [s.agent for s in result.steps] == ["b"] and len(seen) == 3  # router, agent b, router
+    routed = result.usage_by_agent[ROUTER]
+    assert routed.requests == 2 and routed.total_tokens == 240 and routed.cost == pytest.approx(2 * 0.14)
+    assert result.usage.requests == 3 and result.usage.cost == pytest.approx(3 * 0.14)
+    audited = [r for r in records if r.resource_type == "router"]
+    assert len(audited) == 2 and all(r.action == "route" and r.metadata["cost"] == pytest.approx(0.14)
+                                     for r in audited)
+
+
+async def test_router_model_calls_count_against_the_tenants_rate_limit() -> None:
+    with chat_server(_router_answer, lambda m: m) as (base_url, seen):
+        llm = OpenAICompatible(base_url=base_url, model="m", max_retries=0)
+        router = OpenAICompatible(base_url=base_url, model="m", max_retries=0)
+        team = Team("t", [Agent("a", prompt="p"), Agent("b", prompt="q")], llm=llm, router=router,
+                    router_prompt="step={current_step}")
+        async with team.runtime("memory://", tenant="acme", rate_limit_strategy=RateLimitStrategy.REJECT) as rt:
+            config = await rt.ensure_tenant("acme")
+            config.max_requests_per_minute = 2
+            await rt.tenants.update_tenant(config)
+            with pytest.raises(RateLimitError):
+                await rt.run({})  # router + agent b use the 2 permits; the router's second call is refused
+        await llm.aclose()
+        await router.aclose()
+    assert len(seen) == 2

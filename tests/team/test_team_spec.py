@@ -6,10 +6,13 @@ import re
 from pathlib import Path
 
 import pytest
+import yaml
 
 from llmteam.context import SensitivityLevel
 from llmteam.llm import OpenAICompatible, ScriptedLLM
 from llmteam.team import RoutingError, TeamConfigError, load_team, team_from_dict
+
+from ._chat_server import chat_server
 
 FULL = """
 team: t
@@ -191,3 +194,32 @@ def test_yaml_env_from_passes_only_named_allowed_variables(monkeypatch: pytest.M
     widened = "mcp_servers: [{name: s, command: x, env_from: [BILLING_TOKEN]}]\n"
     team = load_team(_tools_team("[]", widened), api_key_envs=["BILLING_TOKEN"])
     assert team.mcp_servers[0].env == {"BILLING_TOKEN": "t0k"}
+
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "support_team.yaml"
+
+
+async def test_the_example_asks_a_real_server_for_llmteam_model(monkeypatch: pytest.MonkeyPatch) -> None:
+    with chat_server(lambda model, prompt: "billing" if prompt.startswith("Classify") else "APPROVED",
+                     lambda m: f"{m}-2024-07-18") as (base_url, seen):
+        monkeypatch.setenv("LLMTEAM_BASE_URL", base_url)
+        monkeypatch.setenv("LLMTEAM_MODEL", "llama3.1")
+        team = load_team(EXAMPLE)
+        async with team.runtime("memory://", tenant="acme") as rt:
+            result = await rt.run({"query": "I was charged twice"})
+        await team.llm.aclose()  # type: ignore[union-attr]
+    assert seen and {body["model"] for body in seen} == {"llama3.1"}  # never the file's "scripted-support"
+    assert result.steps[0].model == "llama3.1-2024-07-18"
+
+
+async def test_a_team_without_llm_uses_llmteam_base_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    text = 'team: bare\nagents:\n  - {name: a, prompt: "Hello {query}"}\n'
+    with chat_server(lambda model, prompt: "hi", lambda m: m) as (base_url, seen):
+        monkeypatch.setenv("LLMTEAM_BASE_URL", base_url)
+        monkeypatch.setenv("LLMTEAM_MODEL", "m1")
+        team = team_from_dict(yaml.safe_load(text))
+        assert isinstance(team.llm, OpenAICompatible)
+        async with team.runtime("memory://", tenant="acme") as rt:
+            result = await rt.run({"query": "x"})
+        await team.llm.aclose()
+    assert result.output == "hi" and seen[0]["model"] == "m1"

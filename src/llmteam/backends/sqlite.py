@@ -69,6 +69,13 @@ class SQLiteDatabase:
             self._target = os.path.join(self._tmpdir, "memory.db")
         else:
             self._target = raw
+        # an existing file we may not write (an auditor's copy in a read-only directory) is opened read-only:
+        # immutable=1 only where no -shm can be created and no WAL holds commits
+        folder_writable = os.access(os.path.dirname(os.path.abspath(raw)), os.W_OK)
+        self.read_only = raw != ":memory:" and os.path.isfile(raw) and not (os.access(raw, os.W_OK) and folder_writable)
+        wal = Path(raw + "-wal")
+        frozen = self.read_only and not folder_writable and not (wal.exists() and wal.stat().st_size)
+        self._ro_uri = Path(raw).resolve().as_uri() + ("?mode=ro&immutable=1" if frozen else "?mode=ro")
         self._executor: ThreadPoolExecutor | None = None
         self._writer: sqlite3.Connection | None = None
         self._reader: sqlite3.Connection | None = None
@@ -80,6 +87,11 @@ class SQLiteDatabase:
 
     # -- connections -------------------------------------------------------------------------------
     def _connect(self, *, readonly: bool) -> sqlite3.Connection:
+        if self.read_only:
+            conn = sqlite3.connect(self._ro_uri, uri=True, isolation_level=None, check_same_thread=False,
+                                   timeout=self.busy_timeout_ms / 1000)
+            conn.execute("PRAGMA query_only=1")
+            return conn
         Path(self._target).parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(
             self._target, isolation_level=None, check_same_thread=False, timeout=self.busy_timeout_ms / 1000,
@@ -232,6 +244,18 @@ class SQLiteDatabase:
         if component in self._schemas:
             return
         steps = [list(step) for step in migrations]
+        if self.read_only:  # nothing can be created or migrated: the tables must be there, up to date
+            try:
+                found = self.reader().execute(
+                    "SELECT version FROM schema_version WHERE component = ?", (component,)).fetchone()
+            except sqlite3.OperationalError:
+                found = None
+            if found is None or int(found[0]) != len(steps):
+                raise sqlite3.OperationalError(
+                    f"{self.path!r} is read-only and holds no {component} tables at v{len(steps)}; "
+                    "open a writable copy")
+            self._schemas.add(component)
+            return
 
         def apply(conn: sqlite3.Connection) -> None:
             conn.execute(SCHEMA_TABLE)

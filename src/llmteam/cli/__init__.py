@@ -8,8 +8,12 @@ prints data. Sub-apps live in their own modules here and are imported only when 
 from __future__ import annotations
 
 import importlib
+import sys
+from collections.abc import Sequence
 
 import typer
+
+from llmteam.cli._errors import emit, report_unexpected, set_json_mode
 
 app = typer.Typer(
     name="llmteam",
@@ -44,9 +48,54 @@ def _register() -> None:
             app.add_typer(module.app, name=group)
 
 
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            typer.echo(f"llmteam {version('llmteam')}")
+        except PackageNotFoundError:  # running from a source tree that was never installed
+            typer.echo("llmteam (not installed)")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    show_version: bool = typer.Option(False, "--version", is_eager=True, callback=_version,
+                                      help="Print the llmteam version and exit."),
+) -> None:
+    """Enterprise runtime for multi-agent LLM pipelines."""
+
+
 _register()
 
 
-def main() -> None:
-    """Console-script entry point."""
-    app()
+def _usage_error(exc: Exception) -> int:
+    """A click usage error as one JSON error (the --json path; text mode keeps typer's own rendering)."""
+    ctx = getattr(exc, "ctx", None)
+    where = f"`{ctx.command_path} --help`" if ctx is not None else "`llmteam --help`"
+    emit(exc.format_message(), exc.exit_code, f"see {where}", kind="UsageError")  # type: ignore[attr-defined]
+    return int(exc.exit_code)  # type: ignore[attr-defined]
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Console-script entry point: never a traceback (``LLMTEAM_DEBUG=1`` shows it), errors as JSON with --json."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    as_json = "--json" in args
+    set_json_mode(as_json)
+    try:
+        code = app(args=args, prog_name="llmteam", standalone_mode=not as_json)
+    except SystemExit as exc:
+        raise exc
+    except KeyboardInterrupt:
+        emit("interrupted", 130)
+        code = 130
+    except Exception as exc:
+        if as_json and hasattr(exc, "format_message") and hasattr(exc, "exit_code"):  # click.ClickException
+            code = _usage_error(exc)
+        elif type(exc).__name__ == "Abort":
+            emit("aborted", 1)
+            code = 1
+        else:
+            code = report_unexpected(exc)
+    sys.exit(code if isinstance(code, int) else 0)

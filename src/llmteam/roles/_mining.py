@@ -155,8 +155,15 @@ class ProcessMiningEngine:
         return _analysis.variants(self._sorted_cases(), lifecycles)
 
     def process_map(self, format: str = "dot", **options: Any) -> str | bytes:
-        """The DFG as Graphviz DOT or Mermaid text, or rendered SVG/PNG bytes (needs the ``dot`` binary)."""
-        return _process_map.process_map(self.directly_follows_graph(), format, **options)
+        """The DFG as Graphviz DOT or Mermaid text, or rendered SVG/PNG bytes (needs the ``dot`` binary).
+
+        Activities carry their mean service time and the slowest are highlighted; ``title=`` names the map.
+        """
+        dfg = self.directly_follows_graph()
+        if "service" not in options:
+            ranked = self.find_bottlenecks("service", max(1, len(dfg.activities)))
+            options["service"] = {b.activity: b.mean_service_time for b in ranked if b.service_samples}
+        return _process_map.process_map(dfg, format, **options)
 
     # -- XES -----------------------------------------------------------------------------------------------
     def export_xes(self, standard: bool = False) -> str:

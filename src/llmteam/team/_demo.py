@@ -3,8 +3,9 @@
 Four agents: ``classify`` (billing / account / technical), ``retrieve_policy`` (the policy for that class),
 ``draft`` (a reply following the policy) and ``review`` (APPROVED or REVISE, which routes back to ``draft``).
 Offline it runs on a :class:`ScriptedLLM`; with ``LLMTEAM_BASE_URL`` set it uses that OpenAI-compatible
-endpoint. Prices are illustrative (0.50 / 1.50 per 1k prompt / completion tokens). ``draft`` has one tool,
-:func:`lookup_invoice` over a small local table, so every demo run shows a governed, audited tool call.
+endpoint. Prices are illustrative: USD 0.50 / 1.50 per 1,000 prompt / completion tokens (``DEMO_PRICE_NOTE``).
+``draft`` has one tool, :func:`lookup_invoice` over a small local table, so every demo run shows a governed,
+audited tool call.
 """
 
 from __future__ import annotations
@@ -20,18 +21,21 @@ from pathlib import Path
 from typing import Any
 
 from llmteam.audit import AuditLedger, LedgerVerification
+from llmteam.audit._signing import default_key_path
 from llmteam.config import settings
 from llmteam.llm import LLMProvider, Message, OpenAICompatible, ScriptedLLM, ToolCall
 from llmteam.roles import Bottleneck, ProcessMetrics, ProcessMiningEngine, render_dot
 from llmteam.team._result import RunResult
 from llmteam.team._runtime import DEFAULT_URL
 from llmteam.team._team import Agent, Route, Team
+from llmteam.team._usage import PriceTable
 from llmteam.tenancy import TenantTier
 from llmteam.tools import tool
 
 DEMO_TENANT = "demo"
 DEMO_QUERY = "Hello, I was charged twice on my last invoice. Can you refund the duplicate charge?"
-DEMO_PRICES = {"*": (0.5, 1.5)}
+DEMO_PRICES = PriceTable({"*": (0.5, 1.5)}, currency="USD")
+DEMO_PRICE_NOTE = "Prices are illustrative: USD 0.50 per 1,000 prompt tokens, USD 1.50 per 1,000 completion tokens."
 _POLICIES = {
     "billing": "Policy B-7: a duplicate or wrong charge is refunded to the original payment method within "
                "5 business days, and the customer gets a corrected invoice.",
@@ -147,6 +151,9 @@ class DemoReport:
     map_path: Path
     map_format: str
     seconds: float
+    db: str = DEFAULT_URL
+    signing_key: Path = Path()
+    signing_key_created: bool = False
 
 
 async def run_demo(
@@ -166,6 +173,8 @@ async def run_demo(
         await rt.ensure_tenant(tenant, TenantTier.PROFESSIONAL, name="Demo tenant",
                                metadata={"created_by": "llmteam demo"})
         result = await rt.run({"query": query})
+        key_path = default_key_path(getattr(rt.audit_store, "path", None))
+        key_existed = await asyncio.to_thread(key_path.exists)
         ledger = AuditLedger(rt.audit_store)
         checkpoint = await ledger.checkpoint(tenant)
         verification = await ledger.verify(tenant, checkpoint)
@@ -180,5 +189,5 @@ async def run_demo(
         result=result, model=team.llm.model if team.llm else "", checkpoint=checkpoint,
         verification=verification, metrics=engine.calculate_metrics(), bottlenecks=engine.find_bottlenecks(),
         cases=engine.get_case_count(), xes_path=xes_path, map_path=map_path, map_format=map_format,
-        seconds=time.perf_counter() - started,
+        seconds=time.perf_counter() - started, db=url, signing_key=key_path, signing_key_created=not key_existed,
     )

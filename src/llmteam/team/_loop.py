@@ -16,7 +16,7 @@ from llmteam.llm import Completion, LLMProvider, Message, StreamingProvider, Tex
 from llmteam.ratelimit import RateLimiter
 from llmteam.team._errors import TeamConfigError, TeamError, ToolLoopError
 from llmteam.team._result import ToolCallRecord
-from llmteam.team._usage import PriceTable, Usage
+from llmteam.team._usage import PriceTable, Usage, completion_usage
 from llmteam.tools import AgentTools, ToolScope, govern_all
 
 if TYPE_CHECKING:
@@ -88,10 +88,8 @@ async def converse(
     total, calls = Usage(), list[ToolCallRecord]()
     for round_ in range(max_tool_rounds + 1):
         completion = await _ask(llm, messages, tools, options, limiter, publish)
-        model = completion.model or llm.model
-        tokens = completion.usage
-        total.add(Usage(tokens.prompt_tokens, tokens.completion_tokens, 1,
-                        prices.cost(model, tokens.prompt_tokens, tokens.completion_tokens)))
+        model, usage = completion_usage(prices, completion, llm.model)  # the requested model's price first
+        total.add(usage)
         if not completion.tool_calls:
             return LoopResult(completion, model, total, calls)
         if round_ == max_tool_rounds:

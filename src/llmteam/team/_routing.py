@@ -4,12 +4,19 @@ It is a ``roles.RuleBasedStrategy`` whose rules are the team's :class:`Route` ob
 has a ``router``) by a ``roles.LLMBasedStrategy`` rule that abstains on unparsable answers. A wrapper checks
 every decision: a target that is not an agent raises :class:`RoutingError` instead of silently ending the run,
 and more than ``max_steps`` decisions raise :class:`StepLimitError`.
+
+The router model is called through :class:`GovernedRouter`, like an agent's: rate-limited per tenant and
+provider, billed to the run (as ``ROUTER`` in ``usage_by_agent``) and audited (ACTION_COMPLETED / ACTION_FAILED,
+``resource_type="router"``).
 """
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Any
 
+from llmteam.audit import AuditEventType, AuditSeverity
+from llmteam.llm import Completion, LLMProvider, Message
 from llmteam.roles import (
     LLMBasedStrategy,
     OrchestrationContext,
@@ -18,9 +25,13 @@ from llmteam.roles import (
     RuleBasedStrategy,
 )
 from llmteam.team._errors import RoutingError, StepLimitError
+from llmteam.team._usage import Usage, completion_usage
 
 if TYPE_CHECKING:
+    from llmteam.team._run import RunState
     from llmteam.team._team import Route, Team
+
+ROUTER = "(router)"
 
 _KNOWN_TYPES = frozenset({"route", "retry", "end", "skip", "escalate", "parallel"})
 
@@ -47,13 +58,58 @@ def _llm_rule(strategy: LLMBasedStrategy) -> Any:
     return rule
 
 
-def build_strategy(team: Team) -> RuleBasedStrategy:
-    """The team's rules (routes, then the LLM router if any) on a RuleBasedStrategy."""
+class GovernedRouter:
+    """The team's router model inside one run: each call limited, billed and audited like an agent's step."""
+
+    def __init__(self, run: RunState, llm: LLMProvider) -> None:
+        self.run = run
+        self.llm = llm
+        self.model = llm.model
+
+    async def generate(self, prompt: str, **options: Any) -> str:
+        """The router's answer to ``prompt`` (what LLMBasedStrategy asks)."""
+        return (await self.complete([{"role": "user", "content": prompt}], **options)).text
+
+    async def complete(self, messages: list[Message], **options: Any) -> Completion:
+        """One governed completion: rate limit, call, bill to the run, audit."""
+        run = self.run
+        started = time.perf_counter()
+        try:
+            limiter = await run.limiter_for(run.tenant_id, self.llm)
+            async with limiter:
+                completion = await self.llm.complete(messages, **options)
+        except BaseException as exc:
+            await run.trail.log(
+                AuditEventType.ACTION_FAILED, severity=AuditSeverity.ERROR, action="route", resource_type="router",
+                resource_id=self.model, success=False, error_message=f"{type(exc).__name__}: {exc}"[:1000],
+                pipeline_id=run.team.name, run_id=run.run_id, agent_name=ROUTER,
+            )
+            raise
+        model, usage = completion_usage(run.prices, completion, self.llm.model)
+        run.usage.add(usage)
+        run.usage_by_agent.setdefault(ROUTER, Usage()).add(usage)
+        run.models[ROUTER] = model
+        await run.trail.log(
+            AuditEventType.ACTION_COMPLETED, action="route", resource_type="router", resource_id=model,
+            metadata={"model": model, "prompt_tokens": usage.prompt_tokens,
+                      "completion_tokens": usage.completion_tokens, "cost": usage.cost if usage.priced else None,
+                      "duration_ms": round((time.perf_counter() - started) * 1000, 3)},
+            pipeline_id=run.team.name, run_id=run.run_id, agent_name=ROUTER,
+        )
+        return completion
+
+
+def build_strategy(team: Team, run: RunState | None = None) -> RuleBasedStrategy:
+    """The team's rules (routes, then the LLM router if any) on a RuleBasedStrategy.
+
+    With ``run``, the router model is called through :class:`GovernedRouter` for that run.
+    """
     strategy = RuleBasedStrategy()
     for route in team.routes:
         strategy.add_rule(_route_rule(route))
     if team.router is not None:
-        strategy.add_rule(_llm_rule(LLMBasedStrategy(team.router, team.router_prompt)))
+        router: Any = team.router if run is None else GovernedRouter(run, team.router)
+        strategy.add_rule(_llm_rule(LLMBasedStrategy(router, team.router_prompt)))
     return strategy
 
 

@@ -233,7 +233,7 @@ class GovernedAgent:
             new_value={**output_digest(run.tenant_id, agent.sensitivity, text, "output_sha256"),
                        "output_chars": len(text)},
             metadata={"model": model, "prompt_tokens": usage.prompt_tokens,
-                      "completion_tokens": usage.completion_tokens, "cost": usage.cost,
+                      "completion_tokens": usage.completion_tokens, "cost": usage.cost if usage.priced else None,
                       "duration_ms": round(elapsed, 3), "model_calls": usage.requests,
                       "tool_calls": usage.tool_calls},
             pipeline_id=run.team.name, run_id=run.run_id, agent_name=agent.name, step_name=str(step),

@@ -128,7 +128,6 @@ class TeamRuntime:
         self.actor = actor
         self.telemetry = resolve_telemetry(telemetry)
         self.tools = ToolSettings(tool_policy, approver, tool_digest_key)
-        self._strategy = build_strategy(team)
         self._limiters: OrderedDict[tuple[str, str], tuple[float, RateLimiter]] = OrderedDict()
         self._rl_backend: Any = None
         self._backend: Backend | None = None
@@ -336,7 +335,7 @@ class TeamRuntime:
         run = RunState(team, tenant_id, run_id, record.input, self.audit, self.prices, limiter_for,
                        tools=tools, publish=publish)
         orchestrator = PipelineOrchestrator(
-            team.name, CheckedStrategy(self._strategy, team), enable_process_mining=False,
+            team.name, CheckedStrategy(build_strategy(team, run), team), enable_process_mining=False,
             max_steps=team.max_steps + 1, history_limit=team.max_steps + 1,
         )
         for agent in team.agents:

@@ -63,7 +63,8 @@ def _typed(data: Mapping[str, Any], key: str, types: type | tuple[type, ...], wh
 def provider_from_dict(data: Any, where: str, *, api_key_envs: Iterable[str] | None = None) -> LLMProvider:
     """Build a provider from its YAML mapping: ``provider: scripted | openai | auto`` plus its fields.
 
-    ``auto`` is OpenAI-compatible when ``LLMTEAM_BASE_URL`` is set (or ``base_url`` is given), else scripted.
+    ``auto`` is OpenAI-compatible when ``LLMTEAM_BASE_URL`` is set (or ``base_url`` is given), with the model in
+    ``LLMTEAM_MODEL`` when set, else scripted. A team with no ``llm`` uses ``LLMTEAM_BASE_URL`` when it is set.
     API keys are never written in the file: ``api_key_env`` names the environment variable holding it, and only
     names the operator allows (``api_key_envs``: names or globs, default ``LLMTEAM_API_KEY`` and ``*_API_KEY``).
     """
@@ -78,6 +79,8 @@ def provider_from_dict(data: Any, where: str, *, api_key_envs: Iterable[str] | N
     data = _check_fields(data, _PROVIDER_FIELDS[kind], where)
     if kind == "auto":
         kind = "openai" if data.get("base_url") or settings().base_url else "scripted"
+        if kind == "openai" and settings().model:  # the file's model names the scripted fallback
+            data = {**data, "model": settings().model}
     if kind == "openai":
         key_env = data.get("api_key_env")
         api_key = fallback_key(patterns) if key_env is None else resolve_key(key_env, where, patterns)
@@ -179,6 +182,8 @@ def team_from_dict(data: Any, source: str = "team", *, api_key_envs: Iterable[st
     keys = key_env_patterns(api_key_envs)
     llm = provider_from_dict(data["llm"], f"{source}.llm", api_key_envs=keys) if "llm" in data else None
     servers = mcp_servers_from_list(_typed(data, "mcp_servers", list, source), f"{source}.mcp_servers", keys)
+    if llm is None and settings().base_url:  # the endpoint and model of LLMTEAM_BASE_URL / _MODEL
+        llm = OpenAICompatible(api_key=fallback_key(keys))
     raw_agents = _typed(data, "agents", list, source)
     if not raw_agents:
         raise TeamConfigError(f"{source}: 'agents' must be a non-empty list")

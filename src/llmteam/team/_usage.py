@@ -1,8 +1,18 @@
-"""Token and cost accounting: :class:`Usage` figures and a configurable :class:`PriceTable`."""
+"""Token and cost accounting: :class:`Usage` figures and a configurable :class:`PriceTable`.
+
+Prices are per 1,000 tokens (``prompt_per_1k``, ``completion_per_1k``), in the table's ``currency``; a mapping
+may give per-million prices instead (``prompt_per_1m``, ``completion_per_1m``, as most providers publish them).
+A completion is priced by the model that was **requested** first, then by the model the server says it used,
+then by either one's base form (a dated suffix such as ``-2024-07-18`` or ``-latest`` dropped, a ``provider/``
+prefix dropped), then by the default (``"*"``) when one is set. A completion with no price at all is counted in
+``Usage.unpriced`` (and logged once per model): its cost is unknown, never a silent zero.
+"""
 
 from __future__ import annotations
 
+import logging
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -10,12 +20,22 @@ from typing import Any
 from llmteam._repr import bounded_repr
 from llmteam.team._errors import TeamConfigError
 
+logger = logging.getLogger(__name__)
+_DATED = re.compile(r"(-\d{4}-\d{2}-\d{2}|-\d{8}|-\d{4}|-latest|@[\w.-]+)$")
+MAX_WARNED_MODELS = 1000
+
+
+def base_model_name(model: str) -> str:
+    """``model`` without provider prefix or dated suffix: ``openai/gpt-4o-mini-2024-07-18`` -> ``gpt-4o-mini``."""
+    return _DATED.sub("", model.rsplit("/", 1)[-1])
+
 
 @dataclass
 class Usage:
     """Tokens, requests and cost (in the price table's currency) of a step, an agent, a run or a tenant.
 
     ``tool_calls`` and ``tool_ms`` count the tool calls that ran and their time; their price is in ``cost``.
+    ``unpriced`` counts the requests whose model has no price: their cost is unknown and not in ``cost``.
     """
 
     prompt_tokens: int = 0
@@ -24,6 +44,7 @@ class Usage:
     cost: float = 0.0
     tool_calls: int = 0
     tool_ms: float = 0.0
+    unpriced: int = 0
 
     @property
     def total_tokens(self) -> int:
@@ -38,7 +59,13 @@ class Usage:
         self.cost = round(self.cost + other.cost, 10)
         self.tool_calls += other.tool_calls
         self.tool_ms = round(self.tool_ms + other.tool_ms, 3)
+        self.unpriced += other.unpriced
         return self
+
+    @property
+    def priced(self) -> bool:
+        """True when every request had a price (``cost`` is the whole cost)."""
+        return self.unpriced == 0
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data for JSON output."""
@@ -50,12 +77,13 @@ class Usage:
             "cost": self.cost,
             "tool_calls": self.tool_calls,
             "tool_ms": self.tool_ms,
+            "unpriced_requests": self.unpriced,
         }
 
 
 @dataclass(frozen=True)
 class Price:
-    """Price per 1,000 prompt tokens and per 1,000 completion tokens."""
+    """Price per 1,000 prompt tokens and per 1,000 completion tokens (in the price table's currency)."""
 
     prompt_per_1k: float = 0.0
     completion_per_1k: float = 0.0
@@ -65,13 +93,20 @@ def _price(model: str, value: Any) -> Price:
     if isinstance(value, Price):
         return value
     if isinstance(value, Mapping):
-        unknown = set(value) - {"prompt_per_1k", "completion_per_1k"}
-        if unknown:
+        per_1k, per_1m = {"prompt_per_1k", "completion_per_1k"}, {"prompt_per_1m", "completion_per_1m"}
+        unknown = set(value) - per_1k - per_1m
+        if unknown or (set(value) & per_1k and set(value) & per_1m):
             raise TeamConfigError(
-                f"price for model {bounded_repr(model)} has unknown field(s) {bounded_repr(sorted(unknown, key=str))}; "
-                "use prompt_per_1k, completion_per_1k"
+                f"price for model {bounded_repr(model)} has unknown or mixed field(s) "
+                f"{bounded_repr(sorted(value, key=str))}; use prompt_per_1k, completion_per_1k (per 1,000 tokens) "
+                "or prompt_per_1m, completion_per_1m"
             )
-        value = (value.get("prompt_per_1k", 0.0), value.get("completion_per_1k", 0.0))
+        if set(value) & per_1m:
+            per_million = (value.get("prompt_per_1m", 0.0), value.get("completion_per_1m", 0.0))
+            _price(model, per_million)  # validates both numbers
+            value = (per_million[0] / 1000.0, per_million[1] / 1000.0)
+        else:
+            value = (value.get("prompt_per_1k", 0.0), value.get("completion_per_1k", 0.0))
     if isinstance(value, (tuple, list)) and len(value) == 2:
         prompt, completion = value
         for name, v in (("prompt_per_1k", prompt), ("completion_per_1k", completion)):
@@ -87,29 +122,59 @@ def _price(model: str, value: Any) -> Price:
 
 
 class PriceTable:
-    """Prices by model name; a model not in the table uses ``default`` (free unless configured).
+    """Prices per 1,000 tokens by model name, in ``currency``; ``"*"`` (or ``default=``) prices any other model.
 
-    ``PriceTable({"gpt-4o-mini": (0.15, 0.6), "*": (0.5, 1.5)})``: the key ``"*"`` sets the default too.
+    ``PriceTable({"gpt-4o-mini": {"prompt_per_1m": 0.15, "completion_per_1m": 0.60}}, currency="USD")``; a tuple
+    is ``(prompt_per_1k, completion_per_1k)``. Without a default, a model that is not listed is *unpriced*.
     """
 
-    def __init__(self, prices: Mapping[str, Any] | None = None, *, default: Any = (0.0, 0.0)) -> None:
+    def __init__(self, prices: Mapping[str, Any] | None = None, *, default: Any = None,
+                 currency: str = "USD") -> None:
         table = dict(prices or {})
         if "*" in table:
             default = table.pop("*")
         self._prices = {str(model): _price(str(model), value) for model, value in table.items()}
-        self.default = _price("*", default)
+        self.default: Price | None = None if default is None else _price("*", default)
+        self.currency = currency
+        self._warned: set[str] = set()
+
+    def lookup(self, model: str, requested: str | None = None) -> Price | None:
+        """The price of a completion: the requested model's first, then the served model's, then either one's
+        base form (dated suffix / provider prefix dropped), then the default; None when it has no price."""
+        names = [n for n in (requested, model) if n]
+        for name in [*names, *(base_model_name(n) for n in names)]:
+            if name in self._prices:
+                return self._prices[name]
+        return self.default
 
     def price_for(self, model: str) -> Price:
-        """The price of ``model`` (the default when it is not listed)."""
-        return self._prices.get(model, self.default)
+        """The price of ``model`` (free when it has none: use :meth:`lookup` to tell the difference)."""
+        return self.lookup(model) or Price()
 
-    def cost(self, model: str, prompt_tokens: int, completion_tokens: int) -> float:
-        """The cost of one completion, rounded to 10 decimal places."""
-        p = self.price_for(model)
+    def cost(self, model: str, prompt_tokens: int, completion_tokens: int, *,
+             requested: str | None = None) -> float | None:
+        """The cost of one completion rounded to 10 places, or None (logged once per model) when it has no price."""
+        p = self.lookup(model, requested)
+        if p is None:
+            key = requested or model
+            if key not in self._warned and len(self._warned) < MAX_WARNED_MODELS:
+                self._warned.add(key)
+                logger.warning("no price for model %r (served as %r): its runs are flagged unpriced; add it to the "
+                               "team's prices (per 1,000 tokens, %s)", key, model, self.currency)
+            return None
         return round((prompt_tokens * p.prompt_per_1k + completion_tokens * p.completion_per_1k) / 1000.0, 10)
 
     def to_dict(self) -> dict[str, Any]:
-        """The table as plain data (``"*"`` is the default)."""
+        """The table as plain data, per 1,000 tokens (``"*"`` is the default when one is set)."""
         out: dict[str, Any] = {m: [p.prompt_per_1k, p.completion_per_1k] for m, p in self._prices.items()}
-        out["*"] = [self.default.prompt_per_1k, self.default.completion_per_1k]
+        if self.default is not None:
+            out["*"] = [self.default.prompt_per_1k, self.default.completion_per_1k]
         return out
+
+
+def completion_usage(prices: PriceTable, completion: Any, requested: str) -> tuple[str, Usage]:
+    """(served model, usage) of one completion, priced by the ``requested`` model first (see the module doc)."""
+    model = completion.model or requested
+    tokens = completion.usage
+    cost = prices.cost(model, tokens.prompt_tokens, tokens.completion_tokens, requested=requested)
+    return model, Usage(tokens.prompt_tokens, tokens.completion_tokens, 1, cost or 0.0, unpriced=int(cost is None))
