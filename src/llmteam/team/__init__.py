@@ -40,6 +40,7 @@ from llmteam.team._errors import (
 from llmteam.team._loop import RunEvent
 from llmteam.team._records import RunRecord, TenantUsage
 from llmteam.team._result import AuditHead, RunResult, StepRecord, ToolCallRecord
+from llmteam.team._run import StepRunner
 from llmteam.team._runtime import DEFAULT_URL, TeamRuntime
 from llmteam.team._spec import load_team, provider_from_dict, team_from_dict
 from llmteam.team._store import RunStore
@@ -68,6 +69,7 @@ __all__ = [
     "SQLiteRunStore",
     "StepLimitError",
     "StepRecord",
+    "StepRunner",
     "Team",
     "TeamConfigError",
     "TeamError",

@@ -14,9 +14,9 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from llmteam.audit import AuditEventType, AuditSeverity, sensitive_digest
+from llmteam.audit import AuditEventType, AuditQuery, AuditRecord, AuditSeverity, sensitive_digest
 from llmteam.context import SecureAgentContext, SensitivityLevel, create_secure_context
 from llmteam.llm import LLMProvider, Message
 from llmteam.ratelimit import RateLimiter
@@ -37,6 +37,33 @@ SEALED_MARK = "[SEALED]"
 ORCHESTRATOR_ROLE = "pipeline_orch"
 
 LimiterFor = Callable[[str, LLMProvider], Awaitable[RateLimiter]]
+T = TypeVar("T")
+
+
+class StepRunner:
+    """Runs each side effect of a run (admission, model call, audit record, persistence) exactly as given.
+
+    The in-process default just awaits ``effect()``. The durable layer (``llmteam.durable``) replaces it with a
+    runner that checkpoints each result under ``name``, so a resumed run repeats no completed effect; ``find``
+    returns the effect's result when it already happened (a crash after the write, before the checkpoint).
+    """
+
+    async def step(self, name: str, effect: Callable[[], Awaitable[T]],
+                   find: Callable[[], Awaitable[T | None]] | None = None) -> T:
+        """The result of ``effect()``; a durable runner returns the checkpointed one when ``name`` already ran."""
+        return await effect()
+
+
+def find_audit(trail: Any, run_id: str, event_type: AuditEventType,
+               step_name: str | None = None) -> Callable[[], Awaitable[AuditRecord | None]]:
+    """A ``find`` for :meth:`StepRunner.step`: the run's record of ``event_type`` (and ``step_name``), if written."""
+    async def find() -> AuditRecord | None:
+        records = await trail.query(AuditQuery(run_id=run_id, event_types=[event_type], limit=1000))
+        for record in records:
+            if step_name is None or record.step_name == step_name:
+                return record  # type: ignore[no-any-return]
+        return None
+    return find
 
 
 def sha256_text(text: str) -> str:
@@ -84,6 +111,7 @@ class RunState:
     publish: Publish | None = None
     sealed: list[SealedValue] = field(default_factory=list)
     current_step: int = 0
+    steps_runner: StepRunner = field(default_factory=StepRunner)
 
     def __post_init__(self) -> None:
         self.orchestrator_id = f"{self.tenant_id}/{self.run_id}/orchestrator"
@@ -194,21 +222,25 @@ class GovernedAgent:
                     max_tool_rounds=agent.max_tool_rounds, publish=token if run.publish is not None else None,
                 )
 
-            if agent.output_schema is None:
-                loop = await ask(messages, agent.options)
-            else:
-                loop, run.values[agent.name] = await agent.output_schema.complete(self.llm, ask, messages,
-                                                                                  agent.options)
+            async def call() -> tuple[LoopResult, Any]:
+                if agent.output_schema is None:
+                    return await ask(messages, agent.options), None
+                return await agent.output_schema.complete(self.llm, ask, messages, agent.options)
+
+            loop, value = await run.steps_runner.step(f"model:{step}", call)
+            if agent.output_schema is not None:
+                run.values[agent.name] = value
         except BaseException as exc:
             elapsed = (time.perf_counter() - started) * 1000
             ctx.update_status("failed")
             ctx.increment_error_count()
             run.event(agent.name, "error", int(elapsed), attributes={"step": step, "error": str(exc)[:500]})
-            await run.trail.log(
+            message = f"{type(exc).__name__}: {exc}"[:1000]
+            await run.steps_runner.step(f"audit:failed:{step}", lambda: run.trail.log(
                 AuditEventType.AGENT_FAILED, severity=AuditSeverity.ERROR, action="respond", resource_type="agent",
-                resource_id=agent.name, success=False, error_message=f"{type(exc).__name__}: {exc}"[:1000],
+                resource_id=agent.name, success=False, error_message=message,
                 pipeline_id=run.team.name, run_id=run.run_id, agent_name=agent.name, step_name=str(step),
-            )
+            ), find_audit(run.trail, run.run_id, AuditEventType.AGENT_FAILED, str(step)))
             raise
         text, model, usage = loop.completion.text, loop.model, loop.usage
         elapsed = (time.perf_counter() - started) * 1000
@@ -228,7 +260,7 @@ class GovernedAgent:
             "step": step, "model": model, "prompt_tokens": usage.prompt_tokens,
             "completion_tokens": usage.completion_tokens, "tool_calls": usage.tool_calls,
         })
-        record = await run.trail.log(
+        record = await run.steps_runner.step(f"audit:{step}", lambda: run.trail.log(
             AuditEventType.AGENT_COMPLETED, action="respond", resource_type="agent", resource_id=agent.name,
             new_value={**output_digest(run.tenant_id, agent.sensitivity, text, "output_sha256"),
                        "output_chars": len(text)},
@@ -237,7 +269,7 @@ class GovernedAgent:
                       "duration_ms": round(elapsed, 3), "model_calls": usage.requests,
                       "tool_calls": usage.tool_calls},
             pipeline_id=run.team.name, run_id=run.run_id, agent_name=agent.name, step_name=str(step),
-        )
+        ), find_audit(run.trail, run.run_id, AuditEventType.AGENT_COMPLETED, str(step)))
         run.steps.append(StepRecord(step, agent.name, model, usage, elapsed, record.sequence_number, loop.calls))
         visible = SEALED_MARK if agent.sensitivity in HIDDEN else text
         await run.notify("step_finished", agent.name, {"model": model, "usage": usage.to_dict(),

@@ -40,7 +40,16 @@ from llmteam.team._loop import Publish, RunEvent
 from llmteam.team._records import RunRecord, TenantUsage
 from llmteam.team._result import AuditHead, RunResult
 from llmteam.team._routing import CheckedStrategy, build_strategy
-from llmteam.team._run import HIDDEN, GovernedAgent, RunState, output_digest, provider_key, sha256_text
+from llmteam.team._run import (
+    HIDDEN,
+    GovernedAgent,
+    RunState,
+    StepRunner,
+    find_audit,
+    output_digest,
+    provider_key,
+    sha256_text,
+)
 from llmteam.team._store import RunStore
 from llmteam.team._stream import ToolSettings, stream_events
 from llmteam.team._usage import PriceTable
@@ -128,6 +137,7 @@ class TeamRuntime:
         self.actor = actor
         self.telemetry = resolve_telemetry(telemetry)
         self.tools = ToolSettings(tool_policy, approver, tool_digest_key)
+        self.steps: StepRunner = StepRunner()  # the durable layer installs a checkpointing runner here
         self._limiters: OrderedDict[tuple[str, str], tuple[float, RateLimiter]] = OrderedDict()
         self._rl_backend: Any = None
         self._backend: Backend | None = None
@@ -309,18 +319,28 @@ class TeamRuntime:
                 raise TenantLimitExceededError(tenant_id, "requests_per_minute", 0, limits.max_requests_per_minute)
             self.licence.check_agents(team.name, len(team.agents))
             record = RunRecord(run_id, tenant_id, team.name, input=data)
-            try:
+
+            async def admit() -> float:
                 await self.run_store.admit(record, max_concurrent=limits.max_concurrent_pipelines,
                                            max_per_day=limits.max_runs_per_day, lease=team.run_timeout + 60.0)
+                return record.started_at
+
+            async def admitted() -> float | None:
+                found = await self.run_store.get(tenant_id, run_id)
+                return None if found is None else found.started_at
+
+            try:
+                record.started_at = await self.steps.step("admit", admit, admitted)
             except AdmissionRefused as refused:
                 raise TenantLimitExceededError(tenant_id, refused.limit_type, refused.current,
                                                refused.maximum) from None
         except Exception as exc:
-            await self.audit.log(
+            message = f"{type(exc).__name__}: {exc}"[:1000]
+            await self.steps.step("audit:refused", lambda: self.audit.log(
                 AuditEventType.PIPELINE_FAILED, severity=AuditSeverity.WARNING, actor_id=self.actor, action="refuse",
                 resource_type="pipeline", resource_id=team.name, success=False,
-                error_message=f"{type(exc).__name__}: {exc}"[:1000], pipeline_id=team.name, run_id=run_id,
-            )
+                error_message=message, pipeline_id=team.name, run_id=run_id,
+            ), find_audit(self.audit, run_id, AuditEventType.PIPELINE_FAILED))
             raise
         return record, limits.max_requests_per_minute
 
@@ -333,7 +353,8 @@ class TeamRuntime:
             return await self._limiter(tenant, llm, per_minute)
 
         run = RunState(team, tenant_id, run_id, record.input, self.audit, self.prices, limiter_for,
-                       tools=tools, publish=publish)
+                       tools=tools, publish=publish, steps_runner=self.steps)
+        once = self.steps.step
         orchestrator = PipelineOrchestrator(
             team.name, CheckedStrategy(build_strategy(team, run), team), enable_process_mining=False,
             max_steps=team.max_steps + 1, history_limit=team.max_steps + 1,
@@ -342,10 +363,11 @@ class TeamRuntime:
             orchestrator.register_agent(agent.name, self.telemetry.wrap_agent(GovernedAgent(run, agent)))
         status, final, error = "failed", None, None
         try:  # the one bracket of the run's lifecycle: the run record is finished exactly once, on every path
-            await self.audit.log_pipeline_started(team.name, run_id, self.actor, input_summary={
-                "keys": sorted(record.input), "sha256": sha256_text(json.dumps(record.input, sort_keys=True)),
-                "licence_tier": self.licence.tier.value, "licence_trust": self.licence.trust,
-            })
+            await once("audit:started", lambda: self.audit.log_pipeline_started(team.name, run_id, self.actor,
+                input_summary={
+                    "keys": sorted(record.input), "sha256": sha256_text(json.dumps(record.input, sort_keys=True)),
+                    "licence_tier": self.licence.tier.value, "licence_trust": self.licence.trust,
+                }), find_audit(self.audit, run_id, AuditEventType.PIPELINE_STARTED))
             try:
                 await asyncio.wait_for(orchestrator.orchestrate(run_id, dict(record.input)), team.run_timeout)
             except asyncio.TimeoutError:
@@ -354,15 +376,18 @@ class TeamRuntime:
                     "raise limits.run_timeout or check the model endpoint"
                 ) from None
             answered_by, output = self._final_output(run)
-            done = await self.audit.log_pipeline_completed(team.name, run_id, output_summary={
-                **output_digest(tenant_id, team.agent(answered_by).sensitivity, output, "sha256"),
-                "chars": len(output), "steps": len(run.steps),
-                "total_tokens": run.usage.total_tokens, "cost": run.usage.cost,
-            })
+            done = await once("audit:completed", lambda: self.audit.log_pipeline_completed(team.name, run_id,
+                output_summary={
+                    **output_digest(tenant_id, team.agent(answered_by).sensitivity, output, "sha256"),
+                    "chars": len(output), "steps": len(run.steps),
+                    "total_tokens": run.usage.total_tokens, "cost": run.usage.cost,
+                }), find_audit(self.audit, run_id, AuditEventType.PIPELINE_COMPLETED))
             status, final = "completed", output
         except BaseException as exc:
             error = f"{type(exc).__name__}: {exc}"[:1000]
-            await self.audit.log_pipeline_failed(team.name, run_id, error)
+            failed = error
+            await once("audit:failed", lambda: self.audit.log_pipeline_failed(team.name, run_id, failed),
+                       find_audit(self.audit, run_id, AuditEventType.PIPELINE_FAILED))
             raise
         finally:
             await self._persist(run, record, status, final, error)
@@ -397,11 +422,24 @@ class TeamRuntime:
         record.finished_at = time.time()
         record.steps = len(run.steps)
         record.usage, record.usage_by_agent, record.models = run.usage, run.usage_by_agent, run.models
+        tenant_id, once = run.tenant_id, self.steps.step
+
+        async def logged() -> int | None:
+            return await self.event_log.count(tenant_id=tenant_id, case_id=run.run_id) or None
+
+        async def finished() -> bool | None:
+            found = await self.run_store.get(tenant_id, run.run_id)
+            return None if found is None or found.status == "running" else True
+
+        async def finish() -> bool:
+            await self.run_store.finish(record)
+            return True
+
         try:
             if run.events:
-                await self.event_log.append_many(run.events, tenant_id=run.tenant_id)
+                await once("events", lambda: self.event_log.append_many(run.events, tenant_id=tenant_id), logged)
         finally:
-            await self.run_store.finish(record)
+            await once("finish", finish, finished)
 
     # -- reports -----------------------------------------------------------------------------------
     async def usage(self, tenant: str | None = None) -> TenantUsage:
