@@ -31,6 +31,7 @@ _SUBCOMMANDS: tuple[tuple[str, str | None], ...] = (
     ("llmteam.cli.mine", "mine"),
     ("llmteam.cli.tenants", "tenants"),
     ("llmteam.cli.team", None),
+    ("llmteam.cli.worker", None), ("llmteam.cli.runs", "runs"),
 )
 
 

@@ -269,6 +269,7 @@ def run(
         None, "--allow-key-env", help="Environment variable (or glob) the team file may name as api_key_env; "
         "repeatable; replaces the default LLMTEAM_API_KEY and *_API_KEY."),
     stream: bool = typer.Option(False, "--stream", help="Print the model's tokens and tool calls as they happen."),
+    detach: bool = typer.Option(False, "--detach", help="Queue a durable run for `llmteam worker`; print its id."),
 ) -> None:
     """Run TEAM_FILE once for --tenant on --input and print the answer, usage and audit head."""
     data = _parse_input(input)
@@ -281,8 +282,12 @@ def run(
     except TeamError as exc:  # bad input is a usage error, found before anything runs
         fail(f"{type(exc).__name__}: {exc}", 2, "fix --input")
 
+    auto = TenantTier.FREE if create_tenant else None
+    if detach:
+        typer.echo(_submit_detached(team, db, tenant, data, auto))
+        return
+
     async def body() -> RunResult:
-        auto = TenantTier.FREE if create_tenant else None
         async with team.runtime(db, tenant=tenant, redis_url=redis_url, auto_create_tenant=auto) as rt:
             if not stream:
                 return await rt.run(data)
@@ -322,6 +327,19 @@ def _print_event(event: Any, as_json: bool) -> None:
     elif event.kind in ("tool_decided", "tool_finished"):
         detail = event.data.get("decision") or ("ok" if event.data.get("ok") else event.data.get("error"))
         _err.print(f"[dim]   {event.kind.replace('_', ' ')}: {event.data.get('tool')} → {detail}[/dim]")
+
+
+def _submit_detached(team: Any, db: str, tenant: str, data: dict[str, Any], auto: TenantTier | None) -> str:
+    try:
+        from llmteam.durable import DurableRuntime
+    except ModuleNotFoundError as exc:
+        fail(str(exc), 2)
+
+    async def submit() -> str:
+        async with DurableRuntime(team, db, tenant=tenant, serve=False, auto_create_tenant=auto) as rt:
+            return await rt.submit(data)
+
+    return run_command(submit)
 
 
 def register(app: typer.Typer) -> None:
