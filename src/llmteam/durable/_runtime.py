@@ -8,11 +8,12 @@ executes queued runs of its team; with ``serve=False`` it only submits and inspe
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from dbos import EnqueueOptions
+from dbos import DBOS, EnqueueOptions
 
 from llmteam.durable._control import RunControl, check_run_id, system_db_for
 from llmteam.durable._engine import ENGINE, POLL_SECONDS, QUEUE_PREFIX, WORKFLOW_NAME, DurableError
@@ -47,6 +48,8 @@ class DurableRuntime(RunControl):
         if self.serve:
             ENGINE.serve(self.runtime)
             ENGINE.launch(self.system_db, self.executor_id)
+        else:  # a submitter may be first on a fresh database: create DBOS's schema (idempotent)
+            await asyncio.to_thread(DBOS.migrate, self.system_db)
         await super().open()
         return self
 

@@ -1,0 +1,84 @@
+"""``llmteam worker`` under SIGKILL: every run completes exactly once, no model call repeats, chains stay whole."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from llmteam.audit import AuditEventType, AuditQuery
+from llmteam.durable import DurableRuntime
+from llmteam.team import load_team
+
+from .conftest import CountingChat, Worker
+
+RUNS = 6
+KILLS = 3
+
+
+async def _progress_or_done(chat: CountingChat, seen: int, rt: DurableRuntime, ids: list[str]) -> bool:
+    """Wait until the model sees a new request (True) or every run has finished (False)."""
+    for _ in range(3000):  # hang guard only (~60 s); the test asserts behaviour, never time
+        if chat.total() > seen:
+            return True
+        if all(s.status in ("SUCCESS", "ERROR") for s in [await rt.status(i) for i in ids]):
+            return False
+        await asyncio.sleep(0.02)
+    raise AssertionError("no model request and no finished run for a minute")
+
+
+@pytest.mark.timeout(300)
+async def test_sigkilled_worker_completes_every_run_exactly_once(
+    tmp_path: Path, chat: CountingChat, team_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LLMTEAM_API_KEY", "test-key")
+    db = f"sqlite:///{tmp_path}/runs.db"
+    rng = random.Random(15)
+    worker = Worker(team_file, db, extra=("--concurrency", "1"))  # one run at a time: one model call in flight
+    kills = 0
+    async with DurableRuntime(load_team(team_file), db, serve=False) as rt:
+        ids = [await rt.submit({"query": f"case {i}"}, tenant=f"t{i % 2}", run_id=f"run-{i}") for i in range(RUNS)]
+        worker.start()
+        try:
+            for _ in range(KILLS):
+                if not await _progress_or_done(chat, chat.total(), rt, ids):
+                    break
+                await asyncio.sleep(rng.uniform(0.0, 0.45))  # lands in a model call, between steps or in a write
+                worker.kill()
+                kills += 1
+                worker.start()
+            results = [await rt.result(i, timeout=240) for i in ids]
+        finally:
+            worker.stop()
+
+        assert kills >= 1
+        for i, result in enumerate(results):
+            assert result.output == f"re: Second: re: First: case {i}"
+            assert [s.agent for s in result.steps] == ["first", "second"]
+        # the model: one call per completed model step, plus at most one per kill (the call in flight)
+        expected = Counter({f"First: case {i}": 1 for i in range(RUNS)} | {
+            f"Second: re: First: case {i}": 1 for i in range(RUNS)})
+        assert set(chat.calls) == set(expected)
+        assert 2 * RUNS <= chat.total() <= 2 * RUNS + kills, chat.calls
+        core = rt.runtime
+        for tenant in ("t0", "t1"):
+            assert await core.verify_audit(tenant) == (True, [])
+            mine = [r for r in results if r.tenant_id == tenant]
+            usage = await core.usage(tenant)
+            assert usage.total.requests == sum(s.usage.requests for r in mine for s in r.steps) == 2 * len(mine)
+            async with core.tenants.context(tenant):
+                for r in mine:
+                    records = await core.audit.query(AuditQuery(run_id=r.run_id, limit=1000))
+                    kinds = Counter((rec.event_type, rec.step_name or None) for rec in records)
+                    assert kinds == Counter({
+                        (AuditEventType.PIPELINE_STARTED, None): 1,
+                        (AuditEventType.AGENT_COMPLETED, "1"): 1,
+                        (AuditEventType.AGENT_COMPLETED, "2"): 1,
+                        (AuditEventType.PIPELINE_COMPLETED, None): 1,
+                    }), kinds
+                    assert await core.event_log.count(tenant_id=tenant, case_id=r.run_id) == 4
+                    record = await core.get_run(r.run_id, tenant)
+                    assert record is not None and record.status == "completed" and record.steps == 2
