@@ -1,0 +1,104 @@
+"""DurableRuntime: submit returns at once, result/run/status/list/cancel/resume, per-tenant queue concurrency."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from llmteam.durable import DurableError, DurableRuntime, RunFailedError, system_db_for
+from llmteam.llm import ScriptedLLM
+from llmteam.team import Agent, Team
+from llmteam.tenancy import TenantConfig, TenantTier
+
+
+def make_team(delay: float = 0.0, name: str = "pair") -> Team:
+    llm = ScriptedLLM({"Classify": "billing"}, default="done", delay=delay)
+    return Team(name, llm=llm, agents=[Agent("triage", prompt="Classify: {query}"),
+                                       Agent("answer", prompt="Reply to {query} as {triage}")])
+
+
+def url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path}/runs.db"
+
+
+async def test_submit_returns_an_id_and_result_is_the_audited_run(tmp_path: Path) -> None:
+    async with DurableRuntime(make_team(), url(tmp_path), tenant="acme") as rt:
+        run_id = await rt.submit({"query": "invoice"}, run_id="r-1")
+        assert run_id == "r-1"
+        result = await rt.result(run_id, timeout=60)
+        assert (result.run_id, result.output, result.outputs["triage"]) == ("r-1", "done", "billing")
+        assert result.usage.requests == 2
+        assert await rt.runtime.verify_audit("acme") == (True, [])
+        status = await rt.status(run_id)
+        assert (status.status, status.tenant, status.queue) == ("SUCCESS", "acme", "llmteam_runs_c1")
+        assert [s.run_id for s in await rt.list()] == ["r-1"]
+        again = await rt.run({"query": "other"}, timeout=60)  # run = submit and wait
+        assert again.run_id != run_id and again.output == "done"
+
+
+async def test_bad_input_run_id_and_unknown_runs_fail_clearly(tmp_path: Path) -> None:
+    async with DurableRuntime(make_team(), url(tmp_path), tenant="acme") as rt:
+        with pytest.raises(DurableError, match="run id '../x' must be"):
+            await rt.submit({"query": "q"}, run_id="../x")
+        with pytest.raises(Exception, match="prompt variable|query"):
+            await rt.submit({})
+        with pytest.raises(DurableError, match="no durable run 'nope'"):
+            await rt.status("nope")
+        with pytest.raises(DurableError, match="no tenant given"):
+            await DurableRuntime(make_team(), url(tmp_path)).submit({"query": "q"})
+
+
+async def test_a_failing_run_raises_run_failed_with_the_original_error(tmp_path: Path) -> None:
+    team = Team("broken", llm=ScriptedLLM(default="x"), agents=[Agent("a", prompt="Use {b}"),
+                                                                Agent("b", prompt="Answer {query}")])
+    async with DurableRuntime(team, url(tmp_path), tenant="acme") as rt:
+        run_id = await rt.submit({"query": "q"})
+        with pytest.raises(RunFailedError, match="PromptVariableError"):
+            await rt.result(run_id, timeout=60)
+        assert (await rt.status(run_id)).status == "ERROR"
+        record = await rt.runtime.get_run(run_id)
+        assert record is not None and record.status == "failed"
+        assert await rt.runtime.verify_audit() == (True, [])
+
+
+async def test_cancel_before_start_then_resume_on_a_worker(tmp_path: Path) -> None:
+    team = make_team()
+    async with DurableRuntime(team, url(tmp_path), tenant="acme", serve=False) as client:
+        run_id = await client.submit({"query": "later"})
+        await client.cancel(run_id)
+        assert (await client.status(run_id)).status == "CANCELLED"
+        async with DurableRuntime(team, url(tmp_path), tenant="acme") as worker:
+            await asyncio.sleep(0.5)  # a serving worker leaves a cancelled run alone (checked below, not timed)
+            assert (await worker.status(run_id)).status == "CANCELLED"
+            await client.resume(run_id)
+            assert (await worker.result(run_id, timeout=60)).output == "done"
+
+
+async def test_per_tenant_concurrency_is_never_exceeded(tmp_path: Path) -> None:
+    team = make_team(delay=0.05)
+    async with DurableRuntime(team, url(tmp_path)) as rt:
+        await rt.runtime.tenants.create_tenant(TenantConfig("busy", "busy", tier=TenantTier.PROFESSIONAL,
+                                                            max_concurrent_pipelines=2))
+        await rt.runtime.tenants.create_tenant(TenantConfig("solo", "solo", tier=TenantTier.PROFESSIONAL,
+                                                            max_concurrent_pipelines=1))
+        ids = [await rt.submit({"query": f"q{i}"}, tenant=t) for i in range(6) for t in ("busy", "solo")]
+        for run_id in ids:
+            await rt.result(run_id, timeout=120)
+        for tenant, limit in (("busy", 2), ("solo", 1)):
+            runs = await rt.runtime.runs(tenant)
+            assert len(runs) == 6 and all(r.finished_at is not None for r in runs)
+            edges = sorted([(r.started_at, 1) for r in runs] + [(r.finished_at or 0.0, -1) for r in runs])
+            running = peak = 0
+            for _, delta in edges:  # an end sorts before a start at the same instant
+                running += delta
+                peak = max(peak, running)
+            assert peak <= limit, (tenant, peak)
+
+
+def test_system_db_sits_beside_the_store() -> None:
+    assert system_db_for("sqlite:///a/b.db") == "sqlite:///a/b.dbos.db"
+    assert system_db_for("postgresql://u@h/d") == "postgresql://u@h/d"
+    with pytest.raises(DurableError, match="need a database"):
+        system_db_for("memory://")
