@@ -6,6 +6,7 @@ import asyncio
 import random
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -55,30 +56,61 @@ async def test_sigkilled_worker_completes_every_run_exactly_once(
             worker.stop()
 
         assert kills >= 1
-        for i, result in enumerate(results):
-            assert result.output == f"re: Second: re: First: case {i}"
-            assert [s.agent for s in result.steps] == ["first", "second"]
-        # the model: one call per completed model step, plus at most one per kill (the call in flight)
-        expected = Counter({f"First: case {i}": 1 for i in range(RUNS)} | {
-            f"Second: re: First: case {i}": 1 for i in range(RUNS)})
-        assert set(chat.calls) == set(expected)
-        assert 2 * RUNS <= chat.total() <= 2 * RUNS + kills, chat.calls
-        core = rt.runtime
-        for tenant in ("t0", "t1"):
-            assert await core.verify_audit(tenant) == (True, [])
-            mine = [r for r in results if r.tenant_id == tenant]
-            usage = await core.usage(tenant)
-            assert usage.total.requests == sum(s.usage.requests for r in mine for s in r.steps) == 2 * len(mine)
-            async with core.tenants.context(tenant):
-                for r in mine:
-                    records = await core.audit.query(AuditQuery(run_id=r.run_id, limit=1000))
-                    kinds = Counter((rec.event_type, rec.step_name or None) for rec in records)
-                    assert kinds == Counter({
-                        (AuditEventType.PIPELINE_STARTED, None): 1,
-                        (AuditEventType.AGENT_COMPLETED, "1"): 1,
-                        (AuditEventType.AGENT_COMPLETED, "2"): 1,
-                        (AuditEventType.PIPELINE_COMPLETED, None): 1,
-                    }), kinds
-                    assert await core.event_log.count(tenant_id=tenant, case_id=r.run_id) == 4
-                    record = await core.get_run(r.run_id, tenant)
-                    assert record is not None and record.status == "completed" and record.steps == 2
+        await assert_exactly_once(rt, chat, results, kills, RUNS)
+
+
+async def assert_exactly_once(rt: DurableRuntime, chat: CountingChat, results: list[Any], kills: int,
+                              runs: int) -> None:
+    """Each run answered once, one model call per completed step (+1 per kill at most), no duplicate records."""
+    for i, result in enumerate(results):
+        assert result.output == f"re: Second: re: First: case {i}"
+        assert [s.agent for s in result.steps] == ["first", "second"]
+    expected = {f"First: case {i}" for i in range(runs)} | {f"Second: re: First: case {i}" for i in range(runs)}
+    assert set(chat.calls) == expected
+    assert 2 * runs <= chat.total() <= 2 * runs + kills, chat.calls
+    core = rt.runtime
+    for tenant in sorted({r.tenant_id for r in results}):
+        assert await core.verify_audit(tenant) == (True, [])
+        mine = [r for r in results if r.tenant_id == tenant]
+        usage = await core.usage(tenant)
+        assert usage.total.requests == sum(s.usage.requests for r in mine for s in r.steps) == 2 * len(mine)
+        async with core.tenants.context(tenant):
+            for r in mine:
+                records = await core.audit.query(AuditQuery(run_id=r.run_id, limit=1000))
+                kinds = Counter((rec.event_type, rec.step_name or None) for rec in records)
+                assert kinds == Counter({
+                    (AuditEventType.PIPELINE_STARTED, None): 1,
+                    (AuditEventType.AGENT_COMPLETED, "1"): 1,
+                    (AuditEventType.AGENT_COMPLETED, "2"): 1,
+                    (AuditEventType.PIPELINE_COMPLETED, None): 1,
+                }), kinds
+                assert await core.event_log.count(tenant_id=tenant, case_id=r.run_id) == 4
+                record = await core.get_run(r.run_id, tenant)
+                assert record is not None and record.status == "completed" and record.steps == 2
+
+
+@pytest.mark.timeout(300)
+async def test_a_live_worker_adopts_a_dead_workers_runs(
+    tmp_path: Path, chat: CountingChat, team_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LLMTEAM_API_KEY", "test-key")
+    db = f"sqlite:///{tmp_path}/runs.db"
+    dead = Worker(team_file, db, executor_id="dead", extra=("--concurrency", "1"))
+    live = Worker(team_file, db, executor_id="live", extra=("--adopt", "dead"))
+    async with DurableRuntime(load_team(team_file), db, serve=False) as rt:
+        ids = [await rt.submit({"query": f"case {i}"}, tenant="t0", run_id=f"run-{i}") for i in range(3)]
+        dead.start()
+        try:
+            assert await _progress_or_done(chat, 0, rt, ids)
+            dead.kill()  # mid-run: its run is PENDING under executor "dead", which never comes back
+            before = [await rt.status(i) for i in ids]
+            pending = [s.run_id for s in before if s.status == "PENDING"]
+            assert pending and all(s.executor == "dead" for s in before if s.status == "PENDING")
+            live.start()
+            results = [await rt.result(i, timeout=240) for i in ids]
+        finally:
+            dead.stop()
+            live.stop()
+        after = [await rt.status(i) for i in pending]
+        assert all(s.executor == "live" for s in after)
+        await assert_exactly_once(rt, chat, results, 1, 3)

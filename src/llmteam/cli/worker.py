@@ -22,6 +22,8 @@ def worker(
     concurrency: int | None = typer.Option(None, "--concurrency", min=1, help="Runs executed at once per queue."),
     executor_id: str = typer.Option(socket.gethostname(), "--executor-id",
                                     help="This worker's stable name: a restarted worker resumes its own runs."),
+    adopt: list[str] | None = typer.Option(None, "--adopt", help="Executor id of a DEAD worker whose unfinished "
+                                           "runs this worker resumes (repeatable)."),
 ) -> None:
     """Execute queued durable runs of TEAM_FILES; a restarted worker resumes the runs it left unfinished."""
     try:
@@ -38,9 +40,9 @@ def worker(
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
+        names = ", ".join(t.name for t in teams)
         await serve(teams, db, stop, system_db=system_db, executor_id=executor_id, concurrency=concurrency,
-                    ready=lambda: print(f"worker {executor_id} ready: {', '.join(t.name for t in teams)}",
-                                        flush=True))
+                    adopt=adopt or (), ready=lambda: typer.echo(f"worker {executor_id} ready: {names}"))
 
     run_command(body)
 

@@ -95,6 +95,15 @@ class _Engine:
         self.system_db, self.executor_id = system_db, executor_id
         logger.info("DBOS launched on %s as executor %s", system_db, executor_id)
 
+    async def adopt(self, executor_ids: list[str]) -> int:
+        """Resume here the unfinished runs of dead workers ``executor_ids`` (DBOS's own recovery path); returns
+        how many. Only for workers known to be dead: a live one would execute the same runs beside this one.
+        """
+        if self.system_db is None:
+            raise DurableError("launch the engine before adopting another worker's runs")
+        handles = await asyncio.to_thread(DBOS._recover_pending_workflows, executor_ids)
+        return len(handles)
+
     def shutdown(self) -> None:
         """Destroy this process's DBOS instance (workflows in flight resume on the next launch or elsewhere)."""
         if self.system_db is None:
