@@ -97,6 +97,16 @@ async def test_per_tenant_concurrency_is_never_exceeded(tmp_path: Path) -> None:
             assert peak <= limit, (tenant, peak)
 
 
+async def test_the_loop_keeps_working_after_a_durable_runtime_closes(tmp_path: Path) -> None:
+    async with DurableRuntime(make_team(), url(tmp_path), tenant="acme") as rt:
+        await rt.run({"query": "one"}, timeout=60)
+    assert await asyncio.to_thread(lambda: 42) == 42  # DBOS shut down its pool, which it had made the default
+    async with make_team().runtime(f"sqlite:///{tmp_path}/plain.db", tenant="acme") as plain:
+        assert (await plain.run({"query": "two"})).output == "done"
+    async with DurableRuntime(make_team(), url(tmp_path), tenant="acme") as again:  # and DBOS launches again
+        assert (await again.run({"query": "three"}, timeout=60)).output == "done"
+
+
 def test_system_db_sits_beside_the_store() -> None:
     assert system_db_for("sqlite:///a/b.db") == "sqlite:///a/b.dbos.db"
     assert system_db_for("postgresql://u@h/d") == "postgresql://u@h/d"

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from dbos import DBOS, DBOSConfig
@@ -110,6 +111,10 @@ class _Engine:
             return
         self.system_db = self.executor_id = None
         DBOS.destroy(destroy_registry=False)
+        try:  # DBOS made its thread pool the loop's default executor and has shut it down: give the loop a live one
+            asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(thread_name_prefix="llmteam"))
+        except RuntimeError:  # no running loop: nothing to repair
+            pass
 
 
 ENGINE = _Engine()
