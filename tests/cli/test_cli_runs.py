@@ -50,3 +50,11 @@ def test_unknown_and_malformed_run_ids_fail_clearly(tmp_path: Path) -> None:
     assert bad.exit_code == 1 and "must be 1-128 letters" in bad.output
     memory = runner.invoke(app, ["runs", "list", "--db", "memory://"])
     assert memory.exit_code == 1 and "need a database" in memory.output
+
+
+def test_a_missing_or_unreachable_system_database_is_a_clear_error(tmp_path: Path) -> None:
+    fresh = runner.invoke(app, ["runs", "list", "--db", f"sqlite:///{tmp_path}/fresh.db"])
+    assert fresh.exit_code == 1 and "DBOS system database" in fresh.output and "Traceback" not in fresh.output
+    down = runner.invoke(app, ["runs", "list", "--db", "postgresql://u:secret@127.0.0.1:1/nope"])
+    assert down.exit_code == 1 and "DBOS system database" in down.output
+    assert "secret" not in down.output

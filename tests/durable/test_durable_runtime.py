@@ -46,6 +46,8 @@ async def test_bad_input_run_id_and_unknown_runs_fail_clearly(tmp_path: Path) ->
             await rt.submit({})
         with pytest.raises(DurableError, match="no durable run 'nope'"):
             await rt.status("nope")
+        with pytest.raises(DurableError, match="run 'nope'"):
+            await rt.result("nope", timeout=5)
         with pytest.raises(DurableError, match="no tenant given"):
             await DurableRuntime(make_team(), url(tmp_path)).submit({"query": "q"})
 

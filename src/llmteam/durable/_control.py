@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import sqlalchemy as sa
 from dbos import DBOSClient
 
-from llmteam.durable._engine import POLL_SECONDS, WORKFLOW_NAME, DurableError, RunFailedError
+from llmteam.durable._engine import POLL_SECONDS, WORKFLOW_NAME, DurableError
 from llmteam.team import RunResult
 
 RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
@@ -35,6 +38,21 @@ def system_db_for(url: str) -> str:
     if url.startswith(("postgresql://", "postgres://")):
         return url
     raise DurableError(f"durable runs need a database, not {url!r}; use sqlite:///path.db or postgresql://...")
+
+
+@contextmanager
+def db_errors(system_db: str) -> Iterator[None]:
+    """Turn a failure of the DBOS system database into a DurableError naming it (password hidden)."""
+    try:
+        yield
+    except sa.exc.SQLAlchemyError as exc:
+        try:
+            shown = sa.make_url(system_db).render_as_string(hide_password=True)
+        except sa.exc.ArgumentError:
+            shown = "(unparseable URL)"
+        reason = str(getattr(exc, "orig", None) or exc).splitlines()[0][:300]
+        raise DurableError(f"DBOS system database {shown} failed: {reason}; check --db/--system-db, and start a "
+                           "worker or submit a run first to create it") from None
 
 
 @dataclass(frozen=True)
@@ -64,7 +82,8 @@ class RunControl:
     async def open(self) -> RunControl:
         """Connect to the system database (idempotent)."""
         if self._client is None:
-            self._client = await asyncio.to_thread(DBOSClient, system_database_url=self.system_db)
+            with db_errors(self.system_db):
+                self._client = await asyncio.to_thread(DBOSClient, system_database_url=self.system_db)
         return self
 
     async def close(self) -> None:
@@ -88,13 +107,15 @@ class RunControl:
 
     async def result(self, run_id: str, timeout: float | None = None) -> RunResult:
         """The run's result, waiting up to ``timeout`` seconds (None: no limit); a failed run raises."""
-        handle: Any = await self.client.retrieve_workflow_async(check_run_id(run_id))
+        check_run_id(run_id)
         try:
+            with db_errors(self.system_db):
+                handle: Any = await self.client.retrieve_workflow_async(run_id)
             result: RunResult = await asyncio.wait_for(handle.get_result(polling_interval_sec=POLL_SECONDS), timeout)
         except asyncio.TimeoutError:
             raise DurableError(f"run {run_id!r} did not finish within {timeout}s; it keeps running "
                                "(`llmteam runs show` to follow it)") from None
-        except RunFailedError:
+        except DurableError:  # RunFailedError included: the run's own error
             raise
         except Exception as exc:
             raise DurableError(f"run {run_id!r}: {type(exc).__name__}: {exc}") from None
@@ -103,27 +124,31 @@ class RunControl:
 
     async def status(self, run_id: str) -> RunStatus:
         """Where the run is now (raises :class:`DurableError` for an unknown run)."""
-        found = await self.client.list_workflows_async(workflow_ids=[check_run_id(run_id)], load_input=False,
-                                                      load_output=False)
+        with db_errors(self.system_db):
+            found = await self.client.list_workflows_async(workflow_ids=[check_run_id(run_id)], load_input=False,
+                                                          load_output=False)
         if not found:
             raise DurableError(f"no durable run {run_id!r}; `llmteam runs list` shows the known ones")
         return _status(found[0])
 
     async def list(self, limit: int = 100) -> list[RunStatus]:
         """The newest ``limit`` durable runs of every team and tenant, newest first."""
-        found = await self.client.list_workflows_async(name=WORKFLOW_NAME, limit=limit, sort_desc=True,
-                                                      load_input=False, load_output=False)
+        with db_errors(self.system_db):
+            found = await self.client.list_workflows_async(name=WORKFLOW_NAME, limit=limit, sort_desc=True,
+                                                          load_input=False, load_output=False)
         return [_status(w) for w in found]
 
     async def cancel(self, run_id: str) -> None:
         """Stop the run at its next step (or before it starts); :meth:`resume` continues it."""
         await self.status(run_id)
-        await self.client.cancel_workflow_async(run_id)
+        with db_errors(self.system_db):
+            await self.client.cancel_workflow_async(run_id)
 
     async def resume(self, run_id: str) -> None:
         """Continue a cancelled or stalled run from its first unfinished step."""
         await self.status(run_id)
-        await self.client.resume_workflow_async(run_id)
+        with db_errors(self.system_db):
+            await self.client.resume_workflow_async(run_id)
 
 
 

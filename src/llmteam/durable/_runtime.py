@@ -15,7 +15,7 @@ from typing import Any
 
 from dbos import DBOS, EnqueueOptions
 
-from llmteam.durable._control import RunControl, check_run_id, system_db_for
+from llmteam.durable._control import RunControl, check_run_id, db_errors, system_db_for
 from llmteam.durable._engine import ENGINE, POLL_SECONDS, QUEUE_PREFIX, WORKFLOW_NAME, DurableError
 from llmteam.team import DEFAULT_URL, RunResult, Team, TeamRuntime
 
@@ -49,7 +49,8 @@ class DurableRuntime(RunControl):
             ENGINE.serve(self.runtime)
             ENGINE.launch(self.system_db, self.executor_id)
         else:  # a submitter may be first on a fresh database: create DBOS's schema (idempotent)
-            await asyncio.to_thread(DBOS.migrate, self.system_db)
+            with db_errors(self.system_db):
+                await asyncio.to_thread(DBOS.migrate, self.system_db)
         await super().open()
         return self
 
@@ -70,11 +71,12 @@ class DurableRuntime(RunControl):
     async def _queue(self, concurrency: int) -> str:
         name = f"{QUEUE_PREFIX}{concurrency}"
         if name not in self._queues:
-            await self.client.register_queue_async(
-                name, partition_concurrency=concurrency, worker_concurrency=self.concurrency,
-                polling_interval_sec=POLL_SECONDS, on_conflict="never_update" if self.concurrency is None
-                else "always_update",
-            )
+            with db_errors(self.system_db):
+                await self.client.register_queue_async(
+                    name, partition_concurrency=concurrency, worker_concurrency=self.concurrency,
+                    polling_interval_sec=POLL_SECONDS, on_conflict="never_update" if self.concurrency is None
+                    else "always_update",
+                )
             self._queues.add(name)
         return name
 
@@ -93,7 +95,8 @@ class DurableRuntime(RunControl):
         queue = await self._queue(max(1, config.get_effective_limits().max_concurrent_pipelines))
         options: EnqueueOptions = {"workflow_name": WORKFLOW_NAME, "queue_name": queue, "workflow_id": run_id,
                                    "queue_partition_key": tenant_id}
-        await self.client.enqueue_async(options, self.team.name, tenant_id, run_id, data)
+        with db_errors(self.system_db):
+            await self.client.enqueue_async(options, self.team.name, tenant_id, run_id, data)
         return run_id
 
     async def run(self, input: Mapping[str, Any], *, tenant: str | None = None, run_id: str | None = None,
