@@ -86,6 +86,28 @@ def provider_key(llm: LLMProvider) -> str:
     return f"{base}|{llm.model}"
 
 
+async def persist_once(steps: StepRunner, event_log: Any, run_store: Any, run: RunState, record: Any) -> None:
+    """Write the run's mining events, then finish its run record: each once, even when re-executed."""
+    tenant_id = run.tenant_id
+
+    async def logged() -> int | None:
+        return await event_log.count(tenant_id=tenant_id, case_id=run.run_id) or None
+
+    async def finished() -> bool | None:
+        found = await run_store.get(tenant_id, run.run_id)
+        return None if found is None or found.status == "running" else True
+
+    async def finish() -> bool:
+        await run_store.finish(record)
+        return True
+
+    try:
+        if run.events:
+            await steps.step("events", lambda: event_log.append_many(run.events, tenant_id=tenant_id), logged)
+    finally:
+        await steps.step("finish", finish, finished)
+
+
 @dataclass
 class RunState:
     """Everything one run owns; nothing in it is shared with another run."""

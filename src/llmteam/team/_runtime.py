@@ -47,6 +47,7 @@ from llmteam.team._run import (
     StepRunner,
     find_audit,
     output_digest,
+    persist_once,
     provider_key,
     sha256_text,
 )
@@ -422,24 +423,7 @@ class TeamRuntime:
         record.finished_at = time.time()
         record.steps = len(run.steps)
         record.usage, record.usage_by_agent, record.models = run.usage, run.usage_by_agent, run.models
-        tenant_id, once = run.tenant_id, self.steps.step
-
-        async def logged() -> int | None:
-            return await self.event_log.count(tenant_id=tenant_id, case_id=run.run_id) or None
-
-        async def finished() -> bool | None:
-            found = await self.run_store.get(tenant_id, run.run_id)
-            return None if found is None or found.status == "running" else True
-
-        async def finish() -> bool:
-            await self.run_store.finish(record)
-            return True
-
-        try:
-            if run.events:
-                await once("events", lambda: self.event_log.append_many(run.events, tenant_id=tenant_id), logged)
-        finally:
-            await once("finish", finish, finished)
+        await persist_once(self.steps, self.event_log, self.run_store, run, record)
 
     # -- reports -----------------------------------------------------------------------------------
     async def usage(self, tenant: str | None = None) -> TenantUsage:
