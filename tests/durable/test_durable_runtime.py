@@ -109,8 +109,28 @@ async def test_the_loop_keeps_working_after_a_durable_runtime_closes(tmp_path: P
         assert (await again.run({"query": "three"}, timeout=60)).output == "done"
 
 
+async def test_durable_runs_on_postgresql(pg_schema_url: str, postgres_url: str, unique_name: str) -> None:
+    import asyncpg
+
+    try:
+        async with DurableRuntime(make_team(), pg_schema_url, tenant="acme",
+                                  system_schema=f"{unique_name}_dbos") as rt:
+            results = await asyncio.gather(*[rt.run({"query": f"q{i}"}, timeout=120) for i in range(3)])
+            assert [r.output for r in results] == ["done"] * 3
+            assert await rt.runtime.verify_audit() == (True, [])
+            assert {s.status for s in await rt.list()} == {"SUCCESS"}
+    finally:  # DBOS's tables live in a schema of their own, dropped once DBOS is shut down
+        admin = await asyncpg.connect(postgres_url)
+        try:
+            await admin.execute(f'DROP SCHEMA IF EXISTS "{unique_name}_dbos" CASCADE')
+        finally:
+            await admin.close()
+
+
 def test_system_db_sits_beside_the_store() -> None:
     assert system_db_for("sqlite:///a/b.db") == "sqlite:///a/b.dbos.db"
-    assert system_db_for("postgresql://u@h/d") == "postgresql://u@h/d"
+    assert system_db_for("postgresql://u@h/d?search_path=s") == "postgresql://u@h/d"
+    with pytest.raises(DurableError, match="invalid system schema 'Bad-Name'"):
+        DurableRuntime(make_team(), "sqlite:///x.db", system_schema="Bad-Name")
     with pytest.raises(DurableError, match="need a database"):
         system_db_for("memory://")

@@ -15,6 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from dbos import DBOSClient
 
+from llmteam.backends import validate_identifier
 from llmteam.durable._engine import POLL_SECONDS, WORKFLOW_NAME, DurableError
 from llmteam.team import RunResult
 
@@ -36,7 +37,7 @@ def system_db_for(url: str) -> str:
         stem = path[:-3] if path.endswith(".db") else path
         return f"sqlite:///{stem}.dbos.db"
     if url.startswith(("postgresql://", "postgres://")):
-        return url
+        return url.split("?", 1)[0]  # DBOS takes a plain URL; its tables live in their own schema
     raise DurableError(f"durable runs need a database, not {url!r}; use sqlite:///path.db or postgresql://...")
 
 
@@ -73,17 +74,25 @@ class RunStatus:
 
 
 class RunControl:
-    """Durable runs seen from outside a worker; use ``async with RunControl(system_db) as runs``."""
+    """Durable runs seen from outside a worker; use ``async with RunControl(system_db) as runs``.
 
-    def __init__(self, system_db: str) -> None:
+    ``system_schema`` is the PostgreSQL schema of DBOS's tables (default ``dbos``; ignored by SQLite).
+    """
+
+    def __init__(self, system_db: str, *, system_schema: str = "dbos") -> None:
         self.system_db = system_db
+        try:
+            self.system_schema = validate_identifier(system_schema, "system schema")
+        except ValueError as exc:
+            raise DurableError(str(exc)) from None
         self._client: DBOSClient | None = None
 
     async def open(self) -> RunControl:
         """Connect to the system database (idempotent)."""
         if self._client is None:
             with db_errors(self.system_db):
-                self._client = await asyncio.to_thread(DBOSClient, system_database_url=self.system_db)
+                self._client = await asyncio.to_thread(DBOSClient, system_database_url=self.system_db,
+                                                       dbos_system_schema=self.system_schema)
         return self
 
     async def close(self) -> None:

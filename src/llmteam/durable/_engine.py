@@ -60,6 +60,7 @@ class _Engine:
     def __init__(self) -> None:
         self.system_db: str | None = None
         self.executor_id: str | None = None
+        self.schema = "dbos"
         self.runtimes: dict[str, TeamRuntime] = {}
 
     def serve(self, runtime: TeamRuntime) -> None:
@@ -75,7 +76,7 @@ class _Engine:
         if self.runtimes.get(runtime.team.name) is runtime:
             del self.runtimes[runtime.team.name]
 
-    def launch(self, system_db: str, executor_id: str) -> None:
+    def launch(self, system_db: str, executor_id: str, schema: str = "dbos") -> None:
         """Launch DBOS on ``system_db`` inside the running event loop (queued runs execute on it).
 
         DBOS recovers the pending workflows of ``executor_id`` at launch: a worker restarted with the id it had
@@ -83,17 +84,17 @@ class _Engine:
         """
         asyncio.get_running_loop()  # DBOS submits queued coroutines to the loop that launched it
         if self.system_db is not None:
-            if (self.system_db, self.executor_id) != (system_db, executor_id):
+            if (self.system_db, self.executor_id, self.schema) != (system_db, executor_id, schema):
                 raise DurableError(
                     f"this process already runs DBOS on {self.system_db!r} as {self.executor_id!r}; one process "
                     f"serves one system database (asked for {system_db!r} as {executor_id!r})"
                 )
             return
         config: DBOSConfig = {"name": APP_NAME, "system_database_url": system_db, "executor_id": executor_id,
-                              "log_level": "WARNING"}
+                              "dbos_system_schema": schema, "log_level": "WARNING"}
         DBOS(config=config)
         DBOS.launch()
-        self.system_db, self.executor_id = system_db, executor_id
+        self.system_db, self.executor_id, self.schema = system_db, executor_id, schema
         logger.info("DBOS launched on %s as executor %s", system_db, executor_id)
 
     async def adopt(self, executor_ids: list[str]) -> int:

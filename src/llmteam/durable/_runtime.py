@@ -24,17 +24,18 @@ class DurableRuntime(RunControl):
     """Durable runs of one team over the stores at ``url``; use ``async with DurableRuntime(team, url) as rt``.
 
     ``system_db`` is DBOS's database (default: beside ``url``). ``serve`` makes this process a worker for the
-    team (``executor_id`` names it for recovery: a worker restarted with its id resumes its runs). Other
-    keyword options go to :class:`~llmteam.team.TeamRuntime`.
+    team (``executor_id`` names it for recovery: a worker restarted with its id resumes its runs).
+    ``system_schema`` is the PostgreSQL schema of DBOS's tables. Other keyword options go to
+    :class:`~llmteam.team.TeamRuntime`.
     """
 
     def __init__(self, team: Team, url: str = DEFAULT_URL, *, system_db: str | None = None, tenant: str | None = None,
                  serve: bool = True, executor_id: str = "local", concurrency: int | None = None,
-                 **options: Any) -> None:
+                 system_schema: str = "dbos", **options: Any) -> None:
         if concurrency is not None and (isinstance(concurrency, bool) or not isinstance(concurrency, int)
                                         or concurrency < 1):
             raise DurableError(f"concurrency={concurrency!r} must be an integer >= 1 (runs per worker and queue)")
-        super().__init__(system_db or system_db_for(url))
+        super().__init__(system_db or system_db_for(url), system_schema=system_schema)
         self.team = team
         self.runtime = TeamRuntime(team, url, tenant=tenant, **options)
         self.serve = serve
@@ -47,10 +48,10 @@ class DurableRuntime(RunControl):
         await self.runtime.open()
         if self.serve:
             ENGINE.serve(self.runtime)
-            ENGINE.launch(self.system_db, self.executor_id)
+            ENGINE.launch(self.system_db, self.executor_id, self.system_schema)
         else:  # a submitter may be first on a fresh database: create DBOS's schema (idempotent)
             with db_errors(self.system_db):
-                await asyncio.to_thread(DBOS.migrate, self.system_db)
+                await asyncio.to_thread(DBOS.migrate, self.system_db, schema=self.system_schema)
         await super().open()
         return self
 
