@@ -19,6 +19,7 @@ def worker(
                                             show_default=False),
     db: str = DbOpt,
     system_db: str | None = typer.Option(None, "--system-db", help="DBOS system database (default: beside --db)."),
+    system_schema: str = typer.Option("dbos", "--system-schema", help="PostgreSQL schema of DBOS's tables."),
     concurrency: int | None = typer.Option(None, "--concurrency", min=1, help="Runs executed at once per queue."),
     executor_id: str = typer.Option(socket.gethostname(), "--executor-id",
                                     help="This worker's stable name: a restarted worker resumes its own runs."),
@@ -42,7 +43,8 @@ def worker(
             loop.add_signal_handler(sig, stop.set)
         names = ", ".join(t.name for t in teams)
         await serve(teams, db, stop, system_db=system_db, executor_id=executor_id, concurrency=concurrency,
-                    adopt=adopt or (), ready=lambda: typer.echo(f"worker {executor_id} ready: {names}"))
+                    system_schema=system_schema, adopt=adopt or (),
+                    ready=lambda: typer.echo(f"worker {executor_id} ready: {names}"))
 
     run_command(body)
 
