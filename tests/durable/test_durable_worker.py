@@ -40,7 +40,7 @@ async def test_sigkilled_worker_completes_every_run_exactly_once(
     rng = random.Random(15)
     worker = Worker(team_file, db, extra=("--concurrency", "1"))  # one run at a time: one model call in flight
     kills = 0
-    async with DurableRuntime(load_team(team_file), db, serve=False) as rt:
+    async with DurableRuntime(load_team(team_file), db, serve=False, concurrency=1) as rt:
         ids = [await rt.submit({"query": f"case {i}"}, tenant=f"t{i % 2}", run_id=f"run-{i}") for i in range(RUNS)]
         worker.start()
         try:

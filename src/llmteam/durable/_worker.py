@@ -7,32 +7,45 @@ from collections.abc import Callable, Sequence
 from contextlib import AsyncExitStack
 from typing import Any
 
+from dbos import DBOS
+
+from llmteam.durable._control import RunControl, db_errors, system_db_for
 from llmteam.durable._engine import ENGINE, QUEUE_PREFIX
 from llmteam.durable._runtime import DurableRuntime
 from llmteam.team import Team
 
 
+async def cap_queues(system_db: str, concurrency: int, system_schema: str = "dbos") -> None:
+    """Set every llmteam queue's per-worker concurrency to ``concurrency`` (before a worker starts dequeuing)."""
+    with db_errors(system_db):
+        await asyncio.to_thread(DBOS.migrate, system_db, schema=system_schema)
+    async with RunControl(system_db, system_schema=system_schema) as control:
+        with db_errors(system_db):
+            for queue in await control.client.list_queues_async():
+                if queue.name.startswith(QUEUE_PREFIX):
+                    await control.client.register_queue_async(
+                        queue.name, partition_concurrency=queue.partition_concurrency,
+                        worker_concurrency=concurrency, polling_interval_sec=queue.polling_interval_sec,
+                        on_conflict="always_update")
+
+
 async def serve(teams: Sequence[Team], url: str, stop: asyncio.Event, *, system_db: str | None = None,
-                executor_id: str = "local", concurrency: int | None = None,
+                executor_id: str = "local", concurrency: int | None = None, system_schema: str = "dbos",
                 adopt: Sequence[str] = (), ready: Callable[[], None] | None = None, **options: Any) -> None:
     """Execute queued runs of ``teams`` in this process until ``stop`` is set; then leave them to the queues.
 
     ``executor_id`` names this worker: DBOS resumes, at start, the runs a worker of that id left unfinished.
-    ``concurrency`` caps the runs this worker executes at once per queue (applied to every llmteam queue).
-    ``adopt`` names dead workers whose unfinished runs this one resumes (see :meth:`_Engine.adopt`).
+    ``concurrency`` caps the runs this worker executes at once per queue (applied to every llmteam queue
+    before the worker takes any). ``adopt`` names dead workers whose unfinished runs this one resumes.
     """
+    system_db = system_db or system_db_for(url)
+    if concurrency is not None:
+        await cap_queues(system_db, concurrency, system_schema)
     async with AsyncExitStack() as stack:
-        runtimes = [await stack.enter_async_context(DurableRuntime(
-            team, url, system_db=system_db, executor_id=executor_id, concurrency=concurrency, **options))
-            for team in teams]
-        if concurrency is not None and runtimes:
-            client = runtimes[0].client
-            for queue in await client.list_queues_async():
-                if queue.name.startswith(QUEUE_PREFIX):
-                    await client.register_queue_async(
-                        queue.name, partition_concurrency=queue.partition_concurrency,
-                        worker_concurrency=concurrency, polling_interval_sec=queue.polling_interval_sec,
-                        on_conflict="always_update")
+        for team in teams:
+            await stack.enter_async_context(DurableRuntime(
+                team, url, system_db=system_db, executor_id=executor_id, concurrency=concurrency,
+                system_schema=system_schema, **options))
         if adopt:
             await ENGINE.adopt(list(adopt))
         if ready is not None:
