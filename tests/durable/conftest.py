@@ -90,6 +90,13 @@ def team_file(tmp_path: Path, chat: CountingChat) -> Path:
     return path
 
 
+@pytest.fixture
+def db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A fresh SQLite store URL; the team files' provider finds its API key in the environment."""
+    monkeypatch.setenv("LLMTEAM_API_KEY", "test-key")
+    return f"sqlite:///{tmp_path}/runs.db"
+
+
 class Worker:
     """``llmteam worker`` in a child process; ``start`` waits for its ready line."""
 

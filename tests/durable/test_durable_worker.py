@@ -32,11 +32,7 @@ async def _progress_or_done(chat: CountingChat, seen: int, rt: DurableRuntime, i
 
 
 @pytest.mark.timeout(300)
-async def test_sigkilled_worker_completes_every_run_exactly_once(
-    tmp_path: Path, chat: CountingChat, team_file: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("LLMTEAM_API_KEY", "test-key")
-    db = f"sqlite:///{tmp_path}/runs.db"
+async def test_sigkilled_worker_completes_every_run_exactly_once(chat: CountingChat, team_file: Path, db: str) -> None:
     rng = random.Random(15)
     worker = Worker(team_file, db, extra=("--concurrency", "1"))  # one run at a time: one model call in flight
     kills = 0
@@ -90,11 +86,7 @@ async def assert_exactly_once(rt: DurableRuntime, chat: CountingChat, results: l
 
 
 @pytest.mark.timeout(300)
-async def test_a_live_worker_adopts_a_dead_workers_runs(
-    tmp_path: Path, chat: CountingChat, team_file: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("LLMTEAM_API_KEY", "test-key")
-    db = f"sqlite:///{tmp_path}/runs.db"
+async def test_a_live_worker_adopts_a_dead_workers_runs(chat: CountingChat, team_file: Path, db: str) -> None:
     dead = Worker(team_file, db, executor_id="dead", extra=("--concurrency", "1"))
     live = Worker(team_file, db, executor_id="live", extra=("--adopt", "dead"))
     async with DurableRuntime(load_team(team_file), db, serve=False) as rt:
