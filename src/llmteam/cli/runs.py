@@ -9,7 +9,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from llmteam.cli.team import DbOpt, JsonOpt, fail, print_json, run_command
+from llmteam.cli._errors import fail
+from llmteam.cli.team import DbOpt, JsonOpt, print_json, run_command
 
 T = TypeVar("T")
 app = typer.Typer(help="Durable runs: list, show, cancel, resume.", no_args_is_help=True)

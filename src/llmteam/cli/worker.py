@@ -9,7 +9,8 @@ from pathlib import Path
 
 import typer
 
-from llmteam.cli.team import DbOpt, fail, run_command
+from llmteam.cli._errors import fail
+from llmteam.cli.team import DbOpt, run_command
 from llmteam.llm import LLMConfigError
 from llmteam.team import TeamError, load_team
 
