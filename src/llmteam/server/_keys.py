@@ -35,7 +35,7 @@ __all__ = [
 ]
 
 SCOPES = frozenset({"runs:write", "runs:read", "usage:read", "audit:read", "mining:read"})
-TOKEN_RE = re.compile(r"^lt_([0-9a-f]{12})_([0-9a-f]{64})$")
+TOKEN_RE = re.compile(r"lt_([0-9a-f]{12})_([0-9a-f]{64})")
 TENANT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _DURATION_RE = re.compile(r"^([1-9][0-9]{0,5})([mhdw])$")
 _UNIT = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
@@ -75,7 +75,7 @@ def parse_duration(text: str | None) -> float | None:
     """``"90d"``, ``"12h"``, ``"30m"``, ``"2w"`` -> seconds; None or ``"never"`` -> None (no expiry)."""
     if text is None or text.strip().lower() == "never":
         return None
-    match = _DURATION_RE.match(text.strip())
+    match = _DURATION_RE.fullmatch(text.strip())
     if match is None:
         raise APIKeyError(f"expiry {text!r} is not a duration; use e.g. 90d, 12h, 30m, 2w or 'never'")
     return int(match.group(1)) * _UNIT[match.group(2)]
@@ -83,7 +83,7 @@ def parse_duration(text: str | None) -> float | None:
 
 def validate_tenant(tenant_id: str) -> str:
     """A tenant id usable in a key: 1-64 characters of letters, digits, ``_ . -``, starting alphanumeric."""
-    if not isinstance(tenant_id, str) or not TENANT_RE.match(tenant_id):
+    if not isinstance(tenant_id, str) or not TENANT_RE.fullmatch(tenant_id):
         raise APIKeyError(f"tenant id {tenant_id!r} is not valid; use 1-64 letters, digits, '_', '.', '-'")
     return tenant_id
 
@@ -189,7 +189,7 @@ class KeyManager:
 
     async def authenticate(self, token: str, *, ip: str | None = None) -> ApiKey:
         """The key a bearer token belongs to; AuthenticationError (audited when a key id was named) otherwise."""
-        match = TOKEN_RE.match(token) if isinstance(token, str) and len(token) < 100 else None
+        match = TOKEN_RE.fullmatch(token) if isinstance(token, str) and len(token) < 100 else None
         if match is None:
             await self._audit(SYSTEM_TENANT, AuditEventType.AUTHENTICATION_FAILURE, "anonymous", "authenticate", "-",
                               success=False, error="malformed API key", ip=ip)

@@ -66,7 +66,7 @@ async def get_run(state: ServerState, tenant_id: str, run_id: str) -> RunRecord:
     """The tenant's run, or 404 (also when it is another tenant's: no enumeration)."""
     record = await state.run_store.get(tenant_id, run_id) if len(run_id) <= 64 else None
     if record is None:
-        raise Problem(404, f"no run {run_id[:64]!r} for this key's tenant")
+        raise Problem(404, "no such run for this key's tenant; GET /v1/runs lists yours")
     return record
 
 
