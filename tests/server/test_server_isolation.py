@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import tempfile
 from pathlib import Path
-from typing import Any
 
 import httpx
 from hypothesis import HealthCheck, given, settings
