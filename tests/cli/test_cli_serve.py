@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,18 +10,7 @@ import pytest
 
 pytest.importorskip("uvicorn", reason="the server extra is not installed: pip install 'llmteam[server]'")
 
-from tests.server.conftest import TEAM_YAML  # noqa: E402
-
-
-def spare_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-c", "from llmteam.cli import main; main()", *args], cwd=cwd,
-                          capture_output=True, text=True, timeout=120, check=False)
+from tests.server.conftest import TEAM_YAML, cli, serving, spare_port  # noqa: E402
 
 
 @pytest.fixture
@@ -34,34 +18,8 @@ def served(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     """``llmteam serve`` on the embedded defaults (a SQLite file in the working directory)."""
     (tmp_path / "teams").mkdir()
     (tmp_path / "teams" / "support.yaml").write_text(TEAM_YAML)
-    port = spare_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-c", "from llmteam.cli import main; main()", "serve", "--port", str(port),
-         "--teams", "teams", "--log-level", "warning"],
-        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60  # a hang guard, not a timing assertion
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                out = proc.stdout.read() if proc.stdout else ""
-                pytest.fail(f"llmteam serve did not start (exit {proc.poll()}): {out[-2000:]}")
-            time.sleep(0.2)
+    with serving(tmp_path, "--teams", "teams") as base:
         yield base, tmp_path
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def test_serve_end_to_end_with_a_cli_key(served: tuple[str, Path]) -> None:

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -78,3 +84,51 @@ def make_key(state: ServerState) -> Callable[..., Awaitable[str]]:
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+def spare_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """Run the real ``llmteam`` command in a subprocess."""
+    return subprocess.run([sys.executable, "-c", "from llmteam.cli import main; main()", *args], cwd=cwd,
+                          capture_output=True, text=True, timeout=120, check=False)
+
+
+@contextmanager
+def serving(cwd: Path, *args: str) -> Iterator[str]:
+    """``llmteam serve`` (real uvicorn) on a spare loopback port in ``cwd``; yields its base URL."""
+    port = spare_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from llmteam.cli import main; main()", "serve", "--port", str(port),
+         "--log-level", "warning", *args],
+        cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60  # a hang guard, not a timing assertion
+        while True:
+            try:
+                if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                out = proc.stdout.read() if proc.stdout else ""
+                pytest.fail(f"llmteam serve did not start (exit {proc.poll()}): {out[-2000:]}")
+            time.sleep(0.2)
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        if proc.stdout:
+            proc.stdout.close()

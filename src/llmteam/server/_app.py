@@ -21,6 +21,7 @@ from llmteam.server._problems import (
     unhandled_handler,
     validation_handler,
 )
+from llmteam.server._session import Sessions
 from llmteam.server._state import ServerState, load_teams
 from llmteam.team import DEFAULT_URL
 
@@ -54,6 +55,7 @@ def create_app(url: str = DEFAULT_URL, *, teams_dir: str | None = None, state: S
     app.include_router(_api.router)
     app.include_router(_admin.router)
     app.include_router(_dashboard.router)
+    app.state.sessions = Sessions()
 
     @app.get("/healthz", summary="The process is up", tags=["health"])
     async def healthz() -> dict[str, str]:

@@ -16,7 +16,7 @@ from llmteam.audit import AuditError, AuditQuery
 from llmteam.roles import ProcessMapRenderError
 from llmteam.server._problems import Problem
 from llmteam.server._state import ServerState
-from llmteam.team import AdmissionRefused, PromptVariableError, RunRecord, TeamConfigError, TenantInactiveError
+from llmteam.team import AdmissionRefused, RunRecord, TeamError, TenantInactiveError
 from llmteam.tenancy import TenantFeatureDisabledError, TenantLimitExceededError, TenantNotFoundError
 
 MAX_WAIT = 300.0
@@ -28,7 +28,7 @@ def _refusal(exc: BaseException) -> Problem:
         return Problem(429, f"run refused: {exc}", headers={"Retry-After": "60"})
     if isinstance(exc, (TenantFeatureDisabledError, TenantInactiveError, TenantNotFoundError)):
         return Problem(403, f"run refused: {exc}")
-    if isinstance(exc, (TeamConfigError, PromptVariableError, ValueError, TypeError)):
+    if isinstance(exc, (TeamError, ValueError, TypeError)):  # bad input: a missing variable, not JSON data
         return Problem(422, f"run refused: {str(exc)[:500]}")
     return Problem(500, f"run failed before it started ({type(exc).__name__}); the operator's log has the details")
 
