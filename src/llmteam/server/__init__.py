@@ -4,7 +4,10 @@ API keys (:class:`KeyManager`, stores in ``llmteam.server.stores``) need nothing
 app itself (:func:`create_app`) needs the ``server`` extra (FastAPI, uvicorn, Jinja2) and is imported lazily::
 
     from llmteam.server import create_app
-    app = create_app("sqlite:///./.llmteam/llmteam.db", teams_dir="teams/")
+    app = create_app("sqlite:///./.llmteam/llmteam.db", teams_dir="teams/")   # an ASGI app for any server
+
+``ServerState`` holds what one server process opens (stores, teams, runtimes, limiters); ``load_teams`` reads a
+directory of team YAML files.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from llmteam.server._keys import (
 
 if TYPE_CHECKING:
     from llmteam.server._app import create_app
+    from llmteam.server._state import ServerState, load_teams
 
 __all__ = [
     "SCOPES",
@@ -31,8 +35,10 @@ __all__ = [
     "ApiKey",
     "AuthenticationError",
     "KeyManager",
+    "ServerState",
     "cli_actor",
     "create_app",
+    "load_teams",
     "parse_duration",
     "parse_scopes",
 ]
@@ -43,4 +49,8 @@ def __getattr__(name: str) -> Any:
         from llmteam.server._app import create_app
 
         return create_app
+    if name in ("ServerState", "load_teams"):
+        from llmteam.server import _state
+
+        return getattr(_state, name)
     raise AttributeError(f"module 'llmteam.server' has no attribute {name!r}")

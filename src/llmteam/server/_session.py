@@ -112,7 +112,8 @@ def check_csrf(session_token: str, data: dict[str, str]) -> None:
 def render(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
     """A dashboard page with the security headers every page carries."""
     html = TEMPLATES.get_template(template).render(request=request, **context)
-    return HTMLResponse(html, status_code=status_code, headers={"Content-Security-Policy": CSP, "Cache-Control": "no-store"})
+    headers = {"Content-Security-Policy": CSP, "Cache-Control": "no-store"}
+    return HTMLResponse(html, status_code=status_code, headers=headers)
 
 
 def redirect(url: str) -> Response:
