@@ -79,7 +79,10 @@ class GuardMiddleware:
             return
         path: str = scope.get("path", "")
         declared = _content_length(scope)
-        if declared is not None and (declared < 0 or declared > self.max_body):
+        if declared is not None and declared < 0:
+            await self._refuse(scope, receive, send, 400, "the Content-Length header is not a byte count")
+            return
+        if declared is not None and declared > self.max_body:
             await self._refuse(scope, receive, send, 413, f"request body too large ({declared} bytes declared); "
                                f"the limit is {self.max_body} bytes")
             return
