@@ -93,7 +93,7 @@ async def load(base: str, method: str, path: str, headers: dict[str, str], n: in
         t0 = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(clients)))
         wall = time.perf_counter() - t0
-    latencies.sort() if latencies else latencies.append(float("nan"))
+    latencies = sorted(latencies) or [float("nan")]
     return n / wall, latencies[len(latencies) // 2], latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))], \
         errors
 
