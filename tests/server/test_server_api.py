@@ -143,3 +143,38 @@ async def test_unknown_route_and_unhandled_errors_are_problems_without_traceback
     assert r.status_code == 500 and r.headers["content-type"] == "application/problem+json"
     assert "secret internal detail" not in r.text and "Traceback" not in r.text
     await client.aclose()
+
+
+def _events(text: str) -> list[tuple[str, dict[str, Any]]]:
+    out = []
+    for block in text.strip().split("\n\n"):
+        lines = dict(line.split(": ", 1) for line in block.splitlines())
+        out.append((lines["event"], json.loads(lines["data"])))
+    return out
+
+
+async def test_sse_stream_of_a_run(client: Any, make_key: Any) -> None:
+    token = await make_key()
+    async with client.stream("POST", "/v1/runs", json={"team": "support", "input": {"query": "Invoice"}},
+                             headers={**bearer(token), "Accept": "text/event-stream"}) as r:
+        assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
+        events = _events((await r.aread()).decode())
+    kinds = [k for k, _ in events]
+    assert kinds[0] == "run_started" and kinds[-1] == "run_finished"
+    assert {"step_started", "step_finished"} <= set(kinds)
+    run_id = events[0][1]["run_id"]
+    assert {d["run_id"] for k, d in events[:-1]} == {run_id}
+    finished = events[-1][1]
+    assert finished["status"] == "completed" and finished["output"] == "We have corrected your invoice."
+    assert (await client.get(f"/v1/runs/{run_id}", headers=bearer(token))).json()["status"] == "completed"
+
+
+async def test_sse_refusals(client: Any, make_key: Any) -> None:
+    token = await make_key()
+    sse = {**bearer(token), "Accept": "text/event-stream"}
+    r = await client.post("/v1/runs", json={"team": "nope", "input": {}}, headers=sse)
+    assert r.status_code == 404  # known before the stream starts: a status code
+    r = await client.post("/v1/runs", json={"team": "support", "input": {}}, headers=sse)
+    kinds = _events(r.text)
+    assert [k for k, _ in kinds] == ["run_started", "error"]
+    assert kinds[1][1]["status"] == 422 and "query" in kinds[1][1]["detail"]

@@ -38,10 +38,18 @@ async def teams(request: Request, key: ApiKey = Depends(require("runs:read"))) -
 
 
 @router.post("/runs", status_code=201, summary="Start a run (waits up to ?wait= seconds for it to finish)",
-             responses={202: {"description": "still running: poll GET /v1/runs/{run_id}"}})
+             response_model=None,
+             responses={202: {"description": "still running: poll GET /v1/runs/{run_id}"},
+                        200: {"description": "with Accept: text/event-stream, the run's events as they happen",
+                              "content": {"text/event-stream": {}}}})
 async def create_run(request: Request, body: RunRequest,
                      wait: float = Query(30.0, ge=0, le=svc.MAX_WAIT, description="seconds to wait for the result"),
-                     key: ApiKey = Depends(require("runs:write"))) -> JSONResponse:
+                     key: ApiKey = Depends(require("runs:write"))) -> Response:
+    if "text/event-stream" in request.headers.get("accept", ""):
+        svc.check_submittable(state_of(request), body.team)
+        return StreamingResponse(svc.stream_run(state_of(request), key.tenant_id, body.team, body.input),
+                                 media_type="text/event-stream", headers={"Cache-Control": "no-store",
+                                                                          "X-Accel-Buffering": "no"})
     status, view = await svc.submit_run(state_of(request), key.tenant_id, body.team, body.input, wait)
     return JSONResponse(view, status_code=status, headers={"Location": f"/v1/runs/{view['run_id']}"})
 

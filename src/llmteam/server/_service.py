@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
+from collections.abc import AsyncIterator
 from dataclasses import asdict
 from datetime import datetime, timedelta
 from typing import Any
@@ -36,11 +38,7 @@ def _refusal(exc: BaseException) -> Problem:
 async def submit_run(state: ServerState, tenant_id: str, team: str, data: dict[str, Any],
                      wait: float) -> tuple[int, dict[str, Any]]:
     """Start a run and wait up to ``wait`` seconds: (201, finished run) or (202, running run)."""
-    if team not in state.teams:
-        raise Problem(404, f"no team named {team[:64]!r}; GET /v1/teams lists the teams this server runs")
-    if len(state.inflight) >= state.max_inflight:
-        raise Problem(503, f"the server runs {state.max_inflight} runs already; retry later",
-                      headers={"Retry-After": "5"})
+    check_submittable(state, team)
     run_id, task = await state.submit(team, tenant_id, data)
     done, _ = await asyncio.wait({task}, timeout=min(max(wait, 0.0), MAX_WAIT))
     record = await state.run_store.get(tenant_id, run_id)
@@ -52,6 +50,46 @@ async def submit_run(state: ServerState, tenant_id: str, team: str, data: dict[s
             raise _refusal(exc)
         return 202, {"run_id": run_id, "tenant_id": tenant_id, "team": team, "status": "pending"}
     return (202 if record.status == "running" else 201), run_view(record)
+
+
+def _sse(event: str, data: dict[str, Any]) -> bytes:
+    """One server-sent event; JSON never holds a raw newline, so a value cannot start a field of its own."""
+    return f"event: {event}\ndata: {json.dumps(data, default=str)}\n\n".encode()
+
+
+async def stream_run(state: ServerState, tenant_id: str, team: str, data: dict[str, Any]) -> AsyncIterator[bytes]:
+    """A run as server-sent events: ``run_started``, then the runtime's events (steps, tokens, tool calls), then
+    ``run_finished`` with the run, or ``error`` with a problem. The client going away cancels the run. The caller
+    checks :func:`check_submittable` first, while it can still answer with a status code."""
+    rt = await state.runtime(team)
+    run_id = uuid.uuid4().hex
+    state.streams += 1
+    try:
+        yield _sse("run_started", {"run_id": run_id, "team": team, "tenant_id": tenant_id})
+        async for event in rt.stream(data, tenant=tenant_id, run_id=run_id):
+            if event.kind == "run_finished":
+                break
+            yield _sse(event.kind, {"run_id": event.run_id, "agent": event.agent, "step": event.step,
+                                    "data": dict(event.data)})
+    except Exception as exc:
+        record = await state.run_store.get(tenant_id, run_id)
+        problem = _refusal(exc) if record is None else Problem(500, f"run {run_id} failed: {record.error}")
+        yield _sse("error", {"type": "about:blank", "status": problem.status, "title": problem.title,
+                             "detail": problem.detail})
+        return
+    finally:
+        state.streams -= 1
+    record = await state.run_store.get(tenant_id, run_id)
+    yield _sse("run_finished", run_view(record) if record is not None else {"run_id": run_id})
+
+
+def check_submittable(state: ServerState, team: str) -> None:
+    """404 for an unknown team, 503 when the in-flight bound is reached."""
+    if team not in state.teams:
+        raise Problem(404, f"no team named {team[:64]!r}; GET /v1/teams lists the teams this server runs")
+    if len(state.inflight) + state.streams >= state.max_inflight:
+        raise Problem(503, f"the server runs {state.max_inflight} runs already; retry later",
+                      headers={"Retry-After": "5"})
 
 
 def run_view(record: RunRecord) -> dict[str, Any]:

@@ -85,6 +85,7 @@ class ServerState:
         self._runtimes: dict[str, TeamRuntime] = {}
         self._runtime_lock = asyncio.Lock()
         self.inflight: dict[str, asyncio.Task[Any]] = {}
+        self.streams = 0  # runs streamed as server-sent events right now (they count against max_inflight)
         self.key_store: Any = None
         self.opened = False
 
