@@ -60,6 +60,7 @@ async def test_another_tenants_run_is_not_found(client: Any, make_key: Any) -> N
     await login(client, await make_key("acme"))
     r = await client.get(location)
     assert r.status_code == 404 and "globex secret" not in r.text
+    assert r.headers["content-type"].startswith("text/html") and "no such run" in r.text  # a page, not JSON
     assert "globex" not in (await client.get("/ui/")).text
 
 

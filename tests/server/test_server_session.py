@@ -45,7 +45,7 @@ async def test_bad_key_shows_the_form_again(client: Any) -> None:
 async def test_forms_without_the_csrf_token_are_refused(client: Any, make_key: Any, state: Any) -> None:
     await login(client, await make_key())
     r = await client.post("/ui/runs", data={"team": "support", "var_query": "x"})
-    assert r.status_code == 403 and "CSRF" in r.json()["detail"]
+    assert r.status_code == 403 and "CSRF" in r.text
     r = await client.post("/ui/runs", data={"csrf": "x" * 43, "team": "support", "var_query": "x"})
     assert r.status_code == 403
     assert await state.run_store.list("acme", 10, 0) == []

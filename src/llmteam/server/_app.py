@@ -8,7 +8,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
 
 from llmteam import __version__
@@ -21,9 +21,16 @@ from llmteam.server._problems import (
     unhandled_handler,
     validation_handler,
 )
-from llmteam.server._session import Sessions
+from llmteam.server._session import Sessions, render
 from llmteam.server._state import ServerState, load_teams
 from llmteam.team import DEFAULT_URL
+
+
+async def _problem_or_page(request: Request, exc: Exception) -> Response:
+    """Problems as problem+json for the API, as an error page for the dashboard's browsers."""
+    if request.url.path.startswith("/ui/") and isinstance(exc, Problem):
+        return render(request, "error.html", status_code=exc.status, title=exc.title, detail=exc.detail, key=None)
+    return await problem_handler(request, exc)
 
 
 def create_app(url: str = DEFAULT_URL, *, teams_dir: str | None = None, state: ServerState | None = None,
@@ -47,7 +54,7 @@ def create_app(url: str = DEFAULT_URL, *, teams_dir: str | None = None, state: S
     app = FastAPI(title="llmteam", version=__version__, lifespan=lifespan, docs_url="/docs", redoc_url=None,
                   description="Runs, usage, audit proofs and process mining for the tenant of your API key.")
     app.state.llmteam = server
-    app.add_exception_handler(Problem, problem_handler)
+    app.add_exception_handler(Problem, _problem_or_page)
     app.add_exception_handler(HTTPException, http_exception_handler)
     app.add_exception_handler(RequestValidationError, validation_handler)
     app.add_exception_handler(Exception, unhandled_handler)
