@@ -138,7 +138,9 @@ def test_dashboard_in_chromium(tmp_path: Path) -> None:
             wait.until(ec.presence_of_element_located((By.ID, "usage")))
             driver.save_screenshot(str(SCREENSHOTS / "05-usage.png"))
             driver.find_element(By.LINK_TEXT, "Audit").click()
-            wait.until(ec.presence_of_element_located((By.ID, "sign"))).click()
+            sign = wait.until(ec.presence_of_element_located((By.ID, "sign")))
+            sign.click()
+            wait.until(ec.staleness_of(sign))  # the page reloaded with the new checkpoint
             wait.until(ec.presence_of_element_located((By.ID, "verify"))).click()
             result = wait.until(ec.presence_of_element_located((By.ID, "verify-result")))
             assert result.text.startswith("Intact")

@@ -8,7 +8,7 @@ import tempfile
 from pathlib import Path
 
 import httpx
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from llmteam.server import create_app
@@ -64,6 +64,7 @@ async def _scenario(ops: list[tuple[str, str]], root: Path) -> None:
 
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(OPS)
+@example([("acme", "run"), ("globex", "other")])  # a 404 once echoed the requested path (the other's run id)
 def test_no_response_to_one_tenant_contains_the_others_data(ops: list[tuple[str, str]]) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         asyncio.run(_scenario(ops, Path(tmp)))

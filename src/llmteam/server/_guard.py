@@ -140,6 +140,5 @@ class GuardMiddleware:
 
     @staticmethod
     async def _refuse(scope: Scope, receive: Receive, send: Send, status: int, detail: str) -> None:
-        response = problem_response(status, detail, instance=str(scope.get("path", ""))[:200],
-                                    headers={"Connection": "close"})
+        response = problem_response(status, detail, headers={"Connection": "close"})
         await response(scope, receive, send)

@@ -1,4 +1,8 @@
-"""RFC 9457 problem details: every error the server returns, as ``application/problem+json``, never a traceback."""
+"""RFC 9457 problem details: every error the server returns, as ``application/problem+json``, never a traceback.
+
+Problems never echo the request (no ``instance``, no path, no submitted value beyond a bounded name the detail
+must cite), so a response can never carry anything the caller did not already own.
+"""
 
 from __future__ import annotations
 
@@ -33,13 +37,11 @@ class Problem(Exception):
         self.extra = extra
 
 
-def problem_response(status: int, detail: str, *, title: str | None = None, instance: str | None = None,
+def problem_response(status: int, detail: str, *, title: str | None = None,
                      headers: dict[str, str] | None = None, **extra: Any) -> Response:
     """The problem+json response for ``status`` with a human ``detail`` naming what was wrong and what to do."""
     body: dict[str, Any] = {"type": "about:blank", "title": title or HTTPStatus(status).phrase, "status": status,
                             "detail": detail}
-    if instance:
-        body["instance"] = instance
     body.update(extra)
     return Response(json.dumps(body, default=str), status_code=status, media_type=PROBLEM_TYPE,
                     headers={**SECURITY_HEADERS, **(headers or {})})
@@ -48,8 +50,7 @@ def problem_response(status: int, detail: str, *, title: str | None = None, inst
 async def problem_handler(request: Request, exc: Exception) -> Response:
     """Exception handler for :class:`Problem`."""
     assert isinstance(exc, Problem)
-    return problem_response(exc.status, exc.detail, title=exc.title, instance=request.url.path,
-                            headers=exc.headers, **exc.extra)
+    return problem_response(exc.status, exc.detail, title=exc.title, headers=exc.headers, **exc.extra)
 
 
 async def http_exception_handler(request: Request, exc: Exception) -> Response:
@@ -58,8 +59,8 @@ async def http_exception_handler(request: Request, exc: Exception) -> Response:
     detail = getattr(exc, "detail", None)
     text = detail if isinstance(detail, str) else HTTPStatus(status).phrase
     if status == 404 and text == "Not Found":
-        text = f"no such resource: {request.url.path[:200]}"
-    return problem_response(status, text, instance=request.url.path)
+        text = "no such resource; the routes are listed at /docs"
+    return problem_response(status, text)
 
 
 async def validation_handler(request: Request, exc: Exception) -> Response:
@@ -67,11 +68,10 @@ async def validation_handler(request: Request, exc: Exception) -> Response:
     errors: list[dict[str, Any]] = list(getattr(exc, "errors", list)())
     fields = [{"loc": [str(p) for p in e.get("loc", ())][:8], "msg": str(e.get("msg", ""))[:200]} for e in errors][:20]
     where = "; ".join(f"{'.'.join(f['loc'])}: {f['msg']}" for f in fields) or "the request is not valid"
-    return problem_response(422, f"invalid request: {where}", instance=request.url.path, errors=fields)
+    return problem_response(422, f"invalid request: {where}", errors=fields)
 
 
 async def unhandled_handler(request: Request, exc: Exception) -> Response:
     """Anything else: logged server-side with its traceback, answered with a bare 500."""
     logger.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-    return problem_response(500, "internal server error; the operator's log has the details",
-                            instance=request.url.path)
+    return problem_response(500, "internal server error; the operator's log has the details")
