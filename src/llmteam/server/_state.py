@@ -15,9 +15,9 @@ from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from llmteam._backends.url import parse_store_url
 from llmteam.audit import AuditLedger, AuditTrail
 from llmteam.audit.stores import open_audit_store
+from llmteam.backends import open_backend, parse_store_url
 from llmteam.ratelimit import RateLimitConfig, RateLimiter, RateLimitStrategy
 from llmteam.roles import ProcessMiningEngine, open_event_log
 from llmteam.server._keys import KeyManager
@@ -91,11 +91,13 @@ class ServerState:
 
     async def open(self) -> ServerState:
         """Open the stores (connections are made at first use)."""
-        self.key_store = open_key_store(self.url)
-        self.tenant_store = open_tenant_store(self.url)
-        self.audit_store = open_audit_store(self.url)
-        self.run_store = open_run_store(self.url)
-        self.event_log = open_event_log(self.url)
+        # one backend for the URL (one SQLite writer thread / one PostgreSQL pool), shared with the team runtimes
+        self._backend = open_backend(self.url, allowed=("sqlite", "postgresql"))
+        self.key_store = open_key_store(self._backend)
+        self.tenant_store = open_tenant_store(self._backend)
+        self.audit_store = open_audit_store(self._backend)
+        self.run_store = open_run_store(self._backend)
+        self.event_log = open_event_log(self._backend)
         self.tenants = TenantManager(self.tenant_store, cache_ttl=5.0)
         self.audit = AuditTrail(self.audit_store, use_context_tenant=True)
         self.ledger = AuditLedger(self.audit_store)
@@ -119,6 +121,7 @@ class ServerState:
                     await store.close()
                 except Exception:  # release the others even if one fails
                     logger.exception("closing %r failed", store)
+            await self._backend.release()  # the last holder closes the file's thread / the pool
 
     # -- runs --------------------------------------------------------------------------------------
     async def runtime(self, team_name: str) -> TeamRuntime:

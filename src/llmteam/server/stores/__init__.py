@@ -1,20 +1,16 @@
 """API key stores: memory, SQLite (the embedded default) and PostgreSQL, chosen by the runtime's URL."""
 
-from llmteam._backends.url import parse_store_url
+from llmteam.backends import Backend, open_store
 from llmteam.server.stores._base import KeyExistsError, KeyStore
 from llmteam.server.stores._memory import MemoryKeyStore
 from llmteam.server.stores._postgres import PostgresKeyStore
 from llmteam.server.stores._sqlite import SQLiteKeyStore
 
 
-def open_key_store(url: str) -> KeyStore:
-    """A key store for ``memory://``, ``sqlite:///path.db`` or ``postgresql://...`` (connects at first use)."""
-    parsed = parse_store_url(url, allowed=("memory", "sqlite", "postgresql"))
-    if parsed.scheme == "memory":
-        return MemoryKeyStore()
-    if parsed.scheme == "sqlite":
-        return SQLiteKeyStore(parsed.path)
-    return PostgresKeyStore(dsn=parsed.dsn)
+def open_key_store(url: str | Backend) -> KeyStore:
+    """The key store on ``url`` (``memory://``, ``sqlite:///path.db``, ``postgresql://...``) or on an open backend
+    (sharing it); connects at first use."""
+    return open_store(url, memory=MemoryKeyStore, sqlite=SQLiteKeyStore, postgres=PostgresKeyStore)
 
 
 __all__ = ["KeyExistsError", "KeyStore", "MemoryKeyStore", "PostgresKeyStore", "SQLiteKeyStore", "open_key_store"]

@@ -4,30 +4,24 @@ from __future__ import annotations
 
 from typing import Any
 
-from llmteam._backends.postgres import create_pool, ensure_schema, import_asyncpg
+from llmteam.backends.postgres import PostgresBackend, import_asyncpg, postgres_backend
 from llmteam.server._keys import ApiKey
 from llmteam.server.stores._base import SQL, KeyExistsError, KeyStore, ddl, key_to_row, row_to_key
 
-SCHEMA_VERSION = 1
 _SQL = SQL["dollar"]
 
 
 class PostgresKeyStore(KeyStore):
-    """Keys in PostgreSQL; give a pool (shared, not closed here) or a DSN (own pool, closed by ``close``)."""
+    """Keys in PostgreSQL; give a backend or asyncpg pool (shared, not closed here) or a DSN (the URL's backend)."""
 
-    def __init__(self, pool: Any = None, *, dsn: str | None = None) -> None:
+    def __init__(self, pool: PostgresBackend | Any = None, *, dsn: str | None = None) -> None:
         if (pool is None) == (dsn is None):
             raise ValueError("PostgresKeyStore needs exactly one of pool= or dsn=")
-        self._pool, self._dsn, self._owns, self._ready = pool, dsn, pool is None, False
+        self.backend = postgres_backend(pool, dsn)  # the URL's shared pool
+        self._released = False
 
     async def _get_pool(self) -> Any:
-        if self._pool is None:
-            assert self._dsn is not None
-            self._pool = await create_pool(self._dsn)
-        if not self._ready:
-            await ensure_schema(self._pool, "api_keys", SCHEMA_VERSION, ddl("DOUBLE PRECISION"))
-            self._ready = True
-        return self._pool
+        return await self.backend.ensure_schema("api_keys", [ddl("DOUBLE PRECISION")])
 
     async def add(self, key: ApiKey) -> None:
         pool = await self._get_pool()
@@ -56,6 +50,6 @@ class PostgresKeyStore(KeyStore):
         await pool.fetchval("SELECT 1")
 
     async def close(self) -> None:
-        pool, self._pool = self._pool, None
-        if pool is not None and self._owns:
-            await pool.close()
+        if not self._released:
+            self._released = True
+            await self.backend.release()

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import sqlite3
 
-from llmteam._backends.sqlite import SQLiteDatabase
+from llmteam.backends.sqlite import SQLiteDatabase, open_sqlite, release_sqlite
 from llmteam.server._keys import ApiKey
 from llmteam.server.stores._base import SQL, KeyExistsError, KeyStore, ddl, key_to_row, row_to_key
 
-SCHEMA_VERSION = 1
 _SQL = SQL["qmark"]
 
 
@@ -16,11 +15,11 @@ class SQLiteKeyStore(KeyStore):
     """Keys in a SQLite file shared with the other stores of ``sqlite:///...``."""
 
     def __init__(self, db: SQLiteDatabase | str) -> None:
-        self._owns = not isinstance(db, SQLiteDatabase)
-        self.db = SQLiteDatabase(db) if isinstance(db, str) else db
+        self.db = open_sqlite(db)  # the file's shared backend: one writer thread whatever stores are open
+        self._released = False
 
     async def _ready(self) -> None:
-        await self.db.ensure_schema("api_keys", SCHEMA_VERSION, ddl("REAL"))
+        await self.db.ensure_schema("api_keys", [ddl("REAL")])
 
     async def add(self, key: ApiKey) -> None:
         await self._ready()
@@ -61,5 +60,6 @@ class SQLiteKeyStore(KeyStore):
         await self.db.read(lambda conn: conn.execute("SELECT 1").fetchone())
 
     async def close(self) -> None:
-        if self._owns:
-            self.db.close()
+        if not self._released:
+            self._released = True
+            await release_sqlite(self.db)
