@@ -24,6 +24,7 @@ from llmteam.server._keys import (
     parse_duration,
     parse_scopes,
 )
+from llmteam.server._store import KeyExistsError, KeyStore
 
 if TYPE_CHECKING:
     from llmteam.server._app import create_app
@@ -34,7 +35,9 @@ __all__ = [
     "APIKeyError",
     "ApiKey",
     "AuthenticationError",
+    "KeyExistsError",
     "KeyManager",
+    "KeyStore",
     "ServerState",
     "cli_actor",
     "create_app",

@@ -1,7 +1,7 @@
 """API key stores: memory, SQLite (the embedded default) and PostgreSQL, chosen by the runtime's URL."""
 
 from llmteam.backends import Backend, open_store
-from llmteam.server.stores._base import KeyExistsError, KeyStore
+from llmteam.server._store import KeyExistsError, KeyStore
 from llmteam.server.stores._memory import MemoryKeyStore
 from llmteam.server.stores._postgres import PostgresKeyStore
 from llmteam.server.stores._sqlite import SQLiteKeyStore

@@ -6,7 +6,7 @@ import asyncio
 import dataclasses
 
 from llmteam.server._keys import ApiKey
-from llmteam.server.stores._base import KeyExistsError, KeyStore
+from llmteam.server._store import KeyExistsError, KeyStore
 
 
 class MemoryKeyStore(KeyStore):

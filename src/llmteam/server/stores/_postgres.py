@@ -6,7 +6,8 @@ from typing import Any
 
 from llmteam.backends.postgres import PostgresBackend, import_asyncpg, postgres_backend
 from llmteam.server._keys import ApiKey
-from llmteam.server.stores._base import SQL, KeyExistsError, KeyStore, ddl, key_to_row, row_to_key
+from llmteam.server._store import KeyExistsError, KeyStore
+from llmteam.server.stores._sql import SQL, ddl, key_to_row, row_to_key
 
 _SQL = SQL["dollar"]
 
