@@ -30,6 +30,8 @@ _SUBCOMMANDS: tuple[tuple[str, str | None], ...] = (
     ("llmteam.cli.audit", "audit"),
     ("llmteam.cli.mine", "mine"),
     ("llmteam.cli.tenants", "tenants"),
+    ("llmteam.cli.keys", "keys"),
+    ("llmteam.cli.serve", None),
     ("llmteam.cli.team", None),
     ("llmteam.cli.worker", None), ("llmteam.cli.runs", "runs"),
 )

@@ -1,0 +1,121 @@
+"""Dashboard sessions: a random server-side id in an HttpOnly, SameSite=Strict cookie; CSRF tokens on forms.
+
+The session keeps the key id, never the token; the key is re-read on every request, so revoking or expiring it
+ends the session too. Sessions are bounded in number and lifetime.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from llmteam.server._auth import state_of
+from llmteam.server._keys import ApiKey
+from llmteam.server._problems import Problem
+
+COOKIE = "lt_session"
+LOGIN_COOKIE = "lt_login"
+SESSION_SECONDS = 8 * 3600
+MAX_SESSIONS = 10_000
+CSP = ("default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; "
+       "base-uri 'none'")
+TEMPLATES = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"),
+                        autoescape=select_autoescape(default=True, default_for_string=True), auto_reload=False)
+
+
+@dataclass
+class Session:
+    """One logged-in browser: which key, its CSRF token, when it ends."""
+
+    key_id: str
+    csrf: str
+    expires_at: float
+
+
+class Sessions:
+    """Session ids -> sessions, LRU-bounded, expiring."""
+
+    def __init__(self, max_sessions: int = MAX_SESSIONS) -> None:
+        self.max_sessions = max_sessions
+        self._items: OrderedDict[str, Session] = OrderedDict()
+
+    def create(self, key_id: str) -> tuple[str, Session]:
+        sid = secrets.token_urlsafe(32)
+        session = Session(key_id, secrets.token_urlsafe(32), time.time() + SESSION_SECONDS)
+        self._items[sid] = session
+        while len(self._items) > self.max_sessions:
+            self._items.popitem(last=False)
+        return sid, session
+
+    def get(self, sid: str | None) -> Session | None:
+        session = self._items.get(sid) if sid and len(sid) <= 64 else None
+        if session is None:
+            return None
+        if session.expires_at <= time.time():
+            self._items.pop(sid or "", None)
+            return None
+        return session
+
+    def drop(self, sid: str | None) -> None:
+        self._items.pop(sid or "", None)
+
+
+def sessions_of(request: Request) -> Sessions:
+    """The app's session table (created with the app)."""
+    sessions: Sessions = request.app.state.sessions
+    return sessions
+
+
+def cookie_args(request: Request) -> dict[str, Any]:
+    """HttpOnly, SameSite=Strict, Secure when served over HTTPS, scoped to the dashboard."""
+    return {"httponly": True, "samesite": "strict", "secure": request.url.scheme == "https", "path": "/ui"}
+
+
+class LoginRequired(Exception):
+    """No valid session: the dashboard sends the browser to the login page."""
+
+
+async def current(request: Request) -> tuple[Session, ApiKey]:
+    """The session and its (still active) key; LoginRequired otherwise."""
+    session = sessions_of(request).get(request.cookies.get(COOKIE))
+    if session is None:
+        raise LoginRequired
+    key = await state_of(request).key_store.get(session.key_id)
+    if key is None or key.state() != "active":
+        sessions_of(request).drop(request.cookies.get(COOKIE))
+        raise LoginRequired
+    return session, key
+
+
+async def form(request: Request) -> dict[str, str]:
+    """The url-encoded form (the guard has bounded its size and checked its type); one value per field."""
+    body = (await request.body()).decode("utf-8", errors="replace")
+    return {k: v[0] for k, v in parse_qs(body, keep_blank_values=True, max_num_fields=100).items()}
+
+
+def check_csrf(session_token: str, data: dict[str, str]) -> None:
+    """403 unless the form carries this session's CSRF token."""
+    if not hmac.compare_digest(session_token.encode(), data.get("csrf", "").encode()):
+        raise Problem(403, "the form's CSRF token is missing or stale; reload the page and submit again")
+
+
+def render(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+    """A dashboard page with the security headers every page carries."""
+    html = TEMPLATES.get_template(template).render(request=request, **context)
+    headers = {"Content-Security-Policy": CSP, "Cache-Control": "no-store"}
+    return HTMLResponse(html, status_code=status_code, headers=headers)
+
+
+def redirect(url: str) -> Response:
+    """303 See Other to a server-chosen dashboard path."""
+    return RedirectResponse(url, status_code=303)

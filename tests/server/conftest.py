@@ -1,0 +1,134 @@
+"""Server fixtures: a 2-agent scripted team directory, an opened ServerState on a SQLite file, keys, an ASGI client."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("fastapi", reason="the server extra is not installed: pip install 'llmteam[server]'")
+
+import httpx  # noqa: E402
+
+from llmteam.server._state import ServerState, load_teams  # noqa: E402
+
+TEAM_YAML = """\
+team: support
+llm:
+  provider: scripted
+  model: scripted-small
+  rules:
+    - {match: "Classify", answer: "billing"}
+  default: "We have corrected your invoice."
+agents:
+  - {name: triage, prompt: "Classify: {query}"}
+  - {name: answer, prompt: "Reply to {query} as {triage}"}
+"""
+
+
+@pytest.fixture
+def teams_dir(tmp_path: Path) -> Path:
+    d = tmp_path / "teams"
+    d.mkdir()
+    (d / "support.yaml").write_text(TEAM_YAML, encoding="utf-8")
+    return d
+
+
+@pytest.fixture
+def db_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'server.db'}"
+
+
+@pytest.fixture
+async def state(db_url: str, teams_dir: Path) -> AsyncIterator[ServerState]:
+    s = await ServerState(db_url, load_teams(teams_dir)).open()
+    try:
+        yield s
+    finally:
+        await s.close()
+
+
+@pytest.fixture
+def app(state: ServerState) -> Any:
+    from llmteam.server import create_app
+
+    return create_app(state=state)
+
+
+@pytest.fixture
+async def client(app: Any) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+        yield c
+
+
+ALL_SCOPES = "runs:write,runs:read,usage:read,audit:read,mining:read"
+
+
+@pytest.fixture
+def make_key(state: ServerState) -> Callable[..., Awaitable[str]]:
+    async def make(tenant: str = "acme", scopes: str = ALL_SCOPES, **kw: Any) -> str:
+        _, token = await state.keys.create(tenant, scopes, actor="cli:test", **kw)
+        return token
+
+    return make
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def spare_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """Run the real ``llmteam`` command in a subprocess."""
+    return subprocess.run([sys.executable, "-c", "from llmteam.cli import main; main()", *args], cwd=cwd,
+                          capture_output=True, text=True, timeout=120, check=False)
+
+
+@contextmanager
+def serving(cwd: Path, *args: str) -> Iterator[str]:
+    """``llmteam serve`` (real uvicorn) on a spare loopback port in ``cwd``; yields its base URL."""
+    port = spare_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from llmteam.cli import main; main()", "serve", "--port", str(port),
+         "--log-level", "warning", *args],
+        cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60  # a hang guard, not a timing assertion
+        while True:
+            try:
+                if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                out = proc.stdout.read() if proc.stdout else ""
+                pytest.fail(f"llmteam serve did not start (exit {proc.poll()}): {out[-2000:]}")
+            time.sleep(0.2)
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        if proc.stdout:
+            proc.stdout.close()

@@ -1,0 +1,164 @@
+"""The dashboard: pages through the ASGI app (scopes, tenant isolation, escaping), then in a real Chromium."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.server.conftest import ALL_SCOPES, TEAM_YAML, serving
+from tests.server.test_server_session import login
+
+SCREENSHOTS = Path(__file__).resolve().parents[2] / ".testrun" / "screenshots"
+
+
+async def _submit(client: Any, csrf: str, query: str) -> str:
+    r = await client.post("/ui/runs", data={"csrf": csrf, "team": "support", "var_query": query})
+    assert r.status_code == 303, r.text
+    return str(r.headers["location"])
+
+
+async def test_pages_render_for_the_keys_tenant(client: Any, make_key: Any) -> None:
+    csrf = await login(client, await make_key())
+    location = await _submit(client, csrf, "My invoice is wrong")
+    run = await client.get(location)
+    assert run.status_code == 200 and "We have corrected your invoice." in run.text and "chain verified" in run.text
+    assert run.headers["content-security-policy"].startswith("default-src 'none'")
+    runs = await client.get("/ui/", params={"status": "completed", "team": "support"})
+    assert location.rsplit("/", 1)[1][:12] in runs.text
+    for path in ("/ui/teams/support/map", "/ui/usage", "/ui/audit"):
+        r = await client.get(path)
+        assert r.status_code == 200, path
+    assert "<svg" in (await client.get("/ui/usage")).text
+    svg = await client.get("/ui/teams/support/map.svg")
+    assert svg.headers["content-type"] == "image/svg+xml"
+    verified = await client.post("/ui/audit", data={"csrf": csrf, "action": "verify"})
+    assert "Intact" in verified.text
+    proof = await client.post("/ui/audit", data={"csrf": csrf, "action": "proof", "sequence": "2"})
+    assert 'id="proof"' in proof.text
+    missing = await client.post("/ui/audit", data={"csrf": csrf, "action": "proof", "sequence": "999"})
+    assert "no audit record" in missing.text
+
+
+async def test_input_is_escaped(client: Any, make_key: Any) -> None:
+    csrf = await login(client, await make_key())
+    location = await _submit(client, csrf, "<script>alert(1)</script>")
+    page = (await client.get(location)).text
+    assert "<script>alert(1)</script>" not in page and "&lt;script&gt;" in page
+
+
+async def test_another_tenants_run_is_not_found(client: Any, make_key: Any) -> None:
+    csrf = await login(client, await make_key("globex"))
+    location = await _submit(client, csrf, "globex secret")
+    client.cookies.clear()
+    await login(client, await make_key("acme"))
+    r = await client.get(location)
+    assert r.status_code == 404 and "globex secret" not in r.text
+    assert r.headers["content-type"].startswith("text/html") and "no such run" in r.text  # a page, not JSON
+    assert "globex" not in (await client.get("/ui/")).text
+
+
+async def test_pages_need_their_scope(client: Any, make_key: Any) -> None:
+    await login(client, await make_key(scopes="runs:read"))
+    assert (await client.get("/ui/")).status_code == 200
+    for path in ("/ui/usage", "/ui/audit", "/ui/teams/support/map"):
+        assert (await client.get(path)).status_code == 403, path
+    assert "lacks the" in (await client.get("/ui/")).text  # no run form without runs:write
+
+
+async def test_unknown_team_map_is_404(client: Any, make_key: Any) -> None:
+    await login(client, await make_key())
+    for team in ("nope", "..", "a%2F..%2Fb"):
+        assert (await client.get(f"/ui/teams/{team}/map")).status_code == 404
+
+
+# --- a real browser ------------------------------------------------------------------------------
+
+
+def _chromium() -> tuple[str, str] | None:
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    driver = "/usr/bin/chromedriver" if os.path.exists("/usr/bin/chromedriver") else shutil.which("chromedriver")
+    return (browser, driver) if browser and driver else None
+
+
+def test_dashboard_in_chromium(tmp_path: Path) -> None:
+    found = _chromium()
+    if found is None:
+        if os.environ.get("LLMTEAM_REQUIRE_SERVERS") == "1":
+            pytest.fail("no Chromium/chromedriver installed (apt-get install chromium chromium-driver)")
+        pytest.skip("no Chromium/chromedriver installed: apt-get install chromium chromium-driver")
+    webdriver = pytest.importorskip("selenium.webdriver")
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    (tmp_path / "teams").mkdir()
+    (tmp_path / "teams" / "support.yaml").write_text(TEAM_YAML)
+    token = asyncio.run(_key(tmp_path))
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    options = webdriver.ChromeOptions()
+    options.binary_location = found[0]
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run",
+                 "--window-size=1280,900", f"--user-data-dir={tempfile.mkdtemp(prefix='llmteam-chromium-')}"):
+        options.add_argument(flag)
+    with serving(tmp_path, "--db", "sqlite:///llmteam.db", "--teams", "teams") as base:
+        driver = webdriver.Chrome(service=Service(found[1]), options=options)
+        try:
+            wait = WebDriverWait(driver, 60)  # a hang guard
+            driver.get(f"{base}/ui/")
+            wait.until(ec.presence_of_element_located((By.ID, "api_key"))).send_keys(token)
+            driver.save_screenshot(str(SCREENSHOTS / "01-login.png"))
+            driver.find_element(By.ID, "login").click()
+            box = wait.until(ec.presence_of_element_located((By.ID, "support-query")))
+            box.send_keys("My invoice is wrong")
+            driver.find_element(By.CSS_SELECTOR, "#run-support button[type=submit]").click()
+            status = wait.until(ec.presence_of_element_located((By.ID, "run-status")))
+            assert status.text == "completed"
+            assert driver.find_element(By.ID, "run-output").text == "We have corrected your invoice."
+            assert driver.find_element(By.ID, "chain-state").text == "chain verified"
+            driver.save_screenshot(str(SCREENSHOTS / "02-run.png"))
+            driver.find_element(By.LINK_TEXT, "Runs").click()
+            rows = wait.until(ec.presence_of_element_located((By.ID, "runs"))).find_elements(By.CSS_SELECTOR,
+                                                                                               "tbody tr")
+            assert len(rows) == 1
+            driver.save_screenshot(str(SCREENSHOTS / "03-runs.png"))
+            driver.find_element(By.LINK_TEXT, "Map · support").click()
+            image = wait.until(ec.presence_of_element_located((By.ID, "process-map")))
+            wait.until(lambda d: d.execute_script("return arguments[0].complete && arguments[0].naturalWidth", image))
+            driver.save_screenshot(str(SCREENSHOTS / "04-map.png"))
+            driver.find_element(By.LINK_TEXT, "Usage").click()
+            wait.until(ec.presence_of_element_located((By.ID, "usage")))
+            driver.save_screenshot(str(SCREENSHOTS / "05-usage.png"))
+            driver.find_element(By.LINK_TEXT, "Audit").click()
+            sign = wait.until(ec.presence_of_element_located((By.ID, "sign")))
+            sign.click()
+            wait.until(ec.staleness_of(sign))  # the page reloaded with the new checkpoint
+            wait.until(ec.presence_of_element_located((By.ID, "verify"))).click()
+            result = wait.until(ec.presence_of_element_located((By.ID, "verify-result")))
+            assert result.text.startswith("Intact")
+            driver.save_screenshot(str(SCREENSHOTS / "06-audit.png"))
+            cookie = driver.get_cookie("lt_session")
+            assert cookie is not None and cookie["httpOnly"] and cookie["sameSite"] == "Strict"
+        finally:
+            driver.quit()
+
+
+async def _key(root: Path) -> str:
+    from llmteam.server._state import ServerState
+
+    state = await ServerState(f"sqlite:///{root / 'llmteam.db'}").open()
+    try:
+        return (await state.keys.create("acme", ALL_SCOPES, actor="cli:test"))[1]
+    finally:
+        await state.close()
+
+
+_ = re
