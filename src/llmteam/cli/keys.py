@@ -14,7 +14,8 @@ from rich.table import Table
 
 from llmteam.audit import AuditTrail
 from llmteam.audit.stores import open_audit_store
-from llmteam.cli.team import DbOpt, JsonOpt, fail, print_json, run_command
+from llmteam.cli._errors import fail
+from llmteam.cli.team import DbOpt, JsonOpt, print_json, run_command
 from llmteam.server import APIKeyError, KeyManager, cli_actor, parse_duration
 from llmteam.server.stores import open_key_store
 

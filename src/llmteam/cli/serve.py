@@ -7,7 +7,8 @@ from typing import Optional
 
 import typer
 
-from llmteam.cli.team import DbOpt, fail
+from llmteam.cli._errors import fail
+from llmteam.cli.team import DbOpt
 from llmteam.team import TeamConfigError
 
 
