@@ -152,6 +152,15 @@ def test_json_errors_are_json_on_stderr(llmteam, tmp_path: Path) -> None:
     assert done.code == 2 and "not valid JSON" in str(json_error(done)["message"])
 
 
+def test_audit_and_license_errors_are_json_too(llmteam, tmp_path: Path) -> None:
+    done = llmteam("audit", "verify", "--db", f"sqlite:///{tmp_path / 'typo.db'}", "--json")
+    assert done.code == 1 and "typo.db" in str(json_error(done)["message"])
+    done = llmteam("audit", "verify", "--db", "bogus://x", "--json")
+    assert done.code == 2 and "bogus" in str(json_error(done)["message"])
+    done = llmteam("license", "status", "--public-key", str(tmp_path / "nope.pub"), "--json")
+    assert done.code == 1 and "--public-key" in str(json_error(done)["message"])
+
+
 def test_input_file_content_is_never_echoed(llmteam, tmp_path: Path) -> None:
     (tmp_path / "team.yaml").write_text(TEAM)
     secret = tmp_path / "notes.txt"

@@ -26,6 +26,7 @@ from llmteam.audit._signing import default_key_path
 from llmteam.audit.stores import open_audit_store
 from llmteam.audit.verifier import CHECKPOINT_VERSION, VerificationError, as_checkpoint, load_public_key
 from llmteam.backends.url import StoreURLError, parse_store_url
+from llmteam.cli._errors import fail
 
 app = typer.Typer(help="Inspect and prove the tamper-evident audit log.", no_args_is_help=True)
 
@@ -47,8 +48,7 @@ class CommandError(Exception):
 
 
 def _fail(message: str, code: int) -> NoReturn:
-    Console(stderr=True, highlight=False, soft_wrap=True).print(f"Error: {message}", markup=False)
-    raise typer.Exit(code)
+    fail(message, code)  # one line, or JSON with --json, like every command
 
 
 def _sqlite_path(db: str) -> str | None:

@@ -5,20 +5,20 @@ from __future__ import annotations
 import json
 from datetime import date, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from llmteam.cli._errors import fail
 from llmteam.cli._license_issuer import IssuerError, generate_keypair, load_private_key, sign_key
 
 app = typer.Typer(help="Licence status, and issuing signed licence keys.", no_args_is_help=True)
 
 
-def _fail(message: str) -> None:
-    Console(stderr=True).print(f"[red]error:[/red] {message}", highlight=False)
-    raise typer.Exit(code=1)
+def _fail(message: str) -> NoReturn:
+    fail(message, 1)  # one line, or JSON with --json, like every command
 
 
 def _parse_day(text: str) -> date:
