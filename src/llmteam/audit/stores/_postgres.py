@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterator
 from typing import Any
 
 from llmteam.audit._errors import AuditStorageError
@@ -107,20 +109,13 @@ class PostgresAuditStore(SQLAppending):
         )
 
     async def _write_rows(self, rows: list[tuple[Any, ...]]) -> None:
-        asyncpg = import_asyncpg()
-        try:
+        with self._append_errors():
             pool = await self._get_pool()
             if len(rows) == 1:  # one statement is its own durable transaction: one round trip
                 await pool.execute(self._insert, *rows[0])
             else:
                 async with pool.acquire() as conn, conn.transaction():
                     await conn.executemany(self._insert, rows)
-        except asyncpg.UniqueViolationError as exc:
-            raise duplicate_error(exc) from exc
-        except connection_errors() as exc:
-            raise self._unavailable(exc) from exc
-        except asyncpg.PostgresError as exc:
-            raise AuditStorageError(f"PostgreSQL audit store failed to append: {exc}") from exc
 
     async def append_linked(self, tenant_id: str, link: Link) -> list[AuditRecord]:
         """Read the head and append ``link(head)`` in one transaction holding the tenant's advisory lock.
@@ -129,20 +124,26 @@ class PostgresAuditStore(SQLAppending):
         retries with several processes on one tenant).
         """
         pool = await self._get_pool()
-        asyncpg = import_asyncpg()
-        try:
+        with self._append_errors():
             async with pool.acquire() as conn, conn.transaction():
                 await conn.execute("SELECT pg_advisory_xact_lock($1)", advisory_key(f"{self.table}:{tenant_id}"))
                 row = await conn.fetchrow(self._head_sql, tenant_id)
                 records = link((int(row[0]), str(row[1])) if row else (0, ""))
                 await conn.executemany(self._insert, [to_row(r) for r in records])
+        return records
+
+    @contextlib.contextmanager
+    def _append_errors(self) -> Iterator[None]:
+        """An append's failures as the audit module's errors: a taken sequence, a lost server, anything else."""
+        asyncpg = import_asyncpg()
+        try:
+            yield
         except asyncpg.UniqueViolationError as exc:
             raise duplicate_error(exc) from exc
         except connection_errors() as exc:
             raise self._unavailable(exc) from exc
         except asyncpg.PostgresError as exc:
             raise AuditStorageError(f"PostgreSQL audit store failed to append: {exc}") from exc
-        return records
 
     async def _fetch(self, sql: str, *params: Any) -> list[Any]:
         try:
