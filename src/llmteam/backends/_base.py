@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable, Hashable
 from typing import ClassVar, TypeVar
 
-from llmteam._exceptions import StoreURLError
+from llmteam._exceptions import SchemaVersionError, StoreURLError
 from llmteam.backends.url import StoreURL, add_scheme, parse_store_url
 
 __all__ = ["Backend", "backend_of", "open_backend", "register_scheme", "registered_schemes"]
@@ -163,3 +163,12 @@ def backend_of(target: str | Backend, allowed: tuple[str, ...]) -> Backend:
             )
         return target.retain()
     return open_backend(target, allowed=allowed)
+
+
+def pending_steps(where: str, component: str, current: int, steps: list[list[str]]) -> list[tuple[int, list[str]]]:
+    """The numbered migration steps after ``current``; SchemaVersionError if ``where`` holds a newer schema."""
+    if current > len(steps):
+        raise SchemaVersionError(
+            f"{where} holds {component} schema v{current}, newer than this llmteam (v{len(steps)}); upgrade llmteam"
+        )
+    return list(enumerate(steps[current:], start=current + 1))

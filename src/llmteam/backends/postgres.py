@@ -19,8 +19,8 @@ from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Any
 
-from llmteam._exceptions import SchemaVersionError, StoreConnectionError
-from llmteam.backends._base import Backend, open_backend, register_scheme
+from llmteam._exceptions import StoreConnectionError
+from llmteam.backends._base import Backend, open_backend, pending_steps, register_scheme
 from llmteam.backends.url import StoreURL
 
 __all__ = [
@@ -168,12 +168,7 @@ async def ensure_schema(pool: Any, component: str, migrations: Migrations) -> No
         await conn.execute("SELECT pg_advisory_xact_lock($1)", advisory_key(f"llmteam-schema:{component}"))
         await conn.execute(SCHEMA_TABLE)
         current = await conn.fetchval("SELECT version FROM schema_version WHERE component = $1", component) or 0
-        if current > len(steps):
-            raise SchemaVersionError(
-                f"database holds {component} schema v{current}, newer than this llmteam (v{len(steps)}); "
-                "upgrade llmteam"
-            )
-        for number, step in enumerate(steps[current:], start=current + 1):
+        for number, step in pending_steps("database", component, current, steps):
             for stmt in step:
                 await conn.execute(stmt)
             await conn.execute(

@@ -33,8 +33,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Literal, TypeVar
 
-from llmteam._exceptions import SchemaVersionError
-from llmteam.backends._base import Backend, open_backend, register_scheme
+from llmteam.backends._base import Backend, open_backend, pending_steps, register_scheme
 from llmteam.backends.url import StoreURL
 
 T = TypeVar("T")
@@ -261,12 +260,7 @@ class SQLiteDatabase:
             conn.execute(SCHEMA_TABLE)
             row = conn.execute("SELECT version FROM schema_version WHERE component = ?", (component,)).fetchone()
             current = 0 if row is None else int(row[0])
-            if current > len(steps):
-                raise SchemaVersionError(
-                    f"{self.path!r} holds {component} schema v{current}, newer than this llmteam (v{len(steps)}); "
-                    "upgrade llmteam"
-                )
-            for number, step in enumerate(steps[current:], start=current + 1):
+            for number, step in pending_steps(repr(self.path), component, current, steps):
                 for stmt in step:
                     conn.execute(stmt)
                 conn.execute(
