@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from llmteam.tenancy import CrossTenantStore, TenantContext, TenantContextError, TenantIsolatedStore
+from llmteam.tenancy import CrossTenantStore, TenantContext, TenantContextError, TenantIsolatedStore, current_tenant
 from llmteam.tenancy.stores import MemoryKeyValueStore
 
 
@@ -149,15 +149,89 @@ class SubclassedMemoryStore(MemoryKeyValueStore):
     """Not exactly the memory store: TenantIsolatedStore reaches it through its async API, not its dict."""
 
 
+class Box:
+    """A mutable object of the caller's own class (compared by content)."""
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Box) and other.value == self.value
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+class Text(str):
+    """A str subclass carrying a mutable attribute: not immutable, so it must be copied too."""
+
+
+def _text_with_attr(text: str) -> Text:
+    tagged = Text(text)
+    tagged.tags = []  # type: ignore[attr-defined]
+    return tagged
+
+
+_SCALARS = (
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=3)
+    | st.binary(max_size=3) | st.complex_numbers(allow_nan=False, max_magnitude=1e6)
+)
 _VALUES = st.recursive(
-    st.none() | st.integers() | st.text(max_size=3) | st.binary(max_size=3),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=2), inner, max_size=3),
-    max_leaves=6,
+    _SCALARS | st.builds(bytearray, st.binary(max_size=3)) | st.text(max_size=3).map(_text_with_attr),
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(st.text(max_size=2), inner, max_size=3)
+        | st.tuples(inner, inner)
+        | st.builds(Box, inner)
+        | st.sets(st.integers() | st.text(max_size=2), max_size=3)
+        | st.frozensets(st.integers() | st.text(max_size=2), max_size=3)
+    ),
+    max_leaves=8,
 )
 
 
+def _mutate_everywhere(obj: Any, seen: set[int] | None = None) -> None:
+    """What an attacker holding ``obj`` can do: change every mutable object reachable from it, in place."""
+    seen = set() if seen is None else seen
+    if id(obj) in seen:
+        return
+    seen.add(id(obj))
+    if isinstance(obj, list):
+        for item in obj:
+            _mutate_everywhere(item, seen)
+        obj.append("evil")
+    elif isinstance(obj, dict):
+        for item in obj.values():
+            _mutate_everywhere(item, seen)
+        obj["evil"] = True
+    elif isinstance(obj, tuple):
+        for item in obj:
+            _mutate_everywhere(item, seen)
+    elif isinstance(obj, set):
+        obj.add("evil")
+    elif isinstance(obj, bytearray):
+        obj.extend(b"evil")
+    elif isinstance(obj, Box):
+        _mutate_everywhere(obj.value, seen)
+        obj.value = "evil"
+    elif isinstance(obj, Text):
+        obj.tags.append("evil")  # type: ignore[attr-defined]
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal, and for Text also the same tags (str equality alone ignores them)."""
+    if isinstance(a, Text) or isinstance(b, Text):
+        return a == b and getattr(a, "tags", None) == getattr(b, "tags", None)
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return type(a) is type(b) and len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, Box) and isinstance(b, Box):
+        return _same(a.value, b.value)
+    return bool(a == b) or (a != a and b != b)
+
+
 @pytest.mark.parametrize("inner_type", [MemoryKeyValueStore, SubclassedMemoryStore])
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(st.lists(st.tuples(st.sampled_from(["acme", "globex"]), st.sampled_from(["k", "j"]), _VALUES), max_size=12))
 async def test_no_caller_ever_aliases_a_stored_value(
     inner_type: type[MemoryKeyValueStore], writes: list[tuple[str, str, Any]]
@@ -170,20 +244,21 @@ async def test_no_caller_ever_aliases_a_stored_value(
     for tenant, key, value in writes:
         with TenantContext(tenant):
             await store.set(key, value)
-            held += [value, await store.get(key)]
+            held += [value, await store.get(key), *(await store.get_many([key])).values()]
+            await store.set_many({key + "+": value})
+            held.append(await store.get(key + "+"))
         expected[(tenant, key)] = copy.deepcopy(value)
+        expected[(tenant, key + "+")] = copy.deepcopy(value)
     for key in ("k", "j"):
         if await admin.copy_between_tenants("acme", "globex", key):
             expected[("globex", key)] = copy.deepcopy(expected[("acme", key)])
             held.append(await admin.get_for_tenant("globex", key))
     for obj in held:
-        if isinstance(obj, list):
-            obj.append("evil")
-        elif isinstance(obj, dict):
-            obj["evil"] = True
+        _mutate_everywhere(obj)
     for (tenant, key), value in expected.items():
         with TenantContext(tenant):
-            assert await store.get(key) == value
+            assert _same(await store.get(key), value)
+            assert _same((await store.get_many([key]))[key], value)
 
 
 async def test_copy_between_tenants_does_not_share_an_object() -> None:
@@ -198,3 +273,80 @@ async def test_copy_between_tenants_does_not_share_an_object() -> None:
         await store.set("plan", mine)
     with TenantContext("globex"):
         assert await store.get("plan") == {"limit": 10}
+
+
+# --- keys and tenant ids that are str subclasses cannot reach another tenant's namespace --------------------------
+
+
+class ReflectedKey(str):
+    """A key whose reflected ``+`` answers with another tenant's stored key: ``ns + key`` would call it first."""
+
+    def __radd__(self, other: object) -> str:
+        return "victim:secret"
+
+
+class LookalikeTenant(str):
+    """A tenant id equal to (and hashing like) every other id: a dict keyed by tenant id would confuse them."""
+
+    def __eq__(self, other: object) -> bool:
+        return True
+
+    def __hash__(self) -> int:
+        return hash("victim")
+
+    def __add__(self, other: object) -> str:
+        return "victim" + str.__str__(other)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("inner_type", [MemoryKeyValueStore, MinimalStore])
+async def test_a_str_subclass_key_cannot_reach_another_tenant(inner_type: type[Any]) -> None:
+    inner = inner_type()
+    store = TenantIsolatedStore(inner)
+    with TenantContext("victim"):
+        await store.set("secret", "the victim's value")
+    with TenantContext("attacker"):
+        await store.get("warm")  # the attacker's namespace is cached, as on a hot path
+        key = ReflectedKey("x")
+        assert await store.get(key) is None
+        assert not await store.exists(key)
+        await store.set(key, "overwritten")
+        await store.delete(key)
+        assert await store.get_many([key]) == {}
+        assert await store.list(ReflectedKey("")) == []
+    with TenantContext("victim"):
+        assert await store.get("secret") == "the victim's value"
+    admin = CrossTenantStore(inner)
+    await admin.set_for_tenant("attacker", key, "admin write")
+    assert await admin.get_for_tenant("victim", "secret") == "the victim's value"
+
+
+async def test_a_str_subclass_tenant_id_gets_its_own_namespace() -> None:
+    inner = MemoryKeyValueStore()
+    store = TenantIsolatedStore(inner)
+    with TenantContext("victim"):
+        await store.set("secret", "the victim's value")
+    token = current_tenant.set(LookalikeTenant("attacker"))
+    try:
+        assert await store.get("secret") is None
+        await store.set("secret", "overwritten")
+    finally:
+        current_tenant.reset(token)
+    with TenantContext("victim"):
+        assert await store.get("secret") == "the victim's value"
+    assert await inner.get("attacker:secret") == "overwritten"
+
+
+async def test_kept_stored_keys_are_bounded_and_per_tenant() -> None:
+    from llmteam.tenancy._isolation import _MAX_KEYS_KEPT
+
+    inner = MemoryKeyValueStore()
+    store = TenantIsolatedStore(inner)
+    with TenantContext("acme"):
+        for i in range(_MAX_KEYS_KEPT + 50):
+            await store.set(f"k{i}", i)
+        assert len(store._last[2]) == _MAX_KEYS_KEPT  # bounded: keys past the cap are built, not kept
+        assert await store.get(f"k{_MAX_KEYS_KEPT + 10}") == _MAX_KEYS_KEPT + 10
+    with TenantContext("globex"):
+        assert await store.get("k1") is None  # another tenant: the kept keys were acme's and are dropped
+        assert store._last[0] == "globex" and set(store._last[2]) == {"k1"}
+    assert len(await inner.list("acme:")) == _MAX_KEYS_KEPT + 50

@@ -8,15 +8,18 @@ from typing import Any
 
 from llmteam.tenancy._context import current_tenant
 from llmteam.tenancy._errors import TenantContextError
-from llmteam.tenancy._namespace import NamespaceCache, split_key
+from llmteam.tenancy._namespace import NamespaceCache, exact_str, split_key
 from llmteam.tenancy._protocols import KeyValueStore, KeyValueStoreBase, as_kv_store
 from llmteam.tenancy.stores._memory import IMMUTABLE, MemoryKeyValueStore
 
+_MAX_KEYS_KEPT = 4096  # stored-key strings kept for the last tenant seen (dropped when the tenant changes)
+
 
 def _check_key(key: object) -> str:
+    """``key`` as a plain ``str``: a subclass is copied, so its own ``__radd__`` can never build a stored key."""
     if not isinstance(key, str):
         raise TypeError(f"key {key!r} is a {type(key).__name__}; keys are strings")
-    return key
+    return exact_str(key)
 
 
 async def _list_owned(inner: KeyValueStoreBase, namespace: str, prefix: str) -> list[str]:
@@ -27,7 +30,11 @@ async def _list_owned(inner: KeyValueStoreBase, namespace: str, prefix: str) -> 
 
 
 class TenantIsolatedStore:
-    """A KeyValueStore view in which the current tenant sees, and can touch, only its own keys."""
+    """A KeyValueStore view in which the current tenant sees, and can touch, only its own keys.
+
+    On the in-memory store, ``get``/``set`` use its dict directly and copy only mutable values (immutable ones
+    cannot be aliased), exactly as :class:`MemoryKeyValueStore` does; every other store is used through its API.
+    """
 
     def __init__(
         self, inner_store: KeyValueStoreBase | KeyValueStore, separator: str = ":", require_context: bool = True
@@ -35,17 +42,22 @@ class TenantIsolatedStore:
         self.inner = inner_store
         self._kv = as_kv_store(inner_store)  # batch methods with defaults: no probing
         self._spaces = NamespaceCache(separator)
-        self._known = self._spaces.known
         self.separator = separator
         self.require_context = require_context
         self._anonymous = separator
-        # The in-memory store's dict is used directly (no second coroutine); every other store through its API.
+        # (tenant id object, its namespace, its stored keys by key) of the last tenant seen: the hot path is one
+        # identity check and one lookup of a stored key string whose hash is already known. One tuple, replaced
+        # whole, so no reader ever pairs one tenant's id with another's namespace or keys.
+        self._last: tuple[str | None, str, dict[str, str]] = (None, "", {})
         self._data = inner_store.data if type(inner_store) is MemoryKeyValueStore else None
 
     def _ns(self) -> str:
         tenant = current_tenant.get()
         if tenant:
-            return self._spaces.get(tenant)
+            namespace = self._spaces.get(tenant)
+            if type(tenant) is str and self._last[0] is not tenant:  # a subclass could equal another id: not kept
+                self._last = (tenant, namespace, {})
+            return namespace
         if self.require_context:
             raise TenantContextError(
                 "no tenant context is set; wrap the call in `with TenantContext(tenant_id):` "
@@ -53,35 +65,46 @@ class TenantIsolatedStore:
             )
         return self._anonymous
 
+    def _full(self, key: object) -> str:
+        """The stored key of the current tenant's ``key``: the checked path (get/set look in ``_last`` first)."""
+        checked = _check_key(key)  # a plain str, so a kept key can only ever match itself
+        full = self._ns() + checked
+        last = self._last
+        if last[0] is current_tenant.get() and len(last[2]) < _MAX_KEYS_KEPT:
+            last[2][checked] = full
+        return full
+
     async def get(self, key: str) -> Any | None:
         """The current tenant's value for ``key``, or None."""
-        if type(key) is not str:
-            _check_key(key)
+        last = self._last
+        full = last[2].get(key) if type(key) is str and last[0] is current_tenant.get() else None
+        if full is None:
+            full = self._full(key)
         data = self._data
-        full = (self._known.get(current_tenant.get()) or self._ns()) + key
         if data is None:
             return await self.inner.get(full)
         value = data.get(full)
-        return value if type(value) in IMMUTABLE else copy.deepcopy(value)  # as MemoryKeyValueStore.get
+        return value if type(value) in IMMUTABLE else copy.deepcopy(value)  # as own(): MemoryKeyValueStore.get
 
     async def set(self, key: str, value: Any) -> None:
         """Store ``value`` under the current tenant's ``key``."""
-        if type(key) is not str:
-            _check_key(key)
+        last = self._last
+        full = last[2].get(key) if type(key) is str and last[0] is current_tenant.get() else None
+        if full is None:
+            full = self._full(key)
         data = self._data
-        full = (self._known.get(current_tenant.get()) or self._ns()) + key
         if data is None:
             await self.inner.set(full, value)
         else:
-            data[full] = value if type(value) in IMMUTABLE else copy.deepcopy(value)  # as its set
+            data[full] = value if type(value) in IMMUTABLE else copy.deepcopy(value)  # as own(): its set
 
     async def delete(self, key: str) -> None:
         """Delete the current tenant's ``key`` (absent keys are not an error)."""
-        await self.inner.delete(self._ns() + _check_key(key))
+        await self.inner.delete(self._full(key))
 
     async def exists(self, key: str) -> bool:
         """Whether the current tenant has ``key``."""
-        return bool(await self.inner.exists(self._ns() + _check_key(key)))
+        return bool(await self.inner.exists(self._full(key)))
 
     async def list(self, prefix: str = "") -> list[str]:
         """The current tenant's keys starting with ``prefix``, without the namespace."""

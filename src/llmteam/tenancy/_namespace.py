@@ -27,6 +27,7 @@ def tenant_namespace(tenant_id: str, separator: str) -> str:
     """The key prefix of ``tenant_id``; TenantContextError if the id cannot be a namespace."""
     if not isinstance(tenant_id, str) or not tenant_id:
         raise TenantContextError(f"tenant id {tenant_id!r} is empty; set a tenant with TenantContext(tenant_id)")
+    tenant_id = exact_str(tenant_id)  # a subclass's own ``+``, ``len`` or ``find`` never builds a namespace
     try:
         validate_tenant_id(tenant_id)  # the one tenant-id rule, also for ids set on current_tenant directly
     except ValueError as exc:
@@ -38,6 +39,11 @@ def tenant_namespace(tenant_id: str, separator: str) -> str:
             "collide with another tenant's; use an id without it or another separator"
         )
     return namespace
+
+
+def exact_str(text: str) -> str:
+    """``text`` as a plain ``str`` (a subclass is copied), so no overridden method of it runs later."""
+    return text if type(text) is str else str.__str__(text)
 
 
 def split_key(stored: str, separator: str) -> tuple[str, str] | None:
@@ -59,7 +65,9 @@ class NamespaceCache:
         """Validated namespaces by tenant id: a hot path may look here first and call ``get`` on a miss."""
 
     def get(self, tenant_id: str) -> str:
-        """The namespace of ``tenant_id`` (validated once, then cached)."""
+        """The namespace of ``tenant_id`` (validated once, then cached; a str subclass is never a cache key)."""
+        if type(tenant_id) is not str:  # its __eq__/__hash__ could match another tenant's cached id
+            return tenant_namespace(tenant_id, self.separator)
         try:
             return self.known[tenant_id]
         except KeyError:
