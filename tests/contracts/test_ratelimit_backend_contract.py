@@ -15,7 +15,7 @@ import asyncio
 import contextvars
 import math
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 import pytest
@@ -35,6 +35,7 @@ from llmteam.ratelimit import (
     RateLimitStrategy,
     RedisRateLimitBackend,
 )
+from llmteam.ratelimit.stores._redis_wire import ScriptCall
 
 BACKENDS = ["memory", pytest.param("redis", marks=pytest.mark.redis)]
 
@@ -64,10 +65,10 @@ class ServerClockRedisBackend(RedisRateLimitBackend):
         assert text.count("redis.call('TIME')") == 1, script
         return text.replace("redis.call('TIME')", "{table.remove(ARGV), '0'}")
 
-    async def call(self, script: str, keys: list[str], args: list[Any]) -> Any:
-        if "redis.call('TIME')" in super().script_source(script):
+    async def run_script(self, call: ScriptCall, args: Sequence[str]) -> Any:
+        if "redis.call('TIME')" in super().script_source(call.script):
             args = [*args, repr(self.server_clock())]
-        return await super().call(script, keys, args)
+        return await super().run_script(call, args)
 
 
 def make_backend(kind: str, redis_url: str | None, clock: FakeClock | None) -> RateLimitBackend:
@@ -284,8 +285,8 @@ configs = st.builds(
         strategy=RateLimitStrategy.FALLBACK,
     ),
     st.sampled_from([0.5, 1.0, 3.0, 20.0]),
-    st.integers(min_value=1, max_value=8),
-    st.integers(min_value=1, max_value=12),
+    st.integers(min_value=1, max_value=8) | st.just(10**9),  # 10**9: a window the bucket keeps slack (untracked)
+    st.integers(min_value=1, max_value=12) | st.just(10**9),
     st.integers(min_value=0, max_value=4),
 )
 
@@ -314,6 +315,116 @@ def test_memory_matches_exact_oracle() -> None:
 @pytest.mark.redis
 def test_redis_matches_exact_oracle(redis_url: str) -> None:
     _property("redis", redis_url, 60)()
+
+
+# --- a waiter woken late keeps its place on the ideal timeline, and no window ever exceeds the bound -----------
+
+
+async def _decide(state: Any, permit: str, due: bool = False) -> bool:
+    return bool((await state.decide(permit, due)).admitted)
+
+
+async def test_a_late_waiter_keeps_the_ideal_timeline(backend: RateLimitBackend, clock: FakeClock) -> None:
+    state = backend.limiter_state("late", cfg(requests_per_second=100.0, burst_size=1), clock)
+    assert await _decide(state, "p1")  # t = 0: the full bucket's token
+    state.release("p1")
+    clock.advance(0.0103)  # due at 0.010, woken 0.3 ms late by the event loop
+    assert await _decide(state, "p2", due=True)
+    state.release("p2")
+    clock.advance(0.0098)  # t = 0.0201: past the ideal timeline's next slot (0.020), before 0.0203 (= 0.0103 + 1/rate)
+    assert await _decide(state, "p3")
+    state.release("p3")
+    clock.advance(0.0103)  # a caller that was not waiting gets no credit for being late
+    assert await _decide(state, "p4")
+    state.release("p4")
+    clock.advance(0.0097)
+    assert not await _decide(state, "p5")
+
+
+async def test_the_late_credit_is_at_most_half_an_interval(backend: RateLimitBackend, clock: FakeClock) -> None:
+    state = backend.limiter_state("stall", cfg(requests_per_second=100.0, burst_size=1), clock)
+    assert await _decide(state, "p1")
+    state.release("p1")
+    clock.advance(3.0)  # a stalled process: due long ago
+    assert await _decide(state, "p2", due=True)
+    state.release("p2")
+    clock.advance(0.0049)  # burst 1: never two admissions closer than half an interval
+    assert not await _decide(state, "p3") and not await _decide(state, "p4", due=True)
+    clock.advance(0.0002)
+    assert await _decide(state, "p5")
+
+
+window_ops = st.lists(
+    st.one_of(
+        st.tuples(st.just("advance"), st.floats(min_value=0.0, max_value=0.05) | st.floats(0.0, 70.0)),
+        st.tuples(st.just("acquire"), st.booleans()),
+        st.tuples(st.just("release"), st.just(False)),
+    ),
+    min_size=1,
+    max_size=60,
+)
+window_configs = st.builds(
+    lambda rps, burst, rpm: cfg(requests_per_second=rps, burst_size=burst, requests_per_minute=rpm),
+    st.sampled_from([0.5, 3.0, 20.0, 100.0]),
+    st.integers(min_value=1, max_value=3),
+    st.sampled_from([2, 7, 10**9]),
+)
+
+
+async def run_window_bound(backend: RateLimitBackend, clock: FakeClock, c: RateLimitConfig, steps: list[Any]) -> None:
+    """Decide at the fake clock's times (due or not, as a waiter or a plain caller would) and check every window."""
+    from llmteam.ratelimit._bucket import late_credit
+
+    start = clock.now
+    state = backend.limiter_state("win", c, clock)
+    held: list[str] = []
+    times: list[float] = []
+    dues: list[bool] = []
+    for n, (op, arg) in enumerate(steps):
+        if op == "advance":
+            clock.advance(arg)
+        elif op == "release":
+            if held:
+                state.release(held.pop(0))
+        elif await _decide(state, f"p{n}", due=arg):
+            held.append(f"p{n}")
+            times.append(clock.now)
+            dues.append(arg)
+    rate, burst, credit = c.requests_per_second, c.burst_size, late_credit(c.requests_per_second)
+    for j, tj in enumerate(times):
+        assert j + 1 <= burst + rate * (tj - start) + 1e-6, "more than the bucket allows since it was created"
+        for i in range(j + 1):
+            count, span = j - i + 1, tj - times[i]
+            # charged no earlier than its decision minus the credit (a due waiter) or at its decision (others)
+            assert count <= burst + rate * (span + (credit if dues[i] else 0.0)) + 1e-6, (i, j, times, dues)
+            if span < 60.0:
+                assert count <= c.requests_per_minute, "the trailing minute holds more than its limit"
+
+
+def _window_property(kind: str, url: str | None, max_examples: int) -> Callable[[], None]:
+    @settings(max_examples=max_examples, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(c=window_configs, steps=window_ops)
+    def check(c: RateLimitConfig, steps: list[Any]) -> None:
+        async def scenario() -> None:
+            clock = FakeClock(5000.0)
+            b = make_backend(kind, url, clock)
+            try:
+                await run_window_bound(b, clock, c, steps)
+            finally:
+                await b.aclose()
+
+        asyncio.run(scenario())
+
+    return check
+
+
+def test_memory_no_window_exceeds_the_bound() -> None:
+    _window_property("memory", None, 300)()
+
+
+@pytest.mark.redis
+def test_redis_no_window_exceeds_the_bound(redis_url: str) -> None:
+    _window_property("redis", redis_url, 60)()
 
 
 # --- property: a half-open breaker is decided by its probes only, over any interleaving of callers -------------

@@ -190,11 +190,12 @@ async def test_memory_is_bounded_by_configuration_not_traffic() -> None:
     clock = FakeClock()
     lim = RateLimiter(
         "m",
-        RateLimitConfig(requests_per_second=1e6, requests_per_minute=1e9, requests_per_hour=1e9, burst_size=100),
+        RateLimitConfig(requests_per_second=1e6, requests_per_minute=1e7, requests_per_hour=1e9, burst_size=100),
         clock=clock,
     )
     state = lim._state
     assert isinstance(state, MemoryLimiterState)
+    assert state.minute is not None and state.hour is not None  # both windows can bind: both are tracked
     sizes = (len(state.minute.counts), len(state.hour.counts))
     for _ in range(20_000):
         clock.now += 0.001

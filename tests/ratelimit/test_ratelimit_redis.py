@@ -27,7 +27,7 @@ from llmteam.ratelimit import (
     RedisRateLimitBackend,
     backend_from_url,
 )
-from llmteam.ratelimit.stores._redis import redact
+from llmteam.ratelimit.stores._redis_wire import redact
 
 pytestmark = pytest.mark.redis
 DEAD_URL = "redis://:s3cret@127.0.0.1:1/0"  # nothing listens on port 1: connection refused at once
@@ -363,3 +363,51 @@ async def test_cancelling_a_caller_mid_decision_never_strands_a_permit(redis_url
     await asyncio.sleep(0.05)  # the batched releases reach Redis
     assert await _held_on_server(redis_client, b, "c") == 0
     await b.aclose()
+
+
+# --- issue 10: the store shares the URL's RedisBackend: one client per URL, refcounted ---------------------------
+
+
+async def test_backends_on_one_url_share_one_client(redis_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    import llmteam.backends.redis as redis_backends
+    from llmteam.backends import RedisBackend, open_backend
+
+    made: list[Any] = []
+    real = redis_backends.redis_from_url
+
+    def counting(url: str, **options: Any) -> Any:
+        made.append(real(url, **options))
+        return made[-1]
+
+    monkeypatch.setattr(redis_backends, "redis_from_url", counting)
+    p = prefix()
+    one, two = RedisRateLimitBackend(redis_url, prefix=p), RedisRateLimitBackend(redis_url, prefix=p)
+    other = open_backend(redis_url)  # any other store on the URL
+    assert isinstance(other, RedisBackend) and one.redis is two.redis is other and other.refs == 3
+    for b in (one, two):
+        lim = RateLimiter("x", RateLimitConfig(), backend=b)
+        assert await lim.acquire()
+        lim.release()
+    assert await other.client.ping()
+    assert len(made) == 1 and one.client is two.client is other.client
+    shared = RedisRateLimitBackend(other, prefix=p)  # an open backend is shared as it is
+    assert shared.redis is other and other.refs == 4
+    await one.aclose()
+    await one.aclose()  # idempotent: drops its reference once
+    await two.aclose()
+    await shared.aclose()
+    assert other.refs == 1 and other._client is not None  # still open for its last holder
+    await other.release()
+    assert other._client is None  # the last holder closed the one client
+    with pytest.raises(RateLimitBackendError, match="closed"):
+        await RateLimiter("x", RateLimitConfig(), backend=one).acquire()
+    assert len(made) == 1
+
+
+async def test_closing_sends_the_releases_made_just_before(redis_url: str, redis_client: Any) -> None:
+    b = RedisRateLimitBackend(redis_url, prefix=prefix())
+    lim = RateLimiter("c", RateLimitConfig(burst_size=1, strategy=RateLimitStrategy.FALLBACK), backend=b)
+    assert await lim.acquire()
+    lim.release()  # batched: would travel with the next decision, and there is none
+    await b.aclose()
+    assert await _held_on_server(redis_client, b, "c") == 0  # not stranded for the 600 s lease

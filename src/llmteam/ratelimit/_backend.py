@@ -30,8 +30,12 @@ class LimiterState(ABC):
     """The state of one named limit; :meth:`decide` is atomic with respect to every sharer of the state."""
 
     @abstractmethod
-    async def decide(self, permit_id: str) -> Decision:
-        """Admit one request under rules (a)-(c), holding permit ``permit_id``, or say how long to wait."""
+    async def decide(self, permit_id: str, due: bool = False) -> Decision:
+        """Admit one request under rules (a)-(c), holding permit ``permit_id``, or say how long to wait.
+
+        ``due``: the caller is a waiter woken for the token it was told to wait for; it keeps the refill its
+        lateness would otherwise lose, up to ``late_credit`` seconds (see ``_bucket.py``).
+        """
 
     @abstractmethod
     def release(self, permit_id: str) -> None:

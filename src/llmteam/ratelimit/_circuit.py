@@ -72,6 +72,8 @@ class CircuitBreaker:
         resolved = resolve_backend(backend)
         self.backend = resolved
         self._store: CircuitStore = MemoryCircuitStore() if resolved is None else resolved.circuit_store(name, config)
+        if isinstance(self._store, MemoryCircuitStore):
+            self._store.users.add(self)  # a shared in-process state is kept while this breaker lives
         if resolved is not None and resolved.shares_state:
             self._clock: Clock = resolved.circuit_clock
         else:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import weakref
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -185,6 +186,7 @@ class MemoryCircuitStore(CircuitStore):
         self._snap = CircuitSnapshot()
         self._identity = f"memory:{next(_STORE_IDS)}"
         self._clock: Callable[[], float] | None = None  # the clock of the last update
+        self.users: weakref.WeakSet[object] = weakref.WeakSet()  # live breakers using this store (never evicted)
 
     async def update(self, fn: Callable[[CircuitSnapshot, float], T], clock: Callable[[], float]) -> T:
         self._clock = clock

@@ -21,6 +21,7 @@ from .stores._memory import MemoryLimiterState
 _POLL_SECONDS = 0.05
 # Floor for a re-check sleep, so that float rounding at bucket edges can never turn into a busy loop.
 _MIN_SLEEP = 0.0005
+_WAITING = (RateLimitStrategy.WAIT, RateLimitStrategy.QUEUE)
 
 
 def _wake(fut: asyncio.Future[None]) -> None:
@@ -65,11 +66,14 @@ class RateLimiter:
             MemoryLimiterState(config, clock) if resolved is None else resolved.limiter_state(name, config, clock)
         )
         self._local = self._state if isinstance(self._state, MemoryLimiterState) else None
+        if self._local is not None:
+            self._local.users.add(self)  # a shared in-process state is kept while this limiter lives
         self._clock: Clock = self._local.clock if self._local is not None else time.monotonic
         self._held = 0  # permits this limiter holds on local state
         self._permits: list[str] = []  # permit ids this limiter holds on remote state
         self._permit_prefix = uuid.uuid4().hex[:12]
         self._permit_seq = 0
+        self._admitted_at = (float(config.burst_size), 0.0)  # (tokens left, when) of the last remote admission
         self._waiters: deque[_Waiter] = deque()
         self._stats = RateLimiterStats()
 
@@ -90,27 +94,45 @@ class RateLimiter:
             stats.rejected_requests += 1
             raise
 
-    async def _decide(self) -> Decision:
+    async def _decide(self, due: bool = False) -> Decision:
+        """One decision; ``due``: the caller is the head waiter, woken for the token it was told to wait for."""
         local = self._local
         if local is not None:
             now = self._clock()
-            if local.try_admit(now):
+            if local.try_admit(now, due):
                 self._held += 1
                 return Decision(True, 0.0, local.tokens)
-            return Decision(False, local.wait_estimate(now), local.tokens)
+            return Decision(False, local.wait_estimate(now), local.available(now))
         self._permit_seq += 1
         permit = f"{self._permit_prefix}:{self._permit_seq}"
-        decision = await self._state.decide(permit)
+        decision = await self._state.decide(permit, due)
         if decision.admitted:
             self._permits.append(permit)
+            self._admitted_at = (decision.tokens, time.monotonic())
         return decision
+
+    def _token_eta(self) -> float:
+        """Seconds before a shared bucket can hold a token again, from this limiter's last admission alone.
+
+        The server's reply said how many tokens were left; others can only take more, so no token exists before
+        this (measured from the reply, it errs late by half a round trip, which the late credit keeps). A waiter
+        sleeps it out instead of spending a round trip on a refusal. 0.0 when nothing is known.
+        """
+        tokens, at = self._admitted_at
+        if tokens >= 1.0:
+            return 0.0
+        return (1.0 - tokens) / self.config.requests_per_second - (time.monotonic() - at)
 
     async def _acquire_slow(self) -> bool:
         config = self.config
         strategy = config.strategy
         ahead = len(self._waiters)
         first_sleep: float | None = None
-        if ahead == 0:
+        wait: float | None
+        eta = self._token_eta() if self._local is None and strategy in _WAITING else 0.0
+        if ahead == 0 and eta > 0.0:  # a remote bucket known to be empty: wait without asking
+            wait = first_sleep = eta
+        elif ahead == 0:
             sent = time.monotonic()
             decision = await self._decide()
             if decision.admitted:
@@ -133,10 +155,11 @@ class RateLimiter:
 
     def _sleep_for(self, wait: float, took: float) -> float:
         """How long a head waiter told to wait ``wait`` s sleeps before deciding again; ``took``: that decision's
-        duration. A remote answer is a round trip old and the next request takes half of one to reach the
-        server, so the sleep is shortened by it (the server still decides: too early is only refused again)."""
+        duration. A remote answer is half a round trip old and the next request takes half of one to reach the
+        server: sleeping ``wait - took / 2`` arrives about half a round trip after the token, which the late
+        credit (``_bucket.py``) keeps; arriving early would only cost a refusal and another round trip."""
         if self._local is None:
-            wait -= took
+            wait -= took / 2
         return max(_MIN_SLEEP, wait)
 
     def _estimate_behind(self, ahead: int) -> float | None:
@@ -165,7 +188,7 @@ class RateLimiter:
                     delay, first_sleep = first_sleep, None
                 elif self._waiters[0] is me:
                     sent = time.monotonic()
-                    decision = await self._decide()
+                    decision = await self._decide(due=True)
                     if decision.admitted:
                         self._stats.successful_requests += 1
                         self._stats.total_wait_time += time.monotonic() - start

@@ -1,10 +1,11 @@
 """A bounded name -> state map for in-process backends that never forgets state that still matters.
 
 States are kept least recently used first. Beyond ``max_states`` names, the oldest states that report
-``is_fresh()`` (they would decide exactly like a newly created state) are dropped; a state that is not fresh is
-moved to the back and kept. A dropped state that a live limiter or breaker still uses stays reachable through a
-weak map, so one name can never have two states at once. Each insertion examines at most ``_SCAN`` states, so
-the cost per new name is bounded whatever the map holds.
+``is_fresh()`` (they would decide exactly like a newly created state) and that no live limiter or breaker uses
+(``users``, held weakly) are dropped; any other state is moved to the back and kept. A state in use is never
+dropped, because it can stop being fresh at any moment and its users may then let go of it. A dropped state that
+something else still references stays reachable through a weak map, so one name can never have two states at
+once. Each insertion examines at most ``_SCAN`` states, so the cost per new name is bounded whatever it holds.
 """
 
 from __future__ import annotations
@@ -18,6 +19,9 @@ _SCAN = 32
 
 
 class Evictable(Protocol):
+    users: weakref.WeakSet[object]
+    """The live objects (limiters, breakers) that use this state."""
+
     def is_fresh(self) -> bool:
         """True when dropping this state and creating a new one later changes no decision."""
 
@@ -58,7 +62,7 @@ class NameCache(Generic[S]):
             if len(states) <= self.max_states:
                 return
             name, state = next(iter(states.items()))
-            if state.is_fresh():
+            if not state.users and state.is_fresh():
                 del states[name]  # still reachable through _live while someone uses it
             else:
                 states.move_to_end(name)

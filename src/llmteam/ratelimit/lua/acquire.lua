@@ -1,36 +1,57 @@
 -- llmteam.ratelimit: one atomic admission decision (contract section 6.2), shared by every process.
--- KEYS[1] state hash (tk tokens, ts refill time, ml/mt minute ring newest bucket/total, hl/ht hour ring)
+-- Mirrors stores/_memory.py and the bucket rules of _bucket.py (late-waiter credit, untracked slack windows).
+-- KEYS[1] state hash (tk tokens, ts stamp: refill time or, when full, the moment it filled; ml/mt minute ring
+--         newest bucket/total, hl/ht hour ring; ex last expiry refresh)
 -- KEYS[2] minute ring hash (slot -> count)   KEYS[3] hour ring hash   KEYS[4] held permits zset (id -> lease end)
 -- ARGV[1] the limit's fixed parameters, space-separated: rate/s, burst (bucket capacity and permit cap),
---         per-minute limit, per-hour limit, permit lease seconds, minute bucket width, minute ring size,
---         hour bucket width, hour ring size, key ttl seconds (one argument: cheaper to send than ten)
--- ARGV[2] permit id, ARGV[3..] permit ids released since the last call.
+--         per-minute limit, per-hour limit (-1: the bucket alone keeps the window below it, not tracked),
+--         permit lease seconds, minute bucket width, minute ring size, hour bucket width, hour ring size,
+--         key ttl seconds, late credit in tokens (one argument: cheaper to send than eleven)
+-- ARGV[2] permit id, ARGV[3] '1' when the caller is a waiter woken for its token (due), ARGV[4..] permit ids
+--         released since the last call.
 -- Time is always the Redis server's (TIME): every sharer of the limit agrees on it, and no caller can move it.
--- Returns {admitted 0/1, wait seconds as text (-1: only a release can help, -2: never), tokens as text}.
+-- Returns, when admitted, the tokens left in thousandths (an integer reply: the cheapest to send and parse);
+-- when refused, the text "<wait seconds> <tokens>" (wait -1: only a release can help, -2: never).
 local p = {}
 for word in string.gmatch(ARGV[1], '%S+') do
   p[#p + 1] = tonumber(word)
 end
 local rate, cap, rpm, rph, lease = p[1], p[2], p[3], p[4], p[5]
-local mwidth, msize, hwidth, hsize, ttl = p[6], p[7], p[8], p[9], p[10]
-local permit = ARGV[2]
+local mwidth, msize, hwidth, hsize, ttl, credit = p[6], p[7], p[8], p[9], p[10], p[11]
+local permit, due = ARGV[2], ARGV[3] == '1'
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-
-if #ARGV >= 3 then
-  redis.call('ZREM', KEYS[4], unpack(ARGV, 3))
+local function fmt(x)
+  return string.format('%.17g', x)  -- full double precision (Lua's default %.14g would round times)
 end
-redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', string.format('%.17g', now))
-local held = redis.call('ZCARD', KEYS[4])
 
-local st = redis.call('HMGET', KEYS[1], 'tk', 'ts', 'ml', 'mt', 'hl', 'ht')
+if #ARGV >= 4 then
+  redis.call('ZREM', KEYS[4], unpack(ARGV, 4))
+end
+local held = redis.call('ZCARD', KEYS[4])
+if held >= cap then  -- only a full permit set can be blocked by leases of crashed processes: expire them
+  redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', fmt(now))
+  held = redis.call('ZCARD', KEYS[4])
+end
+
+local st = redis.call('HMGET', KEYS[1], 'tk', 'ts', 'ml', 'mt', 'hl', 'ht', 'ex')
 local tokens, ts = tonumber(st[1]), tonumber(st[2])
-if tokens == nil or ts == nil then
+local fresh = tokens == nil or ts == nil
+if fresh then
   tokens, ts = cap, now  -- a new limit starts full
 end
+local level = tokens
 if now > ts then
-  tokens = math.min(cap, tokens + (now - ts) * rate)
-  ts = now
+  level = tokens + (now - ts) * rate
+end
+
+-- keep `lvl` tokens at `now`; a full bucket keeps the moment it filled as its stamp
+local function store(lvl)
+  if lvl >= cap then
+    tokens, ts = cap, now - (lvl - cap) / rate
+  else
+    tokens, ts = lvl, now
+  end
 end
 
 -- advance a ring so that `bucket` is its newest bucket, dropping what falls out (mirrors _window.py)
@@ -57,39 +78,53 @@ local function advance(key, last, total, bucket, size)
   return bucket, total
 end
 
-local old_ml = tonumber(st[3])
-local ml, mt = advance(KEYS[2], tonumber(st[3]), tonumber(st[4]), math.floor(now * (1.0 / mwidth)), msize)
-local hl, ht = advance(KEYS[3], tonumber(st[5]), tonumber(st[6]), math.floor(now * (1.0 / hwidth)), hsize)
-
-local advanced = old_ml == nil or ml ~= old_ml
-local admitted = 0
-if tokens >= 1 and held < cap and mt < rpm and ht < rph then
-  admitted = 1
-  tokens = tokens - 1
-  mt, ht = mt + 1, ht + 1
-  redis.call('HINCRBY', KEYS[2], ml % msize, 1)
-  redis.call('HINCRBY', KEYS[3], hl % hsize, 1)
-  redis.call('ZADD', KEYS[4], string.format('%.17g', now + lease), permit)
+local ml, mt, hl, ht = 0, 0, 0, 0
+if rpm >= 0 then
+  ml, mt = advance(KEYS[2], tonumber(st[3]), tonumber(st[4]), math.floor(now * (1.0 / mwidth)), msize)
 end
--- %.17g keeps full double precision (Lua's default %.14g would round the refill time)
-redis.call('HSET', KEYS[1], 'tk', string.format('%.17g', tokens), 'ts', string.format('%.17g', ts),
-  'ml', ml, 'mt', mt, 'hl', hl, 'ht', ht)
--- refresh expiry (idle limits vanish) whenever the minute ring moved, which is also whenever a ring key can
--- have been re-created; a new permit set gets it at once.
-if advanced then
+if rph >= 0 then
+  hl, ht = advance(KEYS[3], tonumber(st[5]), tonumber(st[6]), math.floor(now * (1.0 / hwidth)), hsize)
+end
+
+local limit = cap
+if due then
+  limit = cap + credit
+end
+local available = math.min(level, limit)
+local admitted = available >= 1 and held < cap and (rpm < 0 or mt < rpm) and (rph < 0 or ht < rph)
+-- a key may be new (first admission in a ring bucket, first held permit, new limit), or the last refresh is old:
+-- set every key's expiry then, so idle limits vanish and no key of a used limit ever lacks one
+local ex = tonumber(st[7])
+local refresh = fresh or ex == nil or now - ex > 60
+if admitted then
+  store(available - 1)
+  if rpm >= 0 then
+    mt = mt + 1
+    refresh = redis.call('HINCRBY', KEYS[2], ml % msize, 1) == 1 or refresh
+  end
+  if rph >= 0 then
+    ht = ht + 1
+    refresh = redis.call('HINCRBY', KEYS[3], hl % hsize, 1) == 1 or refresh
+  end
+  refresh = held == 0 or refresh
+  redis.call('ZADD', KEYS[4], fmt(now + lease), permit)
+else
+  store(level)
+end
+if refresh then
+  ex = now
   for i = 1, 4 do
     redis.call('EXPIRE', KEYS[i], ttl)
   end
-elseif admitted == 1 then
-  redis.call('EXPIRE', KEYS[4], ttl)
 end
-if admitted == 1 then
-  return {1, '0', string.format('%.17g', tokens)}
+redis.call('HSET', KEYS[1], 'tk', fmt(tokens), 'ts', fmt(ts), 'ml', ml, 'mt', mt, 'hl', hl, 'ht', ht, 'ex', fmt(ex))
+if admitted then
+  return math.floor(tokens * 1000)
 end
 
 -- seconds until a ring's total drops below limit if nothing more is added (mirrors BucketWindow)
-local function until_below(key, last, total, limit, width, size)
-  if total < limit then
+local function until_below(key, last, total, lim, width, size)
+  if lim < 0 or total < lim then
     return 0
   end
   for k = last - size + 1, last do
@@ -97,7 +132,7 @@ local function until_below(key, last, total, limit, width, size)
     if v then
       total = total - tonumber(v)
     end
-    if total < limit then
+    if total < lim then
       return math.max(0, (k + size) * width - now)
     end
   end
@@ -115,4 +150,4 @@ else
     wait = -1
   end
 end
-return {0, string.format('%.17g', wait), string.format('%.17g', tokens)}
+return fmt(wait) .. ' ' .. fmt(tokens)

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import math
 import time
+import weakref
+from functools import partial
 from typing import TYPE_CHECKING
 
 from .._backend import Clock, Decision, LimiterState, RateLimitBackend
+from .._bucket import late_credit, window_binds
 from .._names import NameCache
 from .._window import HOUR_GEOMETRY, MINUTE_GEOMETRY, BucketWindow
 
@@ -16,9 +19,15 @@ if TYPE_CHECKING:
 
 
 class MemoryLimiterState(LimiterState):
-    """Token bucket + minute/hour bucket windows + held-permit count for one limit in this process."""
+    """Token bucket + minute/hour bucket windows + held-permit count for one limit in this process.
 
-    __slots__ = ("capacity", "clock", "held", "hour", "last", "minute", "rate", "rph", "rpm", "tokens")
+    The bucket follows ``_bucket.py``: ``stamp`` is the last refill time, or for a full bucket the moment it
+    filled; a due waiter keeps up to ``late_credit`` seconds of refill a late wake-up would lose. A window the
+    bucket can never exceed is not tracked (``minute``/``hour`` None).
+    """
+
+    __slots__ = ("capacity", "clock", "credit", "held", "hour", "minute", "rate", "rph", "rpm", "stamp", "tokens",
+                 "users")
 
     def __init__(self, config: RateLimitConfig, clock: Clock | None = None) -> None:
         self.clock: Clock = clock or time.monotonic
@@ -26,65 +35,79 @@ class MemoryLimiterState(LimiterState):
         self.capacity = float(config.burst_size)
         self.rpm = float(config.requests_per_minute)
         self.rph = float(config.requests_per_hour)
+        self.credit = late_credit(self.rate) * self.rate  # tokens a due waiter may keep beyond the capacity
         self.tokens = self.capacity  # starts full
-        self.last = self.clock()
+        self.stamp = self.clock()
         self.held = 0
-        self.minute = BucketWindow(*MINUTE_GEOMETRY)
-        self.hour = BucketWindow(*HOUR_GEOMETRY)
+        self.users: weakref.WeakSet[object] = weakref.WeakSet()  # live limiters using this state (never evicted)
+        binds = partial(window_binds, self.capacity, self.rate)
+        self.minute = BucketWindow(*MINUTE_GEOMETRY) if binds(MINUTE_GEOMETRY[1], self.rpm) else None
+        self.hour = BucketWindow(*HOUR_GEOMETRY) if binds(HOUR_GEOMETRY[1], self.rph) else None
 
-    def _refill(self, now: float) -> None:
-        if now > self.last:
-            tokens = self.tokens + (now - self.last) * self.rate
-            self.tokens = tokens if tokens < self.capacity else self.capacity
-            self.last = now
+    def _level(self, now: float) -> float:
+        """Tokens at ``now`` before capping (pure: reading never changes the state)."""
+        if now > self.stamp:
+            return self.tokens + (now - self.stamp) * self.rate
+        return self.tokens
 
-    def try_admit(self, now: float) -> bool:
-        """Admit one request at ``now`` if rules (a)-(c) all hold: the allocation-free hot path."""
-        if now > self.last:
-            tokens = self.tokens + (now - self.last) * self.rate
-            self.tokens = tokens if tokens < self.capacity else self.capacity
-            self.last = now
-        if self.tokens < 1.0 or self.held >= self.capacity:
+    def _store(self, level: float, now: float) -> None:
+        """Keep ``level`` tokens at ``now``; a full bucket keeps the moment it filled as its stamp."""
+        capacity = self.capacity
+        if level >= capacity:
+            self.tokens = capacity
+            self.stamp = now - (level - capacity) / self.rate
+        else:
+            self.tokens = level
+            self.stamp = now
+
+    def try_admit(self, now: float, due: bool = False) -> bool:
+        """Admit one request at ``now`` if rules (a)-(c) all hold (``due``: a waiter woken for its token)."""
+        level = self.tokens + (now - self.stamp) * self.rate if now > self.stamp else self.tokens
+        limit = self.capacity + self.credit if due else self.capacity
+        available = level if level < limit else limit
+        if available < 1.0 or self.held >= self.capacity:
+            if now > self.stamp:
+                self._store(level, now)
             return False
         minute, hour = self.minute, self.hour
-        mb = int(now * minute.scale)
-        if mb > minute.last:
-            minute.advance(mb)
-        hb = int(now * hour.scale)
-        if hb > hour.last:
-            hour.advance(hb)
-        if minute.total >= self.rpm or hour.total >= self.rph:
-            return False
-        self.tokens -= 1.0
+        if minute is not None:
+            mb = int(now * minute.scale)
+            if mb > minute.last:
+                minute.advance(mb)
+            if minute.total >= self.rpm:
+                return False
+        if hour is not None:
+            hb = int(now * hour.scale)
+            if hb > hour.last:
+                hour.advance(hb)
+            if hour.total >= self.rph:
+                return False
+        self._store(available - 1.0, now)
         self.held += 1
-        minute.counts[minute.last % minute.size] += 1
-        minute.total += 1
-        hour.counts[hour.last % hour.size] += 1
-        hour.total += 1
+        if minute is not None:
+            minute.add()
+        if hour is not None:
+            hour.add()
         return True
 
     def wait_estimate(self, now: float) -> float | None:
         """Seconds until rules (a) and (b) allow an admission; None if only a release can; inf if never."""
         if self.capacity < 1.0:
             return math.inf
-        self._refill(now)
-        self.minute.advance(self.minute.bucket(now))
-        self.hour.advance(self.hour.bucket(now))
-        token_wait = max(0.0, (1.0 - self.tokens) / self.rate)
-        wait = max(
-            token_wait,
-            self.minute.time_until_below(self.rpm, now),
-            self.hour.time_until_below(self.rph, now),
-        )
+        wait = max(0.0, (1.0 - min(self._level(now), self.capacity)) / self.rate)
+        for window, limit in ((self.minute, self.rpm), (self.hour, self.rph)):
+            if window is not None:
+                window.advance(window.bucket(now))
+                wait = max(wait, window.time_until_below(limit, now))
         if wait <= 0.0 and self.held >= self.capacity:
             return None
         return wait
 
-    async def decide(self, permit_id: str) -> Decision:
+    async def decide(self, permit_id: str, due: bool = False) -> Decision:
         now = self.clock()
-        if self.try_admit(now):
+        if self.try_admit(now, due):
             return Decision(True, 0.0, self.tokens)
-        return Decision(False, self.wait_estimate(now), self.tokens)
+        return Decision(False, self.wait_estimate(now), self.available(now))
 
     def release(self, permit_id: str = "") -> None:
         if self.held > 0:
@@ -92,23 +115,23 @@ class MemoryLimiterState(LimiterState):
 
     def last_known(self) -> tuple[float, bool]:
         now = self.clock()
-        self._refill(now)
-        return self.tokens, self.wait_estimate(now) != 0.0
+        return self.available(now), self.wait_estimate(now) != 0.0
 
     def available(self, now: float) -> float:
         """Tokens in the bucket at ``now``."""
-        self._refill(now)
-        return self.tokens
+        return min(self._level(now), self.capacity)
 
     def is_fresh(self) -> bool:
         """True when this state decides exactly like a new one: no permit held, bucket full, both windows empty."""
         if self.held:
             return False
         now = self.clock()
-        self._refill(now)
-        self.minute.advance(self.minute.bucket(now))
-        self.hour.advance(self.hour.bucket(now))
-        return self.tokens >= self.capacity and self.minute.total == 0 and self.hour.total == 0
+        for window in (self.minute, self.hour):
+            if window is not None:
+                window.advance(window.bucket(now))
+                if window.total:
+                    return False
+        return self._level(now) >= self.capacity
 
 
 class MemoryRateLimitBackend(RateLimitBackend):

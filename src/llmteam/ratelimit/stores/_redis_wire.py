@@ -1,0 +1,39 @@
+"""The Redis wire format of the rate-limit scripts: packed once per limit, so a decision only adds its permit ids."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from importlib import resources
+from urllib.parse import urlsplit, urlunsplit
+
+
+def lua(name: str) -> str:
+    """The text of resource script ``lua/<name>``."""
+    return resources.files("llmteam.ratelimit").joinpath("lua").joinpath(name).read_text(encoding="utf-8")
+
+
+def redact(url: str) -> str:
+    """``url`` with any password replaced by ``***`` (for error messages and logs)."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def bulk(text: str) -> bytes:
+    """``text`` as one RESP bulk string."""
+    data = text.encode()
+    return b"$%d\r\n%s\r\n" % (len(data), data)
+
+
+class ScriptCall:
+    """An EVALSHA of resource script ``script`` with its keys and leading arguments packed once."""
+
+    __slots__ = ("count", "fixed", "script")
+
+    def __init__(self, script: str, keys: Sequence[str], args: Sequence[str] = ()) -> None:
+        self.script = script
+        parts = [str(len(keys)), *keys, *args]
+        self.fixed = b"".join(bulk(part) for part in parts)
+        self.count = 2 + len(parts)  # EVALSHA and the SHA1 come first
