@@ -54,6 +54,18 @@ local function store(lvl)
   end
 end
 
+-- the ring's slots as {bucket id, count} pairs, oldest first; `last` is the newest bucket id the ring holds
+local function buckets(key, last, size)
+  local flat = redis.call('HGETALL', key)
+  local out = {}
+  for i = 1, #flat, 2 do
+    local slot = tonumber(flat[i])
+    out[#out + 1] = {last - ((last - slot) % size), tonumber(flat[i + 1])}
+  end
+  table.sort(out, function(a, b) return a[1] < b[1] end)
+  return out
+end
+
 -- advance a ring so that `bucket` is its newest bucket, dropping what falls out (mirrors _window.py)
 local function advance(key, last, total, bucket, size)
   if last == nil or total == nil then
@@ -67,12 +79,21 @@ local function advance(key, last, total, bucket, size)
     redis.call('DEL', key)
     return bucket, 0
   end
-  for k = last + 1, bucket do
-    local slot = k % size
-    local v = redis.call('HGET', key, slot)
-    if v then
-      total = total - tonumber(v)
-      redis.call('HDEL', key, slot)
+  if bucket - last <= 8 then  -- the usual step: look at the few slots that fall out
+    for k = last + 1, bucket do
+      local slot = k % size
+      local v = redis.call('HGET', key, slot)
+      if v then
+        total = total - tonumber(v)
+        redis.call('HDEL', key, slot)
+      end
+    end
+    return bucket, total
+  end
+  for _, b in ipairs(buckets(key, last, size)) do  -- a long step: one read of the (sparse) ring
+    if b[1] <= bucket - size then
+      total = total - b[2]
+      redis.call('HDEL', key, b[1] % size)
     end
   end
   return bucket, total
@@ -127,13 +148,10 @@ local function until_below(key, last, total, lim, width, size)
   if lim < 0 or total < lim then
     return 0
   end
-  for k = last - size + 1, last do
-    local v = redis.call('HGET', key, k % size)
-    if v then
-      total = total - tonumber(v)
-    end
+  for _, b in ipairs(buckets(key, last, size)) do  -- one read of the (sparse) ring, oldest bucket first
+    total = total - b[2]
     if total < lim then
-      return math.max(0, (k + size) * width - now)
+      return math.max(0, (b[1] + size) * width - now)
     end
   end
   return 0
