@@ -15,7 +15,7 @@ import asyncio
 import contextvars
 import math
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
 import pytest
@@ -291,15 +291,23 @@ configs = st.builds(
 )
 
 
-def _property(kind: str, url: str | None, max_examples: int) -> Callable[[], None]:
+Scenario = Callable[[RateLimitBackend, FakeClock, RateLimitConfig, list[Any]], Awaitable[None]]
+
+
+def _property(
+    kind: str, url: str | None, max_examples: int, run: Scenario = run_against_oracle, config_strategy: Any = configs,
+    steps_strategy: Any = ops,
+) -> Callable[[], None]:
+    """A hypothesis test running ``run`` on a fresh backend of ``kind`` for every drawn config and steps."""
+
     @settings(max_examples=max_examples, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-    @given(c=configs, steps=ops)
-    def check(c: RateLimitConfig, steps: list[tuple[str, float]]) -> None:
+    @given(c=config_strategy, steps=steps_strategy)
+    def check(c: RateLimitConfig, steps: list[Any]) -> None:
         async def scenario() -> None:
             clock = FakeClock(5000.0)
             b = make_backend(kind, url, clock)
             try:
-                await run_against_oracle(b, clock, c, steps)
+                await run(b, clock, c, steps)
             finally:
                 await b.aclose()
 
@@ -401,30 +409,13 @@ async def run_window_bound(backend: RateLimitBackend, clock: FakeClock, c: RateL
                 assert count <= c.requests_per_minute, "the trailing minute holds more than its limit"
 
 
-def _window_property(kind: str, url: str | None, max_examples: int) -> Callable[[], None]:
-    @settings(max_examples=max_examples, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-    @given(c=window_configs, steps=window_ops)
-    def check(c: RateLimitConfig, steps: list[Any]) -> None:
-        async def scenario() -> None:
-            clock = FakeClock(5000.0)
-            b = make_backend(kind, url, clock)
-            try:
-                await run_window_bound(b, clock, c, steps)
-            finally:
-                await b.aclose()
-
-        asyncio.run(scenario())
-
-    return check
-
-
 def test_memory_no_window_exceeds_the_bound() -> None:
-    _window_property("memory", None, 300)()
+    _property("memory", None, 300, run_window_bound, window_configs, window_ops)()
 
 
 @pytest.mark.redis
 def test_redis_no_window_exceeds_the_bound(redis_url: str) -> None:
-    _window_property("redis", redis_url, 60)()
+    _property("redis", redis_url, 60, run_window_bound, window_configs, window_ops)()
 
 
 # --- property: a half-open breaker is decided by its probes only, over any interleaving of callers -------------

@@ -105,18 +105,20 @@ class RateLimiter:
             return Decision(False, local.wait_estimate(now), local.available(now))
         self._permit_seq += 1
         permit = f"{self._permit_prefix}:{self._permit_seq}"
+        sent = time.monotonic()
         decision = await self._state.decide(permit, due)
         if decision.admitted:
             self._permits.append(permit)
-            self._admitted_at = (decision.tokens, time.monotonic())
+            self._admitted_at = (decision.tokens, (sent + time.monotonic()) / 2)  # about when the server decided
         return decision
 
     def _token_eta(self) -> float:
         """Seconds before a shared bucket can hold a token again, from this limiter's last admission alone.
 
         The server's reply said how many tokens were left; others can only take more, so no token exists before
-        this (measured from the reply, it errs late by half a round trip, which the late credit keeps). A waiter
-        sleeps it out instead of spending a round trip on a refusal. 0.0 when nothing is known.
+        this. Counted from the middle of that round trip, the next request reaches the server about half a round
+        trip after the token, which the late credit keeps. A waiter sleeps it out instead of spending a round
+        trip on a refusal. 0.0 when nothing is known.
         """
         tokens, at = self._admitted_at
         if tokens >= 1.0:
