@@ -12,7 +12,7 @@ from llmteam.tenancy._namespace import NamespaceCache, exact_str, split_key
 from llmteam.tenancy._protocols import KeyValueStore, KeyValueStoreBase, as_kv_store
 from llmteam.tenancy.stores._memory import IMMUTABLE, MemoryKeyValueStore
 
-_MAX_KEYS_KEPT = 4096  # stored-key strings kept for the last tenant seen (dropped when the tenant changes)
+_MAX_KEYS_KEPT = 4096  # stored-key strings kept for the last tenant seen (all dropped when full or it changes)
 
 
 def _check_key(key: object) -> str:
@@ -65,20 +65,31 @@ class TenantIsolatedStore:
             )
         return self._anonymous
 
+    @staticmethod
+    def _keep(last: tuple[str | None, str, dict[str, str]], key: str) -> str:
+        """The stored key of ``key`` (a plain str) in the namespace of ``last``, kept with the recent ones."""
+        full = last[1] + key
+        kept = last[2]
+        if len(kept) >= _MAX_KEYS_KEPT:
+            kept.clear()  # bounded: start again from the keys in use now
+        kept[key] = full
+        return full
+
     def _full(self, key: object) -> str:
         """The stored key of the current tenant's ``key``: the checked path (get/set look in ``_last`` first)."""
         checked = _check_key(key)  # a plain str, so a kept key can only ever match itself
-        full = self._ns() + checked
+        namespace = self._ns()
         last = self._last
-        if last[0] is current_tenant.get() and len(last[2]) < _MAX_KEYS_KEPT:
-            last[2][checked] = full
-        return full
+        if last[0] is current_tenant.get():
+            return self._keep(last, checked)
+        return namespace + checked
 
     async def get(self, key: str) -> Any | None:
         """The current tenant's value for ``key``, or None."""
         last = self._last
-        full = last[2].get(key) if type(key) is str and last[0] is current_tenant.get() else None
-        if full is None:
+        if type(key) is str and last[0] is current_tenant.get():
+            full = last[2].get(key) or last[1] + key  # set() keeps the keys it wrote
+        else:
             full = self._full(key)
         data = self._data
         if data is None:
@@ -89,8 +100,14 @@ class TenantIsolatedStore:
     async def set(self, key: str, value: Any) -> None:
         """Store ``value`` under the current tenant's ``key``."""
         last = self._last
-        full = last[2].get(key) if type(key) is str and last[0] is current_tenant.get() else None
-        if full is None:
+        if type(key) is str and last[0] is current_tenant.get():
+            kept = last[2]
+            full = kept.get(key)
+            if full is None:  # a new key: keep its stored key for the get()s that follow (bounded)
+                if len(kept) >= _MAX_KEYS_KEPT:
+                    kept.clear()
+                full = kept[key] = last[1] + key
+        else:
             full = self._full(key)
         data = self._data
         if data is None:
