@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from dbos import DBOS, DBOSConfig
+from dbos._error import DBOSWorkflowCancelledError  # how a workflow ends an attempt it cancelled itself
 
 from llmteam.durable._errors import DurableError as DurableError  # re-exported: the durable modules import it here
 from llmteam.durable._errors import RunFailedError as RunFailedError
@@ -23,6 +24,7 @@ from llmteam.durable._liveness import Liveness
 from llmteam.durable._stream import CURRENT, EventWriter, flush_current
 from llmteam.durable._waits import queued, record_queue_wait
 from llmteam.team import RunResult, StepRunner
+from llmteam.team._approval import RunPaused
 from llmteam.team._run import HIDDEN  # the sensitivities whose output is sealed
 
 if TYPE_CHECKING:
@@ -39,6 +41,8 @@ POLL_SECONDS = 0.2
 
 class DurableSteps(StepRunner):
     """Runs each side effect as a DBOS step named ``name``: checkpointed once, replayed from the checkpoint."""
+
+    checkpoints = True
 
     async def step(self, name: str, effect: Callable[[], Awaitable[T]],
                    find: Callable[[], Awaitable[T | None]] | None = None) -> T:
@@ -157,18 +161,29 @@ ENGINE = _Engine()
 @DBOS.workflow(name=WORKFLOW_NAME)
 async def run_workflow(team: str, tenant: str, run_id: str, input: dict[str, Any]) -> RunResult:
     """One durable run: the team runtime's ordinary run, with every side effect checkpointed."""
+    from llmteam.durable._approval import engine_service  # a module that imports this one
+
     runtime = ENGINE.runtimes.get(team)
     if runtime is None:
         raise DurableError(f"no runtime in this worker serves team {team!r}; start `llmteam worker` with its team file")
-    times = await queued(run_id)
+    current = DBOS.workflow_id or run_id  # a retry (a fork) runs under its own id, with its original's arguments
+    retry_of = None
+    if current != run_id:
+        service = engine_service()
+        retry_of = await service.call(service.store.retry_of, current)
+        if retry_of is None:
+            raise RunFailedError(f"DurableError: run {current!r} is a fork of {run_id!r} not made by retry()")
+    times = await queued(current)
     events = EventWriter(frozenset(a.name for a in runtime.team.agents if a.sensitivity in HIDDEN))
     token = CURRENT.set(events)
     try:
         # the runtime's run with a publisher (TeamRuntime.run has none): its events go to the run's DBOS stream
-        return await runtime._run(input, tenant, run_id, events.publish)
+        return await runtime._run(input, tenant, current, events.publish, retry_of)
+    except RunPaused:  # waits for a decision: this attempt ends; the decider resumes the (cancelled) workflow
+        raise DBOSWorkflowCancelledError(f"run {current!r} waits for an approval") from None
     except Exception as exc:  # the engine stores the error; ours keep their type name in a picklable message
         raise RunFailedError(f"{type(exc).__name__}: {exc}") from None
     finally:
         CURRENT.reset(token)
-        await record_queue_wait(runtime, tenant, run_id, times)
+        await record_queue_wait(runtime, tenant, current, times)
         await events.close()
