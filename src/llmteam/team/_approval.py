@@ -94,6 +94,9 @@ class Approvals:
         """The approver the run's ``confirm`` tool calls ask (in process: the one the run's scope has)."""
         return approver
 
+    async def finished(self, run: RunState) -> None:
+        """Called once a run ends, before its events are written (durable approvals add their waits here)."""
+
     async def agent(self, run: RunState, agent: Agent, step: int) -> ApprovalDecision:
         """Decide whether ``agent`` may run step ``step``; a denial raises :class:`ApprovalDeniedError`."""
         request = ApprovalRequest(run.tenant_id, run.run_id, step, f"agent:{step}", agent.name, None,

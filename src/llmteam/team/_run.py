@@ -153,10 +153,12 @@ class RunState:
             self.contexts[agent.name] = ctx
 
     def event(self, activity: str, lifecycle: str, duration_ms: int = 0, cost: float = 0.0,
-              attributes: dict[str, Any] | None = None, resource: str | None = None) -> None:
-        """Buffer one process-mining event for this run (written to the durable log when the run ends)."""
+              attributes: dict[str, Any] | None = None, resource: str | None = None, at: float | None = None) -> None:
+        """Buffer one process-mining event for this run (written to the durable log when the run ends); ``at``:
+        when it happened (epoch seconds; default now)."""
+        when = datetime.now(timezone.utc) if at is None else datetime.fromtimestamp(at, timezone.utc)
         self.events.append(ProcessEvent(
-            uuid.uuid4().hex, datetime.now(timezone.utc), activity, resource or activity, self.run_id, lifecycle,
+            uuid.uuid4().hex, when, activity, resource or activity, self.run_id, lifecycle,
             duration_ms, cost, attributes or {},
         ))
 
