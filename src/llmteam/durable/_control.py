@@ -19,6 +19,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from dbos import DBOSClient, SetWorkflowID
+from dbos._error import DBOSAwaitedWorkflowCancelledError
 
 from llmteam.backends import validate_identifier
 from llmteam.durable._approval import ApprovalStore, PendingApproval, Service, check_approver, check_reason
@@ -26,6 +27,7 @@ from llmteam.durable._engine import POLL_SECONDS, WORKFLOW_NAME, DurableError
 from llmteam.team import RunResult
 
 AWAITING = "AWAITING_APPROVAL"
+CONTINUE_GRACE = 60.0  # seconds a decided run may stay cancelled while its decider resumes it
 RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
 
 
@@ -138,12 +140,11 @@ class RunControl:
         return self._client
 
     async def result(self, run_id: str, timeout: float | None = None) -> RunResult:
-        """The run's result, waiting up to ``timeout`` seconds (None: no limit); a failed run raises."""
+        """The run's result, waiting up to ``timeout`` seconds (None: no limit), also while it waits for an
+        approval; a failed run raises :class:`RunFailedError`, a cancelled one :class:`DurableError`."""
         check_run_id(run_id)
         try:
-            with db_errors(self.system_db):
-                handle: Any = await self.client.retrieve_workflow_async(run_id)
-            result: RunResult = await asyncio.wait_for(handle.get_result(polling_interval_sec=POLL_SECONDS), timeout)
+            return await asyncio.wait_for(self._result(run_id), timeout)
         except asyncio.TimeoutError:
             raise DurableError(f"run {run_id!r} did not finish within {timeout}s; it keeps running "
                                "(`llmteam runs show` to follow it)") from None
@@ -151,8 +152,25 @@ class RunControl:
             raise
         except Exception as exc:
             raise DurableError(f"run {run_id!r}: {type(exc).__name__}: {exc}") from None
-        return result
 
+    async def _result(self, run_id: str) -> RunResult:
+        while True:
+            with db_errors(self.system_db):
+                handle: Any = await self.client.retrieve_workflow_async(run_id)
+            try:
+                result: RunResult = await handle.get_result(polling_interval_sec=POLL_SECONDS)
+                return result
+            except DBOSAwaitedWorkflowCancelledError:
+                if not await self._paused(run_id):
+                    raise DurableError(f"run {run_id!r} was cancelled; `llmteam runs resume` continues it") from None
+            await asyncio.sleep(POLL_SECONDS)
+
+    async def _paused(self, run_id: str) -> bool:
+        """True while the cancelled run waits for a decision or its decider is continuing it."""
+        if (await self.status(run_id)).status == AWAITING:
+            return True
+        rows = await self._db(self.approvals.rows, run_id=run_id)
+        return bool(rows) and max(r.decided_at or 0.0 for r in rows) > time.time() - CONTINUE_GRACE
 
     async def status(self, run_id: str) -> RunStatus:
         """Where the run is now (raises :class:`DurableError` for an unknown run)."""
