@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -25,6 +26,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import sqlalchemy as sa
 from dbos import DBOS, DBOSClient, EnqueueOptions
+from dbos._error import DBOSAwaitedWorkflowCancelledError
 
 from llmteam.audit import AuditEventType
 from llmteam.durable._engine import ENGINE, POLL_SECONDS, DurableError
@@ -69,6 +71,15 @@ _RETRIES = sa.Table(
     sa.Column("run_id", sa.Text, primary_key=True), sa.Column("parent", sa.Text, nullable=False),
     sa.Column("from_step", sa.Integer, nullable=False),
 )
+
+
+def _quiet_pauses(record: logging.LogRecord) -> bool:
+    """Keep DBOS from logging a traceback (at ERROR) each time a run pauses: a paused run is cancelled on purpose."""
+    exc = record.exc_info[1] if record.exc_info else None
+    return not isinstance(exc, DBOSAwaitedWorkflowCancelledError)
+
+
+logging.getLogger("dbos").addFilter(_quiet_pauses)
 
 
 def _utc(epoch: float | None) -> datetime | None:
