@@ -266,3 +266,29 @@ async def test_retry_from_a_step_repeats_no_model_call_before_it(chat: CountingC
         assert started.new_value["input_summary"]["from_step"] == 2
         assert (await rt.runtime.usage("acme")).total.requests == 3
         assert await rt.runtime.verify_audit() == (True, [])
+
+
+async def test_approvals_on_postgresql(pg_schema_url: str, postgres_url: str, unique_name: str) -> None:
+    import asyncpg
+
+    schema = f"{unique_name}_dbos"
+    try:
+        async with DurableRuntime(refund_team(), pg_schema_url, tenant="acme", system_schema=schema) as rt:
+            run_id = await rt.submit({"query": "Refund my order"})
+            await wait_for(rt, run_id, "AWAITING_APPROVAL")
+            status = await rt.status(run_id)
+            assert (status.queue, status.tenant) == ("llmteam_runs_c1", "acme")  # where it continues
+            [pending] = await rt.pending(tenant="acme")
+            assert (pending.run_id, pending.tool) == (run_id, "refund")
+            await rt.deny(run_id, approver="dana", reason="duplicate claim")
+            assert "denied by 'dana': duplicate claim" in (await rt.result(run_id, timeout=60)).output
+            assert await rt.runtime.verify_audit() == (True, [])
+    finally:
+        admin = await asyncpg.connect(postgres_url)
+        try:
+            tables = await admin.fetch("SELECT table_name FROM information_schema.tables WHERE table_schema = $1",
+                                       schema)
+            assert {"llmteam_approvals", "llmteam_retries"} <= {t["table_name"] for t in tables}
+            await admin.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        finally:
+            await admin.close()

@@ -117,11 +117,22 @@ def pending(run_id: str | None = typer.Argument(None, show_default=False, help="
     Console().print(table)
 
 
-def _decided(run_id: str, decision: str, approver: str, step: int | None, as_json: bool) -> None:
+def _decide(run_id: str, decision: str, approver: str | None, step: int | None, reason: str, db: str,
+            system_db: str | None, schema: str, as_json: bool) -> None:
+    """approve/deny: decide as ``approver`` (default: the OS user), then say so."""
+    who = _approver(approver)
+
+    async def body(control: Any) -> None:
+        if decision == "approved":
+            await control.approve(run_id, approver=who, step=step, reason=reason)
+        else:
+            await control.deny(run_id, approver=who, reason=reason, step=step)
+
+    _with_control(db, system_db, schema, body)
     if as_json:
-        print_json({"run_id": run_id, "decision": decision, "approver": approver, "step": step})
+        print_json({"run_id": run_id, "decision": decision, "approver": who, "step": step})
     else:
-        Console().print(f"{decision} {run_id} as {approver}; the run continues on a worker", markup=False)
+        Console().print(f"{decision} {run_id} as {who}; the run continues on a worker", markup=False)
 
 
 @app.command("approve")
@@ -130,9 +141,7 @@ def approve(run_id: str = typer.Argument(..., show_default=False), step: int | N
             approver: str | None = AsOpt, db: str = DbOpt, system_db: str | None = SystemDbOpt,
             schema: str = SchemaOpt, as_json: bool = JsonOpt) -> None:
     """Approve what a paused run waits for; it continues on a worker."""
-    who = _approver(approver)
-    _with_control(db, system_db, schema, lambda c: c.approve(run_id, approver=who, step=step, reason=reason))
-    _decided(run_id, "approved", who, step, as_json)
+    _decide(run_id, "approved", approver, step, reason, db, system_db, schema, as_json)
 
 
 @app.command("deny")
@@ -142,9 +151,7 @@ def deny(run_id: str = typer.Argument(..., show_default=False),
          step: int | None = StepOpt, approver: str | None = AsOpt, db: str = DbOpt,
          system_db: str | None = SystemDbOpt, schema: str = SchemaOpt, as_json: bool = JsonOpt) -> None:
     """Deny what a paused run waits for."""
-    who = _approver(approver)
-    _with_control(db, system_db, schema, lambda c: c.deny(run_id, approver=who, reason=reason, step=step))
-    _decided(run_id, "denied", who, step, as_json)
+    _decide(run_id, "denied", approver, step, reason, db, system_db, schema, as_json)
 
 
 @app.command("retry")

@@ -298,6 +298,12 @@ def service_for(system_db: str, schema: str = "dbos") -> Service:
     return _SERVICES[key]
 
 
+def close_services() -> None:
+    """Release every :class:`Service` of this process (when its DBOS engine shuts down)."""
+    while _SERVICES:
+        _SERVICES.popitem()[1].close()
+
+
 def engine_service() -> Service:
     """The service of the system database this process's DBOS runs on."""
     if ENGINE.system_db is None:

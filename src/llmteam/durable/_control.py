@@ -190,9 +190,9 @@ class RunControl:
 
     async def _statuses(self, found: builtins.list[Any]) -> builtins.list[RunStatus]:
         cancelled = [w.workflow_id for w in found if str(w.status) == "CANCELLED"]
-        waiting = {r.run_id for r in await self._db(self.approvals.rows, status="pending", run_ids=cancelled)} \
-            if cancelled else set()
-        return [_status(w, w.workflow_id in waiting) for w in found]
+        waiting = {r.run_id: r.queue for r in await self._db(self.approvals.rows, status="pending",
+                                                             run_ids=cancelled)} if cancelled else {}
+        return [_status(w, w.workflow_id in waiting, waiting.get(w.workflow_id)) for w in found]
 
     async def cancel(self, run_id: str) -> None:
         """Stop the run at its next step (or before it starts); :meth:`resume` continues it."""
@@ -282,7 +282,9 @@ class RunControl:
         return new_id
 
 
-def _status(w: Any, awaiting: bool = False) -> RunStatus:
-    return RunStatus(w.workflow_id, AWAITING if awaiting else str(w.status), w.queue_name, w.queue_partition_key,
+def _status(w: Any, awaiting: bool = False, queue: str | None = None) -> RunStatus:
+    """A paused run is off its queue (``queue``: the one it continues on)."""
+    return RunStatus(w.workflow_id, AWAITING if awaiting else str(w.status), queue or w.queue_name,
+                     w.queue_partition_key,
                      w.executor_id, int(getattr(w, "recovery_attempts", None) or 0),
                      None if w.error is None else str(w.error)[:500])
