@@ -91,3 +91,17 @@ def test_yaml_declares_approval() -> None:
     with pytest.raises(TeamConfigError, match="approval must be bool"):
         team_from_dict({"team": "t", "llm": {"provider": "scripted"}, "agents": [
             {"name": "a", "prompt": "p", "approval": "yes"}]})
+
+
+async def test_a_decision_is_recorded_once_however_often_its_step_re_executes() -> None:
+    from llmteam.team._approval import ApprovalRequest, audit_decision
+
+    async with gated().runtime("memory://", tenant="acme", approver=lambda r: asyncio.sleep(0, True)) as rt:
+        await rt.run({"query": "q"}, run_id="r1")
+        run: Any = type("Run", (), {"trail": rt.audit, "run_id": "r1", "team": rt.team})()
+        request = ApprovalRequest("acme", "r1", 2, "agent:2", "send", None)
+        async with rt.tenants.context("acme"):
+            first = await audit_decision(run, request, "approved", "approver", "")
+            again = await audit_decision(run, request, "approved", "approver", "")  # a re-executed step
+        assert first.sequence_number == again.sequence_number
+        assert len(await decisions(rt, "r1")) == 1
