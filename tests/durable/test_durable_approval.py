@@ -13,12 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from llmteam.audit import AuditEventType, AuditQuery
 from llmteam.durable import DurableError, DurableRuntime, RunFailedError
-from llmteam.durable._approval import ApprovalRow, ApprovalStore
 from llmteam.llm import ScriptedLLM, ToolCall
 from llmteam.team import Agent, Team, load_team
 from llmteam.tenancy import TenantConfig, TenantTier
@@ -202,24 +199,6 @@ async def test_deciding_a_run_that_does_not_wait_is_a_clear_error(tmp_path: Path
         with pytest.raises(DurableError, match=f"run '{run_id}' is not waiting .* approved by 'alice'"):
             await rt.approve(run_id, approver="alice")
         assert (await rt.result(run_id, timeout=60)).output == "ok"
-
-
-@settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(calls=st.lists(st.tuples(st.sampled_from(["approved", "denied"]), st.sampled_from(["ann", "ben"])),
-                      min_size=1, max_size=6))
-def test_any_sequence_of_decisions_decides_once(tmp_path_factory: pytest.TempPathFactory,
-                                                calls: list[tuple[str, str]]) -> None:
-    db = tmp_path_factory.mktemp("decide") / "s.dbos.db"
-    store = ApprovalStore(f"sqlite:///{db}")
-    try:
-        store.request(ApprovalRow("r", "agent:1", "acme", 1, "a", None, {}, None, 1.0, None))
-        store.request(ApprovalRow("r", "agent:1", "acme", 9, "x", None, {}, None, 2.0, None))  # a repeat: no-op
-        won = [store.decide("r", "agent:1", decision, who, "why") for decision, who in calls]
-        assert won == [True] + [False] * (len(calls) - 1)
-        [row] = store.rows(run_id="r")
-        assert (row.status, row.approver, row.step) == (calls[0][0], calls[0][1], 1)
-    finally:
-        store.close()
 
 
 async def test_concurrent_decisions_make_one_audit_record(tmp_path: Path) -> None:

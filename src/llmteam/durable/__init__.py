@@ -24,7 +24,7 @@ except ModuleNotFoundError as exc:  # pragma: no cover - exercised by the no-dbo
         "llmteam.durable needs DBOS Transact; install the extra: pip install 'llmteam[durable]'", name="dbos"
     ) from None
 
-from llmteam.durable._approval import PendingApproval
+from llmteam.durable._approval_store import PendingApproval
 from llmteam.durable._control import RunControl, RunStatus, system_db_for
 from llmteam.durable._engine import DurableError, DurableSteps, RunFailedError
 from llmteam.durable._runtime import DurableRuntime

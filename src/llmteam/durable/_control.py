@@ -22,7 +22,8 @@ from dbos import DBOSClient, SetWorkflowID
 from dbos._error import DBOSAwaitedWorkflowCancelledError
 
 from llmteam.backends import validate_identifier
-from llmteam.durable._approval import ApprovalStore, PendingApproval, Service, check_approver, check_reason
+from llmteam.durable._approval import Service
+from llmteam.durable._approval_store import ApprovalStore, PendingApproval, check_approver, check_reason
 from llmteam.durable._engine import POLL_SECONDS, WORKFLOW_NAME, DurableError
 from llmteam.team import RunResult
 
