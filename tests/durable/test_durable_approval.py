@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from llmteam.audit import AuditEventType, AuditQuery
 from llmteam.durable import DurableError, DurableRuntime, RunFailedError
@@ -271,3 +273,41 @@ async def test_approvals_on_postgresql(pg_schema_url: str, postgres_url: str, un
             await admin.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
         finally:
             await admin.close()
+
+
+@settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(calls=st.lists(st.tuples(st.sampled_from(["approve", "deny"]), st.sampled_from([None, 1, 2])),
+                      min_size=1, max_size=5))
+def test_any_sequence_of_decisions_makes_exactly_one_decision_record(
+        tmp_path_factory: pytest.TempPathFactory, calls: list[tuple[str, int | None]]) -> None:
+    team = Team("gate", llm=ScriptedLLM(default="ok"), agents=[Agent("a", prompt="Do {query}", approval=True)])
+    url = f"sqlite:///{tmp_path_factory.mktemp('seq')}/s.db"
+
+    async def scenario() -> None:
+        async with DurableRuntime(team, url, tenant="acme") as rt:
+            run_id = await rt.submit({"query": "x"})
+            await wait_for(rt, run_id, "AWAITING_APPROVAL")
+            accepted = []
+            for verb, step in calls:
+                try:
+                    if verb == "approve":
+                        await rt.approve(run_id, approver="ann", step=step)
+                    else:
+                        await rt.deny(run_id, approver="ben", reason="no", step=step)
+                    accepted.append(verb)
+                except DurableError:
+                    pass
+            valid = [verb for verb, step in calls if step in (None, 1)]
+            assert accepted == valid[:1]  # the first valid call decides; every other one is refused
+            if not accepted:
+                await rt.approve(run_id, approver="ann")
+            try:
+                await rt.result(run_id, timeout=60)
+            except RunFailedError:
+                assert accepted == ["deny"]
+            decided = [r for r in await records(rt, "acme", run_id) if r.event_type in (
+                AuditEventType.APPROVAL_GRANTED, AuditEventType.APPROVAL_REJECTED)]
+            assert len(decided) == 1
+            assert await rt.runtime.verify_audit() == (True, [])
+
+    asyncio.run(scenario())
