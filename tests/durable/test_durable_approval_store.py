@@ -37,3 +37,8 @@ def test_approver_and_reason_are_checked() -> None:
     for bad, required in ((" ", True), ("x" * 2001, False), ("\x1b[31m", False), (None, False)):
         with pytest.raises(DurableError, match="reason"):
             check_reason(bad, required)
+
+
+def test_a_schema_name_that_is_no_identifier_is_refused() -> None:
+    with pytest.raises(DurableError, match="system schema"):
+        ApprovalStore("postgresql://u@127.0.0.1:1/x", 'dbos"; DROP TABLE x; --')

@@ -16,6 +16,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from llmteam.backends import validate_identifier
 from llmteam.durable._engine import DurableError
 from llmteam.team._approval import MAX_APPROVER, MAX_REASON
 
@@ -100,6 +101,10 @@ class ApprovalStore:
     """The approvals (and retries) tables in the DBOS system database, through SQLAlchemy Core."""
 
     def __init__(self, system_db: str, schema: str = "dbos") -> None:
+        try:
+            schema = validate_identifier(schema, "system schema")  # it is named in CREATE SCHEMA below
+        except ValueError as exc:
+            raise DurableError(str(exc)) from None
         url = sa.make_url(system_db)
         if url.drivername in ("postgresql", "postgres"):
             url = url.set(drivername="postgresql+psycopg")  # the driver DBOS itself uses
@@ -115,7 +120,7 @@ class ApprovalStore:
         if not self._ready:
             with self.engine.begin() as conn:
                 if not self.sqlite:
-                    conn.execute(sa.text(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"'))  # validated identifier
+                    conn.execute(sa.text(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"'))  # validated above
                 _META.create_all(conn, checkfirst=True)
             self._ready = True
         return self.engine.begin()
