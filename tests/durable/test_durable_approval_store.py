@@ -42,3 +42,21 @@ def test_approver_and_reason_are_checked() -> None:
 def test_a_schema_name_that_is_no_identifier_is_refused() -> None:
     with pytest.raises(DurableError, match="system schema"):
         ApprovalStore("postgresql://u@127.0.0.1:1/x", 'dbos"; DROP TABLE x; --')
+
+
+@pytest.mark.parametrize("processes", [1, 2])
+def test_many_first_uses_at_once_create_the_tables_once(tmp_path_factory: pytest.TempPathFactory,
+                                                        processes: int) -> None:
+    """Runs finishing at once each read the table first: creating it must not fail for all but one of them
+    (it did: 'table llmteam_approvals already exists' failed runs). ``processes`` stores = separate creators."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    url = f"sqlite:///{tmp_path_factory.mktemp('race')}/s.dbos.db"
+    stores = [ApprovalStore(url) for _ in range(processes)]
+    try:
+        with ThreadPoolExecutor(8) as pool:
+            results = list(pool.map(lambda i: stores[i % processes].rows(run_id=f"r{i}"), range(16)))
+        assert results == [[]] * 16
+    finally:
+        for store in stores:
+            store.close()

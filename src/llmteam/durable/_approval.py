@@ -22,6 +22,7 @@ import time
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import sqlalchemy as sa
 from dbos import DBOS, DBOSClient, EnqueueOptions
 from dbos._error import DBOSAwaitedWorkflowCancelledError
 
@@ -45,6 +46,7 @@ if TYPE_CHECKING:
     from llmteam.team import Agent
 
 T = TypeVar("T")
+logger = logging.getLogger(__name__)
 APPROVAL_QUEUE = "llmteam_approvals"
 DEADLINE_WORKFLOW = "llmteam.approval_deadline"
 MAX_ARGUMENTS = 16_000  # characters of JSON shown to an approver
@@ -257,9 +259,17 @@ class DurableApprovals(Approvals):
         raise RunPaused(f"run {run.run_id!r} waits for approval of step {request.step}")
 
     async def finished(self, run: RunState) -> None:
-        """Before the run's events are written: one ``wait:approval`` event per decided approval of the run."""
+        """Before the run's events are written: one ``wait:approval`` event per decided approval of the run.
+
+        Mining only: a failure to read them is logged and leaves the run's outcome as it is.
+        """
         service = engine_service()
-        for row in await service.call(service.store.rows, run_id=run.run_id):
+        try:
+            rows = await service.call(service.store.rows, run_id=run.run_id)
+        except sa.exc.SQLAlchemyError:
+            logger.exception("run %r: its approval waits could not be read for process mining", run.run_id)
+            return
+        for row in rows:
             if row.status not in DECISIONS or row.decided_at is None:
                 continue
             run.event("wait:approval", "wait", int((row.decided_at - row.requested_at) * 1000), attributes={

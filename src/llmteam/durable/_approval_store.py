@@ -9,6 +9,7 @@ notes which run a retry forked from which step.
 from __future__ import annotations
 
 import json
+import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -115,14 +116,22 @@ class ApprovalStore:
         self.schema = schema
         self.engine = sa.create_engine(url, **options)
         self._ready = False
+        self._lock = threading.Lock()
 
     def _begin(self) -> Any:
         if not self._ready:
-            with self.engine.begin() as conn:
-                if not self.sqlite:
-                    conn.execute(sa.text(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"'))  # validated above
-                _META.create_all(conn, checkfirst=True)
-            self._ready = True
+            with self._lock:  # one creator per process; another process creating them too is tolerated below
+                for attempt in (1, 2):
+                    try:
+                        with self.engine.begin() as conn:
+                            if not self.sqlite:
+                                conn.execute(sa.text(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"'))  # validated
+                            _META.create_all(conn, checkfirst=True)
+                        break
+                    except (sa.exc.OperationalError, sa.exc.ProgrammingError, sa.exc.IntegrityError):
+                        if attempt == 2:  # not a lost race with another creator: a real failure
+                            raise
+                self._ready = True
         return self.engine.begin()
 
     def request(self, row: ApprovalRow) -> ApprovalRow:

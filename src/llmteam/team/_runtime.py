@@ -318,8 +318,10 @@ class TeamRuntime:
             raise
         finally:
             if not paused:
-                await self.approvals.finished(run)
-                await self._persist(run, record, status, final, error)
+                try:
+                    await self.approvals.finished(run)
+                finally:
+                    await self._persist(run, record, status, final, error)
         outputs = {name: text for name, text in run.outputs.items()  # by name: equal text is no licence to show
                    if team.agent(name).sensitivity not in HIDDEN or name == answered_by}
         return RunResult(
