@@ -311,3 +311,13 @@ def test_any_sequence_of_decisions_makes_exactly_one_decision_record(
             assert await rt.runtime.verify_audit() == (True, [])
 
     asyncio.run(scenario())
+
+
+def test_an_approver_never_sees_sealed_values_and_sees_bounded_arguments() -> None:
+    from llmteam.durable._approval import MAX_ARGUMENTS, shown_arguments
+
+    shown = shown_arguments({"to": "bob", "body": "pin is 4417-secret", "items": ["ok", {"n": "4417-secret"}]},
+                            ["4417-secret"])
+    assert shown == {"to": "bob", "body": "[SEALED]", "items": ["ok", {"n": "[SEALED]"}]}
+    big = shown_arguments({"blob": "x" * (2 * MAX_ARGUMENTS)}, [])
+    assert list(big) == ["truncated_json"] and len(big["truncated_json"]) == MAX_ARGUMENTS
