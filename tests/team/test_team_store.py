@@ -125,6 +125,31 @@ async def test_a_run_starts_when_it_is_admitted(store: Any) -> None:
     assert stored is not None and stored.started_at == pytest.approx(record.started_at)
 
 
+async def test_a_paused_run_frees_its_slot_until_it_is_unpaused(store: Any) -> None:
+    await store.admit(rec("t1", "waits"), max_concurrent=1, max_per_day=BIG, lease=60)
+    with pytest.raises(AdmissionRefused):
+        await store.admit(rec("t1", "blocked"), max_concurrent=1, max_per_day=BIG, lease=60)
+    await store.pause("t1", "waits")
+    await store.pause("t2", "waits")  # another tenant's id: nothing happens
+    got = await store.get("t1", "waits")
+    assert got is not None and got.status == "paused"
+    other = rec("t1", "other")
+    await store.admit(other, max_concurrent=1, max_per_day=BIG, lease=60)  # the paused run holds no slot
+    with pytest.raises(AdmissionRefused, match="concurrent_pipelines"):
+        await store.unpause("t1", "waits", max_concurrent=1, lease=60)
+    other.status, other.finished_at = "completed", time.time()
+    await store.finish(other)
+    await store.unpause("t1", "waits", max_concurrent=1, lease=60)
+    await store.unpause("t1", "waits", max_concurrent=1, lease=60)  # not paused any more: left as it is
+    got = await store.get("t1", "waits")
+    assert got is not None and got.status == "running"
+    with pytest.raises(AdmissionRefused):
+        await store.admit(rec("t1", "blocked"), max_concurrent=1, max_per_day=BIG, lease=60)
+    await store.pause("t1", "missing")  # unknown runs: no error, nothing written
+    await store.unpause("t1", "missing", max_concurrent=1, lease=60)
+    assert await store.get("t1", "missing") is None
+
+
 def test_memory_store_is_bounded() -> None:
     async def main() -> None:
         s = MemoryRunStore(max_runs=10)

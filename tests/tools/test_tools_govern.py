@@ -8,6 +8,8 @@ import json
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from llmteam.audit import AuditEventType, AuditQuery, AuditTrail
 from llmteam.audit.stores import MemoryAuditStore
@@ -17,6 +19,7 @@ from llmteam.llm import ToolCall
 from llmteam.ratelimit import RateLimitConfig, RateLimiter, RateLimitStrategy
 from llmteam.tools import (
     AgentTools,
+    ApprovalDecision,
     SealedValue,
     ToolFailedError,
     ToolPolicy,
@@ -261,3 +264,53 @@ async def test_a_flood_of_calls_in_one_answer_is_bounded_and_every_call_audited(
     recs = await records(scope)
     assert len(recs) == 71 and max(len(r.resource_id) for r in recs) <= 200
     assert max(len(r.metadata["call_id"]) for r in recs) <= 200
+
+
+@pytest.mark.parametrize("audited", [True, False])
+async def test_a_named_decision_gives_the_model_who_denied_and_why(audited: bool) -> None:
+    async def approver(request: ToolRequest) -> ApprovalDecision:
+        return ApprovalDecision(False, "bob", "amount not verified", audited=audited)
+
+    scope = make_scope(policy=ToolPolicy({"refund": "confirm"}), approver=approver)
+    outcome = await govern(scope, agent(refund), ToolCall.of("refund", {"number": "1", "amount": 5}))
+    assert not outcome.executed and RAN == []
+    assert outcome.content.endswith("refused: denied by 'bob': amount not verified")
+    types = [r.event_type for r in await records(scope)]
+    # an audited decision (a durable approval, recorded once by whoever decided) is not recorded again
+    assert types == ([] if audited else [AuditEventType.APPROVAL_REJECTED]) + [AuditEventType.ACCESS_DENIED]
+
+
+@settings(max_examples=30, deadline=None)
+@given(plan=st.lists(st.tuples(st.sampled_from(["lookup", "refund", "nope"]), st.booleans()), min_size=1,
+                     max_size=8),
+       cap=st.integers(min_value=0, max_value=4))
+def test_replayed_calls_count_like_calls_that_ran(plan: list[tuple[str, bool]], cap: int) -> None:
+    """A durable run's calls run one by one, each a step; replaying any of them from its checkpoint leaves the
+    caps, usage and mining exactly as if every call had run (the invariant a resumed run depends on)."""
+    policy = ToolPolicy({"lookup": {"max_calls_per_run": cap, "price_per_call": 0.5}})
+    calls = [ToolCall.of(name, {"number": str(i), "amount": 1} if name == "refund" else {"number": str(i)},
+                         id=f"c{i}") for i, (name, _) in enumerate(plan)]
+
+    async def run(replay: dict[str, Any] | None) -> tuple[Any, ...]:
+        mined: list[tuple[str, str]] = []
+        checkpoints: dict[str, Any] = {}
+
+        async def step(call: ToolCall, body: Any) -> Any:
+            if replay is not None and call.id in replay:
+                return replay[call.id]
+            checkpoints[call.id] = await body()
+            return checkpoints[call.id]
+
+        scope = make_scope(policy=policy, call_step=step,
+                           mining=lambda activity, lifecycle, *rest: mined.append((activity, lifecycle)))
+        outcomes = await govern_all(scope, agent(lookup, refund), calls)
+        return ([(o.executed, o.decision) for o in outcomes], dict(scope.counts), scope.usage.calls,
+                round(scope.usage.cost, 6), [m for m in mined if m[1] != "start"], checkpoints)
+
+    async def both() -> None:
+        live = await run(None)
+        replayed_ids = {c.id for c, (_, replayed) in zip(calls, plan) if replayed}
+        again = await run({k: v for k, v in live[5].items() if k in replayed_ids})
+        assert again[:5] == live[:5]
+
+    asyncio.run(both())

@@ -9,8 +9,8 @@ model call and writes each record once::
         run_id = await rt.submit({"query": "My invoice is wrong"})
         result = await rt.result(run_id, timeout=60)
 
-``llmteam worker TEAM.yaml`` works the queues from another process; ``llmteam runs`` lists, shows, cancels
-and resumes runs. See docs/durable.md.
+``llmteam worker TEAM.yaml`` works the queues from another process; ``llmteam runs`` lists, shows, cancels,
+resumes, approves, denies and retries runs. See docs/durable.md.
 """
 
 from __future__ import annotations
@@ -24,9 +24,10 @@ except ModuleNotFoundError as exc:  # pragma: no cover - exercised by the no-dbo
         "llmteam.durable needs DBOS Transact; install the extra: pip install 'llmteam[durable]'", name="dbos"
     ) from None
 
+from llmteam.durable._approval_store import PendingApproval
 from llmteam.durable._control import RunControl, RunStatus, system_db_for
 from llmteam.durable._engine import DurableError, DurableSteps, RunFailedError
 from llmteam.durable._runtime import DurableRuntime
 
-__all__ = ["DurableError", "DurableRuntime", "DurableSteps", "RunControl", "RunFailedError", "RunStatus",
-           "system_db_for"]
+__all__ = ["DurableError", "DurableRuntime", "DurableSteps", "PendingApproval", "RunControl", "RunFailedError",
+           "RunStatus", "system_db_for"]

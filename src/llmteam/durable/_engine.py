@@ -16,8 +16,10 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from dbos import DBOS, DBOSConfig
+from dbos._error import DBOSWorkflowCancelledError  # how a workflow ends an attempt it cancelled itself
 
 from llmteam.team import RunResult, StepRunner, TeamError
+from llmteam.team._approval import RunPaused
 
 if TYPE_CHECKING:
     from llmteam.team import TeamRuntime
@@ -41,6 +43,8 @@ class RunFailedError(DurableError):
 
 class DurableSteps(StepRunner):
     """Runs each side effect as a DBOS step named ``name``: checkpointed once, replayed from the checkpoint."""
+
+    checkpoints = True
 
     async def step(self, name: str, effect: Callable[[], Awaitable[T]],
                    find: Callable[[], Awaitable[T | None]] | None = None) -> T:
@@ -124,10 +128,21 @@ ENGINE = _Engine()
 @DBOS.workflow(name=WORKFLOW_NAME)
 async def run_workflow(team: str, tenant: str, run_id: str, input: dict[str, Any]) -> RunResult:
     """One durable run: the team runtime's ordinary run, with every side effect checkpointed."""
+    from llmteam.durable._approval import engine_service  # a module that imports this one
+
     runtime = ENGINE.runtimes.get(team)
     if runtime is None:
         raise DurableError(f"no runtime in this worker serves team {team!r}; start `llmteam worker` with its team file")
+    current = DBOS.workflow_id or run_id  # a retry (a fork) runs under its own id, with its original's arguments
+    retry_of = None
+    if current != run_id:
+        service = engine_service()
+        retry_of = await service.call(service.store.retry_of, current)
+        if retry_of is None:
+            raise RunFailedError(f"DurableError: run {current!r} is a fork of {run_id!r} not made by retry()")
     try:
-        return await runtime.run(input, tenant=tenant, run_id=run_id)
+        return await runtime.run(input, tenant=tenant, run_id=current, retry_of=retry_of)
+    except RunPaused:  # waits for a decision: this attempt ends; the decider resumes the (cancelled) workflow
+        raise DBOSWorkflowCancelledError(f"run {current!r} waits for an approval") from None
     except Exception as exc:  # the engine stores the error; ours keep their type name in a picklable message
         raise RunFailedError(f"{type(exc).__name__}: {exc}") from None

@@ -15,6 +15,7 @@ from typing import Any
 
 from dbos import DBOS, EnqueueOptions
 
+from llmteam.durable._approval import DurableApprovals, close_services
 from llmteam.durable._control import RunControl, check_run_id, db_errors, system_db_for
 from llmteam.durable._engine import ENGINE, POLL_SECONDS, QUEUE_PREFIX, WORKFLOW_NAME, DurableError
 from llmteam.team import DEFAULT_URL, RunResult, Team, TeamRuntime
@@ -48,6 +49,7 @@ class DurableRuntime(RunControl):
         await self.runtime.open()
         if self.serve:
             ENGINE.serve(self.runtime)
+            self.runtime.approvals = DurableApprovals(self.runtime)
             ENGINE.launch(self.system_db, self.executor_id, self.system_schema)
         else:  # a submitter may be first on a fresh database: create DBOS's schema (idempotent)
             with db_errors(self.system_db):
@@ -62,6 +64,7 @@ class DurableRuntime(RunControl):
             if self.serve:
                 ENGINE.forget(self.runtime)
                 if not ENGINE.runtimes:
+                    close_services()
                     ENGINE.shutdown()  # DBOS takes the loop's default executor down with it: last of all
         finally:
             await self.runtime.close()

@@ -40,6 +40,7 @@ class RunEvent:
 
 
 Publish = Callable[[RunEvent], Awaitable[None]]
+Once = Callable[[Callable[[], Awaitable[Completion]]], Awaitable[Completion]]
 
 
 def no_tool_support(agent: str, llm: LLMProvider) -> str:
@@ -80,14 +81,19 @@ async def _ask(llm: LLMProvider, messages: list[Message], tools: AgentTools, opt
 async def converse(
     llm: LLMProvider, messages: list[Message], tools: AgentTools, scope: ToolScope, *, options: dict[str, Any],
     limiter: RateLimiter, prices: PriceTable, max_tool_rounds: int,
-    publish: Callable[[str], Awaitable[None]] | None = None,
+    publish: Callable[[str], Awaitable[None]] | None = None, once: Once | None = None,
 ) -> LoopResult:
-    """Run the model loop of one step on ``messages`` (extended in place with the tool exchange)."""
+    """Run the model loop of one step on ``messages`` (extended in place with the tool exchange).
+
+    ``once`` runs each model call (a durable run makes each one a checkpointed step, replayed when resumed).
+    """
     if tools.tools and not supports_tools(llm):
         raise TeamConfigError(no_tool_support(tools.agent, llm))
     total, calls = Usage(), list[ToolCallRecord]()
     for round_ in range(max_tool_rounds + 1):
-        completion = await _ask(llm, messages, tools, options, limiter, publish)
+        def ask() -> Awaitable[Completion]:
+            return _ask(llm, messages, tools, options, limiter, publish)
+        completion = await (ask() if once is None else once(ask))
         model, usage = completion_usage(prices, completion, llm.model)  # the requested model's price first
         total.add(usage)
         if not completion.tool_calls:

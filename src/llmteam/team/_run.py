@@ -18,16 +18,17 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from llmteam.audit import AuditEventType, AuditQuery, AuditRecord, AuditSeverity, sensitive_digest
 from llmteam.context import SecureAgentContext, SensitivityLevel, create_secure_context
-from llmteam.llm import LLMProvider, Message
+from llmteam.llm import Completion, LLMProvider, Message, ToolCall
 from llmteam.ratelimit import RateLimiter
 from llmteam.roles import ProcessEvent
+from llmteam.team._approval import Approvals, RunPaused
 from llmteam.team._errors import ContextDeniedError, PromptVariableError
 from llmteam.team._loop import LoopResult, Publish, RunEvent, converse
 from llmteam.team._prompt import render
 from llmteam.team._result import StepRecord
 from llmteam.team._structured import Structured
 from llmteam.team._usage import PriceTable, Usage
-from llmteam.tools import AgentTools, SealedValue, ToolScope
+from llmteam.tools import AgentTools, SealedValue, ToolOutcome, ToolScope
 
 if TYPE_CHECKING:
     from llmteam.team._team import Agent, Team
@@ -46,7 +47,10 @@ class StepRunner:
     The in-process default just awaits ``effect()``. The durable layer (``llmteam.durable``) replaces it with a
     runner that checkpoints each result under ``name``, so a resumed run repeats no completed effect; ``find``
     returns the effect's result when it already happened (a crash after the write, before the checkpoint).
+    ``checkpoints`` is True for such a runner: a turn's tool calls then run one after another, each a step.
     """
+
+    checkpoints = False
 
     async def step(self, name: str, effect: Callable[[], Awaitable[T]],
                    find: Callable[[], Awaitable[T | None]] | None = None) -> T:
@@ -134,6 +138,10 @@ class RunState:
     sealed: list[SealedValue] = field(default_factory=list)
     current_step: int = 0
     steps_runner: StepRunner = field(default_factory=StepRunner)
+    gate: Approvals = field(default_factory=lambda: Approvals(None))
+    inherited_before: int = 0
+    tool_key: str = ""
+    _counters: dict[tuple[str, int], int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.orchestrator_id = f"{self.tenant_id}/{self.run_id}/orchestrator"
@@ -145,12 +153,29 @@ class RunState:
             self.contexts[agent.name] = ctx
 
     def event(self, activity: str, lifecycle: str, duration_ms: int = 0, cost: float = 0.0,
-              attributes: dict[str, Any] | None = None) -> None:
-        """Buffer one process-mining event for this run (written to the durable log when the run ends)."""
+              attributes: dict[str, Any] | None = None, resource: str | None = None, at: float | None = None) -> None:
+        """Buffer one process-mining event for this run (written to the durable log when the run ends); ``at``:
+        when it happened (epoch seconds; default now)."""
+        when = datetime.now(timezone.utc) if at is None else datetime.fromtimestamp(at, timezone.utc)
         self.events.append(ProcessEvent(
-            uuid.uuid4().hex, datetime.now(timezone.utc), activity, activity, self.run_id, lifecycle,
+            uuid.uuid4().hex, when, activity, resource or activity, self.run_id, lifecycle,
             duration_ms, cost, attributes or {},
         ))
+
+    def step_name(self, kind: str) -> str:
+        """The next checkpoint name of ``kind`` in the current agent step: ``model:3``, then ``model:3.2``..."""
+        key = (kind, self.current_step)
+        count = self._counters[key] = self._counters.get(key, 0) + 1
+        return f"{kind}:{self.current_step}" if count == 1 else f"{kind}:{self.current_step}.{count}"
+
+    async def once(self, effect: Callable[[], Awaitable[Completion]]) -> Completion:
+        """One model call of the current step, as a step of the run's runner (checkpointed when durable)."""
+        return await self.steps_runner.step(self.step_name("model"), effect)
+
+    async def tool_step(self, call: ToolCall, effect: Callable[[], Awaitable[ToolOutcome]]) -> ToolOutcome:
+        """One governed tool call as a checkpointed step; its name keys an approval it may wait for."""
+        self.tool_key = self.step_name("tool")
+        return await self.steps_runner.step(self.tool_key, effect)
 
     async def notify(self, kind: str, agent: str | None, data: dict[str, Any] | None = None) -> None:
         """Publish a run event to the stream listener, if there is one."""
@@ -161,12 +186,16 @@ class RunState:
         """This run's tool scope (a deny-nothing-extra default when the runtime gave none)."""
         if self.tools is None:
             self.tools = ToolScope(self.tenant_id, self.run_id, self.team.name, self.trail)
-        if self.tools.on_event is None and self.publish is not None:
-            async def forward(kind: str, data: dict[str, Any]) -> None:
-                await self.notify(kind, data.get("agent"), data)
-            self.tools.on_event = forward
-        self.tools.sealed = lambda: self.sealed
-        self.tools.mining = self.event
+        if self.tools.mining is None:  # first use in this run: connect the scope to the run
+            if self.tools.on_event is None and self.publish is not None:
+                async def forward(kind: str, data: dict[str, Any]) -> None:
+                    await self.notify(kind, data.get("agent"), data)
+                self.tools.on_event = forward
+            self.tools.sealed = lambda: self.sealed
+            self.tools.mining = self.event
+            if self.steps_runner.checkpoints:
+                self.tools.call_step = self.tool_step
+            self.tools.approver = self.gate.for_tools(self, self.tools.approver)
         return self.tools
 
     async def variables(self, agent: Agent) -> dict[str, Any]:
@@ -217,22 +246,32 @@ class GovernedAgent:
         return {"status": self.run.contexts[self.name].status}
 
     async def process(self, state: dict[str, Any]) -> dict[str, Any]:
-        """Run one governed step; returns the visible output to merge into the orchestrator state."""
+        """Run one governed step; returns the visible output to merge into the orchestrator state.
+
+        In a retried run (``run.inherited_before``) the steps before that one replay the original run's
+        checkpoints: they rebuild the state but count no usage and record no events of their own.
+        """
         run, agent = self.run, self.agent
         ctx = run.contexts[agent.name]
         step = len(run.steps) + 1
+        own = step >= run.inherited_before
         started = time.perf_counter()
         run.current_step = step
         ctx.update_status("running")
-        run.event(agent.name, "start", attributes={"step": step})
+        if own:
+            run.event(agent.name, "start", attributes={"step": step})
         await run.notify("step_started", agent.name)
         try:
+            if agent.approval:
+                await run.gate.agent(run, agent, step)
             values = await run.variables(agent)
             messages: list[Message] = []
             if agent.system is not None:
                 messages.append({"role": "system", "content": render(agent.system, values, f"agent {agent.name!r}")})
             messages.append({"role": "user", "content": render(agent.prompt, values, f"agent {agent.name!r}")})
             limiter = await run.limiter_for(run.tenant_id, self.llm)
+            scope = run.tool_scope()
+            scope.own_usage = own
 
             async def token(text: str) -> None:
                 await run.notify("token", agent.name, {"text": text})
@@ -240,18 +279,18 @@ class GovernedAgent:
             async def ask(convo: list[Message], options: dict[str, Any]) -> LoopResult:
                 return await converse(
                     self.llm, convo, AgentTools(agent.name, agent.sensitivity, agent.tool_map, agent.tool_rules),  # type: ignore[arg-type]
-                    run.tool_scope(), options=options, limiter=limiter, prices=run.prices,
-                    max_tool_rounds=agent.max_tool_rounds, publish=token if run.publish is not None else None,
+                    scope, options=options, limiter=limiter, prices=run.prices, max_tool_rounds=agent.max_tool_rounds,
+                    publish=token if run.publish is not None else None, once=run.once,
                 )
 
-            async def call() -> tuple[LoopResult, Any]:
-                if agent.output_schema is None:
-                    return await ask(messages, agent.options), None
-                return await agent.output_schema.complete(self.llm, ask, messages, agent.options)
-
-            loop, value = await run.steps_runner.step(f"model:{step}", call)
+            if agent.output_schema is None:  # each model call and each tool call is a step of its own
+                loop, value = await ask(messages, agent.options), None
+            else:
+                loop, value = await agent.output_schema.complete(self.llm, ask, messages, agent.options)
             if agent.output_schema is not None:
                 run.values[agent.name] = value
+        except RunPaused:  # not a failure: the run continues from its checkpoints once decided
+            raise
         except BaseException as exc:
             elapsed = (time.perf_counter() - started) * 1000
             ctx.update_status("failed")
@@ -275,13 +314,14 @@ class GovernedAgent:
         ctx.update_status("completed")
         run.outputs[agent.name] = text
         run.last_agent = agent.name
-        run.usage.add(usage)
-        run.usage_by_agent.setdefault(agent.name, Usage()).add(usage)
-        run.models[agent.name] = model
-        run.event(agent.name, "complete", int(elapsed), usage.cost, {
-            "step": step, "model": model, "prompt_tokens": usage.prompt_tokens,
-            "completion_tokens": usage.completion_tokens, "tool_calls": usage.tool_calls,
-        })
+        if own:
+            run.usage.add(usage)
+            run.usage_by_agent.setdefault(agent.name, Usage()).add(usage)
+            run.models[agent.name] = model
+            run.event(agent.name, "complete", int(elapsed), usage.cost, {
+                "step": step, "model": model, "prompt_tokens": usage.prompt_tokens,
+                "completion_tokens": usage.completion_tokens, "tool_calls": usage.tool_calls,
+            })
         record = await run.steps_runner.step(f"audit:{step}", lambda: run.trail.log(
             AuditEventType.AGENT_COMPLETED, action="respond", resource_type="agent", resource_id=agent.name,
             new_value={**output_digest(run.tenant_id, agent.sensitivity, text, "output_sha256"),

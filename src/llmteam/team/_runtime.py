@@ -12,30 +12,24 @@ audit chain and the process-mining log. Tokens and cost are summed per run, agen
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 import uuid
-from collections import OrderedDict
 from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from llmteam.audit import AuditEventType, AuditSeverity, AuditTrail
+from llmteam.audit import AuditEventType, AuditTrail
 from llmteam.audit.stores import open_audit_store
 from llmteam.backends import Backend, open_backend, parse_store_url
 from llmteam.llm import LLMProvider
 from llmteam.observability import NoTelemetry, resolve_telemetry
-from llmteam.ratelimit import RateLimitConfig, RateLimiter, RateLimitStrategy, backend_from_url
+from llmteam.ratelimit import RateLimiter, RateLimitStrategy, backend_from_url
 from llmteam.roles import PipelineOrchestrator, open_event_log
-from llmteam.team._errors import (
-    AdmissionRefused,
-    RoutingError,
-    RunTimeoutError,
-    TeamConfigError,
-    TeamError,
-    TenantInactiveError,
-)
+from llmteam.team._admission import admit, log_started
+from llmteam.team._approval import Approvals, RunPaused
+from llmteam.team._errors import RoutingError, RunTimeoutError, TeamConfigError, TeamError
 from llmteam.team._licence import LicenceCheck
+from llmteam.team._limiters import Limiters
 from llmteam.team._loop import Publish, RunEvent
 from llmteam.team._records import RunRecord, TenantUsage
 from llmteam.team._result import AuditHead, RunResult
@@ -48,21 +42,12 @@ from llmteam.team._run import (
     find_audit,
     output_digest,
     persist_once,
-    provider_key,
-    sha256_text,
 )
 from llmteam.team._store import RunStore
 from llmteam.team._stream import ToolSettings, stream_events
 from llmteam.team._usage import PriceTable
 from llmteam.team.stores import open_run_store
-from llmteam.tenancy import (
-    TenantAlreadyExistsError,
-    TenantConfig,
-    TenantLimitExceededError,
-    TenantManager,
-    TenantNotFoundError,
-    TenantTier,
-)
+from llmteam.tenancy import TenantAlreadyExistsError, TenantConfig, TenantManager, TenantNotFoundError, TenantTier
 from llmteam.tenancy.stores import open_tenant_store
 from llmteam.tools import Approver, ToolPolicy, ToolScope
 from llmteam.tools._mcp import open_servers
@@ -74,7 +59,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 DEFAULT_URL = "sqlite:///./.llmteam/llmteam.db"
-BASE_FEATURE = "basic_agents"
 
 
 class TeamRuntime:
@@ -139,7 +123,8 @@ class TeamRuntime:
         self.telemetry = resolve_telemetry(telemetry)
         self.tools = ToolSettings(tool_policy, approver, tool_digest_key)
         self.steps: StepRunner = StepRunner()  # the durable layer installs a checkpointing runner here
-        self._limiters: OrderedDict[tuple[str, str], tuple[float, RateLimiter]] = OrderedDict()
+        self.approvals = Approvals(approver)  # ... and approvals that pause the run until a person decides
+        self.limiters = Limiters(self.rate_limit_strategy, self.max_rate_wait, max_limiters)
         self._rl_backend: Any = None
         self._backend: Backend | None = None
         self._opened = False
@@ -169,7 +154,7 @@ class TeamRuntime:
         self.tenants = TenantManager(tenant_store, cache_ttl=self.tenant_cache_ttl)
         self.audit = AuditTrail(self.audit_store, use_context_tenant=True)
         if self.redis_url is not None:
-            self._rl_backend = backend_from_url(self.redis_url)
+            self._rl_backend = self.limiters.backend = backend_from_url(self.redis_url)
         self._opened = True
         try:
             self._mcp_opened = await open_servers(self.team.mcp_servers)
@@ -248,33 +233,17 @@ class TeamRuntime:
         logger.info("created tenant %r with tier %s", tenant_id, config.tier.value)
         return config
 
-    async def _limiter(self, tenant_id: str, llm: LLMProvider, per_minute: float) -> RateLimiter:
-        return self._named_limiter(tenant_id, provider_key(llm), per_minute)
-
-    def _named_limiter(self, tenant_id: str, name: str, per_minute: float) -> RateLimiter:
-        key = (tenant_id, name)
-        entry = self._limiters.get(key)
-        if entry is None or entry[0] != per_minute:
-            config = RateLimitConfig(
-                requests_per_second=per_minute / 60.0, requests_per_minute=per_minute,
-                requests_per_hour=per_minute * 60.0, burst_size=max(1, min(int(per_minute), 1000)),
-                strategy=self.rate_limit_strategy, max_wait_seconds=self.max_rate_wait,
-            )
-            entry = (per_minute, RateLimiter(f"llmteam:{tenant_id}:{key[1]}", config, backend=self._rl_backend))
-            self._limiters[key] = entry
-            while len(self._limiters) > self.max_limiters:
-                self._limiters.popitem(last=False)
-        self._limiters.move_to_end(key)
-        return entry[1]
-
     # -- runs --------------------------------------------------------------------------------------
-    async def run(self, input: Mapping[str, Any], *, tenant: str | None = None, run_id: str | None = None) -> RunResult:
+    async def run(self, input: Mapping[str, Any], *, tenant: str | None = None, run_id: str | None = None,
+                  retry_of: tuple[str, int] | None = None) -> RunResult:
         """Run the team once for ``tenant`` (default: the runtime's) on ``input``; returns a RunResult.
 
         Refusals (unknown or inactive tenant, missing feature, over a limit, bad input) raise before any agent
         runs and are audited as PIPELINE_FAILED; a failing run is persisted as failed and re-raises the error.
+        ``retry_of`` (the durable layer's retry: original run id, first step to re-execute): the steps before it
+        replay the original's checkpoints, and count no usage and record no events of this run.
         """
-        return await self._run(input, tenant, run_id, None)
+        return await self._run(input, tenant, run_id, None, retry_of)
 
     def stream(self, input: Mapping[str, Any], *, tenant: str | None = None,
                run_id: str | None = None) -> AsyncIterator[RunEvent]:
@@ -284,77 +253,35 @@ class TeamRuntime:
         return stream_events(lambda publish: self._run(input, tenant, run_id, publish))
 
     async def _run(self, input: Mapping[str, Any], tenant: str | None, run_id: str | None,
-                   publish: Publish | None) -> RunResult:
+                   publish: Publish | None, retry_of: tuple[str, int] | None = None) -> RunResult:
         self._check_open()
         tenant_id = self._tenant_for(tenant)
         run_id = run_id or uuid.uuid4().hex
         config = await self.tenant_config(tenant_id)
         async with self.tenants.context(tenant_id):
             with self.telemetry.run(self.team.name, tenant_id, run_id):
-                record, per_minute = await self._admit(config, input, run_id)
-                return await self._execute(record, per_minute, self._tool_scope(config, run_id), publish)
+                record, per_minute = await admit(self, config, input, run_id, retry_of)
+                return await self._execute(record, per_minute, self._tool_scope(config, run_id), publish, retry_of)
 
     def _tool_scope(self, config: TenantConfig, run_id: str) -> ToolScope:
         async def limiter_for(tool: str, per_minute: float) -> RateLimiter:
-            return self._named_limiter(config.tenant_id, f"tool:{tool}", per_minute)
+            return self.limiters.named(config.tenant_id, f"tool:{tool}", per_minute)
         scope = self.tools.scope(config, run_id, self.team.name, self.audit, self.licence.manager.has_tier,
                                  limiter_for)
         scope.telemetry = self.telemetry
         return scope
 
-    async def _admit(self, config: TenantConfig, raw_input: Any, run_id: str) -> tuple[RunRecord, int]:
-        tenant_id, team = config.tenant_id, self.team
-        try:
-            if not config.is_active:
-                raise TenantInactiveError(
-                    f"tenant {tenant_id!r} is inactive; reactivate it (`llmteam tenants update {tenant_id} --active`)"
-                )
-            data = self.team.check_input(raw_input)
-            for feature in sorted({BASE_FEATURE, *team.requires}):
-                await self.tenants.require_feature(tenant_id, feature)
-            limits = config.get_effective_limits()
-            if len(team.agents) > limits.max_agents_per_pipeline:
-                raise TenantLimitExceededError(tenant_id, "agents_per_pipeline", len(team.agents),
-                                               limits.max_agents_per_pipeline)
-            if limits.max_requests_per_minute <= 0:
-                raise TenantLimitExceededError(tenant_id, "requests_per_minute", 0, limits.max_requests_per_minute)
-            self.licence.check_agents(team.name, len(team.agents))
-            record = RunRecord(run_id, tenant_id, team.name, input=data)
-
-            async def admit() -> float:
-                await self.run_store.admit(record, max_concurrent=limits.max_concurrent_pipelines,
-                                           max_per_day=limits.max_runs_per_day, lease=team.run_timeout + 60.0)
-                return record.started_at
-
-            async def admitted() -> float | None:
-                found = await self.run_store.get(tenant_id, run_id)
-                return None if found is None else found.started_at
-
-            try:
-                record.started_at = await self.steps.step("admit", admit, admitted)
-            except AdmissionRefused as refused:
-                raise TenantLimitExceededError(tenant_id, refused.limit_type, refused.current,
-                                               refused.maximum) from None
-        except Exception as exc:
-            message = f"{type(exc).__name__}: {exc}"[:1000]
-            await self.steps.step("audit:refused", lambda: self.audit.log(
-                AuditEventType.PIPELINE_FAILED, severity=AuditSeverity.WARNING, actor_id=self.actor, action="refuse",
-                resource_type="pipeline", resource_id=team.name, success=False,
-                error_message=message, pipeline_id=team.name, run_id=run_id,
-            ), find_audit(self.audit, run_id, AuditEventType.PIPELINE_FAILED))
-            raise
-        return record, limits.max_requests_per_minute
-
-    async def _execute(self, record: RunRecord, per_minute: int, tools: ToolScope,
-                       publish: Publish | None) -> RunResult:
+    async def _execute(self, record: RunRecord, per_minute: int, tools: ToolScope, publish: Publish | None,
+                       retry_of: tuple[str, int] | None) -> RunResult:
         team, tenant_id, run_id = self.team, record.tenant_id, record.run_id
         started = time.perf_counter()
 
         async def limiter_for(tenant: str, llm: LLMProvider) -> RateLimiter:
-            return await self._limiter(tenant, llm, per_minute)
+            return self.limiters.for_provider(tenant, llm, per_minute)
 
         run = RunState(team, tenant_id, run_id, record.input, self.audit, self.prices, limiter_for,
-                       tools=tools, publish=publish, steps_runner=self.steps)
+                       tools=tools, publish=publish, steps_runner=self.steps, gate=self.approvals,
+                       inherited_before=0 if retry_of is None else retry_of[1])
         once = self.steps.step
         orchestrator = PipelineOrchestrator(
             team.name, CheckedStrategy(build_strategy(team, run), team), enable_process_mining=False,
@@ -362,13 +289,9 @@ class TeamRuntime:
         )
         for agent in team.agents:
             orchestrator.register_agent(agent.name, self.telemetry.wrap_agent(GovernedAgent(run, agent)))
-        status, final, error = "failed", None, None
+        status, final, error, paused = "failed", None, None, False
         try:  # the one bracket of the run's lifecycle: the run record is finished exactly once, on every path
-            await once("audit:started", lambda: self.audit.log_pipeline_started(team.name, run_id, self.actor,
-                input_summary={
-                    "keys": sorted(record.input), "sha256": sha256_text(json.dumps(record.input, sort_keys=True)),
-                    "licence_tier": self.licence.tier.value, "licence_trust": self.licence.trust,
-                }), find_audit(self.audit, run_id, AuditEventType.PIPELINE_STARTED))
+            await log_started(self, record, retry_of)
             try:
                 await asyncio.wait_for(orchestrator.orchestrate(run_id, dict(record.input)), team.run_timeout)
             except asyncio.TimeoutError:
@@ -384,6 +307,9 @@ class TeamRuntime:
                     "total_tokens": run.usage.total_tokens, "cost": run.usage.cost,
                 }), find_audit(self.audit, run_id, AuditEventType.PIPELINE_COMPLETED))
             status, final = "completed", output
+        except RunPaused:  # waits for a decision: nothing is finished; the run continues from its checkpoints
+            paused = True
+            raise
         except BaseException as exc:
             error = f"{type(exc).__name__}: {exc}"[:1000]
             failed = error
@@ -391,7 +317,11 @@ class TeamRuntime:
                        find_audit(self.audit, run_id, AuditEventType.PIPELINE_FAILED))
             raise
         finally:
-            await self._persist(run, record, status, final, error)
+            if not paused:
+                try:
+                    await self.approvals.finished(run)
+                finally:
+                    await self._persist(run, record, status, final, error)
         outputs = {name: text for name, text in run.outputs.items()  # by name: equal text is no licence to show
                    if team.agent(name).sensitivity not in HIDDEN or name == answered_by}
         return RunResult(

@@ -24,7 +24,7 @@ _TEAM_FIELDS = {
 }
 _AGENT_FIELDS = {
     "name", "prompt", "system", "llm", "options", "sensitivity", "output", "tools", "tool_rules",
-    "max_tool_rounds",
+    "max_tool_rounds", "approval", "approval_timeout",
 }
 _MCP_FIELDS = {"name", "command", "args", "env", "env_from", "cwd", "url", "headers", "include", "prefix", "timeout"}
 _ROUTE_FIELDS = {"after", "to", "contains", "key"}
@@ -203,6 +203,8 @@ def team_from_dict(data: Any, source: str = "team", *, api_key_envs: Iterable[st
                 options=dict(_typed(raw, "options", Mapping, where, {}) or {}),
                 sensitivity=raw.get("sensitivity", "internal"),
                 output=_typed(raw, "output", Mapping, where),
+                approval=_typed(raw, "approval", bool, where, False),
+                approval_timeout=_typed(raw, "approval_timeout", (int, float), where),
                 **_agent_tools(raw, servers, where),
             )
         )

@@ -30,6 +30,17 @@ class RunStore:
         """Persist the final status, output, error and usage of an admitted run in one transaction."""
         raise NotImplementedError
 
+    async def pause(self, tenant_id: str, run_id: str) -> None:
+        """Mark the tenant's running run ``run_id`` ``paused`` (it waits for a person's decision): it stops
+        counting against ``concurrent_pipelines``. A run that is not running is left as it is."""
+        raise NotImplementedError
+
+    async def unpause(self, tenant_id: str, run_id: str, *, max_concurrent: int, lease: float) -> None:
+        """Count the paused run ``run_id`` as running again, with a fresh lease, if the tenant is under
+        ``max_concurrent`` (atomically, like :meth:`admit`); else AdmissionRefused. A run that is not paused is
+        left as it is."""
+        raise NotImplementedError
+
     async def get(self, tenant_id: str, run_id: str) -> RunRecord | None:
         """The tenant's run ``run_id`` (None if absent or another tenant's)."""
         raise NotImplementedError

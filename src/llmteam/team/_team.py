@@ -57,6 +57,10 @@ class Agent:
     ``tools`` (``Tool`` s or typed functions) is the agent's allow-list: the model is offered them and may call
     them for up to ``max_tool_rounds`` rounds; ``tool_rules`` (tool name -> ``ToolRule``, ``"confirm"``...) is
     what the team declares for them. A tenant's ``ToolPolicy`` can narrow both, never widen them.
+
+    ``approval=True``: each step of this agent waits for a person's approval before its model is called (in
+    process the runtime's ``approver`` decides; a durable run pauses until ``llmteam runs approve``/``deny``);
+    ``approval_timeout`` seconds later without a decision the step is denied. A denied step fails the run.
     """
 
     name: str
@@ -69,6 +73,8 @@ class Agent:
     tool_rules: Mapping[str, ToolRule | str | Mapping[str, Any]] = field(default_factory=dict)
     max_tool_rounds: int = 10
     output: Any = None
+    approval: bool = False
+    approval_timeout: float | None = None
 
     def __post_init__(self) -> None:
         check_name(self.name, "agent name")
@@ -82,6 +88,13 @@ class Agent:
         if not isinstance(self.options, dict):
             raise TeamConfigError(f"agent {self.name!r}: options must be a mapping, got {bounded_repr(self.options)}")
         self.sensitivity = _sensitivity(self.sensitivity, f"agent {self.name!r}")
+        if not isinstance(self.approval, bool):
+            raise TeamConfigError(f"agent {self.name!r}: approval={bounded_repr(self.approval)} must be true or false")
+        timeout = self.approval_timeout
+        if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float))
+                                    or not 0 < timeout < float("inf")):
+            raise TeamConfigError(f"agent {self.name!r}: approval_timeout={bounded_repr(timeout)} must be a positive "
+                                  "number of seconds (or absent for no deadline)")
         self.output_schema = None if self.output is None else OutputSchema(self.output, self.name)
         if self.llm is not None and not isinstance(self.llm, LLMProvider):
             raise TeamConfigError(

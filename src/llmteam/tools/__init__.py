@@ -35,6 +35,7 @@ from llmteam.tools._errors import (
 )
 from llmteam.tools._govern import (
     AgentTools,
+    ApprovalDecision,
     Approver,
     ToolOutcome,
     ToolRequest,
@@ -54,6 +55,7 @@ _MCP_NAMES = frozenset({"MCPError", "MCPServer", "MCPToolError"})  # imported on
 
 __all__ = [
     "AgentTools",
+    "ApprovalDecision",
     "Approver",
     "Constraint",
     "Decision",

@@ -43,11 +43,26 @@ class ToolRequest:
     call_id: str
 
 
+@dataclass(frozen=True)
+class ApprovalDecision:
+    """An approver's answer naming who decided and why (what a durable approval returns to :func:`govern`).
+
+    ``audited``: the decision is already in the tenant's audit chain (written once by whoever decided), so
+    :func:`govern` does not record it again.
+    """
+
+    granted: bool
+    approver: str
+    reason: str = ""
+    audited: bool = False
+
+
 MAX_NAME = 200  # tool names and call ids come from the model: bounded before they are recorded
 MAX_CALLS_PER_TURN = 64  # calls beyond this in one model answer are refused (each still audited)
 MAX_CONCURRENT = 16  # calls of one turn running at once
 
-Approver = Callable[[ToolRequest], Awaitable[bool]]
+Approver = Callable[[ToolRequest], Awaitable["bool | ApprovalDecision"]]
+CallStep = Callable[[ToolCall, Callable[[], Awaitable["ToolOutcome"]]], Awaitable["ToolOutcome"]]
 EventSink = Callable[[str, dict[str, Any]], Awaitable[None]]
 Mining = Callable[[str, str, int, float, dict[str, Any]], None]
 LimiterFor = Callable[[str, float], Awaitable[RateLimiter]]
@@ -93,7 +108,12 @@ class AgentTools:
 
 @dataclass
 class ToolScope:
-    """The run-wide side of tool governance, shared by every step of one run."""
+    """The run-wide side of tool governance, shared by every step of one run.
+
+    ``call_step`` (durable runs): a turn's calls run one after another, each through ``call_step`` (a
+    checkpointed step), so a resumed run repeats no completed call; an outcome replayed from its checkpoint is
+    still counted (caps, usage unless ``own_usage`` is False, mining).
+    """
 
     tenant_id: str
     run_id: str
@@ -108,6 +128,8 @@ class ToolScope:
     digest_key: bytes | None = None
     mining: Mining | None = None
     on_event: EventSink | None = None
+    call_step: CallStep | None = None
+    own_usage: bool = True
     telemetry: NoTelemetry = NO_TELEMETRY
     max_result_chars: int = 16_000
     counts: Counter[tuple[str, str]] = field(default_factory=Counter)
@@ -165,11 +187,19 @@ async def _approve(scope: ToolScope, tool: Tool, call: ToolCall, agent: str, arg
     if scope.approver is None:
         return f"tool {tool.name!r} needs approval and no approver is configured"
     request = ToolRequest(scope.tenant_id, scope.run_id, agent, tool.name, tool.description, args, rule.risk, call.id)
-    try:
-        granted = await scope.approver(request) is True
-        reason = "" if granted else "the approver refused it"
+    failed = ""
+    try:  # a durable approval that must wait for a person pauses the run here (a BaseException: not caught)
+        answer = await scope.approver(request)
     except Exception as exc:  # an approver that fails refuses
-        granted, reason = False, f"the approver failed ({type(exc).__name__})"
+        answer, failed = False, f"the approver failed ({type(exc).__name__})"
+    if isinstance(answer, ApprovalDecision):
+        granted = answer.granted
+        reason = "" if granted else f"denied by {answer.approver!r}: {answer.reason or 'no reason given'}"
+        if answer.audited:
+            return reason or None
+    else:
+        granted = answer is True
+        reason = "" if granted else failed or "the approver refused it"
     await scope.audit(AuditEventType.APPROVAL_GRANTED if granted else AuditEventType.APPROVAL_REJECTED, agent,
                       tool.name, call, success=granted, error=reason or None, risk=rule.risk.value,
                       severity=AuditSeverity.INFO if granted else AuditSeverity.WARNING)
@@ -271,10 +301,7 @@ async def _execute(scope: ToolScope, agent: AgentTools, tool: Tool, call: ToolCa
         content = "error: " + bounded(detail, MAX_ERROR_CHARS)
     elapsed = (time.perf_counter() - started) * 1000
     price = rule.price_per_call or 0.0
-    for usage in (scope.usage, scope.usage_by_agent.setdefault(agent.agent, ToolUsage())):
-        usage.calls += 1
-        usage.duration_ms += elapsed
-        usage.cost = round(usage.cost + price, 10)
+    _account(scope, agent.agent, elapsed, price)
     ok = error is None
     message = None if ok else content[len("error: "):]
     seq = await scope.audit(
@@ -294,18 +321,57 @@ async def _execute(scope: ToolScope, agent: AgentTools, tool: Tool, call: ToolCa
     return outcome
 
 
+def _account(scope: ToolScope, agent: str, elapsed: float, price: float) -> None:
+    if not scope.own_usage:
+        return
+    for usage in (scope.usage, scope.usage_by_agent.setdefault(agent, ToolUsage())):
+        usage.calls += 1
+        usage.duration_ms += elapsed
+        usage.cost = round(usage.cost + price, 10)
+
+
+async def _one(scope: ToolScope, agent: AgentTools, index: int, call: ToolCall) -> ToolOutcome:
+    if index >= MAX_CALLS_PER_TURN:
+        return await _refuse(scope, call, agent.agent, f"more than {MAX_CALLS_PER_TURN} tool calls in one "
+                             "answer; ask for fewer at a time", Risk.HIGH, "")
+    return await govern(scope, agent, call)
+
+
+async def _checkpointed(scope: ToolScope, step: CallStep, agent: AgentTools, index: int,
+                        call: ToolCall) -> ToolOutcome:
+    """One call as a checkpointed step; an outcome replayed from its checkpoint is counted as if it ran."""
+    live = False
+
+    async def body() -> ToolOutcome:
+        nonlocal live
+        live = True
+        return await _one(scope, agent, index, call)
+
+    outcome = await step(call, body)
+    if not live and outcome.executed:  # replayed: the cap, usage and mining still see the call
+        scope.counts[(agent.agent, call.name)] += 1
+        _account(scope, agent.agent, outcome.duration_ms, outcome.price)
+        if scope.mining is not None and scope.own_usage:
+            scope.mining(f"tool:{call.name}", "complete" if outcome.ok else "error", int(outcome.duration_ms),
+                         outcome.price, {"agent": agent.agent, "call_id": call.id, "replayed": True})
+    return outcome
+
+
 async def govern_all(scope: ToolScope, agent: AgentTools, calls: Sequence[ToolCall]) -> list[ToolOutcome]:
-    """Govern a turn's (parallel) calls concurrently; outcomes in the order the model asked."""
+    """Govern a turn's (parallel) calls concurrently; outcomes in the order the model asked.
+
+    With ``scope.call_step`` (durable runs) the calls run one after another, each its own checkpointed step.
+    """
+    if scope.call_step is not None:
+        step = scope.call_step
+        return [await _checkpointed(scope, step, agent, i, call) for i, call in enumerate(calls)]
     if len(calls) == 1:
         return [await govern(scope, agent, calls[0])]
     gate = asyncio.Semaphore(MAX_CONCURRENT)
 
     async def one(index: int, call: ToolCall) -> ToolOutcome:
-        if index >= MAX_CALLS_PER_TURN:
-            return await _refuse(scope, call, agent.agent, f"more than {MAX_CALLS_PER_TURN} tool calls in one "
-                                 "answer; ask for fewer at a time", Risk.HIGH, "")
         async with gate:
-            return await govern(scope, agent, call)
+            return await _one(scope, agent, index, call)
 
     results = await asyncio.gather(*(one(i, call) for i, call in enumerate(calls)), return_exceptions=True)
     for result in results:  # every call has finished (and been audited) before a failure ends the run

@@ -47,6 +47,25 @@ class MemoryRunStore(RunStore):
         while len(self._runs) > self.max_runs:
             self._runs.popitem(last=False)
 
+    async def pause(self, tenant_id: str, run_id: str) -> None:
+        found = self._runs.get(run_id)
+        if found is not None and found.tenant_id == tenant_id and found.status == "running":
+            found.status = "paused"
+            self._running.get(tenant_id, {}).pop(run_id, None)
+
+    async def unpause(self, tenant_id: str, run_id: str, *, max_concurrent: int, lease: float) -> None:
+        found = self._runs.get(run_id)
+        if found is None or found.tenant_id != tenant_id or found.status != "paused":
+            return
+        now = time.time()
+        running = self._running.setdefault(tenant_id, {})
+        for other in [r for r, until in running.items() if until <= now]:
+            del running[other]
+        if len(running) >= max_concurrent:
+            raise AdmissionRefused("concurrent_pipelines", len(running), max_concurrent)
+        found.status = "running"
+        running[run_id] = now + lease
+
     async def finish(self, record: RunRecord) -> None:
         self._running.get(record.tenant_id, {}).pop(record.run_id, None)
         self._runs[record.run_id] = copy.deepcopy(record)

@@ -11,7 +11,7 @@ from llmteam.team._errors import AdmissionRefused
 from llmteam.team._records import RunRecord, TenantUsage, utc_day
 from llmteam.team._store import RunStore
 from llmteam.team._usage import Usage
-from llmteam.team.stores._sql import GET, LIST, ddl, finish_args, tenant_usage, to_record, usage_rows
+from llmteam.team.stores._sql import GET, LIST, PAUSE, UNPAUSE, ddl, finish_args, tenant_usage, to_record, usage_rows
 
 
 class PostgresRunStore(RunStore):
@@ -69,6 +69,28 @@ class PostgresRunStore(RunStore):
             rows = usage_rows(record)
             if rows:
                 await conn.executemany("INSERT INTO team_run_usage VALUES ($1, $2, $3, $4, $5, $6, $7, $8)", rows)
+
+    async def pause(self, tenant_id: str, run_id: str) -> None:
+        pool = await self._get_pool()
+        async with pool.acquire() as conn:
+            await conn.execute(PAUSE["dollar"], run_id, tenant_id)
+
+    async def unpause(self, tenant_id: str, run_id: str, *, max_concurrent: int, lease: float) -> None:
+        pool = await self._get_pool()
+        async with pool.acquire() as conn, conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", advisory_key(f"llmteam-run:{tenant_id}"))
+            status = await conn.fetchval("SELECT status FROM team_runs WHERE run_id = $1 AND tenant_id = $2",
+                                         run_id, tenant_id)
+            if status != "paused":
+                return
+            now = time.time()
+            running = await conn.fetchval(
+                "SELECT COUNT(*) FROM team_runs WHERE tenant_id = $1 AND status = 'running' AND lease_until > $2",
+                tenant_id, now,
+            )
+            if running >= max_concurrent:
+                raise AdmissionRefused("concurrent_pipelines", int(running), max_concurrent)
+            await conn.execute(UNPAUSE["dollar"], now + lease, run_id, tenant_id)
 
     async def get(self, tenant_id: str, run_id: str) -> RunRecord | None:
         pool = await self._get_pool()

@@ -22,6 +22,14 @@ LIST = {
     "qmark": SELECT_RUN + "WHERE tenant_id = ? ORDER BY started_at DESC LIMIT ? OFFSET ?",
     "dollar": SELECT_RUN + "WHERE tenant_id = $1 ORDER BY started_at DESC LIMIT $2 OFFSET $3",
 }
+PAUSE = {
+    "qmark": "UPDATE team_runs SET status = 'paused' WHERE run_id = ? AND tenant_id = ? AND status = 'running'",
+    "dollar": "UPDATE team_runs SET status = 'paused' WHERE run_id = $1 AND tenant_id = $2 AND status = 'running'",
+}
+UNPAUSE = {
+    "qmark": "UPDATE team_runs SET status = 'running', lease_until = ? WHERE run_id = ? AND tenant_id = ?",
+    "dollar": "UPDATE team_runs SET status = 'running', lease_until = $1 WHERE run_id = $2 AND tenant_id = $3",
+}
 
 
 def ddl(real: str) -> list[str]:

@@ -11,7 +11,7 @@ from llmteam.team._errors import AdmissionRefused
 from llmteam.team._records import RunRecord, TenantUsage, utc_day
 from llmteam.team._store import RunStore
 from llmteam.team._usage import Usage
-from llmteam.team.stores._sql import GET, LIST, ddl, finish_args, tenant_usage, to_record, usage_rows
+from llmteam.team.stores._sql import GET, LIST, PAUSE, UNPAUSE, ddl, finish_args, tenant_usage, to_record, usage_rows
 
 
 class SQLiteRunStore(RunStore):
@@ -67,6 +67,29 @@ class SQLiteRunStore(RunStore):
                 finish_args(record),
             )
             conn.executemany("INSERT INTO team_run_usage VALUES (?, ?, ?, ?, ?, ?, ?, ?)", usage_rows(record))
+
+        await self.db.write(txn)
+
+    async def pause(self, tenant_id: str, run_id: str) -> None:
+        await self._ready()
+        await self.db.write(lambda conn: conn.execute(PAUSE["qmark"], (run_id, tenant_id)))
+
+    async def unpause(self, tenant_id: str, run_id: str, *, max_concurrent: int, lease: float) -> None:
+        await self._ready()
+
+        def txn(conn: sqlite3.Connection) -> None:
+            row = conn.execute("SELECT status FROM team_runs WHERE run_id = ? AND tenant_id = ?",
+                               (run_id, tenant_id)).fetchone()
+            if row is None or row[0] != "paused":
+                return
+            now = time.time()
+            running = conn.execute(
+                "SELECT COUNT(*) FROM team_runs WHERE tenant_id = ? AND status = 'running' AND lease_until > ?",
+                (tenant_id, now),
+            ).fetchone()[0]
+            if running >= max_concurrent:
+                raise AdmissionRefused("concurrent_pipelines", running, max_concurrent)
+            conn.execute(UNPAUSE["qmark"], (now + lease, run_id, tenant_id))
 
         await self.db.write(txn)
 
