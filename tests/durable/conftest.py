@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import threading
 from collections import Counter
 from collections.abc import Iterator
@@ -98,21 +99,34 @@ def db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
 
 
 class Worker:
-    """``llmteam worker`` in a child process; ``start`` waits for its ready line."""
+    """``llmteam worker`` in a child process; ``start`` waits for its ready line and learns its executor id.
 
-    def __init__(self, team_file: Path, db: str, executor_id: str = "w1", extra: tuple[str, ...] = ()) -> None:
-        self.args = [sys.executable, "-c", "from llmteam.cli import main; main()", "worker", str(team_file),
-                     "--db", db, "--executor-id", executor_id, *extra]
+    ``executor_id=None`` lets the worker choose its default (``host-pid-random``). Its stderr goes to a file
+    (a pipe nobody reads could fill up and stall a long-running worker); ``errors()`` reads it.
+    """
+
+    def __init__(self, team_file: Path | list[Path], db: str, executor_id: str | None = "w1",
+                 extra: tuple[str, ...] = ()) -> None:
+        files = [str(f) for f in (team_file if isinstance(team_file, list) else [team_file])]
+        named = ("--executor-id", executor_id) if executor_id is not None else ()
+        self.args = [sys.executable, "-c", "from llmteam.cli import main; main()", "worker", *files,
+                     "--db", db, *named, *extra]
         self.proc: subprocess.Popen[str] | None = None
+        self.name = executor_id
+        self.stderr = tempfile.TemporaryFile("w+")
 
     def start(self) -> None:
         env = {**os.environ, "LLMTEAM_API_KEY": "test-key"}
-        self.proc = subprocess.Popen(self.args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        self.proc = subprocess.Popen(self.args, stdout=subprocess.PIPE, stderr=self.stderr, text=True, env=env)
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline()  # hang guard: the test's own timeout
         if "ready" not in line:
-            err = self.proc.stderr.read() if self.proc.stderr else ""
-            raise AssertionError(f"worker did not start: {line!r} {err[-2000:]}")
+            raise AssertionError(f"worker did not start: {line!r} {self.errors()[-2000:]}")
+        self.name = line.split()[1]
+
+    def errors(self) -> str:
+        self.stderr.seek(0)
+        return self.stderr.read()
 
     def kill(self) -> None:
         assert self.proc is not None

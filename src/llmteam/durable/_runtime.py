@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from dbos import DBOS, EnqueueOptions
 
 from llmteam.durable._control import RunControl, check_run_id, db_errors, system_db_for
 from llmteam.durable._engine import ENGINE, POLL_SECONDS, QUEUE_PREFIX, WORKFLOW_NAME, DurableError
+from llmteam.durable._liveness import check_periods, default_executor_id
 from llmteam.team import DEFAULT_URL, RunResult, Team, TeamRuntime
 
 
@@ -24,22 +25,28 @@ class DurableRuntime(RunControl):
     """Durable runs of one team over the stores at ``url``; use ``async with DurableRuntime(team, url) as rt``.
 
     ``system_db`` is DBOS's database (default: beside ``url``). ``serve`` makes this process a worker for the
-    team (``executor_id`` names it for recovery: a worker restarted with its id resumes its runs).
+    team (``executor_id`` names it for recovery, default ``host-pid-random``: a worker restarted with its id
+    resumes its runs). A serving process heartbeats every ``heartbeat`` seconds and resumes the runs of
+    workers silent for ``dead_after`` seconds; ``on_declared_dead`` is called if it is itself declared dead.
     ``system_schema`` is the PostgreSQL schema of DBOS's tables. Other keyword options go to
     :class:`~llmteam.team.TeamRuntime`.
     """
 
     def __init__(self, team: Team, url: str = DEFAULT_URL, *, system_db: str | None = None, tenant: str | None = None,
-                 serve: bool = True, executor_id: str = "local", concurrency: int | None = None,
-                 system_schema: str = "dbos", **options: Any) -> None:
+                 serve: bool = True, executor_id: str | None = None, concurrency: int | None = None,
+                 system_schema: str = "dbos", heartbeat: float = 5.0, dead_after: float = 30.0,
+                 on_declared_dead: Callable[[], None] | None = None, **options: Any) -> None:
         if concurrency is not None and (isinstance(concurrency, bool) or not isinstance(concurrency, int)
                                         or concurrency < 1):
             raise DurableError(f"concurrency={concurrency!r} must be an integer >= 1 (runs per worker and queue)")
+        check_periods(heartbeat, dead_after)
         super().__init__(system_db or system_db_for(url), system_schema=system_schema)
         self.team = team
         self.runtime = TeamRuntime(team, url, tenant=tenant, **options)
         self.serve = serve
-        self.executor_id = executor_id
+        self.executor_id = executor_id or default_executor_id()
+        self.liveness_options: dict[str, Any] = {"heartbeat": heartbeat, "dead_after": dead_after,
+                                                 "on_declared_dead": on_declared_dead}
         self.concurrency = concurrency
         self._queues: set[str] = set()
 
@@ -48,7 +55,7 @@ class DurableRuntime(RunControl):
         await self.runtime.open()
         if self.serve:
             ENGINE.serve(self.runtime)
-            ENGINE.launch(self.system_db, self.executor_id, self.system_schema)
+            ENGINE.launch(self.system_db, self.executor_id, self.system_schema, **self.liveness_options)
         else:  # a submitter may be first on a fresh database: create DBOS's schema (idempotent)
             with db_errors(self.system_db):
                 await asyncio.to_thread(DBOS.migrate, self.system_db, schema=self.system_schema)

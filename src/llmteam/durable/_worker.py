@@ -11,6 +11,7 @@ from dbos import DBOS
 
 from llmteam.durable._control import RunControl, db_errors, system_db_for
 from llmteam.durable._engine import ENGINE, QUEUE_PREFIX
+from llmteam.durable._liveness import default_executor_id
 from llmteam.durable._runtime import DurableRuntime
 from llmteam.team import Team
 
@@ -30,22 +31,27 @@ async def cap_queues(system_db: str, concurrency: int, system_schema: str = "dbo
 
 
 async def serve(teams: Sequence[Team], url: str, stop: asyncio.Event, *, system_db: str | None = None,
-                executor_id: str = "local", concurrency: int | None = None, system_schema: str = "dbos",
-                adopt: Sequence[str] = (), ready: Callable[[], None] | None = None, **options: Any) -> None:
+                executor_id: str | None = None, concurrency: int | None = None, system_schema: str = "dbos",
+                adopt: Sequence[str] = (), ready: Callable[[], None] | None = None, heartbeat: float = 5.0,
+                dead_after: float = 30.0, **options: Any) -> None:
     """Execute queued runs of ``teams`` in this process until ``stop`` is set; then leave them to the queues.
 
-    ``executor_id`` names this worker: DBOS resumes, at start, the runs a worker of that id left unfinished.
-    ``concurrency`` caps the runs this worker executes at once per queue (applied to every llmteam queue
-    before the worker takes any). ``adopt`` names dead workers whose unfinished runs this one resumes.
+    ``executor_id`` names this worker (default ``host-pid-random``): DBOS resumes, at start, the runs a worker
+    of that id left unfinished. ``concurrency`` caps the runs this worker executes at once per queue (applied
+    to every llmteam queue before the worker takes any). The worker heartbeats every ``heartbeat`` seconds and
+    resumes the runs of workers silent for ``dead_after`` seconds; declared dead itself (it stalled), it stops.
+    ``adopt`` names dead workers whose unfinished runs this one resumes at once.
     """
     system_db = system_db or system_db_for(url)
+    executor_id = executor_id or default_executor_id()
     if concurrency is not None:
         await cap_queues(system_db, concurrency, system_schema)
     async with AsyncExitStack() as stack:
         for team in teams:
             await stack.enter_async_context(DurableRuntime(
                 team, url, system_db=system_db, executor_id=executor_id, concurrency=concurrency,
-                system_schema=system_schema, **options))
+                system_schema=system_schema, heartbeat=heartbeat, dead_after=dead_after,
+                on_declared_dead=stop.set, **options))
         if adopt:
             await ENGINE.adopt(list(adopt))
         if ready is not None:
