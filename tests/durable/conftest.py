@@ -20,7 +20,10 @@ pytest.importorskip("dbos")
 
 
 class CountingChat:
-    """A local OpenAI-compatible chat server that answers after ``delay`` s and counts requests per prompt."""
+    """A local OpenAI-compatible chat server that answers after ``delay`` s and counts requests per prompt.
+
+    It streams (SSE, one word per chunk) when the request asks to: durable runs publish their tokens.
+    """
 
     def __init__(self, delay: float = 0.2) -> None:
         self.delay = delay
@@ -39,14 +42,24 @@ class CountingChat:
                 with chat.lock:
                     chat.calls[prompt] += 1
                 chat.stop.wait(chat.delay)
-                data = json.dumps({
-                    "model": "counting", "choices": [{"index": 0, "message": {"role": "assistant",
-                                                                               "content": f"re: {prompt}"}}],
-                    "usage": {"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8},
-                }).encode()
+                answer = f"re: {prompt}"
+                usage = {"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8}
+                if body.get("stream"):  # SSE, one word per chunk, usage last (as stream_options asks)
+                    words = answer.split(" ")
+                    chunks = [{"model": "counting", "choices": [{"index": 0, "delta": {
+                        "content": w if i == 0 else f" {w}"}}]} for i, w in enumerate(words)]
+                    chunks.append({"model": "counting", "choices": [{"index": 0, "delta": {},
+                                                                      "finish_reason": "stop"}]})
+                    chunks.append({"model": "counting", "choices": [], "usage": usage})
+                    data = "".join(f"data: {json.dumps(c)}\n\n" for c in chunks).encode() + b"data: [DONE]\n\n"
+                    kind = "text/event-stream"
+                else:
+                    data = json.dumps({"model": "counting", "usage": usage, "choices": [
+                        {"index": 0, "message": {"role": "assistant", "content": answer}}]}).encode()
+                    kind = "application/json"
                 try:
                     self.send_response(200)
-                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Type", kind)
                     self.send_header("Content-Length", str(len(data)))
                     self.end_headers()
                     self.wfile.write(data)

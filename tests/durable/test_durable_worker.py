@@ -80,7 +80,9 @@ async def assert_exactly_once(rt: DurableRuntime, chat: CountingChat, results: l
                     (AuditEventType.AGENT_COMPLETED, "2"): 1,
                     (AuditEventType.PIPELINE_COMPLETED, None): 1,
                 }), kinds
-                assert await core.event_log.count(tenant_id=tenant, case_id=r.run_id) == 4
+                events = [e async for e in core.event_log.iterate(tenant_id=tenant, case_id=r.run_id)]
+                assert Counter(e.lifecycle for e in events) == Counter({"start": 2, "complete": 2, "wait": 1})
+                assert [e.activity for e in events if e.lifecycle == "wait"] == ["wait:queue"]
                 record = await core.get_run(r.run_id, tenant)
                 assert record is not None and record.status == "completed" and record.steps == 2
 

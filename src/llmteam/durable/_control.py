@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -17,7 +17,8 @@ from dbos import DBOSClient
 
 from llmteam.backends import validate_identifier
 from llmteam.durable._engine import POLL_SECONDS, WORKFLOW_NAME, DurableError
-from llmteam.team import RunResult
+from llmteam.durable._stream import read_events
+from llmteam.team import RunEvent, RunResult
 
 RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
 
@@ -146,6 +147,15 @@ class RunControl:
             found = await self.client.list_workflows_async(name=WORKFLOW_NAME, limit=limit, sort_desc=True,
                                                           load_input=False, load_output=False)
         return [_status(w) for w in found]
+
+    def stream(self, run_id: str, *, offset: int = 0, timeout: float | None = None) -> AsyncIterator[RunEvent]:
+        """The run's events (``RunEvent``, as ``TeamRuntime.stream`` yields them), from any process.
+
+        Replays the events from index ``offset``, then follows the run live; the last is ``run_finished`` with
+        the result. A failed run raises :class:`RunFailedError` after its events, a cancelled one
+        :class:`DurableError`. ``timeout``: seconds to wait for each next event (None: no limit).
+        """
+        return read_events(self, check_run_id(run_id), offset, timeout)
 
     async def cancel(self, run_id: str) -> None:
         """Stop the run at its next step (or before it starts); :meth:`resume` continues it."""

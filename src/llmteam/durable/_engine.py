@@ -20,6 +20,8 @@ from dbos import DBOS, DBOSConfig
 from llmteam.durable._errors import DurableError as DurableError  # re-exported: the durable modules import it here
 from llmteam.durable._errors import RunFailedError as RunFailedError
 from llmteam.durable._liveness import Liveness
+from llmteam.durable._stream import CURRENT, EventWriter, flush_current
+from llmteam.durable._waits import queued, record_queue_wait
 from llmteam.team import RunResult, StepRunner
 
 if TYPE_CHECKING:
@@ -40,11 +42,14 @@ class DurableSteps(StepRunner):
     async def step(self, name: str, effect: Callable[[], Awaitable[T]],
                    find: Callable[[], Awaitable[T | None]] | None = None) -> T:
         async def body() -> T:
-            if find is not None:  # a re-executed step whose write landed before the crash returns that write
-                found = await find()
-                if found is not None:
-                    return found
-            return await effect()
+            try:
+                if find is not None:  # a re-executed step whose write landed before the crash returns that write
+                    found = await find()
+                    if found is not None:
+                        return found
+                return await effect()
+            finally:  # the step's streamed tokens, inside the step: a replayed run does not publish them again
+                await flush_current()
 
         return await DBOS.run_step_async({"name": name}, body)
 
@@ -153,7 +158,15 @@ async def run_workflow(team: str, tenant: str, run_id: str, input: dict[str, Any
     runtime = ENGINE.runtimes.get(team)
     if runtime is None:
         raise DurableError(f"no runtime in this worker serves team {team!r}; start `llmteam worker` with its team file")
+    times = await queued(run_id)
+    events = EventWriter()
+    token = CURRENT.set(events)
     try:
-        return await runtime.run(input, tenant=tenant, run_id=run_id)
+        # the runtime's run with a publisher (TeamRuntime.run has none): its events go to the run's DBOS stream
+        return await runtime._run(input, tenant, run_id, events.publish)
     except Exception as exc:  # the engine stores the error; ours keep their type name in a picklable message
         raise RunFailedError(f"{type(exc).__name__}: {exc}") from None
+    finally:
+        CURRENT.reset(token)
+        await record_queue_wait(runtime, tenant, run_id, times)
+        await events.close()

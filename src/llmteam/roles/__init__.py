@@ -39,6 +39,7 @@ from llmteam.roles._group import (
     PipelineStatus,
 )
 from llmteam.roles._llm_strategy import DEFAULT_PROMPT_TEMPLATE, LLMBasedStrategy
+from llmteam.roles._analysis import WAIT_LIFECYCLE
 from llmteam.roles._mining import ProcessMiningEngine
 from llmteam.roles._models import (
     Bottleneck,
@@ -63,6 +64,7 @@ from llmteam.roles.stores import MemoryEventLog, open_event_log
 
 __all__ = [
     "DEFAULT_PROMPT_TEMPLATE",
+    "WAIT_LIFECYCLE",
     "Bottleneck",
     "ContentBasedRoutingStrategy",
     "DFGEdge",
