@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from dbos import DBOS, WorkflowSerializationFormat
 from dbos._error import DBOSStreamTimeoutError
 
-from llmteam.durable._errors import DurableError, RunFailedError
+from llmteam.durable._errors import DurableError
 from llmteam.team import RunEvent
 
 if TYPE_CHECKING:
@@ -106,11 +106,8 @@ async def read_events(control: RunControl, run_id: str, offset: int = 0,
     finally:
         await values.aclose()
     status = await control.status(run_id)
-    if status.status == "SUCCESS":
-        result = await control.result(run_id)
-        yield RunEvent("run_finished", run_id, data={"usage": result.usage.to_dict(), "output": result.output},
-                       result=result)
-    elif status.status == "ERROR":
-        raise RunFailedError(status.error or f"run {run_id!r} failed")
-    else:
+    if status.status not in ("SUCCESS", "ERROR", "PENDING"):  # PENDING: closed its stream, finishing now
         raise DurableError(f"the event stream of run {run_id!r} ended while the run is {status.status}")
+    result = await control.result(run_id, timeout)  # a failed run raises RunFailedError with its own error
+    yield RunEvent("run_finished", run_id, data={"usage": result.usage.to_dict(), "output": result.output},
+                   result=result)

@@ -26,6 +26,7 @@ reads::
     print(orch.process_mining.directly_follows_graph().edges, orch.export_process_model())
 """
 
+from llmteam.roles._analysis import WAIT_LIFECYCLE
 from llmteam.roles._errors import EventLogError, ProcessMapRenderError, RolesError, XESImportError
 from llmteam.roles._event_log import EventFilter, EventLogBase, ProcessEventLog
 from llmteam.roles._group import (
@@ -39,7 +40,6 @@ from llmteam.roles._group import (
     PipelineStatus,
 )
 from llmteam.roles._llm_strategy import DEFAULT_PROMPT_TEMPLATE, LLMBasedStrategy
-from llmteam.roles._analysis import WAIT_LIFECYCLE
 from llmteam.roles._mining import ProcessMiningEngine
 from llmteam.roles._models import (
     Bottleneck,
