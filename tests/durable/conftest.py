@@ -111,6 +111,9 @@ def db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     return f"sqlite:///{tmp_path}/runs.db"
 
 
+SOLO_YAML = TEAM_YAML.rsplit("  - {{name: second", 1)[0]  # the same team with its first agent only
+
+
 class Worker:
     """``llmteam worker`` in a child process; ``start`` waits for its ready line and learns its executor id.
 
@@ -129,9 +132,16 @@ class Worker:
         self.stderr = tempfile.TemporaryFile("w+")
 
     def start(self) -> None:
+        self.launch()
+        self.wait_ready()
+
+    def launch(self) -> None:
+        """Start the process without waiting (start several, then ``wait_ready`` each)."""
         env = {**os.environ, "LLMTEAM_API_KEY": "test-key"}
         self.proc = subprocess.Popen(self.args, stdout=subprocess.PIPE, stderr=self.stderr, text=True, env=env)
-        assert self.proc.stdout is not None
+
+    def wait_ready(self) -> None:
+        assert self.proc is not None and self.proc.stdout is not None
         line = self.proc.stdout.readline()  # hang guard: the test's own timeout
         if "ready" not in line:
             raise AssertionError(f"worker did not start: {line!r} {self.errors()[-2000:]}")
