@@ -1,7 +1,9 @@
 """``DurableRuntime``: submit runs to per-tenant DBOS queues, wait for, cancel and resume them from any process.
 
-Each tenant is one partition of a queue whose partition concurrency is the tenant's ``concurrent_pipelines``
-(one queue per distinct limit), so a tenant flooding the queue never takes another tenant's slots. With
+Each tenant is one partition of a queue whose partition concurrency is the tenant's ``concurrent_pipelines`` and
+whose partition rate limit is its tier's requests per minute, in runs started per minute (a run makes at least one
+request, so more would only wait in the rate limiter holding a worker); one queue per distinct pair of limits. A
+tenant flooding the queue never takes another tenant's slots. With
 ``serve=True`` (the default) this process is also a worker: it launches DBOS in the running event loop and
 executes queued runs of its team; with ``serve=False`` it only submits and inspects (``llmteam run --detach``).
 """
@@ -76,14 +78,15 @@ class DurableRuntime(RunControl):
     async def __aenter__(self) -> DurableRuntime:
         return await self.open()
 
-    async def _queue(self, concurrency: int) -> str:
-        name = f"{QUEUE_PREFIX}{concurrency}"
+    async def _queue(self, concurrency: int, per_minute: int) -> str:
+        """The queue whose partitions (tenants) run ``concurrency`` runs at once and start ``per_minute`` a minute."""
+        name = f"{QUEUE_PREFIX}{concurrency}_r{per_minute}"
         if name not in self._queues:
             with db_errors(self.system_db):
                 await self.client.register_queue_async(
-                    name, partition_concurrency=concurrency, worker_concurrency=self.concurrency,
-                    polling_interval_sec=POLL_SECONDS, on_conflict="never_update" if self.concurrency is None
-                    else "always_update",
+                    name, partition_concurrency=concurrency, partition_limiter={"limit": per_minute, "period": 60.0},
+                    worker_concurrency=self.concurrency, polling_interval_sec=POLL_SECONDS,
+                    on_conflict="never_update" if self.concurrency is None else "always_update",
                 )
             self._queues.add(name)
         return name
@@ -99,8 +102,8 @@ class DurableRuntime(RunControl):
             raise DurableError(f"no tenant given (tenant={tenant_id!r}); pass tenant= to submit() or the runtime")
         run_id = check_run_id(run_id) if run_id is not None else uuid.uuid4().hex
         data = self.team.check_input(input)
-        config = await self.runtime.tenant_config(tenant_id)
-        queue = await self._queue(max(1, config.get_effective_limits().max_concurrent_pipelines))
+        limits = (await self.runtime.tenant_config(tenant_id)).get_effective_limits()
+        queue = await self._queue(max(1, limits.max_concurrent_pipelines), max(1, limits.max_requests_per_minute))
         options: EnqueueOptions = {"workflow_name": WORKFLOW_NAME, "queue_name": queue, "workflow_id": run_id,
                                    "queue_partition_key": tenant_id}
         with db_errors(self.system_db):

@@ -26,7 +26,8 @@ async def cap_queues(system_db: str, concurrency: int, system_schema: str = "dbo
                 if queue.name.startswith(QUEUE_PREFIX):
                     await control.client.register_queue_async(
                         queue.name, partition_concurrency=queue.partition_concurrency,
-                        worker_concurrency=concurrency, polling_interval_sec=queue.polling_interval_sec,
+                        partition_limiter=queue.partition_limiter, worker_concurrency=concurrency,
+                        polling_interval_sec=queue.polling_interval_sec,
                         on_conflict="always_update")
 
 
