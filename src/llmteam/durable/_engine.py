@@ -96,7 +96,7 @@ class _Engine:
                 )
             return
         liveness = Liveness(system_db, schema, executor_id, recover_executors, heartbeat=heartbeat,
-                            dead_after=dead_after)
+                            dead_after=dead_after)  # first: it also puts a SQLite system database in WAL mode
         config: DBOSConfig = {"name": APP_NAME, "system_database_url": system_db, "executor_id": executor_id,
                               "dbos_system_schema": schema, "log_level": "WARNING"}
         DBOS(config=config)
