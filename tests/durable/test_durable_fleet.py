@@ -46,6 +46,8 @@ async def wait_all(rt: DurableRuntime, ids: set[str], until: Any) -> list[RunSta
     raise AssertionError(f"fleet stuck: {Counter(s.status for s in found)}")
 
 
+@pytest.mark.slow
+@pytest.mark.postgres
 @pytest.mark.timeout(300)
 async def test_a_fleet_finishes_every_run_when_one_worker_is_killed(
         chat: CountingChat, tmp_path: Path, pg_schema_url: str, postgres_url: str, unique_name: str,

@@ -32,7 +32,7 @@ def no_recovery(ids: list[str]) -> int:
     return 0
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def system(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, str]]:
     """(system database URL, schema) on SQLite and on PostgreSQL (a schema of this test's own)."""
     if request.param == "sqlite":
@@ -160,6 +160,7 @@ def test_the_dbos_recovery_path_we_call_is_pinned(tmp_path: Path) -> None:
     asyncio.run(body())
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(300)
 async def test_a_killed_workers_runs_resume_on_a_live_one_without_an_operator(
         chat: CountingChat, team_file: Path, db: str) -> None:

@@ -14,6 +14,7 @@ from llmteam.team import Agent, RunEvent, Team, load_team
 from .conftest import CountingChat, Worker
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(300)
 async def test_a_run_on_a_worker_process_streams_its_events_to_another_process(
         chat: CountingChat, team_file: Path, db: str) -> None:
