@@ -74,8 +74,11 @@ async def _admin(pg: str, sql: str) -> None:
 
 
 @asynccontextmanager
-async def fleet(pg: str, delay: float) -> AsyncIterator[tuple[Fleet, DurableRuntime]]:
-    """A fresh pair of schemas, a team file, ENTERPRISE tenants t0..t9 and a submitting runtime."""
+async def fleet(pg: str, delay: float, concurrency: int) -> AsyncIterator[tuple[Fleet, DurableRuntime]]:
+    """A fresh pair of schemas, a team file, ENTERPRISE tenants t0..t9 and a submitting runtime.
+
+    The submitter registers the queues with ``concurrency`` runs per worker (DBOS keeps it per queue).
+    """
     schema = f"bench_{uuid.uuid4().hex[:12]}"
     await _admin(pg, f'CREATE SCHEMA "{schema}"')  # a fresh random identifier, never input
     with tempfile.TemporaryDirectory() as d:
@@ -85,7 +88,7 @@ async def fleet(pg: str, delay: float) -> AsyncIterator[tuple[Fleet, DurableRunt
         team: Team = load_team(team_file)
         try:
             async with DurableRuntime(team, f.stores, system_db=pg, system_schema=f"{schema}_dbos",
-                                      serve=False) as rt:
+                                      serve=False, concurrency=concurrency) as rt:
                 for i in range(TENANTS):
                     await rt.runtime.tenants.create_tenant(TenantConfig(f"t{i}", f"t{i}", tier=TenantTier.ENTERPRISE,
                                                                         max_concurrent_pipelines=4))
@@ -105,8 +108,8 @@ async def _until_done(rt: DurableRuntime, ids: set[str]) -> None:
 
 async def runs_per_second(pg: str, workers: int, runs: int, delay: float, concurrency: int) -> float:
     """Runs/s of ``runs`` 2-agent runs over 10 tenants on ``workers`` workers of ``concurrency`` runs each."""
-    async with fleet(pg, delay) as (f, rt):
-        f.start(workers, "--concurrency", str(concurrency))
+    async with fleet(pg, delay, concurrency) as (f, rt):
+        f.start(workers)
         t0 = time.perf_counter()
         ids = await asyncio.gather(*[rt.submit({"query": f"q{i}"}, tenant=f"t{i % TENANTS}") for i in range(runs)])
         await _until_done(rt, set(ids))
@@ -115,8 +118,8 @@ async def runs_per_second(pg: str, workers: int, runs: int, delay: float, concur
 
 async def handoff_seconds(pg: str, heartbeat: float, dead_after: float) -> float:
     """Seconds from SIGKILL of a worker holding runs to all of them running (or done) on the other worker."""
-    async with fleet(pg, 0.5) as (f, rt):
-        f.start(2, "--heartbeat", str(heartbeat), "--dead-after", str(dead_after), "--concurrency", "4")
+    async with fleet(pg, 0.5, 4) as (f, rt):
+        f.start(2, "--heartbeat", str(heartbeat), "--dead-after", str(dead_after))
         ids = [await rt.submit({"query": f"q{i}"}, tenant=f"t{i % TENANTS}") for i in range(8)]
         (victim, name), _ = f.procs
         for _ in range(2000):
