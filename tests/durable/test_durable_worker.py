@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import random
 from collections import Counter
 from pathlib import Path
@@ -13,6 +14,7 @@ import pytest
 from llmteam.audit import AuditEventType, AuditQuery
 from llmteam.durable import DurableRuntime
 from llmteam.team import load_team
+from llmteam.tenancy import TenantConfig, TenantTier
 
 from .conftest import CountingChat, Worker
 
@@ -119,3 +121,32 @@ async def test_a_live_worker_adopts_a_dead_workers_runs(chat: CountingChat, team
         after = [await rt.status(i) for i in pending]
         assert all(s.executor == "live" for s in after)
         await assert_exactly_once(rt, chat, results, 1, 3)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+async def test_concurrency_caps_queues_created_after_the_worker_started(
+        chat: CountingChat, team_file: Path, db: str) -> None:
+    worker = Worker(team_file, db, executor_id=None, extra=("--concurrency", "1", "--heartbeat", "0.2",
+                                                           "--dead-after", "2"))
+    worker.start()  # on a fresh database: no queue exists yet
+    try:
+        async with DurableRuntime(load_team(team_file), db, serve=False) as rt:
+            core = rt.runtime
+            for tenant in ("a", "b", "c"):  # three partitions that could each run at once
+                await core.tenants.create_tenant(TenantConfig(tenant, tenant, tier=TenantTier.PROFESSIONAL))
+            ids = [await rt.submit({"query": "case 0"}, tenant="a", run_id="run-0")]  # creates the queue, uncapped
+            for _ in range(3000):  # hang guard: the worker caps the new queue at its next heartbeat
+                if [q.worker_concurrency for q in await rt.client.list_queues_async()] == [1]:
+                    break
+                await asyncio.sleep(0.02)
+            else:
+                raise AssertionError("the worker never capped the queue created after it started")
+            ids += [await rt.submit({"query": f"case {i}"}, tenant="abc"[i], run_id=f"run-{i}") for i in (1, 2)]
+            results = [await rt.result(i, timeout=240) for i in ids]
+            records = [await core.get_run(r.run_id, r.tenant_id) for r in results]
+            spans = sorted((r.started_at, r.finished_at or 0.0) for r in records if r is not None)
+            assert len(spans) == 3
+            assert all(end <= start for (_, end), (start, _) in itertools.pairwise(spans)), spans  # one at a time
+    finally:
+        worker.stop()
