@@ -76,3 +76,14 @@ async def test_a_queued_run_with_no_worker_times_out_per_event_and_a_cancelled_o
         await rt.cancel(run_id)
         with pytest.raises(DurableError, match="ended while the run is CANCELLED"):
             await asyncio.wait_for(anext(aiter(rt.stream(run_id))), 60)  # hang guard only
+
+
+async def test_the_tokens_of_a_sealed_agent_never_reach_the_stream(tmp_path: Path) -> None:
+    team = Team("sealed", llm=ScriptedLLM({"Secret": "the launch code is 1234"}, default="ok"), agents=[
+        Agent("vault", prompt="Secret: {query}", sensitivity="secret"), Agent("clerk", prompt="Say {query}")])
+    async with DurableRuntime(team, f"sqlite:///{tmp_path}/s.db", tenant="acme") as rt:
+        run_id = await rt.submit({"query": "q"})
+        events = [e async for e in rt.stream(run_id, timeout=60)]
+    assert "1234" not in repr([(e.kind, e.agent, dict(e.data)) for e in events[:-1]])
+    assert [e.agent for e in events if e.kind == "token"] and {e.agent for e in events if e.kind == "token"} == {
+        "clerk"}

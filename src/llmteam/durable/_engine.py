@@ -23,6 +23,7 @@ from llmteam.durable._liveness import Liveness
 from llmteam.durable._stream import CURRENT, EventWriter, flush_current
 from llmteam.durable._waits import queued, record_queue_wait
 from llmteam.team import RunResult, StepRunner
+from llmteam.team._run import HIDDEN  # the sensitivities whose output is sealed
 
 if TYPE_CHECKING:
     from llmteam.team import TeamRuntime
@@ -159,7 +160,7 @@ async def run_workflow(team: str, tenant: str, run_id: str, input: dict[str, Any
     if runtime is None:
         raise DurableError(f"no runtime in this worker serves team {team!r}; start `llmteam worker` with its team file")
     times = await queued(run_id)
-    events = EventWriter()
+    events = EventWriter(frozenset(a.name for a in runtime.team.agents if a.sensitivity in HIDDEN))
     token = CURRENT.set(events)
     try:
         # the runtime's run with a publisher (TeamRuntime.run has none): its events go to the run's DBOS stream

@@ -183,12 +183,17 @@ class Liveness:
         loop = asyncio.get_running_loop()
         while True:
             try:
-                if not await loop.run_in_executor(self._thread, self.beat):
-                    logger.error("worker %s was declared dead by another worker (no heartbeat for %gs); stopping "
-                                 "so its runs are not executed twice", self.executor_id, self.dead_after)
-                    on_declared_dead()
-                    return
-                await loop.run_in_executor(self._thread, self.hand_over)
+                alive = await loop.run_in_executor(self._thread, self.beat)
             except sa.exc.SQLAlchemyError as exc:  # a lost database: keep trying, the runs wait in it anyway
                 logger.warning("worker %s heartbeat failed: %s", self.executor_id, str(exc).splitlines()[0][:300])
+                alive = True
+            if not alive:
+                logger.error("worker %s was declared dead by another worker (no heartbeat for %gs); stopping so "
+                             "its runs are not executed twice", self.executor_id, self.dead_after)
+                on_declared_dead()
+                return
+            try:
+                await loop.run_in_executor(self._thread, self.hand_over)
+            except Exception:  # never let a failed hand-off stop this worker's own heartbeat
+                logger.exception("worker %s could not hand over a dead worker's runs; retrying", self.executor_id)
             await asyncio.sleep(self.heartbeat)

@@ -39,9 +39,14 @@ def _plain(event: RunEvent) -> dict[str, Any]:
 
 
 class EventWriter:
-    """Publishes one run's events into its workflow's stream (one per run, inside the workflow)."""
+    """Publishes one run's events into its workflow's stream (one per run, inside the workflow).
 
-    def __init__(self) -> None:
+    The tokens of the agents named in ``sealed`` (SECRET and TOP_SECRET: their output is sealed) are never
+    written: the stream is stored in the system database and read by other processes.
+    """
+
+    def __init__(self, sealed: frozenset[str] = frozenset()) -> None:
+        self._sealed = sealed
         self._tokens: list[str] = []
         self._size = 0
         self._token_events = 0
@@ -51,6 +56,8 @@ class EventWriter:
     async def publish(self, event: RunEvent) -> None:
         """The team runtime's ``publish`` callback: coalesce tokens, write everything else at once."""
         if event.kind == "token":
+            if event.agent in self._sealed:
+                return
             text = str(event.data.get("text", ""))
             self._tokens.append(text)
             self._size += len(text)
