@@ -36,14 +36,18 @@ def peak_in_flight(runs: list[RunRecord]) -> int:
     return peak
 
 
-async def wait_all(rt: DurableRuntime, ids: set[str], until: Any) -> list[RunStatus]:
+async def wait_all(rt: DurableRuntime, ids: set[str], until: Any, workers: list[Worker]) -> list[RunStatus]:
     """Poll the run list (one query for all runs) until ``until(statuses)``; hang guard ~3 minutes."""
     for _ in range(900):
         found = [s for s in await rt.list(limit=RUNS + 50) if s.run_id in ids]
         if until(found):
             return found
         await asyncio.sleep(0.2)
-    raise AssertionError(f"fleet stuck: {Counter(s.status for s in found)}")
+    pending = Counter(s.executor for s in found if s.status == "PENDING")
+    alive = {w.name: w.proc.poll() if w.proc else None for w in workers}
+    tails = {w.name: w.errors()[-1500:] for w in workers}
+    raise AssertionError(f"fleet stuck: {Counter(s.status for s in found)}; pending by executor {pending}; "
+                         f"exit codes {alive}; stderr {tails}")
 
 
 @pytest.mark.slow
@@ -59,7 +63,7 @@ async def test_a_fleet_finishes_every_run_when_one_worker_is_killed(
     team_file = tmp_path / "team.yaml"
     team_file.write_text(SOLO_YAML.format(base_url=chat.base_url), encoding="utf-8")  # one agent: a short run
     schema = f"{unique_name}_dbos"
-    options = ("--system-db", postgres_url, "--system-schema", schema, "--heartbeat", "0.5", "--dead-after", "5")
+    options = ("--system-db", postgres_url, "--system-schema", schema, "--heartbeat", "0.5", "--dead-after", "6")
     workers = [Worker(team_file, pg_schema_url, executor_id=None, extra=options) for _ in range(WORKERS)]
     limits = {f"t{i}": 1 + i % 3 for i in range(TENANTS)}
     try:
@@ -80,7 +84,7 @@ async def test_a_fleet_finishes_every_run_when_one_worker_is_killed(
                 by_name = {w.name: w for w in workers}
                 # kill the worker holding the most runs in flight, once a tenth of the runs are done
                 found = await wait_all(rt, set(ids), lambda s: sum(x.status == "SUCCESS" for x in s) >= RUNS // 10
-                                       and any(x.status == "PENDING" for x in s))
+                                       and any(x.status == "PENDING" for x in s), workers)
                 holding = Counter(s.executor for s in found if s.status == "PENDING" and s.executor in by_name)
                 doomed = by_name[holding.most_common(1)[0][0]]
                 doomed.kill()
@@ -88,7 +92,7 @@ async def test_a_fleet_finishes_every_run_when_one_worker_is_killed(
                            if s.status == "PENDING" and s.executor == doomed.name}
                 assert pending  # it died mid-run: these runs are PENDING under a worker that will never return
                 done = await wait_all(rt, set(ids), lambda s: len(s) == RUNS and all(
-                    x.status in ("SUCCESS", "ERROR") for x in s))
+                    x.status in ("SUCCESS", "ERROR") for x in s), workers)
             finally:
                 for w in workers:
                     w.stop()

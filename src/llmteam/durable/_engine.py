@@ -64,7 +64,6 @@ class _Engine:
         self.schema = "dbos"
         self.runtimes: dict[str, TeamRuntime] = {}
         self.liveness: Liveness | None = None
-        self._beating: asyncio.Task[None] | None = None
 
     def serve(self, runtime: TeamRuntime) -> None:
         """Execute ``runtime``'s team's runs in this process, each side effect a DBOS step."""
@@ -110,7 +109,12 @@ class _Engine:
             raise
         self.system_db, self.executor_id, self.schema = system_db, executor_id, schema
         self.liveness = liveness
-        self._beating = loop.create_task(liveness.run(on_declared_dead or (lambda: None)))
+        callback = on_declared_dead or (lambda: None)
+
+        def declared_dead() -> None:  # called from the heartbeat thread: run the callback on the loop
+            loop.call_soon_threadsafe(callback)
+
+        liveness.start(declared_dead)
         logger.info("DBOS launched on %s as executor %s", system_db, executor_id)
 
     async def adopt(self, executor_ids: list[str]) -> int:
@@ -126,9 +130,6 @@ class _Engine:
         if self.system_db is None:
             return
         self.system_db = self.executor_id = None
-        if self._beating is not None:
-            self._beating.cancel()
-            self._beating = None
         if self.liveness is not None:
             self.liveness.close()
             self.liveness = None

@@ -1,23 +1,24 @@
 """Worker liveness: each worker heartbeats in the system database; a live worker hands a dead one's runs on.
 
 The table ``llmteam_workers`` (in DBOS's schema on PostgreSQL) holds one row per executor id: host, pid, the
-last beat and, once the worker is found dead, who claimed it. Times come from the database's clock, so workers
-on machines with skewed clocks still agree on who is stale. A worker whose last beat is older than
+last beat and, once the worker is found dead, who claimed it and when. Times come from the database's clock, so
+workers on machines with skewed clocks still agree on who is stale. A worker whose last beat is older than
 ``dead_after`` is claimed by one conditional UPDATE (exactly one live worker wins), which then resumes the dead
-worker's unfinished runs through DBOS's own recovery path (:func:`llmteam.durable._engine.recover_executors`)
-and marks the row done. A claimer that dies before marking it done is itself stale after ``dead_after``, and the
-claim is taken over: DBOS recovery is idempotent (it re-queues only runs still PENDING under the dead id).
+worker's unfinished runs through DBOS's own recovery path (:func:`llmteam.durable._engine.recover_executors`).
+A claim itself goes stale after ``dead_after``: the dead worker is then claimed again, which resumes any run
+still PENDING under its id (one its claimer died before resuming, or one a stalled worker took just before it
+learnt it had been declared dead). DBOS recovery is idempotent: it re-queues only runs still PENDING under the id.
+The heartbeat runs in a thread of its own, so a busy event loop never makes a live worker look dead.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import secrets
 import socket
+import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -97,7 +98,8 @@ class Liveness:
             with self._engine.begin() as c:  # WAL: one fsync per commit instead of two (synchronous stays FULL)
                 c.exec_driver_sql("PRAGMA journal_mode=WAL")
         self.table = _table(schema if self.dialect == "postgresql" else None)
-        self._thread = ThreadPoolExecutor(1, thread_name_prefix="llmteam-liveness")  # beats never queue behind runs
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
         self._now = sa.literal_column(_NOW[self.dialect], sa.Float)
 
     # -- synchronous database work (run in a thread by the loop) -------------------------------
@@ -130,34 +132,35 @@ class Liveness:
         stale = self._now - self.dead_after
         with self._engine.begin() as c:
             done = c.execute(sa.update(t).where(
-                t.c.executor_id == executor_id, t.c.executor_id != self.executor_id, t.c.done == 0,
-                t.c.beat_at < stale, sa.or_(t.c.claimed_at.is_(None), t.c.claimed_at < stale),
+                t.c.executor_id == executor_id, t.c.executor_id != self.executor_id, t.c.beat_at < stale,
+                sa.or_(t.c.claimed_at.is_(None), t.c.claimed_at < stale),
             ).values(claimed_by=self.executor_id, claimed_at=self._now))
         return bool(done.rowcount)
 
     def stale(self) -> list[str]:
-        """Ids of workers whose last beat (or unfinished claim) is older than ``dead_after``."""
+        """Ids of workers whose last beat, and last claim if any, are older than ``dead_after``."""
         t = self.table
         cutoff = self._now - self.dead_after
         with self._engine.begin() as c:
             c.execute(sa.delete(t).where(t.c.done == 1, t.c.beat_at < self._now - RETAIN_SECONDS))
             rows = c.execute(sa.select(t.c.executor_id).where(
-                t.c.done == 0, t.c.executor_id != self.executor_id, t.c.beat_at < cutoff,
+                t.c.executor_id != self.executor_id, t.c.beat_at < cutoff,
                 sa.or_(t.c.claimed_at.is_(None), t.c.claimed_at < cutoff)))
             return [r[0] for r in rows]
 
     def hand_over(self) -> dict[str, int]:
-        """Claim every stale worker this one can and resume its runs here; ``{dead id: runs resumed}``."""
+        """Claim every stale worker this one can and resume its runs; ``{dead id: runs re-queued}``."""
         adopted: dict[str, int] = {}
         for dead in self.stale():
             if self.claim(dead):
                 adopted[dead] = self._recover([dead])
                 t = self.table
-                with self._engine.begin() as c:
+                with self._engine.begin() as c:  # done: handed over at least once (it is checked again later)
                     c.execute(sa.update(t).where(t.c.executor_id == dead, t.c.claimed_by == self.executor_id)
                               .values(done=1))
-                logger.warning("worker %s found dead: %d of its runs resumed by %s", dead, adopted[dead],
-                               self.executor_id)
+                if adopted[dead]:
+                    logger.warning("worker %s found dead: %d of its runs re-queued by %s", dead, adopted[dead],
+                                   self.executor_id)
         return adopted
 
     def workers(self) -> list[WorkerInfo]:
@@ -169,21 +172,29 @@ class Liveness:
             return [WorkerInfo(r[0], r[1], int(r[2]), float(r[3]), r[4], bool(r[5])) for r in rows]
 
     def close(self) -> None:
-        """Release the connections (the row stays: a stopped worker's runs are handed over when it goes stale)."""
-        self._thread.shutdown(wait=False)
+        """Stop beating and release the connections (the row stays: a stopped worker's runs are handed over when it
+        goes stale)."""
+        self._stop.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(60)
         self._engine.dispose()
 
-    # -- the loop --------------------------------------------------------------------------------
-    async def run(self, on_declared_dead: Callable[[], None]) -> None:
-        """Beat and watch every ``heartbeat`` seconds until cancelled.
+    # -- the heartbeat thread --------------------------------------------------------------------
+    def start(self, on_declared_dead: Callable[[], None]) -> None:
+        """Beat and watch every ``heartbeat`` seconds in a thread until :meth:`close`.
 
         If another worker has declared this one dead (it stalled longer than ``dead_after``), its runs are being
-        resumed elsewhere: ``on_declared_dead`` is called (the worker stops) rather than run them twice.
+        resumed elsewhere: ``on_declared_dead`` is called (from the thread; the worker stops) rather than run
+        them twice.
         """
-        loop = asyncio.get_running_loop()
-        while True:
+        self._thread = threading.Thread(target=self._beat_forever, args=(on_declared_dead,), daemon=True,
+                                        name=f"llmteam-liveness-{self.executor_id}")
+        self._thread.start()
+
+    def _beat_forever(self, on_declared_dead: Callable[[], None]) -> None:
+        while not self._stop.is_set():
             try:
-                alive = await loop.run_in_executor(self._thread, self.beat)
+                alive = self.beat()
             except sa.exc.SQLAlchemyError as exc:  # a lost database: keep trying, the runs wait in it anyway
                 logger.warning("worker %s heartbeat failed: %s", self.executor_id, str(exc).splitlines()[0][:300])
                 alive = True
@@ -193,7 +204,7 @@ class Liveness:
                 on_declared_dead()
                 return
             try:
-                await loop.run_in_executor(self._thread, self.hand_over)
+                self.hand_over()
             except Exception:  # never let a failed hand-off stop this worker's own heartbeat
                 logger.exception("worker %s could not hand over a dead worker's runs; retrying", self.executor_id)
-            await asyncio.sleep(self.heartbeat)
+            self._stop.wait(self.heartbeat)
