@@ -43,7 +43,7 @@ def system(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str
 
 
 def wait_stale(live: Liveness, dead: str) -> None:
-    for _ in range(500):  # hang guard only: the row goes stale once dead_after has passed on the db clock
+    for _ in range(1500):  # hang guard only: the row goes stale once dead_after has passed on the db clock
         if dead in live.stale():
             return
         time.sleep(0.02)
@@ -101,9 +101,10 @@ def test_exactly_one_live_worker_claims_a_dead_one(system: tuple[str, str]) -> N
 
 def test_a_claim_whose_claimer_died_is_taken_over(system: tuple[str, str]) -> None:
     url, schema = system
-    dead = Liveness(url, schema, "dead", no_recovery, heartbeat=0.05, dead_after=0.1)
-    first = Liveness(url, schema, "first", no_recovery, heartbeat=0.05, dead_after=0.1)
-    second = Liveness(url, schema, "second", lambda ids: len(ids), heartbeat=0.05, dead_after=0.1)
+    # dead_after 3 s: the two claims below happen well within it even on a loaded machine
+    dead = Liveness(url, schema, "dead", no_recovery, heartbeat=1, dead_after=3)
+    first = Liveness(url, schema, "first", no_recovery, heartbeat=1, dead_after=3)
+    second = Liveness(url, schema, "second", lambda ids: len(ids), heartbeat=1, dead_after=3)
     try:
         for w in (dead, first, second):
             w.register()
@@ -111,7 +112,7 @@ def test_a_claim_whose_claimer_died_is_taken_over(system: tuple[str, str]) -> No
         assert first.claim("dead")  # ... and "first" dies before resuming the runs and marking it done
         assert not second.claim("dead")  # a fresh claim holds
         found: dict[str, int] = {}
-        for _ in range(500):  # hang guard: the claim goes stale dead_after after it was made
+        for _ in range(1500):  # hang guard: the claim goes stale dead_after after it was made
             found.update(second.hand_over())
             if "dead" in found:
                 break
