@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import threading
 from collections import Counter
 from collections.abc import Iterator
@@ -19,7 +20,10 @@ pytest.importorskip("dbos")
 
 
 class CountingChat:
-    """A local OpenAI-compatible chat server that answers after ``delay`` s and counts requests per prompt."""
+    """A local OpenAI-compatible chat server that answers after ``delay`` s and counts requests per prompt.
+
+    It streams (SSE, one word per chunk) when the request asks to: durable runs publish their tokens.
+    """
 
     def __init__(self, delay: float = 0.2) -> None:
         self.delay = delay
@@ -38,14 +42,24 @@ class CountingChat:
                 with chat.lock:
                     chat.calls[prompt] += 1
                 chat.stop.wait(chat.delay)
-                data = json.dumps({
-                    "model": "counting", "choices": [{"index": 0, "message": {"role": "assistant",
-                                                                               "content": f"re: {prompt}"}}],
-                    "usage": {"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8},
-                }).encode()
+                answer = f"re: {prompt}"
+                usage = {"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8}
+                if body.get("stream"):  # SSE, one word per chunk, usage last (as stream_options asks)
+                    words = answer.split(" ")
+                    chunks = [{"model": "counting", "choices": [{"index": 0, "delta": {
+                        "content": w if i == 0 else f" {w}"}}]} for i, w in enumerate(words)]
+                    chunks.append({"model": "counting", "choices": [{"index": 0, "delta": {},
+                                                                      "finish_reason": "stop"}]})
+                    chunks.append({"model": "counting", "choices": [], "usage": usage})
+                    data = "".join(f"data: {json.dumps(c)}\n\n" for c in chunks).encode() + b"data: [DONE]\n\n"
+                    kind = "text/event-stream"
+                else:
+                    data = json.dumps({"model": "counting", "usage": usage, "choices": [
+                        {"index": 0, "message": {"role": "assistant", "content": answer}}]}).encode()
+                    kind = "application/json"
                 try:
                     self.send_response(200)
-                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Type", kind)
                     self.send_header("Content-Length", str(len(data)))
                     self.end_headers()
                     self.wfile.write(data)
@@ -97,22 +111,45 @@ def db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     return f"sqlite:///{tmp_path}/runs.db"
 
 
-class Worker:
-    """``llmteam worker`` in a child process; ``start`` waits for its ready line."""
+SOLO_YAML = TEAM_YAML.rsplit("  - {{name: second", 1)[0]  # the same team with its first agent only
 
-    def __init__(self, team_file: Path, db: str, executor_id: str = "w1", extra: tuple[str, ...] = ()) -> None:
-        self.args = [sys.executable, "-c", "from llmteam.cli import main; main()", "worker", str(team_file),
-                     "--db", db, "--executor-id", executor_id, *extra]
+
+class Worker:
+    """``llmteam worker`` in a child process; ``start`` waits for its ready line and learns its executor id.
+
+    ``executor_id=None`` lets the worker choose its default (``host-pid-random``). Its stderr goes to a file
+    (a pipe nobody reads could fill up and stall a long-running worker); ``errors()`` reads it.
+    """
+
+    def __init__(self, team_file: Path | list[Path], db: str, executor_id: str | None = "w1",
+                 extra: tuple[str, ...] = ()) -> None:
+        files = [str(f) for f in (team_file if isinstance(team_file, list) else [team_file])]
+        named = ("--executor-id", executor_id) if executor_id is not None else ()
+        self.args = [sys.executable, "-c", "from llmteam.cli import main; main()", "worker", *files,
+                     "--db", db, *named, *extra]
         self.proc: subprocess.Popen[str] | None = None
+        self.name = executor_id
+        self.stderr = tempfile.TemporaryFile("w+")
 
     def start(self) -> None:
+        self.launch()
+        self.wait_ready()
+
+    def launch(self) -> None:
+        """Start the process without waiting (start several, then ``wait_ready`` each)."""
         env = {**os.environ, "LLMTEAM_API_KEY": "test-key"}
-        self.proc = subprocess.Popen(self.args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-        assert self.proc.stdout is not None
+        self.proc = subprocess.Popen(self.args, stdout=subprocess.PIPE, stderr=self.stderr, text=True, env=env)
+
+    def wait_ready(self) -> None:
+        assert self.proc is not None and self.proc.stdout is not None
         line = self.proc.stdout.readline()  # hang guard: the test's own timeout
         if "ready" not in line:
-            err = self.proc.stderr.read() if self.proc.stderr else ""
-            raise AssertionError(f"worker did not start: {line!r} {err[-2000:]}")
+            raise AssertionError(f"worker did not start: {line!r} {self.errors()[-2000:]}")
+        self.name = line.split()[1]
+
+    def errors(self) -> str:
+        self.stderr.seek(0)
+        return self.stderr.read()
 
     def kill(self) -> None:
         assert self.proc is not None

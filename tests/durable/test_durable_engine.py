@@ -66,10 +66,12 @@ async def test_a_durable_run_checkpoints_each_effect_as_a_named_step(tmp_path: P
     async with DurableRuntime(t, f"sqlite:///{tmp_path}/s.db", tenant="acme") as rt:
         run_id = await rt.submit({"query": "q"})
         await rt.result(run_id, timeout=60)
-        steps = await DBOS.list_workflow_steps_async(run_id)
-        assert [s["function_name"] for s in steps] == [
-            "admit", "audit:started", "model:1", "audit:1", "model:2", "audit:2", "audit:completed", "events",
-            "finish"]
+        steps = [s["function_name"] for s in await DBOS.list_workflow_steps_async(run_id)]
+        assert [s for s in steps if not s.startswith("DBOS.")] == [
+            "queued", "admit", "audit:started", "model:1", "audit:1", "model:2", "audit:2", "audit:completed",
+            "events", "finish", "wait:queue"]
+        # the run's stream: one checkpointed write per event between steps, and the close
+        assert [s for s in steps if s.startswith("DBOS.")] == ["DBOS.writeStream"] * 4 + ["DBOS.closeStream"]
 
 
 def _python(code: str) -> subprocess.CompletedProcess[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 
 import pytest
@@ -32,7 +33,8 @@ async def test_submit_returns_an_id_and_result_is_the_audited_run(tmp_path: Path
         assert result.usage.requests == 2
         assert await rt.runtime.verify_audit("acme") == (True, [])
         status = await rt.status(run_id)
-        assert (status.status, status.tenant, status.queue) == ("SUCCESS", "acme", "llmteam_runs_c1")
+        # a FREE tenant: 1 run at once, 10 started a minute
+        assert (status.status, status.tenant, status.queue) == ("SUCCESS", "acme", "llmteam_runs_c1_r10")
         assert [s.run_id for s in await rt.list()] == ["r-1"]
         again = await rt.run({"query": "other"}, timeout=60)  # run = submit and wait
         assert again.run_id != run_id and again.output == "done"
@@ -134,3 +136,54 @@ def test_system_db_sits_beside_the_store() -> None:
         DurableRuntime(make_team(), "sqlite:///x.db", system_schema="Bad-Name")
     with pytest.raises(DurableError, match="need a database"):
         system_db_for("memory://")
+
+
+def solo(delay: float, name: str) -> Team:
+    return Team(name, llm=ScriptedLLM(default="done", delay=delay), agents=[Agent("a", prompt="Answer {query}")])
+
+
+async def test_each_tenant_partition_starts_at_most_its_tiers_runs_per_minute(tmp_path: Path) -> None:
+    async with DurableRuntime(solo(0.0, "rated"), url(tmp_path)) as rt:
+        tenants = rt.runtime.tenants
+        await tenants.create_tenant(TenantConfig("flood", "flood", tier=TenantTier.PROFESSIONAL,
+                                                 max_concurrent_pipelines=5, max_requests_per_minute=2))
+        await tenants.create_tenant(TenantConfig("calm", "calm", tier=TenantTier.PROFESSIONAL))
+        flood = [await rt.submit({"query": f"f{i}"}, tenant="flood") for i in range(6)]
+        calm = [await rt.submit({"query": f"c{i}"}, tenant="calm") for i in range(3)]
+        for run_id in calm:  # the calm tenant is not held back by the flood's rate limit
+            await rt.result(run_id, timeout=120)
+        assert (await rt.status(flood[0])).queue == "llmteam_runs_c5_r2"
+        for _ in range(1500):  # hang guard: wait until the flood's first two runs (its budget) are done
+            if len(await rt.runtime.runs("flood")) >= 2:
+                break
+            await asyncio.sleep(0.02)
+        starts = sorted(r.started_at for r in await rt.runtime.runs("flood"))
+        assert len(starts) >= 2
+        assert all(b - a >= 60.0 for a, b in zip(starts, starts[2:], strict=False)), starts  # <= 2 in any minute
+        for run_id in flood:
+            await rt.cancel(run_id)
+
+
+async def test_a_flooding_tenant_never_delays_another_beyond_one_run(tmp_path: Path) -> None:
+    async with DurableRuntime(solo(1.0, "flooded"), url(tmp_path)) as rt:
+        tenants = rt.runtime.tenants
+        for tenant in ("flood", "calm"):
+            await tenants.create_tenant(TenantConfig(tenant, tenant, tier=TenantTier.PROFESSIONAL,
+                                                     max_concurrent_pipelines=1))
+        flood = [await rt.submit({"query": f"f{i}"}, tenant="flood") for i in range(8)]
+        for _ in range(1500):  # hang guard: the flood is running
+            if await rt.runtime.runs("flood"):
+                break
+            await asyncio.sleep(0.02)
+        submitted: dict[str, float] = {}
+        for i in range(2):
+            submitted[await rt.submit({"query": f"c{i}"}, tenant="calm")] = time.time()
+            await rt.result(list(submitted)[-1], timeout=120)
+        flood_starts = [r.started_at for r in await rt.runtime.runs("flood")]
+        for run_id, at in submitted.items():
+            record = await rt.runtime.get_run(run_id, "calm")
+            assert record is not None
+            overtaking = [s for s in flood_starts if at < s < record.started_at]
+            assert len(overtaking) <= 1, (overtaking, at, record.started_at)  # waited one flood run at most
+        for run_id in flood:
+            await rt.cancel(run_id)

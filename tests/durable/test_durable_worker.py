@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import random
 from collections import Counter
 from pathlib import Path
@@ -13,6 +14,7 @@ import pytest
 from llmteam.audit import AuditEventType, AuditQuery
 from llmteam.durable import DurableRuntime
 from llmteam.team import load_team
+from llmteam.tenancy import TenantConfig, TenantTier
 
 from .conftest import CountingChat, Worker
 
@@ -55,34 +57,47 @@ async def test_sigkilled_worker_completes_every_run_exactly_once(chat: CountingC
         await assert_exactly_once(rt, chat, results, kills, RUNS)
 
 
+def expected_run(i: int, agents: int = 2) -> tuple[list[str], str]:
+    """(the prompts run ``case i`` sends the counting model, its final output) for the first ``agents`` agents."""
+    text, prompts = f"case {i}", []
+    for template in ("First: {}", "Second: {}")[:agents]:
+        prompts.append(template.format(text))
+        text = f"re: {prompts[-1]}"
+    return prompts, text
+
+
 async def assert_exactly_once(rt: DurableRuntime, chat: CountingChat, results: list[Any], kills: int,
-                              runs: int) -> None:
-    """Each run answered once, one model call per completed step (+1 per kill at most), no duplicate records."""
+                              runs: int, agents: int = 2) -> None:
+    """Each run answered once, one model call per completed step (+``kills`` at most), no duplicate records."""
+    expected: set[str] = set()
     for i, result in enumerate(results):
-        assert result.output == f"re: Second: re: First: case {i}"
-        assert [s.agent for s in result.steps] == ["first", "second"]
-    expected = {f"First: case {i}" for i in range(runs)} | {f"Second: re: First: case {i}" for i in range(runs)}
+        prompts, output = expected_run(i, agents)
+        expected.update(prompts)
+        assert result.output == output
+        assert [s.agent for s in result.steps] == ["first", "second"][:agents]
     assert set(chat.calls) == expected
-    assert 2 * runs <= chat.total() <= 2 * runs + kills, chat.calls
+    assert agents * runs <= chat.total() <= agents * runs + kills, chat.calls
     core = rt.runtime
     for tenant in sorted({r.tenant_id for r in results}):
         assert await core.verify_audit(tenant) == (True, [])
         mine = [r for r in results if r.tenant_id == tenant]
         usage = await core.usage(tenant)
-        assert usage.total.requests == sum(s.usage.requests for r in mine for s in r.steps) == 2 * len(mine)
+        assert usage.total.requests == sum(s.usage.requests for r in mine for s in r.steps) == agents * len(mine)
         async with core.tenants.context(tenant):
             for r in mine:
                 records = await core.audit.query(AuditQuery(run_id=r.run_id, limit=1000))
                 kinds = Counter((rec.event_type, rec.step_name or None) for rec in records)
                 assert kinds == Counter({
                     (AuditEventType.PIPELINE_STARTED, None): 1,
-                    (AuditEventType.AGENT_COMPLETED, "1"): 1,
-                    (AuditEventType.AGENT_COMPLETED, "2"): 1,
+                    **{(AuditEventType.AGENT_COMPLETED, str(n)): 1 for n in range(1, agents + 1)},
                     (AuditEventType.PIPELINE_COMPLETED, None): 1,
                 }), kinds
-                assert await core.event_log.count(tenant_id=tenant, case_id=r.run_id) == 4
+                events = [e async for e in core.event_log.iterate(tenant_id=tenant, case_id=r.run_id)]
+                assert Counter(e.lifecycle for e in events) == Counter({"start": agents, "complete": agents,
+                                                                        "wait": 1})
+                assert [e.activity for e in events if e.lifecycle == "wait"] == ["wait:queue"]
                 record = await core.get_run(r.run_id, tenant)
-                assert record is not None and record.status == "completed" and record.steps == 2
+                assert record is not None and record.status == "completed" and record.steps == agents
 
 
 @pytest.mark.timeout(300)
@@ -106,3 +121,32 @@ async def test_a_live_worker_adopts_a_dead_workers_runs(chat: CountingChat, team
         after = [await rt.status(i) for i in pending]
         assert all(s.executor == "live" for s in after)
         await assert_exactly_once(rt, chat, results, 1, 3)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+async def test_concurrency_caps_queues_created_after_the_worker_started(
+        chat: CountingChat, team_file: Path, db: str) -> None:
+    worker = Worker(team_file, db, executor_id=None, extra=("--concurrency", "1", "--heartbeat", "0.2",
+                                                           "--dead-after", "2"))
+    worker.start()  # on a fresh database: no queue exists yet
+    try:
+        async with DurableRuntime(load_team(team_file), db, serve=False) as rt:
+            core = rt.runtime
+            for tenant in ("a", "b", "c"):  # three partitions that could each run at once
+                await core.tenants.create_tenant(TenantConfig(tenant, tenant, tier=TenantTier.PROFESSIONAL))
+            ids = [await rt.submit({"query": "case 0"}, tenant="a", run_id="run-0")]  # creates the queue, uncapped
+            for _ in range(3000):  # hang guard: the worker caps the new queue at its next heartbeat
+                if [q.worker_concurrency for q in await rt.client.list_queues_async()] == [1]:
+                    break
+                await asyncio.sleep(0.02)
+            else:
+                raise AssertionError("the worker never capped the queue created after it started")
+            ids += [await rt.submit({"query": f"case {i}"}, tenant="abc"[i], run_id=f"run-{i}") for i in (1, 2)]
+            results = [await rt.result(i, timeout=240) for i in ids]
+            records = [await core.get_run(r.run_id, r.tenant_id) for r in results]
+            spans = sorted((r.started_at, r.finished_at or 0.0) for r in records if r is not None)
+            assert len(spans) == 3
+            assert all(end <= start for (_, end), (start, _) in itertools.pairwise(spans)), spans  # one at a time
+    finally:
+        worker.stop()

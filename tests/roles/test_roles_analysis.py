@@ -104,3 +104,37 @@ def test_dfg_equals_a_plain_pairwise_oracle(
     assert {k: (e.count, e.total_duration, e.min_duration, e.max_duration) for k, e in graph.edges.items()} == {
         k: (len(g), sum(g, timedelta(0)), min(g), max(g)) for k, g in gaps.items()
     }
+
+
+def test_waits_count_as_waiting_never_as_service(engine: ProcessMiningEngine) -> None:
+    from llmteam.roles import WAIT_LIFECYCLE
+
+    service_before = {b.activity: b.mean_service_time for b in engine.find_bottlenecks("service", top=None)}
+    add(engine, "c1", [("wait:queue", -0.5, WAIT_LIFECYCLE, 30_000)])  # stamped when the wait ended
+    add(engine, "c2", [("wait:queue", -0.5, WAIT_LIFECYCLE, 10_000), ("wait:approval", 4.5, WAIT_LIFECYCLE, 60_000)])
+    service = {b.activity: b.mean_service_time for b in engine.find_bottlenecks("service", top=None)}
+    assert service == service_before  # a queue or approval wait is no activity's service time
+    metrics = engine.calculate_metrics()
+    assert "wait:queue" not in metrics.bottleneck_activities
+    assert metrics.waiting_time_by_activity["wait:queue"] == timedelta(seconds=20)
+    assert metrics.waiting_time_by_activity["wait:approval"] == timedelta(seconds=60)
+    # c2: the approval wait ended at 4.5 s, so "b" (start at 5 s) waited 0.5 s more, not 1 s: no double count
+    assert metrics.waiting_time_by_activity["b"] == timedelta(seconds=(3 + 0.5) / 2)
+    slowest = engine.find_bottlenecks("waiting", top=1)[0]
+    assert (slowest.activity, slowest.waiting_samples, slowest.service_samples) == ("wait:approval", 1, 0)
+    assert "wait:queue" not in engine.directly_follows_graph().activities  # not a step of the process
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 3), st.integers(0, 10_000)), max_size=20),
+       st.lists(st.integers(0, 100_000), min_size=1, max_size=10))
+def test_adding_waits_never_changes_service_times(steps: list[tuple[int, int]], waits: list[int]) -> None:
+    from llmteam.roles import WAIT_LIFECYCLE
+
+    e = ProcessMiningEngine()
+    add(e, "c", [(f"a{a}", i, "complete", d) for i, (a, d) in enumerate(steps)])
+    before = e.find_bottlenecks("service", top=None)
+    add(e, "c", [("wait:queue", 0.5 + i, WAIT_LIFECYCLE, w) for i, w in enumerate(waits)])
+    assert e.find_bottlenecks("service", top=None) == before
+    assert e.calculate_metrics().waiting_time_by_activity["wait:queue"] == timedelta(
+        milliseconds=sum(waits)) / len(waits)

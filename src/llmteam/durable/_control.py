@@ -11,7 +11,7 @@ import builtins
 import re
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
@@ -25,7 +25,8 @@ from llmteam.backends import validate_identifier
 from llmteam.durable._approval import Service
 from llmteam.durable._approval_store import ApprovalStore, PendingApproval, check_approver, check_reason
 from llmteam.durable._engine import POLL_SECONDS, WORKFLOW_NAME, DurableError
-from llmteam.team import RunResult
+from llmteam.durable._stream import read_events
+from llmteam.team import RunEvent, RunResult
 
 AWAITING = "AWAITING_APPROVAL"
 CONTINUE_GRACE = 60.0  # seconds a decided run may stay cancelled while its decider resumes it
@@ -194,6 +195,15 @@ class RunControl:
         waiting = {r.run_id: r.queue for r in await self._db(self.approvals.rows, status="pending",
                                                              run_ids=cancelled)} if cancelled else {}
         return [_status(w, w.workflow_id in waiting, waiting.get(w.workflow_id)) for w in found]
+
+    def stream(self, run_id: str, *, offset: int = 0, timeout: float | None = None) -> AsyncIterator[RunEvent]:
+        """The run's events (``RunEvent``, as ``TeamRuntime.stream`` yields them), from any process.
+
+        Replays the events from index ``offset``, then follows the run live; the last is ``run_finished`` with
+        the result. A failed run raises :class:`RunFailedError` after its events, a cancelled one
+        :class:`DurableError`. ``timeout``: seconds to wait for each next event (None: no limit).
+        """
+        return read_events(self, check_run_id(run_id), offset, timeout)
 
     async def cancel(self, run_id: str) -> None:
         """Stop the run at its next step (or before it starts); :meth:`resume` continues it."""

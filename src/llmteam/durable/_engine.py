@@ -18,8 +18,14 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from dbos import DBOS, DBOSConfig
 from dbos._error import DBOSWorkflowCancelledError  # how a workflow ends an attempt it cancelled itself
 
-from llmteam.team import RunResult, StepRunner, TeamError
+from llmteam.durable._errors import DurableError as DurableError  # re-exported: the durable modules import it here
+from llmteam.durable._errors import RunFailedError as RunFailedError
+from llmteam.durable._liveness import Liveness
+from llmteam.durable._stream import CURRENT, EventWriter, flush_current
+from llmteam.durable._waits import queued, record_queue_wait
+from llmteam.team import RunResult, StepRunner
 from llmteam.team._approval import RunPaused
+from llmteam.team._run import HIDDEN  # the sensitivities whose output is sealed
 
 if TYPE_CHECKING:
     from llmteam.team import TeamRuntime
@@ -33,14 +39,6 @@ QUEUE_PREFIX = "llmteam_runs_c"
 POLL_SECONDS = 0.2
 
 
-class DurableError(TeamError):
-    """A durable-run operation failed: the engine is not available, misconfigured or the run is unknown."""
-
-
-class RunFailedError(DurableError):
-    """A durable run ended with an error; the message names the original error type and text."""
-
-
 class DurableSteps(StepRunner):
     """Runs each side effect as a DBOS step named ``name``: checkpointed once, replayed from the checkpoint."""
 
@@ -49,11 +47,14 @@ class DurableSteps(StepRunner):
     async def step(self, name: str, effect: Callable[[], Awaitable[T]],
                    find: Callable[[], Awaitable[T | None]] | None = None) -> T:
         async def body() -> T:
-            if find is not None:  # a re-executed step whose write landed before the crash returns that write
-                found = await find()
-                if found is not None:
-                    return found
-            return await effect()
+            try:
+                if find is not None:  # a re-executed step whose write landed before the crash returns that write
+                    found = await find()
+                    if found is not None:
+                        return found
+                return await effect()
+            finally:  # the step's streamed tokens, inside the step: a replayed run does not publish them again
+                await flush_current()
 
         return await DBOS.run_step_async({"name": name}, body)
 
@@ -66,6 +67,7 @@ class _Engine:
         self.executor_id: str | None = None
         self.schema = "dbos"
         self.runtimes: dict[str, TeamRuntime] = {}
+        self.liveness: Liveness | None = None
 
     def serve(self, runtime: TeamRuntime) -> None:
         """Execute ``runtime``'s team's runs in this process, each side effect a DBOS step."""
@@ -80,13 +82,16 @@ class _Engine:
         if self.runtimes.get(runtime.team.name) is runtime:
             del self.runtimes[runtime.team.name]
 
-    def launch(self, system_db: str, executor_id: str, schema: str = "dbos") -> None:
-        """Launch DBOS on ``system_db`` inside the running event loop (queued runs execute on it).
+    def launch(self, system_db: str, executor_id: str, schema: str = "dbos", *, heartbeat: float = 5.0,
+               dead_after: float = 30.0, on_declared_dead: Callable[[], None] | None = None) -> None:
+        """Launch DBOS on ``system_db`` inside the running event loop (queued runs execute on it), and this
+        worker's heartbeat, which also hands the runs of workers silent for ``dead_after`` seconds to this one.
 
         DBOS recovers the pending workflows of ``executor_id`` at launch: a worker restarted with the id it had
-        resumes the runs it was executing when it died.
+        resumes the runs it was executing when it died. ``on_declared_dead`` is called if another worker
+        declares this one dead (it stalled): its runs are then resumed elsewhere, so it should stop.
         """
-        asyncio.get_running_loop()  # DBOS submits queued coroutines to the loop that launched it
+        loop = asyncio.get_running_loop()  # DBOS submits queued coroutines to the loop that launched it
         if self.system_db is not None:
             if (self.system_db, self.executor_id, self.schema) != (system_db, executor_id, schema):
                 raise DurableError(
@@ -94,11 +99,26 @@ class _Engine:
                     f"serves one system database (asked for {system_db!r} as {executor_id!r})"
                 )
             return
+        liveness = Liveness(system_db, schema, executor_id, recover_executors, heartbeat=heartbeat,
+                            dead_after=dead_after)  # first: it also puts a SQLite system database in WAL mode
         config: DBOSConfig = {"name": APP_NAME, "system_database_url": system_db, "executor_id": executor_id,
                               "dbos_system_schema": schema, "log_level": "WARNING"}
         DBOS(config=config)
         DBOS.launch()
+        try:
+            liveness.register()
+        except Exception:
+            liveness.close()
+            DBOS.destroy(destroy_registry=False)
+            raise
         self.system_db, self.executor_id, self.schema = system_db, executor_id, schema
+        self.liveness = liveness
+        callback = on_declared_dead or (lambda: None)
+
+        def declared_dead() -> None:  # called from the heartbeat thread: run the callback on the loop
+            loop.call_soon_threadsafe(callback)
+
+        liveness.start(declared_dead)
         logger.info("DBOS launched on %s as executor %s", system_db, executor_id)
 
     async def adopt(self, executor_ids: list[str]) -> int:
@@ -107,19 +127,32 @@ class _Engine:
         """
         if self.system_db is None:
             raise DurableError("launch the engine before adopting another worker's runs")
-        handles = await asyncio.to_thread(DBOS._recover_pending_workflows, executor_ids)
-        return len(handles)
+        return await asyncio.to_thread(recover_executors, executor_ids)
 
     def shutdown(self) -> None:
         """Destroy this process's DBOS instance (workflows in flight resume on the next launch or elsewhere)."""
         if self.system_db is None:
             return
         self.system_db = self.executor_id = None
+        if self.liveness is not None:
+            self.liveness.close()
+            self.liveness = None
         DBOS.destroy(destroy_registry=False)
         try:  # DBOS made its thread pool the loop's default executor and has shut it down: give the loop a live one
             asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(thread_name_prefix="llmteam"))
         except RuntimeError:  # no running loop: nothing to repair
             pass
+
+
+def recover_executors(executor_ids: list[str]) -> int:
+    """Resume the PENDING runs of dead executors ``executor_ids`` through DBOS's own recovery path; how many.
+
+    The one call into DBOS's private API (``DBOS._recover_pending_workflows``): it re-queues each such workflow
+    (keeping its queue and partition) only while it is still PENDING under one of those ids, so a second
+    recovery of the same executor is a no-op. ``tests/durable/test_durable_liveness.py`` pins its signature and
+    behaviour, so a DBOS upgrade that changes it fails there first.
+    """
+    return len(DBOS._recover_pending_workflows(list(executor_ids)))
 
 
 ENGINE = _Engine()
@@ -140,9 +173,17 @@ async def run_workflow(team: str, tenant: str, run_id: str, input: dict[str, Any
         retry_of = await service.call(service.store.retry_of, current)
         if retry_of is None:
             raise RunFailedError(f"DurableError: run {current!r} is a fork of {run_id!r} not made by retry()")
+    times = await queued(current)
+    events = EventWriter(frozenset(a.name for a in runtime.team.agents if a.sensitivity in HIDDEN))
+    token = CURRENT.set(events)
     try:
-        return await runtime.run(input, tenant=tenant, run_id=current, retry_of=retry_of)
+        # the runtime's run with a publisher (TeamRuntime.run has none): its events go to the run's DBOS stream
+        return await runtime._run(input, tenant, current, events.publish, retry_of)
     except RunPaused:  # waits for a decision: this attempt ends; the decider resumes the (cancelled) workflow
         raise DBOSWorkflowCancelledError(f"run {current!r} waits for an approval") from None
     except Exception as exc:  # the engine stores the error; ours keep their type name in a picklable message
         raise RunFailedError(f"{type(exc).__name__}: {exc}") from None
+    finally:
+        CURRENT.reset(token)
+        await record_queue_wait(runtime, tenant, current, times)
+        await events.close()

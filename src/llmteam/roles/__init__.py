@@ -26,6 +26,7 @@ reads::
     print(orch.process_mining.directly_follows_graph().edges, orch.export_process_model())
 """
 
+from llmteam.roles._analysis import WAIT_LIFECYCLE
 from llmteam.roles._errors import EventLogError, ProcessMapRenderError, RolesError, XESImportError
 from llmteam.roles._event_log import EventFilter, EventLogBase, ProcessEventLog
 from llmteam.roles._group import (
@@ -63,6 +64,7 @@ from llmteam.roles.stores import MemoryEventLog, open_event_log
 
 __all__ = [
     "DEFAULT_PROMPT_TEMPLATE",
+    "WAIT_LIFECYCLE",
     "Bottleneck",
     "ContentBasedRoutingStrategy",
     "DFGEdge",

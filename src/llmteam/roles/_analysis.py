@@ -23,10 +23,16 @@ ZERO = timedelta(0)
 _NO_TIME = datetime.min  # never subtracted: an edge needs a previous event, which sets the time
 HOUR = timedelta(hours=1)
 DEFAULT_DFG_LIFECYCLES: frozenset[str] = frozenset({"complete", "error"})
+WAIT_LIFECYCLE = "wait"
+"""Lifecycle of a waiting period (``wait:queue``, ``wait:approval``): one event stamped when the wait ended, its
+length in ``duration_ms``; it counts as waiting time of its activity, never as service time."""
 
 
 class ActivityProfile:
-    """Per-activity counts, service times (``duration_ms`` > 0) and waiting times, from one pass."""
+    """Per-activity counts, service times (``duration_ms`` > 0) and waiting times, from one pass.
+
+    Waiting time is the gap before a ``start`` event, and the ``duration_ms`` of a ``wait`` event.
+    """
 
     __slots__ = ("counts", "service", "waiting")
 
@@ -38,7 +44,10 @@ class ActivityProfile:
             counts.update([e.activity for e in events])
             prev = None
             for e in events:
-                if e.duration_ms > 0:
+                gap = None
+                if e.lifecycle == WAIT_LIFECYCLE:  # a wait is never service time
+                    gap = timedelta(milliseconds=max(0, e.duration_ms))
+                elif e.duration_ms > 0:
                     s = service.get(e.activity)
                     if s is None:
                         service[e.activity] = [e.duration_ms, 1]
@@ -47,6 +56,7 @@ class ActivityProfile:
                         s[1] += 1
                 if e.lifecycle == "start" and prev is not None:
                     gap = e.timestamp - prev.timestamp
+                if gap is not None:
                     w = waiting.get(e.activity)
                     if w is None:
                         waiting[e.activity] = [gap, 1]
