@@ -108,6 +108,13 @@ async def audit_proof(request: Request, sequence: int = Path(ge=1, le=2**62),
     return await svc.inclusion_proof(state_of(request), key.tenant_id, sequence)
 
 
+@router.get("/audit/consistency", summary="Consistency proof: the log extends an older checkpoint of size ?from=")
+async def audit_consistency(request: Request, first: int = Query(alias="from", ge=1, le=2**62,
+                                                                 description="the tree size of your older checkpoint"),
+                            key: ApiKey = Depends(require("audit:read"))) -> dict[str, Any]:
+    return await svc.consistency_proof(state_of(request), key.tenant_id, first)
+
+
 @router.get("/audit/export", summary="Every record as JSON lines, in sequence order",
             response_class=StreamingResponse)
 async def audit_export(request: Request, key: ApiKey = Depends(require("audit:read"))) -> StreamingResponse:

@@ -157,6 +157,20 @@ async def inclusion_proof(state: ServerState, tenant_id: str, sequence: int) -> 
         raise Problem(404, f"no audit record {sequence} for this key's tenant ({str(exc)[:200]})") from None
 
 
+async def consistency_proof(state: ServerState, tenant_id: str, first: int) -> dict[str, Any]:
+    """A bundle proving the log's head extends a checkpoint of size ``first``: ``{"checkpoint", "consistency"}``
+    for ``verify_extends``; the checkpoint is the latest signed one when it is the head, else the head signed now."""
+    size = int(await state.audit_store.get_last_sequence(tenant_id))
+    if first > size:
+        raise Problem(404, f"the tenant's log has {size} records; a checkpoint of size {first} cannot be proven "
+                      "against it (was it another tenant's, or another deployment's?)")
+    cp = await state.ledger.latest_checkpoint(tenant_id)
+    if cp is None or int(cp["tree_size"]) != size:
+        cp = await state.ledger.checkpoint(tenant_id)
+    proof = await state.ledger.prove_consistency(tenant_id, first, int(cp["tree_size"]))
+    return {"checkpoint": cp, "consistency": proof}
+
+
 def _jsonable(value: Any) -> Any:
     if isinstance(value, timedelta):
         return value.total_seconds()
