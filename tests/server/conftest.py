@@ -18,7 +18,7 @@ pytest.importorskip("fastapi", reason="the server extra is not installed: pip in
 
 import httpx  # noqa: E402
 
-from llmteam.server._state import ServerState, load_teams  # noqa: E402
+from llmteam.server._state import ServerState  # noqa: E402
 
 TEAM_YAML = """\
 team: support
@@ -49,7 +49,7 @@ def db_url(tmp_path: Path) -> str:
 
 @pytest.fixture
 async def state(db_url: str, teams_dir: Path) -> AsyncIterator[ServerState]:
-    s = await ServerState(db_url, load_teams(teams_dir)).open()
+    s = await ServerState(db_url, teams_dir=teams_dir, teams_poll=0).open()  # tests reload explicitly
     try:
         yield s
     finally:
