@@ -132,3 +132,22 @@ def serving(cwd: Path, *args: str) -> Iterator[str]:
             proc.wait()
         if proc.stdout:
             proc.stdout.close()
+
+
+async def make_token(db: Path, tenant: str = "acme", scopes: str = ALL_SCOPES, **kw: Any) -> str:
+    """A key in the SQLite database ``db`` (for a server started on it); its token."""
+    state = await ServerState(f"sqlite:///{db}").open()
+    try:
+        return (await state.keys.create(tenant, scopes, actor="cli:test", **kw))[1]
+    finally:
+        await state.close()
+
+
+def poll(read: Callable[[], Any], done: Callable[[Any], bool], seconds: float = 60.0) -> Any:
+    """``read()`` until ``done`` holds (a hang guard of ``seconds``, not a timing assertion); the last value."""
+    deadline = time.monotonic() + seconds
+    while True:
+        value = read()
+        if done(value) or time.monotonic() > deadline:
+            return value
+        time.sleep(0.1)
