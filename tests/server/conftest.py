@@ -70,7 +70,7 @@ async def client(app: Any) -> AsyncIterator[httpx.AsyncClient]:
         yield c
 
 
-ALL_SCOPES = "runs:write,runs:read,usage:read,audit:read,mining:read"
+ALL_SCOPES = "runs:write,runs:read,runs:approve,usage:read,audit:read,mining:read"
 
 
 @pytest.fixture
