@@ -78,6 +78,34 @@ async def test_unknown_team_map_is_404(client: Any, make_key: Any) -> None:
         assert (await client.get(f"/ui/teams/{team}/map")).status_code == 404
 
 
+async def test_cancel_button_is_csrf_protected_and_scoped(client: Any, make_key: Any, state: Any,
+                                                          teams_dir: Path) -> None:
+    from tests.server.test_server_runs import SLOW_YAML
+
+    (teams_dir / "slow.yaml").write_text(SLOW_YAML)
+    await state.reload_teams()
+    token = await make_key()
+    run_id, _ = await state.submit("slow", "acme", {"query": "q"})
+    while (await state.run_store.get("acme", run_id)) is None:
+        await asyncio.sleep(0.05)
+    csrf = await login(client, token)
+    page = await client.get(f"/ui/runs/{run_id}")
+    assert 'id="cancel"' in page.text and 'http-equiv="refresh"' in page.text
+    r = await client.post(f"/ui/runs/{run_id}/cancel", data={"csrf": "forged"})
+    assert r.status_code == 403 and state.inflight  # a forged form changes nothing
+    r = await client.post(f"/ui/runs/{run_id}/cancel", data={"csrf": csrf})
+    assert r.status_code == 303 and r.headers["location"] == f"/ui/runs/{run_id}"
+    page = await client.get(f"/ui/runs/{run_id}")
+    assert 'id="run-status">cancelled<' in page.text and 'id="cancel"' not in page.text
+    r = await client.post(f"/ui/runs/{run_id}/approve", data={"csrf": csrf})
+    assert r.status_code == 409 and "--durable" in r.text and r.headers["content-type"].startswith("text/html")
+    r = await client.post(f"/ui/runs/{run_id}/explode", data={"csrf": csrf})
+    assert r.status_code == 404
+    client.cookies.clear()
+    await login(client, await make_key(scopes="runs:read"))
+    assert 'id="cancel"' not in (await client.get(f"/ui/runs/{run_id}")).text
+
+
 # --- a real browser ------------------------------------------------------------------------------
 
 

@@ -157,7 +157,8 @@ class TeamDirectory:
         filename = self.files().get(name, f"{name}.yaml")
         target = self.root / filename
         existing = self._entries.get(filename)
-        if (target.exists() or target.is_symlink()) and (existing is None or existing.team is None or existing.team.name != name):
+        ours = existing is not None and existing.team is not None and existing.team.name == name
+        if (target.exists() or target.is_symlink()) and not ours:
             raise TeamConfigError(f"{filename} exists and does not define team {name!r}; fix or remove it first")
         _atomic_write(self.root, filename, text.encode("utf-8"))
         replaced = name in self.teams
