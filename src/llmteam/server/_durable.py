@@ -10,15 +10,12 @@ from __future__ import annotations
 import asyncio
 from collections import OrderedDict
 from collections.abc import AsyncGenerator, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from dbos import DBOS
 
-from llmteam.durable import DurableError, DurableRuntime, RunControl, RunStatus, system_db_for
+from llmteam.durable import DurableError, DurableRuntime, PendingApproval, RunControl, RunStatus, system_db_for
 from llmteam.team import RunEvent, Team, Usage
-
-if TYPE_CHECKING:
-    from llmteam.durable import PendingApproval
 
 # DBOS status -> the run status the API shows while the run record does not say more
 SHOWN = {"ENQUEUED": "queued", "PENDING": "running", "AWAITING_APPROVAL": "awaiting_approval",

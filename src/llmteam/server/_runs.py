@@ -64,11 +64,12 @@ def run_view(record: RunRecord) -> dict[str, Any]:
 
 
 def _overlay(record_status: str, queue_status: str) -> str:
-    """A running record's status as the queue sees it (queued again, paused, cancelled); else the record's."""
+    """A live record's status as the queue sees it (queued again, awaiting approval, cancelled); else the record's."""
     from llmteam.server._durable import SHOWN
 
     shown = SHOWN.get(queue_status, queue_status.lower())
-    return record_status if record_status != "running" or shown in ("completed", "failed") else shown
+    live = record_status in ("running", "paused")  # a paused record waits for a person: the queue says so
+    return shown if live and shown not in ("completed", "failed") else record_status
 
 
 async def _durable_view(state: ServerState, tenant_id: str, run_id: str, record: RunRecord | None
@@ -260,8 +261,15 @@ async def cancel_run(state: ServerState, tenant_id: str, run_id: str, actor: str
     view = await run_detail(state, tenant_id, run_id)
     if view["status"] in ("completed", "failed", "cancelled"):
         raise Problem(409, f"run {run_id} has ended ({view['status']}); there is nothing to cancel")
+    if view["status"] == "awaiting_approval":
+        raise Problem(409, f"run {run_id} waits for an approval; deny it (POST /v1/runs/{run_id}/deny) instead")
     if state.durable is not None:
-        await state.durable.cancel(tenant_id, run_id)
+        from llmteam.durable import DurableError
+
+        try:
+            await state.durable.cancel(tenant_id, run_id)
+        except DurableError as exc:  # it began waiting for an approval meanwhile
+            raise Problem(409, str(exc)[:500]) from None
     else:
         task = state.inflight.get(run_id)
         if task is None:
