@@ -34,6 +34,10 @@ agents:
 """
 
 
+APPROVAL_YAML = TEAM_YAML.replace('  - {name: answer, prompt: "Reply to {query} as {triage}"}',
+                                  '  - {name: answer, prompt: "Reply to {query} as {triage}", approval: true}')
+
+
 @pytest.fixture
 def teams_dir(tmp_path: Path) -> Path:
     d = tmp_path / "teams"
@@ -151,3 +155,26 @@ def poll(read: Callable[[], Any], done: Callable[[Any], bool], seconds: float = 
         if done(value) or time.monotonic() > deadline:
             return value
         time.sleep(0.1)
+
+
+@contextmanager
+def working(cwd: Path, *args: str) -> Iterator[None]:
+    """``llmteam worker ARGS`` (a real worker process) in ``cwd`` until the block ends; its output in worker.log."""
+    log = cwd / "worker.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([sys.executable, "-c", "from llmteam.cli import main; main()", "worker", *args],
+                                cwd=cwd, stdout=out, stderr=subprocess.STDOUT,
+                                env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        started = poll(lambda: log.read_text(errors="replace"),
+                       lambda text: " ready: " in text or proc.poll() is not None)
+        if " ready: " not in started:
+            pytest.fail(f"llmteam worker did not start (exit {proc.poll()}): {started[-2000:]}")
+        yield
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

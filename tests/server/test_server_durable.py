@@ -17,7 +17,7 @@ from llmteam.durable import DurableRuntime  # noqa: E402
 from llmteam.server import create_app  # noqa: E402
 from llmteam.server._state import ServerState  # noqa: E402
 from llmteam.team import load_team  # noqa: E402
-from tests.server.conftest import ALL_SCOPES, TEAM_YAML, bearer  # noqa: E402
+from tests.server.conftest import ALL_SCOPES, APPROVAL_YAML, bearer  # noqa: E402
 from tests.server.test_server_runs import events_of  # noqa: E402
 
 
@@ -81,10 +81,6 @@ async def test_a_worker_runs_what_the_server_queued(dclient: Any, durable_state:
     assert [(x["run_id"], x["status"]) for x in listed] == [(run["run_id"], "completed")]
     r = await dclient.post(f"/v1/runs/{run['run_id']}/cancel", headers=bearer(acme))
     assert r.status_code == 409
-
-
-APPROVAL_YAML = TEAM_YAML.replace('  - {name: answer, prompt: "Reply to {query} as {triage}"}',
-                                  '  - {name: answer, prompt: "Reply to {query} as {triage}", approval: true}')
 
 
 async def test_approve_and_deny_a_paused_step(dclient: Any, durable_state: Any, db_url: str,
