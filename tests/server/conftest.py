@@ -103,39 +103,40 @@ def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 
 
 @contextmanager
-def serving(cwd: Path, *args: str) -> Iterator[str]:
-    """``llmteam serve`` (real uvicorn) on a spare loopback port in ``cwd``; yields its base URL."""
-    port = spare_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-c", "from llmteam.cli import main; main()", "serve", "--port", str(port),
-         "--log-level", "warning", *args],
-        cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    base = f"http://127.0.0.1:{port}"
+def _process(cwd: Path, command: str, *args: str) -> Iterator[tuple[subprocess.Popen[bytes], Path]]:
+    """``llmteam COMMAND ARGS`` as a real process in ``cwd``, its output in ``COMMAND.log``; stopped at the end."""
+    log = cwd / f"{command}.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([sys.executable, "-c", "from llmteam.cli import main; main()", command, *args],
+                                cwd=cwd, stdout=out, stderr=subprocess.STDOUT,
+                                env={**os.environ, "PYTHONUNBUFFERED": "1"})
     try:
-        deadline = time.monotonic() + 60  # a hang guard, not a timing assertion
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                out = proc.stdout.read() if proc.stdout else ""
-                pytest.fail(f"llmteam serve did not start (exit {proc.poll()}): {out[-2000:]}")
-            time.sleep(0.2)
-        yield base
+        yield proc, log
     finally:
         proc.terminate()
         try:
-            proc.wait(timeout=20)
+            proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-        if proc.stdout:
-            proc.stdout.close()
+
+
+@contextmanager
+def serving(cwd: Path, *args: str) -> Iterator[str]:
+    """``llmteam serve`` (real uvicorn) on a spare loopback port in ``cwd``; yields its base URL."""
+    port = spare_port()
+    base = f"http://127.0.0.1:{port}"
+
+    def up() -> bool:
+        try:
+            return httpx.get(f"{base}/healthz", timeout=2).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    with _process(cwd, "serve", "--port", str(port), "--log-level", "warning", *args) as (proc, log):
+        if not poll(lambda: up() or proc.poll() is not None, bool) or not up():
+            pytest.fail(f"llmteam serve did not start (exit {proc.poll()}): {log.read_text(errors='replace')[-2000:]}")
+        yield base
 
 
 async def make_token(db: Path, tenant: str = "acme", scopes: str = ALL_SCOPES, **kw: Any) -> str:
@@ -160,21 +161,9 @@ def poll(read: Callable[[], Any], done: Callable[[Any], bool], seconds: float = 
 @contextmanager
 def working(cwd: Path, *args: str) -> Iterator[None]:
     """``llmteam worker ARGS`` (a real worker process) in ``cwd`` until the block ends; its output in worker.log."""
-    log = cwd / "worker.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen([sys.executable, "-c", "from llmteam.cli import main; main()", "worker", *args],
-                                cwd=cwd, stdout=out, stderr=subprocess.STDOUT,
-                                env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    try:
+    with _process(cwd, "worker", *args) as (proc, log):
         started = poll(lambda: log.read_text(errors="replace"),
                        lambda text: " ready: " in text or proc.poll() is not None)
         if " ready: " not in started:
             pytest.fail(f"llmteam worker did not start (exit {proc.poll()}): {started[-2000:]}")
         yield
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
