@@ -102,3 +102,25 @@ def test_end_to_end_stream_disconnect_cancels_and_teams_reload(tmp_path: Path) -
         assert sorted(names) == ["slow", "support"]
         r = httpx.post(f"{base}/v1/runs", json={"team": "support", "input": {"query": "q"}}, headers=auth, timeout=60)
         assert r.status_code == 201 and r.json()["output"] == "We have corrected your invoice."
+
+
+async def test_hostile_input_on_the_run_and_team_routes(client: Any, make_key: Any, state: Any,
+                                                        teams_dir: Path) -> None:
+    token, admin = await make_key(), await make_key(admin=True)
+    run = (await client.post("/v1/runs", json={"team": "support", "input": {"query": "q"}},
+                             headers=bearer(token))).json()
+    events = f"/v1/runs/{run['run_id']}/events"
+    for bad in ("abc", "-1", "1\r\nX-Injected: 1", str(2**40)):
+        r = await client.get(events, headers={**bearer(token), "Last-Event-ID": bad.replace("\r\n", " ")})
+        assert r.status_code == 422 and "last-event-id" in r.json()["detail"], bad
+    for body in ({"reason": "x" * 2001}, {"step": 0}, {"step": "1; drop"}, {"approver": "key:forged"}):
+        r = await client.post(f"/v1/runs/{run['run_id']}/deny", json=body, headers=bearer(token))
+        assert r.status_code == 422, body  # the approver is always the key: a body cannot name one
+    for run_id in ("..%2F..%2Fetc", "a" * 65, "x y"):
+        r = await client.post(f"/v1/runs/{run_id}/cancel", headers=bearer(token))
+        assert r.status_code in (404, 422), run_id
+    r = await client.post("/v1/teams", content=b"team: x", headers={**bearer(admin), "Content-Type": "text/yaml"})
+    assert r.status_code == 415
+    r = await client.post("/v1/teams", json={"yaml": "x" * (1 << 20)}, headers=bearer(admin))
+    assert r.status_code == 413
+    assert sorted(p.name for p in teams_dir.iterdir()) == ["support.yaml"]  # nothing written
