@@ -179,12 +179,17 @@ class ServerState:
         return team, replaced
 
     async def _watch(self) -> None:
+        failing = ""
         while True:
             await asyncio.sleep(self.teams_poll)
             try:
                 await self.reload_teams()
-            except Exception:  # a vanished directory, a permission change: keep serving the last good teams
-                logger.exception("re-reading the teams directory %s failed", self.directory.root)
+                failing = ""
+            except Exception as exc:  # a vanished directory, a permission change: keep serving the last good teams
+                if repr(exc) != failing:  # once per distinct failure, not every poll
+                    failing = repr(exc)
+                    logger.warning("re-reading the teams directory %s failed (%s); serving the last good teams",
+                                   self.directory.root, failing[:300])
 
     async def _retire_stale(self) -> None:
         async with self._runtime_lock:
