@@ -27,7 +27,7 @@ from llmteam.server._events import EventBoard, RunEvents
 from llmteam.server._keys import KeyManager
 from llmteam.server._teams import TeamDirectory
 from llmteam.server.stores import open_key_store
-from llmteam.team import RunEvent, RunRecord, RunResult, Team, TeamRuntime, open_run_store
+from llmteam.team import RunEvent, RunResult, Team, TeamRuntime, open_run_store
 from llmteam.tenancy import TenantManager
 from llmteam.tenancy.stores import open_tenant_store
 
@@ -254,15 +254,6 @@ class ServerState:
         self.release(rt)
         if not task.cancelled() and task.exception() is not None:
             logger.info("run %s ended with %s", run_id, type(task.exception()).__name__)
-
-    async def runs(self, tenant_id: str, *, limit: int, offset: int, status: str | None = None,
-                   team: str | None = None) -> list[RunRecord]:
-        """The tenant's runs, newest first, optionally filtered (filters see the newest MAX_LISTED_RUNS)."""
-        if status is None and team is None:
-            return await self.run_store.list(tenant_id, limit, offset)
-        rows = await self.run_store.list(tenant_id, MAX_LISTED_RUNS, 0)
-        rows = [r for r in rows if (status is None or r.status == status) and (team is None or r.team == team)]
-        return rows[offset : offset + limit]
 
     # -- mining ------------------------------------------------------------------------------------
     async def mining_engine(self, tenant_id: str, team: str | None = None) -> ProcessMiningEngine:
