@@ -122,6 +122,7 @@ def test_dashboard_in_chromium(tmp_path: Path) -> None:
         pytest.skip("no Chromium/chromedriver installed: apt-get install chromium chromium-driver")
     webdriver = pytest.importorskip("selenium.webdriver")
     pytest.importorskip("dbos", reason="the durable extra is not installed: pip install 'llmteam[durable]'")
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as ec
@@ -141,7 +142,9 @@ def test_dashboard_in_chromium(tmp_path: Path) -> None:
             working(tmp_path, "teams/support.yaml", "--db", "sqlite:///llmteam.db"):
         driver = webdriver.Chrome(service=Service(found[1]), options=options)
         try:
-            wait = WebDriverWait(driver, 180)  # a hang guard (the machine may be loaded), not a timing check
+            # a hang guard (the machine may be loaded), not a timing check; a running run's page reloads itself, so
+            # an element read during a reload is stale: read it again
+            wait = WebDriverWait(driver, 180, ignored_exceptions=[StaleElementReferenceException])
             driver.get(f"{base}/ui/")
             wait.until(ec.presence_of_element_located((By.ID, "api_key"))).send_keys(token)
             driver.save_screenshot(str(SCREENSHOTS / "01-login.png"))
