@@ -114,6 +114,7 @@ def _chromium() -> tuple[str, str] | None:
     return (browser, driver) if browser and driver else None
 
 
+@pytest.mark.timeout(600)  # two server processes and a browser on a loaded machine: a hang guard
 def test_dashboard_in_chromium(tmp_path: Path) -> None:
     found = _chromium()
     if found is None:

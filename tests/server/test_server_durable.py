@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 pytest.importorskip("dbos", reason="the durable extra is not installed: pip install 'llmteam[durable]'")
+pytestmark = pytest.mark.timeout(300)  # DBOS start-up and a worker on a loaded machine: a hang guard
 
 from llmteam.audit import AuditQuery  # noqa: E402
 from llmteam.durable import DurableRuntime  # noqa: E402

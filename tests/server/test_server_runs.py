@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from llmteam.audit import AuditQuery
 from tests.server.conftest import TEAM_YAML, bearer, make_token, poll, serving
@@ -78,6 +79,7 @@ async def test_approvals_need_durable_runs(client: Any, make_key: Any) -> None:
     assert r.status_code == 403 and "runs:approve" in r.json()["detail"]
 
 
+@pytest.mark.timeout(300)  # a real server process: a hang guard
 def test_end_to_end_stream_disconnect_cancels_and_teams_reload(tmp_path: Path) -> None:
     """Against a real uvicorn: a streaming client that goes away cancels its run; a team file added while the
     server runs is served without a restart."""
