@@ -36,12 +36,13 @@ SERVER = """\
 import asyncio, sys, uvicorn
 from fastapi import Request
 from llmteam.server import create_app
-from llmteam.server import _service as svc
-from llmteam.server._state import ServerState, load_teams
+from llmteam.server import _runs as runs
+from llmteam.server._state import ServerState
 from llmteam.tenancy import TenantConfig, TenantTier
 
 url, teams, port, keyfile = sys.argv[1:5]
-state = ServerState(url, load_teams(teams), key_rate_per_minute=10_000_000, key_burst=100_000, max_inflight=10_000)
+state = ServerState(url, teams_dir=teams, teams_poll=0, key_rate_per_minute=10_000_000, key_burst=100_000,
+                    max_inflight=10_000)
 
 async def setup():
     await state.open()
@@ -55,7 +56,7 @@ app = create_app(state=state)
 
 @app.get("/bench/runs/{run_id}")
 async def unauthenticated(request: Request, run_id: str) -> dict:
-    return svc.run_view(await svc.get_run(state, "bench", run_id))
+    return await runs.run_detail(state, "bench", run_id)
 
 uvicorn.run(app, host="127.0.0.1", port=int(port), log_level="warning", access_log=False, timeout_keep_alive=120,
             backlog=4096)

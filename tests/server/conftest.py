@@ -18,7 +18,7 @@ pytest.importorskip("fastapi", reason="the server extra is not installed: pip in
 
 import httpx  # noqa: E402
 
-from llmteam.server._state import ServerState, load_teams  # noqa: E402
+from llmteam.server._state import ServerState  # noqa: E402
 
 TEAM_YAML = """\
 team: support
@@ -32,6 +32,10 @@ agents:
   - {name: triage, prompt: "Classify: {query}"}
   - {name: answer, prompt: "Reply to {query} as {triage}"}
 """
+
+
+APPROVAL_YAML = TEAM_YAML.replace('  - {name: answer, prompt: "Reply to {query} as {triage}"}',
+                                  '  - {name: answer, prompt: "Reply to {query} as {triage}", approval: true}')
 
 
 @pytest.fixture
@@ -49,7 +53,7 @@ def db_url(tmp_path: Path) -> str:
 
 @pytest.fixture
 async def state(db_url: str, teams_dir: Path) -> AsyncIterator[ServerState]:
-    s = await ServerState(db_url, load_teams(teams_dir)).open()
+    s = await ServerState(db_url, teams_dir=teams_dir, teams_poll=0).open()  # tests reload explicitly
     try:
         yield s
     finally:
@@ -70,7 +74,7 @@ async def client(app: Any) -> AsyncIterator[httpx.AsyncClient]:
         yield c
 
 
-ALL_SCOPES = "runs:write,runs:read,usage:read,audit:read,mining:read"
+ALL_SCOPES = "runs:write,runs:read,runs:approve,usage:read,audit:read,mining:read"
 
 
 @pytest.fixture
@@ -99,36 +103,67 @@ def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 
 
 @contextmanager
-def serving(cwd: Path, *args: str) -> Iterator[str]:
-    """``llmteam serve`` (real uvicorn) on a spare loopback port in ``cwd``; yields its base URL."""
-    port = spare_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-c", "from llmteam.cli import main; main()", "serve", "--port", str(port),
-         "--log-level", "warning", *args],
-        cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    base = f"http://127.0.0.1:{port}"
+def _process(cwd: Path, command: str, *args: str) -> Iterator[tuple[subprocess.Popen[bytes], Path]]:
+    """``llmteam COMMAND ARGS`` as a real process in ``cwd``, its output in ``COMMAND.log``; stopped at the end."""
+    log = cwd / f"{command}.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([sys.executable, "-c", "from llmteam.cli import main; main()", command, *args],
+                                cwd=cwd, stdout=out, stderr=subprocess.STDOUT,
+                                env={**os.environ, "PYTHONUNBUFFERED": "1"})
     try:
-        deadline = time.monotonic() + 60  # a hang guard, not a timing assertion
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                out = proc.stdout.read() if proc.stdout else ""
-                pytest.fail(f"llmteam serve did not start (exit {proc.poll()}): {out[-2000:]}")
-            time.sleep(0.2)
-        yield base
+        yield proc, log
     finally:
         proc.terminate()
         try:
-            proc.wait(timeout=20)
+            proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-        if proc.stdout:
-            proc.stdout.close()
+
+
+@contextmanager
+def serving(cwd: Path, *args: str) -> Iterator[str]:
+    """``llmteam serve`` (real uvicorn) on a spare loopback port in ``cwd``; yields its base URL."""
+    port = spare_port()
+    base = f"http://127.0.0.1:{port}"
+
+    def up() -> bool:
+        try:
+            return httpx.get(f"{base}/healthz", timeout=2).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    with _process(cwd, "serve", "--port", str(port), "--log-level", "warning", *args) as (proc, log):
+        if not poll(lambda: up() or proc.poll() is not None, bool) or not up():
+            pytest.fail(f"llmteam serve did not start (exit {proc.poll()}): {log.read_text(errors='replace')[-2000:]}")
+        yield base
+
+
+async def make_token(db: Path, tenant: str = "acme", scopes: str = ALL_SCOPES, **kw: Any) -> str:
+    """A key in the SQLite database ``db`` (for a server started on it); its token."""
+    state = await ServerState(f"sqlite:///{db}").open()
+    try:
+        return (await state.keys.create(tenant, scopes, actor="cli:test", **kw))[1]
+    finally:
+        await state.close()
+
+
+def poll(read: Callable[[], Any], done: Callable[[Any], bool], seconds: float = 60.0) -> Any:
+    """``read()`` until ``done`` holds (a hang guard of ``seconds``, not a timing assertion); the last value."""
+    deadline = time.monotonic() + seconds
+    while True:
+        value = read()
+        if done(value) or time.monotonic() > deadline:
+            return value
+        time.sleep(0.1)
+
+
+@contextmanager
+def working(cwd: Path, *args: str) -> Iterator[None]:
+    """``llmteam worker ARGS`` (a real worker process) in ``cwd`` until the block ends; its output in worker.log."""
+    with _process(cwd, "worker", *args) as (proc, log):
+        started = poll(lambda: log.read_text(errors="replace"),
+                       lambda text: " ready: " in text or proc.poll() is not None)
+        if " ready: " not in started:
+            pytest.fail(f"llmteam worker did not start (exit {proc.poll()}): {started[-2000:]}")
+        yield

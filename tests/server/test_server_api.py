@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -178,3 +181,33 @@ async def test_sse_refusals(client: Any, make_key: Any) -> None:
     kinds = _events(r.text)
     assert [k for k, _ in kinds] == ["run_started", "error"]
     assert kinds[1][1]["status"] == 422 and "query" in kinds[1][1]["detail"]
+
+
+async def test_consistency_proof_checked_by_the_standalone_verifier(client: Any, make_key: Any, state: Any,
+                                                                   tmp_path: Path) -> None:
+    from llmteam.audit.verifier import VerificationError, verify_extends
+
+    token = await make_key()
+    await _run(client, token)
+    old = (await client.post("/v1/audit/checkpoints", headers=bearer(token))).json()
+    await _run(client, token, query="Second run")
+    r = await client.get("/v1/audit/consistency", params={"from": old["tree_size"]}, headers=bearer(token))
+    assert r.status_code == 200, r.text
+    bundle = r.json()
+    assert bundle["consistency"]["first"] == old["tree_size"] < bundle["checkpoint"]["tree_size"]
+    public_key = state.ledger.signing_key.public_key
+    verify_extends(old, bundle, public_key)  # the later signed head extends the one the client kept
+    files = {"key.pub": state.ledger.signing_key.public_key_b64, "bundle.json": json.dumps(bundle),
+             "old.json": json.dumps(old)}
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    cli = subprocess.run([sys.executable, "-m", "llmteam.audit.verifier", "--public-key", "key.pub", "bundle.json",
+                          "old.json"], cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False)
+    assert (cli.returncode, cli.stdout) == (0, "OK\n"), cli.stderr  # and so does the copy-anywhere command
+    bundle["consistency"]["path"][0] = "00" * 32  # a rewritten history cannot produce a valid proof
+    with pytest.raises(VerificationError):
+        verify_extends(old, bundle, public_key)
+    size = (await client.get("/v1/audit/verify", headers=bearer(token))).json()["tree_size"]
+    r = await client.get("/v1/audit/consistency", params={"from": size + 1}, headers=bearer(token))
+    assert r.status_code == 404 and f"{size} records" in r.json()["detail"]
+    assert (await client.get("/v1/audit/consistency", params={"from": 0}, headers=bearer(token))).status_code == 422

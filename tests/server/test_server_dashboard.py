@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -12,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.server.conftest import ALL_SCOPES, TEAM_YAML, serving
+from tests.server.conftest import APPROVAL_YAML, make_token, serving, working
 from tests.server.test_server_session import login
 
 SCREENSHOTS = Path(__file__).resolve().parents[2] / ".testrun" / "screenshots"
@@ -78,6 +77,34 @@ async def test_unknown_team_map_is_404(client: Any, make_key: Any) -> None:
         assert (await client.get(f"/ui/teams/{team}/map")).status_code == 404
 
 
+async def test_cancel_button_is_csrf_protected_and_scoped(client: Any, make_key: Any, state: Any,
+                                                          teams_dir: Path) -> None:
+    from tests.server.test_server_runs import SLOW_YAML
+
+    (teams_dir / "slow.yaml").write_text(SLOW_YAML)
+    await state.reload_teams()
+    token = await make_key()
+    run_id, _ = await state.submit("slow", "acme", {"query": "q"})
+    while (await state.run_store.get("acme", run_id)) is None:
+        await asyncio.sleep(0.05)
+    csrf = await login(client, token)
+    page = await client.get(f"/ui/runs/{run_id}")
+    assert 'id="cancel"' in page.text and 'http-equiv="refresh"' in page.text
+    r = await client.post(f"/ui/runs/{run_id}/cancel", data={"csrf": "forged"})
+    assert r.status_code == 403 and state.inflight  # a forged form changes nothing
+    r = await client.post(f"/ui/runs/{run_id}/cancel", data={"csrf": csrf})
+    assert r.status_code == 303 and r.headers["location"] == f"/ui/runs/{run_id}"
+    page = await client.get(f"/ui/runs/{run_id}")
+    assert 'id="run-status">cancelled<' in page.text and 'id="cancel"' not in page.text
+    r = await client.post(f"/ui/runs/{run_id}/approve", data={"csrf": csrf})
+    assert r.status_code == 409 and "--durable" in r.text and r.headers["content-type"].startswith("text/html")
+    r = await client.post(f"/ui/runs/{run_id}/explode", data={"csrf": csrf})
+    assert r.status_code == 404
+    client.cookies.clear()
+    await login(client, await make_key(scopes="runs:read"))
+    assert 'id="cancel"' not in (await client.get(f"/ui/runs/{run_id}")).text
+
+
 # --- a real browser ------------------------------------------------------------------------------
 
 
@@ -87,6 +114,7 @@ def _chromium() -> tuple[str, str] | None:
     return (browser, driver) if browser and driver else None
 
 
+@pytest.mark.timeout(600)  # two server processes and a browser on a loaded machine: a hang guard
 def test_dashboard_in_chromium(tmp_path: Path) -> None:
     found = _chromium()
     if found is None:
@@ -94,14 +122,16 @@ def test_dashboard_in_chromium(tmp_path: Path) -> None:
             pytest.fail("no Chromium/chromedriver installed (apt-get install chromium chromium-driver)")
         pytest.skip("no Chromium/chromedriver installed: apt-get install chromium chromium-driver")
     webdriver = pytest.importorskip("selenium.webdriver")
+    pytest.importorskip("dbos", reason="the durable extra is not installed: pip install 'llmteam[durable]'")
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as ec
     from selenium.webdriver.support.ui import WebDriverWait
 
     (tmp_path / "teams").mkdir()
-    (tmp_path / "teams" / "support.yaml").write_text(TEAM_YAML)
-    token = asyncio.run(_key(tmp_path))
+    (tmp_path / "teams" / "support.yaml").write_text(APPROVAL_YAML)  # the answer step waits for a person
+    token = asyncio.run(make_token(tmp_path / "llmteam.db"))
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     options = webdriver.ChromeOptions()
     options.binary_location = found[0]
@@ -109,10 +139,13 @@ def test_dashboard_in_chromium(tmp_path: Path) -> None:
                  "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run",
                  "--window-size=1280,900", f"--user-data-dir={tempfile.mkdtemp(prefix='llmteam-chromium-')}"):
         options.add_argument(flag)
-    with serving(tmp_path, "--db", "sqlite:///llmteam.db", "--teams", "teams") as base:
+    with serving(tmp_path, "--db", "sqlite:///llmteam.db", "--teams", "teams", "--durable") as base, \
+            working(tmp_path, "teams/support.yaml", "--db", "sqlite:///llmteam.db"):
         driver = webdriver.Chrome(service=Service(found[1]), options=options)
         try:
-            wait = WebDriverWait(driver, 60)  # a hang guard
+            # a hang guard (the machine may be loaded), not a timing check; a running run's page reloads itself, so
+            # an element read during a reload is stale: read it again
+            wait = WebDriverWait(driver, 180, ignored_exceptions=[StaleElementReferenceException])
             driver.get(f"{base}/ui/")
             wait.until(ec.presence_of_element_located((By.ID, "api_key"))).send_keys(token)
             driver.save_screenshot(str(SCREENSHOTS / "01-login.png"))
@@ -120,23 +153,29 @@ def test_dashboard_in_chromium(tmp_path: Path) -> None:
             box = wait.until(ec.presence_of_element_located((By.ID, "support-query")))
             box.send_keys("My invoice is wrong")
             driver.find_element(By.CSS_SELECTOR, "#run-support button[type=submit]").click()
-            status = wait.until(ec.presence_of_element_located((By.ID, "run-status")))
-            assert status.text == "completed"
+            wait.until(lambda d: d.find_element(By.ID, "run-status").text == "awaiting approval")
+            approval = driver.find_element(By.ID, "approval-2")
+            assert "answer" in approval.text and driver.find_elements(By.ID, "cancel") == []
+            driver.save_screenshot(str(SCREENSHOTS / "02-approval.png"))
+            driver.find_element(By.ID, "approve").click()
+            wait.until(lambda d: d.find_element(By.ID, "run-status").text == "completed")  # the page refreshes itself
             assert driver.find_element(By.ID, "run-output").text == "We have corrected your invoice."
             assert driver.find_element(By.ID, "chain-state").text == "chain verified"
-            driver.save_screenshot(str(SCREENSHOTS / "02-run.png"))
+            audit = driver.find_element(By.ID, "audit").text
+            assert "approval.granted" in audit and f"key:{token.split('_')[1]}" in audit
+            driver.save_screenshot(str(SCREENSHOTS / "03-run.png"))
             driver.find_element(By.LINK_TEXT, "Runs").click()
             rows = wait.until(ec.presence_of_element_located((By.ID, "runs"))).find_elements(By.CSS_SELECTOR,
                                                                                                "tbody tr")
             assert len(rows) == 1
-            driver.save_screenshot(str(SCREENSHOTS / "03-runs.png"))
+            driver.save_screenshot(str(SCREENSHOTS / "04-runs.png"))
             driver.find_element(By.LINK_TEXT, "Map · support").click()
             image = wait.until(ec.presence_of_element_located((By.ID, "process-map")))
             wait.until(lambda d: d.execute_script("return arguments[0].complete && arguments[0].naturalWidth", image))
-            driver.save_screenshot(str(SCREENSHOTS / "04-map.png"))
+            driver.save_screenshot(str(SCREENSHOTS / "05-map.png"))
             driver.find_element(By.LINK_TEXT, "Usage").click()
             wait.until(ec.presence_of_element_located((By.ID, "usage")))
-            driver.save_screenshot(str(SCREENSHOTS / "05-usage.png"))
+            driver.save_screenshot(str(SCREENSHOTS / "06-usage.png"))
             driver.find_element(By.LINK_TEXT, "Audit").click()
             sign = wait.until(ec.presence_of_element_located((By.ID, "sign")))
             sign.click()
@@ -144,21 +183,8 @@ def test_dashboard_in_chromium(tmp_path: Path) -> None:
             wait.until(ec.presence_of_element_located((By.ID, "verify"))).click()
             result = wait.until(ec.presence_of_element_located((By.ID, "verify-result")))
             assert result.text.startswith("Intact")
-            driver.save_screenshot(str(SCREENSHOTS / "06-audit.png"))
+            driver.save_screenshot(str(SCREENSHOTS / "07-audit.png"))
             cookie = driver.get_cookie("lt_session")
             assert cookie is not None and cookie["httpOnly"] and cookie["sameSite"] == "Strict"
         finally:
             driver.quit()
-
-
-async def _key(root: Path) -> str:
-    from llmteam.server._state import ServerState
-
-    state = await ServerState(f"sqlite:///{root / 'llmteam.db'}").open()
-    try:
-        return (await state.keys.create("acme", ALL_SCOPES, actor="cli:test"))[1]
-    finally:
-        await state.close()
-
-
-_ = re

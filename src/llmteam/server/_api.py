@@ -2,24 +2,45 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import AsyncIterator
 from typing import Any, Optional
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from llmteam.audit import AuditQuery
+from llmteam.audit import AuditEventType, AuditQuery
 from llmteam.audit._report import iter_pages
+from llmteam.server import _runs as runs
 from llmteam.server import _service as svc
-from llmteam.server._auth import require, state_of
+from llmteam.server._auth import require, require_admin, state_of
 from llmteam.server._keys import ApiKey
+from llmteam.server._problems import Problem
+from llmteam.team import TeamConfigError
+from llmteam.tenancy import TenantContext
 
 router = APIRouter(prefix="/v1")
 TEAM_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,62}$"
 RUN_ID = Path(pattern=r"^[A-Za-z0-9_-]{1,64}$", description="a run id returned by POST /v1/runs")
+STATUS_PATTERN = "^(" + "|".join(runs.STATUSES) + ")$"
 TeamQuery = Query(None, pattern=TEAM_PATTERN, description="only this team's runs")
+
+
+class TeamRequest(BaseModel):
+    """A team file to add or replace (its ``team:`` field names it)."""
+
+    model_config = ConfigDict(extra="forbid")
+    yaml: str = Field(max_length=1 << 20, description="the team file's YAML text")
+
+
+class Decision(BaseModel):
+    """A decision on a paused step: which step (optional check), and why."""
+
+    model_config = ConfigDict(extra="forbid")
+    step: Optional[int] = Field(None, ge=1, le=100_000, description="the paused step; refused if another waits")
+    reason: str = Field("", max_length=2000)
 
 
 class RunRequest(BaseModel):
@@ -30,46 +51,104 @@ class RunRequest(BaseModel):
     input: dict[str, Any] = Field(default_factory=dict, description="the team's input variables")
 
 
-@router.get("/teams", summary="Teams this server runs")
+@router.get("/teams", summary="Teams this server runs (admin keys also see team files that failed to load)")
 async def teams(request: Request, key: ApiKey = Depends(require("runs:read"))) -> dict[str, Any]:
     state = state_of(request)
-    return {"teams": [{"name": t.name, "agents": [a.name for a in t.agents], "description": t.description}
-                      for t in state.teams.values()]}
+    out: dict[str, Any] = {"teams": [{"name": t.name, "agents": [a.name for a in t.agents],
+                                      "description": t.description} for t in state.teams.values()]}
+    if key.admin:
+        out["problems"] = [{"file": name, "problem": text} for name, text in sorted(state.directory.problems.items())]
+    return out
+
+
+@router.post("/teams", status_code=201, summary="Add or replace a team (admin keys; YAML validated, audited)")
+async def post_team(request: Request, body: TeamRequest, key: ApiKey = Depends(require_admin)) -> JSONResponse:
+    state = state_of(request)
+    try:
+        team, replaced = await state.post_team(body.yaml)
+    except TeamConfigError as exc:
+        raise Problem(422, f"team refused: {str(exc)[:800]}") from None
+    digest = hashlib.sha256(body.yaml.encode("utf-8")).hexdigest()
+    async with TenantContext(key.tenant_id):
+        await state.audit.log(AuditEventType.CONFIG_CHANGED, actor_id=f"key:{key.key_id}", actor_type="api_key",
+                              action="replace_team" if replaced else "add_team", resource_type="team",
+                              resource_id=team.name, new_value={"sha256": digest, "agents": team.agent_names})
+    view = {"name": team.name, "agents": team.agent_names, "description": team.description, "replaced": replaced}
+    return JSONResponse(view, status_code=200 if replaced else 201)
 
 
 @router.post("/runs", status_code=201, summary="Start a run (waits up to ?wait= seconds for it to finish)",
              response_model=None,
-             responses={202: {"description": "still running: poll GET /v1/runs/{run_id}"},
+             responses={202: {"description": "queued or still running: poll GET /v1/runs/{run_id}"},
                         200: {"description": "with Accept: text/event-stream, the run's events as they happen",
                               "content": {"text/event-stream": {}}}})
 async def create_run(request: Request, body: RunRequest,
-                     wait: float = Query(30.0, ge=0, le=svc.MAX_WAIT, description="seconds to wait for the result"),
+                     wait: float = Query(30.0, ge=0, le=runs.MAX_WAIT, description="seconds to wait for the result"),
                      key: ApiKey = Depends(require("runs:write"))) -> Response:
+    state = state_of(request)
     if "text/event-stream" in request.headers.get("accept", ""):
-        svc.check_submittable(state_of(request), body.team)
-        return StreamingResponse(svc.stream_run(state_of(request), key.tenant_id, body.team, body.input),
-                                 media_type="text/event-stream", headers={"Cache-Control": "no-store",
-                                                                          "X-Accel-Buffering": "no"})
-    status, view = await svc.submit_run(state_of(request), key.tenant_id, body.team, body.input, wait)
+        runs.check_submittable(state, body.team)
+        return _event_stream(runs.stream_run(state, key.tenant_id, body.team, body.input))
+    status, view = await runs.submit_run(state, key.tenant_id, body.team, body.input, wait)
     return JSONResponse(view, status_code=status, headers={"Location": f"/v1/runs/{view['run_id']}"})
+
+
+def _event_stream(chunks: AsyncIterator[bytes]) -> StreamingResponse:
+    return StreamingResponse(chunks, media_type="text/event-stream",
+                             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 
 
 @router.get("/runs", summary="The tenant's runs, newest first")
 async def list_runs(request: Request, limit: int = Query(50, ge=1, le=500), offset: int = Query(0, ge=0, le=100_000),
-                    status: Optional[str] = Query(None, pattern=r"^(running|completed|failed)$"),
+                    status: Optional[str] = Query(None, pattern=STATUS_PATTERN),
                     team: Optional[str] = TeamQuery,
                     key: ApiKey = Depends(require("runs:read"))) -> dict[str, Any]:
-    rows = await state_of(request).runs(key.tenant_id, limit=limit, offset=offset, status=status, team=team)
-    return {"runs": [svc.run_view(r) for r in rows], "limit": limit, "offset": offset}
+    rows = await runs.list_runs(state_of(request), key.tenant_id, limit=limit, offset=offset, status=status,
+                                team=team)
+    return {"runs": rows, "limit": limit, "offset": offset}
 
 
-@router.get("/runs/{run_id}", summary="One run, with its steps and audit records")
+@router.get("/runs/{run_id}", summary="One run, with its steps, pending approvals and queue status")
 async def get_run(request: Request, run_id: str = RUN_ID,
                   key: ApiKey = Depends(require("runs:read"))) -> dict[str, Any]:
     state = state_of(request)
-    view = svc.run_view(await svc.get_run(state, key.tenant_id, run_id))
+    view = await runs.run_detail(state, key.tenant_id, run_id)
     view["events"] = await svc.run_steps(state, key.tenant_id, run_id)
     return view
+
+
+@router.get("/runs/{run_id}/events", summary="Follow a run as server-sent events (Last-Event-ID resumes)",
+            response_class=StreamingResponse, responses={200: {"content": {"text/event-stream": {}}}})
+async def run_events(request: Request, run_id: str = RUN_ID,
+                     last_event_id: Optional[int] = Header(None, ge=0, le=2**31),
+                     key: ApiKey = Depends(require("runs:read"))) -> StreamingResponse:
+    state = state_of(request)
+    await runs.run_detail(state, key.tenant_id, run_id)  # 404 before the stream starts
+    offset = 0 if last_event_id is None else last_event_id + 1
+    return _event_stream(runs.follow_run(state, key.tenant_id, run_id, offset))
+
+
+@router.post("/runs/{run_id}/cancel", summary="Cancel a queued, running or paused run")
+async def cancel_run(request: Request, run_id: str = RUN_ID,
+                     key: ApiKey = Depends(require("runs:write"))) -> dict[str, Any]:
+    return await runs.cancel_run(state_of(request), key.tenant_id, run_id, f"key:{key.key_id}")
+
+
+@router.post("/runs/{run_id}/approve", summary="Approve the run's paused step (scope runs:approve)")
+async def approve(request: Request, body: Optional[Decision] = None, run_id: str = RUN_ID,
+                  key: ApiKey = Depends(require("runs:approve"))) -> dict[str, Any]:
+    body = body or Decision.model_validate({})
+    return await runs.decide(state_of(request), key.tenant_id, run_id, approve=True, actor=f"key:{key.key_id}",
+                             step=body.step, reason=body.reason)
+
+
+@router.post("/runs/{run_id}/deny", summary="Deny the run's paused step (scope runs:approve; reason required)")
+async def deny(request: Request, body: Decision, run_id: str = RUN_ID,
+               key: ApiKey = Depends(require("runs:approve"))) -> dict[str, Any]:
+    if not body.reason.strip():
+        raise Problem(422, "a denial needs a reason: send {\"reason\": \"...\"}")
+    return await runs.decide(state_of(request), key.tenant_id, run_id, approve=False, actor=f"key:{key.key_id}",
+                             step=body.step, reason=body.reason)
 
 
 @router.get("/usage", summary="Tokens and cost in total, per agent and per model")
@@ -106,6 +185,13 @@ async def audit_records(request: Request, run_id: Optional[str] = Query(None, pa
 async def audit_proof(request: Request, sequence: int = Path(ge=1, le=2**62),
                       key: ApiKey = Depends(require("audit:read"))) -> dict[str, Any]:
     return await svc.inclusion_proof(state_of(request), key.tenant_id, sequence)
+
+
+@router.get("/audit/consistency", summary="Consistency proof: the log extends an older checkpoint of size ?from=")
+async def audit_consistency(request: Request, first: int = Query(alias="from", ge=1, le=2**62,
+                                                                 description="the tree size of your older checkpoint"),
+                            key: ApiKey = Depends(require("audit:read"))) -> dict[str, Any]:
+    return await svc.consistency_proof(state_of(request), key.tenant_id, first)
 
 
 @router.get("/audit/export", summary="Every record as JSON lines, in sequence order",

@@ -22,7 +22,7 @@ from llmteam.server._problems import (
     validation_handler,
 )
 from llmteam.server._session import Sessions, render
-from llmteam.server._state import ServerState, load_teams
+from llmteam.server._state import ServerState
 from llmteam.team import DEFAULT_URL
 
 
@@ -37,10 +37,11 @@ def create_app(url: str = DEFAULT_URL, *, teams_dir: str | None = None, state: S
                max_body: int = 1 << 20, max_json_depth: int = 32, **options: Any) -> FastAPI:
     """The server for the stores at ``url`` and the team YAML files in ``teams_dir``.
 
-    ``options`` go to :class:`ServerState` (``max_inflight``, ``key_rate_per_minute``, ``key_burst``,
-    ``auth_failures_per_minute``). The stores open when the app starts (ASGI lifespan) and close when it stops.
+    ``options`` go to :class:`ServerState` (``durable``, ``teams_poll``, ``max_inflight``, ``key_rate_per_minute``,
+    ``key_burst``, ``auth_failures_per_minute``). The stores open when the app starts (ASGI lifespan) and close
+    when it stops.
     """
-    server = state or ServerState(url, load_teams(teams_dir), **options)
+    server = state or ServerState(url, teams_dir=teams_dir, **options)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

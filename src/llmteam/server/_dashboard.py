@@ -15,6 +15,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from llmteam.server import _runs as runs
 from llmteam.server import _service as svc
 from llmteam.server._auth import authenticate_token, check_scope, client_address, state_of
 from llmteam.server._charts import bars
@@ -39,9 +40,11 @@ _CSS = Path(__file__).parent / "static" / "style.css"
 _NAME_OK = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
 
 
-def when(epoch: float | None) -> str:
-    """A run time for people: ``2026-11-27 08:05:12 UTC``."""
-    return "-" if epoch is None else datetime.fromtimestamp(epoch, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+def when(iso: str | None) -> str:
+    """A run time (ISO 8601 UTC) for people: ``2026-11-27 08:05:12 UTC``."""
+    if not iso:
+        return "-"
+    return datetime.fromisoformat(iso).astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def team_or_404(request: Request, team: str) -> str:
@@ -126,20 +129,21 @@ async def logout(request: Request, session: Any, key: Any) -> Response:
 @page("runs:read")
 async def runs_page(request: Request, session: Any, key: Any) -> Response:
     q = request.query_params
-    status = q.get("status") if q.get("status") in ("running", "completed", "failed") else None
+    status = q.get("status") if q.get("status") in runs.STATUSES else None
     team = q.get("team") if q.get("team") in state_of(request).teams else None
     try:
         number = min(max(int(q.get("page", "1")), 1), 1000)
     except ValueError:
         number = 1
-    rows = await state_of(request).runs(key.tenant_id, limit=PAGE + 1, offset=(number - 1) * PAGE, status=status,
-                                        team=team)
-    runs = [svc.run_view(r) | {"started": when(r.started_at)} for r in rows[:PAGE]]
     state = state_of(request)
+    rows = await runs.list_runs(state, key.tenant_id, limit=PAGE + 1, offset=(number - 1) * PAGE, status=status,
+                                team=team)
+    shown = [r | {"started": when(r["started_at"])} for r in rows[:PAGE]]
     inputs = {name: sorted({v for a in t.agents for v in a.variables} - set(t.agent_names))
               for name, t in state.teams.items()}
-    return render(request, "runs.html", **_base(request, session, key, "runs"), runs=runs, status=status,
-                  team=team, page=number, has_next=len(rows) > PAGE, inputs=inputs, error=q.get("error"))
+    return render(request, "runs.html", **_base(request, session, key, "runs"), runs=shown, status=status,
+                  statuses=runs.STATUSES, team=team, page=number, has_next=len(rows) > PAGE, inputs=inputs,
+                  error=q.get("error"))
 
 
 @router.post("/runs")
@@ -150,7 +154,7 @@ async def submit(request: Request, session: Any, key: Any) -> Response:
     team = team_or_404(request, data.get("team", ""))
     fields = {k[4:]: v for k, v in data.items() if k.startswith("var_") and len(k) < 70}
     try:
-        _, view = await svc.submit_run(state_of(request), key.tenant_id, team, fields, 30.0)
+        _, view = await runs.submit_run(state_of(request), key.tenant_id, team, fields, 30.0)
     except Problem as exc:
         return render(request, "error.html", status_code=exc.status, **_base(request, session, key, "runs"),
                       title="The run was refused", detail=exc.detail)
@@ -161,19 +165,47 @@ async def submit(request: Request, session: Any, key: Any) -> Response:
 @page("runs:read")
 async def run_page(request: Request, session: Any, key: Any, run_id: str) -> Response:
     state = state_of(request)
-    record = await svc.get_run(state, key.tenant_id, run_id)
-    view = svc.run_view(record) | {"started": when(record.started_at), "finished": when(record.finished_at)}
-    steps = await svc.run_steps(state, key.tenant_id, record.run_id)
+    view = await runs.run_detail(state, key.tenant_id, run_id)
+    view |= {"started": when(view["started_at"]), "finished": when(view["finished_at"])}
+    steps = await svc.run_steps(state, key.tenant_id, run_id)
     audit, verdict = [], None
     if key.admin or "audit:read" in key.scopes:
-        audit = await svc.run_audit_records(state, key.tenant_id, record.run_id)
+        audit = await svc.run_audit_records(state, key.tenant_id, run_id)
         verdict = await svc.verify(state, key.tenant_id)
         bad = set(verdict["missing"]) | ({verdict["first_broken"]} if verdict["first_broken"] else set())
         for r in audit:
             seq = r["sequence_number"]
             r["verified"] = verdict["ok"] or (seq not in bad and (verdict["first_broken"] or math.inf) > seq)
     return render(request, "run.html", **_base(request, session, key, "runs"), run=view, steps=steps, audit=audit,
-                  verdict=verdict, input_json=json.dumps(record.input, indent=2, ensure_ascii=False))
+                  verdict=verdict, input_json=json.dumps(view["input"], indent=2, ensure_ascii=False),
+                  can_write=key.admin or "runs:write" in key.scopes,
+                  can_approve=key.admin or "runs:approve" in key.scopes, error=request.query_params.get("error"))
+
+
+@router.post("/runs/{run_id}/{action}")
+@page("runs:read")
+async def run_action(request: Request, session: Any, key: Any, run_id: str, action: str) -> Response:
+    """The run page's buttons: cancel (runs:write), approve and deny (runs:approve)."""
+    data = await form(request)
+    check_csrf(session.csrf, data)
+    state, actor = state_of(request), f"key:{key.key_id}"
+    if action == "cancel":
+        check_scope(key, "runs:write")
+        await runs.cancel_run(state, key.tenant_id, run_id, actor)
+    elif action in ("approve", "deny"):
+        check_scope(key, "runs:approve")
+        reason = data.get("reason", "")[:2000]
+        if action == "deny" and not reason.strip():
+            raise Problem(422, "a denial needs a reason; go back and write one")
+        try:
+            step: int | None = int(data["step"]) if data.get("step") else None
+        except ValueError:
+            step = None
+        await runs.decide(state, key.tenant_id, run_id, approve=action == "approve", actor=actor, step=step,
+                          reason=reason)
+    else:
+        raise Problem(404, "no such action on a run")
+    return redirect(f"/ui/runs/{run_id}")
 
 
 @router.get("/teams/{team}/map")

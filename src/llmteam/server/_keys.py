@@ -34,7 +34,7 @@ __all__ = [
     "parse_scopes",
 ]
 
-SCOPES = frozenset({"runs:write", "runs:read", "usage:read", "audit:read", "mining:read"})
+SCOPES = frozenset({"runs:write", "runs:read", "runs:approve", "usage:read", "audit:read", "mining:read"})
 TOKEN_RE = re.compile(r"lt_([0-9a-f]{12})_([0-9a-f]{64})")
 TENANT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _DURATION_RE = re.compile(r"^([1-9][0-9]{0,5})([mhdw])$")

@@ -1,4 +1,4 @@
-"""What the API and the dashboard both do for a caller's tenant: submit a run, read runs, audit and mining data.
+"""What the API and the dashboard both do for a caller's tenant: a run's steps and audit records, audit, mining.
 
 Every function takes the tenant id from the authenticated key and nothing else, so the two front ends cannot
 disagree about what a tenant may see.
@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import uuid
-from collections.abc import AsyncIterator
 from dataclasses import asdict
 from datetime import datetime, timedelta
 from typing import Any
@@ -18,94 +16,6 @@ from llmteam.audit import AuditError, AuditQuery
 from llmteam.roles import ProcessMapRenderError
 from llmteam.server._problems import Problem
 from llmteam.server._state import ServerState
-from llmteam.team import AdmissionRefused, RunRecord, TeamError, TenantInactiveError
-from llmteam.tenancy import TenantFeatureDisabledError, TenantLimitExceededError, TenantNotFoundError
-
-MAX_WAIT = 300.0
-
-
-def _refusal(exc: BaseException) -> Problem:
-    """A run that ended before it was admitted, as the problem the caller can act on."""
-    if isinstance(exc, (TenantLimitExceededError, AdmissionRefused)):
-        return Problem(429, f"run refused: {exc}", headers={"Retry-After": "60"})
-    if isinstance(exc, (TenantFeatureDisabledError, TenantInactiveError, TenantNotFoundError)):
-        return Problem(403, f"run refused: {exc}")
-    if isinstance(exc, (TeamError, ValueError, TypeError)):  # bad input: a missing variable, not JSON data
-        return Problem(422, f"run refused: {str(exc)[:500]}")
-    return Problem(500, f"run failed before it started ({type(exc).__name__}); the operator's log has the details")
-
-
-async def submit_run(state: ServerState, tenant_id: str, team: str, data: dict[str, Any],
-                     wait: float) -> tuple[int, dict[str, Any]]:
-    """Start a run and wait up to ``wait`` seconds: (201, finished run) or (202, running run)."""
-    check_submittable(state, team)
-    run_id, task = await state.submit(team, tenant_id, data)
-    done, _ = await asyncio.wait({task}, timeout=min(max(wait, 0.0), MAX_WAIT))
-    record = await state.run_store.get(tenant_id, run_id)
-    if record is None:  # refused before admission: nothing was persisted
-        if not done:
-            await asyncio.wait({task}, timeout=5.0)
-        exc = task.exception() if task.done() and not task.cancelled() else None
-        if exc is not None:
-            raise _refusal(exc)
-        return 202, {"run_id": run_id, "tenant_id": tenant_id, "team": team, "status": "pending"}
-    return (202 if record.status == "running" else 201), run_view(record)
-
-
-def _sse(event: str, data: dict[str, Any]) -> bytes:
-    """One server-sent event; JSON never holds a raw newline, so a value cannot start a field of its own."""
-    return f"event: {event}\ndata: {json.dumps(data, default=str)}\n\n".encode()
-
-
-async def stream_run(state: ServerState, tenant_id: str, team: str, data: dict[str, Any]) -> AsyncIterator[bytes]:
-    """A run as server-sent events: ``run_started``, then the runtime's events (steps, tokens, tool calls), then
-    ``run_finished`` with the run, or ``error`` with a problem. The client going away cancels the run. The caller
-    checks :func:`check_submittable` first, while it can still answer with a status code."""
-    rt = await state.runtime(team)
-    run_id = uuid.uuid4().hex
-    state.streams += 1
-    try:
-        yield _sse("run_started", {"run_id": run_id, "team": team, "tenant_id": tenant_id})
-        async for event in rt.stream(data, tenant=tenant_id, run_id=run_id):
-            if event.kind == "run_finished":
-                break
-            yield _sse(event.kind, {"run_id": event.run_id, "agent": event.agent, "step": event.step,
-                                    "data": dict(event.data)})
-    except Exception as exc:
-        record = await state.run_store.get(tenant_id, run_id)
-        problem = _refusal(exc) if record is None else Problem(500, f"run {run_id} failed: {record.error}")
-        yield _sse("error", {"type": "about:blank", "status": problem.status, "title": problem.title,
-                             "detail": problem.detail})
-        return
-    finally:
-        state.streams -= 1
-    record = await state.run_store.get(tenant_id, run_id)
-    yield _sse("run_finished", run_view(record) if record is not None else {"run_id": run_id})
-
-
-def check_submittable(state: ServerState, team: str) -> None:
-    """404 for an unknown team, 503 when the in-flight bound is reached."""
-    if team not in state.teams:
-        raise Problem(404, f"no team named {team[:64]!r}; GET /v1/teams lists the teams this server runs")
-    if len(state.inflight) + state.streams >= state.max_inflight:
-        raise Problem(503, f"the server runs {state.max_inflight} runs already; retry later",
-                      headers={"Retry-After": "5"})
-
-
-def run_view(record: RunRecord) -> dict[str, Any]:
-    """A run as the API shows it (the record, with its duration)."""
-    out = record.to_dict()
-    end = record.finished_at
-    out["duration_ms"] = None if end is None else round((end - record.started_at) * 1000, 3)
-    return out
-
-
-async def get_run(state: ServerState, tenant_id: str, run_id: str) -> RunRecord:
-    """The tenant's run, or 404 (also when it is another tenant's: no enumeration)."""
-    record = await state.run_store.get(tenant_id, run_id) if len(run_id) <= 64 else None
-    if record is None:
-        raise Problem(404, "no such run for this key's tenant; GET /v1/runs lists yours")
-    return record
 
 
 async def run_audit_records(state: ServerState, tenant_id: str, run_id: str, limit: int = 500) -> list[dict[str, Any]]:
@@ -155,6 +65,20 @@ async def inclusion_proof(state: ServerState, tenant_id: str, sequence: int) -> 
         return await state.ledger.prove_inclusion(tenant_id, sequence, cp)
     except AuditError as exc:
         raise Problem(404, f"no audit record {sequence} for this key's tenant ({str(exc)[:200]})") from None
+
+
+async def consistency_proof(state: ServerState, tenant_id: str, first: int) -> dict[str, Any]:
+    """A bundle proving the log's head extends a checkpoint of size ``first``: ``{"checkpoint", "consistency"}``
+    for ``verify_extends``; the checkpoint is the latest signed one when it is the head, else the head signed now."""
+    size = int(await state.audit_store.get_last_sequence(tenant_id))
+    if first > size:
+        raise Problem(404, f"the tenant's log has {size} records; a checkpoint of size {first} cannot be proven "
+                      "against it (was it another tenant's, or another deployment's?)")
+    cp = await state.ledger.latest_checkpoint(tenant_id)
+    if cp is None or int(cp["tree_size"]) != size:
+        cp = await state.ledger.checkpoint(tenant_id)
+    proof = await state.ledger.prove_consistency(tenant_id, first, int(cp["tree_size"]))
+    return {"checkpoint": cp, "consistency": proof}
 
 
 def _jsonable(value: Any) -> Any:

@@ -1,8 +1,10 @@
 """What one server process holds: the stores on the runtime's URL, the teams and their runtimes, the key manager.
 
 Every store is opened from the one ``--db`` URL, so the server reads exactly what ``llmteam run`` and the CLI
-write. Runs execute in process, one :class:`TeamRuntime` per team (opened at first use); in-flight runs are
-bounded and kept referenced until they finish.
+write. Runs execute in process, one :class:`TeamRuntime` per team (opened at first use), or, with
+``durable=True``, go to the DBOS queues that ``llmteam worker`` processes work. In-flight runs are bounded and kept
+referenced until they finish. The teams directory is re-scanned every ``teams_poll`` seconds: a changed team gets
+a new runtime, and the old one is closed once the runs it executes have finished.
 """
 
 from __future__ import annotations
@@ -11,48 +13,53 @@ import asyncio
 import logging
 import uuid
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from contextlib import aclosing
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from llmteam.audit import AuditLedger, AuditTrail
 from llmteam.audit.stores import open_audit_store
 from llmteam.backends import open_backend, parse_store_url
 from llmteam.ratelimit import RateLimitConfig, RateLimiter, RateLimitStrategy
 from llmteam.roles import ProcessMiningEngine, open_event_log
+from llmteam.server._events import EventBoard, RunEvents
 from llmteam.server._keys import KeyManager
+from llmteam.server._teams import TeamDirectory
 from llmteam.server.stores import open_key_store
-from llmteam.team import RunRecord, Team, TeamConfigError, TeamRuntime, load_team, open_run_store
+from llmteam.team import RunEvent, RunResult, Team, TeamRuntime, open_run_store
 from llmteam.tenancy import TenantManager
 from llmteam.tenancy.stores import open_tenant_store
 
+if TYPE_CHECKING:
+    from llmteam.server._durable import DurableRuns
+
 logger = logging.getLogger(__name__)
 
-MAX_TEAM_FILES = 1000
 MAX_LISTED_RUNS = 1000  # filters over a tenant's runs look at its newest runs only
 MAX_MINED_EVENTS = 200_000
 
 
 def load_teams(directory: str | Path | None) -> dict[str, Team]:
     """Every ``*.yaml``/``*.yml`` team in ``directory`` (not recursive, no symlinks), by team name."""
-    if directory is None:
-        return {}
-    root = Path(directory)
-    if not root.is_dir():
-        raise TeamConfigError(f"--teams {str(root)!r} is not a directory; give the folder holding team YAML files")
-    teams: dict[str, Team] = {}
-    files = sorted(p for p in root.iterdir() if p.suffix in (".yaml", ".yml"))
-    if len(files) > MAX_TEAM_FILES:
-        raise TeamConfigError(f"{root} holds {len(files)} team files; the limit is {MAX_TEAM_FILES}")
-    for path in files:
-        if path.is_symlink() or not path.is_file():
-            logger.warning("skipping %s: not a regular file", path)
-            continue
-        team = load_team(path)
-        if team.name in teams:
-            raise TeamConfigError(f"two team files in {root} define team {team.name!r}; rename one")
-        teams[team.name] = team
-    return teams
+    teams = TeamDirectory(directory)
+    teams.scan(strict=True)
+    return teams.teams
+
+
+async def _drive(rt: TeamRuntime, data: dict[str, Any], tenant_id: str, run_id: str, events: RunEvents) -> RunResult:
+    """Run the team, publishing its events; the run's result (its error is raised)."""
+    try:
+        stream = cast(AsyncGenerator[RunEvent, None], rt.stream(data, tenant=tenant_id, run_id=run_id))
+        async with aclosing(stream):
+            async for event in stream:
+                if event.result is not None:
+                    return event.result
+                await events.publish(event.kind, {"run_id": event.run_id, "agent": event.agent, "step": event.step,
+                                                  "data": dict(event.data)})
+        raise RuntimeError(f"run {run_id} ended without a result")  # pragma: no cover - the stream always ends so
+    finally:
+        await events.end()
 
 
 async def _first(items: AsyncIterator[Any]) -> Any:
@@ -64,12 +71,22 @@ async def _first(items: AsyncIterator[Any]) -> Any:
 class ServerState:
     """The stores, teams, runtimes, in-flight runs and rate limiters of one server."""
 
-    def __init__(self, url: str, teams: Mapping[str, Team] | None = None, *, max_inflight: int = 256,
-                 key_rate_per_minute: float = 1200.0, key_burst: int = 200, auth_failures_per_minute: float = 10.0,
-                 max_limiters: int = 10_000) -> None:
+    def __init__(self, url: str, teams: Mapping[str, Team] | None = None, *, teams_dir: str | Path | None = None,
+                 teams_poll: float = 2.0, durable: bool = False, system_db: str | None = None,
+                 system_schema: str = "dbos", max_inflight: int = 256, key_rate_per_minute: float = 1200.0,
+                 key_burst: int = 200, auth_failures_per_minute: float = 10.0, max_limiters: int = 10_000) -> None:
         parsed = parse_store_url(url, allowed=("sqlite", "postgresql"))
         self.url = parsed.url
-        self.teams = dict(teams or {})
+        self.directory = TeamDirectory(teams_dir, teams)
+        self.directory.scan(strict=True)  # a broken file at start is an error; later ones are reported
+        self.teams_poll = teams_poll
+        self._teams_lock = asyncio.Lock()
+        self._watcher: asyncio.Task[None] | None = None
+        self.durable: DurableRuns | None = None
+        if durable:
+            from llmteam.server._durable import DurableRuns  # needs the durable extra
+
+            self.durable = DurableRuns(self.url, system_db=system_db, system_schema=system_schema)
         self.max_inflight = max_inflight
         self.key_rate = RateLimitConfig(requests_per_second=key_rate_per_minute / 60.0,
                                         requests_per_minute=key_rate_per_minute,
@@ -84,7 +101,11 @@ class ServerState:
         self._limiters: OrderedDict[str, RateLimiter] = OrderedDict()
         self._runtimes: dict[str, TeamRuntime] = {}
         self._runtime_lock = asyncio.Lock()
+        self._leases: dict[TeamRuntime, int] = {}
+        self._retired: set[TeamRuntime] = set()
+        self._closing: set[asyncio.Task[None]] = set()
         self.inflight: dict[str, asyncio.Task[Any]] = {}
+        self.events = EventBoard()
         self.streams = 0  # runs streamed as server-sent events right now (they count against max_inflight)
         self.key_store: Any = None
         self.opened = False
@@ -102,18 +123,31 @@ class ServerState:
         self.audit = AuditTrail(self.audit_store, use_context_tenant=True)
         self.ledger = AuditLedger(self.audit_store)
         self.keys = KeyManager(self.key_store, self.audit)
+        if self.durable is not None:
+            await self.durable.open()
         self.opened = True
+        if self.directory.root is not None and self.teams_poll > 0:
+            self._watcher = asyncio.create_task(self._watch(), name="llmteam-teams-watcher")
         return self
 
     async def close(self) -> None:
         """Cancel in-flight runs, close runtimes and stores; idempotent."""
+        if self._watcher is not None:
+            self._watcher.cancel()
+            await asyncio.gather(self._watcher, return_exceptions=True)
+            self._watcher = None
         for task in list(self.inflight.values()):
             task.cancel()
         if self.inflight:
             await asyncio.gather(*self.inflight.values(), return_exceptions=True)
-        for rt in self._runtimes.values():
+        if self._closing:
+            await asyncio.gather(*self._closing, return_exceptions=True)
+        for rt in (*self._runtimes.values(), *self._retired):
             await rt.close()
         self._runtimes.clear()
+        self._retired.clear()
+        if self.durable is not None:
+            await self.durable.close()
         if self.opened:
             self.opened = False
             for store in (self.key_store, self.tenant_store, self.audit_store, self.run_store, self.event_log):
@@ -123,39 +157,103 @@ class ServerState:
                     logger.exception("closing %r failed", store)
             await self._backend.release()  # the last holder closes the file's thread / the pool
 
+    # -- teams -------------------------------------------------------------------------------------
+    @property
+    def teams(self) -> dict[str, Team]:
+        """The teams this server runs now, by name."""
+        return self.directory.teams
+
+    async def reload_teams(self) -> bool:
+        """Re-scan the teams directory; a changed or removed team's runtime is retired. True if teams changed."""
+        async with self._teams_lock:
+            changed = await asyncio.to_thread(self.directory.scan)
+        if changed:
+            await self._retire_stale()
+        return changed
+
+    async def post_team(self, text: str) -> tuple[Team, bool]:
+        """Validate and write a posted team file; (team, replaced). TeamConfigError names what is wrong."""
+        async with self._teams_lock:
+            team, replaced = await asyncio.to_thread(self.directory.write, text)
+        await self._retire_stale()
+        return team, replaced
+
+    async def _watch(self) -> None:
+        failing = ""
+        while True:
+            await asyncio.sleep(self.teams_poll)
+            try:
+                await self.reload_teams()
+                failing = ""
+            except Exception as exc:  # a vanished directory, a permission change: keep serving the last good teams
+                if repr(exc) != failing:  # once per distinct failure, not every poll
+                    failing = repr(exc)
+                    logger.warning("re-reading the teams directory %s failed (%s); serving the last good teams",
+                                   self.directory.root, failing[:300])
+
+    async def _retire_stale(self) -> None:
+        async with self._runtime_lock:
+            for name, rt in list(self._runtimes.items()):
+                if self.teams.get(name) is not rt.team:
+                    del self._runtimes[name]
+                    self._retired.add(rt)
+                    self._close_if_idle(rt)
+        if self.durable is not None:
+            await self.durable.retire_stale(self.teams)
+
+    def _close_if_idle(self, rt: TeamRuntime) -> None:
+        if rt in self._retired and not self._leases.get(rt):
+            self._retired.discard(rt)
+            task = asyncio.get_running_loop().create_task(rt.close())
+            self._closing.add(task)
+            task.add_done_callback(self._closing.discard)
+
     # -- runs --------------------------------------------------------------------------------------
     async def runtime(self, team_name: str) -> TeamRuntime:
         """The open runtime of a loaded team (KeyError if no such team)."""
         team = self.teams[team_name]
         async with self._runtime_lock:
             rt = self._runtimes.get(team_name)
-            if rt is None:
+            if rt is None or rt.team is not team:
+                if rt is not None:  # changed since the last scan retired it: retire now
+                    self._retired.add(rt)
+                    self._close_if_idle(rt)
                 rt = await TeamRuntime(team, self.url, actor="llmteam-server").open()
                 self._runtimes[team_name] = rt
             return rt
 
-    async def submit(self, team_name: str, tenant_id: str, data: dict[str, Any]) -> tuple[str, asyncio.Task[Any]]:
-        """Start a run in process; (run id, its task). The task is kept referenced until it finishes."""
+    async def lease(self, team_name: str) -> TeamRuntime:
+        """The team's runtime, kept open until :meth:`release` even if the team is reloaded meanwhile."""
         rt = await self.runtime(team_name)
+        self._leases[rt] = self._leases.get(rt, 0) + 1
+        return rt
+
+    def release(self, rt: TeamRuntime) -> None:
+        """End a :meth:`lease`; a retired runtime closes with its last lease."""
+        left = self._leases.get(rt, 1) - 1
+        if left:
+            self._leases[rt] = left
+        else:
+            self._leases.pop(rt, None)
+            self._close_if_idle(rt)
+
+    async def submit(self, team_name: str, tenant_id: str, data: dict[str, Any]) -> tuple[str, asyncio.Task[Any]]:
+        """Start a run in process; (run id, its task). The task is kept referenced until it finishes, and its
+        events are published on :attr:`events` for anyone following the run."""
+        rt = await self.lease(team_name)
         run_id = uuid.uuid4().hex
-        task = asyncio.create_task(rt.run(data, tenant=tenant_id, run_id=run_id), name=f"llmteam-run-{run_id}")
+        task = asyncio.create_task(_drive(rt, data, tenant_id, run_id, self.events.open(run_id)),
+                                   name=f"llmteam-run-{run_id}")
         self.inflight[run_id] = task
-        task.add_done_callback(lambda t: self._done(run_id, t))
+        task.add_done_callback(lambda t: self._done(run_id, rt, t))
         return run_id, task
 
-    def _done(self, run_id: str, task: asyncio.Task[Any]) -> None:
+    def _done(self, run_id: str, rt: TeamRuntime, task: asyncio.Task[Any]) -> None:
         self.inflight.pop(run_id, None)
+        self.events.close(run_id)
+        self.release(rt)
         if not task.cancelled() and task.exception() is not None:
             logger.info("run %s ended with %s", run_id, type(task.exception()).__name__)
-
-    async def runs(self, tenant_id: str, *, limit: int, offset: int, status: str | None = None,
-                   team: str | None = None) -> list[RunRecord]:
-        """The tenant's runs, newest first, optionally filtered (filters see the newest MAX_LISTED_RUNS)."""
-        if status is None and team is None:
-            return await self.run_store.list(tenant_id, limit, offset)
-        rows = await self.run_store.list(tenant_id, MAX_LISTED_RUNS, 0)
-        rows = [r for r in rows if (status is None or r.status == status) and (team is None or r.team == team)]
-        return rows[offset : offset + limit]
 
     # -- mining ------------------------------------------------------------------------------------
     async def mining_engine(self, tenant_id: str, team: str | None = None) -> ProcessMiningEngine:
