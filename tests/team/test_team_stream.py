@@ -121,3 +121,15 @@ async def test_a_stream_without_a_final_completion_fails_the_step_clearly() -> N
             async for _ in rt.stream({}):
                 pass
         assert (await rt.run({})).output == ""  # without a listener the same provider is asked with complete()
+
+
+async def test_a_sealed_agents_tokens_never_reach_the_stream() -> None:
+    """A SECRET agent's output is sealed in its step_finished event: its tokens must not leak it as it streams."""
+    team = Team("t", llm=ScriptedLLM(default="vault code acct-7731-zeta"), agents=[
+        Agent("vault", prompt="go", sensitivity="secret"),
+        Agent("b", prompt="then", llm=ScriptedLLM(default="public words")),
+    ])
+    async with team.runtime("memory://", tenant="acme") as rt:
+        events = [e async for e in rt.stream({})]
+    assert [e.agent for e in events if e.kind == "token"] and {e.agent for e in events if e.kind == "token"} == {"b"}
+    assert "acct-7731-zeta" not in repr([(e.kind, e.agent, e.data) for e in events])

@@ -280,7 +280,7 @@ class GovernedAgent:
                 return await converse(
                     self.llm, convo, AgentTools(agent.name, agent.sensitivity, agent.tool_map, agent.tool_rules),  # type: ignore[arg-type]
                     scope, options=options, limiter=limiter, prices=run.prices, max_tool_rounds=agent.max_tool_rounds,
-                    publish=token if run.publish is not None else None, once=run.once,
+                    publish=token if run.publish is not None and agent.sensitivity not in HIDDEN else None, once=run.once,
                 )
 
             if agent.output_schema is None:  # each model call and each tool call is a step of its own
