@@ -276,11 +276,13 @@ class GovernedAgent:
             async def token(text: str) -> None:
                 await run.notify("token", agent.name, {"text": text})
 
+            streamed = token if run.publish is not None and agent.sensitivity not in HIDDEN else None  # sealed: none
+
             async def ask(convo: list[Message], options: dict[str, Any]) -> LoopResult:
                 return await converse(
                     self.llm, convo, AgentTools(agent.name, agent.sensitivity, agent.tool_map, agent.tool_rules),  # type: ignore[arg-type]
                     scope, options=options, limiter=limiter, prices=run.prices, max_tool_rounds=agent.max_tool_rounds,
-                    publish=token if run.publish is not None and agent.sensitivity not in HIDDEN else None, once=run.once,
+                    publish=streamed, once=run.once,
                 )
 
             if agent.output_schema is None:  # each model call and each tool call is a step of its own
