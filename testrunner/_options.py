@@ -9,6 +9,9 @@ from typing import Any
 from ._sysutil import available_memory, parse_size
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+# pytest's cache stays available (plugins such as pytest-xprocess keep files in it), but the plugins that record
+# the last failures and the known node ids are off: sessions running at once would overwrite each other's record
+NO_CACHE_WRITERS = ("-p", "no:lfplugin", "-p", "no:nfplugin")
 
 
 @dataclass

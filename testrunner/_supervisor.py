@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ._errors import LaunchError
-from ._launch import RUNNER_ROOT, SpawnLauncher, ZygoteLauncher
+from ._launch import RUNNER_ROOT, SpawnLauncher, open_launcher
 from ._schedule import Job
 from ._state import CaseResult, Culprit, ModuleState
 from ._sysutil import CgroupLimiter, rss_of
@@ -52,6 +52,7 @@ class Supervisor:
         self.stop_reason: str | None = None
         self.interrupted = False
         self.failures = 0
+        self.session_s: list[float] = []  # per worker: seconds outside its tests (start-up, collection, exit)
         self._open: dict[str, int] = {}
         self._slots = list(range(opts.jobs))
         self._pending_since: dict[str, float] = {}
@@ -125,17 +126,12 @@ class Supervisor:
         return pending
 
     def _ensure_launcher(self) -> None:
-        if self.launcher is not None:
+        if self.cgroup is not None or "launcher" in self.meta:
             return
         from ._sysutil import become_subreaper, delegated_cgroup
 
-        if self.opts.no_fork:
-            self.launcher = SpawnLauncher("--no-fork given")
-        elif not become_subreaper():
-            self.launcher = SpawnLauncher("cannot become a child subreaper (prctl failed)")
-        else:
-            made = ZygoteLauncher.create(self.opts.warm)
-            self.launcher = made if isinstance(made, ZygoteLauncher) else SpawnLauncher(made)
+        if self.launcher is None:  # main() opens it before discovery; this is for a Supervisor used alone
+            self.launcher = open_launcher(self.opts.no_fork, self.opts.warm)
         become_subreaper()  # also when spawning: leftovers of a dead worker's tree come to us, and are killed
         cg = delegated_cgroup()
         self.cgroup = CgroupLimiter(cg, self.opts.mem_limit) if cg is not None else None
@@ -226,6 +222,7 @@ class Supervisor:
                 st.culprits.append(Culprit(res.nodeid, "memory", int(ev["rss"]), killed_at=time.time(),
                                            test_started_at=w.current_wall))
             st.flag_growth(res.nodeid, int(ev["rss_before"]), int(ev["rss"]))
+            w.test_s += res.duration
             w.current, st.current, w.progressed = None, None, True
             if res.cause == "memory":
                 self._kill(w, "retired")  # its heap is at the cap (the traceback keeps it alive): start afresh
@@ -320,6 +317,8 @@ class Supervisor:
         peak = int(usage.ru_maxrss) * 1024 if usage is not None else w.rss
         st.peak_rss = max(st.peak_rss, peak)
         cause = w.kill_cause
+        if cause is None and w.done is not None and w.progressed:
+            self.session_s.append(max(0.0, time.monotonic() - w.launched - w.test_s))
         if w.interrupted is not None or (w.done is not None and w.done["exitstatus"] == 2 and cause is None):
             where = f" in {w.current}" if w.current else ""
             self.stop(f"interrupted{where}: {w.interrupted or 'pytest reported an interrupted session'}", True)

@@ -45,6 +45,7 @@ class Worker:
     tag: str = ""
     timeouts: dict[str, float] = field(default_factory=dict)
     adopted: set[int] = field(default_factory=set)
+    test_s: float = 0.0
 
     @property
     def state(self) -> ModuleState:
