@@ -62,7 +62,7 @@ def _open(opts: Options) -> tuple[Any, tuple[Discovery, list[Module]] | str]:
     if opts.list_modules:
         return None, _select(opts)
     cwd_src = Path.cwd() / "src"  # usually the project's own packages: the listing then finds them imported
-    launcher = open_launcher(opts.no_fork, {"preload": opts.preload,
+    launcher = open_launcher(opts.no_fork, {"preload": [*opts.preload, *(["coverage"] if opts.coverage else [])],
                                             "project": [] if opts.coverage else _packages([cwd_src])})
     if not isinstance(launcher, ZygoteLauncher):
         return launcher, _select(opts)

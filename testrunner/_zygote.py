@@ -24,7 +24,9 @@ from typing import Any
 
 from ._sysutil import die_with_parent, native_thread_count
 
-WARM_MODULES = ("pytest", "_pytest.python", "_pytest.fixtures", "pytest_asyncio", "hypothesis", "coverage")
+# coverage only with --coverage (the supervisor preloads it then). Installed pytest plugins are deliberately not
+# imported here: importing them in another order than pytest does changes the warnings some of them emit.
+WARM_MODULES = ("pytest", "_pytest.python", "_pytest.fixtures", "pytest_asyncio", "hypothesis")
 
 
 def _inside(path: str | None, directory: str) -> bool:

@@ -47,6 +47,11 @@ def test_bad_option_values_are_usage_errors(project: Any) -> None:
     for args in (["--mem-limit", "lots"], ["--jobs", "0"], ["--timeout", "-1"], ["--no-such-flag"]):
         proc = subprocess.run(project.command(*args), cwd=project.root, capture_output=True, text=True)
         assert proc.returncode == 2, args
+    # pytest's last-failed record is not kept (sessions run at once would overwrite it): refused, not ignored
+    for args in (["--", "--lf"], ["--", "--sw"], ["--", "--ff", "-q"]):
+        proc = subprocess.run(project.command(*args), cwd=project.root, capture_output=True, text=True)
+        assert proc.returncode == 2, args
+        assert args[1] in proc.stderr and "--module" in proc.stderr
 
 
 def test_list_modules(project: Any) -> None:
