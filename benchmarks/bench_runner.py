@@ -116,7 +116,8 @@ def per_test_overhead() -> None:
     root = project({"tests/conftest.py": TIMING_CONFTEST, "tests/many/test_many.py": body})
     plain(root, "tests/many")
     runner(root, "--jobs", "1")
-    plain_gaps, runner_gaps = (json.loads(ln) for ln in (root / "gaps.json").read_text().splitlines())
+    sessions = [json.loads(ln) for ln in (root / "gaps.json").read_text().splitlines()]
+    plain_gaps, runner_gaps = [g for g in sessions if g]  # the runner's listing of the files runs no test
     overhead = statistics.median(runner_gaps) - statistics.median(plain_gaps)
     row("median overhead per test", f"{overhead * 1e3:.3f} ms", "<= 1 ms", overhead <= 1e-3)
 

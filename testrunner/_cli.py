@@ -189,7 +189,8 @@ def main(argv: list[str] | None = None) -> int:
             signal.signal(s, handler)
     sup.meta.update(finished_at=time.time(), supervisor_rss_bytes=self_rss(), interrupted=sup.interrupted,
                     stopped=sup.stop_reason,
-                    supervisor_peak_rss_bytes=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+                    supervisor_peak_rss_bytes=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+                    supervisor_cpu_s=round(sum(resource.getrusage(resource.RUSAGE_SELF)[:2]), 3))
     _save_peaks(peaks_path, states)
     save_durations(state_dir, found.rootdir, states, sup.session_s)
     console.details(states)

@@ -21,9 +21,13 @@ from ._sysutil import CgroupLimiter, rss_of
 from ._tree import TAG_VAR, descendants, kill_tree, private_bytes, start_watchdog
 from ._workers import Worker, settle_orphans
 
-TICK = 0.01  # select timeout; RSS is sampled at least every 2 ticks (<= 20 ms)
-SAMPLE_EVERY = 0.005
-TREE_EVERY = 0.05  # the worker's descendants (processes its tests started) are walked this often
+# A worker's RSS is sampled more often the closer it is to the cap: the time its headroom would last at FILL_RATE
+# (a fast allocation loop), between SAMPLE_MIN and SAMPLE_MAX. Far below the cap the supervisor then costs little
+# CPU (on a loaded machine the run's wall time, and so the number of samples, grows).
+FILL_RATE = 2 * 2**30  # bytes per second
+SAMPLE_MIN, SAMPLE_MAX = 0.005, 0.1
+TREE_EVERY = 0.05  # the descendants of a worker that started processes are walked this often
+TREE_IDLE = 0.25  # ... and of one that has none
 DUMP_GRACE = 0.3  # time between the faulthandler signal and SIGKILL for a hung test
 _STACK_MAX = 20000
 _QUIET = ("interrupted", "retired", "stopped")  # causes that are not the test's fault
@@ -70,7 +74,7 @@ class Supervisor:
         try:
             while (pending and self.stop_reason is None) or self.workers:
                 pending = self._schedule(pending) if self.stop_reason is None else pending
-                for key, _ in self.sel.select(TICK):
+                for key, _ in self.sel.select(self._tick()):
                     self._read(self.workers[key.data])
                 now = time.monotonic()
                 for w in list(self.workers.values()):
@@ -246,19 +250,20 @@ class Supervisor:
     def _watch(self, w: Worker, now: float) -> None:
         if w.kill_cause is not None:
             return
-        if now - w.last_tree >= TREE_EVERY:
+        if now - w.last_tree >= (TREE_EVERY if w.tree_extra or w.adopted else TREE_IDLE):
             w.last_tree = now
             kids = descendants(w.pid) + [d for a in w.adopted for d in (a, *descendants(a))]
             w.tree.update(kids)
             w.tree_extra = sum(private_bytes(k) for k in kids)
-        if now - w.last_sample >= SAMPLE_EVERY:
-            w.last_sample = now
+        if now >= w.next_sample:
             rss = rss_of(w.pid)
             if rss is not None:
                 w.rss = rss + w.tree_extra  # the worker and every process its tests started
                 if w.rss > self.opts.mem_limit:
                     self._kill(w, "memory")
                     return
+            headroom = max(0, self.opts.mem_limit - w.rss) / FILL_RATE
+            w.next_sample = now + min(SAMPLE_MAX, max(SAMPLE_MIN, headroom))
         if w.dump_deadline is not None:
             if now >= w.dump_deadline:
                 self._kill(w, "timeout")
@@ -271,6 +276,12 @@ class Supervisor:
             except OSError:
                 pass
             w.dump_deadline = now + DUMP_GRACE
+
+    def _tick(self) -> float:
+        """Seconds until the next RSS sample is due (events wake the loop sooner)."""
+        now = time.monotonic()
+        due = min((w.next_sample for w in self.workers.values()), default=now + SAMPLE_MAX)
+        return min(SAMPLE_MAX, max(0.001, due - now))
 
     def _kill(self, w: Worker, cause: str) -> None:
         if w.kill_cause is None:
