@@ -97,8 +97,9 @@ def _halve(files: list[str], est: dict[str, float]) -> tuple[list[str], list[str
 
 
 def plan(states: list[ModuleState], recorded: dict[str, float], jobs: int) -> list[Job]:
-    """Jobs, longest first. With several workers, the longest module is halved by file (each part a session of
-    its own, paying the start-up recorded as ``SESSION_KEY``) for as long as that shortens the predicted run."""
+    """Jobs, longest first. With several workers, the longest unit is halved by file, again and again (each part a
+    session of its own, paying the start-up recorded as ``SESSION_KEY``); the plan kept is the one with the shortest
+    predicted run (longest first, each on the least busy worker)."""
     overhead = recorded.get(SESSION_KEY, _DEFAULT_SESSION_S)
     per_file = {st.name: _estimate(st.module.paths, recorded) for st in states}
     units: list[tuple[ModuleState, list[str]]] = [(st, list(st.module.paths)) for st in states]
@@ -107,17 +108,19 @@ def plan(states: list[ModuleState], recorded: dict[str, float], jobs: int) -> li
         est = per_file[unit[0].name]
         return overhead + sum(est[f] for f in unit[1])
 
-    if jobs > 1:
+    if jobs > 1:  # keep halving the longest splittable unit; keep the best plan seen (a split may pay only later)
+        best, best_s = units, _lpt([load(u) for u in units], jobs)
         for _ in range(_MAX_SPLITS):
             splittable = [u for u in units if len(u[1]) > 1]
             if not splittable:
                 break
             biggest = max(splittable, key=load)
             halves = _halve(biggest[1], per_file[biggest[0].name])
-            trial = [u for u in units if u is not biggest] + [(biggest[0], halves[0]), (biggest[0], halves[1])]
-            if _lpt([load(u) for u in trial], jobs) >= _lpt([load(u) for u in units], jobs) - 1e-9:
-                break
-            units = trial
+            units = [u for u in units if u is not biggest] + [(biggest[0], halves[0]), (biggest[0], halves[1])]
+            makespan = _lpt([load(u) for u in units], jobs)
+            if makespan < best_s - 1e-9:
+                best, best_s = units, makespan
+        units = best
     out = [Job(st, tuple(sorted(files)), load((st, files)) - overhead) for st, files in units]
     out.sort(key=lambda j: -j.expected_s)
     return out
