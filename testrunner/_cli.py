@@ -78,9 +78,9 @@ def _open(opts: Options) -> tuple[Any, tuple[Discovery, list[Module]] | str]:
         reason = launcher.warm(opts.warm)
     except LaunchError as exc:
         reason = str(exc)
-    if reason is not None:
+    if reason is not None:  # e.g. a module it imported is shadowed: the listing may have seen the wrong copy too
         launcher.close()
-        return SpawnLauncher(reason), selected
+        return SpawnLauncher(reason), _select(opts)
     return launcher, selected
 
 
@@ -172,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     sup.meta.update(
         options={"jobs": opts.jobs, "mem_limit_bytes": opts.mem_limit, "mem_budget_bytes": opts.mem_budget,
                  "timeout_s": opts.timeout, "fast": opts.fast, "coverage": opts.coverage, "maxfail": opts.maxfail},
-        started_at=time.time(), rootdir=found.rootdir, inifile=found.inifile,
+        started_at=time.time(), rootdir=found.rootdir, inifile=found.inifile, listed_by=found.listed_by,
     )
     reporter.write(states, sup.meta, None)
     old = {s: signal.signal(s, _on_signal) for s in (signal.SIGINT, signal.SIGTERM)}

@@ -38,6 +38,7 @@ class Discovery:
     inifile: str | None
     modules: list[Module]
     pythonpath: list[str] = field(default_factory=list)
+    listed_by: str = "fresh interpreter"  # or "warm parent": a child forked from it listed the files
 
 
 class DiscoveryError(RunnerError):
@@ -92,7 +93,8 @@ def discover(paths: list[str], pytest_args: list[str] | None = None, timeout: fl
     cwd = os.getcwd()
     if cwd in bases and os.path.isdir("tests"):
         bases.append(os.path.abspath("tests"))  # no PATH and no testpaths: tests/ is the usual base
-    return Discovery(info["rootdir"], info["inifile"], group(bases, info["files"]), info["pythonpath"])
+    return Discovery(info["rootdir"], info["inifile"], group(bases, info["files"]), info["pythonpath"],
+                     "warm parent" if launcher is not None else "fresh interpreter")
 
 
 def _result(output: str) -> dict[str, Any]:

@@ -106,7 +106,7 @@ def _child(sock: socket.socket, spec_path: str, fd: int) -> None:
     os._exit(0)
 
 
-def _discover(args_json: str, fd: int) -> int:
+def _discover(sock: socket.socket, args_json: str, fd: int) -> int:
     """Fork a child that lists the test files (``_listfiles``) with its output on ``fd``; its exit status.
 
     The child inherits every module warmed here (pytest, its plugins, the project), so the listing costs only
@@ -116,6 +116,7 @@ def _discover(args_json: str, fd: int) -> int:
     if pid == 0:
         code = 3
         try:
+            sock.close()  # neither the listing nor a process a conftest starts may talk to the supervisor
             die_with_parent(os.getppid())
             os.dup2(fd, 1)
             os.dup2(fd, 2)
@@ -174,7 +175,7 @@ def serve(sock: socket.socket, supervisor_pid: int) -> None:
             sock.send(json.dumps({"error": reason or "no pipe received"}).encode())
             continue
         if "discover" in request:
-            sock.send(json.dumps({"status": _discover(request["discover"], fds[0])}).encode())
+            sock.send(json.dumps({"status": _discover(sock, request["discover"], fds[0])}).encode())
             continue
         inter = os.fork()
         if inter == 0:

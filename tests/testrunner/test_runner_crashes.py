@@ -111,6 +111,8 @@ def test_every_culprit_is_named_and_every_ordinary_test_passes(project: Any, lau
 
     assert result.returncode == 1, result.stdout + result.stderr
     assert result.report["launcher"] == launcher
+    # forking: a child of the warm parent listed the files (no second interpreter start-up); else a fresh one
+    assert result.report["listed_by"] == ("warm parent" if launcher == "fork" else "fresh interpreter")
     assert result.report["exit_code"] == 1
     for name, expected in expected_modules.items():
         module = result.module(name)

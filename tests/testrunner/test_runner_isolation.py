@@ -139,6 +139,7 @@ def test_the_warm_parent_never_shadows_the_code_under_test(project: Any) -> None
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.report["launcher"] == "spawn"
     assert "psutil" in result.report["launcher_note"]
+    assert result.report["listed_by"] == "fresh interpreter"  # listed again without the shadowing import
 
 
 PKG = "def covered():\n    return 1\n\n\ndef uncovered():\n    return 2\n"
