@@ -144,6 +144,9 @@ def compare_suite(label: str, py: str, cwd: Path, tests: list[str], rounds: int)
                 xml = Path(tmp) / f"{tool}-{r}.xml"
                 figures[tool].append(measure(cmd(tool, xml), cwd, env))
                 seen[tool].append(outcomes(xml) if xml.exists() else {})
+                wall, cpu, peak = figures[tool][-1]
+                print(f"  round {r + 1} {tool:<7} {wall:7.1f}s wall {cpu:7.1f}s CPU {peak / MiB:6.0f} MiB "
+                      f"(load {os.getloadavg()[0]:.1f})", file=sys.stderr, flush=True)
         for tool in TOOLS:
             wall = statistics.median(f[0] for f in figures[tool])
             cpu = statistics.median(f[1] for f in figures[tool])
