@@ -130,8 +130,10 @@ def compare_suite(label: str, py: str, cwd: Path, tests: list[str], rounds: int)
 
         def cmd(tool: str, xml: Path) -> list[str]:
             if tool == "runner":
-                return [py, RUN_TESTS, *paths, "--jobs", "2", "--junitxml", str(xml), "--state-dir", state,
-                        "--", "-p", "no:randomly", *extra]
+                # --timeout: plain pytest and xdist stop no test here; the runner's default 60 s per test made a
+                # culprit of werkzeug's test_long_build (~1 s idle) at load 27 on 2 cores
+                return [py, RUN_TESTS, *paths, "--jobs", "2", "--timeout", "600", "--junitxml", str(xml),
+                        "--state-dir", state, "--", "-p", "no:randomly", *extra]
             xdist = ["-n", "2"] if tool == "xdist" else []
             return [py, "-m", "pytest", "-q", "-p", "no:randomly", *xdist, *tests, f"--junitxml={xml}"]
 
