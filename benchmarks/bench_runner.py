@@ -3,11 +3,11 @@
     python benchmarks/bench_runner.py            # everything (several minutes)
     python benchmarks/bench_runner.py --quick    # synthetic figures only, skip the project-suite timings
     python benchmarks/bench_runner.py --compare  # only: --jobs 2 vs pytest -n 2 (pytest-xdist) vs plain pytest
-                                                 # on a pinned werkzeug sdist and on a slice of our suite
+                                                 # on a pinned werkzeug sdist and on a slice of our suite,
+                                                 # interleaved rounds, medians (--rounds N, --suite NAME)
 
-The comparison fetches the pinned werkzeug sdist from the package index, creates a venv for it with its test
-requirements, pytest-xdist and psutil, and reports wall time, peak memory of the whole process tree (sum of PSS,
-sampled every 0.2 s) and per-test outcomes (from each tool's JUnit XML) against plain pytest's.
+See ``_runner_compare.py`` for how the comparison measures (wall, CPU and peak PSS of the whole process tree,
+per-test outcomes against plain pytest's in the same round, plain pytest against itself).
 
 Project-suite timings exclude tests/testrunner (it runs nested runners and would dominate both sides).
 """
@@ -116,7 +116,8 @@ def per_test_overhead() -> None:
     root = project({"tests/conftest.py": TIMING_CONFTEST, "tests/many/test_many.py": body})
     plain(root, "tests/many")
     runner(root, "--jobs", "1")
-    plain_gaps, runner_gaps = (json.loads(ln) for ln in (root / "gaps.json").read_text().splitlines())
+    sessions = [json.loads(ln) for ln in (root / "gaps.json").read_text().splitlines()]
+    plain_gaps, runner_gaps = [g for g in sessions if g]  # the runner's listing of the files runs no test
     overhead = statistics.median(runner_gaps) - statistics.median(plain_gaps)
     row("median overhead per test", f"{overhead * 1e3:.3f} ms", "<= 1 ms", overhead <= 1e-3)
 
@@ -157,102 +158,19 @@ def hang() -> None:
     row("hang stopped after (timeout 2 s)", f"{stop:.2f} s", "<= 3.00 s (timeout+1)", stop <= 3.0)
 
 
-WERKZEUG = "werkzeug==3.0.6"
-WERKZEUG_TEST_DEPS = ["pytest", "pytest-timeout", "pytest-xprocess<1", "cryptography", "watchdog",
-                      "ephemeral-port-reserve", "pytest-xdist", "psutil"]
-OUR_SLICE = ["tests/tenancy", "tests/context", "tests/ratelimit", "tests/roles"]
-
-
-def _outcomes(xml_path: Path) -> dict[str, str]:
-    import xml.etree.ElementTree as ET
-
-    out = {}
-    for case in ET.parse(xml_path).getroot().iter("testcase"):
-        kinds = [c.tag for c in case if c.tag in ("failure", "error", "skipped")]
-        out[f"{case.get('classname')}::{case.get('name')}"] = kinds[0] if kinds else "passed"
-    return out
-
-
-def _measure(cmd: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, int]:
-    """Wall seconds and peak PSS of the process tree (every process the command starts)."""
-    import psutil
-
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    root, peak = psutil.Process(proc.pid), 0
-    while proc.poll() is None:
-        total = 0
-        try:
-            for p in [root, *root.children(recursive=True)]:
-                try:
-                    total += p.memory_full_info().pss
-                except (psutil.Error, OSError):
-                    continue
-        except psutil.Error:
-            pass
-        peak = max(peak, total)
-        time.sleep(0.2)
-    return time.perf_counter() - t0, peak
-
-
-def _werkzeug(tmp: Path) -> tuple[str, Path]:
-    subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--no-binary", ":all:", WERKZEUG,
-                    "-d", str(tmp)], check=True, capture_output=True)
-    archive = next(tmp.glob("werkzeug-*.tar.gz"))
-    subprocess.run(["tar", "xzf", str(archive), "-C", str(tmp)], check=True)
-    src = next(p for p in tmp.iterdir() if p.is_dir() and p.name.startswith("werkzeug-"))
-    assert (src / "tests").is_dir(), "the sdist ships no tests"
-    venv = tmp / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    py = str(venv / "bin" / "python")
-    subprocess.run([py, "-m", "pip", "install", "-q", str(src), *WERKZEUG_TEST_DEPS], check=True, capture_output=True)
-    return py, src
-
-
-def _compare_suite(label: str, py: str, cwd: Path, tests: list[str], run_tests: str) -> None:
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTEST_ADDOPTS", "VIRTUAL_ENV")}
-    with tempfile.TemporaryDirectory() as tmp:
-        xml = {name: Path(tmp) / f"{name}.xml" for name in ("plain", "xdist", "runner")}
-        cmds = {
-            "plain": [py, "-m", "pytest", "-q", "-p", "no:randomly", *tests, f"--junitxml={xml['plain']}"],
-            "xdist": [py, "-m", "pytest", "-q", "-p", "no:randomly", "-n", "2", *tests, f"--junitxml={xml['xdist']}"],
-            "runner": [py, run_tests, *(t for t in tests if not t.startswith("-")), "--jobs", "2",
-                       "--junitxml", str(xml["runner"]), "--state-dir", str(Path(tmp) / "state"),
-                       "--", "-p", "no:randomly", *(t for t in tests if t.startswith("-"))],
-        }
-        _measure(cmds["runner"], cwd, env)  # records durations for longest-first scheduling, warms caches
-        figures = {name: _measure(cmd, cwd, env) for name, cmd in cmds.items()}
-        reference = _outcomes(xml["plain"])
-        for name in ("plain", "xdist", "runner"):
-            wall, peak = figures[name]
-            got = _outcomes(xml[name])
-            diff = sum(1 for k in set(reference) | set(got) if reference.get(k) != got.get(k))
-            print(f"{label:<22} {name:<16} {wall:8.1f}s {peak / MiB:10.0f} MiB {len(got):7d} {diff:9d}")
-        ratio = figures["xdist"][0] / figures["runner"][0]
-        print(f"{label:<22} speed-up of --jobs 2 over pytest -n 2: {ratio:.2f}x (target >= 1.1x); "
-              f"peak memory {figures['runner'][1] / max(figures['xdist'][1], 1):.2f}x of xdist's (target < 1)")
-
-
-def compare(quick: bool) -> None:
-    """With ``quick``: werkzeug without its dev-server tests (test_serving, test_debug) and no llmteam slice."""
-    print(f"{'suite':<22} {'tool':<16} {'wall':>9} {'peak PSS':>14} {'tests':>7} {'!=plain':>9}")
-    print("-" * 82)
-    with tempfile.TemporaryDirectory(prefix="bench_werkzeug_") as tmp:
-        py, src = _werkzeug(Path(tmp))
-        skip = ["--ignore=tests/test_serving.py", "--ignore=tests/test_debug.py"] if quick else []
-        _compare_suite(WERKZEUG + (" (quick)" if quick else ""), py, src, ["tests", *skip], RUN_TESTS)
-    if not quick:
-        _compare_suite("llmteam (4 modules)", sys.executable, ROOT, OUR_SLICE, RUN_TESTS)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="skip the project-suite timings")
     parser.add_argument("--compare", action="store_true", help="only the comparison with pytest-xdist")
+    parser.add_argument("--rounds", type=int, default=3, help="--compare: interleaved rounds (medians)")
+    parser.add_argument("--suite", action="append", choices=["werkzeug", "llmteam"],
+                        help="--compare: only this suite (repeatable; default both)")
     ns = parser.parse_args()
     quick = ns.quick
     if ns.compare:
-        compare(quick)
+        from _runner_compare import compare
+
+        compare(quick, max(1, ns.rounds), ns.suite or ["werkzeug", "llmteam"])
         return
     print(f"{'figure':<52} {'measured':>14}  {'target':<22} ok?")
     print("-" * 96)

@@ -16,7 +16,17 @@ from typing import Any
 from ._console import Console
 from ._coverage import combine_coverage, coverage_config
 from ._discovery import Discovery, DiscoveryError, Module, discover
-from ._options import EXIT_FAILED, EXIT_OK, EXIT_USAGE, Options, parse_args, pytest_selection_args
+from ._errors import LaunchError
+from ._launch import SpawnLauncher, ZygoteLauncher, open_launcher
+from ._options import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_USAGE,
+    NO_CACHE_WRITERS,
+    Options,
+    parse_args,
+    pytest_selection_args,
+)
 from ._report import Reporter, atomic_write
 from ._schedule import load_durations, plan, save_durations
 from ._state import ModuleState, totals
@@ -31,9 +41,9 @@ def _usage(msg: str) -> int:
     return EXIT_USAGE
 
 
-def _select(opts: Options) -> tuple[Discovery, list[Module]] | str:
+def _select(opts: Options, launcher: Any = None) -> tuple[Discovery, list[Module]] | str:
     try:
-        found = discover(opts.paths, opts.pytest_args)
+        found = discover(opts.paths, opts.pytest_args, launcher=launcher)
     except (FileNotFoundError, DiscoveryError) as exc:
         return str(exc)
     if not opts.modules:
@@ -43,6 +53,35 @@ def _select(opts: Options) -> tuple[Discovery, list[Module]] | str:
     if unknown:
         return f"unknown module(s) {', '.join(map(repr, unknown))}; known modules: {', '.join(known) or '(none)'}"
     return found, [known[n] for n in dict.fromkeys(opts.modules)]
+
+
+def _open(opts: Options) -> tuple[Any, tuple[Discovery, list[Module]] | str]:
+    """Start the warm parent, then let a child forked from it list the test files (it inherits pytest, plugins
+    and the project already imported: no second interpreter start-up before the first test). Falls back to a
+    fresh interpreter for the listing, and to spawned workers, when the warm parent cannot fork."""
+    if opts.list_modules:
+        return None, _select(opts)
+    cwd_src = Path.cwd() / "src"  # usually the project's own packages: the listing then finds them imported
+    launcher = open_launcher(opts.no_fork, {"preload": [*opts.preload, *(["coverage"] if opts.coverage else [])],
+                                            "project": [] if opts.coverage else _packages([cwd_src])})
+    if not isinstance(launcher, ZygoteLauncher):
+        return launcher, _select(opts)
+    try:
+        selected = _select(opts, launcher)
+    except LaunchError as exc:
+        launcher.close()
+        return SpawnLauncher(f"warm parent failed: {exc}"), _select(opts)
+    if isinstance(selected, str):
+        return launcher, selected
+    opts.warm = _warm_config(opts, selected[0])
+    try:
+        reason = launcher.warm(opts.warm)
+    except LaunchError as exc:
+        reason = str(exc)
+    if reason is not None:  # e.g. a module it imported is shadowed: the listing may have seen the wrong copy too
+        launcher.close()
+        return SpawnLauncher(reason), _select(opts)
+    return launcher, selected
 
 
 def _load_peaks(path: Path) -> dict[str, int]:
@@ -61,7 +100,7 @@ def _predict(modules: list[Module], peaks: dict[str, int], mem_limit: int) -> li
 
 def _base_args(opts: Options, found: Discovery) -> list[str]:
     # plugins pre-imported by the warm parent cannot be assertion-rewritten; harmless, so not worth a warning
-    args = ["-q", "--continue-on-collection-errors", "-p", "no:cacheprovider", f"--rootdir={found.rootdir}",
+    args = ["-q", "--continue-on-collection-errors", *NO_CACHE_WRITERS, f"--rootdir={found.rootdir}",
             "-W", "ignore::pytest.PytestAssertRewriteWarning"]
     if found.inifile:
         args += ["-c", found.inifile]  # the same configuration as plain pytest, from any working directory
@@ -71,15 +110,18 @@ def _base_args(opts: Options, found: Discovery) -> list[str]:
     return args + pytest_selection_args(opts)
 
 
+def _packages(homes: list[Path]) -> list[list[str]]:
+    """[name, home] of every package directly in each of ``homes``."""
+    return [[pkg.name, str(home)] for home in homes if home.is_dir()
+            for pkg in sorted(home.iterdir()) if (pkg / "__init__.py").is_file()]
+
+
 def _warm_config(opts: Options, found: Discovery) -> dict[str, Any]:
     """What the warm parent may import: the project's own packages (src/ and ini pythonpath) unless measuring
     coverage, and where the tests import from (to detect a module the warm parent would shadow)."""
     root = Path(found.rootdir)
     homes = [root / "src", *(Path(p) for p in found.pythonpath)]
-    project = [] if opts.coverage else [
-        [pkg.name, str(home)] for home in homes if home.is_dir()
-        for pkg in sorted(home.iterdir()) if (pkg / "__init__.py").is_file()
-    ]
+    project = [] if opts.coverage else _packages(homes)
     test_dirs = {str(Path(f).resolve().parent) for m in found.modules for f in m.paths}
     return {"preload": opts.preload, "project": project,
             "shadow_dirs": sorted({str(root), *map(str, homes), *test_dirs})}
@@ -96,8 +138,10 @@ def main(argv: list[str] | None = None) -> int:
         opts = parse_args(sys.argv[1:] if argv is None else list(argv))
     except SystemExit as exc:
         return int(exc.code or 0) if exc.code in (0, None) else EXIT_USAGE
-    selected = _select(opts)
+    launcher, selected = _open(opts)
     if isinstance(selected, str):
+        if launcher is not None:
+            launcher.close()
         return _usage(selected)
     found, modules = selected
     if opts.list_modules:
@@ -115,7 +159,8 @@ def main(argv: list[str] | None = None) -> int:
         cov_dir.mkdir(parents=True)
         coverage = {"data_file": str((cov_dir / ".coverage").resolve()), "config_file": coverage_config(found.rootdir),
                     "rootdir": found.rootdir}
-    opts.warm = _warm_config(opts, found)
+    if not opts.warm:
+        opts.warm = _warm_config(opts, found)
     peaks_path = state_dir / PEAKS_FILE
     states = _predict(modules, _load_peaks(peaks_path), opts.mem_limit)
     jobs = plan(states, load_durations(state_dir), opts.jobs)
@@ -123,10 +168,11 @@ def main(argv: list[str] | None = None) -> int:
     reporter = Reporter(opts.json, opts.junitxml)
     sup = Supervisor(opts, states, jobs, console, reporter, _base_args(opts, found), state_dir, coverage,
                      found.rootdir)
+    sup.launcher = launcher
     sup.meta.update(
         options={"jobs": opts.jobs, "mem_limit_bytes": opts.mem_limit, "mem_budget_bytes": opts.mem_budget,
                  "timeout_s": opts.timeout, "fast": opts.fast, "coverage": opts.coverage, "maxfail": opts.maxfail},
-        started_at=time.time(), rootdir=found.rootdir, inifile=found.inifile,
+        started_at=time.time(), rootdir=found.rootdir, inifile=found.inifile, listed_by=found.listed_by,
     )
     reporter.write(states, sup.meta, None)
     old = {s: signal.signal(s, _on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
@@ -143,9 +189,10 @@ def main(argv: list[str] | None = None) -> int:
             signal.signal(s, handler)
     sup.meta.update(finished_at=time.time(), supervisor_rss_bytes=self_rss(), interrupted=sup.interrupted,
                     stopped=sup.stop_reason,
-                    supervisor_peak_rss_bytes=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+                    supervisor_peak_rss_bytes=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+                    supervisor_cpu_s=round(sum(resource.getrusage(resource.RUSAGE_SELF)[:2]), 3))
     _save_peaks(peaks_path, states)
-    save_durations(state_dir, found.rootdir, states)
+    save_durations(state_dir, found.rootdir, states, sup.session_s)
     console.details(states)
     if coverage is not None and not sup.interrupted:
         sup.meta["coverage"] = combine_coverage(coverage, console)

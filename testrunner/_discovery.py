@@ -13,6 +13,7 @@ import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ._errors import RunnerError
 
@@ -37,6 +38,7 @@ class Discovery:
     inifile: str | None
     modules: list[Module]
     pythonpath: list[str] = field(default_factory=list)
+    listed_by: str = "fresh interpreter"  # or "warm parent": a child forked from it listed the files
 
 
 class DiscoveryError(RunnerError):
@@ -70,23 +72,39 @@ def _display(path: str) -> str:
     return path if rel.startswith("..") else rel
 
 
-def discover(paths: list[str], pytest_args: list[str] | None = None, timeout: float = 300.0) -> Discovery:
-    """Ask pytest (in a subprocess, from this directory) which files it would collect for ``paths``."""
+def discover(paths: list[str], pytest_args: list[str] | None = None, timeout: float = 300.0,
+             launcher: Any = None) -> Discovery:
+    """Ask pytest, from this directory, which files it would collect for ``paths``: in a child forked from the warm
+    parent ``launcher`` when given (a ``ZygoteLauncher``), else in a fresh interpreter."""
     for raw in paths:
         if not os.path.exists(raw):
             raise FileNotFoundError(f"test path {raw!r} does not exist; pass a directory such as tests/")
-    argv = [sys.executable, "-c", _BOOT.format(root=RUNNER_ROOT), json.dumps([*paths, *(pytest_args or [])])]
-    proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
-    lines = proc.stdout.strip().splitlines()
-    try:
-        info = json.loads(lines[-1]) if lines else {}
-    except ValueError:
-        info = {}
-    if proc.returncode != 0 or "files" not in info:
-        detail = "\n".join(x for x in (proc.stdout.strip(), proc.stderr.strip()) if x)
-        raise DiscoveryError(f"pytest could not collect the test files:\n{detail[-4000:]}")
+    args_json = json.dumps([*paths, *(pytest_args or [])])
+    if launcher is not None:
+        code, output = launcher.discover(args_json, timeout)
+    else:
+        argv = [sys.executable, "-c", _BOOT.format(root=RUNNER_ROOT), args_json]
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
+        code, output = proc.returncode, "\n".join(x for x in (proc.stdout.strip(), proc.stderr.strip()) if x)
+    info = _result(output)
+    if code != 0 or "files" not in info:
+        raise DiscoveryError(f"pytest could not collect the test files:\n{output.strip()[-4000:]}")
     bases = list(info["args"])
     cwd = os.getcwd()
     if cwd in bases and os.path.isdir("tests"):
         bases.append(os.path.abspath("tests"))  # no PATH and no testpaths: tests/ is the usual base
-    return Discovery(info["rootdir"], info["inifile"], group(bases, info["files"]), info["pythonpath"])
+    return Discovery(info["rootdir"], info["inifile"], group(bases, info["files"]), info["pythonpath"],
+                     "warm parent" if launcher is not None else "fresh interpreter")
+
+
+def _result(output: str) -> dict[str, Any]:
+    """The lister's JSON line: the last line of its output that is a JSON object (pytest may print around it)."""
+    for line in reversed(output.strip().splitlines()):
+        if line.startswith("{"):
+            try:
+                info = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(info, dict):
+                return info
+    return {}

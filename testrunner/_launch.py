@@ -9,6 +9,7 @@ import select
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -79,18 +80,66 @@ class ZygoteLauncher:
             return str(reply.get("reason") or "warm parent exited during start-up")
         return cls(proc, ours)
 
-    def start(self, spec_path: str, wfd: int) -> int:
-        """Ask the zygote to fork a worker that writes events to ``wfd``; returns its pid."""
+    def _request(self, request: dict[str, Any], fds: list[int], timeout: float) -> dict[str, Any]:
         try:
-            socket.send_fds(self._sock, [json.dumps({"spec": spec_path}).encode()], [wfd])
-            ready, _, _ = select.select([self._sock], [], [], 10.0)
+            socket.send_fds(self._sock, [json.dumps(request).encode()], fds)
+            ready, _, _ = select.select([self._sock], [], [], timeout)
             raw = self._sock.recv(65536) if ready else b""
         except OSError as exc:
             raise LaunchError(f"warm parent is gone: {exc}") from exc
         reply: dict[str, Any] = json.loads(raw or b"{}")
+        return reply
+
+    def start(self, spec_path: str, wfd: int) -> int:
+        """Ask the zygote to fork a worker that writes events to ``wfd``; returns its pid."""
+        reply = self._request({"spec": spec_path}, [wfd], 10.0)
         if "pid" not in reply:
             raise LaunchError(str(reply.get("error") or "warm parent did not answer"))
         return int(reply["pid"])
+
+    def discover(self, args_json: str, timeout: float) -> tuple[int, str]:
+        """Let a child forked from the warm parent list the test files (``_listfiles``): exit status, output."""
+        rfd, wfd = os.pipe()
+        try:
+            socket.send_fds(self._sock, [json.dumps({"discover": args_json}).encode()], [wfd])
+        except OSError as exc:
+            os.close(rfd)
+            raise LaunchError(f"warm parent is gone: {exc}") from exc
+        finally:
+            os.close(wfd)
+        out = bytearray()
+        deadline = time.monotonic() + timeout
+        answered = False
+        sock = self._sock.fileno()
+        os.set_blocking(rfd, False)
+        try:
+            while time.monotonic() < deadline:  # until the child's output ends, or it has exited (reply sent)
+                ready, _, _ = select.select([rfd, sock], [], [], max(0.0, deadline - time.monotonic()))
+                chunk = _drain(rfd) if rfd in ready else None
+                if chunk:
+                    out += chunk
+                if sock in ready:
+                    answered = True
+                    out += _drain(rfd) or b""
+                    break
+                if chunk == b"":
+                    break
+        finally:
+            os.close(rfd)
+        if not answered:
+            answered = bool(select.select([sock], [], [], max(0.0, deadline - time.monotonic()))[0])
+        answer: dict[str, Any] = json.loads(self._sock.recv(65536) or b"{}") if answered else {}
+        if "status" not in answer:
+            raise LaunchError(str(answer.get("error") or "warm parent did not list the test files in time"))
+        return int(answer["status"]), out.decode(errors="replace")
+
+    def warm(self, config: dict[str, Any], timeout: float = 60.0) -> str | None:
+        """Import the project's packages in the warm parent; None when it may fork workers, else why not (then
+        the warm parent has exited)."""
+        reply = self._request({"warm": config}, [], timeout)
+        if reply.get("ready"):
+            return None
+        return str(reply.get("reason") or "warm parent did not answer")
 
     def close(self) -> None:
         """Stop the zygote."""
@@ -100,3 +149,28 @@ class ZygoteLauncher:
         except subprocess.TimeoutExpired:
             self._proc.kill()
             self._proc.wait()
+
+
+def _drain(fd: int) -> bytes | None:
+    """Everything readable on the non-blocking ``fd`` now: b"" at end of file, None if nothing is there yet."""
+    data = bytearray()
+    while True:
+        try:
+            chunk = os.read(fd, 1 << 16)
+        except BlockingIOError:
+            return bytes(data) if data else None
+        if not chunk:
+            return bytes(data)
+        data += chunk
+
+
+def open_launcher(no_fork: bool, warm: dict[str, Any]) -> ZygoteLauncher | SpawnLauncher:
+    """A warm parent that imported ``warm`` (see ``ZygoteLauncher.create``), or fresh interpreters and why."""
+    from ._sysutil import become_subreaper
+
+    if no_fork:
+        return SpawnLauncher("--no-fork given")
+    if not become_subreaper():
+        return SpawnLauncher("cannot become a child subreaper (prctl failed)")
+    made = ZygoteLauncher.create(warm)
+    return made if isinstance(made, ZygoteLauncher) else SpawnLauncher(made)

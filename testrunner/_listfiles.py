@@ -15,6 +15,8 @@ from typing import Any
 
 import pytest
 
+from ._options import NO_CACHE_WRITERS
+
 
 class FileLister:
     """Records every file pytest starts collecting, and keeps it from importing any of them.
@@ -53,10 +55,12 @@ def _nothing() -> list[Any]:
     return []
 
 
-def main() -> None:
-    """``argv[1]``: JSON list of pytest arguments; prints the result, exits 2 with pytest's output on failure."""
+def main(args_json: str | None = None) -> None:
+    """``args_json`` (default ``argv[1]``): JSON list of pytest arguments; prints the result, exits 2 with
+    pytest's output on failure."""
     lister = FileLister()
-    code = pytest.main([*json.loads(sys.argv[1]), "-qq", "-p", "no:cacheprovider"], plugins=[lister])
+    args = json.loads(sys.argv[1] if args_json is None else args_json)
+    code = pytest.main([*args, "-qq", *NO_CACHE_WRITERS], plugins=[lister])
     if not lister.info:
         print(json.dumps({"error": f"pytest could not start collecting (exit status {int(code)})"}))
         sys.exit(2)

@@ -9,6 +9,11 @@ from typing import Any
 from ._sysutil import available_memory, parse_size
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+# pytest's cache stays available (plugins such as pytest-xprocess keep files in it), but the plugins that record
+# the last failures and the known node ids are off: sessions running at once would overwrite each other's record
+NO_CACHE_WRITERS = ("-p", "no:lfplugin", "-p", "no:nfplugin")
+_CACHE_SELECTORS = {"--lf", "--last-failed", "--ff", "--failed-first", "--nf", "--new-first", "--sw", "--stepwise",
+                    "--sw-skip", "--stepwise-skip", "--lfnf", "--last-failed-no-failures"}
 
 
 @dataclass
@@ -106,7 +111,12 @@ def parse_args(argv: list[str]) -> Options:
     if "--" in argv:
         cut = argv.index("--")
         argv, extra = argv[:cut], argv[cut + 1 :]
-    ns = build_parser().parse_args(argv)
+    parser = build_parser()
+    ns = parser.parse_args(argv)
+    cached = sorted({a.split("=")[0] for a in extra} & _CACHE_SELECTORS)
+    if cached:
+        parser.error(f"{', '.join(cached)} selects tests from pytest's record of the last run, which the runner's "
+                     "sessions running at once do not keep; select with --module, -k or a PATH instead")
     budget = ns.mem_budget if ns.mem_budget is not None else int(available_memory() * 0.6)
     return Options(
         paths=ns.paths or ["tests"],

@@ -4,8 +4,8 @@ than the rest split by file across workers (each part is its own pytest session,
 from __future__ import annotations
 
 import json
-import math
 import os
+import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,6 +15,9 @@ from ._state import ModuleState
 DURATIONS_FILE = "durations.json"
 _SECONDS_PER_BYTE = 2e-4  # before anything is recorded: a test file's size stands for its running time
 _MAX_FILES = 20000
+SESSION_KEY = "<session start-up>"  # in durations.json: median seconds a worker spends outside its tests
+_DEFAULT_SESSION_S = 1.0
+_MAX_SPLITS = 64
 
 
 @dataclass
@@ -42,9 +45,12 @@ def load_durations(state_dir: Path) -> dict[str, float]:
         return {}
 
 
-def save_durations(state_dir: Path, rootdir: str, states: list[ModuleState]) -> None:
-    """Record each file's summed test durations (keeping files not run this time), bounded in size."""
+def save_durations(state_dir: Path, rootdir: str, states: list[ModuleState], session_s: list[float]) -> None:
+    """Record each file's summed test durations (keeping files not run this time), bounded in size, and the
+    median of ``session_s`` (seconds each worker spent outside its tests) as ``SESSION_KEY``."""
     recorded = load_durations(state_dir)
+    if session_s:
+        recorded[SESSION_KEY] = round(statistics.median(session_s), 4)
     fresh: dict[str, float] = {}
     for st in states:
         for res in st.results.values():
@@ -71,26 +77,50 @@ def _size(path: str) -> int:
         return 0
 
 
+def _lpt(loads: list[float], jobs: int) -> float:
+    """Makespan of running ``loads`` longest first, each on the least busy of ``jobs`` workers."""
+    busy = [0.0] * jobs
+    for load in sorted(loads, reverse=True):
+        busy[busy.index(min(busy))] += load
+    return max(busy, default=0.0)
+
+
+def _halve(files: list[str], est: dict[str, float]) -> tuple[list[str], list[str]]:
+    """Two parts of ``files`` balanced by their estimates (longest file into the lighter part)."""
+    parts: tuple[list[str], list[str]] = ([], [])
+    loads = [0.0, 0.0]
+    for f in sorted(files, key=lambda f: (-est[f], f)):
+        i = 0 if loads[0] <= loads[1] else 1
+        parts[i].append(f)
+        loads[i] += est[f]
+    return parts
+
+
 def plan(states: list[ModuleState], recorded: dict[str, float], jobs: int) -> list[Job]:
-    """Jobs, longest first; a module longer than a fair share (total / jobs) is split into balanced parts."""
+    """Jobs, longest first. With several workers, the longest unit is halved by file, again and again (each part a
+    session of its own, paying the start-up recorded as ``SESSION_KEY``); the plan kept is the one with the shortest
+    predicted run (longest first, each on the least busy worker)."""
+    overhead = recorded.get(SESSION_KEY, _DEFAULT_SESSION_S)
     per_file = {st.name: _estimate(st.module.paths, recorded) for st in states}
-    module_s = {name: sum(est.values()) for name, est in per_file.items()}
-    total = sum(module_s.values())
-    out: list[Job] = []
-    for st in states:
-        est = per_file[st.name]
-        parts = 1
-        if jobs > 1 and total > 0 and module_s[st.name] > total / jobs:
-            parts = min(jobs, len(est), math.ceil(module_s[st.name] / (total / jobs)) + 1)
-        if parts <= 1:
-            out.append(Job(st, st.module.paths, module_s[st.name]))
-            continue
-        bins: list[list[str]] = [[] for _ in range(parts)]
-        loads = [0.0] * parts
-        for f in sorted(est, key=lambda f: -est[f]):  # longest file into the least loaded part
-            i = loads.index(min(loads))
-            bins[i].append(f)
-            loads[i] += est[f]
-        out.extend(Job(st, tuple(sorted(b)), load) for b, load in zip(bins, loads, strict=True) if b)
+    units: list[tuple[ModuleState, list[str]]] = [(st, list(st.module.paths)) for st in states]
+
+    def load(unit: tuple[ModuleState, list[str]]) -> float:
+        est = per_file[unit[0].name]
+        return overhead + sum(est[f] for f in unit[1])
+
+    if jobs > 1:  # keep halving the longest splittable unit; keep the best plan seen (a split may pay only later)
+        best, best_s = units, _lpt([load(u) for u in units], jobs)
+        for _ in range(_MAX_SPLITS):
+            splittable = [u for u in units if len(u[1]) > 1]
+            if not splittable:
+                break
+            biggest = max(splittable, key=load)
+            halves = _halve(biggest[1], per_file[biggest[0].name])
+            units = [u for u in units if u is not biggest] + [(biggest[0], halves[0]), (biggest[0], halves[1])]
+            makespan = _lpt([load(u) for u in units], jobs)
+            if makespan < best_s - 1e-9:
+                best, best_s = units, makespan
+        units = best
+    out = [Job(st, tuple(sorted(files)), load((st, files)) - overhead) for st, files in units]
     out.sort(key=lambda j: -j.expected_s)
     return out

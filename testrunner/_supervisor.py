@@ -14,16 +14,20 @@ from pathlib import Path
 from typing import Any
 
 from ._errors import LaunchError
-from ._launch import RUNNER_ROOT, SpawnLauncher, ZygoteLauncher
+from ._launch import RUNNER_ROOT, SpawnLauncher, open_launcher
 from ._schedule import Job
 from ._state import CaseResult, Culprit, ModuleState
 from ._sysutil import CgroupLimiter, rss_of
 from ._tree import TAG_VAR, descendants, kill_tree, private_bytes, start_watchdog
 from ._workers import Worker, settle_orphans
 
-TICK = 0.01  # select timeout; RSS is sampled at least every 2 ticks (<= 20 ms)
-SAMPLE_EVERY = 0.005
-TREE_EVERY = 0.05  # the worker's descendants (processes its tests started) are walked this often
+# A worker's RSS is sampled more often the closer it is to the cap: the time its headroom would last at FILL_RATE
+# (a fast allocation loop), between SAMPLE_MIN and SAMPLE_MAX. Far below the cap the supervisor then costs little
+# CPU (on a loaded machine the run's wall time, and so the number of samples, grows).
+FILL_RATE = 2 * 2**30  # bytes per second
+SAMPLE_MIN, SAMPLE_MAX = 0.005, 0.1
+TREE_EVERY = 0.05  # the descendants of a worker that started processes are walked this often
+TREE_IDLE = 0.25  # ... and of one that has none
 DUMP_GRACE = 0.3  # time between the faulthandler signal and SIGKILL for a hung test
 _STACK_MAX = 20000
 _QUIET = ("interrupted", "retired", "stopped")  # causes that are not the test's fault
@@ -52,6 +56,7 @@ class Supervisor:
         self.stop_reason: str | None = None
         self.interrupted = False
         self.failures = 0
+        self.session_s: list[float] = []  # per worker: seconds outside its tests (start-up, collection, exit)
         self._open: dict[str, int] = {}
         self._slots = list(range(opts.jobs))
         self._pending_since: dict[str, float] = {}
@@ -69,7 +74,7 @@ class Supervisor:
         try:
             while (pending and self.stop_reason is None) or self.workers:
                 pending = self._schedule(pending) if self.stop_reason is None else pending
-                for key, _ in self.sel.select(TICK):
+                for key, _ in self.sel.select(self._tick()):
                     self._read(self.workers[key.data])
                 now = time.monotonic()
                 for w in list(self.workers.values()):
@@ -125,17 +130,12 @@ class Supervisor:
         return pending
 
     def _ensure_launcher(self) -> None:
-        if self.launcher is not None:
+        if self.cgroup is not None or "launcher" in self.meta:
             return
         from ._sysutil import become_subreaper, delegated_cgroup
 
-        if self.opts.no_fork:
-            self.launcher = SpawnLauncher("--no-fork given")
-        elif not become_subreaper():
-            self.launcher = SpawnLauncher("cannot become a child subreaper (prctl failed)")
-        else:
-            made = ZygoteLauncher.create(self.opts.warm)
-            self.launcher = made if isinstance(made, ZygoteLauncher) else SpawnLauncher(made)
+        if self.launcher is None:  # main() opens it before discovery; this is for a Supervisor used alone
+            self.launcher = open_launcher(self.opts.no_fork, self.opts.warm)
         become_subreaper()  # also when spawning: leftovers of a dead worker's tree come to us, and are killed
         cg = delegated_cgroup()
         self.cgroup = CgroupLimiter(cg, self.opts.mem_limit) if cg is not None else None
@@ -226,6 +226,7 @@ class Supervisor:
                 st.culprits.append(Culprit(res.nodeid, "memory", int(ev["rss"]), killed_at=time.time(),
                                            test_started_at=w.current_wall))
             st.flag_growth(res.nodeid, int(ev["rss_before"]), int(ev["rss"]))
+            w.test_s += res.duration
             w.current, st.current, w.progressed = None, None, True
             if res.cause == "memory":
                 self._kill(w, "retired")  # its heap is at the cap (the traceback keeps it alive): start afresh
@@ -249,19 +250,20 @@ class Supervisor:
     def _watch(self, w: Worker, now: float) -> None:
         if w.kill_cause is not None:
             return
-        if now - w.last_tree >= TREE_EVERY:
+        if now - w.last_tree >= (TREE_EVERY if w.tree_extra or w.adopted else TREE_IDLE):
             w.last_tree = now
             kids = descendants(w.pid) + [d for a in w.adopted for d in (a, *descendants(a))]
             w.tree.update(kids)
             w.tree_extra = sum(private_bytes(k) for k in kids)
-        if now - w.last_sample >= SAMPLE_EVERY:
-            w.last_sample = now
+        if now >= w.next_sample:
             rss = rss_of(w.pid)
             if rss is not None:
                 w.rss = rss + w.tree_extra  # the worker and every process its tests started
                 if w.rss > self.opts.mem_limit:
                     self._kill(w, "memory")
                     return
+            headroom = max(0, self.opts.mem_limit - w.rss) / FILL_RATE
+            w.next_sample = now + min(SAMPLE_MAX, max(SAMPLE_MIN, headroom))
         if w.dump_deadline is not None:
             if now >= w.dump_deadline:
                 self._kill(w, "timeout")
@@ -274,6 +276,12 @@ class Supervisor:
             except OSError:
                 pass
             w.dump_deadline = now + DUMP_GRACE
+
+    def _tick(self) -> float:
+        """Seconds until the next RSS sample is due (events wake the loop sooner)."""
+        now = time.monotonic()
+        due = min((w.next_sample for w in self.workers.values()), default=now + SAMPLE_MAX)
+        return min(SAMPLE_MAX, max(0.001, due - now))
 
     def _kill(self, w: Worker, cause: str) -> None:
         if w.kill_cause is None:
@@ -320,6 +328,8 @@ class Supervisor:
         peak = int(usage.ru_maxrss) * 1024 if usage is not None else w.rss
         st.peak_rss = max(st.peak_rss, peak)
         cause = w.kill_cause
+        if cause is None and w.done is not None and w.progressed:
+            self.session_s.append(max(0.0, time.monotonic() - w.launched - w.test_s))
         if w.interrupted is not None or (w.done is not None and w.done["exitstatus"] == 2 and cause is None):
             where = f" in {w.current}" if w.current else ""
             self.stop(f"interrupted{where}: {w.interrupted or 'pytest reported an interrupted session'}", True)

@@ -27,7 +27,7 @@ class Worker:
     current_start: float = 0.0
     current_wall: float = 0.0
     last_event: float = 0.0
-    last_sample: float = 0.0
+    next_sample: float = 0.0
     last_tree: float = 0.0
     rss: int = 0
     tree_extra: int = 0
@@ -45,6 +45,7 @@ class Worker:
     tag: str = ""
     timeouts: dict[str, float] = field(default_factory=dict)
     adopted: set[int] = field(default_factory=set)
+    test_s: float = 0.0
 
     @property
     def state(self) -> ModuleState:

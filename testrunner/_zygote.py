@@ -24,7 +24,9 @@ from typing import Any
 
 from ._sysutil import die_with_parent, native_thread_count
 
-WARM_MODULES = ("pytest", "_pytest.python", "_pytest.fixtures", "pytest_asyncio", "hypothesis", "coverage")
+# coverage only with --coverage (the supervisor preloads it then). Installed pytest plugins are deliberately not
+# imported here: importing them in another order than pytest does changes the warnings some of them emit.
+WARM_MODULES = ("pytest", "_pytest.python", "_pytest.fixtures", "pytest_asyncio", "hypothesis")
 
 
 def _inside(path: str | None, directory: str) -> bool:
@@ -104,8 +106,54 @@ def _child(sock: socket.socket, spec_path: str, fd: int) -> None:
     os._exit(0)
 
 
+def _discover(sock: socket.socket, args_json: str, fd: int) -> int:
+    """Fork a child that lists the test files (``_listfiles``) with its output on ``fd``; its exit status.
+
+    The child inherits every module warmed here (pytest, its plugins, the project), so the listing costs only
+    pytest's walk and the conftest files, not a fresh interpreter; this process stays as it was.
+    """
+    pid = os.fork()
+    if pid == 0:
+        code = 3
+        try:
+            sock.close()  # neither the listing nor a process a conftest starts may talk to the supervisor
+            die_with_parent(os.getppid())
+            os.dup2(fd, 1)
+            os.dup2(fd, 2)
+            os.close(fd)
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            from . import _listfiles
+
+            _listfiles.main(args_json)
+            code = 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 1
+        except BaseException:
+            import traceback
+
+            traceback.print_exc()
+        finally:
+            try:
+                sys.stdout.flush()
+                sys.stderr.flush()
+            finally:
+                os._exit(code)
+    os.close(fd)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status)
+
+
+def _ready(config: dict[str, Any]) -> str | None:
+    """Import the project's packages, freeze the warm heap; why forking workers is unsafe, or None."""
+    _warm({"project": config.get("project", [])})
+    gc.collect()
+    gc.freeze()  # keep the warm heap shared copy-on-write with every worker
+    return shadowing(list(config.get("shadow_dirs", []))) or fork_blocker()
+
+
 def serve(sock: socket.socket, supervisor_pid: int) -> None:
-    """Answer fork requests until the supervisor closes the socket."""
+    """Answer requests until the supervisor closes the socket: ``discover`` (list the files), ``warm`` (import the
+    project, check it is safe to fork workers; exits if not) and ``spec`` (fork a worker)."""
     while True:
         try:
             msg, fds, _, _ = socket.recv_fds(sock, 65536, 4)
@@ -114,11 +162,20 @@ def serve(sock: socket.socket, supervisor_pid: int) -> None:
         if not msg:
             return
         request: dict[str, Any] = json.loads(msg)
+        if "warm" in request:
+            reason = _ready(request["warm"])
+            sock.send(json.dumps({"ready": reason is None, "reason": reason}).encode())
+            if reason is not None:
+                return
+            continue
         reason = fork_blocker()
         if reason is not None or not fds:
             for fd in fds:
                 os.close(fd)
             sock.send(json.dumps({"error": reason or "no pipe received"}).encode())
+            continue
+        if "discover" in request:
+            sock.send(json.dumps({"status": _discover(sock, request["discover"], fds[0])}).encode())
             continue
         inter = os.fork()
         if inter == 0:
@@ -131,7 +188,12 @@ def serve(sock: socket.socket, supervisor_pid: int) -> None:
 
 
 def main() -> None:
-    """``python -c ... _zygote.main()`` with the control socket as fd argv[1]."""
+    """``python -c ... _zygote.main()`` with the control socket as fd argv[1].
+
+    Imports pytest, its usual plugins, ``--preload`` modules and the project packages already known, then says
+    whether it can fork; the supervisor then asks it to list the test files and to import the project's packages
+    found by that listing (``serve``).
+    """
     sock = socket.socket(fileno=int(sys.argv[1]))
     supervisor_pid = os.getppid()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -141,9 +203,7 @@ def main() -> None:
     if runner_root in sys.path:
         sys.path.remove(runner_root)
     _warm(config)
-    gc.collect()
-    gc.freeze()  # keep the warm heap shared copy-on-write with every worker
-    reason = shadowing(list(config.get("shadow_dirs", []))) or fork_blocker()
+    reason = fork_blocker()
     sock.send(json.dumps({"ready": reason is None, "reason": reason}).encode())
     if reason is None:
         serve(sock, supervisor_pid)

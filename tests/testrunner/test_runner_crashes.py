@@ -111,6 +111,8 @@ def test_every_culprit_is_named_and_every_ordinary_test_passes(project: Any, lau
 
     assert result.returncode == 1, result.stdout + result.stderr
     assert result.report["launcher"] == launcher
+    # forking: a child of the warm parent listed the files (no second interpreter start-up); else a fresh one
+    assert result.report["listed_by"] == ("warm parent" if launcher == "fork" else "fresh interpreter")
     assert result.report["exit_code"] == 1
     for name, expected in expected_modules.items():
         module = result.module(name)
@@ -140,7 +142,7 @@ def test_every_culprit_is_named_and_every_ordinary_test_passes(project: Any, lau
     assert sum(1 for _ in junit.iter("testcase")) == tot["tests"]
 
 
-def test_ordinary_failures_and_skips_are_counted(project: Any) -> None:
+def test_failures_skips_collection_errors_and_rss_growth_are_counted(project: Any) -> None:
     project.write(
         "tests/mixed/test_mixed.py",
         """
@@ -162,35 +164,8 @@ def test_ordinary_failures_and_skips_are_counted(project: Any) -> None:
         """,
     )
     project.write("tests/test_top.py", project.ordinary("top", 3))
-    result = project.run()
-    assert result.returncode == 1
-    mixed = result.module("mixed")
-    assert (mixed["tests"], mixed["passed"], mixed["failed"], mixed["skipped"], mixed["xfailed"]) == (4, 1, 1, 1, 1)
-    assert mixed["culprits"] == []
-    assert "assert 1 == 2" in mixed["failures"][0]["text"]
-    assert result.module("tests")["passed"] == 3  # the files directly in tests/ form one more module
-    assert result.last_line == "tests: 4 passed, 1 failed, 1 skipped, 1 xfailed"
-
-
-def test_all_passing_exits_zero(project: Any) -> None:
-    project.write("tests/one/test_one.py", project.ordinary("one", 3))
-    result = project.run()
-    assert result.returncode == 0, result.stdout
-    assert result.report["exit_code"] == 0
-    assert result.last_line == "tests: 3 passed, 0 failed, 0 skipped"
-
-
-def test_collection_error_fails_only_its_file(project: Any) -> None:
     project.write("tests/mod/test_broken.py", "import no_such_module_anywhere\n")
     project.write("tests/mod/test_fine.py", project.ordinary("fine"))
-    result = project.run()
-    mod = result.module("mod")
-    assert result.returncode == 1
-    assert (mod["passed"], mod["failed"], mod["errors"]) == (2, 0, 1)  # a collection error, as pytest counts it
-    assert "no_such_module_anywhere" in mod["failures"][0]["text"]
-
-
-def test_rss_growth_is_flagged(project: Any) -> None:
     project.write(
         "tests/grow/test_grow.py",
         """
@@ -204,6 +179,18 @@ def test_rss_growth_is_flagged(project: Any) -> None:
         """,
     )
     result = project.run("--mem-limit", "300M")
+    assert result.returncode == 1
+    mixed = result.module("mixed")
+    assert (mixed["tests"], mixed["passed"], mixed["failed"], mixed["skipped"], mixed["xfailed"]) == (4, 1, 1, 1, 1)
+    assert mixed["culprits"] == []
+    assert "assert 1 == 2" in mixed["failures"][0]["text"]
+    assert result.module("tests")["passed"] == 3  # the files directly in tests/ form one more module
+
+    mod = result.module("mod")  # a collection error fails only its file
+    assert (mod["passed"], mod["failed"], mod["errors"]) == (2, 0, 1)  # a collection error, as pytest counts it
+    assert "no_such_module_anywhere" in mod["failures"][0]["text"]
+
     flags = result.module("grow")["rss_growth"]
     assert [f["nodeid"] for f in flags] == ["tests/grow/test_grow.py::test_grows"]
     assert flags[0]["growth_bytes"] > 16 * 2**20
+    assert result.last_line == "tests: 8 passed, 1 failed, 1 skipped, 1 errors, 1 xfailed"

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the runner lives beside run_tests.py
 
 # nested runs start interpreters: on a loaded machine one can take minutes (a hang guard, not a timing)
 pytestmark = pytest.mark.timeout(900)
@@ -28,7 +32,8 @@ def test_module_selects_only_named_modules(project: Any) -> None:
     project.write("tests/beta/test_beta.py", project.ordinary("beta", 3))
     project.write("tests/gamma/test_gamma.py", project.ordinary("gamma"))
     result = project.run("--module", "beta", "--module", "gamma")
-    assert result.returncode == 0
+    assert result.returncode == 0, result.stdout + result.stderr  # all passed: exit status 0
+    assert result.report["exit_code"] == 0
     assert [m["name"] for m in result.report["modules"]] == ["beta", "gamma"]
     assert result.last_line == "tests: 5 passed, 0 failed, 0 skipped"
 
@@ -47,6 +52,11 @@ def test_bad_option_values_are_usage_errors(project: Any) -> None:
     for args in (["--mem-limit", "lots"], ["--jobs", "0"], ["--timeout", "-1"], ["--no-such-flag"]):
         proc = subprocess.run(project.command(*args), cwd=project.root, capture_output=True, text=True)
         assert proc.returncode == 2, args
+    # pytest's last-failed record is not kept (sessions run at once would overwrite it): refused, not ignored
+    for args in (["--", "--lf"], ["--", "--sw"], ["--", "--ff", "-q"]):
+        proc = subprocess.run(project.command(*args), cwd=project.root, capture_output=True, text=True)
+        assert proc.returncode == 2, args
+        assert args[1] in proc.stderr and "--module" in proc.stderr
 
 
 def test_list_modules(project: Any) -> None:
@@ -67,13 +77,21 @@ def test_fast_skips_slow_tests_and_reports_empty_selection(project: Any) -> None
     assert result.module("allslow")["tests"] == 0  # empty selection: reported, not failed
     assert result.last_line == "tests: 1 passed, 0 failed, 0 skipped"
 
-    everything = project.run()
-    assert everything.last_line == "tests: 4 passed, 0 failed, 0 skipped"
-
 
 def test_keyword_marker_and_passthrough_args(project: Any) -> None:
     project.write("tests/mixed/test_mixed.py", SLOW + "\ndef test_other():\n    pass\n")
-    assert project.run("-k", "quick").last_line == "tests: 1 passed, 0 failed, 0 skipped"
-    assert project.run("-m", "slow").last_line == "tests: 1 passed, 0 failed, 0 skipped"
-    after_dashes = project.run("--", "-k", "other or quick")
-    assert after_dashes.last_line == "tests: 2 passed, 0 failed, 0 skipped"
+    # -m and the arguments after -- reach every worker's pytest (test_slow_one is neither, test_quick not "other")
+    result = project.run("-m", "not slow", "--", "-k", "other or slow_one")
+    assert result.last_line == "tests: 1 passed, 0 failed, 0 skipped"
+    assert result.module("mixed")["passed"] == 1
+
+
+def test_selection_and_maxfail_arguments() -> None:
+    from testrunner._options import parse_args, pytest_selection_args
+
+    opts = parse_args(["-k", "quick", "-m", "slow", "--fast", "--", "--maxfail=4", "-p", "no:randomly"])
+    assert pytest_selection_args(opts) == ["-k", "quick", "-m", "(slow) and not slow", "--maxfail=4",
+                                           "--maxfail=4", "-p", "no:randomly"]
+    assert parse_args(["--", "--maxfail", "3"]).maxfail == 3  # -x/--maxfail after -- stop the whole run too
+    assert parse_args(["--maxfail", "5", "--", "-x"]).maxfail == 1  # the smallest wins
+    assert parse_args(["--", "-k", "x"]).maxfail == 0

@@ -148,3 +148,30 @@ def test_plan_runs_longest_first_and_splits_a_dominant_module(tmp_path: Path) ->
     assert len(parts) == 2 and sorted(f for j in parts for f in j.files) == sorted(big.module.paths)
     assert sorted(j.expected_s for j in parts) == [30.0, 40.0]  # balanced by recorded file durations
     assert [j.expected_s for j in two] == sorted((j.expected_s for j in two), reverse=True)
+
+
+def test_plan_halves_again_while_it_pays_and_not_when_start_up_costs_more(tmp_path: Path) -> None:
+    from testrunner._discovery import Module
+    from testrunner._schedule import SESSION_KEY, load_durations, plan, save_durations
+
+    files = [tmp_path / f"test_f{i}.py" for i in range(4)]
+    for path in files:
+        path.write_text("")
+    one = ModuleState(Module("one", tuple(map(str, files))))
+    even = {str(f): 10.0 for f in files}
+    parts = plan([one], {**even, SESSION_KEY: 0.5}, jobs=2)
+    assert sorted(len(j.files) for j in parts) == [2, 2]  # one module alone: two balanced halves
+    other = ModuleState(Module("other", (str(tmp_path / "test_other.py"),)))
+    (tmp_path / "test_other.py").write_text("")
+    # 40 s of "one" and 20 s of "other" on two workers: halves of 20 s each and then quarters balance 30/30
+    uneven = plan([one, other], {**even, str(tmp_path / "test_other.py"): 20.0, SESSION_KEY: 0.5}, jobs=2)
+    assert sorted(len(j.files) for j in uneven if j.state is one) == [1, 1, 2]
+    # a session start-up longer than what splitting saves keeps the module whole
+    costly = plan([one, other], {**even, str(tmp_path / "test_other.py"): 30.0, SESSION_KEY: 30.0}, jobs=2)
+    assert [len(j.files) for j in costly if j.state is one] == [4]
+
+    one.add_result(CaseResult(f"{files[0].name}::test_x", "passed", duration=1.5))
+    save_durations(tmp_path, str(tmp_path), [one], [0.2, 0.4, 3.0])
+    recorded = load_durations(tmp_path)
+    assert recorded[SESSION_KEY] == 0.4  # the median worker start-up
+    assert recorded[str(files[0])] == 1.5
