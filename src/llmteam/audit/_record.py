@@ -87,6 +87,13 @@ def _iso(value: Any) -> Any:
     return value.isoformat() if isinstance(value, datetime) else value
 
 
+class _KeyUnset:
+    """The default of :meth:`AuditRecord.compute_checksum`'s key: look up the configured one."""
+
+
+_KEY_UNSET = _KeyUnset()
+
+
 @dataclass
 class AuditRecord:
     """One audit entry; ``checksum`` (computed when empty) covers every other field.
@@ -126,20 +133,21 @@ class AuditRecord:
 
     def canonical_json(self) -> str:
         """The canonical text the checksum covers (contract §4.2): every field of :meth:`to_dict` but ``checksum``."""
-        body = self.to_dict()
-        del body["checksum"]
-        return canonical_record_json(body)
+        return canonical_record_json(self._body())
 
-    def compute_checksum(self) -> str:
-        """The checksum of the current field values under the configured key (SHA-256 or HMAC-SHA256)."""
-        return digest(self.canonical_json(), get_checksum_key())
+    def compute_checksum(self, key: bytes | _KeyUnset | None = _KEY_UNSET) -> str:
+        """The checksum of the current field values under ``key`` (default: the configured key, or plain SHA-256).
+
+        A caller sealing many records at once (the trail) looks the key up once and passes it in.
+        """
+        return digest(self.canonical_json(), get_checksum_key() if isinstance(key, _KeyUnset) else key)
 
     def verify_integrity(self) -> bool:
         """True when the stored checksum equals a freshly computed one."""
         return hmac.compare_digest(str(self.checksum), self.compute_checksum())
 
-    def to_dict(self) -> dict[str, Any]:
-        """Every field; ``timestamp`` as an ISO string, enums as their values, the rest as they are."""
+    def _body(self) -> dict[str, Any]:
+        """Every field but ``checksum``; ``timestamp`` as an ISO string, enums as their values."""
         return {
             "record_id": self.record_id,
             "sequence_number": self.sequence_number,
@@ -164,9 +172,14 @@ class AuditRecord:
             "error_message": self.error_message,
             "metadata": self.metadata,
             "tags": self.tags,
-            "checksum": self.checksum,
             "previous_checksum": self.previous_checksum,
         }
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every field; ``timestamp`` as an ISO string, enums as their values, the rest as they are."""
+        body = self._body()
+        body["checksum"] = self.checksum
+        return body
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> AuditRecord:

@@ -53,8 +53,9 @@ def ts_us(value: datetime) -> int:
 def to_row(r: AuditRecord) -> tuple[Any, ...]:
     """The column values for ``r``; a field of the wrong type raises AuditStorageError before anything is written."""
     for name in _TEXT_FIELDS:
-        if not isinstance(getattr(r, name), str):
-            raise AuditStorageError(f"audit field {name}={getattr(r, name)!r} must be a str to be stored")
+        value = getattr(r, name)
+        if not isinstance(value, str):
+            raise AuditStorageError(f"audit field {name}={value!r} must be a str to be stored")
     check_storable(r)
     if type(r.success) is not bool:
         raise AuditStorageError(f"success={r.success!r} must be a bool")
