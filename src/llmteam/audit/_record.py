@@ -12,7 +12,9 @@ from llmteam.audit._checksum import digest, get_checksum_key
 from llmteam.audit._enums import AuditEventType, AuditSeverity
 from llmteam.audit.verifier import canonical_record_json
 
-__all__ = ["AuditRecord", "as_utc", "deep_copy", "generate_audit_id", "parse_event_type", "parse_severity"]
+__all__ = [
+    "AuditRecord", "as_utc", "deep_copy", "enum_value", "generate_audit_id", "parse_event_type", "parse_severity",
+]
 
 
 _ID_POOL: list[str] = []  # prepared uuid4 strings; list.pop() is atomic, so threads never share one
@@ -79,8 +81,13 @@ def deep_copy(value: Any) -> Any:
     return value
 
 
-def _enum_value(value: Any) -> Any:
-    return value.value if isinstance(value, (AuditEventType, AuditSeverity)) else value
+# every member's wire value, looked up instead of read through Enum's ``value`` descriptor (slow on a hot path)
+_WIRE: dict[AuditEventType | AuditSeverity, str] = {m: m.value for m in (*AuditEventType, *AuditSeverity)}
+
+
+def enum_value(value: Any) -> Any:
+    """The wire value of an event type or severity member; any other value is returned as it is."""
+    return _WIRE[value] if type(value) is AuditEventType or type(value) is AuditSeverity else value
 
 
 def _iso(value: Any) -> Any:
@@ -147,32 +154,35 @@ class AuditRecord:
         return hmac.compare_digest(str(self.checksum), self.compute_checksum())
 
     def _body(self) -> dict[str, Any]:
-        """Every field but ``checksum``; ``timestamp`` as an ISO string, enums as their values."""
+        """Every field but ``checksum``; ``timestamp`` as an ISO string, enums as their values.
+
+        The keys are listed in sorted order: the canonical encoder sorts them anyway, and sorted input sorts fastest.
+        """
         return {
-            "record_id": self.record_id,
-            "sequence_number": self.sequence_number,
-            "timestamp": _iso(self.timestamp),
-            "event_type": _enum_value(self.event_type),
-            "severity": _enum_value(self.severity),
-            "tenant_id": self.tenant_id,
-            "pipeline_id": self.pipeline_id,
-            "run_id": self.run_id,
-            "agent_name": self.agent_name,
-            "step_name": self.step_name,
-            "actor_type": self.actor_type,
+            "action": self.action,
             "actor_id": self.actor_id,
             "actor_ip": self.actor_ip,
+            "actor_type": self.actor_type,
             "actor_user_agent": self.actor_user_agent,
-            "action": self.action,
-            "resource_type": self.resource_type,
-            "resource_id": self.resource_id,
-            "old_value": self.old_value,
-            "new_value": self.new_value,
-            "success": self.success,
+            "agent_name": self.agent_name,
             "error_message": self.error_message,
+            "event_type": enum_value(self.event_type),
             "metadata": self.metadata,
-            "tags": self.tags,
+            "new_value": self.new_value,
+            "old_value": self.old_value,
+            "pipeline_id": self.pipeline_id,
             "previous_checksum": self.previous_checksum,
+            "record_id": self.record_id,
+            "resource_id": self.resource_id,
+            "resource_type": self.resource_type,
+            "run_id": self.run_id,
+            "sequence_number": self.sequence_number,
+            "severity": enum_value(self.severity),
+            "step_name": self.step_name,
+            "success": self.success,
+            "tags": self.tags,
+            "tenant_id": self.tenant_id,
+            "timestamp": _iso(self.timestamp),
         }
 
     def to_dict(self) -> dict[str, Any]:
