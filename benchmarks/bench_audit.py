@@ -160,7 +160,7 @@ def merkle(n: int, proofs: int) -> None:
 
 # -- side by side with the raw driver on the same disk / server (interleaved rounds, medians) ------------------
 PG_URL = os.environ.get("LLMTEAM_TEST_POSTGRES_URL", "postgresql://llmteam:llmteam@127.0.0.1:5432/llmteam_test")
-ROUNDS = 5
+ROUNDS = 9
 
 
 def side_by_side(name: str, ours: list[float], raw: list[float], target: float) -> None:
@@ -226,6 +226,8 @@ async def sqlite_vs_raw(n_single: int, n_batch: int) -> None:
             many[1].append(n_batch / (time.perf_counter() - t0))
         raw.close()
         await store.close()
+    print("(both sides: one file each in the same directory, WAL, synchronous=FULL, BEGIN IMMEDIATE ... COMMIT: "
+          "one fsync of the WAL per commit)")
     side_by_side("sqlite: durable log(), 1 caller vs INSERT+COMMIT", *single, 0.9)
     side_by_side("sqlite: log_many(1000) vs executemany+COMMIT", *many, 0.5)
 
@@ -264,6 +266,7 @@ async def postgres_vs_raw(n: int) -> None:
             theirs.append(n / (time.perf_counter() - t0))
         await raw.close()
         await store.close()
+        print("(both sides: the same server and database, the server's own fsync/synchronous_commit settings)")
         side_by_side("postgres: durable log(), 1 caller vs autocommit INSERT", ours, theirs, 0.8)
     finally:
         await admin.execute(f"DROP SCHEMA {schema} CASCADE")
@@ -275,14 +278,14 @@ def main() -> None:
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     print(f"python {sys.version.split()[0]}; {os.cpu_count()} CPUs, load average {load}; {time.strftime('%Y-%m-%d')}")
     if "--memory" in sys.argv:
-        memory(20_000 if quick else 100_000)
+        memory(10_000 if quick else 30_000)
         return
     print(f"-- vs the raw driver ({ROUNDS} interleaved rounds, medians) --")
-    asyncio.run(sqlite_vs_raw(200 if quick else 1_000, 5_000 if quick else 20_000))
+    asyncio.run(sqlite_vs_raw(100 if quick else 300, 3_000 if quick else 10_000))
     asyncio.run(postgres_vs_raw(300 if quick else 2_000))
     if "--vs-raw" in sys.argv:
         return
-    memory(20_000 if quick else 100_000)
+    memory(10_000 if quick else 30_000)
     asyncio.run(sqlite(500 if quick else 5_000, 10_000 if quick else 100_000))
     merkle(50_000 if quick else 1_000_000, 20_000)
     misses = [r for r in rows if r[1] < r[2]]
