@@ -117,3 +117,8 @@ def test_a_key_passed_in_seals_like_the_configured_one(monkeypatch: pytest.Monke
     assert r.compute_checksum(b"given") == reference(r, b"given")
     monkeypatch.setenv("LLMTEAM_AUDIT_HMAC_KEY", "env")
     assert r.compute_checksum() == reference(r, b"env") and r.compute_checksum(None) == reference(r)
+
+
+def test_to_dict_keeps_the_declared_field_order() -> None:
+    # exports (CSV columns, JSON lines) follow to_dict's key order
+    assert list(make().to_dict()) == list(AuditRecord.__dataclass_fields__)

@@ -154,41 +154,40 @@ class AuditRecord:
         return hmac.compare_digest(str(self.checksum), self.compute_checksum())
 
     def _body(self) -> dict[str, Any]:
-        """Every field but ``checksum``; ``timestamp`` as an ISO string, enums as their values.
-
-        The keys are listed in sorted order: the canonical encoder sorts them anyway, and sorted input sorts fastest.
-        """
+        """Every field but ``checksum``; ``timestamp`` as an ISO string, enums as their values."""
         return {
-            "action": self.action,
+            "record_id": self.record_id,
+            "sequence_number": self.sequence_number,
+            "timestamp": _iso(self.timestamp),
+            "event_type": enum_value(self.event_type),
+            "severity": enum_value(self.severity),
+            "tenant_id": self.tenant_id,
+            "pipeline_id": self.pipeline_id,
+            "run_id": self.run_id,
+            "agent_name": self.agent_name,
+            "step_name": self.step_name,
+            "actor_type": self.actor_type,
             "actor_id": self.actor_id,
             "actor_ip": self.actor_ip,
-            "actor_type": self.actor_type,
             "actor_user_agent": self.actor_user_agent,
-            "agent_name": self.agent_name,
-            "error_message": self.error_message,
-            "event_type": enum_value(self.event_type),
-            "metadata": self.metadata,
-            "new_value": self.new_value,
-            "old_value": self.old_value,
-            "pipeline_id": self.pipeline_id,
-            "previous_checksum": self.previous_checksum,
-            "record_id": self.record_id,
-            "resource_id": self.resource_id,
+            "action": self.action,
             "resource_type": self.resource_type,
-            "run_id": self.run_id,
-            "sequence_number": self.sequence_number,
-            "severity": enum_value(self.severity),
-            "step_name": self.step_name,
+            "resource_id": self.resource_id,
+            "old_value": self.old_value,
+            "new_value": self.new_value,
             "success": self.success,
+            "error_message": self.error_message,
+            "metadata": self.metadata,
             "tags": self.tags,
-            "tenant_id": self.tenant_id,
-            "timestamp": _iso(self.timestamp),
+            "previous_checksum": self.previous_checksum,
         }
 
     def to_dict(self) -> dict[str, Any]:
-        """Every field; ``timestamp`` as an ISO string, enums as their values, the rest as they are."""
+        """Every field in declaration order; ``timestamp`` as an ISO string, enums as their values."""
         body = self._body()
+        previous = body.pop("previous_checksum")  # re-added after ``checksum``, where the dataclass declares it
         body["checksum"] = self.checksum
+        body["previous_checksum"] = previous
         return body
 
     @classmethod
