@@ -195,9 +195,8 @@ async def _run(tool: Tool, args: dict[str, Any], rule: ToolRule) -> str:
         result = await tool.handler(args)
     else:
         try:
-            async with asyncio.timeout(rule.timeout):  # in this task: no extra task per call, unlike wait_for
-                result = await tool.handler(args)
-        except TimeoutError:
+            result = await asyncio.wait_for(tool.handler(args), rule.timeout)
+        except asyncio.TimeoutError:
             raise ToolTimeoutError(f"tool {tool.name!r} did not finish within {rule.timeout:g}s") from None
     return result_text(tool.name, result)
 
