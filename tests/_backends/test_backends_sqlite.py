@@ -257,7 +257,22 @@ async def test_write_short_falls_back_to_the_thread_when_another_connection_writ
     blocker.execute("ROLLBACK")
     await asyncio.wait_for(task, 5)
     assert where and where[0] != threading.get_ident()
-    assert db.writer().execute("PRAGMA busy_timeout").fetchone() == (db.busy_timeout_ms,)  # restored
+    blocker.close()
+    db.close()
+
+
+async def test_the_writer_thread_waits_for_another_writer_up_to_busy_timeout_then_fails(tmp_path: Path) -> None:
+    db = SQLiteDatabase(tmp_path / "a.db", busy_timeout_ms=300)
+    await db.ensure_schema("kv", [DDL])
+    blocker = sqlite3.connect(tmp_path / "a.db", isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")  # held past the timeout: the write must fail, not hang or slip in
+    with pytest.raises(sqlite3.OperationalError, match="locked"):
+        await asyncio.wait_for(db.write(lambda c: c.execute("INSERT INTO kv VALUES ('a', '1')")), 30)
+    with pytest.raises(sqlite3.OperationalError, match="locked"):
+        await asyncio.wait_for(db.write_short(lambda c: c.execute("INSERT INTO kv VALUES ('a', '1')")), 30)
+    blocker.execute("ROLLBACK")
+    await db.write_short(lambda c: c.execute("INSERT INTO kv VALUES ('a', '1')"))  # the lock is free again
+    assert db.read_sync(lambda c: c.execute("SELECT count(*) FROM kv").fetchone()) == (1,)
     blocker.close()
     db.close()
 

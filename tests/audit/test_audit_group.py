@@ -7,6 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from llmteam.audit import AuditEventType, AuditRecord, AuditStorageError, AuditTrail
 from llmteam.audit._chain import verify_chain_range
@@ -227,3 +229,58 @@ async def test_lone_caller_cancelled_before_commit_is_not_written(tmp_path: Path
     r = await t.log(EV)
     assert r.sequence_number == 1 and await store.count() == 1
     await store.close()
+
+
+class FlakyGroupStore(MemoryAuditStore):
+    """A group-committing memory store whose appends yield to the loop (so groups form) and fail when told to."""
+
+    group_commit = True
+
+    def __init__(self, failures: list[bool]) -> None:
+        super().__init__()
+        self.failures = list(failures)  # one entry per append call: True = refuse it (nothing of it is stored)
+
+    async def _maybe_fail(self) -> None:
+        await asyncio.sleep(0)
+        if self.failures and self.failures.pop(0):
+            raise AuditStorageError("injected failure: the disk refused the transaction")
+
+    async def append(self, record: AuditRecord) -> None:
+        await self._maybe_fail()
+        await super().append(record)
+
+    async def append_many(self, records: list[AuditRecord]) -> None:
+        await self._maybe_fail()
+        await super().append_many(records)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    callers=st.lists(st.tuples(st.sampled_from(["t1", "t2", "t3"]), st.integers(0, 3)), min_size=1, max_size=25),
+    failures=st.lists(st.booleans(), max_size=12),
+)
+def test_group_commit_acknowledges_exactly_what_it_stored(callers: list[tuple[str, int]], failures: list[bool]) -> None:
+    """Whatever callers arrive when and whichever transactions fail: an acknowledged record is stored exactly once
+    (same id and checksum), a caller that got an error has nothing stored, and every chain verifies gap-free."""
+
+    async def scenario() -> None:
+        store = FlakyGroupStore(failures)
+        t = AuditTrail(store)
+
+        async def log(i: int, tenant: str, yields: int) -> AuditRecord:
+            for _ in range(yields):
+                await asyncio.sleep(0)
+            with TenantContext(tenant):
+                return await t.log(EV, actor_id=f"caller{i}")
+
+        results = await asyncio.gather(*(log(i, ten, y) for i, (ten, y) in enumerate(callers)),
+                                       return_exceptions=True)
+        acked = [r for r in results if isinstance(r, AuditRecord)]
+        assert all(isinstance(r, (AuditRecord, AuditStorageError)) for r in results), results
+        stored = [r for ten in ("t1", "t2", "t3") for r in await store.get_by_sequence_range(ten, 1, 10**6)]
+        actors = [r.actor_id for r in stored]
+        assert sorted(actors) == sorted(r.actor_id for r in acked)  # exactly the acknowledged ones, once each
+        for ten in ("t1", "t2", "t3"):
+            await assert_chain(store, ten, acked)
+
+    asyncio.run(scenario())

@@ -117,3 +117,49 @@ def test_every_tampering_is_detected(data: st.DataObject, n: int) -> None:
         assert not result.ok, (kind, i)
 
     asyncio.run(run())
+
+
+class ContractOnly:
+    """An audit store that satisfies only the four-method contract (no base class, no optional capabilities)."""
+
+    def __init__(self) -> None:
+        self.inner = MemoryAuditStore()
+
+    async def append(self, record: AuditRecord) -> None:
+        await self.inner.append(record)
+
+    async def query(self, q: Any) -> list[AuditRecord]:
+        return await self.inner.query(q)
+
+    async def get_last_sequence(self, tenant_id: str) -> int:
+        return await self.inner.get_last_sequence(tenant_id)
+
+    async def get_by_sequence_range(self, tenant_id: str, start: int, end: int) -> list[AuditRecord]:
+        return await self.inner.get_by_sequence_range(tenant_id, start, end)
+
+
+async def test_a_contract_only_store_gets_the_default_capabilities() -> None:
+    store = ContractOnly()
+    await AuditTrail(store, tenant_id="acme", use_context_tenant=False).log_many(
+        [{"event_type": AuditEventType.DATA_CREATED, "actor_id": f"u{i}"} for i in range(5)])
+    ledger = AuditLedger(store, KEY)
+    cp = await ledger.checkpoint("acme")  # saving is the default no-op: the caller holds its checkpoints
+    assert cp["tree_size"] == 5 and await ledger.latest_checkpoint("acme") is None
+    verify_inclusion_bundle(await ledger.prove_inclusion("acme", 3, cp), KEY.public_key)
+    assert (await ledger.verify("acme", cp)).ok
+
+
+async def test_a_store_override_of_an_optional_capability_is_used() -> None:
+    class Counting(MemoryAuditStore):
+        leaves = 0
+
+        async def checksums(self, tenant_id: str, start: int, end: int) -> list[tuple[int, str]]:
+            self.leaves += end - start + 1
+            return await super().checksums(tenant_id, start, end)
+
+    store = Counting()
+    await AuditTrail(store, tenant_id="acme", use_context_tenant=False).log_many(
+        [{"event_type": AuditEventType.DATA_CREATED} for _ in range(4)])
+    ledger = AuditLedger(store, KEY)
+    await ledger.checkpoint("acme")
+    assert store.leaves == 4 and (await ledger.latest_checkpoint("acme") or {})["tree_size"] == 4

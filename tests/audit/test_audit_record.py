@@ -109,3 +109,16 @@ def test_copy_carries_the_checksum_over_even_when_empty() -> None:
     assert c == r and c.tags is not r.tags and c.metadata["k"] is not r.metadata["k"]
     r.checksum = ""
     assert r.copy().checksum == ""
+
+
+def test_a_key_passed_in_seals_like_the_configured_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    r = make(actor_id="a", metadata={"k": [1]})
+    assert r.compute_checksum(None) == reference(r) == r.checksum
+    assert r.compute_checksum(b"given") == reference(r, b"given")
+    monkeypatch.setenv("LLMTEAM_AUDIT_HMAC_KEY", "env")
+    assert r.compute_checksum() == reference(r, b"env") and r.compute_checksum(None) == reference(r)
+
+
+def test_to_dict_keeps_the_declared_field_order() -> None:
+    # exports (CSV columns, JSON lines) follow to_dict's key order
+    assert list(make().to_dict()) == list(AuditRecord.__dataclass_fields__)

@@ -57,6 +57,16 @@ def sensitive_digest(tenant_id: str, text: str) -> str | None:
     return hmac.new(tenant_key.digest(), text.encode("utf-8"), hashlib.sha256).hexdigest()
 
 
+_EMPTY_JSON = {type(None): "null", dict: "{}", list: "[]"}  # what canonical_json gives for these (a test compares)
+
+
 def nested_json(value: Any) -> str:
-    """Canonical JSON of a nested value (metadata, tags, old/new value) as the SQL stores keep it."""
+    """Canonical JSON of a nested value (metadata, tags, old/new value) as the SQL stores keep it.
+
+    The usual value is empty (``None``, ``{}``, ``[]``): its text is known without running the encoder.
+    """
+    if not value:
+        known = _EMPTY_JSON.get(type(value))
+        if known is not None:
+            return known
     return canonical_json(value)

@@ -10,7 +10,7 @@ from llmteam.audit._chain import PAGE_SIZE, verify_chain_range
 from llmteam.audit._errors import AuditError, AuditIntegrityError
 from llmteam.audit._merkle import MerkleTree
 from llmteam.audit._signing import SigningKey, default_key_path
-from llmteam.audit._store import has
+from llmteam.audit._store import AuditStore, AuditStoreBase, as_audit_store
 from llmteam.audit.verifier import VerificationError, verify_checkpoint, verify_consistency
 
 __all__ = ["MAX_CACHED_TREES", "AuditLedger", "LedgerVerification"]
@@ -37,18 +37,11 @@ class LedgerVerification:
         return not self.problems
 
 
-async def _leaves(store: Any, tenant: str, start: int, end: int) -> list[tuple[int, str]]:
-    if has(store, "checksums"):
-        pairs: list[tuple[int, str]] = await store.checksums(tenant, start, end)
-        return pairs
-    return [(r.sequence_number, r.checksum) for r in await store.get_by_sequence_range(tenant, start, end)]
-
-
 class AuditLedger:
     """Merkle checkpoints and proofs over an audit store; trees are cached per tenant and extended incrementally."""
 
-    def __init__(self, store: Any, signing_key: SigningKey | None = None) -> None:
-        self.store = store
+    def __init__(self, store: AuditStoreBase | AuditStore, signing_key: SigningKey | None = None) -> None:
+        self.store = as_audit_store(store)  # the optional capabilities with their defaults: no probing below
         self._key = signing_key
         self._trees: dict[str, MerkleTree] = {}
 
@@ -56,7 +49,7 @@ class AuditLedger:
     def signing_key(self) -> SigningKey:
         """The checkpoint key (loaded or created at first use; see :func:`default_key_path`)."""
         if self._key is None:
-            self._key = SigningKey.load_or_create(default_key_path(getattr(self.store, "path", None)))
+            self._key = SigningKey.load_or_create(default_key_path(self.store.path))
         return self._key
 
     async def tree(self, tenant_id: str, *, fresh: bool = False) -> MerkleTree:
@@ -71,7 +64,7 @@ class AuditLedger:
         last = int(await self.store.get_last_sequence(tenant_id))
         while t.size < last:
             start = t.size + 1
-            pairs = await _leaves(self.store, tenant_id, start, min(last, start + PAGE_SIZE - 1))
+            pairs = await self.store.checksums(tenant_id, start, min(last, start + PAGE_SIZE - 1))
             for i, (seq, _) in enumerate(pairs):
                 if seq != start + i:
                     raise AuditIntegrityError(
@@ -87,16 +80,14 @@ class AuditLedger:
         """Sign the tenant's current tree head and (by default) keep it in the store."""
         t = await self.tree(tenant_id)
         cp = self.signing_key.sign_checkpoint(tenant_id, t.size, t.root().hex())
-        if save and has(self.store, "save_checkpoint"):
+        if save:
             await self.store.save_checkpoint(cp)
         return cp
 
     async def latest_checkpoint(self, tenant_id: str) -> dict[str, Any] | None:
-        """The last checkpoint kept in the store, if the store keeps checkpoints."""
-        if not has(self.store, "latest_checkpoint"):
-            return None
+        """The last checkpoint kept in the store (None if it holds none, or keeps none)."""
         try:
-            cp: dict[str, Any] | None = await self.store.latest_checkpoint(tenant_id)
+            cp = await self.store.latest_checkpoint(tenant_id)
         except (ValueError, TypeError) as exc:  # a row inserted by hand
             raise AuditIntegrityError(
                 f"the latest stored checkpoint of tenant {tenant_id!r} is not a checkpoint ({exc}); "

@@ -12,7 +12,9 @@ from llmteam.audit._checksum import digest, get_checksum_key
 from llmteam.audit._enums import AuditEventType, AuditSeverity
 from llmteam.audit.verifier import canonical_record_json
 
-__all__ = ["AuditRecord", "as_utc", "deep_copy", "generate_audit_id", "parse_event_type", "parse_severity"]
+__all__ = [
+    "AuditRecord", "as_utc", "deep_copy", "enum_value", "generate_audit_id", "parse_event_type", "parse_severity",
+]
 
 
 _ID_POOL: list[str] = []  # prepared uuid4 strings; list.pop() is atomic, so threads never share one
@@ -79,12 +81,24 @@ def deep_copy(value: Any) -> Any:
     return value
 
 
-def _enum_value(value: Any) -> Any:
-    return value.value if isinstance(value, (AuditEventType, AuditSeverity)) else value
+# every member's wire value, looked up instead of read through Enum's ``value`` descriptor (slow on a hot path)
+_WIRE: dict[AuditEventType | AuditSeverity, str] = {m: m.value for m in (*AuditEventType, *AuditSeverity)}
+
+
+def enum_value(value: Any) -> Any:
+    """The wire value of an event type or severity member; any other value is returned as it is."""
+    return _WIRE[value] if type(value) is AuditEventType or type(value) is AuditSeverity else value
 
 
 def _iso(value: Any) -> Any:
     return value.isoformat() if isinstance(value, datetime) else value
+
+
+class _KeyUnset:
+    """The default of :meth:`AuditRecord.compute_checksum`'s key: look up the configured one."""
+
+
+_KEY_UNSET = _KeyUnset()
 
 
 @dataclass
@@ -126,26 +140,27 @@ class AuditRecord:
 
     def canonical_json(self) -> str:
         """The canonical text the checksum covers (contract §4.2): every field of :meth:`to_dict` but ``checksum``."""
-        body = self.to_dict()
-        del body["checksum"]
-        return canonical_record_json(body)
+        return canonical_record_json(self._body())
 
-    def compute_checksum(self) -> str:
-        """The checksum of the current field values under the configured key (SHA-256 or HMAC-SHA256)."""
-        return digest(self.canonical_json(), get_checksum_key())
+    def compute_checksum(self, key: bytes | _KeyUnset | None = _KEY_UNSET) -> str:
+        """The checksum of the current field values under ``key`` (default: the configured key, or plain SHA-256).
+
+        A caller sealing many records at once (the trail) looks the key up once and passes it in.
+        """
+        return digest(self.canonical_json(), get_checksum_key() if isinstance(key, _KeyUnset) else key)
 
     def verify_integrity(self) -> bool:
         """True when the stored checksum equals a freshly computed one."""
         return hmac.compare_digest(str(self.checksum), self.compute_checksum())
 
-    def to_dict(self) -> dict[str, Any]:
-        """Every field; ``timestamp`` as an ISO string, enums as their values, the rest as they are."""
+    def _body(self) -> dict[str, Any]:
+        """Every field but ``checksum``; ``timestamp`` as an ISO string, enums as their values."""
         return {
             "record_id": self.record_id,
             "sequence_number": self.sequence_number,
             "timestamp": _iso(self.timestamp),
-            "event_type": _enum_value(self.event_type),
-            "severity": _enum_value(self.severity),
+            "event_type": enum_value(self.event_type),
+            "severity": enum_value(self.severity),
             "tenant_id": self.tenant_id,
             "pipeline_id": self.pipeline_id,
             "run_id": self.run_id,
@@ -164,9 +179,16 @@ class AuditRecord:
             "error_message": self.error_message,
             "metadata": self.metadata,
             "tags": self.tags,
-            "checksum": self.checksum,
             "previous_checksum": self.previous_checksum,
         }
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every field in declaration order; ``timestamp`` as an ISO string, enums as their values."""
+        body = self._body()
+        previous = body.pop("previous_checksum")  # re-added after ``checksum``, where the dataclass declares it
+        body["checksum"] = self.checksum
+        body["previous_checksum"] = previous
+        return body
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> AuditRecord:

@@ -2,21 +2,22 @@
 
 ``AuditStore`` is the runtime-checkable contract any object may satisfy. llmteam's own stores subclass
 :class:`AuditStoreBase`, which adds the optional capabilities (head lookup, atomic batches, verification rows,
-serialised appends, group commit) with correct defaults built on the four contract methods; the trail and the
-verifier reach any store through :func:`as_audit_store`, so nobody probes a store with ``hasattr``.
+Merkle leaves, checkpoints, serialised appends, group commit) with correct defaults built on the four contract
+methods; the trail, the verifier and the ledger reach any store through :func:`as_audit_store`, so nobody probes a
+store with ``hasattr``. An object that only satisfies the protocol gets the defaults (it keeps no checkpoints).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import ClassVar, Protocol, runtime_checkable
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from llmteam.audit._errors import AuditStorageError
 from llmteam.audit._query import AuditQuery
 from llmteam.audit._record import AuditRecord
 from llmteam.tenancy._validation import validate_tenant_id
 
-__all__ = ["AuditStore", "AuditStoreBase", "ChainRow", "Link", "as_audit_store", "check_storable", "has"]
+__all__ = ["AuditStore", "AuditStoreBase", "ChainRow", "Link", "as_audit_store", "check_storable"]
 
 # (sequence_number, stored checksum, previous_checksum, canonical JSON text the checksum must cover, problem):
 # the canonical text is None when the stored row itself is inconsistent, and ``problem`` then says why.
@@ -56,6 +57,7 @@ class AuditStoreBase:
 
     atomic_batches: ClassVar[bool] = False  # append_many() stores all records or none (one transaction)
     group_commit: ClassVar[bool] = False  # concurrent log() calls may share one append_many() (llmteam.audit._group)
+    path: str | None = None  # the file a store keeps its records in, if any (the signing key is kept beside it)
 
     async def append(self, record: AuditRecord) -> None:
         """Store ``record`` durably; raise ``AuditStorageError`` if its tenant already has its sequence number."""
@@ -104,6 +106,17 @@ class AuditStoreBase:
         records = await self.get_by_sequence_range(tenant_id, start, end)
         return [(r.sequence_number, r.checksum, r.previous_checksum, r.canonical_json(), "") for r in records]
 
+    async def checksums(self, tenant_id: str, start: int, end: int) -> list[tuple[int, str]]:
+        """``(sequence, checksum)`` pairs in [start, end], ascending: the Merkle leaves (stores skip decoding)."""
+        return [(r.sequence_number, r.checksum) for r in await self.get_by_sequence_range(tenant_id, start, end)]
+
+    async def save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Keep a signed checkpoint next to the log; by default a store keeps none (the caller holds them)."""
+
+    async def latest_checkpoint(self, tenant_id: str) -> dict[str, Any] | None:
+        """The most recently saved checkpoint of ``tenant_id``, or None (always None for a store that keeps none)."""
+        return None
+
     async def close(self) -> None:
         """Release connections; idempotent."""
 
@@ -137,11 +150,6 @@ def as_audit_store(store: AuditStoreBase | AuditStore) -> AuditStoreBase:
             "get_last_sequence and get_by_sequence_range)"
         )
     return _ContractStore(store)
-
-
-def has(store: object, name: str) -> bool:
-    """Does ``store`` offer the checkpoint capability ``name``? (Only the ledger asks, for checkpoints.)"""
-    return callable(getattr(store, name, None))
 
 
 def check_storable(r: AuditRecord) -> None:

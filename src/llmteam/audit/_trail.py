@@ -11,6 +11,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from llmteam.audit._chain import verify_chain_range
+from llmteam.audit._checksum import get_checksum_key
 from llmteam.audit._convenience import ConvenienceLogging
 from llmteam.audit._enums import AuditEventType, AuditSeverity
 from llmteam.audit._errors import AuditStorageError
@@ -49,6 +50,7 @@ _DEFAULTS: dict[str, Any] = {
     "new_value": None, "success": True, "metadata": None, "tags": None,
 }
 _FAST_DEFAULTS = {**_DEFAULTS, "severity": AuditSeverity.INFO}
+_UNSEALED = "unsealed"  # a placeholder that stops AuditRecord from computing its checksum before _build does
 
 
 class AuditTrail(ConvenienceLogging):
@@ -174,20 +176,24 @@ class AuditTrail(ConvenienceLogging):
         return f
 
     @staticmethod
-    def _build(tenant: str, seq: int, prev: str, f: dict[str, Any]) -> AuditRecord:
-        return AuditRecord(
+    def _build(tenant: str, seq: int, prev: str, f: dict[str, Any], key: bytes | None) -> AuditRecord:
+        """The record for fields ``f`` at ``seq`` after ``prev``, sealed with ``key`` (looked up once per batch)."""
+        rec = AuditRecord(
             generate_audit_id(), seq, datetime.now(timezone.utc), f["event_type"], f["severity"], tenant,
             f["pipeline_id"], f["run_id"], f["agent_name"], f["step_name"], f["actor_type"], f["actor_id"],
             f["actor_ip"], "", f["action"], f["resource_type"], f["resource_id"], f["old_value"], f["new_value"],
-            f["success"], f["error_message"], f["metadata"], f["tags"], "", prev,
+            f["success"], f["error_message"], f["metadata"], f["tags"], _UNSEALED, prev,
         )
+        rec.checksum = rec.compute_checksum(key)
+        return rec
 
     def _link(self, tenant: str, head: tuple[int, str], fields: list[dict[str, Any]]) -> list[AuditRecord]:
         seq, prev = head
+        key = get_checksum_key()
         records = []
         for f in fields:
             seq += 1
-            rec = self._build(tenant, seq, prev, f)
+            rec = self._build(tenant, seq, prev, f, key)
             prev = rec.checksum
             records.append(rec)
         return records
@@ -244,12 +250,7 @@ class AuditTrail(ConvenienceLogging):
             for _ in range(MAX_RETRIES):
                 records: list[AuditRecord] = []
                 for tenant in tenants:
-                    seq, prev = await self._head(tenant)
-                    for i in by_tenant[tenant]:
-                        seq += 1
-                        rec = self._build(tenant, seq, prev, batch[i][1])
-                        prev = rec.checksum
-                        records.append(rec)
+                    records += self._link(tenant, await self._head(tenant), [batch[i][1] for i in by_tenant[tenant]])
                 try:
                     await self._store.append_many(records)
                 except AuditStorageError:
@@ -292,8 +293,7 @@ class AuditTrail(ConvenienceLogging):
             async with self._lock(tenant):
                 return (await self._append_linked(tenant, [f]))[0]
         async with self._lock(tenant):
-            seq, prev = await self._head(tenant)
-            rec = self._build(tenant, seq + 1, prev, f)
+            rec = self._link(tenant, await self._head(tenant), [f])[0]
             self._buffer.append(rec)
             self._heads[tenant] = (rec.sequence_number, rec.checksum)
         full = len(self._buffer) >= self.buffer_size

@@ -10,7 +10,8 @@ committed (``synchronous=FULL`` by default: nothing acknowledged is lost on powe
 WAL durability against process crashes and may lose the last commits on power loss). Point reads run on
 the event-loop thread over a separate read-only connection, because a short indexed lookup costs less than
 a thread hop; long scans go through :meth:`SQLiteDatabase.read_in_thread`. Several processes may share one
-file: ``BEGIN IMMEDIATE`` serialises writers and ``busy_timeout`` makes them wait for each other.
+file: ``BEGIN IMMEDIATE`` serialises writers, and the writer thread waits up to ``busy_timeout_ms`` for the
+write lock another process holds.
 
 :meth:`SQLiteDatabase.write_short` is the one exception to "writes run in the writer thread": a short
 transaction commits inline on the loop thread when the writer is idle, the write lock is free at once and
@@ -101,7 +102,33 @@ class SQLiteDatabase:
         conn.execute("PRAGMA foreign_keys=ON")
         if readonly:
             conn.execute("PRAGMA query_only=1")
+        else:  # the writer waits for other processes in _begin(), where it knows which thread it is on
+            conn.execute("PRAGMA busy_timeout=0")
         return conn
+
+    def _begin(self, conn: sqlite3.Connection, *, wait: bool) -> bool:
+        """``BEGIN IMMEDIATE`` on the write connection; False if another connection holds the write lock.
+
+        With ``wait`` (the writer thread) it retries for up to ``busy_timeout_ms``, backing off like SQLite's own
+        busy handler, and then raises; without (the loop thread) it gives up at once. The write connection has
+        no busy handler of its own, so no statement has to switch one off and on around an inline commit.
+        """
+        deadline = time.monotonic() + self.busy_timeout_ms / 1000
+        delay = 0.001
+        while True:
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                return True
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc):  # SQLITE_BUSY: "database is locked"; anything else is a real error
+                    raise
+                left = deadline - time.monotonic()
+                if not wait:
+                    return False
+                if left <= 0:
+                    raise
+                time.sleep(min(delay, left))
+                delay = min(delay * 2, 0.05)
 
     def _enable_wal(self, conn: sqlite3.Connection) -> None:
         """Switch the file to WAL, retrying while another process does the same on a brand-new file.
@@ -182,7 +209,7 @@ class SQLiteDatabase:
         """
         with self._write_lock:
             conn = self.writer()
-            conn.execute("BEGIN IMMEDIATE")
+            self._begin(conn, wait=True)
             return self._transaction(conn, fn)
 
     async def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
@@ -201,15 +228,7 @@ class SQLiteDatabase:
         if self._quick and not self._closed and self._write_lock.acquire(blocking=False):
             try:
                 conn = self.writer()
-                conn.execute("PRAGMA busy_timeout=0")  # never wait for another process on the loop thread
-                try:
-                    conn.execute("BEGIN IMMEDIATE")
-                    begun = True
-                except sqlite3.OperationalError:  # busy: another connection is writing
-                    begun = False
-                finally:
-                    conn.execute(f"PRAGMA busy_timeout={self.busy_timeout_ms}")
-                if begun:
+                if self._begin(conn, wait=False):  # never wait for another process on the loop thread
                     return self._transaction(conn, fn)
             finally:
                 self._write_lock.release()

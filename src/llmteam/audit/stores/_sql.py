@@ -10,12 +10,13 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from operator import attrgetter
 from typing import Any
 
 from llmteam.audit._checksum import nested_json
 from llmteam.audit._errors import AuditStorageError
 from llmteam.audit._query import AuditQuery
-from llmteam.audit._record import AuditRecord, as_utc, parse_event_type, parse_severity
+from llmteam.audit._record import AuditRecord, as_utc, enum_value, parse_event_type, parse_severity
 from llmteam.audit._store import AuditStoreBase, ChainRow, check_storable
 
 __all__ = ["COLUMNS", "Dialect", "build_query", "row_to_chain", "row_to_record", "to_row", "ts_us"]
@@ -41,6 +42,8 @@ _TEXT_FIELDS = (
     "actor_ip", "actor_user_agent", "action", "resource_type", "resource_id", "error_message", "checksum",
     "previous_checksum",
 )
+_text_values = attrgetter(*_TEXT_FIELDS)
+_PLAIN_STR = {str}
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _US = timedelta(microseconds=1)
 
@@ -52,17 +55,19 @@ def ts_us(value: datetime) -> int:
 
 def to_row(r: AuditRecord) -> tuple[Any, ...]:
     """The column values for ``r``; a field of the wrong type raises AuditStorageError before anything is written."""
-    for name in _TEXT_FIELDS:
-        if not isinstance(getattr(r, name), str):
-            raise AuditStorageError(f"audit field {name}={getattr(r, name)!r} must be a str to be stored")
+    texts = _text_values(r)
+    if set(map(type, texts)) != _PLAIN_STR:  # one pass for the usual record; str subclasses are fine too
+        for name, value in zip(_TEXT_FIELDS, texts, strict=True):
+            if not isinstance(value, str):
+                raise AuditStorageError(f"audit field {name}={value!r} must be a str to be stored")
     check_storable(r)
     if type(r.success) is not bool:
         raise AuditStorageError(f"success={r.success!r} must be a bool")
     try:
         ts, micros = r.timestamp.isoformat(), ts_us(r.timestamp)
         return (
-            r.tenant_id, r.sequence_number, r.record_id, ts, micros, parse_event_type(r.event_type).value,
-            parse_severity(r.severity).value, r.pipeline_id, r.run_id, r.agent_name, r.step_name, r.actor_type,
+            r.tenant_id, r.sequence_number, r.record_id, ts, micros, enum_value(parse_event_type(r.event_type)),
+            enum_value(parse_severity(r.severity)), r.pipeline_id, r.run_id, r.agent_name, r.step_name, r.actor_type,
             r.actor_id, r.actor_ip, r.actor_user_agent, r.action, r.resource_type, r.resource_id,
             nested_json(r.old_value), nested_json(r.new_value), r.success, r.error_message,
             nested_json(r.metadata), nested_json(r.tags), r.checksum, r.previous_checksum,
