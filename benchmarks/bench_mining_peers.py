@@ -6,15 +6,21 @@ Both sides build the same synthetic log (GEN below, executed in both interpreter
 time, interleaved; the table shows medians and the ratio (pm4py's time / ours: above 1 means llmteam is faster).
 - DFG with performance: ``ProcessMiningEngine.directly_follows_graph()`` from the engine's events with its cache
   cleared (so it re-sorts its cases), vs ``pm4py.discover_performance_dfg`` on pm4py's formatted DataFrame.
+- XES import (``--xes-events``, 0 to skip): ``import_xes`` of an IEEE XES file our exporter wrote, vs pm4py's
+  pure-Python reader (``read_xes(variant="iterparse")``) and the Rust reader pm4py uses by default (``rustxes``, in
+  our ``interop`` extra, timed in this process); events/s, medians of interleaved rounds.
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
+import tempfile
+from pathlib import Path
 
 from _peers import Peer, interleave, peer_python, print_table, row, time_call
 
-from llmteam.roles import ProcessEvent, ProcessMiningEngine
+from llmteam.roles import ProcessEvent, ProcessMiningEngine, import_xes
 
 PM4PY = ["pm4py==2.7.23.11"]
 GEN = '''
@@ -47,6 +53,53 @@ for line in sys.stdin:
 '''
 
 
+PM4PY_XES_WORKER = '''
+import sys, time, warnings
+warnings.filterwarnings("ignore")
+import pm4py
+path = sys.argv[1]
+print("ready", len(pm4py.read_xes(path, variant="iterparse")), flush=True)
+for line in sys.stdin:
+    start = time.process_time()
+    pm4py.read_xes(path, variant="iterparse")
+    print(time.process_time() - start, flush=True)
+'''
+
+
+def xes_import_rows(n: int, rounds: int) -> None:
+    """Events/s of our XES import beside pm4py's iterparse reader and rustxes, interleaved, medians."""
+    import rustxes  # the interop extra: pip install -e ".[dev,interop]"
+
+    scope: dict[str, object] = {}
+    exec(GEN, scope)
+    engine = ProcessMiningEngine()
+    for i, (case, act, ts, res) in enumerate(scope["log_rows"](n)):  # type: ignore[operator]
+        engine.record_event(ProcessEvent(f"e{i}", ts, act, res, case, "complete", 10 + i % 90, 0.0,
+                                         {"model": "gpt-4o-mini", "tenant": "acme"}))
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "log.xes"
+        engine.write_xes(path, standard=True)
+        peer = Peer(peer_python("pm4py", PM4PY), PM4PY_XES_WORKER, str(path))
+        if peer.info != str(n) or len(import_xes(path)) != n or rustxes.import_xes(str(path))[0].shape[0] != n:
+            raise SystemExit(f"the readers disagree on the number of events: expected {n}, pm4py read {peer.info}")
+        times: dict[str, list[float]] = {"llmteam import_xes": [], "pm4py iterparse": [], "rustxes (Rust)": []}
+        for i in range(rounds):
+            order = list(times) if i % 2 == 0 else list(reversed(times))
+            for name in order:
+                if name == "pm4py iterparse":
+                    times[name].append(peer.time_one())
+                elif name == "rustxes (Rust)":
+                    times[name].append(time_call(lambda: rustxes.import_xes(str(path))))
+                else:
+                    times[name].append(time_call(lambda: import_xes(path)))
+        peer.close()
+    rates = {name: n / statistics.median(t) for name, t in times.items()}
+    print(f"XES import, IEEE layout, {n:,} events, {rounds} interleaved rounds (events/s, CPU time, medians)")
+    ours = rates["llmteam import_xes"]
+    for name, rate in rates.items():
+        print(f"  {name:<20} {rate:>12,.0f} events/s   ours/this x{ours / rate:.2f}")
+
+
 def our_engine(n: int) -> ProcessMiningEngine:
     scope: dict[str, object] = {}
     exec(GEN, scope)
@@ -60,7 +113,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--xes-events", type=int, default=100_000)
     args = parser.parse_args()
+    if args.xes_events:
+        xes_import_rows(args.xes_events, args.rounds)
     engine = our_engine(args.events)
     peer = Peer(peer_python("pm4py", PM4PY), PM4PY_WORKER, str(args.events))
 

@@ -1,4 +1,6 @@
-"""Roles benchmarks: orchestration steps/s with mining, XES export events/s, analysis events/s.
+"""Roles benchmarks: orchestration steps/s with mining on beside mining off, XES export events/s, analysis events/s.
+
+Orchestrator figures: CPU time, medians of interleaved batches (mining on / off alternate which goes first).
 
 Run: python benchmarks/bench_roles.py
 """
@@ -6,6 +8,7 @@ Run: python benchmarks/bench_roles.py
 from __future__ import annotations
 
 import asyncio
+import statistics
 import time
 from datetime import datetime, timedelta
 
@@ -21,17 +24,29 @@ class NoOp:
         return None
 
 
-async def orchestrator_steps_per_s() -> float:
-    orch = PipelineOrchestrator("bench", history_limit=1000)
+async def orchestrator_steps_per_s(mining: bool, runs: int = RUNS) -> float:
+    """Agent steps/s of one timed batch of runs (after a warm-up), with process mining on or off."""
+    orch = PipelineOrchestrator("bench", enable_process_mining=mining, history_limit=1000)
     for i in range(AGENTS):
         orch.register_agent(f"agent{i}", NoOp())
     for i in range(200):  # warm-up
         await orch.orchestrate(f"w{i}", {})
-    orch.process_mining.clear()  # type: ignore[union-attr]
-    start = time.perf_counter()
-    for i in range(RUNS):
+    if orch.process_mining is not None:
+        orch.process_mining.clear()
+    start = time.process_time()
+    for i in range(runs):
         await orch.orchestrate(f"run{i}", {"i": i})
-    return RUNS * AGENTS / (time.perf_counter() - start)
+    return runs * AGENTS / (time.process_time() - start)
+
+
+def orchestrator_side_by_side(rounds: int = 5) -> tuple[float, float]:
+    """Median steps/s with mining on and off, batches interleaved (alternating which goes first)."""
+    on: list[float] = []
+    off: list[float] = []
+    for i in range(rounds):
+        for mining in ((True, False) if i % 2 == 0 else (False, True)):
+            (on if mining else off).append(asyncio.run(orchestrator_steps_per_s(mining, RUNS // rounds)))
+    return statistics.median(on), statistics.median(off)
 
 
 def build_engine() -> ProcessMiningEngine:
@@ -59,8 +74,9 @@ def best(fn, repeat: int = 3) -> float:  # type: ignore[no-untyped-def]
 
 
 def main() -> None:
-    rows = [("PipelineOrchestrator agent steps/s (mining on, no-op agents)",
-             asyncio.run(orchestrator_steps_per_s()), 60_000)]
+    on, off = orchestrator_side_by_side()
+    rows = [("PipelineOrchestrator agent steps/s, mining off (no-op agents)", off, 0),
+            ("PipelineOrchestrator agent steps/s, mining on (no-op agents)", on, 60_000)]
     engine = build_engine()
     rows.append(("XES export events/s (standard layout)",
                  EVENTS / best(lambda: engine.export_xes(standard=True)), 300_000))

@@ -129,13 +129,15 @@ def _reference_trace(case_id: str, events: list[ProcessEvent], standard: bool) -
 
 
 _texts = st.sampled_from(["a", "b", 'x&"<y>', "tab\there", "\x00", "\ud800", _Sneaky("s")]) | st.text(max_size=4)
-_values = _texts | st.integers() | st.booleans() | st.floats() | st.lists(st.integers(), max_size=2)
+_values = (st.sampled_from([True, 1, 1.0, 0.0, -0.0, 0, False]) | _texts | st.integers() | st.floats()
+           | st.lists(st.integers(), max_size=2))
 
 
 @settings(max_examples=300, deadline=None)
 @given(
     st.lists(
-        st.tuples(_texts, _texts, _texts, st.dictionaries(_texts, _values, max_size=3), st.integers(0, 3)),
+        st.tuples(_texts, _texts, _texts, st.dictionaries(_texts | st.sampled_from([1, True]), _values, max_size=3),
+                  st.integers(0, 3)),
         min_size=1,
         max_size=12,
     ),
@@ -154,3 +156,15 @@ def test_trace_writer_equals_escape_every_value_oracle(
         text = chunks.trace("case", events)
         assert text == _reference_trace("case", events, standard)
         assert "<injected/>" not in text
+
+
+@pytest.mark.parametrize("standard", [False, True])
+def test_equal_values_of_different_types_or_signs_are_each_written_as_themselves(standard: bool) -> None:
+    # True == 1 == 1.0 and 0.0 == -0.0, yet each is written differently: remembering the rendered attributes of
+    # an earlier event must never hand one value's text to another that merely compares equal to it
+    rows: list[dict] = [{"x": True}, {"x": 1}, {"x": 1.0}, {"x": 0.0}, {"x": -0.0}, {"x": "s"}, {"x": _Sneaky("s")},
+                        {1: "k"}, {True: "k"}, {_Sneaky("k"): "v"}, {"k": "v"}]
+    events = [ProcessEvent(f"id{i}", T0, "a", "r", "case", "complete", 0, 0.0, attrs) for i, attrs in enumerate(rows)]
+    chunks = XESChunks(standard)
+    for _ in range(2):
+        assert chunks.trace("case", events) == _reference_trace("case", events, standard)

@@ -1,3 +1,4 @@
+import re
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -5,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from llmteam.roles import ProcessEvent, ProcessMiningEngine, XESImportError, import_xes, iter_xes_events
+from llmteam.roles import ProcessEvent, ProcessMiningEngine, XESImportError, _xes_import, import_xes, iter_xes_events
 
 xml_text = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00\ufffe\uffff").filter(
     lambda c: c in "\t\n\r" or ord(c) >= 0x20), max_size=20)
@@ -68,3 +69,46 @@ def test_foreign_xes_with_nested_attributes_and_z_dates() -> None:
 def test_bad_input_is_a_clear_error(bad: str, match: str) -> None:
     with pytest.raises(XESImportError, match=match):
         import_xes(bad)
+
+
+def test_value_before_key_extra_xml_attributes_and_prefixed_names_are_read() -> None:
+    text = """<log xmlns:x="http://www.xes-standard.org/"><x:trace><x:string value="T" key="concept:name"/>
+      <x:event><string value="A" key="concept:name" note="n"/><x:date key="time:timestamp"
+        value="2020-01-01T00:00:00+00:00"/><x:int key="n" value="3"/></x:event></x:trace></log>"""
+    (ev,) = import_xes(text)
+    assert (ev.case_id, ev.activity, ev.attributes) == ("T", "A", {"n": 3})
+
+
+def test_many_distinct_element_names_are_remembered_within_a_bound_and_still_read() -> None:
+    junk = "".join(f"<p{i}:junk xmlns:p{i}='urn:{i}'/>" for i in range(3000))
+    text = (f"<log>{junk}<trace><string key='concept:name' value='c'/>{junk}<event>"
+            "<date key='time:timestamp' value='2020-01-01T00:00:00'/></event></trace></log>")
+    reader = _xes_import._Reader()
+    (ev,) = reader.feed(text, final=True)
+    assert ev.case_id == "c" and len(reader._kinds) <= _xes_import._MAX_TAGS
+
+
+_XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+any_text = st.text(max_size=12)  # every code point: controls, surrogates, U+FFFE/U+FFFF, markup characters
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(any_text, any_text, any_text, any_text, any_text, st.dictionaries(
+    any_text.filter(lambda k: ":" not in k), any_text, max_size=3)), min_size=1, max_size=6), st.booleans())
+def test_any_unicode_round_trips_with_characters_xml_cannot_carry_replaced(rows: list, standard: bool) -> None:
+    # XML 1.0 cannot carry most control characters, surrogates, U+FFFE and U+FFFF: the writer replaces each by
+    # U+FFFD; every other character (tabs, CR, LF, quotes, <, &) comes back exactly
+    e = ProcessMiningEngine()
+    for i, (eid, act, res, case, lc, attrs) in enumerate(rows):
+        e.record_event(ProcessEvent(eid, datetime(2024, 1, 1, 0, 0, i, tzinfo=timezone.utc), act, res, case, lc,
+                                    attributes=attrs))
+    clean = _XML_ILLEGAL.sub
+    back = import_xes(e.export_xes(standard=standard))
+    original = e.get_events()
+    assert len(back) == len(original)
+    for got, sent in zip(back, original, strict=True):
+        assert (got.activity, got.resource, got.case_id, got.lifecycle) == tuple(
+            clean("\ufffd", v) for v in (sent.activity, sent.resource, sent.case_id, sent.lifecycle))
+        assert got.attributes == {clean("\ufffd", k): clean("\ufffd", v) for k, v in sent.attributes.items()}
+        if standard:
+            assert got.event_id == clean("\ufffd", sent.event_id)

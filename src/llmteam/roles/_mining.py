@@ -44,16 +44,13 @@ class ProcessMiningEngine:
         """Add ``event`` to its case; evicts the oldest event first when the bound is reached."""
         self._cache = None
         cid = event.case_id
+        ts = event.timestamp
         case = self._cases.get(cid)
-        naive = event.timestamp.tzinfo is None
-        if naive is not self._naive:
-            if self._naive is None:
-                self._naive = naive
-            else:
-                self._mixed_tz = True
+        if (ts.tzinfo is None) is not self._naive:
+            self._note_timezone(ts)
         if case is None:
             self._cases[cid] = case = deque()
-        elif cid not in self._unsorted and (self._mixed_tz or event.timestamp < case[-1].timestamp):
+        elif cid not in self._unsorted and (self._mixed_tz or ts < case[-1].timestamp):
             self._unsorted.add(cid)
         case.append(event)
         self._count += 1
@@ -62,6 +59,13 @@ class ProcessMiningEngine:
             order.append(event)
             if self._count > self.max_events:  # type: ignore[operator]
                 self._evict(order.popleft())
+
+    def _note_timezone(self, ts: datetime) -> None:
+        """The first event sets whether the log is naive or aware; a later event of the other kind mixes it."""
+        if self._naive is None:
+            self._naive = ts.tzinfo is None
+        else:
+            self._mixed_tz = True
 
     def _evict(self, old: ProcessEvent) -> None:
         case = self._cases[old.case_id]

@@ -42,7 +42,7 @@ class PipelineOrchestrator:
         self.history_limit = history_limit
         self._agents: dict[str, Any] = {}
         self._history: deque[dict[str, Any]] = deque(maxlen=history_limit)
-        self._new_id = EventIds()
+        self._new_id = EventIds().next_id
 
     def register_agent(self, name: str, agent: Any) -> None:
         """Register ``agent`` (an object with ``async process(state)``) under ``name``."""
@@ -119,7 +119,7 @@ class PipelineOrchestrator:
     ) -> None:
         new_id = self._new_id
         if record is not None:
-            record(ProcessEvent(new_id(), datetime.now(), name, name, run_id, "start"))
+            record(ProcessEvent(new_id(), datetime.now(), name, name, run_id, "start", 0, 0.0, {}))
         started = time.perf_counter()
         try:
             result = await agent.process(state)
@@ -139,7 +139,7 @@ class PipelineOrchestrator:
             raise
         if record is not None:
             elapsed = int((time.perf_counter() - started) * 1000)
-            record(ProcessEvent(new_id(), datetime.now(), name, name, run_id, "complete", elapsed))
+            record(ProcessEvent(new_id(), datetime.now(), name, name, run_id, "complete", elapsed, 0.0, {}))
         if isinstance(result, dict):
             state.update(result)
 

@@ -113,83 +113,107 @@ def _typed(key: str, value: Any, utc: _UTC) -> str:
     return f'<string key="{k}" value="{escape(str(value))}"/>'
 
 
-class _Parts:
-    """Escaped text of the parts that events of one log repeat, rendered once per distinct value (bounded).
+_ID_END = '"/>\n'
+_CACHED_TYPES = frozenset({str, int, bool, float, type(None)})
+Entry = tuple[str, ...]
 
-    An event is written as ``head`` (activity and resource), its timestamp, then ``tail`` (lifecycle and
-    attributes); in the standard layout the id, duration and cost (different in every event) go between the
-    lifecycle line and the attributes. Logs repeat a few activities, resources and attribute sets, so escaping
-    once per distinct part makes the escaping writer cheaper than formatting every value of every event.
-    Lookups allocate nothing on a hit: heads are nested by activity, then resource; a tail is found by its
-    lifecycle and attribute values and kept with a copy of its attributes, which must equal the event's.
+
+class _Parts:
+    """Escaped text of the parts that events of one log repeat, rendered once per distinct combination (bounded).
+
+    An event is written as ``head`` (activity and resource), its timestamp, ``middle`` (lifecycle; in the compact
+    layout also the attributes and the end), then, in the standard layout only, the event id, duration and cost
+    (different in every event) and ``rest`` (attributes and the end). Logs repeat a few activities, resources,
+    lifecycles and attribute sets, so escaping once per distinct combination makes the escaping writer cheaper
+    than formatting every value of every event.
+
+    The key is ``(activity, resource, lifecycle, *attribute items)``, where equal keys must mean equal text:
+    plain equality does not give that across types (``True == 1 == 1.0``; a str subclass may print other
+    characters than it holds), so an event whose attribute keys and values are not all plain ``str`` adds their
+    types to its key; ``0.0 == -0.0`` and NaN (equal to nothing) are never kept.
     """
 
-    __slots__ = ("_size", "_utc", "heads", "standard", "tails")
+    __slots__ = ("_size", "_utc", "known", "standard")
 
     def __init__(self, standard: bool, utc: _UTC) -> None:
         self.standard = standard
         self._utc = utc
-        self.heads: dict[str, dict[str, str]] = {}
-        self.tails: dict[tuple[Any, ...], tuple[dict[Any, Any], str, str]] = {}
+        self.known: dict[tuple[Any, ...], Entry] = {}
         self._size = 0
 
-    def head(self, e: ProcessEvent) -> str:
-        """Render (and keep, within the bound) the event's opening: activity and resource."""
-        text = (
+    def render(self, e: ProcessEvent, key: tuple[Any, ...] | None) -> Entry:
+        """The parts of the event, kept under ``key`` (within the bound)."""
+        attrs = e.attributes
+        head = (
             "    <event>\n"
             f'      <string key="concept:name" value="{escape(e.activity)}"/>\n'
             f'      <string key="org:resource" value="{escape(e.resource)}"/>\n'
             '      <date key="time:timestamp" value="'
         )
-        if self._size < _CACHE_LIMIT:
-            self.heads.setdefault(e.activity, {})[e.resource] = text
-            self._size += 1
-        return text
-
-    def tail(self, e: ProcessEvent, key: tuple[Any, ...] | None) -> tuple[dict[Any, Any], str, str]:
-        """Render (and keep under ``key``, within the bound) the lifecycle line, then the attributes and the end."""
-        attrs = e.attributes
-        lifecycle = f'"/>\n      <string key="lifecycle:transition" value="{escape(e.lifecycle)}"/>\n'
+        middle = f'"/>\n      <string key="lifecycle:transition" value="{escape(e.lifecycle)}"/>\n'
+        found: Entry
         if self.standard:
             rest = "".join(f"      {_typed(str(k), v, self._utc)}\n" for k, v in attrs.items())
+            found = (head, middle + f'      <id key="{EVENT_ID_KEY}" value="', rest + "    </event>\n")
         else:
-            rest = "".join(
+            found = (head, middle + "".join(
                 f'      <string key="{escape(str(k))}" value="{escape(str(v))}"/>\n' for k, v in attrs.items()
-            )
-        found = (dict(attrs), lifecycle, rest + "    </event>\n")
-        if key is not None and self._size < _CACHE_LIMIT:
-            self.tails[key] = found
+            ) + "    </event>\n")
+        if key is not None and self._size < _CACHE_LIMIT and all(
+            type(v) in _CACHED_TYPES and (type(v) is not float or (v == v and v != 0.0)) for v in attrs.values()
+        ):
+            self.known[key] = found
             self._size += 1
         return found
 
 
+def _numbers(e: ProcessEvent, utc: _UTC) -> str:
+    """The end of the id line, then the duration and cost lines of a standard-layout event (those not zero)."""
+    text = _ID_END
+    d = e.duration_ms
+    if d:
+        if type(d) is int and _INT64[0] <= d <= _INT64[1]:
+            text += f'      <int key="{DURATION_KEY}" value="{d}"/>\n'
+        else:
+            text += f"      {_typed(DURATION_KEY, d, utc)}\n"
+    if e.cost:
+        text += f"      {_typed(COST_KEY, float(e.cost), utc)}\n"
+    return text
+
+
 def _trace(case_id: str, events: Sequence[ProcessEvent], known: _Parts, utc: _UTC) -> str:
-    """One ``<trace>`` in either layout; the per-event lookups are inline because they run once per event."""
+    """One ``<trace>`` in either layout; the per-event lookups are inline because they run once per event.
+
+    In the standard layout every event adds six parts, the fourth its event id as given: after the loop, one
+    check over all the ids of the trace finds any that needs escaping (or is not a plain ``str``), and only then
+    are they escaped.
+    """
     standard = known.standard
-    heads, tails = known.heads, known.tails
     parts = ["  <trace>\n", f'    <string key="concept:name" value="{escape(str(case_id))}"/>\n']
+    table = known.known
     for e in events:
-        by_resource = heads.get(e.activity)
-        head = None if by_resource is None else by_resource.get(e.resource)
-        if head is None:
-            head = known.head(e)
+        attrs = e.attributes
+        key: tuple[Any, ...] | None = (e.activity, e.resource, e.lifecycle, *attrs.items())
+        for k, v in attrs.items():
+            if type(k) is not str or type(v) is not str:
+                key = (*key, *map(type, attrs), *map(type, attrs.values()))  # type: ignore[misc]
+                break
         try:
-            key: tuple[Any, ...] | None = (e.lifecycle, *e.attributes.values())
-            tail = tails.get(key)  # type: ignore[arg-type]
+            found = table.get(key)  # type: ignore[arg-type]
         except TypeError:  # an unhashable attribute value: rendered every time
-            key = tail = None
-        if tail is None or tail[0] != e.attributes:
-            tail = known.tail(e, key)
+            key = found = None
+        if found is None:
+            found = known.render(e, key)
         ts = e.timestamp
-        if not standard:
-            parts += (head, ts.isoformat() if type(ts) is datetime else escape(ts.isoformat()), tail[1], tail[2])
-            continue
-        parts += (head, utc(ts), tail[1], f'      <id key="identity:id" value="{escape(e.event_id)}"/>\n')
-        if e.duration_ms:
-            parts.append(f"      {_typed(DURATION_KEY, e.duration_ms, utc)}\n")
-        if e.cost:
-            parts.append(f"      {_typed(COST_KEY, float(e.cost), utc)}\n")
-        parts.append(tail[2])
+        if standard:
+            parts += (found[0], utc(ts), found[1], e.event_id,
+                      _numbers(e, utc) if e.duration_ms or e.cost else _ID_END, found[2])
+        else:
+            parts += (found[0], ts.isoformat() if type(ts) is datetime else escape(ts.isoformat()), found[1])
+    if standard:
+        ids = parts[5::6]
+        if {*map(type, ids)} - {str} or _SPECIAL.search("".join(ids)):
+            parts[5::6] = map(escape, ids)
     parts.append("  </trace>\n")
     return "".join(parts)
 

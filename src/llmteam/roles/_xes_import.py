@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -16,7 +16,6 @@ from llmteam.roles._errors import XESImportError
 from llmteam.roles._models import ProcessEvent
 from llmteam.roles._xes import COST_KEY, DURATION_KEY, EVENT_ID_KEY
 
-_ATTRIBUTE_TAGS = frozenset({"string", "date", "int", "float", "boolean", "id", "list", "container"})
 _FIELD_KEYS = {
     "concept:name": "activity",
     "org:resource": "resource",
@@ -37,6 +36,10 @@ def _local(tag: str) -> str:
 
 def parse_date(text: str) -> datetime:
     """An XES/ISO-8601 date; ``Z`` is accepted for UTC."""
+    try:
+        return datetime.fromisoformat(text)  # the usual case; what it refuses gets the checks below
+    except ValueError:
+        pass
     value = text.strip()
     if value.endswith(("Z", "z")):
         value = value[:-1] + "+00:00"
@@ -76,82 +79,131 @@ def _convert(tag: str, key: str, raw: str) -> Any:
     return raw
 
 
+_ATTRIBUTE, _NESTED, _EVENT, _TRACE, _LOG, _OTHER = range(6)
+_KINDS = {
+    **dict.fromkeys(("string", "date", "int", "float", "boolean", "id"), _ATTRIBUTE),
+    "list": _NESTED, "container": _NESTED, "event": _EVENT, "trace": _TRACE, "log": _LOG,
+}
+_MAX_TAGS = 1024  # distinct element names remembered with their kind (prefixed names: any number in a hostile file)
+
+
+def _kind(tag: str, seen: dict[str, tuple[int, str]]) -> tuple[int, str]:
+    """What the element ``tag`` is and its name without a prefix, remembered per distinct tag within a bound."""
+    name = _local(tag)
+    kind = (_KINDS.get(name, _OTHER), name)
+    if len(seen) < _MAX_TAGS:
+        seen[tag] = kind
+    return kind
+
+
+def _key_value(name: str, attrs: list[str]) -> tuple[str, str]:
+    """The key and value of an attribute element whose XML attributes are not exactly ``key`` then ``value``."""
+    named = dict(zip(attrs[::2], attrs[1::2], strict=True))
+    key, raw = named.get("key"), named.get("value")
+    if key is None or raw is None:
+        raise XESImportError(f"<{name}> element without key/value attributes (key={bounded_repr(key)}) in a trace")
+    return key, raw
+
+
+_TEXT_FIELDS = frozenset({"activity", "resource", "lifecycle", "event_id"})
+
+
+def _field_value(field: str, name: str, key: str, raw: str) -> Any:
+    """An event field's value from its XES text: the timestamp, or a finite duration or cost."""
+    if field == "timestamp":
+        return parse_date(raw)
+    if field == "duration_ms":
+        return int(_number("int" if name == "int" else "float", key, raw, finite=True))
+    return float(_number("float", key, raw, finite=True))
+
+
 class _Reader:
-    """Expat handlers that turn trace/event elements into ProcessEvent objects."""
+    """Expat handlers that turn trace/event elements into ProcessEvent objects.
+
+    The handlers run for every element, so they are closures over their state (no attribute lookups), take the
+    attributes as ``[name, value, name, value, ...]`` (expat's ordered attributes: no dict per element) and look
+    each element name's kind up once per distinct name.
+    """
 
     def __init__(self) -> None:
         self.parser = expat.ParserCreate()
-        self.parser.StartElementHandler = self.start
-        self.parser.EndElementHandler = self.end
+        self.parser.ordered_attributes = True
         self.parser.StartDoctypeDeclHandler = self._refuse
         self.parser.EntityDeclHandler = self._refuse
         self.ready: list[ProcessEvent] = []
-        self.depth_in_attr = 0
         self.case_id: str | None = None
-        self.in_trace = False
-        self.event: dict[str, Any] | None = None
         self.seen_log = False
         self.index = 0
-        self.elements = 0  # element boundaries seen: how iter_xes_events tells that expat made progress
+        self._kinds: dict[str, tuple[int, str]] = {}
+        self.parser.StartElementHandler, self.parser.EndElementHandler, self._started = self._handlers()
+
+    @property
+    def elements(self) -> int:
+        """Elements started so far: how iter_xes_events tells that expat made progress."""
+        return self._started()
 
     @staticmethod
     def _refuse(*_args: Any) -> None:
         raise XESImportError("XES input with a DOCTYPE or entity declarations is refused (XML bomb protection)")
 
-    def start(self, tag: str, attrs: dict[str, str]) -> None:
-        self.elements += 1
-        name = _local(tag)
-        if self.depth_in_attr:
-            self.depth_in_attr += 1  # nested (meta-)attributes are not part of the flat model
-            return
-        if name == "log":
-            self.seen_log = True
-        elif name == "trace":
-            self.in_trace, self.case_id = True, None
-        elif name == "event" and self.in_trace:
-            self.event = {"attributes": {}}
-        elif name in _ATTRIBUTE_TAGS:
-            self.depth_in_attr = 1
-            if self.in_trace and name not in ("list", "container"):
-                self._attribute(name, attrs)
+    def _handlers(self) -> tuple[Callable[[str, list[str]], None], Callable[[str], None], Callable[[], int]]:
+        kinds = self._kinds
+        depth_in_attr = started = 0
+        in_trace = False
+        event: dict[str, Any] | None = None
+        attributes: dict[str, Any] = {}
+        attribute, fields, text_fields = _ATTRIBUTE, _FIELD_KEYS, _TEXT_FIELDS  # closure cells: no global lookups
 
-    def _attribute(self, tag: str, attrs: dict[str, str]) -> None:
-        key, raw = attrs.get("key"), attrs.get("value")
-        if key is None or raw is None:
-            raise XESImportError(
-                f"<{tag}> element without key/value attributes (key={bounded_repr(key)}) in a trace"
-            )
-        if self.event is None:
-            if key == "concept:name" and self.case_id is None:
-                self.case_id = raw
-            return
-        field = _FIELD_KEYS.get(key)
-        if field is not None and field not in self.event:
-            if field == "timestamp":
-                self.event[field] = parse_date(raw)
-            elif field == "duration_ms":
-                self.event[field] = int(_number("int" if tag == "int" else "float", key, raw, finite=True))
-            elif field == "cost":
-                self.event[field] = float(_number("float", key, raw, finite=True))
-            else:
-                self.event[field] = raw
-        else:
-            self.event["attributes"][key] = _convert(tag, key, raw)
+        def start(tag: str, attrs: list[str]) -> None:
+            nonlocal depth_in_attr, started, in_trace, event, attributes
+            started += 1
+            if depth_in_attr:
+                depth_in_attr += 1  # nested (meta-)attributes are not part of the flat model
+                return
+            kind, name = kinds.get(tag) or _kind(tag, kinds)
+            if kind == attribute:
+                depth_in_attr = 1
+                if not in_trace:
+                    return
+                if len(attrs) == 4 and attrs[0] == "key" and attrs[2] == "value":
+                    _, key, _, raw = attrs
+                else:
+                    key, raw = _key_value(name, attrs)
+                if event is None:
+                    if key == "concept:name" and self.case_id is None:
+                        self.case_id = raw
+                    return
+                field = fields.get(key)
+                if field is None or field in event:
+                    attributes[key] = raw if name == "string" else _convert(name, key, raw)
+                else:
+                    event[field] = raw if field in text_fields else _field_value(field, name, key, raw)
+            elif kind == _EVENT:
+                if in_trace:
+                    event, attributes = {}, {}
+            elif kind == _NESTED:
+                depth_in_attr = 1
+            elif kind == _TRACE:
+                in_trace, self.case_id = True, None
+            elif kind == _LOG:
+                self.seen_log = True
 
-    def end(self, tag: str) -> None:
-        self.elements += 1
-        if self.depth_in_attr:
-            self.depth_in_attr -= 1
-            return
-        name = _local(tag)
-        if name == "event" and self.event is not None:
-            self._finish_event()
-        elif name == "trace":
-            self.in_trace = False
+        def end(tag: str) -> None:
+            nonlocal depth_in_attr, in_trace, event
+            if depth_in_attr:
+                depth_in_attr -= 1
+                return
+            kind = (kinds.get(tag) or _kind(tag, kinds))[0]
+            if kind == _EVENT:
+                if event is not None:
+                    self._finish_event(event, attributes)
+                    event = None
+            elif kind == _TRACE:
+                in_trace = False
 
-    def _finish_event(self) -> None:
-        ev, self.event = self.event, None
-        assert ev is not None
+        return start, end, lambda: started
+
+    def _finish_event(self, ev: dict[str, Any], attributes: dict[str, Any]) -> None:
         self.index += 1
         if "timestamp" not in ev:
             raise XESImportError(
@@ -166,7 +218,7 @@ class _Reader:
             lifecycle=ev.get("lifecycle", "complete"),
             duration_ms=ev.get("duration_ms", 0),
             cost=ev.get("cost", 0.0),
-            attributes=ev["attributes"],
+            attributes=attributes,
         ))
 
     def feed(self, data: str | bytes, final: bool = False) -> list[ProcessEvent]:

@@ -14,10 +14,17 @@ from llmteam.team._usage import Usage
 
 
 class MemoryRunStore(RunStore):
-    """Run records in process memory (``memory://``); keeps at most ``max_runs`` records, usage totals forever."""
+    """Run records in process memory (``memory://``), bounded; usage totals are kept per tenant forever.
 
-    def __init__(self, max_runs: int = 10_000) -> None:
-        if not isinstance(max_runs, int) or max_runs < 1:
+    Beyond ``max_runs`` records the oldest finished runs are dropped first (a run counts as finished once
+    ``finish`` stored it, or once its admission lease expired: its worker died). A running run is never dropped,
+    so only running runs can take the count above the bound.
+    """
+
+    DEFAULT_MAX_RUNS = 10_000
+
+    def __init__(self, max_runs: int = DEFAULT_MAX_RUNS) -> None:
+        if isinstance(max_runs, bool) or not isinstance(max_runs, int) or max_runs < 1:
             raise ValueError(f"max_runs={max_runs!r} must be an integer >= 1")
         self.max_runs = max_runs
         self._runs: OrderedDict[str, RunRecord] = OrderedDict()
@@ -44,8 +51,7 @@ class MemoryRunStore(RunStore):
             self._daily = {k: v for k, v in self._daily.items() if k[1] == day[1]}
         self._daily[day] = today + 1
         self._runs[record.run_id] = copy.deepcopy(record)
-        while len(self._runs) > self.max_runs:
-            self._runs.popitem(last=False)
+        self._evict(now)
 
     async def pause(self, tenant_id: str, run_id: str) -> None:
         found = self._runs.get(run_id)
@@ -70,14 +76,38 @@ class MemoryRunStore(RunStore):
         self._running.get(record.tenant_id, {}).pop(record.run_id, None)
         self._runs[record.run_id] = copy.deepcopy(record)
         self._runs.move_to_end(record.run_id)
-        while len(self._runs) > self.max_runs:
-            self._runs.popitem(last=False)
+        self._evict(time.time())
         tu = self._usage.setdefault(record.tenant_id, TenantUsage(record.tenant_id))
         tu.runs += 1
         tu.total.add(record.usage)
         for agent, u in record.usage_by_agent.items():
             tu.by_agent.setdefault(agent, Usage()).add(u)
             tu.by_model.setdefault(record.models.get(agent, ""), Usage()).add(u)
+
+    def record_count(self) -> int:
+        """Run records held (at most ``max_runs`` plus the runs still running)."""
+        return len(self._runs)
+
+    def _evict(self, now: float) -> None:
+        """Drop the oldest records beyond ``max_runs``, skipping runs whose lease is live."""
+        excess = len(self._runs) - self.max_runs
+        if excess <= 0:
+            return
+        victims = []
+        for run_id, rec in self._runs.items():
+            leases = self._running.get(rec.tenant_id)
+            if leases is not None and leases.get(run_id, 0.0) > now:
+                continue  # still running
+            victims.append(run_id)
+            if len(victims) == excess:
+                break
+        for run_id in victims:
+            rec = self._runs.pop(run_id)
+            leases = self._running.get(rec.tenant_id)
+            if leases is not None:
+                leases.pop(run_id, None)  # an expired lease goes with its record
+                if not leases:
+                    del self._running[rec.tenant_id]
 
     async def get(self, tenant_id: str, run_id: str) -> RunRecord | None:
         rec = self._runs.get(run_id)
