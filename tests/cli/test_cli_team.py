@@ -151,6 +151,7 @@ def test_demo_against_a_real_endpoint(monkeypatch: pytest.MonkeyPatch) -> None:
     assert data["model"] == "stub-model" and data["answer"] == "ok" and len(prompts) == 4
     assert data["run"]["usage"] == {"prompt_tokens": 40, "completion_tokens": 8, "total_tokens": 48,
                                     "requests": 4, "cost": pytest.approx(0.032), "tool_calls": 0, "tool_ms": 0.0,
+                                    "tool_denied": 0, "tool_failed": 0,
                                     "unpriced_requests": 0}
 
 
