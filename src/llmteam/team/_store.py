@@ -37,8 +37,9 @@ class RunStore:
     async def finish(self, record: RunRecord) -> None:
         """Persist the final status, output, error, steps and usage (total and per agent) of a running run at once.
 
-        The run must be running in this store for ``record.tenant_id``; otherwise (never admitted, another
-        tenant's, finished already) :class:`RunRecordError` is raised and nothing is written. A finished run no
+        The run must be unfinished (running, or paused waiting for a person) in this store for
+        ``record.tenant_id``; otherwise (never admitted, another tenant's, finished already)
+        :class:`RunRecordError` is raised and nothing is written. A finished run no
         longer counts as concurrent, and its usage counts in :meth:`usage`.
         """
         raise NotImplementedError

@@ -73,7 +73,7 @@ class MemoryRunStore(RunStore):
         running = self._running.get(record.tenant_id, {})
         if stored is None and record.run_id not in running:  # an evicted record still running is in _running
             raise not_running(record)
-        if stored is not None and (stored.tenant_id != record.tenant_id or stored.status != "running"):
+        if stored is not None and (stored.tenant_id != record.tenant_id or stored.status not in ("running", "paused")):
             raise not_running(record)
         running.pop(record.run_id, None)
         self._runs[record.run_id] = copy.deepcopy(record)

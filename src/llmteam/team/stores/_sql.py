@@ -21,6 +21,7 @@ USAGE = ("prompt_tokens", "completion_tokens", "requests", "cost", "tool_calls",
          "tool_denied", "tool_failed")
 USAGE_COLUMNS = ", ".join(USAGE)
 USAGE_SUMS = ", ".join(f"SUM({c})" for c in USAGE)
+UNFINISHED = "('running', 'paused')"  # the statuses finish() ends (a paused run waits for a person)
 RUN_COLUMNS = "run_id, tenant_id, team, status, started_at, finished_at, input_json, output, error, steps, "
 
 
@@ -68,7 +69,7 @@ class Statements:
                                                                  *USAGE), start=1))
         n = 6 + len(USAGE)
         self.finish = (f"UPDATE team_runs SET {sets} WHERE run_id = {p(n)} AND tenant_id = {p(n + 1)} "
-                       "AND status = 'running'")
+                       f"AND status IN {UNFINISHED}")
         self.insert_agent = (f"INSERT INTO team_run_usage (run_id, tenant_id, agent, model, {USAGE_COLUMNS}) "
                              f"VALUES ({marks(1, 4 + len(USAGE))})")
         self.running = (f"SELECT COUNT(*) FROM team_runs WHERE tenant_id = {p(1)} AND status = 'running' "
