@@ -9,11 +9,14 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from llmteam.backends import SQLiteDatabase
 from llmteam.team import (
@@ -237,29 +240,49 @@ async def test_a_run_starts_when_it_is_admitted(store: RunStore) -> None:
     assert stored is not None and stored.started_at == pytest.approx(record.started_at)
 
 
-async def test_a_paused_run_frees_its_slot_until_it_is_unpaused(store: RunStore) -> None:
-    await store.admit(rec("t1", "waits"), max_concurrent=1, max_per_day=BIG, lease=60)
-    with pytest.raises(AdmissionRefused):
-        await store.admit(rec("t1", "blocked"), max_concurrent=1, max_per_day=BIG, lease=60)
-    await store.pause("t1", "waits")
-    await store.pause("t2", "waits")  # another tenant's id: nothing happens
-    got = await store.get("t1", "waits")
-    assert got is not None and got.status == "paused"
-    other = rec("t1", "other")
-    await store.admit(other, max_concurrent=1, max_per_day=BIG, lease=60)  # the paused run holds no slot
-    with pytest.raises(AdmissionRefused, match="concurrent_pipelines"):
-        await store.unpause("t1", "waits", max_concurrent=1, lease=60)
-    other.status, other.finished_at = "completed", time.time()
-    await store.finish(other)
-    await store.unpause("t1", "waits", max_concurrent=1, lease=60)
-    await store.unpause("t1", "waits", max_concurrent=1, lease=60)  # not paused any more: left as it is
-    got = await store.get("t1", "waits")
-    assert got is not None and got.status == "running"
-    with pytest.raises(AdmissionRefused):
-        await store.admit(rec("t1", "blocked"), max_concurrent=1, max_per_day=BIG, lease=60)
-    await store.pause("t1", "missing")  # unknown runs: no error, nothing written
-    await store.unpause("t1", "missing", max_concurrent=1, lease=60)
-    assert await store.get("t1", "missing") is None
+usages = st.builds(Usage, st.integers(0, 50), st.integers(0, 50), st.integers(0, 3),
+                   st.integers(0, 100).map(lambda c: c / 100), st.integers(0, 3), st.integers(0, 500).map(float),
+                   st.integers(0, 2), st.integers(0, 2), st.integers(0, 2))
+ops = st.lists(st.one_of(st.tuples(st.just("admit"), st.integers(0, 1)),
+                         st.tuples(st.just("finish"), st.integers(0, 1), usages),
+                         st.tuples(st.just("forge"), st.integers(0, 1), usages)), max_size=12)
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(ops)
+async def test_limits_usage_and_isolation_hold_for_any_sequence(store: RunStore, script: list[Any]) -> None:
+    tenants = [f"p{uuid.uuid4().hex[:8]}" for _ in range(2)]  # fresh per example: the store outlives examples
+    running: list[list[RunRecord]] = [[], []]
+    admitted: list[set[str]] = [set(), set()]
+    totals = [Usage(), Usage()]
+    for op in script:
+        t = op[1]
+        if op[0] == "admit":
+            r = rec(tenants[t], uuid.uuid4().hex)
+            if len(running[t]) >= 2:
+                with pytest.raises(AdmissionRefused):
+                    await store.admit(r, max_concurrent=2, max_per_day=BIG, lease=60)
+            else:
+                await store.admit(r, max_concurrent=2, max_per_day=BIG, lease=60)
+                running[t].append(r)
+                admitted[t].add(r.run_id)
+        elif running[t] and op[0] == "finish":
+            r = running[t].pop(0)
+            r.status, r.usage, r.usage_by_agent, r.models = "completed", op[2], {"a": op[2]}, {"a": "m"}
+            await store.finish(r)
+            totals[t].add(op[2])
+        elif running[t]:  # the other tenant tries to finish (and bill) this tenant's run
+            forged = rec(tenants[1 - t], running[t][0].run_id, status="completed", usage=op[2],
+                         usage_by_agent={"a": op[2]})
+            with pytest.raises(RunRecordError):
+                await store.finish(forged)
+    for t in (0, 1):
+        usage = await store.usage(tenants[t])
+        assert usage.runs == len(admitted[t]) - len(running[t])
+        got, want = usage.total.to_dict(), totals[t].to_dict()
+        assert got == {**want, "cost": pytest.approx(want["cost"]), "tool_ms": pytest.approx(want["tool_ms"])}
+        assert {r.run_id for r in await store.list(tenants[t], limit=100)} == admitted[t]
+        assert [await store.get(tenants[1 - t], run_id) for run_id in admitted[t]] == [None] * len(admitted[t])
 
 
 def test_memory_store_is_bounded() -> None:
