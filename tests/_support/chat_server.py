@@ -79,11 +79,12 @@ def chunk(delta: dict[str, Any] | None, finish: str | None = None, usage: tuple[
     })
 
 
-def text_stream(*pieces: str, usage: tuple[int, int] = (12, 4)) -> list[ChatCompletionChunk]:
+def text_stream(*pieces: str, usage: tuple[int, int] = (12, 4),
+                model: str = "served-model") -> list[ChatCompletionChunk]:
     """The chunks of a streamed text answer: role, one delta per piece, the finish reason, then usage."""
-    chunks = [chunk({"role": "assistant", "content": ""})]
-    chunks += [chunk({"content": p}) for p in pieces]
-    return [*chunks, chunk({}, "stop"), chunk(None, usage=usage)]
+    chunks = [chunk({"role": "assistant", "content": ""}, model=model)]
+    chunks += [chunk({"content": p}, model=model) for p in pieces]
+    return [*chunks, chunk({}, "stop", model=model), chunk(None, usage=usage, model=model)]
 
 
 def _drain(value: Any) -> None:
