@@ -36,17 +36,30 @@ StoreFactory = Callable[[], Awaitable[RunStore]]
 
 
 @pytest.fixture
-def make_store(store_backend: str, backend_pg_pool: Any, tmp_path: Path) -> StoreFactory:
-    """Opens a store on this test's database; two calls give two stores on the same database (not on memory)."""
+async def make_store(store_backend: str, backend_pg_pool: Any, tmp_path: Path,
+                     request: pytest.FixtureRequest) -> AsyncIterator[StoreFactory]:
+    """Opens a store on this test's database; each call gives a store with connections of its own (a private
+    SQLite connection, a private asyncpg pool on the test's schema), as separate processes would have."""
+    pools: list[Any] = []
 
     async def make() -> RunStore:
         if store_backend == "memory":
             return MemoryRunStore()
-        if store_backend == "sqlite":  # a private connection each, as two processes on one file would have
+        if store_backend == "sqlite":
             return SQLiteRunStore(SQLiteDatabase(tmp_path / "runs.db"))
-        return PostgresRunStore(backend_pg_pool)  # the fixture owns and closes the pool
+        if not pools:
+            pools.append(backend_pg_pool)  # the fixture owns and closes this one
+            return PostgresRunStore(backend_pg_pool)
+        import asyncpg
 
-    return make
+        pool = await asyncpg.create_pool(request.getfixturevalue("postgres_url"), min_size=1, max_size=2,
+                                         server_settings={"search_path": request.getfixturevalue("unique_name")})
+        pools.append(pool)
+        return PostgresRunStore(pool)
+
+    yield make
+    for pool in pools[1:]:
+        await pool.close()
 
 
 @pytest.fixture
