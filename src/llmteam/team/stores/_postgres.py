@@ -8,18 +8,9 @@ from llmteam.backends.postgres import PgPool, PostgresBackend, advisory_key, pos
 from llmteam.team._errors import AdmissionRefused
 from llmteam.team._records import RunRecord, TenantUsage, utc_day
 from llmteam.team._store import RunStore, not_running, taken
-from llmteam.team.stores._sql import (
-    COMPONENT,
-    DOLLAR,
-    admit_args,
-    finish_args,
-    migrations,
-    tenant_usage,
-    to_record,
-    usage_rows,
-)
+from llmteam.team.stores import _sql
 
-SQL = DOLLAR
+SQL = _sql.DOLLAR
 
 
 class PostgresRunStore(RunStore):
@@ -35,7 +26,7 @@ class PostgresRunStore(RunStore):
         self._released = False
 
     async def _get_pool(self) -> PgPool:
-        return await self.backend.ensure_schema(COMPONENT, migrations("DOUBLE PRECISION"))
+        return await self.backend.ensure_schema(_sql.COMPONENT, _sql.migrations("DOUBLE PRECISION"))
 
     async def admit(self, record: RunRecord, *, max_concurrent: int, max_per_day: int, lease: float) -> None:
         pool = await self._get_pool()
@@ -52,16 +43,16 @@ class PostgresRunStore(RunStore):
                 raise AdmissionRefused("runs_per_day", today, max_per_day)
             if await conn.fetchval(SQL.taken, record.run_id) is not None:
                 raise taken(record)
-            await conn.execute(SQL.admit, *admit_args(record, now, lease))
+            await conn.execute(SQL.admit, *_sql.admit_args(record, now, lease))
             await conn.execute(SQL.count_day, record.tenant_id, day)
         record.started_at = now
 
     async def finish(self, record: RunRecord) -> None:
         pool = await self._get_pool()
         async with pool.acquire() as conn, conn.transaction():
-            if await conn.execute(SQL.finish, *finish_args(record)) != "UPDATE 1":
+            if await conn.execute(SQL.finish, *_sql.finish_args(record)) != "UPDATE 1":
                 raise not_running(record)
-            rows = usage_rows(record)
+            rows = _sql.usage_rows(record)
             if rows:
                 await conn.executemany(SQL.insert_agent, rows)
 
@@ -94,19 +85,19 @@ class PostgresRunStore(RunStore):
             if row is None:
                 return None
             agents = await conn.fetch(SQL.agents, run_id, tenant_id)
-        return to_record(tuple(row), [tuple(a) for a in agents])
+        return _sql.to_record(tuple(row), [tuple(a) for a in agents])
 
     async def list(self, tenant_id: str, limit: int = 100, offset: int = 0) -> list[RunRecord]:
         pool = await self._get_pool()
         rows = await pool.fetch(SQL.list, tenant_id, int(limit), int(offset))
-        return [to_record(tuple(r)) for r in rows]
+        return [_sql.to_record(tuple(r)) for r in rows]
 
     async def usage(self, tenant_id: str) -> TenantUsage:
         pool = await self._get_pool()
         async with pool.acquire() as conn:
             (total,) = await conn.fetch(SQL.total, tenant_id)  # an aggregate without GROUP BY: one row
             rows = await conn.fetch(SQL.by_agent, tenant_id)
-        return tenant_usage(tenant_id, tuple(total), [tuple(r) for r in rows])
+        return _sql.tenant_usage(tenant_id, tuple(total), [tuple(r) for r in rows])
 
     async def close(self) -> None:
         if not self._released:

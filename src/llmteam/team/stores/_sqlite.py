@@ -9,18 +9,9 @@ from llmteam.backends.sqlite import SQLiteDatabase, open_sqlite, release_sqlite
 from llmteam.team._errors import AdmissionRefused
 from llmteam.team._records import RunRecord, TenantUsage, utc_day
 from llmteam.team._store import RunStore, not_running, taken
-from llmteam.team.stores._sql import (
-    COMPONENT,
-    QMARK,
-    admit_args,
-    finish_args,
-    migrations,
-    tenant_usage,
-    to_record,
-    usage_rows,
-)
+from llmteam.team.stores import _sql
 
-SQL = QMARK
+SQL = _sql.QMARK
 
 
 class SQLiteRunStore(RunStore):
@@ -31,7 +22,7 @@ class SQLiteRunStore(RunStore):
         self._released = False
 
     async def _ready(self) -> None:
-        await self.db.ensure_schema(COMPONENT, migrations("REAL"))
+        await self.db.ensure_schema(_sql.COMPONENT, _sql.migrations("REAL"))
 
     async def admit(self, record: RunRecord, *, max_concurrent: int, max_per_day: int, lease: float) -> None:
         await self._ready()
@@ -48,7 +39,7 @@ class SQLiteRunStore(RunStore):
                 raise AdmissionRefused("runs_per_day", today, max_per_day)
             if conn.execute(SQL.taken, (record.run_id,)).fetchone() is not None:
                 raise taken(record)
-            conn.execute(SQL.admit, admit_args(record, now, lease))
+            conn.execute(SQL.admit, _sql.admit_args(record, now, lease))
             conn.execute(SQL.count_day, (record.tenant_id, day))
             return now
 
@@ -58,9 +49,9 @@ class SQLiteRunStore(RunStore):
         await self._ready()
 
         def txn(conn: sqlite3.Connection) -> None:
-            if conn.execute(SQL.finish, finish_args(record)).rowcount != 1:
+            if conn.execute(SQL.finish, _sql.finish_args(record)).rowcount != 1:
                 raise not_running(record)
-            conn.executemany(SQL.insert_agent, usage_rows(record))
+            conn.executemany(SQL.insert_agent, _sql.usage_rows(record))
 
         await self.db.write(txn)
 
@@ -94,7 +85,7 @@ class SQLiteRunStore(RunStore):
             row = conn.execute(SQL.get, (run_id, tenant_id)).fetchone()
             if row is None:
                 return None
-            return to_record(row, conn.execute(SQL.agents, (run_id, tenant_id)).fetchall())
+            return _sql.to_record(row, conn.execute(SQL.agents, (run_id, tenant_id)).fetchall())
 
         return await self.db.read(read)
 
@@ -103,14 +94,14 @@ class SQLiteRunStore(RunStore):
         rows = await self.db.read_in_thread(
             lambda conn: conn.execute(SQL.list, (tenant_id, int(limit), int(offset))).fetchall()
         )
-        return [to_record(r) for r in rows]
+        return [_sql.to_record(r) for r in rows]
 
     async def usage(self, tenant_id: str) -> TenantUsage:
         await self._ready()
 
         def read(conn: sqlite3.Connection) -> TenantUsage:
             total = conn.execute(SQL.total, (tenant_id,)).fetchone()
-            return tenant_usage(tenant_id, total, conn.execute(SQL.by_agent, (tenant_id,)).fetchall())
+            return _sql.tenant_usage(tenant_id, total, conn.execute(SQL.by_agent, (tenant_id,)).fetchall())
 
         return await self.db.read_in_thread(read)
 
