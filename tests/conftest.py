@@ -126,6 +126,15 @@ def pg_schema_url(postgres_url: str, pg_pool: Any, unique_name: str) -> str:
 
 
 @pytest.fixture
+def chat_server() -> Iterator[Any]:
+    """A local chat-completions server checked against the ``openai`` types (``tests/_support/chat_server.py``)."""
+    from ._support.chat_server import ChatServer
+
+    with ChatServer() as server:
+        yield server
+
+
+@pytest.fixture
 async def redis_client(redis_url: str) -> AsyncIterator[Any]:
     import redis.asyncio as redis_asyncio
 

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from llmteam.cli import app
 
-from ..team._chat_server import chat_server
+from .._support.chat_server import text_server
 
 runner = CliRunner()
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -141,7 +141,7 @@ def test_demo_against_a_real_endpoint(monkeypatch: pytest.MonkeyPatch) -> None:
     def answer(model: str, prompt: str) -> str:
         return "billing" if prompt.startswith("Classify") else "APPROVED" if prompt.startswith("Review") else "ok"
 
-    with chat_server(answer, lambda model: model, tokens=(10, 2)) as (base_url, seen):
+    with text_server(answer, lambda model: model, tokens=(10, 2)) as (base_url, seen):
         monkeypatch.setenv("LLMTEAM_BASE_URL", base_url)
         monkeypatch.setenv("LLMTEAM_MODEL", "stub-model")
         result = runner.invoke(app, ["demo", "--json"])
@@ -151,6 +151,7 @@ def test_demo_against_a_real_endpoint(monkeypatch: pytest.MonkeyPatch) -> None:
     assert data["model"] == "stub-model" and data["answer"] == "ok" and len(prompts) == 4
     assert data["run"]["usage"] == {"prompt_tokens": 40, "completion_tokens": 8, "total_tokens": 48,
                                     "requests": 4, "cost": pytest.approx(0.032), "tool_calls": 0, "tool_ms": 0.0,
+                                    "tool_denied": 0, "tool_failed": 0,
                                     "unpriced_requests": 0}
 
 

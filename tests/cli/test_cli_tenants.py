@@ -47,6 +47,36 @@ def test_create_list_show_update(db: list[str]) -> None:
     assert code == 0 and "Acme Corp" in out and "enterprise" in out
 
 
+def test_show_reports_the_tools_the_tenants_runs_called(db: list[str]) -> None:
+    import asyncio
+
+    from llmteam.llm import ScriptedLLM, ToolCall
+    from llmteam.team import Agent, Team
+    from llmteam.tools import ToolPolicy, tool
+
+    @tool
+    def lookup(number: str) -> str:
+        """Look up an invoice."""
+        return "ok"
+
+    def respond(messages: list[dict[str, object]]) -> object:
+        return "done" if messages[-1]["role"] == "tool" else [ToolCall.of("lookup", {"number": "1"}),
+                                                              ToolCall.of("lookup", {"bad": 1}), ToolCall.of("rm")]
+
+    team = Team("t", llm=ScriptedLLM(respond=respond), agents=[Agent("a", prompt="x", tools=[lookup])])
+
+    async def run() -> None:
+        async with team.runtime(db[1], tenant="acme", tool_policy=ToolPolicy()) as rt:
+            await rt.run({})
+
+    asyncio.run(run())
+    code, out = invoke("tenants", "show", "acme", "--json", *db)
+    total = json.loads(out)["usage"]["total"]
+    assert code == 0 and (total["tool_calls"], total["tool_denied"], total["tool_failed"]) == (1, 1, 1)
+    code, out = invoke("tenants", "show", "acme", *db)
+    assert code == 0 and "1 ran, 1 refused, 1 failed" in out, out
+
+
 def test_changes_are_audited(db: list[str]) -> None:
     invoke("tenants", "create", "acme", *db)
     invoke("tenants", "update", "acme", "--max-agents", "3", *db)

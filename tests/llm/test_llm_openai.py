@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import socket
-import threading
 import time
-from collections import deque
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 
 import pytest
+from openai.types.chat import ChatCompletion
 
 from llmteam.llm import (
     LLMConfigError,
@@ -27,88 +21,11 @@ from llmteam.llm import (
     OpenAICompatible,
 )
 
-
-@dataclass
-class Reply:
-    """One scripted server reply: a status, headers, a JSON (or raw text) body and an optional delay."""
-
-    status: int = 200
-    body: Any = None
-    headers: dict[str, str] = field(default_factory=dict)
-    delay: float = 0.0
+from .._support.chat_server import ChatServer, Reply, completion
 
 
-def ok(text: str, prompt_tokens: int | None = 7, completion_tokens: int | None = 3, model: str = "m") -> Reply:
-    body: dict[str, Any] = {
-        "id": "chatcmpl-1",
-        "object": "chat.completion",
-        "model": model,
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
-    }
-    if prompt_tokens is not None:
-        body["usage"] = {
-            "prompt_tokens": prompt_tokens,
-            "completion_tokens": completion_tokens,
-            "total_tokens": prompt_tokens + (completion_tokens or 0),
-        }
-    return Reply(200, body)
-
-
-class ChatServer:
-    def __init__(self) -> None:
-        self.replies: deque[Reply] = deque()
-        self.requests: list[dict[str, Any]] = []
-        self.stop_event = threading.Event()
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length", "0"))
-                raw = self.rfile.read(length)
-                server.requests.append(
-                    {"path": self.path, "headers": dict(self.headers), "json": json.loads(raw or b"null"),
-                     "time": time.monotonic()}
-                )
-                reply = server.replies.popleft() if server.replies else ok("default answer")
-                if reply.delay:
-                    server.stop_event.wait(reply.delay)
-                body = reply.body if isinstance(reply.body, (str, bytes)) else json.dumps(reply.body)
-                data = body.encode() if isinstance(body, str) else body
-                try:
-                    self.send_response(reply.status)
-                    self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(data)))
-                    for k, v in reply.headers.items():
-                        self.send_header(k, v)
-                    self.end_headers()
-                    self.wfile.write(data)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.port = self.httpd.server_address[1]
-        self.base_url = f"http://127.0.0.1:{self.port}/v1"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.02,), daemon=True)
-
-    def script(self, *replies: Reply) -> None:
-        self.replies.extend(replies)
-
-
-@pytest.fixture
-def chat_server() -> Iterator[ChatServer]:
-    server = ChatServer()
-    server.thread.start()
-    try:
-        yield server
-    finally:
-        server.stop_event.set()
-        server.httpd.shutdown()
-        server.httpd.server_close()
-        server.thread.join(5)
+def ok(text: str, prompt_tokens: int | None = 7, completion_tokens: int = 3, model: str = "m") -> ChatCompletion:
+    return completion(text, usage=None if prompt_tokens is None else (prompt_tokens, completion_tokens), model=model)
 
 
 def make(server: ChatServer, **kw: object) -> OpenAICompatible:
@@ -126,10 +43,10 @@ async def test_complete_sends_wire_format_and_reads_usage(chat_server: ChatServe
     assert (result.usage.prompt_tokens, result.usage.completion_tokens, result.usage.total_tokens) == (11, 2, 13)
     assert result.model == "served-model" and result.finish_reason == "stop"
     req = chat_server.requests[0]
-    assert req["path"] == "/v1/chat/completions"
-    assert req["json"] == {"model": "test-model", "temperature": 0.1, "max_tokens": 5,
+    assert req.path == "/v1/chat/completions"
+    assert req.body == {"model": "test-model", "temperature": 0.1, "max_tokens": 5,
                            "messages": [{"role": "user", "content": "hi"}]}
-    assert req["headers"]["Authorization"] == "Bearer sk-secret"
+    assert req.headers["Authorization"] == "Bearer sk-secret"
     assert "sk-secret" not in repr(llm)
     assert isinstance(llm, LLMProvider)
 
@@ -138,7 +55,7 @@ async def test_generate_returns_text(chat_server: ChatServer) -> None:
     chat_server.script(ok("route"))
     async with make(chat_server) as llm:
         assert await llm.generate("which agent?") == "route"
-    assert chat_server.requests[0]["json"]["messages"] == [{"role": "user", "content": "which agent?"}]
+    assert chat_server.requests[0].body["messages"] == [{"role": "user", "content": "which agent?"}]
 
 
 async def test_missing_usage_is_estimated(chat_server: ChatServer) -> None:
@@ -153,7 +70,7 @@ async def test_429_with_retry_after_is_honoured(chat_server: ChatServer) -> None
     async with make(chat_server, max_retries=2) as llm:
         assert await llm.generate("x") == "done"
     first, second = chat_server.requests
-    assert second["time"] - first["time"] >= 0.28
+    assert second.time - first.time >= 0.28
 
 
 async def test_retry_after_http_date(chat_server: ChatServer) -> None:
@@ -205,13 +122,13 @@ async def test_4xx_fails_at_once_with_hint(chat_server: ChatServer, status: int,
 
 
 async def test_slow_answer_times_out_then_retry_succeeds(chat_server: ChatServer) -> None:
-    chat_server.script(Reply(200, ok("late").body, delay=1.0), ok("quick"))
+    chat_server.script(Reply(200, ok("late"), delay=1.0), ok("quick"))
     async with make(chat_server, timeout=0.2, max_retries=1) as llm:
         assert await llm.generate("x") == "quick"
 
 
 async def test_slow_answer_times_out(chat_server: ChatServer) -> None:
-    chat_server.script(*[Reply(200, ok("late").body, delay=1.0)] * 2)
+    chat_server.script(*[Reply(200, ok("late"), delay=1.0)] * 2)
     async with make(chat_server, timeout=0.2, max_retries=1) as llm:
         start = time.monotonic()
         with pytest.raises(LLMTimeoutError) as info:

@@ -1,28 +1,21 @@
 """Tool calls and streaming over the real chat-completions wire format.
 
-A local HTTP server (``http.server`` in a thread) plays the model: it validates every request it receives with the
-official ``openai`` package's request types and answers with ``openai`` response models (``ChatCompletion``,
-``ChatCompletionChunk`` over SSE), so what llmteam sends and parses is the format real servers speak.
+The shared ``chat_server`` fixture (``tests/_support/chat_server.py``) plays the model: it validates every request
+it receives with the official ``openai`` package's request types and answers with ``openai`` response models
+(``ChatCompletion``, ``ChatCompletionChunk`` over SSE), so what llmteam sends and parses is the format real servers
+speak.
 """
 
 from __future__ import annotations
 
 import json
-import threading
-from collections.abc import Callable, Iterator, Sequence
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from openai.types.chat import (
-    ChatCompletion,
-    ChatCompletionChunk,
-    ChatCompletionMessageParam,
-    ChatCompletionToolParam,
-)
-from pydantic import TypeAdapter, ValidationError
+from openai.types.chat import ChatCompletionMessageParam
+from pydantic import TypeAdapter
 
 from llmteam.llm import (
     Completion,
@@ -37,102 +30,12 @@ from llmteam.llm._sse import parse_completion
 from llmteam.team import Agent, Team
 from llmteam.tools import tool
 
+from .._support.chat_server import ChatServer, Reply, chunk, completion, text_stream
+
 MESSAGES = TypeAdapter(list[ChatCompletionMessageParam])
-TOOLS = TypeAdapter(list[ChatCompletionToolParam])
-Answer = Callable[[dict[str, Any]], "ChatCompletion | list[ChatCompletionChunk] | tuple[int, str]"]
 
 
-def completion(text: str | None, calls: Sequence[tuple[str, str, str]] = (),
-               usage: tuple[int, int] = (11, 5)) -> ChatCompletion:
-    message: dict[str, Any] = {"role": "assistant", "content": text}
-    if calls:
-        message["tool_calls"] = [{"id": i, "type": "function", "function": {"name": n, "arguments": a}}
-                                 for i, n, a in calls]
-    return ChatCompletion.model_validate({
-        "id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "served-model",
-        "choices": [{"index": 0, "message": message, "finish_reason": "tool_calls" if calls else "stop"}],
-        "usage": {"prompt_tokens": usage[0], "completion_tokens": usage[1], "total_tokens": sum(usage)},
-    })
-
-
-def chunk(delta: dict[str, Any] | None, finish: str | None = None,
-          usage: tuple[int, int] | None = None) -> ChatCompletionChunk:
-    return ChatCompletionChunk.model_validate({
-        "id": "chatcmpl-2", "object": "chat.completion.chunk", "created": 1, "model": "served-model",
-        "choices": [] if delta is None else [{"index": 0, "delta": delta, "finish_reason": finish}],
-        "usage": None if usage is None else {"prompt_tokens": usage[0], "completion_tokens": usage[1],
-                                             "total_tokens": sum(usage)},
-    })
-
-
-class ModelServer:
-    """A chat-completions server whose answers come from ``answer(request)``; it records validated requests."""
-
-    def __init__(self, answer: Answer) -> None:
-        self.requests: list[dict[str, Any]] = []
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                try:  # anything off-spec is answered 400 with pydantic's account of it: the test then fails
-                    MESSAGES.validate_python(body["messages"])
-                    if "tools" in body:
-                        TOOLS.validate_python(body["tools"])
-                except ValidationError as exc:
-                    reply: Any = (400, json.dumps({"error": {"message": str(exc)}}))
-                else:
-                    server.requests.append(body)
-                    reply = answer(body)
-                if isinstance(reply, tuple):
-                    status, text = reply
-                    self.send_response(status)
-                    self.send_header("Content-Type", "application/json")
-                    self.end_headers()
-                    self.wfile.write(text.encode())
-                elif isinstance(reply, list):
-                    self.send_response(200)
-                    self.send_header("Content-Type", "text/event-stream")
-                    self.end_headers()
-                    for c in reply:
-                        self.wfile.write(f"data: {c.model_dump_json(exclude_unset=True)}\n\n".encode())
-                        self.wfile.flush()
-                    self.wfile.write(b"data: [DONE]\n\n")
-                else:
-                    data = reply.model_dump_json().encode()
-                    self.send_response(200)
-                    self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(data)))
-                    self.end_headers()
-                    self.wfile.write(data)
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.base_url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.02,), daemon=True)
-
-
-@pytest.fixture
-def serve() -> Iterator[Callable[[Answer], ModelServer]]:
-    servers: list[ModelServer] = []
-
-    def start(answer: Answer) -> ModelServer:
-        server = ModelServer(answer)
-        server.thread.start()
-        servers.append(server)
-        return server
-
-    yield start
-    for server in servers:
-        server.httpd.shutdown()
-        server.httpd.server_close()
-        server.thread.join(5)
-
-
-def client(server: ModelServer) -> OpenAICompatible:
+def client(server: ChatServer) -> OpenAICompatible:
     return OpenAICompatible(server.base_url, model="m", max_retries=0)
 
 
@@ -140,16 +43,16 @@ SPEC = ToolSpec("lookup", "Look up an invoice.", {"type": "object", "properties"
                                                   "required": ["number"]})
 
 
-async def test_complete_sends_tools_and_parses_parallel_tool_calls(serve: Any) -> None:
-    server = serve(lambda req: completion(None, [("c1", "lookup", '{"number": "A"}'),
-                                                 ("c2", "lookup", '{"number":"B"}')], usage=(40, 9)))
-    async with client(server) as llm:
+async def test_complete_sends_tools_and_parses_parallel_tool_calls(chat_server: ChatServer) -> None:
+    chat_server.answer = lambda req: completion(None, [("c1", "lookup", '{"number": "A"}'),
+                                                       ("c2", "lookup", '{"number":"B"}')], usage=(40, 9))
+    async with client(chat_server) as llm:
         answer = await llm.complete([{"role": "user", "content": "two invoices"}], tools=[SPEC], temperature=0)
     assert answer.tool_calls == (ToolCall("c1", "lookup", '{"number": "A"}'),
                                  ToolCall("c2", "lookup", '{"number":"B"}'))
     assert answer.text == "" and answer.finish_reason == "tool_calls"
     assert (answer.usage.prompt_tokens, answer.usage.completion_tokens) == (40, 9)
-    (sent,) = server.requests
+    (sent,) = chat_server.bodies
     assert sent["tools"] == [SPEC.to_openai()] and sent["temperature"] == 0 and "stream" not in sent
 
 
@@ -159,15 +62,15 @@ def lookup(number: str) -> dict:
     return {"number": number, "amount": {"A": 10, "B": 32}[number]}
 
 
-async def test_a_team_runs_the_whole_tool_loop_against_the_server(serve: Any) -> None:
+async def test_a_team_runs_the_whole_tool_loop_against_the_server(chat_server: ChatServer) -> None:
     def answer(req: dict[str, Any]) -> Any:
         if req["messages"][-1]["role"] != "tool":
             return completion(None, [("c1", "lookup", '{"number": "A"}'), ("c2", "lookup", '{"number": "B"}')])
         results = [json.loads(m["content"])["amount"] for m in req["messages"] if m["role"] == "tool"]
         return completion(f"Total {sum(results)}", usage=(60, 3))
 
-    server = serve(answer)
-    llm = client(server)
+    chat_server.answer = answer
+    llm = client(chat_server)
     team = Team("billing", agents=[Agent("clerk", prompt="Sum invoices A and B for {who}", llm=llm, tools=[lookup])])
     async with team.runtime("memory://", tenant="acme") as rt:
         result = await rt.run({"who": "Ann"})
@@ -175,32 +78,26 @@ async def test_a_team_runs_the_whole_tool_loop_against_the_server(serve: Any) ->
     assert result.output == "Total 42"
     assert result.usage.requests == 2 and result.usage.tool_calls == 2
     assert (result.usage.prompt_tokens, result.usage.completion_tokens) == (11 + 60, 5 + 3)
-    second = server.requests[1]["messages"]
+    second = chat_server.bodies[1]["messages"]
     assert [m["role"] for m in second] == ["user", "assistant", "tool", "tool"]
     assert second[1]["content"] is None and [c["id"] for c in second[1]["tool_calls"]] == ["c1", "c2"]
     assert [m["tool_call_id"] for m in second[2:]] == ["c1", "c2"]
     assert [c.decision for c in result.steps[0].tool_calls] == ["allow", "allow"]
 
 
-def text_stream(*pieces: str, usage: tuple[int, int] = (12, 4)) -> list[ChatCompletionChunk]:
-    chunks = [chunk({"role": "assistant", "content": ""})]
-    chunks += [chunk({"content": p}) for p in pieces]
-    return [*chunks, chunk({}, "stop"), chunk(None, usage=usage)]
-
-
-async def test_stream_yields_deltas_then_a_completion_with_exact_usage(serve: Any) -> None:
-    server = serve(lambda req: text_stream("Hel", "lo ", "world"))
-    async with client(server) as llm:
+async def test_stream_yields_deltas_then_a_completion_with_exact_usage(chat_server: ChatServer) -> None:
+    chat_server.answer = lambda req: text_stream("Hel", "lo ", "world")
+    async with client(chat_server) as llm:
         events = [e async for e in llm.stream([{"role": "user", "content": "hi"}])]
     assert [e.text for e in events if isinstance(e, TextDelta)] == ["Hel", "lo ", "world"]
     final = events[-1]
     assert isinstance(final, Completion) and final.text == "Hello world" and final.model == "served-model"
     assert (final.usage.prompt_tokens, final.usage.completion_tokens) == (12, 4)
-    (sent,) = server.requests
+    (sent,) = chat_server.bodies
     assert sent["stream"] is True and sent["stream_options"] == {"include_usage": True}
 
 
-async def test_streamed_tool_call_fragments_are_assembled(serve: Any) -> None:
+async def test_streamed_tool_call_fragments_are_assembled(chat_server: ChatServer) -> None:
     frags = [
         chunk({"role": "assistant", "tool_calls": [
             {"index": 0, "id": "c1", "type": "function", "function": {"name": "lookup", "arguments": ""}}]}),
@@ -210,8 +107,8 @@ async def test_streamed_tool_call_fragments_are_assembled(serve: Any) -> None:
         chunk({"tool_calls": [{"index": 0, "function": {"arguments": 'er": "A"}'}}]}),
         chunk({}, "tool_calls"), chunk(None, usage=(30, 8)),
     ]
-    server = serve(lambda req: frags)
-    async with client(server) as llm:
+    chat_server.answer = lambda req: frags
+    async with client(chat_server) as llm:
         events = [e async for e in llm.stream([{"role": "user", "content": "x"}], tools=[SPEC])]
     (final,) = events
     assert isinstance(final, Completion)
@@ -220,7 +117,7 @@ async def test_streamed_tool_call_fragments_are_assembled(serve: Any) -> None:
     assert final.finish_reason == "tool_calls" and final.usage.completion_tokens == 8
 
 
-async def test_rt_stream_publishes_tokens_and_tool_events_live(serve: Any) -> None:
+async def test_rt_stream_publishes_tokens_and_tool_events_live(chat_server: ChatServer) -> None:
     def answer(req: dict[str, Any]) -> Any:
         if req["messages"][-1]["role"] != "tool":
             return [chunk({"tool_calls": [{"index": 0, "id": "c1", "type": "function",
@@ -228,8 +125,8 @@ async def test_rt_stream_publishes_tokens_and_tool_events_live(serve: Any) -> No
                     chunk({}, "tool_calls"), chunk(None, usage=(9, 2))]
         return text_stream("It is ", "32.")
 
-    server = serve(answer)
-    llm = client(server)
+    chat_server.answer = answer
+    llm = client(chat_server)
     team = Team("billing", agents=[Agent("clerk", prompt="Amount of B for {who}?", llm=llm, tools=[lookup])])
     async with team.runtime("memory://", tenant="acme") as rt:
         events = [e async for e in rt.stream({"who": "Ann"})]
@@ -244,12 +141,13 @@ async def test_rt_stream_publishes_tokens_and_tool_events_live(serve: Any) -> No
 
 
 @pytest.mark.parametrize("reply, fragment", [
-    ((500, '{"error": {"message": "boom"}}'), "HTTP 500"),
-    ((404, '{"error": "no model"}'), "HTTP 404"),
+    (Reply(500, '{"error": {"message": "boom"}}'), "HTTP 500"),
+    (Reply(404, '{"error": "no model"}'), "HTTP 404"),
 ])
-async def test_stream_http_errors_are_raised_before_any_event(serve: Any, reply: Any, fragment: str) -> None:
-    server = serve(lambda req: reply)
-    async with client(server) as llm:
+async def test_stream_http_errors_are_raised_before_any_event(chat_server: ChatServer, reply: Reply,
+                                                               fragment: str) -> None:
+    chat_server.answer = lambda req: reply
+    async with client(chat_server) as llm:
         with pytest.raises(LLMHTTPError, match=fragment):
             async for _ in llm.stream([{"role": "user", "content": "x"}]):
                 pass

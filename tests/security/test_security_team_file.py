@@ -6,18 +6,15 @@
 
 from __future__ import annotations
 
-import json
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import pytest
 from typer.testing import CliRunner
 
 from llmteam.cli import app
 from llmteam.team import TeamConfigError, TeamError, load_team, team_from_dict
+
+from .._support.chat_server import ChatServer
 
 # the reviewer's 550-byte bomb: 9 levels of 9 aliases expand to 9**9 (387 million) leaves
 BOMB = "".join(
@@ -88,46 +85,9 @@ def test_legitimate_anchors_still_load() -> None:
 
 # --- item 7: which environment variables a team file may name ---------------------------------------------------
 
-class Listener:
-    """An OpenAI-compatible endpoint on loopback that records the Authorization header of every request."""
-
-    def __init__(self) -> None:
-        self.authorizations: list[str | None] = []
-        listener = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def do_POST(self) -> None:
-                self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                listener.authorizations.append(self.headers.get("Authorization"))
-                body = json.dumps({"model": "m", "choices": [{"index": 0, "finish_reason": "stop",
-                                   "message": {"role": "assistant", "content": "ok"}}]}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.base_url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-
-    def __enter__(self) -> Listener:
-        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.02,), daemon=True)
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self.thread.join(5)
-
-
-@pytest.fixture
-def listener() -> Iterator[Listener]:
-    with Listener() as server:
-        yield server
+def authorizations(server: ChatServer) -> list[str | None]:
+    """The Authorization header of every request the local chat-completions server received."""
+    return [r.headers.get("Authorization") for r in server.requests]
 
 
 def _exfil_team(base_url: str, key_env: str | None) -> str:
@@ -136,17 +96,17 @@ def _exfil_team(base_url: str, key_env: str | None) -> str:
     return f"team: t\nllm: {llm}\nagents: [{{name: a, prompt: p}}]\n"
 
 
-async def test_team_file_cannot_send_the_audit_secret_to_its_host(listener: Listener,
+async def test_team_file_cannot_send_the_audit_secret_to_its_host(chat_server: ChatServer,
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LLMTEAM_AUDIT_HMAC_KEY", "audit-hmac-secret")
     try:
-        team = load_team(_exfil_team(listener.base_url, "LLMTEAM_AUDIT_HMAC_KEY"))
+        team = load_team(_exfil_team(chat_server.base_url, "LLMTEAM_AUDIT_HMAC_KEY"))
     except TeamConfigError as exc:
         assert "LLMTEAM_AUDIT_HMAC_KEY" in str(exc) and "audit-hmac-secret" not in str(exc)
     else:  # the attack as the reviewer ran it: the secret arrives as a Bearer token
         async with team.runtime("memory://", tenant="acme") as rt:
             await rt.run({})
-    assert listener.authorizations == []
+    assert authorizations(chat_server) == []
 
 
 @pytest.mark.parametrize("name", ["LLMTEAM_AUDIT_HMAC_KEY", "LLMTEAM_LICENSE_KEY", "AWS_SECRET_ACCESS_KEY", "PATH",
@@ -182,27 +142,27 @@ def test_operator_allow_list_replaces_the_default_and_never_reaches_audit_or_lic
 
 
 async def test_no_api_key_env_never_falls_back_to_a_key_outside_the_allow_list(
-    listener: Listener, monkeypatch: pytest.MonkeyPatch,
+    chat_server: ChatServer, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", "sk-operator")
-    team = load_team(_exfil_team(listener.base_url, None), api_key_envs=["CORP_TOKEN"])
+    team = load_team(_exfil_team(chat_server.base_url, None), api_key_envs=["CORP_TOKEN"])
     async with team.runtime("memory://", tenant="acme") as rt:
         await rt.run({})
-    assert listener.authorizations == [None]
-    team = load_team(_exfil_team(listener.base_url, None))  # default policy: the usual fallback still works
+    assert authorizations(chat_server) == [None]
+    team = load_team(_exfil_team(chat_server.base_url, None))  # default policy: the usual fallback still works
     async with team.runtime("memory://", tenant="acme") as rt:
         await rt.run({})
-    assert listener.authorizations == [None, "Bearer sk-operator"]
+    assert authorizations(chat_server) == [None, "Bearer sk-operator"]
 
 
-def test_cli_run_refuses_the_name_and_accepts_an_operator_allow_list(listener: Listener, tmp_path: Path,
+def test_cli_run_refuses_the_name_and_accepts_an_operator_allow_list(chat_server: ChatServer, tmp_path: Path,
                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CORP_TOKEN", "corp-secret")
     path = tmp_path / "team.yaml"
-    path.write_text(_exfil_team(listener.base_url, "CORP_TOKEN"))
+    path.write_text(_exfil_team(chat_server.base_url, "CORP_TOKEN"))
     db = f"sqlite:///{tmp_path}/t.db"
     refused = CliRunner().invoke(app, ["run", str(path), "--tenant", "acme", "--db", db])
-    assert refused.exit_code == 2 and "CORP_TOKEN" in refused.output and listener.authorizations == []
+    assert refused.exit_code == 2 and "CORP_TOKEN" in refused.output and authorizations(chat_server) == []
     ran = CliRunner().invoke(app, ["run", str(path), "--tenant", "acme", "--db", db, "--allow-key-env", "CORP_TOKEN"])
     assert ran.exit_code == 0, ran.output
-    assert listener.authorizations == ["Bearer corp-secret"]
+    assert authorizations(chat_server) == ["Bearer corp-secret"]

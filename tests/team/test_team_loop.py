@@ -192,6 +192,24 @@ async def test_a_failing_tool_is_reported_to_the_model_unless_the_policy_ends_th
         assert (await rt.runs())[0].status == "failed"
 
 
+@pytest.mark.parametrize("url", ["memory://", "sqlite"])
+async def test_refused_and_failed_calls_are_counted_and_persisted_with_the_run(url: str, tmp_path: Any) -> None:
+    calls = [ToolCall.of("lookup", {"number": "1"}), ToolCall.of("danger", {"target": "db"}),
+             ToolCall.of("broken"), ToolCall.of("lookup", {"wrong": 1}), ToolCall.of("nope")]
+    team = Team("t", llm=once_then(calls), agents=[Agent("clerk", prompt="Do {q}", tools=[lookup, danger, broken])])
+    url = url if url == "memory://" else f"sqlite:///{tmp_path}/runs.db"
+    async with team.runtime(url, tenant="acme", tool_policy=ToolPolicy({"danger": "deny"})) as rt:
+        result = await rt.run({"q": "x"})
+        stored = await rt.get_run(result.run_id)
+        usage = await rt.usage()
+    u = result.usage
+    # ran: lookup and broken; refused: danger (policy) and nope (never given); failed: broken, invalid arguments
+    assert (u.tool_calls, u.tool_denied, u.tool_failed) == (2, 2, 2)
+    assert result.usage_by_agent["clerk"] == u
+    assert stored is not None and stored.usage == u and stored.usage_by_agent == {"clerk": u}
+    assert usage.total == u and usage.by_agent["clerk"].tool_denied == 2
+
+
 async def test_sealed_output_of_a_secret_agent_never_reaches_another_agents_tool() -> None:
     def respond(messages: list[dict[str, Any]]) -> Any:
         if "Store" in messages[0]["content"]:

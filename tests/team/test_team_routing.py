@@ -11,7 +11,7 @@ from llmteam.roles import OrchestrationContext, OrchestrationDecision, RuleBased
 from llmteam.team import Agent, Route, RoutingError, StepLimitError, Team
 from llmteam.team._routing import ROUTER, CheckedStrategy, build_strategy
 
-from ._chat_server import chat_server
+from .._support.chat_server import text_server
 
 AGENTS = [Agent("a", prompt="p"), Agent("b", prompt="q"), Agent("c", prompt="r")]
 
@@ -92,7 +92,7 @@ def _router_answer(model: str, prompt: str) -> str:
 
 
 async def test_router_model_calls_are_billed_and_audited() -> None:
-    with chat_server(_router_answer, lambda m: f"{m}-2024-07-18") as (base_url, seen):
+    with text_server(_router_answer, lambda m: f"{m}-2024-07-18") as (base_url, seen):
         llm = OpenAICompatible(base_url=base_url, model="gpt-4o-mini", max_retries=0)
         router = OpenAICompatible(base_url=base_url, model="gpt-4o-mini", max_retries=0)
         team = Team("t", [Agent("a", prompt="p"), Agent("b", prompt="q")], llm=llm, router=router,
@@ -112,7 +112,7 @@ async def test_router_model_calls_are_billed_and_audited() -> None:
 
 
 async def test_router_model_calls_count_against_the_tenants_rate_limit() -> None:
-    with chat_server(_router_answer, lambda m: m) as (base_url, seen):
+    with text_server(_router_answer, lambda m: m) as (base_url, seen):
         llm = OpenAICompatible(base_url=base_url, model="m", max_retries=0)
         router = OpenAICompatible(base_url=base_url, model="m", max_retries=0)
         team = Team("t", [Agent("a", prompt="p"), Agent("b", prompt="q")], llm=llm, router=router,

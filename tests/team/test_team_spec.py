@@ -12,7 +12,7 @@ from llmteam.context import SensitivityLevel
 from llmteam.llm import OpenAICompatible, ScriptedLLM
 from llmteam.team import RoutingError, TeamConfigError, load_team, team_from_dict
 
-from ._chat_server import chat_server
+from .._support.chat_server import text_server
 
 FULL = """
 team: t
@@ -200,7 +200,7 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "support_team.yaml"
 
 
 async def test_the_example_asks_a_real_server_for_llmteam_model(monkeypatch: pytest.MonkeyPatch) -> None:
-    with chat_server(lambda model, prompt: "billing" if prompt.startswith("Classify") else "APPROVED",
+    with text_server(lambda model, prompt: "billing" if prompt.startswith("Classify") else "APPROVED",
                      lambda m: f"{m}-2024-07-18") as (base_url, seen):
         monkeypatch.setenv("LLMTEAM_BASE_URL", base_url)
         monkeypatch.setenv("LLMTEAM_MODEL", "llama3.1")
@@ -214,7 +214,7 @@ async def test_the_example_asks_a_real_server_for_llmteam_model(monkeypatch: pyt
 
 async def test_a_team_without_llm_uses_llmteam_base_url(monkeypatch: pytest.MonkeyPatch) -> None:
     text = 'team: bare\nagents:\n  - {name: a, prompt: "Hello {query}"}\n'
-    with chat_server(lambda model, prompt: "hi", lambda m: m) as (base_url, seen):
+    with text_server(lambda model, prompt: "hi", lambda m: m) as (base_url, seen):
         monkeypatch.setenv("LLMTEAM_BASE_URL", base_url)
         monkeypatch.setenv("LLMTEAM_MODEL", "m1")
         team = team_from_dict(yaml.safe_load(text))

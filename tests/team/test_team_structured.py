@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 import json
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from openai.types.chat import ChatCompletion
 from pydantic import BaseModel
 
 from llmteam.audit import AuditEventType, AuditQuery
 from llmteam.llm import Completion, OpenAICompatible, ScriptedLLM, TokenUsage
 from llmteam.team import Agent, ContextDeniedError, PromptVariableError, Team, TeamConfigError, load_team
 from llmteam.team._structured import OutputSchema, Structured, StructuredOutputError
+
+from .._support.chat_server import ChatServer, completion
 
 
 class Ticket(BaseModel):
@@ -193,79 +193,37 @@ def test_parse_of_dump_is_the_identity(data: dict[str, Any], fenced: bool) -> No
 # -- a real local chat-completions server that honours response_format ------------------------------------------
 
 
-class ChatServer:
-    """Checks each request against the openai package's types; answers JSON matching a json_schema response_format,
-    prose otherwise (as a model without structured output would)."""
+def honour_response_format(body: dict[str, Any]) -> ChatCompletion:
+    """JSON matching a json_schema response_format (checked with jsonschema), prose otherwise, as a model without
+    structured output would answer."""
+    fmt = body.get("response_format") or {}
+    if fmt.get("type") == "json_schema":
+        import jsonschema
 
-    def __init__(self) -> None:
-        from openai.types.chat import ChatCompletion, completion_create_params
-        from pydantic import TypeAdapter
-
-        params = TypeAdapter(completion_create_params.CompletionCreateParamsNonStreaming)
-        self.requests: list[dict[str, Any]] = []
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                checked = params.validate_python(body)
-                list(checked["messages"])  # the message list is validated lazily
-                outer.requests.append(body)
-                fmt = body.get("response_format") or {}
-                if fmt.get("type") == "json_schema":
-                    import jsonschema
-
-                    jsonschema.validate(TICKET, fmt["json_schema"]["schema"])
-                    content = json.dumps(TICKET)
-                else:
-                    content = "Sure! This looks like a billing problem."
-                reply = ChatCompletion.model_validate({
-                    "id": "chatcmpl-1", "object": "chat.completion", "created": 0, "model": body["model"],
-                    "choices": [{"index": 0, "finish_reason": "stop",
-                                 "message": {"role": "assistant", "content": content}}],
-                    "usage": {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18}})
-                data = reply.model_dump_json().encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-
-@pytest.fixture
-def chat_server() -> Iterator[ChatServer]:
-    pytest.importorskip("openai")
-    server = ChatServer()
-    server.thread.start()
-    yield server
-    server.httpd.shutdown()
-    server.httpd.server_close()
+        jsonschema.validate(TICKET, fmt["json_schema"]["schema"])
+        return completion(json.dumps(TICKET), usage=(11, 7), model=body["model"])
+    return completion("Sure! This looks like a billing problem.", usage=(11, 7), model=body["model"])
 
 
 async def test_against_a_real_server_that_honours_response_format(chat_server: ChatServer) -> None:
-    llm = OpenAICompatible(chat_server.url, "local-model", max_retries=0)
+    chat_server.answer = honour_response_format
+    llm = OpenAICompatible(chat_server.base_url, "local-model", max_retries=0)
     team = Team("support", llm=llm, agents=[Agent("triage", prompt="Classify: {query}", output=Ticket)])
     result = await run(team)
     await llm.aclose()
     assert result.values["triage"] == Ticket(**TICKET)
-    sent = chat_server.requests[0]
+    sent = chat_server.bodies[0]
     assert sent["response_format"]["json_schema"]["name"] == "Ticket"
     assert sent["response_format"]["json_schema"]["schema"] == Ticket.model_json_schema()
 
 
 async def test_a_server_without_structured_output_gets_a_repair_round_then_fails(chat_server: ChatServer) -> None:
-    llm = OpenAICompatible(chat_server.url, "local-model", max_retries=0)
+    chat_server.answer = honour_response_format
+    llm = OpenAICompatible(chat_server.base_url, "local-model", max_retries=0)
     llm.supports_response_format = False
     team = Team("support", llm=llm, agents=[Agent("triage", prompt="Classify: {query}", output=Ticket)])
     with pytest.raises(StructuredOutputError, match="agent 'triage'.*not valid JSON"):
         await run(team)
     await llm.aclose()
-    assert len(chat_server.requests) == 2 and all("response_format" not in r for r in chat_server.requests)
-    assert "Your answer was invalid" in chat_server.requests[1]["messages"][-1]["content"]
+    assert len(chat_server.bodies) == 2 and all("response_format" not in r for r in chat_server.bodies)
+    assert "Your answer was invalid" in chat_server.bodies[1]["messages"][-1]["content"]

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from llmteam.llm import OpenAICompatible
 from llmteam.team import Agent, Price, PriceTable, Team, TeamConfigError, Usage
 
-from ._chat_server import chat_server
+from .._support.chat_server import text_server
 
 
 def test_price_table_lookup_and_default() -> None:
@@ -86,7 +86,7 @@ def dated(model: str) -> str:
 
 
 async def test_a_real_server_answering_with_a_dated_model_is_priced_by_the_requested_one() -> None:
-    with chat_server(lambda model, prompt: "billing", dated) as (base_url, seen):
+    with text_server(lambda model, prompt: "billing", dated) as (base_url, seen):
         llm = OpenAICompatible(base_url=base_url, model="gpt-4o-mini", max_retries=0)
         team = Team("t", [Agent("a", prompt="Classify: {query}"), Agent("b", prompt="Reply as {a}")], llm=llm,
                     prices={"gpt-4o-mini": {"prompt_per_1m": 0.15, "completion_per_1m": 0.60}})
@@ -101,7 +101,7 @@ async def test_a_real_server_answering_with_a_dated_model_is_priced_by_the_reque
 
 
 async def test_a_model_without_a_price_flags_the_run_unpriced(caplog: pytest.LogCaptureFixture) -> None:
-    with chat_server(lambda model, prompt: "ok", dated) as (base_url, _):
+    with text_server(lambda model, prompt: "ok", dated) as (base_url, _):
         llm = OpenAICompatible(base_url=base_url, model="llama3.1", max_retries=0)
         team = Team("t", [Agent("a", prompt="Hello {query}")], llm=llm, prices={"gpt-4o-mini": (0.15, 0.6)})
         with caplog.at_level("WARNING", logger="llmteam.team._usage"):

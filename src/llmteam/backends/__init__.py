@@ -4,7 +4,8 @@ A **backend** owns what a database needs in one process and is shared by every s
 
 - :class:`SQLiteBackend` (``sqlite:///path.db``): the file's one writer thread, one write connection and
   the readers (WAL; ``synchronous=FULL`` unless the URL says ``?synchronous=NORMAL``);
-- :class:`PostgresBackend` (``postgresql://...``): one asyncpg pool, created once at first use;
+- :class:`PostgresBackend` (``postgresql://...``): one asyncpg pool, created once at first use; stores query
+  it as a ``llmteam.backends.postgres.PgPool`` (a Protocol of the asyncpg calls they make), never ``Any``;
 - :class:`RedisBackend` (``redis://...``): one ``redis.asyncio`` client;
 - :class:`MemoryBackend` (``memory://``): nothing; the stores keep their own state.
 

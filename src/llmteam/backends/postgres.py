@@ -13,23 +13,73 @@ the next acquire); while the server is down or restarting, every failure to reac
 from __future__ import annotations
 
 import asyncio
-import functools
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from types import TracebackType
-from typing import Any
+from typing import Any, Protocol
 
 from llmteam._exceptions import StoreConnectionError
 from llmteam.backends._base import Backend, open_backend, pending_steps, register_scheme
 from llmteam.backends.url import StoreURL
 
 __all__ = [
-    "PostgresBackend", "ServerPool", "StoreConnectionError", "advisory_key", "connection_errors", "create_pool",
-    "ensure_schema", "import_asyncpg", "postgres_backend", "redact",
+    "PgConnection", "PgPool", "PgRecord", "PostgresBackend", "ServerPool", "StoreConnectionError", "advisory_key",
+    "connection_errors", "create_pool", "ensure_schema", "import_asyncpg", "postgres_backend", "redact",
 ]
 
 SCHEMA_TABLE = "CREATE TABLE IF NOT EXISTS schema_version (component TEXT PRIMARY KEY, version INTEGER NOT NULL)"
 Migrations = Sequence[Sequence[str]]  # step 1 first; each step a list of statements
+
+
+# -- the part of asyncpg the stores use, typed (asyncpg ships no type information) ---------------------------------
+
+
+class PgRecord(Protocol):
+    """A result row (``asyncpg.Record``): indexed by position or column name, iterable as a tuple."""
+
+    def __getitem__(self, key: int | str, /) -> Any: ...
+    def __len__(self) -> int: ...
+    def __iter__(self) -> Iterator[Any]: ...
+
+
+class PgTransaction(Protocol):
+    """``async with conn.transaction():`` commits on success, rolls back on an exception."""
+
+    async def __aenter__(self) -> object: ...
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None, /) -> bool | None: ...
+
+
+class PgQueries(Protocol):
+    """The queries a pool and a connection both run (each on a connection of its own for a pool)."""
+
+    async def execute(self, query: str, *args: object, timeout: float | None = None) -> str: ...
+    async def executemany(self, command: str, args: Iterable[Sequence[object]], *,
+                          timeout: float | None = None) -> None: ...
+    async def fetch(self, query: str, *args: object, timeout: float | None = None) -> list[PgRecord]: ...
+    async def fetchrow(self, query: str, *args: object, timeout: float | None = None) -> PgRecord | None: ...
+    async def fetchval(self, query: str, *args: object, column: int = 0, timeout: float | None = None) -> Any: ...
+
+
+class PgConnection(PgQueries, Protocol):
+    """One connection borrowed from a pool (``asyncpg.Connection``)."""
+
+    def transaction(self) -> PgTransaction: ...
+
+
+class PgAcquire(Protocol):
+    """``async with pool.acquire() as conn``."""
+
+    async def __aenter__(self) -> PgConnection: ...
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None, /) -> bool | None: ...
+
+
+class PgPool(PgQueries, Protocol):
+    """An asyncpg pool (``asyncpg.Pool``), or the :class:`ServerPool` wrapping one: what every store queries."""
+
+    def acquire(self, *, timeout: float | None = None) -> PgAcquire: ...
+    async def close(self) -> None: ...
 
 
 def import_asyncpg() -> Any:
@@ -47,7 +97,7 @@ async def _keep_session(conn: Any) -> None:
     """Pool ``reset`` hook: nothing to reset, the stores leave no session state (see the module docstring)."""
 
 
-async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10, timeout: float = 10.0) -> Any:
+async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10, timeout: float = 10.0) -> ServerPool:
     """Open an asyncpg pool to ``dsn``; a server that does not answer raises StoreConnectionError naming it.
 
     The pool is wrapped so that connection failures of later operations raise StoreConnectionError too.
@@ -73,10 +123,10 @@ def _lost(dsn: str, exc: BaseException) -> StoreConnectionError:
 class _Acquire:
     """``async with pool.acquire() as conn``, with connection failures (entering, inside, leaving) translated."""
 
-    def __init__(self, inner: Any, dsn: str) -> None:
+    def __init__(self, inner: PgAcquire, dsn: str) -> None:
         self._inner, self._dsn = inner, dsn
 
-    async def __aenter__(self) -> Any:
+    async def __aenter__(self) -> PgConnection:
         try:
             return await self._inner.__aenter__()
         except connection_errors() as exc:
@@ -98,29 +148,45 @@ class _Acquire:
 class ServerPool:
     """An asyncpg pool whose connection failures raise :class:`StoreConnectionError` (see the module docstring)."""
 
-    _QUERIES = frozenset({"execute", "executemany", "fetch", "fetchrow", "fetchval"})
-
-    def __init__(self, pool: Any, dsn: str) -> None:
+    def __init__(self, pool: PgPool, dsn: str) -> None:
         self.pool, self._dsn = pool, dsn
 
     def acquire(self, *, timeout: float | None = None) -> _Acquire:
         return _Acquire(self.pool.acquire(timeout=timeout), self._dsn)
 
-    def __getattr__(self, name: str) -> Any:
-        attr = getattr(self.pool, name)
-        if name not in self._QUERIES:
-            return attr
-        return self._translated(attr)
+    async def close(self) -> None:
+        await self.pool.close()
 
-    def _translated(self, method: Callable[..., Any]) -> Callable[..., Any]:
-        @functools.wraps(method)
-        async def call(*args: Any, **kwargs: Any) -> Any:
-            try:
-                return await method(*args, **kwargs)
-            except connection_errors() as exc:
-                raise _lost(self._dsn, exc) from exc
+    async def execute(self, query: str, *args: object, timeout: float | None = None) -> str:
+        try:
+            return await self.pool.execute(query, *args, timeout=timeout)
+        except connection_errors() as exc:
+            raise _lost(self._dsn, exc) from exc
 
-        return call
+    async def executemany(self, command: str, args: Iterable[Sequence[object]], *,
+                          timeout: float | None = None) -> None:
+        try:
+            await self.pool.executemany(command, args, timeout=timeout)
+        except connection_errors() as exc:
+            raise _lost(self._dsn, exc) from exc
+
+    async def fetch(self, query: str, *args: object, timeout: float | None = None) -> list[PgRecord]:
+        try:
+            return await self.pool.fetch(query, *args, timeout=timeout)
+        except connection_errors() as exc:
+            raise _lost(self._dsn, exc) from exc
+
+    async def fetchrow(self, query: str, *args: object, timeout: float | None = None) -> PgRecord | None:
+        try:
+            return await self.pool.fetchrow(query, *args, timeout=timeout)
+        except connection_errors() as exc:
+            raise _lost(self._dsn, exc) from exc
+
+    async def fetchval(self, query: str, *args: object, column: int = 0, timeout: float | None = None) -> Any:
+        try:
+            return await self.pool.fetchval(query, *args, column=column, timeout=timeout)
+        except connection_errors() as exc:
+            raise _lost(self._dsn, exc) from exc
 
 
 def connection_errors() -> tuple[type[BaseException], ...]:
@@ -157,7 +223,7 @@ def advisory_key(text: str) -> int:
     return zlib.crc32(text.encode())
 
 
-async def ensure_schema(pool: Any, component: str, migrations: Migrations) -> None:
+async def ensure_schema(pool: PgPool, component: str, migrations: Migrations) -> None:
     """Apply ``component``'s steps newer than its ``schema_version`` row, in one transaction, once across processes.
 
     ``migrations[0]`` is step 1; the row records the last step applied. An advisory lock serialises processes
@@ -185,7 +251,7 @@ class PostgresBackend(Backend):
 
     loop_bound = True
 
-    def __init__(self, url: StoreURL, *, pool: Any = None) -> None:
+    def __init__(self, url: StoreURL, *, pool: PgPool | None = None) -> None:
         super().__init__(url)
         self._pool = pool
         self._owns_pool = pool is None
@@ -194,7 +260,7 @@ class PostgresBackend(Backend):
         self.pools_opened = 0
 
     @classmethod
-    def borrow(cls, pool: Any) -> PostgresBackend:
+    def borrow(cls, pool: PgPool) -> PostgresBackend:
         """A backend over a pool the caller owns (and closes); releasing it leaves the pool open."""
         return cls(StoreURL("postgresql", "postgresql://(borrowed pool)"), pool=pool).retain()
 
@@ -203,7 +269,7 @@ class PostgresBackend(Backend):
         """Has the pool been created (and not closed)?"""
         return self._pool is not None
 
-    async def pool(self) -> Any:
+    async def pool(self) -> PgPool:
         """The asyncpg pool, created once (under a lock, so concurrent first calls share it)."""
         if self._pool is not None:
             return self._pool
@@ -217,7 +283,7 @@ class PostgresBackend(Backend):
                 self.pools_opened += 1
         return self._pool
 
-    async def ensure_schema(self, component: str, migrations: Migrations) -> Any:
+    async def ensure_schema(self, component: str, migrations: Migrations) -> PgPool:
         """Migrate ``component`` once per backend (see :func:`ensure_schema`); returns the pool."""
         pool = await self.pool()
         if component not in self._schemas:
@@ -232,7 +298,7 @@ class PostgresBackend(Backend):
             await pool.close()
 
 
-def postgres_backend(pool: Any = None, dsn: str | None = None) -> PostgresBackend:
+def postgres_backend(pool: PostgresBackend | PgPool | None = None, dsn: str | None = None) -> PostgresBackend:
     """A store's handle on PostgreSQL, with a reference taken for the store (release it in ``close()``).
 
     ``pool`` is a :class:`PostgresBackend` (shared) or an asyncpg pool the caller owns (borrowed); without

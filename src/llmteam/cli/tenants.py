@@ -156,6 +156,10 @@ def _print_config(config: TenantConfig, usage: TenantUsage | None = None) -> Non
         table.add_row("runs finished", str(usage.runs))
         table.add_row("tokens", f"{usage.total.total_tokens} ({usage.total.requests} requests)")
         table.add_row("cost", cost_text(usage.total.cost, usage.total.unpriced, usage.total.requests))
+        u = usage.total
+        if u.tool_calls or u.tool_denied or u.tool_failed:
+            table.add_row("tool calls", f"{u.tool_calls} ran, {u.tool_denied} refused, {u.tool_failed} failed "
+                                        f"({u.tool_ms:,.0f} ms)")
     out.print(table)
 
 

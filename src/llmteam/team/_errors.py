@@ -49,6 +49,10 @@ class ToolLoopError(TeamError):
     """An agent kept asking for tools after its ``max_tool_rounds`` rounds."""
 
 
+class RunRecordError(TeamError, ValueError):
+    """A run store refused a record: its run id is taken (admit), or it is not a running run of its tenant (finish)."""
+
+
 class AdmissionRefused(TeamError):
     """A run store refused a run because a tenant limit is reached (the runtime raises TenantLimitExceededError)."""
 

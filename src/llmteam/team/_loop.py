@@ -109,6 +109,10 @@ async def converse(
                 total.tool_calls += 1
                 total.tool_ms = round(total.tool_ms + outcome.duration_ms, 3)
                 total.cost = round(total.cost + outcome.price, 10)
+            if outcome.decision == "deny":
+                total.tool_denied += 1
+            elif not outcome.ok:
+                total.tool_failed += 1
     raise ToolLoopError(
         f"agent {tools.agent!r} still asked for tools after max_tool_rounds={max_tool_rounds} rounds; raise "
         "Agent(max_tool_rounds=...) or tell the model to answer"

@@ -34,7 +34,9 @@ def base_model_name(model: str) -> str:
 class Usage:
     """Tokens, requests and cost (in the price table's currency) of a step, an agent, a run or a tenant.
 
-    ``tool_calls`` and ``tool_ms`` count the tool calls that ran and their time; their price is in ``cost``.
+    ``tool_calls`` and ``tool_ms`` count the tool calls that ran (failed ones included) and their time; their price
+    is in ``cost``. ``tool_denied`` counts the calls the governance refused (policy, sealed data, approval, rate
+    limit, call cap), ``tool_failed`` the allowed ones that did not succeed (invalid arguments, raised, timed out).
     ``unpriced`` counts the requests whose model has no price: their cost is unknown and not in ``cost``.
     """
 
@@ -45,6 +47,8 @@ class Usage:
     tool_calls: int = 0
     tool_ms: float = 0.0
     unpriced: int = 0
+    tool_denied: int = 0
+    tool_failed: int = 0
 
     @property
     def total_tokens(self) -> int:
@@ -60,6 +64,8 @@ class Usage:
         self.tool_calls += other.tool_calls
         self.tool_ms = round(self.tool_ms + other.tool_ms, 3)
         self.unpriced += other.unpriced
+        self.tool_denied += other.tool_denied
+        self.tool_failed += other.tool_failed
         return self
 
     @property
@@ -77,6 +83,8 @@ class Usage:
             "cost": self.cost,
             "tool_calls": self.tool_calls,
             "tool_ms": self.tool_ms,
+            "tool_denied": self.tool_denied,
+            "tool_failed": self.tool_failed,
             "unpriced_requests": self.unpriced,
         }
 

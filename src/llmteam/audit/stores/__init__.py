@@ -8,18 +8,17 @@ asyncpg pool the store then shares. A store for a new database subclasses :class
 
 from __future__ import annotations
 
-from typing import Any
-
 from llmteam.audit.stores._memory import MemoryAuditStore
 from llmteam.audit.stores._postgres import PostgresAuditStore
 from llmteam.audit.stores._sqlite import SQLiteAuditStore
 from llmteam.backends import Backend, PostgresBackend, SQLiteBackend, open_store, parse_store_url
+from llmteam.backends.postgres import PgPool
 
 __all__ = ["MemoryAuditStore", "PostgresAuditStore", "SQLiteAuditStore", "open_audit_store"]
 
 
 def open_audit_store(
-    url: str | Backend, *, pool: Any = None, table_name: str = "audit_log"
+    url: str | Backend, *, pool: PostgresBackend | PgPool | None = None, table_name: str = "audit_log"
 ) -> MemoryAuditStore | SQLiteAuditStore | PostgresAuditStore:
     """The audit store on ``url`` or on an open backend (sharing it); a PostgreSQL ``pool`` may be passed instead."""
     if pool is not None:

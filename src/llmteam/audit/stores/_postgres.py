@@ -25,6 +25,7 @@ from llmteam.audit.stores._sql import (
 )
 from llmteam.backends.identifiers import validate_identifier
 from llmteam.backends.postgres import (
+    PgPool,
     PostgresBackend,
     StoreConnectionError,
     advisory_key,
@@ -80,7 +81,7 @@ class PostgresAuditStore(SQLAppending):
     """Audit records in PostgreSQL; pass an asyncpg ``pool`` or a ``dsn`` (the pool is then created at first use)."""
 
     def __init__(
-        self, pool: PostgresBackend | Any = None, table_name: str = "audit_log", *, dsn: str | None = None
+        self, pool: PostgresBackend | PgPool | None = None, table_name: str = "audit_log", *, dsn: str | None = None
     ) -> None:
         if pool is None and not dsn:
             raise ValueError("PostgresAuditStore needs an asyncpg pool or a dsn such as postgresql://user@host/db")
@@ -95,7 +96,7 @@ class PostgresAuditStore(SQLAppending):
             "ORDER BY sequence_number DESC LIMIT 1"
         )
 
-    async def _get_pool(self) -> Any:
+    async def _get_pool(self) -> PgPool:
         # step 2 re-runs the idempotent DDL: it brings a v1 database the v2 CHECK-free additions (checkpoint triggers)
         return await self.backend.ensure_schema(f"audit:{self.table}", [_ddl(self.table), _ddl(self.table)])
 

@@ -5,9 +5,8 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from llmteam.backends import Backend, PostgresBackend, SQLiteBackend, open_store, validate_identifier
+from llmteam.backends.postgres import PgPool
 from llmteam.roles._event_log import DEFAULT_TABLE, EventLogBase
 from llmteam.roles.stores._memory import MemoryEventLog
 from llmteam.roles.stores._postgres import PostgresEventLog
@@ -18,7 +17,9 @@ __all__ = ["MemoryEventLog", "PostgresEventLog", "SQLiteEventLog", "open_event_l
 MEMORY_MAX_EVENTS = 100_000  # memory:// keeps the newest process events only
 
 
-def open_event_log(url: str | Backend, *, table_name: str = DEFAULT_TABLE, pool: Any = None) -> EventLogBase:
+def open_event_log(
+    url: str | Backend, *, table_name: str = DEFAULT_TABLE, pool: PostgresBackend | PgPool | None = None
+) -> EventLogBase:
     """The process-event log on ``url`` (memory://, sqlite:///path, postgresql://...) or an open backend."""
     validate_identifier(table_name, "event log table name", suffixes=("_case_order",))
     if pool is not None:

@@ -4,10 +4,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
 
 from llmteam.backends.identifiers import validate_identifier
-from llmteam.backends.postgres import PostgresBackend, postgres_backend
+from llmteam.backends.postgres import PgPool, PostgresBackend, postgres_backend
 from llmteam.roles._event_log import DEFAULT_TABLE, Cursor, EventFilter, EventLogBase, Row, rows_of
 from llmteam.roles._models import ProcessEvent
 from llmteam.roles.stores._sql import COLUMNS, to_page, where_clause
@@ -17,7 +16,7 @@ class PostgresEventLog(EventLogBase):
     """The shared log in PostgreSQL (asyncpg, imported lazily); give a ``pool`` or a ``dsn``."""
 
     def __init__(
-        self, *, pool: PostgresBackend | Any = None, dsn: str | None = None, table_name: str = DEFAULT_TABLE
+        self, *, pool: PostgresBackend | PgPool | None = None, dsn: str | None = None, table_name: str = DEFAULT_TABLE
     ) -> None:
         if pool is None and dsn is None:
             raise ValueError("PostgresEventLog needs pool= (an asyncpg pool) or dsn= (a postgresql:// URL)")
@@ -25,7 +24,7 @@ class PostgresEventLog(EventLogBase):
         self.backend = postgres_backend(pool, dsn)  # the URL's shared pool
         self._released = False
 
-    async def _acquire_pool(self) -> Any:
+    async def _acquire_pool(self) -> PgPool:
         t = self.table
         return await self.backend.ensure_schema(f"roles.event_log.{t}", [[
             f"CREATE TABLE IF NOT EXISTS {t} (seq BIGSERIAL PRIMARY KEY, "

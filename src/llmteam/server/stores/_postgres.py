@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from llmteam.backends.postgres import PostgresBackend, import_asyncpg, postgres_backend
+from llmteam.backends.postgres import PgPool, PostgresBackend, import_asyncpg, postgres_backend
 from llmteam.server._keys import ApiKey
 from llmteam.server._store import KeyExistsError, KeyStore
 from llmteam.server.stores._sql import SQL, ddl, key_to_row, row_to_key
@@ -15,13 +13,13 @@ _SQL = SQL["dollar"]
 class PostgresKeyStore(KeyStore):
     """Keys in PostgreSQL; give a backend or asyncpg pool (shared, not closed here) or a DSN (the URL's backend)."""
 
-    def __init__(self, pool: PostgresBackend | Any = None, *, dsn: str | None = None) -> None:
+    def __init__(self, pool: PostgresBackend | PgPool | None = None, *, dsn: str | None = None) -> None:
         if (pool is None) == (dsn is None):
             raise ValueError("PostgresKeyStore needs exactly one of pool= or dsn=")
         self.backend = postgres_backend(pool, dsn)  # the URL's shared pool
         self._released = False
 
-    async def _get_pool(self) -> Any:
+    async def _get_pool(self) -> PgPool:
         return await self.backend.ensure_schema("api_keys", [ddl("DOUBLE PRECISION")])
 
     async def add(self, key: ApiKey) -> None:

@@ -9,7 +9,7 @@ from collections import OrderedDict
 
 from llmteam.team._errors import AdmissionRefused
 from llmteam.team._records import RunRecord, TenantUsage, utc_day
-from llmteam.team._store import RunStore
+from llmteam.team._store import RunStore, not_running, taken
 from llmteam.team._usage import Usage
 
 
@@ -44,13 +44,15 @@ class MemoryRunStore(RunStore):
         if today >= max_per_day:
             raise AdmissionRefused("runs_per_day", today, max_per_day)
         if record.run_id in self._runs:
-            raise ValueError(f"run id {record.run_id!r} already exists")
+            raise taken(record)
         record.started_at = now  # a run starts when it is admitted
         running[record.run_id] = now + lease
         if day not in self._daily:  # a new day: drop the other days' counters so the dict stays bounded
             self._daily = {k: v for k, v in self._daily.items() if k[1] == day[1]}
         self._daily[day] = today + 1
-        self._runs[record.run_id] = copy.deepcopy(record)
+        stored = copy.deepcopy(record)
+        stored.status = "running"
+        self._runs[record.run_id] = stored
         self._evict(now)
 
     async def pause(self, tenant_id: str, run_id: str) -> None:
@@ -73,7 +75,13 @@ class MemoryRunStore(RunStore):
         running[run_id] = now + lease
 
     async def finish(self, record: RunRecord) -> None:
-        self._running.get(record.tenant_id, {}).pop(record.run_id, None)
+        stored = self._runs.get(record.run_id)
+        running = self._running.get(record.tenant_id, {})
+        if stored is None and record.run_id not in running:  # an evicted record still running is in _running
+            raise not_running(record)
+        if stored is not None and (stored.tenant_id != record.tenant_id or stored.status not in ("running", "paused")):
+            raise not_running(record)
+        running.pop(record.run_id, None)
         self._runs[record.run_id] = copy.deepcopy(record)
         self._runs.move_to_end(record.run_id)
         self._evict(time.time())

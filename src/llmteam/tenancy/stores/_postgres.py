@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from llmteam.backends.identifiers import validate_identifier
-from llmteam.backends.postgres import PostgresBackend, postgres_backend
+from llmteam.backends.postgres import PgPool, PostgresBackend, postgres_backend
 from llmteam.backends.resource import AsyncClosing
 from llmteam.tenancy._config import TenantConfig
 from llmteam.tenancy._errors import TenantAlreadyExistsError, TenantNotFoundError
@@ -78,7 +78,7 @@ class _PostgresStore(AsyncClosing):
     _component = ""
     _templates: dict[str, str] = {}
 
-    def __init__(self, pool: PostgresBackend | Any | None, table_name: str, dsn: str | None) -> None:
+    def __init__(self, pool: PostgresBackend | PgPool | None, table_name: str, dsn: str | None) -> None:
         if (pool is None) == (dsn is None):
             raise ValueError("give exactly one of pool (an asyncpg pool) or dsn (a postgresql:// URL)")
         self.table_name = validate_identifier(table_name)
@@ -86,7 +86,7 @@ class _PostgresStore(AsyncClosing):
         self.backend = postgres_backend(pool, dsn)  # the URL's shared pool
         self._released = False
 
-    async def _prepare(self) -> Any:
+    async def _prepare(self) -> PgPool:
         return await self.backend.ensure_schema(f"{self._component}.{self.table_name}", [[self._sql["ddl"]]])
 
     async def close(self) -> None:
@@ -103,7 +103,7 @@ class PostgresTenantStore(_PostgresStore, TenantStoreBase):
     _templates = _TENANT_SQL
 
     def __init__(
-        self, pool: PostgresBackend | Any | None = None, table_name: str = "tenants", *, dsn: str | None = None
+        self, pool: PostgresBackend | PgPool | None = None, table_name: str = "tenants", *, dsn: str | None = None
     ) -> None:
         super().__init__(pool, table_name, dsn)
 
@@ -160,7 +160,7 @@ class PostgresKeyValueStore(_PostgresStore, KeyValueStoreBase):
     _templates = _KV_SQL
 
     def __init__(
-        self, pool: PostgresBackend | Any | None = None, table_name: str = "kv_store", *, dsn: str | None = None
+        self, pool: PostgresBackend | PgPool | None = None, table_name: str = "kv_store", *, dsn: str | None = None
     ) -> None:
         super().__init__(pool, table_name, dsn)
 
