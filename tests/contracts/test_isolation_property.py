@@ -67,6 +67,7 @@ async def _accepted(store: TenantIsolatedStore, who: str | None) -> bool:
     return True
 
 
+@pytest.mark.timeout(600)  # 60 examples against PostgreSQL beside CPU burners took over the 60 s default: a hang guard
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     sep=st.sampled_from(SEPARATORS),
