@@ -39,6 +39,11 @@ class BucketWindow:
         """The id of the bucket holding time ``now``."""
         return int(now * self.scale)
 
+    def count_at(self, now: float) -> int:
+        """Advance to the bucket holding ``now`` and return the trailing count there."""
+        self.advance(self.bucket(now))
+        return self.total
+
     def advance(self, bucket: int) -> None:
         """Drop buckets older than the ring so that ``bucket`` is the newest; never moves backwards."""
         last = self.last

@@ -62,7 +62,7 @@ class MemoryLimiterState(LimiterState):
 
     def try_admit(self, now: float, due: bool = False) -> bool:
         """Admit one request at ``now`` if rules (a)-(c) all hold (``due``: a waiter woken for its token)."""
-        level = self.tokens + (now - self.stamp) * self.rate if now > self.stamp else self.tokens
+        level = self._level(now)
         limit = self.capacity + self.credit if due else self.capacity
         available = level if level < limit else limit
         if available < 1.0 or self.held >= self.capacity:
@@ -70,18 +70,9 @@ class MemoryLimiterState(LimiterState):
                 self._store(level, now)
             return False
         minute, hour = self.minute, self.hour
-        if minute is not None:
-            mb = int(now * minute.scale)
-            if mb > minute.last:
-                minute.advance(mb)
-            if minute.total >= self.rpm:
-                return False
-        if hour is not None:
-            hb = int(now * hour.scale)
-            if hb > hour.last:
-                hour.advance(hb)
-            if hour.total >= self.rph:
-                return False
+        if (minute is not None and minute.count_at(now) >= self.rpm) or (hour is not None
+                                                                          and hour.count_at(now) >= self.rph):
+            return False
         self._store(available - 1.0, now)
         self.held += 1
         if minute is not None:
@@ -97,7 +88,7 @@ class MemoryLimiterState(LimiterState):
         wait = max(0.0, (1.0 - min(self._level(now), self.capacity)) / self.rate)
         for window, limit in ((self.minute, self.rpm), (self.hour, self.rph)):
             if window is not None:
-                window.advance(window.bucket(now))
+                window.count_at(now)
                 wait = max(wait, window.time_until_below(limit, now))
         if wait <= 0.0 and self.held >= self.capacity:
             return None
@@ -127,10 +118,8 @@ class MemoryLimiterState(LimiterState):
             return False
         now = self.clock()
         for window in (self.minute, self.hour):
-            if window is not None:
-                window.advance(window.bucket(now))
-                if window.total:
-                    return False
+            if window is not None and window.count_at(now):
+                return False
         return self._level(now) >= self.capacity
 
 
