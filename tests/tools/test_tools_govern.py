@@ -206,6 +206,47 @@ async def test_failures_become_bounded_error_messages_and_failed_records(target:
     assert rec.event_type is AuditEventType.ACTION_FAILED and fragment in rec.error_message
 
 
+async def test_a_timed_out_tool_is_cancelled_and_the_calling_task_is_not() -> None:
+    # the timeout cancels the tool's coroutine (its finally runs) and leaves no pending cancellation on the caller
+    cleaned: list[str] = []
+
+    @tool
+    async def stuck() -> str:
+        """Waits forever."""
+        try:
+            await asyncio.sleep(30)
+        finally:
+            cleaned.append("stuck")
+        return "late"
+
+    scope = make_scope()
+    outcome = await govern(scope, agent(stuck, rules={"stuck": ToolRule(timeout=0.05)}), ToolCall.of("stuck"))
+    assert "did not finish within 0.05s" in outcome.content and cleaned == ["stuck"]
+    task = asyncio.current_task()
+    assert task is not None and task.cancelling() == 0
+    await asyncio.sleep(0)  # the caller keeps running: nothing left to cancel it
+
+
+async def test_cancelling_the_caller_is_not_reported_as_a_tool_timeout() -> None:
+    scope = make_scope()
+    running = asyncio.Event()
+
+    @tool
+    async def waits() -> str:
+        """Waits until cancelled."""
+        running.set()
+        await asyncio.sleep(30)
+        return "late"
+
+    call = asyncio.ensure_future(govern(scope, agent(waits, rules={"waits": ToolRule(timeout=20)}),
+                                        ToolCall.of("waits")))
+    await asyncio.wait_for(running.wait(), 10)
+    call.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await call
+    assert await records(scope) == []  # a cancelled call never reached its audit record
+
+
 async def test_fail_run_raises_after_auditing() -> None:
     scope = make_scope(policy=ToolPolicy({"explode": {"fail_run": True}}))
     with pytest.raises(ToolFailedError, match="its policy ends the run"):

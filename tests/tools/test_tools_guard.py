@@ -42,6 +42,29 @@ def test_any_sealed_text_embedded_in_an_argument_is_caught(secret: str, before: 
     assert sealed_leak(raw, args, [sealed], "agent", SensitivityLevel.SECRET) is sealed
 
 
+LEVELS = list(SensitivityLevel)
+
+
+@given(st.lists(st.tuples(st.sampled_from(["a", "b", "c"]), st.sampled_from(LEVELS), st.sampled_from(["", "s1", "s2"])),
+                max_size=6),
+       st.sampled_from(["a", "b", "c"]), st.sampled_from(LEVELS), st.sampled_from(["", "s1", "s2", "s1 s2"]))
+def test_sealed_leak_returns_the_first_value_the_agent_is_not_cleared_for(
+    values: list[tuple[str, SensitivityLevel, str]], agent: str, level: SensitivityLevel, text: str
+) -> None:
+    # the screening (one clearance lookup per call) agrees with SealedValue.cleared, value by value
+    sealed = [SealedValue(owner, lvl, secret) for owner, lvl, secret in values]
+    raw = json.dumps({"q": text})
+    expected = next((v for v in sealed if v.text and not v.cleared(agent, level) and v.text in raw), None)
+    assert sealed_leak(raw, {"q": text}, sealed, agent, level) is expected
+
+
+@given(st.one_of(st.integers(), st.floats(allow_nan=False, allow_infinity=False), st.booleans(), st.none()))
+def test_a_scalar_result_is_the_same_json_as_through_pydantic(value: object) -> None:
+    from pydantic_core import to_jsonable_python
+
+    assert result_text("t", value) == json.dumps(to_jsonable_python(value), ensure_ascii=False, allow_nan=False)
+
+
 def test_digest_is_keyed_when_a_key_is_given() -> None:
     assert digest(None, "abc") == "sha256:" + hashlib.sha256(b"abc").hexdigest()
     assert digest(b"k", "abc") == "hmac-sha256:" + hmac.new(b"k", b"abc", hashlib.sha256).hexdigest()

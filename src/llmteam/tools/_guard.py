@@ -14,6 +14,7 @@ from llmteam.tools._errors import ToolResultError
 
 _RANK = {level: i for i, level in enumerate(SensitivityLevel)}
 MAX_ERROR_CHARS = 2_000
+_JSON_SCALARS = frozenset((int, float, bool, type(None)))
 
 
 @dataclass(frozen=True)
@@ -26,7 +27,10 @@ class SealedValue:
 
     def cleared(self, agent: str, level: SensitivityLevel) -> bool:
         """True when ``agent`` (of sensitivity ``level``) may pass this value on: its owner or as sensitive."""
-        return agent == self.owner or _RANK[level] >= _RANK[self.level]
+        return self._cleared_at(agent, _RANK[level])
+
+    def _cleared_at(self, agent: str, rank: int) -> bool:
+        return agent == self.owner or rank >= _RANK[self.level]
 
 
 def _strings(value: Any) -> Iterator[str]:
@@ -45,8 +49,9 @@ def sealed_leak(raw: str, parsed: Any, sealed: Iterable[SealedValue], agent: str
                 level: SensitivityLevel) -> SealedValue | None:
     """The first sealed value ``agent`` may not pass on that occurs in the raw arguments or any decoded string."""
     texts: list[str] | None = None
+    rank = _RANK[level]  # the agent's clearance, looked up once for every sealed value
     for value in sealed:
-        if not value.text or value.cleared(agent, level):
+        if not value.text or value._cleared_at(agent, rank):
             continue
         if texts is None:
             texts = [raw, *_strings(parsed)]
@@ -58,8 +63,8 @@ def sealed_leak(raw: str, parsed: Any, sealed: Iterable[SealedValue], agent: str
 def digest(key: bytes | None, text: str) -> str:
     """``hmac-sha256:<hex>`` of ``text`` under the tenant's key, or ``sha256:<hex>`` when it has none."""
     data = text.encode("utf-8")
-    if key:
-        return "hmac-sha256:" + hmac.new(key, data, hashlib.sha256).hexdigest()
+    if key:  # hmac.digest: the one-shot C implementation, same value as hmac.new(...).hexdigest()
+        return "hmac-sha256:" + hmac.digest(key, data, "sha256").hex()
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
@@ -74,8 +79,9 @@ def result_text(tool: str, result: Any) -> str:
         return result
     from pydantic_core import to_jsonable_python
 
-    try:
-        return json.dumps(to_jsonable_python(result), ensure_ascii=False, allow_nan=False)
+    try:  # a plain number, bool or None is its own JSON value; anything else is converted first
+        plain = result if type(result) in _JSON_SCALARS else to_jsonable_python(result)
+        return json.dumps(plain, ensure_ascii=False, allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise ToolResultError(
             f"tool {tool!r} returned a {type(result).__name__} that cannot be sent to the model as JSON ({exc}); "
