@@ -315,3 +315,44 @@ def test_many_processes_opening_a_brand_new_file_at_once(tmp_path: Path) -> None
         db = SQLiteDatabase(path)
         assert db.read_sync(lambda c: c.execute("SELECT count(*) FROM kv").fetchone()) == (6,)
         db.close()
+
+
+def _commit_level(db: SQLiteDatabase) -> int:
+    """PRAGMA synchronous of the write connection as the next write sees it (1 NORMAL, 2 FULL)."""
+    return int(db.write_sync(lambda c: c.execute("PRAGMA synchronous").fetchone())[0])
+
+
+async def test_a_normal_opener_never_weakens_a_full_opener_of_the_same_file(tmp_path: Path) -> None:
+    # an opt-in to synchronous=NORMAL (an event log, say) opened the file first; a store that asked for the
+    # default (FULL) then shares that backend: every commit from then on must be FULL, in either order
+    from llmteam.backends import open_backend
+
+    first = open_backend(f"sqlite:///{tmp_path}/a.db?synchronous=normal")
+    assert isinstance(first, SQLiteDatabase) and _commit_level(first) == 1  # connected at NORMAL
+    second = open_backend(f"sqlite:///{tmp_path}/a.db")
+    assert second is first and _commit_level(second) == 2
+    third = open_backend(f"sqlite:///{tmp_path}/a.db?synchronous=NORMAL")  # never lowered again
+    assert third is first and _commit_level(third) == 2
+    for _ in range(3):
+        await first.release()
+
+
+async def test_normal_applies_when_every_opener_asks_for_it(tmp_path: Path) -> None:
+    from llmteam.backends import open_backend
+
+    a = open_backend(f"sqlite:///{tmp_path}/b.db?synchronous=normal")
+    b = open_backend(f"sqlite:///{tmp_path}/b.db?synchronous=normal")
+    assert a is b and isinstance(a, SQLiteDatabase) and _commit_level(a) == 1
+    await a.release()
+    await b.release()
+
+
+def test_require_synchronous_refuses_an_unknown_level(tmp_path: Path) -> None:
+    db = SQLiteDatabase(tmp_path / "c.db", synchronous="NORMAL")
+    with pytest.raises(ValueError, match="'OFF' is not supported; use 'FULL' or 'NORMAL'"):
+        db.require_synchronous("OFF")
+    db.require_synchronous("NORMAL")
+    assert db.synchronous == "NORMAL"
+    db.require_synchronous("FULL")
+    assert db.synchronous == "FULL" and _commit_level(db) == 2
+    db.close()

@@ -36,6 +36,19 @@ def test_bad_urls_name_the_value(bad: str) -> None:
     assert repr(bad.strip()) in str(info.value) or repr(bad) in str(info.value)
 
 
+@pytest.mark.parametrize("query, level", [("", ""), ("?synchronous=normal", "NORMAL"), ("?synchronous=FULL", "FULL")])
+def test_sqlite_synchronous_option(query: str, level: str) -> None:
+    assert parse_store_url(f"sqlite:///a.db{query}").synchronous == level
+
+
+@pytest.mark.parametrize("query, named", [("?synchronous=off", "'off'"), ("?synchronous=", "''"),
+                                          ("?sync=normal", "sync=")])
+def test_a_bad_sqlite_option_is_named_with_what_to_use(query: str, named: str) -> None:
+    with pytest.raises(StoreURLError) as info:
+        parse_store_url(f"sqlite:///a.db{query}")
+    assert named in str(info.value) and "synchronous=FULL or synchronous=NORMAL" in str(info.value)
+
+
 def test_scheme_not_allowed_here() -> None:
     with pytest.raises(StoreURLError, match="not supported here"):
         parse_store_url("redis://localhost", allowed=("memory", "sqlite"))

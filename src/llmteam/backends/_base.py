@@ -46,6 +46,13 @@ class Backend:
         """
         raise NotImplementedError
 
+    def joined(self, url: StoreURL) -> None:
+        """Another :func:`open_backend` call shares this backend, asking for ``url`` (same database).
+
+        The default ignores it; a backend whose options can differ per URL (SQLite's ``synchronous``) adopts
+        the stricter of the two here, so sharing never weakens what an opener asked for.
+        """
+
     def retain(self: B) -> B:
         """Take one more reference (a store that shares this backend); returns ``self``."""
         with _LOCK:
@@ -150,6 +157,8 @@ def open_backend(url: str, *, allowed: tuple[str, ...] | None = None, shared: bo
             backend = cls(parsed)
             backend._share_key = key
             _SHARED[key] = backend
+        else:
+            backend.joined(parsed)
         backend._refs += 1
     return backend
 

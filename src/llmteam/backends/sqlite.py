@@ -6,8 +6,10 @@ file shares it, so the file has one writer thread and one write connection whate
 database, whose table locks bypass the busy handler ("database table is locked").
 
 Writes run in a dedicated thread inside ``BEGIN IMMEDIATE ... COMMIT`` so a write that returned has been
-committed (``synchronous=FULL`` by default: nothing acknowledged is lost on power failure; ``NORMAL`` keeps
-WAL durability against process crashes and may lose the last commits on power loss). Point reads run on
+committed (``synchronous=FULL`` by default: nothing acknowledged is lost on power failure; ``NORMAL``, the
+opt-in ``sqlite:///path?synchronous=normal``, keeps WAL durability against process crashes and may lose the
+last commits on power loss). Openers of one file share its backend at the strictest level any of them asked
+for: a ``NORMAL`` opener never weakens a ``FULL`` one (:meth:`SQLiteDatabase.require_synchronous`). Point reads run on
 the event-loop thread over a separate read-only connection, because a short indexed lookup costs less than
 a thread hop; long scans go through :meth:`SQLiteDatabase.read_in_thread`. Several processes may share one
 file: ``BEGIN IMMEDIATE`` serialises writers, and the writer thread waits up to ``busy_timeout_ms`` for the
@@ -78,6 +80,7 @@ class SQLiteDatabase:
         self._ro_uri = Path(raw).resolve().as_uri() + ("?mode=ro&immutable=1" if frozen else "?mode=ro")
         self._executor: ThreadPoolExecutor | None = None
         self._writer: sqlite3.Connection | None = None
+        self._writer_sync = ""  # the level the open write connection commits at (PRAGMA synchronous)
         self._reader: sqlite3.Connection | None = None
         self._lock = threading.Lock()
         self._write_lock = threading.RLock()  # one transaction at a time on the write connection
@@ -153,12 +156,31 @@ class SQLiteDatabase:
             raise RuntimeError(f"SQLite database {self.path!r} is closed; open a new store")
 
     def writer(self) -> sqlite3.Connection:
-        """The write connection (opened on first use); only touch it while holding the write lock."""
+        """The write connection (opened on first use); only touch it while holding the write lock.
+
+        It commits at :attr:`synchronous` as it is now: a level raised by :meth:`require_synchronous` since the
+        last write is applied here, between transactions.
+        """
         with self._lock:
             self._check_open()
             if self._writer is None:
                 self._writer = self._connect(readonly=False)
+                self._writer_sync = self.synchronous
+            elif self._writer_sync != self.synchronous:
+                self._writer.execute(f"PRAGMA synchronous={self.synchronous}")
+                self._writer_sync = self.synchronous
             return self._writer
+
+    def require_synchronous(self, synchronous: str) -> None:
+        """Commit at least as durably as ``synchronous`` asks from the next write on (FULL is stronger than NORMAL).
+
+        A file shared by several stores commits as durably as the most demanding of them asked: one store's
+        opt-in to ``NORMAL`` never weakens another's ``FULL``. The level is never lowered.
+        """
+        if synchronous not in ("FULL", "NORMAL"):
+            raise ValueError(f"synchronous={synchronous!r} is not supported; use 'FULL' or 'NORMAL'")
+        if synchronous == "FULL":
+            self.synchronous = "FULL"
 
     def reader(self) -> sqlite3.Connection:
         """The read-only connection used for inline point reads."""
@@ -334,7 +356,11 @@ class SQLiteBackend(SQLiteDatabase, Backend):
 
     def __init__(self, url: StoreURL) -> None:
         Backend.__init__(self, url)
-        SQLiteDatabase.__init__(self, url.path, synchronous="NORMAL" if url.synchronous == "NORMAL" else "FULL")
+        SQLiteDatabase.__init__(self, url.path, synchronous=_level(url))
+
+    def joined(self, url: StoreURL) -> None:
+        """Another opener of this file asks for ``url``'s level: FULL (the default) wins over NORMAL."""
+        self.require_synchronous(_level(url))
 
     async def aclose(self) -> None:
         """Stop the writer thread and close the connections, in a worker thread (joining it would block the loop)."""
@@ -344,6 +370,11 @@ class SQLiteBackend(SQLiteDatabase, Backend):
         """Close at once for every holder (prefer :meth:`release`); idempotent."""
         self.forget()
         super().close()
+
+
+def _level(url: StoreURL) -> Literal["FULL", "NORMAL"]:
+    """The commit level a SQLite URL asks for: NORMAL only when it says ``?synchronous=normal``."""
+    return "NORMAL" if url.synchronous == "NORMAL" else "FULL"
 
 
 def open_sqlite(target: SQLiteDatabase | str | os.PathLike[str]) -> SQLiteDatabase:

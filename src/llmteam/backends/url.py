@@ -78,7 +78,7 @@ def parse_store_url(url: str, *, allowed: tuple[str, ...] = SCHEMES) -> StoreURL
         if not path:
             raise StoreURLError(f"store URL {url!r} names no SQLite file; {_HELP}")
         sync = ""
-        for key, value in parse_qsl(parts.query):
+        for key, value in parse_qsl(parts.query, keep_blank_values=True):  # "?synchronous=" is an error too
             if key != "synchronous" or value.upper() not in ("FULL", "NORMAL"):
                 raise StoreURLError(
                     f"store URL {url!r}: unknown SQLite option {key}={value!r}; "
