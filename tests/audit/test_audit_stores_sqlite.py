@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import sqlite3
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from llmteam.audit import AuditEventType, AuditTrail
+from llmteam.audit import AuditEventType, AuditRecord, AuditTrail
 from llmteam.audit._errors import AuditStorageError
 from llmteam.audit.stores import SQLiteAuditStore
 from llmteam.audit.stores._sql import COLUMNS, to_row
@@ -57,3 +60,36 @@ async def test_a_database_of_the_previous_schema_is_migrated(tmp_path: Path) -> 
     with sqlite3.connect(path) as conn:
         assert conn.execute("SELECT version FROM schema_version WHERE component = 'audit:audit_log'").fetchone() == (3,)
     assert "audit_log_tenant_seq" not in dict(_indexes(path))
+
+
+class _Label(str):
+    """A str subclass (like a StrEnum member): stored as the text it holds."""
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.sampled_from(["actor_id", "action", "resource_id", "error_message", "checksum", "run_id"]),
+       st.one_of(st.text(max_size=8), st.text(max_size=8).map(_Label), st.integers(), st.none(), st.binary(max_size=4)))
+def test_a_text_field_that_is_not_a_str_is_refused_naming_it(field: str, value: object) -> None:
+    record = AuditRecord("r1", 1, datetime(2024, 1, 1, tzinfo=timezone.utc), AuditEventType.DATA_CREATED,
+                         tenant_id="acme", checksum="c" * 64)
+    setattr(record, field, value)
+    if isinstance(value, str):
+        assert to_row(record)[COLUMNS.index(field)] == value
+    else:
+        with pytest.raises(AuditStorageError, match=f"audit field {field}=.* must be a str to be stored"):
+            to_row(record)
+
+
+async def test_a_refused_record_writes_nothing(tmp_path: Path) -> None:
+    store = SQLiteAuditStore(tmp_path / "a.db")
+    good = AuditRecord("r1", 1, datetime(2024, 1, 1, tzinfo=timezone.utc), AuditEventType.DATA_CREATED,
+                       tenant_id="acme")
+    bad = AuditRecord("r2", 2, datetime(2024, 1, 1, tzinfo=timezone.utc), AuditEventType.DATA_CREATED,
+                      tenant_id="acme", checksum="c" * 64)
+    bad.actor_id = 7  # type: ignore[assignment]
+    with pytest.raises(AuditStorageError, match="actor_id=7"):
+        await store.append_many([good, bad])
+    assert await store.count("acme") == 0
+    await store.append(good)  # a lone record takes the single-INSERT path
+    assert [r.record_id for r in await store.get_by_sequence_range("acme", 1, 1)] == ["r1"]
+    await store.close()

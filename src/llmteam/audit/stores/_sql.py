@@ -43,7 +43,6 @@ _TEXT_FIELDS = (
     "previous_checksum",
 )
 _text_values = attrgetter(*_TEXT_FIELDS)
-_PLAIN_STR = {str}
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _US = timedelta(microseconds=1)
 
@@ -56,10 +55,13 @@ def ts_us(value: datetime) -> int:
 def to_row(r: AuditRecord) -> tuple[Any, ...]:
     """The column values for ``r``; a field of the wrong type raises AuditStorageError before anything is written."""
     texts = _text_values(r)
-    if set(map(type, texts)) != _PLAIN_STR:  # one pass for the usual record; str subclasses are fine too
+    try:
+        "".join(texts)  # one C pass: raises TypeError unless every field is a str (a subclass is fine too)
+    except TypeError:
         for name, value in zip(_TEXT_FIELDS, texts, strict=True):
             if not isinstance(value, str):
-                raise AuditStorageError(f"audit field {name}={value!r} must be a str to be stored")
+                raise AuditStorageError(f"audit field {name}={value!r} must be a str to be stored") from None
+        raise  # pragma: no cover - join only fails on a non-str item
     check_storable(r)
     if type(r.success) is not bool:
         raise AuditStorageError(f"success={r.success!r} must be a bool")

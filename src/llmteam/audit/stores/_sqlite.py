@@ -97,7 +97,10 @@ class SQLiteAuditStore(SQLAppending):
         await self._ready()
 
         def insert(conn: sqlite3.Connection) -> None:
-            conn.executemany(self._insert, rows)
+            if len(rows) == 1:  # a lone log(): a plain INSERT, no executemany iterator
+                conn.execute(self._insert, rows[0]).close()
+            else:
+                conn.executemany(self._insert, rows)
 
         try:
             # a few rows (a lone durable log()) commit without the hop to the writer thread when it is idle
