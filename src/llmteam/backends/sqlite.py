@@ -116,7 +116,7 @@ class SQLiteDatabase:
         busy handler, and then raises; without (the loop thread) it gives up at once. The write connection has
         no busy handler of its own, so no statement has to switch one off and on around an inline commit.
         """
-        deadline = time.monotonic() + self.busy_timeout_ms / 1000
+        deadline = 0.0  # set at the first refusal: the usual BEGIN succeeds at once and needs no clock
         delay = 0.001
         while True:
             try:
@@ -125,9 +125,11 @@ class SQLiteDatabase:
             except sqlite3.OperationalError as exc:
                 if "locked" not in str(exc):  # SQLITE_BUSY: "database is locked"; anything else is a real error
                     raise
-                left = deadline - time.monotonic()
                 if not wait:
                     return False
+                now = time.monotonic()
+                deadline = deadline or now + self.busy_timeout_ms / 1000
+                left = deadline - now
                 if left <= 0:
                     raise
                 time.sleep(min(delay, left))
