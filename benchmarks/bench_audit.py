@@ -290,22 +290,33 @@ async def postgres_vs_raw(n: int) -> None:
                   f"VALUES ({', '.join(f'${i + 1}' for i in range(len(COLUMNS)))})")
         ours: list[float] = []
         theirs: list[float] = []
-        seq = 0
-        for _ in range(ROUNDS):
-            t0 = time.perf_counter()
-            for _ in range(n):
+        cpus: dict[str, list[float]] = {"ours": [], "raw": []}
+        blocks = max(1, n // BLOCK)
+        pending = iter(_rows(ROUNDS * blocks * BLOCK))
+
+        async def appends() -> None:
+            for _ in range(BLOCK):
                 await trail.log(EV, actor_id="alice")
-            ours.append(n / (time.perf_counter() - t0))
-            rows_ = _rows(seq + n)[seq:]
-            seq += n
-            t0 = time.perf_counter()
-            for row in rows_:
+
+        async def inserts(chunk: list[tuple[object, ...]]) -> None:
+            for row in chunk:
                 await raw.execute(insert, *row)  # autocommit: one durable statement per row
-            theirs.append(n / (time.perf_counter() - t0))
+
+        for _ in range(ROUNDS):
+            sides = Sides()
+            for _ in range(blocks):
+                await sides.timed("ours", appends)
+                await sides.timed("raw", partial(inserts, [next(pending) for _ in range(BLOCK)]))
+            ours.append(blocks * BLOCK / sides.wall["ours"])
+            theirs.append(blocks * BLOCK / sides.wall["raw"])
+            for side in cpus:
+                cpus[side].append(sides.cpu[side] / (blocks * BLOCK) * 1e6)
         await raw.close()
         await store.close()
-        print("(both sides: the same server and database, the server's own fsync/synchronous_commit settings)")
-        side_by_side("postgres: durable log(), 1 caller vs autocommit INSERT", ours, theirs, 0.8)
+        print("(both sides: the same server and database, the server's own fsync/synchronous_commit settings; "
+              f"alternating every {BLOCK} appends)")
+        side_by_side("postgres: durable log(), 1 caller vs autocommit INSERT", ours, theirs, 0.8,
+                     _cpu_note(cpus, "append (this process only)"))
     finally:
         await admin.execute(f"DROP SCHEMA {schema} CASCADE")
         await admin.close()
