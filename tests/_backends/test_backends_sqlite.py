@@ -277,12 +277,14 @@ async def test_the_writer_thread_waits_for_another_writer_up_to_busy_timeout_the
     db.close()
 
 
-async def test_slow_commits_go_through_the_thread(tmp_path: Path) -> None:
+async def test_slow_commits_go_through_the_thread(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import threading
 
+    # "quick" is pinned to under 1 s, so a loaded machine's slow fsync (often > 10 ms) cannot pass for a slow commit
+    monkeypatch.setattr(sqlite_backend, "INLINE_MAX_SECONDS", 1.0)
     db = SQLiteDatabase(tmp_path / "a.db")
     await db.ensure_schema("kv", [DDL])
-    await db.write(lambda c: time.sleep(0.01))  # a slow commit disables inline writes...
+    await db.write(lambda c: time.sleep(1.05))  # a slow commit disables inline writes...
     where: list[int] = []
     await db.write_short(lambda c: where.append(threading.get_ident()))
     assert where[0] != threading.get_ident()
