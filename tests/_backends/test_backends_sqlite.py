@@ -284,12 +284,16 @@ async def test_slow_commits_go_through_the_thread(tmp_path: Path, monkeypatch: p
     monkeypatch.setattr(sqlite_backend, "INLINE_MAX_SECONDS", 1.0)
     db = SQLiteDatabase(tmp_path / "a.db")
     await db.ensure_schema("kv", [DDL])
-    await db.write(lambda c: time.sleep(1.05))  # a slow commit disables inline writes...
     where: list[int] = []
+    await db.write(lambda c: time.sleep(1.05))  # one slow commit (an fsync spike) keeps inline writes...
     await db.write_short(lambda c: where.append(threading.get_ident()))
-    assert where[0] != threading.get_ident()
+    assert where[0] == threading.get_ident()
+    await db.write(lambda c: time.sleep(1.05))
+    await db.write(lambda c: time.sleep(1.05))  # ...two in a row disable them...
+    await db.write_short(lambda c: where.append(threading.get_ident()))
+    assert where[1] != threading.get_ident()
     await db.write_short(lambda c: where.append(threading.get_ident()))  # ...until a quick one re-enables them
-    assert where[1] == threading.get_ident()
+    assert where[2] == threading.get_ident()
     db.close()
 
 

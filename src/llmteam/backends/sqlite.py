@@ -19,7 +19,8 @@ write lock another process holds.
 transaction commits inline on the loop thread when the writer is idle, the write lock is free at once and
 recent commits took under ``INLINE_MAX_SECONDS`` (10 ms: about one fsync on a healthy disk), because then the
 thread hop (a context switch on a loaded machine) costs a large share of the commit.
-A slow commit or a busy lock sends writes back to the writer thread, so the loop is never blocked for long.
+Two slow commits in a row (one fsync spike alone is not a slow disk) or a busy lock send writes back to the
+writer thread, so the loop is never blocked for long; a quick commit there brings them back inline.
 """
 
 from __future__ import annotations
@@ -42,8 +43,10 @@ from llmteam.backends.url import StoreURL
 T = TypeVar("T")
 Migrations = Sequence[Sequence[str]]  # step 1 first; each step a list of statements
 
-# write_short() runs a transaction on the loop thread only while commits take less than this
+# write_short() runs a transaction on the loop thread only while commits take less than this...
 INLINE_MAX_SECONDS = 0.01
+# ...or fewer than this many commits in a row took longer (one fsync spike alone does not send writes to the thread)
+SLOW_COMMITS = 2
 SCHEMA_TABLE = "CREATE TABLE IF NOT EXISTS schema_version (component TEXT PRIMARY KEY, version INTEGER NOT NULL)"
 
 
@@ -84,7 +87,7 @@ class SQLiteDatabase:
         self._reader: sqlite3.Connection | None = None
         self._lock = threading.Lock()
         self._write_lock = threading.RLock()  # one transaction at a time on the write connection
-        self._quick = True  # did the last commit take under INLINE_MAX_SECONDS?
+        self._slow = 0  # how many of the latest commits in a row took INLINE_MAX_SECONDS or more
         self._schemas: set[str] = set()
         self._closed = False
 
@@ -212,7 +215,7 @@ class SQLiteDatabase:
         except BaseException:
             self._rollback(conn)
             raise
-        self._quick = time.perf_counter() - t0 < INLINE_MAX_SECONDS
+        self._slow = 0 if time.perf_counter() - t0 < INLINE_MAX_SECONDS else self._slow + 1
         return result
 
     @staticmethod
@@ -244,12 +247,12 @@ class SQLiteDatabase:
     async def write_short(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Like :meth:`write` for a short transaction (a few rows), durable on return, with no thread hop if possible.
 
-        When the write connection is idle, no other connection holds the write lock and recent commits took
-        under ``INLINE_MAX_SECONDS``, ``fn`` runs on the calling (loop) thread: the hop to the writer thread
+        When the write connection is idle, no other connection holds the write lock and fewer than
+        ``SLOW_COMMITS`` commits in a row took ``INLINE_MAX_SECONDS`` or more, ``fn`` runs on the calling (loop) thread: the hop to the writer thread
         costs about as much as the commit itself. Otherwise, or if ``BEGIN IMMEDIATE`` would have to wait,
         it goes through :meth:`write`.
         """
-        if self._quick and not self._closed and self._write_lock.acquire(blocking=False):
+        if self._slow < SLOW_COMMITS and not self._closed and self._write_lock.acquire(blocking=False):
             try:
                 conn = self.writer()
                 if self._begin(conn, wait=False):  # never wait for another process on the loop thread
