@@ -248,9 +248,9 @@ class SQLiteDatabase:
         """Like :meth:`write` for a short transaction (a few rows), durable on return, with no thread hop if possible.
 
         When the write connection is idle, no other connection holds the write lock and fewer than
-        ``SLOW_COMMITS`` commits in a row took ``INLINE_MAX_SECONDS`` or more, ``fn`` runs on the calling (loop) thread: the hop to the writer thread
-        costs about as much as the commit itself. Otherwise, or if ``BEGIN IMMEDIATE`` would have to wait,
-        it goes through :meth:`write`.
+        ``SLOW_COMMITS`` commits in a row took ``INLINE_MAX_SECONDS`` or more, ``fn`` runs on the calling (loop)
+        thread: the hop to the writer thread costs about as much as the commit itself. Otherwise, or if
+        ``BEGIN IMMEDIATE`` would have to wait, it goes through :meth:`write`.
         """
         if self._slow < SLOW_COMMITS and not self._closed and self._write_lock.acquire(blocking=False):
             try:
