@@ -3,7 +3,8 @@
 A **backend** owns what a database needs in one process and is shared by every store on its URL:
 
 - :class:`SQLiteBackend` (``sqlite:///path.db``): the file's one writer thread, one write connection and
-  the readers (WAL; ``synchronous=FULL`` unless the URL says ``?synchronous=NORMAL``);
+  the readers (WAL; ``synchronous=FULL`` unless every opener of the file asked for ``?synchronous=normal``:
+  durable against a process crash, not a power loss);
 - :class:`PostgresBackend` (``postgresql://...``): one asyncpg pool, created once at first use; stores query
   it as a ``llmteam.backends.postgres.PgPool`` (a Protocol of the asyncpg calls they make), never ``Any``;
 - :class:`RedisBackend` (``redis://...``): one ``redis.asyncio`` client;
