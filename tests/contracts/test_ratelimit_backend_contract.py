@@ -52,11 +52,11 @@ class FakeClock:
 
 
 class ServerClockRedisBackend(RedisRateLimitBackend):
-    """Real Redis, real scripts, with the server's TIME replaced by ``server_clock`` (test-only subclass)."""
+    """Real Redis, real scripts, with the server's TIME replaced by ``fake_time`` (test-only subclass)."""
 
-    def __init__(self, url: str, server_clock: FakeClock, **kw: Any) -> None:
+    def __init__(self, url: str, fake_time: FakeClock, **kw: Any) -> None:
         super().__init__(url, **kw)
-        self.server_clock = server_clock
+        self.fake_time = fake_time
 
     def script_source(self, script: str) -> str:
         text = super().script_source(script)
@@ -67,7 +67,7 @@ class ServerClockRedisBackend(RedisRateLimitBackend):
 
     async def run_script(self, call: ScriptCall, args: Sequence[str]) -> Any:
         if "redis.call('TIME')" in super().script_source(call.script):
-            args = [*args, repr(self.server_clock())]
+            args = [*args, repr(self.fake_time())]
         return await super().run_script(call, args)
 
 

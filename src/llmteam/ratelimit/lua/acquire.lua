@@ -10,8 +10,10 @@
 -- ARGV[2] permit id, ARGV[3] '1' when the caller is a waiter woken for its token (due), ARGV[4..] permit ids
 --         released since the last call.
 -- Time is always the Redis server's (TIME): every sharer of the limit agrees on it, and no caller can move it.
--- Returns, when admitted, the tokens left in thousandths (an integer reply: the cheapest to send and parse);
--- when refused, the text "<wait seconds> <tokens>" (wait -1: only a release can help, -2: never).
+-- Returns the text "<admitted 1|0> <wait> <tokens> <now>": wait is, when admitted, the seconds until the bucket
+-- holds a token again (0 if it still does), when refused, the seconds until rules (a)/(b) may admit (-1: only a
+-- release can help, -2: never); tokens the bucket's tokens after the decision; now the server's TIME of the
+-- decision, so that the caller can place the wait on its own clock (stores/_redis_clock.py).
 local p = {}
 for word in string.gmatch(ARGV[1], '%S+') do
   p[#p + 1] = tonumber(word)
@@ -140,7 +142,7 @@ if refresh then
 end
 redis.call('HSET', KEYS[1], 'tk', fmt(tokens), 'ts', fmt(ts), 'ml', ml, 'mt', mt, 'hl', hl, 'ht', ht, 'ex', fmt(ex))
 if admitted then
-  return math.floor(tokens * 1000)
+  return '1 ' .. fmt(math.max(0, (1 - tokens) / rate)) .. ' ' .. fmt(tokens) .. ' ' .. fmt(now)
 end
 
 -- seconds until a ring's total drops below limit if nothing more is added (mirrors BucketWindow)
@@ -168,4 +170,4 @@ else
     wait = -1
   end
 end
-return fmt(wait) .. ' ' .. fmt(tokens)
+return '0 ' .. fmt(wait) .. ' ' .. fmt(tokens) .. ' ' .. fmt(now)

@@ -94,11 +94,16 @@ class MemoryLimiterState(LimiterState):
             return None
         return wait
 
-    async def decide(self, permit_id: str, due: bool = False) -> Decision:
+    def decide_now(self, due: bool = False) -> Decision:
+        """One decision at ``clock()``, synchronously (the limiter's and the Redis fallback's in-process path)."""
         now = self.clock()
         if self.try_admit(now, due):
-            return Decision(True, 0.0, self.tokens)
+            tokens = self.tokens
+            return Decision(True, (1.0 - tokens) / self.rate if tokens < 1.0 else 0.0, tokens)
         return Decision(False, self.wait_estimate(now), self.available(now))
+
+    async def decide(self, permit_id: str, due: bool = False) -> Decision:
+        return self.decide_now(due)
 
     def release(self, permit_id: str = "") -> None:
         if self.held > 0:

@@ -24,6 +24,7 @@ from llmteam.backends import RedisBackend, backend_of
 
 from .._backend import Clock, LimiterState, RateLimitBackend
 from .._errors import RateLimitBackendError
+from ._redis_clock import ServerClock
 from ._redis_state import RedisCircuitStore, RedisLimiterState
 from ._redis_wire import ScriptCall, bulk, lua, redact
 
@@ -94,6 +95,7 @@ class RedisRateLimitBackend(RateLimitBackend):
         self.shares_state = True
         self._connect_timeout = float(connect_timeout)
         self._command_timeout = float(command_timeout)
+        self.server_clock = ServerClock()  # places the server's decisions on time.monotonic() (shared by its limits)
         self._scripts: dict[str, bytes] = {}  # resource name -> b"$7\r\nEVALSHA\r\n$40\r\n<sha1>\r\n"
         self._idle: list[Any] = []  # connections checked out of the shared pool, free for the next call
         self.flushes: set[asyncio.Task[None]] = set()  # releases on their way to Redis (aclose waits for them)

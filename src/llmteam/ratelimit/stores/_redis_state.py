@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar
@@ -74,6 +75,7 @@ class RedisLimiterState(LimiterState):
         if self._local is not None and time.monotonic() < self._local_until:
             return self._decide_locally(permit_id, due)
         releases, self._pending = self._pending, []
+        sent = time.monotonic()
         try:
             reply = await self._backend.run_script(self._call, [permit_id, "1" if due else "0", *releases])
         except asyncio.CancelledError:
@@ -93,25 +95,22 @@ class RedisLimiterState(LimiterState):
                 self._local = MemoryLimiterState(self._config, self._clock)
             self._local_until = time.monotonic() + self._backend.local_fallback_seconds
             return self._decide_locally(permit_id, due)
-        if type(reply) is int:  # admitted: the tokens left, in thousandths
-            tokens = reply / 1000
-            self._last = (tokens, False)
-            return Decision(True, 0.0, tokens)
-        wait_text, tokens_text = reply.split()
-        wait, tokens = float(wait_text), float(tokens_text)
-        self._last = (tokens, True)
-        if wait == -1.0:
-            return Decision(False, None, tokens)
-        return Decision(False, float("inf") if wait == -2.0 else wait, tokens)
+        received = time.monotonic()
+        admitted_flag, wait_text, tokens_text, server_time = reply.split()
+        age = self._backend.server_clock.age(sent, received, float(server_time))
+        admitted, wait, tokens = admitted_flag == b"1", float(wait_text), float(tokens_text)
+        self._last = (tokens, not admitted)
+        if wait < 0.0:  # refused: -1 only a release can help, -2 never
+            return Decision(False, None if wait == -1.0 else math.inf, tokens)
+        return Decision(admitted, wait, tokens, age)
 
     def _decide_locally(self, permit_id: str, due: bool) -> Decision:
         local = self._local
         assert local is not None
-        now = local.clock()
-        if local.try_admit(now, due):
+        decision = local.decide_now(due)
+        if decision.admitted:
             self._local_permits.add(permit_id)
-            return Decision(True, 0.0, local.tokens)
-        return Decision(False, local.wait_estimate(now), local.available(now))
+        return decision
 
     def _requeue(self, releases: list[str]) -> None:
         """Put releases that did not reach Redis back in front of the queue (bounded: oldest dropped first)."""
