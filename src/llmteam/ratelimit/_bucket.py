@@ -12,6 +12,16 @@ credit is at most half an interval, so with ``burst_size=1`` two admissions are 
 Callers that are not waiting are charged at their decision time: an idle bucket never banks more than
 ``burst_size``.
 
+**Reserving waiters.** A waiter on a shared (Redis) bucket pays a round trip, and under load two scheduler
+delays (its own wake-up, the server's), before its decision: arriving late by more than the credit loses rate.
+So it asks :func:`reservation` seconds *before* its token is due, and a due waiter whose token is due within that
+lead is admitted for it: charged at the moment the token is due (the bucket goes into debt until then: its
+``tokens`` fall below zero), and it proceeds only then (the decision's ``wait``). The charge times stay on the
+ideal timeline, so both bounds above hold with each admission counted when it proceeds (its charge time, or
+its decision when it was not reserved). A tracked window counts an admission when it is decided, so a limit
+with a tracked window reserves nothing (:func:`reservation` is 0). Its request now reaches the server within
+``lead + credit`` of the token instead of within ``credit``.
+
 **Slack windows.** The bucket alone admits at most ``burst_size + rate * (span + late_credit)`` in any ``span``;
 when that is within a window's limit the window can never refuse anything, so it is not tracked at all.
 
@@ -21,6 +31,8 @@ A bucket stores ``tokens`` and ``stamp``: the time of its last refill, or, when 
 """
 
 from __future__ import annotations
+
+from ._window import HOUR_GEOMETRY, MINUTE_GEOMETRY
 
 MAX_LATE_CREDIT = 0.05  # seconds: above event-loop and round-trip lateness on a busy machine
 
@@ -33,3 +45,12 @@ def late_credit(rate: float) -> float:
 def window_binds(capacity: float, rate: float, span: float, limit: float) -> bool:
     """False when the bucket alone keeps every ``span``-second window below ``limit`` admissions."""
     return capacity + rate * (span + late_credit(rate)) > limit
+
+
+def reservation(capacity: float, rate: float, per_minute: float, per_hour: float) -> float:
+    """Seconds before its token a due waiter may be admitted for it: ``late_credit(rate)`` when neither window
+    is tracked (the bucket alone keeps both below their limits), else 0."""
+    for (_, span), limit in ((MINUTE_GEOMETRY, per_minute), (HOUR_GEOMETRY, per_hour)):
+        if window_binds(capacity, rate, span, limit):
+            return 0.0
+    return late_credit(rate)

@@ -11,6 +11,7 @@ from collections import deque
 from types import TracebackType
 
 from ._backend import Clock, Decision, LimiterState, RateLimitBackend
+from ._bucket import reservation
 from ._config import RateLimitConfig, RateLimitStrategy
 from ._errors import QueueFullError, RateLimitError, RateLimitExceeded
 from ._registry import resolve_backend
@@ -73,7 +74,11 @@ class RateLimiter:
         self._permits: list[str] = []  # permit ids this limiter holds on remote state
         self._permit_prefix = uuid.uuid4().hex[:12]
         self._permit_seq = 0
-        self._next_token = 0.0  # time.monotonic() at which the bucket of the last remote admission had a token
+        self._next_token = 0.0  # time.monotonic() at which the bucket of the last remote admission has a token
+        # seconds before its token a remote waiter asks for it (admitted for it, it proceeds when it is due)
+        self._lead = 0.0 if self._local is not None else reservation(
+            config.burst_size, config.requests_per_second, config.requests_per_minute, config.requests_per_hour
+        )
         self._waiters: deque[_Waiter] = deque()
         self._stats = RateLimiterStats()
 
@@ -99,15 +104,25 @@ class RateLimiter:
         local = self._local
         if local is not None:
             decision = local.decide_now(due)
-            if decision.admitted:
-                self._held += 1
-            return decision
-        self._permit_seq += 1
-        permit = f"{self._permit_prefix}:{self._permit_seq}"
-        decision = await self._state.decide(permit, due)
-        if decision.admitted:
+            if not decision.admitted:
+                return decision
+            self._held += 1
+        else:
+            self._permit_seq += 1
+            permit = f"{self._permit_prefix}:{self._permit_seq}"
+            decision = await self._state.decide(permit, due)
+            if not decision.admitted:
+                return decision
             self._permits.append(permit)
-            self._next_token = time.monotonic() + (decision.wait or 0.0) - decision.age
+            decided = time.monotonic() - decision.age
+            self._next_token = decided + max(0.0, 1.0 - decision.tokens) / self.config.requests_per_second
+        hold = (decision.wait or 0.0) - decision.age
+        if hold > 0.0:  # admitted for a token still to come (reserved): proceed when it is due
+            try:
+                await asyncio.sleep(hold)
+            except asyncio.CancelledError:
+                self.release()  # the token is spent; the permit is given back
+                raise
         return decision
 
     def _token_eta(self) -> float:
@@ -129,7 +144,8 @@ class RateLimiter:
         wait: float | None
         eta = self._token_eta() if self._local is None and strategy in _WAITING else 0.0
         if ahead == 0 and eta > 0.0:  # a remote bucket known to be empty: wait without asking
-            wait = first_sleep = eta
+            wait = eta
+            first_sleep = eta - self._lead if eta > self._lead else None  # None: ask for the token right away
         elif ahead == 0:
             decision = await self._decide()
             if decision.admitted:
@@ -150,15 +166,13 @@ class RateLimiter:
             raise self._refusal(wait)  # includes "impossible" (inf)
         return await self._wait_in_line(strategy is RateLimitStrategy.QUEUE, first_sleep)
 
-    @staticmethod
-    def _sleep_for(decision: Decision) -> float:
+    def _sleep_for(self, decision: Decision) -> float:
         """How long a head waiter refused by ``decision`` sleeps before deciding again: its wait, less the time
-        that passed since it was decided (``age``: the part of a remote round trip after the server decided).
-        The next request leaves when the server's wait ends, and reaches the server late only by its one-way
-        latency, which the late credit (``_bucket.py``) keeps; leaving earlier would cost a refusal and another
-        round trip."""
+        that passed since it was decided (``age``: the part of a remote round trip after the server decided),
+        less the lead a remote waiter asks ahead of its token (``_bucket.py``: it is admitted for the token and
+        proceeds when it is due; arriving within the late credit after it also keeps the rate)."""
         assert decision.wait is not None
-        return max(_MIN_SLEEP, decision.wait - decision.age)
+        return max(_MIN_SLEEP, decision.wait - decision.age - self._lead)
 
     def _estimate_behind(self, ahead: int) -> float | None:
         """Lower bound of the wait of a caller with ``ahead`` waiters before it (tokens for all of them)."""
@@ -251,8 +265,9 @@ class RateLimiter:
 
     @property
     def available_tokens(self) -> float:
-        """Tokens in the bucket now (for a Redis backend: as of this limiter's last decision)."""
-        return self._state.last_known()[0]
+        """Tokens in the bucket now (for a Redis backend: as of this limiter's last decision); 0.0 while tokens
+        are promised to reserved requests (``_bucket.py``)."""
+        return max(0.0, self._state.last_known()[0])
 
     @property
     def is_limited(self) -> bool:

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar
 
 from .._backend import Clock, Decision, LimiterState
-from .._bucket import late_credit, window_binds
+from .._bucket import late_credit, reservation, window_binds
 from .._circuit_core import CircuitSnapshot, CircuitStore
 from .._errors import RateLimitBackendError
 from .._window import HOUR_GEOMETRY, MINUTE_GEOMETRY, ring_size
@@ -48,6 +48,7 @@ def limit_parameters(config: RateLimitConfig, lease_seconds: float) -> str:
             str(ring_size(*HOUR_GEOMETRY)),
             str(max(_KEY_TTL, int(lease_seconds) + 1)),
             repr(late_credit(rate) * rate),
+            repr(reservation(capacity, rate, config.requests_per_minute, config.requests_per_hour) * rate),
         ]
     )
 
@@ -65,6 +66,7 @@ class RedisLimiterState(LimiterState):
         self._keys = [backend.key("rl", name, part) for part in ("state", "minute", "hour", "permits")]
         self._call = ScriptCall("acquire.lua", self._keys, [limit_parameters(config, backend.permit_lease_seconds)])
         self._pending: list[str] = []
+        self._flushing: set[str] = set()  # releases sent by a flush still waiting for its reply
         self._flush_scheduled = False
         self._last = (float(config.burst_size), config.burst_size < 1)
         self._local: MemoryLimiterState | None = None
@@ -75,9 +77,13 @@ class RedisLimiterState(LimiterState):
         if self._local is not None and time.monotonic() < self._local_until:
             return self._decide_locally(permit_id, due)
         releases, self._pending = self._pending, []
+        # Releases still on their way in a flush go along too (ZREM is idempotent): a server that reads this call
+        # first, on another connection, must not count them as held.
         sent = time.monotonic()
         try:
-            reply = await self._backend.run_script(self._call, [permit_id, "1" if due else "0", *releases])
+            reply = await self._backend.run_script(
+                self._call, [permit_id, "1" if due else "0", *self._flushing, *releases]
+            )
         except asyncio.CancelledError:
             # The caller was cancelled; the script may already have admitted ``permit_id`` on the server. Nobody
             # will hold it here, so release it (a no-op on the server if it was never admitted).
@@ -144,11 +150,14 @@ class RedisLimiterState(LimiterState):
         releases, self._pending = self._pending, []
         if not releases:
             return
+        self._flushing.update(releases)
         try:
             await self._backend.command("ZREM", self._keys[3], *releases)
         except RateLimitBackendError:
             self._requeue(releases)
             logger.warning("could not release %d permit(s) in Redis; retrying with the next call", len(releases))
+        finally:
+            self._flushing.difference_update(releases)
 
     def last_known(self) -> tuple[float, bool]:
         return self._last
