@@ -75,8 +75,8 @@ class RateLimiter:
         self._permit_prefix = uuid.uuid4().hex[:12]
         self._permit_seq = 0
         self._next_token = 0.0  # time.monotonic() at which the bucket of the last remote admission has a token
-        # seconds before its token a remote waiter asks for it (admitted for it, it proceeds when it is due)
-        self._lead = 0.0 if self._local is not None else reservation(
+        # seconds before its token a waiter asks for it (admitted for it, it proceeds when it is due: _bucket.py)
+        self._lead = reservation(
             config.burst_size, config.requests_per_second, config.requests_per_minute, config.requests_per_hour
         )
         self._waiters: deque[_Waiter] = deque()
@@ -169,8 +169,8 @@ class RateLimiter:
     def _sleep_for(self, decision: Decision) -> float:
         """How long a head waiter refused by ``decision`` sleeps before deciding again: its wait, less the time
         that passed since it was decided (``age``: the part of a remote round trip after the server decided),
-        less the lead a remote waiter asks ahead of its token (``_bucket.py``: it is admitted for the token and
-        proceeds when it is due; arriving within the late credit after it also keeps the rate)."""
+        less the lead a waiter asks ahead of its token (``_bucket.py``: it is admitted for the token and proceeds
+        when it is due; a decision up to the late credit after the token also keeps the rate)."""
         assert decision.wait is not None
         return max(_MIN_SLEEP, decision.wait - decision.age - self._lead)
 
