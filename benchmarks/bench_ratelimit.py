@@ -24,6 +24,7 @@ from typing import NamedTuple
 from rich.console import Console
 from rich.table import Table
 
+from llmteam.backends.redis import RedisReply
 from llmteam.ratelimit import RateLimitConfig, RateLimiter, RateLimitStrategy, RedisRateLimitBackend
 from llmteam.ratelimit._bucket import late_credit
 from llmteam.ratelimit.stores._memory import MemoryLimiterState
@@ -123,7 +124,7 @@ async def redis_decisions(url: str, n: int) -> tuple[float, float]:
     trips = 0
     round_trip = backend._round_trip
 
-    async def counting(packed: list[bytes]) -> object:  # every command of the backend is one _round_trip()
+    async def counting(packed: list[bytes]) -> RedisReply:  # every command of the backend is one _round_trip()
         nonlocal trips
         trips += 1
         return await round_trip(packed)
@@ -173,10 +174,11 @@ async def burst_one_delivery(backend_url: str | None, rate: float, duration: flo
             pass
         run_script = backend.run_script
 
-        async def recording(call: ScriptCall, args: Sequence[str]) -> object:
+        async def recording(call: ScriptCall, args: Sequence[str]) -> RedisReply:
             sent = time.perf_counter()
             reply = await run_script(call, args)
             rtts.append(time.perf_counter() - sent)
+            assert isinstance(reply, bytes)
             admitted, wait, _, now = reply.split()
             if call.script == "acquire.lua" and admitted == b"1":
                 times.append(float(now) + float(wait))  # the server's TIME, plus the wait of a reserved token

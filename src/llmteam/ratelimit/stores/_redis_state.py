@@ -15,7 +15,7 @@ from .._circuit_core import CircuitSnapshot, CircuitStore
 from .._errors import RateLimitBackendError
 from .._window import HOUR_GEOMETRY, MINUTE_GEOMETRY, ring_size
 from ._memory import MemoryLimiterState
-from ._redis_wire import ScriptCall, redact
+from ._redis_wire import ScriptCall, redact, reply_items, reply_text
 
 if TYPE_CHECKING:
     from .._config import RateLimitConfig
@@ -102,9 +102,9 @@ class RedisLimiterState(LimiterState):
             self._local_until = time.monotonic() + self._backend.local_fallback_seconds
             return self._decide_locally(permit_id, due)
         received = time.monotonic()
-        admitted_flag, wait_text, tokens_text, server_time = reply.split()
+        admitted_flag, wait_text, tokens_text, server_time = reply_text(reply, "acquire.lua").split()
         age = self._backend.server_clock.age(sent, received, float(server_time))
-        admitted, wait, tokens = admitted_flag == b"1", float(wait_text), float(tokens_text)
+        admitted, wait, tokens = admitted_flag == "1", float(wait_text), float(tokens_text)
         self._last = (tokens, not admitted)
         if wait < 0.0:  # refused: -1 only a release can help, -2 never
             return Decision(False, None if wait == -1.0 else math.inf, tokens)
@@ -182,10 +182,10 @@ class RedisCircuitStore(CircuitStore):
     async def update(self, fn: Callable[[CircuitSnapshot, float], T], clock: Clock) -> T:
         backend = self._backend
         for _ in range(_CAS_ATTEMPTS):
-            seconds, micros, raw = await backend.call("circuit_read.lua", [self._key], [])
-            snap = CircuitSnapshot() if raw is None else CircuitSnapshot.from_json(raw)
+            seconds, micros, raw = reply_items(await backend.call("circuit_read.lua", [self._key], []), 3, "TIME")
+            snap = CircuitSnapshot() if raw is None else CircuitSnapshot.from_json(reply_text(raw, "GET"))
             expected = snap.version
-            result = fn(snap, float(seconds) + int(micros) / 1_000_000)
+            result = fn(snap, float(reply_text(seconds, "TIME")) + int(reply_text(micros, "TIME")) / 1_000_000)
             snap.version = expected + 1
             written = await backend.call("circuit_cas.lua", [self._key], [expected, snap.to_json(), _KEY_TTL])
             if written == 1:
