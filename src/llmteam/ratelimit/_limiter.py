@@ -100,7 +100,8 @@ class RateLimiter:
             raise
 
     async def _decide(self, due: bool = False) -> Decision:
-        """One decision; ``due``: the caller is the head waiter, woken for the token it was told to wait for."""
+        """One decision; ``due``: the caller is the head waiter, woken for its token or asking for it up to the
+        lead early. Admitted for a token still to come (reserved, ``_bucket.py``), it returns when that is due."""
         local = self._local
         if local is not None:
             decision = local.decide_now(due)
@@ -130,9 +131,9 @@ class RateLimiter:
 
         The server said when its bucket would hold a token again; others can only take more, so no token exists
         before this. The instant is placed on this process's clock no earlier than it can be (``age``, from the
-        server's time), so a request sent then reaches the server just after the token, late by its one-way
-        latency, which the late credit keeps. A waiter sleeps it out instead of spending a round trip on a
-        refusal. Negative when nothing is known.
+        server's time). A waiter sleeps until the lead before it instead of spending a round trip on a refusal;
+        its request then reaches the server within the lead before or the late credit after the token, and
+        either keeps the rate. Negative when nothing is known.
         """
         return self._next_token - time.monotonic()
 
