@@ -402,6 +402,8 @@ async def test_a_limit_with_a_tracked_window_reserves_nothing(backend: RateLimit
 window_ops = st.lists(
     st.one_of(
         st.tuples(st.just("advance"), st.floats(min_value=0.0, max_value=0.05) | st.floats(0.0, 70.0)),
+        # a waiter asking ``x`` late credits before the token the last decision named (x < 0: after it)
+        st.tuples(st.just("early"), st.floats(min_value=-0.5, max_value=1.5)),
         st.tuples(st.just("acquire"), st.booleans()),
         st.tuples(st.just("release"), st.just(False)),
     ),
@@ -412,7 +414,22 @@ window_configs = st.builds(
     lambda rps, burst, rpm: cfg(requests_per_second=rps, burst_size=burst, requests_per_minute=rpm),
     st.sampled_from([0.5, 3.0, 20.0, 100.0]),
     st.integers(min_value=1, max_value=3),
-    st.sampled_from([2, 7, 10**9]),
+    st.sampled_from([2, 7]) | st.just(10**9) | st.just(10**9),  # 10**9: untracked, so waiters may reserve
+)
+
+# waiters on a bucket the windows leave alone, each asking near its token and giving its permit back: the
+# reserving path in every example
+early_ops = st.lists(
+    st.tuples(st.just("early"), st.floats(min_value=-0.5, max_value=1.5))
+    | st.tuples(st.just("release"), st.just(False))
+    | st.tuples(st.just("advance"), st.floats(0.0, 0.05)),
+    min_size=1,
+    max_size=60,
+)
+early_configs = st.builds(
+    lambda rps, burst: cfg(requests_per_second=rps, burst_size=burst),
+    st.sampled_from([0.5, 3.0, 20.0, 100.0]),
+    st.integers(min_value=1, max_value=2),
 )
 
 
@@ -424,6 +441,7 @@ async def run_window_bound(backend: RateLimitBackend, clock: FakeClock, c: RateL
     state = backend.limiter_state("win", c, clock)
     held: list[str] = []
     admissions: list[tuple[float, bool]] = []  # (when it proceeds: its decision, or its reserved token's time; due)
+    token_at: float | None = None  # when the last decision said the next token would be there
     for n, (op, arg) in enumerate(steps):
         if op == "advance":
             clock.advance(arg)
@@ -431,13 +449,19 @@ async def run_window_bound(backend: RateLimitBackend, clock: FakeClock, c: RateL
             if held:
                 state.release(held.pop(0))
         else:
-            decision = await state.decide(f"p{n}", arg)
+            if op == "early" and token_at is not None:
+                clock.advance(max(0.0, token_at - arg * late_credit(c.requests_per_second) - clock.now))
+            decision = await state.decide(f"p{n}", op == "early" or arg)
+            if decision.admitted:  # the next token is due once the bucket is back to one
+                token_at = clock.now + max(0.0, 1.0 - decision.tokens) / c.requests_per_second
+            elif decision.wait is not None and decision.wait < math.inf:
+                token_at = clock.now + decision.wait
             if decision.admitted:
                 assert decision.wait is not None and decision.wait <= late_credit(c.requests_per_second) + 1e-9
                 held.append(f"p{n}")
-                admissions.append((clock.now + decision.wait, arg))
-    admissions.sort()
+                admissions.append((clock.now + decision.wait, op == "early" or arg))
     times, dues = [t for t, _ in admissions], [due for _, due in admissions]
+    assert times == sorted(times), "admissions proceed in the order they were decided"
     rate, burst, credit = c.requests_per_second, c.burst_size, late_credit(c.requests_per_second)
     for j, tj in enumerate(times):
         assert j + 1 <= burst + rate * (tj - start) + 1e-6, "more than the bucket allows since it was created"
@@ -456,6 +480,15 @@ def test_memory_no_window_exceeds_the_bound() -> None:
 @pytest.mark.redis
 def test_redis_no_window_exceeds_the_bound(redis_url: str) -> None:
     _property("redis", redis_url, 60, run_window_bound, window_configs, window_ops)()
+
+
+def test_memory_early_waiters_never_exceed_the_bound() -> None:
+    _property("memory", None, 200, run_window_bound, early_configs, early_ops)()
+
+
+@pytest.mark.redis
+def test_redis_early_waiters_never_exceed_the_bound(redis_url: str) -> None:
+    _property("redis", redis_url, 40, run_window_bound, early_configs, early_ops)()
 
 
 # --- property: a half-open breaker is decided by its probes only, over any interleaving of callers -------------
