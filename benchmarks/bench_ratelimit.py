@@ -34,6 +34,14 @@ _EPS = 1e-4  # tokens: rounding of server times (~1.8e9 s, 0.24 µs apart as dou
 HIGH = dict(requests_per_second=1e9, requests_per_minute=1e15, requests_per_hour=1e15, burst_size=1_000_000)
 
 
+def _paced(rate: float, burst: int) -> RateLimitConfig:
+    """WAIT at ``rate``/s with bucket ``burst``; windows the bucket alone keeps (untracked)."""
+    return RateLimitConfig(
+        requests_per_second=rate, requests_per_minute=1e12, requests_per_hour=1e12, burst_size=burst,
+        strategy=RateLimitStrategy.WAIT, max_wait_seconds=3600,
+    )
+
+
 async def memory_admit_path(n: int) -> float:
     lim = RateLimiter("bench", RateLimitConfig(**HIGH))  # type: ignore[arg-type]
     acquire, release = lim.acquire, lim.release
@@ -89,15 +97,7 @@ async def accuracy(duration: float, rate: float, tasks: int) -> tuple[float, int
     """``tasks`` tasks through one in-memory limiter (burst 10): the rate delivered, the admissions, the bound
     on them over the run, and :func:`bound_excess` over every window of the run."""
     burst = 10
-    config = RateLimitConfig(
-        requests_per_second=rate,
-        requests_per_minute=1e12,
-        requests_per_hour=1e12,
-        burst_size=burst,
-        strategy=RateLimitStrategy.WAIT,
-        max_wait_seconds=3600,
-    )
-    lim = RateLimiter("accuracy", config)
+    lim = RateLimiter("accuracy", _paced(rate, burst))
     start = time.monotonic()
     end = start + duration
     times: list[float] = []
@@ -157,14 +157,7 @@ async def burst_one_delivery(backend_url: str | None, rate: float, duration: flo
     admission, from the script's replies (the bucket is created at the first one).
     """
     backend = None if backend_url is None else RedisRateLimitBackend(backend_url, prefix=f"b1_{uuid.uuid4().hex[:8]}")
-    config = RateLimitConfig(
-        requests_per_second=rate,
-        requests_per_minute=1e12,
-        requests_per_hour=1e12,
-        burst_size=1,
-        strategy=RateLimitStrategy.WAIT,
-        max_wait_seconds=3600,
-    )
+    config = _paced(rate, 1)
     lim = RateLimiter("burst1", config, backend=backend)
     times: list[float] = []
     rtts: list[float] = []
