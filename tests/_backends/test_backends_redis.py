@@ -1,10 +1,10 @@
-"""Redis helper: a lazily imported client that talks to a real server."""
+"""Redis helper: a lazily imported client that talks to a real server, seen through the typed protocols."""
 
 from __future__ import annotations
 
 import pytest
 
-from llmteam.backends.redis import redis_from_url
+from llmteam.backends.redis import RedisClient, RedisConnection, RedisPool, redis_from_url
 
 pytestmark = pytest.mark.redis
 
@@ -12,8 +12,33 @@ pytestmark = pytest.mark.redis
 async def test_client_round_trip(redis_url: str, unique_name: str) -> None:
     client = redis_from_url(redis_url)
     try:
-        await client.set(unique_name, "1", ex=10)
-        assert await client.get(unique_name) == b"1"
+        await client.set(unique_name, "1", ex=10)  # type: ignore[attr-defined]  # beyond the protocol: the real client
+        assert await client.get(unique_name) == b"1"  # type: ignore[attr-defined]
     finally:
-        await client.delete(unique_name)
+        await client.delete(unique_name)  # type: ignore[attr-defined]
+        await client.aclose()
+
+
+def packed(*words: bytes) -> list[bytes]:
+    return [b"*%d\r\n" % len(words), *(b"$%d\r\n%s\r\n" % (len(w), w) for w in words)]
+
+
+async def test_redis_py_provides_what_the_protocols_promise(redis_url: str, unique_name: str) -> None:
+    client = redis_from_url(redis_url)
+    assert isinstance(client, RedisClient) and isinstance(client.connection_pool, RedisPool)
+    pool = client.connection_pool
+    conn = await pool.get_connection()
+    try:
+        assert isinstance(conn, RedisConnection) and conn.is_connected
+        await conn.send_packed_command(packed(b"SET", unique_name.encode(), b"v", b"EX", b"10"))
+        assert await conn.read_response() == b"OK"
+        await conn.send_packed_command(packed(b"DEL", unique_name.encode()))
+        assert await conn.read_response() == 1  # an integer reply
+        assert isinstance(pool.connection_kwargs.get("socket_timeout"), (float, int, type(None)))
+        await conn.disconnect(nowait=True)
+        assert not conn.is_connected
+        await conn.connect()
+        assert conn.is_connected
+    finally:
+        await pool.release(conn)
         await client.aclose()

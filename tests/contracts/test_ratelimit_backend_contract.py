@@ -52,11 +52,11 @@ class FakeClock:
 
 
 class ServerClockRedisBackend(RedisRateLimitBackend):
-    """Real Redis, real scripts, with the server's TIME replaced by ``server_clock`` (test-only subclass)."""
+    """Real Redis, real scripts, with the server's TIME replaced by ``fake_time`` (test-only subclass)."""
 
-    def __init__(self, url: str, server_clock: FakeClock, **kw: Any) -> None:
+    def __init__(self, url: str, fake_time: FakeClock, **kw: Any) -> None:
         super().__init__(url, **kw)
-        self.server_clock = server_clock
+        self.fake_time = fake_time
 
     def script_source(self, script: str) -> str:
         text = super().script_source(script)
@@ -67,7 +67,7 @@ class ServerClockRedisBackend(RedisRateLimitBackend):
 
     async def run_script(self, call: ScriptCall, args: Sequence[str]) -> Any:
         if "redis.call('TIME')" in super().script_source(call.script):
-            args = [*args, repr(self.server_clock())]
+            args = [*args, repr(self.fake_time())]
         return await super().run_script(call, args)
 
 
@@ -325,7 +325,8 @@ def test_redis_matches_exact_oracle(redis_url: str) -> None:
     _property("redis", redis_url, 60)()
 
 
-# --- a waiter woken late keeps its place on the ideal timeline, and no window ever exceeds the bound -----------
+# --- a waiter woken late keeps its place on the ideal timeline, one asking early proceeds when its token is due,
+# --- and no window ever exceeds the bound (counting each admission when it proceeds) ---------------------------
 
 
 async def _decide(state: Any, permit: str, due: bool = False) -> bool:
@@ -357,14 +358,52 @@ async def test_the_late_credit_is_at_most_half_an_interval(backend: RateLimitBac
     assert await _decide(state, "p2", due=True)
     state.release("p2")
     clock.advance(0.0049)  # burst 1: never two admissions closer than half an interval
-    assert not await _decide(state, "p3") and not await _decide(state, "p4", due=True)
+    assert not await _decide(state, "p3")
+    early = await state.decide("p4", True)  # a waiter asking early is admitted for the token at 0.005 ...
+    assert early.admitted and early.wait == pytest.approx(0.0001)  # ... and proceeds only then
+    state.release("p4")
     clock.advance(0.0002)
-    assert await _decide(state, "p5")
+    assert not await _decide(state, "p5")  # that token is spent: the next is due at 0.015
+
+
+async def test_a_waiter_asking_early_is_admitted_for_its_token_and_proceeds_when_it_is_due(
+    backend: RateLimitBackend, clock: FakeClock
+) -> None:
+    state = backend.limiter_state("early", cfg(requests_per_second=100.0, burst_size=1), clock)
+    assert await _decide(state, "p1")  # t = 0
+    state.release("p1")
+    clock.advance(0.0049)  # 5.1 ms before the next token (0.010): earlier than the reservation (5 ms)
+    assert not await _decide(state, "p2", due=True)
+    clock.advance(0.0011)  # t = 0.006: 4 ms early
+    assert not await _decide(state, "p3")  # only a waiter reserves
+    reserved = await state.decide("p4", True)
+    assert reserved.admitted and reserved.wait == pytest.approx(0.004) and reserved.tokens == pytest.approx(-0.4)
+    state.release("p4")
+    # the bucket owes that token until 0.010: the one after it is due at 0.020, for everyone
+    clock.advance(0.0089)  # t = 0.0149
+    assert not await _decide(state, "p5") and not await _decide(state, "p6", due=True)
+    clock.advance(0.0002)  # t = 0.0151: 4.9 ms before 0.020
+    again = await state.decide("p7", True)
+    assert again.admitted and again.wait == pytest.approx(0.0049)
+
+
+async def test_a_limit_with_a_tracked_window_reserves_nothing(backend: RateLimitBackend, clock: FakeClock) -> None:
+    # 10 a minute binds (the bucket alone could admit ~6,000): admissions are counted in the window when decided
+    state = backend.limiter_state("tracked", cfg(requests_per_second=100.0, burst_size=1, requests_per_minute=10),
+                                  clock)
+    assert await _decide(state, "p1")
+    state.release("p1")
+    clock.advance(0.009)  # 1 ms early
+    assert not await _decide(state, "p2", due=True)
+    clock.advance(0.0011)
+    assert await _decide(state, "p3", due=True)
 
 
 window_ops = st.lists(
     st.one_of(
         st.tuples(st.just("advance"), st.floats(min_value=0.0, max_value=0.05) | st.floats(0.0, 70.0)),
+        # a waiter asking ``x`` late credits before the token the last decision named (x < 0: after it)
+        st.tuples(st.just("early"), st.floats(min_value=-0.5, max_value=1.5)),
         st.tuples(st.just("acquire"), st.booleans()),
         st.tuples(st.just("release"), st.just(False)),
     ),
@@ -375,7 +414,22 @@ window_configs = st.builds(
     lambda rps, burst, rpm: cfg(requests_per_second=rps, burst_size=burst, requests_per_minute=rpm),
     st.sampled_from([0.5, 3.0, 20.0, 100.0]),
     st.integers(min_value=1, max_value=3),
-    st.sampled_from([2, 7, 10**9]),
+    st.sampled_from([2, 7]) | st.just(10**9) | st.just(10**9),  # 10**9: untracked, so waiters may reserve
+)
+
+# waiters on a bucket the windows leave alone, each asking near its token and giving its permit back: the
+# reserving path in every example
+early_ops = st.lists(
+    st.tuples(st.just("early"), st.floats(min_value=-0.5, max_value=1.5))
+    | st.tuples(st.just("release"), st.just(False))
+    | st.tuples(st.just("advance"), st.floats(0.0, 0.05)),
+    min_size=1,
+    max_size=60,
+)
+early_configs = st.builds(
+    lambda rps, burst: cfg(requests_per_second=rps, burst_size=burst),
+    st.sampled_from([0.5, 3.0, 20.0, 100.0]),
+    st.integers(min_value=1, max_value=2),
 )
 
 
@@ -386,18 +440,28 @@ async def run_window_bound(backend: RateLimitBackend, clock: FakeClock, c: RateL
     start = clock.now
     state = backend.limiter_state("win", c, clock)
     held: list[str] = []
-    times: list[float] = []
-    dues: list[bool] = []
+    admissions: list[tuple[float, bool]] = []  # (when it proceeds: its decision, or its reserved token's time; due)
+    token_at: float | None = None  # when the last decision said the next token would be there
     for n, (op, arg) in enumerate(steps):
         if op == "advance":
             clock.advance(arg)
         elif op == "release":
             if held:
                 state.release(held.pop(0))
-        elif await _decide(state, f"p{n}", due=arg):
-            held.append(f"p{n}")
-            times.append(clock.now)
-            dues.append(arg)
+        else:
+            if op == "early" and token_at is not None:
+                clock.advance(max(0.0, token_at - arg * late_credit(c.requests_per_second) - clock.now))
+            decision = await state.decide(f"p{n}", op == "early" or arg)
+            if decision.admitted:  # the next token is due once the bucket is back to one
+                token_at = clock.now + max(0.0, 1.0 - decision.tokens) / c.requests_per_second
+            elif decision.wait is not None and decision.wait < math.inf:
+                token_at = clock.now + decision.wait
+            if decision.admitted:
+                assert decision.wait is not None and decision.wait <= late_credit(c.requests_per_second) + 1e-9
+                held.append(f"p{n}")
+                admissions.append((clock.now + decision.wait, op == "early" or arg))
+    times, dues = [t for t, _ in admissions], [due for _, due in admissions]
+    assert times == sorted(times), "admissions proceed in the order they were decided"
     rate, burst, credit = c.requests_per_second, c.burst_size, late_credit(c.requests_per_second)
     for j, tj in enumerate(times):
         assert j + 1 <= burst + rate * (tj - start) + 1e-6, "more than the bucket allows since it was created"
@@ -416,6 +480,15 @@ def test_memory_no_window_exceeds_the_bound() -> None:
 @pytest.mark.redis
 def test_redis_no_window_exceeds_the_bound(redis_url: str) -> None:
     _property("redis", redis_url, 60, run_window_bound, window_configs, window_ops)()
+
+
+def test_memory_early_waiters_never_exceed_the_bound() -> None:
+    _property("memory", None, 200, run_window_bound, early_configs, early_ops)()
+
+
+@pytest.mark.redis
+def test_redis_early_waiters_never_exceed_the_bound(redis_url: str) -> None:
+    _property("redis", redis_url, 40, run_window_bound, early_configs, early_ops)()
 
 
 # --- property: a half-open breaker is decided by its probes only, over any interleaving of callers -------------

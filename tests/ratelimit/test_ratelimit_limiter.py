@@ -203,3 +203,52 @@ async def test_memory_is_bounded_by_configuration_not_traffic() -> None:
         lim.release()
     assert (len(state.minute.counts), len(state.hour.counts)) == sizes
     assert state.minute.total <= 20_000 and state.hour.total == 20_000
+
+
+# --- waiters ask for their token half an interval early and proceed when it is due (_bucket.py) ---------------
+
+EARLY = RateLimitConfig(
+    requests_per_second=10.0, requests_per_minute=1e9, requests_per_hour=1e9, burst_size=1, strategy=WAIT
+)
+
+
+async def _admitted_early(lim: RateLimiter) -> asyncio.Task[bool] | None:
+    """Take the bucket's token, then start a waiter for the next one. Returns that waiter once it holds the
+    permit it was admitted for ahead of its token (and still waits for the token), or None if it went through
+    at once (a stalled loop woke it after its token: not the case under test)."""
+    assert await lim.acquire()
+    lim.release()
+    task = asyncio.get_running_loop().create_task(lim.acquire())
+    while lim.held_permits == 0:  # it sleeps, then asks 50 ms before its token and is admitted for it
+        await asyncio.sleep(0.002)
+    if task.done():
+        assert task.result()
+        lim.release()
+        await asyncio.sleep(0.2)  # a full bucket again
+        return None
+    return task
+
+
+async def test_a_waiter_admitted_early_for_its_token_proceeds_only_when_it_is_due() -> None:
+    lim = RateLimiter("early", EARLY)
+    for _ in range(20):
+        start = time.monotonic()  # the next token is due no earlier than 0.1 s after this
+        task = await _admitted_early(lim)
+        if task is not None:
+            assert await task
+            assert time.monotonic() - start >= 0.1 - 1e-6, "let through before its token was due"
+            return
+    pytest.fail("no waiter was ever admitted ahead of its token in 20 tries")
+
+
+async def test_a_waiter_cancelled_before_its_reserved_token_gives_its_permit_back() -> None:
+    lim = RateLimiter("cancel", EARLY)
+    for _ in range(20):
+        task = await _admitted_early(lim)
+        if task is not None:
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            assert lim.held_permits == 0 and lim._local is not None and lim._local.held == 0
+            return
+    pytest.fail("no waiter was ever admitted ahead of its token in 20 tries")

@@ -19,11 +19,19 @@ Clock = Callable[[], float]
 
 
 class Decision(NamedTuple):
-    """One admission decision. ``wait``: seconds until rules (a)/(b) may admit; None if only a release can."""
+    """One admission decision.
+
+    ``wait``: refused, seconds from the decision until rules (a)/(b) may admit (None if only a release can, inf
+    if nothing ever can); admitted, seconds until the bucket holds a token again (0.0 if it still does).
+    ``tokens``: the bucket's tokens after the decision. ``age``: seconds between the decision and its return to
+    the caller (0.0 in process; a remote state's estimate from the server's clock, see
+    ``stores/_redis_clock.py``): the caller's own wait is ``wait - age``.
+    """
 
     admitted: bool
     wait: float | None
     tokens: float
+    age: float = 0.0
 
 
 class LimiterState(ABC):

@@ -11,6 +11,7 @@ from collections import deque
 from types import TracebackType
 
 from ._backend import Clock, Decision, LimiterState, RateLimitBackend
+from ._bucket import reservation
 from ._config import RateLimitConfig, RateLimitStrategy
 from ._errors import QueueFullError, RateLimitError, RateLimitExceeded
 from ._registry import resolve_backend
@@ -73,7 +74,11 @@ class RateLimiter:
         self._permits: list[str] = []  # permit ids this limiter holds on remote state
         self._permit_prefix = uuid.uuid4().hex[:12]
         self._permit_seq = 0
-        self._admitted_at = (float(config.burst_size), 0.0)  # (tokens left, when) of the last remote admission
+        self._next_token = 0.0  # time.monotonic() at which the bucket of the last remote admission has a token
+        # seconds before its token a waiter asks for it (admitted for it, it proceeds when it is due: _bucket.py)
+        self._lead = reservation(
+            config.burst_size, config.requests_per_second, config.requests_per_minute, config.requests_per_hour
+        )
         self._waiters: deque[_Waiter] = deque()
         self._stats = RateLimiterStats()
 
@@ -95,35 +100,42 @@ class RateLimiter:
             raise
 
     async def _decide(self, due: bool = False) -> Decision:
-        """One decision; ``due``: the caller is the head waiter, woken for the token it was told to wait for."""
+        """One decision; ``due``: the caller is the head waiter, woken for its token or asking for it up to the
+        lead early. Admitted for a token still to come (reserved, ``_bucket.py``), it returns when that is due."""
         local = self._local
         if local is not None:
-            now = self._clock()
-            if local.try_admit(now, due):
-                self._held += 1
-                return Decision(True, 0.0, local.tokens)
-            return Decision(False, local.wait_estimate(now), local.available(now))
-        self._permit_seq += 1
-        permit = f"{self._permit_prefix}:{self._permit_seq}"
-        sent = time.monotonic()
-        decision = await self._state.decide(permit, due)
-        if decision.admitted:
+            decision = local.decide_now(due)
+            if not decision.admitted:
+                return decision
+            self._held += 1
+        else:
+            self._permit_seq += 1
+            permit = f"{self._permit_prefix}:{self._permit_seq}"
+            decision = await self._state.decide(permit, due)
+            if not decision.admitted:
+                return decision
             self._permits.append(permit)
-            self._admitted_at = (decision.tokens, (sent + time.monotonic()) / 2)  # about when the server decided
+            decided = time.monotonic() - decision.age
+            self._next_token = decided + max(0.0, 1.0 - decision.tokens) / self.config.requests_per_second
+        hold = (decision.wait or 0.0) - decision.age
+        if hold > 0.0:  # admitted for a token still to come (reserved): proceed when it is due
+            try:
+                await asyncio.sleep(hold)
+            except asyncio.CancelledError:
+                self.release()  # the token is spent; the permit is given back
+                raise
         return decision
 
     def _token_eta(self) -> float:
         """Seconds before a shared bucket can hold a token again, from this limiter's last admission alone.
 
-        The server's reply said how many tokens were left; others can only take more, so no token exists before
-        this. Counted from the middle of that round trip, the next request reaches the server about half a round
-        trip after the token, which the late credit keeps. A waiter sleeps it out instead of spending a round
-        trip on a refusal. 0.0 when nothing is known.
+        The server said when its bucket would hold a token again; others can only take more, so no token exists
+        before this. The instant is placed on this process's clock no earlier than it can be (``age``, from the
+        server's time). A waiter sleeps until the lead before it instead of spending a round trip on a refusal;
+        its request then reaches the server within the lead before or the late credit after the token, and
+        either keeps the rate. Negative when nothing is known.
         """
-        tokens, at = self._admitted_at
-        if tokens >= 1.0:
-            return 0.0
-        return (1.0 - tokens) / self.config.requests_per_second - (time.monotonic() - at)
+        return self._next_token - time.monotonic()
 
     async def _acquire_slow(self) -> bool:
         config = self.config
@@ -133,16 +145,16 @@ class RateLimiter:
         wait: float | None
         eta = self._token_eta() if self._local is None and strategy in _WAITING else 0.0
         if ahead == 0 and eta > 0.0:  # a remote bucket known to be empty: wait without asking
-            wait = first_sleep = eta
+            wait = eta
+            first_sleep = eta - self._lead if eta > self._lead else None  # None: ask for the token right away
         elif ahead == 0:
-            sent = time.monotonic()
             decision = await self._decide()
             if decision.admitted:
                 self._stats.successful_requests += 1
                 return True
             wait = decision.wait
             if wait is not None:  # a token or window wait: sleep it out before deciding again
-                first_sleep = self._sleep_for(wait, time.monotonic() - sent)
+                first_sleep = self._sleep_for(decision)
         else:
             wait = self._estimate_behind(ahead)
         if strategy is RateLimitStrategy.FALLBACK:
@@ -155,14 +167,13 @@ class RateLimiter:
             raise self._refusal(wait)  # includes "impossible" (inf)
         return await self._wait_in_line(strategy is RateLimitStrategy.QUEUE, first_sleep)
 
-    def _sleep_for(self, wait: float, took: float) -> float:
-        """How long a head waiter told to wait ``wait`` s sleeps before deciding again; ``took``: that decision's
-        duration. A remote answer is half a round trip old and the next request takes half of one to reach the
-        server: sleeping ``wait - took / 2`` arrives about half a round trip after the token, which the late
-        credit (``_bucket.py``) keeps; arriving early would only cost a refusal and another round trip."""
-        if self._local is None:
-            wait -= took / 2
-        return max(_MIN_SLEEP, wait)
+    def _sleep_for(self, decision: Decision) -> float:
+        """How long a head waiter refused by ``decision`` sleeps before deciding again: its wait, less the time
+        that passed since it was decided (``age``: the part of a remote round trip after the server decided),
+        less the lead a waiter asks ahead of its token (``_bucket.py``: it is admitted for the token and proceeds
+        when it is due; a decision up to the late credit after the token also keeps the rate)."""
+        assert decision.wait is not None
+        return max(_MIN_SLEEP, decision.wait - decision.age - self._lead)
 
     def _estimate_behind(self, ahead: int) -> float | None:
         """Lower bound of the wait of a caller with ``ahead`` waiters before it (tokens for all of them)."""
@@ -189,7 +200,6 @@ class RateLimiter:
                 if first_sleep is not None:  # the caller just decided: sleep first
                     delay, first_sleep = first_sleep, None
                 elif self._waiters[0] is me:
-                    sent = time.monotonic()
                     decision = await self._decide(due=True)
                     if decision.admitted:
                         self._stats.successful_requests += 1
@@ -198,8 +208,7 @@ class RateLimiter:
                     remaining = deadline - time.monotonic()
                     if decision.wait is not None and decision.wait > remaining:
                         raise self._refusal(decision.wait)
-                    took = time.monotonic() - sent
-                    delay = _POLL_SECONDS if decision.wait is None else self._sleep_for(decision.wait, took)
+                    delay = _POLL_SECONDS if decision.wait is None else self._sleep_for(decision)
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     raise self._refusal(delay)
@@ -257,8 +266,9 @@ class RateLimiter:
 
     @property
     def available_tokens(self) -> float:
-        """Tokens in the bucket now (for a Redis backend: as of this limiter's last decision)."""
-        return self._state.last_known()[0]
+        """Tokens in the bucket now (for a Redis backend: as of this limiter's last decision); 0.0 while tokens
+        are promised to reserved requests (``_bucket.py``)."""
+        return max(0.0, self._state.last_known()[0])
 
     @property
     def is_limited(self) -> bool:

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from llmteam.backends.url import parse_store_url
 
 from ._backend import RateLimitBackend
 from .stores._memory import MemoryRateLimitBackend
-from .stores._redis import RedisRateLimitBackend
+from .stores._redis import RedisOptions, RedisRateLimitBackend
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 
-def backend_from_url(url: str, **options: Any) -> RateLimitBackend:
-    """``memory://`` -> a fresh :class:`MemoryRateLimitBackend`; ``redis://...`` -> :class:`RedisRateLimitBackend`."""
+def backend_from_url(url: str, **options: Unpack[RedisOptions]) -> RateLimitBackend:
+    """``memory://`` -> a fresh :class:`MemoryRateLimitBackend`; ``redis://...`` -> :class:`RedisRateLimitBackend`
+    with ``options`` (its keyword arguments)."""
     parsed = parse_store_url(url, allowed=("memory", "redis"))
     if parsed.scheme == "memory":
         if options:

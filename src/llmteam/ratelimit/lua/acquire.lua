@@ -6,18 +6,22 @@
 -- ARGV[1] the limit's fixed parameters, space-separated: rate/s, burst (bucket capacity and permit cap),
 --         per-minute limit, per-hour limit (-1: the bucket alone keeps the window below it, not tracked),
 --         permit lease seconds, minute bucket width, minute ring size, hour bucket width, hour ring size,
---         key ttl seconds, late credit in tokens (one argument: cheaper to send than eleven)
--- ARGV[2] permit id, ARGV[3] '1' when the caller is a waiter woken for its token (due), ARGV[4..] permit ids
---         released since the last call.
+--         key ttl seconds, late credit in tokens, reservation in tokens (0 when a window is tracked): one
+--         argument, cheaper to send than twelve
+-- ARGV[2] permit id, ARGV[3] '1' when the caller is a waiter woken for its token or asking for it at most the
+--         reservation early (due), ARGV[4..] permit ids released since the last call (or still on their way).
 -- Time is always the Redis server's (TIME): every sharer of the limit agrees on it, and no caller can move it.
--- Returns, when admitted, the tokens left in thousandths (an integer reply: the cheapest to send and parse);
--- when refused, the text "<wait seconds> <tokens>" (wait -1: only a release can help, -2: never).
+-- Returns the text "<admitted 1|0> <wait> <tokens> <now>": wait is, when admitted, the seconds until the caller
+-- may proceed (0 unless it was admitted for a token still to come: reserved), when refused, the seconds until
+-- rules (a)/(b) may admit (-1: only a release can help, -2: never); tokens the bucket's tokens after the
+-- decision (below 0 while a reserved token is still to come); now the server's TIME of the decision, so that the
+-- caller can place the wait on its own clock (stores/_redis_clock.py).
 local p = {}
 for word in string.gmatch(ARGV[1], '%S+') do
   p[#p + 1] = tonumber(word)
 end
 local rate, cap, rpm, rph, lease = p[1], p[2], p[3], p[4], p[5]
-local mwidth, msize, hwidth, hsize, ttl, credit = p[6], p[7], p[8], p[9], p[10], p[11]
+local mwidth, msize, hwidth, hsize, ttl, credit, reserve = p[6], p[7], p[8], p[9], p[10], p[11], p[12]
 local permit, due = ARGV[2], ARGV[3] == '1'
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
@@ -107,12 +111,12 @@ if rph >= 0 then
   hl, ht = advance(KEYS[3], tonumber(st[5]), tonumber(st[6]), math.floor(now * (1.0 / hwidth)), hsize)
 end
 
-local limit = cap
+local limit, floor = cap, 1
 if due then
-  limit = cap + credit
+  limit, floor = cap + credit, 1 - reserve
 end
 local available = math.min(level, limit)
-local admitted = available >= 1 and held < cap and (rpm < 0 or mt < rpm) and (rph < 0 or ht < rph)
+local admitted = available >= floor and held < cap and (rpm < 0 or mt < rpm) and (rph < 0 or ht < rph)
 -- a key may be new (first admission in a ring bucket, first held permit, new limit), or the last refresh is old:
 -- set every key's expiry then, so idle limits vanish and no key of a used limit ever lacks one
 local ex = tonumber(st[7])
@@ -140,7 +144,7 @@ if refresh then
 end
 redis.call('HSET', KEYS[1], 'tk', fmt(tokens), 'ts', fmt(ts), 'ml', ml, 'mt', mt, 'hl', hl, 'ht', ht, 'ex', fmt(ex))
 if admitted then
-  return math.floor(tokens * 1000)
+  return '1 ' .. fmt(math.max(0, -tokens / rate)) .. ' ' .. fmt(tokens) .. ' ' .. fmt(now)
 end
 
 -- seconds until a ring's total drops below limit if nothing more is added (mirrors BucketWindow)
@@ -168,4 +172,4 @@ else
     wait = -1
   end
 end
-return fmt(wait) .. ' ' .. fmt(tokens)
+return '0 ' .. fmt(wait) .. ' ' .. fmt(tokens) .. ' ' .. fmt(now)

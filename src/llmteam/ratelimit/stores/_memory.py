@@ -9,7 +9,7 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from .._backend import Clock, Decision, LimiterState, RateLimitBackend
-from .._bucket import late_credit, window_binds
+from .._bucket import late_credit, reservation, window_binds
 from .._names import NameCache
 from .._window import HOUR_GEOMETRY, MINUTE_GEOMETRY, BucketWindow
 
@@ -26,8 +26,8 @@ class MemoryLimiterState(LimiterState):
     bucket can never exceed is not tracked (``minute``/``hour`` None).
     """
 
-    __slots__ = ("capacity", "clock", "credit", "held", "hour", "minute", "rate", "rph", "rpm", "stamp", "tokens",
-                 "users")
+    __slots__ = ("capacity", "clock", "credit", "held", "hour", "minute", "rate", "reserve", "rph", "rpm", "stamp",
+                 "tokens", "users")
 
     def __init__(self, config: RateLimitConfig, clock: Clock | None = None) -> None:
         self.clock: Clock = clock or time.monotonic
@@ -36,6 +36,8 @@ class MemoryLimiterState(LimiterState):
         self.rpm = float(config.requests_per_minute)
         self.rph = float(config.requests_per_hour)
         self.credit = late_credit(self.rate) * self.rate  # tokens a due waiter may keep beyond the capacity
+        # tokens a due waiter may be short of its token (admitted for it, proceeding when it is due)
+        self.reserve = reservation(self.capacity, self.rate, self.rpm, self.rph) * self.rate
         self.tokens = self.capacity  # starts full
         self.stamp = self.clock()
         self.held = 0
@@ -61,11 +63,15 @@ class MemoryLimiterState(LimiterState):
             self.stamp = now
 
     def try_admit(self, now: float, due: bool = False) -> bool:
-        """Admit one request at ``now`` if rules (a)-(c) all hold (``due``: a waiter woken for its token)."""
+        """Admit one request at ``now`` if rules (a)-(c) all hold (``due``: a waiter woken for its token, or
+        asking for it up to ``reserve`` tokens early; then ``tokens`` < 0 says how long it must wait)."""
         level = self._level(now)
-        limit = self.capacity + self.credit if due else self.capacity
+        if due:
+            limit, floor = self.capacity + self.credit, 1.0 - self.reserve
+        else:
+            limit, floor = self.capacity, 1.0
         available = level if level < limit else limit
-        if available < 1.0 or self.held >= self.capacity:
+        if available < floor or self.held >= self.capacity:
             if now > self.stamp:
                 self._store(level, now)
             return False
@@ -94,11 +100,16 @@ class MemoryLimiterState(LimiterState):
             return None
         return wait
 
-    async def decide(self, permit_id: str, due: bool = False) -> Decision:
+    def decide_now(self, due: bool = False) -> Decision:
+        """One decision at ``clock()``, synchronously (the limiter's and the Redis fallback's in-process path)."""
         now = self.clock()
         if self.try_admit(now, due):
-            return Decision(True, 0.0, self.tokens)
+            tokens = self.tokens
+            return Decision(True, -tokens / self.rate if tokens < 0.0 else 0.0, tokens)  # reserved: wait to proceed
         return Decision(False, self.wait_estimate(now), self.available(now))
+
+    async def decide(self, permit_id: str, due: bool = False) -> Decision:
+        return self.decide_now(due)
 
     def release(self, permit_id: str = "") -> None:
         if self.held > 0:

@@ -18,14 +18,16 @@ import sys
 import time
 from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, TypedDict
 
 from llmteam.backends import RedisBackend, backend_of
+from llmteam.backends.redis import RedisClient, RedisConnection, RedisReply
 
 from .._backend import Clock, LimiterState, RateLimitBackend
 from .._errors import RateLimitBackendError
+from ._redis_clock import ServerClock
 from ._redis_state import RedisCircuitStore, RedisLimiterState
-from ._redis_wire import ScriptCall, bulk, lua, redact
+from ._redis_wire import ScriptCall, bulk, lua, redact, reply_text
 
 if TYPE_CHECKING:
     from .._circuit_core import CircuitStore
@@ -34,13 +36,13 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
-def _deadline(seconds: float) -> AbstractAsyncContextManager[Any]:
+def _deadline(seconds: float) -> AbstractAsyncContextManager[object]:
     """``async with _deadline(s):`` raises TimeoutError after ``s`` seconds (asyncio.timeout; its backport on 3.10)."""
     if sys.version_info >= (3, 11):
         return asyncio.timeout(seconds)
     from async_timeout import timeout  # type: ignore[import-not-found,unused-ignore]  # redis-py's dependency < 3.11.3
 
-    deadline: AbstractAsyncContextManager[Any] = timeout(seconds)
+    deadline: AbstractAsyncContextManager[object] = timeout(seconds)
     return deadline
 
 
@@ -48,6 +50,17 @@ def _connection_errors() -> tuple[type[BaseException], ...]:
     import redis.exceptions as rex
 
     return (rex.ConnectionError, rex.TimeoutError, OSError)
+
+
+class RedisOptions(TypedDict, total=False):
+    """The keyword arguments of :class:`RedisRateLimitBackend` (for ``backend_from_url(url, **options)``)."""
+
+    prefix: str
+    fallback_to_local: bool
+    local_fallback_seconds: float
+    permit_lease_seconds: float
+    connect_timeout: float
+    command_timeout: float
 
 
 class RedisRateLimitBackend(RateLimitBackend):
@@ -94,14 +107,15 @@ class RedisRateLimitBackend(RateLimitBackend):
         self.shares_state = True
         self._connect_timeout = float(connect_timeout)
         self._command_timeout = float(command_timeout)
+        self.server_clock = ServerClock()  # places the server's decisions on time.monotonic() (shared by its limits)
         self._scripts: dict[str, bytes] = {}  # resource name -> b"$7\r\nEVALSHA\r\n$40\r\n<sha1>\r\n"
-        self._idle: list[Any] = []  # connections checked out of the shared pool, free for the next call
+        self._idle: list[RedisConnection] = []  # connections checked out of the shared pool, free for the next call
         self.flushes: set[asyncio.Task[None]] = set()  # releases on their way to Redis (aclose waits for them)
         self._answered = False
         self._closed = False
 
     @property
-    def client(self) -> Any:
+    def client(self) -> RedisClient:
         """The shared ``redis.asyncio.Redis`` client of the URL (no connection until a command runs)."""
         return self.redis.client
 
@@ -113,11 +127,11 @@ class RedisRateLimitBackend(RateLimitBackend):
         """The Lua text of resource script ``script`` (what is loaded on the server)."""
         return lua(script)
 
-    async def call(self, script: str, keys: list[str], args: list[Any]) -> Any:
+    async def call(self, script: str, keys: Sequence[str], args: Sequence[str | int]) -> RedisReply:
         """Run resource script ``script`` with EVALSHA in one round trip (loading it first, again on NOSCRIPT)."""
         return await self.run_script(ScriptCall(script, keys), [str(a) for a in args])
 
-    async def run_script(self, call: ScriptCall, args: Sequence[str]) -> Any:
+    async def run_script(self, call: ScriptCall, args: Sequence[str]) -> RedisReply:
         """Run a packed script call with trailing ``args`` in one round trip (loading the script on NOSCRIPT)."""
         from redis.exceptions import NoScriptError
 
@@ -130,17 +144,17 @@ class RedisRateLimitBackend(RateLimitBackend):
             packed[1] = await self._load(call.script)
             return await self._round_trip(packed)
 
-    async def command(self, *words: str) -> Any:
+    async def command(self, *words: str) -> RedisReply:
         """Run one plain Redis command (``ZREM key id...``) on this backend's connections and timeouts."""
         return await self._round_trip([b"*%d\r\n" % len(words), *map(bulk, words)])
 
     async def _load(self, script: str) -> bytes:
-        sha: Any = await self.command("SCRIPT", "LOAD", self.script_source(script))
-        head = bulk("EVALSHA") + bulk(sha.decode() if isinstance(sha, bytes) else str(sha))
+        sha = await self.command("SCRIPT", "LOAD", self.script_source(script))
+        head = bulk("EVALSHA") + bulk(reply_text(sha, "SCRIPT LOAD"))
         self._scripts[script] = head
         return head
 
-    async def _round_trip(self, packed: list[bytes]) -> Any:
+    async def _round_trip(self, packed: list[bytes]) -> RedisReply:
         """Send one packed command and read its reply on a checked-out connection: one round trip, no retry."""
         from redis.exceptions import ResponseError
 
@@ -176,10 +190,11 @@ class RedisRateLimitBackend(RateLimitBackend):
         self._answered = True
         return reply
 
-    async def _give_back(self, conn: Any) -> None:
+    async def _give_back(self, conn: RedisConnection) -> None:
         """Return a checked-out connection to the shared pool with the pool's own socket timeout."""
         pool = self.client.connection_pool
-        conn.socket_timeout = pool.connection_kwargs.get("socket_timeout")
+        timeout = pool.connection_kwargs.get("socket_timeout")
+        conn.socket_timeout = float(timeout) if isinstance(timeout, (int, float)) else None
         await pool.release(conn)
 
     def _unreachable(self, exc: BaseException) -> RateLimitBackendError:

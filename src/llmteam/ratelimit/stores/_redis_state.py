@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar
 
 from .._backend import Clock, Decision, LimiterState
-from .._bucket import late_credit, window_binds
+from .._bucket import late_credit, reservation, window_binds
 from .._circuit_core import CircuitSnapshot, CircuitStore
 from .._errors import RateLimitBackendError
 from .._window import HOUR_GEOMETRY, MINUTE_GEOMETRY, ring_size
 from ._memory import MemoryLimiterState
-from ._redis_wire import ScriptCall, redact
+from ._redis_wire import ScriptCall, redact, reply_items, reply_text
 
 if TYPE_CHECKING:
     from .._config import RateLimitConfig
@@ -47,6 +48,7 @@ def limit_parameters(config: RateLimitConfig, lease_seconds: float) -> str:
             str(ring_size(*HOUR_GEOMETRY)),
             str(max(_KEY_TTL, int(lease_seconds) + 1)),
             repr(late_credit(rate) * rate),
+            repr(reservation(capacity, rate, config.requests_per_minute, config.requests_per_hour) * rate),
         ]
     )
 
@@ -64,6 +66,7 @@ class RedisLimiterState(LimiterState):
         self._keys = [backend.key("rl", name, part) for part in ("state", "minute", "hour", "permits")]
         self._call = ScriptCall("acquire.lua", self._keys, [limit_parameters(config, backend.permit_lease_seconds)])
         self._pending: list[str] = []
+        self._flushing: set[str] = set()  # releases sent by a flush still waiting for its reply
         self._flush_scheduled = False
         self._last = (float(config.burst_size), config.burst_size < 1)
         self._local: MemoryLimiterState | None = None
@@ -74,8 +77,13 @@ class RedisLimiterState(LimiterState):
         if self._local is not None and time.monotonic() < self._local_until:
             return self._decide_locally(permit_id, due)
         releases, self._pending = self._pending, []
+        # Releases still on their way in a flush go along too (ZREM is idempotent): a server that reads this call
+        # first, on another connection, must not count them as held.
+        sent = time.monotonic()
         try:
-            reply = await self._backend.run_script(self._call, [permit_id, "1" if due else "0", *releases])
+            reply = await self._backend.run_script(
+                self._call, [permit_id, "1" if due else "0", *self._flushing, *releases]
+            )
         except asyncio.CancelledError:
             # The caller was cancelled; the script may already have admitted ``permit_id`` on the server. Nobody
             # will hold it here, so release it (a no-op on the server if it was never admitted).
@@ -93,25 +101,22 @@ class RedisLimiterState(LimiterState):
                 self._local = MemoryLimiterState(self._config, self._clock)
             self._local_until = time.monotonic() + self._backend.local_fallback_seconds
             return self._decide_locally(permit_id, due)
-        if type(reply) is int:  # admitted: the tokens left, in thousandths
-            tokens = reply / 1000
-            self._last = (tokens, False)
-            return Decision(True, 0.0, tokens)
-        wait_text, tokens_text = reply.split()
-        wait, tokens = float(wait_text), float(tokens_text)
-        self._last = (tokens, True)
-        if wait == -1.0:
-            return Decision(False, None, tokens)
-        return Decision(False, float("inf") if wait == -2.0 else wait, tokens)
+        received = time.monotonic()
+        admitted_flag, wait_text, tokens_text, server_time = reply_text(reply, "acquire.lua").split()
+        age = self._backend.server_clock.age(sent, received, float(server_time))
+        admitted, wait, tokens = admitted_flag == "1", float(wait_text), float(tokens_text)
+        self._last = (tokens, not admitted)
+        if wait < 0.0:  # refused: -1 only a release can help, -2 never
+            return Decision(False, None if wait == -1.0 else math.inf, tokens)
+        return Decision(admitted, wait, tokens, age)
 
     def _decide_locally(self, permit_id: str, due: bool) -> Decision:
         local = self._local
         assert local is not None
-        now = local.clock()
-        if local.try_admit(now, due):
+        decision = local.decide_now(due)
+        if decision.admitted:
             self._local_permits.add(permit_id)
-            return Decision(True, 0.0, local.tokens)
-        return Decision(False, local.wait_estimate(now), local.available(now))
+        return decision
 
     def _requeue(self, releases: list[str]) -> None:
         """Put releases that did not reach Redis back in front of the queue (bounded: oldest dropped first)."""
@@ -145,11 +150,14 @@ class RedisLimiterState(LimiterState):
         releases, self._pending = self._pending, []
         if not releases:
             return
+        self._flushing.update(releases)
         try:
             await self._backend.command("ZREM", self._keys[3], *releases)
         except RateLimitBackendError:
             self._requeue(releases)
             logger.warning("could not release %d permit(s) in Redis; retrying with the next call", len(releases))
+        finally:
+            self._flushing.difference_update(releases)
 
     def last_known(self) -> tuple[float, bool]:
         return self._last
@@ -174,10 +182,10 @@ class RedisCircuitStore(CircuitStore):
     async def update(self, fn: Callable[[CircuitSnapshot, float], T], clock: Clock) -> T:
         backend = self._backend
         for _ in range(_CAS_ATTEMPTS):
-            seconds, micros, raw = await backend.call("circuit_read.lua", [self._key], [])
-            snap = CircuitSnapshot() if raw is None else CircuitSnapshot.from_json(raw)
+            seconds, micros, raw = reply_items(await backend.call("circuit_read.lua", [self._key], []), 3, "TIME")
+            snap = CircuitSnapshot() if raw is None else CircuitSnapshot.from_json(reply_text(raw, "GET"))
             expected = snap.version
-            result = fn(snap, float(seconds) + int(micros) / 1_000_000)
+            result = fn(snap, float(reply_text(seconds, "TIME")) + int(reply_text(micros, "TIME")) / 1_000_000)
             snap.version = expected + 1
             written = await backend.call("circuit_cas.lua", [self._key], [expected, snap.to_json(), _KEY_TTL])
             if written == 1:

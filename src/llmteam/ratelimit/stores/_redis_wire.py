@@ -6,6 +6,10 @@ from collections.abc import Sequence
 from importlib import resources
 from urllib.parse import urlsplit, urlunsplit
 
+from llmteam.backends.redis import RedisReply
+
+from .._errors import RateLimitBackendError
+
 
 def lua(name: str) -> str:
     """The text of resource script ``lua/<name>``."""
@@ -37,3 +41,17 @@ class ScriptCall:
         parts = [str(len(keys)), *keys, *args]
         self.fixed = b"".join(bulk(part) for part in parts)
         self.count = 2 + len(parts)  # EVALSHA and the SHA1 come first
+
+
+def reply_text(reply: RedisReply, what: str) -> str:
+    """A bulk-string reply as text; anything else is a :class:`RateLimitBackendError` naming ``what`` was sent."""
+    if isinstance(reply, bytes):
+        return reply.decode()
+    raise RateLimitBackendError(f"Redis answered {what} with {reply!r}, expected a string (is it a Redis server?)")
+
+
+def reply_items(reply: RedisReply, count: int, what: str) -> Sequence[RedisReply]:
+    """An array reply of ``count`` items; anything else is a :class:`RateLimitBackendError` naming ``what``."""
+    if isinstance(reply, Sequence) and not isinstance(reply, bytes) and len(reply) == count:
+        return reply
+    raise RateLimitBackendError(f"Redis answered {what} with {reply!r}, expected {count} items")

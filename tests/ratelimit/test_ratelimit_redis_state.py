@@ -1,0 +1,117 @@
+"""A limit's state in Redis seen through a limiter: reserved tokens, releases on their way, real server time."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import time
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+import pytest
+
+from llmteam.ratelimit import RateLimitConfig, RateLimiter, RateLimitStrategy, RedisRateLimitBackend
+from llmteam.ratelimit.stores._redis_wire import ScriptCall
+
+pytestmark = pytest.mark.redis
+
+# 10/s, burst 1: a token every 100 ms; a waiter asks 50 ms ahead of its token (the late credit's cap)
+SLOW = RateLimitConfig(
+    requests_per_second=10.0,
+    requests_per_minute=1e9,
+    requests_per_hour=1e9,
+    burst_size=1,
+    strategy=RateLimitStrategy.WAIT,
+    max_wait_seconds=30,
+)
+
+
+class Replies(RedisRateLimitBackend):
+    """The real backend, keeping the admission script's replies (``admitted wait tokens now``) it returns."""
+
+    def __init__(self, url: str, **kw: Any) -> None:
+        super().__init__(url, prefix=f"test_{uuid.uuid4().hex[:12]}", **kw)
+        self.replies: list[list[bytes]] = []
+
+    async def run_script(self, call: ScriptCall, args: Sequence[str]) -> Any:
+        reply = await super().run_script(call, args)
+        if call.script == "acquire.lua":
+            self.replies.append(reply.split())
+        return reply
+
+
+@pytest.fixture
+async def backend(redis_url: str) -> AsyncIterator[Replies]:
+    b = Replies(redis_url)
+    yield b
+    await b.aclose()
+
+
+async def test_a_reserved_token_is_never_used_before_it_is_due(backend: Replies) -> None:
+    lim = RateLimiter("r", SLOW, backend=backend)
+    reserved = 0
+    for _ in range(20):  # until a decision reached the server ahead of its token (always, barring a 50 ms stall)
+        sent = time.monotonic()
+        assert await lim.acquire()  # the bucket's token now, decided after ``sent``
+        lim.release()
+        assert await lim.acquire()  # the next one: due 100 ms after the first was decided
+        proceeded = time.monotonic()
+        lim.release()
+        admitted, wait, _, _ = backend.replies[-1]
+        assert admitted == b"1"
+        assert proceeded - sent >= 0.1, "a caller proceeded before its token was due"
+        if float(wait) > 0.0:
+            reserved += 1
+            break
+        await asyncio.sleep(0.2)  # a full bucket again
+    assert reserved, "no decision arrived ahead of its token in 20 tries"
+
+
+async def test_a_caller_cancelled_while_waiting_for_its_reserved_token_gives_the_permit_back(
+    backend: Replies, redis_client: Any
+) -> None:
+    lim = RateLimiter("c", SLOW, backend=backend)
+    assert await lim.acquire()
+    lim.release()
+    for _ in range(20):
+        task = asyncio.get_running_loop().create_task(lim.acquire())
+        while not task.done() and lim.held_permits == 0:  # sleeping, then asking; admitted: holding, waiting
+            await asyncio.sleep(0.001)
+        if task.done():  # admitted and proceeded at once (the decision came after the token): try again
+            assert task.result()
+            lim.release()
+            await asyncio.sleep(0.2)
+            continue
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert lim.held_permits == 0
+        await asyncio.sleep(0.05)  # the release reaches Redis
+        assert await redis_client.zcard(backend.key("rl", "c", "permits")) == 0
+        return
+    pytest.fail("no caller was ever admitted ahead of its token in 20 tries")
+
+
+async def test_a_release_still_on_its_way_does_not_block_the_next_decision(backend: Replies) -> None:
+    command = backend.command
+    flush_sent = asyncio.Event()
+    let_through = asyncio.Event()
+
+    async def held_up(*words: str) -> Any:  # the release's ZREM stays on its way until the decision is made
+        if words[0] == "ZREM":
+            flush_sent.set()
+            await let_through.wait()
+        return await command(*words)
+
+    backend.command = held_up  # type: ignore[method-assign]
+    lim = RateLimiter("f", dataclasses.replace(SLOW, strategy=RateLimitStrategy.REJECT), backend=backend)
+    assert await lim.acquire()
+    lim.release()  # flushed on its own: a ZREM not yet sent when the next decision reaches the server
+    await flush_sent.wait()
+    await asyncio.sleep(0.15)  # the next token is due
+    try:
+        assert await lim.acquire(), "a permit released before was counted as held (burst 1)"
+        lim.release()
+    finally:
+        let_through.set()
