@@ -42,23 +42,37 @@ class ProcessMiningEngine:
     # -- recording -------------------------------------------------------------------------------------
     def record_event(self, event: ProcessEvent) -> None:
         """Add ``event`` to its case; evicts the oldest event first when the bound is reached."""
+        self.record_events((event,))
+
+    def record_events(self, events: Collection[ProcessEvent] | Iterator[ProcessEvent]) -> int:
+        """Record many events in order (each exactly as :meth:`record_event` would); returns how many.
+
+        One call per batch: the orchestrator hands over a step's events at once. An iterator is consumed as it
+        goes (an XES import never becomes one list); events before a failing one stay recorded.
+        """
         self._cache = None
-        cid = event.case_id
-        ts = event.timestamp
-        case = self._cases.get(cid)
-        if (ts.tzinfo is None) is not self._naive:
-            self._note_timezone(ts)
-        if case is None:
-            self._cases[cid] = case = deque()
-        elif cid not in self._unsorted and (self._mixed_tz or ts < case[-1].timestamp):
-            self._unsorted.add(cid)
-        case.append(event)
-        self._count += 1
+        cases = self._cases
+        unsorted = self._unsorted
         order = self._order
-        if order is not None:
-            order.append(event)
-            if self._count > self.max_events:  # type: ignore[operator]
-                self._evict(order.popleft())
+        n = 0
+        for event in events:
+            cid = event.case_id
+            ts = event.timestamp
+            if (ts.tzinfo is None) is not self._naive:
+                self._note_timezone(ts)
+            case = cases.get(cid)
+            if case is None:
+                cases[cid] = case = deque()
+            elif cid not in unsorted and (self._mixed_tz or ts < case[-1].timestamp):
+                unsorted.add(cid)
+            case.append(event)
+            self._count += 1
+            n += 1
+            if order is not None:
+                order.append(event)
+                if self._count > self.max_events:  # type: ignore[operator]
+                    self._evict(order.popleft())
+        return n
 
     def _note_timezone(self, ts: datetime) -> None:
         """The first event sets whether the log is naive or aware; a later event of the other kind mixes it."""
@@ -74,14 +88,6 @@ class ProcessMiningEngine:
         if not case:
             del self._cases[old.case_id]
             self._unsorted.discard(old.case_id)
-
-    def record_events(self, events: Collection[ProcessEvent] | Iterator[ProcessEvent]) -> int:
-        """Record many events; returns how many were recorded."""
-        n = 0
-        for event in events:
-            self.record_event(event)
-            n += 1
-        return n
 
     def get_event_count(self) -> int:
         """Events currently held."""
@@ -165,8 +171,10 @@ class ProcessMiningEngine:
         """
         dfg = self.directly_follows_graph()
         if "service" not in options:
-            ranked = self.find_bottlenecks("service", max(1, len(dfg.activities)))
-            options["service"] = {b.activity: b.mean_service_time for b in ranked if b.service_samples}
+            ranked = self.find_bottlenecks("service", None)
+            options["service"] = {  # only activities on the map (its lifecycles) can be drawn or highlighted
+                b.activity: b.mean_service_time for b in ranked if b.service_samples and b.activity in dfg.activities
+            }
         return _process_map.process_map(dfg, format, **options)
 
     # -- XES -----------------------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -55,20 +56,26 @@ class PipelineOrchestrator:
         self._agents.pop(name, None)
 
     def _states(self) -> dict[str, dict[str, Any]]:
-        states: dict[str, dict[str, Any]] = {}
-        for name, agent in self._agents.items():
-            getter = getattr(agent, "get_state", _NOT_FOUND)
-            states[name] = getter() if getter is not _NOT_FOUND else {"status": "available"}  # type: ignore[operator]
-        return states
+        return {
+            name: getter() if (getter := getattr(agent, "get_state", _NOT_FOUND)) is not _NOT_FOUND  # type: ignore[operator]
+            else {"status": "available"}
+            for name, agent in self._agents.items()
+        }
 
     async def orchestrate(self, run_id: str, input_data: dict[str, Any]) -> dict[str, Any]:
-        """Run ``run_id`` from ``input_data`` until the strategy ends it; returns the final state."""
+        """Run ``run_id`` from ``input_data`` until the strategy ends it; returns the final state.
+
+        With mining on, a step's events reach the engine in one ``record_events`` call per stretch without an
+        await (the decision with the first agent's start, one agent's completion with the next one's start, the
+        last completion before the step yields): whenever another task can run, the engine holds exactly the
+        events that recording them one at a time would have given it, in the same order.
+        """
         state = dict(input_data)
         step = "start"
         run_history: list[dict[str, Any]] = []
         mining = self.process_mining
-        record = mining.record_event if mining is not None else None
-        new_id = self._new_id
+        record = mining.record_events if mining is not None else None
+        pending: list[ProcessEvent] = []  # this step's events not yet handed to the engine
         agents = self._agents
         decide = self.strategy.decide
         history = self._history
@@ -86,19 +93,22 @@ class PipelineOrchestrator:
             targets = decision.target_agents
             now = datetime.now()
             if record is not None:
-                record(ProcessEvent(
-                    new_id(), now, f"decision:{kind}", "orchestrator", run_id, "complete", 0, 0.0,
+                pending.append(ProcessEvent(
+                    self._new_id(), now, f"decision:{kind}", "orchestrator", run_id, "complete", 0, 0.0,
                     {"reason": decision.reason, "confidence": decision.confidence},
                 ))
             done = True
             if kind == "route" and targets:
+                last = now  # the time of the step's latest event: the next agent starts from there
                 for name in targets:
                     agent = agents.get(name)
                     if agent is None:
                         continue
                     done = False
                     step = name
-                    await self._run_agent(name, agent, state, run_id, run_history, decision.reason, record)
+                    last = await self._run_agent(
+                        name, agent, state, run_id, run_history, decision.reason, record, pending, last
+                    )
             elif kind == "retry" and targets:
                 step = targets[0]
                 done = False
@@ -109,17 +119,28 @@ class PipelineOrchestrator:
             }
             run_history.append(entry)
             history.append(entry)
+            if pending:
+                record(pending)  # type: ignore[misc]  # pending only fills when record is set
+                pending.clear()
             await asyncio.sleep(0)
             if done:
                 return state
 
     async def _run_agent(
-        self, name: str, agent: Any, state: dict[str, Any], run_id: str,
-        run_history: list[dict[str, Any]], reason: str, record: Any,
-    ) -> None:
+        self, name: str, agent: Any, state: dict[str, Any], run_id: str, run_history: list[dict[str, Any]],
+        reason: str, record: Callable[[list[ProcessEvent]], int] | None, pending: list[ProcessEvent],
+        start: datetime,
+    ) -> datetime:
+        """Run one agent; with mining, hand ``pending`` and its start event over before awaiting it.
+
+        The start event carries ``start``, the time of the step's previous event (the decision, or the previous
+        agent's completion): nothing but this bookkeeping happens in between. Returns the completion time.
+        """
         new_id = self._new_id
         if record is not None:
-            record(ProcessEvent(new_id(), datetime.now(), name, name, run_id, "start", 0, 0.0, {}))
+            pending.append(ProcessEvent(new_id(), start, name, name, run_id, "start", 0, 0.0, {}))
+            record(pending)
+            pending.clear()
         started = time.perf_counter()
         try:
             result = await agent.process(state)
@@ -127,7 +148,7 @@ class PipelineOrchestrator:
             elapsed = int((time.perf_counter() - started) * 1000)
             now = datetime.now()
             if record is not None:
-                record(ProcessEvent(new_id(), now, name, name, run_id, "error", elapsed, 0.0, {"error": str(exc)}))
+                record([ProcessEvent(new_id(), now, name, name, run_id, "error", elapsed, 0.0, {"error": str(exc)})])
             entry = {
                 "step": name,
                 "decision": {"type": "error", "targets": [name], "reason": reason},
@@ -139,9 +160,11 @@ class PipelineOrchestrator:
             raise
         if record is not None:
             elapsed = int((time.perf_counter() - started) * 1000)
-            record(ProcessEvent(new_id(), datetime.now(), name, name, run_id, "complete", elapsed, 0.0, {}))
+            start = datetime.now()
+            pending.append(ProcessEvent(new_id(), start, name, name, run_id, "complete", elapsed, 0.0, {}))
         if isinstance(result, dict):
             state.update(result)
+        return start
 
     def get_process_metrics(self) -> ProcessMetrics | None:
         """The mining engine's metrics, or None when process mining is disabled."""
