@@ -12,6 +12,7 @@ from llmteam.roles import (
     ProcessMiningEngine,
     RuleBasedStrategy,
 )
+from llmteam.roles._mining import event_of
 
 from .._support.mined import mined
 
@@ -183,11 +184,15 @@ async def test_memory_stays_flat_over_many_runs() -> None:
 
 
 class SpyEngine(ProcessMiningEngine):
-    """The orchestrator's engine, also keeping every event in the order it was handed over."""
+    """The orchestrator's engine, also keeping (as ProcessEvents) every event in the order it was handed over."""
 
     def __init__(self) -> None:
         super().__init__()
         self.handed: list = []
+
+    def _record_fields(self, rows):  # type: ignore[no-untyped-def]
+        self.handed.extend(event_of(fields) for fields in rows)
+        return super()._record_fields(rows)
 
     def record_events(self, events):  # type: ignore[no-untyped-def]
         events = list(events)
@@ -219,7 +224,8 @@ def many_targets(ctx):  # type: ignore[no-untyped-def]
 
 
 async def test_concurrent_runs_mine_what_recording_each_event_alone_mines() -> None:
-    """The orchestrator hands events over in batches; fed one at a time in the same order, an engine mines the same.
+    """The orchestrator hands events over in batches of field tuples, built into ProcessEvents only when the log is
+    read; fed the same events one at a time in the same order, an engine mines the same.
 
     Runs interleave (agents suspend), one fails, one route names an unknown agent and one decision retries.
     """

@@ -8,7 +8,7 @@ from collections.abc import Collection, Iterator
 from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
 from llmteam.licensing import LicenseTier, check_builtin_gate
 from llmteam.roles import _analysis, _process_map, _xes
@@ -21,6 +21,18 @@ from llmteam.roles._models import (
     Variant,
 )
 
+# ProcessEvent's fields in its positional order, the attributes as (key, value) pairs: what the orchestrator
+# records. Strings, a datetime, numbers and tuples of them only, so the garbage collector stops visiting a kept
+# tuple after its first pass (a dict inside would keep it tracked); read back as a ProcessEvent by event_of().
+EventFields = tuple[str, datetime, str, str, str, str, int, float, tuple[tuple[str, Any], ...]]
+
+
+def event_of(fields: EventFields) -> ProcessEvent:
+    """The ProcessEvent that ``fields`` describe (a fresh attributes dict)."""
+    event_id, timestamp, activity, resource, case_id, lifecycle, duration_ms, cost, attributes = fields
+    return ProcessEvent(event_id, timestamp, activity, resource, case_id, lifecycle, duration_ms, cost,
+                        dict(attributes))
+
 
 class ProcessMiningEngine:
     """Collect process events per case and mine them; with ``max_events`` the oldest events are evicted."""
@@ -31,10 +43,11 @@ class ProcessMiningEngine:
                                        or max_events < 1):
             raise ValueError(f"max_events={max_events!r} must be None (keep everything) or an int >= 1")
         self.max_events = max_events
-        self._cases: dict[str, deque[ProcessEvent]] = {}
-        self._order: deque[ProcessEvent] | None = deque() if max_events is not None else None
+        self._cases: dict[str, deque[ProcessEvent | EventFields]] = {}
+        self._order: deque[str] | None = deque() if max_events is not None else None  # case ids, oldest first
         self._count = 0
         self._unsorted: set[str] = set()
+        self._unbuilt: set[str] = set()  # cases holding EventFields not yet turned into ProcessEvents
         self._naive: bool | None = None
         self._mixed_tz = False
         self._cache: tuple[list[list[ProcessEvent]], _analysis.ActivityProfile | None] | None = None
@@ -47,29 +60,45 @@ class ProcessMiningEngine:
     def record_events(self, events: Collection[ProcessEvent] | Iterator[ProcessEvent]) -> int:
         """Record many events in order (each exactly as :meth:`record_event` would); returns how many.
 
-        One call per batch: the orchestrator hands over a step's events at once. An iterator is consumed as it
-        goes (an XES import never becomes one list); events before a failing one stay recorded.
+        An iterator is consumed as it goes (an XES import never becomes one list); events before a failing one
+        stay recorded.
         """
+        return self._add(events, False)
+
+    def _record_fields(self, rows: Collection[EventFields]) -> int:
+        """Record events given as :data:`EventFields` tuples (the orchestrator's hot path, one call per batch).
+
+        Nothing is built per event until the log is read: then each tuple becomes ``event_of(fields)``, once.
+        """
+        return self._add(rows, True)
+
+    def _add(self, entries: Collection[Any] | Iterator[Any], fields: bool) -> int:
+        """The one recording loop: ``entries`` are ProcessEvents, or EventFields tuples when ``fields``."""
         self._cache = None
         cases = self._cases
         unsorted = self._unsorted
         order = self._order
         n = 0
-        for event in events:
-            cid = event.case_id
-            ts = event.timestamp
+        for entry in entries:
+            if fields:
+                cid, ts = entry[4], entry[1]
+                self._unbuilt.add(cid)
+            else:
+                cid, ts = entry.case_id, entry.timestamp
             if (ts.tzinfo is None) is not self._naive:
                 self._note_timezone(ts)
             case = cases.get(cid)
             if case is None:
                 cases[cid] = case = deque()
-            elif cid not in unsorted and (self._mixed_tz or ts < case[-1].timestamp):
-                unsorted.add(cid)
-            case.append(event)
+            elif cid not in unsorted:
+                last = case[-1]
+                if self._mixed_tz or ts < (last[1] if isinstance(last, tuple) else last.timestamp):
+                    unsorted.add(cid)
+            case.append(entry)
             self._count += 1
             n += 1
             if order is not None:
-                order.append(event)
+                order.append(cid)
                 if self._count > self.max_events:  # type: ignore[operator]
                     self._evict(order.popleft())
         return n
@@ -81,13 +110,15 @@ class ProcessMiningEngine:
         else:
             self._mixed_tz = True
 
-    def _evict(self, old: ProcessEvent) -> None:
-        case = self._cases[old.case_id]
+    def _evict(self, cid: str) -> None:
+        """Drop the oldest event of case ``cid`` (the oldest of the log: cases keep recording order)."""
+        case = self._cases[cid]
         case.popleft()
         self._count -= 1
         if not case:
-            del self._cases[old.case_id]
-            self._unsorted.discard(old.case_id)
+            del self._cases[cid]
+            self._unsorted.discard(cid)
+            self._unbuilt.discard(cid)
 
     def get_event_count(self) -> int:
         """Events currently held."""
@@ -104,19 +135,30 @@ class ProcessMiningEngine:
             self._order.clear()
         self._count = 0
         self._unsorted.clear()
+        self._unbuilt.clear()
         self._naive = None
         self._mixed_tz = False
         self._cache = None
 
     # -- views ---------------------------------------------------------------------------------------------
+    def _build(self) -> None:
+        """Turn every EventFields tuple into its ProcessEvent, in place (case order and event order kept)."""
+        cases = self._cases
+        for cid in self._unbuilt:
+            cases[cid] = deque(event_of(e) if isinstance(e, tuple) else e for e in cases[cid])
+        self._unbuilt.clear()
+
     def _sorted_cases(self) -> list[list[ProcessEvent]]:
         if self._cache is not None:
             return self._cache[0]
+        if self._unbuilt:
+            self._build()
+        built = cast("dict[str, deque[ProcessEvent]]", self._cases)  # only ProcessEvents once built
         unsorted = self._unsorted
         if self._mixed_tz:
-            cases = [sorted((_aware(e) for e in c), key=_ts) for c in self._cases.values()]
+            cases = [sorted((_aware(e) for e in c), key=_ts) for c in built.values()]
         else:
-            cases = [sorted(c, key=_ts) if cid in unsorted else list(c) for cid, c in self._cases.items()]
+            cases = [sorted(c, key=_ts) if cid in unsorted else list(c) for cid, c in built.items()]
         self._cache = (cases, None)
         return cases
 
@@ -199,6 +241,7 @@ class ProcessMiningEngine:
 
 def _ts(event: ProcessEvent) -> datetime:
     return event.timestamp
+
 
 
 def _aware(event: ProcessEvent) -> ProcessEvent:

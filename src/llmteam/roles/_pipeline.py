@@ -5,12 +5,11 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from llmteam.roles._ids import EventIds
-from llmteam.roles._mining import ProcessMiningEngine
+from llmteam.roles._mining import EventFields, ProcessMiningEngine
 from llmteam.roles._models import ProcessEvent, ProcessMetrics
 from llmteam.roles._orchestration import OrchestrationContext, OrchestrationStrategy, RuleBasedStrategy
 
@@ -65,17 +64,18 @@ class PipelineOrchestrator:
     async def orchestrate(self, run_id: str, input_data: dict[str, Any]) -> dict[str, Any]:
         """Run ``run_id`` from ``input_data`` until the strategy ends it; returns the final state.
 
-        With mining on, a step's events reach the engine in one ``record_events`` call per stretch without an
-        await (the decision with the first agent's start, one agent's completion with the next one's start, the
-        last completion before the step yields): whenever another task can run, the engine holds exactly the
-        events that recording them one at a time would have given it, in the same order.
+        With mining on, events reach the engine in one ``record_events`` call per stretch without an await (the
+        decision with the first agent's start, an agent's completion with the next one's start, the step's last
+        event before it yields): whenever another task can run, the engine holds exactly the events that recording
+        them one at a time would have given it, in the same order. An agent's start event takes the time of the
+        step's event before it (nothing but this bookkeeping happens in between).
         """
         state = dict(input_data)
         step = "start"
         run_history: list[dict[str, Any]] = []
         mining = self.process_mining
-        record = mining.record_events if mining is not None else None
-        pending: list[ProcessEvent] = []  # this step's events not yet handed to the engine
+        carry: EventFields | None = None  # with mining, the step's latest event, not yet handed to the engine
+        new_id = self._new_id
         agents = self._agents
         decide = self.strategy.decide
         history = self._history
@@ -92,23 +92,33 @@ class PipelineOrchestrator:
             kind = decision.decision_type
             targets = decision.target_agents
             now = datetime.now()
-            if record is not None:
-                pending.append(ProcessEvent(
-                    self._new_id(), now, f"decision:{kind}", "orchestrator", run_id, "complete", 0, 0.0,
-                    {"reason": decision.reason, "confidence": decision.confidence},
-                ))
+            if mining is not None:
+                carry = (
+                    new_id(), now, f"decision:{kind}", "orchestrator", run_id, "complete", 0, 0.0,
+                    (("reason", decision.reason), ("confidence", decision.confidence)),
+                )
             done = True
             if kind == "route" and targets:
-                last = now  # the time of the step's latest event: the next agent starts from there
                 for name in targets:
                     agent = agents.get(name)
                     if agent is None:
                         continue
                     done = False
                     step = name
-                    last = await self._run_agent(
-                        name, agent, state, run_id, run_history, decision.reason, record, pending, last
-                    )
+                    if mining is not None and carry is not None:
+                        start: EventFields = (new_id(), carry[1], name, name, run_id, "start", 0, 0.0, ())
+                        mining._record_fields((carry, start))
+                    started = time.perf_counter()
+                    try:
+                        result = await agent.process(state)
+                    except Exception as exc:
+                        self._agent_failed(name, exc, started, run_id, run_history, decision.reason)
+                        raise
+                    if mining is not None:
+                        elapsed = int((time.perf_counter() - started) * 1000)
+                        carry = (new_id(), datetime.now(), name, name, run_id, "complete", elapsed, 0.0, ())
+                    if isinstance(result, dict):
+                        state.update(result)
             elif kind == "retry" and targets:
                 step = targets[0]
                 done = False
@@ -119,52 +129,30 @@ class PipelineOrchestrator:
             }
             run_history.append(entry)
             history.append(entry)
-            if pending:
-                record(pending)  # type: ignore[misc]  # pending only fills when record is set
-                pending.clear()
+            if mining is not None and carry is not None:
+                mining._record_fields((carry,))
             await asyncio.sleep(0)
             if done:
                 return state
 
-    async def _run_agent(
-        self, name: str, agent: Any, state: dict[str, Any], run_id: str, run_history: list[dict[str, Any]],
-        reason: str, record: Callable[[list[ProcessEvent]], int] | None, pending: list[ProcessEvent],
-        start: datetime,
-    ) -> datetime:
-        """Run one agent; with mining, hand ``pending`` and its start event over before awaiting it.
-
-        The start event carries ``start``, the time of the step's previous event (the decision, or the previous
-        agent's completion): nothing but this bookkeeping happens in between. Returns the completion time.
-        """
-        new_id = self._new_id
-        if record is not None:
-            pending.append(ProcessEvent(new_id(), start, name, name, run_id, "start", 0, 0.0, {}))
-            record(pending)
-            pending.clear()
-        started = time.perf_counter()
-        try:
-            result = await agent.process(state)
-        except Exception as exc:
+    def _agent_failed(
+        self, name: str, exc: Exception, started: float, run_id: str, run_history: list[dict[str, Any]], reason: str
+    ) -> None:
+        """Record an agent's failure: an ``error`` event (with mining) and a history entry."""
+        now = datetime.now()
+        if self.process_mining is not None:
             elapsed = int((time.perf_counter() - started) * 1000)
-            now = datetime.now()
-            if record is not None:
-                record([ProcessEvent(new_id(), now, name, name, run_id, "error", elapsed, 0.0, {"error": str(exc)})])
-            entry = {
-                "step": name,
-                "decision": {"type": "error", "targets": [name], "reason": reason},
-                "error": str(exc),
-                "timestamp": now.isoformat(),
-            }
-            run_history.append(entry)
-            self._history.append(entry)
-            raise
-        if record is not None:
-            elapsed = int((time.perf_counter() - started) * 1000)
-            start = datetime.now()
-            pending.append(ProcessEvent(new_id(), start, name, name, run_id, "complete", elapsed, 0.0, {}))
-        if isinstance(result, dict):
-            state.update(result)
-        return start
+            self.process_mining.record_event(
+                ProcessEvent(self._new_id(), now, name, name, run_id, "error", elapsed, 0.0, {"error": str(exc)})
+            )
+        entry = {
+            "step": name,
+            "decision": {"type": "error", "targets": [name], "reason": reason},
+            "error": str(exc),
+            "timestamp": now.isoformat(),
+        }
+        run_history.append(entry)
+        self._history.append(entry)
 
     def get_process_metrics(self) -> ProcessMetrics | None:
         """The mining engine's metrics, or None when process mining is disabled."""
