@@ -190,14 +190,10 @@ class SpyEngine(ProcessMiningEngine):
         super().__init__()
         self.handed: list = []
 
-    def _record_fields(self, rows):  # type: ignore[no-untyped-def]
-        self.handed.extend(event_of(fields) for fields in rows)
-        return super()._record_fields(rows)
-
-    def record_events(self, events):  # type: ignore[no-untyped-def]
-        events = list(events)
-        self.handed.extend(events)
-        return super().record_events(events)
+    def _record(self, entries, fields):  # type: ignore[no-untyped-def]
+        entries = list(entries)
+        self.handed.extend(event_of(e) if fields else e for e in entries)
+        return super()._record(entries, fields)
 
 
 class Sleepy:

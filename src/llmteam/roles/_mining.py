@@ -21,17 +21,18 @@ from llmteam.roles._models import (
     Variant,
 )
 
-# ProcessEvent's fields in its positional order, the attributes as (key, value) pairs: what the orchestrator
-# records. Strings, a datetime, numbers and tuples of them only, so the garbage collector stops visiting a kept
-# tuple after its first pass (a dict inside would keep it tracked); read back as a ProcessEvent by event_of().
-EventFields = tuple[str, datetime, str, str, str, str, int, float, tuple[tuple[str, Any], ...]]
+# ProcessEvent's fields in its positional order, the attributes as one flat tuple of keys and values alternating:
+# what the orchestrator records. Strings, a datetime, numbers and a tuple of them only, so the garbage collector
+# stops visiting a kept tuple after its first pass (a dict inside would keep it tracked) and each event adds at most
+# two objects for it to count; read back as a ProcessEvent by event_of().
+EventFields = tuple[str, datetime, str, str, str, str, int, float, tuple[Any, ...]]
 
 
 def event_of(fields: EventFields) -> ProcessEvent:
-    """The ProcessEvent that ``fields`` describe (a fresh attributes dict)."""
+    """The ProcessEvent that ``fields`` describe (with a fresh attributes dict)."""
     event_id, timestamp, activity, resource, case_id, lifecycle, duration_ms, cost, attributes = fields
     return ProcessEvent(event_id, timestamp, activity, resource, case_id, lifecycle, duration_ms, cost,
-                        dict(attributes))
+                        dict(zip(attributes[::2], attributes[1::2], strict=True)))
 
 
 class ProcessMiningEngine:
@@ -55,7 +56,7 @@ class ProcessMiningEngine:
     # -- recording -------------------------------------------------------------------------------------
     def record_event(self, event: ProcessEvent) -> None:
         """Add ``event`` to its case; evicts the oldest event first when the bound is reached."""
-        self.record_events((event,))
+        self._record((event,), False)
 
     def record_events(self, events: Collection[ProcessEvent] | Iterator[ProcessEvent]) -> int:
         """Record many events in order (each exactly as :meth:`record_event` would); returns how many.
@@ -63,17 +64,14 @@ class ProcessMiningEngine:
         An iterator is consumed as it goes (an XES import never becomes one list); events before a failing one
         stay recorded.
         """
-        return self._add(events, False)
+        return self._record(events, False)
 
-    def _record_fields(self, rows: Collection[EventFields]) -> int:
-        """Record events given as :data:`EventFields` tuples (the orchestrator's hot path, one call per batch).
+    def _record(self, entries: Collection[Any] | Iterator[Any], fields: bool) -> int:
+        """The one recording loop: ``entries`` are ProcessEvents, or :data:`EventFields` tuples when ``fields``.
 
-        Nothing is built per event until the log is read: then each tuple becomes ``event_of(fields)``, once.
+        Field tuples are the orchestrator's hot path (one call per batch): nothing is built per event until the
+        log is read, when each tuple becomes ``event_of(fields)``, once.
         """
-        return self._add(rows, True)
-
-    def _add(self, entries: Collection[Any] | Iterator[Any], fields: bool) -> int:
-        """The one recording loop: ``entries`` are ProcessEvents, or EventFields tuples when ``fields``."""
         self._cache = None
         cases = self._cases
         unsorted = self._unsorted

@@ -74,6 +74,7 @@ class PipelineOrchestrator:
         step = "start"
         run_history: list[dict[str, Any]] = []
         mining = self.process_mining
+        record = mining._record if mining is not None else None  # takes EventFields tuples when told so
         carry: EventFields | None = None  # with mining, the step's latest event, not yet handed to the engine
         new_id = self._new_id
         agents = self._agents
@@ -92,10 +93,10 @@ class PipelineOrchestrator:
             kind = decision.decision_type
             targets = decision.target_agents
             now = datetime.now()
-            if mining is not None:
+            if record is not None:
                 carry = (
                     new_id(), now, f"decision:{kind}", "orchestrator", run_id, "complete", 0, 0.0,
-                    (("reason", decision.reason), ("confidence", decision.confidence)),
+                    ("reason", decision.reason, "confidence", decision.confidence),
                 )
             done = True
             if kind == "route" and targets:
@@ -105,16 +106,16 @@ class PipelineOrchestrator:
                         continue
                     done = False
                     step = name
-                    if mining is not None and carry is not None:
+                    if record is not None and carry is not None:
                         start: EventFields = (new_id(), carry[1], name, name, run_id, "start", 0, 0.0, ())
-                        mining._record_fields((carry, start))
+                        record((carry, start), True)
                     started = time.perf_counter()
                     try:
                         result = await agent.process(state)
                     except Exception as exc:
                         self._agent_failed(name, exc, started, run_id, run_history, decision.reason)
                         raise
-                    if mining is not None:
+                    if record is not None:
                         elapsed = int((time.perf_counter() - started) * 1000)
                         carry = (new_id(), datetime.now(), name, name, run_id, "complete", elapsed, 0.0, ())
                     if isinstance(result, dict):
@@ -129,8 +130,8 @@ class PipelineOrchestrator:
             }
             run_history.append(entry)
             history.append(entry)
-            if mining is not None and carry is not None:
-                mining._record_fields((carry,))
+            if record is not None and carry is not None:
+                record((carry,), True)
             await asyncio.sleep(0)
             if done:
                 return state
