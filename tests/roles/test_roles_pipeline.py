@@ -283,3 +283,27 @@ async def test_an_agent_starts_at_the_time_of_the_step_event_before_it() -> None
     assert ev[1].timestamp == ev[0].timestamp and ev[3].timestamp == ev[2].timestamp
     assert all(x.timestamp <= y.timestamp for x, y in zip(ev, ev[1:]))
     assert len({e.event_id for e in ev}) == len(ev)
+
+
+async def test_an_engine_subclass_that_overrides_recording_sees_every_event() -> None:
+    """A subclass overriding ``record_event`` (e.g. to forward events) gets each event as a ProcessEvent, in order,
+    as it did when the orchestrator recorded one event at a time."""
+
+    class Forwarding(ProcessMiningEngine):
+        def __init__(self) -> None:
+            super().__init__()
+            self.forwarded: list = []
+
+        def record_event(self, event):  # type: ignore[no-untyped-def]
+            self.forwarded.append((event.activity, event.lifecycle, event.attributes))
+            super().record_event(event)
+
+    o = PipelineOrchestrator("p")
+    engine = o.process_mining = Forwarding()
+    o.register_agent("a", Agent())
+    await o.orchestrate("r", {})
+    assert engine.forwarded == [
+        ("decision:route", "complete", {"reason": "default_sequence", "confidence": 1.0}), ("a", "start", {}),
+        ("a", "complete", {}), ("decision:end", "complete", {"reason": "no_more_agents", "confidence": 1.0}),
+    ]
+    assert [(e.activity, e.lifecycle) for e in engine.get_events("r")] == [x[:2] for x in engine.forwarded]

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import os
 from collections import deque
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import replace
 from datetime import datetime, timezone
+from functools import partial
 from pathlib import Path
 from typing import IO, Any, cast
 
@@ -100,6 +101,21 @@ class ProcessMiningEngine:
                 if self._count > self.max_events:  # type: ignore[operator]
                     self._evict(order.popleft())
         return n
+
+    def _fields_recorder(self) -> Callable[[Collection[EventFields]], object]:
+        """How the orchestrator hands over its field tuples: straight into the recording loop, or, when a subclass
+        overrides ``record_event`` or ``record_events``, one ``record_event(ProcessEvent)`` at a time as before."""
+        cls = type(self)
+        if cls.record_event is ProcessMiningEngine.record_event and (
+            cls.record_events is ProcessMiningEngine.record_events
+        ):
+            return partial(self._record, fields=True)
+
+        def one_at_a_time(rows: Collection[EventFields]) -> None:
+            for fields in rows:
+                self.record_event(event_of(fields))
+
+        return one_at_a_time
 
     def _note_timezone(self, ts: datetime) -> None:
         """The first event sets whether the log is naive or aware; a later event of the other kind mixes it."""

@@ -74,7 +74,7 @@ class PipelineOrchestrator:
         step = "start"
         run_history: list[dict[str, Any]] = []
         mining = self.process_mining
-        record = mining._record if mining is not None else None  # takes EventFields tuples when told so
+        record = mining._fields_recorder() if mining is not None else None  # takes EventFields tuples
         carry: EventFields | None = None  # with mining, the step's latest event, not yet handed to the engine
         new_id = self._new_id
         agents = self._agents
@@ -108,7 +108,7 @@ class PipelineOrchestrator:
                     step = name
                     if record is not None and carry is not None:
                         start: EventFields = (new_id(), carry[1], name, name, run_id, "start", 0, 0.0, ())
-                        record((carry, start), True)
+                        record((carry, start))
                     started = time.perf_counter()
                     try:
                         result = await agent.process(state)
@@ -131,7 +131,7 @@ class PipelineOrchestrator:
             run_history.append(entry)
             history.append(entry)
             if record is not None and carry is not None:
-                record((carry,), True)
+                record((carry,))
             await asyncio.sleep(0)
             if done:
                 return state
