@@ -190,10 +190,10 @@ class SpyEngine(ProcessMiningEngine):
         super().__init__()
         self.handed: list = []
 
-    def _record(self, entries, fields):  # type: ignore[no-untyped-def]
+    def _record(self, fields, entries):  # type: ignore[no-untyped-def]
         entries = list(entries)
         self.handed.extend(event_of(e) if fields else e for e in entries)
-        return super()._record(entries, fields)
+        return super()._record(fields, entries)
 
 
 class Sleepy:

@@ -57,7 +57,7 @@ class ProcessMiningEngine:
     # -- recording -------------------------------------------------------------------------------------
     def record_event(self, event: ProcessEvent) -> None:
         """Add ``event`` to its case; evicts the oldest event first when the bound is reached."""
-        self._record((event,), False)
+        self._record(False, (event,))
 
     def record_events(self, events: Collection[ProcessEvent] | Iterator[ProcessEvent]) -> int:
         """Record many events in order (each exactly as :meth:`record_event` would); returns how many.
@@ -65,9 +65,9 @@ class ProcessMiningEngine:
         An iterator is consumed as it goes (an XES import never becomes one list); events before a failing one
         stay recorded.
         """
-        return self._record(events, False)
+        return self._record(False, events)
 
-    def _record(self, entries: Collection[Any] | Iterator[Any], fields: bool) -> int:
+    def _record(self, fields: bool, entries: Collection[Any] | Iterator[Any]) -> int:
         """The one recording loop: ``entries`` are ProcessEvents, or :data:`EventFields` tuples when ``fields``.
 
         Field tuples are the orchestrator's hot path (one call per batch): nothing is built per event until the
@@ -109,7 +109,7 @@ class ProcessMiningEngine:
         if cls.record_event is ProcessMiningEngine.record_event and (
             cls.record_events is ProcessMiningEngine.record_events
         ):
-            return partial(self._record, fields=True)
+            return partial(self._record, True)  # positional: no keyword dict per call
 
         def one_at_a_time(rows: Collection[EventFields]) -> None:
             for fields in rows:
