@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
+from collections.abc import Callable, Collection
 from datetime import datetime
 from typing import Any
 
 from llmteam.roles._ids import EventIds
 from llmteam.roles._mining import EventFields, ProcessMiningEngine
-from llmteam.roles._models import ProcessEvent, ProcessMetrics
+from llmteam.roles._models import ProcessMetrics
 from llmteam.roles._orchestration import OrchestrationContext, OrchestrationStrategy, RuleBasedStrategy
 
 _NOT_FOUND = object()
@@ -64,11 +65,11 @@ class PipelineOrchestrator:
     async def orchestrate(self, run_id: str, input_data: dict[str, Any]) -> dict[str, Any]:
         """Run ``run_id`` from ``input_data`` until the strategy ends it; returns the final state.
 
-        With mining on, events reach the engine in one ``record_events`` call per stretch without an await (the
-        decision with the first agent's start, an agent's completion with the next one's start, the step's last
-        event before it yields): whenever another task can run, the engine holds exactly the events that recording
-        them one at a time would have given it, in the same order. An agent's start event takes the time of the
-        step's event before it (nothing but this bookkeeping happens in between).
+        With mining on, events reach the engine in one call per stretch without an await (the decision with the
+        first agent's start, an agent's completion with the next one's start, the step's last event before it
+        yields): whenever another task can run, the engine holds exactly the events that recording them one at a
+        time would have given it, in the same order. An agent's start event takes the time of the step's event
+        before it (nothing but this bookkeeping happens in between).
         """
         state = dict(input_data)
         step = "start"
@@ -113,7 +114,7 @@ class PipelineOrchestrator:
                     try:
                         result = await agent.process(state)
                     except Exception as exc:
-                        self._agent_failed(name, exc, started, run_id, run_history, decision.reason)
+                        self._agent_failed(name, exc, started, run_id, run_history, decision.reason, record)
                         raise
                     if record is not None:
                         elapsed = int((time.perf_counter() - started) * 1000)
@@ -137,15 +138,14 @@ class PipelineOrchestrator:
                 return state
 
     def _agent_failed(
-        self, name: str, exc: Exception, started: float, run_id: str, run_history: list[dict[str, Any]], reason: str
+        self, name: str, exc: Exception, started: float, run_id: str, run_history: list[dict[str, Any]], reason: str,
+        record: Callable[[Collection[EventFields]], object] | None,
     ) -> None:
-        """Record an agent's failure: an ``error`` event (with mining) and a history entry."""
+        """Record an agent's failure: an ``error`` event (with mining, through the run's recorder), a history entry."""
         now = datetime.now()
-        if self.process_mining is not None:
+        if record is not None:
             elapsed = int((time.perf_counter() - started) * 1000)
-            self.process_mining.record_event(
-                ProcessEvent(self._new_id(), now, name, name, run_id, "error", elapsed, 0.0, {"error": str(exc)})
-            )
+            record(((self._new_id(), now, name, name, run_id, "error", elapsed, 0.0, ("error", str(exc))),))
         entry = {
             "step": name,
             "decision": {"type": "error", "targets": [name], "reason": reason},
