@@ -1,13 +1,17 @@
 """Roles benchmarks: orchestration steps/s with mining on beside mining off, XES export events/s, analysis events/s.
 
-Orchestrator figures: CPU time, medians of interleaved batches (mining on / off alternate which goes first).
+Orchestrator figures: CPU time (``time.process_time``) per agent step, medians of interleaved batches (mining on /
+off alternate which goes first), each batch a fresh orchestrator with ten no-op agents. Steps/s is 1 / CPU time per
+step, so it suffers less from other work on the machine than wall time; the load average is printed beside it.
 
-Run: python benchmarks/bench_roles.py
+Run: python benchmarks/bench_roles.py [--rounds N] [--runs N] [--orchestrator-only]
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import os
 import statistics
 import time
 from datetime import datetime, timedelta
@@ -15,7 +19,8 @@ from datetime import datetime, timedelta
 from llmteam.roles import PipelineOrchestrator, ProcessEvent, ProcessMiningEngine
 
 AGENTS = 10
-RUNS = 6_000
+RUNS = 1_200  # per batch: 12,000 agent steps
+ROUNDS = 7
 EVENTS = 300_000
 
 
@@ -24,8 +29,8 @@ class NoOp:
         return None
 
 
-async def orchestrator_steps_per_s(mining: bool, runs: int = RUNS) -> float:
-    """Agent steps/s of one timed batch of runs (after a warm-up), with process mining on or off."""
+async def orchestrator_cpu_per_step(mining: bool, runs: int = RUNS) -> float:
+    """CPU seconds per agent step of one timed batch of runs (after a warm-up), with process mining on or off."""
     orch = PipelineOrchestrator("bench", enable_process_mining=mining, history_limit=1000)
     for i in range(AGENTS):
         orch.register_agent(f"agent{i}", NoOp())
@@ -36,17 +41,34 @@ async def orchestrator_steps_per_s(mining: bool, runs: int = RUNS) -> float:
     start = time.process_time()
     for i in range(runs):
         await orch.orchestrate(f"run{i}", {"i": i})
-    return runs * AGENTS / (time.process_time() - start)
+    return (time.process_time() - start) / (runs * AGENTS)
 
 
-def orchestrator_side_by_side(rounds: int = 5) -> tuple[float, float]:
-    """Median steps/s with mining on and off, batches interleaved (alternating which goes first)."""
+def orchestrator_side_by_side(rounds: int = ROUNDS, runs: int = RUNS) -> tuple[list[float], list[float]]:
+    """CPU seconds per step with mining on and off, one figure per round, batches interleaved."""
     on: list[float] = []
     off: list[float] = []
     for i in range(rounds):
         for mining in ((True, False) if i % 2 == 0 else (False, True)):
-            (on if mining else off).append(asyncio.run(orchestrator_steps_per_s(mining, RUNS // rounds)))
-    return statistics.median(on), statistics.median(off)
+            (on if mining else off).append(asyncio.run(orchestrator_cpu_per_step(mining, runs)))
+    return on, off
+
+
+def print_orchestrator(rounds: int, runs: int) -> float:
+    """Print the orchestrator figures; returns the median steps/s with mining on."""
+    load_before = os.getloadavg()
+    on, off = orchestrator_side_by_side(rounds, runs)
+    load_after = os.getloadavg()
+    cost = statistics.median(a - b for a, b in zip(on, off, strict=True))
+    print(f"PipelineOrchestrator, {AGENTS} no-op agents, {rounds} interleaved rounds of {runs * AGENTS:,} steps "
+          f"(medians, CPU time)")
+    print(f"{'':<12} {'steps/s':>10} {'CPU us/step':>12}")
+    for name, per_step in (("mining on", on), ("mining off", off)):
+        median = statistics.median(per_step)
+        print(f"{name:<12} {1 / median:>10,.0f} {median * 1e6:>12.2f}")
+    print(f"mining costs {cost * 1e6:.2f} us/step ({statistics.median(on) / statistics.median(off):.2f}x the steps "
+          f"without it); load average {load_before[0]:.2f} before, {load_after[0]:.2f} after")
+    return 1 / statistics.median(on)
 
 
 def build_engine() -> ProcessMiningEngine:
@@ -74,21 +96,27 @@ def best(fn, repeat: int = 3) -> float:  # type: ignore[no-untyped-def]
 
 
 def main() -> None:
-    on, off = orchestrator_side_by_side()
-    rows = [("PipelineOrchestrator agent steps/s, mining off (no-op agents)", off, 0),
-            ("PipelineOrchestrator agent steps/s, mining on (no-op agents)", on, 60_000)]
-    engine = build_engine()
-    rows.append(("XES export events/s (standard layout)",
-                 EVENTS / best(lambda: engine.export_xes(standard=True)), 300_000))
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=ROUNDS, help="interleaved rounds of mining on / off")
+    parser.add_argument("--runs", type=int, default=RUNS, help=f"runs of {AGENTS} steps per timed batch")
+    parser.add_argument("--orchestrator-only", action="store_true", help="skip the XES and analysis rows")
+    args = parser.parse_args()
+    on = print_orchestrator(args.rounds, args.runs)
+    rows = [("PipelineOrchestrator agent steps/s, mining on (no-op agents)", on, 60_000)]
+    if not args.orchestrator_only:
+        engine = build_engine()
+        rows.append(("XES export events/s (standard layout)",
+                     EVENTS / best(lambda: engine.export_xes(standard=True)), 300_000))
 
-    def analysis() -> None:
-        engine._cache = None  # measure from scratch: no cached sorted cases or profile
-        engine.calculate_metrics()
-        engine.directly_follows_graph()
-        engine.find_bottlenecks("service")
-        engine.find_bottlenecks("waiting")
+        def analysis() -> None:
+            engine._cache = None  # measure from scratch: no cached sorted cases or profile
+            engine.calculate_metrics()
+            engine.directly_follows_graph()
+            engine.find_bottlenecks("service")
+            engine.find_bottlenecks("waiting")
 
-    rows.append(("metrics + DFG + bottlenecks events/s", EVENTS / best(analysis), 1_000_000))
+        rows.append(("metrics + DFG + bottlenecks events/s", EVENTS / best(analysis), 1_000_000))
+    print()
     print(f"{'figure':<62} {'measured':>14} {'target':>12}  ok?")
     for name, measured, target in rows:
         print(f"{name:<62} {measured:>14,.0f} {target:>12,}  {'yes' if measured >= target else 'NO'}")

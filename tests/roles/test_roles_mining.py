@@ -1,9 +1,14 @@
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from llmteam.licensing import FeatureNotLicensedError
 from llmteam.roles import ProcessEvent, ProcessMiningEngine
+from llmteam.roles._mining import EventFields
+
+from .._support.mined import mined
 
 T0 = datetime(2024, 1, 1, 12, 0, 0)
 
@@ -82,3 +87,83 @@ def test_mixed_timezones_do_not_crash() -> None:
     e.record_event(ProcessEvent("x", datetime(2024, 1, 1, tzinfo=timezone.utc), "b", "r", "c1"))
     assert e.calculate_metrics().avg_duration >= timedelta(0)
     assert len(e.discover_model().activities) == 2
+
+
+UTC2 = timezone(timedelta(hours=2))
+event_specs = st.lists(
+    st.tuples(
+        st.sampled_from(["c1", "c2", "c3", "c4"]), st.sampled_from(["a", "b", "c", "error"]),
+        st.integers(0, 30), st.sampled_from(["start", "complete", "error"]), st.integers(0, 5000),
+        st.booleans(),  # timezone-aware (a log that mixes naive and aware times)
+    ),
+    max_size=40,
+)
+
+
+def fields_of(e: ProcessEvent) -> EventFields:
+    return (e.event_id, e.timestamp, e.activity, e.resource, e.case_id, e.lifecycle, e.duration_ms, e.cost,
+            tuple(x for item in e.attributes.items() for x in item))
+
+
+@given(specs=event_specs, cuts=st.lists(st.integers(0, 40), max_size=8), bound=st.sampled_from([None, 1, 3, 10]),
+       aware=st.booleans(), reads=st.lists(st.booleans(), max_size=9))
+@settings(max_examples=150, deadline=None)
+def test_record_events_in_batches_mines_what_one_at_a_time_mines(
+    specs: list[tuple[str, str, int, str, int, bool]], cuts: list[int], bound: int | None, aware: bool,
+    reads: list[bool],
+) -> None:
+    """Batches of any size, with or without a bound, give the same log and the same results as one at a time.
+
+    Batches go in as lists or iterators of events, or as the orchestrator's field tuples (built into events when
+    the log is read, here sometimes between batches), so the engine's two recording forms run on the same inputs.
+
+    The reference is a plain model of the log: cases in order of first sighting (a case emptied by eviction is
+    forgotten), each sorted by time (stable), the oldest events overall evicted beyond the bound.
+    """
+    events = [
+        ProcessEvent(f"e{i}", (T0 + timedelta(seconds=sec)).replace(tzinfo=UTC2 if (aware and tz) else None),
+                     act, "r", case, lc, dur, 0.0, {"i": i, "at": sec})
+        for i, (case, act, sec, lc, dur, tz) in enumerate(specs)
+    ]
+    one_by_one = ProcessMiningEngine(max_events=bound)
+    for event in events:
+        one_by_one.record_event(event)
+    batched = ProcessMiningEngine(max_events=bound)
+    edges = [0, *sorted(c for c in cuts if c <= len(events)), len(events)]
+    for n, (lo, hi) in enumerate(zip(edges, edges[1:])):
+        chunk = events[lo:hi]
+        if n % 3 == 2:
+            assert batched._record(True, [fields_of(e) for e in chunk]) == len(chunk)
+        else:
+            assert batched.record_events(chunk if n % 3 else iter(chunk)) == len(chunk)
+        if n < len(reads) and reads[n]:
+            batched.get_events()
+    assert mined(batched) == mined(one_by_one)
+    assert [(e.attributes, e.duration_ms, e.resource) for e in batched.get_events()] == [
+        (e.attributes, e.duration_ms, e.resource) for e in one_by_one.get_events()]
+
+    kept = events[-bound:] if bound is not None and events else events
+    cases: dict[str, list[ProcessEvent]] = {}
+    for n, event in enumerate(events):
+        cases.setdefault(event.case_id, []).append(event)
+        if bound is not None and n >= bound:
+            oldest = events[n - bound]
+            cases[oldest.case_id].remove(oldest)
+            if not cases[oldest.case_id]:
+                del cases[oldest.case_id]
+    key = (lambda x: x.timestamp.astimezone(timezone.utc)) if aware else (lambda x: x.timestamp)
+    expected = [x.event_id for evs in cases.values() for x in sorted(evs, key=key)]
+    assert [x.event_id for x in batched.get_events()] == expected
+    assert (batched.get_event_count(), batched.get_case_count()) == (len(kept), len(cases))
+
+
+def test_process_map_of_an_activity_seen_only_outside_the_map_lifecycles() -> None:
+    """A timed activity whose events are all ``start`` is not on the map (complete events only): no KeyError, and
+    the legend does not name it as slow."""
+    e = ProcessMiningEngine()
+    e.record_event(ev("c1", "queued", 0, lifecycle="start", dur=500))
+    e.record_event(ev("c1", "work", 1, dur=10))
+    mermaid = e.process_map("mermaid")
+    dot = e.process_map("dot")
+    assert isinstance(mermaid, str) and isinstance(dot, str)
+    assert "queued" not in mermaid and "queued" not in dot and "work" in mermaid

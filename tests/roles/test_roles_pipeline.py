@@ -12,6 +12,9 @@ from llmteam.roles import (
     ProcessMiningEngine,
     RuleBasedStrategy,
 )
+from llmteam.roles._mining import event_of
+
+from .._support.mined import mined
 
 
 class Agent:
@@ -178,3 +181,129 @@ async def test_memory_stays_flat_over_many_runs() -> None:
     assert o.process_mining is not None and o.process_mining.get_event_count() == 1000
     assert len(o.get_execution_history()) == 100
     assert growth < 4 * 1024 * 1024, f"RSS grew {growth / 1e6:.1f} MB over 20k runs"
+
+
+class SpyEngine(ProcessMiningEngine):
+    """The orchestrator's engine, also keeping (as ProcessEvents) every event in the order it was handed over."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.handed: list = []
+
+    def _record(self, fields, entries):  # type: ignore[no-untyped-def]
+        entries = list(entries)
+        self.handed.extend(event_of(e) if fields else e for e in entries)
+        return super()._record(fields, entries)
+
+
+class Sleepy:
+    """Suspends a varying number of times (so concurrent runs interleave), fails on request."""
+
+    def __init__(self, name: str, pauses: int, fail_on: str | None = None) -> None:
+        self.name, self.pauses, self.fail_on = name, pauses, fail_on
+
+    async def process(self, state: dict) -> dict:
+        for _ in range(self.pauses + len(state) % 3):
+            await asyncio.sleep(0)
+        if state.get("run") == self.fail_on:
+            raise RuntimeError(f"{self.name} failed")
+        return {self.name: state.get(self.name, 0) + 1}
+
+
+def many_targets(ctx):  # type: ignore[no-untyped-def]
+    """Two targets (one unknown) at the first step, a retry at the third, then the default sequence."""
+    if ctx.current_step == "start":
+        return OrchestrationDecision("route", ["a", "ghost", "b"], "fan", 0.5)
+    if len(ctx.execution_history) == 2:
+        return OrchestrationDecision("retry", ["c"], "again", 0.7)
+    return None
+
+
+async def test_concurrent_runs_mine_what_recording_each_event_alone_mines() -> None:
+    """The orchestrator hands events over in batches of field tuples, built into ProcessEvents only when the log is
+    read; fed the same events one at a time in the same order, an engine mines the same.
+
+    Runs interleave (agents suspend), one fails, one route names an unknown agent and one decision retries.
+    """
+    o = PipelineOrchestrator("p", RuleBasedStrategy().add_rule(many_targets))
+    spy = o.process_mining = SpyEngine()
+    for i, name in enumerate(("a", "b", "c")):
+        o.register_agent(name, Sleepy(name, i, fail_on="r3" if name == "b" else None))
+    results = await asyncio.gather(*(o.orchestrate(f"r{i}", {"run": f"r{i}"}) for i in range(6)),
+                                   return_exceptions=True)
+    assert [isinstance(r, RuntimeError) for r in results] == [False, False, False, True, False, False]
+    reference = ProcessMiningEngine()
+    for event in spy.handed:
+        reference.record_event(event)
+    assert mined(spy) == mined(reference)
+    assert spy.get_case_count() == 6 and spy.get_event_count() == len(spy.handed)
+    first = [(e.activity, e.lifecycle) for e in spy.get_events("r0")]
+    assert first[:9] == [("decision:route", "complete"), ("a", "start"), ("a", "complete"), ("b", "start"),
+                         ("b", "complete"), ("decision:route", "complete"), ("c", "start"), ("c", "complete"),
+                         ("decision:retry", "complete")]
+    assert [(e.activity, e.lifecycle) for e in spy.get_events("r3")][-1] == ("b", "error")
+
+
+async def test_events_reach_the_engine_before_every_await() -> None:
+    """While an agent runs, its decision and start are in the engine; when the strategy decides, the previous
+    agent's completion is: whoever looks at the engine sees what recording each event at once would show."""
+    o = PipelineOrchestrator("p", RuleBasedStrategy().add_rule(lambda ctx: seen_by_strategy.append(
+        [(e.activity, e.lifecycle) for e in o.process_mining.get_events("r")])))  # type: ignore[union-attr]
+    seen_by_strategy: list = []
+    seen_by_agent: list = []
+
+    class Looker:
+        async def process(self, state: dict) -> None:
+            seen_by_agent.append([(e.activity, e.lifecycle) for e in o.process_mining.get_events("r")])  # type: ignore[union-attr]
+
+    o.register_agent("a", Looker())
+    o.register_agent("b", Looker())
+    await o.orchestrate("r", {})
+    assert seen_by_agent == [
+        [("decision:route", "complete"), ("a", "start")],
+        [("decision:route", "complete"), ("a", "start"), ("a", "complete"), ("decision:route", "complete"),
+         ("b", "start")],
+    ]
+    assert seen_by_strategy[1] == seen_by_agent[0] + [("a", "complete")]
+    assert len(seen_by_strategy) == 3 and seen_by_strategy[0] == []
+
+
+async def test_an_agent_starts_at_the_time_of_the_step_event_before_it() -> None:
+    """The start event takes the decision's time (or the previous agent's completion time): nothing else happens
+    in between, so the log keeps one clock reading per moment and stays in time order."""
+    o = PipelineOrchestrator("p", RuleBasedStrategy().add_rule(
+        lambda ctx: OrchestrationDecision("route", ["a", "b"], "both", 1.0) if ctx.current_step == "start" else None))
+    o.register_agent("a", Agent())
+    o.register_agent("b", Agent())
+    await o.orchestrate("r", {})
+    assert o.process_mining is not None
+    ev = o.process_mining.get_events("r")
+    assert [(e.activity, e.lifecycle) for e in ev[:5]] == [
+        ("decision:route", "complete"), ("a", "start"), ("a", "complete"), ("b", "start"), ("b", "complete")]
+    assert ev[1].timestamp == ev[0].timestamp and ev[3].timestamp == ev[2].timestamp
+    assert all(x.timestamp <= y.timestamp for x, y in zip(ev, ev[1:]))
+    assert len({e.event_id for e in ev}) == len(ev)
+
+
+async def test_an_engine_subclass_that_overrides_recording_sees_every_event() -> None:
+    """A subclass overriding ``record_event`` (e.g. to forward events) gets each event as a ProcessEvent, in order,
+    as it did when the orchestrator recorded one event at a time."""
+
+    class Forwarding(ProcessMiningEngine):
+        def __init__(self) -> None:
+            super().__init__()
+            self.forwarded: list = []
+
+        def record_event(self, event):  # type: ignore[no-untyped-def]
+            self.forwarded.append((event.activity, event.lifecycle, event.attributes))
+            super().record_event(event)
+
+    o = PipelineOrchestrator("p")
+    engine = o.process_mining = Forwarding()
+    o.register_agent("a", Agent())
+    await o.orchestrate("r", {})
+    assert engine.forwarded == [
+        ("decision:route", "complete", {"reason": "default_sequence", "confidence": 1.0}), ("a", "start", {}),
+        ("a", "complete", {}), ("decision:end", "complete", {"reason": "no_more_agents", "confidence": 1.0}),
+    ]
+    assert [(e.activity, e.lifecycle) for e in engine.get_events("r")] == [x[:2] for x in engine.forwarded]

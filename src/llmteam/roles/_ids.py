@@ -7,12 +7,19 @@ import uuid
 from collections.abc import Iterator
 
 _COUNTER_END = 0xFFFFFFFFFFFF  # 12 hex digits: a fresh random prefix before the counter would need a 13th
+_HEX3 = tuple(f"{i:03x}" for i in range(0x1000))  # the counter is four of these, most significant first
 
 
 def _batch(_: object = None) -> Iterator[str]:
-    """Ids sharing one fresh random prefix: ``xxxxxxxx-xxxx-4xxx-yxxx-`` then a 12-digit hex counter."""
+    """Ids sharing one fresh random prefix: ``xxxxxxxx-xxxx-4xxx-yxxx-`` then a 12-digit hex counter.
+
+    The counter's digits come from the cartesian product of four 3-digit tables, which enumerates 000000000000,
+    000000000001, ... in order like ``f"{n:012x}"`` but joins four ready strings instead of formatting an int
+    (about three times quicker per id).
+    """
     prefix = str(uuid.uuid4())[:24]  # version and variant bits stay valid
-    return map(f"{prefix}{{:012x}}".format, range(_COUNTER_END))
+    counters = itertools.product((prefix,), _HEX3, _HEX3, _HEX3, _HEX3)
+    return itertools.islice(map("".join, counters), _COUNTER_END)
 
 
 class EventIds:

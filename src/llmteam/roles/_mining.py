@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 from collections import deque
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import replace
 from datetime import datetime, timezone
+from functools import partial
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
 from llmteam.licensing import LicenseTier, check_builtin_gate
 from llmteam.roles import _analysis, _process_map, _xes
@@ -21,6 +22,19 @@ from llmteam.roles._models import (
     Variant,
 )
 
+# ProcessEvent's fields in its positional order, the attributes as one flat tuple of keys and values alternating:
+# what the orchestrator records. Strings, a datetime, numbers and a tuple of them only, so the garbage collector
+# stops visiting a kept tuple after its first pass (a dict inside would keep it tracked) and each event adds at most
+# two objects for it to count; read back as a ProcessEvent by event_of().
+EventFields = tuple[str, datetime, str, str, str, str, int, float, tuple[Any, ...]]
+
+
+def event_of(fields: EventFields) -> ProcessEvent:
+    """The ProcessEvent that ``fields`` describe (with a fresh attributes dict)."""
+    event_id, timestamp, activity, resource, case_id, lifecycle, duration_ms, cost, attributes = fields
+    return ProcessEvent(event_id, timestamp, activity, resource, case_id, lifecycle, duration_ms, cost,
+                        dict(zip(attributes[::2], attributes[1::2], strict=True)))
+
 
 class ProcessMiningEngine:
     """Collect process events per case and mine them; with ``max_events`` the oldest events are evicted."""
@@ -31,10 +45,11 @@ class ProcessMiningEngine:
                                        or max_events < 1):
             raise ValueError(f"max_events={max_events!r} must be None (keep everything) or an int >= 1")
         self.max_events = max_events
-        self._cases: dict[str, deque[ProcessEvent]] = {}
-        self._order: deque[ProcessEvent] | None = deque() if max_events is not None else None
+        self._cases: dict[str, deque[ProcessEvent | EventFields]] = {}
+        self._order: deque[str] | None = deque() if max_events is not None else None  # case ids, oldest first
         self._count = 0
         self._unsorted: set[str] = set()
+        self._unbuilt: set[str] = set()  # cases holding EventFields not yet turned into ProcessEvents
         self._naive: bool | None = None
         self._mixed_tz = False
         self._cache: tuple[list[list[ProcessEvent]], _analysis.ActivityProfile | None] | None = None
@@ -42,23 +57,65 @@ class ProcessMiningEngine:
     # -- recording -------------------------------------------------------------------------------------
     def record_event(self, event: ProcessEvent) -> None:
         """Add ``event`` to its case; evicts the oldest event first when the bound is reached."""
+        self._record(False, (event,))
+
+    def record_events(self, events: Collection[ProcessEvent] | Iterator[ProcessEvent]) -> int:
+        """Record many events in order (each exactly as :meth:`record_event` would); returns how many.
+
+        An iterator is consumed as it goes (an XES import never becomes one list); events before a failing one
+        stay recorded.
+        """
+        return self._record(False, events)
+
+    def _record(self, fields: bool, entries: Collection[Any] | Iterator[Any]) -> int:
+        """The one recording loop: ``entries`` are ProcessEvents, or :data:`EventFields` tuples when ``fields``.
+
+        Field tuples are the orchestrator's hot path (one call per batch): nothing is built per event until the
+        log is read, when each tuple becomes ``event_of(fields)``, once.
+        """
         self._cache = None
-        cid = event.case_id
-        ts = event.timestamp
-        case = self._cases.get(cid)
-        if (ts.tzinfo is None) is not self._naive:
-            self._note_timezone(ts)
-        if case is None:
-            self._cases[cid] = case = deque()
-        elif cid not in self._unsorted and (self._mixed_tz or ts < case[-1].timestamp):
-            self._unsorted.add(cid)
-        case.append(event)
-        self._count += 1
+        cases = self._cases
+        unsorted = self._unsorted
         order = self._order
-        if order is not None:
-            order.append(event)
-            if self._count > self.max_events:  # type: ignore[operator]
-                self._evict(order.popleft())
+        n = 0
+        for entry in entries:
+            if fields:
+                cid, ts = entry[4], entry[1]
+                self._unbuilt.add(cid)
+            else:
+                cid, ts = entry.case_id, entry.timestamp
+            if (ts.tzinfo is None) is not self._naive:
+                self._note_timezone(ts)
+            case = cases.get(cid)
+            if case is None:
+                cases[cid] = case = deque()
+            elif cid not in unsorted:
+                last = case[-1]
+                if self._mixed_tz or ts < (last[1] if isinstance(last, tuple) else last.timestamp):
+                    unsorted.add(cid)
+            case.append(entry)
+            self._count += 1
+            n += 1
+            if order is not None:
+                order.append(cid)
+                if self._count > self.max_events:  # type: ignore[operator]
+                    self._evict(order.popleft())
+        return n
+
+    def _fields_recorder(self) -> Callable[[Collection[EventFields]], object]:
+        """How the orchestrator hands over its field tuples: straight into the recording loop, or, when a subclass
+        overrides ``record_event`` or ``record_events``, one ``record_event(ProcessEvent)`` at a time as before."""
+        cls = type(self)
+        if cls.record_event is ProcessMiningEngine.record_event and (
+            cls.record_events is ProcessMiningEngine.record_events
+        ):
+            return partial(self._record, True)  # positional: no keyword dict per call
+
+        def one_at_a_time(rows: Collection[EventFields]) -> None:
+            for fields in rows:
+                self.record_event(event_of(fields))
+
+        return one_at_a_time
 
     def _note_timezone(self, ts: datetime) -> None:
         """The first event sets whether the log is naive or aware; a later event of the other kind mixes it."""
@@ -67,21 +124,15 @@ class ProcessMiningEngine:
         else:
             self._mixed_tz = True
 
-    def _evict(self, old: ProcessEvent) -> None:
-        case = self._cases[old.case_id]
+    def _evict(self, cid: str) -> None:
+        """Drop the oldest event of case ``cid`` (the oldest of the log: cases keep recording order)."""
+        case = self._cases[cid]
         case.popleft()
         self._count -= 1
         if not case:
-            del self._cases[old.case_id]
-            self._unsorted.discard(old.case_id)
-
-    def record_events(self, events: Collection[ProcessEvent] | Iterator[ProcessEvent]) -> int:
-        """Record many events; returns how many were recorded."""
-        n = 0
-        for event in events:
-            self.record_event(event)
-            n += 1
-        return n
+            del self._cases[cid]
+            self._unsorted.discard(cid)
+            self._unbuilt.discard(cid)
 
     def get_event_count(self) -> int:
         """Events currently held."""
@@ -98,19 +149,30 @@ class ProcessMiningEngine:
             self._order.clear()
         self._count = 0
         self._unsorted.clear()
+        self._unbuilt.clear()
         self._naive = None
         self._mixed_tz = False
         self._cache = None
 
     # -- views ---------------------------------------------------------------------------------------------
+    def _build(self) -> None:
+        """Turn every EventFields tuple into its ProcessEvent, in place (case order and event order kept)."""
+        cases = self._cases
+        for cid in self._unbuilt:
+            cases[cid] = deque(event_of(e) if isinstance(e, tuple) else e for e in cases[cid])
+        self._unbuilt.clear()
+
     def _sorted_cases(self) -> list[list[ProcessEvent]]:
         if self._cache is not None:
             return self._cache[0]
+        if self._unbuilt:
+            self._build()
+        built = cast("dict[str, deque[ProcessEvent]]", self._cases)  # only ProcessEvents once built
         unsorted = self._unsorted
         if self._mixed_tz:
-            cases = [sorted((_aware(e) for e in c), key=_ts) for c in self._cases.values()]
+            cases = [sorted((_aware(e) for e in c), key=_ts) for c in built.values()]
         else:
-            cases = [sorted(c, key=_ts) if cid in unsorted else list(c) for cid, c in self._cases.items()]
+            cases = [sorted(c, key=_ts) if cid in unsorted else list(c) for cid, c in built.items()]
         self._cache = (cases, None)
         return cases
 
@@ -165,8 +227,10 @@ class ProcessMiningEngine:
         """
         dfg = self.directly_follows_graph()
         if "service" not in options:
-            ranked = self.find_bottlenecks("service", max(1, len(dfg.activities)))
-            options["service"] = {b.activity: b.mean_service_time for b in ranked if b.service_samples}
+            ranked = self.find_bottlenecks("service", None)
+            options["service"] = {  # only activities on the map (its lifecycles) can be drawn or highlighted
+                b.activity: b.mean_service_time for b in ranked if b.service_samples and b.activity in dfg.activities
+            }
         return _process_map.process_map(dfg, format, **options)
 
     # -- XES -----------------------------------------------------------------------------------------------
@@ -191,6 +255,7 @@ class ProcessMiningEngine:
 
 def _ts(event: ProcessEvent) -> datetime:
     return event.timestamp
+
 
 
 def _aware(event: ProcessEvent) -> ProcessEvent:

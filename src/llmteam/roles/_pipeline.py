@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
+from collections.abc import Callable, Collection
 from datetime import datetime
 from typing import Any
 
 from llmteam.roles._ids import EventIds
-from llmteam.roles._mining import ProcessMiningEngine
-from llmteam.roles._models import ProcessEvent, ProcessMetrics
+from llmteam.roles._mining import EventFields, ProcessMiningEngine
+from llmteam.roles._models import ProcessMetrics
 from llmteam.roles._orchestration import OrchestrationContext, OrchestrationStrategy, RuleBasedStrategy
 
 _NOT_FOUND = object()
@@ -55,19 +56,27 @@ class PipelineOrchestrator:
         self._agents.pop(name, None)
 
     def _states(self) -> dict[str, dict[str, Any]]:
-        states: dict[str, dict[str, Any]] = {}
-        for name, agent in self._agents.items():
-            getter = getattr(agent, "get_state", _NOT_FOUND)
-            states[name] = getter() if getter is not _NOT_FOUND else {"status": "available"}  # type: ignore[operator]
-        return states
+        return {
+            name: getter() if (getter := getattr(agent, "get_state", _NOT_FOUND)) is not _NOT_FOUND  # type: ignore[operator]
+            else {"status": "available"}
+            for name, agent in self._agents.items()
+        }
 
     async def orchestrate(self, run_id: str, input_data: dict[str, Any]) -> dict[str, Any]:
-        """Run ``run_id`` from ``input_data`` until the strategy ends it; returns the final state."""
+        """Run ``run_id`` from ``input_data`` until the strategy ends it; returns the final state.
+
+        With mining on, events reach the engine in one call per stretch without an await (the decision with the
+        first agent's start, an agent's completion with the next one's start, the step's last event before it
+        yields): whenever another task can run, the engine holds exactly the events that recording them one at a
+        time would have given it, in the same order. An agent's start event takes the time of the step's event
+        before it (nothing but this bookkeeping happens in between).
+        """
         state = dict(input_data)
         step = "start"
         run_history: list[dict[str, Any]] = []
         mining = self.process_mining
-        record = mining.record_event if mining is not None else None
+        record = mining._fields_recorder() if mining is not None else None  # takes EventFields tuples
+        carry: EventFields | None = None  # with mining, the step's latest event, not yet handed to the engine
         new_id = self._new_id
         agents = self._agents
         decide = self.strategy.decide
@@ -86,10 +95,10 @@ class PipelineOrchestrator:
             targets = decision.target_agents
             now = datetime.now()
             if record is not None:
-                record(ProcessEvent(
+                carry = (
                     new_id(), now, f"decision:{kind}", "orchestrator", run_id, "complete", 0, 0.0,
-                    {"reason": decision.reason, "confidence": decision.confidence},
-                ))
+                    ("reason", decision.reason, "confidence", decision.confidence),
+                )
             done = True
             if kind == "route" and targets:
                 for name in targets:
@@ -98,7 +107,20 @@ class PipelineOrchestrator:
                         continue
                     done = False
                     step = name
-                    await self._run_agent(name, agent, state, run_id, run_history, decision.reason, record)
+                    if record is not None and carry is not None:
+                        start: EventFields = (new_id(), carry[1], name, name, run_id, "start", 0, 0.0, ())
+                        record((carry, start))
+                    started = time.perf_counter()
+                    try:
+                        result = await agent.process(state)
+                    except Exception as exc:
+                        self._agent_failed(name, exc, started, run_id, run_history, decision.reason, record)
+                        raise
+                    if record is not None:
+                        elapsed = int((time.perf_counter() - started) * 1000)
+                        carry = (new_id(), datetime.now(), name, name, run_id, "complete", elapsed, 0.0, ())
+                    if isinstance(result, dict):
+                        state.update(result)
             elif kind == "retry" and targets:
                 step = targets[0]
                 done = False
@@ -109,39 +131,29 @@ class PipelineOrchestrator:
             }
             run_history.append(entry)
             history.append(entry)
+            if record is not None and carry is not None:
+                record((carry,))
             await asyncio.sleep(0)
             if done:
                 return state
 
-    async def _run_agent(
-        self, name: str, agent: Any, state: dict[str, Any], run_id: str,
-        run_history: list[dict[str, Any]], reason: str, record: Any,
+    def _agent_failed(
+        self, name: str, exc: Exception, started: float, run_id: str, run_history: list[dict[str, Any]], reason: str,
+        record: Callable[[Collection[EventFields]], object] | None,
     ) -> None:
-        new_id = self._new_id
-        if record is not None:
-            record(ProcessEvent(new_id(), datetime.now(), name, name, run_id, "start", 0, 0.0, {}))
-        started = time.perf_counter()
-        try:
-            result = await agent.process(state)
-        except Exception as exc:
-            elapsed = int((time.perf_counter() - started) * 1000)
-            now = datetime.now()
-            if record is not None:
-                record(ProcessEvent(new_id(), now, name, name, run_id, "error", elapsed, 0.0, {"error": str(exc)}))
-            entry = {
-                "step": name,
-                "decision": {"type": "error", "targets": [name], "reason": reason},
-                "error": str(exc),
-                "timestamp": now.isoformat(),
-            }
-            run_history.append(entry)
-            self._history.append(entry)
-            raise
+        """Record an agent's failure: an ``error`` event (with mining, through the run's recorder), a history entry."""
+        now = datetime.now()
         if record is not None:
             elapsed = int((time.perf_counter() - started) * 1000)
-            record(ProcessEvent(new_id(), datetime.now(), name, name, run_id, "complete", elapsed, 0.0, {}))
-        if isinstance(result, dict):
-            state.update(result)
+            record(((self._new_id(), now, name, name, run_id, "error", elapsed, 0.0, ("error", str(exc))),))
+        entry = {
+            "step": name,
+            "decision": {"type": "error", "targets": [name], "reason": reason},
+            "error": str(exc),
+            "timestamp": now.isoformat(),
+        }
+        run_history.append(entry)
+        self._history.append(entry)
 
     def get_process_metrics(self) -> ProcessMetrics | None:
         """The mining engine's metrics, or None when process mining is disabled."""
