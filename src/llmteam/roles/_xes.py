@@ -121,7 +121,7 @@ def _typed(key: str, value: Any, utc: _UTC) -> str:
 
 _ID_END = '"/>\n'
 _CACHED_TYPES = frozenset({str, int, bool, float, type(None)})
-_EVENT_ID = attrgetter("event_id")
+_EVENT_ID, _TIMESTAMP = attrgetter("event_id"), attrgetter("timestamp")
 Entry = tuple[str, ...]
 
 
@@ -224,34 +224,44 @@ def _numbers(duration: Any, cost: Any, utc: _UTC) -> str:
 def _trace(case_id: str, events: Sequence[ProcessEvent], known: _Parts, utc: _UTC) -> str:
     """One ``<trace>`` in either layout: per event, its remembered parts and what differs, in one f-string.
 
-    The per-event lookups are inline because they run once per event. In the standard layout each event also
-    writes its event id as given: one check over all the ids of the trace (plain ``str``, nothing to escape)
-    decides whether they are written as they are or escaped one by one.
+    The per-event lookups are inline because they run once per event; timestamps are formatted and event ids
+    checked for the whole trace first (the ids are written as they are when all are plain ``str`` with nothing to
+    escape, else escaped one by one).
     """
-    standard = known.standard
     out = [f'  <trace>\n    <string key="concept:name" value="{escape(str(case_id))}"/>\n']
     append = out.append
     table, tails = known.known, known.tails
-    if standard:
+    stamps = list(map(_TIMESTAMP, events))
+    if not known.standard:
+        texts: Iterable[str] = map(_ISO, stamps)
+        if {*map(type, stamps)} - {datetime}:  # a subclass's own isoformat is escaped like any other text
+            texts = [_ISO(t) if type(t) is datetime else escape(t.isoformat()) for t in stamps]
+        for e, stamp in zip(events, texts, strict=True):
+            attrs = e.attributes
+            key = (e.activity, e.resource, e.lifecycle, *attrs, *attrs.values())
+            try:
+                found = table.get(key)
+            except TypeError:  # an unhashable attribute value
+                found = None
+            if found is None:
+                found = known.find(e, key)
+            append(f"{found[0]}{stamp}{found[1]}")
+    else:
         ids = list(map(_EVENT_ID, events))
-        plain_ids = not ({*map(type, ids)} - {str}) and _SPECIAL.search("".join(ids)) is None
-    for e in events:
-        attrs = e.attributes
-        key = (e.activity, e.resource, e.lifecycle, *attrs, *attrs.values())
-        try:
-            found = table.get(key)
-        except TypeError:  # an unhashable attribute value
-            found = None
-        if found is None:
-            found = known.find(e, key)
-        ts = e.timestamp
-        if standard:
+        if {*map(type, ids)} - {str} or _SPECIAL.search("".join(ids)):
+            ids = list(map(escape, ids))
+        for e, stamp, event_id in zip(events, map(utc, stamps), ids, strict=True):
+            attrs = e.attributes
+            key = (e.activity, e.resource, e.lifecycle, *attrs, *attrs.values())
+            try:
+                found = table.get(key)
+            except TypeError:
+                found = None
+            if found is None:
+                found = known.find(e, key)
             d = e.duration_ms
             tail = tails.get(d) if type(d) is int and not e.cost else None
-            append(f"{found[0]}{utc(ts)}{found[1]}{e.event_id if plain_ids else escape(e.event_id)}"
-                   f"{known.tail(d, e.cost) if tail is None else tail}{found[2]}")
-        else:
-            append(f"{found[0]}{ts.isoformat() if type(ts) is datetime else escape(ts.isoformat())}{found[1]}")
+            append(f"{found[0]}{stamp}{found[1]}{event_id}{known.tail(d, e.cost) if tail is None else tail}{found[2]}")
     append("  </trace>\n")
     return "".join(out)
 
