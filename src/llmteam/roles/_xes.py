@@ -121,6 +121,7 @@ def _typed(key: str, value: Any, utc: _UTC) -> str:
 
 _ID_END = '"/>\n'
 _CACHED_TYPES = frozenset({str, int, bool, float, type(None)})
+_STR = frozenset({str})
 _EVENT_ID, _TIMESTAMP = attrgetter("event_id"), attrgetter("timestamp")
 Entry = tuple[str, ...]
 
@@ -161,40 +162,47 @@ class _Parts:
         """The parts of an event that ``known`` did not hold under ``key`` (rendered, and kept within the bound)."""
         attrs = e.attributes
         table = self.known
-        if not all(type(x) is str for x in (*attrs, *attrs.values())):
+        if not {*map(type, key)} - _STR:  # plain str: written as they are when none has anything to escape
+            found = self.render(e, plain=_SPECIAL.search("".join(key)) is None)
+        else:
             key = (*key, *map(type, attrs), *map(type, attrs.values()))
             table = self.typed
             try:
-                found = table.get(key)
+                remembered = table.get(key)
             except TypeError:  # an unhashable attribute value: rendered every time
                 return self.render(e)
-            if found is not None:
-                return found
+            if remembered is not None:
+                return remembered
             if not all(type(v) in _CACHED_TYPES and (type(v) is not float or (v == v and v != 0.0))
                        for v in attrs.values()):
                 return self.render(e)
-        found = self.render(e)
+            found = self.render(e)
         if self._size < _CACHE_LIMIT:
             table[key] = found
             self._size += 1
         return found
 
-    def render(self, e: ProcessEvent) -> Entry:
-        """The parts of the event."""
+    def render(self, e: ProcessEvent, plain: bool = False) -> Entry:
+        """The parts of the event; ``plain``: its values are all ``str`` with nothing to escape (written as is)."""
         attrs = e.attributes
+        esc = str if plain else escape
         head = (
             "    <event>\n"
-            f'      <string key="concept:name" value="{escape(e.activity)}"/>\n'
-            f'      <string key="org:resource" value="{escape(e.resource)}"/>\n'
+            f'      <string key="concept:name" value="{esc(e.activity)}"/>\n'
+            f'      <string key="org:resource" value="{esc(e.resource)}"/>\n'
             '      <date key="time:timestamp" value="'
         )
-        middle = f'"/>\n      <string key="lifecycle:transition" value="{escape(e.lifecycle)}"/>\n'
+        middle = f'"/>\n      <string key="lifecycle:transition" value="{esc(e.lifecycle)}"/>\n'
+        if plain:  # every attribute a string element in both layouts
+            rest = "".join([f'      <string key="{k}" value="{v}"/>\n' for k, v in attrs.items()])
+        elif self.standard:
+            rest = "".join([f"      {_typed(_text(k), v, self._utc)}\n" for k, v in attrs.items()])
+        else:
+            rest = "".join([f'      <string key="{escape(_text(k))}" value="{escape(_text(v))}"/>\n'
+                            for k, v in attrs.items()])
         if self.standard:
-            rest = "".join(f"      {_typed(_text(k), v, self._utc)}\n" for k, v in attrs.items())
             return head, middle + f'      <id key="{EVENT_ID_KEY}" value="', rest + "    </event>\n"
-        return head, middle + "".join(
-            f'      <string key="{escape(_text(k))}" value="{escape(_text(v))}"/>\n' for k, v in attrs.items()
-        ) + "    </event>\n"
+        return head, middle + rest + "    </event>\n"
 
     def tail(self, duration: Any, cost: Any) -> str:
         """The end of the id line, then the duration and cost lines (those not zero); per ``int`` duration kept."""
