@@ -215,3 +215,13 @@ def test_bytes_that_are_not_the_declared_encoding_are_a_clear_error(tmp_path: Pa
 def test_a_lone_surrogate_in_text_is_a_clear_error() -> None:
     with pytest.raises(XESImportError, match="not a Unicode character"):
         import_xes("<log><trace>\ud800</trace></log>")
+
+
+def test_the_extra_attributes_remembered_stay_within_their_bound(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_xes_import, "_MAX_EXTRAS", 5)
+    e = ProcessMiningEngine()
+    stamp = datetime(2024, 1, 1, tzinfo=timezone.utc)
+    e.record_events(ProcessEvent(f"e{i}", stamp, "a", "r", "c", attributes={"n": i}) for i in range(50))
+    reader = _xes_import._Reader()
+    events = reader.feed(e.export_xes(standard=True), final=True)
+    assert [ev.attributes for ev in events] == [{"n": i} for i in range(50)] and len(reader._extras) == 5
