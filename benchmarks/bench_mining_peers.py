@@ -6,18 +6,25 @@ Both sides build the same synthetic log (GEN below, executed in both interpreter
 time, interleaved; the table shows medians and the ratio (pm4py's time / ours: above 1 means llmteam is faster).
 - DFG with performance: ``ProcessMiningEngine.directly_follows_graph()`` from the engine's events with its cache
   cleared (so it re-sorts its cases), vs ``pm4py.discover_performance_dfg`` on pm4py's formatted DataFrame.
-- XES import (``--xes-events``, 0 to skip): ``import_xes`` of an IEEE XES file our exporter wrote, vs pm4py's
-  pure-Python reader (``read_xes(variant="iterparse")``) and the Rust reader pm4py uses by default (``rustxes``, in
-  our ``interop`` extra, timed in this process); events/s, medians of interleaved rounds.
+- XES import (``--xes-events``, 0 to skip): ``import_xes`` of an IEEE XES file our exporter wrote, vs the reader
+  before (a verbatim copy of the reader issue 17 measured, ``_xes_import_before.py``: the 2x target's baseline),
+  pm4py's pure-Python reader (``read_xes(variant="iterparse")``) and the Rust reader pm4py uses by default
+  (``rustxes``, in our ``interop`` extra, timed in this process); then both llmteam readers on the same log with an
+  extra attribute first in every event (another tool's layout, which the reader takes tag by tag); events/s and
+  CPU time per event, medians of interleaved rounds. ``--events 0`` skips the DFG row.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import tempfile
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
+import _xes_import_before as reader_before
 from _peers import Peer, interleave, peer_python, print_table, row, time_call
 
 from llmteam.roles import ProcessEvent, ProcessMiningEngine, import_xes
@@ -67,7 +74,7 @@ for line in sys.stdin:
 
 
 def xes_import_rows(n: int, rounds: int) -> None:
-    """Events/s of our XES import beside pm4py's iterparse reader and rustxes, interleaved, medians."""
+    """Events/s of our XES import beside the reader before, pm4py's iterparse reader and rustxes; interleaved."""
     import rustxes  # the interop extra: pip install -e ".[dev,interop]"
 
     scope: dict[str, object] = {}
@@ -79,25 +86,40 @@ def xes_import_rows(n: int, rounds: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "log.xes"
         engine.write_xes(path, standard=True)
+        # the same log in a layout of another tool (an extra attribute first in every event): read tag by tag
+        foreign = Path(tmp) / "foreign.xes"
+        foreign.write_text(path.read_text(encoding="utf-8").replace(
+            "<event>", '<event><string key="source" value="bench"/>'), encoding="utf-8")
         peer = Peer(peer_python("pm4py", PM4PY), PM4PY_XES_WORKER, str(path))
-        if peer.info != str(n) or len(import_xes(path)) != n or rustxes.import_xes(str(path))[0].shape[0] != n:
+        ours = import_xes(path)
+        if ours != reader_before.import_xes(path) or [replace(e, attributes={}) for e in import_xes(foreign)] != [
+            replace(e, attributes={}) for e in ours
+        ] or import_xes(foreign) != reader_before.import_xes(foreign):
+            raise SystemExit("the reader before and the reader now disagree on the log: fix the reader first")
+        if peer.info != str(n) or len(ours) != n or rustxes.import_xes(str(path))[0].shape[0] != n:
             raise SystemExit(f"the readers disagree on the number of events: expected {n}, pm4py read {peer.info}")
-        times: dict[str, list[float]] = {"llmteam import_xes": [], "pm4py iterparse": [], "rustxes (Rust)": []}
+        readers: dict[str, Callable[[], float]] = {
+            "llmteam import_xes": lambda: time_call(lambda: import_xes(path)),
+            "reader before (baseline)": lambda: time_call(lambda: reader_before.import_xes(path)),
+            "pm4py iterparse": peer.time_one,
+            "rustxes (Rust)": lambda: time_call(lambda: rustxes.import_xes(str(path))),
+            "llmteam, other layout": lambda: time_call(lambda: import_xes(foreign)),
+            "before, other layout": lambda: time_call(lambda: reader_before.import_xes(foreign)),
+        }
+        times: dict[str, list[float]] = {name: [] for name in readers}
         for i in range(rounds):
-            order = list(times) if i % 2 == 0 else list(reversed(times))
-            for name in order:
-                if name == "pm4py iterparse":
-                    times[name].append(peer.time_one())
-                elif name == "rustxes (Rust)":
-                    times[name].append(time_call(lambda: rustxes.import_xes(str(path))))
-                else:
-                    times[name].append(time_call(lambda: import_xes(path)))
+            for name in list(readers) if i % 2 == 0 else reversed(readers):
+                times[name].append(readers[name]())
         peer.close()
     rates = {name: n / statistics.median(t) for name, t in times.items()}
-    print(f"XES import, IEEE layout, {n:,} events, {rounds} interleaved rounds (events/s, CPU time, medians)")
-    ours = rates["llmteam import_xes"]
+    print(f"XES import, IEEE layout, {n:,} events, {rounds} interleaved rounds (CPU time, medians), load average "
+          f"{os.getloadavg()[0]:.1f}")
+    print("  the reader before: a verbatim copy of the reader issue 17 measured (benchmarks/_xes_import_before.py)")
+    ours = dict.fromkeys(("reader before (baseline)", "pm4py iterparse", "rustxes (Rust)"), "llmteam import_xes")
+    ours["before, other layout"] = "llmteam, other layout"
     for name, rate in rates.items():
-        print(f"  {name:<20} {rate:>12,.0f} events/s   ours/this x{ours / rate:.2f}")
+        ratio = f"   llmteam/this x{rates[ours[name]] / rate:.2f}" if name in ours else ""
+        print(f"  {name:<26} {rate:>10,.0f} events/s {1e6 / rate:>7.2f} us CPU/event{ratio}")
 
 
 def our_engine(n: int) -> ProcessMiningEngine:
@@ -117,6 +139,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.xes_events:
         xes_import_rows(args.xes_events, args.rounds)
+    if not args.events:
+        return
     engine = our_engine(args.events)
     peer = Peer(peer_python("pm4py", PM4PY), PM4PY_WORKER, str(args.events))
 

@@ -100,6 +100,11 @@ class _Sneaky(str):
         return '"/><injected/>'
 
 
+def _chars(value: object) -> str:
+    """A str (subclasses too) is written as the characters it holds, anything else as str(value)."""
+    return value if isinstance(value, str) else str(value)
+
+
 def _reference_trace(case_id: str, events: list[ProcessEvent], standard: bool) -> str:
     """The obvious writer: every value escaped where it is written, nothing remembered between events."""
     utc = _UTC()
@@ -119,9 +124,9 @@ def _reference_trace(case_id: str, events: list[ProcessEvent], standard: bool) -
                 out.append(f"      {_typed(DURATION_KEY, e.duration_ms, utc)}\n")
             if e.cost:
                 out.append(f"      {_typed(COST_KEY, float(e.cost), utc)}\n")
-            out += [f"      {_typed(str(k), v, utc)}\n" for k, v in e.attributes.items()]
+            out += [f"      {_typed(_chars(k), v, utc)}\n" for k, v in e.attributes.items()]
         else:
-            out += [f'      <string key="{escape(str(k))}" value="{escape(str(v))}"/>\n'
+            out += [f'      <string key="{escape(_chars(k))}" value="{escape(_chars(v))}"/>\n'
                     for k, v in e.attributes.items()]
         out.append("    </event>\n")
     out.append("  </trace>\n")
@@ -137,20 +142,20 @@ _values = (st.sampled_from([True, 1, 1.0, 0.0, -0.0, 0, False]) | _texts | st.in
 @given(
     st.lists(
         st.tuples(_texts, _texts, _texts, st.dictionaries(_texts | st.sampled_from([1, True]), _values, max_size=3),
-                  st.integers(0, 3)),
+                  st.sampled_from([0, 1, 2, True, 1.0, -0.0, 2**70]), st.booleans(), _texts),
         min_size=1,
         max_size=12,
     ),
     st.booleans(),
 )
 def test_trace_writer_equals_escape_every_value_oracle(
-    rows: list[tuple[str, str, str, dict, int]], standard: bool
+    rows: list[tuple[str, str, str, dict, int, bool, str]], standard: bool
 ) -> None:
     """Remembering rendered parts between events never changes a byte of what the plain writer would write."""
     chunks = XESChunks(standard)
     events = [
-        ProcessEvent(f"id{i}", T0 + timedelta(seconds=i), act, res, "case", lc, dur, 0.5 * dur, attrs)
-        for i, (act, res, lc, attrs, dur) in enumerate(rows)
+        ProcessEvent(eid, T0 + timedelta(seconds=i), act, res, "case", lc, dur, 0.5 if cost else 0.0, attrs)
+        for i, (act, res, lc, attrs, dur, cost, eid) in enumerate(rows)
     ]
     for _ in range(2):  # the second pass is served from what the first one remembered
         text = chunks.trace("case", events)
@@ -163,8 +168,29 @@ def test_equal_values_of_different_types_or_signs_are_each_written_as_themselves
     # True == 1 == 1.0 and 0.0 == -0.0, yet each is written differently: remembering the rendered attributes of
     # an earlier event must never hand one value's text to another that merely compares equal to it
     rows: list[dict] = [{"x": True}, {"x": 1}, {"x": 1.0}, {"x": 0.0}, {"x": -0.0}, {"x": "s"}, {"x": _Sneaky("s")},
-                        {1: "k"}, {True: "k"}, {_Sneaky("k"): "v"}, {"k": "v"}]
-    events = [ProcessEvent(f"id{i}", T0, "a", "r", "case", "complete", 0, 0.0, attrs) for i, attrs in enumerate(rows)]
+                        {1: "k"}, {True: "k"}, {_Sneaky("k"): "v"}, {"k": "v"},
+                        {"a": 5}, {"a": str, 5: int}, {"a": "b", "c": "d"}, {"a": "c", "b": "d"}]
+    durations = [1, True, 1.0, 0, 0.0, -0.0, 2**70, 1]
+    events = [ProcessEvent(f"id{i}", T0, "a", "r", "case", "complete", durations[i % len(durations)], 0.0, attrs)
+              for i, attrs in enumerate(rows)]
     chunks = XESChunks(standard)
     for _ in range(2):
         assert chunks.trace("case", events) == _reference_trace("case", events, standard)
+
+
+class _Stamp(datetime):
+    """A datetime subclass whose own isoformat returns markup: timestamps are written unescaped, as digits."""
+
+    def isoformat(self, sep: str = "T", timespec: str = "auto") -> str:
+        return '"/><injected/>'
+
+
+@pytest.mark.parametrize("tz", [None, timezone.utc, timezone(timedelta(hours=2))])
+def test_a_datetime_subclass_cannot_write_markup_through_its_isoformat(tz: timezone | None) -> None:
+    stamp = _Stamp(2024, 1, 1, 12, 0, 0, tzinfo=tz)
+    e = ProcessMiningEngine()
+    e.record_event(ProcessEvent("1", stamp, "a", "r", "c", attributes={"when": stamp}))
+    text = e.export_xes(standard=True)
+    assert "<injected/>" not in text
+    root = ET.fromstring(text)
+    assert len(root.findall(".//{http://www.xes-standard.org/}event")) == 1

@@ -1,12 +1,24 @@
+import itertools
 import re
+import tempfile
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
+from unittest import mock
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from llmteam.roles import ProcessEvent, ProcessMiningEngine, XESImportError, _xes_import, import_xes, iter_xes_events
+from llmteam.roles import (
+    ProcessEvent,
+    ProcessMiningEngine,
+    XESImportError,
+    _xes_import,
+    _xes_scan,
+    import_xes,
+    iter_xes_events,
+)
 
 xml_text = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00\ufffe\uffff").filter(
     lambda c: c in "\t\n\r" or ord(c) >= 0x20), max_size=20)
@@ -112,3 +124,104 @@ def test_any_unicode_round_trips_with_characters_xml_cannot_carry_replaced(rows:
         assert got.attributes == {clean("\ufffd", k): clean("\ufffd", v) for k, v in sent.attributes.items()}
         if standard:
             assert got.event_id == clean("\ufffd", sent.event_id)
+
+
+def _read(doc: str, pattern: re.Pattern[str], cuts: list[int]) -> list[ProcessEvent] | str:
+    """The events one reader gives for ``doc`` fed in pieces, or its error; event ids drawn from a counter."""
+    bounds = sorted({0, len(doc), *(c % (len(doc) + 1) for c in cuts)})
+    reader = _xes_import._Reader()
+    reader.token = pattern
+    ids = itertools.count()
+    out: list[ProcessEvent] = []
+    with mock.patch.object(_xes_import.uuid, "uuid4", lambda: f"id-{next(ids)}"):
+        try:
+            for a, b in zip(bounds, bounds[1:], strict=False):
+                out += reader.feed(doc[a:b])
+            out += reader.feed("", final=True)
+        except XESImportError as exc:
+            return str(exc)
+    return out
+
+
+INSERTS = [
+    "<!-- <event> -->", '<list key="l"><string key="concept:name" value="inner"/></list>',
+    '<string key="llmteam:duration_ms" value="7"/>', '<string key="concept:name" value="dup"/>',
+    '<int key="n" value="5"/>', '<event><date key="time:timestamp" value="2024-01-01T00:00:00"/></event>',
+    '<trace><string key="concept:name" value="t2"/></trace>', '<x:event a="1"/>', "<event/>", "<![CDATA[</event>]]>",
+    '<string key="identity:id" value=""/>', '<float key="cost:total" value="2.5"/>', "<trace/>",
+]
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(event, min_size=1, max_size=6), st.booleans(),
+       st.lists(st.tuples(st.integers(0, 10**6), st.sampled_from(INSERTS)), max_size=4),
+       st.lists(st.integers(0, 10**6), max_size=4))
+def test_whole_llmteam_events_read_as_their_tags_would(events: list[ProcessEvent], standard: bool,
+                                                         inserts: list[tuple[int, str]], cuts: list[int]) -> None:
+    # the pattern's whole-event alternative is a shortcut: with it turned off, every event is read tag by tag,
+    # and both must give the same events (or the same error), also with foreign markup inserted between any tags
+    e = ProcessMiningEngine()
+    e.record_events(events)
+    doc = e.export_xes(standard=standard)
+    inside = [m.end() for m in re.finditer(">", doc) if doc.index("<log") < m.start() < doc.rindex("</log>")]
+    for at, markup in inserts:
+        pos = inside[at % len(inside)]
+        doc = doc[:pos] + markup + doc[pos:]
+        inside = [p + len(markup) if p > pos else p for p in inside]
+    whole = _read(doc, _xes_scan.TOKEN, cuts)
+    assert whole == _read(doc, _xes_scan.token_pattern(whole_events=False), cuts)
+    if not inserts:
+        assert whole == _read(doc, _xes_scan.TOKEN, []) and isinstance(whole, list) and len(whole) == len(events)
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(event, max_size=8), st.booleans(), st.integers(1, 300))
+def test_files_read_in_small_pieces_give_the_same_events(events: list[ProcessEvent], standard: bool,
+                                                          chunk: int) -> None:
+    e = ProcessMiningEngine()
+    e.record_events(events)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "log.xes"
+        e.write_xes(path, standard=standard)
+        with mock.patch.object(_xes_import, "_CHUNK", chunk):
+            small = import_xes(path)
+        whole = import_xes(path)
+    if standard:
+        assert small == whole == e.get_events()
+    else:  # the compact layout carries no event ids: each read draws new ones
+        assert [replace(a, event_id="") for a in small] == [replace(b, event_id="") for b in whole]
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "iso-8859-1", "utf-8-sig"])
+def test_files_in_other_encodings_are_read(tmp_path: Path, encoding: str) -> None:
+    e = ProcessMiningEngine()
+    stamp = datetime(2024, 1, 1, tzinfo=timezone.utc)
+    e.record_event(ProcessEvent("x", stamp, "café", "r", "c", attributes={"k": "é"}))
+    text = e.export_xes(standard=True)
+    if encoding == "iso-8859-1":
+        text = text.replace('encoding="UTF-8"', 'encoding="ISO-8859-1"')
+    path = tmp_path / "log.xes"
+    path.write_bytes(text.encode(encoding))
+    assert import_xes(path) == e.get_events()
+
+
+def test_bytes_that_are_not_the_declared_encoding_are_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "log.xes"
+    path.write_bytes(b"<log><trace>\xff\xfe</trace></log>")
+    with pytest.raises(XESImportError, match="not valid utf-8 text"):
+        import_xes(path)
+
+
+def test_a_lone_surrogate_in_text_is_a_clear_error() -> None:
+    with pytest.raises(XESImportError, match="not a Unicode character"):
+        import_xes("<log><trace>\ud800</trace></log>")
+
+
+def test_the_extra_attributes_remembered_stay_within_their_bound(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_xes_import, "_MAX_EXTRAS", 5)
+    e = ProcessMiningEngine()
+    stamp = datetime(2024, 1, 1, tzinfo=timezone.utc)
+    e.record_events(ProcessEvent(f"e{i}", stamp, "a", "r", "c", attributes={"n": i}) for i in range(50))
+    reader = _xes_import._Reader()
+    events = reader.feed(e.export_xes(standard=True), final=True)
+    assert [ev.attributes for ev in events] == [{"n": i} for i in range(50)] and len(reader._extras) == 5

@@ -7,6 +7,7 @@ import os
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, timedelta, timezone
+from operator import attrgetter
 from typing import IO, Any
 
 from llmteam._files import atomic_text_writer
@@ -55,6 +56,7 @@ _ESCAPE_ANY = re.compile('[&<>"\t\n\r]')
 _CACHE_LIMIT = 4096
 _cache: dict[str, str] = {}
 _INT64 = (-(2**63), 2**63 - 1)
+_ISO = datetime.isoformat
 
 
 def escape(value: str) -> str:
@@ -78,25 +80,29 @@ def escape(value: str) -> str:
 
 
 class _UTC:
-    """Naive-local/aware datetimes to UTC ISO text, caching the local UTC offset per hour."""
+    """Naive-local/aware datetimes to UTC ISO text, caching the local UTC offset per hour.
+
+    A naive datetime is formatted once: its first 13 characters name the hour whose offset is looked up, and with a
+    zero offset (a machine on UTC) that text is the answer as it stands. The text always comes from
+    ``datetime.isoformat`` itself: a subclass's own ``isoformat`` could return markup, and this text is not escaped.
+    """
 
     __slots__ = ("_offsets",)
 
     def __init__(self) -> None:
-        self._offsets: dict[tuple[int, int, int, int, int], timedelta] = {}
+        self._offsets: dict[str, timedelta] = {}
 
     def __call__(self, ts: datetime) -> str:
         if ts.tzinfo is None:
-            key = (ts.year, ts.month, ts.day, ts.hour, ts.fold)
-            offset = self._offsets.get(key)
+            text = _ISO(ts)
+            hour = text[:13] if not ts.fold else text[:13] + "/1"  # the repeated hour at the end of summer time
+            offset = self._offsets.get(hour)
             if offset is None:
                 offset = ts.astimezone().utcoffset() or timedelta(0)
                 if len(self._offsets) < 100_000:
-                    self._offsets[key] = offset
-            utc = ts - offset
-        else:
-            utc = ts.astimezone(timezone.utc).replace(tzinfo=None)
-        return utc.isoformat() + "+00:00"
+                    self._offsets[hour] = offset
+            return text + "+00:00" if not offset else _ISO(ts - offset) + "+00:00"
+        return _ISO(ts if ts.tzinfo is timezone.utc else ts.astimezone(timezone.utc))
 
 
 def _typed(key: str, value: Any, utc: _UTC) -> str:
@@ -110,12 +116,19 @@ def _typed(key: str, value: Any, utc: _UTC) -> str:
         return f'<float key="{k}" value="{value!r}"/>'
     if isinstance(value, datetime):
         return f'<date key="{k}" value="{utc(value)}"/>'
-    return f'<string key="{k}" value="{escape(str(value))}"/>'
+    return f'<string key="{k}" value="{escape(_text(value))}"/>'
 
 
 _ID_END = '"/>\n'
 _CACHED_TYPES = frozenset({str, int, bool, float, type(None)})
+_STR = frozenset({str})
+_EVENT_ID, _TIMESTAMP = attrgetter("event_id"), attrgetter("timestamp")
 Entry = tuple[str, ...]
+
+
+def _text(value: Any) -> str:
+    """What an attribute key or value is written as: a ``str`` (subclasses too) its characters, else ``str()``."""
+    return value if isinstance(value, str) else str(value)
 
 
 class _Parts:
@@ -127,95 +140,138 @@ class _Parts:
     lifecycles and attribute sets, so escaping once per distinct combination makes the escaping writer cheaper
     than formatting every value of every event.
 
-    The key is ``(activity, resource, lifecycle, *attribute items)``, where equal keys must mean equal text:
-    plain equality does not give that across types (``True == 1 == 1.0``; a str subclass may print other
-    characters than it holds), so an event whose attribute keys and values are not all plain ``str`` adds their
-    types to its key; ``0.0 == -0.0`` and NaN (equal to nothing) are never kept.
+    Equal keys must mean equal text. ``known`` is keyed by ``(activity, resource, lifecycle, *attribute keys,
+    *attribute values)`` and holds only events whose attribute keys and values are all ``str``: equal ``str``
+    values hold the same characters, which is what is written, and no built-in value of another type equals a
+    ``str`` (an object whose own ``__eq__`` and ``__hash__`` claim equality with one is written as that ``str``).
+    Other events are looked up in ``typed``, whose keys add the type of every attribute key and value, since
+    plain equality crosses types there (``True == 1 == 1.0``); ``0.0 == -0.0`` and NaN are never kept.
     """
 
-    __slots__ = ("_size", "_utc", "known", "standard")
+    __slots__ = ("_size", "_utc", "known", "standard", "tails", "typed")
 
     def __init__(self, standard: bool, utc: _UTC) -> None:
         self.standard = standard
         self._utc = utc
         self.known: dict[tuple[Any, ...], Entry] = {}
+        self.typed: dict[tuple[Any, ...], Entry] = {}
+        self.tails: dict[int, str] = {0: _ID_END}  # standard layout: id line end and duration line per int duration
         self._size = 0
 
-    def render(self, e: ProcessEvent, key: tuple[Any, ...] | None) -> Entry:
-        """The parts of the event, kept under ``key`` (within the bound)."""
+    def find(self, e: ProcessEvent, key: tuple[Any, ...]) -> Entry:
+        """The parts of an event that ``known`` did not hold under ``key`` (rendered, and kept within the bound)."""
         attrs = e.attributes
-        head = (
-            "    <event>\n"
-            f'      <string key="concept:name" value="{escape(e.activity)}"/>\n'
-            f'      <string key="org:resource" value="{escape(e.resource)}"/>\n'
-            '      <date key="time:timestamp" value="'
-        )
-        middle = f'"/>\n      <string key="lifecycle:transition" value="{escape(e.lifecycle)}"/>\n'
-        found: Entry
-        if self.standard:
-            rest = "".join(f"      {_typed(str(k), v, self._utc)}\n" for k, v in attrs.items())
-            found = (head, middle + f'      <id key="{EVENT_ID_KEY}" value="', rest + "    </event>\n")
+        table = self.known
+        if not {*map(type, key)} - _STR:  # plain str: written as they are when none has anything to escape
+            found = self.render(e, plain=_SPECIAL.search("".join(key)) is None)
         else:
-            found = (head, middle + "".join(
-                f'      <string key="{escape(str(k))}" value="{escape(str(v))}"/>\n' for k, v in attrs.items()
-            ) + "    </event>\n")
-        if key is not None and self._size < _CACHE_LIMIT and all(
-            type(v) in _CACHED_TYPES and (type(v) is not float or (v == v and v != 0.0)) for v in attrs.values()
-        ):
-            self.known[key] = found
+            key = (*key, *map(type, attrs), *map(type, attrs.values()))
+            table = self.typed
+            try:
+                remembered = table.get(key)
+            except TypeError:  # an unhashable attribute value: rendered every time
+                return self.render(e)
+            if remembered is not None:
+                return remembered
+            if not all(type(v) in _CACHED_TYPES and (type(v) is not float or (v == v and v != 0.0))
+                       for v in attrs.values()):
+                return self.render(e)
+            found = self.render(e)
+        if self._size < _CACHE_LIMIT:
+            table[key] = found
             self._size += 1
         return found
 
+    def render(self, e: ProcessEvent, plain: bool = False) -> Entry:
+        """The parts of the event; ``plain``: its values are all ``str`` with nothing to escape (written as is)."""
+        attrs = e.attributes
+        esc = str if plain else escape
+        head = (
+            "    <event>\n"
+            f'      <string key="concept:name" value="{esc(e.activity)}"/>\n'
+            f'      <string key="org:resource" value="{esc(e.resource)}"/>\n'
+            '      <date key="time:timestamp" value="'
+        )
+        middle = f'"/>\n      <string key="lifecycle:transition" value="{esc(e.lifecycle)}"/>\n'
+        if plain:  # every attribute a string element in both layouts
+            rest = "".join([f'      <string key="{k}" value="{v}"/>\n' for k, v in attrs.items()])
+        elif self.standard:
+            rest = "".join([f"      {_typed(_text(k), v, self._utc)}\n" for k, v in attrs.items()])
+        else:
+            rest = "".join([f'      <string key="{escape(_text(k))}" value="{escape(_text(v))}"/>\n'
+                            for k, v in attrs.items()])
+        if self.standard:
+            return head, middle + f'      <id key="{EVENT_ID_KEY}" value="', rest + "    </event>\n"
+        return head, middle + rest + "    </event>\n"
 
-def _numbers(e: ProcessEvent, utc: _UTC) -> str:
+    def tail(self, duration: Any, cost: Any) -> str:
+        """The end of the id line, then the duration and cost lines (those not zero); per ``int`` duration kept."""
+        if cost or type(duration) is not int:
+            return _numbers(duration, cost, self._utc)
+        text = self.tails.get(duration)
+        if text is None:
+            text = _numbers(duration, 0, self._utc)
+            if len(self.tails) < _CACHE_LIMIT:
+                self.tails[duration] = text
+        return text
+
+
+def _numbers(duration: Any, cost: Any, utc: _UTC) -> str:
     """The end of the id line, then the duration and cost lines of a standard-layout event (those not zero)."""
     text = _ID_END
-    d = e.duration_ms
-    if d:
-        if type(d) is int and _INT64[0] <= d <= _INT64[1]:
-            text += f'      <int key="{DURATION_KEY}" value="{d}"/>\n'
+    if duration:
+        if type(duration) is int and _INT64[0] <= duration <= _INT64[1]:
+            text += f'      <int key="{DURATION_KEY}" value="{duration}"/>\n'
         else:
-            text += f"      {_typed(DURATION_KEY, d, utc)}\n"
-    if e.cost:
-        text += f"      {_typed(COST_KEY, float(e.cost), utc)}\n"
+            text += f"      {_typed(DURATION_KEY, duration, utc)}\n"
+    if cost:
+        text += f"      {_typed(COST_KEY, float(cost), utc)}\n"
     return text
 
 
 def _trace(case_id: str, events: Sequence[ProcessEvent], known: _Parts, utc: _UTC) -> str:
-    """One ``<trace>`` in either layout; the per-event lookups are inline because they run once per event.
+    """One ``<trace>`` in either layout: per event, its remembered parts and what differs, in one f-string.
 
-    In the standard layout every event adds six parts, the fourth its event id as given: after the loop, one
-    check over all the ids of the trace finds any that needs escaping (or is not a plain ``str``), and only then
-    are they escaped.
+    The per-event lookups are inline because they run once per event; timestamps are formatted and event ids
+    checked for the whole trace first (the ids are written as they are when all are plain ``str`` with nothing to
+    escape, else escaped one by one).
     """
-    standard = known.standard
-    parts = ["  <trace>\n", f'    <string key="concept:name" value="{escape(str(case_id))}"/>\n']
-    table = known.known
-    for e in events:
-        attrs = e.attributes
-        key: tuple[Any, ...] | None = (e.activity, e.resource, e.lifecycle, *attrs.items())
-        for k, v in attrs.items():
-            if type(k) is not str or type(v) is not str:
-                key = (*key, *map(type, attrs), *map(type, attrs.values()))  # type: ignore[misc]
-                break
-        try:
-            found = table.get(key)  # type: ignore[arg-type]
-        except TypeError:  # an unhashable attribute value: rendered every time
-            key = found = None
-        if found is None:
-            found = known.render(e, key)
-        ts = e.timestamp
-        if standard:
-            parts += (found[0], utc(ts), found[1], e.event_id,
-                      _numbers(e, utc) if e.duration_ms or e.cost else _ID_END, found[2])
-        else:
-            parts += (found[0], ts.isoformat() if type(ts) is datetime else escape(ts.isoformat()), found[1])
-    if standard:
-        ids = parts[5::6]
+    out = [f'  <trace>\n    <string key="concept:name" value="{escape(str(case_id))}"/>\n']
+    append = out.append
+    table, tails = known.known, known.tails
+    stamps = list(map(_TIMESTAMP, events))
+    if not known.standard:
+        texts: Iterable[str] = map(_ISO, stamps)
+        if {*map(type, stamps)} - {datetime}:  # a subclass's own isoformat is escaped like any other text
+            texts = [_ISO(t) if type(t) is datetime else escape(t.isoformat()) for t in stamps]
+        for e, stamp in zip(events, texts, strict=True):
+            attrs = e.attributes
+            key = (e.activity, e.resource, e.lifecycle, *attrs, *attrs.values())
+            try:
+                found = table.get(key)
+            except TypeError:  # an unhashable attribute value
+                found = None
+            if found is None:
+                found = known.find(e, key)
+            append(f"{found[0]}{stamp}{found[1]}")
+    else:
+        ids = list(map(_EVENT_ID, events))
         if {*map(type, ids)} - {str} or _SPECIAL.search("".join(ids)):
-            parts[5::6] = map(escape, ids)
-    parts.append("  </trace>\n")
-    return "".join(parts)
+            ids = list(map(escape, ids))
+        for e, stamp, event_id in zip(events, map(utc, stamps), ids, strict=True):
+            attrs = e.attributes
+            key = (e.activity, e.resource, e.lifecycle, *attrs, *attrs.values())
+            try:
+                found = table.get(key)
+            except TypeError:
+                found = None
+            if found is None:
+                found = known.find(e, key)
+            d = e.duration_ms
+            tail = tails.get(d) if type(d) is int and not e.cost else None
+            append(f"{found[0]}{stamp}{found[1]}{event_id}{known.tail(d, e.cost) if tail is None else tail}{found[2]}")
+    append("  </trace>\n")
+    return "".join(out)
 
 
 class XESChunks:

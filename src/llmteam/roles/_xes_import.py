@@ -1,7 +1,9 @@
-"""XES reader: both llmteam layouts and IEEE 1849 XES from other tools, streamed with expat, DTDs refused."""
+"""XES reader: both llmteam layouts and IEEE 1849 XES from other tools, streamed, checked by expat, DTDs refused."""
 
 from __future__ import annotations
 
+import codecs
+import io
 import math
 import os
 import uuid
@@ -14,24 +16,13 @@ from xml.parsers import expat
 from llmteam._repr import bounded_repr
 from llmteam.roles._errors import XESImportError
 from llmteam.roles._models import ProcessEvent
-from llmteam.roles._xes import COST_KEY, DURATION_KEY, EVENT_ID_KEY
+from llmteam.roles._xes import COST_KEY
+from llmteam.roles._xes_scan import EXTRA, FIELD_KEYS, TOKEN, attributes, encoding_of, scan
 
-_FIELD_KEYS = {
-    "concept:name": "activity",
-    "org:resource": "resource",
-    "time:timestamp": "timestamp",
-    "lifecycle:transition": "lifecycle",
-    EVENT_ID_KEY: "event_id",
-    DURATION_KEY: "duration_ms",
-    COST_KEY: "cost",
-}
 _CHUNK = 1 << 16
 _MAX_CHUNK = 1 << 26  # reads grow up to 64 MiB while one token stays unfinished (see iter_xes_events)
-
-
-def _local(tag: str) -> str:
-    """The element name without a namespace (expat reports ``uri name`` when namespaces are on)."""
-    return tag.rsplit(" ", 1)[-1].rsplit(":", 1)[-1]
+_MAX_EXTRAS = 4096  # distinct extra-attribute texts of llmteam-layout events remembered with their values
+_MAX_EXTRA_TEXT = 4096  # ... each at most this long
 
 
 def parse_date(text: str) -> datetime:
@@ -85,11 +76,12 @@ _KINDS = {
     "list": _NESTED, "container": _NESTED, "event": _EVENT, "trace": _TRACE, "log": _LOG,
 }
 _MAX_TAGS = 1024  # distinct element names remembered with their kind (prefixed names: any number in a hostile file)
+_TEXT_FIELDS = frozenset({"activity", "resource", "lifecycle", "event_id"})
 
 
 def _kind(tag: str, seen: dict[str, tuple[int, str]]) -> tuple[int, str]:
     """What the element ``tag`` is and its name without a prefix, remembered per distinct tag within a bound."""
-    name = _local(tag)
+    name = tag.rsplit(":", 1)[-1]
     kind = (_KINDS.get(name, _OTHER), name)
     if len(seen) < _MAX_TAGS:
         seen[tag] = kind
@@ -97,15 +89,14 @@ def _kind(tag: str, seen: dict[str, tuple[int, str]]) -> tuple[int, str]:
 
 
 def _key_value(name: str, attrs: list[str]) -> tuple[str, str]:
-    """The key and value of an attribute element whose XML attributes are not exactly ``key`` then ``value``."""
+    """The key and value of an attribute element from its XML attributes ``[name, value, name, value, ...]``."""
+    if len(attrs) == 4 and attrs[0] == "key" and attrs[2] == "value":
+        return attrs[1], attrs[3]
     named = dict(zip(attrs[::2], attrs[1::2], strict=True))
     key, raw = named.get("key"), named.get("value")
     if key is None or raw is None:
         raise XESImportError(f"<{name}> element without key/value attributes (key={bounded_repr(key)}) in a trace")
     return key, raw
-
-
-_TEXT_FIELDS = frozenset({"activity", "resource", "lifecycle", "event_id"})
 
 
 def _field_value(field: str, name: str, key: str, raw: str) -> Any:
@@ -117,116 +108,160 @@ def _field_value(field: str, name: str, key: str, raw: str) -> Any:
     return float(_number("float", key, raw, finite=True))
 
 
-class _Reader:
-    """Expat handlers that turn trace/event elements into ProcessEvent objects.
+def _extras(text: str) -> tuple[tuple[str, Any], ...]:
+    """The extra attributes of an event in llmteam's layout, (key, value) in document order."""
+    return tuple((key, raw if tag == "string" else _convert(tag, key, raw)) for tag, key, raw in EXTRA.findall(text))
 
-    The handlers run for every element, so they are closures over their state (no attribute lookups), take the
-    attributes as ``[name, value, name, value, ...]`` (expat's ordered attributes: no dict per element) and look
-    each element name's kind up once per distinct name.
+
+def _event(fields: dict[str, Any], attrs: dict[str, Any], case_id: str | None, index: int) -> ProcessEvent:
+    """The ``index``-th event of the log from the fields and attributes read from its element."""
+    if "timestamp" not in fields:
+        raise XESImportError(
+            f"event #{index} (case {bounded_repr(case_id)}) has no time:timestamp; every event needs one"
+        )
+    return ProcessEvent(
+        fields["event_id"] if "event_id" in fields else str(uuid.uuid4()), fields["timestamp"],
+        fields.get("activity", ""), fields.get("resource", ""), case_id if case_id is not None else f"trace-{index}",
+        fields.get("lifecycle", "complete"), fields.get("duration_ms", 0), fields.get("cost", 0.0), attrs,
+    )
+
+
+class _Reader:
+    """Turns the chunks of an XES document into ProcessEvent objects.
+
+    Expat checks each chunk first, with no Python callback per element (a DOCTYPE or an entity declaration is
+    refused at once); the reader then takes the same text's markup from ``TOKEN.findall`` (see ``_xes_scan``) and
+    keeps the unfinished token at its end for the next chunk. An event in the layout llmteam writes arrives as one
+    tuple; everything else as tags, read by the state machine in ``_read``, which gives the same events (a test
+    compares the two on the same documents, with the whole-event alternative of the pattern turned off).
     """
+
+    token = TOKEN
+    """The markup pattern (tests swap in ``token_pattern(whole_events=False)`` to compare with tag-by-tag reading)."""
 
     def __init__(self) -> None:
         self.parser = expat.ParserCreate()
-        self.parser.ordered_attributes = True
         self.parser.StartDoctypeDeclHandler = self._refuse
         self.parser.EntityDeclHandler = self._refuse
-        self.ready: list[ProcessEvent] = []
         self.case_id: str | None = None
         self.seen_log = False
         self.index = 0
+        self.elements = 0  # tokens read so far: how iter_xes_events tells that a chunk finished one
+        self._pending = ""
+        self._state: tuple[int, bool, dict[str, Any] | None, dict[str, Any]] = (0, False, None, {})
         self._kinds: dict[str, tuple[int, str]] = {}
-        self.parser.StartElementHandler, self.parser.EndElementHandler, self._started = self._handlers()
-
-    @property
-    def elements(self) -> int:
-        """Elements started so far: how iter_xes_events tells that expat made progress."""
-        return self._started()
+        self._extras: dict[str, tuple[tuple[str, Any], ...]] = {}
 
     @staticmethod
     def _refuse(*_args: Any) -> None:
         raise XESImportError("XES input with a DOCTYPE or entity declarations is refused (XML bomb protection)")
 
-    def _handlers(self) -> tuple[Callable[[str, list[str]], None], Callable[[str], None], Callable[[], int]]:
-        kinds = self._kinds
-        depth_in_attr = started = 0
-        in_trace = False
-        event: dict[str, Any] | None = None
-        attributes: dict[str, Any] = {}
-        attribute, fields, text_fields = _ATTRIBUTE, _FIELD_KEYS, _TEXT_FIELDS  # closure cells: no global lookups
-
-        def start(tag: str, attrs: list[str]) -> None:
-            nonlocal depth_in_attr, started, in_trace, event, attributes
-            started += 1
-            if depth_in_attr:
-                depth_in_attr += 1  # nested (meta-)attributes are not part of the flat model
-                return
-            kind, name = kinds.get(tag) or _kind(tag, kinds)
-            if kind == attribute:
-                depth_in_attr = 1
-                if not in_trace:
-                    return
-                if len(attrs) == 4 and attrs[0] == "key" and attrs[2] == "value":
-                    _, key, _, raw = attrs
-                else:
-                    key, raw = _key_value(name, attrs)
-                if event is None:
-                    if key == "concept:name" and self.case_id is None:
-                        self.case_id = raw
-                    return
-                field = fields.get(key)
-                if field is None or field in event:
-                    attributes[key] = raw if name == "string" else _convert(name, key, raw)
-                else:
-                    event[field] = raw if field in text_fields else _field_value(field, name, key, raw)
-            elif kind == _EVENT:
-                if in_trace:
-                    event, attributes = {}, {}
-            elif kind == _NESTED:
-                depth_in_attr = 1
-            elif kind == _TRACE:
-                in_trace, self.case_id = True, None
-            elif kind == _LOG:
-                self.seen_log = True
-
-        def end(tag: str) -> None:
-            nonlocal depth_in_attr, in_trace, event
-            if depth_in_attr:
-                depth_in_attr -= 1
-                return
-            kind = (kinds.get(tag) or _kind(tag, kinds))[0]
-            if kind == _EVENT:
-                if event is not None:
-                    self._finish_event(event, attributes)
-                    event = None
-            elif kind == _TRACE:
-                in_trace = False
-
-        return start, end, lambda: started
-
-    def _finish_event(self, ev: dict[str, Any], attributes: dict[str, Any]) -> None:
-        self.index += 1
-        if "timestamp" not in ev:
-            raise XESImportError(
-                f"event #{self.index} (case {bounded_repr(self.case_id)}) has no time:timestamp; every event needs one"
-            )
-        self.ready.append(ProcessEvent(
-            event_id=ev["event_id"] if "event_id" in ev else str(uuid.uuid4()),
-            timestamp=ev["timestamp"],
-            activity=ev.get("activity", ""),
-            resource=ev.get("resource", ""),
-            case_id=self.case_id if self.case_id is not None else f"trace-{self.index}",
-            lifecycle=ev.get("lifecycle", "complete"),
-            duration_ms=ev.get("duration_ms", 0),
-            cost=ev.get("cost", 0.0),
-            attributes=attributes,
-        ))
-
-    def feed(self, data: str | bytes, final: bool = False) -> list[ProcessEvent]:
+    def feed(self, data: str, final: bool = False) -> list[ProcessEvent]:
+        """The events completed by the next piece of the document's text (``final``: the end of the document)."""
         try:
             self.parser.Parse(data, final)
         except expat.ExpatError as exc:
             raise XESImportError(f"XES input is not well-formed XML: {exc}") from exc
-        out, self.ready = self.ready, []
+        except UnicodeEncodeError as exc:  # a lone surrogate in text given as a str
+            raise XESImportError(f"XES input holds {bounded_repr(exc.object[exc.start:exc.end])}, which is not a"
+                                 " Unicode character; only text that encodes as UTF-8 can be read") from None
+        tokens, self._pending = scan(self.token, self._pending, data)
+        if final and self._pending:
+            raise XESImportError(f"internal error: the XES reader could not read {bounded_repr(self._pending)}"
+                                 " that expat accepted; please report it with the file")
+        self.elements += len(tokens)
+        return self._read(tokens)
+
+    def _read(self, tokens: list[tuple[str, ...]]) -> list[ProcessEvent]:
+        """The events the tokens finish, from the state the previous chunk left (one state machine, inline)."""
+        out: list[ProcessEvent] = []
+        kinds, extras, fields, text_fields = self._kinds, self._extras, FIELD_KEYS, _TEXT_FIELDS
+        depth, in_trace, event, attrs = self._state
+        case_id, index = self.case_id, self.index
+        for (activity, resource, stamp, lifecycle, event_id, duration, cost, extra,
+             tag, key, raw, start, named, empty, end, _, bad) in tokens:
+            if stamp:  # a whole <event> in llmteam's layout: what its tags one by one would give
+                if depth:
+                    continue
+                if not in_trace:
+                    if event is not None:  # an event element left open around a trace that ended
+                        index += 1
+                        out.append(_event(event, attrs, case_id, index))
+                    event = None
+                    continue
+                found = extras.get(extra)
+                if found is None:
+                    found = _extras(extra)
+                    if len(extras) < _MAX_EXTRAS and len(extra) <= _MAX_EXTRA_TEXT:
+                        extras[extra] = found
+                index += 1
+                out.append(ProcessEvent(
+                    event_id or str(uuid.uuid4()), parse_date(stamp), activity, resource,
+                    case_id if case_id is not None else f"trace-{index}", lifecycle, int(duration) if duration else 0,
+                    _field_value("cost", "float", COST_KEY, cost) if cost else 0.0, dict(found),
+                ))
+                event = None
+                continue
+            if end:
+                if depth:
+                    depth -= 1
+                    continue
+                kind = (kinds.get(end) or _kind(end, kinds))[0]
+                if kind == _EVENT:
+                    if event is not None:
+                        index += 1
+                        out.append(_event(event, attrs, case_id, index))
+                        event = None
+                elif kind == _TRACE:
+                    in_trace = False
+                continue
+            if tag:  # <name key="..." value="..."/>
+                closed = True
+            elif start:
+                tag, closed = start, bool(empty)
+            elif bad:
+                raise XESImportError(f"internal error: the XES reader could not read the markup at {bad!r} that"
+                                     " expat accepted; please report it with the file")
+            else:
+                continue  # a comment, CDATA section or processing instruction
+            # a start tag; ``closed``: an empty-element tag, its start and its end at once
+            if depth:
+                if not closed:
+                    depth += 1  # nested (meta-)attributes are not part of the flat model
+                continue
+            kind, name = kinds.get(tag) or _kind(tag, kinds)
+            if kind == _ATTRIBUTE:
+                if not closed:
+                    depth = 1
+                if not in_trace:
+                    continue
+                if start:
+                    key, raw = _key_value(name, attributes(named))
+                if event is None:
+                    if key == "concept:name" and case_id is None:
+                        case_id = raw
+                    continue
+                field = fields.get(key)
+                if field is None or field in event:
+                    attrs[key] = raw if name == "string" else _convert(name, key, raw)
+                else:
+                    event[field] = raw if field in text_fields else _field_value(field, name, key, raw)
+            elif kind == _EVENT:
+                if in_trace:
+                    event, attrs = {}, {}
+                if closed and event is not None:
+                    index += 1
+                    out.append(_event(event, attrs, case_id, index))
+                    event = None
+            elif kind == _NESTED:
+                if not closed:
+                    depth = 1
+            elif kind == _TRACE:
+                in_trace, case_id = not closed, None
+            elif kind == _LOG:
+                self.seen_log = True
+        self._state = (depth, in_trace, event, attrs)
+        self.case_id, self.index = case_id, index
         return out
 
 
@@ -234,28 +269,53 @@ def _looks_like_xml(source: str) -> bool:
     return source.lstrip().startswith("<")
 
 
+def _decoded(fh: io.BufferedReader) -> Callable[[int], str]:
+    """``read(size)`` of a binary XES file as text, in the encoding its first bytes name (see ``encoding_of``)."""
+    decoder: codecs.IncrementalDecoder | None = None
+    encoding = "utf-8"
+
+    def read(size: int) -> str:
+        nonlocal decoder, encoding
+        data = fh.read(size)
+        if decoder is None:
+            encoding = encoding_of(data)
+            decoder = codecs.getincrementaldecoder(encoding)()
+        try:
+            text = decoder.decode(data, final=not data)
+        except UnicodeDecodeError as exc:
+            raise XESImportError(f"XES file is not valid {encoding} text: {exc.reason} at byte {exc.start} of a read;"
+                                 " re-save it as UTF-8 or declare its encoding") from None
+        return text if text or not data else read(size)  # an empty piece would read as the end of the file
+
+    return read
+
+
 def iter_xes_events(source: str | os.PathLike[str] | Path) -> Iterator[ProcessEvent]:
     """Yield the events of an XES document given as text or as a file path, reading files in chunks."""
     reader = _Reader()
     if isinstance(source, str) and _looks_like_xml(source):
-        yield from reader.feed(source, final=True)
+        yield from _chunks(reader, io.StringIO(source).read)
     else:
         path = Path(source)
         if not path.is_file():
             raise XESImportError(
                 f"XES source {bounded_repr(os.fspath(source))} is neither XES text nor an existing file"
             )
-        size = _CHUNK
         with path.open("rb") as fh:
-            while chunk := fh.read(size):
-                seen = reader.elements
-                yield from reader.feed(chunk)
-                # expat re-scans an unfinished token from its start at every feed: while no element boundary is
-                # reached, double the next read, so one huge value costs O(its size) in total, not O(size^2 / chunk)
-                size = _CHUNK if reader.elements != seen else min(size * 2, _MAX_CHUNK)
-        yield from reader.feed(b"", final=True)
+            yield from _chunks(reader, _decoded(fh))
     if not reader.seen_log:
         raise XESImportError("XES input has no <log> root element")
+
+
+def _chunks(reader: _Reader, read: Callable[[int], str]) -> Iterator[ProcessEvent]:
+    size = _CHUNK
+    while chunk := read(size):
+        seen = reader.elements
+        yield from reader.feed(chunk)
+        # expat and the token pattern re-scan an unfinished token from its start at every feed: while no token is
+        # finished, double the next read, so one huge value costs O(its size) in total, not O(size^2 / chunk)
+        size = _CHUNK if reader.elements != seen else min(size * 2, _MAX_CHUNK)
+    yield from reader.feed("", final=True)
 
 
 def import_xes(source: str | os.PathLike[str] | Path) -> list[ProcessEvent]:
