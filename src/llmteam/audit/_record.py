@@ -6,9 +6,10 @@ import hmac
 import os
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from operator import itemgetter
 from typing import Any
 
-from llmteam.audit._checksum import digest, get_checksum_key
+from llmteam.audit._checksum import digest, get_checksum_key, nested_json
 from llmteam.audit._enums import AuditEventType, AuditSeverity
 from llmteam.audit.verifier import canonical_record_json
 
@@ -94,6 +95,46 @@ def _iso(value: Any) -> Any:
     return value.isoformat() if isinstance(value, datetime) else value
 
 
+# The canonical text from a fixed template: every field but ``checksum`` in sorted key order, each string field
+# written between quotes as it is, each other field as its JSON text. Used only when the string fields are plain
+# ``str`` that need no JSON escape (no '"', no '\\', nothing unprintable), the sequence number a plain ``int`` and
+# ``success`` a ``bool``; any other record goes through the reference encoder, verifier.canonical_record_json.
+# tests/audit/test_audit_record.py runs both on the same records and compares the text.
+_LAYOUT = (
+    ("action", "str"), ("actor_id", "str"), ("actor_ip", "str"), ("actor_type", "str"),
+    ("actor_user_agent", "str"), ("agent_name", "str"), ("error_message", "str"), ("event_type", "str"),
+    ("metadata", "json"), ("new_value", "json"), ("old_value", "json"), ("pipeline_id", "str"),
+    ("previous_checksum", "str"), ("record_id", "str"), ("resource_id", "str"), ("resource_type", "str"),
+    ("run_id", "str"), ("sequence_number", "json"), ("severity", "str"), ("step_name", "str"), ("success", "json"),
+    ("tags", "json"), ("tenant_id", "str"), ("timestamp", "str"),
+)
+_TEMPLATE = "{" + ",".join(f'"{k}":"%s"' if kind == "str" else f'"{k}":%s' for k, kind in _LAYOUT) + "}"
+_strings_of = itemgetter(*(i for i, (_, kind) in enumerate(_LAYOUT) if kind == "str"))
+_PLAIN_STR = {str}
+_JSON_BOOL = ("false", "true")
+
+
+def _template_text(r: AuditRecord) -> str | None:
+    """The canonical text of ``r`` written from :data:`_TEMPLATE`, or None when ``r`` needs the reference encoder."""
+    success, seq = r.success, r.sequence_number
+    if type(success) is not bool or type(seq) is not int:
+        return None
+    values = (
+        r.action, r.actor_id, r.actor_ip, r.actor_type, r.actor_user_agent, r.agent_name, r.error_message,
+        enum_value(r.event_type), nested_json(r.metadata), nested_json(r.new_value), nested_json(r.old_value),
+        r.pipeline_id, r.previous_checksum, r.record_id, r.resource_id, r.resource_type, r.run_id, seq,
+        enum_value(r.severity), r.step_name, _JSON_BOOL[success], nested_json(r.tags), r.tenant_id,
+        _iso(r.timestamp),
+    )
+    strings = _strings_of(values)
+    if set(map(type, strings)) != _PLAIN_STR:
+        return None
+    joined = "".join(strings)
+    if '"' in joined or "\\" in joined or not joined.isprintable():
+        return None
+    return _TEMPLATE % values
+
+
 class _KeyUnset:
     """The default of :meth:`AuditRecord.compute_checksum`'s key: look up the configured one."""
 
@@ -140,7 +181,7 @@ class AuditRecord:
 
     def canonical_json(self) -> str:
         """The canonical text the checksum covers (contract §4.2): every field of :meth:`to_dict` but ``checksum``."""
-        return canonical_record_json(self._body())
+        return _template_text(self) or canonical_record_json(self._body())
 
     def compute_checksum(self, key: bytes | _KeyUnset | None = _KEY_UNSET) -> str:
         """The checksum of the current field values under ``key`` (default: the configured key, or plain SHA-256).
