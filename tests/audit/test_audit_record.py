@@ -192,11 +192,11 @@ def test_the_template_serves_the_usual_record_and_refuses_the_rest() -> None:
                  previous_checksum="a" * 64, timestamp=datetime(2024, 1, 2, 3, 4, 5, 6, tzinfo=timezone.utc))
     assert _template_text(usual) == reference_text(usual)  # the fast path is taken (not vacuous)
     for plain in ({"actor_id": "中文 ok"}, {"event_type": "data.created"}, {"timestamp": "2024-01-01"},
-                  {"timestamp": datetime(2024, 1, 1)}):
+                  {"timestamp": datetime(2024, 1, 1)}, {"actor_id": Shouty("x")}, {"actor_type": Colour.RED}):
         r = make(**plain)
         assert _template_text(r) == reference_text(r), plain
     for odd in ({"action": 'a "quote"'}, {"action": "back\\slash"}, {"error_message": "two\nlines"},
-                {"actor_id": Shouty("x")}, {"actor_type": Colour.RED}, {"actor_id": 7}, {"sequence_number": True},
+                {"actor_id": Shouty('"')}, {"actor_id": 7}, {"actor_type": None}, {"sequence_number": True},
                 {"success": 1}, {"timestamp": 12}, {"action": "\u2028"}, {"severity": None}):
         r = make(**odd)
         assert _template_text(r) is None, odd

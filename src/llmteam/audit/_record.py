@@ -82,13 +82,13 @@ def deep_copy(value: Any) -> Any:
     return value
 
 
-# every member's wire value, looked up instead of read through Enum's ``value`` descriptor (slow on a hot path)
-_WIRE: dict[AuditEventType | AuditSeverity, str] = {m: m.value for m in (*AuditEventType, *AuditSeverity)}
-
-
 def enum_value(value: Any) -> Any:
-    """The wire value of an event type or severity member; any other value is returned as it is."""
-    return _WIRE[value] if type(value) is AuditEventType or type(value) is AuditSeverity else value
+    """The wire value of an event type or severity member; any other value is returned as it is.
+
+    Read as the member's ``_value_`` (the enum module's documented attribute behind ``value``): the ``value``
+    property and a dict keyed by members (whose ``__hash__`` is Python code) both cost a Python call per record.
+    """
+    return value._value_ if type(value) is AuditEventType or type(value) is AuditSeverity else value
 
 
 def _iso(value: Any) -> Any:
@@ -96,9 +96,10 @@ def _iso(value: Any) -> Any:
 
 
 # The canonical text from a fixed template: every field but ``checksum`` in sorted key order, each string field
-# written between quotes as it is, each other field as its JSON text. Used only when the string fields are plain
-# ``str`` that need no JSON escape (no '"', no '\\', nothing unprintable), the sequence number a plain ``int`` and
+# written between quotes as it is, each other field as its JSON text. Used only when the string fields are str
+# that need no JSON escape (no '"', no '\\', nothing unprintable), the sequence number a plain ``int`` and
 # ``success`` a ``bool``; any other record goes through the reference encoder, verifier.canonical_record_json.
+# str.join writes a str subclass as the text it holds, as the JSON encoder does (not its ``__str__``).
 # tests/audit/test_audit_record.py runs both on the same records and compares the text.
 _LAYOUT = (
     ("action", "str"), ("actor_id", "str"), ("actor_ip", "str"), ("actor_type", "str"),
@@ -108,9 +109,11 @@ _LAYOUT = (
     ("run_id", "str"), ("sequence_number", "json"), ("severity", "str"), ("step_name", "str"), ("success", "json"),
     ("tags", "json"), ("tenant_id", "str"), ("timestamp", "str"),
 )
-_TEMPLATE = "{" + ",".join(f'"{k}":"%s"' if kind == "str" else f'"{k}":%s' for k, kind in _LAYOUT) + "}"
+_SLOT = "\x00"
+_TEMPLATE = "{" + ",".join(f'"{k}":"{_SLOT}"' if kind == "str" else f'"{k}":{_SLOT}' for k, kind in _LAYOUT) + "}"
+_FRAME = [""] * (2 * len(_LAYOUT) + 1)  # the template's constant pieces, each value's place between two of them
+_FRAME[0::2] = _TEMPLATE.split(_SLOT)
 _strings_of = itemgetter(*(i for i, (_, kind) in enumerate(_LAYOUT) if kind == "str"))
-_PLAIN_STR = {str}
 _JSON_BOOL = ("false", "true")
 
 
@@ -122,17 +125,19 @@ def _template_text(r: AuditRecord) -> str | None:
     values = (
         r.action, r.actor_id, r.actor_ip, r.actor_type, r.actor_user_agent, r.agent_name, r.error_message,
         enum_value(r.event_type), nested_json(r.metadata), nested_json(r.new_value), nested_json(r.old_value),
-        r.pipeline_id, r.previous_checksum, r.record_id, r.resource_id, r.resource_type, r.run_id, seq,
+        r.pipeline_id, r.previous_checksum, r.record_id, r.resource_id, r.resource_type, r.run_id, str(seq),
         enum_value(r.severity), r.step_name, _JSON_BOOL[success], nested_json(r.tags), r.tenant_id,
         _iso(r.timestamp),
     )
-    strings = _strings_of(values)
-    if set(map(type, strings)) != _PLAIN_STR:
+    try:
+        strings = "".join(_strings_of(values))
+    except TypeError:  # a string field holds something else
         return None
-    joined = "".join(strings)
-    if '"' in joined or "\\" in joined or not joined.isprintable():
+    if '"' in strings or "\\" in strings or not strings.isprintable():
         return None
-    return _TEMPLATE % values
+    parts = _FRAME.copy()
+    parts[1::2] = values
+    return "".join(parts)
 
 
 class _KeyUnset:
