@@ -227,3 +227,21 @@ def test_a_value_cannot_pose_as_another_field() -> None:
     forged = make(action='read","actor_id":"mallory', actor_id="")
     assert forged.canonical_json() != honest.canonical_json() and forged.checksum != honest.checksum
     assert json.loads(forged.canonical_json())["action"] == 'read","actor_id":"mallory'
+
+
+def test_checksums_of_records_written_before_keep_verifying() -> None:
+    # known answers computed by the previous release (the generic encoder): stored chains must verify unchanged
+    usual = AuditRecord(
+        record_id="6f1c2b1e-0d4a-4c43-9a55-3e3c6f0e9b10", sequence_number=42,
+        timestamp=datetime(2026, 11, 27, 12, 0, 0, 123456, tzinfo=timezone.utc), event_type=AuditEventType.DATA_CREATED,
+        severity=AuditSeverity.WARNING, tenant_id="acme", actor_type="user", actor_id="alice", action="read",
+        resource_type="doc", resource_id="d1", metadata={"b": [1, 2.5, None], "a": "é"}, tags=["x", "y"],
+        previous_checksum="ab" * 32,
+    )
+    escaped = AuditRecord(
+        record_id="r2", sequence_number=1, timestamp=datetime(2026, 1, 1, tzinfo=timezone(timedelta(hours=2))),
+        event_type=AuditEventType.DATA_DELETED, error_message='said "no"\n', success=False,
+    )
+    assert _template_text(usual) is not None and _template_text(escaped) is None  # one record down each path
+    assert usual.checksum == "b72db021cad7744b1909603cbc979ac7b1000983769711162d5dddbb0539170a"
+    assert escaped.checksum == "7d4c9948100bde37b1165b43d9fb3db8171be558d4f0137a0f7db1a1b6f1ed27"
