@@ -3,19 +3,23 @@
 First, side by side in one run with the raw driver on the same disk / server (interleaved rounds, medians):
 durable ``log()`` vs raw INSERT+COMMIT (SQLite) and vs autocommit INSERT (asyncpg), ``log_many`` vs
 ``executemany``+COMMIT. ``--vs-raw`` prints only those, ``--memory`` only ``log()`` in memory beside a bare
-SHA-256 chain over the same canonical bytes; ``--quick`` shortens every run.
+SHA-256 chain over the same canonical bytes; ``--before REF`` compares ``log()`` in memory (CPU per record) with
+the code at git ``REF``, alternating child processes; ``--quick`` shortens every run.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import io
 import json
 import os
 import random
 import sqlite3
 import statistics
+import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 import uuid
@@ -104,6 +108,46 @@ def memory(n: int) -> None:
           f"{', '.join(f'{x:.1f}' for x in os.getloadavg())})", flush=True)
     rows.append(("memory: AuditTrail.log", mine, 100_000))
     report("memory: chain verification", statistics.median(verify), 300_000)
+
+
+def memory_child(n: int) -> None:
+    """(child of --before) print this interpreter's llmteam path and CPU seconds per record: log(), bare chain."""
+    import llmteam
+
+    ours = asyncio.run(trail_log(n))[1]
+    print(llmteam.__file__, ours, bare_chain(n)[1])
+
+
+def memory_vs_before(ref: str, n: int) -> None:
+    """log() in memory of this checkout beside the code at git ``ref`` (``--memory --before REF``).
+
+    The two sides alternate as child processes (ROUNDS each); every child times log() and the bare chain, so each
+    side's CPU per record is also seen relative to the bare chain of the same moment. Medians.
+    """
+    root = Path(__file__).resolve().parent.parent
+    archive = subprocess.run(["git", "archive", ref, "src"], cwd=root, capture_output=True, check=True).stdout
+    with tempfile.TemporaryDirectory() as d:
+        with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+            tar.extractall(d, filter="data")
+        sides = {ref: Path(d) / "src", "this checkout": root / "src"}
+        cpu: dict[str, list[float]] = {side: [] for side in sides}
+        rel: dict[str, list[float]] = {side: [] for side in sides}
+        for _ in range(ROUNDS):
+            for side, src in sides.items():
+                out = subprocess.run(
+                    [sys.executable, __file__, "--memory-child", str(n)], env={**os.environ, "PYTHONPATH": str(src)},
+                    capture_output=True, text=True, check=True,
+                ).stdout.split()
+                if not out[0].startswith(str(src)):
+                    raise SystemExit(f"the child imported llmteam from {out[0]}, not from {src}")
+                ours, bare = float(out[1]), float(out[2])
+                cpu[side].append(ours)
+                rel[side].append(bare / ours)
+    before, now = (statistics.median(cpu[side]) * 1e6 for side in sides)
+    for side in sides:
+        print(f"{'memory: log() CPU per record, ' + side:<52} {statistics.median(cpu[side]) * 1e6:>8.2f} us  "
+              f"= {statistics.median(rel[side]):.2f}x the bare chain of the same child")
+    print(f"{'memory: this checkout vs ' + ref:<52} {before / now:.2f}x faster (CPU per record, medians)")
 
 
 def raw_fsync_rate(d: str, n: int) -> float:
@@ -337,9 +381,15 @@ async def postgres_vs_raw(n: int) -> None:
 
 
 def main() -> None:
+    if "--memory-child" in sys.argv:
+        memory_child(int(sys.argv[sys.argv.index("--memory-child") + 1]))
+        return
     quick = "--quick" in sys.argv
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     print(f"python {sys.version.split()[0]}; {os.cpu_count()} CPUs, load average {load}; {time.strftime('%Y-%m-%d')}")
+    if "--before" in sys.argv:
+        memory_vs_before(sys.argv[sys.argv.index("--before") + 1], 5_000 if quick else 20_000)
+        return
     if "--memory" in sys.argv:
         memory(10_000 if quick else 30_000)
         return
