@@ -6,12 +6,15 @@ import hashlib
 import hmac
 import json
 from datetime import datetime, timedelta, timezone
+from enum import Enum
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from llmteam.audit import AuditEventType, AuditRecord, AuditSeverity, generate_audit_id, set_checksum_key
+from llmteam.audit._record import _LAYOUT, _template_text
+from llmteam.audit.verifier import canonical_record_json
 
 FIELDS = [f for f in AuditRecord.__dataclass_fields__ if f != "checksum"]
 
@@ -122,3 +125,131 @@ def test_a_key_passed_in_seals_like_the_configured_one(monkeypatch: pytest.Monke
 def test_to_dict_keeps_the_declared_field_order() -> None:
     # exports (CSV columns, JSON lines) follow to_dict's key order
     assert list(make().to_dict()) == list(AuditRecord.__dataclass_fields__)
+
+
+# -- the canonical text: template path vs the reference encoder, and unambiguity -------------------------------
+class Shouty(str):
+    """A str subclass whose str() differs from its text (the JSON encoder writes the text)."""
+
+    def __str__(self) -> str:
+        return "SHOUT"
+
+
+class Colour(str, Enum):
+    RED = "red"  # str(Colour.RED) == "Colour.RED", its JSON text is "red"
+
+
+# text the template writes as it is (printable, no '"' or '\\'), and text it must leave to the reference encoder
+plain_text = st.one_of(
+    st.text(st.characters(blacklist_categories=("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp", "Zs"),
+                          blacklist_characters='"\\', whitelist_characters=" "), max_size=8),
+    st.sampled_from(["", "plain", "é中🙂", "%s", "%(action)s", "{}", "null"]),
+)
+needs_escape = st.sampled_from(
+    ['say "hi"', '"', "back\\slash", "\\", "line\nbreak", "tab\t", "\x00", "\x7f", "\u2028", "\xa0", "\u200b",
+     "\ud800", '","actor_id":"mallory'],
+)
+odd_scalar = (st.builds(Shouty, st.text(max_size=4)) | st.just(Colour.RED) | st.integers() | st.none()
+              | st.floats(allow_nan=False) | st.booleans())
+STR_FIELDS = [n for n in FIELDS if AuditRecord.__dataclass_fields__[n].type == "str"]
+
+
+@st.composite
+def any_records(draw: st.DrawFn) -> AuditRecord:
+    """Records with every field drawn of its declared type, the strings template-ready, except (often) one field:
+    a string needing a JSON escape, any text, or a value of another type (a str subclass, a number, None...)."""
+    fields: dict[str, object] = {name: draw(plain_text) for name in STR_FIELDS}
+    fields.update(
+        sequence_number=draw(st.integers(min_value=-(2**70), max_value=2**70)),
+        success=draw(st.booleans()),
+        timestamp=draw(st.datetimes(timezones=st.none() | st.timezones())),
+        event_type=draw(st.sampled_from(list(AuditEventType))),
+        severity=draw(st.sampled_from(list(AuditSeverity))),
+        metadata=draw(st.dictionaries(st.text(max_size=5), json_values, max_size=3)),
+        tags=draw(st.lists(st.text(max_size=5), max_size=3)),
+        old_value=draw(st.none() | st.dictionaries(st.text(max_size=4), json_values, max_size=2)),
+        new_value=draw(st.none() | st.just({}) | st.dictionaries(st.text(max_size=4), json_values, max_size=2)),
+    )
+    spoiled = draw(st.none() | st.sampled_from(STR_FIELDS) | st.sampled_from(sorted(fields)))
+    if spoiled is not None:
+        fields[spoiled] = draw(
+            needs_escape | st.tuples(plain_text, needs_escape).map("".join) | st.text(max_size=6) | odd_scalar
+            | st.floats(0, 9)
+        )
+    return AuditRecord(checksum="not computed", **fields)  # type: ignore[arg-type]
+
+
+def reference_text(r: AuditRecord) -> str:
+    d = r.to_dict()
+    del d["checksum"]
+    return json.dumps(d, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+@settings(max_examples=300, deadline=None)
+@given(any_records())
+def test_template_text_equals_the_reference_encoder(r: AuditRecord) -> None:
+    # the template path (_template_text) and the reference path (verifier.canonical_record_json) on the same record
+    fast = _template_text(r)
+    assert fast is None or fast == canonical_record_json(r._body())
+    assert r.canonical_json() == reference_text(r)
+
+
+def test_the_template_serves_the_usual_record_and_refuses_the_rest() -> None:
+    usual = make(actor_id="alice", action="read", metadata={"k": ["v", 1]}, tags=["t"], old_value={"a": None},
+                 previous_checksum="a" * 64, timestamp=datetime(2024, 1, 2, 3, 4, 5, 6, tzinfo=timezone.utc))
+    assert _template_text(usual) == reference_text(usual)  # the fast path is taken (not vacuous)
+    for plain in ({"actor_id": "中文 ok"}, {"event_type": "data.created"}, {"timestamp": "2024-01-01"},
+                  {"timestamp": datetime(2024, 1, 1)}, {"actor_id": Shouty("x")}, {"actor_type": Colour.RED}):
+        r = make(**plain)
+        assert _template_text(r) == reference_text(r), plain
+    for odd in ({"action": 'a "quote"'}, {"action": "back\\slash"}, {"error_message": "two\nlines"},
+                {"actor_id": Shouty('"')}, {"actor_id": 7}, {"actor_type": None}, {"sequence_number": True},
+                {"success": 1}, {"timestamp": 12}, {"action": "\u2028"}, {"severity": None}):
+        r = make(**odd)
+        assert _template_text(r) is None, odd
+        assert r.canonical_json() == reference_text(r) and r.checksum == reference(r)
+
+
+def test_layout_lists_every_field_but_the_checksum_in_sorted_order() -> None:
+    assert [name for name, _ in _LAYOUT] == sorted(FIELDS)
+
+
+@settings(max_examples=200, deadline=None)
+@given(any_records(), st.sampled_from(STR_FIELDS), st.sampled_from(STR_FIELDS), st.integers(0, 8))
+def test_canonical_text_is_unambiguous(a: AuditRecord, left: str, right: str, k: int) -> None:
+    # the text is JSON that decodes back to the record's own fields, so different fields never share a text
+    assert json.loads(a.canonical_json()) == json.loads(reference_text(a))
+    # a near neighbour: k characters moved from one string field to the end of another (same concatenation)
+    b = a.copy()
+    lv, rv = getattr(a, left), getattr(a, right)
+    if left != right and isinstance(lv, str) and isinstance(rv, str):
+        setattr(b, left, lv + rv[:k])
+        setattr(b, right, rv[k:])
+    assert (a.canonical_json() == b.canonical_json()) == (reference_text(a) == reference_text(b))
+    assert (a.canonical_json() == b.canonical_json()) == (a.to_dict() == b.to_dict())
+
+
+def test_a_value_cannot_pose_as_another_field() -> None:
+    # the attacker's move: smuggle a second field into one value so it hashes like a different record
+    honest = make(action="read", actor_id="mallory")
+    forged = make(action='read","actor_id":"mallory', actor_id="")
+    assert forged.canonical_json() != honest.canonical_json() and forged.checksum != honest.checksum
+    assert json.loads(forged.canonical_json())["action"] == 'read","actor_id":"mallory'
+
+
+def test_checksums_of_records_written_before_keep_verifying() -> None:
+    # known answers computed by the previous release (the generic encoder): stored chains must verify unchanged
+    usual = AuditRecord(
+        record_id="6f1c2b1e-0d4a-4c43-9a55-3e3c6f0e9b10", sequence_number=42,
+        timestamp=datetime(2026, 11, 27, 12, 0, 0, 123456, tzinfo=timezone.utc), event_type=AuditEventType.DATA_CREATED,
+        severity=AuditSeverity.WARNING, tenant_id="acme", actor_type="user", actor_id="alice", action="read",
+        resource_type="doc", resource_id="d1", metadata={"b": [1, 2.5, None], "a": "é"}, tags=["x", "y"],
+        previous_checksum="ab" * 32,
+    )
+    escaped = AuditRecord(
+        record_id="r2", sequence_number=1, timestamp=datetime(2026, 1, 1, tzinfo=timezone(timedelta(hours=2))),
+        event_type=AuditEventType.DATA_DELETED, error_message='said "no"\n', success=False,
+    )
+    assert _template_text(usual) is not None and _template_text(escaped) is None  # one record down each path
+    assert usual.checksum == "b72db021cad7744b1909603cbc979ac7b1000983769711162d5dddbb0539170a"
+    assert escaped.checksum == "7d4c9948100bde37b1165b43d9fb3db8171be558d4f0137a0f7db1a1b6f1ed27"

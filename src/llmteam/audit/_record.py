@@ -6,9 +6,10 @@ import hmac
 import os
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from operator import itemgetter
 from typing import Any
 
-from llmteam.audit._checksum import digest, get_checksum_key
+from llmteam.audit._checksum import digest, get_checksum_key, nested_json
 from llmteam.audit._enums import AuditEventType, AuditSeverity
 from llmteam.audit.verifier import canonical_record_json
 
@@ -81,17 +82,62 @@ def deep_copy(value: Any) -> Any:
     return value
 
 
-# every member's wire value, looked up instead of read through Enum's ``value`` descriptor (slow on a hot path)
-_WIRE: dict[AuditEventType | AuditSeverity, str] = {m: m.value for m in (*AuditEventType, *AuditSeverity)}
-
-
 def enum_value(value: Any) -> Any:
-    """The wire value of an event type or severity member; any other value is returned as it is."""
-    return _WIRE[value] if type(value) is AuditEventType or type(value) is AuditSeverity else value
+    """The wire value of an event type or severity member; any other value is returned as it is.
+
+    Read as the member's ``_value_`` (the enum module's documented attribute behind ``value``): the ``value``
+    property and a dict keyed by members (whose ``__hash__`` is Python code) both cost a Python call per record.
+    """
+    return value._value_ if type(value) is AuditEventType or type(value) is AuditSeverity else value
 
 
 def _iso(value: Any) -> Any:
     return value.isoformat() if isinstance(value, datetime) else value
+
+
+# The canonical text from a fixed template: every field but ``checksum`` in sorted key order, each string field
+# written between quotes as it is, each other field as its JSON text. Used only when the string fields are str
+# that need no JSON escape (no '"', no '\\', nothing unprintable), the sequence number a plain ``int`` and
+# ``success`` a ``bool``; any other record goes through the reference encoder, verifier.canonical_record_json.
+# str.join writes a str subclass as the text it holds, as the JSON encoder does (not its ``__str__``).
+# tests/audit/test_audit_record.py runs both on the same records and compares the text.
+_LAYOUT = (
+    ("action", "str"), ("actor_id", "str"), ("actor_ip", "str"), ("actor_type", "str"),
+    ("actor_user_agent", "str"), ("agent_name", "str"), ("error_message", "str"), ("event_type", "str"),
+    ("metadata", "json"), ("new_value", "json"), ("old_value", "json"), ("pipeline_id", "str"),
+    ("previous_checksum", "str"), ("record_id", "str"), ("resource_id", "str"), ("resource_type", "str"),
+    ("run_id", "str"), ("sequence_number", "json"), ("severity", "str"), ("step_name", "str"), ("success", "json"),
+    ("tags", "json"), ("tenant_id", "str"), ("timestamp", "str"),
+)
+_SLOT = "\x00"
+_TEMPLATE = "{" + ",".join(f'"{k}":"{_SLOT}"' if kind == "str" else f'"{k}":{_SLOT}' for k, kind in _LAYOUT) + "}"
+_FRAME = [""] * (2 * len(_LAYOUT) + 1)  # the template's constant pieces, each value's place between two of them
+_FRAME[0::2] = _TEMPLATE.split(_SLOT)
+_strings_of = itemgetter(*(i for i, (_, kind) in enumerate(_LAYOUT) if kind == "str"))
+_JSON_BOOL = ("false", "true")
+
+
+def _template_text(r: AuditRecord) -> str | None:
+    """The canonical text of ``r`` written from :data:`_TEMPLATE`, or None when ``r`` needs the reference encoder."""
+    success, seq = r.success, r.sequence_number
+    if type(success) is not bool or type(seq) is not int:
+        return None
+    values = (
+        r.action, r.actor_id, r.actor_ip, r.actor_type, r.actor_user_agent, r.agent_name, r.error_message,
+        enum_value(r.event_type), nested_json(r.metadata), nested_json(r.new_value), nested_json(r.old_value),
+        r.pipeline_id, r.previous_checksum, r.record_id, r.resource_id, r.resource_type, r.run_id, str(seq),
+        enum_value(r.severity), r.step_name, _JSON_BOOL[success], nested_json(r.tags), r.tenant_id,
+        _iso(r.timestamp),
+    )
+    try:
+        strings = "".join(_strings_of(values))
+    except TypeError:  # a string field holds something else
+        return None
+    if '"' in strings or "\\" in strings or not strings.isprintable():
+        return None
+    parts = _FRAME.copy()
+    parts[1::2] = values
+    return "".join(parts)
 
 
 class _KeyUnset:
@@ -140,7 +186,7 @@ class AuditRecord:
 
     def canonical_json(self) -> str:
         """The canonical text the checksum covers (contract §4.2): every field of :meth:`to_dict` but ``checksum``."""
-        return canonical_record_json(self._body())
+        return _template_text(self) or canonical_record_json(self._body())
 
     def compute_checksum(self, key: bytes | _KeyUnset | None = _KEY_UNSET) -> str:
         """The checksum of the current field values under ``key`` (default: the configured key, or plain SHA-256).

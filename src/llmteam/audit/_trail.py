@@ -50,6 +50,7 @@ _DEFAULTS: dict[str, Any] = {
     "new_value": None, "success": True, "metadata": None, "tags": None,
 }
 _FAST_DEFAULTS = {**_DEFAULTS, "severity": AuditSeverity.INFO}
+_PLAIN_STR = {str}
 _UNSEALED = "unsealed"  # a placeholder that stops AuditRecord from computing its checksum before _build does
 
 
@@ -140,7 +141,7 @@ class AuditTrail(ConvenienceLogging):
 
     # -- writing -------------------------------------------------------------------------------------
     def _fields(self, event_type: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
-        if _STR_ARG_SET.issuperset(kwargs) and all(type(v) is str for v in kwargs.values()):
+        if _STR_ARG_SET.issuperset(kwargs) and set(map(type, kwargs.values())) <= _PLAIN_STR:
             # fast path: only string fields given (the common call); same result as the full checks below
             f = {**_FAST_DEFAULTS, **kwargs, "metadata": {}, "tags": []}
             f["event_type"] = event_type if type(event_type) is AuditEventType else parse_event_type(event_type)
@@ -216,8 +217,8 @@ class AuditTrail(ConvenienceLogging):
         for attempt in range(MAX_RETRIES):
             used.clear()
             try:
-                if attempt == 0:
-                    records = link(await self._head(tenant))
+                if attempt == 0:  # the cached head, without a store round trip when there is one
+                    records = link(self._heads.get(tenant) or await self._head(tenant))
                     await (store.append(records[0]) if len(records) == 1 else store.append_many(records))
                 else:
                     records = await store.append_linked(tenant, link)

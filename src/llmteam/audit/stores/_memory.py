@@ -46,11 +46,20 @@ class MemoryAuditStore(AuditStoreBase):
 
     def _insert(self, record: AuditRecord) -> None:
         stored = record.copy()
-        key = (stored.tenant_id, stored.sequence_number)
-        self._order[key] = stored
-        self._tenants.setdefault(stored.tenant_id, {})[stored.sequence_number] = stored
-        if stored.sequence_number > self._last.get(stored.tenant_id, (0, ""))[0]:
-            self._last[stored.tenant_id] = (stored.sequence_number, stored.checksum)
+        tenant, seq = stored.tenant_id, stored.sequence_number
+        self._order[(tenant, seq)] = stored
+        chain = self._tenants.get(tenant)
+        if chain is None:
+            chain = self._tenants[tenant] = {}
+        chain[seq] = stored
+        last = self._last.get(tenant)
+        if last is None or seq > last[0]:
+            self._last[tenant] = (seq, stored.checksum)
+        if len(self._order) > self.max_records:
+            self._evict()
+
+    def _evict(self) -> None:
+        """Drop the oldest records beyond ``max_records``, and a tenant's state with its last record."""
         while len(self._order) > self.max_records:
             (tenant, seq), _ = next(iter(self._order.items()))
             del self._order[(tenant, seq)]
