@@ -88,6 +88,7 @@ class PostgresAuditStore(SQLAppending):
         self.table = validate_identifier(table_name, "audit table name", suffixes=DERIVED_SUFFIXES)
         self.backend = postgres_backend(pool, dsn)  # the URL's shared pool
         self._released = False
+        self._migrations = [_ddl(self.table), _ddl(self.table)]  # built once: _get_pool runs on every append
         cols = ", ".join(COLUMNS)
         marks = ", ".join(f"${i + 1}" for i in range(len(COLUMNS)))
         self._insert = f"INSERT INTO {self.table} ({cols}) VALUES ({marks})"  # noqa: S608 - validated table
@@ -98,7 +99,7 @@ class PostgresAuditStore(SQLAppending):
 
     async def _get_pool(self) -> PgPool:
         # step 2 re-runs the idempotent DDL: it brings a v1 database the v2 CHECK-free additions (checkpoint triggers)
-        return await self.backend.ensure_schema(f"audit:{self.table}", [_ddl(self.table), _ddl(self.table)])
+        return await self.backend.ensure_schema(f"audit:{self.table}", self._migrations)
 
     def _unavailable(self, exc: BaseException) -> AuditStorageError:
         if isinstance(exc, StoreConnectionError):  # already names the server and says what to do
