@@ -31,8 +31,8 @@ def strace() -> str | None:
 
 
 def syncs(command: list[str], stdin: str = "") -> tuple[Counter[str], str]:
-    """fsync/fdatasync calls of ``command`` (and its threads/children) by the kind of file synced, and the last
-    settings line it printed."""
+    """fsync/fdatasync calls of ``command`` (and its threads/children) by the kind of file synced, and what it
+    printed."""
     with tempfile.TemporaryDirectory() as d:
         log = Path(d) / "strace.log"
         done = subprocess.run([str(strace()), "-f", "-y", "-e", "trace=fsync,fdatasync", "-o", str(log), *command],
@@ -42,8 +42,7 @@ def syncs(command: list[str], stdin: str = "") -> tuple[Counter[str], str]:
             match = SYNC.match(line)
             if match:
                 found[kind(match.group(2))] += 1
-        said = [line for line in done.stdout.splitlines() if "synchronous=" in line]  # the settings line
-        return found, said[-1].removeprefix("ready ") if said else ""
+        return found, done.stdout
 
 
 def kind(path: str) -> str:
@@ -59,8 +58,10 @@ def per_step(command: list[str], runs: int, steps: int, stdin: str = "") -> tupl
     """Syncs per agent step of ``command RUNS`` minus those of ``command 0``, by kind of file; and what the
     child said last (its databases' settings)."""
     base, _ = syncs([*command, "0"], stdin)
-    measured, said = syncs([*command, str(runs)], stdin)
-    return {k: (measured[k] - base[k]) / (runs * steps) for k in sorted(set(base) | set(measured))}, said
+    measured, out = syncs([*command, str(runs)], stdin)
+    said = [line for line in out.splitlines() if "synchronous=" in line]  # the settings line
+    counts = {k: (measured[k] - base[k]) / (runs * steps) for k in sorted(set(base) | set(measured))}
+    return counts, said[-1].removeprefix("ready ") if said else ""
 
 
 def settings(path: str) -> str:
@@ -127,8 +128,8 @@ async def _floor(steps: int) -> None:
 def dbos_floor() -> tuple[float, float, float]:
     """(ms CPU, ms wall, syncs) of one empty DBOS step: the least a checkpoint costs on this machine."""
     base, _ = syncs([sys.executable, __file__, "floor", "0"])
-    measured, said = syncs([sys.executable, __file__, "floor", str(FLOOR_STEPS)])
-    cpu, wall = map(float, said.split())
+    measured, out = syncs([sys.executable, __file__, "floor", str(FLOOR_STEPS)])
+    cpu, wall = map(float, out.split())
     return cpu, wall, (sum(measured.values()) - sum(base.values())) / FLOOR_STEPS
 
 

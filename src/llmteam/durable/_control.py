@@ -30,7 +30,7 @@ from llmteam.team import RunEvent, RunResult
 
 AWAITING = "AWAITING_APPROVAL"
 CONTINUE_GRACE = 60.0  # seconds a decided run may stay cancelled while its decider resumes it
-QUICK_POLLS = (0.002, 0.005, 0.02, 0.05)  # seconds between reads once a run has ended in this process
+QUICK_POLL, QUICK_FOR = 0.01, 1.0  # once a run ended in this process: read its outcome every 10 ms, for up to 1 s
 RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
 
 
@@ -179,13 +179,10 @@ class RunControl:
                 return polling.result()
             polling.cancel()
             result: RunResult
-            for interval in QUICK_POLLS:  # it ended here: DBOS records its outcome in a moment
-                try:
-                    result = await asyncio.wait_for(handle.get_result(polling_interval_sec=interval), interval * 4)
-                    return result
-                except asyncio.TimeoutError:
-                    continue
-            result = await handle.get_result(polling_interval_sec=POLL_SECONDS)
+            try:  # it ended here: DBOS records its outcome in a moment
+                result = await asyncio.wait_for(handle.get_result(polling_interval_sec=QUICK_POLL), QUICK_FOR)
+            except asyncio.TimeoutError:  # not recorded yet (the database is slow): back to the ordinary pace
+                result = await handle.get_result(polling_interval_sec=POLL_SECONDS)
             return result
         finally:
             polling.cancel()

@@ -47,7 +47,9 @@ APP_NAME = "llmteam"
 WORKFLOW_NAME = "llmteam.run"
 QUEUE_PREFIX = "llmteam_runs_c"
 POLL_SECONDS = 0.2  # seconds between reads of a run's outcome from another process, and of the approvals queue
-QUEUE_POLL_SECONDS = 0.05  # seconds between a worker's polls of each run queue (the start latency of a run)
+# seconds between a worker's polls of each run queue: a run starts 50 ms after submission on average. Each poll reads
+# the queue and each tenant partition: an idle worker spent 3.8 % of a core polling every 0.2 s, 7.8 % every 0.05 s
+QUEUE_POLL_SECONDS = 0.1
 
 
 CLOSING = frozenset({"audit:completed", "audit:failed", "events", "finish", ACTIVITY})
