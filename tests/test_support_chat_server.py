@@ -3,12 +3,13 @@ the tests built on it cannot pass on an off-format request."""
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 import httpx
 import pytest
 
-from ._support.chat_server import ChatServer, Reply, completion, text_stream
+from ._support.chat_server import ChatServer, Reply, completion, echo_answer, text_stream
 
 USER = {"role": "user", "content": "hi"}
 
@@ -50,3 +51,17 @@ def test_an_answer_that_raises_is_a_500_and_kept(chat_server: ChatServer) -> Non
     chat_server.answer = answer
     assert post(chat_server, {"model": "m", "messages": [USER]}).status_code == 500
     assert [str(e) for e in chat_server.errors] == ["unexpected request"]
+
+
+def test_echo_answers_count_calls_per_prompt_and_a_delay_is_cut_short_by_stop() -> None:
+    with ChatServer(echo_answer) as server:
+        plain = post(server, {"model": "m", "messages": [USER]}).json()
+        assert plain["choices"][0]["message"]["content"] == "re: hi" and plain["usage"]["total_tokens"] == 8
+        streamed = post(server, {"model": "m", "messages": [{"role": "user", "content": "a b"}], "stream": True})
+        assert "".join(line for line in streamed.text.splitlines() if '"content"' in line).count("re:") == 1
+        post(server, {"model": "m", "messages": [USER]})
+        assert server.calls == Counter({"hi": 2, "a b": 1}) and server.total() == 3
+        server.delay = 3600.0  # held back until the server stops (the test's timeout is the hang guard)
+        server.stop.set()
+        assert post(server, {"model": "m", "messages": [USER]}).status_code == 200
+        assert server.total() == 4 and server.lock is not None

@@ -8,6 +8,9 @@ Answers are ``openai`` response models: a :class:`ChatCompletion` (JSON), a list
 (server-sent events ending in ``data: [DONE]``, as with ``stream_options.include_usage``), or a raw :class:`Reply`
 (any status, headers, body, delay) for error paths. Use the ``chat_server`` fixture (``tests/conftest.py``):
 ``chat_server.answer = lambda body: completion("hi")`` or ``chat_server.script(Reply(429), completion("ok"))``.
+For tests that count model calls across processes (durable runs): ``calls`` counts the valid requests per last
+message, ``total()`` all of them, ``delay`` holds every reply back (cut short by ``stop``), and
+:func:`echo_answer` answers ``re: <prompt>``, streamed one word per chunk when asked to.
 """
 
 from __future__ import annotations
@@ -118,6 +121,9 @@ class ChatServer:
         self.rejected: list[str] = []  # why each off-format request was refused
         self.errors: list[Exception] = []  # what the answer function raised
         self.stop_event = threading.Event()
+        self.stop = self.stop_event  # set: delayed replies go out at once (the server is closing)
+        self.lock = threading.Lock()  # guards ``requests`` and ``bodies`` while handler threads append
+        self.delay = 0.0  # seconds every reply is held back (on top of a Reply's own delay)
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -133,8 +139,11 @@ class ChatServer:
                     server.rejected.append(str(exc))
                     reply: Answer = Reply(400, {"error": {"message": f"off the chat-completions format: {exc}"}})
                 else:
-                    server.requests.append(Received(self.path, dict(self.headers), body, time.monotonic()))
-                    server.bodies.append(body)
+                    with server.lock:
+                        server.requests.append(Received(self.path, dict(self.headers), body, time.monotonic()))
+                        server.bodies.append(body)
+                    if server.delay:
+                        server.stop_event.wait(server.delay)
                     try:
                         reply = server.replies.popleft() if server.replies else server.answer(body)
                     except Exception as exc:  # the test's answer failed: a 500 the client reports, kept in errors
@@ -157,7 +166,19 @@ class ChatServer:
 
     def prompts(self) -> Counter[str]:
         """How many requests each last message asked."""
-        return Counter(str(b["messages"][-1].get("content")) for b in list(self.bodies))
+        with self.lock:
+            bodies = list(self.bodies)
+        return Counter(str(b["messages"][-1].get("content")) for b in bodies)
+
+    @property
+    def calls(self) -> Counter[str]:
+        """The valid requests received so far, per last message (the same as :meth:`prompts`)."""
+        return self.prompts()
+
+    def total(self) -> int:
+        """How many valid requests were received."""
+        with self.lock:
+            return len(self.bodies)
 
     def _send(self, handler: BaseHTTPRequestHandler, reply: Answer) -> None:
         if not isinstance(reply, Reply):
@@ -207,6 +228,15 @@ class ChatServer:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def echo_answer(body: dict[str, Any], usage: tuple[int, int] = (5, 3), model: str = "counting") -> Answer:
+    """``re: <last message>``: a completion, or streamed one word per chunk when the request asks to stream."""
+    text = f"re: {body['messages'][-1]['content']}"
+    if body.get("stream"):
+        words = text.split(" ")
+        return text_stream(*[w if i == 0 else f" {w}" for i, w in enumerate(words)], usage=usage, model=model)
+    return completion(text, usage=usage, model=model)
 
 
 @contextmanager

@@ -1,92 +1,28 @@
-"""Fixtures for durable runs: a counting chat-completions server, team files that use it, worker processes."""
+"""Fixtures for durable runs: the shared chat-completions server (counting calls), team files that use it, worker
+processes."""
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
 import tempfile
-import threading
-from collections import Counter
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import pytest
+
+from .._support.chat_server import ChatServer, echo_answer
 
 pytest.importorskip("dbos")
 
 
-class CountingChat:
-    """A local OpenAI-compatible chat server that answers after ``delay`` s and counts requests per prompt.
-
-    It streams (SSE, one word per chunk) when the request asks to: durable runs publish their tokens.
-    """
-
-    def __init__(self, delay: float = 0.2) -> None:
-        self.delay = delay
-        self.calls: Counter[str] = Counter()
-        self.lock = threading.Lock()
-        self.stop = threading.Event()
-        chat = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", "0"))) or b"{}")
-                prompt = body["messages"][-1]["content"]
-                with chat.lock:
-                    chat.calls[prompt] += 1
-                chat.stop.wait(chat.delay)
-                answer = f"re: {prompt}"
-                usage = {"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8}
-                if body.get("stream"):  # SSE, one word per chunk, usage last (as stream_options asks)
-                    words = answer.split(" ")
-                    chunks = [{"model": "counting", "choices": [{"index": 0, "delta": {
-                        "content": w if i == 0 else f" {w}"}}]} for i, w in enumerate(words)]
-                    chunks.append({"model": "counting", "choices": [{"index": 0, "delta": {},
-                                                                      "finish_reason": "stop"}]})
-                    chunks.append({"model": "counting", "choices": [], "usage": usage})
-                    data = "".join(f"data: {json.dumps(c)}\n\n" for c in chunks).encode() + b"data: [DONE]\n\n"
-                    kind = "text/event-stream"
-                else:
-                    data = json.dumps({"model": "counting", "usage": usage, "choices": [
-                        {"index": 0, "message": {"role": "assistant", "content": answer}}]}).encode()
-                    kind = "application/json"
-                try:
-                    self.send_response(200)
-                    self.send_header("Content-Type", kind)
-                    self.send_header("Content-Length", str(len(data)))
-                    self.end_headers()
-                    self.wfile.write(data)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.base_url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.02,), daemon=True)
-
-    def total(self) -> int:
-        with self.lock:
-            return sum(self.calls.values())
-
-
 @pytest.fixture
-def chat() -> Iterator[CountingChat]:
-    server = CountingChat()
-    server.thread.start()
-    try:
+def chat() -> Iterator[ChatServer]:
+    """The shared chat-completions test server answering ``re: <prompt>`` after 0.2 s; ``chat.calls`` counts."""
+    with ChatServer(echo_answer) as server:
+        server.delay = 0.2
         yield server
-    finally:
-        server.stop.set()
-        server.httpd.shutdown()
-        server.httpd.server_close()
-        server.thread.join(5)
 
 
 TEAM_YAML = """team: durable_pair
@@ -98,7 +34,7 @@ agents:
 
 
 @pytest.fixture
-def team_file(tmp_path: Path, chat: CountingChat) -> Path:
+def team_file(tmp_path: Path, chat: ChatServer) -> Path:
     path = tmp_path / "team.yaml"
     path.write_text(TEAM_YAML.format(base_url=chat.base_url), encoding="utf-8")
     return path

@@ -23,7 +23,8 @@ from llmteam.team import Agent, Team, load_team
 from llmteam.tenancy import TenantConfig, TenantTier
 from llmteam.tools import tool
 
-from .conftest import CountingChat, Worker
+from .._support.chat_server import ChatServer
+from .conftest import Worker
 
 APPROVAL_YAML = """team: durable_gate
 llm: {{provider: openai, base_url: "{base_url}", model: counting, max_retries: 0, timeout: 30}}
@@ -70,7 +71,7 @@ def refund_team(*, timeout: float | None = None, delay: float = 0.0) -> Team:
 
 @pytest.mark.timeout(300)
 async def test_a_paused_run_survives_every_worker_restart_and_completes_after_approval_elsewhere(
-        chat: CountingChat, tmp_path: Path, db: str) -> None:
+        chat: ChatServer, tmp_path: Path, db: str) -> None:
     team_file = tmp_path / "gate.yaml"
     team_file.write_text(APPROVAL_YAML.format(base_url=chat.base_url), encoding="utf-8")
     worker = Worker(team_file, db, executor_id="w1")
@@ -224,7 +225,7 @@ async def test_concurrent_decisions_make_one_audit_record(tmp_path: Path) -> Non
 
 
 @pytest.mark.timeout(300)
-async def test_retry_from_a_step_repeats_no_model_call_before_it(chat: CountingChat, team_file: Path,
+async def test_retry_from_a_step_repeats_no_model_call_before_it(chat: ChatServer, team_file: Path,
                                                                  db: str) -> None:
     async with DurableRuntime(load_team(team_file), db, tenant="acme") as rt:
         first = await rt.run({"query": "case"}, timeout=60)

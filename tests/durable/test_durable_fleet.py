@@ -18,7 +18,8 @@ from llmteam.durable import DurableRuntime, RunStatus
 from llmteam.team import RunRecord, load_team
 from llmteam.tenancy import TenantConfig, TenantTier
 
-from .conftest import SOLO_YAML, CountingChat, Worker
+from .._support.chat_server import ChatServer
+from .conftest import SOLO_YAML, Worker
 from .test_durable_worker import assert_exactly_once
 
 RUNS = 200
@@ -54,7 +55,7 @@ async def wait_all(rt: DurableRuntime, ids: set[str], until: Any, workers: list[
 @pytest.mark.postgres
 @pytest.mark.timeout(300)
 async def test_a_fleet_finishes_every_run_when_one_worker_is_killed(
-        chat: CountingChat, tmp_path: Path, pg_schema_url: str, postgres_url: str, unique_name: str,
+        chat: ChatServer, tmp_path: Path, pg_schema_url: str, postgres_url: str, unique_name: str,
         monkeypatch: pytest.MonkeyPatch) -> None:
     import asyncpg
 

@@ -22,7 +22,8 @@ from llmteam.durable._liveness import Liveness, check_periods, default_executor_
 from llmteam.llm import ScriptedLLM
 from llmteam.team import Agent, Team, load_team
 
-from .conftest import CountingChat, Worker
+from .._support.chat_server import ChatServer
+from .conftest import Worker
 from .test_durable_worker import _progress_or_done, assert_exactly_once
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -164,7 +165,7 @@ def test_the_dbos_recovery_path_we_call_is_pinned(tmp_path: Path) -> None:
 @pytest.mark.slow
 @pytest.mark.timeout(300)
 async def test_a_killed_workers_runs_resume_on_a_live_one_without_an_operator(
-        chat: CountingChat, team_file: Path, db: str) -> None:
+        chat: ChatServer, team_file: Path, db: str) -> None:
     fast = ("--heartbeat", "0.2", "--dead-after", "2")
     doomed = Worker(team_file, db, executor_id=None, extra=("--concurrency", "1", *fast))
     live = Worker(team_file, db, executor_id=None, extra=fast)

@@ -11,13 +11,14 @@ from llmteam.durable import DurableError, DurableRuntime, RunFailedError
 from llmteam.llm import ScriptedLLM
 from llmteam.team import Agent, RunEvent, Team, load_team
 
-from .conftest import CountingChat, Worker
+from .._support.chat_server import ChatServer
+from .conftest import Worker
 
 
 @pytest.mark.slow
 @pytest.mark.timeout(300)
 async def test_a_run_on_a_worker_process_streams_its_events_to_another_process(
-        chat: CountingChat, team_file: Path, db: str) -> None:
+        chat: ChatServer, team_file: Path, db: str) -> None:
     worker = Worker(team_file, db, executor_id=None)
     async with DurableRuntime(load_team(team_file), db, serve=False) as rt:
         run_id = await rt.submit({"query": "where is my parcel"}, tenant="acme")
@@ -43,6 +44,9 @@ async def test_a_run_on_a_worker_process_streams_its_events_to_another_process(
         again = [e async for e in rt.stream(run_id, offset=len(events) - 2)]  # a reconnecting reader
         assert [e.kind for e in again] == ["step_finished", "run_finished"]
         assert again[0] == events[-2]
+        for offset in range(len(events)):  # an offset counts events, also inside a value written with others
+            rest = [e async for e in rt.stream(run_id, offset=offset)]
+            assert rest[:-1] == events[offset:-1] and rest[-1].kind == "run_finished"
 
 
 def make_team(name: str, *agents: Agent) -> Team:

@@ -16,13 +16,14 @@ from llmteam.durable import DurableRuntime
 from llmteam.team import load_team
 from llmteam.tenancy import TenantConfig, TenantTier
 
-from .conftest import CountingChat, Worker
+from .._support.chat_server import ChatServer
+from .conftest import Worker
 
 RUNS = 6
 KILLS = 3
 
 
-async def _progress_or_done(chat: CountingChat, seen: int, rt: DurableRuntime, ids: list[str]) -> bool:
+async def _progress_or_done(chat: ChatServer, seen: int, rt: DurableRuntime, ids: list[str]) -> bool:
     """Wait until the model sees a new request (True) or every run has finished (False)."""
     for _ in range(3000):  # hang guard only (~60 s); the test asserts behaviour, never time
         if chat.total() > seen:
@@ -34,7 +35,7 @@ async def _progress_or_done(chat: CountingChat, seen: int, rt: DurableRuntime, i
 
 
 @pytest.mark.timeout(300)
-async def test_sigkilled_worker_completes_every_run_exactly_once(chat: CountingChat, team_file: Path, db: str) -> None:
+async def test_sigkilled_worker_completes_every_run_exactly_once(chat: ChatServer, team_file: Path, db: str) -> None:
     rng = random.Random(15)
     worker = Worker(team_file, db, extra=("--concurrency", "1"))  # one run at a time: one model call in flight
     kills = 0
@@ -66,7 +67,7 @@ def expected_run(i: int, agents: int = 2) -> tuple[list[str], str]:
     return prompts, text
 
 
-async def assert_exactly_once(rt: DurableRuntime, chat: CountingChat, results: list[Any], kills: int,
+async def assert_exactly_once(rt: DurableRuntime, chat: ChatServer, results: list[Any], kills: int,
                               runs: int, agents: int = 2) -> None:
     """Each run answered once, one model call per completed step (+``kills`` at most), no duplicate records."""
     expected: set[str] = set()
@@ -101,7 +102,7 @@ async def assert_exactly_once(rt: DurableRuntime, chat: CountingChat, results: l
 
 
 @pytest.mark.timeout(300)
-async def test_a_live_worker_adopts_a_dead_workers_runs(chat: CountingChat, team_file: Path, db: str) -> None:
+async def test_a_live_worker_adopts_a_dead_workers_runs(chat: ChatServer, team_file: Path, db: str) -> None:
     dead = Worker(team_file, db, executor_id="dead", extra=("--concurrency", "1"))
     live = Worker(team_file, db, executor_id="live", extra=("--adopt", "dead"))
     async with DurableRuntime(load_team(team_file), db, serve=False) as rt:
@@ -126,7 +127,7 @@ async def test_a_live_worker_adopts_a_dead_workers_runs(chat: CountingChat, team
 @pytest.mark.slow
 @pytest.mark.timeout(300)
 async def test_concurrency_caps_queues_created_after_the_worker_started(
-        chat: CountingChat, team_file: Path, db: str) -> None:
+        chat: ChatServer, team_file: Path, db: str) -> None:
     worker = Worker(team_file, db, executor_id=None, extra=("--concurrency", "1", "--heartbeat", "0.2",
                                                            "--dead-after", "2"))
     worker.start()  # on a fresh database: no queue exists yet

@@ -1,8 +1,9 @@
 """Durable runs on DBOS Transact (extra ``durable``): crash-proof, resumable, queued per tenant, any worker.
 
-A run is a DBOS workflow and each of its side effects (admission, every model call, every audit record, the
-mining events and the run record) a checkpointed step, so a run resumed after a crash repeats no completed
-model call and writes each record once::
+A run is a DBOS workflow and each of its side effects (admission, every model and tool call, every agent's audit
+record) a checkpointed step; the writes that close it (its completion record, mining events and run record) are
+found by their keys when it resumes. So a run resumed after a crash repeats no completed model call and writes
+each record once::
 
     from llmteam.durable import DurableRuntime
     async with DurableRuntime(team, "sqlite:///./.llmteam/llmteam.db", tenant="acme") as rt:

@@ -24,12 +24,13 @@ from dbos._error import DBOSAwaitedWorkflowCancelledError
 from llmteam.backends import validate_identifier
 from llmteam.durable._approval import Service
 from llmteam.durable._approval_store import ApprovalStore, PendingApproval, check_approver, check_reason
-from llmteam.durable._engine import POLL_SECONDS, WORKFLOW_NAME, DurableError
+from llmteam.durable._engine import ENGINE, POLL_SECONDS, WORKFLOW_NAME, DurableError
 from llmteam.durable._stream import read_events
 from llmteam.team import RunEvent, RunResult
 
 AWAITING = "AWAITING_APPROVAL"
 CONTINUE_GRACE = 60.0  # seconds a decided run may stay cancelled while its decider resumes it
+QUICK_POLL, QUICK_FOR = 0.01, 1.0  # once a run ended in this process: read its outcome every 10 ms, for up to 1 s
 RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
 
 
@@ -160,12 +161,32 @@ class RunControl:
             with db_errors(self.system_db):
                 handle: Any = await self.client.retrieve_workflow_async(run_id)
             try:
-                result: RunResult = await handle.get_result(polling_interval_sec=POLL_SECONDS)
-                return result
+                return await self._outcome(handle, run_id)
             except DBOSAwaitedWorkflowCancelledError:
                 if not await self._paused(run_id):
                     raise DurableError(f"run {run_id!r} was cancelled; `llmteam runs resume` continues it") from None
             await asyncio.sleep(POLL_SECONDS)
+
+    @staticmethod
+    async def _outcome(handle: Any, run_id: str) -> RunResult:
+        """The run's outcome: polled every POLL_SECONDS, and read at once when the run ends in this process."""
+        ending = ENGINE.ending(run_id)
+        polling: asyncio.Future[RunResult] = asyncio.ensure_future(
+            handle.get_result(polling_interval_sec=POLL_SECONDS))
+        try:
+            await asyncio.wait((polling, ending), return_when=asyncio.FIRST_COMPLETED)
+            if polling.done():
+                return polling.result()
+            polling.cancel()
+            result: RunResult
+            try:  # it ended here: DBOS records its outcome in a moment
+                result = await asyncio.wait_for(handle.get_result(polling_interval_sec=QUICK_POLL), QUICK_FOR)
+            except asyncio.TimeoutError:  # not recorded yet (the database is slow): back to the ordinary pace
+                result = await handle.get_result(polling_interval_sec=POLL_SECONDS)
+            return result
+        finally:
+            polling.cancel()
+            ENGINE.unwatch(run_id, ending)
 
     async def _paused(self, run_id: str) -> bool:
         """True while the cancelled run waits for a decision or its decider is continuing it."""

@@ -19,7 +19,7 @@ from dbos import DBOS, EnqueueOptions
 
 from llmteam.durable._approval import DurableApprovals, close_services
 from llmteam.durable._control import RunControl, check_run_id, db_errors, system_db_for
-from llmteam.durable._engine import ENGINE, POLL_SECONDS, QUEUE_PREFIX, WORKFLOW_NAME, DurableError
+from llmteam.durable._engine import ENGINE, QUEUE_POLL_SECONDS, QUEUE_PREFIX, WORKFLOW_NAME, DurableError
 from llmteam.durable._liveness import check_periods, default_executor_id
 from llmteam.team import DEFAULT_URL, RunResult, Team, TeamRuntime
 
@@ -88,7 +88,7 @@ class DurableRuntime(RunControl):
             with db_errors(self.system_db):
                 await self.client.register_queue_async(
                     name, partition_concurrency=concurrency, partition_limiter={"limit": per_minute, "period": 60.0},
-                    worker_concurrency=self.concurrency, polling_interval_sec=POLL_SECONDS,
+                    worker_concurrency=self.concurrency, polling_interval_sec=QUEUE_POLL_SECONDS,
                     on_conflict="never_update" if self.concurrency is None else "always_update",
                 )
             self._queues.add(name)

@@ -16,15 +16,18 @@ from dbos import DBOS
 from llmteam.roles import WAIT_LIFECYCLE, ProcessEvent
 
 if TYPE_CHECKING:
+    from llmteam.durable._engine import Attempt
     from llmteam.team import TeamRuntime
 
 ACTIVITY = "wait:queue"
 
 
-async def queued(run_id: str) -> tuple[int, int, str]:
-    """(enqueued, started, queue) of the running workflow, epoch ms, checkpointed as the run's first step."""
+async def queued(run_id: str, attempt: Attempt) -> tuple[int, int, str]:
+    """(enqueued, started, queue) of the running workflow, epoch ms, checkpointed as the run's first step
+    (``attempt`` goes live when it executes: see :mod:`llmteam.durable._engine`)."""
 
     async def read() -> tuple[int, int, str]:
+        attempt.live = True
         status = await DBOS.get_workflow_status_async(run_id)
         now = int(time.time() * 1000)
         if status is None:
@@ -36,7 +39,7 @@ async def queued(run_id: str) -> tuple[int, int, str]:
 
 
 async def record_queue_wait(runtime: TeamRuntime, tenant: str, run_id: str, times: tuple[int, int, str]) -> None:
-    """Write the run's ``wait:queue`` event once (a step whose re-execution finds the event it wrote)."""
+    """Write the run's ``wait:queue`` event once (an effect whose re-execution finds the event it wrote)."""
     enqueued, started, queue = times
     event = ProcessEvent(f"{run_id}:{ACTIVITY}", datetime.fromtimestamp(started / 1000, timezone.utc), ACTIVITY,
                          queue or "queue", run_id, WAIT_LIFECYCLE, max(0, started - enqueued), 0.0, {"queue": queue})
