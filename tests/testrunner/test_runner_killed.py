@@ -23,8 +23,10 @@ import pytest
 
 @pytest.mark.parametrize("i", range(40))
 def test_step(i):
-    with open("worker.pid", "w") as fh:
+    # written whole or not at all: the kill may land between truncating and writing a plain open("w")
+    with open(f"worker.pid.{os.getpid()}", "w") as fh:
         fh.write(str(os.getpid()))
+    os.replace(f"worker.pid.{os.getpid()}", "worker.pid")
     time.sleep(0.05)
 """
 
