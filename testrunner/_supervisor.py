@@ -7,11 +7,8 @@ import os
 import selectors
 import shutil
 import signal
-import tempfile
 import time
-import uuid
 from pathlib import Path
-from typing import Any
 
 from ._errors import LaunchError
 from ._launch import RUNNER_ROOT, SpawnLauncher, open_launcher
@@ -20,6 +17,10 @@ from ._state import CaseResult, Culprit, ModuleState
 from ._sysutil import CgroupLimiter, rss_of
 from ._tree import TAG_VAR, descendants, kill_tree, private_bytes, start_watchdog
 from ._workers import Worker, settle_orphans
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 # A worker's RSS is sampled more often the closer it is to the cap: the time its headroom would last at FILL_RATE
 # (a fast allocation loop), between SAMPLE_MIN and SAMPLE_MAX. Far below the cap the supervisor then costs little
@@ -52,7 +53,7 @@ class Supervisor:
         self.launcher: Any = None
         self.cgroup: CgroupLimiter | None = None
         self.meta: dict[str, Any] = {}
-        self.uid = uuid.uuid4().hex
+        self.uid = os.urandom(16).hex()
         self.stop_reason: str | None = None
         self.interrupted = False
         self.failures = 0
@@ -150,8 +151,7 @@ class Supervisor:
         slot = self._slots.pop(0)
         tag = f"{_safe(st.name)}.{st.workers}"
         stack_file = str(self.dir / "stacks" / f"{tag}.txt")
-        tmpdir = tempfile.mkdtemp(prefix=f"testrun-gw{slot}-")
-        os.chmod(tmpdir, 0o711)  # like /tmp for other users: enter a known path, never list (mkdtemp's are 0700)
+        tmpdir = _private_dir(f"testrun-gw{slot}-")
         env = {"PYTEST_XDIST_WORKER": f"gw{slot}", "PYTEST_XDIST_WORKER_COUNT": str(self.opts.jobs),
                "PYTEST_XDIST_TESTRUNUID": self.uid, "TMPDIR": tmpdir, TAG_VAR: f"{self.uid}/{tag}"}
         spec = {
@@ -394,6 +394,20 @@ class Supervisor:
         self._last_orphan_check = now
         ours = {*self.workers, getattr(self.launcher, "pid", None), self.watchdog_pid}
         settle_orphans(ours, list(self.workers.values()), force)
+
+
+def _private_dir(prefix: str) -> str:
+    """A new directory under $TMPDIR (else /tmp) that nobody else can list (0711, like /tmp for other users: enter
+    a known path, never list); created with a random name, never through an existing path."""
+    base = os.environ.get("TMPDIR") or "/tmp"
+    while True:
+        path = os.path.join(base, prefix + os.urandom(6).hex())
+        try:
+            os.mkdir(path, 0o700)
+        except FileExistsError:
+            continue
+        os.chmod(path, 0o711)
+        return path
 
 
 def _safe(name: str) -> str:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-from pathlib import Path
 
 from ._sysutil import PAGE_SIZE
 
@@ -88,7 +87,8 @@ def kill_tree(root: int | None, pids: list[int] = ()) -> None:  # type: ignore[a
 def tag_of(pid: int) -> str | None:
     """The ``TESTRUNNER_RUN`` value in ``pid``'s environment (inherited from the worker that started it)."""
     try:
-        data = Path(f"/proc/{pid}/environ").read_bytes()
+        with open(f"/proc/{pid}/environ", "rb") as fh:
+            data = fh.read()
     except OSError:
         return None
     prefix = f"{TAG_VAR}=".encode()
