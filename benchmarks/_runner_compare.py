@@ -22,6 +22,7 @@ import tempfile
 import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
+from typing import Any
 
 from _peers import CACHE
 
@@ -54,30 +55,62 @@ def differences(reference: dict[str, str], got: dict[str, str]) -> list[str]:
             if reference.get(k) != got.get(k)]
 
 
-def measure(cmd: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, float, int]:
-    """Wall seconds, CPU seconds of the whole tree and its peak PSS (every process the command starts)."""
+def measure(cmd: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, float, int, str]:
+    """Wall seconds, CPU seconds of the whole tree, its peak PSS (every process the command starts) and the PSS of
+    each process at that peak, by role (``breakdown``)."""
     import psutil
 
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    root, peak = psutil.Process(proc.pid), 0
+    root, peak, at_peak = psutil.Process(proc.pid), 0, ""
     while True:
         pid, _, usage = os.wait4(proc.pid, os.WNOHANG)
         if pid:
             break
-        total = 0
+        total, sample = 0, []
         try:
             for p in [root, *root.children(recursive=True)]:
                 try:
-                    total += p.memory_full_info().pss
+                    pss = p.memory_full_info().pss
+                    sample.append((p, pss))
+                    total += pss
                 except (psutil.Error, OSError):
                     continue
         except psutil.Error:
             pass
-        peak = max(peak, total)
+        if total > peak:
+            peak, at_peak = total, breakdown(root, sample)
         time.sleep(0.2)
     proc.returncode = 0  # reaped above
-    return time.perf_counter() - t0, usage.ru_utime + usage.ru_stime, peak
+    return time.perf_counter() - t0, usage.ru_utime + usage.ru_stime, peak, at_peak
+
+
+def breakdown(root: Any, sample: list[tuple[Any, int]]) -> str:
+    """``role MiB`` per process (psutil processes): the runner's supervisor (``root``), its watchdog (a fork of
+    it), the warm parent (the first process running ``_zygote``), workers (the other direct children of the root:
+    the runner's are re-parented to the supervisor, xdist's are its controller's), and processes tests started."""
+    import psutil
+
+    def role(p: Any) -> str:
+        try:
+            if p.pid == root.pid:
+                return "root"
+            cmd = p.cmdline()
+            if p.ppid() != root.pid:
+                return "test process"
+            if cmd == root.cmdline():
+                return "watchdog"
+            return "zygote" if any("_zygote" in part for part in cmd) else "worker"
+        except psutil.Error:
+            return "gone"
+
+    roles = [(role(p), pss) for p, pss in sample]
+    zygotes = [i for i, (r, _) in enumerate(roles) if r == "zygote"]
+    for i in zygotes[1:]:  # workers forked from the warm parent run its command line too
+        roles[i] = ("worker", roles[i][1])
+    if zygotes:
+        roles[zygotes[0]] = ("warm parent", roles[zygotes[0]][1])
+    return ", ".join(f"{r} {pss / MiB:.0f}" for r, pss in roles)
 
 
 def werkzeug() -> tuple[str, Path]:
@@ -138,7 +171,7 @@ def compare_suite(label: str, py: str, cwd: Path, tests: list[str], rounds: int)
             return [py, "-m", "pytest", "-q", "-p", "no:randomly", *xdist, *tests, f"--junitxml={xml}"]
 
         measure(cmd("runner", Path(tmp) / "warmup.xml"), cwd, env)  # records durations for the schedule
-        figures: dict[str, list[tuple[float, float, int]]] = {t: [] for t in TOOLS}
+        figures: dict[str, list[tuple[float, float, int, str]]] = {t: [] for t in TOOLS}
         seen: dict[str, list[dict[str, str]]] = {t: [] for t in TOOLS}
         for r in range(rounds):
             order = TOOLS[r % 3:] + TOOLS[: r % 3]
@@ -146,9 +179,10 @@ def compare_suite(label: str, py: str, cwd: Path, tests: list[str], rounds: int)
                 xml = Path(tmp) / f"{tool}-{r}.xml"
                 figures[tool].append(measure(cmd(tool, xml), cwd, env))
                 seen[tool].append(outcomes(xml) if xml.exists() else {})
-                wall, cpu, peak = figures[tool][-1]
+                wall, cpu, peak, parts = figures[tool][-1]
                 print(f"  round {r + 1} {tool:<7} {wall:7.1f}s wall {cpu:7.1f}s CPU {peak / MiB:6.0f} MiB "
-                      f"(load {os.getloadavg()[0]:.1f})", file=sys.stderr, flush=True)
+                      f"(load {os.getloadavg()[0]:.1f}) peak PSS by process, MiB: {parts}", file=sys.stderr,
+                      flush=True)
         for tool in TOOLS:
             wall = statistics.median(f[0] for f in figures[tool])
             cpu = statistics.median(f[1] for f in figures[tool])
