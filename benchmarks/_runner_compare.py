@@ -22,6 +22,7 @@ import tempfile
 import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
+from typing import Any
 
 from _peers import CACHE
 
@@ -54,30 +55,62 @@ def differences(reference: dict[str, str], got: dict[str, str]) -> list[str]:
             if reference.get(k) != got.get(k)]
 
 
-def measure(cmd: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, float, int]:
-    """Wall seconds, CPU seconds of the whole tree and its peak PSS (every process the command starts)."""
+def measure(cmd: list[str], cwd: Path, env: dict[str, str], plain: bool = False) -> tuple[float, float, int, str]:
+    """Wall seconds, CPU seconds of the whole tree, its peak PSS (every process the command starts) and the PSS of
+    each process at that peak, by role (``breakdown``; ``plain``: the command is one pytest process)."""
     import psutil
 
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    root, peak = psutil.Process(proc.pid), 0
+    root, peak, at_peak = psutil.Process(proc.pid), 0, ""
     while True:
         pid, _, usage = os.wait4(proc.pid, os.WNOHANG)
         if pid:
             break
-        total = 0
+        total, sample = 0, []
         try:
             for p in [root, *root.children(recursive=True)]:
                 try:
-                    total += p.memory_full_info().pss
+                    pss = p.memory_full_info().pss
+                    sample.append((p, pss))
+                    total += pss
                 except (psutil.Error, OSError):
                     continue
         except psutil.Error:
             pass
-        peak = max(peak, total)
+        if total > peak:
+            peak, at_peak = total, breakdown(root, sample, plain)
         time.sleep(0.2)
     proc.returncode = 0  # reaped above
-    return time.perf_counter() - t0, usage.ru_utime + usage.ru_stime, peak
+    return time.perf_counter() - t0, usage.ru_utime + usage.ru_stime, peak, at_peak
+
+
+def breakdown(root: Any, sample: list[tuple[Any, int]], plain: bool = False) -> str:
+    """``role MiB`` per process (psutil processes): the runner's supervisor (``root``), its watchdog (a fork of
+    it), the warm parent (the first process running ``_zygote``), workers (the other direct children of the root:
+    the runner's are re-parented to the supervisor, xdist's are its controller's), and processes tests started."""
+    import psutil
+
+    def role(p: Any) -> str:
+        try:
+            if p.pid == root.pid:
+                return "root"
+            cmd = p.cmdline()
+            if plain or p.ppid() != root.pid:
+                return "test process"
+            if cmd == root.cmdline():
+                return "watchdog"
+            return "zygote" if any("_zygote" in part for part in cmd) else "worker"
+        except psutil.Error:
+            return "gone"
+
+    roles = [(role(p), pss) for p, pss in sample]
+    zygotes = [i for i, (r, _) in enumerate(roles) if r == "zygote"]
+    for i in zygotes[1:]:  # workers forked from the warm parent run its command line too
+        roles[i] = ("worker", roles[i][1])
+    if zygotes:
+        roles[zygotes[0]] = ("warm parent", roles[zygotes[0]][1])
+    return ", ".join(f"{r} {pss / MiB:.0f}" for r, pss in roles)
 
 
 def werkzeug() -> tuple[str, Path]:
@@ -120,8 +153,10 @@ def with_xdist() -> str:
     return str(py)
 
 
-def compare_suite(label: str, py: str, cwd: Path, tests: list[str], rounds: int) -> None:
-    """Print the medians of ``rounds`` interleaved rounds of the three tools on ``tests`` (pytest arguments)."""
+def compare_suite(label: str, py: str, cwd: Path, tests: list[str], rounds: int, baseline: str | None = None) -> None:
+    """Print the medians of ``rounds`` interleaved rounds of the three tools on ``tests`` (pytest arguments), and
+    of ``baseline`` (another ``run_tests.py``, e.g. of an older checkout, as the tool ``before``) when given."""
+    tools = TOOLS + (("before",) if baseline else ())
     env = {k: v for k, v in os.environ.items() if k not in ("PYTEST_ADDOPTS", "VIRTUAL_ENV")}
     paths = [t for i, t in enumerate(tests) if not t.startswith("-") and (i == 0 or tests[i - 1] != "-k")]
     extra = [t for t in tests if t not in paths]
@@ -129,27 +164,30 @@ def compare_suite(label: str, py: str, cwd: Path, tests: list[str], rounds: int)
         state = str(Path(tmp) / "state")
 
         def cmd(tool: str, xml: Path) -> list[str]:
-            if tool == "runner":
+            if tool in ("runner", "before"):
                 # --timeout: plain pytest and xdist stop no test here; the runner's default 60 s per test made a
                 # culprit of werkzeug's test_long_build (~1 s idle) at load 27 on 2 cores
-                return [py, RUN_TESTS, *paths, "--jobs", "2", "--timeout", "600", "--junitxml", str(xml),
-                        "--state-dir", state, "--", "-p", "no:randomly", *extra]
+                script = RUN_TESTS if tool == "runner" else str(baseline)
+                return [py, script, *paths, "--jobs", "2", "--timeout", "600", "--junitxml", str(xml),
+                        "--state-dir", f"{state}-{tool}", "--", "-p", "no:randomly", *extra]
             xdist = ["-n", "2"] if tool == "xdist" else []
             return [py, "-m", "pytest", "-q", "-p", "no:randomly", *xdist, *tests, f"--junitxml={xml}"]
 
-        measure(cmd("runner", Path(tmp) / "warmup.xml"), cwd, env)  # records durations for the schedule
-        figures: dict[str, list[tuple[float, float, int]]] = {t: [] for t in TOOLS}
-        seen: dict[str, list[dict[str, str]]] = {t: [] for t in TOOLS}
+        for tool in tools[2:]:  # records durations for the schedule
+            measure(cmd(tool, Path(tmp) / "warmup.xml"), cwd, env)
+        figures: dict[str, list[tuple[float, float, int, str]]] = {t: [] for t in tools}
+        seen: dict[str, list[dict[str, str]]] = {t: [] for t in tools}
         for r in range(rounds):
-            order = TOOLS[r % 3:] + TOOLS[: r % 3]
+            order = tools[r % len(tools):] + tools[: r % len(tools)]
             for tool in order:
                 xml = Path(tmp) / f"{tool}-{r}.xml"
-                figures[tool].append(measure(cmd(tool, xml), cwd, env))
+                figures[tool].append(measure(cmd(tool, xml), cwd, env, plain=tool == "plain"))
                 seen[tool].append(outcomes(xml) if xml.exists() else {})
-                wall, cpu, peak = figures[tool][-1]
+                wall, cpu, peak, parts = figures[tool][-1]
                 print(f"  round {r + 1} {tool:<7} {wall:7.1f}s wall {cpu:7.1f}s CPU {peak / MiB:6.0f} MiB "
-                      f"(load {os.getloadavg()[0]:.1f})", file=sys.stderr, flush=True)
-        for tool in TOOLS:
+                      f"(load {os.getloadavg()[0]:.1f}) peak PSS by process, MiB: {parts}", file=sys.stderr,
+                      flush=True)
+        for tool in tools:
             wall = statistics.median(f[0] for f in figures[tool])
             cpu = statistics.median(f[1] for f in figures[tool])
             peak = statistics.median(f[2] for f in figures[tool])
@@ -168,17 +206,23 @@ def compare_suite(label: str, py: str, cwd: Path, tests: list[str], rounds: int)
         print(f"{label:<30} --jobs 2 vs pytest -n 2: {ratio:.2f}x faster (target >= 1.1x: "
               f"{'yes' if ratio >= 1.1 else 'NO'}); peak memory {runner_peak / max(xdist_peak, 1):.2f}x of "
               f"xdist's (target < 1: {'yes' if runner_peak < xdist_peak else 'NO'}); {rounds} rounds, medians")
+        if baseline:
+            before_wall = statistics.median(f[0] for f in figures["before"])
+            before_peak = statistics.median(f[2] for f in figures["before"])
+            print(f"{label:<30} before ({baseline}): {xdist_wall / before_wall:.2f}x faster than xdist, peak memory "
+                  f"{before_peak / max(xdist_peak, 1):.2f}x of xdist's")
 
 
-def compare(quick: bool, rounds: int, suites: list[str]) -> None:
-    """The comparison table for the chosen suites (``werkzeug``, ``llmteam``)."""
+def compare(quick: bool, rounds: int, suites: list[str], baseline: str | None = None) -> None:
+    """The comparison table for the chosen suites (``werkzeug``, ``llmteam``), with another ``run_tests.py`` as
+    the tool ``before`` when ``baseline`` is given."""
     print(f"load average before: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     print(f"{'suite':<30} {'tool':<8} {'wall':>9} {'CPU':>9} {'peak PSS':>13} {'tests':>6} {'!=plain':>8}")
     print("-" * 90)
     if "werkzeug" in suites:
         py, src = werkzeug()
         label = WERKZEUG + (" (quick)" if quick else "")
-        compare_suite(label, py, src, WERKZEUG_QUICK if quick else WERKZEUG_ARGS, rounds)
+        compare_suite(label, py, src, WERKZEUG_QUICK if quick else WERKZEUG_ARGS, rounds, baseline)
     if "llmteam" in suites:
-        compare_suite(f"llmteam ({len(OUR_SLICE)} modules)", with_xdist(), ROOT, OUR_SLICE, rounds)
+        compare_suite(f"llmteam ({len(OUR_SLICE)} modules)", with_xdist(), ROOT, OUR_SLICE, rounds, baseline)
     print(f"load average after: {os.getloadavg()[0]:.1f}")

@@ -4,7 +4,8 @@
     python benchmarks/bench_runner.py --quick    # synthetic figures only, skip the project-suite timings
     python benchmarks/bench_runner.py --compare  # only: --jobs 2 vs pytest -n 2 (pytest-xdist) vs plain pytest
                                                  # on a pinned werkzeug sdist and on a slice of our suite,
-                                                 # interleaved rounds, medians (--rounds N, --suite NAME)
+                                                 # interleaved rounds, medians (--rounds N, --suite NAME,
+                                                 # --baseline-runner OLD/run_tests.py to time an older runner too)
 
 See ``_runner_compare.py`` for how the comparison measures (wall, CPU and peak PSS of the whole process tree,
 per-test outcomes against plain pytest's in the same round, plain pytest against itself).
@@ -66,6 +67,10 @@ def test_leak():
         os.write(fd, f"{time.time()} {rss}\\n".encode())
 """
 
+# each test keeps a child holding 300 MiB for a second: the supervisor watches that child's memory all along
+CHILD_300M = "import subprocess, sys\n" + "".join(
+    f"def test_child_{i}():\n    subprocess.run([sys.executable, '-c', "
+    f"'import time; x = bytes(300 << 20) + bytes(1); time.sleep(1.0)'], check=True)\n" for i in range(8))
 HANG = "import re\ndef test_hang():\n    re.match(r'(a+)+$', 'a' * 64 + 'b')\n"
 EXITS = "".join(f"import os\ndef test_exit_{i}():\n    os._exit(1)\n" for i in range(10))
 
@@ -158,6 +163,12 @@ def hang() -> None:
     row("hang stopped after (timeout 2 s)", f"{stop:.2f} s", "<= 3.00 s (timeout+1)", stop <= 3.0)
 
 
+def supervisor_cpu() -> None:
+    _, rep = runner(project({"tests/kids/test_kids.py": CHILD_300M}))
+    share = rep["supervisor_cpu_s"] / (rep["finished_at"] - rep["started_at"])
+    row("supervisor CPU, tests with a 300 MiB child", f"{share * 100:.1f} % core", "(lower is better)", None)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="skip the project-suite timings")
@@ -165,12 +176,15 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="--compare: interleaved rounds (medians)")
     parser.add_argument("--suite", action="append", choices=["werkzeug", "llmteam"],
                         help="--compare: only this suite (repeatable; default both)")
+    parser.add_argument("--baseline-runner", metavar="RUN_TESTS_PY",
+                        help="--compare: also time this run_tests.py (e.g. an older checkout's) as 'before'")
     ns = parser.parse_args()
     quick = ns.quick
     if ns.compare:
         from _runner_compare import compare
 
-        compare(quick, max(1, ns.rounds), ns.suite or ["werkzeug", "llmteam"])
+        baseline = str(Path(ns.baseline_runner).resolve()) if ns.baseline_runner else None
+        compare(quick, max(1, ns.rounds), ns.suite or ["werkzeug", "llmteam"], baseline)
         return
     print(f"{'figure':<52} {'measured':>14}  {'target':<22} ok?")
     print("-" * 96)
@@ -178,6 +192,7 @@ def main() -> None:
         project_suite()
     per_test_overhead()
     replacement()
+    supervisor_cpu()
     memory_cap("private heap", LEAK_PRIVATE)
     memory_cap("shared mmap, no rlimit", LEAK_SHARED)
     hang()

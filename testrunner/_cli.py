@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import resource
 import shutil
@@ -11,10 +10,8 @@ import sys
 import time
 from pathlib import Path
 from types import FrameType
-from typing import Any
 
 from ._console import Console
-from ._coverage import combine_coverage, coverage_config
 from ._discovery import Discovery, DiscoveryError, Module, discover
 from ._errors import LaunchError
 from ._launch import SpawnLauncher, ZygoteLauncher, open_launcher
@@ -32,6 +29,10 @@ from ._schedule import load_durations, plan, save_durations
 from ._state import ModuleState, totals
 from ._supervisor import Supervisor
 from ._sysutil import self_rss
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 PEAKS_FILE = "peaks.json"
 
@@ -104,9 +105,8 @@ def _base_args(opts: Options, found: Discovery) -> list[str]:
             "-W", "ignore::pytest.PytestAssertRewriteWarning"]
     if found.inifile:
         args += ["-c", found.inifile]  # the same configuration as plain pytest, from any working directory
-    extra = " ".join(opts.pytest_args)
-    if importlib.util.find_spec("pytest_timeout") is not None and "no:timeout" not in extra:
-        args += ["-o", "timeout=0"]  # the runner's external per-test timeout is the authority
+    if found.timeout_plugin:  # pytest-timeout is active: the runner's external per-test timeout is the authority
+        args += ["-o", "timeout=0"]
     return args + pytest_selection_args(opts)
 
 
@@ -127,6 +127,24 @@ def _warm_config(opts: Options, found: Discovery) -> dict[str, Any]:
             "shadow_dirs": sorted({str(root), *map(str, homes), *test_dirs})}
 
 
+def _apply_ini_timeout(opts: Options, found: Discovery) -> str | None:
+    """Without ``--timeout``, take the project's ini ``timeout`` (pytest-timeout's per-test seconds) when it is above
+    0; ``0`` (pytest-timeout's "no timeout") keeps the runner's default, since no test may run forever. Returns a
+    usage error for a value that is not a number."""
+    if opts.timeout_given or found.ini_timeout is None:
+        return None
+    try:
+        seconds = float(found.ini_timeout)
+    except ValueError:
+        seconds = -1.0
+    if not seconds >= 0 or seconds == float("inf"):
+        return (f"the ini option timeout = {found.ini_timeout!r} in {found.inifile} is not a number of seconds; "
+                "fix it or pass --timeout S")
+    if seconds > 0:
+        opts.timeout = seconds
+    return None
+
+
 def _on_signal(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
@@ -144,6 +162,11 @@ def main(argv: list[str] | None = None) -> int:
             launcher.close()
         return _usage(selected)
     found, modules = selected
+    bad_timeout = _apply_ini_timeout(opts, found)
+    if bad_timeout is not None:
+        if launcher is not None:
+            launcher.close()
+        return _usage(bad_timeout)
     if opts.list_modules:
         for m in modules:
             print(f"{m.name}\t{' '.join(m.paths)}")
@@ -154,6 +177,8 @@ def main(argv: list[str] | None = None) -> int:
         (state_dir / sub).mkdir(parents=True, exist_ok=True)
     coverage = None
     if opts.coverage:
+        from ._coverage import coverage_config
+
         cov_dir = state_dir / "coverage"
         shutil.rmtree(cov_dir, ignore_errors=True)
         cov_dir.mkdir(parents=True)
@@ -195,6 +220,8 @@ def main(argv: list[str] | None = None) -> int:
     save_durations(state_dir, found.rootdir, states, sup.session_s)
     console.details(states)
     if coverage is not None and not sup.interrupted:
+        from ._coverage import combine_coverage
+
         sup.meta["coverage"] = combine_coverage(coverage, console)
     tot = totals(states)
     code = EXIT_FAILED if tot["failed"] or tot["errors"] else EXIT_OK

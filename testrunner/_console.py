@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import TextIO
 
 from ._state import EXTRA_CATEGORIES, ModuleState, totals
 from ._sysutil import format_size
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import TextIO
 
 _MAX_DETAIL_LINES = 40
 _MAX_STACK_LINES = 12  # most recent frames first; the full stack is in the JSON report

@@ -9,17 +9,18 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
 
 from ._errors import RunnerError
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
 _BOOT = ("import sys; sys.path.insert(0, {root!r}); from testrunner import _listfiles; del sys.path[0]; "
          "_listfiles.main()")
-RUNNER_ROOT = str(Path(__file__).resolve().parent.parent)
+RUNNER_ROOT = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,8 @@ class Discovery:
     inifile: str | None
     modules: list[Module]
     pythonpath: list[str] = field(default_factory=list)
+    ini_timeout: str | None = None  # the ini ``timeout`` (pytest-timeout's per-test seconds) as written
+    timeout_plugin: bool = False  # pytest-timeout is active in the project's sessions
     listed_by: str = "fresh interpreter"  # or "warm parent": a child forked from it listed the files
 
 
@@ -58,7 +61,7 @@ def group(bases: list[str], files: list[str]) -> list[Module]:
         found.setdefault(key, []).append(_display(path))
     entries = []
     for (base, head), paths in sorted(found.items(), key=lambda kv: (kv[0][0], kv[0][1] == "", kv[0][1])):
-        short = head or (Path(base).name or base)
+        short = head or (os.path.basename(base) or base)
         qualified = f"{_display(base)}/{head}" if head else f"{_display(base)}/*"
         entries.append((short, qualified, tuple(sorted(paths))))
     counts: dict[str, int] = {}
@@ -83,6 +86,8 @@ def discover(paths: list[str], pytest_args: list[str] | None = None, timeout: fl
     if launcher is not None:
         code, output = launcher.discover(args_json, timeout)
     else:
+        import subprocess
+
         argv = [sys.executable, "-c", _BOOT.format(root=RUNNER_ROOT), args_json]
         proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
         code, output = proc.returncode, "\n".join(x for x in (proc.stdout.strip(), proc.stderr.strip()) if x)
@@ -94,6 +99,7 @@ def discover(paths: list[str], pytest_args: list[str] | None = None, timeout: fl
     if cwd in bases and os.path.isdir("tests"):
         bases.append(os.path.abspath("tests"))  # no PATH and no testpaths: tests/ is the usual base
     return Discovery(info["rootdir"], info["inifile"], group(bases, info["files"]), info["pythonpath"],
+                     info.get("timeout"), bool(info.get("timeout_plugin")),
                      "warm parent" if launcher is not None else "fresh interpreter")
 
 

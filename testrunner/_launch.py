@@ -3,21 +3,20 @@
 from __future__ import annotations
 
 import json
-import logging
 import os
 import select
+import signal
 import socket
-import subprocess
 import sys
 import time
-from pathlib import Path
-from typing import Any
 
 from ._errors import LaunchError
 
-log = logging.getLogger(__name__)
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
-RUNNER_ROOT = str(Path(__file__).resolve().parent.parent)
+RUNNER_ROOT = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))
 _BOOT = "import sys; sys.path.insert(0, {root!r}); from testrunner.{mod} import main; main()"
 
 
@@ -49,11 +48,10 @@ class ZygoteLauncher:
 
     mode = "fork"
 
-    def __init__(self, proc: subprocess.Popen[bytes], sock: socket.socket) -> None:
-        self._proc = proc
+    def __init__(self, pid: int, sock: socket.socket) -> None:
         self._sock = sock
         self.reason = ""
-        self.pid = proc.pid
+        self.pid = pid
 
     @classmethod
     def create(cls, warm: dict[str, Any], timeout: float = 60.0) -> ZygoteLauncher | str:
@@ -64,21 +62,21 @@ class ZygoteLauncher:
         """
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         config = json.dumps({**warm, "runner_root": RUNNER_ROOT})
-        try:
-            proc = subprocess.Popen(
-                [*_boot("_zygote"), str(theirs.fileno()), config],
-                pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL,
-            )
+        devnull = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+        try:  # its control socket as fd 3, stdin from /dev/null; every other descriptor of ours is close-on-exec
+            actions = [(os.POSIX_SPAWN_DUP2, devnull, 0), (os.POSIX_SPAWN_DUP2, theirs.fileno(), 3)]
+            pid = os.posix_spawn(sys.executable, [*_boot("_zygote"), "3", config], dict(os.environ),
+                                 file_actions=actions)
         finally:
             theirs.close()
+            os.close(devnull)
         ready, _, _ = select.select([ours], [], [], timeout)
         reply = json.loads(ours.recv(65536) or b"{}") if ready else {"reason": "warm parent did not start in time"}
         if not reply.get("ready"):
             ours.close()
-            proc.kill()
-            proc.wait()
+            _end(pid, 0.0)
             return str(reply.get("reason") or "warm parent exited during start-up")
-        return cls(proc, ours)
+        return cls(pid, ours)
 
     def _request(self, request: dict[str, Any], fds: list[int], timeout: float) -> dict[str, Any]:
         try:
@@ -142,13 +140,26 @@ class ZygoteLauncher:
         return str(reply.get("reason") or "warm parent did not answer")
 
     def close(self) -> None:
-        """Stop the zygote."""
+        """Stop the zygote (it exits when its socket closes; killed if it has not within 2 s)."""
         self._sock.close()
+        _end(self.pid, 2.0)
+
+
+def _end(pid: int, grace: float) -> None:
+    """Reap our child ``pid``, SIGKILLing it if it has not exited within ``grace`` seconds."""
+    deadline = time.monotonic() + grace
+    while True:
         try:
-            self._proc.wait(timeout=2)
-        except subprocess.TimeoutExpired:
-            self._proc.kill()
-            self._proc.wait()
+            done, _ = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if done:
+            return
+        if time.monotonic() >= deadline:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            return
+        time.sleep(0.005)
 
 
 def _drain(fd: int) -> bytes | None:

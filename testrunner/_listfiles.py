@@ -3,7 +3,8 @@
 Runs as ``python -c ... _listfiles.main()`` in the directory the runner was started from, with the same
 arguments, so rootdir and ini-file discovery, ``testpaths``, ``python_files``, ``norecursedirs``,
 ``collect_ignore`` and every plugin's own file collectors decide exactly as in a plain ``pytest`` run. Prints one
-JSON object: rootdir, inifile, the effective args, the ini ``pythonpath`` and the files.
+JSON object: rootdir, inifile, the effective args, the ini ``pythonpath``, the project's ini ``timeout``
+(pytest-timeout's option), whether pytest-timeout is active, and the files.
 """
 
 from __future__ import annotations
@@ -48,7 +49,19 @@ class FileLister:
             "inifile": str(cfg.inipath) if cfg.inipath else None,
             "args": [str(os.path.abspath(a.split("::")[0])) for a in cfg.args],
             "pythonpath": [str(p) for p in cfg.getini("pythonpath")],
+            "timeout": ini_timeout(cfg),
+            "timeout_plugin": cfg.pluginmanager.hasplugin("timeout"),
         }
+
+
+def ini_timeout(cfg: pytest.Config) -> str | None:
+    """The ini ``timeout`` as written (``-o timeout=...`` included), also when pytest-timeout, which registers that
+    option, is not installed; None when it is not set."""
+    try:
+        raw = cfg.getini("timeout")
+    except ValueError:  # not registered: pytest-timeout is not installed, read the ini file's own value
+        raw = cfg.inicfg.get("timeout")
+    return None if raw in (None, "", []) else str(raw).strip()
 
 
 def _nothing() -> list[Any]:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import dataclass, field
-from typing import Any
 
 from ._sysutil import available_memory, parse_size
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+DEFAULT_TIMEOUT = 60.0  # seconds per test when neither --timeout nor the project's ini ``timeout`` sets one
 # pytest's cache stays available (plugins such as pytest-xprocess keep files in it), but the plugins that record
 # the last failures and the known node ids are off: sessions running at once would overwrite each other's record
 NO_CACHE_WRITERS = ("-p", "no:lfplugin", "-p", "no:nfplugin")
@@ -25,7 +25,8 @@ class Options:
     jobs: int = 1
     mem_limit: int = 2**30
     mem_budget: int = 0
-    timeout: float = 60.0
+    timeout: float = DEFAULT_TIMEOUT
+    timeout_given: bool = False  # --timeout was given: it wins over the project's ini ``timeout``
     fast: bool = False
     coverage: bool = False
     junitxml: str | None = None
@@ -38,7 +39,7 @@ class Options:
     state_dir: str = ".testrun"
     list_modules: bool = False
     maxfail: int = 0
-    warm: dict[str, Any] = field(default_factory=dict)
+    warm: dict[str, object] = field(default_factory=dict)
 
 
 def _size(text: str) -> int:
@@ -89,7 +90,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--mem-budget", type=_size, default=None, metavar="SIZE",
         help="sum of predicted peaks of concurrent workers (default 60%% of available memory)",
     )
-    p.add_argument("--timeout", type=_positive_float, default=60.0, metavar="S", help="per test (default 60)")
+    p.add_argument("--timeout", type=_positive_float, default=None, metavar="S",
+                   help="per test (default: the project's ini timeout, pytest-timeout's option, else 60)")
     p.add_argument("--fast", action="store_true", help='skip tests marked slow (-m "not slow")')
     p.add_argument("--coverage", action="store_true", help="measure coverage combined over all workers")
     p.add_argument("--junitxml", metavar="FILE", help="write a JUnit XML report (updated as tests run)")
@@ -124,7 +126,8 @@ def parse_args(argv: list[str]) -> Options:
         jobs=ns.jobs,
         mem_limit=ns.mem_limit,
         mem_budget=budget,
-        timeout=ns.timeout,
+        timeout=ns.timeout if ns.timeout is not None else DEFAULT_TIMEOUT,
+        timeout_given=ns.timeout is not None,
         fast=ns.fast,
         coverage=ns.coverage,
         junitxml=ns.junitxml,

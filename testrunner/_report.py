@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import time
-import xml.etree.ElementTree as ET
 from pathlib import Path
-from typing import Any
 
 from ._state import CaseResult, ModuleState, totals
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import xml.etree.ElementTree as ET
+    from typing import Any
 
 _ILLEGAL_XML = {c: None for c in range(32) if c not in (9, 10, 13)}
 
@@ -19,13 +21,14 @@ def atomic_write(path: str | Path, data: bytes) -> None:
     """Replace ``path`` with ``data`` in one rename; readers see the old or the new file, never a mix."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    tmp = target.parent / f".{target.name}.{os.urandom(6).hex()}"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
         os.replace(tmp, target)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
 
 
@@ -60,6 +63,8 @@ def junit_names(nodeid: str) -> tuple[str, str]:
 
 
 def _case(suite: ET.Element, res: CaseResult) -> None:
+    import xml.etree.ElementTree as ET  # imported on first use: the supervisor stays small without --junitxml
+
     classname, name = junit_names(res.nodeid)
     case = ET.SubElement(suite, "testcase", classname=classname, name=name, time=f"{res.duration:.3f}")
     first = _clean(res.text.strip().splitlines()[0][:500]) if res.text.strip() else ""
@@ -83,6 +88,8 @@ def junit_xml(states: list[ModuleState]) -> bytes:
     Failures are ``<failure>``, setup/teardown and collection errors ``<error>``, skips and xfails
     ``<skipped type="pytest.skip|pytest.xfail">``; a culprit's element has type ``culprit:<cause>``.
     """
+    import xml.etree.ElementTree as ET
+
     root = ET.Element("testsuites")
     for st in states:
         suite = ET.SubElement(

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -50,7 +49,7 @@ def save_durations(state_dir: Path, rootdir: str, states: list[ModuleState], ses
     median of ``session_s`` (seconds each worker spent outside its tests) as ``SESSION_KEY``."""
     recorded = load_durations(state_dir)
     if session_s:
-        recorded[SESSION_KEY] = round(statistics.median(session_s), 4)
+        recorded[SESSION_KEY] = round(_median(session_s), 4)
     fresh: dict[str, float] = {}
     for st in states:
         for res in st.results.values():
@@ -59,6 +58,13 @@ def save_durations(state_dir: Path, rootdir: str, states: list[ModuleState], ses
     recorded.update({k: round(v, 4) for k, v in fresh.items()})
     keep = dict(list(recorded.items())[-_MAX_FILES:])
     atomic_write(state_dir / DURATIONS_FILE, json.dumps(keep, indent=1, sort_keys=True).encode())
+
+
+def _median(values: list[float]) -> float:
+    """The median (``statistics`` is not imported for this one figure: the supervisor stays small)."""
+    ordered = sorted(values)
+    mid = len(ordered) // 2
+    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
 
 
 def _estimate(files: tuple[str, ...], recorded: dict[str, float]) -> dict[str, float]:

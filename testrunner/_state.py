@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any
 
 from ._discovery import Module
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 RSS_GROWTH_FLAG = 16 * 2**20
 # pytest's categories beyond passed/failed/skipped: (report key, outcome), in the order of the summary line

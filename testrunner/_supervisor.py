@@ -1,4 +1,4 @@
-"""The supervisor loop: schedules jobs, watches every worker's tree (RSS) and test clock, names culprits, resumes."""
+"""The supervisor loop: schedules jobs, reads the workers' events, has them watched (`_watch`), names culprits."""
 
 from __future__ import annotations
 
@@ -6,30 +6,22 @@ import json
 import os
 import selectors
 import shutil
-import signal
-import tempfile
 import time
-import uuid
 from pathlib import Path
-from typing import Any
 
 from ._errors import LaunchError
 from ._launch import RUNNER_ROOT, SpawnLauncher, open_launcher
 from ._schedule import Job
 from ._state import CaseResult, Culprit, ModuleState
-from ._sysutil import CgroupLimiter, rss_of
-from ._tree import TAG_VAR, descendants, kill_tree, private_bytes, start_watchdog
-from ._workers import Worker, settle_orphans
+from ._sysutil import CgroupLimiter
+from ._tree import TAG_VAR, kill_tree, start_watchdog
+from ._watch import check, next_due
+from ._workers import Worker, culprit_of, settle_orphans
 
-# A worker's RSS is sampled more often the closer it is to the cap: the time its headroom would last at FILL_RATE
-# (a fast allocation loop), between SAMPLE_MIN and SAMPLE_MAX. Far below the cap the supervisor then costs little
-# CPU (on a loaded machine the run's wall time, and so the number of samples, grows).
-FILL_RATE = 2 * 2**30  # bytes per second
-SAMPLE_MIN, SAMPLE_MAX = 0.005, 0.1
-TREE_EVERY = 0.05  # the descendants of a worker that started processes are walked this often
-TREE_IDLE = 0.25  # ... and of one that has none
-DUMP_GRACE = 0.3  # time between the faulthandler signal and SIGKILL for a hung test
-_STACK_MAX = 20000
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
 _QUIET = ("interrupted", "retired", "stopped")  # causes that are not the test's fault
 
 
@@ -52,7 +44,7 @@ class Supervisor:
         self.launcher: Any = None
         self.cgroup: CgroupLimiter | None = None
         self.meta: dict[str, Any] = {}
-        self.uid = uuid.uuid4().hex
+        self.uid = os.urandom(16).hex()
         self.stop_reason: str | None = None
         self.interrupted = False
         self.failures = 0
@@ -74,7 +66,8 @@ class Supervisor:
         try:
             while (pending and self.stop_reason is None) or self.workers:
                 pending = self._schedule(pending) if self.stop_reason is None else pending
-                for key, _ in self.sel.select(self._tick()):
+                wait = next_due(list(self.workers.values()), time.monotonic())  # events wake us sooner
+                for key, _ in self.sel.select(wait):
                     self._read(self.workers[key.data])
                 now = time.monotonic()
                 for w in list(self.workers.values()):
@@ -150,8 +143,7 @@ class Supervisor:
         slot = self._slots.pop(0)
         tag = f"{_safe(st.name)}.{st.workers}"
         stack_file = str(self.dir / "stacks" / f"{tag}.txt")
-        tmpdir = tempfile.mkdtemp(prefix=f"testrun-gw{slot}-")
-        os.chmod(tmpdir, 0o711)  # like /tmp for other users: enter a known path, never list (mkdtemp's are 0700)
+        tmpdir = _private_dir(f"testrun-gw{slot}-")
         env = {"PYTEST_XDIST_WORKER": f"gw{slot}", "PYTEST_XDIST_WORKER_COUNT": str(self.opts.jobs),
                "PYTEST_XDIST_TESTRUNUID": self.uid, "TMPDIR": tmpdir, TAG_VAR: f"{self.uid}/{tag}"}
         spec = {
@@ -248,40 +240,10 @@ class Supervisor:
 
     # -- watching --------------------------------------------------------------------------------------------
     def _watch(self, w: Worker, now: float) -> None:
-        if w.kill_cause is not None:
-            return
-        if now - w.last_tree >= (TREE_EVERY if w.tree_extra or w.adopted else TREE_IDLE):
-            w.last_tree = now
-            kids = descendants(w.pid) + [d for a in w.adopted for d in (a, *descendants(a))]
-            w.tree.update(kids)
-            w.tree_extra = sum(private_bytes(k) for k in kids)
-        if now >= w.next_sample:
-            rss = rss_of(w.pid)
-            if rss is not None:
-                w.rss = rss + w.tree_extra  # the worker and every process its tests started
-                if w.rss > self.opts.mem_limit:
-                    self._kill(w, "memory")
-                    return
-            headroom = max(0, self.opts.mem_limit - w.rss) / FILL_RATE
-            w.next_sample = now + min(SAMPLE_MAX, max(SAMPLE_MIN, headroom))
-        if w.dump_deadline is not None:
-            if now >= w.dump_deadline:
-                self._kill(w, "timeout")
-            return
-        limit = w.timeouts.get(w.current, self.opts.timeout) if w.current else max(self.opts.timeout, 60.0)
-        since = w.current_start if w.current else w.last_event
-        if w.done is None and now - since > limit:
-            try:
-                os.kill(w.pid, signal.SIGUSR1)  # faulthandler dumps every thread's stack, even a GIL hog's
-            except OSError:
-                pass
-            w.dump_deadline = now + DUMP_GRACE
-
-    def _tick(self) -> float:
-        """Seconds until the next RSS sample is due (events wake the loop sooner)."""
-        now = time.monotonic()
-        due = min((w.next_sample for w in self.workers.values()), default=now + SAMPLE_MAX)
-        return min(SAMPLE_MAX, max(0.001, due - now))
+        if w.kill_cause is None:
+            cause = check(w, now, self.opts.mem_limit, self.opts.timeout)
+            if cause is not None:
+                self._kill(w, cause)
 
     def _kill(self, w: Worker, cause: str) -> None:
         if w.kill_cause is None:
@@ -362,31 +324,9 @@ class Supervisor:
         self.reporter.touch()
 
     def _name_culprit(self, w: Worker, cause: str, peak: int) -> None:
-        st = w.state
-        outcome = "failed"
-        if w.current is not None:
-            nodeid = w.current
-        elif not w.collected and w.collecting:
-            rel = os.path.relpath(w.collecting, self.rootdir)
-            nodeid, outcome = f"{rel}::<collection>", "error"
-            w.job.dropped.add(next((f for f in w.job.files if os.path.abspath(f) == w.collecting), w.collecting))
-        elif not w.collected:
-            nodeid, outcome = f"{w.job.files[0]}::<collection>", "error"
-        else:
-            nodeid = f"{w.job.files[0]}::<outside any test>"
-        stack = ""
-        if cause == "timeout":
-            try:
-                stack = Path(w.stack_file).read_text(errors="replace")[:_STACK_MAX]
-            except OSError:
-                stack = ""
-        rss = w.rss or peak
-        st.culprits.append(Culprit(nodeid, cause, rss, stack, peak, w.killed_at or time.time(),
-                                   w.current_wall if w.current else None))
-        why = {"memory": "exceeded the memory cap", "timeout": "exceeded the per-test timeout"}.get(cause, cause)
-        text = f"worker died while running this test: {why} (RSS {rss} bytes). {w.crash}".strip()
-        self._result(w, CaseResult(nodeid, outcome, time.monotonic() - w.current_start if w.current else 0.0,
-                                   text, cause))
+        culprit, result = culprit_of(w, cause, peak, self.rootdir)
+        w.state.culprits.append(culprit)
+        self._result(w, result)
 
     def _reap_orphans(self, now: float, force: bool = False) -> None:
         if not force and now - self._last_orphan_check < 0.5:
@@ -394,6 +334,20 @@ class Supervisor:
         self._last_orphan_check = now
         ours = {*self.workers, getattr(self.launcher, "pid", None), self.watchdog_pid}
         settle_orphans(ours, list(self.workers.values()), force)
+
+
+def _private_dir(prefix: str) -> str:
+    """A new directory under $TMPDIR (else /tmp) that nobody else can list (0711, like /tmp for other users: enter
+    a known path, never list); created with a random name, never through an existing path."""
+    base = os.environ.get("TMPDIR") or "/tmp"
+    while True:
+        path = os.path.join(base, prefix + os.urandom(6).hex())
+        try:
+            os.mkdir(path, 0o700)
+        except FileExistsError:
+            continue
+        os.chmod(path, 0o711)
+        return path
 
 
 def _safe(name: str) -> str:

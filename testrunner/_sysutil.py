@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import ctypes
-import logging
 import os
 import re
 import signal
 import time
 from pathlib import Path
-
-log = logging.getLogger(__name__)
 
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 _PR_SET_PDEATHSIG = 1
@@ -142,8 +139,7 @@ class CgroupLimiter:
             (path / "memory.max").write_text(str(self._limit))
             (path / "memory.swap.max").write_text("0") if (path / "memory.swap.max").exists() else None
             (path / "cgroup.procs").write_text(str(pid))
-        except OSError as exc:
-            log.debug("cgroup attach failed for %s: %s", pid, exc)
+        except OSError:  # the kernel refused (no permission, controller gone): the RSS sampling still caps it
             self._remove(path)
             return False
         self._made[pid] = path

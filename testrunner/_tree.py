@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-from pathlib import Path
 
 from ._sysutil import PAGE_SIZE
 
@@ -69,6 +68,20 @@ def private_bytes(pid: int) -> int:
     return total
 
 
+def resident_bytes(pid: int) -> int:
+    """RSS + swap of ``pid`` from ``/proc/PID/status`` (kernel counters: no page-table walk), an upper bound of
+    ``private_bytes``; 0 once it is gone."""
+    total = 0
+    try:
+        with open(f"/proc/{pid}/status", "rb") as fh:
+            for line in fh:
+                if line.startswith((b"VmRSS:", b"VmSwap:")):
+                    total += int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return 0
+    return total
+
+
 def kill_tree(root: int | None, pids: list[int] = ()) -> None:  # type: ignore[assignment]
     """SIGKILL ``root``'s process group, ``root``, its descendants and ``pids`` (and their descendants)."""
     for _ in range(3):  # a process forking while we kill: catch its new children on the next round
@@ -88,7 +101,8 @@ def kill_tree(root: int | None, pids: list[int] = ()) -> None:  # type: ignore[a
 def tag_of(pid: int) -> str | None:
     """The ``TESTRUNNER_RUN`` value in ``pid``'s environment (inherited from the worker that started it)."""
     try:
-        data = Path(f"/proc/{pid}/environ").read_bytes()
+        with open(f"/proc/{pid}/environ", "rb") as fh:
+            data = fh.read()
     except OSError:
         return None
     prefix = f"{TAG_VAR}=".encode()

@@ -1,14 +1,19 @@
-"""What the supervisor knows about each live worker, and what it does with processes re-parented to it."""
+"""What the supervisor knows about each live worker, the culprit a dead one names, and what the supervisor does with
+processes re-parented to it."""
 
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass, field
-from typing import Any
 
 from ._schedule import Job
-from ._state import ModuleState
+from ._state import CaseResult, Culprit, ModuleState
 from ._tree import children, kill_tree, tag_of
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 @dataclass
@@ -28,9 +33,7 @@ class Worker:
     current_wall: float = 0.0
     last_event: float = 0.0
     next_sample: float = 0.0
-    last_tree: float = 0.0
     rss: int = 0
-    tree_extra: int = 0
     tree: set[int] = field(default_factory=set)
     kill_cause: str | None = None
     killed_at: float | None = None
@@ -50,6 +53,40 @@ class Worker:
     @property
     def state(self) -> ModuleState:
         return self.job.state
+
+
+_STACK_MAX = 20000
+_WHY = {"memory": "exceeded the memory cap", "timeout": "exceeded the per-test timeout"}
+
+
+def culprit_of(w: Worker, cause: str, peak: int, rootdir: str) -> tuple[Culprit, CaseResult]:
+    """The culprit a worker killed by ``cause`` names, and the result it gets: the test it was running, else the
+    file it was importing (an error; that file is then dropped from the job, so the rest of it resumes), else the
+    job's first file ``::<collection>`` or ``::<outside any test>``. A hung test's culprit carries the stack dump."""
+    outcome = "failed"
+    if w.current is not None:
+        nodeid = w.current
+    elif not w.collected and w.collecting:
+        rel = os.path.relpath(w.collecting, rootdir)
+        nodeid, outcome = f"{rel}::<collection>", "error"
+        w.job.dropped.add(next((f for f in w.job.files if os.path.abspath(f) == w.collecting), w.collecting))
+    elif not w.collected:
+        nodeid, outcome = f"{w.job.files[0]}::<collection>", "error"
+    else:
+        nodeid = f"{w.job.files[0]}::<outside any test>"
+    stack = ""
+    if cause == "timeout":
+        try:
+            with open(w.stack_file, encoding="utf-8", errors="replace") as fh:
+                stack = fh.read(_STACK_MAX)
+        except OSError:
+            stack = ""
+    rss = w.rss or peak
+    culprit = Culprit(nodeid, cause, rss, stack, peak, w.killed_at or time.time(),
+                      w.current_wall if w.current else None)
+    text = f"worker died while running this test: {_WHY.get(cause, cause)} (RSS {rss} bytes). {w.crash}".strip()
+    duration = time.monotonic() - w.current_start if w.current else 0.0
+    return culprit, CaseResult(nodeid, outcome, duration, text, cause)
 
 
 def settle_orphans(ours: set[Any], workers: list[Worker], force: bool) -> None:

@@ -81,13 +81,15 @@ def shadowing(dirs: list[str]) -> str | None:
 
 
 def fork_blocker() -> str | None:
-    """Why forking this process would be unsafe right now (threads or an event loop), or None."""
-    import asyncio
-    import threading
+    """Why forking this process would be unsafe right now (threads or an event loop), or None.
 
-    if threading.active_count() != 1 or native_thread_count() != 1:
+    asyncio and threading are looked up, not imported: neither can be running anything unless something imported
+    it, and importing them here would put their pages in every worker (asyncio alone is about 2 MiB).
+    """
+    threading, asyncio = sys.modules.get("threading"), sys.modules.get("asyncio")
+    if native_thread_count() != 1 or (threading is not None and threading.active_count() != 1):
         return f"{native_thread_count()} threads are running in the warm parent"
-    if asyncio.events._get_running_loop() is not None:
+    if asyncio is not None and asyncio.events._get_running_loop() is not None:
         return "an asyncio event loop is running in the warm parent"
     return None
 

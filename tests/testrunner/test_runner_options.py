@@ -95,3 +95,59 @@ def test_selection_and_maxfail_arguments() -> None:
     assert parse_args(["--", "--maxfail", "3"]).maxfail == 3  # -x/--maxfail after -- stop the whole run too
     assert parse_args(["--maxfail", "5", "--", "-x"]).maxfail == 1  # the smallest wins
     assert parse_args(["--", "-k", "x"]).maxfail == 0
+
+
+WAITS = """
+import time
+
+
+def test_waits_past_the_ini_timeout():
+    time.sleep(30)
+
+
+def test_quick_one():
+    pass
+"""
+
+
+def _ini_timeout(project: Any, value: str) -> None:
+    ini = project.root / "pyproject.toml"
+    section = "[tool.pytest.ini_options]\n"
+    ini.write_text(ini.read_text().replace(section, f"{section}timeout = {value}\n"))
+
+
+@pytest.mark.parametrize("pytest_args", [[], ["--", "-p", "no:timeout"]], ids=["with-pytest-timeout", "without"])
+def test_ini_timeout_is_the_per_test_limit_without_the_option(project: Any, pytest_args: list[str]) -> None:
+    """The project's ini ``timeout`` (pytest-timeout's option) stops a test when --timeout is not given, whether
+    pytest-timeout (which registers that option) is active or not; the runner's clock does the stopping."""
+    _ini_timeout(project, "2")
+    project.write("tests/waits/test_waits.py", WAITS)
+    res = project.run(*pytest_args)
+    assert res.report["options"]["timeout_s"] == 2.0, res.stdout
+    mod = res.module("waits")
+    assert [(c["nodeid"], c["cause"]) for c in mod["culprits"]] == [
+        ("tests/waits/test_waits.py::test_waits_past_the_ini_timeout", "timeout")]
+    assert mod["passed"] == 1
+    assert res.returncode == 1
+
+
+@pytest.mark.parametrize(("ini", "args", "expected"), [("2", ["--timeout", "5"], 5.0), ("0", [], 60.0)],
+                         ids=["option-wins", "ini-zero-keeps-default"])
+def test_timeout_option_wins_over_the_ini_and_zero_keeps_the_default(project: Any, ini: str, args: list[str],
+                                                                      expected: float) -> None:
+    _ini_timeout(project, ini)
+    project.write("tests/quick/test_quick.py", project.ordinary("q"))
+    res = project.run(*args)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert res.report["options"]["timeout_s"] == expected
+
+
+@pytest.mark.parametrize("pytest_args", [[], ["--", "-p", "no:timeout"]], ids=["with-pytest-timeout", "without"])
+def test_ini_timeout_that_is_not_a_number_is_a_usage_error(project: Any, pytest_args: list[str]) -> None:
+    """pytest-timeout rejects it itself (its message, as under plain pytest); without it the runner does."""
+    _ini_timeout(project, '"soon"')
+    project.write("tests/quick/test_quick.py", project.ordinary("q"))
+    res = project.run(*pytest_args)
+    assert res.returncode == 2
+    expected = "Invalid timeout soon" if not pytest_args else "timeout = 'soon'"
+    assert expected in res.stderr, res.stderr

@@ -175,3 +175,31 @@ def test_plan_halves_again_while_it_pays_and_not_when_start_up_costs_more(tmp_pa
     recorded = load_durations(tmp_path)
     assert recorded[SESSION_KEY] == 0.4  # the median worker start-up
     assert recorded[str(files[0])] == 1.5
+
+
+def _modules_after(code: str) -> set[str]:
+    """The modules a fresh interpreter holds after running ``code`` with the runner importable."""
+    import subprocess
+
+    root = str(Path(__file__).resolve().parents[2])
+    script = f"import json, sys; sys.path.insert(0, {root!r}); {code}; print(json.dumps(sorted(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=300)
+    return set(json.loads(out.stdout.splitlines()[-1]))
+
+
+def test_the_supervisor_imports_only_what_its_loop_needs() -> None:
+    """Every module the supervisor imports is memory in its process (and in the watchdog forked from it) for the
+    whole run: no pytest, no psutil or rich, and the stdlib modules it needs only in a rare branch (coverage,
+    JUnit output, spawning the file lister) are imported there."""
+    loaded = _modules_after("from testrunner import main; import testrunner._cli, testrunner._supervisor")
+    heavy = {"pytest", "_pytest", "psutil", "rich", "llmteam", "asyncio", "subprocess", "xml.etree.ElementTree",
+             "logging", "statistics", "tempfile", "uuid", "configparser", "typing"}
+    assert loaded & heavy == set()
+
+
+def test_the_warm_parent_and_workers_do_not_carry_the_supervisors_modules() -> None:
+    """The warm parent imports ``testrunner._zygote`` (and each worker ``testrunner.worker``): through the package,
+    but without the supervisor's parts; checking for a running event loop imports no asyncio."""
+    loaded = _modules_after("import testrunner._zygote as z, testrunner.worker; assert z.fork_blocker() is None")
+    assert {"testrunner._cli", "testrunner._supervisor", "testrunner._report", "testrunner._schedule",
+            "testrunner._console", "asyncio"} & loaded == set()

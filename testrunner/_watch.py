@@ -1,0 +1,69 @@
+"""Watching one worker: the memory of its whole process tree against the cap, and the clock of its current test.
+
+Memory is sampled more often the closer the tree is to the cap: the time its headroom would last at FILL_RATE (a
+fast allocation loop), between SAMPLE_MIN and SAMPLE_MAX, so far below the cap the supervisor costs little CPU.
+Every sample reads the worker's RSS (``statm``) and whether it has children (``/proc/PID/task/*/children``); only
+then is its tree walked, and each process in it counted at RSS + swap (``/proc/PID/status``: kernel counters, no
+page-table walk), an upper bound of what it adds. Only when that bound crosses the cap is the private memory of
+each (``smaps_rollup``, which walks every page table) measured to decide: never looser than the exact figure.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+
+from ._sysutil import rss_of
+from ._tree import children, descendants, private_bytes, resident_bytes
+from ._workers import Worker
+
+FILL_RATE = 2 * 2**30  # bytes per second
+SAMPLE_MIN, SAMPLE_MAX = 0.005, 0.1
+DUMP_GRACE = 0.3  # time between the faulthandler signal and SIGKILL for a hung test
+BETWEEN_TESTS_MIN = 60.0  # collection and session teardown get at least this long
+
+
+def tree_bytes(w: Worker, rss: int, limit: int) -> int:
+    """What the processes ``w``'s tests started add to its RSS ``rss``: their RSS + swap while that keeps the tree
+    within ``limit``, else their exact private memory. Records them in ``w.tree`` (killed with the worker)."""
+    if not w.adopted and not children(w.pid):
+        return 0
+    kids = descendants(w.pid) + [d for a in w.adopted for d in (a, *descendants(a))]
+    w.tree.update(kids)
+    bound = sum(resident_bytes(k) for k in kids)
+    if rss + bound <= limit:
+        return bound
+    return sum(private_bytes(k) for k in kids)
+
+
+def check(w: Worker, now: float, limit: int, timeout: float) -> str | None:
+    """Sample ``w`` if it is due; the cause to kill it with now (``memory``, ``timeout``), or None.
+
+    A test past its limit (its ``timeout`` marker, else ``timeout``) first gets SIGUSR1, on which faulthandler dumps
+    every thread's stack (even a GIL hog's); ``timeout`` follows DUMP_GRACE later.
+    """
+    if now >= w.next_sample:
+        rss = rss_of(w.pid)
+        if rss is not None:
+            w.rss = rss + tree_bytes(w, rss, limit)  # the worker and every process its tests started
+            if w.rss > limit:
+                return "memory"
+        headroom = max(0, limit - w.rss) / FILL_RATE
+        w.next_sample = now + min(SAMPLE_MAX, max(SAMPLE_MIN, headroom))
+    if w.dump_deadline is not None:
+        return "timeout" if now >= w.dump_deadline else None
+    allowed = w.timeouts.get(w.current, timeout) if w.current else max(timeout, BETWEEN_TESTS_MIN)
+    since = w.current_start if w.current else w.last_event
+    if w.done is None and now - since > allowed:
+        try:
+            os.kill(w.pid, signal.SIGUSR1)
+        except OSError:
+            pass
+        w.dump_deadline = now + DUMP_GRACE
+    return None
+
+
+def next_due(workers: list[Worker], now: float) -> float:
+    """Seconds until the next sample of any of ``workers`` is due (events wake the supervisor sooner)."""
+    due = min((w.next_sample for w in workers), default=now + SAMPLE_MAX)
+    return min(SAMPLE_MAX, max(0.001, due - now))
