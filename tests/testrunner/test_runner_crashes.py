@@ -133,7 +133,9 @@ def test_every_culprit_is_named_and_every_ordinary_test_passes(project: Any, lau
         assert 270 * 2**20 <= leak["worker_peak_rss_bytes"] <= 330 * 2**20  # reached the cap, held within 10 %
         hang = result.module("hang")["culprits"][0]
         assert "test_hang_holding_the_gil" in hang["stack"]  # faulthandler got through the GIL hog
-        assert hang["killed_at"] - hang["test_started_at"] < 2.0  # stopped within timeout + 1 s
+        # stopped by the 1 s --timeout, not by a hang guard; the bound is loose because a busy machine can delay
+        # the supervisor's own wake-ups by seconds (kill latency is a benchmark figure: bench_runner.py)
+        assert 1.0 <= hang["killed_at"] - hang["test_started_at"] < 60.0
 
     junit = result.junit
     assert junit is not None
