@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 
 from llmteam.backends.redis import RedisClient, RedisConnection, RedisPool, redis_from_url
@@ -42,3 +45,16 @@ async def test_redis_py_provides_what_the_protocols_promise(redis_url: str, uniq
     finally:
         await pool.release(conn)
         await client.aclose()
+
+
+def test_the_declared_redis_floor_has_the_connection_api_we_call() -> None:
+    """``RedisPool.get_connection()`` is called without a command name, which redis-py accepts from 5.3 on
+    (5.0-5.2 require one: the rate limiter would raise TypeError on its first decision). Every requirement on
+    redis in pyproject.toml must therefore start at 5.3 or later."""
+    text = (Path(__file__).parents[2] / "pyproject.toml").read_text()
+    reqs = re.findall(r'"(redis\s*[<>=~!][^"]*)"', text)  # requirement strings, not the pytest marker
+    assert reqs
+    for req in reqs:
+        floor = re.search(r">=\s*([0-9][0-9.]*)", req)
+        assert floor is not None, f"{req!r} has no lower bound"
+        assert tuple(int(x) for x in floor.group(1).split(".")) >= (5, 3), f"{req!r}: needs redis>=5.3"
