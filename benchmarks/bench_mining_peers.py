@@ -7,7 +7,8 @@ time, interleaved; the table shows medians and the ratio (pm4py's time / ours: a
 - DFG with performance: ``ProcessMiningEngine.directly_follows_graph()`` from the engine's events with its cache
   cleared (so it re-sorts its cases), vs ``pm4py.discover_performance_dfg`` on pm4py's formatted DataFrame.
 - XES import (``--xes-events``, 0 to skip): ``import_xes`` of an IEEE XES file our exporter wrote, vs the reader
-  before (a verbatim copy of the reader issue 17 measured, ``_xes_import_before.py``: the 2x target's baseline),
+  before (the reader issue 17 measured, loaded from this checkout's git history at ``BEFORE_REF``: the 2x target's
+  baseline),
   pm4py's pure-Python reader (``read_xes(variant="iterparse")``) and the Rust reader pm4py uses by default
   (``rustxes``, in our ``interop`` extra, timed in this process); then both llmteam readers on the same log with an
   extra attribute first in every event (another tool's layout, which the reader takes tag by tag); events/s and
@@ -19,17 +20,39 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import subprocess
+import sys
 import tempfile
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from types import ModuleType
 
-import _xes_import_before as reader_before
 from _peers import Peer, interleave, peer_python, print_table, row, time_call
 
 from llmteam.roles import ProcessEvent, ProcessMiningEngine, import_xes
 
 PM4PY = ["pm4py==2.7.23.11"]
+BEFORE_REF = "5ae2bb5^"  # the reader issue 17 measured: expat with one Python callback per start and end tag
+READER = "src/llmteam/roles/_xes_import.py"
+
+
+def reader_at(ref: str) -> ModuleType:
+    """The XES reader as it was at git ``ref``, read from this checkout's history (a baseline, never the package's)."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        source = subprocess.run(["git", "show", f"{ref}:{READER}"], cwd=root, capture_output=True, text=True,
+                                check=True).stdout
+    except (OSError, subprocess.CalledProcessError) as exc:
+        raise SystemExit(f"the baseline reader is read from git ({ref}:{READER}); run this from a clone with its "
+                         f"history ({exc})") from None
+    module = ModuleType("xes_import_before")
+    module.__file__ = f"{ref}:{READER}"
+    sys.modules[module.__name__] = module  # dataclasses and pickling look classes up by their module
+    exec(compile(source, module.__file__, "exec"), module.__dict__)  # this repository's own code, from git
+    return module
+
+
 GEN = '''
 from datetime import datetime, timedelta
 ACTS = ["triage", "retrieve", "draft", "review", "send"]
@@ -83,6 +106,7 @@ def xes_import_rows(n: int, rounds: int) -> None:
     for i, (case, act, ts, res) in enumerate(scope["log_rows"](n)):  # type: ignore[operator]
         engine.record_event(ProcessEvent(f"e{i}", ts, act, res, case, "complete", 10 + i % 90, 0.0,
                                          {"model": "gpt-4o-mini", "tenant": "acme"}))
+    reader_before = reader_at(BEFORE_REF)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "log.xes"
         engine.write_xes(path, standard=True)
@@ -114,7 +138,7 @@ def xes_import_rows(n: int, rounds: int) -> None:
     rates = {name: n / statistics.median(t) for name, t in times.items()}
     print(f"XES import, IEEE layout, {n:,} events, {rounds} interleaved rounds (CPU time, medians), load average "
           f"{os.getloadavg()[0]:.1f}")
-    print("  the reader before: a verbatim copy of the reader issue 17 measured (benchmarks/_xes_import_before.py)")
+    print(f"  the reader before: the reader issue 17 measured, {BEFORE_REF}:{READER} from git")
     ours = dict.fromkeys(("reader before (baseline)", "pm4py iterparse", "rustxes (Rust)"), "llmteam import_xes")
     ours["before, other layout"] = "llmteam, other layout"
     for name, rate in rates.items():
