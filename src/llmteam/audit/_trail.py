@@ -217,8 +217,8 @@ class AuditTrail(ConvenienceLogging):
         for attempt in range(MAX_RETRIES):
             used.clear()
             try:
-                if attempt == 0:  # the cached head, without a store round trip when there is one
-                    records = link(self._heads.get(tenant) or await self._head(tenant))
+                if attempt == 0:
+                    records = link(await self._head(tenant))
                     await (store.append(records[0]) if len(records) == 1 else store.append_many(records))
                 else:
                     records = await store.append_linked(tenant, link)

@@ -159,12 +159,12 @@ class ToolScope:
 def _refusal(rule: ToolRule, scope: ToolScope, agent: str, tool: str, arguments: Mapping[str, Any]) -> str | None:
     if rule.decision is Decision.DENY:
         return f"the tool policy denies {tool!r} to agent {agent!r}"
-    missing = sorted(f for f in rule.features if not scope.has_feature(f)) if rule.features else None
+    missing = sorted(f for f in rule.features if not scope.has_feature(f))
     if missing:
         return f"tool {tool!r} needs the tenant feature(s) {missing}"
     if rule.licence_tier is not None and not scope.has_tier(rule.licence_tier):
         return f"tool {tool!r} needs the {rule.licence_tier.value} licence tier"
-    violation = rule.violation(arguments) if rule.constraints else None
+    violation = rule.violation(arguments)
     if violation:
         return violation
     if rule.max_calls_per_run is not None and scope.counts[(agent, tool)] >= rule.max_calls_per_run:
