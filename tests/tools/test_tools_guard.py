@@ -58,11 +58,84 @@ def test_sealed_leak_returns_the_first_value_the_agent_is_not_cleared_for(
     assert sealed_leak(raw, {"q": text}, sealed, agent, level) is expected
 
 
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(alphabet="ab\\\"/\u00e9\u2028\n-", max_size=6),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(alphabet="ab\\\"\u00e9", max_size=3), inner,
+                                                               max_size=3),
+    max_leaves=8,
+)
+
+
+def _texts(parsed: object) -> list[str]:
+    texts: list[str] = []
+    pending = [parsed]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            texts.append(item)
+        elif isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return texts
+
+
+def _full_scan(raw: str, parsed: object, sealed: list[SealedValue], agent: str,
+               level: SensitivityLevel) -> SealedValue | None:
+    """The screening spelled out: every value not cleared, searched in the raw text and in every decoded string."""
+    texts = [raw, *_texts(parsed)]
+    return next((v for v in sealed if v.text and not v.cleared(agent, level) and any(v.text in t for t in texts)),
+                None)
+
+
+@given(JSON, st.booleans(), st.lists(st.text(alphabet="ab\\\"/\u00e9\u2028\n-", min_size=1, max_size=3), max_size=3),
+       st.data())
+def test_searching_only_the_raw_text_when_it_has_no_escape_finds_what_a_full_scan_finds(
+    value: object, ascii_only: bool, secrets: list[str], data: st.DataObject
+) -> None:
+    # a decoded string is searched apart only when the raw arguments hold a backslash: same verdict as a full scan
+    raw = json.dumps({"v": value}, ensure_ascii=ascii_only)
+    parsed = json.loads(raw)
+    strings = [t for t in _texts(parsed) if t]
+    if strings:  # a secret cut from one of the decoded strings, so the escaped cases are hit
+        text = data.draw(st.sampled_from(strings))
+        start = data.draw(st.integers(0, len(text) - 1))
+        end = data.draw(st.integers(start + 1, len(text)))
+        secrets.insert(data.draw(st.integers(0, len(secrets))), text[start:end])
+    sealed = [SealedValue("owner", SensitivityLevel.SECRET, secret) for secret in secrets]
+    expected = _full_scan(raw, parsed, sealed, "agent", SensitivityLevel.INTERNAL)
+    assert sealed_leak(raw, parsed, sealed, "agent", SensitivityLevel.INTERNAL) is expected
+
+
+def test_a_sealed_value_needs_a_sensitivity_level() -> None:
+    with pytest.raises(TypeError, match="level='secret' must be a SensitivityLevel"):
+        SealedValue("vault", "secret", "sk-live-8812")  # type: ignore[arg-type]
+
+
 @given(st.one_of(st.integers(), st.floats(allow_nan=False, allow_infinity=False), st.booleans(), st.none()))
 def test_a_scalar_result_is_the_same_json_as_through_pydantic(value: object) -> None:
     from pydantic_core import to_jsonable_python
 
     assert result_text("t", value) == json.dumps(to_jsonable_python(value), ensure_ascii=False, allow_nan=False)
+
+
+@given(st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=5),
+                    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner, max_size=3),
+                    max_leaves=8))
+def test_the_prebuilt_encoders_write_what_json_dumps_writes(value: object) -> None:
+    # canonical() and result_text() keep one encoder each instead of json.dumps building one per call
+    assert canonical(value) == json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"),
+                                          default=repr)
+    if isinstance(value, str):
+        return  # text goes to the model as it is
+    try:
+        expected = json.dumps(value, ensure_ascii=False, allow_nan=False)
+    except ValueError:  # NaN or infinity: not JSON
+        with pytest.raises(ToolResultError):
+            result_text("t", value)
+    else:
+        assert result_text("t", value) == expected
 
 
 def test_digest_is_keyed_when_a_key_is_given() -> None:

@@ -337,7 +337,10 @@ async def _execute(scope: ToolScope, agent: AgentTools, tool: Tool, call: ToolCa
 def _account(scope: ToolScope, agent: str, elapsed: float, price: float) -> None:
     if not scope.own_usage:
         return
-    for usage in (scope.usage, scope.usage_by_agent.setdefault(agent, ToolUsage())):
+    mine = scope.usage_by_agent.get(agent)
+    if mine is None:
+        mine = scope.usage_by_agent[agent] = ToolUsage()
+    for usage in (scope.usage, mine):
         usage.calls += 1
         usage.duration_ms += elapsed
         usage.cost = round(usage.cost + price, 10)

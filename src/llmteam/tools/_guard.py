@@ -6,7 +6,7 @@ import hashlib
 import hmac
 import json
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from llmteam.context import SensitivityLevel
@@ -24,13 +24,16 @@ class SealedValue:
     owner: str
     level: SensitivityLevel
     text: str
+    _rank: int = field(init=False, repr=False, compare=False)  # the level's rank, looked up once (a frozen level)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.level, SensitivityLevel):
+            raise TypeError(f"sealed value of {self.owner!r}: level={self.level!r} must be a SensitivityLevel")
+        object.__setattr__(self, "_rank", _RANK[self.level])
 
     def cleared(self, agent: str, level: SensitivityLevel) -> bool:
         """True when ``agent`` (of sensitivity ``level``) may pass this value on: its owner or as sensitive."""
-        return self._cleared_at(agent, _RANK[level])
-
-    def _cleared_at(self, agent: str, rank: int) -> bool:
-        return agent == self.owner or rank >= _RANK[self.level]
+        return agent == self.owner or _RANK[level] >= self._rank
 
 
 def _strings(value: Any) -> Iterator[str]:
@@ -47,15 +50,22 @@ def _strings(value: Any) -> Iterator[str]:
 
 def sealed_leak(raw: str, parsed: Any, sealed: Iterable[SealedValue], agent: str,
                 level: SensitivityLevel) -> SealedValue | None:
-    """The first sealed value ``agent`` may not pass on that occurs in the raw arguments or any decoded string."""
-    texts: list[str] | None = None
+    """The first sealed value ``agent`` may not pass on that occurs in the raw arguments or any decoded string.
+
+    ``parsed`` is ``json.loads(raw)`` (None when ``raw`` is not JSON). A JSON string without a backslash escape
+    is a verbatim slice of ``raw``, so the decoded strings are searched apart only when ``raw`` has a backslash.
+    """
     rank = _RANK[level]  # the agent's clearance, looked up once for every sealed value
+    decoded: list[str] | None = None
     for value in sealed:
-        if not value.text or value._cleared_at(agent, rank):
+        text = value.text
+        if not text or agent == value.owner or rank >= value._rank:
             continue
-        if texts is None:
-            texts = [raw, *_strings(parsed)]
-        if any(value.text in text for text in texts):
+        if text in raw:
+            return value
+        if decoded is None:
+            decoded = list(_strings(parsed)) if "\\" in raw else []
+        if any(text in item for item in decoded):
             return value
     return None
 
@@ -68,9 +78,14 @@ def digest(key: bytes | None, text: str) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
+# built once: json.dumps() with any non-default option builds a new encoder on every call (same text either way)
+_CANONICAL = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=repr).encode
+_RESULT_JSON = json.JSONEncoder(ensure_ascii=False, allow_nan=False).encode
+
+
 def canonical(arguments: Any) -> str:
     """One JSON text per argument value (sorted keys), so equal arguments always digest alike."""
-    return json.dumps(arguments, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=repr)
+    return _CANONICAL(arguments)
 
 
 def result_text(tool: str, result: Any) -> str:
@@ -81,7 +96,7 @@ def result_text(tool: str, result: Any) -> str:
 
     try:  # a plain number, bool or None is its own JSON value; anything else is converted first
         plain = result if type(result) in _JSON_SCALARS else to_jsonable_python(result)
-        return json.dumps(plain, ensure_ascii=False, allow_nan=False)
+        return _RESULT_JSON(plain)
     except (TypeError, ValueError) as exc:
         raise ToolResultError(
             f"tool {tool!r} returned a {type(result).__name__} that cannot be sent to the model as JSON ({exc}); "
