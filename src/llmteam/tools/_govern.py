@@ -317,10 +317,11 @@ async def _execute(scope: ToolScope, agent: AgentTools, tool: Tool, call: ToolCa
     _account(scope, agent.agent, elapsed, price)
     ok = error is None
     message = None if ok else content[len("error: "):]
+    decision = rule.decision.value
     seq = await scope.audit(
         AuditEventType.ACTION_COMPLETED if ok else AuditEventType.ACTION_FAILED, agent.agent, name, call,
         success=ok, severity=AuditSeverity.INFO if ok else AuditSeverity.ERROR, error=message,
-        decision=rule.decision.value, executed=True, risk=rule.risk.value, arguments_digest=args_digest,
+        decision=decision, executed=True, risk=rule.risk.value, arguments_digest=args_digest,
         result_digest=digest(scope.digest_key, content), duration_ms=round(elapsed, 3), price=price,
     )
     if scope.mining is not None:
@@ -328,7 +329,7 @@ async def _execute(scope: ToolScope, agent: AgentTools, tool: Tool, call: ToolCa
                      {"agent": agent.agent, "call_id": call.id, **({} if ok else {"error": (message or "")[:500]})})
     await scope.emit("tool_finished", agent=agent.agent, tool=name, call_id=call.id, ok=ok, duration_ms=elapsed,
                error=message)
-    outcome = ToolOutcome(call, rule.decision.value, True, ok, content, message, elapsed, seq, price)
+    outcome = ToolOutcome(call, decision, True, ok, content, message, elapsed, seq, price)
     if not ok and rule.fail_run:
         raise ToolFailedError(f"tool {name!r} failed and its policy ends the run: {message}") from error
     return outcome
@@ -343,7 +344,8 @@ def _account(scope: ToolScope, agent: str, elapsed: float, price: float) -> None
     for usage in (scope.usage, mine):
         usage.calls += 1
         usage.duration_ms += elapsed
-        usage.cost = round(usage.cost + price, 10)
+        if price:
+            usage.cost = round(usage.cost + price, 10)
 
 
 async def _one(scope: ToolScope, agent: AgentTools, index: int, call: ToolCall) -> ToolOutcome:

@@ -65,8 +65,9 @@ def sealed_leak(raw: str, parsed: Any, sealed: Iterable[SealedValue], agent: str
             return value
         if decoded is None:
             decoded = list(_strings(parsed)) if "\\" in raw else []
-        if any(text in item for item in decoded):
-            return value
+        for item in decoded:
+            if text in item:
+                return value
     return None
 
 
