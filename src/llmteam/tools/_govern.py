@@ -139,7 +139,10 @@ class ToolScope:
     usage_by_agent: dict[str, ToolUsage] = field(default_factory=dict)
 
     async def emit(self, kind: str, **data: Any) -> None:
-        """Tell the run's listener (streaming) what happened."""
+        """Tell the run's listener (streaming) what happened.
+
+        The calls below check ``on_event`` first: with no listener (most runs) no event is even built.
+        """
         if self.on_event is not None:
             await self.on_event(kind, data)
 
@@ -177,7 +180,8 @@ async def _refuse(scope: ToolScope, call: ToolCall, agent: str, reason: str, ris
     seq = await scope.audit(event, agent, call.name, call, success=False, severity=AuditSeverity.WARNING,
                             error=reason, decision="deny", executed=False, risk=risk.value,
                             arguments_digest=args_digest)
-    await scope.emit("tool_decided", agent=agent, tool=call.name, call_id=call.id, decision="deny", reason=reason)
+    if scope.on_event is not None:
+        await scope.emit("tool_decided", agent=agent, tool=call.name, call_id=call.id, decision="deny", reason=reason)
     content = f"error: the call to {call.name!r} was refused: {reason}"
     return ToolOutcome(call, "deny", False, False, content, reason, 0.0, seq)
 
@@ -247,7 +251,8 @@ async def _within(call: Awaitable[Any], seconds: float) -> Any:
 async def govern(scope: ToolScope, agent: AgentTools, call: ToolCall) -> ToolOutcome:
     """Run one requested call through the policy and, if allowed, the tool; always audited, never leaks."""
     name = call.name
-    await scope.emit("tool_requested", agent=agent.agent, tool=name, call_id=call.id)
+    if scope.on_event is not None:
+        await scope.emit("tool_requested", agent=agent.agent, tool=name, call_id=call.id)
     try:
         parsed: Any = json.loads(call.arguments) if call.arguments.strip() else {}
     except ValueError:
@@ -273,8 +278,9 @@ async def govern(scope: ToolScope, agent: AgentTools, call: ToolCall) -> ToolOut
         seq = await scope.audit(AuditEventType.ACTION_FAILED, agent.agent, name, call, success=False,
                                 severity=AuditSeverity.WARNING, error=reason, decision="invalid_arguments",
                                 executed=False, risk=rule.risk.value, arguments_digest=args_digest)
-        await scope.emit("tool_decided", agent=agent.agent, tool=name, call_id=call.id, decision="invalid_arguments",
-                   reason=reason)
+        if scope.on_event is not None:
+            await scope.emit("tool_decided", agent=agent.agent, tool=name, call_id=call.id,
+                             decision="invalid_arguments", reason=reason)
         return ToolOutcome(call, "invalid_arguments", False, False, f"error: {reason}; fix the arguments",
                            reason, 0.0, seq)
     refusal = _refusal(rule, scope, agent.agent, name, args)
@@ -290,7 +296,8 @@ async def govern(scope: ToolScope, agent: AgentTools, call: ToolCall) -> ToolOut
     if refusal is not None:
         scope.counts[key] -= 1
         return await _refuse(scope, call, agent.agent, refusal, rule.risk, args_digest)
-    await scope.emit("tool_decided", agent=agent.agent, tool=name, call_id=call.id, decision=rule.decision.value)
+    if scope.on_event is not None:
+        await scope.emit("tool_decided", agent=agent.agent, tool=name, call_id=call.id, decision=rule.decision.value)
     try:
         return await _execute(scope, agent, tool, call, args, rule, args_digest)
     finally:
@@ -327,8 +334,9 @@ async def _execute(scope: ToolScope, agent: AgentTools, tool: Tool, call: ToolCa
     if scope.mining is not None:
         scope.mining(f"tool:{name}", "complete" if ok else "error", int(elapsed), price,
                      {"agent": agent.agent, "call_id": call.id, **({} if ok else {"error": (message or "")[:500]})})
-    await scope.emit("tool_finished", agent=agent.agent, tool=name, call_id=call.id, ok=ok, duration_ms=elapsed,
-               error=message)
+    if scope.on_event is not None:
+        await scope.emit("tool_finished", agent=agent.agent, tool=name, call_id=call.id, ok=ok,
+                         duration_ms=elapsed, error=message)
     outcome = ToolOutcome(call, decision, True, ok, content, message, elapsed, seq, price)
     if not ok and rule.fail_run:
         raise ToolFailedError(f"tool {name!r} failed and its policy ends the run: {message}") from error
