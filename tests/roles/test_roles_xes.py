@@ -1,16 +1,25 @@
 import io
+import os
+import random
+import time
 import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from llmteam.roles import ProcessEvent, ProcessMiningEngine
-from llmteam.roles._xes import _UTC, COST_KEY, DURATION_KEY, XESChunks, _typed, escape
+from llmteam.roles._xes import _ILLEGAL, _UTC, COST_KEY, DURATION_KEY, XESChunks, _typed, escape, iter_xes
+from llmteam.roles._xes_import import import_xes
 
 T0 = datetime(2024, 1, 1, 12, 0, 0)
+_TZ = "America/New_York"  # naive times are local time: a zone with an offset, summer time and a repeated hour
 
 
 def test_compact_layout_exactly() -> None:
@@ -133,7 +142,20 @@ def _reference_trace(case_id: str, events: list[ProcessEvent], standard: bool) -
     return "".join(out)
 
 
+class _Stamp(datetime):
+    """A datetime subclass whose own isoformat returns markup: timestamps are written unescaped, as digits."""
+
+    def isoformat(self, sep: str = "T", timespec: str = "auto") -> str:
+        return '"/><injected/>'
+
+
 _texts = st.sampled_from(["a", "b", 'x&"<y>', "tab\there", "\x00", "\ud800", _Sneaky("s")]) | st.text(max_size=4)
+# microseconds from T0: several events of one minute, the last microsecond of a minute, whole seconds
+_offsets = st.integers(0, 150_000_000) | st.sampled_from([59_999_999, 60_000_000, 1, 0, 3_000_000])
+_stamps = st.builds(lambda us, tz, fold: (T0 + timedelta(microseconds=us)).replace(tzinfo=tz, fold=fold), _offsets,
+                    st.sampled_from([None, None, timezone.utc, timezone(timedelta(hours=-3, minutes=-30))]),
+                    st.sampled_from([0, 0, 1])) | st.builds(_Stamp.fromtimestamp, st.integers(0, 2**31)) \
+           | st.sampled_from([datetime(1850, 1, 1, 12, 0, 5, 17), datetime(1850, 1, 1, 12, 0, 6)])  # LMT: -4:56:02
 _values = (st.sampled_from([True, 1, 1.0, 0.0, -0.0, 0, False]) | _texts | st.integers() | st.floats()
            | st.lists(st.integers(), max_size=2))
 
@@ -142,25 +164,28 @@ _values = (st.sampled_from([True, 1, 1.0, 0.0, -0.0, 0, False]) | _texts | st.in
 @given(
     st.lists(
         st.tuples(_texts, _texts, _texts, st.dictionaries(_texts | st.sampled_from([1, True]), _values, max_size=3),
-                  st.sampled_from([0, 1, 2, True, 1.0, -0.0, 2**70]), st.booleans(), _texts),
+                  st.sampled_from([0, 1, 2, True, 1.0, -0.0, 2**70]), st.booleans(), _texts, _stamps),
         min_size=1,
         max_size=12,
     ),
     st.booleans(),
+    st.sampled_from(["UTC", _TZ, "Asia/Kolkata"]),
 )
 def test_trace_writer_equals_escape_every_value_oracle(
-    rows: list[tuple[str, str, str, dict, int, bool, str]], standard: bool
+    rows: list[tuple[str, str, str, dict, int, bool, str, datetime]], standard: bool, zone: str
 ) -> None:
-    """Remembering rendered parts between events never changes a byte of what the plain writer would write."""
+    """Remembering rendered parts and timestamps never changes a byte of what the plain writer would write."""
     chunks = XESChunks(standard)
     events = [
-        ProcessEvent(eid, T0 + timedelta(seconds=i), act, res, "case", lc, dur, 0.5 if cost else 0.0, attrs)
-        for i, (act, res, lc, attrs, dur, cost, eid) in enumerate(rows)
+        ProcessEvent(eid, stamp, act, res, "case", lc, dur, 0.5 if cost else 0.0, attrs)
+        for act, res, lc, attrs, dur, cost, eid, stamp in rows
     ]
-    for _ in range(2):  # the second pass is served from what the first one remembered
-        text = chunks.trace("case", events)
-        assert text == _reference_trace("case", events, standard)
-        assert "<injected/>" not in text
+    with _local_zone(zone):
+        for trace in (events, sorted(events, key=lambda e: (e.timestamp.tzinfo is None, e.timestamp))):
+            for _ in range(2):  # the second pass is served from what the first one remembered
+                text = chunks.trace("case", trace)
+                assert text == _reference_trace("case", trace, standard)
+                assert "<injected/>" not in text
 
 
 @pytest.mark.parametrize("standard", [False, True])
@@ -178,13 +203,6 @@ def test_equal_values_of_different_types_or_signs_are_each_written_as_themselves
         assert chunks.trace("case", events) == _reference_trace("case", events, standard)
 
 
-class _Stamp(datetime):
-    """A datetime subclass whose own isoformat returns markup: timestamps are written unescaped, as digits."""
-
-    def isoformat(self, sep: str = "T", timespec: str = "auto") -> str:
-        return '"/><injected/>'
-
-
 @pytest.mark.parametrize("tz", [None, timezone.utc, timezone(timedelta(hours=2))])
 def test_a_datetime_subclass_cannot_write_markup_through_its_isoformat(tz: timezone | None) -> None:
     stamp = _Stamp(2024, 1, 1, 12, 0, 0, tzinfo=tz)
@@ -194,3 +212,105 @@ def test_a_datetime_subclass_cannot_write_markup_through_its_isoformat(tz: timez
     assert "<injected/>" not in text
     root = ET.fromstring(text)
     assert len(root.findall(".//{http://www.xes-standard.org/}event")) == 1
+
+
+# -- byte-identical output: a fixed hostile log against the documents the writer produced before it was sped up --
+_HOSTILE = ["a", "Z", "<", ">", "&", '"', "'", "\t", "\n", "\r", "\x00", "\x01", "\x1f", "\x7f", "\ud800", "\udfff",
+            "\ufffe", "\uffff", "\U0001f600", "\u2028", "é", " ", "&amp;", "]]>"]
+GOLDEN = Path(__file__).parent / "golden"
+
+
+def _hostile_cases() -> list[tuple[str, list[ProcessEvent]]]:
+    """A fixed log of hostile strings, repeated and fresh values of every type, and timestamps of every kind."""
+    rng = random.Random(1849)
+
+    def text(pool: int = 0) -> str:
+        """A fresh hostile string, or (``pool``) one of the first ``pool`` of them, so that parts repeat."""
+        if pool:
+            return pools[rng.randrange(pool)]
+        return "".join(rng.choices(_HOSTILE, k=rng.randrange(0, 6)))
+
+    pools = [text() + "x" for _ in range(5)]
+
+    ny = ZoneInfo(_TZ)
+    stamps = [datetime(2024, 3, 1, 9, 0, 0), datetime(2024, 3, 1, 9, 0, 59, 999_999), datetime(2024, 3, 1, 9, 1),
+              datetime(2024, 3, 10, 2, 30, 5), datetime(2024, 11, 3, 1, 30, 7, 5),
+              datetime(2024, 11, 3, 1, 30, 8, fold=1), datetime(2024, 6, 1, 0, 0, 1, 10, tzinfo=timezone.utc),
+              datetime(2024, 6, 1, 0, 0, 2, tzinfo=timezone(timedelta(hours=5, minutes=30))),
+              datetime(2024, 11, 3, 1, 30, 9, fold=1, tzinfo=ny), datetime(1, 1, 1, 0, 0, 0, 1, tzinfo=timezone.utc),
+              _Stamp(2024, 3, 1, 9, 0, 3), datetime(1850, 1, 1, 12, 0, 5, 17), datetime(1850, 1, 1, 12, 0, 6),
+              datetime(9999, 12, 31, 23, 59, 59, 999_999, tzinfo=timezone.utc)]
+    values: list[object] = [True, False, 0, 1, -5, 2**70, 1.0, -0.0, 0.5, float("nan"), float("inf"), None, [1, 2],
+                            datetime(2024, 1, 2, 3, 4, 5), datetime(2024, 1, 2, 3, 4, 5, tzinfo=timezone.utc),
+                            _Sneaky("s"), "plain"]
+    cases = []
+    for c in range(8):
+        events = []
+        t = datetime(2024, 3, 1, 9, 0, 0) + timedelta(minutes=7 * c)
+        for i in range(12):
+            t += timedelta(microseconds=rng.choice([0, 1, 999_999, 1_000_000, 20_000_000, 61_000_000]))
+            stamp = rng.choice(stamps) if rng.random() < 0.25 else t
+            attrs: dict[object, object] = {}
+            for _ in range(rng.randrange(0, 4)):
+                key = text(4) if rng.random() < 0.8 else rng.choice([1, True, _Sneaky("k"), text()])
+                attrs[key] = rng.choice(values) if rng.random() < 0.4 else text(3) if rng.random() < 0.5 else text()
+            events.append(ProcessEvent(
+                text() if i % 3 == 0 else f"id-{c}-{i}", stamp, text(5), text(4), f"case{c}", text(3),
+                rng.choice([0, 0, 7, 100, True, 2.5, -0.0, 2**70]), rng.choice([0.0, 0.0, 1.25, -0.0]), attrs))
+        cases.append((text() + str(c), events))
+    return cases
+
+
+@contextmanager
+def _local_zone(name: str) -> Iterator[None]:
+    """Naive datetimes read as local time in zone ``name`` (TZ and ``time.tzset``) inside the block."""
+    before = os.environ.get("TZ")
+    os.environ["TZ"] = name
+    time.tzset()
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ["TZ"]
+        else:
+            os.environ["TZ"] = before
+        time.tzset()
+
+
+@pytest.mark.parametrize(("standard", "name"), [(False, "hostile.compact.xes"), (True, "hostile.ieee.xes")])
+def test_a_hostile_log_is_written_byte_for_byte_as_before(standard: bool, name: str) -> None:
+    # the golden documents were written by the writer of commit 55b5aa2, before timestamps were composed per
+    # minute and each trace joined once: hostile strings of every kind, values of every type, timestamps naive
+    # (local time, with summer time and a repeated hour), UTC, other zones and a datetime subclass
+    cases = _hostile_cases()
+    with _local_zone(_TZ):
+        doc = "".join(iter_xes(cases, standard))
+        chunks = XESChunks(standard)
+        first = [chunks.trace(c, evs) for c, evs in cases]
+        second = [chunks.trace(c, evs) for c, evs in cases]  # served from what the first pass remembered
+    assert doc.encode("utf-8") == (GOLDEN / name).read_bytes()
+    assert first == second and chunks.preamble + "".join(first) + chunks.footer == doc
+    ns = "{http://www.xes-standard.org/}" if standard else ""
+    assert len(ET.fromstring(doc.encode("utf-8")).findall(f".//{ns}event")) == sum(len(evs) for _, evs in cases)
+
+
+@pytest.mark.parametrize("standard", [False, True])
+def test_a_hostile_log_is_read_back_by_our_importer(standard: bool) -> None:
+    # what the importer rightly refuses made plain: durations of other types or beyond 64 bits (not written as
+    # int) and the datetime subclass whose isoformat is markup (written escaped in the compact layout)
+    cases = [(c, [replace(e, duration_ms=e.duration_ms if type(e.duration_ms) is int and e.duration_ms < 2**63
+                          else 3, timestamp=datetime.fromisoformat(datetime.isoformat(e.timestamp)))
+                  for e in evs]) for c, evs in _hostile_cases()]
+    with _local_zone(_TZ):
+        doc = "".join(iter_xes(cases, standard))
+        assert doc == "".join([XESChunks(standard).preamble, *(_reference_trace(c, evs, standard) for c, evs in cases),
+                               XESChunks(standard).footer])
+    written = [e for _, evs in cases for e in evs]
+    read = import_xes(doc)
+    assert [e.activity for e in read] == [_ILLEGAL.sub("\ufffd", e.activity) for e in written]
+    assert [e.resource for e in read] == [_ILLEGAL.sub("\ufffd", e.resource) for e in written]
+    assert [e.lifecycle for e in read] == [_ILLEGAL.sub("\ufffd", e.lifecycle) for e in written]
+    if standard:  # every timestamp read back as the instant written (naive ones were local time)
+        with _local_zone(_TZ):
+            utc = _UTC()
+            assert [e.timestamp for e in read] == [datetime.fromisoformat(utc(e.timestamp)) for e in written]
