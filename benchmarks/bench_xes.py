@@ -3,7 +3,7 @@
 Run: python benchmarks/bench_xes.py [--events 200000] [--rounds 7]
 
 The baseline writers below produce byte-identical documents for a log with nothing to escape (checked before
-timing) and format timestamps with the same ``_UTC`` as ours, so the ratio (baseline time / ours: above 1 means
+timing) and format timestamps with the same ``UTCText`` as ours, so the ratio (baseline time / ours: above 1 means
 llmteam is faster) is the whole cost of escaping, net of what remembering the escaped text of repeated parts
 saves. The log repeats a few activities, resources and attribute sets, as process logs do; the last row gives
 every event its own attribute value (nothing repeats, so every event is escaped afresh: no target).
@@ -19,7 +19,8 @@ from datetime import datetime, timedelta
 from _peers import interleave, print_table, row, time_call
 
 from llmteam.roles import ProcessEvent, ProcessMiningEngine
-from llmteam.roles._xes import _COMPACT_PREAMBLE, _FOOTER, _STANDARD_PREAMBLE, _UTC, COST_KEY, DURATION_KEY
+from llmteam.roles._xes import _COMPACT_PREAMBLE, _FOOTER, _STANDARD_PREAMBLE, COST_KEY, DURATION_KEY
+from llmteam.roles._xes_time import UTCText
 
 Cases = Iterable[tuple[str, Sequence[ProcessEvent]]]
 
@@ -48,7 +49,7 @@ def unescaped_compact(cases: Cases) -> str:
 
 def unescaped_standard(cases: Cases) -> str:
     """IEEE 1849 XES in our layout, every value written as is (string attributes only, as in the log below)."""
-    utc = _UTC()
+    utc = UTCText()
     out = [_STANDARD_PREAMBLE]
     for case_id, events in cases:
         parts = ["  <trace>\n", f'    <string key="concept:name" value="{case_id}"/>\n']

@@ -15,8 +15,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from llmteam.roles import ProcessEvent, ProcessMiningEngine
-from llmteam.roles._xes import _ILLEGAL, _UTC, COST_KEY, DURATION_KEY, XESChunks, _typed, escape, iter_xes
+from llmteam.roles._xes import _ILLEGAL, COST_KEY, DURATION_KEY, XESChunks, _typed, escape, iter_xes
 from llmteam.roles._xes_import import import_xes
+from llmteam.roles._xes_time import UTCText
 
 T0 = datetime(2024, 1, 1, 12, 0, 0)
 _TZ = "America/New_York"  # naive times are local time: a zone with an offset, summer time and a repeated hour
@@ -116,7 +117,7 @@ def _chars(value: object) -> str:
 
 def _reference_trace(case_id: str, events: list[ProcessEvent], standard: bool) -> str:
     """The obvious writer: every value escaped where it is written, nothing remembered between events."""
-    utc = _UTC()
+    utc = UTCText()
     out = ["  <trace>\n", f'    <string key="concept:name" value="{escape(str(case_id))}"/>\n']
     for e in events:
         stamp = utc(e.timestamp) if standard else escape(e.timestamp.isoformat())
@@ -150,10 +151,14 @@ class _Stamp(datetime):
 
 
 _texts = st.sampled_from(["a", "b", 'x&"<y>', "tab\there", "\x00", "\ud800", _Sneaky("s")]) | st.text(max_size=4)
-# microseconds from T0: several events of one minute, the last microsecond of a minute, whole seconds
-_offsets = st.integers(0, 150_000_000) | st.sampled_from([59_999_999, 60_000_000, 1, 0, 3_000_000])
-_stamps = st.builds(lambda us, tz, fold: (T0 + timedelta(microseconds=us)).replace(tzinfo=tz, fold=fold), _offsets,
-                    st.sampled_from([None, None, timezone.utc, timezone(timedelta(hours=-3, minutes=-30))]),
+# times from a start: several of one minute or hour, across hours, the last microsecond of an hour, whole seconds;
+# starts before the repeated and the skipped hour of New York and Adelaide (half-hour offsets) in 2024
+_offsets = (st.integers(0, 150_000_000) | st.integers(0, 3 * 3_600_000_000)
+            | st.sampled_from([3_599_999_999, 3_600_000_000, 59_999_999, 1, 0, 3_000_000]))
+_starts = st.sampled_from([T0, datetime(2024, 11, 3, 0, 30), datetime(2024, 3, 10, 1, 30), datetime(2024, 4, 7, 1),
+                           datetime(2024, 10, 6, 1, 10)])
+_stamps = st.builds(lambda t, us, tz, fold: (t + timedelta(microseconds=us)).replace(tzinfo=tz, fold=fold), _starts,
+                    _offsets, st.sampled_from([None, None, timezone.utc, timezone(timedelta(hours=-3, minutes=-30))]),
                     st.sampled_from([0, 0, 1])) | st.builds(_Stamp.fromtimestamp, st.integers(0, 2**31)) \
            | st.sampled_from([datetime(1850, 1, 1, 12, 0, 5, 17), datetime(1850, 1, 1, 12, 0, 6)])  # LMT: -4:56:02
 _values = (st.sampled_from([True, 1, 1.0, 0.0, -0.0, 0, False]) | _texts | st.integers() | st.floats()
@@ -169,7 +174,7 @@ _values = (st.sampled_from([True, 1, 1.0, 0.0, -0.0, 0, False]) | _texts | st.in
         max_size=12,
     ),
     st.booleans(),
-    st.sampled_from(["UTC", _TZ, "Asia/Kolkata"]),
+    st.sampled_from(["UTC", _TZ, "Asia/Kolkata", "Australia/Adelaide"]),
 )
 def test_trace_writer_equals_escape_every_value_oracle(
     rows: list[tuple[str, str, str, dict, int, bool, str, datetime]], standard: bool, zone: str
@@ -246,9 +251,9 @@ def _hostile_cases() -> list[tuple[str, list[ProcessEvent]]]:
     cases = []
     for c in range(8):
         events = []
-        t = datetime(2024, 3, 1, 9, 0, 0) + timedelta(minutes=7 * c)
+        t = datetime(2024, 3, 1, 9, 0, 0) + timedelta(minutes=37 * c)
         for i in range(12):
-            t += timedelta(microseconds=rng.choice([0, 1, 999_999, 1_000_000, 20_000_000, 61_000_000]))
+            t += timedelta(microseconds=rng.choice([0, 1, 999_999, 10**6, 20 * 10**6, 61 * 10**6, 900 * 10**6]))
             stamp = rng.choice(stamps) if rng.random() < 0.25 else t
             attrs: dict[object, object] = {}
             for _ in range(rng.randrange(0, 4)):
@@ -312,5 +317,24 @@ def test_a_hostile_log_is_read_back_by_our_importer(standard: bool) -> None:
     assert [e.lifecycle for e in read] == [_ILLEGAL.sub("\ufffd", e.lifecycle) for e in written]
     if standard:  # every timestamp read back as the instant written (naive ones were local time)
         with _local_zone(_TZ):
-            utc = _UTC()
+            utc = UTCText()
             assert [e.timestamp for e in read] == [datetime.fromisoformat(utc(e.timestamp)) for e in written]
+
+
+@pytest.mark.parametrize("zone", [_TZ, "Australia/Adelaide", "Asia/Kolkata", "Europe/London"])
+@pytest.mark.parametrize("standard", [False, True])
+def test_times_around_the_changes_of_summer_time_are_written_exactly(zone: str, standard: bool) -> None:
+    # every 7 min 0.25 s for 7 hours across each change of 2024 (New York, Europe, Adelaide's half-hour offsets),
+    # each time also with fold=1; in order, reversed and shuffled, so each hour is entered from both sides
+    stamps = []
+    for start in (datetime(2024, 3, 9, 22), datetime(2024, 3, 30, 22), datetime(2024, 4, 6, 22),
+                  datetime(2024, 10, 5, 22), datetime(2024, 10, 26, 22), datetime(2024, 11, 2, 22)):
+        for i in range(60):
+            t = start + i * timedelta(minutes=7, microseconds=250_000)
+            stamps += [t, t.replace(fold=1)]
+    events = [ProcessEvent(str(i), t, "a", "r", "c") for i, t in enumerate(stamps)]
+    shuffled = events[:]
+    random.Random(7).shuffle(shuffled)
+    with _local_zone(zone):
+        for trace in (events, events[::-1], shuffled):
+            assert XESChunks(standard).trace("c", trace) == _reference_trace("c", trace, standard)

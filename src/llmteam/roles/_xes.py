@@ -6,12 +6,14 @@ import math
 import os
 import re
 from collections.abc import Iterable, Iterator, Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
+from itertools import repeat
 from operator import attrgetter
 from typing import IO, Any
 
 from llmteam._files import atomic_text_writer
 from llmteam.roles._models import ProcessEvent
+from llmteam.roles._xes_time import Clock, UTCText
 
 HEADER = '<?xml version="1.0" encoding="UTF-8"?>\n'
 XES_NS = "http://www.xes-standard.org/"
@@ -56,7 +58,6 @@ _ESCAPE_ANY = re.compile('[&<>"\t\n\r]')
 _CACHE_LIMIT = 4096
 _cache: dict[str, str] = {}
 _INT64 = (-(2**63), 2**63 - 1)
-_ISO = datetime.isoformat
 
 
 def escape(value: str) -> str:
@@ -79,33 +80,12 @@ def escape(value: str) -> str:
     return text
 
 
-class _UTC:
-    """Naive-local/aware datetimes to UTC ISO text, caching the local UTC offset per hour.
-
-    A naive datetime is formatted once: its first 13 characters name the hour whose offset is looked up, and with a
-    zero offset (a machine on UTC) that text is the answer as it stands. The text always comes from
-    ``datetime.isoformat`` itself: a subclass's own ``isoformat`` could return markup, and this text is not escaped.
-    """
-
-    __slots__ = ("_offsets",)
-
-    def __init__(self) -> None:
-        self._offsets: dict[str, timedelta] = {}
-
-    def __call__(self, ts: datetime) -> str:
-        if ts.tzinfo is None:
-            text = _ISO(ts)
-            hour = text[:13] if not ts.fold else text[:13] + "/1"  # the repeated hour at the end of summer time
-            offset = self._offsets.get(hour)
-            if offset is None:
-                offset = ts.astimezone().utcoffset() or timedelta(0)
-                if len(self._offsets) < 100_000:
-                    self._offsets[hour] = offset
-            return text + "+00:00" if not offset else _ISO(ts - offset) + "+00:00"
-        return _ISO(ts if ts.tzinfo is timezone.utc else ts.astimezone(timezone.utc))
+def _compact_stamp(ts: datetime) -> str:
+    """A timestamp in the compact layout: ``datetime.isoformat``, a subclass's own ``isoformat`` escaped."""
+    return datetime.isoformat(ts) if type(ts) is datetime else escape(ts.isoformat())
 
 
-def _typed(key: str, value: Any, utc: _UTC) -> str:
+def _typed(key: str, value: Any, utc: UTCText) -> str:
     """One typed XES attribute element for an attribute value."""
     k = escape(key)
     if isinstance(value, bool):
@@ -122,7 +102,7 @@ def _typed(key: str, value: Any, utc: _UTC) -> str:
 _ID_END = '"/>\n'
 _CACHED_TYPES = frozenset({str, int, bool, float, type(None)})
 _STR = frozenset({str})
-_EVENT_ID, _TIMESTAMP = attrgetter("event_id"), attrgetter("timestamp")
+_EVENT_ID = attrgetter("event_id")
 Entry = tuple[str, ...]
 
 
@@ -150,7 +130,7 @@ class _Parts:
 
     __slots__ = ("_size", "_utc", "known", "standard", "tails", "typed")
 
-    def __init__(self, standard: bool, utc: _UTC) -> None:
+    def __init__(self, standard: bool, utc: UTCText) -> None:
         self.standard = standard
         self._utc = utc
         self.known: dict[tuple[Any, ...], Entry] = {}
@@ -216,7 +196,7 @@ class _Parts:
         return text
 
 
-def _numbers(duration: Any, cost: Any, utc: _UTC) -> str:
+def _numbers(duration: Any, cost: Any, utc: UTCText) -> str:
     """The end of the id line, then the duration and cost lines of a standard-layout event (those not zero)."""
     text = _ID_END
     if duration:
@@ -229,48 +209,49 @@ def _numbers(duration: Any, cost: Any, utc: _UTC) -> str:
     return text
 
 
-def _trace(case_id: str, events: Sequence[ProcessEvent], known: _Parts, utc: _UTC) -> str:
-    """One ``<trace>`` in either layout: per event, its remembered parts and what differs, in one f-string.
+def _trace(case_id: str, events: Sequence[ProcessEvent], known: _Parts, clock: Clock) -> str:
+    """One ``<trace>`` in either layout, as a list of pieces joined once (no string is built per event).
 
-    The per-event lookups are inline because they run once per event; timestamps are formatted and event ids
-    checked for the whole trace first (the ids are written as they are when all are plain ``str`` with nothing to
-    escape, else escaped one by one).
+    Per event: its remembered parts (``known``), its timestamp composed within the current hour (see ``Clock``)
+    and, in the standard layout, its event id and the id/duration/cost lines. The per-event lookups are inline
+    because they run once per event; event ids are checked for the whole trace first (written as they are when
+    all are plain ``str`` with nothing to escape, else escaped one by one).
     """
     out = [f'  <trace>\n    <string key="concept:name" value="{escape(str(case_id))}"/>\n']
-    append = out.append
-    table, tails = known.known, known.tails
-    stamps = list(map(_TIMESTAMP, events))
-    if not known.standard:
-        texts: Iterable[str] = map(_ISO, stamps)
-        if {*map(type, stamps)} - {datetime}:  # a subclass's own isoformat is escaped like any other text
-            texts = [_ISO(t) if type(t) is datetime else escape(t.isoformat()) for t in stamps]
-        for e, stamp in zip(events, texts, strict=True):
-            attrs = e.attributes
-            key = (e.activity, e.resource, e.lifecycle, *attrs, *attrs.values())
-            try:
-                found = table.get(key)
-            except TypeError:  # an unhashable attribute value
-                found = None
-            if found is None:
-                found = known.find(e, key)
-            append(f"{found[0]}{stamp}{found[1]}")
-    else:
+    table, tails, standard = known.known, known.tails, known.standard
+    zone, lo, hi, base, prefix, (mmss, whole, millis, micros) = clock.hour
+    ids: Iterable[str] = repeat("")
+    if standard:
         ids = list(map(_EVENT_ID, events))
         if {*map(type, ids)} - {str} or _SPECIAL.search("".join(ids)):
             ids = list(map(escape, ids))
-        for e, stamp, event_id in zip(events, map(utc, stamps), ids, strict=True):
-            attrs = e.attributes
-            key = (e.activity, e.resource, e.lifecycle, *attrs, *attrs.values())
-            try:
-                found = table.get(key)
-            except TypeError:
-                found = None
-            if found is None:
-                found = known.find(e, key)
-            d = e.duration_ms
-            tail = tails.get(d) if type(d) is int and not e.cost else None
-            append(f"{found[0]}{stamp}{found[1]}{event_id}{known.tail(d, e.cost) if tail is None else tail}{found[2]}")
-    append("  </trace>\n")
+    for e, event_id in zip(events, ids, strict=False):  # compact layout: ids repeat "" without end
+        attrs = e.attributes
+        key = (e.activity, e.resource, e.lifecycle, *attrs, *attrs.values())
+        try:
+            found = table[key]
+        except (KeyError, TypeError):  # not remembered (yet), or an unhashable attribute value
+            found = known.find(e, key)
+        ts = e.timestamp
+        if type(ts) is datetime and ts.tzinfo is zone and lo <= ts < hi and not ts.fold:
+            d = ts - base
+            if micro := d.microseconds:
+                out += found[0], prefix, mmss[d.seconds], millis[micro // 1000], micros[micro % 1000]
+            else:
+                out += found[0], prefix, whole[d.seconds]
+        else:
+            text, hour = clock.start(ts)
+            if hour is not None:
+                zone, lo, hi, base, prefix, (mmss, whole, millis, micros) = hour
+            out += found[0], text
+        if standard:
+            ms = e.duration_ms
+            tail = tails.get(ms) if type(ms) is int and not e.cost else None
+            out += found[1], event_id, known.tail(ms, e.cost) if tail is None else tail, found[2]
+        else:
+            out.append(found[1])
+    clock.hour = zone, lo, hi, base, prefix, (mmss, whole, millis, micros)
+    out.append("  </trace>\n")
     return "".join(out)
 
 
@@ -281,12 +262,13 @@ class XESChunks:
         self.standard = standard
         self.preamble = _STANDARD_PREAMBLE if standard else _COMPACT_PREAMBLE
         self.footer = _FOOTER
-        self._utc = _UTC()
-        self._known = _Parts(standard, self._utc)
+        utc = UTCText()
+        self._known = _Parts(standard, utc)
+        self._clock = Clock(utc if standard else _compact_stamp)
 
     def trace(self, case_id: str, events: Sequence[ProcessEvent]) -> str:
         """One ``<trace>`` element with its events (already sorted by timestamp)."""
-        return _trace(case_id, events, self._known, self._utc)
+        return _trace(case_id, events, self._known, self._clock)
 
 
 def iter_xes(cases: Iterable[tuple[str, Sequence[ProcessEvent]]], standard: bool = False) -> Iterator[str]:

@@ -1,0 +1,99 @@
+"""Timestamps of the XES writers: UTC text of naive and aware datetimes, and a clock that reuses an hour's text."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+_ISO = datetime.isoformat
+UTC_END = "+00:00"
+_HOUR = timedelta(hours=1)
+
+
+class UTCText:
+    """Naive-local/aware datetimes to UTC ISO text, caching the local UTC offset per hour.
+
+    A naive datetime is formatted once: its first 13 characters name the hour whose offset is looked up, and with a
+    zero offset (a machine on UTC) that text is the answer as it stands. The text always comes from
+    ``datetime.isoformat`` itself: a subclass's own ``isoformat`` could return markup, and this text is not escaped.
+    """
+
+    __slots__ = ("_offsets",)
+
+    def __init__(self) -> None:
+        self._offsets: dict[str, timedelta] = {}
+
+    def __call__(self, ts: datetime) -> str:
+        if ts.tzinfo is None:
+            text = _ISO(ts)
+            hour = text[:13] if not ts.fold else text[:13] + "/1"  # the repeated hour at the end of summer time
+            offset = self._offsets.get(hour)
+            if offset is None:
+                offset = ts.astimezone().utcoffset() or timedelta(0)
+                if len(self._offsets) < 100_000:
+                    self._offsets[hour] = offset
+            return text + UTC_END if not offset else _ISO(ts - offset) + UTC_END
+        return _ISO(ts if ts.tzinfo is timezone.utc else ts.astimezone(timezone.utc))
+
+
+Tables = tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...], tuple[str, ...]]
+
+
+@functools.cache
+def _tables(end: str) -> Tables:
+    """Digits as text, built once per process: ``MM:SS`` for each second of an hour, bare and followed by ``end``,
+    ``.mmm`` for each millisecond and ``uuu`` + ``end`` for each remaining microsecond."""
+    minutes_seconds = tuple(f"{n // 60:02d}:{n % 60:02d}" for n in range(3600))
+    return (minutes_seconds, tuple(text + end for text in minutes_seconds), tuple(f".{n:03d}" for n in range(1000)),
+            tuple(f"{n:03d}{end}" for n in range(1000)))
+
+
+# (zone, first and last-but-one instant, start of the hour the text counts from, text up to the hour, tables)
+Hour = tuple[Any, datetime, datetime, datetime, str, Tables]
+_NO_ZONE = object()  # no timestamp's tzinfo is this: nothing is composed until ``Clock.start`` finds an hour
+
+
+class Clock:
+    """Timestamps as text: the exact text once per hour, the rest composed from tables (no number formatting).
+
+    Formatting a datetime costs more than anything else written per event. ``start(ts)`` returns the exact text
+    (``exact``: ``UTCText`` in the standard layout, ``datetime.isoformat`` in the compact one) and, where later
+    timestamps can be written from it, their hour: ``(zone, lo, hi, base, prefix, tables)``. A timestamp ``ts`` of
+    exactly ``datetime`` with that zone and ``lo <= ts < hi`` (and no fold, where the caller asks) is written as
+    ``prefix`` (``YYYY-MM-DDTHH:``), then, from ``d = ts - base``, the tables' ``MM:SS`` for ``d.seconds`` and
+    its fraction for ``d.microseconds`` (none when zero, as ``isoformat`` writes it), and the end of the text
+    (``+00:00`` or nothing) that ``start`` found.
+
+    ``base`` is where the written hour starts (for a naive time in the standard layout: local time of the start of
+    the UTC hour it is written in) and ``[lo, hi)`` the part of that hour within the local hour of ``ts``, over
+    which ``UTCText`` takes one offset. The hour is kept only for naive and UTC timestamps and only if composing
+    ``ts`` itself gives exactly the text ``start`` returned: an offset of seconds (local mean time), another zone
+    or a datetime subclass is formatted every time.
+    """
+
+    __slots__ = ("_exact", "hour")
+
+    def __init__(self, exact: Callable[[datetime], str]) -> None:
+        self._exact = exact
+        self.hour: Hour = (_NO_ZONE, datetime.min, datetime.min, datetime.min, "", _tables(""))
+        """The hour the last trace ended in: the next trace starts from it."""
+
+    def start(self, ts: datetime) -> tuple[str, Hour | None]:
+        """The exact text of ``ts``, and its hour when later timestamps of that hour can be composed from it."""
+        text = self._exact(ts)
+        if type(ts) is not datetime or ts.fold or not (ts.tzinfo is None or ts.tzinfo is timezone.utc):
+            return text, None
+        micro = ts.microsecond
+        tables = _tables(UTC_END if text.endswith(UTC_END) else "")
+        written = int(text[14:16]) * 60 + int(text[17:19])  # the seconds into its hour that the text says
+        if text[:14] + (tables[0][written] + tables[2][micro // 1000] + tables[3][micro % 1000] if micro
+                        else tables[1][written]) != text:
+            return text, None
+        try:
+            base = ts - timedelta(0, written, micro)
+            local = ts - timedelta(0, ts.minute * 60 + ts.second, micro)
+            return text, (ts.tzinfo, max(base, local), min(base, local) + _HOUR, base, text[:14], tables)
+        except OverflowError:  # the last hour of year 9999 (or a first one shifted before year 1): every time
+            return text, None

@@ -1,0 +1,110 @@
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from llmteam.roles._xes_time import Clock, Hour, UTCText
+
+ISO = datetime.isoformat
+
+
+@contextmanager
+def _local_zone(name: str) -> Iterator[None]:
+    before = os.environ.get("TZ")
+    os.environ["TZ"] = name
+    time.tzset()
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ["TZ"]
+        else:
+            os.environ["TZ"] = before
+        time.tzset()
+
+
+class _Stamp(datetime):
+    def isoformat(self, sep: str = "T", timespec: str = "auto") -> str:
+        return '"/><injected/>'
+
+
+def _composed(hour: Hour, ts: datetime) -> str | None:
+    """What the trace writer writes for ``ts`` from ``hour`` (None: outside it, the writer formats ``ts`` itself)."""
+    zone, lo, hi, base, prefix, (mmss, whole, millis, micros) = hour
+    if not (type(ts) is datetime and ts.tzinfo is zone and lo <= ts < hi and not ts.fold):
+        return None
+    d = ts - base
+    if d.microseconds:
+        return prefix + mmss[d.seconds] + millis[d.microseconds // 1000] + micros[d.microseconds % 1000]
+    return prefix + whole[d.seconds]
+
+
+def test_utc_text_of_naive_local_and_aware_times() -> None:
+    utc = UTCText()
+    with _local_zone("America/New_York"):
+        assert utc(datetime(2024, 7, 1, 12, 0, 0, 5)) == "2024-07-01T16:00:00.000005+00:00"
+        assert utc(datetime(2024, 1, 1, 12)) == "2024-01-01T17:00:00+00:00"
+        assert utc(datetime(2024, 11, 3, 1, 30)) == "2024-11-03T05:30:00+00:00"
+        assert utc(datetime(2024, 11, 3, 1, 30, fold=1)) == "2024-11-03T06:30:00+00:00"  # the repeated hour
+        assert utc(datetime(1850, 1, 1, 12)) == "1850-01-01T16:56:02+00:00"  # local mean time: -4:56:02
+    assert utc(datetime(2024, 1, 1, 12, tzinfo=timezone(timedelta(hours=2)))) == "2024-01-01T10:00:00+00:00"
+    assert utc(_Stamp(2024, 1, 1, 12, tzinfo=timezone.utc)) == "2024-01-01T12:00:00+00:00"  # never its isoformat
+
+
+def test_clock_starts_an_hour_only_for_naive_and_utc_times_it_can_compose() -> None:
+    clock = Clock(ISO)
+    assert clock.start(datetime(2024, 1, 1, 12, 5, 7, 9)) == ("2024-01-01T12:05:07.000009", (
+        None, datetime(2024, 1, 1, 12), datetime(2024, 1, 1, 13), datetime(2024, 1, 1, 12), "2024-01-01T12:",
+        clock.hour[5]))
+    text, hour = clock.start(datetime(2024, 1, 1, 12, 5, tzinfo=timezone.utc))
+    assert text == "2024-01-01T12:05:00+00:00" and hour is not None and hour[0] is timezone.utc
+    assert hour[5][1][5 * 60] == "05:00+00:00"  # the tables end the text as isoformat did
+    for ts in (datetime(2024, 1, 1, 12, tzinfo=timezone(timedelta(hours=2))), datetime(2024, 1, 1, 12, fold=1),
+               datetime(9999, 12, 31, 23, 30), datetime(9999, 12, 31, 23, 30, tzinfo=timezone.utc)):
+        assert clock.start(ts) == (ISO(ts), None)
+    assert clock.start(_Stamp(2024, 1, 1, 12)) == ("2024-01-01T12:00:00", None)  # a subclass: never composed
+
+
+def test_a_half_hour_offset_gives_the_part_of_the_utc_hour_within_the_local_hour() -> None:
+    with _local_zone("Asia/Kolkata"):  # +5:30: local 10:15 is 04:45 UTC, whose hour starts at local 09:30
+        text, hour = Clock(UTCText()).start(datetime(2024, 1, 1, 10, 15))
+    assert text == "2024-01-01T04:45:00+00:00" and hour is not None
+    assert hour[1:5] == (datetime(2024, 1, 1, 10), datetime(2024, 1, 1, 10, 30), datetime(2024, 1, 1, 9, 30),
+                         "2024-01-01T04:")
+
+
+_starts = st.sampled_from([datetime(2024, 1, 1, 12), datetime(2024, 11, 3, 0, 30), datetime(2024, 3, 10, 1, 30),
+                           datetime(2024, 4, 7, 1), datetime(2024, 10, 6, 1, 10), datetime(1850, 1, 1, 12)])
+_times = st.builds(lambda t, us, tz, fold: (t + timedelta(microseconds=us)).replace(tzinfo=tz, fold=fold), _starts,
+                   st.integers(0, 3 * 3_600_000_000) | st.sampled_from([0, 1, 3_599_999_999, 3_600_000_000]),
+                   st.sampled_from([None, None, timezone.utc]), st.sampled_from([0, 0, 1]))
+
+
+@settings(max_examples=300, deadline=None)
+@given(_times, st.lists(_times, max_size=8), st.booleans(),
+       st.sampled_from(["UTC", "America/New_York", "Asia/Kolkata", "Australia/Adelaide"]))
+def test_every_time_within_a_started_hour_is_composed_as_its_exact_text(
+    first: datetime, later: list[datetime], standard: bool, zone: str
+) -> None:
+    with _local_zone(zone):
+        exact = UTCText() if standard else ISO
+        clock = Clock(exact)
+        text, hour = clock.start(first)
+        assert text == exact(first)
+        if hour is not None:
+            assert _composed(hour, first) == text
+            for ts in later:
+                assert _composed(hour, ts) in (None, exact(ts))
+
+
+@pytest.mark.parametrize("end", ["", "+00:00"])
+def test_tables_are_built_once_per_process(end: str) -> None:
+    a, b = Clock(ISO), Clock(ISO)
+    assert a.hour[5] is b.hour[5]
+    ts = datetime(2024, 1, 1, 12, tzinfo=timezone.utc if end else None)
+    assert a.start(ts)[1][5] is b.start(ts)[1][5]  # type: ignore[index]
