@@ -1,10 +1,6 @@
 import io
-import os
 import random
-import time
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -18,6 +14,8 @@ from llmteam.roles import ProcessEvent, ProcessMiningEngine
 from llmteam.roles._xes import _ILLEGAL, COST_KEY, DURATION_KEY, XESChunks, _typed, escape, iter_xes
 from llmteam.roles._xes_import import import_xes
 from llmteam.roles._xes_time import UTCText
+
+from .._support.zones import local_zone
 
 T0 = datetime(2024, 1, 1, 12, 0, 0)
 _TZ = "America/New_York"  # naive times are local time: a zone with an offset, summer time and a repeated hour
@@ -185,7 +183,7 @@ def test_trace_writer_equals_escape_every_value_oracle(
         ProcessEvent(eid, stamp, act, res, "case", lc, dur, 0.5 if cost else 0.0, attrs)
         for act, res, lc, attrs, dur, cost, eid, stamp in rows
     ]
-    with _local_zone(zone):
+    with local_zone(zone):
         for trace in (events, sorted(events, key=lambda e: (e.timestamp.tzinfo is None, e.timestamp))):
             for _ in range(2):  # the second pass is served from what the first one remembered
                 text = chunks.trace("case", trace)
@@ -266,29 +264,13 @@ def _hostile_cases() -> list[tuple[str, list[ProcessEvent]]]:
     return cases
 
 
-@contextmanager
-def _local_zone(name: str) -> Iterator[None]:
-    """Naive datetimes read as local time in zone ``name`` (TZ and ``time.tzset``) inside the block."""
-    before = os.environ.get("TZ")
-    os.environ["TZ"] = name
-    time.tzset()
-    try:
-        yield
-    finally:
-        if before is None:
-            del os.environ["TZ"]
-        else:
-            os.environ["TZ"] = before
-        time.tzset()
-
-
 @pytest.mark.parametrize(("standard", "name"), [(False, "hostile.compact.xes"), (True, "hostile.ieee.xes")])
 def test_a_hostile_log_is_written_byte_for_byte_as_before(standard: bool, name: str) -> None:
     # the golden documents were written by the writer of commit 55b5aa2, before timestamps were composed per
     # minute and each trace joined once: hostile strings of every kind, values of every type, timestamps naive
     # (local time, with summer time and a repeated hour), UTC, other zones and a datetime subclass
     cases = _hostile_cases()
-    with _local_zone(_TZ):
+    with local_zone(_TZ):
         doc = "".join(iter_xes(cases, standard))
         chunks = XESChunks(standard)
         first = [chunks.trace(c, evs) for c, evs in cases]
@@ -306,7 +288,7 @@ def test_a_hostile_log_is_read_back_by_our_importer(standard: bool) -> None:
     cases = [(c, [replace(e, duration_ms=e.duration_ms if type(e.duration_ms) is int and e.duration_ms < 2**63
                           else 3, timestamp=datetime.fromisoformat(datetime.isoformat(e.timestamp)))
                   for e in evs]) for c, evs in _hostile_cases()]
-    with _local_zone(_TZ):
+    with local_zone(_TZ):
         doc = "".join(iter_xes(cases, standard))
         assert doc == "".join([XESChunks(standard).preamble, *(_reference_trace(c, evs, standard) for c, evs in cases),
                                XESChunks(standard).footer])
@@ -316,7 +298,7 @@ def test_a_hostile_log_is_read_back_by_our_importer(standard: bool) -> None:
     assert [e.resource for e in read] == [_ILLEGAL.sub("\ufffd", e.resource) for e in written]
     assert [e.lifecycle for e in read] == [_ILLEGAL.sub("\ufffd", e.lifecycle) for e in written]
     if standard:  # every timestamp read back as the instant written (naive ones were local time)
-        with _local_zone(_TZ):
+        with local_zone(_TZ):
             utc = UTCText()
             assert [e.timestamp for e in read] == [datetime.fromisoformat(utc(e.timestamp)) for e in written]
 
@@ -335,6 +317,6 @@ def test_times_around_the_changes_of_summer_time_are_written_exactly(zone: str, 
     events = [ProcessEvent(str(i), t, "a", "r", "c") for i, t in enumerate(stamps)]
     shuffled = events[:]
     random.Random(7).shuffle(shuffled)
-    with _local_zone(zone):
+    with local_zone(zone):
         for trace in (events, events[::-1], shuffled):
             assert XESChunks(standard).trace("c", trace) == _reference_trace("c", trace, standard)

@@ -1,7 +1,3 @@
-import os
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -10,22 +6,9 @@ from hypothesis import strategies as st
 
 from llmteam.roles._xes_time import Clock, Hour, UTCText
 
+from .._support.zones import local_zone
+
 ISO = datetime.isoformat
-
-
-@contextmanager
-def _local_zone(name: str) -> Iterator[None]:
-    before = os.environ.get("TZ")
-    os.environ["TZ"] = name
-    time.tzset()
-    try:
-        yield
-    finally:
-        if before is None:
-            del os.environ["TZ"]
-        else:
-            os.environ["TZ"] = before
-        time.tzset()
 
 
 class _Stamp(datetime):
@@ -46,7 +29,7 @@ def _composed(hour: Hour, ts: datetime) -> str | None:
 
 def test_utc_text_of_naive_local_and_aware_times() -> None:
     utc = UTCText()
-    with _local_zone("America/New_York"):
+    with local_zone("America/New_York"):
         assert utc(datetime(2024, 7, 1, 12, 0, 0, 5)) == "2024-07-01T16:00:00.000005+00:00"
         assert utc(datetime(2024, 1, 1, 12)) == "2024-01-01T17:00:00+00:00"
         assert utc(datetime(2024, 11, 3, 1, 30)) == "2024-11-03T05:30:00+00:00"
@@ -71,7 +54,7 @@ def test_clock_starts_an_hour_only_for_naive_and_utc_times_it_can_compose() -> N
 
 
 def test_a_half_hour_offset_gives_the_part_of_the_utc_hour_within_the_local_hour() -> None:
-    with _local_zone("Asia/Kolkata"):  # +5:30: local 10:15 is 04:45 UTC, whose hour starts at local 09:30
+    with local_zone("Asia/Kolkata"):  # +5:30: local 10:15 is 04:45 UTC, whose hour starts at local 09:30
         text, hour = Clock(UTCText()).start(datetime(2024, 1, 1, 10, 15))
     assert text == "2024-01-01T04:45:00+00:00" and hour is not None
     assert hour[1:5] == (datetime(2024, 1, 1, 10), datetime(2024, 1, 1, 10, 30), datetime(2024, 1, 1, 9, 30),
@@ -91,7 +74,7 @@ _times = st.builds(lambda t, us, tz, fold: (t + timedelta(microseconds=us)).repl
 def test_every_time_within_a_started_hour_is_composed_as_its_exact_text(
     first: datetime, later: list[datetime], standard: bool, zone: str
 ) -> None:
-    with _local_zone(zone):
+    with local_zone(zone):
         exact = UTCText() if standard else ISO
         clock = Clock(exact)
         text, hour = clock.start(first)

@@ -7,7 +7,6 @@ import os
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
-from itertools import repeat
 from operator import attrgetter
 from typing import IO, Any
 
@@ -218,38 +217,58 @@ def _trace(case_id: str, events: Sequence[ProcessEvent], known: _Parts, clock: C
     all are plain ``str`` with nothing to escape, else escaped one by one).
     """
     out = [f'  <trace>\n    <string key="concept:name" value="{escape(str(case_id))}"/>\n']
-    table, tails, standard = known.known, known.tails, known.standard
+    table, tails = known.known, known.tails
     zone, lo, hi, base, prefix, (mmss, whole, millis, micros) = clock.hour
-    ids: Iterable[str] = repeat("")
-    if standard:
+    if not known.standard:  # the timestamp, then the rest of the event (fold only matters to UTC text)
+        for e in events:
+            attrs = e.attributes
+            key = (e.activity, e.resource, e.lifecycle, *attrs, *attrs.values())
+            try:
+                found = table.get(key)
+            except TypeError:  # an unhashable attribute value
+                found = None
+            if found is None:
+                found = known.find(e, key)
+            ts = e.timestamp
+            if type(ts) is datetime and ts.tzinfo is zone and lo <= ts < hi:
+                d = ts - base
+                if micro := d.microseconds:
+                    out += found[0], prefix, mmss[d.seconds], millis[micro // 1000], micros[micro % 1000], found[1]
+                else:
+                    out += found[0], prefix, whole[d.seconds], found[1]
+            else:
+                text, hour = clock.start(ts)
+                if hour is not None:
+                    zone, lo, hi, base, prefix, (mmss, whole, millis, micros) = hour
+                out += found[0], text, found[1]
+    else:  # the same, then the event id and the id/duration/cost lines
         ids = list(map(_EVENT_ID, events))
         if {*map(type, ids)} - {str} or _SPECIAL.search("".join(ids)):
             ids = list(map(escape, ids))
-    for e, event_id in zip(events, ids, strict=False):  # compact layout: ids repeat "" without end
-        attrs = e.attributes
-        key = (e.activity, e.resource, e.lifecycle, *attrs, *attrs.values())
-        try:
-            found = table[key]
-        except (KeyError, TypeError):  # not remembered (yet), or an unhashable attribute value
-            found = known.find(e, key)
-        ts = e.timestamp
-        if type(ts) is datetime and ts.tzinfo is zone and lo <= ts < hi and not ts.fold:
-            d = ts - base
-            if micro := d.microseconds:
-                out += found[0], prefix, mmss[d.seconds], millis[micro // 1000], micros[micro % 1000]
+        for e, event_id in zip(events, ids, strict=True):
+            attrs = e.attributes
+            key = (e.activity, e.resource, e.lifecycle, *attrs, *attrs.values())
+            try:
+                found = table.get(key)
+            except TypeError:
+                found = None
+            if found is None:
+                found = known.find(e, key)
+            ts = e.timestamp
+            if type(ts) is datetime and ts.tzinfo is zone and lo <= ts < hi and not ts.fold:
+                d = ts - base
+                if micro := d.microseconds:
+                    out += found[0], prefix, mmss[d.seconds], millis[micro // 1000], micros[micro % 1000]
+                else:
+                    out += found[0], prefix, whole[d.seconds]
             else:
-                out += found[0], prefix, whole[d.seconds]
-        else:
-            text, hour = clock.start(ts)
-            if hour is not None:
-                zone, lo, hi, base, prefix, (mmss, whole, millis, micros) = hour
-            out += found[0], text
-        if standard:
+                text, hour = clock.start(ts)
+                if hour is not None:
+                    zone, lo, hi, base, prefix, (mmss, whole, millis, micros) = hour
+                out += found[0], text
             ms = e.duration_ms
             tail = tails.get(ms) if type(ms) is int and not e.cost else None
             out += found[1], event_id, known.tail(ms, e.cost) if tail is None else tail, found[2]
-        else:
-            out.append(found[1])
     clock.hour = zone, lo, hi, base, prefix, (mmss, whole, millis, micros)
     out.append("  </trace>\n")
     return "".join(out)
