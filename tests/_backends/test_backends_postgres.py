@@ -1,12 +1,17 @@
-"""PostgreSQL helpers against a real server: pool creation, unreachable servers, race-free versioned schema."""
+"""PostgreSQL helpers against a real server: pool creation, unreachable servers, race-free versioned schema, and
+the backend's held connection for single statements (serialised, replaced when lost, handed back on close)."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from typing import Any
 
+import asyncpg
 import pytest
 
+from llmteam import StoreConnectionError
+from llmteam.backends import PostgresBackend, open_backend
 from llmteam.backends.postgres import _redact, create_pool, ensure_schema
 
 pytestmark = pytest.mark.postgres
@@ -54,3 +59,120 @@ async def test_unreachable_server_names_it_without_password() -> None:
 def test_redact_keeps_dsn_without_password() -> None:
     assert _redact("postgresql://u@h/db") == "postgresql://u@h/db"
     assert _redact("postgresql://u:pw@h/db") == "postgresql://u:***@h/db"
+
+
+# -- the held connection: PostgresBackend.execute ------------------------------------------------------------------
+RECORD_PID = "INSERT INTO pids (pid) SELECT pg_backend_pid()"
+HANG_GUARD = 60  # seconds; only so that a hang fails the test instead of stalling the run
+
+
+@pytest.fixture
+async def backend(pg_schema_url: str) -> AsyncIterator[PostgresBackend]:
+    """A private backend on this test's schema (its own pool), with a ``pids`` table recording who ran what."""
+    b = open_backend(pg_schema_url, shared=False)
+    assert isinstance(b, PostgresBackend)
+    await b.execute("CREATE TABLE pids (n BIGSERIAL PRIMARY KEY, pid INT NOT NULL)")
+    yield b
+    await asyncio.wait_for(b.release(), HANG_GUARD)
+
+
+async def pids(pg_pool: Any) -> list[int]:
+    return [r["pid"] for r in await pg_pool.fetch("SELECT pid FROM pids ORDER BY n")]
+
+
+async def test_lone_statements_share_one_held_connection_and_are_committed(
+    backend: PostgresBackend, pg_pool: Any
+) -> None:
+    pool = await backend.pool()
+    for _ in range(5):
+        await backend.execute(RECORD_PID)
+        assert len(await pids(pg_pool)) > 0  # committed: another connection sees it at once
+    assert len(set(await pids(pg_pool))) == 1
+    inner = pool.pool  # type: ignore[attr-defined]
+    assert inner.get_size() - inner.get_idle_size() == 1  # held between statements, not leased per statement
+
+
+async def test_concurrent_statements_never_share_the_held_connection(backend: PostgresBackend, pg_pool: Any) -> None:
+    # asyncpg refuses a second operation on a busy connection: the callers who find it busy use the pool
+    await asyncio.gather(*(backend.execute(f"{RECORD_PID} FROM pg_sleep(0.05)") for _ in range(6)))
+    recorded = await pids(pg_pool)
+    assert len(recorded) == 6 and len(set(recorded)) > 1
+
+
+async def test_a_sql_error_is_raised_as_is_and_the_next_statement_runs(backend: PostgresBackend, pg_pool: Any) -> None:
+    await backend.execute(RECORD_PID)
+    with pytest.raises(asyncpg.UniqueViolationError):  # the audit store maps it to "sequence already used"
+        await backend.execute("INSERT INTO pids (n, pid) SELECT 1, 0")
+    await backend.execute(RECORD_PID)
+    assert len(await pids(pg_pool)) == 2
+
+
+async def test_a_held_connection_closed_while_idle_is_replaced_before_the_next_statement(
+    backend: PostgresBackend, pg_pool: Any
+) -> None:
+    await backend.execute(RECORD_PID)
+    [lost] = await pids(pg_pool)
+    assert await pg_pool.fetchval("SELECT pg_terminate_backend($1)", lost)
+    inner = (await backend.pool()).pool  # type: ignore[attr-defined]
+    while inner.get_size() != inner.get_idle_size():  # until the pool has seen that connection close
+        await asyncio.sleep(0.01)
+    await asyncio.wait_for(backend.execute(RECORD_PID), HANG_GUARD)  # no failure: checked before use
+    await backend.execute(RECORD_PID)
+    [_, new, again] = await pids(pg_pool)
+    assert new != lost and again == new  # and the replacement is held in turn
+
+
+async def test_a_held_connection_lost_under_a_statement_fails_clearly_once_then_recovers(
+    backend: PostgresBackend, pg_pool: Any
+) -> None:
+    for _ in range(20):  # the server's goodbye races the next statement: any of its outcomes, many times over
+        await backend.execute(RECORD_PID)
+        lost = (await pids(pg_pool))[-1]
+        assert await pg_pool.fetchval("SELECT pg_terminate_backend($1)", lost)
+        try:
+            await asyncio.wait_for(backend.execute("SELECT 1"), HANG_GUARD)
+        except StoreConnectionError as exc:  # never a raw driver error
+            assert "PostgreSQL" in str(exc) and "not acknowledged" in str(exc)
+        await asyncio.wait_for(backend.execute(RECORD_PID), HANG_GUARD)  # the next one runs on a fresh connection
+        assert (await pids(pg_pool))[-1] != lost
+
+
+async def test_a_cancelled_statement_leaves_no_open_transaction_behind(backend: PostgresBackend, pg_pool: Any) -> None:
+    await backend.execute(RECORD_PID)
+    task = asyncio.create_task(backend.execute(f"{RECORD_PID} FROM pg_sleep(30)"))
+    while await pg_pool.fetchval("SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(30)%' "
+                                 "AND pid <> pg_backend_pid()") == 0:
+        await asyncio.sleep(0.01)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await asyncio.wait_for(backend.execute(RECORD_PID), HANG_GUARD)
+    assert len(await pids(pg_pool)) == 2  # the next statement committed on its own
+
+
+async def test_close_waits_for_the_statement_in_flight_then_returns(backend: PostgresBackend, pg_pool: Any) -> None:
+    await backend.execute(RECORD_PID)
+    pool = await backend.pool()
+    task = asyncio.create_task(backend.execute(f"{RECORD_PID} FROM pg_sleep(0.2)"))
+    await asyncio.sleep(0)  # the statement is on the held connection now
+    await asyncio.wait_for(backend.release(), HANG_GUARD)
+    assert await task == "INSERT 0 1"
+    assert len(await pids(pg_pool)) == 2
+    with pytest.raises(StoreConnectionError):  # the pool is closed
+        await pool.fetchval("SELECT 1")
+
+
+async def test_closing_an_idle_backend_does_not_wait_for_its_held_connection(pg_schema_url: str) -> None:
+    b = open_backend(pg_schema_url, shared=False)
+    assert isinstance(b, PostgresBackend)
+    await b.execute("SELECT 1")
+    await asyncio.wait_for(b.release(), HANG_GUARD)  # Pool.close() would wait forever for a connection never given back
+    with pytest.raises(RuntimeError, match="closed"):
+        await b.execute("SELECT 1")
+
+
+async def test_a_borrowed_pool_is_never_held(pg_pool: Any) -> None:
+    borrowed = PostgresBackend.borrow(pg_pool)
+    await borrowed.execute("SELECT 1")
+    assert pg_pool.get_size() == pg_pool.get_idle_size()  # its owner may close it while stores still hold it
+    await borrowed.release()

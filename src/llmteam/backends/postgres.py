@@ -5,6 +5,12 @@ under a lock, at first use (concurrent first uses open one pool), and every stor
 connections from it. The pool skips asyncpg's per-release session reset (a round trip per query): llmteam's
 stores never leave session state behind (no ``SET``, no ``LISTEN``, only transaction-scoped advisory locks).
 
+A backend that opened its pool also keeps one of the pool's connections, its :class:`HeldConnection`, for
+single statements that are their own transaction (:meth:`PostgresBackend.execute`: a lone durable audit append):
+leasing a connection per statement (``Pool.execute``) costs a task and a timer per call. One caller uses it at a
+time (a caller that finds it busy runs on the pool); a broken connection is handed back and replaced at the next
+statement; closing the backend hands it back before the pool closes.
+
 Pools made by :func:`create_pool` survive a server restart on their own (asyncpg replaces a broken connection at
 the next acquire); while the server is down or restarting, every failure to reach it surfaces as
 :class:`~llmteam.StoreConnectionError` naming the server, never as a raw socket or driver error.
@@ -13,73 +19,24 @@ the next acquire); while the server is down or restarting, every failure to reac
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import zlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from types import TracebackType
-from typing import Any, Protocol
+from typing import Any
 
 from llmteam._exceptions import StoreConnectionError
 from llmteam.backends._base import Backend, open_backend, pending_steps, register_scheme
+from llmteam.backends._pg_types import PgAcquire, PgConnection, PgPool, PgRecord
 from llmteam.backends.url import StoreURL
 
 __all__ = [
-    "PgConnection", "PgPool", "PgRecord", "PostgresBackend", "ServerPool", "StoreConnectionError", "advisory_key",
-    "connection_errors", "create_pool", "ensure_schema", "import_asyncpg", "postgres_backend", "redact",
+    "HeldConnection", "PgConnection", "PgPool", "PgRecord", "PostgresBackend", "ServerPool", "StoreConnectionError",
+    "advisory_key", "connection_errors", "create_pool", "ensure_schema", "import_asyncpg", "postgres_backend", "redact",
 ]
 
 SCHEMA_TABLE = "CREATE TABLE IF NOT EXISTS schema_version (component TEXT PRIMARY KEY, version INTEGER NOT NULL)"
 Migrations = Sequence[Sequence[str]]  # step 1 first; each step a list of statements
-
-
-# -- the part of asyncpg the stores use, typed (asyncpg ships no type information) ---------------------------------
-
-
-class PgRecord(Protocol):
-    """A result row (``asyncpg.Record``): indexed by position or column name, iterable as a tuple."""
-
-    def __getitem__(self, key: int | str, /) -> Any: ...
-    def __len__(self) -> int: ...
-    def __iter__(self) -> Iterator[Any]: ...
-
-
-class PgTransaction(Protocol):
-    """``async with conn.transaction():`` commits on success, rolls back on an exception."""
-
-    async def __aenter__(self) -> object: ...
-    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                        tb: TracebackType | None, /) -> bool | None: ...
-
-
-class PgQueries(Protocol):
-    """The queries a pool and a connection both run (each on a connection of its own for a pool)."""
-
-    async def execute(self, query: str, *args: object, timeout: float | None = None) -> str: ...
-    async def executemany(self, command: str, args: Iterable[Sequence[object]], *,
-                          timeout: float | None = None) -> None: ...
-    async def fetch(self, query: str, *args: object, timeout: float | None = None) -> list[PgRecord]: ...
-    async def fetchrow(self, query: str, *args: object, timeout: float | None = None) -> PgRecord | None: ...
-    async def fetchval(self, query: str, *args: object, column: int = 0, timeout: float | None = None) -> Any: ...
-
-
-class PgConnection(PgQueries, Protocol):
-    """One connection borrowed from a pool (``asyncpg.Connection``)."""
-
-    def transaction(self) -> PgTransaction: ...
-
-
-class PgAcquire(Protocol):
-    """``async with pool.acquire() as conn``."""
-
-    async def __aenter__(self) -> PgConnection: ...
-    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                        tb: TracebackType | None, /) -> bool | None: ...
-
-
-class PgPool(PgQueries, Protocol):
-    """An asyncpg pool (``asyncpg.Pool``), or the :class:`ServerPool` wrapping one: what every store queries."""
-
-    def acquire(self, *, timeout: float | None = None) -> PgAcquire: ...
-    async def close(self) -> None: ...
 
 
 def import_asyncpg() -> Any:
@@ -151,6 +108,11 @@ class ServerPool:
     def __init__(self, pool: PgPool, dsn: str) -> None:
         self.pool, self._dsn = pool, dsn
 
+    @property
+    def dsn(self) -> str:
+        """The server's address (with any password: redact it before showing it)."""
+        return self._dsn
+
     def acquire(self, *, timeout: float | None = None) -> _Acquire:
         return _Acquire(self.pool.acquire(timeout=timeout), self._dsn)
 
@@ -189,6 +151,79 @@ class ServerPool:
             raise _lost(self._dsn, exc) from exc
 
 
+class HeldConnection:
+    """One connection of a pool kept for single statements, each its own (autocommit) transaction.
+
+    :meth:`execute` runs on it when it is free; a caller that finds it busy, or a holder being closed, runs on
+    the pool, so statements never interleave on one connection. Before each statement the connection is checked
+    (still ours, open, outside any transaction: a statement here is committed when it returns). A connection that
+    is not, or that broke under its statement, is terminated; one whose statement was cancelled goes back to the
+    pool (which cancels the statement on the server and resets it); the next statement leases a fresh one.
+    :meth:`close` hands it back (after the statement in flight, if any), so ``Pool.close()`` never waits on it.
+    """
+
+    def __init__(self, pool: ServerPool) -> None:
+        self._pool = pool
+        self._asyncpg = import_asyncpg()
+        self._lease: _Acquire | None = None
+        self._conn: PgConnection | None = None
+        self._busy = False
+        self._closing = False
+
+    async def execute(self, query: str, *args: object) -> str:
+        """Run one statement as its own transaction; durable (committed) when it returns."""
+        if self._busy or self._closing:
+            return await self._pool.execute(query, *args)
+        self._busy = True
+        try:
+            conn = self._conn
+            if conn is None or not self._usable(conn):
+                self._drop()
+                lease = self._pool.acquire()
+                self._conn = conn = await lease.__aenter__()
+                self._lease = lease
+            try:
+                return await conn.execute(query, *args)
+            except connection_errors() as exc:
+                self._drop()
+                raise _lost(self._pool.dsn, exc) from exc
+            except self._asyncpg.PostgresError:
+                raise  # the server refused the statement (rolled back): the connection is fine
+            except BaseException:
+                await self._hand_back()  # cancelled mid-statement: the pool cancels it on the server and resets
+                raise
+        finally:
+            self._busy = False
+            if self._closing:
+                await self._hand_back()
+
+    def _usable(self, conn: PgConnection) -> bool:
+        try:
+            return not conn.is_closed() and not conn.is_in_transaction()
+        except self._asyncpg.InterfaceError:  # the pool took it back when its connection closed
+            return False
+
+    def _drop(self) -> None:
+        """Terminate the held connection: the pool replaces it at its next lease (no I/O, never waits)."""
+        conn, self._conn, self._lease = self._conn, None, None
+        if conn is not None:
+            with contextlib.suppress(self._asyncpg.InterfaceError):  # already taken back by the pool
+                conn.terminate()
+
+    async def _hand_back(self) -> None:
+        """Return the held connection to the pool, which resets it (or terminates it if it broke meanwhile)."""
+        lease, self._lease, self._conn = self._lease, None, None
+        if lease is not None:
+            with contextlib.suppress(StoreConnectionError):  # broken: the pool has terminated it
+                await lease.__aexit__(None, None, None)
+
+    async def close(self) -> None:
+        """Hand the connection back to the pool now, or when the statement in flight ends; idempotent."""
+        self._closing = True
+        if not self._busy:
+            await self._hand_back()
+
+
 def connection_errors() -> tuple[type[BaseException], ...]:
     """Errors meaning the server is unreachable or the connection broke (a write in flight may or may not have
     committed): refused or reset sockets, timeouts, a closed connection, an administrator shutdown."""
@@ -200,6 +235,7 @@ def connection_errors() -> tuple[type[BaseException], ...]:
         asyncpg.PostgresConnectionError,  # "connection was closed in the middle of operation"
         asyncpg.CannotConnectNowError,  # the server is starting up or shutting down
         asyncpg.AdminShutdownError,  # the server was stopped under the connection
+        asyncpg.InternalClientError,  # the connection's protocol is stuck (e.g. the server's goodbye half-read)
     )
 
 
@@ -257,6 +293,7 @@ class PostgresBackend(Backend):
         self._owns_pool = pool is None
         self._lock: asyncio.Lock | None = None
         self._schemas: set[str] = set()
+        self._held: HeldConnection | None = None  # only over a pool of our own: a borrowed one is closed by its owner
         self.pools_opened = 0
 
     @classmethod
@@ -279,9 +316,21 @@ class PostgresBackend(Backend):
             if self._released:
                 raise RuntimeError(f"backend for {self.url.redacted} is closed; open it again")
             if self._pool is None:
-                self._pool = await create_pool(self.url.dsn)
+                pool = await create_pool(self.url.dsn)
+                self._held = HeldConnection(pool)
+                self._pool = pool
                 self.pools_opened += 1
         return self._pool
+
+    async def execute(self, query: str, *args: object) -> str:
+        """Run one statement as its own transaction (committed when this returns), on the held connection when
+        it is free (see :class:`HeldConnection`), else on the pool."""
+        held = self._held
+        if held is not None:
+            return await held.execute(query, *args)
+        pool = await self.pool()
+        held = self._held
+        return await (held.execute(query, *args) if held is not None else pool.execute(query, *args))
 
     async def ensure_schema(self, component: str, migrations: Migrations) -> PgPool:
         """Migrate ``component`` once per backend (see :func:`ensure_schema`); returns the pool."""
@@ -292,8 +341,13 @@ class PostgresBackend(Backend):
         return pool
 
     async def aclose(self) -> None:
-        """Close the pool if this backend opened it (a borrowed pool is left to its owner)."""
-        pool, self._pool = self._pool, None
+        """Close the pool if this backend opened it (a borrowed pool is left to its owner).
+
+        The held connection goes back to the pool first (after the statement in flight, if any), so the pool's
+        close does not wait for it."""
+        pool, self._pool, held, self._held = self._pool, None, self._held, None
+        if held is not None:
+            await held.close()
         if pool is not None and self._owns_pool:
             await pool.close()
 

@@ -113,8 +113,8 @@ class PostgresAuditStore(SQLAppending):
     async def _write_rows(self, rows: list[tuple[Any, ...]]) -> None:
         with self._append_errors():
             pool = await self._get_pool()
-            if len(rows) == 1:  # one statement is its own durable transaction: one round trip
-                await pool.execute(self._insert, *rows[0])
+            if len(rows) == 1:  # one statement is its own durable transaction: one round trip, on the held connection
+                await self.backend.execute(self._insert, *rows[0])
             else:
                 async with pool.acquire() as conn, conn.transaction():
                     await conn.executemany(self._insert, rows)
