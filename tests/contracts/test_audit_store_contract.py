@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -25,17 +25,35 @@ from llmteam.audit import (
 from llmteam.audit.stores import MemoryAuditStore, PostgresAuditStore, SQLiteAuditStore, open_audit_store
 
 
+@pytest.fixture(params=["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres),
+                        pytest.param("postgres-url", marks=pytest.mark.postgres)])
+def store_backend(request: pytest.FixtureRequest) -> str:
+    """As in conftest, plus PostgreSQL opened by URL: a pool of the store's backend, lone appends on the connection
+    it holds (``postgres`` is a pool the caller owns, which is never held)."""
+    return str(request.param)
+
+
 @pytest.fixture
-def store(store_backend: str, backend_pg_pool: Any, tmp_path: Path) -> Iterator[Any]:
+def backend_pg_url(store_backend: str, request: pytest.FixtureRequest) -> str:
+    """This test's PostgreSQL URL (a private schema) in the postgres-url case, else ""."""
+    return str(request.getfixturevalue("pg_schema_url")) if store_backend == "postgres-url" else ""
+
+
+@pytest.fixture
+async def store(store_backend: str, backend_pg_pool: Any, backend_pg_url: str, tmp_path: Path) -> AsyncIterator[Any]:
     if store_backend == "memory":
         s: Any = MemoryAuditStore()
     elif store_backend == "sqlite":
         s = SQLiteAuditStore(tmp_path / "audit.db")
-    else:
+    elif store_backend == "postgres":
         s = PostgresAuditStore(backend_pg_pool)
+    else:
+        s = open_audit_store(backend_pg_url)
     yield s
     if isinstance(s, SQLiteAuditStore):
         s.db.close()
+    elif store_backend == "postgres-url":
+        await asyncio.wait_for(s.close(), 60)  # a hang guard: closing must not wait on the held connection
 
 
 def rec(seq: int, tenant: str = "acme", **kw: Any) -> AuditRecord:
