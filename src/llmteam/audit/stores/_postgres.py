@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
-from collections.abc import Iterator
 from typing import Any
 
 from llmteam.audit._errors import AuditStorageError
@@ -111,13 +109,18 @@ class PostgresAuditStore(SQLAppending):
         )
 
     async def _write_rows(self, rows: list[tuple[Any, ...]]) -> None:
-        with self._append_errors():
+        try:
             pool = await self._get_pool()
             if len(rows) == 1:  # one statement is its own durable transaction: one round trip, on the held connection
                 await self.backend.execute(self._insert, *rows[0])
             else:
                 async with pool.acquire() as conn, conn.transaction():
                     await conn.executemany(self._insert, rows)
+        except Exception as exc:
+            error = self._append_error(exc)
+            if error is None:
+                raise
+            raise error from exc
 
     async def append_linked(self, tenant_id: str, link: Link) -> list[AuditRecord]:
         """Read the head and append ``link(head)`` in one transaction holding the tenant's advisory lock.
@@ -126,26 +129,30 @@ class PostgresAuditStore(SQLAppending):
         retries with several processes on one tenant).
         """
         pool = await self._get_pool()
-        with self._append_errors():
+        try:
             async with pool.acquire() as conn, conn.transaction():
                 await conn.execute("SELECT pg_advisory_xact_lock($1)", advisory_key(f"{self.table}:{tenant_id}"))
                 row = await conn.fetchrow(self._head_sql, tenant_id)
                 records = link((int(row[0]), str(row[1])) if row else (0, ""))
                 await conn.executemany(self._insert, [to_row(r) for r in records])
+        except Exception as exc:
+            error = self._append_error(exc)
+            if error is None:
+                raise
+            raise error from exc
         return records
 
-    @contextlib.contextmanager
-    def _append_errors(self) -> Iterator[None]:
-        """An append's failures as the audit module's errors: a taken sequence, a lost server, anything else."""
+    def _append_error(self, exc: Exception) -> AuditStorageError | None:
+        """An append's failure as the audit module's error (a taken sequence, a lost server, another database
+        error), or None when it is none of those (raised as it is)."""
         asyncpg = import_asyncpg()
-        try:
-            yield
-        except asyncpg.UniqueViolationError as exc:
-            raise duplicate_error(exc) from exc
-        except connection_errors() as exc:
-            raise self._unavailable(exc) from exc
-        except asyncpg.PostgresError as exc:
-            raise AuditStorageError(f"PostgreSQL audit store failed to append: {exc}") from exc
+        if isinstance(exc, asyncpg.UniqueViolationError):
+            return duplicate_error(exc)
+        if isinstance(exc, connection_errors()):
+            return self._unavailable(exc)
+        if isinstance(exc, asyncpg.PostgresError):
+            return AuditStorageError(f"PostgreSQL audit store failed to append: {exc}")
+        return None
 
     async def _fetch(self, sql: str, *params: Any) -> list[Any]:
         try:
