@@ -178,7 +178,9 @@ class SQLiteDatabase(SQLiteFile):
         """
         if self._slow < SLOW_COMMITS and not self._closed and self._write_lock.acquire(blocking=False):
             try:
-                conn = self.writer()
+                conn = self._writer  # open at the level asked for: no need for writer()'s lock (we hold the write lock)
+                if conn is None or self._writer_sync != self.synchronous:
+                    conn = self.writer()
                 if begin_immediate(conn, wait_ms=0):  # never wait for another process on the loop thread
                     return self._transaction(conn, fn, short=True)
             finally:
