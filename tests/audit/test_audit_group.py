@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -284,3 +285,45 @@ def test_group_commit_acknowledges_exactly_what_it_stored(callers: list[tuple[st
             await assert_chain(store, ten, acked)
 
     asyncio.run(scenario())
+
+
+async def test_a_lone_caller_commits_through_commit_one_and_a_crowd_through_commit() -> None:
+    from llmteam.audit._group import GroupCommitter
+
+    calls: list[tuple[str, int]] = []
+
+    def record(tenant: str, n: int) -> AuditRecord:
+        return AuditRecord(f"r{n}", n, datetime(2024, 1, 1, tzinfo=timezone.utc), EV, tenant_id=tenant)
+
+    async def commit(entries: list[Any]) -> list[Any]:
+        calls.append(("commit", len(entries)))
+        return [record(t, i + 1) for i, (t, _, _) in enumerate(entries)]
+
+    async def commit_one(tenant: str, fields: dict[str, Any]) -> AuditRecord:
+        calls.append(("commit_one", 1))
+        if fields.get("fail"):
+            raise AuditStorageError("refused")
+        return record(tenant, 1)
+
+    committer = GroupCommitter(commit, commit_one)
+    assert (await committer.submit("t", {})).tenant_id == "t"
+    with pytest.raises(AuditStorageError, match="refused"):  # its error reaches the caller as it was raised
+        await committer.submit("t", {"fail": True})
+    await asyncio.gather(*(committer.submit("t", {}) for _ in range(5)))
+    assert calls == [("commit_one", 1), ("commit_one", 1), ("commit", 5)]
+    assert committer.groups == 3
+
+    default = GroupCommitter(commit)  # without commit_one a lone caller goes through commit
+    calls.clear()
+    assert (await default.submit("u", {})).tenant_id == "u"
+    assert calls == [("commit", 1)]
+
+
+async def test_a_lone_callers_error_from_commit_reaches_it_without_commit_one() -> None:
+    from llmteam.audit._group import GroupCommitter
+
+    async def commit(entries: list[Any]) -> list[Any]:
+        return [AuditStorageError("disk full") for _ in entries]
+
+    with pytest.raises(AuditStorageError, match="disk full"):
+        await GroupCommitter(commit).submit("t", {})

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from llmteam.audit import AuditEventType, AuditRecord, AuditTrail
 from llmteam.audit._errors import AuditStorageError
 from llmteam.audit.stores import SQLiteAuditStore
-from llmteam.audit.stores._sql import COLUMNS, to_row
+from llmteam.audit.stores._sql import COLUMNS, IN_CHAIN, to_row
 from llmteam.audit.stores._sqlite import _ddl
 
 
@@ -58,8 +58,74 @@ async def test_a_database_of_the_previous_schema_is_migrated(tmp_path: Path) -> 
     assert await trail.verify_chain() == (True, [])
     await store.close()
     with sqlite3.connect(path) as conn:
-        assert conn.execute("SELECT version FROM schema_version WHERE component = 'audit:audit_log'").fetchone() == (3,)
+        assert conn.execute("SELECT version FROM schema_version WHERE component = 'audit:audit_log'").fetchone() == (4,)
     assert "audit_log_tenant_seq" not in dict(_indexes(path))
+
+
+def _triggers(path: Path) -> set[str]:
+    with sqlite3.connect(path) as conn:
+        return {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")}
+
+
+def _forge_row_zero(path: Path) -> None:
+    """The attacker's move: a row at sequence 0 (outside the chain), inserted behind the store's back."""
+    record = AuditRecord("forged", 1, datetime(2024, 1, 1, tzinfo=timezone.utc), AuditEventType.DATA_CREATED,
+                         tenant_id="acme", checksum="c" * 64)
+    row = list(to_row(record))
+    row[COLUMNS.index("sequence_number")] = 0
+    with sqlite3.connect(path) as conn:
+        marks = ", ".join("?" * len(COLUMNS))
+        conn.execute(f"INSERT INTO audit_log ({', '.join(COLUMNS)}) VALUES ({marks})", row)  # noqa: S608
+
+
+async def test_a_table_with_the_check_needs_no_per_row_trigger(tmp_path: Path) -> None:
+    # schema v4 drops the trigger where the table's own CHECK refuses rows outside the chain (every table v2+ made)
+    path = tmp_path / "a.db"
+    store = SQLiteAuditStore(path)
+    await AuditTrail(store, tenant_id="acme", use_context_tenant=False).log(AuditEventType.DATA_CREATED)
+    await store.close()
+    assert "audit_log_seq_positive" not in _triggers(path)
+    with pytest.raises(sqlite3.IntegrityError, match="CHECK constraint failed"):
+        _forge_row_zero(path)
+
+
+async def test_a_table_from_before_the_check_keeps_its_trigger(tmp_path: Path) -> None:
+    path = tmp_path / "v1.db"
+    with sqlite3.connect(path) as conn:  # schema v1: no CHECK (SQLite cannot add one to an existing table)
+        conn.execute(_ddl("audit_log")[0].replace(f", CHECK ({IN_CHAIN})", ""))
+        conn.execute("CREATE TABLE schema_version (component TEXT PRIMARY KEY, version INTEGER NOT NULL)")
+        conn.execute("INSERT INTO schema_version VALUES ('audit:audit_log', 1)")
+    store = SQLiteAuditStore(path)
+    await AuditTrail(store, tenant_id="acme", use_context_tenant=False).log(AuditEventType.DATA_CREATED)
+    await store.close()
+    assert "audit_log_seq_positive" in _triggers(path)
+    with pytest.raises(sqlite3.IntegrityError, match="sequence numbers start at 1"):
+        _forge_row_zero(path)
+
+
+@pytest.mark.parametrize("n", [2, 8, 9, 31, 32, 33, 64, 100, 1000])
+async def test_a_batch_of_any_size_is_stored_in_order_and_verifies(tmp_path: Path, n: int) -> None:
+    # a batch goes out as multi-row INSERTs of 32, 16, 8... rows: every size must store every record, in order
+    store = SQLiteAuditStore(tmp_path / "a.db")
+    trail = AuditTrail(store, tenant_id="acme", use_context_tenant=False)
+    acked = await trail.log_many([{"event_type": AuditEventType.DATA_CREATED, "action": str(i)} for i in range(n)])
+    stored = await store.get_by_sequence_range("acme", 1, n)
+    assert [r.to_dict() for r in stored] == [r.to_dict() for r in acked]
+    assert await trail.verify_chain() == (True, [])
+    await store.close()
+
+
+async def test_a_duplicate_anywhere_in_a_batch_writes_nothing(tmp_path: Path) -> None:
+    store = SQLiteAuditStore(tmp_path / "a.db")
+    trail = AuditTrail(store, tenant_id="acme", use_context_tenant=False)
+    first = await trail.log(AuditEventType.DATA_CREATED)
+    batch = [AuditRecord(f"r{i}", i + 2, datetime(2024, 1, 1, tzinfo=timezone.utc), AuditEventType.DATA_CREATED,
+                         tenant_id="acme") for i in range(70)]
+    batch[50] = first  # sequence 1 again, in the third 32-row statement
+    with pytest.raises(AuditStorageError, match="duplicate"):
+        await store.append_many(batch)
+    assert await store.count("acme") == 1
+    await store.close()
 
 
 class _Label(str):

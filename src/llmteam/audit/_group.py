@@ -7,6 +7,10 @@ records at each tenant's chain head under that tenant's lock, appends them with 
 transaction and only then wakes the callers. While one group is being flushed the next one accumulates, so no
 timer or artificial delay is needed: a lone caller is written at once, many callers share a flush.
 
+A caller that finds no commit in progress yields to the event loop once (so callers that are ready too can
+queue), and if it is still alone it commits its own record in its own task through ``commit_one``: no committer
+task, future or outcome list on the path of a sequential caller.
+
 A failed group was rolled back as a whole, so nothing in it was acknowledged. If another writer took a
 sequence number the heads are reloaded and the whole group is re-linked and retried; if no head moved the
 failure is real, and with several tenants in the group each tenant's records are retried on their own so
@@ -16,7 +20,8 @@ one tenant's failure is not reported to another's callers.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+import types
+from collections.abc import Awaitable, Callable, Generator
 from typing import Any
 
 from llmteam.audit._record import AuditRecord
@@ -30,14 +35,34 @@ Entry = tuple[str, dict[str, Any], "asyncio.Future[AuditRecord]"]
 Outcome = list["AuditRecord | BaseException"]
 
 
-class GroupCommitter:
-    """Queues write-through log() calls and commits them in groups through ``commit(entries) -> outcomes``."""
+@types.coroutine
+def _yield_once() -> Generator[None, None, None]:
+    """Let every task that is ready run once before this one resumes (what ``asyncio.sleep(0)`` does)."""
+    yield
 
-    def __init__(self, commit: Callable[[list[Entry]], Awaitable[Outcome]]) -> None:
+
+class GroupCommitter:
+    """Queues write-through log() calls and commits them in groups through ``commit(entries) -> outcomes``.
+
+    ``commit_one(tenant, fields) -> record`` commits a lone caller's record; by default it goes through ``commit``.
+    """
+
+    def __init__(
+        self,
+        commit: Callable[[list[Entry]], Awaitable[Outcome]],
+        commit_one: Callable[[str, dict[str, Any]], Awaitable[AuditRecord]] | None = None,
+    ) -> None:
         self._commit = commit
+        self._commit_one = commit_one or self._one_through_commit
         self._pending: list[Entry] = []
         self._task: asyncio.Task[Any] | None = None  # the committer: a task of ours or a lone caller's
         self.groups = 0  # number of transactions issued (for tests and benchmarks)
+
+    async def _one_through_commit(self, tenant: str, fields: dict[str, Any]) -> AuditRecord:
+        outcome = (await self._commit([(tenant, fields, asyncio.get_running_loop().create_future())]))[0]
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome
 
     async def submit(self, tenant: str, fields: dict[str, Any]) -> AuditRecord:
         """Queue one record for ``tenant`` and return it once it is committed (durable on return).
@@ -64,9 +89,11 @@ class GroupCommitter:
             else:
                 self._task = me
                 try:
-                    await asyncio.sleep(0)
+                    await _yield_once()
                     if len(self._pending) == 1:  # still alone: commit it here; a cancel then only hits this caller
-                        await self._commit_next()
+                        self._pending.clear()
+                        self.groups += 1
+                        return await self._commit_one(tenant, fields)
                 except asyncio.CancelledError:
                     fut.cancel()  # never written after its caller was cancelled
                     raise

@@ -87,7 +87,7 @@ class AuditTrail(ConvenienceLogging):
         self._flush_lock = asyncio.Lock()
         self._group: GroupCommitter | None = None
         if self._store.group_commit is True and self._store.atomic_batches:
-            self._group = GroupCommitter(self._commit_group)
+            self._group = GroupCommitter(self._commit_group, self._commit_one)
 
     @property
     def tenant_id(self) -> str:
@@ -233,12 +233,15 @@ class AuditTrail(ConvenienceLogging):
             return records
         raise AuditStorageError(f"could not append to tenant {tenant!r}'s audit chain after {MAX_RETRIES} retries")
 
+    async def _commit_one(self, tenant: str, f: dict[str, Any]) -> AuditRecord:
+        """Link and append one write-through log() call's record on its own (a lone caller)."""
+        async with self._lock(tenant):
+            return (await self._append_linked(tenant, [f]))[0]
+
     async def _commit_group(self, batch: list[Entry]) -> Outcome:
         """Link and append a group of queued log() calls in one transaction (see :mod:`llmteam.audit._group`)."""
         if len(batch) == 1:  # a lone caller: one tenant, one lock
-            tenant, f, _ = batch[0]
-            async with self._lock(tenant):
-                return list(await self._append_linked(tenant, [f]))
+            return [await self._commit_one(batch[0][0], batch[0][1])]
         by_tenant: dict[str, list[int]] = {}
         for i, (tenant, _, _) in enumerate(batch):
             by_tenant.setdefault(tenant, []).append(i)
@@ -291,8 +294,7 @@ class AuditTrail(ConvenienceLogging):
         if self.write_through:
             if self._group is not None:
                 return await self._group.submit(tenant, f)
-            async with self._lock(tenant):
-                return (await self._append_linked(tenant, [f]))[0]
+            return await self._commit_one(tenant, f)
         async with self._lock(tenant):
             rec = self._link(tenant, await self._head(tenant), [f])[0]
             self._buffer.append(rec)

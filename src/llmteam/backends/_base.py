@@ -20,6 +20,7 @@ from llmteam.backends.url import StoreURL, add_scheme, parse_store_url
 __all__ = ["Backend", "backend_of", "open_backend", "register_scheme", "registered_schemes"]
 
 B = TypeVar("B", bound="Backend")
+S = TypeVar("S")  # one step of a migration, as the backend spells it
 
 _SCHEMES: dict[str, type[Backend]] = {}
 _SHARED: dict[Hashable, Backend] = {}
@@ -174,7 +175,7 @@ def backend_of(target: str | Backend, allowed: tuple[str, ...]) -> Backend:
     return open_backend(target, allowed=allowed)
 
 
-def pending_steps(where: str, component: str, current: int, steps: list[list[str]]) -> list[tuple[int, list[str]]]:
+def pending_steps(where: str, component: str, current: int, steps: list[S]) -> list[tuple[int, S]]:
     """The numbered migration steps after ``current``; SchemaVersionError if ``where`` holds a newer schema."""
     if current > len(steps):
         raise SchemaVersionError(

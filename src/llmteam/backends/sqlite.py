@@ -17,40 +17,42 @@ write lock another process holds.
 
 :meth:`SQLiteDatabase.write_short` is the one exception to "writes run in the writer thread": a short
 transaction commits inline on the loop thread when the writer is idle, the write lock is free at once and
-recent commits took under ``INLINE_MAX_SECONDS`` (10 ms: about one fsync on a healthy disk), because then the
-thread hop (a context switch on a loaded machine) costs a large share of the commit.
-Two slow commits in a row (one fsync spike alone is not a slow disk) or a busy lock send writes back to the
-writer thread, so the loop is never blocked for long; a quick commit there brings them back inline.
+recent short commits took under ``INLINE_MAX_SECONDS`` (10 ms: about one fsync on a healthy disk), because then
+the thread hop (a context switch on a loaded machine) costs a large share of the commit.
+Two slow short commits in a row (one fsync spike alone is not a slow disk; a big batch is slow for its size)
+or a busy lock send writes back to the writer thread, so the loop is never blocked for long; a quick commit
+there brings them back inline. How the file is found and connected to lives in :mod:`._sqlite_file`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 import sqlite3
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
+from functools import partial
 from typing import Literal, TypeVar
 
 from llmteam.backends._base import Backend, open_backend, pending_steps, register_scheme
+from llmteam.backends._sqlite_file import SQLiteFile, begin_immediate, check_synchronous
 from llmteam.backends.url import StoreURL
 
 T = TypeVar("T")
-Migrations = Sequence[Sequence[str]]  # step 1 first; each step a list of statements
+# A schema step: statements, or a function of the connection for a step whose work depends on what the file holds
+Statement = str | Callable[[sqlite3.Connection], None]
+Migrations = Sequence[Sequence[Statement]]  # step 1 first
 
-# write_short() runs a transaction on the loop thread only while commits take less than this...
+# write_short() runs a transaction on the loop thread only while short commits take less than this...
 INLINE_MAX_SECONDS = 0.01
 # ...or fewer than this many commits in a row took longer (one fsync spike alone does not send writes to the thread)
 SLOW_COMMITS = 2
 SCHEMA_TABLE = "CREATE TABLE IF NOT EXISTS schema_version (component TEXT PRIMARY KEY, version INTEGER NOT NULL)"
 
 
-class SQLiteDatabase:
+class SQLiteDatabase(SQLiteFile):
     """A SQLite database file with one writer thread and an inline read-only connection."""
 
     def __init__(
@@ -60,102 +62,20 @@ class SQLiteDatabase:
         synchronous: Literal["FULL", "NORMAL"] = "FULL",
         busy_timeout_ms: int = 30_000,
     ) -> None:
-        if synchronous not in ("FULL", "NORMAL"):
-            raise ValueError(f"synchronous={synchronous!r} is not supported; use 'FULL' or 'NORMAL'")
-        raw = os.fspath(path)
-        if not raw:
-            raise ValueError("SQLite path is empty; give a file path or ':memory:'")
-        self.path = raw
+        check_synchronous(synchronous)
+        super().__init__(path, busy_timeout_ms=busy_timeout_ms)
         self.synchronous = synchronous
-        self.busy_timeout_ms = int(busy_timeout_ms)
-        self._tmpdir: str | None = None
-        if raw == ":memory:":  # a private file: same locking and WAL behaviour as any other
-            self._tmpdir = tempfile.mkdtemp(prefix="llmteam-sqlite-")
-            self._target = os.path.join(self._tmpdir, "memory.db")
-        else:
-            self._target = raw
-        # an existing file we may not write (an auditor's copy in a read-only directory) is opened read-only:
-        # immutable=1 only where no -shm can be created and no WAL holds commits
-        folder_writable = os.access(os.path.dirname(os.path.abspath(raw)), os.W_OK)
-        self.read_only = raw != ":memory:" and os.path.isfile(raw) and not (os.access(raw, os.W_OK) and folder_writable)
-        wal = Path(raw + "-wal")
-        frozen = self.read_only and not folder_writable and not (wal.exists() and wal.stat().st_size)
-        self._ro_uri = Path(raw).resolve().as_uri() + ("?mode=ro&immutable=1" if frozen else "?mode=ro")
         self._executor: ThreadPoolExecutor | None = None
         self._writer: sqlite3.Connection | None = None
         self._writer_sync = ""  # the level the open write connection commits at (PRAGMA synchronous)
         self._reader: sqlite3.Connection | None = None
         self._lock = threading.Lock()
         self._write_lock = threading.RLock()  # one transaction at a time on the write connection
-        self._slow = 0  # how many of the latest commits in a row took INLINE_MAX_SECONDS or more
+        self._slow = 0  # how many of the latest short commits in a row took INLINE_MAX_SECONDS or more
         self._schemas: set[str] = set()
         self._closed = False
 
     # -- connections -------------------------------------------------------------------------------
-    def _connect(self, *, readonly: bool) -> sqlite3.Connection:
-        if self.read_only:
-            conn = sqlite3.connect(self._ro_uri, uri=True, isolation_level=None, check_same_thread=False,
-                                   timeout=self.busy_timeout_ms / 1000)
-            conn.execute("PRAGMA query_only=1")
-            return conn
-        Path(self._target).parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(
-            self._target, isolation_level=None, check_same_thread=False, timeout=self.busy_timeout_ms / 1000,
-        )
-        conn.execute(f"PRAGMA busy_timeout={self.busy_timeout_ms}")
-        self._enable_wal(conn)
-        conn.execute(f"PRAGMA synchronous={self.synchronous}")
-        conn.execute("PRAGMA foreign_keys=ON")
-        if readonly:
-            conn.execute("PRAGMA query_only=1")
-        else:  # the writer waits for other processes in _begin(), where it knows which thread it is on
-            conn.execute("PRAGMA busy_timeout=0")
-        return conn
-
-    def _begin(self, conn: sqlite3.Connection, *, wait: bool) -> bool:
-        """``BEGIN IMMEDIATE`` on the write connection; False if another connection holds the write lock.
-
-        With ``wait`` (the writer thread) it retries for up to ``busy_timeout_ms``, backing off like SQLite's own
-        busy handler, and then raises; without (the loop thread) it gives up at once. The write connection has
-        no busy handler of its own, so no statement has to switch one off and on around an inline commit.
-        """
-        deadline = 0.0  # set at the first refusal: the usual BEGIN succeeds at once and needs no clock
-        delay = 0.001
-        while True:
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-                return True
-            except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc):  # SQLITE_BUSY: "database is locked"; anything else is a real error
-                    raise
-                if not wait:
-                    return False
-                now = time.monotonic()
-                deadline = deadline or now + self.busy_timeout_ms / 1000
-                left = deadline - now
-                if left <= 0:
-                    raise
-                time.sleep(min(delay, left))
-                delay = min(delay * 2, 0.05)
-
-    def _enable_wal(self, conn: sqlite3.Connection) -> None:
-        """Switch the file to WAL, retrying while another process does the same on a brand-new file.
-
-        SQLite does not call the busy handler when the switch would need a lock escalation that could deadlock,
-        so two processes opening a new file at once can see "database is locked" at once; we retry until
-        ``busy_timeout`` instead.
-        """
-        deadline = time.monotonic() + self.busy_timeout_ms / 1000
-        while True:
-            try:
-                if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
-                    conn.execute("PRAGMA journal_mode=WAL")
-                return
-            except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc) or time.monotonic() >= deadline:
-                    raise
-                time.sleep(0.005)
-
     def _check_open(self) -> None:
         if self._closed:
             raise RuntimeError(f"SQLite database {self.path!r} is closed; open a new store")
@@ -169,7 +89,7 @@ class SQLiteDatabase:
         with self._lock:
             self._check_open()
             if self._writer is None:
-                self._writer = self._connect(readonly=False)
+                self._writer = self.connect(readonly=False, synchronous=self.synchronous)
                 self._writer_sync = self.synchronous
             elif self._writer_sync != self.synchronous:
                 self._writer.execute(f"PRAGMA synchronous={self.synchronous}")
@@ -182,8 +102,7 @@ class SQLiteDatabase:
         A file shared by several stores commits as durably as the most demanding of them asked: one store's
         opt-in to ``NORMAL`` never weakens another's ``FULL``. The level is never lowered.
         """
-        if synchronous not in ("FULL", "NORMAL"):
-            raise ValueError(f"synchronous={synchronous!r} is not supported; use 'FULL' or 'NORMAL'")
+        check_synchronous(synchronous)
         if synchronous == "FULL":
             self.synchronous = "FULL"
 
@@ -192,7 +111,7 @@ class SQLiteDatabase:
         with self._lock:
             self._check_open()
             if self._reader is None:
-                self._reader = self._connect(readonly=True)
+                self._reader = self.connect(readonly=True, synchronous=self.synchronous)
             return self._reader
 
     def _pool(self) -> ThreadPoolExecutor:
@@ -203,8 +122,12 @@ class SQLiteDatabase:
             return self._executor
 
     # -- operations ----------------------------------------------------------------------------------
-    def _transaction(self, conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """``fn(conn)`` in the begun transaction, then COMMIT (ROLLBACK if it raises); the caller holds the lock."""
+    def _transaction(self, conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T], *, short: bool) -> T:
+        """``fn(conn)`` in the begun transaction, then COMMIT (ROLLBACK if it raises); the caller holds the lock.
+
+        Only a ``short`` transaction (:meth:`write_short`) tells how quickly the disk commits: a long batch or a
+        migration is slow for its own size.
+        """
         t0 = time.perf_counter()
         try:
             result = fn(conn)
@@ -215,7 +138,8 @@ class SQLiteDatabase:
         except BaseException:
             self._rollback(conn)
             raise
-        self._slow = 0 if time.perf_counter() - t0 < INLINE_MAX_SECONDS else self._slow + 1
+        if short:
+            self._slow = 0 if time.perf_counter() - t0 < INLINE_MAX_SECONDS else self._slow + 1
         return result
 
     @staticmethod
@@ -228,7 +152,7 @@ class SQLiteDatabase:
         except sqlite3.Error:  # pragma: no cover - the connection itself is broken; the original error wins
             pass
 
-    def write_sync(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+    def write_sync(self, fn: Callable[[sqlite3.Connection], T], *, short: bool = False) -> T:
         """Run ``fn(conn)`` in one ``BEGIN IMMEDIATE`` transaction and commit; roll back if it raises.
 
         ``fn`` returns plain data (rows, counts). A cursor it returns is closed here and ``None`` is returned
@@ -236,8 +160,8 @@ class SQLiteDatabase:
         """
         with self._write_lock:
             conn = self.writer()
-            self._begin(conn, wait=True)
-            return self._transaction(conn, fn)
+            begin_immediate(conn, wait_ms=self.busy_timeout_ms)
+            return self._transaction(conn, fn, short=short)
 
     async def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``fn`` as one committed transaction in the writer thread; when this returns it is durable."""
@@ -248,18 +172,21 @@ class SQLiteDatabase:
         """Like :meth:`write` for a short transaction (a few rows), durable on return, with no thread hop if possible.
 
         When the write connection is idle, no other connection holds the write lock and fewer than
-        ``SLOW_COMMITS`` commits in a row took ``INLINE_MAX_SECONDS`` or more, ``fn`` runs on the calling (loop)
-        thread: the hop to the writer thread costs about as much as the commit itself. Otherwise, or if
-        ``BEGIN IMMEDIATE`` would have to wait, it goes through :meth:`write`.
+        ``SLOW_COMMITS`` short commits in a row took ``INLINE_MAX_SECONDS`` or more, ``fn`` runs on the calling
+        (loop) thread: the hop to the writer thread costs about as much as the commit itself. Otherwise, or if
+        ``BEGIN IMMEDIATE`` would have to wait, it runs in the writer thread.
         """
         if self._slow < SLOW_COMMITS and not self._closed and self._write_lock.acquire(blocking=False):
             try:
-                conn = self.writer()
-                if self._begin(conn, wait=False):  # never wait for another process on the loop thread
-                    return self._transaction(conn, fn)
+                conn = self._writer  # open at the level asked for: no need for writer()'s lock (we hold the write lock)
+                if conn is None or self._writer_sync != self.synchronous:
+                    conn = self.writer()
+                if begin_immediate(conn, wait_ms=0):  # never wait for another process on the loop thread
+                    return self._transaction(conn, fn, short=True)
             finally:
                 self._write_lock.release()
-        return await self.write(fn)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool(), partial(self.write_sync, fn, short=True))
 
     def read_sync(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``fn(conn)`` on the read-only connection in the calling thread."""
@@ -274,7 +201,7 @@ class SQLiteDatabase:
         return await asyncio.to_thread(self._read_fresh, fn)
 
     def _read_fresh(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        conn = self._connect(readonly=True)
+        conn = self.connect(readonly=True, synchronous=self.synchronous)
         try:
             return fn(conn)
         finally:
@@ -308,7 +235,10 @@ class SQLiteDatabase:
             current = 0 if row is None else int(row[0])
             for number, step in pending_steps(repr(self.path), component, current, steps):
                 for stmt in step:
-                    conn.execute(stmt)
+                    if isinstance(stmt, str):
+                        conn.execute(stmt)
+                    else:
+                        stmt(conn)
                 conn.execute(
                     "INSERT INTO schema_version(component, version) VALUES (?, ?) "
                     "ON CONFLICT(component) DO UPDATE SET version = excluded.version",
@@ -343,8 +273,7 @@ class SQLiteDatabase:
             if conn is not None:
                 conn.close()
         self._reader = self._writer = None
-        if self._tmpdir is not None:
-            shutil.rmtree(self._tmpdir, ignore_errors=True)
+        self.remove_temporary()
 
     def stats(self) -> dict[str, int]:
         """Open writer threads and write connections (0 or 1 each), for tests and diagnostics."""
