@@ -1,4 +1,5 @@
-"""The standalone verifier imports nothing from llmteam and works as a script on JSON files."""
+"""The standalone verifier imports nothing from llmteam, works as a script on JSON files, and writes the one
+canonical record text (its template equal to the contract's json.dumps form)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 import llmteam.audit.verifier as verifier_module
 from llmteam.audit import AuditEventType, AuditLedger, AuditTrail, SigningKey
 from llmteam.audit.stores import MemoryAuditStore
+from llmteam.audit.verifier import RECORD_FIELDS, canonical_record_json, canonical_record_values
 
 SRC = Path(verifier_module.__file__)
 
@@ -141,3 +147,48 @@ def test_python_dash_m_prints_no_runpy_warning() -> None:
     res = subprocess.run([sys.executable, "-W", "error", "-m", "llmteam.audit.verifier", "--help"],
                          capture_output=True, text=True, check=False)
     assert res.returncode == 0 and res.stderr == "", res.stderr
+
+
+# -- the canonical record text: the template against the contract's json.dumps form, on the same values ----------
+_any_scalar = (st.none() | st.booleans() | st.integers(-(2**80), 2**80) | st.floats() | st.text()
+               | st.text(st.characters(max_codepoint=0x3F)) | st.sampled_from(["\ud800", "\u2028", '"', "\\", "\x7f"]))
+_any_json = st.recursive(_any_scalar, lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=4), c,
+                                                                                            max_size=3), max_leaves=8)
+_plain_text = st.text(st.characters(blacklist_categories=("Cc", "Cs"), blacklist_characters='"\\'), max_size=12)
+
+
+@st.composite
+def _record_values(draw: st.DrawFn) -> tuple[object, ...]:
+    """The 24 values of a record: each field usually of its usual type (so the template serves it), any one of
+    them, often, anything at all (a string needing an escape, a number, None, a nested value...)."""
+    usual: dict[str, st.SearchStrategy[object]] = {
+        "metadata": st.dictionaries(st.text(max_size=4), _any_json, max_size=3),
+        "tags": st.lists(st.text(), max_size=3),
+        "new_value": st.none() | st.dictionaries(st.text(max_size=4), _any_json, max_size=2),
+        "old_value": st.none() | st.just({}), "sequence_number": st.integers(-(2**70), 2**70),
+        "success": st.booleans(),
+    }
+    values = {name: draw(usual.get(name, _plain_text)) for name in RECORD_FIELDS}
+    for name in draw(st.lists(st.sampled_from(RECORD_FIELDS), max_size=2)):
+        values[name] = draw(_any_json)
+    return tuple(values[name] for name in RECORD_FIELDS)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_record_values())
+def test_canonical_record_values_is_the_contract_json(values: tuple[object, ...]) -> None:
+    body = dict(zip(RECORD_FIELDS, values, strict=True))
+    expected = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    assert canonical_record_values(values) == expected
+    assert canonical_record_json({**body, "checksum": "x"}) == expected  # the verifier's own entry point
+
+
+def test_the_template_serves_the_usual_record() -> None:
+    values = tuple({"sequence_number": 7, "success": True, "metadata": {"k": [1, "é"]}, "tags": ["t"],
+                    "new_value": None, "old_value": {}}.get(name, f"v-{name}") for name in RECORD_FIELDS)
+    text = canonical_record_values(values)
+    assert text == json.dumps(dict(zip(RECORD_FIELDS, values, strict=True)), sort_keys=True, separators=(",", ":"),
+                              ensure_ascii=False)
+    with pytest.raises(ValueError, match="expected the 24 values"):
+        canonical_record_values(values[:-1])
+    assert canonical_record_json({"extra": 1}) == '{"extra":1}'  # not a record's fields: the encoder as it is

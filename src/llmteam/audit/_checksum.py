@@ -11,7 +11,7 @@ import hashlib
 import hmac
 from typing import Any
 
-from llmteam.audit.verifier import canonical_json
+from llmteam.audit.verifier import canonical_json as nested_json  # the SQL stores' text of a nested field
 from llmteam.config import audit_hmac_key
 
 __all__ = ["digest", "get_checksum_key", "nested_json", "sensitive_digest", "set_checksum_key"]
@@ -55,18 +55,3 @@ def sensitive_digest(tenant_id: str, text: str) -> str | None:
         return None
     tenant_key = hmac.new(key, b"llmteam-audit-sensitive-digest/v1\x00" + tenant_id.encode("utf-8"), "sha256")
     return hmac.new(tenant_key.digest(), text.encode("utf-8"), hashlib.sha256).hexdigest()
-
-
-_EMPTY_JSON = {type(None): "null", dict: "{}", list: "[]"}  # what canonical_json gives for these (a test compares)
-
-
-def nested_json(value: Any) -> str:
-    """Canonical JSON of a nested value (metadata, tags, old/new value) as the SQL stores keep it.
-
-    The usual value is empty (``None``, ``{}``, ``[]``): its text is known without running the encoder.
-    """
-    if not value:
-        known = _EMPTY_JSON.get(type(value))
-        if known is not None:
-            return known
-    return canonical_json(value)

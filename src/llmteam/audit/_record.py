@@ -6,12 +6,11 @@ import hmac
 import os
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from operator import itemgetter
 from typing import Any
 
-from llmteam.audit._checksum import digest, get_checksum_key, nested_json
+from llmteam.audit._checksum import digest, get_checksum_key
 from llmteam.audit._enums import AuditEventType, AuditSeverity
-from llmteam.audit.verifier import canonical_record_json
+from llmteam.audit.verifier import canonical_record_values
 
 __all__ = [
     "AuditRecord", "as_utc", "deep_copy", "enum_value", "generate_audit_id", "parse_event_type", "parse_severity",
@@ -22,12 +21,25 @@ _ID_POOL: list[str] = []  # prepared uuid4 strings; list.pop() is atomic, so thr
 os.register_at_fork(after_in_child=_ID_POOL.clear)  # a forked child must not reuse the parent's ids
 
 
+_VERSION_4 = bytes(b & 0x0F | 0x40 for b in range(256))  # byte 6 of a uuid4: the version nibble 0100
+_VARIANT_RFC = bytes(b & 0x3F | 0x80 for b in range(256))  # byte 8: the RFC 4122 variant bits 10
+_DIGIT_AT = tuple(i + sum(i >= d for d in (8, 12, 16, 20)) for i in range(32))  # hex digit i's place in the text
+
+
 def _refill_ids(n: int = 256) -> None:
-    h = os.urandom(16 * n).hex()
-    _ID_POOL.extend(
-        f"{x[:8]}-{x[8:12]}-4{x[13:16]}-{'89ab'[int(x[16], 16) & 3]}{x[17:20]}-{x[20:]}"
-        for x in (h[i : i + 32] for i in range(0, len(h), 32))
-    )
+    """Prepare ``n`` ids from one ``os.urandom`` call, with ``uuid.uuid4()``'s bits and text but no per-id objects.
+
+    The version and variant bits are set as ``uuid.UUID(bytes=..., version=4)`` sets them; the text is written
+    column by column (each hex digit of every id in one slice assignment) and split into ids at the spaces.
+    """
+    raw = bytearray(os.urandom(16 * n))
+    raw[6::16] = raw[6::16].translate(_VERSION_4)
+    raw[8::16] = raw[8::16].translate(_VARIANT_RFC)
+    digits = raw.hex().encode("ascii")
+    text = bytearray(b"-" * 36 + b" ") * n  # n ids of 8-4-4-4-12 digits, each followed by a space
+    for i, at in enumerate(_DIGIT_AT):
+        text[at::37] = digits[i::32]
+    _ID_POOL.extend(text.decode("ascii").split())
 
 
 def generate_audit_id() -> str:
@@ -95,51 +107,6 @@ def _iso(value: Any) -> Any:
     return value.isoformat() if isinstance(value, datetime) else value
 
 
-# The canonical text from a fixed template: every field but ``checksum`` in sorted key order, each string field
-# written between quotes as it is, each other field as its JSON text. Used only when the string fields are str
-# that need no JSON escape (no '"', no '\\', nothing unprintable), the sequence number a plain ``int`` and
-# ``success`` a ``bool``; any other record goes through the reference encoder, verifier.canonical_record_json.
-# str.join writes a str subclass as the text it holds, as the JSON encoder does (not its ``__str__``).
-# tests/audit/test_audit_record.py runs both on the same records and compares the text.
-_LAYOUT = (
-    ("action", "str"), ("actor_id", "str"), ("actor_ip", "str"), ("actor_type", "str"),
-    ("actor_user_agent", "str"), ("agent_name", "str"), ("error_message", "str"), ("event_type", "str"),
-    ("metadata", "json"), ("new_value", "json"), ("old_value", "json"), ("pipeline_id", "str"),
-    ("previous_checksum", "str"), ("record_id", "str"), ("resource_id", "str"), ("resource_type", "str"),
-    ("run_id", "str"), ("sequence_number", "json"), ("severity", "str"), ("step_name", "str"), ("success", "json"),
-    ("tags", "json"), ("tenant_id", "str"), ("timestamp", "str"),
-)
-_SLOT = "\x00"
-_TEMPLATE = "{" + ",".join(f'"{k}":"{_SLOT}"' if kind == "str" else f'"{k}":{_SLOT}' for k, kind in _LAYOUT) + "}"
-_FRAME = [""] * (2 * len(_LAYOUT) + 1)  # the template's constant pieces, each value's place between two of them
-_FRAME[0::2] = _TEMPLATE.split(_SLOT)
-_strings_of = itemgetter(*(i for i, (_, kind) in enumerate(_LAYOUT) if kind == "str"))
-_JSON_BOOL = ("false", "true")
-
-
-def _template_text(r: AuditRecord) -> str | None:
-    """The canonical text of ``r`` written from :data:`_TEMPLATE`, or None when ``r`` needs the reference encoder."""
-    success, seq = r.success, r.sequence_number
-    if type(success) is not bool or type(seq) is not int:
-        return None
-    values = (
-        r.action, r.actor_id, r.actor_ip, r.actor_type, r.actor_user_agent, r.agent_name, r.error_message,
-        enum_value(r.event_type), nested_json(r.metadata), nested_json(r.new_value), nested_json(r.old_value),
-        r.pipeline_id, r.previous_checksum, r.record_id, r.resource_id, r.resource_type, r.run_id, str(seq),
-        enum_value(r.severity), r.step_name, _JSON_BOOL[success], nested_json(r.tags), r.tenant_id,
-        _iso(r.timestamp),
-    )
-    try:
-        strings = "".join(_strings_of(values))
-    except TypeError:  # a string field holds something else
-        return None
-    if '"' in strings or "\\" in strings or not strings.isprintable():
-        return None
-    parts = _FRAME.copy()
-    parts[1::2] = values
-    return "".join(parts)
-
-
 class _KeyUnset:
     """The default of :meth:`AuditRecord.compute_checksum`'s key: look up the configured one."""
 
@@ -186,7 +153,13 @@ class AuditRecord:
 
     def canonical_json(self) -> str:
         """The canonical text the checksum covers (contract §4.2): every field of :meth:`to_dict` but ``checksum``."""
-        return _template_text(self) or canonical_record_json(self._body())
+        return canonical_record_values((  # the fields in RECORD_FIELDS order, as to_dict() gives them
+            self.action, self.actor_id, self.actor_ip, self.actor_type, self.actor_user_agent, self.agent_name,
+            self.error_message, enum_value(self.event_type), self.metadata, self.new_value, self.old_value,
+            self.pipeline_id, self.previous_checksum, self.record_id, self.resource_id, self.resource_type, self.run_id,
+            self.sequence_number, enum_value(self.severity), self.step_name, self.success, self.tags, self.tenant_id,
+            _iso(self.timestamp),
+        ))
 
     def compute_checksum(self, key: bytes | _KeyUnset | None = _KEY_UNSET) -> str:
         """The checksum of the current field values under ``key`` (default: the configured key, or plain SHA-256).

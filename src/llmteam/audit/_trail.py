@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from llmteam.audit._chain import verify_chain_range
-from llmteam.audit._checksum import get_checksum_key
+from llmteam.audit._checksum import digest, get_checksum_key
 from llmteam.audit._convenience import ConvenienceLogging
 from llmteam.audit._enums import AuditEventType, AuditSeverity
 from llmteam.audit._errors import AuditStorageError
@@ -185,7 +185,7 @@ class AuditTrail(ConvenienceLogging):
             f["actor_ip"], "", f["action"], f["resource_type"], f["resource_id"], f["old_value"], f["new_value"],
             f["success"], f["error_message"], f["metadata"], f["tags"], _UNSEALED, prev,
         )
-        rec.checksum = rec.compute_checksum(key)
+        rec.checksum = digest(rec.canonical_json(), key)
         return rec
 
     def _link(self, tenant: str, head: tuple[int, str], fields: list[dict[str, Any]]) -> list[AuditRecord]:
@@ -208,35 +208,58 @@ class AuditTrail(ConvenienceLogging):
         store = self._store
         if len(fields) > 1 and not store.atomic_batches:
             return [rec for f in fields for rec in await self._append_linked(tenant, [f])]
+        head = self._heads.get(tenant) or await self._head(tenant)  # the cached head without a coroutine call
+        records = self._link(tenant, head, fields)
+        try:
+            await (store.append(records[0]) if len(records) == 1 else store.append_many(records))
+        except AuditStorageError:
+            if not await self._lost_race(tenant, head, 0):
+                raise
+            records = await self._append_at_store_head(tenant, fields)
+        self._heads[tenant] = (records[-1].sequence_number, records[-1].checksum)
+        return records
+
+    async def _append_at_store_head(self, tenant: str, fields: list[dict[str, Any]]) -> list[AuditRecord]:
+        """Retries after a lost race: the store links ``fields`` at its head (:meth:`AuditStoreBase.append_linked`)."""
         used: list[tuple[int, str]] = []  # the head each attempt linked at
 
         def link(head: tuple[int, str]) -> list[AuditRecord]:
             used.append(head)
             return self._link(tenant, head, fields)
 
-        for attempt in range(MAX_RETRIES):
+        for attempt in range(1, MAX_RETRIES):
             used.clear()
             try:
-                if attempt == 0:
-                    records = link(await self._head(tenant))
-                    await (store.append(records[0]) if len(records) == 1 else store.append_many(records))
-                else:
-                    records = await store.append_linked(tenant, link)
+                return await self._store.append_linked(tenant, link)
             except AuditStorageError:
-                self._heads.pop(tenant, None)
-                if not used or await self._head(tenant) == used[-1]:
-                    raise  # failed before linking, or the head did not move: not a lost race, a real failure
-                logger.debug("audit head of tenant %r moved under us; retrying at the new head", tenant)
-                await backoff(attempt)
-                continue
-            self._heads[tenant] = (records[-1].sequence_number, records[-1].checksum)
-            return records
+                if not used:
+                    self._heads.pop(tenant, None)
+                    raise  # failed before linking: not a lost race
+                if not await self._lost_race(tenant, used[-1], attempt):
+                    raise
         raise AuditStorageError(f"could not append to tenant {tenant!r}'s audit chain after {MAX_RETRIES} retries")
 
     async def _commit_one(self, tenant: str, f: dict[str, Any]) -> AuditRecord:
         """Link and append one write-through log() call's record on its own (a lone caller)."""
-        async with self._lock(tenant):
+        lock = self._lock(tenant)
+        await lock.acquire()  # not ``async with``: its two extra coroutines per call cost more than the append
+        try:
             return (await self._append_linked(tenant, [f]))[0]
+        finally:
+            lock.release()
+
+    async def _lost_race(self, tenant: str, head: tuple[int, str], attempt: int) -> bool:
+        """After the store refused records linked at ``head``: was it a lost race (the tenant's head moved)?
+
+        Forgets the cached head; on a lost race backs off (``attempt``) before returning True. False means a real
+        failure: the head did not move, so the store refused the records themselves.
+        """
+        self._heads.pop(tenant, None)
+        if await self._head(tenant) == head:
+            return False
+        logger.debug("audit head of tenant %r moved under us; retrying at the new head", tenant)
+        await backoff(attempt)
+        return True
 
     async def _commit_group(self, batch: list[Entry]) -> Outcome:
         """Link and append a group of queued log() calls in one transaction (see :mod:`llmteam.audit._group`)."""
