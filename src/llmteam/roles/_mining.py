@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import os
 from collections import deque
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import replace
 from datetime import datetime, timezone
-from functools import partial
 from pathlib import Path
 from typing import IO, Any, cast
 
@@ -21,6 +20,10 @@ from llmteam.roles._models import (
     ProcessModel,
     Variant,
 )
+
+# How many of the orchestrator's events may wait in an engine's pending list (see ProcessMiningEngine._pending_log)
+# before they are sorted into their cases: enough to spread the cost of a recording call over many events.
+PENDING_MAX = 1024
 
 # ProcessEvent's fields in its positional order, the attributes as one flat tuple of keys and values alternating:
 # what the orchestrator records. Strings, a datetime, numbers and a tuple of them only, so the garbage collector
@@ -50,6 +53,7 @@ class ProcessMiningEngine:
         self._count = 0
         self._unsorted: set[str] = set()
         self._unbuilt: set[str] = set()  # cases holding EventFields not yet turned into ProcessEvents
+        self._pending: list[EventFields] = []  # the orchestrator's events not yet in their cases (_pending_log)
         self._naive: bool | None = None
         self._mixed_tz = False
         self._cache: tuple[list[list[ProcessEvent]], _analysis.ActivityProfile | None] | None = None
@@ -71,8 +75,10 @@ class ProcessMiningEngine:
         """The one recording loop: ``entries`` are ProcessEvents, or :data:`EventFields` tuples when ``fields``.
 
         Field tuples are the orchestrator's hot path (one call per batch): nothing is built per event until the
-        log is read, when each tuple becomes ``event_of(fields)``, once.
+        log is read, when each tuple becomes ``event_of(fields)``, once. Events still pending go first.
         """
+        if self._pending and not fields:
+            self._settle()
         self._cache = None
         cases = self._cases
         unsorted = self._unsorted
@@ -102,20 +108,33 @@ class ProcessMiningEngine:
                     self._evict(order.popleft())
         return n
 
-    def _fields_recorder(self) -> Callable[[Collection[EventFields]], object]:
-        """How the orchestrator hands over its field tuples: straight into the recording loop, or, when a subclass
-        overrides ``record_event`` or ``record_events``, one ``record_event(ProcessEvent)`` at a time as before."""
+    def _pending_log(self) -> tuple[list[EventFields], int]:
+        """Where the orchestrator appends its events, as :data:`EventFields` tuples, and how many may wait there:
+        before each await it calls :meth:`_settle` once the list holds that many.
+
+        This class reads the list before anything else (every count, view, analysis, export and recording call
+        settles it first), so whoever looks at the engine sees each appended event as if recorded at once, in the
+        same order; the events are sorted into their cases ``PENDING_MAX`` at a time, one recording call for all.
+        A subclass that overrides ``record_event`` or ``record_events`` gets 1: each event reaches its
+        ``record_event`` as a ProcessEvent before the orchestrator next awaits, as when recorded one at a time.
+        """
+        return self._pending, PENDING_MAX if self._records_itself() else 1
+
+    def _records_itself(self) -> bool:
+        """False when a subclass overrides ``record_event`` or ``record_events`` (it must see every event)."""
         cls = type(self)
-        if cls.record_event is ProcessMiningEngine.record_event and (
-            cls.record_events is ProcessMiningEngine.record_events
-        ):
-            return partial(self._record, True)  # positional: no keyword dict per call
+        return cls.record_event is ProcessMiningEngine.record_event and (
+            cls.record_events is ProcessMiningEngine.record_events)
 
-        def one_at_a_time(rows: Collection[EventFields]) -> None:
-            for fields in rows:
+    def _settle(self) -> None:
+        """Record the pending events (see :meth:`_pending_log`), oldest first."""
+        batch = self._pending[:]
+        self._pending.clear()  # in place: the orchestrator keeps appending to this list
+        if self._records_itself():
+            self._record(True, batch)
+        else:
+            for fields in batch:
                 self.record_event(event_of(fields))
-
-        return one_at_a_time
 
     def _note_timezone(self, ts: datetime) -> None:
         """The first event sets whether the log is naive or aware; a later event of the other kind mixes it."""
@@ -136,14 +155,19 @@ class ProcessMiningEngine:
 
     def get_event_count(self) -> int:
         """Events currently held."""
+        if self._pending:
+            self._settle()
         return self._count
 
     def get_case_count(self) -> int:
         """Distinct case ids currently held."""
+        if self._pending:
+            self._settle()
         return len(self._cases)
 
     def clear(self) -> None:
         """Forget every event and case."""
+        self._pending.clear()
         self._cases.clear()
         if self._order is not None:
             self._order.clear()
@@ -163,6 +187,8 @@ class ProcessMiningEngine:
         self._unbuilt.clear()
 
     def _sorted_cases(self) -> list[list[ProcessEvent]]:
+        if self._pending:
+            self._settle()
         if self._cache is not None:
             return self._cache[0]
         if self._unbuilt:
@@ -187,7 +213,8 @@ class ProcessMiningEngine:
 
     def iter_cases(self) -> Iterator[tuple[str, list[ProcessEvent]]]:
         """``(case_id, events sorted by timestamp)`` in order of each case's first event."""
-        return zip(list(self._cases), self._sorted_cases(), strict=True)
+        cases = self._sorted_cases()  # first: it settles pending events, which may add cases
+        return zip(list(self._cases), cases, strict=True)
 
     def get_events(self, case_id: str | None = None) -> list[ProcessEvent]:
         """All events (or one case's), cases in first-seen order, each sorted by timestamp."""

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from enum import Enum
-from typing import Any
+from typing import Any, cast
 
 DECISION_TYPES = frozenset({"route", "retry", "escalate", "skip", "parallel", "end"})
 
@@ -42,6 +42,71 @@ class OrchestrationContext:
     step_duration: timedelta = timedelta(0)
     retry_count: int = 0
     error_rate: float = 0.0
+
+
+_NOT_FOUND: Any = object()
+
+
+class _AgentStates:
+    """The ``agent_states`` of one orchestrator step, not read yet: the step's agents, whose states are read (each
+    ``get_state()``, or ``{"status": "available"}`` without one) when the context's field is first read.
+
+    The dict read is kept here too, so copies of a context made before that read share it as they share any field.
+    """
+
+    __slots__ = ("agents", "states")
+
+    def __init__(self, agents: dict[str, Any]) -> None:
+        self.agents = agents
+        self.states: dict[str, dict[str, Any]] | None = None
+
+    def read(self) -> dict[str, dict[str, Any]]:
+        if self.states is None:
+            self.states = {
+                name: getter() if (getter := getattr(agent, "get_state", _NOT_FOUND)) is not _NOT_FOUND
+                else {"status": "available"}
+                for name, agent in self.agents.items()
+            }
+        return self.states
+
+
+class _AgentStatesField:
+    """``OrchestrationContext.agent_states``: a plain attribute kept in the instance dict (set, read, copied and
+    pickled as any field), except that :func:`step_context` stores an :class:`_AgentStates` there, which the
+    first read replaces by the dict it stands for."""
+
+    def __get__(self, ctx: object, owner: type | None = None) -> dict[str, dict[str, Any]]:
+        if ctx is None:
+            raise AttributeError("agent_states is an instance field without a class-level default")
+        try:
+            value = ctx.__dict__["agent_states"]
+        except KeyError:
+            raise AttributeError(f"{type(ctx).__name__!r} object has no attribute 'agent_states'") from None
+        if type(value) is _AgentStates:
+            value = ctx.__dict__["agent_states"] = value.read()
+        return cast("dict[str, dict[str, Any]]", value)
+
+    def __set__(self, ctx: object, value: dict[str, dict[str, Any]]) -> None:
+        ctx.__dict__["agent_states"] = value
+
+
+# Installed after @dataclass built __init__, __eq__ and __repr__ (which assign and read the field as an attribute,
+# so they go through it); in the class body it would read as a default value and change the field's signature.
+setattr(OrchestrationContext, "agent_states", _AgentStatesField())  # noqa: B010
+
+
+def step_context(
+    step: str, agents: Mapping[str, Any], history: list[dict[str, Any]], state: dict[str, Any]
+) -> OrchestrationContext:
+    """The context of one orchestrator step (contract §7.3, step 1) over the agents registered now.
+
+    Its ``agent_states`` is read from those agents when the strategy (or anyone) first reads it, once: a strategy
+    that never looks at the states does not pay for reading every agent's state at every step.
+    """
+    registered = dict(agents)  # the step's agents, whatever is registered or unregistered later
+    return OrchestrationContext(
+        step, list(registered), cast("dict[str, dict[str, Any]]", _AgentStates(registered)), history, state
+    )
 
 
 class OrchestrationStrategy:
