@@ -308,3 +308,34 @@ async def test_an_engine_subclass_that_overrides_recording_sees_every_event() ->
         ("a", "complete", {}), ("decision:end", "complete", {"reason": "no_more_agents", "confidence": 1.0}),
     ]
     assert [(e.activity, e.lifecycle) for e in engine.get_events("r")] == [x[:2] for x in engine.forwarded]
+
+
+async def test_an_unhashable_run_id_is_refused_before_the_run_when_mining() -> None:
+    """With mining the run id keys the run's case: one that cannot be a key is refused up front, naming it, not
+    later inside whichever read of the engine would first meet the event."""
+    a = Agent()
+    o = PipelineOrchestrator("p")
+    o.register_agent("a", a)
+    with pytest.raises(TypeError, match=r"run_id \['r'\] is not hashable"):
+        await o.orchestrate(["r"], {})  # type: ignore[arg-type]
+    assert a.seen == [] and o.get_execution_history() == []
+    off = PipelineOrchestrator("p", enable_process_mining=False)
+    off.register_agent("a", a)
+    assert await off.orchestrate(["r"], {}) == {}  # type: ignore[arg-type]
+
+
+async def test_pending_events_stay_bounded_between_reads() -> None:
+    """Nobody reads the engine during many runs: its pending list never holds more than PENDING_MAX (+ the events of
+    one step), and a bounded engine still ends with exactly its bound."""
+    from llmteam.roles._mining import PENDING_MAX
+
+    o = PipelineOrchestrator("p", mining_max_events=50)
+    o.register_agent("a", Agent())
+    assert o.process_mining is not None
+    pending, _ = o.process_mining._pending_log()
+    high = 0
+    for i in range(PENDING_MAX):
+        await o.orchestrate(f"r{i}", {})
+        high = max(high, len(pending))
+    assert 0 < high <= PENDING_MAX + 2
+    assert o.process_mining.get_event_count() == 50 and not pending
