@@ -32,7 +32,11 @@ class OrchestrationDecision:
 
 @dataclass
 class OrchestrationContext:
-    """Everything a strategy may look at to decide the next step of one run."""
+    """Everything a strategy may look at to decide the next step of one run.
+
+    In a context the orchestrator builds, ``agent_states`` is read from the step's agents when first accessed
+    (see :func:`step_context`); otherwise every field is plain.
+    """
 
     current_step: str
     available_agents: list[str]
