@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from enum import Enum
-from typing import Any, cast
+from typing import Any
 
 DECISION_TYPES = frozenset({"route", "retry", "escalate", "skip", "parallel", "end"})
 
@@ -74,28 +74,30 @@ class _AgentStates:
         return self.states
 
 
+_UNREAD = "_unread_agent_states"  # where step_context keeps a context's _AgentStates until the field is read
+
+
 class _AgentStatesField:
-    """``OrchestrationContext.agent_states``: a plain attribute kept in the instance dict (set, read, copied and
-    pickled as any field), except that :func:`step_context` stores an :class:`_AgentStates` there, which the
-    first read replaces by the dict it stands for."""
+    """``OrchestrationContext.agent_states`` for a context :func:`step_context` built, until first read.
+
+    A non-data descriptor: a context's own value (set by ``__init__`` or by assignment, in its instance dict) always
+    wins, at plain attribute speed. step_context takes the field out of the instance dict and leaves an
+    :class:`_AgentStates` beside it; the first read puts the dict it stands for back in the field's place.
+    """
 
     def __get__(self, ctx: object, owner: type | None = None) -> dict[str, dict[str, Any]]:
-        if ctx is None:
-            raise AttributeError("agent_states is an instance field without a class-level default")
-        try:
-            value = ctx.__dict__["agent_states"]
-        except KeyError:
-            raise AttributeError(f"{type(ctx).__name__!r} object has no attribute 'agent_states'") from None
-        if type(value) is _AgentStates:
-            value = ctx.__dict__["agent_states"] = value.read()
-        return cast("dict[str, dict[str, Any]]", value)
-
-    def __set__(self, ctx: object, value: dict[str, dict[str, Any]]) -> None:
-        ctx.__dict__["agent_states"] = value
+        if ctx is None:  # class access: a field without a class-level default, as before
+            raise AttributeError("type object 'OrchestrationContext' has no attribute 'agent_states'")
+        fields = ctx.__dict__
+        unread = fields.get(_UNREAD)
+        if not isinstance(unread, _AgentStates):
+            raise AttributeError(f"{type(ctx).__name__!r} object has no attribute 'agent_states'")
+        states = fields["agent_states"] = unread.read()
+        del fields[_UNREAD]
+        return states
 
 
-# Installed after @dataclass built __init__, __eq__ and __repr__ (which assign and read the field as an attribute,
-# so they go through it); in the class body it would read as a default value and change the field's signature.
+# Installed after @dataclass built the class: in the class body it would read as the field's default value.
 setattr(OrchestrationContext, "agent_states", _AgentStatesField())  # noqa: B010
 
 
@@ -108,9 +110,11 @@ def step_context(
     that never looks at the states does not pay for reading every agent's state at every step.
     """
     registered = dict(agents)  # the step's agents, whatever is registered or unregistered later
-    return OrchestrationContext(
-        step, list(registered), cast("dict[str, dict[str, Any]]", _AgentStates(registered)), history, state
-    )
+    ctx = OrchestrationContext(step, list(registered), {}, history, state)
+    fields = ctx.__dict__
+    del fields["agent_states"]  # read through _AgentStatesField until then
+    fields[_UNREAD] = _AgentStates(registered)
+    return ctx
 
 
 class OrchestrationStrategy:
