@@ -191,8 +191,8 @@ class SpyEngine(ProcessMiningEngine):
         self.handed: list = []
 
     def _record(self, fields, entries):  # type: ignore[no-untyped-def]
-        entries = list(entries)
-        self.handed.extend(event_of(e) if fields else e for e in entries)
+        entries = [(e[0] or self._new_id(), *e[1:]) if fields else e for e in entries]  # ids drawn here, once
+        self.handed.extend(event_of(e, self._new_id) if fields else e for e in entries)
         return super()._record(fields, entries)
 
 
@@ -339,3 +339,17 @@ async def test_pending_events_stay_bounded_between_reads() -> None:
         high = max(high, len(pending))
     assert 0 < high <= PENDING_MAX + 2
     assert o.process_mining.get_event_count() == 50 and not pending
+
+
+async def test_event_ids_are_drawn_once_when_the_log_is_first_read() -> None:
+    """The orchestrator's events carry no id until the log is built: then each gets a distinct UUID-4 text id,
+    the same on every later read and in every export."""
+    o = PipelineOrchestrator("p")
+    o.register_agent("a", Agent())
+    o.register_agent("b", Agent())
+    for i in range(3):
+        await o.orchestrate(f"r{i}", {})
+    assert o.process_mining is not None
+    ids = [e.event_id for e in o.process_mining.get_events()]
+    assert len(set(ids)) == len(ids) == 3 * 7 and all(uuid.UUID(i).version == 4 for i in ids)
+    assert [e.event_id for e in o.process_mining.get_events()] == ids

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections import deque
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -12,6 +12,7 @@ from typing import IO, Any, cast
 
 from llmteam.licensing import LicenseTier, check_builtin_gate
 from llmteam.roles import _analysis, _process_map, _xes
+from llmteam.roles._ids import EventIds
 from llmteam.roles._models import (
     Bottleneck,
     DirectlyFollowsGraph,
@@ -28,13 +29,16 @@ PENDING_MAX = 1024
 # ProcessEvent's fields in its positional order, the attributes as one flat tuple of keys and values alternating:
 # what the orchestrator records. Strings, a datetime, numbers and a tuple of them only, so the garbage collector
 # stops visiting a kept tuple after its first pass (a dict inside would keep it tracked) and each event adds at most
-# two objects for it to count; read back as a ProcessEvent by event_of().
-EventFields = tuple[str, datetime, str, str, str, str, int, float, tuple[Any, ...]]
+# two objects for it to count; read back as a ProcessEvent by event_of(). An event id of None is drawn when the event
+# is built: a kept id is a 36-character string per event, which nobody reads before the log is.
+EventFields = tuple[str | None, datetime, str, str, str, str, int, float, tuple[Any, ...]]
 
 
-def event_of(fields: EventFields) -> ProcessEvent:
-    """The ProcessEvent that ``fields`` describe (with a fresh attributes dict)."""
+def event_of(fields: EventFields, new_id: Callable[[], str]) -> ProcessEvent:
+    """The ProcessEvent that ``fields`` describe (with a fresh attributes dict; ``new_id()`` when the id is None)."""
     event_id, timestamp, activity, resource, case_id, lifecycle, duration_ms, cost, attributes = fields
+    if event_id is None:
+        event_id = new_id()
     return ProcessEvent(event_id, timestamp, activity, resource, case_id, lifecycle, duration_ms, cost,
                         dict(zip(attributes[::2], attributes[1::2], strict=True)))
 
@@ -53,6 +57,7 @@ class ProcessMiningEngine:
         self._count = 0
         self._unsorted: set[str] = set()
         self._unbuilt: set[str] = set()  # cases holding EventFields not yet turned into ProcessEvents
+        self._new_id = EventIds().next_id  # for the orchestrator's events, which come without an id
         self._pending: list[EventFields] = []  # the orchestrator's events not yet in their cases (_pending_log)
         self._naive: bool | None = None
         self._mixed_tz = False
@@ -134,7 +139,7 @@ class ProcessMiningEngine:
             self._record(True, batch)
         else:
             for fields in batch:
-                self.record_event(event_of(fields))
+                self.record_event(event_of(fields, self._new_id))
 
     def _note_timezone(self, ts: datetime) -> None:
         """The first event sets whether the log is naive or aware; a later event of the other kind mixes it."""
@@ -182,8 +187,9 @@ class ProcessMiningEngine:
     def _build(self) -> None:
         """Turn every EventFields tuple into its ProcessEvent, in place (case order and event order kept)."""
         cases = self._cases
+        new_id = self._new_id
         for cid in self._unbuilt:
-            cases[cid] = deque(event_of(e) if isinstance(e, tuple) else e for e in cases[cid])
+            cases[cid] = deque(event_of(e, new_id) if isinstance(e, tuple) else e for e in cases[cid])
         self._unbuilt.clear()
 
     def _sorted_cases(self) -> list[list[ProcessEvent]]:

@@ -9,7 +9,6 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from llmteam.roles._ids import EventIds
 from llmteam.roles._mining import EventFields, ProcessMiningEngine
 from llmteam.roles._models import ProcessMetrics
 from llmteam.roles._orchestration import OrchestrationStrategy, RuleBasedStrategy, step_context
@@ -55,7 +54,6 @@ class PipelineOrchestrator:
         self.history_limit = history_limit
         self._agents: dict[str, Any] = {}
         self._history: deque[dict[str, Any]] = deque(maxlen=history_limit)
-        self._new_id = EventIds().next_id
 
     def register_agent(self, name: str, agent: Any) -> None:
         """Register ``agent`` (an object with ``async process(state)``) under ``name``."""
@@ -86,7 +84,6 @@ class PipelineOrchestrator:
             _check_case_id(run_id)
             pending, settle_at = mining._pending_log()
             settle = mining._settle
-        new_id = self._new_id
         agents = self._agents
         decide = self.strategy.decide
         history = self._history
@@ -104,7 +101,7 @@ class PipelineOrchestrator:
             now = last = datetime.now()
             if pending is not None:
                 pending.append((
-                    new_id(), now, f"decision:{kind}", "orchestrator", run_id, "complete", 0, 0.0,
+                    None, now, f"decision:{kind}", "orchestrator", run_id, "complete", 0, 0.0,
                     ("reason", decision.reason, "confidence", decision.confidence),
                 ))
             done = True
@@ -116,7 +113,7 @@ class PipelineOrchestrator:
                     done = False
                     step = name
                     if pending is not None:
-                        pending.append((new_id(), last, name, name, run_id, "start", 0, 0.0, ()))
+                        pending.append((None, last, name, name, run_id, "start", 0, 0.0, ()))
                         if len(pending) >= settle_at:
                             settle()
                     started = time.perf_counter()
@@ -129,7 +126,7 @@ class PipelineOrchestrator:
                     if pending is not None:
                         elapsed = int((time.perf_counter() - started) * 1000)
                         last = datetime.now()
-                        pending.append((new_id(), last, name, name, run_id, "complete", elapsed, 0.0, ()))
+                        pending.append((None, last, name, name, run_id, "complete", elapsed, 0.0, ()))
                     if isinstance(result, dict):
                         state.update(result)
             elif kind == "retry" and targets:
@@ -156,7 +153,7 @@ class PipelineOrchestrator:
         now = datetime.now()
         if pending is not None:
             elapsed = int((time.perf_counter() - started) * 1000)
-            pending.append((self._new_id(), now, name, name, run_id, "error", elapsed, 0.0, ("error", str(exc))))
+            pending.append((None, now, name, name, run_id, "error", elapsed, 0.0, ("error", str(exc))))
         entry = {
             "step": name,
             "decision": {"type": "error", "targets": [name], "reason": reason},
