@@ -4,17 +4,27 @@ Orchestrator figures: CPU time (``time.process_time``) per agent step, medians o
 off alternate which goes first), each batch a fresh orchestrator with ten no-op agents. Steps/s is 1 / CPU time per
 step, so it suffers less from other work on the machine than wall time; the load average is printed beside it.
 
-Run: python benchmarks/bench_roles.py [--rounds N] [--runs N] [--orchestrator-only]
+``--vs REV`` instead runs the orchestrator figures of the code at git revision REV (extracted to a temporary folder)
+beside the working tree's, in interleaved processes, and prints both with the ratio.
+
+Run: python benchmarks/bench_roles.py [--rounds N] [--runs N] [--orchestrator-only] [--vs REV]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import io
+import json
 import os
 import statistics
+import subprocess
+import sys
+import tarfile
+import tempfile
 import time
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from llmteam.roles import PipelineOrchestrator, ProcessEvent, ProcessMiningEngine
 
@@ -71,6 +81,44 @@ def print_orchestrator(rounds: int, runs: int) -> float:
     return 1 / statistics.median(on)
 
 
+HERE = Path(__file__).resolve().parent
+
+
+def versus_revision(rev: str, rounds: int, runs: int) -> None:
+    """Mining on / off CPU per step of the code at ``rev`` and of the working tree, one process per round each,
+    alternating which goes first; prints medians and the ratio (before / now: above 1 means now is faster)."""
+    archive = subprocess.run(["git", "archive", "--format=tar", rev, "src"], cwd=HERE.parent, check=True,
+                             capture_output=True).stdout
+    child = (f"import json, sys; sys.path.insert(0, {str(HERE)!r}); import bench_roles as b; "
+             f"print(json.dumps(b.orchestrator_side_by_side(1, {runs})))")
+    with tempfile.TemporaryDirectory() as tmp:
+        with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+            tar.extractall(tmp, filter="data")
+        sources = {rev: str(Path(tmp) / "src"), "now": str(HERE.parent / "src")}
+        figures: dict[str, list[tuple[float, float]]] = {name: [] for name in sources}
+        load_before = os.getloadavg()
+        for i in range(rounds):
+            for name in (list(sources) if i % 2 == 0 else list(sources)[::-1]):
+                env = {**os.environ, "PYTHONPATH": sources[name]}
+                out = subprocess.run([sys.executable, "-c", child], env=env, check=True, capture_output=True,
+                                     text=True).stdout
+                on, off = json.loads(out)
+                figures[name].append((on[0], off[0]))
+        load_after = os.getloadavg()
+    print(f"PipelineOrchestrator, {AGENTS} no-op agents, {rounds} interleaved processes per side of "
+          f"{runs * AGENTS:,} steps (medians, CPU time)")
+    print(f"{'':<22} {'mining on us/step':>18} {'steps/s':>9} {'mining off us/step':>19} {'steps/s':>9}")
+    medians = {}
+    for name, values in figures.items():
+        on_med = statistics.median(v[0] for v in values)
+        off_med = statistics.median(v[1] for v in values)
+        medians[name] = (on_med, off_med)
+        print(f"{name[:22]:<22} {on_med * 1e6:>18.2f} {1 / on_med:>9,.0f} {off_med * 1e6:>19.2f} {1 / off_med:>9,.0f}")
+    print(f"ratio (before / now): mining on x{medians[rev][0] / medians['now'][0]:.2f}, "
+          f"off x{medians[rev][1] / medians['now'][1]:.2f}; load average {load_before[0]:.2f} before, "
+          f"{load_after[0]:.2f} after")
+
+
 def build_engine() -> ProcessMiningEngine:
     engine = ProcessMiningEngine()
     t0 = datetime(2024, 1, 1)
@@ -100,7 +148,11 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=ROUNDS, help="interleaved rounds of mining on / off")
     parser.add_argument("--runs", type=int, default=RUNS, help=f"runs of {AGENTS} steps per timed batch")
     parser.add_argument("--orchestrator-only", action="store_true", help="skip the XES and analysis rows")
+    parser.add_argument("--vs", metavar="REV", help="compare the orchestrator with the code at git revision REV")
     args = parser.parse_args()
+    if args.vs:
+        versus_revision(args.vs, args.rounds, args.runs)
+        return
     on = print_orchestrator(args.rounds, args.runs)
     rows = [("PipelineOrchestrator agent steps/s, mining on (no-op agents)", on, 60_000)]
     if not args.orchestrator_only:

@@ -167,3 +167,45 @@ def test_process_map_of_an_activity_seen_only_outside_the_map_lifecycles() -> No
     dot = e.process_map("dot")
     assert isinstance(mermaid, str) and isinstance(dot, str)
     assert "queued" not in mermaid and "queued" not in dot and "work" in mermaid
+
+
+READERS = {
+    "counts": lambda e: (e.get_event_count(), e.get_case_count()),
+    "case count alone": lambda e: e.get_case_count(),
+    "events": lambda e: [(x.event_id, x.activity) for x in e.get_events()],
+    "cases": lambda e: [(cid, len(evs)) for cid, evs in e.iter_cases()],
+    "model": lambda e: e.discover_model(),
+    "metrics": lambda e: e.calculate_metrics(),
+    "xes": lambda e: e.export_xes(),
+    "variants": lambda e: e.get_variants(),
+}
+
+
+@pytest.mark.parametrize("reader", list(READERS))
+@pytest.mark.parametrize("bound", [None, 2])
+def test_every_read_sees_the_pending_events_as_if_recorded_at_once(reader: str, bound: int | None) -> None:
+    """The orchestrator appends to the engine's pending list; whatever reads the engine first gets what recording
+    each event at once gives, and a later record_event lands after them."""
+    events = [ev("c1", "a", 0), ev("c2", "a", 1), ev("c1", "b", 2)]
+    lazy, eager = ProcessMiningEngine(max_events=bound), ProcessMiningEngine(max_events=bound)
+    pending, _ = lazy._pending_log()
+    pending.extend(fields_of(x) for x in events)
+    for x in events:
+        eager.record_event(x)
+    assert READERS[reader](lazy) == READERS[reader](eager) and not pending
+    pending.append(fields_of(ev("c3", "c", 3)))
+    lazy.record_event(ev("c3", "d", 4))
+    eager.record_event(ev("c3", "c", 3))
+    eager.record_event(ev("c3", "d", 4))
+    assert mined(lazy) == mined(eager)
+    pending.append(fields_of(ev("c4", "x", 5)))
+    lazy.clear()
+    assert (lazy.get_event_count(), lazy.get_case_count()) == (0, 0)
+
+
+def test_a_subclass_that_overrides_recording_is_told_to_settle_each_event() -> None:
+    class Forwarding(ProcessMiningEngine):
+        def record_event(self, event: ProcessEvent) -> None:
+            super().record_event(event)
+
+    assert ProcessMiningEngine()._pending_log()[1] > 1 and Forwarding()._pending_log()[1] == 1

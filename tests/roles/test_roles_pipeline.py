@@ -191,8 +191,8 @@ class SpyEngine(ProcessMiningEngine):
         self.handed: list = []
 
     def _record(self, fields, entries):  # type: ignore[no-untyped-def]
-        entries = list(entries)
-        self.handed.extend(event_of(e) if fields else e for e in entries)
+        entries = [(e[0] or self._new_id(), *e[1:]) if fields else e for e in entries]  # ids drawn here, once
+        self.handed.extend(event_of(e, self._new_id) if fields else e for e in entries)
         return super()._record(fields, entries)
 
 
@@ -232,10 +232,11 @@ async def test_concurrent_runs_mine_what_recording_each_event_alone_mines() -> N
     results = await asyncio.gather(*(o.orchestrate(f"r{i}", {"run": f"r{i}"}) for i in range(6)),
                                    return_exceptions=True)
     assert [isinstance(r, RuntimeError) for r in results] == [False, False, False, True, False, False]
+    got = mined(spy)  # reading the engine hands it the events still pending
     reference = ProcessMiningEngine()
     for event in spy.handed:
         reference.record_event(event)
-    assert mined(spy) == mined(reference)
+    assert got == mined(reference)
     assert spy.get_case_count() == 6 and spy.get_event_count() == len(spy.handed)
     first = [(e.activity, e.lifecycle) for e in spy.get_events("r0")]
     assert first[:9] == [("decision:route", "complete"), ("a", "start"), ("a", "complete"), ("b", "start"),
@@ -307,3 +308,48 @@ async def test_an_engine_subclass_that_overrides_recording_sees_every_event() ->
         ("a", "complete", {}), ("decision:end", "complete", {"reason": "no_more_agents", "confidence": 1.0}),
     ]
     assert [(e.activity, e.lifecycle) for e in engine.get_events("r")] == [x[:2] for x in engine.forwarded]
+
+
+async def test_an_unhashable_run_id_is_refused_before_the_run_when_mining() -> None:
+    """With mining the run id keys the run's case: one that cannot be a key is refused up front, naming it, not
+    later inside whichever read of the engine would first meet the event."""
+    a = Agent()
+    o = PipelineOrchestrator("p")
+    o.register_agent("a", a)
+    with pytest.raises(TypeError, match=r"run_id \['r'\] is not hashable"):
+        await o.orchestrate(["r"], {})  # type: ignore[arg-type]
+    assert a.seen == [] and o.get_execution_history() == []
+    off = PipelineOrchestrator("p", enable_process_mining=False)
+    off.register_agent("a", a)
+    assert await off.orchestrate(["r"], {}) == {}  # type: ignore[arg-type]
+
+
+async def test_pending_events_stay_bounded_between_reads() -> None:
+    """Nobody reads the engine during many runs: its pending list never holds more than PENDING_MAX (+ the events of
+    one step), and a bounded engine still ends with exactly its bound."""
+    from llmteam.roles._mining import PENDING_MAX
+
+    o = PipelineOrchestrator("p", mining_max_events=50)
+    o.register_agent("a", Agent())
+    assert o.process_mining is not None
+    pending, _ = o.process_mining._pending_log()
+    high = 0
+    for i in range(PENDING_MAX):
+        await o.orchestrate(f"r{i}", {})
+        high = max(high, len(pending))
+    assert 0 < high <= PENDING_MAX + 2
+    assert o.process_mining.get_event_count() == 50 and not pending
+
+
+async def test_event_ids_are_drawn_once_when_the_log_is_first_read() -> None:
+    """The orchestrator's events carry no id until the log is built: then each gets a distinct UUID-4 text id,
+    the same on every later read and in every export."""
+    o = PipelineOrchestrator("p")
+    o.register_agent("a", Agent())
+    o.register_agent("b", Agent())
+    for i in range(3):
+        await o.orchestrate(f"r{i}", {})
+    assert o.process_mining is not None
+    ids = [e.event_id for e in o.process_mining.get_events()]
+    assert len(set(ids)) == len(ids) == 3 * 7 and all(uuid.UUID(i).version == 4 for i in ids)
+    assert [e.event_id for e in o.process_mining.get_events()] == ids

@@ -7,12 +7,12 @@ from collections import deque
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import replace
 from datetime import datetime, timezone
-from functools import partial
 from pathlib import Path
 from typing import IO, Any, cast
 
 from llmteam.licensing import LicenseTier, check_builtin_gate
 from llmteam.roles import _analysis, _process_map, _xes
+from llmteam.roles._ids import EventIds
 from llmteam.roles._models import (
     Bottleneck,
     DirectlyFollowsGraph,
@@ -22,16 +22,23 @@ from llmteam.roles._models import (
     Variant,
 )
 
+# How many of the orchestrator's events may wait in an engine's pending list (see ProcessMiningEngine._pending_log)
+# before they are sorted into their cases: enough to spread the cost of a recording call over many events.
+PENDING_MAX = 1024
+
 # ProcessEvent's fields in its positional order, the attributes as one flat tuple of keys and values alternating:
 # what the orchestrator records. Strings, a datetime, numbers and a tuple of them only, so the garbage collector
 # stops visiting a kept tuple after its first pass (a dict inside would keep it tracked) and each event adds at most
-# two objects for it to count; read back as a ProcessEvent by event_of().
-EventFields = tuple[str, datetime, str, str, str, str, int, float, tuple[Any, ...]]
+# two objects for it to count; read back as a ProcessEvent by event_of(). An event id of None is drawn when the event
+# is built: a kept id is a 36-character string per event, which nobody reads before the log is.
+EventFields = tuple[str | None, datetime, str, str, str, str, int, float, tuple[Any, ...]]
 
 
-def event_of(fields: EventFields) -> ProcessEvent:
-    """The ProcessEvent that ``fields`` describe (with a fresh attributes dict)."""
+def event_of(fields: EventFields, new_id: Callable[[], str]) -> ProcessEvent:
+    """The ProcessEvent that ``fields`` describe (with a fresh attributes dict; ``new_id()`` when the id is None)."""
     event_id, timestamp, activity, resource, case_id, lifecycle, duration_ms, cost, attributes = fields
+    if event_id is None:
+        event_id = new_id()
     return ProcessEvent(event_id, timestamp, activity, resource, case_id, lifecycle, duration_ms, cost,
                         dict(zip(attributes[::2], attributes[1::2], strict=True)))
 
@@ -50,6 +57,8 @@ class ProcessMiningEngine:
         self._count = 0
         self._unsorted: set[str] = set()
         self._unbuilt: set[str] = set()  # cases holding EventFields not yet turned into ProcessEvents
+        self._new_id = EventIds().next_id  # for the orchestrator's events, which come without an id
+        self._pending: list[EventFields] = []  # the orchestrator's events not yet in their cases (_pending_log)
         self._naive: bool | None = None
         self._mixed_tz = False
         self._cache: tuple[list[list[ProcessEvent]], _analysis.ActivityProfile | None] | None = None
@@ -71,8 +80,10 @@ class ProcessMiningEngine:
         """The one recording loop: ``entries`` are ProcessEvents, or :data:`EventFields` tuples when ``fields``.
 
         Field tuples are the orchestrator's hot path (one call per batch): nothing is built per event until the
-        log is read, when each tuple becomes ``event_of(fields)``, once.
+        log is read, when each tuple becomes ``event_of(fields)``, once. Events still pending go first.
         """
+        if self._pending and not fields:
+            self._settle()
         self._cache = None
         cases = self._cases
         unsorted = self._unsorted
@@ -102,20 +113,33 @@ class ProcessMiningEngine:
                     self._evict(order.popleft())
         return n
 
-    def _fields_recorder(self) -> Callable[[Collection[EventFields]], object]:
-        """How the orchestrator hands over its field tuples: straight into the recording loop, or, when a subclass
-        overrides ``record_event`` or ``record_events``, one ``record_event(ProcessEvent)`` at a time as before."""
+    def _pending_log(self) -> tuple[list[EventFields], int]:
+        """Where the orchestrator appends its events, as :data:`EventFields` tuples, and how many may wait there:
+        before each await it calls :meth:`_settle` once the list holds that many.
+
+        This class reads the list before anything else (every count, view, analysis, export and recording call
+        settles it first), so whoever looks at the engine sees each appended event as if recorded at once, in the
+        same order; the events are sorted into their cases ``PENDING_MAX`` at a time, one recording call for all.
+        A subclass that overrides ``record_event`` or ``record_events`` gets 1: each event reaches its
+        ``record_event`` as a ProcessEvent before the orchestrator next awaits, as when recorded one at a time.
+        """
+        return self._pending, PENDING_MAX if self._records_itself() else 1
+
+    def _records_itself(self) -> bool:
+        """False when a subclass overrides ``record_event`` or ``record_events`` (it must see every event)."""
         cls = type(self)
-        if cls.record_event is ProcessMiningEngine.record_event and (
-            cls.record_events is ProcessMiningEngine.record_events
-        ):
-            return partial(self._record, True)  # positional: no keyword dict per call
+        return cls.record_event is ProcessMiningEngine.record_event and (
+            cls.record_events is ProcessMiningEngine.record_events)
 
-        def one_at_a_time(rows: Collection[EventFields]) -> None:
-            for fields in rows:
-                self.record_event(event_of(fields))
-
-        return one_at_a_time
+    def _settle(self) -> None:
+        """Record the pending events (see :meth:`_pending_log`), oldest first."""
+        batch = self._pending[:]
+        self._pending.clear()  # in place: the orchestrator keeps appending to this list
+        if self._records_itself():
+            self._record(True, batch)
+        else:
+            for fields in batch:
+                self.record_event(event_of(fields, self._new_id))
 
     def _note_timezone(self, ts: datetime) -> None:
         """The first event sets whether the log is naive or aware; a later event of the other kind mixes it."""
@@ -136,14 +160,19 @@ class ProcessMiningEngine:
 
     def get_event_count(self) -> int:
         """Events currently held."""
+        if self._pending:
+            self._settle()
         return self._count
 
     def get_case_count(self) -> int:
         """Distinct case ids currently held."""
+        if self._pending:
+            self._settle()
         return len(self._cases)
 
     def clear(self) -> None:
         """Forget every event and case."""
+        self._pending.clear()
         self._cases.clear()
         if self._order is not None:
             self._order.clear()
@@ -158,11 +187,14 @@ class ProcessMiningEngine:
     def _build(self) -> None:
         """Turn every EventFields tuple into its ProcessEvent, in place (case order and event order kept)."""
         cases = self._cases
+        new_id = self._new_id
         for cid in self._unbuilt:
-            cases[cid] = deque(event_of(e) if isinstance(e, tuple) else e for e in cases[cid])
+            cases[cid] = deque(event_of(e, new_id) if isinstance(e, tuple) else e for e in cases[cid])
         self._unbuilt.clear()
 
     def _sorted_cases(self) -> list[list[ProcessEvent]]:
+        if self._pending:
+            self._settle()
         if self._cache is not None:
             return self._cache[0]
         if self._unbuilt:
@@ -187,7 +219,8 @@ class ProcessMiningEngine:
 
     def iter_cases(self) -> Iterator[tuple[str, list[ProcessEvent]]]:
         """``(case_id, events sorted by timestamp)`` in order of each case's first event."""
-        return zip(list(self._cases), self._sorted_cases(), strict=True)
+        cases = self._sorted_cases()  # first: it settles pending events, which may add cases
+        return zip(list(self._cases), cases, strict=True)
 
     def get_events(self, case_id: str | None = None) -> list[ProcessEvent]:
         """All events (or one case's), cases in first-seen order, each sorted by timestamp."""

@@ -5,16 +5,27 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import Callable, Collection
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from llmteam.roles._ids import EventIds
 from llmteam.roles._mining import EventFields, ProcessMiningEngine
 from llmteam.roles._models import ProcessMetrics
-from llmteam.roles._orchestration import OrchestrationContext, OrchestrationStrategy, RuleBasedStrategy
+from llmteam.roles._orchestration import OrchestrationStrategy, RuleBasedStrategy, step_context
 
-_NOT_FOUND = object()
+
+def _nothing() -> None:
+    """Settling without mining: nothing to do."""
+
+
+def _check_case_id(run_id: object) -> None:
+    """With mining, ``run_id`` becomes a case id, a dict key: refuse one that cannot be, before the run starts."""
+    try:
+        hash(run_id)
+    except TypeError:
+        raise TypeError(
+            f"run_id {run_id!r} is not hashable; pass a string (it names the run's case in the mined log)"
+        ) from None
 
 
 class PipelineOrchestrator:
@@ -43,7 +54,6 @@ class PipelineOrchestrator:
         self.history_limit = history_limit
         self._agents: dict[str, Any] = {}
         self._history: deque[dict[str, Any]] = deque(maxlen=history_limit)
-        self._new_id = EventIds().next_id
 
     def register_agent(self, name: str, agent: Any) -> None:
         """Register ``agent`` (an object with ``async process(state)``) under ``name``."""
@@ -55,29 +65,25 @@ class PipelineOrchestrator:
         """Remove the agent ``name``; a no-op when absent."""
         self._agents.pop(name, None)
 
-    def _states(self) -> dict[str, dict[str, Any]]:
-        return {
-            name: getter() if (getter := getattr(agent, "get_state", _NOT_FOUND)) is not _NOT_FOUND  # type: ignore[operator]
-            else {"status": "available"}
-            for name, agent in self._agents.items()
-        }
-
     async def orchestrate(self, run_id: str, input_data: dict[str, Any]) -> dict[str, Any]:
         """Run ``run_id`` from ``input_data`` until the strategy ends it; returns the final state.
 
-        With mining on, events reach the engine in one call per stretch without an await (the decision with the
-        first agent's start, an agent's completion with the next one's start, the step's last event before it
-        yields): whenever another task can run, the engine holds exactly the events that recording them one at a
-        time would have given it, in the same order. An agent's start event takes the time of the step's event
-        before it (nothing but this bookkeeping happens in between).
+        With mining on, events go to the engine's pending list (see ``ProcessMiningEngine._pending_log``), which
+        the engine reads before answering anything: whoever looks at it, whenever, sees exactly the events that
+        recording them one at a time would have given it, in the same order. An agent's start event takes the
+        time of the step's event before it (nothing but this bookkeeping happens in between).
         """
         state = dict(input_data)
         step = "start"
         run_history: list[dict[str, Any]] = []
         mining = self.process_mining
-        record = mining._fields_recorder() if mining is not None else None  # takes EventFields tuples
-        carry: EventFields | None = None  # with mining, the step's latest event, not yet handed to the engine
-        new_id = self._new_id
+        pending: list[EventFields] | None = None
+        settle_at = 0  # with mining, settle the pending list before an await once it holds this many events
+        settle: Callable[[], None] = _nothing
+        if mining is not None:
+            _check_case_id(run_id)
+            pending, settle_at = mining._pending_log()
+            settle = mining._settle
         agents = self._agents
         decide = self.strategy.decide
         history = self._history
@@ -89,16 +95,15 @@ class PipelineOrchestrator:
                     f"pipeline {self.pipeline_id!r} run {run_id!r} exceeded max_steps={self.max_steps} decisions "
                     f"without ending (last step {step!r}); make the strategy return 'end' or raise max_steps"
                 )
-            ctx = OrchestrationContext(step, list(agents), self._states(), list(run_history), state)
-            decision = await decide(ctx)
+            decision = await decide(step_context(step, agents, list(run_history), state))
             kind = decision.decision_type
             targets = decision.target_agents
-            now = datetime.now()
-            if record is not None:
-                carry = (
-                    new_id(), now, f"decision:{kind}", "orchestrator", run_id, "complete", 0, 0.0,
+            now = last = datetime.now()
+            if pending is not None:
+                pending.append((
+                    None, now, f"decision:{kind}", "orchestrator", run_id, "complete", 0, 0.0,
                     ("reason", decision.reason, "confidence", decision.confidence),
-                )
+                ))
             done = True
             if kind == "route" and targets:
                 for name in targets:
@@ -107,18 +112,21 @@ class PipelineOrchestrator:
                         continue
                     done = False
                     step = name
-                    if record is not None and carry is not None:
-                        start: EventFields = (new_id(), carry[1], name, name, run_id, "start", 0, 0.0, ())
-                        record((carry, start))
+                    if pending is not None:
+                        pending.append((None, last, name, name, run_id, "start", 0, 0.0, ()))
+                        if len(pending) >= settle_at:
+                            settle()
                     started = time.perf_counter()
                     try:
                         result = await agent.process(state)
                     except Exception as exc:
-                        self._agent_failed(name, exc, started, run_id, run_history, decision.reason, record)
+                        self._agent_failed(name, exc, started, run_id, run_history, decision.reason, pending)
+                        settle()
                         raise
-                    if record is not None:
+                    if pending is not None:
                         elapsed = int((time.perf_counter() - started) * 1000)
-                        carry = (new_id(), datetime.now(), name, name, run_id, "complete", elapsed, 0.0, ())
+                        last = datetime.now()
+                        pending.append((None, last, name, name, run_id, "complete", elapsed, 0.0, ()))
                     if isinstance(result, dict):
                         state.update(result)
             elif kind == "retry" and targets:
@@ -131,21 +139,21 @@ class PipelineOrchestrator:
             }
             run_history.append(entry)
             history.append(entry)
-            if record is not None and carry is not None:
-                record((carry,))
+            if pending is not None and len(pending) >= settle_at:
+                settle()
             await asyncio.sleep(0)
             if done:
                 return state
 
     def _agent_failed(
         self, name: str, exc: Exception, started: float, run_id: str, run_history: list[dict[str, Any]], reason: str,
-        record: Callable[[Collection[EventFields]], object] | None,
+        pending: list[EventFields] | None,
     ) -> None:
-        """Record an agent's failure: an ``error`` event (with mining, through the run's recorder), a history entry."""
+        """Record an agent's failure: an ``error`` event (with mining, on the pending list), a history entry."""
         now = datetime.now()
-        if record is not None:
+        if pending is not None:
             elapsed = int((time.perf_counter() - started) * 1000)
-            record(((self._new_id(), now, name, name, run_id, "error", elapsed, 0.0, ("error", str(exc))),))
+            pending.append((None, now, name, name, run_id, "error", elapsed, 0.0, ("error", str(exc))))
         entry = {
             "step": name,
             "decision": {"type": "error", "targets": [name], "reason": reason},
