@@ -87,10 +87,13 @@ def interleave(ours: Callable[[], float], peer: Callable[[], float], rounds: int
     return statistics.median(a), statistics.median(b)
 
 
-def row(path: str, ours_s: float, peer_s: float, target: float, unit: str = "s") -> tuple[str, str, str, str, str]:
-    """One printed row: the path, both medians, the ratio (peer time / our time: above 1 means we are faster)."""
+def row(path: str, ours_s: float, peer_s: float, target: float | None,
+        unit: str = "s") -> tuple[str, str, str, str, str]:
+    """One printed row: the path, both medians, the ratio (peer time / our time: above 1 means we are faster);
+    ``target=None`` for a row printed for information, with no target."""
     ratio = peer_s / ours_s
-    return (path, f"{ours_s:.4f} {unit}", f"{peer_s:.4f} {unit}", f"x{ratio:.2f}", "yes" if ratio >= target else "NO")
+    met = "(no target)" if target is None else "yes" if ratio >= target else "NO"
+    return (path, f"{ours_s:.4f} {unit}", f"{peer_s:.4f} {unit}", f"x{ratio:.2f}", met)
 
 
 def print_table(rows: list[tuple[str, str, str, str, str]], peer_name: str) -> None:

@@ -115,7 +115,7 @@ def main() -> None:
             args.rounds,
         )
         rows.append(row(f"XES export, {name} layout, full escaping ({args.events:,} events)", ours_s, base_s,
-                        0.0 if unique else 1.0))
+                        None if unique else 1.0))
     print(f"XES export vs an unescaped writer of the same layout, {args.rounds} interleaved rounds (CPU time,"
           f" medians), load average {os.getloadavg()[0]:.1f}")
     print_table(rows, "unescaped writer")
