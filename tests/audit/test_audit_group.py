@@ -327,3 +327,50 @@ async def test_a_lone_callers_error_from_commit_reaches_it_without_commit_one() 
 
     with pytest.raises(AuditStorageError, match="disk full"):
         await GroupCommitter(commit).submit("t", {})
+
+
+async def test_without_yield_first_a_lone_caller_commits_at_once_and_the_crowd_shares_the_next_commit() -> None:
+    """A store whose commit awaits a server (yield_first=False): the first caller commits before any other ready
+    task runs; callers ready in the same turn queue while that commit is in flight and share one commit after it."""
+    from llmteam.audit._group import GroupCommitter
+
+    calls: list[tuple[str, int]] = []
+    ran: list[str] = []
+
+    def record(tenant: str, n: int) -> AuditRecord:
+        return AuditRecord(f"r{n}", n, datetime(2024, 1, 1, tzinfo=timezone.utc), EV, tenant_id=tenant)
+
+    async def commit(entries: list[Any]) -> list[Any]:
+        calls.append(("commit", len(entries)))
+        await asyncio.sleep(0.01)  # the server round trip
+        return [record(t, i + 1) for i, (t, _, _) in enumerate(entries)]
+
+    async def commit_one(tenant: str, fields: dict[str, Any]) -> AuditRecord:
+        calls.append(("commit_one", len(ran)))  # how many other tasks ran before the commit started
+        await asyncio.sleep(0.01)
+        return record(tenant, 1)
+
+    async def other() -> None:
+        ran.append("other")
+
+    for yield_first, ran_before in ((True, 1), (False, 0)):
+        committer = GroupCommitter(commit, commit_one, yield_first=yield_first)
+        calls.clear()
+        ran.clear()
+        bystander = asyncio.ensure_future(other())  # ready: runs at the first yield
+        await committer.submit("t", {})
+        await bystander
+        assert calls == [("commit_one", ran_before)]
+
+    committer = GroupCommitter(commit, commit_one, yield_first=False)
+    calls.clear()
+    ran.clear()
+    await asyncio.gather(*(committer.submit("t", {}) for _ in range(16)))
+    assert calls == [("commit_one", 0), ("commit", 15)] and committer.groups == 2
+
+
+def test_only_stores_whose_commit_awaits_a_server_skip_the_yield() -> None:
+    from llmteam.audit.stores import PostgresAuditStore
+
+    assert PostgresAuditStore.yield_before_lone_commit is False
+    assert SQLiteAuditStore.yield_before_lone_commit is True  # an inline commit blocks the loop: nobody could queue

@@ -9,7 +9,9 @@ timer or artificial delay is needed: a lone caller is written at once, many call
 
 A caller that finds no commit in progress yields to the event loop once (so callers that are ready too can
 queue), and if it is still alone it commits its own record in its own task through ``commit_one``: no committer
-task, future or outcome list on the path of a sequential caller.
+task, future or outcome list on the path of a sequential caller. With ``yield_first=False`` (a store whose commit
+always awaits a server round trip) it commits at once: callers ready in the same turn queue while that commit is
+in flight and share the next one.
 
 A failed group was rolled back as a whole, so nothing in it was acknowledged. If another writer took a
 sequence number the heads are reloaded and the whole group is re-linked and retried; if no head moved the
@@ -45,14 +47,18 @@ class GroupCommitter:
     """Queues write-through log() calls and commits them in groups through ``commit(entries) -> outcomes``.
 
     ``commit_one(tenant, fields) -> record`` commits a lone caller's record; by default it goes through ``commit``.
+    ``yield_first``: a caller that finds no commit in progress first lets the other ready tasks queue (see above).
     """
 
     def __init__(
         self,
         commit: Callable[[list[Entry]], Awaitable[Outcome]],
         commit_one: Callable[[str, dict[str, Any]], Awaitable[AuditRecord]] | None = None,
+        *,
+        yield_first: bool = True,
     ) -> None:
         self._commit = commit
+        self._yield_first = yield_first
         self._commit_one = commit_one or self._one_through_commit
         self._pending: list[Entry] = []
         self._task: asyncio.Task[Any] | None = None  # the committer: a task of ours or a lone caller's
@@ -89,7 +95,8 @@ class GroupCommitter:
             else:
                 self._task = me
                 try:
-                    await _yield_once()
+                    if self._yield_first:
+                        await _yield_once()
                     if len(self._pending) == 1:  # still alone: commit it here; a cancel then only hits this caller
                         self._pending.clear()
                         self.groups += 1

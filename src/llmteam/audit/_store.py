@@ -57,6 +57,10 @@ class AuditStoreBase:
 
     atomic_batches: ClassVar[bool] = False  # append_many() stores all records or none (one transaction)
     group_commit: ClassVar[bool] = False  # concurrent log() calls may share one append_many() (llmteam.audit._group)
+    # With group commit, a lone caller yields once before committing so callers ready in the same turn share its
+    # commit. A store whose commit always awaits I/O (a server round trip) sets False: callers that arrive while
+    # it is in flight form the next group, and a lone caller saves an event-loop turn.
+    yield_before_lone_commit: ClassVar[bool] = True
     path: str | None = None  # the file a store keeps its records in, if any (the signing key is kept beside it)
 
     async def append(self, record: AuditRecord) -> None:

@@ -87,7 +87,8 @@ class AuditTrail(ConvenienceLogging):
         self._flush_lock = asyncio.Lock()
         self._group: GroupCommitter | None = None
         if self._store.group_commit is True and self._store.atomic_batches:
-            self._group = GroupCommitter(self._commit_group, self._commit_one)
+            self._group = GroupCommitter(self._commit_group, self._commit_one,
+                                         yield_first=self._store.yield_before_lone_commit is not False)
 
     @property
     def tenant_id(self) -> str:

@@ -78,6 +78,8 @@ def _ddl(t: str) -> list[str]:
 class PostgresAuditStore(SQLAppending):
     """Audit records in PostgreSQL; pass an asyncpg ``pool`` or a ``dsn`` (the pool is then created at first use)."""
 
+    yield_before_lone_commit = False  # every commit awaits the server: concurrent callers queue behind it
+
     def __init__(
         self, pool: PostgresBackend | PgPool | None = None, table_name: str = "audit_log", *, dsn: str | None = None
     ) -> None:
