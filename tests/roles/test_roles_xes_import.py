@@ -69,6 +69,16 @@ def test_foreign_xes_with_nested_attributes_and_z_dates() -> None:
     assert ev.timestamp == datetime(2020, 1, 1, tzinfo=timezone.utc) and ev.attributes == {"f": 1.5}
 
 
+def test_a_comment_after_an_empty_trace_cannot_put_a_stray_event_in_it() -> None:
+    """The reader sees what an XML parser sees. An empty <trace /> followed by a comment holding "=' '>" was once
+    read as a start tag with an attribute (its end taken for an attribute name), so an event outside any trace,
+    which the reader skips, was imported as the phantom trace's."""
+    event = ("<event><string key='concept:name' value='A'/><date key='time:timestamp' value='2020-01-01T00:00:00Z'/>"
+             "</event>")
+    assert import_xes(f"<log><trace />{event}</log>") == []
+    assert import_xes(f"<log><trace /><!--=' '>-->{event}</log>") == []
+
+
 @pytest.mark.parametrize("bad, match", [
     ("<log><trace><event><string key='concept:name' value='a'/></event></trace></log>", "no time:timestamp"),
     ("<log><trace>", "well-formed"),

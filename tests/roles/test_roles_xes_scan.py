@@ -125,6 +125,17 @@ def test_every_split_of_a_document_with_every_kind_of_markup() -> None:
             assert token_view([doc[:cut], doc[cut:second], doc[second:]]) == want, (cut, second)
 
 
+@pytest.mark.parametrize("doc", [
+    "<log /><!--=''>-->",  # found by the property test: "/><!--" was read as an attribute name
+    "<log><trace /><!--=' '>--></log>",
+    "<log><a\t/><?pi ='x'>?><b /><![CDATA[=\"\">]]></log>",
+])
+def test_an_empty_tag_before_markup_with_an_equals_sign_is_read_as_expat_reads_it(doc: str) -> None:
+    """An attribute name is an XML Name: it never holds "/", ">", "<", "!", "?", "=" or a quote, so a tag's end
+    is never taken for an attribute that runs on into the comment (or PI, CDATA) after it."""
+    assert token_view([doc]) == expat_view(doc)
+
+
 def test_values_are_normalised_as_xml_says() -> None:
     assert attribute_value("a\tb\r\nc\rd\ne") == "a b c d e"  # literal white space: one space each
     assert attribute_value("&#9;&#10;&#x0D;&lt;&gt;&amp;&quot;&apos;") == "\t\n\r<>&\"'"  # references: as named

@@ -38,6 +38,7 @@ FIELD_KEYS = {
 _S = "[ \t\r\n]"  # XML white space (``\s`` would also take other Unicode spaces)
 _V = '[^"&<\t\n\r]'  # a character of an attribute value that is neither a reference nor normalised white space
 _NAME = "[^ \t\r\n/>!?<]+"
+_ATTR = "[^ \t\r\n=/>!?<\"']+"  # an attribute name: an XML Name never holds these (nor can a tag's "/>" be one)
 _TYPES = "string|int|float|boolean|date|id"
 # An attribute element of the event's extra attributes, whose key is none of the event's fields (a field key there
 # would set the field when the layout omitted it: such events take the general path)
@@ -63,7 +64,7 @@ def token_pattern(whole_events: bool = True) -> re.Pattern[str]:
         + ("" if whole_events else "(?!)")
         + _LLMTEAM_EVENT
         + f'|({_NAME}) key="({_V}*)" value="({_V}*)"/>'
-        + f"|({_NAME})((?:{_S}+[^ \t\r\n=]+{_S}*={_S}*(?:\"[^\"]*\"|'[^']*'))*){_S}*(/?)>"
+        + f"|({_NAME})((?:{_S}+{_ATTR}{_S}*={_S}*(?:\"[^\"]*\"|'[^']*'))*){_S}*(/?)>"
         + f"|/({_NAME}){_S}*>"
         + r"|!--.*?-->|!\[CDATA\[.*?]]>|\?.*?\?>"
         + r")|(<(?:!--|!\[CDATA\[|\?).*|<[^<]*)\Z|(<)",
@@ -86,7 +87,7 @@ def scan(pattern: re.Pattern[str], pending: str, data: str) -> tuple[list[tuple[
 EXTRA = re.compile(f'<({_TYPES}) key="({_V}*)" value="({_V}*)"/>')
 """The extra attributes of an event :data:`TOKEN` matched whole: (type, key, value)."""
 
-_ATTRIBUTE = re.compile(f"([^ \t\r\n=]+){_S}*={_S}*(?:\"([^\"]*)\"|'([^']*)')")
+_ATTRIBUTE = re.compile(f"({_ATTR}){_S}*={_S}*(?:\"([^\"]*)\"|'([^']*)')")
 _REFERENCE = re.compile("&(?:(lt|gt|amp|quot|apos)|#([0-9]+)|#x([0-9a-fA-F]+));")
 _ENTITIES = {"lt": "<", "gt": ">", "amp": "&", "quot": '"', "apos": "'"}
 _SPACES = str.maketrans("\t\n\r", "   ")
