@@ -326,11 +326,12 @@ class PostgresBackend(Backend):
         """Run one statement as its own transaction (committed when this returns), on the held connection when
         it is free (see :class:`HeldConnection`), else on the pool."""
         held = self._held
-        if held is not None:
-            return await held.execute(query, *args)
-        pool = await self.pool()
-        held = self._held
-        return await (held.execute(query, *args) if held is not None else pool.execute(query, *args))
+        if held is None:
+            pool = await self.pool()  # opening a pool of its own gives the backend its held connection
+            held = self._held
+            if held is None:  # a borrowed pool is never held
+                return await pool.execute(query, *args)
+        return await held.execute(query, *args)
 
     async def ensure_schema(self, component: str, migrations: Migrations) -> PgPool:
         """Migrate ``component`` once per backend (see :func:`ensure_schema`); returns the pool."""

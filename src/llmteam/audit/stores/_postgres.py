@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, NoReturn
 
 from llmteam.audit._errors import AuditStorageError
 from llmteam.audit._query import AuditQuery, normalized
@@ -119,10 +119,7 @@ class PostgresAuditStore(SQLAppending):
                 async with pool.acquire() as conn, conn.transaction():
                     await conn.executemany(self._insert, rows)
         except Exception as exc:
-            error = self._append_error(exc)
-            if error is None:
-                raise
-            raise error from exc
+            self._raise_append_error(exc)
 
     async def append_linked(self, tenant_id: str, link: Link) -> list[AuditRecord]:
         """Read the head and append ``link(head)`` in one transaction holding the tenant's advisory lock.
@@ -138,23 +135,20 @@ class PostgresAuditStore(SQLAppending):
                 records = link((int(row[0]), str(row[1])) if row else (0, ""))
                 await conn.executemany(self._insert, [to_row(r) for r in records])
         except Exception as exc:
-            error = self._append_error(exc)
-            if error is None:
-                raise
-            raise error from exc
+            self._raise_append_error(exc)
         return records
 
-    def _append_error(self, exc: Exception) -> AuditStorageError | None:
-        """An append's failure as the audit module's error (a taken sequence, a lost server, another database
-        error), or None when it is none of those (raised as it is)."""
+    def _raise_append_error(self, exc: Exception) -> NoReturn:
+        """Raise an append's failure as the audit module's error (a taken sequence, a lost server, another database
+        error), or as it is when it is none of those."""
         asyncpg = import_asyncpg()
         if isinstance(exc, asyncpg.UniqueViolationError):
-            return duplicate_error(exc)
+            raise duplicate_error(exc) from exc
         if isinstance(exc, connection_errors()):
-            return self._unavailable(exc)
+            raise self._unavailable(exc) from exc
         if isinstance(exc, asyncpg.PostgresError):
-            return AuditStorageError(f"PostgreSQL audit store failed to append: {exc}")
-        return None
+            raise AuditStorageError(f"PostgreSQL audit store failed to append: {exc}") from exc
+        raise exc
 
     async def _fetch(self, sql: str, *params: Any) -> list[Any]:
         try:
