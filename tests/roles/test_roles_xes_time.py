@@ -61,6 +61,38 @@ def test_a_half_hour_offset_gives_the_part_of_the_utc_hour_within_the_local_hour
                          "2024-01-01T04:")
 
 
+def test_a_naive_time_in_the_spring_forward_gap_is_written_as_python_converts_it() -> None:
+    """02:30 on the night clocks jump from 02:00 to 03:00 does not exist. The event log sorts it, and mining reads
+    it, as ``ts.astimezone(timezone.utc)`` converts it (00:30Z, fold=0); the XES writer wrote another instant, an
+    hour later (it subtracted the offset of the moved wall time 01:30+01:00 from 02:30), so an exported log could
+    disagree with the stored log's own order."""
+    utc = UTCText()
+    with local_zone("Europe/Berlin"):
+        for ts in (datetime(2026, 3, 29, 2, 30), datetime(2026, 3, 29, 2, 0), datetime(2026, 3, 29, 2, 30, fold=1)):
+            assert utc(ts) == ts.astimezone(timezone.utc).isoformat()
+        assert utc(datetime(2026, 3, 29, 2, 30)) == "2026-03-29T00:30:00+00:00"
+
+
+# Nights clocks change in the zones below (gaps and repeated hours, of an hour and of half an hour), and any time.
+_CHANGE_DAYS = [datetime(2026, 3, 29), datetime(2026, 10, 25), datetime(2026, 3, 8), datetime(2026, 11, 1),
+                datetime(2026, 4, 5), datetime(2026, 10, 4)]
+_naive = st.builds(lambda day, minutes, fold: (day + timedelta(minutes=minutes)).replace(fold=fold),
+                   st.sampled_from(_CHANGE_DAYS), st.integers(0, 5 * 60), st.sampled_from([0, 1])) | st.datetimes(
+                       min_value=datetime(1840, 1, 1), max_value=datetime(2040, 12, 31))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_naive, min_size=1, max_size=20),
+       st.sampled_from(["UTC", "Europe/Berlin", "America/New_York", "Australia/Lord_Howe", "Asia/Kolkata"]))
+def test_every_naive_time_is_written_as_astimezone_utc_gives_it(times: list[datetime], zone: str) -> None:
+    """The per-hour offset cache never changes the answer: every naive time, including times in a gap or a repeated
+    hour (either fold), is written as ``ts.astimezone(timezone.utc).isoformat()``."""
+    with local_zone(zone):
+        utc = UTCText()
+        for ts in times + times:  # the second pass reads the cache the first one filled
+            assert utc(ts) == ts.astimezone(timezone.utc).isoformat()
+
+
 _starts = st.sampled_from([datetime(2024, 1, 1, 12), datetime(2024, 11, 3, 0, 30), datetime(2024, 3, 10, 1, 30),
                            datetime(2024, 4, 7, 1), datetime(2024, 10, 6, 1, 10), datetime(1850, 1, 1, 12)])
 _times = st.builds(lambda t, us, tz, fold: (t + timedelta(microseconds=us)).replace(tzinfo=tz, fold=fold), _starts,

@@ -15,6 +15,9 @@ _HOUR = timedelta(hours=1)
 class UTCText:
     """Naive-local/aware datetimes to UTC ISO text, caching the local UTC offset per hour.
 
+    Every time is converted as ``astimezone(timezone.utc)`` converts it, the rule the event log sorts by
+    (``timestamp_us``) and mining reads mixed logs with, also for a naive time in a spring-forward gap.
+
     A naive datetime is formatted once: its first 13 characters name the hour whose offset is looked up, and with a
     zero offset (a machine on UTC) that text is the answer as it stands. The text always comes from
     ``datetime.isoformat`` itself: a subclass's own ``isoformat`` could return markup, and this text is not escaped.
@@ -31,7 +34,9 @@ class UTCText:
             hour = text[:13] if not ts.fold else text[:13] + "/1"  # the repeated hour at the end of summer time
             offset = self._offsets.get(hour)
             if offset is None:
-                offset = ts.astimezone().utcoffset() or timedelta(0)
+                # how far Python's own conversion moves the wall time: in a spring-forward gap (a time that does
+                # not exist) astimezone() moves the wall time too, so its utcoffset() would be the wrong one
+                offset = ts - ts.astimezone(timezone.utc).replace(tzinfo=None)
                 if len(self._offsets) < 100_000:
                     self._offsets[hour] = offset
             return text + UTC_END if not offset else _ISO(ts - offset) + UTC_END
