@@ -12,7 +12,7 @@ import pytest
 
 from llmteam import StoreConnectionError
 from llmteam.backends import PostgresBackend, open_backend
-from llmteam.backends.postgres import _redact, create_pool, ensure_schema
+from llmteam.backends.postgres import HeldConnection, ServerPool, _redact, create_pool, ensure_schema
 
 pytestmark = pytest.mark.postgres
 
@@ -105,6 +105,54 @@ async def test_a_sql_error_is_raised_as_is_and_the_next_statement_runs(backend: 
         await backend.execute("INSERT INTO pids (n, pid) SELECT 1, 0")
     await backend.execute(RECORD_PID)
     assert len(await pids(pg_pool)) == 2
+
+
+async def test_the_held_connection_goes_back_to_the_pool_every_lease_statements(
+    backend: PostgresBackend, pg_pool: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(HeldConnection, "LEASE_STATEMENTS", 3)
+    inner = (await backend.pool()).pool  # type: ignore[attr-defined]
+    busy = []
+    for _ in range(7):
+        await backend.execute(RECORD_PID)
+        busy.append(inner.get_size() - inner.get_idle_size())
+    # the fixture's CREATE TABLE was the lease's first statement: handed back after every third, leased again after
+    assert busy == [1, 0, 1, 1, 0, 1, 1]
+    assert len(await pids(pg_pool)) == 7
+
+
+async def test_the_held_connection_goes_back_to_the_pool_once_held_lease_seconds(
+    backend: PostgresBackend, pg_pool: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(HeldConnection, "LEASE_SECONDS", 0.0)  # every lease is old enough after its statement
+    inner = (await backend.pool()).pool  # type: ignore[attr-defined]
+    for _ in range(3):
+        await backend.execute(RECORD_PID)
+        assert inner.get_size() - inner.get_idle_size() == 0
+    assert len(await pids(pg_pool)) == 3
+
+
+async def test_the_pools_query_limit_recycles_the_held_connection(
+    postgres_url: str, pg_pool: Any, unique_name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """asyncpg closes a connection that ran ``max_queries`` when it comes back to the pool (a guard against
+    server-side memory growth); a held connection that never came back escaped it."""
+    monkeypatch.setattr(HeldConnection, "LEASE_STATEMENTS", 2)
+    await pg_pool.execute(f"CREATE TABLE {unique_name} (n BIGSERIAL PRIMARY KEY, pid INT NOT NULL)")
+    try:
+        inner = await asyncpg.create_pool(postgres_url, min_size=1, max_size=2, max_queries=2,
+                                          server_settings={"search_path": unique_name})
+        held = HeldConnection(ServerPool(inner, postgres_url))
+        try:
+            for _ in range(6):
+                await held.execute(f"INSERT INTO {unique_name} (pid) SELECT pg_backend_pid()")
+        finally:
+            await held.close()
+            await asyncio.wait_for(inner.close(), HANG_GUARD)
+        used = [r["pid"] for r in await pg_pool.fetch(f"SELECT pid FROM {unique_name} ORDER BY n")]
+        assert len(used) == 6 and len(set(used)) == 3  # a fresh server connection every two statements
+    finally:
+        await pg_pool.execute(f"DROP TABLE {unique_name}")
 
 
 async def test_a_held_connection_closed_while_idle_is_replaced_before_the_next_statement(

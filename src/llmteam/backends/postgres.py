@@ -9,7 +9,8 @@ A backend that opened its pool also keeps one of the pool's connections, its :cl
 single statements that are their own transaction (:meth:`PostgresBackend.execute`: a lone durable audit append):
 leasing a connection per statement (``Pool.execute``) costs a task and a timer per call. One caller uses it at a
 time (a caller that finds it busy runs on the pool); a broken connection is handed back and replaced at the next
-statement; closing the backend hands it back before the pool closes.
+statement; it goes back to the pool every 1,000 statements or 60 seconds, so the pool's limits (``max_queries``)
+apply to it too; closing the backend hands it back before the pool closes.
 
 Pools made by :func:`create_pool` survive a server restart on their own (asyncpg replaces a broken connection at
 the next acquire); while the server is down or restarting, every failure to reach it surfaces as
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 import zlib
 from collections.abc import Iterable, Sequence
 from types import TracebackType
@@ -160,7 +162,14 @@ class HeldConnection:
     is not, or that broke under its statement, is terminated; one whose statement was cancelled goes back to the
     pool (which cancels the statement on the server and resets it); the next statement leases a fresh one.
     :meth:`close` hands it back (after the statement in flight, if any), so ``Pool.close()`` never waits on it.
+
+    It also goes back to the pool after every :attr:`LEASE_STATEMENTS` statements or once it has been held for
+    :attr:`LEASE_SECONDS`, so the pool's own limits apply to it too (asyncpg closes a connection that ran
+    ``max_queries`` when it comes back); giving it back costs no round trip (the pool's reset is a no-op).
     """
+
+    LEASE_STATEMENTS = 1000
+    LEASE_SECONDS = 60.0
 
     def __init__(self, pool: ServerPool) -> None:
         self._pool = pool
@@ -169,6 +178,8 @@ class HeldConnection:
         self._conn: PgConnection | None = None
         self._busy = False
         self._closing = False
+        self._statements = 0  # run on the current lease
+        self._leased_at = 0.0
 
     async def execute(self, query: str, *args: object) -> str:
         """Run one statement as its own transaction; durable (committed) when it returns."""
@@ -181,7 +192,7 @@ class HeldConnection:
                 self._drop()
                 lease = self._pool.acquire()
                 self._conn = conn = await lease.__aenter__()
-                self._lease = lease
+                self._lease, self._statements, self._leased_at = lease, 0, time.monotonic()
             try:
                 return await conn.execute(query, *args)
             except connection_errors() as exc:
@@ -194,7 +205,10 @@ class HeldConnection:
                 raise
         finally:
             self._busy = False
-            if self._closing:
+            self._statements += 1
+            if self._closing or self._statements >= self.LEASE_STATEMENTS or (
+                time.monotonic() - self._leased_at >= self.LEASE_SECONDS
+            ):
                 await self._hand_back()
 
     def _usable(self, conn: PgConnection) -> bool:
