@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sys
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
@@ -24,6 +23,7 @@ from llmteam.licensing import LicenseTier
 from llmteam.llm import Message, ToolCall
 from llmteam.observability import NO_TELEMETRY, NoTelemetry
 from llmteam.ratelimit import RateLimiter, RateLimitError
+from llmteam.tools._deadline import Deadlines
 from llmteam.tools._errors import ToolArgumentsError, ToolError, ToolFailedError, ToolTimeoutError
 from llmteam.tools._guard import MAX_ERROR_CHARS, SealedValue, bounded, canonical, digest, result_text, sealed_leak
 from llmteam.tools._policy import Decision, Risk, ToolPolicy, ToolRule
@@ -137,6 +137,15 @@ class ToolScope:
     rules: dict[tuple[str, str], ToolRule] = field(default_factory=dict)
     usage: ToolUsage = field(default_factory=ToolUsage)
     usage_by_agent: dict[str, ToolUsage] = field(default_factory=dict)
+    _deadlines: Deadlines | None = field(default=None, init=False, repr=False, compare=False)
+
+    def deadlines(self) -> Deadlines:
+        """The timeouts of this run's calls in the running event loop (one timer for all of them)."""
+        loop = asyncio.get_running_loop()
+        table = self._deadlines
+        if table is None or table.loop is not loop:
+            table = self._deadlines = Deadlines(loop)
+        return table
 
     async def emit(self, kind: str, **data: Any) -> None:
         """Tell the run's listener (streaming) what happened.
@@ -162,9 +171,10 @@ class ToolScope:
 def _refusal(rule: ToolRule, scope: ToolScope, agent: str, tool: str, arguments: Mapping[str, Any]) -> str | None:
     if rule.decision is Decision.DENY:
         return f"the tool policy denies {tool!r} to agent {agent!r}"
-    missing = sorted(f for f in rule.features if not scope.has_feature(f))
-    if missing:
-        return f"tool {tool!r} needs the tenant feature(s) {missing}"
+    if rule.features:
+        missing = sorted(f for f in rule.features if not scope.has_feature(f))
+        if missing:
+            return f"tool {tool!r} needs the tenant feature(s) {missing}"
     if rule.licence_tier is not None and not scope.has_tier(rule.licence_tier):
         return f"tool {tool!r} needs the {rule.licence_tier.value} licence tier"
     violation = rule.violation(arguments)
@@ -225,27 +235,16 @@ async def _permit(scope: ToolScope, tool: str, rule: ToolRule) -> tuple[RateLimi
     return limiter, None
 
 
-async def _run(tool: Tool, args: dict[str, Any], rule: ToolRule) -> str:
+async def _run(scope: ToolScope, tool: Tool, args: dict[str, Any], rule: ToolRule) -> str:
+    """The tool's result as text; past the rule's timeout the call is cancelled (ToolTimeoutError)."""
     if rule.timeout is None:
         result = await tool.handler(args)
     else:
         try:
-            result = await _within(tool.handler(args), rule.timeout)
+            result = await scope.deadlines().run(tool.handler(args), rule.timeout)
         except asyncio.TimeoutError:
             raise ToolTimeoutError(f"tool {tool.name!r} did not finish within {rule.timeout:g}s") from None
     return result_text(tool.name, result)
-
-
-async def _within(call: Awaitable[Any], seconds: float) -> Any:
-    """``await call``, cancelled with TimeoutError after ``seconds``.
-
-    ``asyncio.timeout`` (3.11+) runs the call in the current task; ``wait_for`` before 3.12 wraps it in a new
-    task, which costs a task and an extra event-loop turn on every governed call.
-    """
-    if sys.version_info >= (3, 11):
-        async with asyncio.timeout(seconds):
-            return await call
-    return await asyncio.wait_for(call, seconds)  # pragma: no cover - Python 3.10
 
 
 async def govern(scope: ToolScope, agent: AgentTools, call: ToolCall) -> ToolOutcome:
@@ -291,7 +290,7 @@ async def govern(scope: ToolScope, agent: AgentTools, call: ToolCall) -> ToolOut
     if rule.decision is Decision.CONFIRM:
         refusal = await _approve(scope, tool, call, agent.agent, args, rule)
     limiter = None
-    if refusal is None:
+    if refusal is None and rule.calls_per_minute is not None:  # no coroutine for the (common) unlimited tool
         limiter, refusal = await _permit(scope, name, rule)
     if refusal is not None:
         scope.counts[key] -= 1
@@ -313,7 +312,7 @@ async def _execute(scope: ToolScope, agent: AgentTools, tool: Tool, call: ToolCa
     error: BaseException | None = None
     try:
         with scope.telemetry.tool(name, call.id, args, description=tool.description) as span:
-            content = bounded(await _run(tool, args, rule), scope.max_result_chars)
+            content = bounded(await _run(scope, tool, args, rule), scope.max_result_chars)
             span.set_result(content)
     except (Exception, asyncio.TimeoutError) as exc:
         error = exc

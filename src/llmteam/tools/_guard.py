@@ -93,11 +93,12 @@ def result_text(tool: str, result: Any) -> str:
     """What a tool's result looks like to the model: text as is, anything else as JSON (ToolResultError if not)."""
     if isinstance(result, str):
         return result
-    from pydantic_core import to_jsonable_python
-
     try:  # a plain number, bool or None is its own JSON value; anything else is converted first
-        plain = result if type(result) in _JSON_SCALARS else to_jsonable_python(result)
-        return _RESULT_JSON(plain)
+        if type(result) in _JSON_SCALARS:
+            return _RESULT_JSON(result)
+        from pydantic_core import to_jsonable_python
+
+        return _RESULT_JSON(to_jsonable_python(result))
     except (TypeError, ValueError) as exc:
         raise ToolResultError(
             f"tool {tool!r} returned a {type(result).__name__} that cannot be sent to the model as JSON ({exc}); "
