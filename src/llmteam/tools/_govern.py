@@ -331,8 +331,10 @@ async def _execute(scope: ToolScope, agent: AgentTools, tool: Tool, call: ToolCa
         result_digest=digest(scope.digest_key, content), duration_ms=round(elapsed, 3), price=price,
     )
     if scope.mining is not None:
-        scope.mining(f"tool:{name}", "complete" if ok else "error", int(elapsed), price,
-                     {"agent": agent.agent, "call_id": call.id, **({} if ok else {"error": (message or "")[:500]})})
+        attributes = {"agent": agent.agent, "call_id": call.id}
+        if message is not None:
+            attributes["error"] = message[:500]
+        scope.mining(f"tool:{name}", "complete" if ok else "error", int(elapsed), price, attributes)
     if scope.on_event is not None:
         await scope.emit("tool_finished", agent=agent.agent, tool=name, call_id=call.id, ok=ok,
                          duration_ms=elapsed, error=message)
