@@ -20,81 +20,24 @@ from typing import Any
 from llmteam.audit import AuditEventType, AuditSeverity, AuditTrail
 from llmteam.context import SensitivityLevel
 from llmteam.licensing import LicenseTier
-from llmteam.llm import Message, ToolCall
+from llmteam.llm import ToolCall
 from llmteam.observability import NO_TELEMETRY, NoTelemetry
 from llmteam.ratelimit import RateLimiter, RateLimitError
 from llmteam.tools._deadline import Deadlines
 from llmteam.tools._errors import ToolArgumentsError, ToolError, ToolFailedError, ToolTimeoutError
-from llmteam.tools._guard import MAX_ERROR_CHARS, SealedValue, bounded, canonical, digest, result_text, sealed_leak
+from llmteam.tools._guard import MAX_ERROR_CHARS, Digester, SealedValue, bounded, canonical, result_text, sealed_leak
+from llmteam.tools._outcome import ApprovalDecision, Approver, ToolOutcome, ToolRequest, ToolUsage
 from llmteam.tools._policy import Decision, Risk, ToolPolicy, ToolRule
 from llmteam.tools._tool import Tool
-
-
-@dataclass(frozen=True)
-class ToolRequest:
-    """A call waiting for approval: what the approver is shown (arguments included, they decide on them)."""
-
-    tenant_id: str
-    run_id: str
-    agent: str
-    tool: str
-    description: str
-    arguments: Mapping[str, Any]
-    risk: Risk
-    call_id: str
-
-
-@dataclass(frozen=True)
-class ApprovalDecision:
-    """An approver's answer naming who decided and why (what a durable approval returns to :func:`govern`).
-
-    ``audited``: the decision is already in the tenant's audit chain (written once by whoever decided), so
-    :func:`govern` does not record it again.
-    """
-
-    granted: bool
-    approver: str
-    reason: str = ""
-    audited: bool = False
-
 
 MAX_NAME = 200  # tool names and call ids come from the model: bounded before they are recorded
 MAX_CALLS_PER_TURN = 64  # calls beyond this in one model answer are refused (each still audited)
 MAX_CONCURRENT = 16  # calls of one turn running at once
 
-Approver = Callable[[ToolRequest], Awaitable["bool | ApprovalDecision"]]
 CallStep = Callable[[ToolCall, Callable[[], Awaitable["ToolOutcome"]]], Awaitable["ToolOutcome"]]
 EventSink = Callable[[str, dict[str, Any]], Awaitable[None]]
 Mining = Callable[[str, str, int, float, dict[str, Any]], None]
 LimiterFor = Callable[[str, float], Awaitable[RateLimiter]]
-
-
-@dataclass
-class ToolUsage:
-    """Tool calls made, their time and their price (per run, or per agent)."""
-
-    calls: int = 0
-    duration_ms: float = 0.0
-    cost: float = 0.0
-
-
-@dataclass
-class ToolOutcome:
-    """What became of one requested call; ``content`` is the text the model gets back."""
-
-    call: ToolCall
-    decision: str
-    executed: bool
-    ok: bool
-    content: str
-    error: str | None = None
-    duration_ms: float = 0.0
-    audit_sequence: int = 0
-    price: float = 0.0
-
-    def to_message(self) -> Message:
-        """The ``role: "tool"`` message answering the call."""
-        return {"role": "tool", "tool_call_id": self.call.id, "content": self.content}
 
 
 @dataclass
@@ -138,6 +81,14 @@ class ToolScope:
     usage: ToolUsage = field(default_factory=ToolUsage)
     usage_by_agent: dict[str, ToolUsage] = field(default_factory=dict)
     _deadlines: Deadlines | None = field(default=None, init=False, repr=False, compare=False)
+    _digester: Digester | None = field(default=None, init=False, repr=False, compare=False)
+
+    def digest(self, text: str) -> str:
+        """:func:`~llmteam.tools.digest` of ``text`` under ``digest_key`` (the key's HMAC state set up once)."""
+        digester = self._digester
+        if digester is None or digester.key is not self.digest_key:
+            digester = self._digester = Digester(self.digest_key)
+        return digester(text)
 
     def deadlines(self) -> Deadlines:
         """The timeouts of this run's calls in the running event loop (one timer for all of them)."""
@@ -256,7 +207,7 @@ async def govern(scope: ToolScope, agent: AgentTools, call: ToolCall) -> ToolOut
         parsed: Any = json.loads(call.arguments) if call.arguments.strip() else {}
     except ValueError:
         parsed = None
-    args_digest = digest(scope.digest_key, call.arguments if parsed is None else canonical(parsed))
+    args_digest = scope.digest(call.arguments if parsed is None else canonical(parsed))
     tool = agent.tools.get(name)
     if tool is None:
         given = ", ".join(sorted(agent.tools)) or "none"
@@ -328,7 +279,7 @@ async def _execute(scope: ToolScope, agent: AgentTools, tool: Tool, call: ToolCa
         AuditEventType.ACTION_COMPLETED if ok else AuditEventType.ACTION_FAILED, agent.agent, name, call,
         success=ok, severity=AuditSeverity.INFO if ok else AuditSeverity.ERROR, error=message,
         decision=decision, executed=True, risk=rule.risk.value, arguments_digest=args_digest,
-        result_digest=digest(scope.digest_key, content), duration_ms=round(elapsed, 3), price=price,
+        result_digest=scope.digest(content), duration_ms=round(elapsed, 3), price=price,
     )
     if scope.mining is not None:
         attributes = {"agent": agent.agent, "call_id": call.id}
