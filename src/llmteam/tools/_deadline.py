@@ -40,7 +40,6 @@ class Deadlines:
         self._running: set[_Call] = set()
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = 0.0
-        self.timers_armed = 0  # how many timers this table has scheduled (one per timeout period, not per call)
 
     async def run(self, call: Awaitable[T], seconds: float) -> T:
         """``await call``; past ``seconds`` it is cancelled and TimeoutError raised (see the module docstring)."""
@@ -71,7 +70,6 @@ class Deadlines:
         if self._timer is not None:
             self._timer.cancel()
         self._timer, self._timer_at = self.loop.call_at(when, self._fire), when
-        self.timers_armed += 1
 
     def _fire(self) -> None:
         self._timer = None
