@@ -106,6 +106,18 @@ async def test_allowed_call_runs_and_is_audited_once_with_digests_only() -> None
     assert await scope.trail.verify_chain() == (True, [])
 
 
+async def test_the_digests_follow_the_scopes_key_when_it_is_replaced() -> None:
+    scope = make_scope(digest_key=b"old-key")
+    call = ToolCall.of("lookup", {"number": "INV-1"})
+    await govern(scope, agent(lookup), call)
+    scope.digest_key = b"new-key"  # the key's prepared HMAC state must not outlive the key
+    await govern(scope, agent(lookup), call)
+    scope.digest_key = None
+    await govern(scope, agent(lookup), call)
+    assert [r.metadata["arguments_digest"] for r in await records(scope)] == [
+        digest(key, '{"number":"INV-1"}') for key in (b"old-key", b"new-key", None)]
+
+
 async def test_undeclared_tool_is_refused_and_audited_as_access_denied() -> None:
     scope = make_scope()
     outcome = await govern(scope, agent(lookup), ToolCall.of("refund", {"number": "1", "amount": 5}))

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from llmteam.context import SensitivityLevel
 from llmteam.tools import SealedValue, ToolResultError, digest
-from llmteam.tools._guard import bounded, canonical, result_text, sealed_leak
+from llmteam.tools._guard import Digester, bounded, canonical, result_text, sealed_leak
 
 SECRET = SealedValue("vault", SensitivityLevel.SECRET, "sk-live-8812")
 
@@ -143,6 +143,17 @@ def test_digest_is_keyed_when_a_key_is_given() -> None:
     assert digest(b"k", "abc") == "hmac-sha256:" + hmac.new(b"k", b"abc", hashlib.sha256).hexdigest()
     assert digest(b"k1", "abc") != digest(b"k2", "abc")
     assert canonical({"b": 1, "a": [1]}) == canonical({"a": [1], "b": 1})
+
+
+@given(key=st.none() | st.binary(max_size=100), texts=st.lists(st.text(), min_size=1, max_size=5))
+def test_a_digester_reused_gives_the_one_shot_digest_of_every_text(key: bytes | None, texts: list[str]) -> None:
+    # the key's HMAC state is prepared once and copied per digest: no digest may leave anything in it
+    digester = Digester(key)
+    for text in texts:
+        data = text.encode("utf-8")
+        expected = ("hmac-sha256:" + hmac.new(key, data, hashlib.sha256).hexdigest() if key
+                    else "sha256:" + hashlib.sha256(data).hexdigest())
+        assert digester(text) == expected == digest(key, text)
 
 
 @dataclass

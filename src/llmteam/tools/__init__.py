@@ -33,18 +33,9 @@ from llmteam.tools._errors import (
     ToolResultError,
     ToolTimeoutError,
 )
-from llmteam.tools._govern import (
-    AgentTools,
-    ApprovalDecision,
-    Approver,
-    ToolOutcome,
-    ToolRequest,
-    ToolScope,
-    ToolUsage,
-    govern,
-    govern_all,
-)
+from llmteam.tools._govern import AgentTools, ToolScope, govern, govern_all
 from llmteam.tools._guard import SealedValue, digest
+from llmteam.tools._outcome import ApprovalDecision, Approver, ToolOutcome, ToolRequest, ToolUsage
 from llmteam.tools._policy import Constraint, Decision, Risk, ToolPolicy, ToolRule
 from llmteam.tools._tool import Tool, as_tool, check_tool_name, import_tool, tool
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sys
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
@@ -21,80 +20,24 @@ from typing import Any
 from llmteam.audit import AuditEventType, AuditSeverity, AuditTrail
 from llmteam.context import SensitivityLevel
 from llmteam.licensing import LicenseTier
-from llmteam.llm import Message, ToolCall
+from llmteam.llm import ToolCall
 from llmteam.observability import NO_TELEMETRY, NoTelemetry
 from llmteam.ratelimit import RateLimiter, RateLimitError
+from llmteam.tools._deadline import Deadlines
 from llmteam.tools._errors import ToolArgumentsError, ToolError, ToolFailedError, ToolTimeoutError
-from llmteam.tools._guard import MAX_ERROR_CHARS, SealedValue, bounded, canonical, digest, result_text, sealed_leak
+from llmteam.tools._guard import MAX_ERROR_CHARS, Digester, SealedValue, bounded, canonical, result_text, sealed_leak
+from llmteam.tools._outcome import ApprovalDecision, Approver, ToolOutcome, ToolRequest, ToolUsage
 from llmteam.tools._policy import Decision, Risk, ToolPolicy, ToolRule
 from llmteam.tools._tool import Tool
-
-
-@dataclass(frozen=True)
-class ToolRequest:
-    """A call waiting for approval: what the approver is shown (arguments included, they decide on them)."""
-
-    tenant_id: str
-    run_id: str
-    agent: str
-    tool: str
-    description: str
-    arguments: Mapping[str, Any]
-    risk: Risk
-    call_id: str
-
-
-@dataclass(frozen=True)
-class ApprovalDecision:
-    """An approver's answer naming who decided and why (what a durable approval returns to :func:`govern`).
-
-    ``audited``: the decision is already in the tenant's audit chain (written once by whoever decided), so
-    :func:`govern` does not record it again.
-    """
-
-    granted: bool
-    approver: str
-    reason: str = ""
-    audited: bool = False
-
 
 MAX_NAME = 200  # tool names and call ids come from the model: bounded before they are recorded
 MAX_CALLS_PER_TURN = 64  # calls beyond this in one model answer are refused (each still audited)
 MAX_CONCURRENT = 16  # calls of one turn running at once
 
-Approver = Callable[[ToolRequest], Awaitable["bool | ApprovalDecision"]]
 CallStep = Callable[[ToolCall, Callable[[], Awaitable["ToolOutcome"]]], Awaitable["ToolOutcome"]]
 EventSink = Callable[[str, dict[str, Any]], Awaitable[None]]
 Mining = Callable[[str, str, int, float, dict[str, Any]], None]
 LimiterFor = Callable[[str, float], Awaitable[RateLimiter]]
-
-
-@dataclass
-class ToolUsage:
-    """Tool calls made, their time and their price (per run, or per agent)."""
-
-    calls: int = 0
-    duration_ms: float = 0.0
-    cost: float = 0.0
-
-
-@dataclass
-class ToolOutcome:
-    """What became of one requested call; ``content`` is the text the model gets back."""
-
-    call: ToolCall
-    decision: str
-    executed: bool
-    ok: bool
-    content: str
-    error: str | None = None
-    duration_ms: float = 0.0
-    audit_sequence: int = 0
-    price: float = 0.0
-
-    def to_message(self) -> Message:
-        """The ``role: "tool"`` message answering the call."""
-        return {"role": "tool", "tool_call_id": self.call.id, "content": self.content}
 
 
 @dataclass
@@ -137,6 +80,23 @@ class ToolScope:
     rules: dict[tuple[str, str], ToolRule] = field(default_factory=dict)
     usage: ToolUsage = field(default_factory=ToolUsage)
     usage_by_agent: dict[str, ToolUsage] = field(default_factory=dict)
+    _deadlines: Deadlines | None = field(default=None, init=False, repr=False, compare=False)
+    _digester: Digester | None = field(default=None, init=False, repr=False, compare=False)
+
+    def digest(self, text: str) -> str:
+        """:func:`~llmteam.tools.digest` of ``text`` under ``digest_key`` (the key's HMAC state set up once)."""
+        digester = self._digester
+        if digester is None or digester.key is not self.digest_key:
+            digester = self._digester = Digester(self.digest_key)
+        return digester(text)
+
+    def deadlines(self) -> Deadlines:
+        """The timeouts of this run's calls in the running event loop (one timer for all of them)."""
+        loop = asyncio.get_running_loop()
+        table = self._deadlines
+        if table is None or table.loop is not loop:
+            table = self._deadlines = Deadlines(loop)
+        return table
 
     async def emit(self, kind: str, **data: Any) -> None:
         """Tell the run's listener (streaming) what happened.
@@ -162,9 +122,10 @@ class ToolScope:
 def _refusal(rule: ToolRule, scope: ToolScope, agent: str, tool: str, arguments: Mapping[str, Any]) -> str | None:
     if rule.decision is Decision.DENY:
         return f"the tool policy denies {tool!r} to agent {agent!r}"
-    missing = sorted(f for f in rule.features if not scope.has_feature(f))
-    if missing:
-        return f"tool {tool!r} needs the tenant feature(s) {missing}"
+    if rule.features:
+        missing = sorted(f for f in rule.features if not scope.has_feature(f))
+        if missing:
+            return f"tool {tool!r} needs the tenant feature(s) {missing}"
     if rule.licence_tier is not None and not scope.has_tier(rule.licence_tier):
         return f"tool {tool!r} needs the {rule.licence_tier.value} licence tier"
     violation = rule.violation(arguments)
@@ -225,27 +186,16 @@ async def _permit(scope: ToolScope, tool: str, rule: ToolRule) -> tuple[RateLimi
     return limiter, None
 
 
-async def _run(tool: Tool, args: dict[str, Any], rule: ToolRule) -> str:
+async def _run(scope: ToolScope, tool: Tool, args: dict[str, Any], rule: ToolRule) -> str:
+    """The tool's result as text; past the rule's timeout the call is cancelled (ToolTimeoutError)."""
     if rule.timeout is None:
         result = await tool.handler(args)
     else:
         try:
-            result = await _within(tool.handler(args), rule.timeout)
+            result = await scope.deadlines().run(tool.handler(args), rule.timeout)
         except asyncio.TimeoutError:
             raise ToolTimeoutError(f"tool {tool.name!r} did not finish within {rule.timeout:g}s") from None
     return result_text(tool.name, result)
-
-
-async def _within(call: Awaitable[Any], seconds: float) -> Any:
-    """``await call``, cancelled with TimeoutError after ``seconds``.
-
-    ``asyncio.timeout`` (3.11+) runs the call in the current task; ``wait_for`` before 3.12 wraps it in a new
-    task, which costs a task and an extra event-loop turn on every governed call.
-    """
-    if sys.version_info >= (3, 11):
-        async with asyncio.timeout(seconds):
-            return await call
-    return await asyncio.wait_for(call, seconds)  # pragma: no cover - Python 3.10
 
 
 async def govern(scope: ToolScope, agent: AgentTools, call: ToolCall) -> ToolOutcome:
@@ -257,7 +207,7 @@ async def govern(scope: ToolScope, agent: AgentTools, call: ToolCall) -> ToolOut
         parsed: Any = json.loads(call.arguments) if call.arguments.strip() else {}
     except ValueError:
         parsed = None
-    args_digest = digest(scope.digest_key, call.arguments if parsed is None else canonical(parsed))
+    args_digest = scope.digest(call.arguments if parsed is None else canonical(parsed))
     tool = agent.tools.get(name)
     if tool is None:
         given = ", ".join(sorted(agent.tools)) or "none"
@@ -291,7 +241,7 @@ async def govern(scope: ToolScope, agent: AgentTools, call: ToolCall) -> ToolOut
     if rule.decision is Decision.CONFIRM:
         refusal = await _approve(scope, tool, call, agent.agent, args, rule)
     limiter = None
-    if refusal is None:
+    if refusal is None and rule.calls_per_minute is not None:  # no coroutine for the (common) unlimited tool
         limiter, refusal = await _permit(scope, name, rule)
     if refusal is not None:
         scope.counts[key] -= 1
@@ -313,7 +263,7 @@ async def _execute(scope: ToolScope, agent: AgentTools, tool: Tool, call: ToolCa
     error: BaseException | None = None
     try:
         with scope.telemetry.tool(name, call.id, args, description=tool.description) as span:
-            content = bounded(await _run(tool, args, rule), scope.max_result_chars)
+            content = bounded(await _run(scope, tool, args, rule), scope.max_result_chars)
             span.set_result(content)
     except (Exception, asyncio.TimeoutError) as exc:
         error = exc
@@ -329,11 +279,13 @@ async def _execute(scope: ToolScope, agent: AgentTools, tool: Tool, call: ToolCa
         AuditEventType.ACTION_COMPLETED if ok else AuditEventType.ACTION_FAILED, agent.agent, name, call,
         success=ok, severity=AuditSeverity.INFO if ok else AuditSeverity.ERROR, error=message,
         decision=decision, executed=True, risk=rule.risk.value, arguments_digest=args_digest,
-        result_digest=digest(scope.digest_key, content), duration_ms=round(elapsed, 3), price=price,
+        result_digest=scope.digest(content), duration_ms=round(elapsed, 3), price=price,
     )
     if scope.mining is not None:
-        scope.mining(f"tool:{name}", "complete" if ok else "error", int(elapsed), price,
-                     {"agent": agent.agent, "call_id": call.id, **({} if ok else {"error": (message or "")[:500]})})
+        attributes = {"agent": agent.agent, "call_id": call.id}
+        if message is not None:
+            attributes["error"] = message[:500]
+        scope.mining(f"tool:{name}", "complete" if ok else "error", int(elapsed), price, attributes)
     if scope.on_event is not None:
         await scope.emit("tool_finished", agent=agent.agent, tool=name, call_id=call.id, ok=ok,
                          duration_ms=elapsed, error=message)

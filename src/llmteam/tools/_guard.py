@@ -71,12 +71,31 @@ def sealed_leak(raw: str, parsed: Any, sealed: Iterable[SealedValue], agent: str
     return None
 
 
+class Digester:
+    """:func:`digest` under one key, whose HMAC state (the key's inner and outer blocks) is prepared once.
+
+    Each digest copies that state and adds the text: the same value as a one-shot HMAC, without setting the key up
+    (and looking the hash up in OpenSSL) again for every digest.
+    """
+
+    __slots__ = ("_keyed", "key")
+
+    def __init__(self, key: bytes | None) -> None:
+        self.key = key
+        self._keyed = hmac.new(key, digestmod="sha256") if key else None
+
+    def __call__(self, text: str) -> str:
+        data = text.encode("utf-8")
+        if self._keyed is None:
+            return "sha256:" + hashlib.sha256(data).hexdigest()
+        mac = self._keyed.copy()
+        mac.update(data)
+        return "hmac-sha256:" + mac.hexdigest()
+
+
 def digest(key: bytes | None, text: str) -> str:
     """``hmac-sha256:<hex>`` of ``text`` under the tenant's key, or ``sha256:<hex>`` when it has none."""
-    data = text.encode("utf-8")
-    if key:  # hmac.digest: the one-shot C implementation, same value as hmac.new(...).hexdigest()
-        return "hmac-sha256:" + hmac.digest(key, data, "sha256").hex()
-    return "sha256:" + hashlib.sha256(data).hexdigest()
+    return Digester(key)(text)
 
 
 # built once: json.dumps() with any non-default option builds a new encoder on every call (same text either way)
@@ -93,11 +112,12 @@ def result_text(tool: str, result: Any) -> str:
     """What a tool's result looks like to the model: text as is, anything else as JSON (ToolResultError if not)."""
     if isinstance(result, str):
         return result
-    from pydantic_core import to_jsonable_python
-
     try:  # a plain number, bool or None is its own JSON value; anything else is converted first
-        plain = result if type(result) in _JSON_SCALARS else to_jsonable_python(result)
-        return _RESULT_JSON(plain)
+        if type(result) in _JSON_SCALARS:
+            return _RESULT_JSON(result)
+        from pydantic_core import to_jsonable_python
+
+        return _RESULT_JSON(to_jsonable_python(result))
     except (TypeError, ValueError) as exc:
         raise ToolResultError(
             f"tool {tool!r} returned a {type(result).__name__} that cannot be sent to the model as JSON ({exc}); "
