@@ -101,7 +101,7 @@ class GroupCommitter:
             task = None
         if task is not None and not task.done():  # a commit is in flight: join the next group
             return await self._queue(loop, tenant, fields)
-        me = asyncio.current_task()
+        me = asyncio.current_task(loop)
         if me is None:  # pragma: no cover - submit() always runs in a task
             self._task = loop.create_task(self._run())
             return await self._queue(loop, tenant, fields)

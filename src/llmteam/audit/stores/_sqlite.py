@@ -110,6 +110,7 @@ class SQLiteAuditStore(SQLAppending):
         self._released = False
         self._schema_ok = False
         self._inserts: dict[int, str] = {}  # rows per statement -> its INSERT (powers of two up to _ROWS_PER_INSERT)
+        self._insert_one = self._insert_sql(1)  # a lone append's
 
     async def _ready(self) -> None:
         if not self._schema_ok:  # checked once: building the DDL list costs more than a point read
@@ -151,7 +152,7 @@ class SQLiteAuditStore(SQLAppending):
         if not self._schema_ok:
             await self._ready()
         try:
-            await self.db.write_short(partial(_execute, self._insert_sql(1), to_row(record)))
+            await self.db.write_short(partial(_execute, self._insert_one, to_row(record)))
         except sqlite3.Error as exc:
             raise self._append_error(exc) from exc
 
