@@ -374,3 +374,113 @@ def test_only_stores_whose_commit_awaits_a_server_skip_the_yield() -> None:
 
     assert PostgresAuditStore.yield_before_lone_commit is False
     assert SQLiteAuditStore.yield_before_lone_commit is True  # an inline commit blocks the loop: nobody could queue
+
+
+def _rec(tenant: str, n: int) -> AuditRecord:
+    return AuditRecord(f"r{n}", n, datetime(2024, 1, 1, tzinfo=timezone.utc), EV, tenant_id=tenant)
+
+
+class Recorder:
+    """``commit`` / ``commit_one`` for a bare GroupCommitter that note each transaction and which tasks ran first."""
+
+    def __init__(self, commit_one_awaits: bool = False) -> None:
+        self.calls: list[tuple[str, int]] = []
+        self.ran: list[str] = []  # bystander tasks that ran, in order
+        self.commit_one_awaits = commit_one_awaits  # like a commit that went to the writer thread
+
+    async def commit(self, entries: list[Any]) -> list[Any]:
+        self.calls.append(("commit", len(entries)))
+        return [_rec(t, i + 1) for i, (t, _, _) in enumerate(entries)]
+
+    async def commit_one(self, tenant: str, fields: dict[str, Any]) -> AuditRecord:
+        self.calls.append(("commit_one", len(self.ran)))  # how many bystanders had run when the commit started
+        if self.commit_one_awaits:
+            await asyncio.sleep(0.01)
+        return _rec(tenant, 1)
+
+    async def bystander(self, name: str = "bystander") -> None:
+        self.ran.append(name)
+
+
+async def test_a_sequential_caller_commits_without_yielding_but_lets_ready_tasks_run_every_run() -> None:
+    """The task whose last commit was lone commits its next records at once (no event-loop turn per call), yet
+    yields again after SEQUENTIAL_RUN such commits, so a task that became ready meanwhile is not kept waiting."""
+    from llmteam.audit._group import SEQUENTIAL_RUN, GroupCommitter
+
+    rec = Recorder()
+    committer = GroupCommitter(rec.commit, rec.commit_one)
+    await committer.submit("t", {})  # the first call yields once and is alone: it becomes the sequential caller
+    bystander = asyncio.ensure_future(rec.bystander())  # ready from now on
+    for _ in range(SEQUENTIAL_RUN):
+        await committer.submit("t", {})
+    assert rec.ran == [] and not bystander.done()  # none of those commits gave the loop a turn
+    await committer.submit("t", {})  # the run is over: this one yields first
+    assert rec.ran == ["bystander"] and bystander.done()
+    assert rec.calls == [("commit_one", 0)] * (SEQUENTIAL_RUN + 1) + [("commit_one", 1)]
+    assert committer.groups == SEQUENTIAL_RUN + 2
+
+
+async def test_a_caller_that_joins_a_sequential_caller_shares_its_commit_and_ends_its_run() -> None:
+    from llmteam.audit._group import SEQUENTIAL_RUN, GroupCommitter
+
+    rec = Recorder()
+    committer = GroupCommitter(rec.commit, rec.commit_one)
+    await committer.submit("t", {})
+    joiner = asyncio.ensure_future(committer.submit("t", {"who": "joiner"}))
+    for _ in range(SEQUENTIAL_RUN):
+        await committer.submit("t", {})
+    assert not joiner.done()
+    await committer.submit("t", {})  # yields: the joiner queues behind it and both go in one transaction
+    assert (await joiner).tenant_id == "t"
+    assert rec.calls[-1] == ("commit", 2)
+    bystander = asyncio.ensure_future(rec.bystander())
+    await committer.submit("t", {})  # after a group the caller is no longer sequential: it yields again
+    assert bystander.done() and rec.calls[-1] == ("commit_one", 1)
+
+
+async def test_callers_queued_during_a_sequential_callers_commit_end_its_run() -> None:
+    """A lone commit that awaits (it went to the writer thread) lets other callers queue; they commit after it as a
+    group, and the sequential caller's next call yields again so that it can join such callers."""
+    from llmteam.audit._group import GroupCommitter
+
+    rec = Recorder(commit_one_awaits=True)
+    committer = GroupCommitter(rec.commit, rec.commit_one)
+    await committer.submit("t", {})  # this task is the sequential caller from now on
+    others = [asyncio.ensure_future(committer.submit("t", {})) for _ in range(3)]  # ready, not yet run
+    await committer.submit("t", {})  # commits at once; the others run and queue while its commit is in flight
+    await asyncio.gather(*others)
+    assert rec.calls == [("commit_one", 0), ("commit_one", 0), ("commit", 3)]
+    bystander = asyncio.ensure_future(rec.bystander())
+    await committer.submit("t", {})
+    assert rec.calls[-1] == ("commit_one", 1) and bystander.done()  # it yielded before committing
+
+
+async def test_a_sequential_callers_run_survives_a_lone_commit_in_flight_with_nobody_queued() -> None:
+    from llmteam.audit._group import GroupCommitter
+
+    rec = Recorder(commit_one_awaits=True)
+    committer = GroupCommitter(rec.commit, rec.commit_one)
+    for _ in range(3):
+        await committer.submit("t", {})
+    bystander = asyncio.ensure_future(rec.bystander())
+    await committer.submit("t", {})  # its commit awaits, so the bystander runs, but only during the commit
+    assert rec.calls[-1] == ("commit_one", 0) and bystander.done()
+
+
+async def test_the_committer_keeps_no_finished_caller_task_alive() -> None:
+    import gc
+    import weakref
+
+    from llmteam.audit._group import GroupCommitter
+
+    rec = Recorder()
+    committer = GroupCommitter(rec.commit, rec.commit_one)
+    task = asyncio.ensure_future(committer.submit("t", {}))
+    await task  # alone: it was the sequential caller
+    gone = weakref.ref(task)
+    del task
+    await asyncio.sleep(0)  # the loop lets go of the handle that woke this test up
+    gc.collect()
+    assert gone() is None
+    assert (await committer.submit("t", {})).tenant_id == "t"  # a new caller is not mistaken for it: it yields
+    assert rec.calls == [("commit_one", 0), ("commit_one", 0)]

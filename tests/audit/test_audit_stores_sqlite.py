@@ -159,3 +159,22 @@ async def test_a_refused_record_writes_nothing(tmp_path: Path) -> None:
     await store.append(good)  # a lone record takes the single-INSERT path
     assert [r.record_id for r in await store.get_by_sequence_range("acme", 1, 1)] == ["r1"]
     await store.close()
+
+
+@pytest.mark.parametrize("size", [1, 2])
+async def test_an_append_sqlite_refuses_is_an_audit_error_and_leaves_no_transaction_open(
+    tmp_path: Path, size: int
+) -> None:
+    """Not a duplicate (the table is gone): an AuditStorageError naming the file, and the write connection
+    is usable at once, whether the record went alone (append) or in a batch (append_many)."""
+    store = SQLiteAuditStore(tmp_path / "a.db")
+    records = [AuditRecord(f"r{i}", i, datetime(2024, 1, 1, tzinfo=timezone.utc), AuditEventType.DATA_CREATED,
+                           tenant_id="acme") for i in range(1, size + 1)]
+    await store.append(AuditRecord("r0", 99, datetime(2024, 1, 1, tzinfo=timezone.utc),
+                                   AuditEventType.DATA_CREATED, tenant_id="acme"))  # schema ready, statement cached
+    with sqlite3.connect(tmp_path / "a.db") as other:
+        other.execute("DROP TABLE audit_log")
+    with pytest.raises(AuditStorageError, match=r"a\.db.* failed to append: no such table"):
+        await (store.append(records[0]) if size == 1 else store.append_many(records))
+    assert store.db.write_sync(lambda c: c.execute("SELECT 1").fetchone()) == (1,)  # no transaction left open
+    await store.close()

@@ -13,6 +13,12 @@ task, future or outcome list on the path of a sequential caller. With ``yield_fi
 always awaits a server round trip) it commits at once: callers ready in the same turn queue while that commit is
 in flight and share the next one.
 
+A sequential caller does not pay that yield (a whole event-loop turn) on every call: the task whose last commit
+was a lone one, with nobody queued during it, commits its next record at once, without a future. Every
+:data:`SEQUENTIAL_RUN` such commits it yields once again, so other tasks that became ready meanwhile run and can
+join it (and a task logging in a tight loop never keeps the loop from the rest for long); as soon as anybody
+joins or queues, the next caller yields again and groups form as before.
+
 A failed group was rolled back as a whole, so nothing in it was acknowledged. If another writer took a
 sequence number the heads are reloaded and the whole group is re-linked and retried; if no head moved the
 failure is real, and with several tenants in the group each tenant's records are retried on their own so
@@ -23,14 +29,17 @@ from __future__ import annotations
 
 import asyncio
 import types
+import weakref
 from collections.abc import Awaitable, Callable, Generator
 from typing import Any
 
 from llmteam.audit._record import AuditRecord
 
-__all__ = ["MAX_GROUP", "Entry", "GroupCommitter"]
+__all__ = ["MAX_GROUP", "SEQUENTIAL_RUN", "Entry", "GroupCommitter"]
 
 MAX_GROUP = 1000
+# A sequential caller (see above) commits at most this many records in a row without yielding to the event loop.
+SEQUENTIAL_RUN = 8
 
 # (tenant, validated fields, the caller's future)
 Entry = tuple[str, dict[str, Any], "asyncio.Future[AuditRecord]"]
@@ -62,6 +71,9 @@ class GroupCommitter:
         self._commit_one = commit_one or self._one_through_commit
         self._pending: list[Entry] = []
         self._task: asyncio.Task[Any] | None = None  # the committer: a task of ours or a lone caller's
+        # the task whose last commit was lone with nobody queued during it, and its commits since it last yielded
+        self._sequential: weakref.ref[asyncio.Task[Any]] | None = None
+        self._unyielded = 0
         self.groups = 0  # number of transactions issued (for tests and benchmarks)
 
     async def _one_through_commit(self, tenant: str, fields: dict[str, Any]) -> AuditRecord:
@@ -73,9 +85,10 @@ class GroupCommitter:
     async def submit(self, tenant: str, fields: dict[str, Any]) -> AuditRecord:
         """Queue one record for ``tenant`` and return it once it is committed (durable on return).
 
-        With no commit in progress the caller yields once so ready callers can queue too; if it is still
-        alone it commits its record in its own task (saving the hop to a committer task), otherwise it hands
-        the queue to a committer task. Whatever queued during a commit goes to a committer task after it.
+        With no commit in progress the caller yields once so ready callers can queue too (a sequential caller
+        only every :data:`SEQUENTIAL_RUN` calls); if it is still alone it commits its record in its own task
+        (saving the hop to a committer task), otherwise it hands the queue to a committer task. Whatever queued
+        during a commit goes to a committer task after it.
         """
         loop = asyncio.get_running_loop()
         task = self._task
@@ -86,28 +99,58 @@ class GroupCommitter:
                 )
             self._pending = []  # the old loop is gone, and its callers with it
             task = None
+        if task is not None and not task.done():  # a commit is in flight: join the next group
+            return await self._queue(loop, tenant, fields)
+        me = asyncio.current_task(loop)
+        if me is None:  # pragma: no cover - submit() always runs in a task
+            self._task = loop.create_task(self._run())
+            return await self._queue(loop, tenant, fields)
+        fut: asyncio.Future[AuditRecord] | None = None
+        self._task = me
+        try:
+            if not self._sequential_caller(me):
+                fut = loop.create_future()
+                self._pending.append((tenant, fields, fut))
+                if self._yield_first:
+                    await _yield_once()
+                if len(self._pending) == 1:  # still alone
+                    self._pending.clear()
+                    fut = None
+                    self._alone(me)
+            if fut is None:  # alone: commit it here; a cancel then only hits this caller
+                self.groups += 1
+                return await self._commit_one(tenant, fields)
+        except asyncio.CancelledError:
+            if fut is not None:
+                fut.cancel()  # never written after its caller was cancelled
+            raise
+        finally:
+            self._task = None
+            if self._pending:  # others joined this caller or queued during its commit: a committer task takes them
+                self._sequential = None
+                self._task = loop.create_task(self._run())
+        return await fut
+
+    def _sequential_caller(self, me: asyncio.Task[Any]) -> bool:
+        """True if ``me`` may commit without yielding: its last commit was lone, nobody queued since, and it has
+        not yet committed :data:`SEQUENTIAL_RUN` times in a row without yielding."""
+        seq = self._sequential
+        if seq is None or seq() is not me or self._unyielded >= SEQUENTIAL_RUN or self._pending:
+            return False
+        self._unyielded += 1
+        return True
+
+    def _alone(self, me: asyncio.Task[Any]) -> None:
+        """``me`` yielded and nobody joined it: it is the sequential caller from now on."""
+        seq = self._sequential
+        if seq is None or seq() is not me:
+            self._sequential = weakref.ref(me)
+        self._unyielded = 0
+
+    async def _queue(self, loop: asyncio.AbstractEventLoop, tenant: str, fields: dict[str, Any]) -> AuditRecord:
+        """Queue the record for the running committer and wait for its outcome."""
         fut: asyncio.Future[AuditRecord] = loop.create_future()
         self._pending.append((tenant, fields, fut))
-        if task is None or task.done() or task.get_loop() is not loop:
-            me = asyncio.current_task()
-            if me is None:  # pragma: no cover - submit() always runs in a task
-                self._task = loop.create_task(self._run())
-            else:
-                self._task = me
-                try:
-                    if self._yield_first:
-                        await _yield_once()
-                    if len(self._pending) == 1:  # still alone: commit it here; a cancel then only hits this caller
-                        self._pending.clear()
-                        self.groups += 1
-                        return await self._commit_one(tenant, fields)
-                except asyncio.CancelledError:
-                    fut.cancel()  # never written after its caller was cancelled
-                    raise
-                finally:
-                    self._task = None
-                    if self._pending:
-                        self._task = loop.create_task(self._run())
         return await fut
 
     async def _run(self) -> None:

@@ -24,6 +24,7 @@ from llmteam.audit.stores._sql import (
     duplicate_error,
     row_to_chain,
     row_to_record,
+    to_row,
 )
 from llmteam.backends.identifiers import validate_identifier
 from llmteam.backends.sqlite import SQLiteDatabase, Statement, open_sqlite, release_sqlite
@@ -89,6 +90,11 @@ def _ddl(t: str) -> list[str]:
     ]
 
 
+def _execute(sql: str, params: tuple[Any, ...], conn: sqlite3.Connection) -> sqlite3.Cursor:
+    """``conn.execute(sql, params)``; the transaction that runs it closes the cursor."""
+    return conn.execute(sql, params)
+
+
 class SQLiteAuditStore(SQLAppending):
     """Audit records in one SQLite file (WAL, ``synchronous=FULL``): an append that returned survives power loss.
 
@@ -104,6 +110,7 @@ class SQLiteAuditStore(SQLAppending):
         self._released = False
         self._schema_ok = False
         self._inserts: dict[int, str] = {}  # rows per statement -> its INSERT (powers of two up to _ROWS_PER_INSERT)
+        self._insert_one = self._insert_sql(1)  # a lone append's
 
     async def _ready(self) -> None:
         if not self._schema_ok:  # checked once: building the DDL list costs more than a point read
@@ -122,9 +129,6 @@ class SQLiteAuditStore(SQLAppending):
 
     def _insert_rows(self, rows: list[tuple[Any, ...]], conn: sqlite3.Connection) -> None:
         """INSERT ``rows`` in order, up to ``_ROWS_PER_INSERT`` a statement (then 16, 8... for the rest)."""
-        if len(rows) == 1:  # a lone log()
-            conn.execute(self._insert_sql(1), rows[0]).close()
-            return
         values = list(chain.from_iterable(rows))
         width, start, left = len(COLUMNS), 0, len(rows)
         while left:
@@ -133,17 +137,34 @@ class SQLiteAuditStore(SQLAppending):
             start += n * width
             left -= n
 
+    def _append_error(self, exc: sqlite3.Error) -> AuditStorageError:
+        """What an append raises for ``exc``: a reused sequence number is a lost race the trail retries."""
+        if isinstance(exc, sqlite3.IntegrityError):
+            return duplicate_error(exc)
+        return AuditStorageError(f"SQLite audit store {self.path!r} failed to append: {exc}")
+
+    async def append(self, record: AuditRecord) -> None:
+        """Append one record durably (a lone ``log()``): its INSERT and COMMIT, inline when the writer is idle.
+
+        A reused ``(tenant_id, sequence_number)`` raises AuditStorageError. The row goes straight to
+        :meth:`SQLiteDatabase.write_short`, without the batch path's list, dispatch and extra coroutine.
+        """
+        if not self._schema_ok:
+            await self._ready()
+        try:
+            await self.db.write_short(partial(_execute, self._insert_one, to_row(record)))
+        except sqlite3.Error as exc:
+            raise self._append_error(exc) from exc
+
     async def _write_rows(self, rows: list[tuple[Any, ...]]) -> None:
         if not self._schema_ok:
             await self._ready()
         insert = partial(self._insert_rows, rows)
         try:
-            # a few rows (a lone durable log()) commit without the hop to the writer thread when it is idle
+            # a few rows (a small group commit) commit without the hop to the writer thread when it is idle
             await (self.db.write_short(insert) if len(rows) <= _SHORT_WRITE_ROWS else self.db.write(insert))
-        except sqlite3.IntegrityError as exc:
-            raise duplicate_error(exc) from exc
         except sqlite3.Error as exc:
-            raise AuditStorageError(f"SQLite audit store {self.path!r} failed to append: {exc}") from exc
+            raise self._append_error(exc) from exc
 
     async def _fetch(self, sql: str, params: tuple[Any, ...] | list[Any], *, scan: bool = False) -> list[Any]:
         await self._ready()
