@@ -52,8 +52,12 @@ def ts_us(value: datetime) -> int:
     return (as_utc(value) - _EPOCH) // _US
 
 
-def to_row(r: AuditRecord) -> tuple[Any, ...]:
-    """The column values for ``r``; a field of the wrong type raises AuditStorageError before anything is written."""
+def to_row(r: AuditRecord, sealed: tuple[str, ...] | None = None) -> tuple[Any, ...]:
+    """The column values for ``r``; a field of the wrong type raises AuditStorageError before anything is written.
+
+    ``sealed``: what :func:`llmteam.audit._record.seal` returned for ``r`` just now (the trail's records): the
+    texts of the timestamp, enum and nested columns, written as they are instead of being encoded again.
+    """
     texts = _text_values(r)
     try:
         "".join(texts)  # one C pass: raises TypeError unless every field is a str (a subclass is fine too)
@@ -66,13 +70,18 @@ def to_row(r: AuditRecord) -> tuple[Any, ...]:
     if type(r.success) is not bool:
         raise AuditStorageError(f"success={r.success!r} must be a bool")
     try:
-        ts, micros = r.timestamp.isoformat(), ts_us(r.timestamp)
+        if sealed is None:
+            ts, event_type, severity = (r.timestamp.isoformat(), enum_value(parse_event_type(r.event_type)),
+                                        enum_value(parse_severity(r.severity)))
+            old, new, metadata, tags = (nested_json(r.old_value), nested_json(r.new_value), nested_json(r.metadata),
+                                        nested_json(r.tags))
+        else:
+            ts, event_type, severity, old, new, metadata, tags = sealed
         return (
-            r.tenant_id, r.sequence_number, r.record_id, ts, micros, enum_value(parse_event_type(r.event_type)),
-            enum_value(parse_severity(r.severity)), r.pipeline_id, r.run_id, r.agent_name, r.step_name, r.actor_type,
-            r.actor_id, r.actor_ip, r.actor_user_agent, r.action, r.resource_type, r.resource_id,
-            nested_json(r.old_value), nested_json(r.new_value), r.success, r.error_message,
-            nested_json(r.metadata), nested_json(r.tags), r.checksum, r.previous_checksum,
+            r.tenant_id, r.sequence_number, r.record_id, ts, ts_us(r.timestamp), event_type, severity, r.pipeline_id,
+            r.run_id, r.agent_name, r.step_name, r.actor_type, r.actor_id, r.actor_ip, r.actor_user_agent, r.action,
+            r.resource_type, r.resource_id, old, new, r.success, r.error_message, metadata, tags, r.checksum,
+            r.previous_checksum,
         )
     except (AttributeError, TypeError, ValueError) as exc:
         raise AuditStorageError(f"audit record {r.record_id!r} cannot be stored: {exc}") from exc
@@ -167,7 +176,11 @@ def duplicate_error(exc: Exception) -> AuditStorageError:
 
 
 class SQLAppending(AuditStoreBase):
-    """``append`` / ``append_many`` for the SQL stores, on top of their one-transaction ``_write_rows``."""
+    """``append`` / ``append_many`` for the SQL stores, on top of their one-transaction ``_write_rows``.
+
+    The trail appends through :meth:`append_sealed` (the columns from the texts its checksums covered): a
+    subclass that must see every record the trail appends overrides that method too, not only ``append``.
+    """
 
     atomic_batches = True
     group_commit = True  # concurrent AuditTrail.log() calls share one transaction (llmteam.audit._group)
@@ -183,3 +196,8 @@ class SQLAppending(AuditStoreBase):
         """Append all records in one durable transaction, or none of them."""
         if records:
             await self._write_rows([to_row(r) for r in records])
+
+    async def append_sealed(self, records: list[AuditRecord], sealed: list[tuple[str, ...] | None]) -> None:
+        """Append the trail's freshly sealed records in one transaction, their columns from the sealed texts."""
+        if records:
+            await self._write_rows([to_row(r, s) for r, s in zip(records, sealed, strict=True)])
