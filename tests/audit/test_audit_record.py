@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from llmteam.audit import AuditEventType, AuditRecord, AuditSeverity, generate_audit_id, set_checksum_key
-from llmteam.audit._record import SEALED_FIELDS, _refill_ids, seal
+from llmteam.audit._record import SEALED_FIELDS, _refill_ids, generate_audit_ids, seal
 from llmteam.audit.verifier import RECORD_FIELDS, canonical_json, canonical_record_json
 
 FIELDS = [f for f in AuditRecord.__dataclass_fields__ if f != "checksum"]
@@ -220,6 +220,15 @@ def test_audit_ids_are_distinct_version_4_uuids() -> None:
         parsed = uuid.UUID(text)
         assert parsed.version == 4 and parsed.variant == uuid.RFC_4122 and str(parsed) == text
     assert {text[19] for text in ids} == set("89ab")  # every variant digit occurs: the random bits are kept
+
+
+@pytest.mark.parametrize("n", [0, 1, 5, 64, 1000])
+def test_a_batch_of_ids_is_distinct_version_4_uuids(n: int) -> None:
+    ids = generate_audit_ids(n) + generate_audit_ids(n)
+    assert len(ids) == len(set(ids)) == 2 * n
+    for text in ids:
+        parsed = uuid.UUID(text)
+        assert parsed.version == 4 and parsed.variant == uuid.RFC_4122 and str(parsed) == text
 
 
 def test_a_refill_appends_fresh_ids() -> None:

@@ -4,14 +4,16 @@ its fields encode to, and nothing sealed is ever reused for a record that change
 from __future__ import annotations
 
 import sqlite3
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from llmteam.audit import AuditEventType, AuditSeverity, AuditTrail
+from llmteam.audit import AuditEventType, AuditRecord, AuditSeverity, AuditStorageError, AuditTrail
+from llmteam.audit._record import seal
 from llmteam.audit.stores import SQLiteAuditStore
-from llmteam.audit.stores._sql import COLUMNS, to_row
+from llmteam.audit.stores._sql import COLUMNS, sealed_rows, to_row
 
 EVENTS: list[dict[str, Any]] = [
     {"action": "plain"},
@@ -68,3 +70,31 @@ async def test_a_record_changed_after_log_is_stored_as_changed(tmp_path: Path) -
     assert row[COLUMNS.index("severity")] == "error"
     (original,) = _rows(tmp_path / "first.db", "acme")
     assert original[COLUMNS.index("metadata")] == '{"decision":"allow","tool":"t"}'
+
+
+def _sealed(**kw: Any) -> tuple[AuditRecord, tuple[str, ...] | None]:
+    record = AuditRecord("r", 1, datetime.now(timezone.utc), AuditEventType.DATA_CREATED, tenant_id="acme",
+                         checksum="not yet")
+    for name, value in kw.items():
+        setattr(record, name, value)
+    return record, seal(record, None)
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"sequence_number": 0}, "sequence_number=0 must be an int >= 1"),
+    ({"tenant_id": "t" * 300}, "cannot be stored"),
+    ({"tenant_id": " "}, "cannot be stored"),
+])
+def test_sealed_rows_refuse_what_to_row_refuses(change: dict[str, Any], message: str) -> None:
+    good, bad = _sealed(), _sealed(**change)
+    assert bad[1] is not None  # the template wrote it: only the store's own checks can refuse it
+    with pytest.raises(AuditStorageError, match=message):
+        to_row(bad[0])
+    with pytest.raises(AuditStorageError, match=message):
+        sealed_rows([good[0], bad[0]], [good[1], bad[1]])
+
+
+def test_sealed_rows_equal_to_row_also_for_a_record_the_template_left_to_the_encoder() -> None:
+    records = [_sealed(), _sealed(action='say "hi"', sequence_number=2), _sealed(metadata={"k": [1]})]
+    assert records[1][1] is None  # needs an escape: no sealed texts, to_row() encodes it
+    assert sealed_rows([r for r, _ in records], [t for _, t in records]) == [to_row(r) for r, _ in records]

@@ -14,8 +14,8 @@ from llmteam.audit._enums import AuditEventType, AuditSeverity
 from llmteam.audit.verifier import RECORD_FIELDS, canonical_record_parts, canonical_record_values
 
 __all__ = [
-    "SEALED_FIELDS", "AuditRecord", "as_utc", "deep_copy", "enum_value", "generate_audit_id", "parse_event_type",
-    "parse_severity", "seal",
+    "SEALED_FIELDS", "AuditRecord", "as_utc", "deep_copy", "enum_value", "generate_audit_id", "generate_audit_ids",
+    "parse_event_type", "parse_severity", "seal",
 ]
 
 
@@ -25,11 +25,12 @@ os.register_at_fork(after_in_child=_ID_POOL.clear)  # a forked child must not re
 
 _VERSION_4 = bytes(b & 0x0F | 0x40 for b in range(256))  # byte 6 of a uuid4: the version nibble 0100
 _VARIANT_RFC = bytes(b & 0x3F | 0x80 for b in range(256))  # byte 8: the RFC 4122 variant bits 10
+_BATCH_IDS = 64  # from this many ids on, generate_audit_ids makes them in one go (a fixed cost of ~32 slices)
 _DIGIT_AT = tuple(i + sum(i >= d for d in (8, 12, 16, 20)) for i in range(32))  # hex digit i's place in the text
 
 
-def _refill_ids(n: int = 256) -> None:
-    """Prepare ``n`` ids from one ``os.urandom`` call, with ``uuid.uuid4()``'s bits and text but no per-id objects.
+def _fresh_ids(n: int) -> list[str]:
+    """``n`` ids from one ``os.urandom`` call, with ``uuid.uuid4()``'s bits and text but no per-id objects.
 
     The version and variant bits are set as ``uuid.UUID(bytes=..., version=4)`` sets them; the text is written
     column by column (each hex digit of every id in one slice assignment) and split into ids at the spaces.
@@ -41,7 +42,12 @@ def _refill_ids(n: int = 256) -> None:
     text = bytearray(b"-" * 36 + b" ") * n  # n ids of 8-4-4-4-12 digits, each followed by a space
     for i, at in enumerate(_DIGIT_AT):
         text[at::37] = digits[i::32]
-    _ID_POOL.extend(text.decode("ascii").split())
+    return text.decode("ascii").split()
+
+
+def _refill_ids(n: int = 256) -> None:
+    """Add ``n`` prepared ids to the pool."""
+    _ID_POOL.extend(_fresh_ids(n))
 
 
 def generate_audit_id() -> str:
@@ -51,6 +57,13 @@ def generate_audit_id() -> str:
             return _ID_POOL.pop()
         except IndexError:
             _refill_ids()
+
+
+def generate_audit_ids(n: int) -> list[str]:
+    """``n`` fresh ids (as :func:`generate_audit_id`'s): a large batch's made at once, outside the pool."""
+    if n == 1:  # a lone log()
+        return [generate_audit_id()]
+    return _fresh_ids(n) if n >= _BATCH_IDS else [generate_audit_id() for _ in range(n)]
 
 
 def as_utc(value: datetime) -> datetime:

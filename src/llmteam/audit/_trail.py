@@ -20,7 +20,7 @@ from llmteam.audit._query import AuditQuery, AuditReport
 from llmteam.audit._record import (
     AuditRecord,
     deep_copy,
-    generate_audit_id,
+    generate_audit_ids,
     parse_event_type,
     parse_severity,
     seal,
@@ -195,10 +195,10 @@ class AuditTrail(ConvenienceLogging):
         seq, prev = head
         key = get_checksum_key()
         records = []
-        for f in fields:
+        for f, record_id in zip(fields, generate_audit_ids(len(fields)), strict=True):
             seq += 1
             rec = AuditRecord(
-                generate_audit_id(), seq, datetime.now(timezone.utc), f["event_type"], f["severity"], tenant,
+                record_id, seq, datetime.now(timezone.utc), f["event_type"], f["severity"], tenant,
                 f["pipeline_id"], f["run_id"], f["agent_name"], f["step_name"], f["actor_type"], f["actor_id"],
                 f["actor_ip"], "", f["action"], f["resource_type"], f["resource_id"], f["old_value"],
                 f["new_value"], f["success"], f["error_message"], f["metadata"], f["tags"], _UNSEALED, prev,

@@ -19,7 +19,9 @@ from llmteam.audit._query import AuditQuery
 from llmteam.audit._record import AuditRecord, as_utc, enum_value, parse_event_type, parse_severity
 from llmteam.audit._store import AuditStoreBase, ChainRow, check_storable
 
-__all__ = ["COLUMNS", "Dialect", "build_query", "row_to_chain", "row_to_record", "to_row", "ts_us"]
+__all__ = [
+    "COLUMNS", "Dialect", "build_query", "row_to_chain", "row_to_record", "sealed_rows", "to_row", "ts_us",
+]
 
 # Endings of the names both SQL stores derive from the table name (indexes, triggers, the checkpoint table).
 DERIVED_SUFFIXES = (
@@ -52,12 +54,8 @@ def ts_us(value: datetime) -> int:
     return (as_utc(value) - _EPOCH) // _US
 
 
-def to_row(r: AuditRecord, sealed: tuple[str, ...] | None = None) -> tuple[Any, ...]:
-    """The column values for ``r``; a field of the wrong type raises AuditStorageError before anything is written.
-
-    ``sealed``: what :func:`llmteam.audit._record.seal` returned for ``r`` just now (the trail's records): the
-    texts of the timestamp, enum and nested columns, written as they are instead of being encoded again.
-    """
+def to_row(r: AuditRecord) -> tuple[Any, ...]:
+    """The column values for ``r``; a field of the wrong type raises AuditStorageError before anything is written."""
     texts = _text_values(r)
     try:
         "".join(texts)  # one C pass: raises TypeError unless every field is a str (a subclass is fine too)
@@ -70,21 +68,43 @@ def to_row(r: AuditRecord, sealed: tuple[str, ...] | None = None) -> tuple[Any, 
     if type(r.success) is not bool:
         raise AuditStorageError(f"success={r.success!r} must be a bool")
     try:
-        if sealed is None:
-            ts, event_type, severity = (r.timestamp.isoformat(), enum_value(parse_event_type(r.event_type)),
-                                        enum_value(parse_severity(r.severity)))
-            old, new, metadata, tags = (nested_json(r.old_value), nested_json(r.new_value), nested_json(r.metadata),
-                                        nested_json(r.tags))
-        else:
-            ts, event_type, severity, old, new, metadata, tags = sealed
+        ts, micros = r.timestamp.isoformat(), ts_us(r.timestamp)
         return (
-            r.tenant_id, r.sequence_number, r.record_id, ts, ts_us(r.timestamp), event_type, severity, r.pipeline_id,
-            r.run_id, r.agent_name, r.step_name, r.actor_type, r.actor_id, r.actor_ip, r.actor_user_agent, r.action,
-            r.resource_type, r.resource_id, old, new, r.success, r.error_message, metadata, tags, r.checksum,
-            r.previous_checksum,
+            r.tenant_id, r.sequence_number, r.record_id, ts, micros, enum_value(parse_event_type(r.event_type)),
+            enum_value(parse_severity(r.severity)), r.pipeline_id, r.run_id, r.agent_name, r.step_name, r.actor_type,
+            r.actor_id, r.actor_ip, r.actor_user_agent, r.action, r.resource_type, r.resource_id,
+            nested_json(r.old_value), nested_json(r.new_value), r.success, r.error_message,
+            nested_json(r.metadata), nested_json(r.tags), r.checksum, r.previous_checksum,
         )
     except (AttributeError, TypeError, ValueError) as exc:
         raise AuditStorageError(f"audit record {r.record_id!r} cannot be stored: {exc}") from exc
+
+
+def sealed_rows(records: list[AuditRecord], sealed: list[tuple[str, ...] | None]) -> list[tuple[Any, ...]]:
+    """The column values of records the trail has just sealed (``sealed[i]``: what ``seal`` returned for each).
+
+    Sealed texts mean the canonical template wrote the record, and it writes only records whose text fields are
+    all str, whose sequence number is an int and whose success is a bool: of :func:`to_row`'s checks, a sequence
+    number >= 1 and a valid tenant id are left (the tenant once per batch). The timestamp is the trail's aware UTC
+    time. A record without sealed texts goes through :func:`to_row`.
+    """
+    checked: set[str] = set()
+    rows = []
+    for r, texts in zip(records, sealed, strict=True):
+        if r.tenant_id not in checked or r.sequence_number < 1:
+            check_storable(r)
+            checked.add(r.tenant_id)
+        if texts is None:
+            rows.append(to_row(r))
+            continue
+        ts, event_type, severity, old, new, metadata, tags = texts
+        rows.append((
+            r.tenant_id, r.sequence_number, r.record_id, ts, (r.timestamp - _EPOCH) // _US, event_type, severity,
+            r.pipeline_id, r.run_id, r.agent_name, r.step_name, r.actor_type, r.actor_id, r.actor_ip,
+            r.actor_user_agent, r.action, r.resource_type, r.resource_id, old, new, r.success, r.error_message,
+            metadata, tags, r.checksum, r.previous_checksum,
+        ))
+    return rows
 
 
 def row_to_record(row: Sequence[Any]) -> AuditRecord:
@@ -200,4 +220,4 @@ class SQLAppending(AuditStoreBase):
     async def append_sealed(self, records: list[AuditRecord], sealed: list[tuple[str, ...] | None]) -> None:
         """Append the trail's freshly sealed records in one transaction, their columns from the sealed texts."""
         if records:
-            await self._write_rows([to_row(r, s) for r, s in zip(records, sealed, strict=True)])
+            await self._write_rows(sealed_rows(records, sealed))
