@@ -7,7 +7,7 @@ round-trips to the same checksum and verification can rebuild the canonical form
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from operator import attrgetter
@@ -208,16 +208,23 @@ class SQLAppending(AuditStoreBase):
     async def _write_rows(self, rows: list[tuple[Any, ...]]) -> None:
         raise NotImplementedError
 
+    def _write_row(self, row: tuple[Any, ...]) -> Awaitable[None]:
+        """Write one row durably (a lone ``log()``); a store with a shorter path for one row overrides this."""
+        return self._write_rows([row])
+
     async def append(self, record: AuditRecord) -> None:
         """Append one record durably; a reused ``(tenant_id, sequence_number)`` raises AuditStorageError."""
-        await self._write_rows([to_row(record)])
+        await self._write_row(to_row(record))
 
     async def append_many(self, records: list[AuditRecord]) -> None:
         """Append all records in one durable transaction, or none of them."""
         if records:
             await self._write_rows([to_row(r) for r in records])
 
-    async def append_sealed(self, records: list[AuditRecord], sealed: list[tuple[str, ...] | None]) -> None:
-        """Append the trail's freshly sealed records in one transaction, their columns from the sealed texts."""
-        if records:
-            await self._write_rows(sealed_rows(records, sealed))
+    def append_sealed(self, records: list[AuditRecord], sealed: list[tuple[str, ...] | None]) -> Awaitable[None]:
+        """Append the trail's freshly sealed records in one transaction, their columns from the sealed texts.
+
+        The rows are built (and checked) at the call, the write is the awaitable returned: no extra coroutine.
+        """
+        rows = sealed_rows(records, sealed)
+        return self._write_row(rows[0]) if len(rows) == 1 else self._write_rows(rows)
