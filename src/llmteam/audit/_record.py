@@ -14,8 +14,8 @@ from llmteam.audit._enums import AuditEventType, AuditSeverity
 from llmteam.audit.verifier import RECORD_FIELDS, canonical_record_parts, canonical_record_values
 
 __all__ = [
-    "SEALED_FIELDS", "AuditRecord", "as_utc", "deep_copy", "enum_value", "generate_audit_id", "generate_audit_ids",
-    "parse_event_type", "parse_severity", "seal",
+    "BATCH_IDS", "SEALED_FIELDS", "AuditRecord", "as_utc", "deep_copy", "enum_value", "generate_audit_id",
+    "generate_audit_ids", "parse_event_type", "parse_severity", "seal",
 ]
 
 
@@ -25,7 +25,7 @@ os.register_at_fork(after_in_child=_ID_POOL.clear)  # a forked child must not re
 
 _VERSION_4 = bytes(b & 0x0F | 0x40 for b in range(256))  # byte 6 of a uuid4: the version nibble 0100
 _VARIANT_RFC = bytes(b & 0x3F | 0x80 for b in range(256))  # byte 8: the RFC 4122 variant bits 10
-_BATCH_IDS = 64  # from this many ids on, generate_audit_ids makes them in one go (a fixed cost of ~32 slices)
+BATCH_IDS = 64  # from this many ids on, generate_audit_ids makes them in one go (a fixed cost of ~32 slices)
 _DIGIT_AT = tuple(i + sum(i >= d for d in (8, 12, 16, 20)) for i in range(32))  # hex digit i's place in the text
 
 
@@ -60,10 +60,8 @@ def generate_audit_id() -> str:
 
 
 def generate_audit_ids(n: int) -> list[str]:
-    """``n`` fresh ids (as :func:`generate_audit_id`'s): a large batch's made at once, outside the pool."""
-    if n == 1:  # a lone log()
-        return [generate_audit_id()]
-    return _fresh_ids(n) if n >= _BATCH_IDS else [generate_audit_id() for _ in range(n)]
+    """``n`` fresh ids (as :func:`generate_audit_id`'s): from :data:`BATCH_IDS` on made at once, outside the pool."""
+    return _fresh_ids(n) if n >= BATCH_IDS else [generate_audit_id() for _ in range(n)]
 
 
 def as_utc(value: datetime) -> datetime:

@@ -61,6 +61,9 @@ class AuditStoreBase:
     # commit. A store whose commit always awaits I/O (a server round trip) sets False: callers that arrive while
     # it is in flight form the next group, and a lone caller saves an event-loop turn.
     yield_before_lone_commit: ClassVar[bool] = True
+    # The store writes records as text columns (the SQL stores): the trail appends its records through
+    # append_sealed with the texts their checksums covered, so the store need not encode the fields again.
+    encodes_rows: ClassVar[bool] = False
     path: str | None = None  # the file a store keeps its records in, if any (the signing key is kept beside it)
 
     async def append(self, record: AuditRecord) -> None:
@@ -87,6 +90,7 @@ class AuditStoreBase:
     def append_sealed(self, records: list[AuditRecord], sealed: list[tuple[str, ...] | None]) -> Awaitable[None]:
         """Append records the trail has just built and sealed, each with the texts its checksum covered.
 
+        The trail calls it instead of :meth:`append` / :meth:`append_many` on a store that sets ``encodes_rows``.
         ``sealed[i]`` is what :func:`llmteam.audit._record.seal` returned for ``records[i]``: the texts of its
         timestamp, enums and nested fields (None: none kept). Nobody else has seen the records yet, so they still
         hold the values the texts were written from: a store that encodes rows (the SQL stores) writes them instead

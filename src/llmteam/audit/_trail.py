@@ -18,8 +18,10 @@ from llmteam.audit._errors import AuditStorageError
 from llmteam.audit._group import Entry, GroupCommitter, Outcome
 from llmteam.audit._query import AuditQuery, AuditReport
 from llmteam.audit._record import (
+    BATCH_IDS,
     AuditRecord,
     deep_copy,
+    generate_audit_id,
     generate_audit_ids,
     parse_event_type,
     parse_severity,
@@ -195,10 +197,12 @@ class AuditTrail(ConvenienceLogging):
         seq, prev = head
         key = get_checksum_key()
         records = []
-        for f, record_id in zip(fields, generate_audit_ids(len(fields)), strict=True):
+        # a large batch's ids in one go; otherwise one at a time from the pool (no list for a lone log())
+        new_id = iter(generate_audit_ids(len(fields))).__next__ if len(fields) >= BATCH_IDS else generate_audit_id
+        for f in fields:
             seq += 1
             rec = AuditRecord(
-                record_id, seq, datetime.now(timezone.utc), f["event_type"], f["severity"], tenant,
+                new_id(), seq, datetime.now(timezone.utc), f["event_type"], f["severity"], tenant,
                 f["pipeline_id"], f["run_id"], f["agent_name"], f["step_name"], f["actor_type"], f["actor_id"],
                 f["actor_ip"], "", f["action"], f["resource_type"], f["resource_id"], f["old_value"],
                 f["new_value"], f["success"], f["error_message"], f["metadata"], f["tags"], _UNSEALED, prev,
@@ -220,10 +224,13 @@ class AuditTrail(ConvenienceLogging):
         if len(fields) > 1 and not store.atomic_batches:
             return [rec for f in fields for rec in await self._append_linked(tenant, [f])]
         head = self._heads.get(tenant) or await self._head(tenant)  # the cached head without a coroutine call
-        sealed: list[tuple[str, ...] | None] = []
+        sealed: list[tuple[str, ...] | None] | None = [] if store.encodes_rows else None
         records = self._link(tenant, head, fields, sealed)
         try:
-            await store.append_sealed(records, sealed)
+            if sealed is not None:  # the store writes text columns: it gets the texts the checksums covered
+                await store.append_sealed(records, sealed)
+            else:
+                await (store.append(records[0]) if len(records) == 1 else store.append_many(records))
         except AuditStorageError:
             if not await self._lost_race(tenant, head, 0):
                 raise
@@ -288,12 +295,13 @@ class AuditTrail(ConvenienceLogging):
                 return list(await self._append_linked(tenants[0], [f for _, f, _ in batch]))
             for _ in range(MAX_RETRIES):
                 records: list[AuditRecord] = []
-                sealed: list[tuple[str, ...] | None] = []
+                sealed: list[tuple[str, ...] | None] | None = [] if self._store.encodes_rows else None
                 for tenant in tenants:
                     fields = [batch[i][1] for i in by_tenant[tenant]]
                     records += self._link(tenant, await self._head(tenant), fields, sealed)
                 try:
-                    await self._store.append_sealed(records, sealed)
+                    await (self._store.append_many(records) if sealed is None
+                           else self._store.append_sealed(records, sealed))
                 except AuditStorageError:
                     before = {t: self._heads.pop(t, None) for t in tenants}
                     if [await self._head(t) for t in tenants] != [before[t] for t in tenants]:

@@ -204,6 +204,7 @@ class SQLAppending(AuditStoreBase):
 
     atomic_batches = True
     group_commit = True  # concurrent AuditTrail.log() calls share one transaction (llmteam.audit._group)
+    encodes_rows = True  # the trail's records come through append_sealed, with the texts their checksums covered
 
     async def _write_rows(self, rows: list[tuple[Any, ...]]) -> None:
         raise NotImplementedError
