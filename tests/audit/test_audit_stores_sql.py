@@ -98,3 +98,38 @@ def test_sealed_rows_equal_to_row_also_for_a_record_the_template_left_to_the_enc
     records = [_sealed(), _sealed(action='say "hi"', sequence_number=2), _sealed(metadata={"k": [1]})]
     assert records[1][1] is None  # needs an escape: no sealed texts, to_row() encodes it
     assert sealed_rows([r for r, _ in records], [t for _, t in records]) == [to_row(r) for r, _ in records]
+
+
+class _CountingStore(SQLiteAuditStore):
+    """Counts the one-row writes (the store's shortest path) and the batch writes."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.one = self.many = 0
+
+    async def _write_row(self, row: tuple[Any, ...]) -> None:
+        self.one += 1
+        await super()._write_row(row)
+
+    async def _write_rows(self, rows: list[tuple[Any, ...]]) -> None:
+        self.many += 1
+        await super()._write_rows(rows)
+
+
+async def test_a_lone_log_takes_the_one_row_path_and_a_batch_the_batch_path(tmp_path: Path) -> None:
+    store = _CountingStore(tmp_path / "a.db")
+    trail = AuditTrail(store, tenant_id="acme", use_context_tenant=False)
+    await trail.log(AuditEventType.DATA_CREATED)  # through append_sealed
+    assert (store.one, store.many) == (1, 0)
+    await trail.log_many([{"event_type": AuditEventType.DATA_CREATED}] * 3)
+    assert (store.one, store.many) == (1, 1)
+    record = await trail.log(AuditEventType.DATA_CREATED)
+    other = _CountingStore(tmp_path / "b.db")
+    record.sequence_number = 1
+    record.previous_checksum = ""
+    record.checksum = record.compute_checksum()
+    await other.append(record)  # append() of a record takes the same one-row path
+    assert (store.one, store.many, other.one, other.many) == (2, 1, 1, 0)
+    assert await trail.verify_chain() == (True, [])
+    await store.close()
+    await other.close()
