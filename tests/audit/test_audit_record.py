@@ -14,8 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from llmteam.audit import AuditEventType, AuditRecord, AuditSeverity, generate_audit_id, set_checksum_key
-from llmteam.audit._record import _refill_ids
-from llmteam.audit.verifier import RECORD_FIELDS, canonical_record_json
+from llmteam.audit._record import SEALED_FIELDS, _refill_ids, generate_audit_ids, seal
+from llmteam.audit.verifier import RECORD_FIELDS, canonical_json, canonical_record_json
 
 FIELDS = [f for f in AuditRecord.__dataclass_fields__ if f != "checksum"]
 
@@ -222,6 +222,15 @@ def test_audit_ids_are_distinct_version_4_uuids() -> None:
     assert {text[19] for text in ids} == set("89ab")  # every variant digit occurs: the random bits are kept
 
 
+@pytest.mark.parametrize("n", [0, 1, 5, 64, 1000])
+def test_a_batch_of_ids_is_distinct_version_4_uuids(n: int) -> None:
+    ids = generate_audit_ids(n) + generate_audit_ids(n)
+    assert len(ids) == len(set(ids)) == 2 * n
+    for text in ids:
+        parsed = uuid.UUID(text)
+        assert parsed.version == 4 and parsed.variant == uuid.RFC_4122 and str(parsed) == text
+
+
 def test_a_refill_appends_fresh_ids() -> None:
     before = generate_audit_id()
     _refill_ids(4)
@@ -267,3 +276,47 @@ def test_checksums_of_records_written_before_keep_verifying() -> None:
     )
     assert usual.checksum == "b72db021cad7744b1909603cbc979ac7b1000983769711162d5dddbb0539170a"
     assert escaped.checksum == "7d4c9948100bde37b1165b43d9fb3db8171be558d4f0137a0f7db1a1b6f1ed27"
+
+
+def test_a_tool_calls_record_keeps_the_checksum_of_the_previous_release() -> None:
+    # flat metadata now gets its text from a template instead of the encoder: the same bytes, the same checksum
+    tool_call = AuditRecord(
+        record_id="0b7e1c52-7a4f-4d0e-8f7e-2a1f0c9d3b21", sequence_number=7,
+        timestamp=datetime(2026, 11, 27, 18, 0, 0, 654321, tzinfo=timezone.utc),
+        event_type=AuditEventType.ACTION_COMPLETED, tenant_id="acme", agent_name="billing", actor_type="agent",
+        actor_id="billing", action="tool_call", resource_type="tool", resource_id="lookup_invoice",
+        metadata={"tool": "lookup_invoice", "decision": "allow", "args_digest": "c3" * 32, "duration_ms": 12.5,
+                  "attempt": 1, "cached": False, "error": None, "risk": "low"},
+        tags=["tool"], previous_checksum="9f" * 32,
+    )
+    assert tool_call.checksum == "5c9cef113b1359776114d4ada3741f82c63d052d30412dfb7882918ec0d84674"
+    assert tool_call.checksum == reference(tool_call)
+
+
+def _field_text(r: AuditRecord, name: str) -> str:
+    """The text a field has in the canonical form: a nested field's JSON, a text field as it is."""
+    value = r.to_dict()[name]
+    return canonical_json(value) if name in ("old_value", "new_value", "metadata", "tags") else value
+
+
+@settings(max_examples=300, deadline=None)
+@given(any_records(), st.none() | st.just(b"k"))
+def test_seal_sets_the_checksum_and_returns_the_texts_it_covered(r: AuditRecord, key: bytes | None) -> None:
+    try:
+        expected = reference(r, key)
+    except UnicodeEncodeError:  # a lone surrogate has no UTF-8 bytes to digest: refused the same way
+        with pytest.raises(UnicodeEncodeError):
+            seal(r, key)
+        return
+    texts = seal(r, key)
+    assert r.checksum == expected
+    if texts is not None:  # the template wrote the text: the fields' own texts, as the SQL stores write them
+        assert texts == tuple(_field_text(r, name) for name in SEALED_FIELDS)
+
+
+def test_seal_keeps_the_texts_of_the_usual_record() -> None:
+    r = make(metadata={"tool": "t", "ms": 1.5}, tags=["x"], old_value={"a": None}, checksum="not yet")
+    assert seal(r, None) == (
+        "2024-01-02T00:00:00+00:00", "data.created", "info", '{"a":null}', "null", '{"ms":1.5,"tool":"t"}', '["x"]',
+    )
+    assert r.verify_integrity()

@@ -252,3 +252,31 @@ def test_fast_field_path_equals_the_checked_path(kwargs: dict[str, str], event: 
     assert fast == checked and type(fast["event_type"]) is AuditEventType
     assert fast["metadata"] == {} and fast["tags"] == []
     assert fast["metadata"] is not t._fields(event, kwargs)["metadata"]  # fresh containers per record
+
+
+class SeeingStore(MemoryAuditStore):
+    """A store subclass that overrides append and append_many: it must see every record the trail appends."""
+
+    group_commit = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[int] = []
+
+    async def append(self, record: Any) -> None:
+        self.seen.append(record.sequence_number)
+        await super().append(record)
+
+    async def append_many(self, records: list[Any]) -> None:
+        self.seen.extend(r.sequence_number for r in records)
+        await super().append_many(records)
+
+
+async def test_a_store_overriding_append_sees_every_record_the_trail_appends() -> None:
+    store = SeeingStore()
+    t = trail(store)
+    await t.log(EV)
+    await t.log_many([{"event_type": EV}, {"event_type": EV, "metadata": {"k": 1}}])
+    await asyncio.gather(*(t.log(EV) for _ in range(5)))  # group commit
+    assert sorted(store.seen) == list(range(1, 9))
+    await assert_chain(store, "acme", 8)

@@ -16,7 +16,14 @@ from hypothesis import strategies as st
 import llmteam.audit.verifier as verifier_module
 from llmteam.audit import AuditEventType, AuditLedger, AuditTrail, SigningKey
 from llmteam.audit.stores import MemoryAuditStore
-from llmteam.audit.verifier import RECORD_FIELDS, canonical_record_json, canonical_record_values
+from llmteam.audit.verifier import (
+    RECORD_FIELDS,
+    _flat_object_json,
+    canonical_json,
+    canonical_record_json,
+    canonical_record_parts,
+    canonical_record_values,
+)
 
 SRC = Path(verifier_module.__file__)
 
@@ -192,3 +199,62 @@ def test_the_template_serves_the_usual_record() -> None:
     with pytest.raises(ValueError, match="expected the 24 values"):
         canonical_record_values(values[:-1])
     assert canonical_record_json({"extra": 1}) == '{"extra":1}'  # not a record's fields: the encoder as it is
+
+
+# -- a flat dict's text (a tool call's metadata): the template against the contract's json.dumps form ----------
+class _Text(str):
+    def __str__(self) -> str:
+        return "not the text"
+
+
+class _Number(int):
+    def __repr__(self) -> str:
+        return "not the number"
+
+
+_flat_key = st.text(max_size=6) | st.sampled_from(['"k', "k\\", "\n", "\u2028", "\ud800", "\x7f", "é中", ""])
+_flat_value = (st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats() | st.text(max_size=8)
+               | st.sampled_from(['"', "\\", "\x7f", "\u2028", "\ud800", "é中🙂", "-0"])
+               | st.builds(_Text, st.text(max_size=3)) | st.builds(_Number, st.integers()) | st.just(-0.0))
+_odd_key = (st.integers() | st.booleans() | st.none() | st.floats(allow_nan=False)
+            | st.builds(_Text, st.text(max_size=2)))
+
+
+def _contract_json(value: object) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.dictionaries(_flat_key, _flat_value, max_size=8)
+       | st.dictionaries(_flat_key | _odd_key, _flat_value | _any_json, max_size=4))
+def test_a_flat_dict_is_written_as_the_contract_json(value: dict[object, object]) -> None:
+    try:
+        expected = _contract_json(value)
+    except (TypeError, ValueError) as exc:  # keys that cannot be sorted: the same refusal
+        with pytest.raises(type(exc)):
+            canonical_json(value)
+        return
+    assert canonical_json(value) == expected
+
+
+def test_the_flat_template_serves_a_tool_calls_metadata_and_refuses_the_rest() -> None:
+    metadata = {"tool": "lookup_invoice", "decision": "allow", "args_digest": "c3" * 32, "duration_ms": 12.5,
+                "attempt": 1, "cached": False, "error": None, "risk": "élevé"}
+    assert _flat_object_json(metadata) == _contract_json(metadata)
+    for odd in ({"k": [1]}, {"k": {"a": 1}}, {1: "a"}, {"k": float("nan")}, {"k": float("inf")}, {"k": 'say "hi"'},
+                {'k"': 1}, {"k": "a\\b"}, {"k": "\n"}, {"k": _Text("x")}, {_Text("k"): 1}, {"k": _Number(3)},
+                {"k": b"x"}):
+        assert _flat_object_json(odd) is None, odd
+        assert canonical_json(odd) == _contract_json(odd)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_record_values())
+def test_the_record_pieces_join_to_the_contract_json_and_hold_each_fields_text(values: tuple[object, ...]) -> None:
+    parts = canonical_record_parts(values)
+    if parts is None:  # left to the encoder
+        return
+    assert "".join(parts) == _contract_json(dict(zip(RECORD_FIELDS, values, strict=True)))
+    for i, value in enumerate(values):
+        expected = _contract_json(value)
+        assert parts[2 * i + 1] == (expected[1:-1] if isinstance(value, str) else expected)

@@ -9,7 +9,7 @@ store with ``hasattr``. An object that only satisfies the protocol gets the defa
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from llmteam.audit._errors import AuditStorageError
@@ -61,6 +61,9 @@ class AuditStoreBase:
     # commit. A store whose commit always awaits I/O (a server round trip) sets False: callers that arrive while
     # it is in flight form the next group, and a lone caller saves an event-loop turn.
     yield_before_lone_commit: ClassVar[bool] = True
+    # The store writes records as text columns (the SQL stores): the trail appends its records through
+    # append_sealed with the texts their checksums covered, so the store need not encode the fields again.
+    encodes_rows: ClassVar[bool] = False
     path: str | None = None  # the file a store keeps its records in, if any (the signing key is kept beside it)
 
     async def append(self, record: AuditRecord) -> None:
@@ -83,6 +86,19 @@ class AuditStoreBase:
         """Store ``records`` in order; atomic (all or none) only where ``atomic_batches`` says so."""
         for record in records:
             await self.append(record)
+
+    def append_sealed(self, records: list[AuditRecord], sealed: list[tuple[str, ...] | None]) -> Awaitable[None]:
+        """Append records the trail has just built and sealed, each with the texts its checksum covered.
+
+        The trail calls it instead of :meth:`append` / :meth:`append_many` on a store that sets ``encodes_rows``.
+        ``sealed[i]`` is what :func:`llmteam.audit._record.seal` returned for ``records[i]``: the texts of its
+        timestamp, enums and nested fields (None: none kept). Nobody else has seen the records yet, so they still
+        hold the values the texts were written from: a store that encodes rows (the SQL stores) writes them instead
+        of encoding the fields again. By default the records go to :meth:`append` (one) or :meth:`append_many`
+        (several), so a subclass that overrides those sees every record (a plain method returning their
+        coroutine: no extra coroutine per record).
+        """
+        return self.append(records[0]) if len(records) == 1 else self.append_many(records)
 
     async def get_head(self, tenant_id: str) -> tuple[int, str]:
         """``(last sequence, its checksum)``; ``(0, "")`` for an empty chain."""

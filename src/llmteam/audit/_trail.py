@@ -11,13 +11,22 @@ from datetime import datetime, timezone
 from typing import Any
 
 from llmteam.audit._chain import verify_chain_range
-from llmteam.audit._checksum import digest, get_checksum_key
+from llmteam.audit._checksum import get_checksum_key
 from llmteam.audit._convenience import ConvenienceLogging
 from llmteam.audit._enums import AuditEventType, AuditSeverity
 from llmteam.audit._errors import AuditStorageError
 from llmteam.audit._group import Entry, GroupCommitter, Outcome
 from llmteam.audit._query import AuditQuery, AuditReport
-from llmteam.audit._record import AuditRecord, deep_copy, generate_audit_id, parse_event_type, parse_severity
+from llmteam.audit._record import (
+    BATCH_IDS,
+    AuditRecord,
+    deep_copy,
+    generate_audit_id,
+    generate_audit_ids,
+    parse_event_type,
+    parse_severity,
+    seal,
+)
 from llmteam.audit._report import build_report
 from llmteam.audit._store import AuditStore, AuditStoreBase, as_audit_store
 from llmteam.licensing import LicenseTier, check_builtin_gate
@@ -51,7 +60,7 @@ _DEFAULTS: dict[str, Any] = {
 }
 _FAST_DEFAULTS = {**_DEFAULTS, "severity": AuditSeverity.INFO}
 _PLAIN_STR = {str}
-_UNSEALED = "unsealed"  # a placeholder that stops AuditRecord from computing its checksum before _build does
+_UNSEALED = "unsealed"  # a placeholder that stops AuditRecord from computing its checksum before _link seals it
 
 
 class AuditTrail(ConvenienceLogging):
@@ -177,25 +186,30 @@ class AuditTrail(ConvenienceLogging):
         f["success"] = bool(f["success"])
         return f
 
-    @staticmethod
-    def _build(tenant: str, seq: int, prev: str, f: dict[str, Any], key: bytes | None) -> AuditRecord:
-        """The record for fields ``f`` at ``seq`` after ``prev``, sealed with ``key`` (looked up once per batch)."""
-        rec = AuditRecord(
-            generate_audit_id(), seq, datetime.now(timezone.utc), f["event_type"], f["severity"], tenant,
-            f["pipeline_id"], f["run_id"], f["agent_name"], f["step_name"], f["actor_type"], f["actor_id"],
-            f["actor_ip"], "", f["action"], f["resource_type"], f["resource_id"], f["old_value"], f["new_value"],
-            f["success"], f["error_message"], f["metadata"], f["tags"], _UNSEALED, prev,
-        )
-        rec.checksum = digest(rec.canonical_json(), key)
-        return rec
+    def _link(
+        self, tenant: str, head: tuple[int, str], fields: list[dict[str, Any]],
+        sealed: list[tuple[str, ...] | None] | None = None,
+    ) -> list[AuditRecord]:
+        """The records for ``fields`` linked after ``head``, each sealed (the key looked up once for all of them).
 
-    def _link(self, tenant: str, head: tuple[int, str], fields: list[dict[str, Any]]) -> list[AuditRecord]:
+        With ``sealed`` given, what :func:`seal` returned for each record is added to it, for ``append_sealed``.
+        """
         seq, prev = head
         key = get_checksum_key()
         records = []
+        # a large batch's ids in one go; otherwise one at a time from the pool (no list for a lone log())
+        new_id = iter(generate_audit_ids(len(fields))).__next__ if len(fields) >= BATCH_IDS else generate_audit_id
         for f in fields:
             seq += 1
-            rec = self._build(tenant, seq, prev, f, key)
+            rec = AuditRecord(
+                new_id(), seq, datetime.now(timezone.utc), f["event_type"], f["severity"], tenant,
+                f["pipeline_id"], f["run_id"], f["agent_name"], f["step_name"], f["actor_type"], f["actor_id"],
+                f["actor_ip"], "", f["action"], f["resource_type"], f["resource_id"], f["old_value"],
+                f["new_value"], f["success"], f["error_message"], f["metadata"], f["tags"], _UNSEALED, prev,
+            )
+            texts = seal(rec, key)
+            if sealed is not None:
+                sealed.append(texts)
             prev = rec.checksum
             records.append(rec)
         return records
@@ -210,9 +224,13 @@ class AuditTrail(ConvenienceLogging):
         if len(fields) > 1 and not store.atomic_batches:
             return [rec for f in fields for rec in await self._append_linked(tenant, [f])]
         head = self._heads.get(tenant) or await self._head(tenant)  # the cached head without a coroutine call
-        records = self._link(tenant, head, fields)
+        sealed: list[tuple[str, ...] | None] | None = [] if store.encodes_rows else None
+        records = self._link(tenant, head, fields, sealed)
         try:
-            await (store.append(records[0]) if len(records) == 1 else store.append_many(records))
+            if sealed is not None:  # the store writes text columns: it gets the texts the checksums covered
+                await store.append_sealed(records, sealed)
+            else:
+                await (store.append(records[0]) if len(records) == 1 else store.append_many(records))
         except AuditStorageError:
             if not await self._lost_race(tenant, head, 0):
                 raise
@@ -277,10 +295,13 @@ class AuditTrail(ConvenienceLogging):
                 return list(await self._append_linked(tenants[0], [f for _, f, _ in batch]))
             for _ in range(MAX_RETRIES):
                 records: list[AuditRecord] = []
+                sealed: list[tuple[str, ...] | None] | None = [] if self._store.encodes_rows else None
                 for tenant in tenants:
-                    records += self._link(tenant, await self._head(tenant), [batch[i][1] for i in by_tenant[tenant]])
+                    fields = [batch[i][1] for i in by_tenant[tenant]]
+                    records += self._link(tenant, await self._head(tenant), fields, sealed)
                 try:
-                    await self._store.append_many(records)
+                    await (self._store.append_many(records) if sealed is None
+                           else self._store.append_sealed(records, sealed))
                 except AuditStorageError:
                     before = {t: self._heads.pop(t, None) for t in tenants}
                     if [await self._head(t) for t in tenants] != [before[t] for t in tenants]:

@@ -36,6 +36,7 @@ __all__ = [
     "VerificationError",
     "canonical_json",
     "canonical_record_json",
+    "canonical_record_parts",
     "canonical_record_values",
     "checkpoint_fields",
     "checkpoint_message",
@@ -71,7 +72,6 @@ class NotComparableError(VerificationError):
 # json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str), with the encoder
 # built once instead of per call
 _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
-_EMPTY_TEXT = {type(None): "null", dict: "{}", list: "[]"}  # the encoder's text for these when empty
 
 RECORD_FIELDS = (
     "action", "actor_id", "actor_ip", "actor_type", "actor_user_agent", "agent_name", "error_message", "event_type",
@@ -98,21 +98,62 @@ _texts_of = operator.itemgetter(*_TEXTS)
 _values_of = operator.itemgetter(*RECORD_FIELDS)
 _FIELD_SET = frozenset(RECORD_FIELDS)
 _JSON_BOOL = ("false", "true")
+_EMPTY_TEXT = {type(None): "null", dict: "{}", list: "[]"}  # the encoder's text for these when empty
+
+
+def _flat_object_json(value: dict[Any, Any]) -> str | None:
+    """The canonical text of a flat dict, written without the encoder; None for any other dict.
+
+    Serves dicts whose keys are ``str`` and whose values are ``str``, ``int``, ``bool``, ``None`` or finite
+    ``float`` (exact types, so no subclass's ``__str__``/``__repr__`` is involved), with no key or string value
+    needing a JSON escape (no '"', no '\\', nothing unprintable): the usual metadata of a record (tool, decision,
+    digests, duration...). Each value is written as the encoder writes it (``int.__repr__``, ``float.__repr__``,
+    ``true``/``false``/``null``). tests/audit/test_audit_verifier.py compares it with ``json.dumps``.
+    """
+    if not all(type(key) is str for key in value):
+        return None
+    pieces = []
+    texts = []
+    for key in sorted(value):
+        item = value[key]
+        kind = type(item)
+        if kind is str:
+            pieces.append(f'"{key}":"{item}"')
+            texts.append(item)
+        elif kind is int or (kind is float and item - item == 0):  # a finite float; inf - inf and nan - nan are nan
+            pieces.append(f'"{key}":{item!r}')
+        elif kind is bool:
+            pieces.append(f'"{key}":{_JSON_BOOL[item]}')
+        elif item is None:
+            pieces.append(f'"{key}":null')
+        else:
+            return None
+        texts.append(key)
+    raw = "".join(texts)
+    if '"' in raw or "\\" in raw or not raw.isprintable():
+        return None
+    return "{" + ",".join(pieces) + "}"
 
 
 def canonical_json(value: Any) -> str:
     """Canonical JSON text: sorted keys, no spaces, UTF-8 characters kept, anything else as ``str(value)``."""
-    known = _EMPTY_TEXT.get(type(value))
-    if known is not None and not value:  # the usual nested field (metadata, tags...) is empty: no encoder run
-        return known
+    empty = _EMPTY_TEXT.get(type(value))
+    if empty is not None and not value:  # the usual nested field (metadata, tags...) is empty: no encoder run
+        return empty
+    if type(value) is dict:  # or flat (metadata of a tool call): no encoder run either
+        text = _flat_object_json(value)
+        if text is not None:
+            return text
     return _CANONICAL.encode(value)
 
 
-def canonical_record_values(values: Sequence[Any]) -> str:
-    """The canonical text of a record whose fields, in :data:`RECORD_FIELDS` order, hold ``values``.
+def canonical_record_parts(values: Sequence[Any]) -> list[str] | None:
+    """The pieces of the canonical text of a record whose fields, in :data:`RECORD_FIELDS` order, hold ``values``.
 
-    Always the text of ``json.dumps(dict(zip(RECORD_FIELDS, values)), sort_keys=True, separators=(",", ":"),
-    ensure_ascii=False, default=str)``; the usual record is written from a template, faster.
+    ``"".join(parts)`` is that text; field ``i``'s own text is ``parts[2 * i + 1]`` (a string field's value
+    without its quotes, a number's, boolean's or nested field's JSON text). None when the record needs the
+    encoder itself: a text field needing a JSON escape or not a str, a sequence number not an int, a success not
+    a bool. llmteam's trail keeps a record's nested fields' texts from these pieces for the SQL stores' columns.
     """
     if len(values) != len(RECORD_FIELDS):
         raise ValueError(f"expected the {len(RECORD_FIELDS)} values of RECORD_FIELDS, got {len(values)}")
@@ -120,17 +161,32 @@ def canonical_record_values(values: Sequence[Any]) -> str:
     try:
         texts = "".join(_texts_of(values))
     except TypeError:  # a text field holds something else than a str
-        texts = '"'
+        return None
     if type(sequence) is not int or type(success) is not bool or '"' in texts or "\\" in texts or (
         not texts.isprintable()
     ):
-        return _CANONICAL.encode(dict(zip(RECORD_FIELDS, values, strict=True)))
+        return None
     parts = _FRAME.copy()
     parts[1::2] = values  # field i's value at parts[2 * i + 1]; the numbers and nested values need their JSON text
     parts[2 * _SEQUENCE + 1] = str(sequence)
     parts[2 * _SUCCESS + 1] = _JSON_BOOL[success]
     for at in _NESTED_AT:
-        parts[at] = canonical_json(parts[at])
+        value = parts[at]
+        empty = _EMPTY_TEXT.get(type(value))  # the usual nested field is empty: its text without a call
+        parts[at] = empty if empty is not None and not value else canonical_json(value)
+    return parts
+
+
+def canonical_record_values(values: Sequence[Any]) -> str:
+    """The canonical text of a record whose fields, in :data:`RECORD_FIELDS` order, hold ``values``.
+
+    Always the text of ``json.dumps(dict(zip(RECORD_FIELDS, values)), sort_keys=True, separators=(",", ":"),
+    ensure_ascii=False, default=str)``; the usual record is written from a template
+    (:func:`canonical_record_parts`), faster.
+    """
+    parts = canonical_record_parts(values)
+    if parts is None:
+        return _CANONICAL.encode(dict(zip(RECORD_FIELDS, values, strict=True)))
     return "".join(parts)
 
 

@@ -7,7 +7,7 @@ round-trips to the same checksum and verification can rebuild the canonical form
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from operator import attrgetter
@@ -19,7 +19,9 @@ from llmteam.audit._query import AuditQuery
 from llmteam.audit._record import AuditRecord, as_utc, enum_value, parse_event_type, parse_severity
 from llmteam.audit._store import AuditStoreBase, ChainRow, check_storable
 
-__all__ = ["COLUMNS", "Dialect", "build_query", "row_to_chain", "row_to_record", "to_row", "ts_us"]
+__all__ = [
+    "COLUMNS", "Dialect", "build_query", "row_to_chain", "row_to_record", "sealed_rows", "to_row", "ts_us",
+]
 
 # Endings of the names both SQL stores derive from the table name (indexes, triggers, the checkpoint table).
 DERIVED_SUFFIXES = (
@@ -76,6 +78,33 @@ def to_row(r: AuditRecord) -> tuple[Any, ...]:
         )
     except (AttributeError, TypeError, ValueError) as exc:
         raise AuditStorageError(f"audit record {r.record_id!r} cannot be stored: {exc}") from exc
+
+
+def sealed_rows(records: list[AuditRecord], sealed: list[tuple[str, ...] | None]) -> list[tuple[Any, ...]]:
+    """The column values of records the trail has just sealed (``sealed[i]``: what ``seal`` returned for each).
+
+    Sealed texts mean the canonical template wrote the record, and it writes only records whose text fields are
+    all str, whose sequence number is an int and whose success is a bool: of :func:`to_row`'s checks, a sequence
+    number >= 1 and a valid tenant id are left (the tenant once per batch). The timestamp is the trail's aware UTC
+    time. A record without sealed texts goes through :func:`to_row`.
+    """
+    checked: set[str] = set()
+    rows = []
+    for r, texts in zip(records, sealed, strict=True):
+        if r.tenant_id not in checked or r.sequence_number < 1:
+            check_storable(r)
+            checked.add(r.tenant_id)
+        if texts is None:
+            rows.append(to_row(r))
+            continue
+        ts, event_type, severity, old, new, metadata, tags = texts
+        rows.append((
+            r.tenant_id, r.sequence_number, r.record_id, ts, (r.timestamp - _EPOCH) // _US, event_type, severity,
+            r.pipeline_id, r.run_id, r.agent_name, r.step_name, r.actor_type, r.actor_id, r.actor_ip,
+            r.actor_user_agent, r.action, r.resource_type, r.resource_id, old, new, r.success, r.error_message,
+            metadata, tags, r.checksum, r.previous_checksum,
+        ))
+    return rows
 
 
 def row_to_record(row: Sequence[Any]) -> AuditRecord:
@@ -167,19 +196,36 @@ def duplicate_error(exc: Exception) -> AuditStorageError:
 
 
 class SQLAppending(AuditStoreBase):
-    """``append`` / ``append_many`` for the SQL stores, on top of their one-transaction ``_write_rows``."""
+    """``append`` / ``append_many`` for the SQL stores, on top of their one-transaction ``_write_rows``.
+
+    The trail appends through :meth:`append_sealed` (the columns from the texts its checksums covered): a
+    subclass that must see every record the trail appends overrides that method too, not only ``append``.
+    """
 
     atomic_batches = True
     group_commit = True  # concurrent AuditTrail.log() calls share one transaction (llmteam.audit._group)
+    encodes_rows = True  # the trail's records come through append_sealed, with the texts their checksums covered
 
     async def _write_rows(self, rows: list[tuple[Any, ...]]) -> None:
         raise NotImplementedError
 
+    def _write_row(self, row: tuple[Any, ...]) -> Awaitable[None]:
+        """Write one row durably (a lone ``log()``); a store with a shorter path for one row overrides this."""
+        return self._write_rows([row])
+
     async def append(self, record: AuditRecord) -> None:
         """Append one record durably; a reused ``(tenant_id, sequence_number)`` raises AuditStorageError."""
-        await self._write_rows([to_row(record)])
+        await self._write_row(to_row(record))
 
     async def append_many(self, records: list[AuditRecord]) -> None:
         """Append all records in one durable transaction, or none of them."""
         if records:
             await self._write_rows([to_row(r) for r in records])
+
+    def append_sealed(self, records: list[AuditRecord], sealed: list[tuple[str, ...] | None]) -> Awaitable[None]:
+        """Append the trail's freshly sealed records in one transaction, their columns from the sealed texts.
+
+        The rows are built (and checked) at the call, the write is the awaitable returned: no extra coroutine.
+        """
+        rows = sealed_rows(records, sealed)
+        return self._write_row(rows[0]) if len(rows) == 1 else self._write_rows(rows)

@@ -24,7 +24,6 @@ from llmteam.audit.stores._sql import (
     duplicate_error,
     row_to_chain,
     row_to_record,
-    to_row,
 )
 from llmteam.backends.identifiers import validate_identifier
 from llmteam.backends.sqlite import SQLiteDatabase, Statement, open_sqlite, release_sqlite
@@ -143,8 +142,8 @@ class SQLiteAuditStore(SQLAppending):
             return duplicate_error(exc)
         return AuditStorageError(f"SQLite audit store {self.path!r} failed to append: {exc}")
 
-    async def append(self, record: AuditRecord) -> None:
-        """Append one record durably (a lone ``log()``): its INSERT and COMMIT, inline when the writer is idle.
+    async def _write_row(self, row: tuple[Any, ...]) -> None:
+        """Write one row durably (a lone ``log()`` or ``append``): INSERT and COMMIT, inline when the writer is idle.
 
         A reused ``(tenant_id, sequence_number)`` raises AuditStorageError. The row goes straight to
         :meth:`SQLiteDatabase.write_short`, without the batch path's list, dispatch and extra coroutine.
@@ -152,7 +151,7 @@ class SQLiteAuditStore(SQLAppending):
         if not self._schema_ok:
             await self._ready()
         try:
-            await self.db.write_short(partial(_execute, self._insert_one, to_row(record)))
+            await self.db.write_short(partial(_execute, self._insert_one, row))
         except sqlite3.Error as exc:
             raise self._append_error(exc) from exc
 
