@@ -133,3 +133,35 @@ async def test_a_lone_log_takes_the_one_row_path_and_a_batch_the_batch_path(tmp_
     assert await trail.verify_chain() == (True, [])
     await store.close()
     await other.close()
+
+
+class _CountingSQLiteStore(SQLiteAuditStore):
+    """A user's SQL store that overrides ``append`` / ``append_many`` (to count, mirror or filter records)."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.seen: list[int] = []
+
+    async def append(self, record: AuditRecord) -> None:
+        self.seen.append(record.sequence_number)
+        await super().append(record)
+
+    async def append_many(self, records: list[AuditRecord]) -> None:
+        self.seen.extend(r.sequence_number for r in records)
+        await super().append_many(records)
+
+
+async def test_a_sql_store_subclass_overriding_append_still_sees_every_record_the_trail_appends(
+    tmp_path: Path,
+) -> None:
+    """The trail hands SQL stores its sealed records through append_sealed; a subclass written against ``append``
+    (the contract's store method) must not be bypassed by that shortcut."""
+    store = _CountingSQLiteStore(tmp_path / "a.db")
+    trail = AuditTrail(store, tenant_id="acme", use_context_tenant=False)
+    try:
+        await trail.log(AuditEventType.DATA_CREATED)
+        await trail.log_many([{"event_type": AuditEventType.DATA_UPDATED}] * 3)
+        assert store.seen == [1, 2, 3, 4]
+        assert (await trail.verify_chain()) == (True, [])
+    finally:
+        await store.close()

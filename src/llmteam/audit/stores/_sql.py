@@ -198,9 +198,16 @@ def duplicate_error(exc: Exception) -> AuditStorageError:
 class SQLAppending(AuditStoreBase):
     """``append`` / ``append_many`` for the SQL stores, on top of their one-transaction ``_write_rows``.
 
-    The trail appends through :meth:`append_sealed` (the columns from the texts its checksums covered): a
-    subclass that must see every record the trail appends overrides that method too, not only ``append``.
+    The trail appends through :meth:`append_sealed` (the columns from the texts its checksums covered). A subclass
+    that overrides ``append`` or ``append_many`` but not ``append_sealed`` gets every record through those instead
+    (``encodes_rows`` is switched off for it): the shortcut never bypasses a method a user wrote.
     """
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        own = vars(cls)
+        if "append_sealed" not in own and ("append" in own or "append_many" in own):
+            cls.encodes_rows = False
 
     atomic_batches = True
     group_commit = True  # concurrent AuditTrail.log() calls share one transaction (llmteam.audit._group)
