@@ -190,10 +190,15 @@ class SpyEngine(ProcessMiningEngine):
         super().__init__()
         self.handed: list = []
 
-    def _record(self, fields, entries):  # type: ignore[no-untyped-def]
-        entries = [(e[0] or self._new_id(), *e[1:]) if fields else e for e in entries]  # ids drawn here, once
-        self.handed.extend(event_of(e, self._new_id) if fields else e for e in entries)
-        return super()._record(fields, entries)
+    def _record(self, events):  # type: ignore[no-untyped-def]
+        events = list(events)
+        self.handed.extend(events)
+        return super()._record(events)
+
+    def _record_fields(self, batch):  # type: ignore[no-untyped-def]
+        batch = [(e[0] or self._new_id(), *e[1:]) for e in batch]  # ids drawn here, once
+        self.handed.extend(event_of(e, self._new_id) for e in batch)
+        return super()._record_fields(batch)
 
 
 class Sleepy:
