@@ -133,7 +133,7 @@ def test_record_events_in_batches_mines_what_one_at_a_time_mines(
     for n, (lo, hi) in enumerate(zip(edges, edges[1:])):
         chunk = events[lo:hi]
         if n % 3 == 2:
-            assert batched._record(True, [fields_of(e) for e in chunk]) == len(chunk)
+            assert batched._record_fields([fields_of(e) for e in chunk]) == len(chunk)
         else:
             assert batched.record_events(chunk if n % 3 else iter(chunk)) == len(chunk)
         if n < len(reads) and reads[n]:

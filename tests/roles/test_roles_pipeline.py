@@ -1,9 +1,12 @@
 import asyncio
 import gc
 import uuid
+from datetime import datetime, timedelta, timezone
 
 import psutil
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from llmteam.roles import (
     OrchestrationDecision,
@@ -13,6 +16,7 @@ from llmteam.roles import (
     RuleBasedStrategy,
 )
 from llmteam.roles._mining import event_of
+from llmteam.roles._pipeline import iso_time
 
 from .._support.mined import mined
 
@@ -190,10 +194,15 @@ class SpyEngine(ProcessMiningEngine):
         super().__init__()
         self.handed: list = []
 
-    def _record(self, fields, entries):  # type: ignore[no-untyped-def]
-        entries = [(e[0] or self._new_id(), *e[1:]) if fields else e for e in entries]  # ids drawn here, once
-        self.handed.extend(event_of(e, self._new_id) if fields else e for e in entries)
-        return super()._record(fields, entries)
+    def _record(self, events):  # type: ignore[no-untyped-def]
+        events = list(events)
+        self.handed.extend(events)
+        return super()._record(events)
+
+    def _record_fields(self, batch):  # type: ignore[no-untyped-def]
+        batch = [(e[0] or self._new_id(), *e[1:]) for e in batch]  # ids drawn here, once
+        self.handed.extend(event_of(e, self._new_id) for e in batch)
+        return super()._record_fields(batch)
 
 
 class Sleepy:
@@ -353,3 +362,20 @@ async def test_event_ids_are_drawn_once_when_the_log_is_first_read() -> None:
     ids = [e.event_id for e in o.process_mining.get_events()]
     assert len(set(ids)) == len(ids) == 3 * 7 and all(uuid.UUID(i).version == 4 for i in ids)
     assert [e.event_id for e in o.process_mining.get_events()] == ids
+
+
+@given(first=st.datetimes(timezones=st.none() | st.just(timezone.utc) | st.just(timezone(timedelta(hours=-5)))),
+       steps=st.lists(st.integers(-2_000_000, 2_000_000), max_size=12))
+@settings(max_examples=300, deadline=None)
+def test_history_timestamps_are_isoformat(first: datetime, steps: list[int]) -> None:
+    """The history's ISO text is exactly ``isoformat()``: for times in the same second as the previous one (the
+    kept prefix), in another second, before it, with zero microseconds, aware, and at the ends of the range."""
+    ts = first
+    for step in [0, *steps]:
+        try:
+            ts += timedelta(microseconds=step)
+        except OverflowError:
+            continue
+        assert iso_time(ts) == ts.isoformat()
+    for edge in (datetime.min, datetime.max, datetime.max.replace(microsecond=0), datetime(2024, 1, 1)):
+        assert iso_time(edge) == edge.isoformat()

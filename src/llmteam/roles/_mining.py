@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import operator
 import os
 from collections import deque
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import replace
 from datetime import datetime, timezone
+from itertools import groupby, islice, repeat
 from pathlib import Path
 from typing import IO, Any, cast
 
@@ -32,6 +34,11 @@ PENDING_MAX = 1024
 # two objects for it to count; read back as a ProcessEvent by event_of(). An event id of None is drawn when the event
 # is built: a kept id is a 36-character string per event, which nobody reads before the log is.
 EventFields = tuple[str | None, datetime, str, str, str, str, int, float, tuple[Any, ...]]
+
+
+_FIELDS_CASE = operator.itemgetter(4)
+_FIELDS_TIMESTAMP = operator.itemgetter(1)
+_TZINFO = operator.attrgetter("tzinfo")
 
 
 def event_of(fields: EventFields, new_id: Callable[[], str]) -> ProcessEvent:
@@ -66,7 +73,7 @@ class ProcessMiningEngine:
     # -- recording -------------------------------------------------------------------------------------
     def record_event(self, event: ProcessEvent) -> None:
         """Add ``event`` to its case; evicts the oldest event first when the bound is reached."""
-        self._record(False, (event,))
+        self._record((event,))
 
     def record_events(self, events: Collection[ProcessEvent] | Iterator[ProcessEvent]) -> int:
         """Record many events in order (each exactly as :meth:`record_event` would); returns how many.
@@ -74,37 +81,27 @@ class ProcessMiningEngine:
         An iterator is consumed as it goes (an XES import never becomes one list); events before a failing one
         stay recorded.
         """
-        return self._record(False, events)
+        return self._record(events)
 
-    def _record(self, fields: bool, entries: Collection[Any] | Iterator[Any]) -> int:
-        """The one recording loop: ``entries`` are ProcessEvents, or :data:`EventFields` tuples when ``fields``.
-
-        Field tuples are the orchestrator's hot path (one call per batch): nothing is built per event until the
-        log is read, when each tuple becomes ``event_of(fields)``, once. Events still pending go first.
-        """
-        if self._pending and not fields:
+    def _record(self, events: Collection[ProcessEvent] | Iterator[ProcessEvent]) -> int:
+        """Record ProcessEvents one at a time, each as :meth:`record_event` says (events still pending go first)."""
+        if self._pending:
             self._settle()
         self._cache = None
         cases = self._cases
         unsorted = self._unsorted
         order = self._order
         n = 0
-        for entry in entries:
-            if fields:
-                cid, ts = entry[4], entry[1]
-                self._unbuilt.add(cid)
-            else:
-                cid, ts = entry.case_id, entry.timestamp
+        for event in events:
+            cid, ts = event.case_id, event.timestamp
             if (ts.tzinfo is None) is not self._naive:
-                self._note_timezone(ts)
+                self._note_timezone(ts.tzinfo is None)
             case = cases.get(cid)
             if case is None:
                 cases[cid] = case = deque()
-            elif cid not in unsorted:
-                last = case[-1]
-                if self._mixed_tz or ts < (last[1] if isinstance(last, tuple) else last.timestamp):
-                    unsorted.add(cid)
-            case.append(entry)
+            elif cid not in unsorted and (self._mixed_tz or ts < _timestamp(case[-1])):
+                unsorted.add(cid)
+            case.append(event)
             self._count += 1
             n += 1
             if order is not None:
@@ -112,6 +109,44 @@ class ProcessMiningEngine:
                 if self._count > self.max_events:  # type: ignore[operator]
                     self._evict(order.popleft())
         return n
+
+    def _record_fields(self, batch: list[EventFields]) -> int:
+        """Record the orchestrator's :data:`EventFields` tuples (see :meth:`_pending_log`); returns how many.
+
+        The log ends exactly as :meth:`_record` would leave it, one event at a time, but each stretch of
+        consecutive events of one case is handled at once (a run's events mostly come in one stretch): one case
+        lookup, and the time checks as C-level passes over the stretch. Nothing is built per event until the log
+        is read, when each tuple becomes ``event_of(fields)``, once.
+
+        Why a stretch may go in whole: recording its events one by one, each eviction removes the oldest event of
+        the log, never the event just added, so the stretch's case is never emptied (and moved) in between.
+        """
+        self._cache = None
+        cases = self._cases
+        unsorted = self._unsorted
+        order = self._order
+        for cid, group in groupby(batch, _FIELDS_CASE):
+            stretch = list(group)
+            stamps = list(map(_FIELDS_TIMESTAMP, stretch))
+            if self._naive is None:
+                self._naive = stamps[0].tzinfo is None
+            if list(map(_TZINFO, stamps)).count(None) != (len(stamps) if self._naive else 0):
+                self._mixed_tz = True  # a time of the other kind than the log's first
+            case = cases.get(cid)
+            if case is None:
+                cases[cid] = case = deque()
+            elif cid not in unsorted:
+                stamps.insert(0, _timestamp(case[-1]))  # the stretch must not go back before the case's last
+            if cid not in unsorted and (self._mixed_tz or not _ascending(stamps)):
+                unsorted.add(cid)
+            case.extend(stretch)
+            self._unbuilt.add(cid)
+            self._count += len(stretch)
+            if order is not None:
+                order.extend(repeat(cid, len(stretch)))
+                while self._count > self.max_events:  # type: ignore[operator]
+                    self._evict(order.popleft())
+        return len(batch)
 
     def _pending_log(self) -> tuple[list[EventFields], int]:
         """Where the orchestrator appends its events, as :data:`EventFields` tuples, and how many may wait there:
@@ -136,15 +171,15 @@ class ProcessMiningEngine:
         batch = self._pending[:]
         self._pending.clear()  # in place: the orchestrator keeps appending to this list
         if self._records_itself():
-            self._record(True, batch)
+            self._record_fields(batch)
         else:
             for fields in batch:
                 self.record_event(event_of(fields, self._new_id))
 
-    def _note_timezone(self, ts: datetime) -> None:
+    def _note_timezone(self, naive: bool) -> None:
         """The first event sets whether the log is naive or aware; a later event of the other kind mixes it."""
         if self._naive is None:
-            self._naive = ts.tzinfo is None
+            self._naive = naive
         else:
             self._mixed_tz = True
 
@@ -288,6 +323,16 @@ class ProcessMiningEngine:
 
 def _ts(event: ProcessEvent) -> datetime:
     return event.timestamp
+
+
+def _timestamp(entry: ProcessEvent | EventFields) -> datetime:
+    """The time of a kept entry, an event or the orchestrator's field tuple."""
+    return entry[1] if isinstance(entry, tuple) else entry.timestamp
+
+
+def _ascending(stamps: list[datetime]) -> bool:
+    """Whether ``stamps`` never go back in time (one C-level pass)."""
+    return all(map(operator.le, stamps, islice(stamps, 1, None)))
 
 
 
