@@ -15,6 +15,8 @@ from llmteam.audit._record import seal
 from llmteam.audit.stores import SQLiteAuditStore
 from llmteam.audit.stores._sql import COLUMNS, sealed_rows, to_row
 
+from .._support.seeing import SeeingAppends
+
 EVENTS: list[dict[str, Any]] = [
     {"action": "plain"},
     {"metadata": {"tool": "lookup_invoice", "decision": "allow", "args_digest": "c3" * 32, "duration_ms": 12.5,
@@ -135,20 +137,8 @@ async def test_a_lone_log_takes_the_one_row_path_and_a_batch_the_batch_path(tmp_
     await other.close()
 
 
-class _CountingSQLiteStore(SQLiteAuditStore):
-    """A user's SQL store that overrides ``append`` / ``append_many`` (to count, mirror or filter records)."""
-
-    def __init__(self, path: Path) -> None:
-        super().__init__(path)
-        self.seen: list[int] = []
-
-    async def append(self, record: AuditRecord) -> None:
-        self.seen.append(record.sequence_number)
-        await super().append(record)
-
-    async def append_many(self, records: list[AuditRecord]) -> None:
-        self.seen.extend(r.sequence_number for r in records)
-        await super().append_many(records)
+class _CountingSQLiteStore(SeeingAppends, SQLiteAuditStore):
+    """A user's SQL store that overrides ``append`` / ``append_many`` through a mixin (to count, mirror or filter)."""
 
 
 async def test_a_sql_store_subclass_overriding_append_still_sees_every_record_the_trail_appends(

@@ -21,6 +21,8 @@ from llmteam.audit import (
 from llmteam.audit.stores import MemoryAuditStore
 from llmteam.tenancy import TenantContext
 
+from .._support.seeing import SeeingAppends
+
 EV = AuditEventType.DATA_CREATED
 
 
@@ -254,22 +256,10 @@ def test_fast_field_path_equals_the_checked_path(kwargs: dict[str, str], event: 
     assert fast["metadata"] is not t._fields(event, kwargs)["metadata"]  # fresh containers per record
 
 
-class SeeingStore(MemoryAuditStore):
+class SeeingStore(SeeingAppends, MemoryAuditStore):
     """A store subclass that overrides append and append_many: it must see every record the trail appends."""
 
     group_commit = True
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.seen: list[int] = []
-
-    async def append(self, record: Any) -> None:
-        self.seen.append(record.sequence_number)
-        await super().append(record)
-
-    async def append_many(self, records: list[Any]) -> None:
-        self.seen.extend(r.sequence_number for r in records)
-        await super().append_many(records)
 
 
 async def test_a_store_overriding_append_sees_every_record_the_trail_appends() -> None:

@@ -205,8 +205,9 @@ class SQLAppending(AuditStoreBase):
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        own = vars(cls)
-        if "append_sealed" not in own and ("append" in own or "append_many" in own):
+        if cls.append_sealed is SQLAppending.append_sealed and (  # looked up through the MRO: mixins count too
+            cls.append is not SQLAppending.append or cls.append_many is not SQLAppending.append_many
+        ):
             cls.encodes_rows = False
 
     atomic_batches = True
