@@ -61,9 +61,6 @@ class AuditStoreBase:
     # commit. A store whose commit always awaits I/O (a server round trip) sets False: callers that arrive while
     # it is in flight form the next group, and a lone caller saves an event-loop turn.
     yield_before_lone_commit: ClassVar[bool] = True
-    # The store writes records as text columns (the SQL stores): the trail appends its records through
-    # append_sealed with the texts their checksums covered, so the store need not encode the fields again.
-    encodes_rows: ClassVar[bool] = False
     path: str | None = None  # the file a store keeps its records in, if any (the signing key is kept beside it)
 
     async def append(self, record: AuditRecord) -> None:
@@ -90,13 +87,12 @@ class AuditStoreBase:
     def append_sealed(self, records: list[AuditRecord], sealed: list[tuple[str, ...] | None]) -> Awaitable[None]:
         """Append records the trail has just built and sealed, each with the texts its checksum covered.
 
-        The trail calls it instead of :meth:`append` / :meth:`append_many` on a store that sets ``encodes_rows``.
-        ``sealed[i]`` is what :func:`llmteam.audit._record.seal` returned for ``records[i]``: the texts of its
-        timestamp, enums and nested fields (None: none kept). Nobody else has seen the records yet, so they still
-        hold the values the texts were written from: a store that encodes rows (the SQL stores) writes them instead
-        of encoding the fields again. By default the records go to :meth:`append` (one) or :meth:`append_many`
-        (several), so a subclass that overrides those sees every record (a plain method returning their
-        coroutine: no extra coroutine per record).
+        The trail appends every record it builds through this method. ``sealed[i]`` is what
+        :func:`llmteam.audit._record.seal` returned for ``records[i]``: the texts of its timestamp, enums and nested
+        fields (None: none kept). Nobody else has seen the records yet, so they still hold the values the texts were
+        written from: a store that writes text columns (the SQL stores) writes them instead of encoding the fields
+        again. By default the records go to :meth:`append` (one) or :meth:`append_many` (several), so a subclass
+        that overrides those sees every record (a plain method returning their coroutine: no extra coroutine).
         """
         return self.append(records[0]) if len(records) == 1 else self.append_many(records)
 

@@ -224,13 +224,10 @@ class AuditTrail(ConvenienceLogging):
         if len(fields) > 1 and not store.atomic_batches:
             return [rec for f in fields for rec in await self._append_linked(tenant, [f])]
         head = self._heads.get(tenant) or await self._head(tenant)  # the cached head without a coroutine call
-        sealed: list[tuple[str, ...] | None] | None = [] if store.encodes_rows else None
+        sealed: list[tuple[str, ...] | None] = []
         records = self._link(tenant, head, fields, sealed)
         try:
-            if sealed is not None:  # the store writes text columns: it gets the texts the checksums covered
-                await store.append_sealed(records, sealed)
-            else:
-                await (store.append(records[0]) if len(records) == 1 else store.append_many(records))
+            await store.append_sealed(records, sealed)  # append / append_many unless the store writes the texts
         except AuditStorageError:
             if not await self._lost_race(tenant, head, 0):
                 raise
@@ -295,13 +292,12 @@ class AuditTrail(ConvenienceLogging):
                 return list(await self._append_linked(tenants[0], [f for _, f, _ in batch]))
             for _ in range(MAX_RETRIES):
                 records: list[AuditRecord] = []
-                sealed: list[tuple[str, ...] | None] | None = [] if self._store.encodes_rows else None
+                sealed: list[tuple[str, ...] | None] = []
                 for tenant in tenants:
                     fields = [batch[i][1] for i in by_tenant[tenant]]
                     records += self._link(tenant, await self._head(tenant), fields, sealed)
                 try:
-                    await (self._store.append_many(records) if sealed is None
-                           else self._store.append_sealed(records, sealed))
+                    await self._store.append_sealed(records, sealed)
                 except AuditStorageError:
                     before = {t: self._heads.pop(t, None) for t in tenants}
                     if [await self._head(t) for t in tenants] != [before[t] for t in tenants]:

@@ -199,8 +199,8 @@ class SQLAppending(AuditStoreBase):
     """``append`` / ``append_many`` for the SQL stores, on top of their one-transaction ``_write_rows``.
 
     The trail appends through :meth:`append_sealed` (the columns from the texts its checksums covered). A subclass
-    that overrides ``append`` or ``append_many`` but not ``append_sealed`` gets every record through those instead
-    (``encodes_rows`` is switched off for it): the shortcut never bypasses a method a user wrote.
+    that overrides ``append`` or ``append_many`` but not ``append_sealed`` gets the base class's ``append_sealed``,
+    which hands every record to those: the shortcut never bypasses a method a user wrote.
     """
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -208,11 +208,10 @@ class SQLAppending(AuditStoreBase):
         if cls.append_sealed is SQLAppending.append_sealed and (  # looked up through the MRO: mixins count too
             cls.append is not SQLAppending.append or cls.append_many is not SQLAppending.append_many
         ):
-            cls.encodes_rows = False
+            cls.append_sealed = AuditStoreBase.append_sealed  # type: ignore[method-assign]
 
     atomic_batches = True
     group_commit = True  # concurrent AuditTrail.log() calls share one transaction (llmteam.audit._group)
-    encodes_rows = True  # the trail's records come through append_sealed, with the texts their checksums covered
 
     async def _write_rows(self, rows: list[tuple[Any, ...]]) -> None:
         raise NotImplementedError
