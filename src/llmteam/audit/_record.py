@@ -11,7 +11,7 @@ from typing import Any
 
 from llmteam.audit._checksum import digest, get_checksum_key
 from llmteam.audit._enums import AuditEventType, AuditSeverity
-from llmteam.audit.verifier import RECORD_FIELDS, canonical_record_parts, canonical_record_values
+from llmteam.audit.verifier import RECORD_FIELDS, canonical_record_text, canonical_record_values
 
 __all__ = [
     "BATCH_IDS", "SEALED_FIELDS", "AuditRecord", "as_utc", "deep_copy", "enum_value", "generate_audit_id",
@@ -304,10 +304,6 @@ def seal(record: AuditRecord, key: bytes | None) -> tuple[str, ...] | None:
     (:meth:`AuditStoreBase.append_sealed`) before anyone else has seen the record, so a SQL store writes those
     columns from the very texts the checksum covers instead of encoding the fields again.
     """
-    values = record._canonical_values()
-    parts = canonical_record_parts(values)
-    if parts is None:
-        record.checksum = digest(canonical_record_values(values), key)
-        return None
-    record.checksum = digest("".join(parts), key)
-    return _sealed_texts(parts)  # type: ignore[no-any-return]
+    text, parts = canonical_record_text(record._canonical_values())
+    record.checksum = digest(text, key)
+    return None if parts is None else _sealed_texts(parts)
