@@ -167,5 +167,5 @@ def pytest_selection_args(opts: Options) -> list[str]:
     if marks:
         args += ["-m", marks]
     if opts.maxfail:
-        args += [f"--maxfail={opts.maxfail}"]  # each worker stops promptly too; the supervisor counts the total
+        args += [f"--maxfail={opts.maxfail}"]  # the supervisor counts the total; each worker gets what is left too
     return args + list(opts.pytest_args)

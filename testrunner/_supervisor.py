@@ -148,7 +148,7 @@ class Supervisor:
                "PYTEST_XDIST_TESTRUNUID": self.uid, "TMPDIR": tmpdir, TAG_VAR: f"{self.uid}/{tag}"}
         spec = {
             "supervisor_pid": os.getpid(), "log_file": st.log_file, "stack_file": stack_file,
-            "mem_limit": self.opts.mem_limit, "args": [*job.paths, *self.base_args], "env": env,
+            "mem_limit": self.opts.mem_limit, "args": [*job.paths, *self.base_args, *self._maxfail_left()], "env": env,
             "done": list(st.results), "coverage": self.coverage, "runner_root": RUNNER_ROOT,
         }
         spec_path = self.dir / "specs" / f"{tag}.json"
@@ -230,6 +230,13 @@ class Supervisor:
         elif kind == "crash":
             w.crash = str(ev.get("text", ""))
         self.reporter.touch()
+
+    def _maxfail_left(self) -> list[str]:
+        """A worker's own ``--maxfail``: the failures the run has left, so it stops by itself at the run's limit
+        (given last, it overrides the whole limit in the selection arguments)."""
+        if not self.opts.maxfail:
+            return []
+        return [f"--maxfail={max(1, self.opts.maxfail - self.failures)}"]
 
     def _result(self, w: Worker, res: CaseResult) -> None:
         w.state.add_result(res)

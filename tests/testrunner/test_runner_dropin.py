@@ -3,6 +3,7 @@ whole run, pytest decides what is collected, its outcome categories and JUnit na
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -55,6 +56,23 @@ def test_exitfirst_and_maxfail_count_over_the_whole_run(project: Any) -> None:
     assert 2 <= racing.report["totals"]["failed"] <= 4
     assert "stopping: " in racing.stdout
 
+
+
+def test_a_worker_started_after_failures_stops_at_the_failures_left(project: Any) -> None:
+    """With one worker at a time, module b starts after a's 3 failures: its pytest gets --maxfail=1 (4 - 3), so it
+    stops by itself at the run's limit. With the whole limit it ran on until the supervisor's kill reached it, and
+    under load reported a fifth failure (the flake of the test above)."""
+    project.write("tests/a/test_a.py", FAILING)
+    project.write("tests/b/test_b.py", FAILING)
+    result = project.run("--jobs", "1", "--maxfail", "4")
+    assert result.report["totals"]["failed"] == 4
+
+    def last_maxfail(module: str) -> str:
+        args = json.loads((project.root / ".testrun" / "specs" / f"{module}.1.json").read_text())["args"]
+        return [a for a in args if a.startswith("--maxfail=")][-1]
+
+    assert last_maxfail("a") == "--maxfail=4"
+    assert last_maxfail("b") == "--maxfail=1"
 
 CACHE_USER = """
 def test_{name}_uses_the_cache(request):
