@@ -18,6 +18,11 @@ from llmteam.backends import sqlite as sqlite_backend
 from llmteam.backends.sqlite import SQLiteDatabase
 
 DDL = ["CREATE TABLE IF NOT EXISTS kv (k TEXT PRIMARY KEY, v TEXT NOT NULL)"]
+# a child row whose parent is missing fails at COMMIT (the check is deferred), not at its INSERT
+DEFERRED_FK = [
+    "CREATE TABLE parent (id INTEGER PRIMARY KEY)",
+    "CREATE TABLE child (pid INTEGER REFERENCES parent(id) DEFERRABLE INITIALLY DEFERRED)",
+]
 
 
 async def test_write_then_read_roundtrip(tmp_path: Path) -> None:
@@ -92,10 +97,7 @@ async def test_newer_schema_is_refused(tmp_path: Path) -> None:
 async def test_failed_commit_rolls_back_and_the_next_write_works(tmp_path: Path) -> None:
     # a deferred foreign key fails at COMMIT; the transaction must not stay open for the next write
     db = SQLiteDatabase(tmp_path / "a.db")
-    await db.ensure_schema("fk", [[
-        "CREATE TABLE parent (id INTEGER PRIMARY KEY)",
-        "CREATE TABLE child (pid INTEGER REFERENCES parent(id) DEFERRABLE INITIALLY DEFERRED)",
-    ]])
+    await db.ensure_schema("fk", [DEFERRED_FK])
     for write in (db.write, db.write_short):
         with pytest.raises(sqlite3.IntegrityError, match="FOREIGN KEY"):
             await write(lambda c: c.execute("INSERT INTO child VALUES (42)"))
@@ -405,11 +407,7 @@ async def test_execute_short_commits_one_statement_inline_and_durably(
 
 async def test_execute_short_that_fails_writes_nothing_and_leaves_no_transaction(tmp_path: Path) -> None:
     db = SQLiteDatabase(tmp_path / "a.db")
-    await db.ensure_schema("fk", [[
-        "CREATE TABLE kv (k TEXT PRIMARY KEY, v TEXT NOT NULL)",
-        "CREATE TABLE parent (id INTEGER PRIMARY KEY)",
-        "CREATE TABLE child (pid INTEGER REFERENCES parent(id) DEFERRABLE INITIALLY DEFERRED)",
-    ]])
+    await db.ensure_schema("fk", [DDL + DEFERRED_FK])
     await db.execute_short("INSERT INTO kv VALUES (?, ?)", ("a", "1"))
     with pytest.raises(sqlite3.IntegrityError, match="UNIQUE"):
         await db.execute_short("INSERT INTO kv VALUES (?, ?)", ("a", "2"))
