@@ -21,7 +21,9 @@ recent short commits took under ``INLINE_MAX_SECONDS`` (10 ms: about one fsync o
 the thread hop (a context switch on a loaded machine) costs a large share of the commit.
 Two slow short commits in a row (one fsync spike alone is not a slow disk; a big batch is slow for its size)
 or a busy lock send writes back to the writer thread, so the loop is never blocked for long; a quick commit
-there brings them back inline. How the file is found and connected to lives in :mod:`._sqlite_file`.
+there brings them back inline. :meth:`SQLiteDatabase.execute_short` does the same for one parameterised statement
+(a lone audit INSERT), which inline needs no ``BEGIN``/``COMMIT``: SQLite commits a statement outside a transaction
+by itself, just as durably. How the file is found and connected to lives in :mod:`._sqlite_file`.
 """
 
 from __future__ import annotations
