@@ -18,6 +18,11 @@ from llmteam.backends import sqlite as sqlite_backend
 from llmteam.backends.sqlite import SQLiteDatabase
 
 DDL = ["CREATE TABLE IF NOT EXISTS kv (k TEXT PRIMARY KEY, v TEXT NOT NULL)"]
+# a child row whose parent is missing fails at COMMIT (the check is deferred), not at its INSERT
+DEFERRED_FK = [
+    "CREATE TABLE parent (id INTEGER PRIMARY KEY)",
+    "CREATE TABLE child (pid INTEGER REFERENCES parent(id) DEFERRABLE INITIALLY DEFERRED)",
+]
 
 
 async def test_write_then_read_roundtrip(tmp_path: Path) -> None:
@@ -92,10 +97,7 @@ async def test_newer_schema_is_refused(tmp_path: Path) -> None:
 async def test_failed_commit_rolls_back_and_the_next_write_works(tmp_path: Path) -> None:
     # a deferred foreign key fails at COMMIT; the transaction must not stay open for the next write
     db = SQLiteDatabase(tmp_path / "a.db")
-    await db.ensure_schema("fk", [[
-        "CREATE TABLE parent (id INTEGER PRIMARY KEY)",
-        "CREATE TABLE child (pid INTEGER REFERENCES parent(id) DEFERRABLE INITIALLY DEFERRED)",
-    ]])
+    await db.ensure_schema("fk", [DEFERRED_FK])
     for write in (db.write, db.write_short):
         with pytest.raises(sqlite3.IntegrityError, match="FOREIGN KEY"):
             await write(lambda c: c.execute("INSERT INTO child VALUES (42)"))
@@ -377,3 +379,87 @@ def test_require_synchronous_refuses_an_unknown_level(tmp_path: Path) -> None:
     db.require_synchronous("FULL")
     assert db.synchronous == "FULL" and _commit_level(db) == 2
     db.close()
+
+
+def _traced(db: SQLiteDatabase) -> list[str]:
+    """The statements the write connection runs from now on, and a SQL function ``here()`` naming the thread."""
+    seen: list[str] = []
+    conn = db.writer()
+    conn.set_trace_callback(seen.append)
+    conn.create_function("here", 0, threading.get_ident)
+    return seen
+
+
+async def test_execute_short_commits_one_statement_inline_and_durably(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sqlite_backend, "INLINE_MAX_SECONDS", 3600.0)  # pin "recent commits were quick"
+    db = SQLiteDatabase(tmp_path / "a.db")
+    await db.ensure_schema("kv", [DDL])
+    seen = _traced(db)
+    await db.execute_short("INSERT INTO kv VALUES (?, here())", ("a",))
+    assert seen == ["INSERT INTO kv VALUES ('a', here())"]  # one call into SQLite: no BEGIN, no COMMIT
+    other = SQLiteDatabase(tmp_path / "a.db")  # a fresh connection sees it: committed on return
+    assert other.read_sync(lambda c: c.execute("SELECT v FROM kv").fetchone()) == (str(threading.get_ident()),)
+    other.close()
+    db.close()
+
+
+async def test_execute_short_that_fails_writes_nothing_and_leaves_no_transaction(tmp_path: Path) -> None:
+    db = SQLiteDatabase(tmp_path / "a.db")
+    await db.ensure_schema("fk", [DDL + DEFERRED_FK])
+    await db.execute_short("INSERT INTO kv VALUES (?, ?)", ("a", "1"))
+    with pytest.raises(sqlite3.IntegrityError, match="UNIQUE"):
+        await db.execute_short("INSERT INTO kv VALUES (?, ?)", ("a", "2"))
+    with pytest.raises(sqlite3.IntegrityError, match="FOREIGN KEY"):  # a deferred check fails at the commit
+        await db.execute_short("INSERT INTO child VALUES (?)", (42,))
+    assert not db.writer().in_transaction
+    await db.execute_short("INSERT INTO kv VALUES (?, ?)", ("b", "1"))  # not "cannot start a transaction"
+    assert db.read_sync(lambda c: c.execute("SELECT k, v FROM kv ORDER BY k").fetchall()) == [("a", "1"), ("b", "1")]
+    assert db.read_sync(lambda c: c.execute("SELECT count(*) FROM child").fetchone()) == (0,)
+    db.close()
+
+
+async def test_execute_short_refuses_a_statement_that_opens_a_transaction(tmp_path: Path) -> None:
+    db = SQLiteDatabase(tmp_path / "a.db")
+    await db.ensure_schema("kv", [DDL])
+    with pytest.raises(ValueError, match="one write statement, not 'BEGIN'"):
+        await db.execute_short("BEGIN", ())
+    assert not db.writer().in_transaction  # undone: the next write is not stuck inside it
+    await db.write_short(lambda c: c.execute("INSERT INTO kv VALUES ('a', '1')"))
+    db.close()
+
+
+async def test_execute_short_waits_in_the_writer_thread_while_another_connection_writes(tmp_path: Path) -> None:
+    db = SQLiteDatabase(tmp_path / "a.db")
+    await db.ensure_schema("kv", [DDL])
+    seen = _traced(db)
+    blocker = sqlite3.connect(tmp_path / "a.db", isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")  # another process-like writer holds the write lock
+    task = asyncio.ensure_future(db.execute_short("INSERT INTO kv VALUES (?, here())", ("b",)))
+    await asyncio.sleep(0.05)
+    assert not task.done()  # it waits in the writer thread, never on the loop
+    blocker.execute("ROLLBACK")
+    await asyncio.wait_for(task, 30)
+    (thread,) = db.read_sync(lambda c: c.execute("SELECT v FROM kv WHERE k = 'b'").fetchone())
+    assert thread != str(threading.get_ident())
+    assert seen[-3:] == ["BEGIN IMMEDIATE", "INSERT INTO kv VALUES ('b', here())", "COMMIT"]  # in a transaction
+    blocker.close()
+    db.close()
+
+
+async def test_execute_short_goes_to_the_thread_after_slow_commits(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sqlite_backend, "INLINE_MAX_SECONDS", 0.0)  # every commit counts as slow: no timing involved
+    db = SQLiteDatabase(tmp_path / "a.db")
+    await db.ensure_schema("kv", [DDL])
+    _traced(db)
+    for k in "abcd":
+        await db.execute_short("INSERT INTO kv VALUES (?, here())", (k,))
+    threads = db.read_sync(lambda c: c.execute("SELECT v FROM kv ORDER BY k").fetchall())
+    here = str(threading.get_ident())
+    assert [t == here for (t,) in threads] == [True] * sqlite_backend.SLOW_COMMITS + [False, False]
+    db.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        await db.execute_short("INSERT INTO kv VALUES (?, ?)", ("e", "1"))

@@ -49,6 +49,26 @@ async def test_concurrent_logs_share_transactions(tmp_path: Path) -> None:
     await store.close()
 
 
+async def test_tasks_logging_in_lockstep_share_one_transaction_per_round(tmp_path: Path) -> None:
+    # 64 tasks x 100 log() calls each: every round of 64 calls is one transaction, whatever the load
+    store = SQLiteAuditStore(tmp_path / "a.db")
+    t = trail(store)
+    await t.log(EV)  # the schema is in place and this task is the sequential caller: the tasks below are not
+    commits: list[str] = []
+    store.db.writer().set_trace_callback(lambda sql: commits.append(sql) if sql == "COMMIT" else None)
+    assert t._group is not None
+    before = t._group.groups
+
+    async def task(k: int) -> list[AuditRecord]:
+        return [await t.log(EV, action=f"{k}-{i}") for i in range(100)]
+
+    acked = [rec for recs in await asyncio.gather(*(task(k) for k in range(64))) for rec in recs]
+    assert t._group.groups - before == 100 and len(commits) == 100
+    await assert_chain(store, "acme", acked)
+    assert await store.get_last_sequence("acme") == 1 + 64 * 100
+    await store.close()
+
+
 async def test_many_tenants_in_one_group(tmp_path: Path) -> None:
     store = SQLiteAuditStore(tmp_path / "a.db")
     t = AuditTrail(store)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from datetime import datetime, timezone
 from pathlib import Path
@@ -15,6 +16,7 @@ from llmteam.audit._errors import AuditStorageError
 from llmteam.audit.stores import SQLiteAuditStore
 from llmteam.audit.stores._sql import COLUMNS, IN_CHAIN, to_row
 from llmteam.audit.stores._sqlite import _ddl
+from llmteam.backends import sqlite as sqlite_backend
 
 
 def _indexes(path: Path) -> list[tuple[str, int]]:
@@ -177,4 +179,40 @@ async def test_an_append_sqlite_refuses_is_an_audit_error_and_leaves_no_transact
     with pytest.raises(AuditStorageError, match=r"a\.db.* failed to append: no such table"):
         await (store.append(records[0]) if size == 1 else store.append_many(records))
     assert store.db.write_sync(lambda c: c.execute("SELECT 1").fetchone()) == (1,)  # no transaction left open
+    await store.close()
+
+
+async def test_a_lone_log_is_one_insert_committed_before_it_returns(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sqlite_backend, "INLINE_MAX_SECONDS", 3600.0)  # pin "recent commits were quick" (load)
+    store = SQLiteAuditStore(tmp_path / "a.db")
+    trail = AuditTrail(store, tenant_id="acme", use_context_tenant=False)
+    await trail.log(AuditEventType.DATA_CREATED, action="first")  # the schema is in place
+    seen: list[str] = []
+    store.db.writer().set_trace_callback(seen.append)
+    rec = await trail.log(AuditEventType.DATA_CREATED, action="second")
+    assert [s.split(" (")[0] for s in seen] == ["INSERT INTO audit_log"]  # no BEGIN, no COMMIT round trips
+    with sqlite3.connect(tmp_path / "a.db") as other:  # another connection sees it: committed on return
+        assert other.execute("SELECT sequence_number, checksum FROM audit_log WHERE action = 'second'").fetchall() == [
+            (2, rec.checksum)]
+    await store.close()
+
+
+async def test_a_lone_log_waits_off_the_loop_while_another_process_writes(tmp_path: Path) -> None:
+    store = SQLiteAuditStore(tmp_path / "a.db")
+    trail = AuditTrail(store, tenant_id="acme", use_context_tenant=False)
+    await trail.log(AuditEventType.DATA_CREATED, action="first")
+    blocker = sqlite3.connect(tmp_path / "a.db", isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+    task = asyncio.ensure_future(trail.log(AuditEventType.DATA_CREATED, action="second"))
+    ticks = 0
+    while ticks < 5:  # the loop keeps running while the append waits in the writer thread
+        await asyncio.sleep(0.01)
+        ticks += 1
+    assert not task.done()
+    blocker.execute("ROLLBACK")
+    rec = await asyncio.wait_for(task, 30)
+    assert rec.sequence_number == 2 and (await trail.verify_chain())[0]
+    blocker.close()
     await store.close()

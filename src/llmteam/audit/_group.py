@@ -90,7 +90,8 @@ class GroupCommitter:
         (saving the hop to a committer task), otherwise it hands the queue to a committer task. Whatever queued
         during a commit goes to a committer task after it.
         """
-        loop = asyncio.get_running_loop()
+        me = asyncio.current_task()  # raises outside a running loop, like get_running_loop()
+        loop = asyncio.get_running_loop() if me is None else me.get_loop()  # a task's loop: no second lookup
         task = self._task
         if task is not None and not task.done() and task.get_loop() is not loop:
             if not task.get_loop().is_closed():
@@ -101,14 +102,16 @@ class GroupCommitter:
             task = None
         if task is not None and not task.done():  # a commit is in flight: join the next group
             return await self._queue(loop, tenant, fields)
-        me = asyncio.current_task(loop)
         if me is None:  # pragma: no cover - submit() always runs in a task
             self._task = loop.create_task(self._run())
             return await self._queue(loop, tenant, fields)
         fut: asyncio.Future[AuditRecord] | None = None
         self._task = me
         try:
-            if not self._sequential_caller(me):
+            seq = self._sequential  # a sequential caller (see the module docstring) commits without yielding:
+            if seq is not None and seq() is me and self._unyielded < SEQUENTIAL_RUN and not self._pending:
+                self._unyielded += 1  # ...up to SEQUENTIAL_RUN times in a row
+            else:
                 fut = loop.create_future()
                 self._pending.append((tenant, fields, fut))
                 if self._yield_first:
@@ -130,15 +133,6 @@ class GroupCommitter:
                 self._sequential = None
                 self._task = loop.create_task(self._run())
         return await fut
-
-    def _sequential_caller(self, me: asyncio.Task[Any]) -> bool:
-        """True if ``me`` may commit without yielding: its last commit was lone, nobody queued since, and it has
-        not yet committed :data:`SEQUENTIAL_RUN` times in a row without yielding."""
-        seq = self._sequential
-        if seq is None or seq() is not me or self._unyielded >= SEQUENTIAL_RUN or self._pending:
-            return False
-        self._unyielded += 1
-        return True
 
     def _alone(self, me: asyncio.Task[Any]) -> None:
         """``me`` yielded and nobody joined it: it is the sequential caller from now on."""

@@ -21,7 +21,9 @@ recent short commits took under ``INLINE_MAX_SECONDS`` (10 ms: about one fsync o
 the thread hop (a context switch on a loaded machine) costs a large share of the commit.
 Two slow short commits in a row (one fsync spike alone is not a slow disk; a big batch is slow for its size)
 or a busy lock send writes back to the writer thread, so the loop is never blocked for long; a quick commit
-there brings them back inline. How the file is found and connected to lives in :mod:`._sqlite_file`.
+there brings them back inline. :meth:`SQLiteDatabase.execute_short` does the same for one parameterised statement
+(a lone audit INSERT), which inline needs no ``BEGIN``/``COMMIT``: SQLite commits a statement outside a transaction
+by itself, just as durably. How the file is found and connected to lives in :mod:`._sqlite_file`.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 from llmteam.backends._base import Backend, open_backend, pending_steps, register_scheme
 from llmteam.backends._sqlite_file import SQLiteFile, begin_immediate, check_synchronous
@@ -176,17 +178,61 @@ class SQLiteDatabase(SQLiteFile):
         (loop) thread: the hop to the writer thread costs about as much as the commit itself. Otherwise, or if
         ``BEGIN IMMEDIATE`` would have to wait, it runs in the writer thread.
         """
-        if self._slow < SLOW_COMMITS and not self._closed and self._write_lock.acquire(blocking=False):
+        conn = self._inline_writer()
+        if conn is not None:
             try:
-                conn = self._writer  # open at the level asked for: no need for writer()'s lock (we hold the write lock)
-                if conn is None or self._writer_sync != self.synchronous:
-                    conn = self.writer()
                 if begin_immediate(conn, wait_ms=0):  # never wait for another process on the loop thread
                     return self._transaction(conn, fn, short=True)
             finally:
                 self._write_lock.release()
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._pool(), partial(self.write_sync, fn, short=True))
+
+    def _inline_writer(self) -> sqlite3.Connection | None:
+        """The write connection, with the write lock taken, if a short write may run on this thread now; else None.
+
+        Now means: fewer than ``SLOW_COMMITS`` slow short commits in a row, not closed, and the write lock free at
+        once. The caller releases the lock.
+        """
+        if self._slow >= SLOW_COMMITS or self._closed or not self._write_lock.acquire(False):  # False: don't wait
+            return None
+        conn = self._writer  # open at the level asked for: no need for writer()'s lock (we hold the write lock)
+        if conn is None or self._writer_sync != self.synchronous:
+            try:
+                conn = self.writer()
+            except BaseException:
+                self._write_lock.release()
+                raise
+        return conn
+
+    async def execute_short(self, sql: str, params: Sequence[Any]) -> None:
+        """Run one parameterised write statement (a lone INSERT) as its own durable transaction.
+
+        The same rules as :meth:`write_short` decide where it runs. Inline it is a single call into SQLite: a
+        statement outside ``BEGIN`` is its own transaction, which takes the write lock (at once or not at all: the
+        write connection has no busy handler), writes, and commits at :attr:`synchronous` before returning, or
+        fails and leaves nothing. That is what ``BEGIN IMMEDIATE``, the statement and ``COMMIT`` do in three
+        calls. Refused the lock ("database is locked"), it runs in the writer thread, which waits for it.
+        """
+        conn = self._inline_writer()
+        if conn is not None:
+            try:
+                t0 = time.perf_counter()
+                try:
+                    conn.execute(sql, params)
+                    if conn.in_transaction:  # the statement began one (it was not a lone write): undo, refuse
+                        raise ValueError(f"execute_short runs one write statement, not {sql!r}; use write_short")
+                except BaseException as exc:
+                    self._rollback(conn)  # a failed statement left nothing; a ValueError's transaction goes here
+                    if not (isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc)):
+                        raise
+                else:
+                    self._slow = 0 if time.perf_counter() - t0 < INLINE_MAX_SECONDS else self._slow + 1
+                    return
+            finally:
+                self._write_lock.release()
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._pool(), partial(self.write_sync, partial(_statement, sql, params), short=True))
 
     def read_sync(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``fn(conn)`` on the read-only connection in the calling thread."""
@@ -282,6 +328,11 @@ class SQLiteDatabase(SQLiteFile):
                 "writer_threads": int(self._executor is not None),
                 "write_connections": int(self._writer is not None),
             }
+
+
+def _statement(sql: str, params: Sequence[Any], conn: sqlite3.Connection) -> None:
+    """``conn.execute(sql, params)`` with its cursor closed: :meth:`SQLiteDatabase.execute_short` in the thread."""
+    conn.execute(sql, params).close()
 
 
 @register_scheme("sqlite")

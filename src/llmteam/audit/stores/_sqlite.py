@@ -89,11 +89,6 @@ def _ddl(t: str) -> list[str]:
     ]
 
 
-def _execute(sql: str, params: tuple[Any, ...], conn: sqlite3.Connection) -> sqlite3.Cursor:
-    """``conn.execute(sql, params)``; the transaction that runs it closes the cursor."""
-    return conn.execute(sql, params)
-
-
 class SQLiteAuditStore(SQLAppending):
     """Audit records in one SQLite file (WAL, ``synchronous=FULL``): an append that returned survives power loss.
 
@@ -143,15 +138,15 @@ class SQLiteAuditStore(SQLAppending):
         return AuditStorageError(f"SQLite audit store {self.path!r} failed to append: {exc}")
 
     async def _write_row(self, row: tuple[Any, ...]) -> None:
-        """Write one row durably (a lone ``log()`` or ``append``): INSERT and COMMIT, inline when the writer is idle.
+        """Write one row durably (a lone ``log()`` or ``append``), inline when the writer is idle.
 
         A reused ``(tenant_id, sequence_number)`` raises AuditStorageError. The row goes straight to
-        :meth:`SQLiteDatabase.write_short`, without the batch path's list, dispatch and extra coroutine.
+        :meth:`SQLiteDatabase.execute_short`: one INSERT that is its own transaction, committed before it returns.
         """
         if not self._schema_ok:
             await self._ready()
         try:
-            await self.db.write_short(partial(_execute, self._insert_one, row))
+            await self.db.execute_short(self._insert_one, row)
         except sqlite3.Error as exc:
             raise self._append_error(exc) from exc
 
