@@ -337,12 +337,19 @@ def test_utc_iso_is_isoformat_whatever_second_it_kept(before: datetime, at: date
     assert utc_iso(near.replace(microsecond=0)) == near.replace(microsecond=0).isoformat()  # no fraction at .0
 
 
-def test_utc_iso_leaves_other_zones_and_naive_times_to_isoformat() -> None:
+class _OwnFormat(datetime):
+    def isoformat(self, sep: str = "T", timespec: str = "auto") -> str:
+        return "its own text"
+
+
+def test_utc_iso_leaves_other_zones_naive_times_and_subclasses_to_isoformat() -> None:
     now = datetime.now(timezone.utc)
     utc_iso(now)
+    own = _OwnFormat(now.year, now.month, now.day, now.hour, now.minute, now.second, now.microsecond, timezone.utc)
     for other in (now.astimezone(timezone(timedelta(hours=2))), now.replace(tzinfo=None),
-                  now.replace(tzinfo=timezone(timedelta(0)))):
+                  now.replace(tzinfo=timezone(timedelta(0))), own):
         assert utc_iso(other) == other.isoformat()
+    assert utc_iso(own) == "its own text"
 
 
 def test_a_hasher_digests_as_digest_does() -> None:

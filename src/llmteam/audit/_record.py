@@ -138,10 +138,11 @@ def utc_iso(timestamp: datetime) -> str:
 
     The trail stamps records in order, many a second: the date and time up to the second are formatted once per
     second, each record adds its microseconds (``isoformat`` leaves them out when 0). Any other time zone goes to
-    ``isoformat`` itself. tests/audit/test_audit_record.py compares the two on any time.
+    ``isoformat`` itself, as does a subclass of datetime. tests/audit/test_audit_record.py compares the two on
+    any time.
     """
     global _last_second
-    if timestamp.tzinfo is not _UTC:
+    if type(timestamp) is not datetime or timestamp.tzinfo is not _UTC:
         return timestamp.isoformat()
     start, end, text = _last_second
     if not start <= timestamp < end:
