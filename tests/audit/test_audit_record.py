@@ -14,7 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from llmteam.audit import AuditEventType, AuditRecord, AuditSeverity, generate_audit_id, set_checksum_key
-from llmteam.audit._record import SEALED_FIELDS, _refill_ids, generate_audit_ids, seal
+from llmteam.audit._checksum import hasher
+from llmteam.audit._record import SEALED_FIELDS, _refill_ids, generate_audit_ids, seal, utc_iso
 from llmteam.audit.verifier import RECORD_FIELDS, canonical_json, canonical_record_json
 
 FIELDS = [f for f in AuditRecord.__dataclass_fields__ if f != "checksum"]
@@ -306,9 +307,9 @@ def test_seal_sets_the_checksum_and_returns_the_texts_it_covered(r: AuditRecord,
         expected = reference(r, key)
     except UnicodeEncodeError:  # a lone surrogate has no UTF-8 bytes to digest: refused the same way
         with pytest.raises(UnicodeEncodeError):
-            seal(r, key)
+            seal(r, hasher(key))
         return
-    texts = seal(r, key)
+    texts = seal(r, hasher(key))
     assert r.checksum == expected
     if texts is not None:  # the template wrote the text: the fields' own texts, as the SQL stores write them
         assert texts == tuple(_field_text(r, name) for name in SEALED_FIELDS)
@@ -316,7 +317,47 @@ def test_seal_sets_the_checksum_and_returns_the_texts_it_covered(r: AuditRecord,
 
 def test_seal_keeps_the_texts_of_the_usual_record() -> None:
     r = make(metadata={"tool": "t", "ms": 1.5}, tags=["x"], old_value={"a": None}, checksum="not yet")
-    assert seal(r, None) == (
+    assert seal(r, hasher(None)) == (
         "2024-01-02T00:00:00+00:00", "data.created", "info", '{"a":null}', "null", '{"ms":1.5,"tool":"t"}', '["x"]',
     )
     assert r.verify_integrity()
+
+
+_utc_times = st.datetimes(min_value=datetime(1, 1, 1, 0, 0, 1), max_value=datetime(9999, 12, 31, 23, 59, 58)).map(
+    lambda t: t.replace(tzinfo=timezone.utc))
+
+
+@settings(max_examples=500, deadline=None)
+@given(_utc_times, _utc_times, st.integers(-2_000_000, 2_000_000))
+def test_utc_iso_is_isoformat_whatever_second_it_kept(before: datetime, at: datetime, step: int) -> None:
+    utc_iso(before)  # the second it keeps: any other time, or (below) one a few microseconds to seconds away
+    assert utc_iso(at) == at.isoformat()
+    near = at + timedelta(microseconds=step)
+    assert utc_iso(near) == near.isoformat()
+    assert utc_iso(near.replace(microsecond=0)) == near.replace(microsecond=0).isoformat()  # no fraction at .0
+
+
+class _OwnFormat(datetime):
+    def isoformat(self, sep: str = "T", timespec: str = "auto") -> str:
+        return "its own text"
+
+
+def test_utc_iso_leaves_other_zones_naive_times_and_subclasses_to_isoformat() -> None:
+    now = datetime.now(timezone.utc)
+    utc_iso(now)
+    own = _OwnFormat(now.year, now.month, now.day, now.hour, now.minute, now.second, now.microsecond, timezone.utc)
+    for other in (now.astimezone(timezone(timedelta(hours=2))), now.replace(tzinfo=None),
+                  now.replace(tzinfo=timezone(timedelta(0))), own):
+        assert utc_iso(other) == other.isoformat()
+    assert utc_iso(own) == "its own text"
+
+
+def test_a_hasher_digests_as_digest_does() -> None:
+    text = '{"k":"é"}'
+    for key in (None, b"k"):
+        assert hasher(key)(text.encode("utf-8")).hexdigest() == reference_digest(text, key)
+
+
+def reference_digest(text: str, key: bytes | None) -> str:
+    data = text.encode("utf-8")
+    return hmac.new(key, data, hashlib.sha256).hexdigest() if key else hashlib.sha256(data).hexdigest()

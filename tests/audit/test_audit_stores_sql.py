@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from llmteam.audit import AuditEventType, AuditRecord, AuditSeverity, AuditStorageError, AuditTrail
+from llmteam.audit._checksum import hasher
 from llmteam.audit._record import seal
 from llmteam.audit.stores import SQLiteAuditStore
 from llmteam.audit.stores._sql import COLUMNS, sealed_rows, to_row
@@ -79,7 +80,7 @@ def _sealed(**kw: Any) -> tuple[AuditRecord, tuple[str, ...] | None]:
                          checksum="not yet")
     for name, value in kw.items():
         setattr(record, name, value)
-    return record, seal(record, None)
+    return record, seal(record, hasher(None))
 
 
 @pytest.mark.parametrize(("change", "message"), [

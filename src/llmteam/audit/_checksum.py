@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from typing import Any
+from collections.abc import Callable
+from functools import partial
+from typing import Any, Protocol
 
 from llmteam.audit.verifier import canonical_json as nested_json  # the SQL stores' text of a nested field
 from llmteam.config import audit_hmac_key
 
-__all__ = ["digest", "get_checksum_key", "nested_json", "sensitive_digest", "set_checksum_key"]
+__all__ = [
+    "Hasher", "digest", "get_checksum_key", "hasher", "nested_json", "sensitive_digest", "set_checksum_key",
+]
 
 _UNSET: Any = object()
 _configured_key: Any = _UNSET
@@ -35,12 +39,27 @@ def get_checksum_key() -> bytes | None:
     return audit_hmac_key()
 
 
+class _Hash(Protocol):
+    def hexdigest(self) -> str: ...
+
+
+Hasher = Callable[[bytes], _Hash]
+"""What :func:`hasher` returns: called with the UTF-8 canonical text, a hash object whose ``hexdigest()`` is the
+checksum."""
+
+
+def hasher(key: bytes | None) -> Hasher:
+    """The checksum's hash for ``key``: HMAC-SHA256 under it, or plain SHA-256 without one.
+
+    Chosen once for a batch of records (the trail seals each with it), so a record costs no Python call for it:
+    ``hashlib.sha256`` itself without a key.
+    """
+    return partial(hmac.new, key, digestmod=hashlib.sha256) if key else hashlib.sha256
+
+
 def digest(canonical: str, key: bytes | None) -> str:
     """64-char lowercase hex SHA-256, or HMAC-SHA256 when ``key`` is set, of the UTF-8 canonical text."""
-    data = canonical.encode("utf-8")
-    if key:
-        return hmac.new(key, data, hashlib.sha256).hexdigest()
-    return hashlib.sha256(data).hexdigest()
+    return hasher(key)(canonical.encode("utf-8")).hexdigest()
 
 
 def sensitive_digest(tenant_id: str, text: str) -> str | None:

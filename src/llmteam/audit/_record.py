@@ -6,16 +6,16 @@ import hmac
 import operator
 import os
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from llmteam.audit._checksum import digest, get_checksum_key
+from llmteam.audit._checksum import Hasher, digest, get_checksum_key
 from llmteam.audit._enums import AuditEventType, AuditSeverity
 from llmteam.audit.verifier import RECORD_FIELDS, canonical_record_text, canonical_record_values
 
 __all__ = [
     "BATCH_IDS", "SEALED_FIELDS", "AuditRecord", "as_utc", "deep_copy", "enum_value", "generate_audit_id",
-    "generate_audit_ids", "parse_event_type", "parse_severity", "seal",
+    "generate_audit_ids", "parse_event_type", "parse_severity", "seal", "utc_iso",
 ]
 
 
@@ -126,6 +126,33 @@ def _iso(value: Any) -> Any:
     return value.isoformat() if isinstance(value, datetime) else value
 
 
+_UTC = timezone.utc
+_SECOND = timedelta(seconds=1)
+# the second the trail last stamped a record in: [start, start + 1 s) and its text without fraction and offset;
+# one tuple, read and replaced whole, so threads never see one second's start with another's text
+_last_second = (datetime.min.replace(tzinfo=_UTC), datetime.min.replace(tzinfo=_UTC), "")
+
+
+def utc_iso(timestamp: datetime) -> str:
+    """``timestamp.isoformat()``, for a time in ``timezone.utc`` written from the text of its second, kept.
+
+    The trail stamps records in order, many a second: the date and time up to the second are formatted once per
+    second, each record adds its microseconds (``isoformat`` leaves them out when 0). Any other time zone goes to
+    ``isoformat`` itself, as does a subclass of datetime. tests/audit/test_audit_record.py compares the two on
+    any time.
+    """
+    global _last_second
+    if type(timestamp) is not datetime or timestamp.tzinfo is not _UTC:
+        return timestamp.isoformat()
+    start, end, text = _last_second
+    if not start <= timestamp < end:
+        start = timestamp.replace(microsecond=0)
+        text = start.isoformat()[:-6]  # without "+00:00"
+        _last_second = (start, start + _SECOND, text)
+    micro = timestamp.microsecond
+    return f"{text}.{micro:06d}+00:00" if micro else f"{text}+00:00"
+
+
 class _KeyUnset:
     """The default of :meth:`AuditRecord.compute_checksum`'s key: look up the configured one."""
 
@@ -174,16 +201,21 @@ class AuditRecord:
         """The canonical text the checksum covers (contract §4.2): every field of :meth:`to_dict` but ``checksum``."""
         return canonical_record_values(self._canonical_values())
 
-    def _canonical_values(self) -> tuple[Any, ...]:
-        """The values the checksum covers, in ``RECORD_FIELDS`` order, as :meth:`to_dict` gives them."""
+    def _canonical_values(self, timestamp_text: str | None = None) -> tuple[Any, ...]:
+        """The values the checksum covers, in ``RECORD_FIELDS`` order, as :meth:`to_dict` gives them.
+
+        ``timestamp_text``: the timestamp's ``isoformat()`` when the caller has it already (:func:`utc_iso`).
+        """
         event_type, severity, ts = self.event_type, self.severity, self.timestamp
+        if timestamp_text is None:
+            timestamp_text = ts.isoformat() if isinstance(ts, datetime) else ts
         return (  # enum_value() and _iso() written out: three Python calls less per record
             self.action, self.actor_id, self.actor_ip, self.actor_type, self.actor_user_agent, self.agent_name,
             self.error_message, event_type._value_ if type(event_type) in _ENUMS else event_type, self.metadata,
             self.new_value, self.old_value, self.pipeline_id, self.previous_checksum, self.record_id, self.resource_id,
             self.resource_type, self.run_id, self.sequence_number,
             severity._value_ if type(severity) in _ENUMS else severity, self.step_name, self.success, self.tags,
-            self.tenant_id, ts.isoformat() if isinstance(ts, datetime) else ts,
+            self.tenant_id, timestamp_text,
         )
 
     def compute_checksum(self, key: bytes | _KeyUnset | None = _KEY_UNSET) -> str:
@@ -296,14 +328,16 @@ SEALED_FIELDS = ("timestamp", "event_type", "severity", "old_value", "new_value"
 _sealed_texts = operator.itemgetter(*(2 * RECORD_FIELDS.index(name) + 1 for name in SEALED_FIELDS))
 
 
-def seal(record: AuditRecord, key: bytes | None) -> tuple[str, ...] | None:
-    """Set ``record.checksum`` under ``key``; return the texts its canonical text holds for :data:`SEALED_FIELDS`.
+def seal(record: AuditRecord, key_hash: Hasher, timestamp_text: str | None = None) -> tuple[str, ...] | None:
+    """Set ``record.checksum`` with ``key_hash`` (:func:`llmteam.audit._checksum.hasher` of the key in force);
+    return the texts its canonical text holds for :data:`SEALED_FIELDS`.
 
+    ``timestamp_text``: ``utc_iso(record.timestamp)``, when the caller has it.
     None when the record needed the encoder itself (see :func:`llmteam.audit.verifier.canonical_record_parts`).
     The trail seals every record it builds and hands the texts to the store with it
     (:meth:`AuditStoreBase.append_sealed`) before anyone else has seen the record, so a SQL store writes those
     columns from the very texts the checksum covers instead of encoding the fields again.
     """
-    text, parts = canonical_record_text(record._canonical_values())
-    record.checksum = digest(text, key)
+    text, parts = canonical_record_text(record._canonical_values(timestamp_text))
+    record.checksum = key_hash(text.encode("utf-8")).hexdigest()
     return None if parts is None else _sealed_texts(parts)

@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from llmteam.audit._chain import verify_chain_range
-from llmteam.audit._checksum import get_checksum_key
+from llmteam.audit._checksum import get_checksum_key, hasher
 from llmteam.audit._convenience import ConvenienceLogging
 from llmteam.audit._enums import AuditEventType, AuditSeverity
 from llmteam.audit._errors import AuditStorageError
@@ -26,6 +26,7 @@ from llmteam.audit._record import (
     parse_event_type,
     parse_severity,
     seal,
+    utc_iso,
 )
 from llmteam.audit._report import build_report
 from llmteam.audit._store import AuditStore, AuditStoreBase, as_audit_store
@@ -195,19 +196,21 @@ class AuditTrail(ConvenienceLogging):
         With ``sealed`` given, what :func:`seal` returned for each record is added to it, for ``append_sealed``.
         """
         seq, prev = head
-        key = get_checksum_key()
+        key_hash = hasher(get_checksum_key())
         records = []
         # a large batch's ids in one go; otherwise one at a time from the pool (no list for a lone log())
         new_id = iter(generate_audit_ids(len(fields))).__next__ if len(fields) >= BATCH_IDS else generate_audit_id
+        now, utc = datetime.now, timezone.utc
         for f in fields:
             seq += 1
+            ts = now(utc)
             rec = AuditRecord(
-                new_id(), seq, datetime.now(timezone.utc), f["event_type"], f["severity"], tenant,
+                new_id(), seq, ts, f["event_type"], f["severity"], tenant,
                 f["pipeline_id"], f["run_id"], f["agent_name"], f["step_name"], f["actor_type"], f["actor_id"],
                 f["actor_ip"], "", f["action"], f["resource_type"], f["resource_id"], f["old_value"],
                 f["new_value"], f["success"], f["error_message"], f["metadata"], f["tags"], _UNSEALED, prev,
             )
-            texts = seal(rec, key)
+            texts = seal(rec, key_hash, utc_iso(ts))
             if sealed is not None:
                 sealed.append(texts)
             prev = rec.checksum

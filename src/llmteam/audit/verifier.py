@@ -81,21 +81,12 @@ RECORD_FIELDS = (
 )
 """Every field a record checksum covers (all of ``to_dict()`` but ``checksum``), in canonical (sorted) order."""
 
-# The usual record's canonical text is written from a fixed template: the keys in RECORD_FIELDS order, each text
-# field between quotes as it is, each other field as its JSON text. It serves records whose text fields are str
-# needing no JSON escape (no '"', no '\\', nothing unprintable), whose sequence number is an int and whose success
-# is a bool; any other record goes through the encoder itself. str.join writes a str subclass as the text it
-# holds, as the encoder does (never its __str__). tests/audit/test_audit_verifier.py compares the two.
-_SEQUENCE, _SUCCESS = RECORD_FIELDS.index("sequence_number"), RECORD_FIELDS.index("success")
-_NESTED = tuple(RECORD_FIELDS.index(name) for name in ("metadata", "new_value", "old_value", "tags"))
-_NESTED_AT = tuple(2 * i + 1 for i in _NESTED)
-_TEXTS = tuple(i for i in range(len(RECORD_FIELDS)) if i not in (_SEQUENCE, _SUCCESS, *_NESTED))
-_FRAME = ["{"]  # the template's constant pieces; field i's text goes between _FRAME[2 * i] and _FRAME[2 * i + 2]
-for _i, _name in enumerate(RECORD_FIELDS):
-    _FRAME[-1] += f'{"," if _i else ""}"{_name}":' + ('"' if _i in _TEXTS else "")
-    _FRAME += ["", '"' if _i in _TEXTS else ""]
-_FRAME[-1] += "}"
-_texts_of = operator.itemgetter(*_TEXTS)
+# The usual record's canonical text is written from a fixed template (canonical_record_parts): the keys in
+# RECORD_FIELDS order, each text field between quotes as it is, each other field as its JSON text. It serves records
+# whose text fields are str needing no JSON escape (no '"', no '\\', nothing unprintable), whose sequence number is
+# an int and whose success is a bool; any other record goes through the encoder itself. str.join writes a str
+# subclass as the text it holds, as the encoder does (never its __str__). tests/audit/test_audit_verifier.py
+# compares the two.
 _values_of = operator.itemgetter(*RECORD_FIELDS)
 _FIELD_SET = frozenset(RECORD_FIELDS)
 _JSON_BOOL = ("false", "true")
@@ -158,24 +149,35 @@ def canonical_record_parts(values: Sequence[Any]) -> list[str] | None:
     """
     if len(values) != len(RECORD_FIELDS):
         raise ValueError(f"expected the {len(RECORD_FIELDS)} values of RECORD_FIELDS, got {len(values)}")
-    sequence, success = values[_SEQUENCE], values[_SUCCESS]
-    try:
-        texts = "".join(_texts_of(values))
-    except TypeError:  # a text field holds something else than a str
+    (action, actor_id, actor_ip, actor_type, actor_user_agent, agent_name, error_message, event_type, metadata,
+     new_value, old_value, pipeline_id, previous_checksum, record_id, resource_id, resource_type, run_id,
+     sequence_number, severity, step_name, success, tags, tenant_id, timestamp) = values
+    try:  # one C pass: a TypeError unless every text field is a str
+        texts = "".join((
+            action, actor_id, actor_ip, actor_type, actor_user_agent, agent_name, error_message, event_type,
+            pipeline_id, previous_checksum, record_id, resource_id, resource_type, run_id, severity, step_name,
+            tenant_id, timestamp,
+        ))
+    except TypeError:
         return None
-    if type(sequence) is not int or type(success) is not bool or '"' in texts or "\\" in texts or (
+    if type(sequence_number) is not int or type(success) is not bool or '"' in texts or "\\" in texts or (
         not texts.isprintable()
     ):
         return None
-    parts = _FRAME.copy()
-    parts[1::2] = values  # field i's value at parts[2 * i + 1]; the numbers and nested values need their JSON text
-    parts[2 * _SEQUENCE + 1] = str(sequence)
-    parts[2 * _SUCCESS + 1] = _JSON_BOOL[success]
-    for at in _NESTED_AT:
-        value = parts[at]
-        empty = _EMPTY_TEXT.get(type(value))  # the usual nested field is empty: its text without a call
-        parts[at] = empty if empty is not None and not value else canonical_json(value)
-    return parts
+    # the usual nested field is empty (no metadata, no tags, no old or new value): its text without a call
+    return [
+        '{"action":"', action, '","actor_id":"', actor_id, '","actor_ip":"', actor_ip, '","actor_type":"', actor_type,
+        '","actor_user_agent":"', actor_user_agent, '","agent_name":"', agent_name, '","error_message":"',
+        error_message, '","event_type":"', event_type, '","metadata":',
+        "{}" if type(metadata) is dict and not metadata else canonical_json(metadata), ',"new_value":',
+        "null" if new_value is None else canonical_json(new_value), ',"old_value":',
+        "null" if old_value is None else canonical_json(old_value), ',"pipeline_id":"', pipeline_id,
+        '","previous_checksum":"', previous_checksum, '","record_id":"', record_id, '","resource_id":"', resource_id,
+        '","resource_type":"', resource_type, '","run_id":"', run_id, '","sequence_number":', str(sequence_number),
+        ',"severity":"', severity, '","step_name":"', step_name, '","success":', "true" if success else "false",
+        ',"tags":', "[]" if type(tags) is list and not tags else canonical_json(tags), ',"tenant_id":"', tenant_id,
+        '","timestamp":"', timestamp, '"}',
+    ]
 
 
 def canonical_record_text(values: Sequence[Any]) -> tuple[str, list[str] | None]:

@@ -6,6 +6,7 @@ per-tenant state is bounded by ``max_records`` as well.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Iterable
 from typing import Any
 
@@ -28,7 +29,9 @@ class MemoryAuditStore(AuditStoreBase):
         if not isinstance(max_records, int) or max_records < 1:
             raise ValueError(f"max_records={max_records!r} must be a positive integer")
         self.max_records = max_records
-        self._order: dict[tuple[str, int], AuditRecord] = {}
+        # insertion order; an OrderedDict pops its oldest entry in O(1), where a dict's first entry after many
+        # deletions at the front is found by scanning past every deleted slot
+        self._order: OrderedDict[tuple[str, int], AuditRecord] = OrderedDict()
         self._tenants: dict[str, dict[int, AuditRecord]] = {}
         self._last: dict[str, tuple[int, str]] = {}
         self._checkpoints: dict[str, list[dict[str, Any]]] = {}
@@ -61,8 +64,7 @@ class MemoryAuditStore(AuditStoreBase):
     def _evict(self) -> None:
         """Drop the oldest records beyond ``max_records``, and a tenant's state with its last record."""
         while len(self._order) > self.max_records:
-            (tenant, seq), _ = next(iter(self._order.items()))
-            del self._order[(tenant, seq)]
+            (tenant, seq), _ = self._order.popitem(last=False)
             chain = self._tenants[tenant]
             del chain[seq]
             if not chain:
