@@ -8,7 +8,7 @@ import json
 from dataclasses import dataclass
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from llmteam.context import SensitivityLevel
@@ -113,11 +113,21 @@ def test_a_sealed_value_needs_a_sensitivity_level() -> None:
         SealedValue("vault", "secret", "sk-live-8812")  # type: ignore[arg-type]
 
 
+@settings(deadline=None)  # its first example imports pydantic_core: slow on a loaded machine
 @given(st.one_of(st.integers(), st.floats(allow_nan=False, allow_infinity=False), st.booleans(), st.none()))
 def test_a_scalar_result_is_the_same_json_as_through_pydantic(value: object) -> None:
     from pydantic_core import to_jsonable_python
 
     assert result_text("t", value) == json.dumps(to_jsonable_python(value), ensure_ascii=False, allow_nan=False)
+
+
+def test_an_int_result_too_long_for_json_is_refused_like_any_unserialisable_result() -> None:
+    huge = 10**5000  # beyond Python's int-to-text limit: json.dumps raises ValueError as well
+    with pytest.raises(ValueError):
+        json.dumps(huge)
+    with pytest.raises(ToolResultError, match="returned a int"):
+        result_text("t", huge)
+    assert result_text("t", -(10**300)) == json.dumps(-(10**300))
 
 
 @given(st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=5),

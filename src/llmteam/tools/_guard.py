@@ -125,6 +125,8 @@ def result_text(tool: str, result: Any) -> str:
     if isinstance(result, str):
         return result
     try:  # a plain number, bool or None is its own JSON value; anything else is converted first
+        if type(result) is int:  # written as the encoder writes it (int.__repr__), without setting one up
+            return int.__repr__(result)
         if type(result) in _JSON_SCALARS:
             return _RESULT_JSON(result)
         from pydantic_core import to_jsonable_python
