@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime, timedelta, timezone
+from enum import StrEnum
 from typing import Any
 
 import pytest
@@ -238,22 +239,80 @@ def test_license_gate(monkeypatch: pytest.MonkeyPatch) -> None:
     AuditTrail(MemoryAuditStore())
 
 
-@settings(max_examples=100, deadline=None)
+STR_FIELDS = ("actor_type", "actor_id", "actor_ip", "action", "resource_type", "resource_id", "error_message",
+              "pipeline_id", "run_id", "agent_name", "step_name")
+
+
+class Kind(StrEnum):
+    TOOL = "tool"
+
+
+SCALARS = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=6))
+FLAT = st.dictionaries(st.text(max_size=6), SCALARS, max_size=8)
+NESTED = st.dictionaries(st.text(max_size=3), st.lists(SCALARS, max_size=2) | FLAT, max_size=2)
+# each log() argument: usual values and every kind of odd or wrong one (subclasses, wrong types, unknown names)
+ARGUMENT = {
+    **{name: st.text(max_size=8) | st.just(Kind.TOOL) | st.integers() | st.none() for name in STR_FIELDS},
+    "severity": st.sampled_from([*AuditSeverity, "warning", "loud", 3]),
+    "success": st.booleans() | st.integers(-1, 2) | st.none() | st.just("no"),
+    "metadata": st.none() | FLAT | NESTED | st.just([1]),
+    "old_value": st.none() | FLAT | st.just("x"),
+    "new_value": st.none() | FLAT,
+    "tags": st.none() | st.lists(st.text(max_size=3), max_size=2) | st.tuples(st.text(max_size=3)) | st.just([1]),
+    "bogus": st.just(1),
+}
+EVENTS = st.sampled_from([AuditEventType.DATA_CREATED, "data.created", AuditEventType.ACTION_COMPLETED, "nope"])
+
+
+def outcome(fields: Any, event: Any, kwargs: dict[str, Any]) -> Any:
+    try:
+        f = fields(event, kwargs)
+    except (TypeError, ValueError) as exc:
+        return type(exc), str(exc)
+    return f, {name: type(value) for name, value in f.items()}
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.fixed_dictionaries({}, optional=ARGUMENT), EVENTS)
+def test_fields_equal_the_checked_fields_on_any_arguments(kwargs: dict[str, Any], event: Any) -> None:
+    t = trail(MemoryAuditStore())
+    assert outcome(t._fields, event, kwargs) == outcome(AuditTrail._checked_fields, event, kwargs)
+
+
+@settings(max_examples=200, deadline=None)
 @given(
-    st.dictionaries(
-        st.sampled_from(["actor_type", "actor_id", "actor_ip", "action", "resource_type", "resource_id",
-                         "error_message", "pipeline_id", "run_id", "agent_name", "step_name"]),
-        st.text(max_size=8),
-    ),
-    st.sampled_from([AuditEventType.DATA_CREATED, "data.created", AuditEventType.CONFIG_CHANGED]),
+    st.fixed_dictionaries({name: st.text(max_size=8) for name in STR_FIELDS[1:]},
+                          optional={"actor_type": st.text(max_size=8), "severity": st.sampled_from(AuditSeverity),
+                                    "success": st.booleans(), "metadata": st.none() | FLAT | NESTED}),
+    st.sampled_from([AuditEventType.ACTION_COMPLETED, AuditEventType.ACCESS_DENIED, "data.created"]),
 )
-def test_fast_field_path_equals_the_checked_path(kwargs: dict[str, str], event: Any) -> None:
-    t = AuditTrail(MemoryAuditStore(), tenant_id="x", use_context_tenant=False)
-    fast = t._fields(event, kwargs)
-    checked = t._fields(event, {**kwargs, "success": True})  # a non-str argument takes the checked path
-    assert fast == checked and type(fast["event_type"]) is AuditEventType
-    assert fast["metadata"] == {} and fast["tags"] == []
-    assert fast["metadata"] is not t._fields(event, kwargs)["metadata"]  # fresh containers per record
+def test_usual_fields_take_no_checked_path_and_copy_the_metadata(kwargs: dict[str, Any], event: Any) -> None:
+    """A tool call's arguments (and any plain-text call) are taken without the checked path, with equal fields."""
+    expected = AuditTrail._checked_fields(event, kwargs)
+    t = trail(MemoryAuditStore())
+    t._checked_fields = None  # type: ignore[assignment,method-assign]  # calling it would fail the test
+    fields = t._fields(event, kwargs)
+    assert fields == expected and type(fields["event_type"]) is AuditEventType
+    assert fields["metadata"] is not kwargs.get("metadata") and fields["tags"] == []
+    assert fields["metadata"] is not t._fields(event, kwargs)["metadata"]  # fresh containers per record
+
+
+async def test_the_caller_changing_its_metadata_afterwards_changes_no_record() -> None:
+    store = MemoryAuditStore()
+    t = trail(store)
+    flat: dict[str, Any] = {"call_id": "c1", "executed": True}
+    empty: dict[str, Any] = {}
+    nested: dict[str, Any] = {"a": [1]}
+    records = [await t.log(EV, metadata=flat, success=True, severity=AuditSeverity.INFO),
+               await t.log(EV, metadata=empty, old_value=empty),
+               await t.log(EV, metadata=nested, tags=["x"])]
+    flat["executed"] = False
+    empty["x"] = 1
+    nested["a"].append(2)
+    assert [r.metadata for r in records] == [{"call_id": "c1", "executed": True}, {}, {"a": [1]}]
+    assert records[1].old_value == {}
+    assert all(r.verify_integrity() for r in records)
+    assert [r.metadata for r in await store.get_by_sequence_range("acme", 1, 3)] == [r.metadata for r in records]
 
 
 class SeeingStore(SeeingAppends, MemoryAuditStore):

@@ -18,7 +18,6 @@ from llmteam.audit import AuditEventType, AuditLedger, AuditTrail, SigningKey
 from llmteam.audit.stores import MemoryAuditStore
 from llmteam.audit.verifier import (
     RECORD_FIELDS,
-    _flat_object_json,
     canonical_json,
     canonical_record_json,
     canonical_record_parts,
@@ -201,7 +200,7 @@ def test_the_template_serves_the_usual_record() -> None:
     assert canonical_record_json({"extra": 1}) == '{"extra":1}'  # not a record's fields: the encoder as it is
 
 
-# -- a flat dict's text (a tool call's metadata): the template against the contract's json.dumps form ----------
+# -- a nested field's text (a tool call's flat metadata...) against the contract's json.dumps form ----------------
 class _Text(str):
     def __str__(self) -> str:
         return "not the text"
@@ -237,15 +236,13 @@ def test_a_flat_dict_is_written_as_the_contract_json(value: dict[object, object]
     assert canonical_json(value) == expected
 
 
-def test_the_flat_template_serves_a_tool_calls_metadata_and_refuses_the_rest() -> None:
+def test_a_tool_calls_metadata_and_odd_dicts_are_written_as_the_contract_json() -> None:
     metadata = {"tool": "lookup_invoice", "decision": "allow", "args_digest": "c3" * 32, "duration_ms": 12.5,
                 "attempt": 1, "cached": False, "error": None, "risk": "élevé"}
-    assert _flat_object_json(metadata) == _contract_json(metadata)
-    for odd in ({"k": [1]}, {"k": {"a": 1}}, {1: "a"}, {"k": float("nan")}, {"k": float("inf")}, {"k": 'say "hi"'},
-                {'k"': 1}, {"k": "a\\b"}, {"k": "\n"}, {"k": _Text("x")}, {_Text("k"): 1}, {"k": _Number(3)},
-                {"k": b"x"}):
-        assert _flat_object_json(odd) is None, odd
-        assert canonical_json(odd) == _contract_json(odd)
+    for value in (metadata, {}, [], None, {"k": [1]}, {"k": {"a": 1}}, {1: "a"}, {"k": float("nan")},
+                  {"k": float("inf")}, {"k": 'say "hi"'}, {'k"': 1}, {"k": "a\\b"}, {"k": "\n"}, {"k": _Text("x")},
+                  {_Text("k"): 1}, {"k": _Number(3)}, {"k": b"x"}):
+        assert canonical_json(value) == _contract_json(value), value
 
 
 @settings(max_examples=200, deadline=None)

@@ -4,6 +4,7 @@ audited once with digests (never raw values); failures become bounded tool-error
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from typing import Any
 
@@ -16,6 +17,7 @@ from llmteam.audit.stores import MemoryAuditStore
 from llmteam.context import SensitivityLevel
 from llmteam.licensing import LicenseTier
 from llmteam.llm import ToolCall
+from llmteam.observability import NO_TELEMETRY, NoTelemetry
 from llmteam.ratelimit import RateLimitConfig, RateLimiter, RateLimitStrategy
 from llmteam.tools import (
     AgentTools,
@@ -367,3 +369,33 @@ def test_replayed_calls_count_like_calls_that_ran(plan: list[tuple[str, bool]], 
         assert again[:5] == live[:5]
 
     asyncio.run(both())
+
+
+class RecordingTelemetry(NoTelemetry):
+    """Telemetry that keeps each tool span's name, call id and result (a subclass: tracing is on)."""
+
+    def __init__(self) -> None:
+        self.spans: list[list[Any]] = []
+
+    def tool(self, name: str, call_id: str = "", arguments: Any = None, *, description: str = "") -> Any:
+        span = [name, call_id, None]
+        self.spans.append(span)
+
+        class Span:
+            def set_result(self, result: Any) -> None:
+                span[2] = result
+
+        return contextlib.nullcontext(Span())
+
+
+async def test_a_tool_span_gets_the_bounded_result_and_no_telemetry_gives_the_same_outcome() -> None:
+    long = ToolCall("c-long", "lookup", json.dumps({"number": "N" * 300}))
+    traced = RecordingTelemetry()
+    outcomes = []
+    for telemetry in (traced, NO_TELEMETRY):
+        scope = make_scope(telemetry=telemetry, max_result_chars=100)
+        outcomes.append(await govern(scope, agent(lookup), long))
+        outcomes.append(await govern(scope, agent(explode), ToolCall("c-boom", "explode", "{}")))
+    assert outcomes[0].content == outcomes[2].content and len(outcomes[0].content) == 100
+    assert outcomes[1].content == outcomes[3].content and not outcomes[1].ok
+    assert traced.spans == [["lookup", "c-long", outcomes[0].content], ["explode", "c-boom", None]]

@@ -8,7 +8,7 @@ import json
 from dataclasses import dataclass
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from llmteam.context import SensitivityLevel
@@ -113,11 +113,21 @@ def test_a_sealed_value_needs_a_sensitivity_level() -> None:
         SealedValue("vault", "secret", "sk-live-8812")  # type: ignore[arg-type]
 
 
+@settings(deadline=None)  # its first example imports pydantic_core: slow on a loaded machine
 @given(st.one_of(st.integers(), st.floats(allow_nan=False, allow_infinity=False), st.booleans(), st.none()))
 def test_a_scalar_result_is_the_same_json_as_through_pydantic(value: object) -> None:
     from pydantic_core import to_jsonable_python
 
     assert result_text("t", value) == json.dumps(to_jsonable_python(value), ensure_ascii=False, allow_nan=False)
+
+
+def test_an_int_result_too_long_for_json_is_refused_like_any_unserialisable_result() -> None:
+    huge = 10**5000  # beyond Python's int-to-text limit: json.dumps raises ValueError as well
+    with pytest.raises(ValueError):
+        json.dumps(huge)
+    with pytest.raises(ToolResultError, match="returned a int"):
+        result_text("t", huge)
+    assert result_text("t", -(10**300)) == json.dumps(-(10**300))
 
 
 @given(st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=5),
@@ -145,9 +155,11 @@ def test_digest_is_keyed_when_a_key_is_given() -> None:
     assert canonical({"b": 1, "a": [1]}) == canonical({"a": [1], "b": 1})
 
 
-@given(key=st.none() | st.binary(max_size=100), texts=st.lists(st.text(), min_size=1, max_size=5))
+@given(key=st.none() | st.binary(max_size=200) | st.sampled_from([b"k" * 63, b"\xff" * 64, b"\x00" * 65, b"k" * 128]),
+       texts=st.lists(st.text(), min_size=1, max_size=5))
 def test_a_digester_reused_gives_the_one_shot_digest_of_every_text(key: bytes | None, texts: list[str]) -> None:
-    # the key's HMAC state is prepared once and copied per digest: no digest may leave anything in it
+    # the key's HMAC states are prepared once (keys shorter than, as long as and longer than SHA-256's 64-byte
+    # block) and copied per digest: every digest is the stdlib HMAC's, and none may leave anything in them
     digester = Digester(key)
     for text in texts:
         data = text.encode("utf-8")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from types import MappingProxyType
 from typing import Annotated, Any, Literal
 
 import pytest
@@ -73,6 +74,14 @@ async def test_bad_arguments_are_refused_with_every_problem_named(arguments: Any
         await t.invoke(arguments)
     assert fragment in str(info.value)
     assert "async_lookup" in str(info.value)
+
+
+async def test_arguments_in_any_mapping_are_validated_and_anything_else_refused() -> None:
+    t = Tool.from_function(async_lookup)
+    assert t.validate(MappingProxyType({"number": "x"})) == t.validate({"number": "x"})
+    for bad in ([("number", "x")], ("number",), 3, None):
+        with pytest.raises(ToolArgumentsError, match="must be a JSON object"):
+            t.validate(bad)  # type: ignore[arg-type]
 
 
 def test_decorator_with_options() -> None:

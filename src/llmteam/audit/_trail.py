@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import operator
 import random
 from dataclasses import replace
 from datetime import datetime, timezone
@@ -51,16 +52,15 @@ _STR_ARGS = (
     "actor_type", "actor_id", "actor_ip", "action", "resource_type", "resource_id", "error_message", "pipeline_id",
     "run_id", "agent_name", "step_name",
 )
-_STR_ARG_SET = frozenset(_STR_ARGS)
 _LOG_ARGS = frozenset((*_STR_ARGS, "severity", "old_value", "new_value", "success", "metadata", "tags"))
-_EMPTY: dict[str, Any] = {}
-_EMPTY_TAGS: list[str] = []
 _DEFAULTS: dict[str, Any] = {
     **dict.fromkeys(_STR_ARGS, ""), "actor_type": "system", "severity": AuditSeverity.INFO, "old_value": None,
     "new_value": None, "success": True, "metadata": None, "tags": None,
 }
-_FAST_DEFAULTS = {**_DEFAULTS, "severity": AuditSeverity.INFO}
-_PLAIN_STR = {str}
+# The usual call (every tool call's): these fields of exactly these types, metadata a dict or None (see _fields)
+_usual_fields = operator.itemgetter("severity", "success", "old_value", "new_value", "tags", *_STR_ARGS)
+_USUAL_TYPES = (AuditSeverity, bool, type(None), type(None), type(None), *(str,) * len(_STR_ARGS))
+_DICT_OR_NONE = frozenset((dict, type(None)))
 _UNSEALED = "unsealed"  # a placeholder that stops AuditRecord from computing its checksum before _link seals it
 
 
@@ -152,11 +152,28 @@ class AuditTrail(ConvenienceLogging):
 
     # -- writing -------------------------------------------------------------------------------------
     def _fields(self, event_type: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
-        if _STR_ARG_SET.issuperset(kwargs) and set(map(type, kwargs.values())) <= _PLAIN_STR:
-            # fast path: only string fields given (the common call); same result as the full checks below
-            f = {**_FAST_DEFAULTS, **kwargs, "metadata": {}, "tags": []}
+        """The checked fields of one record from log()'s arguments, with copies of the caller's dicts and lists.
+
+        The usual call (plain str fields, an exact AuditSeverity, a bool success, metadata a dict or None, no
+        old/new value or tags) is recognised by one comparison of its field types; :meth:`_checked_fields` gives
+        the same result for it (tests/audit/test_audit_trail.py runs both on the same arguments) and checks, and
+        normalises or rejects, every other call.
+        """
+        f = {**_DEFAULTS, **kwargs}
+        metadata = f["metadata"]
+        if (
+            _LOG_ARGS.issuperset(kwargs) and tuple(map(type, _usual_fields(f))) == _USUAL_TYPES
+            and type(metadata) in _DICT_OR_NONE
+        ):
             f["event_type"] = event_type if type(event_type) is AuditEventType else parse_event_type(event_type)
+            f["metadata"] = {} if metadata is None else deep_copy(metadata)
+            f["tags"] = []
             return f
+        return self._checked_fields(event_type, kwargs)
+
+    @staticmethod
+    def _checked_fields(event_type: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
+        """:meth:`_fields` with every check spelled out: str subclasses stored as plain text, values parsed."""
         if not _LOG_ARGS.issuperset(kwargs):
             raise TypeError(f"unknown audit field(s) {sorted(set(kwargs) - _LOG_ARGS)}; allowed: {sorted(_LOG_ARGS)}")
         f = dict(_DEFAULTS)
@@ -173,12 +190,12 @@ class AuditTrail(ConvenienceLogging):
             value = f[name]
             if value is not None and not isinstance(value, dict):
                 raise TypeError(f"audit field {name}={value!r} must be a dict or None")
-            if value:
+            if value is not None:  # an empty dict is copied too, like any other
                 f[name] = deep_copy(value)
-        if f["metadata"] is None or f["metadata"] is _EMPTY:
+        if f["metadata"] is None:
             f["metadata"] = {}
         tags = f["tags"]
-        if tags is None or tags is _EMPTY_TAGS:
+        if tags is None:
             f["tags"] = []
         elif not isinstance(tags, (list, tuple)) or not all(isinstance(t, str) for t in tags):
             raise TypeError(f"audit tags={tags!r} must be a list of str or None")

@@ -93,49 +93,16 @@ _JSON_BOOL = ("false", "true")
 _EMPTY_TEXT = {type(None): "null", dict: "{}", list: "[]"}  # the encoder's text for these when empty
 
 
-def _flat_object_json(value: dict[Any, Any]) -> str | None:
-    """The canonical text of a flat dict, written without the encoder; None for any other dict.
-
-    Serves dicts whose keys are ``str`` and whose values are ``str``, ``int``, ``bool``, ``None`` or finite
-    ``float`` (exact types, so no subclass's ``__str__``/``__repr__`` is involved), with no key or string value
-    needing a JSON escape (no '"', no '\\', nothing unprintable): the usual metadata of a record (tool, decision,
-    digests, duration...). Each value is written as the encoder writes it (``int.__repr__``, ``float.__repr__``,
-    ``true``/``false``/``null``). tests/audit/test_audit_verifier.py compares it with ``json.dumps``.
-    """
-    if not all(type(key) is str for key in value):
-        return None
-    pieces = []
-    texts = []
-    for key in sorted(value):
-        item = value[key]
-        kind = type(item)
-        if kind is str:
-            pieces.append(f'"{key}":"{item}"')
-            texts.append(item)
-        elif kind is int or (kind is float and item - item == 0):  # a finite float; inf - inf and nan - nan are nan
-            pieces.append(f'"{key}":{item!r}')
-        elif kind is bool:
-            pieces.append(f'"{key}":{_JSON_BOOL[item]}')
-        elif item is None:
-            pieces.append(f'"{key}":null')
-        else:
-            return None
-        texts.append(key)
-    raw = "".join(texts)
-    if '"' in raw or "\\" in raw or not raw.isprintable():
-        return None
-    return "{" + ",".join(pieces) + "}"
-
-
 def canonical_json(value: Any) -> str:
-    """Canonical JSON text: sorted keys, no spaces, UTF-8 characters kept, anything else as ``str(value)``."""
+    """Canonical JSON text: sorted keys, no spaces, UTF-8 characters kept, anything else as ``str(value)``.
+
+    An empty dict, list or None is written without the encoder (the usual nested field); anything else, a tool
+    call's flat metadata included, by the encoder itself: a template for flat dicts measured no faster than it
+    (callgrind, 8-key tool-call metadata: 40k instructions against 38k).
+    """
     empty = _EMPTY_TEXT.get(type(value))
-    if empty is not None and not value:  # the usual nested field (metadata, tags...) is empty: no encoder run
+    if empty is not None and not value:
         return empty
-    if type(value) is dict:  # or flat (metadata of a tool call): no encoder run either
-        text = _flat_object_json(value)
-        if text is not None:
-            return text
     return _CANONICAL.encode(value)
 
 

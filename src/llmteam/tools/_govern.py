@@ -187,7 +187,7 @@ async def _permit(scope: ToolScope, tool: str, rule: ToolRule) -> tuple[RateLimi
 
 
 async def _run(scope: ToolScope, tool: Tool, args: dict[str, Any], rule: ToolRule) -> str:
-    """The tool's result as text; past the rule's timeout the call is cancelled (ToolTimeoutError)."""
+    """The tool's result as (bounded) text; past the rule's timeout the call is cancelled (ToolTimeoutError)."""
     if rule.timeout is None:
         result = await tool.handler(args)
     else:
@@ -195,7 +195,7 @@ async def _run(scope: ToolScope, tool: Tool, args: dict[str, Any], rule: ToolRul
             result = await scope.deadlines().run(tool.handler(args), rule.timeout)
         except asyncio.TimeoutError:
             raise ToolTimeoutError(f"tool {tool.name!r} did not finish within {rule.timeout:g}s") from None
-    return result_text(tool.name, result)
+    return bounded(result_text(tool.name, result), scope.max_result_chars)
 
 
 async def govern(scope: ToolScope, agent: AgentTools, call: ToolCall) -> ToolOutcome:
@@ -262,9 +262,12 @@ async def _execute(scope: ToolScope, agent: AgentTools, tool: Tool, call: ToolCa
         scope.mining(f"tool:{name}", "start", 0, 0.0, {"agent": agent.agent, "call_id": call.id})
     error: BaseException | None = None
     try:
-        with scope.telemetry.tool(name, call.id, args, description=tool.description) as span:
-            content = bounded(await _run(scope, tool, args, rule), scope.max_result_chars)
-            span.set_result(content)
+        if scope.telemetry is NO_TELEMETRY:  # tracing off (most runs): no span context to enter and leave
+            content = await _run(scope, tool, args, rule)
+        else:
+            with scope.telemetry.tool(name, call.id, args, description=tool.description) as span:
+                content = await _run(scope, tool, args, rule)
+                span.set_result(content)
     except (Exception, asyncio.TimeoutError) as exc:
         error = exc
         detail = str(exc) if isinstance(exc, ToolError) else f"tool {name!r} failed: {type(exc).__name__}: {exc}"

@@ -96,7 +96,7 @@ class Tool:
                 arguments = json.loads(arguments) if arguments.strip() else {}
             except ValueError as exc:
                 raise ToolArgumentsError(f"tool {self.name!r}: arguments are not valid JSON ({exc})") from None
-        if not isinstance(arguments, Mapping):
+        if type(arguments) is not dict and not isinstance(arguments, Mapping):  # a dict without the ABC check
             raise ToolArgumentsError(
                 f"tool {self.name!r}: arguments must be a JSON object, got {type(arguments).__name__}"
             )
