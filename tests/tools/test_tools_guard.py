@@ -158,8 +158,8 @@ def test_digest_is_keyed_when_a_key_is_given() -> None:
 @given(key=st.none() | st.binary(max_size=200) | st.sampled_from([b"k" * 63, b"\xff" * 64, b"\x00" * 65, b"k" * 128]),
        texts=st.lists(st.text(), min_size=1, max_size=5))
 def test_a_digester_reused_gives_the_one_shot_digest_of_every_text(key: bytes | None, texts: list[str]) -> None:
-    # the key's HMAC states are prepared once (keys shorter than, as long as and longer than SHA-256's 64-byte
-    # block) and copied per digest: every digest is the stdlib HMAC's, and none may leave anything in them
+    # the key's HMAC state is prepared once (keys shorter than, as long as and longer than SHA-256's 64-byte
+    # block) and copied per digest: every digest is the one-shot HMAC's, and none may leave anything in the state
     digester = Digester(key)
     for text in texts:
         data = text.encode("utf-8")

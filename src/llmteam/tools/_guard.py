@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
-import operator
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -71,38 +71,28 @@ def sealed_leak(raw: str, parsed: Any, sealed: Iterable[SealedValue], agent: str
     return None
 
 
-_BLOCK = hashlib.sha256().block_size  # 64 bytes: HMAC pads the key to one block of the hash
-_IPAD, _OPAD = b"\x36" * _BLOCK, b"\x5c" * _BLOCK
-
-
 class Digester:
-    """:func:`digest` under one key, whose two HMAC hash states (RFC 2104) are prepared once.
+    """:func:`digest` under one key, whose HMAC state (the key's inner and outer blocks) is prepared once.
 
-    HMAC-SHA256(key, text) is SHA256((key ^ opad) + SHA256((key ^ ipad) + text)), the key padded to one block (a
-    longer key hashed first). The two keyed states are set up here; each digest copies them and adds the text: the
-    value of ``hmac.new(key, text, "sha256")`` (a property test compares them), in C calls only, without the
-    ``hmac`` module's Python wrapper around its copy, update and hexdigest.
+    Each digest copies that state and adds the text: the same value as a one-shot HMAC, without setting the key up
+    (and looking the hash up in OpenSSL) again for every digest. HMAC itself stays the standard library's: a
+    hand-written RFC 2104 construction measured 0.7 us faster per digest (about 1 % of a governed call), not worth
+    owning a MAC for.
     """
 
-    __slots__ = ("_inner", "_outer", "key")
+    __slots__ = ("_keyed", "key")
 
     def __init__(self, key: bytes | None) -> None:
         self.key = key
-        self._inner = self._outer = None
-        if key:
-            block = (hashlib.sha256(key).digest() if len(key) > _BLOCK else key).ljust(_BLOCK, b"\0")
-            self._inner = hashlib.sha256(bytes(map(operator.xor, block, _IPAD)))
-            self._outer = hashlib.sha256(bytes(map(operator.xor, block, _OPAD)))
+        self._keyed = hmac.new(key, digestmod="sha256") if key else None
 
     def __call__(self, text: str) -> str:
         data = text.encode("utf-8")
-        if self._inner is None or self._outer is None:
+        if self._keyed is None:
             return "sha256:" + hashlib.sha256(data).hexdigest()
-        inner = self._inner.copy()
-        inner.update(data)
-        outer = self._outer.copy()
-        outer.update(inner.digest())
-        return "hmac-sha256:" + outer.hexdigest()
+        mac = self._keyed.copy()
+        mac.update(data)
+        return "hmac-sha256:" + mac.hexdigest()
 
 
 def digest(key: bytes | None, text: str) -> str:
