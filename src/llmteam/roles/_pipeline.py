@@ -136,11 +136,12 @@ class PipelineOrchestrator:
                         continue
                     done = False
                     step = name
+                    started = 0.0  # the clock is read only when mining records the agent's duration
                     if pending is not None:
                         pending.append((None, last, name, name, run_id, "start", 0, 0.0))
                         if len(pending) >= settle_at:
                             settle()
-                    started = time.perf_counter()
+                        started = time.perf_counter()
                     try:
                         result = await agent.process(state)
                     except Exception as exc:
