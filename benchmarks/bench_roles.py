@@ -58,8 +58,8 @@ def orchestrator_side_by_side(
     rounds: int = ROUNDS, runs: int = RUNS, first: int = 0
 ) -> tuple[list[float], list[float]]:
     """CPU seconds per step with mining on and off, one figure per round, batches interleaved: mining on goes first
-    in rounds ``first``, ``first + 2``, ..., mining off in the others (a batch after a mined one runs on the heap the
-    freed log leaves behind, 15-30 % slower: each side takes that place half of the time)."""
+    in rounds ``first``, ``first + 2``, ..., mining off in the others (a batch after a mined one in the same process
+    runs 15-30 % slower: each side takes that place half of the time)."""
     on: list[float] = []
     off: list[float] = []
     for i in range(first, first + rounds):
