@@ -54,11 +54,15 @@ async def orchestrator_cpu_per_step(mining: bool, runs: int = RUNS) -> float:
     return (time.process_time() - start) / (runs * AGENTS)
 
 
-def orchestrator_side_by_side(rounds: int = ROUNDS, runs: int = RUNS) -> tuple[list[float], list[float]]:
-    """CPU seconds per step with mining on and off, one figure per round, batches interleaved."""
+def orchestrator_side_by_side(
+    rounds: int = ROUNDS, runs: int = RUNS, first: int = 0
+) -> tuple[list[float], list[float]]:
+    """CPU seconds per step with mining on and off, one figure per round, batches interleaved: mining on goes first
+    in rounds ``first``, ``first + 2``, ..., mining off in the others (a batch after a mined one in the same process
+    runs 15-30 % slower: each side takes that place half of the time)."""
     on: list[float] = []
     off: list[float] = []
-    for i in range(rounds):
+    for i in range(first, first + rounds):
         for mining in ((True, False) if i % 2 == 0 else (False, True)):
             (on if mining else off).append(asyncio.run(orchestrator_cpu_per_step(mining, runs)))
     return on, off
@@ -86,11 +90,12 @@ HERE = Path(__file__).resolve().parent
 
 def versus_revision(rev: str, rounds: int, runs: int) -> None:
     """Mining on / off CPU per step of the code at ``rev`` and of the working tree, one process per round each,
-    alternating which goes first; prints medians and the ratio (before / now: above 1 means now is faster)."""
+    alternating which goes first (and, every two rounds, whether mining on or off runs first in the process);
+    prints medians and the ratio (before / now: above 1 means now is faster)."""
     archive = subprocess.run(["git", "archive", "--format=tar", rev, "src"], cwd=HERE.parent, check=True,
                              capture_output=True).stdout
     child = (f"import json, sys; sys.path.insert(0, {str(HERE)!r}); import bench_roles as b; "
-             f"print(json.dumps(b.orchestrator_side_by_side(1, {runs})))")
+             f"print(json.dumps(b.orchestrator_side_by_side(1, {runs}, int(sys.argv[1]))))")
     with tempfile.TemporaryDirectory() as tmp:
         with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
             tar.extractall(tmp, filter="data")
@@ -100,8 +105,8 @@ def versus_revision(rev: str, rounds: int, runs: int) -> None:
         for i in range(rounds):
             for name in (list(sources) if i % 2 == 0 else list(sources)[::-1]):
                 env = {**os.environ, "PYTHONPATH": sources[name]}
-                out = subprocess.run([sys.executable, "-c", child], env=env, check=True, capture_output=True,
-                                     text=True).stdout
+                out = subprocess.run([sys.executable, "-c", child, str(i // 2)], env=env, check=True,
+                                     capture_output=True, text=True).stdout
                 on, off = json.loads(out)
                 figures[name].append((on[0], off[0]))
         load_after = os.getloadavg()

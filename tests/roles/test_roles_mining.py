@@ -102,7 +102,7 @@ event_specs = st.lists(
 
 def fields_of(e: ProcessEvent) -> EventFields:
     return (e.event_id, e.timestamp, e.activity, e.resource, e.case_id, e.lifecycle, e.duration_ms, e.cost,
-            tuple(x for item in e.attributes.items() for x in item))
+            *(x for item in e.attributes.items() for x in item))
 
 
 @given(specs=event_specs, cuts=st.lists(st.integers(0, 40), max_size=8), bound=st.sampled_from([None, 1, 3, 10]),

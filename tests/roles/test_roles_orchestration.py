@@ -96,6 +96,8 @@ def test_step_context_reads_every_agent_state_before_the_strategy_decides() -> N
     assert c.agent_states is c.agent_states and busy.reads == 1
     fresh = step_context("start", {"b": plain}, [], {})
     assert fresh.agent_states["b"] is not step_context("start", {"b": plain}, [], {}).agent_states["b"]
+    two = step_context("start", {"x": plain, "y": object()}, [], {}).agent_states
+    assert two == {"x": {"status": "available"}, "y": {"status": "available"}} and two["x"] is not two["y"]
 
     class Broken:
         def get_state(self) -> dict:

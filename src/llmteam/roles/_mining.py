@@ -28,12 +28,14 @@ from llmteam.roles._models import (
 # before they are sorted into their cases: enough to spread the cost of a recording call over many events.
 PENDING_MAX = 1024
 
-# ProcessEvent's fields in its positional order, the attributes as one flat tuple of keys and values alternating:
-# what the orchestrator records. Strings, a datetime, numbers and a tuple of them only, so the garbage collector
-# stops visiting a kept tuple after its first pass (a dict inside would keep it tracked) and each event adds at most
-# two objects for it to count; read back as a ProcessEvent by event_of(). An event id of None is drawn when the event
-# is built: a kept id is a 36-character string per event, which nobody reads before the log is.
-EventFields = tuple[str | None, datetime, str, str, str, str, int, float, tuple[Any, ...]]
+# ProcessEvent's first eight fields in its positional order, then its attributes as keys and values alternating, in
+# the same tuple: what the orchestrator records. Strings, a datetime and numbers only, so the garbage collector stops
+# visiting a kept tuple after its first pass (a dict inside would keep it tracked), and each event is one object for
+# it to count (the attributes in a tuple of their own made a decision event two); read back as a ProcessEvent by
+# event_of(). An event id of None is drawn when the event is built: a kept id is a 36-character string per event,
+# which nobody reads before the log is. E.g. (None, ts, "decision:route", "orchestrator", "run1", "complete", 0, 0.0,
+# "reason", "default_sequence", "confidence", 1.0), or without attributes, eight fields.
+EventFields = tuple[Any, ...]
 
 
 _FIELDS_CASE = operator.itemgetter(4)
@@ -42,12 +44,13 @@ _TZINFO = operator.attrgetter("tzinfo")
 
 
 def event_of(fields: EventFields, new_id: Callable[[], str]) -> ProcessEvent:
-    """The ProcessEvent that ``fields`` describe (with a fresh attributes dict; ``new_id()`` when the id is None)."""
-    event_id, timestamp, activity, resource, case_id, lifecycle, duration_ms, cost, attributes = fields
+    """The ProcessEvent that ``fields`` describe (with a fresh attributes dict from the pairs after the eighth field;
+    ``new_id()`` when the id is None)."""
+    event_id, timestamp, activity, resource, case_id, lifecycle, duration_ms, cost = fields[:8]
     if event_id is None:
         event_id = new_id()
     return ProcessEvent(event_id, timestamp, activity, resource, case_id, lifecycle, duration_ms, cost,
-                        dict(zip(attributes[::2], attributes[1::2], strict=True)))
+                        dict(zip(fields[8::2], fields[9::2], strict=True)))
 
 
 class ProcessMiningEngine:

@@ -52,11 +52,10 @@ def step_context(
 ) -> OrchestrationContext:
     """The context of one orchestrator step (contract §7.3, step 1): the agents registered now and, for each, its
     ``get_state()`` (called now, before the strategy decides), or ``{"status": "available"}`` without one."""
-    states = {
-        name: getter() if (getter := getattr(agent, "get_state", _NOT_FOUND)) is not _NOT_FOUND
-        else {"status": "available"}
-        for name, agent in agents.items()
-    }
+    states: dict[str, dict[str, Any]] = {}
+    for name, agent in agents.items():  # a plain loop: a comprehension adds a function call per step
+        getter = getattr(agent, "get_state", _NOT_FOUND)
+        states[name] = getter() if getter is not _NOT_FOUND else {"status": "available"}
     return OrchestrationContext(step, list(states), states, history, state)
 
 
@@ -75,13 +74,9 @@ def default_sequence(context: OrchestrationContext) -> OrchestrationDecision:
     """The terminating default: route to the agent after ``current_step`` (or the first), else end."""
     agents = context.available_agents
     step = context.current_step
-    if step in agents:
-        index = agents.index(step) + 1
-        nxt = agents[index] if index < len(agents) else None
-    else:
-        nxt = agents[0] if agents else None
-    if nxt is not None:
-        return OrchestrationDecision("route", [nxt], "default_sequence", 1.0)
+    index = agents.index(step) + 1 if step in agents else 0
+    if index < len(agents):
+        return OrchestrationDecision("route", [agents[index]], "default_sequence", 1.0)
     return OrchestrationDecision("end", [], "no_more_agents", 1.0)
 
 

@@ -126,7 +126,7 @@ class PipelineOrchestrator:
             if pending is not None:
                 pending.append((
                     None, now, f"decision:{kind}", "orchestrator", run_id, "complete", 0, 0.0,
-                    ("reason", decision.reason, "confidence", decision.confidence),
+                    "reason", decision.reason, "confidence", decision.confidence,
                 ))
             done = True
             if kind == "route" and targets:
@@ -136,11 +136,12 @@ class PipelineOrchestrator:
                         continue
                     done = False
                     step = name
+                    started = 0.0  # the clock is read only when mining records the agent's duration
                     if pending is not None:
-                        pending.append((None, last, name, name, run_id, "start", 0, 0.0, ()))
+                        pending.append((None, last, name, name, run_id, "start", 0, 0.0))
                         if len(pending) >= settle_at:
                             settle()
-                    started = time.perf_counter()
+                        started = time.perf_counter()
                     try:
                         result = await agent.process(state)
                     except Exception as exc:
@@ -150,7 +151,7 @@ class PipelineOrchestrator:
                     if pending is not None:
                         elapsed = int((time.perf_counter() - started) * 1000)
                         last = datetime.now()
-                        pending.append((None, last, name, name, run_id, "complete", elapsed, 0.0, ()))
+                        pending.append((None, last, name, name, run_id, "complete", elapsed, 0.0))
                     if isinstance(result, dict):
                         state.update(result)
             elif kind == "retry" and targets:
@@ -177,7 +178,7 @@ class PipelineOrchestrator:
         now = datetime.now()
         if pending is not None:
             elapsed = int((time.perf_counter() - started) * 1000)
-            pending.append((None, now, name, name, run_id, "error", elapsed, 0.0, ("error", str(exc))))
+            pending.append((None, now, name, name, run_id, "error", elapsed, 0.0, "error", str(exc)))
         entry = {
             "step": name,
             "decision": {"type": "error", "targets": [name], "reason": reason},
