@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections import OrderedDict, defaultdict
 from datetime import datetime, timedelta, timezone
 from enum import StrEnum
 from typing import Any
@@ -313,6 +314,32 @@ async def test_the_caller_changing_its_metadata_afterwards_changes_no_record() -
     assert records[1].old_value == {}
     assert all(r.verify_integrity() for r in records)
     assert [r.metadata for r in await store.get_by_sequence_range("acme", 1, 3)] == [r.metadata for r in records]
+
+
+async def test_a_dict_or_list_subclass_the_caller_changes_afterwards_changes_no_record() -> None:
+    """Containers of a subclass (an OrderedDict, a defaultdict, a user's dict or list type) are copied too."""
+
+    class Meta(dict):  # type: ignore[type-arg]
+        pass
+
+    class Tags(list):  # type: ignore[type-arg]
+        pass
+
+    store = MemoryAuditStore()
+    t = trail(store)
+    meta = Meta(tool="lookup", args=OrderedDict(n=[1]))
+    old = defaultdict(list, {"k": [1]})
+    tags = Tags(["a"])
+    rec = await t.log(EV, metadata=meta, old_value=old, tags=tags)
+    meta["tool"] = "changed"
+    meta["args"]["n"].append(2)
+    old["k"].append(2)
+    tags.append("b")
+    assert rec.metadata == {"tool": "lookup", "args": {"n": [1]}} and rec.old_value == {"k": [1]}
+    assert rec.tags == ["a"] and rec.verify_integrity()
+    stored = (await store.get_by_sequence_range("acme", 1, 1))[0]
+    assert (stored.metadata, stored.old_value, stored.tags) == (rec.metadata, rec.old_value, rec.tags)
+    assert stored.checksum == rec.checksum
 
 
 class SeeingStore(SeeingAppends, MemoryAuditStore):

@@ -97,7 +97,12 @@ _SCALARS = frozenset((str, int, float, bool, type(None)))  # immutable: a copy h
 
 
 def deep_copy(value: Any) -> Any:
-    """Copy dicts, lists, tuples and sets recursively (JSON-like data); other values are returned as they are."""
+    """Copy dicts, lists, tuples and sets recursively (JSON-like data); other values are returned as they are.
+
+    A container of a subclass (an ``OrderedDict``, a ``defaultdict``, a caller's own dict or list type) becomes a
+    plain one holding the items the JSON encoder writes for it (the base type's own items, whatever the subclass
+    overrides), so a record never shares a container with its caller.
+    """
     t = type(value)
     if t is dict:  # a scalar item is kept as it is without a call: metadata is usually flat
         return {k: v if type(v) in _SCALARS else deep_copy(v) for k, v in value.items()}
@@ -107,6 +112,14 @@ def deep_copy(value: Any) -> Any:
         return tuple(deep_copy(v) for v in value)
     if t is set:
         return {deep_copy(v) for v in value}
+    if isinstance(value, dict):
+        return deep_copy(dict.copy(value))
+    if isinstance(value, list):
+        return deep_copy(list.copy(value))
+    if isinstance(value, tuple):
+        return tuple(deep_copy(v) for v in tuple.__iter__(value))
+    if isinstance(value, set):
+        return {deep_copy(v) for v in set.__iter__(value)}
     return value
 
 
