@@ -25,10 +25,18 @@ class NoTelemetry:
     def tool(self, name: str, call_id: str = "", arguments: Mapping[str, Any] | None = None,
              *, description: str = "") -> AbstractContextManager[Any]:
         """A context around one tool execution (the ``execute_tool`` span); ``set_result`` on what it yields."""
-        return nullcontext(_NULL_TOOL_SPAN)
+        return _NULL_TOOL_SPAN
 
 
 class _NullToolSpan:
+    """The no-op tool span, its own context manager: one shared object, nothing built per tool call."""
+
+    def __enter__(self) -> _NullToolSpan:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
     def set_result(self, result: Any) -> None:
         """Record the tool's result (only kept with content capture)."""
 

@@ -262,12 +262,9 @@ async def _execute(scope: ToolScope, agent: AgentTools, tool: Tool, call: ToolCa
         scope.mining(f"tool:{name}", "start", 0, 0.0, {"agent": agent.agent, "call_id": call.id})
     error: BaseException | None = None
     try:
-        if scope.telemetry is NO_TELEMETRY:  # tracing off (most runs): no span context to enter and leave
+        with scope.telemetry.tool(name, call.id, args, description=tool.description) as span:
             content = await _run(scope, tool, args, rule)
-        else:
-            with scope.telemetry.tool(name, call.id, args, description=tool.description) as span:
-                content = await _run(scope, tool, args, rule)
-                span.set_result(content)
+            span.set_result(content)
     except (Exception, asyncio.TimeoutError) as exc:
         error = exc
         detail = str(exc) if isinstance(exc, ToolError) else f"tool {name!r} failed: {type(exc).__name__}: {exc}"
