@@ -141,8 +141,12 @@ class SQLiteDatabase(SQLiteFile):
             self._rollback(conn)
             raise
         if short:
-            self._slow = 0 if time.perf_counter() - t0 < INLINE_MAX_SECONDS else self._slow + 1
+            self._timed_short(t0)
         return result
+
+    def _timed_short(self, t0: float) -> None:
+        """Count a short commit begun at ``t0`` (``perf_counter``): slow ones in a row send writes to the thread."""
+        self._slow = 0 if time.perf_counter() - t0 < INLINE_MAX_SECONDS else self._slow + 1
 
     @staticmethod
     def _rollback(conn: sqlite3.Connection) -> None:
@@ -227,7 +231,7 @@ class SQLiteDatabase(SQLiteFile):
                     if not (isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc)):
                         raise
                 else:
-                    self._slow = 0 if time.perf_counter() - t0 < INLINE_MAX_SECONDS else self._slow + 1
+                    self._timed_short(t0)
                     return
             finally:
                 self._write_lock.release()
