@@ -6,9 +6,10 @@ import hmac
 import operator
 import os
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import Any
 
+from llmteam._isotime import iso_text
 from llmteam.audit._checksum import Hasher, digest, get_checksum_key
 from llmteam.audit._enums import AuditEventType, AuditSeverity
 from llmteam.audit.verifier import RECORD_FIELDS, canonical_record_text, canonical_record_values
@@ -139,31 +140,9 @@ def _iso(value: Any) -> Any:
     return value.isoformat() if isinstance(value, datetime) else value
 
 
-_UTC = timezone.utc
-_SECOND = timedelta(seconds=1)
-# the second the trail last stamped a record in: [start, start + 1 s) and its text without fraction and offset;
-# one tuple, read and replaced whole, so threads never see one second's start with another's text
-_last_second = (datetime.min.replace(tzinfo=_UTC), datetime.min.replace(tzinfo=_UTC), "")
-
-
-def utc_iso(timestamp: datetime) -> str:
-    """``timestamp.isoformat()``, for a time in ``timezone.utc`` written from the text of its second, kept.
-
-    The trail stamps records in order, many a second: the date and time up to the second are formatted once per
-    second, each record adds its microseconds (``isoformat`` leaves them out when 0). Any other time zone goes to
-    ``isoformat`` itself, as does a subclass of datetime. tests/audit/test_audit_record.py compares the two on
-    any time.
-    """
-    global _last_second
-    if type(timestamp) is not datetime or timestamp.tzinfo is not _UTC:
-        return timestamp.isoformat()
-    start, end, text = _last_second
-    if not start <= timestamp < end:
-        start = timestamp.replace(microsecond=0)
-        text = start.isoformat()[:-6]  # without "+00:00"
-        _last_second = (start, start + _SECOND, text)
-    micro = timestamp.microsecond
-    return f"{text}.{micro:06d}+00:00" if micro else f"{text}+00:00"
+utc_iso = iso_text()
+"""``timestamp.isoformat()`` of the trail's record times (aware UTC), from the text of the second kept: see
+:func:`llmteam._isotime.iso_text`."""
 
 
 class _KeyUnset:

@@ -6,36 +6,17 @@ import asyncio
 import time
 from collections import deque
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
+from llmteam._isotime import iso_text
 from llmteam.roles._mining import EventFields, ProcessMiningEngine
 from llmteam.roles._models import ProcessMetrics
 from llmteam.roles._orchestration import OrchestrationStrategy, RuleBasedStrategy, step_context
 
-_ONE_SECOND = timedelta(seconds=1)
-_LAST_SECOND = datetime.max.replace(microsecond=0)
-_DIGITS3 = tuple(f"{i:03d}" for i in range(1000))
-_second: tuple[datetime, datetime, str] = (datetime.max, datetime.max, "")  # [start, end) and its text + "."
-
-
-def iso_time(ts: datetime) -> str:
-    """``ts.isoformat()``, at a third of the cost for the orchestrator's history timestamps.
-
-    ``isoformat()`` formats every field through printf; here the text up to the second is kept from the previous
-    call in that second (a run's steps fall in the same second), and the microseconds are joined from ready digit
-    strings. Aware times go to ``isoformat()`` itself.
-    """
-    global _second
-    start, end, prefix = _second
-    if ts.tzinfo is not None:
-        return ts.isoformat()
-    if not start <= ts < end:
-        start = ts.replace(microsecond=0)
-        prefix = start.isoformat() + "."
-        _second = (start, start + _ONE_SECOND if start < _LAST_SECOND else start, prefix)
-    us = ts.microsecond
-    return f"{prefix}{_DIGITS3[us // 1000]}{_DIGITS3[us % 1000]}" if us else prefix[:-1]
+iso_time = iso_text()
+"""``ts.isoformat()`` of the orchestrator's history times (naive), from the text of the second kept: see
+:func:`llmteam._isotime.iso_text`."""
 
 
 def _nothing() -> None:
