@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import operator
 import random
 from dataclasses import replace
 from datetime import datetime, timezone
@@ -14,18 +13,16 @@ from typing import Any
 from llmteam.audit._chain import verify_chain_range
 from llmteam.audit._checksum import get_checksum_key, hasher
 from llmteam.audit._convenience import ConvenienceLogging
-from llmteam.audit._enums import AuditEventType, AuditSeverity
+from llmteam.audit._enums import AuditEventType
 from llmteam.audit._errors import AuditStorageError
+from llmteam.audit._fields import event_fields
 from llmteam.audit._group import Entry, GroupCommitter, Outcome
 from llmteam.audit._query import AuditQuery, AuditReport
 from llmteam.audit._record import (
     BATCH_IDS,
     AuditRecord,
-    deep_copy,
     generate_audit_id,
     generate_audit_ids,
-    parse_event_type,
-    parse_severity,
     seal,
     utc_iso,
 )
@@ -48,19 +45,6 @@ async def backoff(attempt: int) -> None:
     await asyncio.sleep(random.uniform(0, min(MAX_BACKOFF, 0.001 * 2 ** min(attempt, 16))))
 HARD_BUFFER_CAP = 10_000
 MAX_TENANT_STATE = 4096  # per-tenant locks and cached chain heads kept; idle ones beyond this are forgotten
-_STR_ARGS = (
-    "actor_type", "actor_id", "actor_ip", "action", "resource_type", "resource_id", "error_message", "pipeline_id",
-    "run_id", "agent_name", "step_name",
-)
-_LOG_ARGS = frozenset((*_STR_ARGS, "severity", "old_value", "new_value", "success", "metadata", "tags"))
-_DEFAULTS: dict[str, Any] = {
-    **dict.fromkeys(_STR_ARGS, ""), "actor_type": "system", "severity": AuditSeverity.INFO, "old_value": None,
-    "new_value": None, "success": True, "metadata": None, "tags": None,
-}
-# The usual call (every tool call's): these fields of exactly these types, metadata a dict or None (see _fields)
-_usual_fields = operator.itemgetter("severity", "success", "old_value", "new_value", "tags", *_STR_ARGS)
-_USUAL_TYPES = (AuditSeverity, bool, type(None), type(None), type(None), *(str,) * len(_STR_ARGS))
-_DICT_OR_NONE = frozenset((dict, type(None)))
 _UNSEALED = "unsealed"  # a placeholder that stops AuditRecord from computing its checksum before _link seals it
 
 
@@ -151,59 +135,6 @@ class AuditTrail(ConvenienceLogging):
             await self._head(tenant)
 
     # -- writing -------------------------------------------------------------------------------------
-    def _fields(self, event_type: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
-        """The checked fields of one record from log()'s arguments, with copies of the caller's dicts and lists.
-
-        The usual call (plain str fields, an exact AuditSeverity, a bool success, metadata a dict or None, no
-        old/new value or tags) is recognised by one comparison of its field types; :meth:`_checked_fields` gives
-        the same result for it (tests/audit/test_audit_trail.py runs both on the same arguments) and checks, and
-        normalises or rejects, every other call.
-        """
-        f = {**_DEFAULTS, **kwargs}
-        metadata = f["metadata"]
-        if (
-            _LOG_ARGS.issuperset(kwargs) and tuple(map(type, _usual_fields(f))) == _USUAL_TYPES
-            and type(metadata) in _DICT_OR_NONE
-        ):
-            f["event_type"] = event_type if type(event_type) is AuditEventType else parse_event_type(event_type)
-            f["metadata"] = {} if metadata is None else deep_copy(metadata)
-            f["tags"] = []
-            return f
-        return self._checked_fields(event_type, kwargs)
-
-    @staticmethod
-    def _checked_fields(event_type: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
-        """:meth:`_fields` with every check spelled out: str subclasses stored as plain text, values parsed."""
-        if not _LOG_ARGS.issuperset(kwargs):
-            raise TypeError(f"unknown audit field(s) {sorted(set(kwargs) - _LOG_ARGS)}; allowed: {sorted(_LOG_ARGS)}")
-        f = dict(_DEFAULTS)
-        f.update(kwargs)
-        for name in _STR_ARGS:
-            value = f[name]
-            if type(value) is not str:
-                if not isinstance(value, str):
-                    raise TypeError(f"audit field {name}={value!r} must be a str")
-                f[name] = str.__str__(value)  # a str subclass (a StrEnum member) is stored as its plain text
-        f["event_type"] = parse_event_type(event_type)
-        f["severity"] = parse_severity(f["severity"])
-        for name in ("old_value", "new_value", "metadata"):
-            value = f[name]
-            if value is not None and not isinstance(value, dict):
-                raise TypeError(f"audit field {name}={value!r} must be a dict or None")
-            if value is not None:  # an empty dict is copied too, like any other
-                f[name] = deep_copy(value)
-        if f["metadata"] is None:
-            f["metadata"] = {}
-        tags = f["tags"]
-        if tags is None:
-            f["tags"] = []
-        elif not isinstance(tags, (list, tuple)) or not all(isinstance(t, str) for t in tags):
-            raise TypeError(f"audit tags={tags!r} must be a list of str or None")
-        else:
-            f["tags"] = list(tags)
-        f["success"] = bool(f["success"])
-        return f
-
     def _link(
         self, tenant: str, head: tuple[int, str], fields: list[dict[str, Any]],
         sealed: list[tuple[str, ...] | None] | None = None,
@@ -350,7 +281,7 @@ class AuditTrail(ConvenienceLogging):
         Keyword arguments: severity, actor_type ("system"), actor_id, actor_ip, action, resource_type, resource_id,
         old_value, new_value, success, error_message, metadata, tags, pipeline_id, run_id, agent_name, step_name.
         """
-        f = self._fields(event_type, kwargs)
+        f = event_fields(event_type, kwargs)
         tenant = self.tenant_id
         if self.write_through:
             if self._group is not None:
@@ -372,7 +303,7 @@ class AuditTrail(ConvenienceLogging):
             args = dict(event)
             if "event_type" not in args:
                 raise ValueError(f"event {event!r} has no event_type")
-            fields.append(self._fields(args.pop("event_type"), args))
+            fields.append(event_fields(args.pop("event_type"), args))
         if not fields:
             return []
         tenant = self.tenant_id
