@@ -8,6 +8,7 @@ import itertools
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -142,41 +143,55 @@ def _browser() -> Iterator[Any]:
 
 
 def _text(driver: Any, element_id: str) -> str | None:
-    """The element's text read in one script call, or None while the page has no such element.
-
-    A running run's page reloads itself, and reading it as find_element then .text is two round trips: when the reload
-    lands between them, chromedriver answers "Node with given id does not belong to the document" as an unknown error
-    (not a stale element), which a wait does not retry. One script runs inside a single document, so it cannot."""
+    """The element's text read in one script call (one round trip, not find_element then .text), or None while the
+    page has no such element."""
     script = "const e = document.getElementById(arguments[0]); return e === null ? null : e.textContent.trim();"
     text = driver.execute_script(script, element_id)
     return None if text is None else str(text)
 
 
+def _until(driver: Any, condition: Any, poll: float = 0.5) -> Any:
+    """Poll ``condition(driver)`` until it is true, retrying every driver error until a hang guard of 180 s (the
+    machine may be loaded), not a timing check.
+
+    A running run's page reloads itself, and a read that meets a reload fails in more ways than a stale element:
+    chromedriver also answers "Node with given id does not belong to the document" (an unknown error) and "timeout
+    from aborted by navigation" (a timeout); both failed CI. If the guard runs out, the error names the last one."""
+    from selenium.common.exceptions import WebDriverException
+
+    last: WebDriverException | None = None
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        try:
+            value = condition(driver)
+            if value:
+                return value
+        except WebDriverException as exc:
+            last = exc
+        time.sleep(poll)
+    raise AssertionError(f"the page never met the condition in 180 s; the last driver error: {last!r}")
+
+
 @pytest.mark.timeout(300)  # a hang guard on a loaded machine
 def test_waiting_on_a_self_reloading_page_never_fails(tmp_path: Path) -> None:
-    # the dashboard test waits on a page that reloads itself, as a running run's page does; with find_element then
-    # .text as the wait's read, about one read in a hundred failed with chromedriver's unknown error
+    # the dashboard test waits on a page that reloads itself, as a running run's page does; a wait that retried only
+    # stale elements failed about one read in a hundred here, with one of the errors _until names
     pytest.importorskip("selenium.webdriver")
-    from selenium.common.exceptions import StaleElementReferenceException
-    from selenium.webdriver.support.ui import WebDriverWait
 
     page = tmp_path / "reloading.html"
     page.write_text('<span id="run-status">running</span><script>setTimeout(() => location.reload(), 50)</script>')
     reads = itertools.count(1)
     with _browser() as driver:
         driver.get(page.as_uri())
-        wait = WebDriverWait(driver, 240, poll_frequency=0.01, ignored_exceptions=[StaleElementReferenceException])
-        wait.until(lambda d: _text(d, "run-status") == "running" and next(reads) == 300)
+        _until(driver, lambda d: _text(d, "run-status") == "running" and next(reads) == 300, poll=0.01)
 
 
 @pytest.mark.timeout(600)  # two server processes and a browser on a loaded machine: a hang guard
 def test_dashboard_in_chromium(tmp_path: Path) -> None:
     pytest.importorskip("dbos", reason="the durable extra is not installed: pip install 'llmteam[durable]'")
     pytest.importorskip("selenium.webdriver")
-    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as ec
-    from selenium.webdriver.support.ui import WebDriverWait
 
     (tmp_path / "teams").mkdir()
     (tmp_path / "teams" / "support.yaml").write_text(APPROVAL_YAML)  # the answer step waits for a person
@@ -184,45 +199,42 @@ def test_dashboard_in_chromium(tmp_path: Path) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     with serving(tmp_path, "--db", "sqlite:///llmteam.db", "--teams", "teams", "--durable") as base, \
             working(tmp_path, "teams/support.yaml", "--db", "sqlite:///llmteam.db"), _browser() as driver:
-        # a hang guard (the machine may be loaded), not a timing check; the page that a wait polls may be swapped
-        # between finding an element and using it: find it again
-        wait = WebDriverWait(driver, 180, ignored_exceptions=[StaleElementReferenceException])
         driver.get(f"{base}/ui/")
-        wait.until(ec.presence_of_element_located((By.ID, "api_key"))).send_keys(token)
+        _until(driver, ec.presence_of_element_located((By.ID, "api_key"))).send_keys(token)
         driver.save_screenshot(str(SCREENSHOTS / "01-login.png"))
         driver.find_element(By.ID, "login").click()
-        box = wait.until(ec.presence_of_element_located((By.ID, "support-query")))
+        box = _until(driver, ec.presence_of_element_located((By.ID, "support-query")))
         box.send_keys("My invoice is wrong")
         driver.find_element(By.CSS_SELECTOR, "#run-support button[type=submit]").click()
-        wait.until(lambda d: _text(d, "run-status") == "awaiting approval")
+        _until(driver, lambda d: _text(d, "run-status") == "awaiting approval")
         approval = driver.find_element(By.ID, "approval-2")
         assert "answer" in approval.text and driver.find_elements(By.ID, "cancel") == []
         driver.save_screenshot(str(SCREENSHOTS / "02-approval.png"))
         driver.find_element(By.ID, "approve").click()
-        wait.until(lambda d: _text(d, "run-status") == "completed")  # the page refreshes itself
+        _until(driver, lambda d: _text(d, "run-status") == "completed")  # the page refreshes itself
         assert driver.find_element(By.ID, "run-output").text == "We have corrected your invoice."
         assert driver.find_element(By.ID, "chain-state").text == "chain verified"
         audit = driver.find_element(By.ID, "audit").text
         assert "approval.granted" in audit and f"key:{token.split('_')[1]}" in audit
         driver.save_screenshot(str(SCREENSHOTS / "03-run.png"))
         driver.find_element(By.LINK_TEXT, "Runs").click()
-        rows = wait.until(ec.presence_of_element_located((By.ID, "runs"))).find_elements(By.CSS_SELECTOR,
+        rows = _until(driver, ec.presence_of_element_located((By.ID, "runs"))).find_elements(By.CSS_SELECTOR,
                                                                                            "tbody tr")
         assert len(rows) == 1
         driver.save_screenshot(str(SCREENSHOTS / "04-runs.png"))
         driver.find_element(By.LINK_TEXT, "Map · support").click()
-        image = wait.until(ec.presence_of_element_located((By.ID, "process-map")))
-        wait.until(lambda d: d.execute_script("return arguments[0].complete && arguments[0].naturalWidth", image))
+        image = _until(driver, ec.presence_of_element_located((By.ID, "process-map")))
+        _until(driver, lambda d: d.execute_script("return arguments[0].complete && arguments[0].naturalWidth", image))
         driver.save_screenshot(str(SCREENSHOTS / "05-map.png"))
         driver.find_element(By.LINK_TEXT, "Usage").click()
-        wait.until(ec.presence_of_element_located((By.ID, "usage")))
+        _until(driver, ec.presence_of_element_located((By.ID, "usage")))
         driver.save_screenshot(str(SCREENSHOTS / "06-usage.png"))
         driver.find_element(By.LINK_TEXT, "Audit").click()
-        sign = wait.until(ec.presence_of_element_located((By.ID, "sign")))
+        sign = _until(driver, ec.presence_of_element_located((By.ID, "sign")))
         sign.click()
-        wait.until(ec.staleness_of(sign))  # the page reloaded with the new checkpoint
-        wait.until(ec.presence_of_element_located((By.ID, "verify"))).click()
-        result = wait.until(ec.presence_of_element_located((By.ID, "verify-result")))
+        _until(driver, ec.staleness_of(sign))  # the page reloaded with the new checkpoint
+        _until(driver, ec.presence_of_element_located((By.ID, "verify"))).click()
+        result = _until(driver, ec.presence_of_element_located((By.ID, "verify-result")))
         assert result.text.startswith("Intact")
         driver.save_screenshot(str(SCREENSHOTS / "07-audit.png"))
         cookie = driver.get_cookie("lt_session")
