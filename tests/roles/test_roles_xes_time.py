@@ -1,7 +1,7 @@
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from llmteam.roles._xes_time import Clock, Hour, UTCText
@@ -84,6 +84,8 @@ _naive = st.builds(lambda day, minutes, fold: (day + timedelta(minutes=minutes))
 @settings(max_examples=300, deadline=None)
 @given(st.lists(_naive, min_size=1, max_size=20),
        st.sampled_from(["UTC", "Europe/Berlin", "America/New_York", "Australia/Lord_Howe", "Asia/Kolkata"]))
+@example(times=[datetime(2026, 10, 4, 2, 0, fold=1), datetime(2026, 10, 4, 2, 30, fold=1)],
+         zone="Australia/Lord_Howe")  # found by hypothesis in a suite run: Lord Howe's clocks move by half an hour
 def test_every_naive_time_is_written_as_astimezone_utc_gives_it(times: list[datetime], zone: str) -> None:
     """The per-hour offset cache never changes the answer: every naive time, including times in a gap or a repeated
     hour (either fold), is written as ``ts.astimezone(timezone.utc).isoformat()``."""
@@ -94,7 +96,8 @@ def test_every_naive_time_is_written_as_astimezone_utc_gives_it(times: list[date
 
 
 _starts = st.sampled_from([datetime(2024, 1, 1, 12), datetime(2024, 11, 3, 0, 30), datetime(2024, 3, 10, 1, 30),
-                           datetime(2024, 4, 7, 1), datetime(2024, 10, 6, 1, 10), datetime(1850, 1, 1, 12)])
+                           datetime(2024, 4, 7, 1), datetime(2024, 10, 6, 1, 10), datetime(1850, 1, 1, 12),
+                           datetime(2026, 10, 4, 1, 20), datetime(2026, 4, 5, 0, 50), datetime(1883, 11, 18, 11, 30)])
 _times = st.builds(lambda t, us, tz, fold: (t + timedelta(microseconds=us)).replace(tzinfo=tz, fold=fold), _starts,
                    st.integers(0, 3 * 3_600_000_000) | st.sampled_from([0, 1, 3_599_999_999, 3_600_000_000]),
                    st.sampled_from([None, None, timezone.utc]), st.sampled_from([0, 0, 1]))
@@ -102,7 +105,7 @@ _times = st.builds(lambda t, us, tz, fold: (t + timedelta(microseconds=us)).repl
 
 @settings(max_examples=300, deadline=None)
 @given(_times, st.lists(_times, max_size=8), st.booleans(),
-       st.sampled_from(["UTC", "America/New_York", "Asia/Kolkata", "Australia/Adelaide"]))
+       st.sampled_from(["UTC", "America/New_York", "Asia/Kolkata", "Australia/Adelaide", "Australia/Lord_Howe"]))
 def test_every_time_within_a_started_hour_is_composed_as_its_exact_text(
     first: datetime, later: list[datetime], standard: bool, zone: str
 ) -> None:
@@ -115,6 +118,33 @@ def test_every_time_within_a_started_hour_is_composed_as_its_exact_text(
             assert _composed(hour, first) == text
             for ts in later:
                 assert _composed(hour, ts) in (None, exact(ts))
+
+
+def test_an_hour_whose_clocks_move_by_half_an_hour_is_converted_minute_by_minute() -> None:
+    """On Lord Howe Island clocks jump from 02:00 to 02:30 (and fall back from 02:00 to 01:30): one local hour has
+    two offsets, so neither the per-hour offset cache nor a composed hour may take one offset for all of it."""
+    with local_zone("Australia/Lord_Howe"):
+        for day, hour in ((datetime(2026, 10, 4), 2), (datetime(2026, 4, 5), 1)):
+            times = [day.replace(hour=hour, minute=m, fold=f) for m in (59, 0, 15, 29, 30, 45) for f in (0, 1)]
+            utc = UTCText()
+            assert [utc(ts) for ts in times] == [ts.astimezone(timezone.utc).isoformat() for ts in times]
+            for first in times:
+                text, started = Clock(UTCText()).start(first)
+                assert text == first.astimezone(timezone.utc).isoformat()
+                if started is not None:
+                    assert all(_composed(started, ts) in (None, utc(ts)) for ts in times), first
+
+
+def test_an_hour_started_after_local_mean_time_ended_is_not_composed_before_that() -> None:
+    """New York left local mean time (-4:56:02) at 12:03:58 on 18 November 1883: an hour started at 12:10 (17:10Z)
+    wrote 12:01 as 17:01Z, four minutes from the 16:57:02Z that ``astimezone`` gives."""
+    with local_zone("America/New_York"):
+        utc = UTCText()
+        text, hour = Clock(utc).start(datetime(1883, 11, 18, 12, 10))
+        assert text == "1883-11-18T17:10:00+00:00"
+        for minute in range(60):
+            ts = datetime(1883, 11, 18, 12, minute)
+            assert hour is None or _composed(hour, ts) in (None, utc(ts)), ts
 
 
 @pytest.mark.parametrize("end", ["", "+00:00"])
