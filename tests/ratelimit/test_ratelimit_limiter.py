@@ -96,14 +96,14 @@ async def test_waiters_are_served_fifo() -> None:
 
 
 async def test_wait_refuses_at_once_when_the_wait_exceeds_max_wait_or_is_impossible() -> None:
-    lim = RateLimiter("x", RateLimitConfig(requests_per_second=0.1, burst_size=1, max_wait_seconds=8.0))
+    lim = RateLimiter("x", RateLimitConfig(requests_per_second=0.01, burst_size=1, max_wait_seconds=80.0))
     assert await lim.acquire()
     lim.release()
     start = time.monotonic()
     with pytest.raises(RateLimitExceeded) as info:
         await lim.acquire()
-    # refused at once: waiting would have taken max_wait_seconds (8 s) before refusing (the margin absorbs load)
-    assert time.monotonic() - start < 4 and info.value.retry_after == pytest.approx(10.0, abs=0.1)
+    # refused at once: waiting would have taken max_wait_seconds (80 s) before refusing (the margin absorbs load)
+    assert time.monotonic() - start < 40 and info.value.retry_after == pytest.approx(100.0, abs=0.1)
     never = RateLimiter("n", RateLimitConfig(burst_size=0))
     with pytest.raises(RateLimitExceeded) as info:
         await never.acquire()
