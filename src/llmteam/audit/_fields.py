@@ -13,7 +13,7 @@ from typing import Any
 from llmteam.audit._enums import AuditEventType, AuditSeverity
 from llmteam.audit._record import deep_copy, parse_event_type, parse_severity
 
-__all__ = ["checked_fields", "event_fields"]
+__all__ = ["checked_fields", "event_fields", "record_args"]
 
 _STR_ARGS = (
     "actor_type", "actor_id", "actor_ip", "action", "resource_type", "resource_id", "error_message", "pipeline_id",
@@ -28,6 +28,10 @@ _DEFAULTS: dict[str, Any] = {
 _usual_fields = operator.itemgetter("severity", "success", "old_value", "new_value", "tags", *_STR_ARGS)
 _USUAL_TYPES = (AuditSeverity, bool, type(None), type(None), type(None), *(str,) * len(_STR_ARGS))
 _DICT_OR_NONE = frozenset((dict, type(None)))
+record_args = operator.itemgetter(  # the fields' values in AuditRecord's order (the trail builds records from them)
+    "event_type", "severity", "pipeline_id", "run_id", "agent_name", "step_name", "actor_type", "actor_id", "actor_ip",
+    "action", "resource_type", "resource_id", "old_value", "new_value", "success", "error_message", "metadata", "tags",
+)
 
 
 def event_fields(event_type: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
