@@ -15,7 +15,7 @@ from llmteam.audit._checksum import get_checksum_key, hasher
 from llmteam.audit._convenience import ConvenienceLogging
 from llmteam.audit._enums import AuditEventType
 from llmteam.audit._errors import AuditStorageError
-from llmteam.audit._fields import event_fields, record_args
+from llmteam.audit._fields import event_fields
 from llmteam.audit._group import Entry, GroupCommitter, Outcome
 from llmteam.audit._query import AuditQuery, AuditReport
 from llmteam.audit._record import (
@@ -152,12 +152,11 @@ class AuditTrail(ConvenienceLogging):
         for f in fields:
             seq += 1
             ts = now(utc)
-            (event_type, severity, pipeline_id, run_id, agent_name, step_name, actor_type, actor_id, actor_ip, action,
-             resource_type, resource_id, old_value, new_value, success, error_message, metadata, tags) = record_args(f)
             rec = AuditRecord(
-                new_id(), seq, ts, event_type, severity, tenant, pipeline_id, run_id, agent_name, step_name, actor_type,
-                actor_id, actor_ip, "", action, resource_type, resource_id, old_value, new_value, success,
-                error_message, metadata, tags, _UNSEALED, prev,
+                new_id(), seq, ts, f["event_type"], f["severity"], tenant,
+                f["pipeline_id"], f["run_id"], f["agent_name"], f["step_name"], f["actor_type"], f["actor_id"],
+                f["actor_ip"], "", f["action"], f["resource_type"], f["resource_id"], f["old_value"],
+                f["new_value"], f["success"], f["error_message"], f["metadata"], f["tags"], _UNSEALED, prev,
             )
             texts = seal(rec, key_hash, utc_iso(ts))
             if sealed is not None:
