@@ -134,6 +134,14 @@ def test_sealed_rows_ts_us_is_the_datetime_arithmetic_for_any_times(
     assert [row[COLUMNS.index("ts_us")] for row in rows] == [ts_us(t) for t in times]
 
 
+def test_sealed_rows_take_a_naive_timestamp_as_utc_like_to_row() -> None:
+    # a record sealed with a naive time (not the trail's, but seal() accepts it): sealed_rows raised TypeError
+    # subtracting it from the aware epoch, where to_row() counts it as UTC
+    record, texts = _sealed(timestamp=datetime(2024, 1, 1, 0, 0, 1, 5))
+    assert sealed_rows([record], [texts]) == [to_row(record)]
+    assert to_row(record)[COLUMNS.index("ts_us")] == 1_704_067_201_000_005
+
+
 class _CountingStore(SQLiteAuditStore):
     """Counts the one-row writes (the store's shortest path) and the batch writes."""
 
