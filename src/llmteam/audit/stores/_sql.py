@@ -97,7 +97,7 @@ def sealed_rows(records: list[AuditRecord], sealed: list[tuple[str, ...] | None]
     checked: set[str] = set()
     rows = []
     start = end = _EPOCH  # the UTC second [start, end) the last timestamp fell in (none yet), and its ts_us
-    second_us = 0
+    second_us, many = 0, len(records) > 1
     for r, texts in zip(records, sealed, strict=True):
         if r.tenant_id not in checked or r.sequence_number < 1:
             check_storable(r)
@@ -106,12 +106,14 @@ def sealed_rows(records: list[AuditRecord], sealed: list[tuple[str, ...] | None]
             rows.append(to_row(r))
             continue
         t = r.timestamp
-        if type(t) is datetime and t.tzinfo is _UTC and start <= t < end:
+        if type(t) is not datetime or t.tzinfo is not _UTC:
+            micros = ts_us(t)  # naive (counted as UTC) or another zone
+        elif start <= t < end:
             micros = second_us + t.microsecond
         else:
-            micros = ts_us(t)
-            if type(t) is datetime and t.tzinfo is _UTC and t < _LAST_SECOND:
-                start, second_us = t.replace(microsecond=0), micros - t.microsecond
+            micros = (t - _EPOCH) // _US
+            if many and t < _LAST_SECOND:  # keep its second for the records after it (a lone row: nothing to keep)
+                start, second_us = t - _US * t.microsecond, micros - t.microsecond
                 end = start + _SECOND
         ts, event_type, severity, old, new, metadata, tags = texts
         rows.append((
