@@ -4,17 +4,19 @@ its fields encode to, and nothing sealed is ever reused for a record that change
 from __future__ import annotations
 
 import sqlite3
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from llmteam.audit import AuditEventType, AuditRecord, AuditSeverity, AuditStorageError, AuditTrail
 from llmteam.audit._checksum import hasher
 from llmteam.audit._record import seal
 from llmteam.audit.stores import SQLiteAuditStore
-from llmteam.audit.stores._sql import COLUMNS, sealed_rows, to_row
+from llmteam.audit.stores._sql import COLUMNS, sealed_rows, to_row, ts_us
 
 from .._support.seeing import SeeingAppends
 
@@ -101,6 +103,43 @@ def test_sealed_rows_equal_to_row_also_for_a_record_the_template_left_to_the_enc
     records = [_sealed(), _sealed(action='say "hi"', sequence_number=2), _sealed(metadata={"k": [1]})]
     assert records[1][1] is None  # needs an escape: no sealed texts, to_row() encodes it
     assert sealed_rows([r for r, _ in records], [t for _, t in records]) == [to_row(r) for r, _ in records]
+
+
+_times = st.one_of(
+    st.datetimes(timezones=st.just(timezone.utc)),  # the trail's own: aware UTC
+    st.datetimes(min_value=datetime.max - timedelta(seconds=2), timezones=st.just(timezone.utc)),  # the last second
+    st.datetimes(timezones=st.none() | st.timezones()),  # naive (counted as UTC) and any other zone
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_times, st.lists(st.integers(-3_000_000, 3_000_000) | st.sampled_from([0, 1, 999_999, 1_000_000]),
+                        max_size=12), st.randoms(use_true_random=False))
+def test_sealed_rows_ts_us_is_the_datetime_arithmetic_for_any_times(
+    first: datetime, steps: list[int], rnd: Any,
+) -> None:
+    # a batch's times (or one), close together (the same second or the next), any order, near the ends of time too
+    times = [first]
+    for step in steps:
+        try:
+            times.append(times[-1] + timedelta(microseconds=step))
+        except OverflowError:
+            times.append(first)
+    rnd.shuffle(times)
+    records = [_sealed(timestamp=t, sequence_number=i + 1) for i, t in enumerate(times)]
+    rows = sealed_rows([r for r, _ in records], [t for _, t in records])
+    assert [row[COLUMNS.index("ts_us")] for row in rows] == [(t.replace(tzinfo=t.tzinfo or timezone.utc)
+                                                               - datetime(1970, 1, 1, tzinfo=timezone.utc))
+                                                              // timedelta(microseconds=1) for t in times]
+    assert [row[COLUMNS.index("ts_us")] for row in rows] == [ts_us(t) for t in times]
+
+
+def test_sealed_rows_take_a_naive_timestamp_as_utc_like_to_row() -> None:
+    # a record sealed with a naive time (not the trail's, but seal() accepts it): sealed_rows raised TypeError
+    # subtracting it from the aware epoch, where to_row() counts it as UTC
+    record, texts = _sealed(timestamp=datetime(2024, 1, 1, 0, 0, 1, 5))
+    assert sealed_rows([record], [texts]) == [to_row(record)]
+    assert to_row(record)[COLUMNS.index("ts_us")] == 1_704_067_201_000_005
 
 
 class _CountingStore(SQLiteAuditStore):

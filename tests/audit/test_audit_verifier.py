@@ -200,6 +200,21 @@ def test_the_template_serves_the_usual_record() -> None:
     assert canonical_record_json({"extra": 1}) == '{"extra":1}'  # not a record's fields: the encoder as it is
 
 
+def test_the_template_escapes_nothing_the_encoder_escapes_and_serves_what_it_writes_as_it_is() -> None:
+    # with ensure_ascii=False the encoder escapes '"', '\\' and U+0000..U+001F only: those go to the encoder, any
+    # other character (DEL, a line separator, a lone surrogate, any letter) is written by the template as it is
+    def values(action: str) -> tuple[object, ...]:
+        return tuple({"sequence_number": 1, "success": True, "metadata": {}, "tags": [], "new_value": None,
+                      "old_value": None, "action": action}.get(name, "v") for name in RECORD_FIELDS)
+
+    for text in ("\x7f", "\u2028", "\x85", "\ud800", "é中🙂", " ~"):
+        parts = canonical_record_parts(values(text))
+        assert parts is not None and "".join(parts) == _contract_json(dict(zip(RECORD_FIELDS, values(text))))
+    for text in [chr(c) for c in range(0x20)] + ['"', "\\", "ok\n", 'é"']:
+        assert canonical_record_parts(values(text)) is None, repr(text)
+        assert canonical_record_values(values(text)) == _contract_json(dict(zip(RECORD_FIELDS, values(text))))
+
+
 # -- a nested field's text (a tool call's flat metadata...) against the contract's json.dumps form ----------------
 class _Text(str):
     def __str__(self) -> str:

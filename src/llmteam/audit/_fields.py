@@ -1,13 +1,12 @@
 """The checked fields of one audit record, from ``AuditTrail.log()``'s keyword arguments (contract §4.6).
 
-:func:`event_fields` recognises the usual call by one comparison of its field types; :func:`checked_fields` spells
+:func:`event_fields` recognises the usual call by the exact type of each argument given; :func:`checked_fields` spells
 every check out, normalises what it can (a str subclass to plain text, a severity name to its member) and rejects
 the rest with an error naming the bad value. Both copy the caller's dicts and lists, so a record never aliases them.
 """
 
 from __future__ import annotations
 
-import operator
 from typing import Any
 
 from llmteam.audit._enums import AuditEventType, AuditSeverity
@@ -24,31 +23,32 @@ _DEFAULTS: dict[str, Any] = {
     **dict.fromkeys(_STR_ARGS, ""), "actor_type": "system", "severity": AuditSeverity.INFO, "old_value": None,
     "new_value": None, "success": True, "metadata": None, "tags": None,
 }
-# The usual call (every tool call's): these fields of exactly these types, metadata a dict or None (see event_fields)
-_usual_fields = operator.itemgetter("severity", "success", "old_value", "new_value", "tags", *_STR_ARGS)
-_USUAL_TYPES = (AuditSeverity, bool, type(None), type(None), type(None), *(str,) * len(_STR_ARGS))
-_DICT_OR_NONE = frozenset((dict, type(None)))
+# The usual call (every tool call's): each argument given of exactly its usual type (metadata: a dict or None), the
+# defaults are of those types too (see event_fields)
+_USUAL_TYPE: dict[str, type] = {
+    **dict.fromkeys(_STR_ARGS, str), "severity": AuditSeverity, "success": bool, "metadata": dict,
+    **dict.fromkeys(("old_value", "new_value", "tags"), type(None)),
+}
 
 
 def event_fields(event_type: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
     """The checked fields of one record from log()'s arguments, with copies of the caller's dicts and lists.
 
     The usual call (plain str fields, an exact AuditSeverity, a bool success, metadata a dict or None, no
-    old/new value or tags) is recognised by one comparison of its field types; :func:`checked_fields` gives
-    the same result for it (tests/audit/test_audit_fields.py runs both on the same arguments) and checks, and
-    normalises or rejects, every other call.
+    old/new value or tags) is recognised by the exact type of each argument given (an unknown name has none);
+    :func:`checked_fields` gives the same result for it (tests/audit/test_audit_fields.py runs both on the same
+    arguments) and checks, and normalises or rejects, every other call.
     """
+    usual = _USUAL_TYPE.get
+    for name, value in kwargs.items():
+        if usual(name) is not type(value) and (name != "metadata" or value is not None):
+            return checked_fields(event_type, kwargs)
     f = {**_DEFAULTS, **kwargs}
+    f["event_type"] = event_type if type(event_type) is AuditEventType else parse_event_type(event_type)
     metadata = f["metadata"]
-    if (
-        _LOG_ARGS.issuperset(kwargs) and tuple(map(type, _usual_fields(f))) == _USUAL_TYPES
-        and type(metadata) in _DICT_OR_NONE
-    ):
-        f["event_type"] = event_type if type(event_type) is AuditEventType else parse_event_type(event_type)
-        f["metadata"] = {} if metadata is None else deep_copy(metadata)
-        f["tags"] = []
-        return f
-    return checked_fields(event_type, kwargs)
+    f["metadata"] = {} if metadata is None else deep_copy(metadata)
+    f["tags"] = []
+    return f
 
 def checked_fields(event_type: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
     """:func:`event_fields` with every check spelled out: str subclasses stored as plain text, values parsed."""

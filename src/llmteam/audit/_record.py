@@ -12,7 +12,7 @@ from typing import Any
 from llmteam._isotime import iso_text
 from llmteam.audit._checksum import Hasher, digest, get_checksum_key
 from llmteam.audit._enums import AuditEventType, AuditSeverity
-from llmteam.audit.verifier import RECORD_FIELDS, canonical_record_text, canonical_record_values
+from llmteam.audit.verifier import RECORD_FIELDS, canonical_record_parts, canonical_record_values
 
 __all__ = [
     "BATCH_IDS", "SEALED_FIELDS", "AuditRecord", "as_utc", "deep_copy", "enum_value", "generate_audit_id",
@@ -330,6 +330,7 @@ def seal(record: AuditRecord, key_hash: Hasher, timestamp_text: str | None = Non
     (:meth:`AuditStoreBase.append_sealed`) before anyone else has seen the record, so a SQL store writes those
     columns from the very texts the checksum covers instead of encoding the fields again.
     """
-    text, parts = canonical_record_text(record._canonical_values(timestamp_text))
-    record.checksum = key_hash(text.encode("utf-8")).hexdigest()
+    values = record._canonical_values(timestamp_text)
+    parts = canonical_record_parts(values)  # the usual record; else the encoder writes it (canonical_record_values)
+    record.checksum = key_hash(("".join(parts) if parts else canonical_record_values(values)).encode()).hexdigest()
     return None if parts is None else _sealed_texts(parts)

@@ -83,10 +83,11 @@ RECORD_FIELDS = (
 
 # The usual record's canonical text is written from a fixed template (canonical_record_parts): the keys in
 # RECORD_FIELDS order, each text field between quotes as it is, each other field as its JSON text. It serves records
-# whose text fields are str needing no JSON escape (no '"', no '\\', nothing unprintable), whose sequence number is
-# an int and whose success is a bool; any other record goes through the encoder itself. str.join writes a str
-# subclass as the text it holds, as the encoder does (never its __str__). tests/audit/test_audit_verifier.py
-# compares the two.
+# whose text fields are str needing no JSON escape (no '"', '\\' or control character below U+0020, which are the only
+# characters the encoder escapes with ensure_ascii=False), whose sequence number is an int and whose success is a
+# bool; any other record goes through the encoder itself. str.join writes a str subclass as the text it holds, as the
+# encoder does (never its __str__). tests/audit/test_audit_verifier.py compares the two.
+_MARK_ESCAPED = bytes(b ^ 0x80 if b < 0x20 or b in b'"\\' else b for b in range(256))  # changes those bytes only
 _values_of = operator.itemgetter(*RECORD_FIELDS)
 _FIELD_SET = frozenset(RECORD_FIELDS)
 _JSON_BOOL = ("false", "true")
@@ -127,9 +128,8 @@ def canonical_record_parts(values: Sequence[Any]) -> list[str] | None:
         ))
     except TypeError:
         return None
-    if type(sequence_number) is not int or type(success) is not bool or '"' in texts or "\\" in texts or (
-        not texts.isprintable()
-    ):
+    raw = texts.encode("utf-8", "surrogatepass")  # as UTF-8 bytes: no multi-byte character holds one (all >= 0x80)
+    if type(sequence_number) is not int or type(success) is not bool or raw.translate(_MARK_ESCAPED) != raw:
         return None
     # the usual nested field is empty (no metadata, no tags, no old or new value): its text without a call
     return [

@@ -123,12 +123,11 @@ class SQLiteAuditStore(SQLAppending):
 
     def _insert_rows(self, rows: list[tuple[Any, ...]], conn: sqlite3.Connection) -> None:
         """INSERT ``rows`` in order, up to ``_ROWS_PER_INSERT`` a statement (then 16, 8... for the rest)."""
-        values = list(chain.from_iterable(rows))
-        width, start, left = len(COLUMNS), 0, len(rows)
+        start, left = 0, len(rows)
         while left:
             n = _ROWS_PER_INSERT if left >= _ROWS_PER_INSERT else 1 << (left.bit_length() - 1)
-            conn.execute(self._insert_sql(n), values[start:start + n * width]).close()
-            start += n * width
+            conn.execute(self._insert_sql(n), list(chain.from_iterable(rows[start:start + n]))).close()
+            start += n
             left -= n
 
     def _append_error(self, exc: sqlite3.Error) -> AuditStorageError:
