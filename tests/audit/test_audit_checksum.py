@@ -1,12 +1,16 @@
-"""Checksum helpers: the known texts of empty nested values are exactly what the canonical encoder gives."""
+"""Checksum helpers: the known texts of empty nested values are exactly what the canonical encoder gives; text
+UTF-8 cannot hold gets an error naming its field."""
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from llmteam.audit import AuditEventType, AuditRecord
 from llmteam.audit._checksum import nested_json
 from llmteam.audit.verifier import canonical_json
 
@@ -26,3 +30,9 @@ def test_nested_json_is_the_canonical_text(value: Any) -> None:
 def test_empty_values_take_the_known_text() -> None:
     for value in (None, {}, [], "", 0, False, ()):
         assert nested_json(value) == canonical_json(value)
+
+
+def test_a_record_built_by_hand_with_a_lone_surrogate_gets_a_clear_error() -> None:
+    with pytest.raises(ValueError, match=r"resource_id.*lone surrogate '\\udc80'"):
+        AuditRecord(record_id="r", sequence_number=1, timestamp=datetime.now(timezone.utc),
+                    event_type=AuditEventType.DATA_CREATED, tenant_id="acme", resource_id="x\udc80")

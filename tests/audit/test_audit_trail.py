@@ -295,3 +295,21 @@ async def test_a_store_overriding_append_sees_every_record_the_trail_appends() -
     await asyncio.gather(*(t.log(EV) for _ in range(5)))  # group commit
     assert sorted(store.seen) == list(range(1, 9))
     await assert_chain(store, "acme", 8)
+
+
+async def test_text_utf8_cannot_hold_is_refused_by_name_and_the_chain_goes_on(tmp_path: Any) -> None:
+    # a lone surrogate (what a bad decode with errors="surrogateescape" leaves) raised a bare UnicodeEncodeError
+    # from deep inside the checksum; it is a clear error naming the field, and nothing is stored or skipped
+    from llmteam.audit.stores import SQLiteAuditStore
+
+    for store in (MemoryAuditStore(), SQLiteAuditStore(str(tmp_path / "audit.db"))):
+        t = trail(store)
+        for kwargs in ({"actor_id": "a\ud800b"}, {"metadata": {"note": "\udcff"}}):
+            with pytest.raises(ValueError, match="lone surrogate") as info:
+                await t.log(EV, **kwargs)
+            assert next(iter(kwargs)) in str(info.value)
+        with pytest.raises(ValueError, match="error_message.*lone surrogate"):
+            await t.log_many([{"event_type": EV, "actor_id": "ok"}, {"event_type": EV, "error_message": "\ud83d"}])
+        assert (await t.log(EV, actor_id="ok")).sequence_number == 1
+        await assert_chain(store, "acme", 1)
+        await store.close()

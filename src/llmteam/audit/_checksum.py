@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 from collections.abc import Callable
 from functools import partial
 from typing import Any, Protocol
@@ -17,7 +18,7 @@ from llmteam.audit.verifier import canonical_json as nested_json  # the SQL stor
 from llmteam.config import audit_hmac_key
 
 __all__ = [
-    "Hasher", "digest", "get_checksum_key", "hasher", "nested_json", "sensitive_digest", "set_checksum_key",
+    "Hasher", "digest", "get_checksum_key", "hasher", "nested_json", "sensitive_digest", "set_checksum_key", "utf8",
 ]
 
 _UNSET: Any = object()
@@ -57,9 +58,35 @@ def hasher(key: bytes | None) -> Hasher:
     return partial(hmac.new, key, digestmod=hashlib.sha256) if key else hashlib.sha256
 
 
+def utf8(canonical: str) -> bytes:
+    """The UTF-8 bytes of a record's canonical text; a ValueError naming the field when a text cannot be UTF-8.
+
+    Only a lone surrogate (what ``errors="surrogateescape"`` leaves of undecodable bytes) has no UTF-8 form: the
+    error names the record's field that holds it and the character, not the codec's position in the canonical text.
+    """
+    try:
+        return canonical.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        fields = json.loads(canonical)  # the canonical text is JSON, and a str holds the surrogate as it is
+        name = next((k for k, v in fields.items() if _unencodable(nested_json(v))), "?")
+        raise ValueError(
+            f"audit field {name!r} holds a lone surrogate {canonical[exc.start]!r}, which is not text (undecoded "
+            "bytes?): decode the bytes it came from properly, or replace it (text.encode('utf-8', 'replace')"
+            ".decode()) before logging"
+        ) from None
+
+
+def _unencodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
 def digest(canonical: str, key: bytes | None) -> str:
     """64-char lowercase hex SHA-256, or HMAC-SHA256 when ``key`` is set, of the UTF-8 canonical text."""
-    return hasher(key)(canonical.encode("utf-8")).hexdigest()
+    return hasher(key)(utf8(canonical)).hexdigest()
 
 
 def sensitive_digest(tenant_id: str, text: str) -> str | None:

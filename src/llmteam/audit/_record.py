@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from llmteam._isotime import iso_text
-from llmteam.audit._checksum import Hasher, digest, get_checksum_key
+from llmteam.audit._checksum import Hasher, digest, get_checksum_key, utf8
 from llmteam.audit._enums import AuditEventType, AuditSeverity
 from llmteam.audit.verifier import RECORD_FIELDS, canonical_record_parts, canonical_record_values
 
@@ -332,5 +332,5 @@ def seal(record: AuditRecord, key_hash: Hasher, timestamp_text: str | None = Non
     """
     values = record._canonical_values(timestamp_text)
     parts = canonical_record_parts(values)  # the usual record; else the encoder writes it (canonical_record_values)
-    record.checksum = key_hash(("".join(parts) if parts else canonical_record_values(values)).encode()).hexdigest()
+    record.checksum = key_hash(utf8("".join(parts) if parts else canonical_record_values(values))).hexdigest()
     return None if parts is None else _sealed_texts(parts)
