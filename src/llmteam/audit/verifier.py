@@ -37,7 +37,6 @@ __all__ = [
     "canonical_json",
     "canonical_record_json",
     "canonical_record_parts",
-    "canonical_record_text",
     "canonical_record_values",
     "checkpoint_fields",
     "checkpoint_message",
@@ -147,15 +146,6 @@ def canonical_record_parts(values: Sequence[Any]) -> list[str] | None:
     ]
 
 
-def canonical_record_text(values: Sequence[Any]) -> tuple[str, list[str] | None]:
-    """The canonical text of a record whose fields, in :data:`RECORD_FIELDS` order, hold ``values``, and the
-    template pieces it was joined from (None when the encoder wrote it: see :func:`canonical_record_parts`)."""
-    parts = canonical_record_parts(values)
-    if parts is None:
-        return _CANONICAL.encode(dict(zip(RECORD_FIELDS, values, strict=True))), None
-    return "".join(parts), parts
-
-
 def canonical_record_values(values: Sequence[Any]) -> str:
     """The canonical text of a record whose fields, in :data:`RECORD_FIELDS` order, hold ``values``.
 
@@ -163,7 +153,8 @@ def canonical_record_values(values: Sequence[Any]) -> str:
     ensure_ascii=False, default=str)``; the usual record is written from a template
     (:func:`canonical_record_parts`), faster.
     """
-    return canonical_record_text(values)[0]
+    parts = canonical_record_parts(values)
+    return _CANONICAL.encode(dict(zip(RECORD_FIELDS, values, strict=True))) if parts is None else "".join(parts)
 
 
 def canonical_record_json(record: Mapping[str, Any]) -> str:
