@@ -9,7 +9,7 @@ store with ``hasattr``. An object that only satisfies the protocol gets the defa
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Container
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from llmteam.audit._errors import AuditStorageError
@@ -168,10 +168,16 @@ def as_audit_store(store: AuditStoreBase | AuditStore) -> AuditStoreBase:
     return _ContractStore(store)
 
 
-def check_storable(r: AuditRecord) -> None:
-    """Raise AuditStorageError unless ``r`` has a valid tenant id and a sequence number >= 1 (every store)."""
+def check_storable(r: AuditRecord, known: Container[str] = ()) -> None:
+    """Raise AuditStorageError unless ``r`` has a valid tenant id and a sequence number >= 1 (every store).
+
+    ``known``: tenant ids that passed this check already (a store's own tenants, a batch's); a tenant id that is
+    exactly a ``str`` among them is not validated again. The sequence number is always checked.
+    """
     if type(r.sequence_number) is not int or r.sequence_number < 1:
         raise AuditStorageError(f"sequence_number={r.sequence_number!r} must be an int >= 1 (chains start at 1)")
+    if type(r.tenant_id) is str and r.tenant_id in known:
+        return
     try:
         validate_tenant_id(r.tenant_id)
     except ValueError as exc:

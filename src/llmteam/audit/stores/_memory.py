@@ -74,10 +74,8 @@ class MemoryAuditStore(AuditStoreBase):
 
     async def append(self, record: AuditRecord) -> None:
         """Store a copy of ``record``; a duplicate ``(tenant_id, sequence_number)`` raises AuditStorageError."""
-        tenant, seq = record.tenant_id, record.sequence_number
-        if type(tenant) is not str or tenant not in self._tenants or type(seq) is not int or seq < 1:
-            check_storable(record)  # a tenant the store holds records of has passed its tenant id check already
-        if (tenant, seq) in self._order:
+        check_storable(record, self._tenants)  # a tenant the store holds records of passed the check already
+        if (record.tenant_id, record.sequence_number) in self._order:
             self._check_new((record,))  # raises, naming the duplicate
         self._insert(record)
 

@@ -47,9 +47,6 @@ _TEXT_FIELDS = (
 _text_values = attrgetter(*_TEXT_FIELDS)
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _US = timedelta(microseconds=1)
-_SECOND = timedelta(seconds=1)
-_UTC = timezone.utc
-_LAST_SECOND = datetime.max.replace(microsecond=0, tzinfo=_UTC)  # a time in it has no second's end after it
 
 
 def ts_us(value: datetime) -> int:
@@ -88,36 +85,21 @@ def sealed_rows(records: list[AuditRecord], sealed: list[tuple[str, ...] | None]
 
     Sealed texts mean the canonical template wrote the record, and it writes only records whose text fields are
     all str, whose sequence number is an int and whose success is a bool: of :func:`to_row`'s checks, a sequence
-    number >= 1 and a valid tenant id are left (the tenant once per batch). The timestamp is the trail's aware UTC
-    time. A record without sealed texts goes through :func:`to_row`.
-
-    A batch's times fall in a few seconds: ``ts_us`` of a UTC time in the second the previous one fell in is that
-    second's ``ts_us`` plus its microseconds, without the datetime arithmetic (a hypothesis test compares the two).
+    number >= 1 and a valid tenant id are left (the tenant once per batch). ``ts_us`` is :func:`ts_us`'s, as in
+    :func:`to_row`. A record without sealed texts goes through :func:`to_row`.
     """
     checked: set[str] = set()
     rows = []
-    start = end = _EPOCH  # the UTC second [start, end) the last timestamp fell in (none yet), and its ts_us
-    second_us, many = 0, len(records) > 1
     for r, texts in zip(records, sealed, strict=True):
-        if r.tenant_id not in checked or r.sequence_number < 1:
-            check_storable(r)
+        check_storable(r, checked)
+        if type(r.tenant_id) is str:
             checked.add(r.tenant_id)
         if texts is None:
             rows.append(to_row(r))
             continue
-        t = r.timestamp
-        if type(t) is not datetime or t.tzinfo is not _UTC:
-            micros = ts_us(t)  # naive (counted as UTC) or another zone
-        elif start <= t < end:
-            micros = second_us + t.microsecond
-        else:
-            micros = (t - _EPOCH) // _US
-            if many and t < _LAST_SECOND:  # keep its second for the records after it (a lone row: nothing to keep)
-                start, second_us = t - _US * t.microsecond, micros - t.microsecond
-                end = start + _SECOND
         ts, event_type, severity, old, new, metadata, tags = texts
         rows.append((
-            r.tenant_id, r.sequence_number, r.record_id, ts, micros, event_type, severity,
+            r.tenant_id, r.sequence_number, r.record_id, ts, ts_us(r.timestamp), event_type, severity,
             r.pipeline_id, r.run_id, r.agent_name, r.step_name, r.actor_type, r.actor_id, r.actor_ip,
             r.actor_user_agent, r.action, r.resource_type, r.resource_id, old, new, r.success, r.error_message,
             metadata, tags, r.checksum, r.previous_checksum,
