@@ -18,11 +18,11 @@ _STR_ARGS = (
     "actor_type", "actor_id", "actor_ip", "action", "resource_type", "resource_id", "error_message", "pipeline_id",
     "run_id", "agent_name", "step_name",
 )
-_LOG_ARGS = frozenset((*_STR_ARGS, "severity", "old_value", "new_value", "success", "metadata", "tags"))
 _DEFAULTS: dict[str, Any] = {
     **dict.fromkeys(_STR_ARGS, ""), "actor_type": "system", "severity": AuditSeverity.INFO, "old_value": None,
     "new_value": None, "success": True, "metadata": None, "tags": None,
 }
+_LOG_ARGS = frozenset(_DEFAULTS)  # every argument log() takes: the ones with a default
 # The usual call (every tool call's): each argument given of exactly its usual type (metadata: a dict or None), the
 # defaults are of those types too (see event_fields)
 _USUAL_TYPE: dict[str, type] = {
@@ -49,6 +49,7 @@ def event_fields(event_type: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
     f["metadata"] = {} if metadata is None else deep_copy(metadata)
     f["tags"] = []
     return f
+
 
 def checked_fields(event_type: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
     """:func:`event_fields` with every check spelled out: str subclasses stored as plain text, values parsed."""
