@@ -28,6 +28,8 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from _machine import print_wake_penalty
+
 from llmteam.audit import AuditEventType, AuditRecord, AuditTrail, MerkleTree
 from llmteam.audit._chain import verify_chain_range
 from llmteam.audit.stores import MemoryAuditStore, SQLiteAuditStore, open_audit_store
@@ -408,6 +410,7 @@ def main() -> None:
         memory(10_000 if quick else 30_000)
         return
     print(f"-- vs the raw driver ({ROUNDS} interleaved rounds, medians) --")
+    print_wake_penalty()
     asyncio.run(sqlite_vs_raw(100 if quick else 300, 3_000 if quick else 10_000))
     asyncio.run(postgres_vs_raw(300 if quick else 2_000))
     if "--vs-raw" in sys.argv:

@@ -28,7 +28,8 @@ import venv
 from pathlib import Path
 from typing import Any
 
-from bench_audit import COLUMNS, _ddl, _rows  # the audit row and table (benchmarks/ is on sys.path)
+from _machine import print_wake_penalty  # benchmarks/ is on sys.path
+from bench_audit import COLUMNS, _ddl, _rows  # the audit row and table
 
 from llmteam.audit import AuditTrail
 from llmteam.audit.stores import MemoryAuditStore, SQLiteAuditStore, open_audit_store
@@ -313,6 +314,7 @@ def main() -> None:
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     print(f"python {sys.version.split()[0]}; {os.cpu_count()} CPUs, load average {load}; interleaved batches, medians",
           flush=True)
+    print_wake_penalty()
     asyncio.run(governance(n=100 if opts.quick else 300, batches=5 if opts.quick else 9))
     langgraph = None if opts.no_langgraph else start_langgraph()
     asyncio.run(tool_loop(batches=5 if opts.quick else 9, reps=5 if opts.quick else 20, langgraph=langgraph))
