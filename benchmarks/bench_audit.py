@@ -237,13 +237,19 @@ def side_by_side(name: str, ours: list[float], raw: list[float], target: float, 
 
 
 def _rows(n: int) -> list[tuple[object, ...]]:
-    """n realistic rows in the audit table's column order (what the store writes for a log() call)."""
+    """n rows in the audit table's column order, as many bytes as the store writes for a log() call: a uuid4
+    record id and the checksum and previous checksum of a chain (64 hex digits each), so both sides write the
+    same amount (the raw side's rows were ~100 bytes shorter before: a short id and an empty previous checksum)."""
     record = AuditRecord(record_id="r", sequence_number=1, timestamp=datetime.now(timezone.utc),
-                         event_type=EV, tenant_id="raw", actor_id="alice", checksum="c" * 64)
+                         event_type=EV, tenant_id="raw", actor_id="alice")
     base = list(to_row(record))
+    seq, rid, checksum, previous = (COLUMNS.index(c) for c in ("sequence_number", "record_id", "checksum",
+                                                              "previous_checksum"))
     out = []
+    prev = ""
     for i in range(n):
-        base[1], base[2] = i + 1, f"r{i}"
+        base[seq], base[rid], base[previous] = i + 1, str(uuid.uuid4()), prev
+        base[checksum] = prev = hashlib.sha256(f"{prev}{i}".encode()).hexdigest()
         out.append(tuple(base))
     return out
 
