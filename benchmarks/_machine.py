@@ -4,8 +4,8 @@ On a shared virtual machine a thread that blocks (an fsync, a sleep) leaves its 
 core to other work; when the thread wakes, its first tens of microseconds of Python run on cold caches. A durable
 call made one at a time runs all of its Python right after the wake of its commit's fsync, while a raw driver loop
 runs three calls there. This probe times the same llmteam-free work (a uuid4, a canonical JSON text and its SHA-256,
-as one record of the bare audit chain) in a tight loop and right after a 0.3 ms sleep or an fsync, interleaved,
-and prints the medians, so the one-at-a-time figures beside it can be read.
+as the bare audit chain does per record, over a smaller dict) in a tight loop and right after a 0.3 ms sleep or an
+fsync, interleaved, and prints the medians, so the one-at-a-time figures beside it can be read.
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ def print_wake_penalty() -> None:
     """Print the probe's line: the same work hot and right after a wake-up, and their ratio."""
     us = wake_penalty()
     hot = us["in a tight loop"]
-    print("this machine: the same llmteam-free Python (one bare-chain record) takes "
+    print("this machine: the same llmteam-free Python (uuid4, canonical JSON, SHA-256) takes "
           + ", ".join(f"{v:.1f} µs {k}" for k, v in us.items())
           + f" (x{us['after an fsync'] / hot:.1f} after an fsync): one-at-a-time durable calls run their Python "
           "right after such a wake", flush=True)
