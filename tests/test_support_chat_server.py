@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from ._support.chat_server import ChatServer, Reply, completion, echo_answer, text_stream
+from ._support.chat_server import ChatServer, Reply, chunk, completion, echo_answer, text_stream
 
 USER = {"role": "user", "content": "hi"}
 
@@ -42,6 +42,15 @@ def test_valid_requests_get_scripted_then_answered_replies(chat_server: ChatServ
                                   "stream_options": {"include_usage": True}})
     assert streamed.headers["Content-Type"] == "text/event-stream" and streamed.text.endswith("data: [DONE]\n\n")
     assert len(chat_server.bodies) == 3 and chat_server.prompts() == {"hi": 3}
+
+
+def test_a_str_in_a_chunk_list_is_sent_as_the_chunks_raw_json(chat_server: ChatServer) -> None:
+    raw = ('{"id":"c","object":"chat.completion.chunk","created":1,"model":"m",'
+           '"choices":[{"index":0,"delta":{"content":"\\ud83d"}}]}')
+    chat_server.answer = lambda body: [chunk({"role": "assistant", "content": ""}), raw]
+    streamed = post(chat_server, {"model": "m", "messages": [USER], "stream": True})
+    assert streamed.headers["Content-Type"] == "text/event-stream"
+    assert f"data: {raw}\n\n" in streamed.text and streamed.text.endswith("data: [DONE]\n\n")
 
 
 def test_an_answer_that_raises_is_a_500_and_kept(chat_server: ChatServer) -> None:

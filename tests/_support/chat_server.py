@@ -5,7 +5,8 @@ Every request it receives is validated with the official ``openai`` package's re
 say boolean is refused); a request that is off the wire format is answered ``400`` with pydantic's account of it
 and kept in ``rejected``, so the client under test fails loudly.
 Answers are ``openai`` response models: a :class:`ChatCompletion` (JSON), a list of :class:`ChatCompletionChunk`
-(server-sent events ending in ``data: [DONE]``, as with ``stream_options.include_usage``), or a raw :class:`Reply`
+(server-sent events ending in ``data: [DONE]``, as with ``stream_options.include_usage``; a str in that list is
+a chunk's raw JSON text, sent as it is), or a raw :class:`Reply`
 (any status, headers, body, delay) for error paths. Use the ``chat_server`` fixture (``tests/conftest.py``):
 ``chat_server.answer = lambda body: completion("hi")`` or ``chat_server.script(Reply(429), completion("ok"))``.
 For tests that count model calls across processes (durable runs): ``calls`` counts the valid requests per last
@@ -185,14 +186,15 @@ class ChatServer:
             reply = Reply(body=reply)
         if reply.delay:
             self.stop_event.wait(reply.delay)
-        if isinstance(reply.body, list) and all(isinstance(c, ChatCompletionChunk) for c in reply.body):
+        if isinstance(reply.body, list) and all(isinstance(c, (ChatCompletionChunk, str)) for c in reply.body):
             handler.send_response(reply.status)
             handler.send_header("Content-Type", "text/event-stream")
             for k, v in reply.headers.items():
                 handler.send_header(k, v)
             handler.end_headers()
-            for c in reply.body:
-                handler.wfile.write(f"data: {c.model_dump_json(exclude_unset=True)}\n\n".encode())
+            for c in reply.body:  # a str is a chunk's raw JSON text (what pydantic will not write: a lone surrogate)
+                data = c if isinstance(c, str) else c.model_dump_json(exclude_unset=True)
+                handler.wfile.write(f"data: {data}\n\n".encode())
                 handler.wfile.flush()
             handler.wfile.write(b"data: [DONE]\n\n")
             return

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import time
 from datetime import datetime, timedelta, timezone
@@ -49,6 +50,22 @@ async def test_complete_sends_wire_format_and_reads_usage(chat_server: ChatServe
     assert req.headers["Authorization"] == "Bearer sk-secret"
     assert "sk-secret" not in repr(llm)
     assert isinstance(llm, LLMProvider)
+
+
+@pytest.mark.parametrize("content", ["plain ä漢字🙂", "a lone \udc80 surrogate", "tool said \ud800 ä"],
+                         ids=["unicode", "lone-surrogate", "lone-and-unicode"])
+async def test_any_message_text_reaches_the_server_as_sent(chat_server: ChatServer, content: str) -> None:
+    """A message holding a lone surrogate (a user's input, a model's arguments sent back) used to fail the call with
+    httpx's UnicodeEncodeError; it now goes as JSON escapes, and valid text still goes as UTF-8."""
+    chat_server.script(ok("fine"))
+    async with make(chat_server) as llm:
+        assert (await llm.complete([{"role": "user", "content": content}])).text == "fine"
+    (req,) = chat_server.requests
+    assert req.body["messages"] == [{"role": "user", "content": content}]
+    assert req.headers["Content-Type"] == "application/json"
+    compact = json.dumps(req.body, ensure_ascii=False, separators=(",", ":"))
+    if "\udc80" not in content and "\ud800" not in content:
+        assert int(req.headers["Content-Length"]) == len(compact.encode("utf-8"))  # UTF-8, not escapes
 
 
 async def test_generate_returns_text(chat_server: ChatServer) -> None:

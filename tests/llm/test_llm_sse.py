@@ -85,6 +85,30 @@ async def test_a_team_runs_the_whole_tool_loop_against_the_server(chat_server: C
     assert [c.decision for c in result.steps[0].tool_calls] == ["allow", "allow"]
 
 
+@pytest.mark.parametrize("arguments_json", [r'"{\"number\": \"A\\ud800\"}"', r'"{\"number\": \"A\ud800\"}"'],
+                         ids=["escape-in-the-arguments", "lone-surrogate-in-the-arguments"])
+async def test_tool_arguments_that_are_not_text_are_refused_and_the_loop_goes_on(chat_server: ChatServer,
+                                                                                arguments_json: str) -> None:
+    """A server's tool call whose arguments hold a lone surrogate, either way JSON can carry one: the call is
+    refused as invalid arguments and audited, the model is told, and the exchange goes back to it as it came."""
+    call = ('{"id":"c","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,"message":'
+            '{"role":"assistant","content":null,"tool_calls":[{"id":"c1","type":"function","function":'
+            f'{{"name":"lookup","arguments":{arguments_json}}}}}]}},"finish_reason":"tool_calls"}}]}}')
+    chat_server.answer = lambda req: Reply(body=call) if req["messages"][-1]["role"] != "tool" else completion("ok")
+    llm = client(chat_server)
+    team = Team("billing", agents=[Agent("clerk", prompt="Find {q}", llm=llm, tools=[lookup])])
+    async with team.runtime("memory://", tenant="acme") as rt:
+        result = await rt.run({"q": "A"})
+        assert (await rt.verify_audit())[0]
+    await llm.aclose()
+    (decided,) = result.steps[0].tool_calls
+    assert decided.decision == "invalid_arguments" and not decided.executed and "surrogate" in (decided.error or "")
+    assert result.output == "ok" and chat_server.rejected == []
+    sent_back = chat_server.bodies[1]["messages"]
+    assert sent_back[1]["tool_calls"][0]["function"]["arguments"] == json.loads(arguments_json)  # the text as sent
+    assert "surrogate" in sent_back[2]["content"]
+
+
 async def test_stream_yields_deltas_then_a_completion_with_exact_usage(chat_server: ChatServer) -> None:
     chat_server.answer = lambda req: text_stream("Hel", "lo ", "world")
     async with client(chat_server) as llm:
@@ -95,6 +119,36 @@ async def test_stream_yields_deltas_then_a_completion_with_exact_usage(chat_serv
     assert (final.usage.prompt_tokens, final.usage.completion_tokens) == (12, 4)
     (sent,) = chat_server.bodies
     assert sent["stream"] is True and sent["stream_options"] == {"include_usage": True}
+
+
+def _raw_chunk(content_json: str) -> str:
+    """A streamed chunk's JSON text whose content is ``content_json`` (a JSON string literal, escapes as written)."""
+    return ('{"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,'
+            f'"delta":{{"content":{content_json}}},"finish_reason":null}}]}}')
+
+
+async def test_answers_with_lone_surrogate_escapes_become_valid_text(chat_server: ChatServer) -> None:
+    """JSON may escape UTF-16 surrogates that are no character: the answer still arrives as valid Unicode text."""
+    body = ('{"id":"c","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,"message":'
+            '{"role":"assistant","content":"bad \\ud800 end \\ud83d\\ude00"},"finish_reason":"stop"}]}')
+    chat_server.answer = lambda req: Reply(body=body)
+    async with client(chat_server) as llm:
+        answer = await llm.complete([{"role": "user", "content": "hi"}])
+    assert answer.text == "bad \ufffd end \U0001f600"
+    answer.text.encode("utf-8")
+
+
+async def test_a_surrogate_pair_split_across_streamed_chunks_is_joined(chat_server: ChatServer) -> None:
+    chat_server.answer = lambda req: [chunk({"role": "assistant", "content": ""}), _raw_chunk('"smile \\ud83d"'),
+                                      _raw_chunk('"\\ude00 ok"'), _raw_chunk('"tail \\ud800"'),
+                                      chunk({}, "stop"), chunk(None, usage=(3, 4))]
+    async with client(chat_server) as llm:
+        events = [e async for e in llm.stream([{"role": "user", "content": "hi"}])]
+    deltas = [e.text for e in events if isinstance(e, TextDelta)]
+    assert "".join(deltas) == "smile \U0001f600 ok" + "tail \ufffd"  # the pair joined, the lone one replaced
+    assert all("\ufffd" not in d for d in deltas[:-1])
+    final = events[-1]
+    assert isinstance(final, Completion) and final.text == "".join(deltas)
 
 
 async def test_streamed_tool_call_fragments_are_assembled(chat_server: ChatServer) -> None:

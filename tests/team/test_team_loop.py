@@ -236,11 +236,13 @@ async def test_sealed_output_of_a_secret_agent_never_reaches_another_agents_tool
 # --- property: whatever the model asks, governance holds ------------------------------------------------------
 
 turn = st.lists(st.tuples(st.sampled_from(["echo", "lookup", "danger", "ghost"]),
-                          st.sampled_from(["plain", "sealed", "embedded", "bad"])), min_size=1, max_size=3)
+                          st.sampled_from(["plain", "sealed", "embedded", "bad", "lone"])), min_size=1, max_size=3)
 
 
 def _arguments(tool_name: str, kind: str) -> dict[str, Any]:
-    value = {"plain": "hello", "sealed": SECRET_TEXT, "embedded": f"x{SECRET_TEXT}y", "bad": 7}[kind]
+    # "lone": a UTF-16 surrogate that is no character (JSON can escape one), refused as invalid arguments
+    value = {"plain": "hello", "sealed": SECRET_TEXT, "embedded": f"x{SECRET_TEXT}y", "bad": 7,
+             "lone": "x\udc80y"}[kind]
     key = {"echo": "text", "lookup": "number", "danger": "target", "ghost": "anything"}[tool_name]
     return {key: value}
 
@@ -264,6 +266,7 @@ async def _governed_run(turns: list[list[tuple[str, str]]]) -> None:
         records = await audit_records(rt)
     assert all(name != "danger" for name, _ in RECEIVED)
     assert all(SECRET_TEXT not in json.dumps(args) for _, args in RECEIVED)
+    assert all(json.dumps(args, ensure_ascii=False).encode("utf-8") for _, args in RECEIVED)  # valid text only
     executed = [r for r in records if r.resource_type == "tool" and r.metadata.get("executed") is True]
     calls = [c for s in result.steps for c in s.tool_calls]
     assert len(executed) == len(RECEIVED) == sum(c.executed for c in calls)

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from llmteam.audit import AuditEventType, AuditQuery
-from llmteam.llm import ScriptedLLM
+from llmteam.llm import OpenAICompatible, ScriptedLLM
 from llmteam.team import Agent, ContextDeniedError, Team
 from llmteam.team._run import SEALED_MARK, provider_key
+
+from .._support.chat_server import ChatServer, Reply
 
 
 def llm() -> ScriptedLLM:
@@ -97,3 +101,24 @@ async def test_a_secret_output_is_not_logged_as_a_guessable_sha256() -> None:
             set_checksum_key(None)
         assert guess not in log  # neither the agent's record nor the run's completion record carries it
         assert "output_hmac_sha256" in log
+
+
+@pytest.mark.parametrize("url", ["memory://", "sqlite"])
+async def test_a_model_answer_with_a_lone_surrogate_escape_completes_as_valid_text(
+        chat_server: ChatServer, tmp_path: Path, url: str) -> None:
+    """A real server's JSON may escape a UTF-16 surrogate that is no character (``\\ud800``). The run used to die
+    with a UnicodeEncodeError while digesting the output; it now completes with U+FFFD in its place."""
+    body = ('{"id":"c","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,"message":'
+            '{"role":"assistant","content":"refund \\ud800 sent"},"finish_reason":"stop"}],'
+            '"usage":{"prompt_tokens":3,"completion_tokens":2,"total_tokens":5}}')
+    chat_server.answer = lambda req: Reply(body=body)
+    model = OpenAICompatible(chat_server.base_url, model="m", max_retries=0)
+    team = Team("t", llm=model, agents=[Agent("clerk", prompt="Handle {q}")])
+    url = url if url == "memory://" else f"sqlite:///{tmp_path}/runs.db"
+    async with team.runtime(url, tenant="t1") as rt:
+        result = await rt.run({"q": "x"})
+        stored = await rt.get_run(result.run_id)
+        assert result.output == "refund \ufffd sent"
+        assert stored is not None and stored.output == result.output
+        assert (await rt.verify_audit())[0]
+    await model.aclose()

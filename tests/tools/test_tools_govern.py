@@ -220,6 +220,48 @@ async def test_failures_become_bounded_error_messages_and_failed_records(target:
     assert rec.event_type is AuditEventType.ACTION_FAILED and fragment in rec.error_message
 
 
+@tool
+async def echo_text(text: str) -> str:
+    """Echo the text."""
+    RAN.append(("echo_text", {"text": text}))
+    return text
+
+
+@pytest.mark.parametrize("arguments", ['{"text": "a\\ud800b"}', '{"text": "a\ud800b"}'],
+                         ids=["escaped-in-the-json", "in-the-text-itself"])
+async def test_arguments_holding_a_lone_surrogate_are_refused_and_audited(arguments: str) -> None:
+    """A model's arguments with a UTF-16 surrogate that is no character never reach the tool, and the call is
+    still audited (it used to crash govern() with a UnicodeEncodeError and leave the call unaudited)."""
+    scope = make_scope(digest_key=b"tenant-key")
+    outcome = await govern(scope, agent(echo_text), ToolCall("c1", "echo_text", arguments))
+    assert outcome.decision == "invalid_arguments" and not outcome.executed and RAN == []
+    assert "surrogate" in outcome.content and "fix the arguments" in outcome.content
+    (rec,) = await records(scope)
+    assert rec.event_type is AuditEventType.ACTION_FAILED and "surrogate" in rec.error_message
+    assert rec.metadata["arguments_digest"].startswith("hmac-sha256:")
+    assert await scope.trail.verify_chain() == (True, [])
+
+
+@pytest.mark.parametrize("fail", [False, True], ids=["returned", "raised"])
+async def test_tool_text_that_is_not_unicode_reaches_the_model_and_the_audit_as_valid_text(fail: bool) -> None:
+    @tool
+    async def undecoded() -> str:
+        """Text decoded with surrogateescape, as os.fsdecode() gives for a file name that is not UTF-8."""
+        name = b"report-\xff.txt".decode("utf-8", "surrogateescape")
+        if fail:
+            raise RuntimeError(f"cannot open {name}")
+        return f"read {name}"
+
+    scope = make_scope()
+    outcome = await govern(scope, agent(undecoded), ToolCall.of("undecoded"))
+    assert outcome.executed and outcome.ok is not fail
+    assert "report-\ufffd.txt" in outcome.content
+    outcome.content.encode("utf-8")
+    (rec,) = await records(scope)
+    assert rec.success is not fail and ("report-\ufffd.txt" in rec.error_message) is fail
+    assert await scope.trail.verify_chain() == (True, [])
+
+
 async def test_a_timed_out_tool_is_cancelled_and_the_calling_task_is_not() -> None:
     # the timeout cancels the tool's coroutine (its finally runs) and leaves no pending cancellation on the caller
     cleaned: list[str] = []

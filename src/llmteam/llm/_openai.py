@@ -35,6 +35,20 @@ _HINTS = {
     422: "the server rejected the request; check the model name and options",
 }
 
+_JSON_HEADERS = {"Content-Type": "application/json"}
+
+
+def json_body(payload: dict[str, Any]) -> bytes:
+    """The request body: compact JSON in UTF-8, as httpx's ``json=`` writes it.
+
+    Text that is not valid Unicode (a lone UTF-16 surrogate, say in a user's input or a model's tool-call arguments
+    sent back to it) has no UTF-8 form; the body is then written with every non-ASCII character as its JSON ``\\u``
+    escape, which carries the same text to the server instead of failing the call.
+    """
+    try:
+        return json.dumps(payload, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(payload, separators=(",", ":"), allow_nan=False).encode("ascii")
 
 
 class OpenAICompatible:
@@ -183,11 +197,12 @@ class OpenAICompatible:
         import httpx
 
         client = self._get_client()
+        body = json_body(payload)
         last_error: LLMError | None = None
         for attempt in range(self.max_retries + 1):
             retry_after: float | None = None
             try:
-                request = client.build_request("POST", self.url, json=payload)
+                request = client.build_request("POST", self.url, content=body, headers=_JSON_HEADERS)
                 response = await client.send(request, stream=stream)
                 if stream and response.status_code >= 300:
                     await response.aread()

@@ -148,8 +148,13 @@ class _Assembler:
 async def read_sse_completion(
     response: Any, url: str, model: str, messages: list[Message]
 ) -> AsyncIterator[StreamEvent]:
-    """Yield the text deltas of an SSE chat-completions stream, then the assembled :class:`Completion`."""
+    """Yield the text deltas of an SSE chat-completions stream, then the assembled :class:`Completion`.
+
+    A delta ending in the first half of a UTF-16 surrogate pair (JSON escapes a character beyond U+FFFF as two)
+    keeps that half back for the next delta, so a pair split across chunks streams as its character.
+    """
     acc = _Assembler()
+    held = ""  # a high surrogate that ended the last delta
     async for line in response.aiter_lines():
         if not line.startswith("data:"):
             continue  # comments, event names and blank separators
@@ -167,5 +172,11 @@ async def read_sse_completion(
             raise LLMResponseError(f"POST {url} streamed a chunk not in the chat-completions format "
                                    f"({exc!r}): {body[:300]!r}") from exc
         if delta:
-            yield TextDelta(delta)
+            delta, held = held + delta, ""
+            if "\ud800" <= delta[-1] <= "\udbff":
+                delta, held = delta[:-1], delta[-1]
+            if delta:
+                yield TextDelta(delta)
+    if held:
+        yield TextDelta(held)  # never followed by its other half: U+FFFD
     yield acc.completion(model, messages)

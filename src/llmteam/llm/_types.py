@@ -14,6 +14,8 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, Union, runtime_checkable
 
+from llmteam._text import unicode_text
+
 Message = dict[str, Any]
 """A chat message: ``{"role": "system"|"user"|"assistant", "content": str}``; an assistant message may carry
 ``"tool_calls"`` (its ``content`` may then be None) and a ``{"role": "tool", "tool_call_id": str, "content": str}``
@@ -63,6 +65,15 @@ class ToolCall:
     name: str
     arguments: str
 
+    def __post_init__(self) -> None:
+        # an id or name that is not valid Unicode (a lone surrogate from a JSON escape) gets U+FFFD in its place,
+        # so the refusal of an unknown tool can name it and audit it; the arguments are kept as sent: governance
+        # refuses arguments that are not text rather than handing a tool altered ones
+        for name in ("id", "name"):
+            value = getattr(self, name)
+            if type(value) is str:
+                object.__setattr__(self, name, unicode_text(value))
+
     @classmethod
     def of(cls, name: str, arguments: Mapping[str, Any] | str | None = None, *, id: str | None = None) -> ToolCall:
         """A call to ``name`` with ``arguments`` (a mapping is encoded as JSON); the id is random unless given."""
@@ -85,6 +96,14 @@ class Completion:
     raw: dict[str, Any] | None = field(default=None, repr=False)
     tool_calls: tuple[ToolCall, ...] = ()
 
+    def __post_init__(self) -> None:
+        # whatever the provider: text that is not valid Unicode (JSON can escape a lone UTF-16 surrogate) is made
+        # valid here, before it is digested, audited, stored or shown (see llmteam._text.unicode_text)
+        for name in ("text", "model", "finish_reason"):
+            value = getattr(self, name)
+            if type(value) is str:
+                setattr(self, name, unicode_text(value))
+
     def to_message(self) -> Message:
         """The assistant message to append to the conversation before the tool results."""
         message: Message = {"role": "assistant", "content": (self.text or None) if self.tool_calls else self.text}
@@ -95,9 +114,13 @@ class Completion:
 
 @dataclass(frozen=True)
 class TextDelta:
-    """A piece of the answer's text as it streams in."""
+    """A piece of the answer's text as it streams in (valid Unicode, as :class:`Completion`'s text)."""
 
     text: str
+
+    def __post_init__(self) -> None:
+        if type(self.text) is str:
+            object.__setattr__(self, "text", unicode_text(self.text))
 
 
 StreamEvent = Union[TextDelta, Completion]

@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from llmteam._text import unicode_text
 from llmteam.audit import AuditEventType, AuditSeverity, AuditTrail
 from llmteam.context import SensitivityLevel
 from llmteam.licensing import LicenseTier
@@ -25,7 +26,16 @@ from llmteam.observability import NO_TELEMETRY, NoTelemetry
 from llmteam.ratelimit import RateLimiter, RateLimitError
 from llmteam.tools._deadline import Deadlines
 from llmteam.tools._errors import ToolArgumentsError, ToolError, ToolFailedError, ToolTimeoutError
-from llmteam.tools._guard import MAX_ERROR_CHARS, Digester, SealedValue, bounded, canonical, result_text, sealed_leak
+from llmteam.tools._guard import (
+    MAX_ERROR_CHARS,
+    Digester,
+    SealedValue,
+    bounded,
+    canonical,
+    check_text,
+    result_text,
+    sealed_leak,
+)
 from llmteam.tools._outcome import ApprovalDecision, Approver, ToolOutcome, ToolRequest, ToolUsage
 from llmteam.tools._policy import Decision, Risk, ToolPolicy, ToolRule
 from llmteam.tools._tool import Tool
@@ -222,6 +232,7 @@ async def govern(scope: ToolScope, agent: AgentTools, call: ToolCall) -> ToolOut
         return await _refuse(scope, call, agent.agent, f"its arguments contain sealed data of agent {leak.owner!r} "
                              f"({leak.level.value}) that agent {agent.agent!r} may not pass on", rule.risk, args_digest)
     try:
+        check_text(name, call.arguments, parsed)
         args = tool.validate(parsed if parsed is not None else call.arguments)
     except ToolArgumentsError as exc:
         reason = bounded(str(exc), MAX_ERROR_CHARS)
@@ -268,7 +279,7 @@ async def _execute(scope: ToolScope, agent: AgentTools, tool: Tool, call: ToolCa
     except (Exception, asyncio.TimeoutError) as exc:
         error = exc
         detail = str(exc) if isinstance(exc, ToolError) else f"tool {name!r} failed: {type(exc).__name__}: {exc}"
-        content = "error: " + bounded(detail, MAX_ERROR_CHARS)
+        content = "error: " + bounded(unicode_text(detail), MAX_ERROR_CHARS)
     elapsed = (time.perf_counter() - started) * 1000
     price = rule.price_per_call or 0.0
     _account(scope, agent.agent, elapsed, price)

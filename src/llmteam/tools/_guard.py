@@ -9,8 +9,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from llmteam._text import unicode_text
 from llmteam.context import SensitivityLevel
-from llmteam.tools._errors import ToolResultError
+from llmteam.tools._errors import ToolArgumentsError, ToolResultError
 
 _RANK = {level: i for i, level in enumerate(SensitivityLevel)}
 MAX_ERROR_CHARS = 2_000
@@ -71,6 +72,21 @@ def sealed_leak(raw: str, parsed: Any, sealed: Iterable[SealedValue], agent: str
     return None
 
 
+def check_text(tool: str, raw: str, parsed: Any) -> None:
+    """ToolArgumentsError unless the arguments are Unicode text: ``raw`` and, when it has an escape, every string
+    decoded from it (``parsed``, as for :func:`sealed_leak`). JSON can escape a UTF-16 surrogate that is no
+    character; a tool never gets one, nor arguments altered to replace it."""
+    try:
+        raw.encode("utf-8")
+        if "\\" in raw:
+            for item in _strings(parsed):
+                item.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ToolArgumentsError(
+            f"tool {tool!r}: the arguments hold {exc.object[exc.start]!r}, half of a UTF-16 surrogate pair and no "
+            "character; send valid Unicode text") from None
+
+
 class Digester:
     """:func:`digest` under one key, whose HMAC state (the key's inner and outer blocks) is prepared once.
 
@@ -87,7 +103,9 @@ class Digester:
         self._keyed = hmac.new(key, digestmod="sha256") if key else None
 
     def __call__(self, text: str) -> str:
-        data = text.encode("utf-8")
+        # surrogatepass: a lone surrogate (in arguments that are refused for it) digests to bytes no valid UTF-8
+        # text has, instead of raising; every valid text digests exactly as its UTF-8
+        data = text.encode("utf-8", "surrogatepass")
         if self._keyed is None:
             return "sha256:" + hashlib.sha256(data).hexdigest()
         mac = self._keyed.copy()
@@ -111,9 +129,12 @@ def canonical(arguments: Any) -> str:
 
 
 def result_text(tool: str, result: Any) -> str:
-    """What a tool's result looks like to the model: text as is, anything else as JSON (ToolResultError if not)."""
+    """What a tool's result looks like to the model: text as is, anything else as JSON (ToolResultError if not).
+
+    Text that is not valid Unicode (a file name decoded with ``surrogateescape``) has U+FFFD for each lone surrogate.
+    """
     if isinstance(result, str):
-        return result
+        return unicode_text(result)
     try:  # a plain number, bool or None is its own JSON value; anything else is converted first
         if type(result) is int:  # written as the encoder writes it (int.__repr__), without setting one up
             return int.__repr__(result)
@@ -121,7 +142,7 @@ def result_text(tool: str, result: Any) -> str:
             return _RESULT_JSON(result)
         from pydantic_core import to_jsonable_python
 
-        return _RESULT_JSON(to_jsonable_python(result))
+        return unicode_text(_RESULT_JSON(to_jsonable_python(result)))
     except (TypeError, ValueError) as exc:
         raise ToolResultError(
             f"tool {tool!r} returned a {type(result).__name__} that cannot be sent to the model as JSON ({exc}); "
