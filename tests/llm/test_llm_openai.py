@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import socket
 import time
@@ -194,6 +195,7 @@ def test_config_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         ({"base_url": "http://x/v1", "model": "m", "timeout": 0}, "timeout=0"),
         ({"base_url": "http://x/v1", "model": "m", "max_retries": -1}, "max_retries=-1"),
         ({"base_url": "http://x/v1", "model": "m", "default_options": {"stream": True}}, "stream"),
+        ({"base_url": "http://x/v1", "model": "m", "max_response_bytes": 0}, "max_response_bytes=0"),
     ],
 )
 def test_bad_config(monkeypatch: pytest.MonkeyPatch, kwargs: dict[str, object], match: str) -> None:
@@ -201,6 +203,34 @@ def test_bad_config(monkeypatch: pytest.MonkeyPatch, kwargs: dict[str, object], 
         monkeypatch.delenv(name, raising=False)
     with pytest.raises(LLMConfigError, match=match):
         OpenAICompatible(**kwargs)  # type: ignore[arg-type]
+
+
+async def test_an_answer_past_max_response_bytes_is_refused_not_buffered(chat_server: ChatServer) -> None:
+    """A hostile or broken server cannot make the client buffer an answer without bound."""
+    big = b'{"choices": [{"message": {"content": "' + b"x" * 2_000_000 + b'"}}]}'
+    chat_server.script(Reply(body=big), Reply(body=big))
+    async with make(chat_server, max_response_bytes=1_000_000) as llm:
+        with pytest.raises(LLMResponseError, match="answered more than 1,000,000 bytes"):
+            await llm.complete([{"role": "user", "content": "x"}])
+    assert len(chat_server.requests) == 1  # not retried: the same answer would come again
+
+
+async def test_a_compressed_answer_is_bounded_once_decompressed(chat_server: ChatServer) -> None:
+    """A gzip bomb: 40 MiB of spaces in ~40 KiB on the wire, past the default bound of 32 MiB once inflated."""
+    bomb = gzip.compress(b" " * (40 * 2**20))
+    assert len(bomb) < 100_000
+    chat_server.script(Reply(body=bomb, headers={"Content-Encoding": "gzip"}))
+    async with make(chat_server) as llm:
+        with pytest.raises(LLMResponseError, match="answered more than 33,554,432 bytes"):
+            await llm.complete([{"role": "user", "content": "x"}])
+
+
+async def test_an_error_answer_is_read_only_as_far_as_its_message(chat_server: ChatServer) -> None:
+    chat_server.script(Reply(400, b'{"error": {"message": "unknown model"}}' + b" " * 5_000_000))
+    async with make(chat_server) as llm:
+        with pytest.raises(LLMHTTPError, match="HTTP 400: unknown model") as err:
+            await llm.complete([{"role": "user", "content": "x"}])
+    assert len(err.value.body) <= 2_000
 
 
 async def test_bad_messages_rejected(chat_server: ChatServer) -> None:

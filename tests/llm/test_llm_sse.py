@@ -8,6 +8,7 @@ speak.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -151,6 +152,17 @@ async def test_a_surrogate_pair_split_across_streamed_chunks_is_joined(chat_serv
     assert isinstance(final, Completion) and final.text == "".join(deltas)
 
 
+async def test_a_stream_past_max_response_bytes_is_refused_not_buffered(chat_server: ChatServer) -> None:
+    """A line that never ends (here 2 MB in one ``data:`` line) cannot grow the client's buffer without bound."""
+    chat_server.answer = lambda req: [chunk({"role": "assistant", "content": ""}), "x" * 2_000_000]
+    events: list[Any] = []
+    async with OpenAICompatible(chat_server.base_url, model="m", max_retries=0, max_response_bytes=1_000_000) as llm:
+        with pytest.raises(LLMResponseError, match="answered more than 1,000,000 bytes"):
+            async for event in llm.stream([{"role": "user", "content": "hi"}]):
+                events.append(event)
+    assert events == []
+
+
 async def test_streamed_tool_call_fragments_are_assembled(chat_server: ChatServer) -> None:
     frags = [
         chunk({"role": "assistant", "tool_calls": [
@@ -208,12 +220,14 @@ async def test_stream_http_errors_are_raised_before_any_event(chat_server: ChatS
 
 
 class _Lines:
-    def __init__(self, lines: list[str]) -> None:
-        self.lines = lines
+    """A streamed body delivered in the given byte chunks (or lines, each sent with its blank separator line)."""
 
-    async def aiter_lines(self) -> Any:
-        for line in self.lines:
-            yield line
+    def __init__(self, lines: list[str] | None = None, *, chunks: list[bytes] | None = None) -> None:
+        self.chunks = chunks if chunks is not None else [f"{line}\n\n".encode() for line in lines or ()]
+
+    async def aiter_bytes(self) -> Any:
+        for piece in self.chunks:
+            yield piece
 
 
 async def test_malformed_stream_chunks_raise_response_errors() -> None:
@@ -226,6 +240,38 @@ async def test_malformed_stream_chunks_raise_response_errors() -> None:
         with pytest.raises(LLMResponseError, match=fragment):
             async for _ in read_sse_completion(_Lines(lines), "u", "m", [{"role": "user", "content": "x"}]):
                 pass
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.text(alphabet=st.characters(blacklist_characters="\r\n", blacklist_categories=("Cs",)),
+                        max_size=20), min_size=1, max_size=8),
+       st.lists(st.integers(min_value=1, max_value=7), max_size=30))
+def test_stream_lines_survive_any_chunking(lines: list[str], cuts: list[int]) -> None:
+    """However the bytes are cut (inside a UTF-8 character too), the lines come back as sent."""
+    from llmteam.llm._sse import _lines
+
+    data = "\n".join(lines).encode()
+    chunks, at = [], 0
+    for cut in cuts:
+        chunks.append(data[at:at + cut])
+        at += cut
+    chunks.append(data[at:])
+
+    async def collect() -> list[str]:
+        return [line async for line in _lines(_Lines(chunks=chunks), "u", 10**6)]
+
+    got = asyncio.run(collect())
+    assert got == (lines if lines[-1] else lines[:-1])  # a body ending in a line break ends no further line
+
+
+async def test_stream_lines_end_at_cr_lf_and_crlf_and_are_bounded() -> None:
+    from llmteam.llm._sse import _lines
+
+    body = _Lines(chunks=[b"a\r\nb\rc\nd"])
+    assert [line async for line in _lines(body, "u", 100)] == ["a", "b", "c", "d"]
+    with pytest.raises(LLMResponseError, match="answered more than 10 bytes"):
+        async for _ in _lines(_Lines(chunks=[b"data: 123", b"45678 and on"]), "u", 10):
+            pass
 
 
 class _FakeResponse:

@@ -19,7 +19,7 @@ from llmteam.llm._errors import (
     LLMTimeoutError,
 )
 from llmteam.llm._retry import RETRYABLE_STATUS, backoff_delay, parse_retry_after
-from llmteam.llm._sse import parse_completion, read_sse_completion
+from llmteam.llm._sse import ERROR_BODY_BYTES, MAX_RESPONSE_BYTES, parse_completion, read_answer, read_sse_completion
 from llmteam.llm._types import Completion, Message, StreamEvent, ToolSpec, validate_messages
 
 logger = logging.getLogger(__name__)
@@ -59,6 +59,8 @@ class OpenAICompatible:
     429 and 5xx answers are retried ``max_retries`` times with exponential backoff, waiting at least the server's
     ``Retry-After``; a ``Retry-After`` longer than ``max_retry_after`` fails at once with :class:`LLMRateLimitError`.
     Other 4xx answers fail at once with :class:`LLMHTTPError` naming the status and URL. httpx is imported on first use.
+    An answer is read within ``max_response_bytes`` (decompressed, streamed or not): a longer one fails with
+    :class:`LLMResponseError` instead of filling memory.
     ``complete(tools=...)`` offers tools and returns the model's (parallel) tool calls; :meth:`stream` streams SSE.
     ``supports_response_format`` says the server honours a JSON Schema ``response_format`` (structured output);
     set it False for a server that does not, and the schema is put in the prompt instead.
@@ -81,6 +83,7 @@ class OpenAICompatible:
         max_retry_after: float = 60.0,
         headers: dict[str, str] | None = None,
         default_options: dict[str, Any] | None = None,
+        max_response_bytes: int = MAX_RESPONSE_BYTES,
     ) -> None:
         env = settings()
         base = base_url or env.base_url
@@ -102,6 +105,8 @@ class OpenAICompatible:
                 raise LLMConfigError(f"{name}={value!r} must be a positive number of seconds")
         if not isinstance(max_retries, int) or max_retries < 0:
             raise LLMConfigError(f"max_retries={max_retries!r} must be an integer >= 0")
+        if type(max_response_bytes) is not int or max_response_bytes < 1:
+            raise LLMConfigError(f"max_response_bytes={max_response_bytes!r} must be a positive number of bytes")
         bad = _FORBIDDEN_OPTIONS.intersection(default_options or {})
         if bad:
             raise LLMConfigError(f"default_options may not set {sorted(bad)}; use stream() to stream")
@@ -115,6 +120,7 @@ class OpenAICompatible:
         self.backoff_max = float(backoff_max)
         self.max_retry_after = float(max_retry_after)
         self.default_options = dict(default_options or {})
+        self.max_response_bytes = max_response_bytes
         self._api_key = api_key if api_key is not None else env.api_key
         self._headers = {"Content-Type": "application/json", **(headers or {})}
         if self._api_key:
@@ -173,7 +179,8 @@ class OpenAICompatible:
         payload = self._payload(messages, tools, options, stream=True)
         response = await self._send(payload, stream=True)
         try:
-            async for event in read_sse_completion(response, self.url, self.model, messages):
+            async for event in read_sse_completion(response, self.url, self.model, messages,
+                                                   self.max_response_bytes):
                 yield event
         finally:
             await response.aclose()
@@ -193,7 +200,8 @@ class OpenAICompatible:
         return payload
 
     async def _send(self, payload: dict[str, Any], *, stream: bool) -> Any:
-        """POST with retries; returns the 2xx response (unread when ``stream``), else raises the last error."""
+        """POST with retries; returns the 2xx response (unread when ``stream``, else its :class:`Answer`, read
+        within ``max_response_bytes``), or raises the last error (of an error body only the start is read)."""
         import httpx
 
         client = self._get_client()
@@ -203,10 +211,11 @@ class OpenAICompatible:
             retry_after: float | None = None
             try:
                 request = client.build_request("POST", self.url, content=body, headers=_JSON_HEADERS)
-                response = await client.send(request, stream=stream)
-                if stream and response.status_code >= 300:
-                    await response.aread()
-                    await response.aclose()
+                response = await client.send(request, stream=True)  # read below, never without a bound
+                if response.status_code >= 300:
+                    response = await read_answer(response, self.url, ERROR_BODY_BYTES, truncate=True)
+                elif not stream:
+                    response = await read_answer(response, self.url, self.max_response_bytes)
             except httpx.TimeoutException as exc:
                 last_error = LLMTimeoutError(
                     f"POST {self.url} timed out after {self.timeout:g}s ({type(exc).__name__}); the model may be "

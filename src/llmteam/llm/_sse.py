@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import codecs
 import json
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -19,6 +21,69 @@ from llmteam.llm._types import (
 )
 
 MAX_STREAM_CHARS = 8_000_000  # a stream longer than this is refused rather than buffered without bound
+MAX_RESPONSE_BYTES = 32 * 2**20  # the default bound of one answer's body, streamed or not, once decompressed
+ERROR_BODY_BYTES = 64 * 2**10  # what is kept of an error answer's body (its message is quoted from the start)
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
+
+class Answer:
+    """A whole answer read within a bound: its status, headers and body (what the parsers read of a response)."""
+
+    def __init__(self, status_code: int, headers: Any, reason_phrase: str, content: bytes) -> None:
+        self.status_code, self.headers, self.reason_phrase, self.content = status_code, headers, reason_phrase, content
+
+    @property
+    def text(self) -> str:
+        return self.content.decode("utf-8", "replace")
+
+    def json(self) -> Any:
+        return json.loads(self.content)
+
+
+def _too_long(url: str, limit: int) -> LLMResponseError:
+    return LLMResponseError(f"POST {url} answered more than {limit:,} bytes; refusing the rest (raise "
+                            "max_response_bytes= if this model's answers are really that long)")
+
+
+async def read_answer(response: Any, url: str, limit: int, *, truncate: bool = False) -> Answer:
+    """The body of ``response`` (an httpx response opened with ``stream=True``), closed after; past ``limit``
+    bytes (decompressed) LLMResponseError, or with ``truncate`` just the first ``limit`` bytes."""
+    parts: list[bytes] = []
+    size = 0
+    try:
+        async for chunk in response.aiter_bytes():
+            if size + len(chunk) > limit:
+                if not truncate:
+                    raise _too_long(url, limit)
+                parts.append(chunk[: limit - size])
+                break
+            size += len(chunk)
+            parts.append(chunk)
+    finally:
+        await response.aclose()
+    return Answer(response.status_code, response.headers, response.reason_phrase, b"".join(parts))
+
+
+async def _lines(response: Any, url: str, limit: int) -> AsyncIterator[str]:
+    """The lines of a streamed body (CR, LF or CRLF ends one), at most ``limit`` bytes in all (LLMResponseError)."""
+    decoder = codecs.getincrementaldecoder("utf-8")("replace")
+    pending: list[str] = []  # the start of a line not yet ended (a CRLF split between chunks adds a blank line)
+    size = 0
+    async for chunk in response.aiter_bytes():
+        size += len(chunk)
+        if size > limit:
+            raise _too_long(url, limit)
+        pieces = _LINE_BREAK.split(decoder.decode(chunk))
+        if len(pieces) > 1:
+            pending.append(pieces[0])
+            yield "".join(pending)
+            for line in pieces[1:-1]:
+                yield line
+            pending = []
+        pending.append(pieces[-1])
+    rest = "".join(pending) + decoder.decode(b"", final=True)
+    if rest:
+        yield rest
 
 
 def _token_count(reported: Any, text: str) -> int:
@@ -146,16 +211,17 @@ class _Assembler:
 
 
 async def read_sse_completion(
-    response: Any, url: str, model: str, messages: list[Message]
+    response: Any, url: str, model: str, messages: list[Message], limit: int = MAX_RESPONSE_BYTES,
 ) -> AsyncIterator[StreamEvent]:
     """Yield the text deltas of an SSE chat-completions stream, then the assembled :class:`Completion`.
 
     A delta ending in the first half of a UTF-16 surrogate pair (JSON escapes a character beyond U+FFFF as two)
-    keeps that half back for the next delta, so a pair split across chunks streams as its character.
+    keeps that half back for the next delta, so a pair split across chunks streams as its character. More than
+    ``limit`` bytes in all (a line that never ends, say) raise LLMResponseError rather than fill memory.
     """
     acc = _Assembler()
     held = ""  # a high surrogate that ended the last delta
-    async for line in response.aiter_lines():
+    async for line in _lines(response, url, limit):
         if not line.startswith("data:"):
             continue  # comments, event names and blank separators
         body = line[5:].strip()
