@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from openai.types.chat import ChatCompletionMessageParam
+from openai.types.chat import ChatCompletion, ChatCompletionMessageParam
 from pydantic import TypeAdapter
 
 from llmteam.llm import (
@@ -161,6 +161,24 @@ async def test_a_stream_past_max_response_bytes_is_refused_not_buffered(chat_ser
             async for event in llm.stream([{"role": "user", "content": "hi"}]):
                 events.append(event)
     assert events == []
+
+
+async def test_a_refusal_is_read_whole_or_streamed(chat_server: ChatServer) -> None:
+    """``message.refusal`` (and ``delta.refusal``): kept as the completion's refusal, and what the model said."""
+    said = "I'm sorry, I can't help with that."
+    refused = completion(None).model_dump()
+    refused["choices"][0]["message"]["refusal"] = said
+    chat_server.script(ChatCompletion.model_validate(refused))
+    chat_server.answer = lambda req: [chunk({"role": "assistant", "refusal": ""}), chunk({"refusal": "I'm sorry, "}),
+                                      chunk({"refusal": "I can't help with that."}), chunk({}, "stop"),
+                                      chunk(None, usage=(3, 9))]
+    async with client(chat_server) as llm:
+        whole = await llm.complete([{"role": "user", "content": "hi"}])
+        events = [e async for e in llm.stream([{"role": "user", "content": "hi"}])]
+    assert (whole.refusal, whole.text) == (said, said)
+    final = events[-1]
+    assert isinstance(final, Completion) and (final.refusal, final.text) == (said, said)
+    assert "".join(e.text for e in events if isinstance(e, TextDelta)) == said
 
 
 async def test_streamed_tool_call_fragments_are_assembled(chat_server: ChatServer) -> None:

@@ -227,3 +227,33 @@ async def test_a_server_without_structured_output_gets_a_repair_round_then_fails
     await llm.aclose()
     assert len(chat_server.bodies) == 2 and all("response_format" not in r for r in chat_server.bodies)
     assert "Your answer was invalid" in chat_server.bodies[1]["messages"][-1]["content"]
+
+
+def refusal_answer(body: dict[str, Any]) -> ChatCompletion:
+    """What an OpenAI model answers when it declines a structured request: no content, ``message.refusal``."""
+    return ChatCompletion.model_validate({
+        "id": "chatcmpl-r", "object": "chat.completion", "created": 1, "model": body["model"],
+        "choices": [{"index": 0, "finish_reason": "stop", "message": {
+            "role": "assistant", "content": None, "refusal": "I'm sorry, I can't help with that request."}}],
+        "usage": {"prompt_tokens": 9, "completion_tokens": 10, "total_tokens": 19},
+    })
+
+
+async def test_a_refusal_fails_the_step_at_once_naming_it(chat_server: ChatServer) -> None:
+    """It used to be parsed as an empty answer, asked again in a repair round, and reported as 'not valid JSON'."""
+    chat_server.answer = refusal_answer
+    llm = OpenAICompatible(chat_server.base_url, "local-model", max_retries=0)
+    team = Team("support", llm=llm, agents=[Agent("triage", prompt="Classify: {query}", output=Ticket)])
+    with pytest.raises(StructuredOutputError, match="agent 'triage': the model refused to answer with Ticket: "
+                                                    "I'm sorry, I can't help with that request."):
+        await run(team)
+    await llm.aclose()
+    assert len(chat_server.bodies) == 1  # no repair round
+
+
+async def test_a_refusal_is_a_plain_agents_answer(chat_server: ChatServer) -> None:
+    chat_server.answer = refusal_answer
+    llm = OpenAICompatible(chat_server.base_url, "local-model", max_retries=0)
+    result = await run(Team("support", llm=llm, agents=[Agent("reply", prompt="Reply to {query}")]))
+    await llm.aclose()
+    assert result.output == "I'm sorry, I can't help with that request."

@@ -136,14 +136,19 @@ def parse_completion(response: Any, url: str, model: str, messages: list[Message
         text = message.get("content") or ""
         if not isinstance(text, str):
             raise TypeError(f"content is {type(text).__name__}")
+        refusal = message.get("refusal") or None
+        if refusal is not None and not isinstance(refusal, str):
+            raise TypeError(f"refusal is {type(refusal).__name__}")
         calls = _tool_calls(message.get("tool_calls"))
     except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
         raise LLMResponseError(
             f"POST {url} answered {response.status_code} but not in the chat-completions format "
             f"({exc!r}): {response.text[:300]!r}"
         ) from exc
+    text = text or refusal or ""  # a refusal is what the model said
     return Completion(
         text=text,
+        refusal=refusal,
         usage=_usage(data.get("usage"), messages, _answer_text(text, calls)),
         model=str(data.get("model") or model),
         finish_reason=str(choice.get("finish_reason") or ("tool_calls" if calls else "stop")),
@@ -157,6 +162,7 @@ class _Assembler:
 
     def __init__(self) -> None:
         self.text: list[str] = []
+        self.refusal: list[str] = []
         self.calls: dict[int, dict[str, Any]] = {}
         self.finish_reason = ""
         self.model = ""
@@ -183,6 +189,11 @@ class _Assembler:
                 self.grow(len(content), url)
                 self.text.append(content)
                 delta_text += content
+            refusal = delta.get("refusal")
+            if isinstance(refusal, str) and refusal:  # streamed like content: what the model says
+                self.grow(len(refusal), url)
+                self.refusal.append(refusal)
+                delta_text += refusal
             for fragment in delta.get("tool_calls") or ():
                 slot = self.calls.setdefault(int(fragment.get("index", len(self.calls))),
                                              {"id": "", "name": "", "arguments": []})
@@ -197,7 +208,8 @@ class _Assembler:
         return delta_text
 
     def completion(self, model: str, messages: list[Message]) -> Completion:
-        text = "".join(self.text)
+        refusal = "".join(self.refusal) or None
+        text = "".join(self.text) or refusal or ""
         calls = tuple(
             ToolCall(slot["id"] or f"call_{index}", slot["name"], "".join(slot["arguments"]))
             for index, slot in sorted(self.calls.items())
@@ -205,7 +217,7 @@ class _Assembler:
         for call in calls:
             if not call.name:
                 raise LLMResponseError(f"a streamed tool call (id {call.id!r}) never named its function")
-        return Completion(text=text, usage=_usage(self.usage, messages, _answer_text(text, calls)),
+        return Completion(text=text, refusal=refusal, usage=_usage(self.usage, messages, _answer_text(text, calls)),
                           model=self.model or model,
                           finish_reason=self.finish_reason or ("tool_calls" if calls else "stop"), tool_calls=calls)
 

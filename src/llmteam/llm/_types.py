@@ -87,7 +87,11 @@ class ToolCall:
 
 @dataclass
 class Completion:
-    """One model answer: the text, any tool calls, its token usage, the model that produced it and why it stopped."""
+    """One model answer: the text, any tool calls, its token usage, the model that produced it and why it stopped.
+
+    ``refusal``: the model's refusal message when it declined to answer (the wire format's ``message.refusal``);
+    ``text`` then holds that message too unless the model also wrote content.
+    """
 
     text: str
     usage: TokenUsage = field(default_factory=TokenUsage)
@@ -95,11 +99,12 @@ class Completion:
     finish_reason: str = "stop"
     raw: dict[str, Any] | None = field(default=None, repr=False)
     tool_calls: tuple[ToolCall, ...] = ()
+    refusal: str | None = None
 
     def __post_init__(self) -> None:
         # whatever the provider: text that is not valid Unicode (JSON can escape a lone UTF-16 surrogate) is made
         # valid here, before it is digested, audited, stored or shown (see llmteam._text.unicode_text)
-        for name in ("text", "model", "finish_reason"):
+        for name in ("text", "model", "finish_reason", "refusal"):
             value = getattr(self, name)
             if type(value) is str:
                 setattr(self, name, unicode_text(value))

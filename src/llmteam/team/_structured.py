@@ -120,6 +120,13 @@ class OutputSchema:
             return str(value.model_dump_json())
         return json.dumps(value, sort_keys=True, ensure_ascii=False)
 
+    def _refused(self, result: LoopResult) -> None:
+        """StructuredOutputError when the model refused to answer: no repair round asks it again."""
+        refusal = result.completion.refusal
+        if refusal:
+            raise StructuredOutputError(
+                f"agent {self.agent!r}: the model refused to answer with {self.name}: {refusal[:MAX_ERROR_CHARS]}")
+
     async def complete(self, llm: LLMProvider, ask: Ask, messages: list[Message],
                        options: Mapping[str, Any]) -> tuple[LoopResult, Any]:
         """Ask for the structured answer through ``ask`` (the step's model loop), with one repair round.
@@ -134,6 +141,7 @@ class OutputSchema:
         else:
             convo.append({"role": "system", "content": self.instructions()})
         first = await ask(convo, opts)
+        self._refused(first)
         try:
             value = self.parse(first.completion.text)
             return _canonical(first, self.dump(value)), value
@@ -143,6 +151,7 @@ class OutputSchema:
                   {"role": "user", "content": f"Your answer was invalid: {problem}\nAnswer again with only the "
                                               "corrected JSON."}]
         second = await ask(repair, opts)
+        self._refused(second)
         second.usage.add(first.usage)
         second.calls[:0] = first.calls
         try:
