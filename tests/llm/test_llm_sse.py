@@ -27,7 +27,7 @@ from llmteam.llm import (
     ToolCall,
     ToolSpec,
 )
-from llmteam.llm._sse import parse_completion
+from llmteam.llm._sse import MAX_REPORTED_TOKENS, parse_completion
 from llmteam.team import Agent, Team
 from llmteam.tools import tool
 
@@ -304,7 +304,7 @@ class _FakeResponse:
 
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.text(max_size=5),
+    st.none() | st.booleans() | st.integers() | st.integers(min_value=10**8) | st.text(max_size=5),
     lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=8), children, max_size=3),
     max_leaves=10,
 )
@@ -323,7 +323,8 @@ def test_any_2xx_body_parses_or_raises_response_error(body: object) -> None:
         assert "chat-completions format" in str(exc)
         return
     assert isinstance(completion.text, str) and isinstance(completion.model, str)
-    assert completion.usage.prompt_tokens >= 0 and completion.usage.completion_tokens >= 0
+    assert 0 <= completion.usage.prompt_tokens <= MAX_REPORTED_TOKENS
+    assert 0 <= completion.usage.completion_tokens <= MAX_REPORTED_TOKENS
 
 
 @settings(max_examples=100, deadline=None)

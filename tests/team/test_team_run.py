@@ -122,3 +122,21 @@ async def test_a_model_answer_with_a_lone_surrogate_escape_completes_as_valid_te
         assert stored is not None and stored.output == result.output
         assert (await rt.verify_audit())[0]
     await model.aclose()
+
+
+async def test_an_absurd_token_count_from_the_server_is_estimated_instead(chat_server: ChatServer,
+                                                                         tmp_path: Path) -> None:
+    """A server reporting 10**28 prompt tokens failed the run after its model call: the SQLite run store cannot hold
+    the count (OverflowError). Counts beyond any context window are estimated like missing ones."""
+    body = ('{"id":"c","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,"message":'
+            '{"role":"assistant","content":"ok"},"finish_reason":"stop"}],'
+            '"usage":{"prompt_tokens":10000000000000000000000000000,"completion_tokens":5,"total_tokens":5}}')
+    chat_server.answer = lambda req: Reply(body=body)
+    model = OpenAICompatible(chat_server.base_url, model="m", max_retries=0)
+    team = Team("t", llm=model, agents=[Agent("clerk", prompt="Handle {q}")])
+    async with team.runtime(f"sqlite:///{tmp_path}/runs.db", tenant="t1") as rt:
+        result = await rt.run({"q": "x"})
+        stored = await rt.get_run(result.run_id)
+    await model.aclose()
+    assert result.output == "ok" and 0 < result.usage.prompt_tokens < 100 and result.usage.completion_tokens == 5
+    assert stored is not None and stored.status == "completed" and stored.usage == result.usage

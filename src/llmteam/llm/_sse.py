@@ -86,9 +86,13 @@ async def _lines(response: Any, url: str, limit: int) -> AsyncIterator[str]:
         yield rest
 
 
+MAX_REPORTED_TOKENS = 10**9  # no context window is near this; a larger count is a broken or hostile server's
+
+
 def _token_count(reported: Any, text: str) -> int:
-    """The server's token count if it is a sane integer, else our estimate of ``text``."""
-    if isinstance(reported, int) and not isinstance(reported, bool) and reported >= 0:
+    """The server's token count if it is a sane integer (0 to :data:`MAX_REPORTED_TOKENS`), else our estimate of
+    ``text``: a count of 10**28 would overflow the stores' 64-bit integers and fail the run after its model call."""
+    if isinstance(reported, int) and not isinstance(reported, bool) and 0 <= reported <= MAX_REPORTED_TOKENS:
         return reported
     return count_tokens(text)
 
