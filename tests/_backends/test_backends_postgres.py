@@ -107,6 +107,23 @@ async def test_a_sql_error_is_raised_as_is_and_the_next_statement_runs(backend: 
     assert len(await pids(pg_pool)) == 2
 
 
+async def test_an_argument_the_driver_refuses_is_raised_as_is_not_as_a_lost_server(
+    backend: PostgresBackend, pg_pool: Any
+) -> None:
+    """An argument asyncpg cannot encode is the caller's error, named as asyncpg names it (a DataError), never
+    "PostgreSQL ... is unreachable", and it leaves the held connection in place."""
+    await backend.execute(RECORD_PID)
+    pool = await backend.pool()
+    for call in (lambda: backend.execute("INSERT INTO pids (pid) VALUES ($1)", "not a number"),
+                 lambda: pool.execute("INSERT INTO pids (pid) VALUES ($1)", "not a number"),
+                 lambda: pool.fetch("SELECT $1::int", "not a number")):
+        with pytest.raises(asyncpg.DataError, match="invalid input for query argument .* 'not a number'") as err:
+            await call()
+        assert not isinstance(err.value, StoreConnectionError)
+    await backend.execute(RECORD_PID)
+    assert len(set(await pids(pg_pool))) == 1  # the held connection was kept
+
+
 async def test_the_held_connection_goes_back_to_the_pool_every_lease_statements(
     backend: PostgresBackend, pg_pool: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
