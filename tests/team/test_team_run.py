@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -103,40 +104,39 @@ async def test_a_secret_output_is_not_logged_as_a_guessable_sha256() -> None:
         assert "output_hmac_sha256" in log
 
 
+async def run_on_raw_answer(chat_server: ChatServer, url: str, content: str, prompt_tokens: str) -> tuple[Any, ...]:
+    """One run of a one-agent team whose model server answers this JSON text as it is (what pydantic would not
+    write): ``content`` a JSON string literal, ``prompt_tokens`` a JSON number. Returns the result, the stored run
+    and whether the audit chain verifies."""
+    body = ('{"id":"c","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,"message":'
+            f'{{"role":"assistant","content":{content}}},"finish_reason":"stop"}}],'
+            f'"usage":{{"prompt_tokens":{prompt_tokens},"completion_tokens":5,"total_tokens":5}}}}')
+    chat_server.answer = lambda req: Reply(body=body)
+    model = OpenAICompatible(chat_server.base_url, model="m", max_retries=0)
+    team = Team("t", llm=model, agents=[Agent("clerk", prompt="Handle {q}")])
+    try:
+        async with team.runtime(url, tenant="t1") as rt:
+            result = await rt.run({"q": "x"})
+            return result, await rt.get_run(result.run_id), (await rt.verify_audit())[0]
+    finally:
+        await model.aclose()
+
+
 @pytest.mark.parametrize("url", ["memory://", "sqlite"])
 async def test_a_model_answer_with_a_lone_surrogate_escape_completes_as_valid_text(
         chat_server: ChatServer, tmp_path: Path, url: str) -> None:
     """A real server's JSON may escape a UTF-16 surrogate that is no character (``\\ud800``). The run used to die
     with a UnicodeEncodeError while digesting the output; it now completes with U+FFFD in its place."""
-    body = ('{"id":"c","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,"message":'
-            '{"role":"assistant","content":"refund \\ud800 sent"},"finish_reason":"stop"}],'
-            '"usage":{"prompt_tokens":3,"completion_tokens":2,"total_tokens":5}}')
-    chat_server.answer = lambda req: Reply(body=body)
-    model = OpenAICompatible(chat_server.base_url, model="m", max_retries=0)
-    team = Team("t", llm=model, agents=[Agent("clerk", prompt="Handle {q}")])
     url = url if url == "memory://" else f"sqlite:///{tmp_path}/runs.db"
-    async with team.runtime(url, tenant="t1") as rt:
-        result = await rt.run({"q": "x"})
-        stored = await rt.get_run(result.run_id)
-        assert result.output == "refund \ufffd sent"
-        assert stored is not None and stored.output == result.output
-        assert (await rt.verify_audit())[0]
-    await model.aclose()
+    result, stored, verified = await run_on_raw_answer(chat_server, url, '"refund \\ud800 sent"', "3")
+    assert result.output == "refund \ufffd sent"
+    assert stored is not None and stored.output == result.output and verified
 
 
 async def test_an_absurd_token_count_from_the_server_is_estimated_instead(chat_server: ChatServer,
                                                                          tmp_path: Path) -> None:
     """A server reporting 10**28 prompt tokens failed the run after its model call: the SQLite run store cannot hold
     the count (OverflowError). Counts beyond any context window are estimated like missing ones."""
-    body = ('{"id":"c","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,"message":'
-            '{"role":"assistant","content":"ok"},"finish_reason":"stop"}],'
-            '"usage":{"prompt_tokens":10000000000000000000000000000,"completion_tokens":5,"total_tokens":5}}')
-    chat_server.answer = lambda req: Reply(body=body)
-    model = OpenAICompatible(chat_server.base_url, model="m", max_retries=0)
-    team = Team("t", llm=model, agents=[Agent("clerk", prompt="Handle {q}")])
-    async with team.runtime(f"sqlite:///{tmp_path}/runs.db", tenant="t1") as rt:
-        result = await rt.run({"q": "x"})
-        stored = await rt.get_run(result.run_id)
-    await model.aclose()
+    result, stored, _ = await run_on_raw_answer(chat_server, f"sqlite:///{tmp_path}/runs.db", '"ok"', "1" + "0" * 28)
     assert result.output == "ok" and 0 < result.usage.prompt_tokens < 100 and result.usage.completion_tokens == 5
     assert stored is not None and stored.status == "completed" and stored.usage == result.usage
