@@ -34,6 +34,7 @@ from llmteam.llm._errors import (
 from llmteam.llm._openai import OpenAICompatible
 from llmteam.llm._retry import backoff_delay, parse_retry_after
 from llmteam.llm._scripted import ScriptedLLM
+from llmteam.llm._sse import MAX_RESPONSE_BYTES
 from llmteam.llm._types import (
     Completion,
     LLMProvider,
@@ -50,6 +51,7 @@ from llmteam.llm._types import (
 )
 
 __all__ = [
+    "MAX_RESPONSE_BYTES",
     "Completion",
     "LLMConfigError",
     "LLMConnectionError",

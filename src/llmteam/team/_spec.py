@@ -11,7 +11,7 @@ from typing import Any
 
 from llmteam._repr import bounded_repr
 from llmteam.config import settings
-from llmteam.llm import LLMProvider, OpenAICompatible, ScriptedLLM
+from llmteam.llm import MAX_RESPONSE_BYTES, LLMProvider, OpenAICompatible, ScriptedLLM
 from llmteam.team._errors import TeamConfigError
 from llmteam.team._key_envs import allowed, fallback_key, key_env_patterns, resolve_key
 from llmteam.team._team import Agent, Route, Team
@@ -31,9 +31,10 @@ _ROUTE_FIELDS = {"after", "to", "contains", "key"}
 _LIMIT_FIELDS = {"max_steps", "run_timeout"}
 _PROVIDER_FIELDS = {
     "scripted": {"provider", "model", "rules", "default", "delay"},
-    "openai": {"provider", "model", "base_url", "api_key_env", "timeout", "max_retries", "options"},
+    "openai": {"provider", "model", "base_url", "api_key_env", "timeout", "max_retries", "max_response_bytes",
+               "options"},
     "auto": {"provider", "model", "rules", "default", "delay", "base_url", "api_key_env", "timeout", "max_retries",
-             "options"},
+             "max_response_bytes", "options"},
 }
 _RULE_FIELDS = {"match", "regex", "answer"}
 
@@ -91,6 +92,7 @@ def provider_from_dict(data: Any, where: str, *, api_key_envs: Iterable[str] | N
             timeout=_typed(data, "timeout", (int, float), where, 60.0),
             max_retries=_typed(data, "max_retries", int, where, 3),
             default_options=_typed(data, "options", Mapping, where),
+            max_response_bytes=_typed(data, "max_response_bytes", int, where, MAX_RESPONSE_BYTES),
         )
     rules: list[tuple[Any, str]] = []
     for i, rule in enumerate(_typed(data, "rules", list, where, []) or []):
