@@ -35,9 +35,6 @@ _HINTS = {
     422: "the server rejected the request; check the model name and options",
 }
 
-_JSON_HEADERS = {"Content-Type": "application/json"}
-
-
 def json_body(payload: dict[str, Any]) -> bytes:
     """The request body: compact JSON in UTF-8, as httpx's ``json=`` writes it.
 
@@ -210,7 +207,7 @@ class OpenAICompatible:
         for attempt in range(self.max_retries + 1):
             retry_after: float | None = None
             try:
-                request = client.build_request("POST", self.url, content=body, headers=_JSON_HEADERS)
+                request = client.build_request("POST", self.url, content=body)  # the client's headers say JSON
                 response = await client.send(request, stream=True)  # read below, never without a bound
                 if response.status_code >= 300:
                     response = await read_answer(response, self.url, ERROR_BODY_BYTES, truncate=True)

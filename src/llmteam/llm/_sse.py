@@ -45,34 +45,35 @@ def _too_long(url: str, limit: int) -> LLMResponseError:
                             "max_response_bytes= if this model's answers are really that long)")
 
 
-async def read_answer(response: Any, url: str, limit: int, *, truncate: bool = False) -> Answer:
-    """The body of ``response`` (an httpx response opened with ``stream=True``), closed after; past ``limit``
-    bytes (decompressed) LLMResponseError, or with ``truncate`` just the first ``limit`` bytes."""
-    parts: list[bytes] = []
+async def _chunks(response: Any, url: str, limit: int, *, truncate: bool = False) -> AsyncIterator[bytes]:
+    """The body's chunks (decompressed), at most ``limit`` bytes in all: past it LLMResponseError, or with
+    ``truncate`` the chunks up to the limit and no more. The one place an answer's size is bounded."""
     size = 0
+    async for chunk in response.aiter_bytes():
+        if size + len(chunk) > limit:
+            if not truncate:
+                raise _too_long(url, limit)
+            yield chunk[: limit - size]
+            return
+        size += len(chunk)
+        yield chunk
+
+
+async def read_answer(response: Any, url: str, limit: int, *, truncate: bool = False) -> Answer:
+    """The body of ``response`` (an httpx response opened with ``stream=True``), closed after, read as
+    :func:`_chunks` bounds it."""
     try:
-        async for chunk in response.aiter_bytes():
-            if size + len(chunk) > limit:
-                if not truncate:
-                    raise _too_long(url, limit)
-                parts.append(chunk[: limit - size])
-                break
-            size += len(chunk)
-            parts.append(chunk)
+        content = b"".join([chunk async for chunk in _chunks(response, url, limit, truncate=truncate)])
     finally:
         await response.aclose()
-    return Answer(response.status_code, response.headers, response.reason_phrase, b"".join(parts))
+    return Answer(response.status_code, response.headers, response.reason_phrase, content)
 
 
 async def _lines(response: Any, url: str, limit: int) -> AsyncIterator[str]:
     """The lines of a streamed body (CR, LF or CRLF ends one), at most ``limit`` bytes in all (LLMResponseError)."""
     decoder = codecs.getincrementaldecoder("utf-8")("replace")
     pending: list[str] = []  # the start of a line not yet ended (a CRLF split between chunks adds a blank line)
-    size = 0
-    async for chunk in response.aiter_bytes():
-        size += len(chunk)
-        if size > limit:
-            raise _too_long(url, limit)
+    async for chunk in _chunks(response, url, limit):
         pieces = _LINE_BREAK.split(decoder.decode(chunk))
         if len(pieces) > 1:
             pending.append(pieces[0])
