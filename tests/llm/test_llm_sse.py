@@ -19,9 +19,11 @@ from openai.types.chat import ChatCompletion, ChatCompletionMessageParam
 from pydantic import TypeAdapter
 
 from llmteam.llm import (
+    MAX_TOOL_CALLS,
     Completion,
     LLMHTTPError,
     LLMResponseError,
+    Message,
     OpenAICompatible,
     TextDelta,
     ToolCall,
@@ -161,6 +163,30 @@ async def test_a_stream_past_max_response_bytes_is_refused_not_buffered(chat_ser
             async for event in llm.stream([{"role": "user", "content": "hi"}]):
                 events.append(event)
     assert events == []
+
+
+def _lookups(n: int) -> list[tuple[str, str, str]]:
+    return [(f"c{i}", "lookup", f'{{"number": "{i}"}}') for i in range(n)]
+
+
+async def test_an_answer_asking_for_more_than_max_tool_calls_is_refused_whole(chat_server: ChatServer) -> None:
+    """An attacker's move: one answer asking for 5,000 tool calls (~300 KB, far inside the byte bound) would be
+    governed call by call (5,000 refusals, audit records and tool messages). It is refused whole, read whole or
+    streamed, before the calls are built; MAX_TOOL_CALLS of them still parse."""
+    chat_server.script(completion(None, _lookups(5_000)), completion(None, _lookups(MAX_TOOL_CALLS)))
+    ask: list[Message] = [{"role": "user", "content": "invoices"}]
+    async with client(chat_server) as llm:
+        with pytest.raises(LLMResponseError, match=f"5,000 tool calls in one answer; at most {MAX_TOOL_CALLS}"):
+            await llm.complete(ask, tools=[SPEC])
+        assert len((await llm.complete(ask, tools=[SPEC])).tool_calls) == MAX_TOOL_CALLS
+    assert len(chat_server.requests) == 2  # not retried: the same answer would come again
+    fragments = [chunk({"tool_calls": [{"index": i, "id": f"c{i}", "type": "function",
+                                        "function": {"name": "lookup", "arguments": "{}"}}]}) for i in range(5_000)]
+    chat_server.answer = lambda req: [chunk({"role": "assistant", "content": ""}), *fragments, chunk({}, "tool_calls")]
+    async with client(chat_server) as llm:
+        with pytest.raises(LLMResponseError, match=f"asked for {MAX_TOOL_CALLS + 1} tool calls in one answer"):
+            async for _ in llm.stream(ask, tools=[SPEC]):
+                pass
 
 
 async def test_a_refusal_is_read_whole_or_streamed(chat_server: ChatServer) -> None:

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from llmteam.audit import AuditEventType, AuditQuery
-from llmteam.llm import Completion, ScriptedLLM, ToolCall
+from llmteam.llm import MAX_TOOL_CALLS, Completion, LLMResponseError, ScriptedLLM, ToolCall
 from llmteam.team import Agent, Team, TeamConfigError, ToolLoopError
 from llmteam.tools import ToolFailedError, ToolPolicy, ToolRequest, digest, tool
 
@@ -100,6 +100,24 @@ async def test_the_loop_stops_after_max_tool_rounds() -> None:
     assert len(RECEIVED) == 3 and llm.call_count == 4
     assert run.status == "failed"
     assert sum(r.event_type is AuditEventType.ACTION_COMPLETED for r in records) == 3
+
+
+async def test_an_answer_asking_for_more_than_max_tool_calls_fails_the_step_before_any_call() -> None:
+    """Whatever the provider (here a script, as a custom provider would build it): an answer asking for more than
+    MAX_TOOL_CALLS tools at once is refused whole. It used to be governed call by call: 5,000 calls meant 5,000
+    audited refusals and 5,000 tool messages sent back to the model."""
+    llm = once_then([ToolCall.of("lookup", {"number": str(i)}) for i in range(5_000)])
+    team = Team("t", llm=llm, agents=[Agent("clerk", prompt="Do {q}", tools=[lookup])])
+    async with team.runtime("memory://", tenant="acme") as rt:
+        with pytest.raises(LLMResponseError, match=f"5,000 tool calls in one answer; at most {MAX_TOOL_CALLS}"):
+            await rt.run({"q": "x"})
+        records = await audit_records(rt)
+        (run,) = await rt.runs()
+    assert run.status == "failed" and "5,000 tool calls" in (run.error or "")
+    assert RECEIVED == [] and not [r for r in records if r.resource_type == "tool"]
+    with pytest.raises(LLMResponseError, match="129 tool calls"):
+        Completion("", tool_calls=(ToolCall.of("lookup"),) * (MAX_TOOL_CALLS + 1))
+    assert len(Completion("", tool_calls=(ToolCall.of("lookup"),) * MAX_TOOL_CALLS).tool_calls) == MAX_TOOL_CALLS
 
 
 class PlainProvider:

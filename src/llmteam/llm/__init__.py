@@ -36,6 +36,7 @@ from llmteam.llm._retry import backoff_delay, parse_retry_after
 from llmteam.llm._scripted import ScriptedLLM
 from llmteam.llm._sse import MAX_RESPONSE_BYTES
 from llmteam.llm._types import (
+    MAX_TOOL_CALLS,
     Completion,
     LLMProvider,
     Message,
@@ -52,6 +53,7 @@ from llmteam.llm._types import (
 
 __all__ = [
     "MAX_RESPONSE_BYTES",
+    "MAX_TOOL_CALLS",
     "Completion",
     "LLMConfigError",
     "LLMConnectionError",

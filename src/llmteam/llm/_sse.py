@@ -16,6 +16,7 @@ from llmteam.llm._types import (
     TextDelta,
     TokenUsage,
     ToolCall,
+    check_tool_call_count,
     count_tokens,
     message_text,
 )
@@ -106,11 +107,12 @@ def _arguments(value: Any) -> str:
     return json.dumps(value)  # a few servers send the arguments as an object rather than JSON text
 
 
-def _tool_calls(raw: Any) -> tuple[ToolCall, ...]:
+def _tool_calls(raw: Any, source: str) -> tuple[ToolCall, ...]:
     if raw is None:
         return ()
     if not isinstance(raw, list):
         raise TypeError(f"tool_calls is {type(raw).__name__}, not a list")
+    check_tool_call_count(len(raw), source)
     calls: list[ToolCall] = []
     for item in raw:
         function = item.get("function") if isinstance(item, dict) else None
@@ -144,7 +146,7 @@ def parse_completion(response: Any, url: str, model: str, messages: list[Message
         refusal = message.get("refusal") or None
         if refusal is not None and not isinstance(refusal, str):
             raise TypeError(f"refusal is {type(refusal).__name__}")
-        calls = _tool_calls(message.get("tool_calls"))
+        calls = _tool_calls(message.get("tool_calls"), f"POST {url}")
     except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
         raise LLMResponseError(
             f"POST {url} answered {response.status_code} but not in the chat-completions format "
@@ -202,6 +204,7 @@ class _Assembler:
             for fragment in delta.get("tool_calls") or ():
                 slot = self.calls.setdefault(int(fragment.get("index", len(self.calls))),
                                              {"id": "", "name": "", "arguments": []})
+                check_tool_call_count(len(self.calls), f"POST {url}")
                 function = fragment.get("function") or {}
                 slot["id"] = fragment.get("id") or slot["id"]
                 slot["name"] = function.get("name") or slot["name"]

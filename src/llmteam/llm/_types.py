@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, Union, runtime_checkable
 
 from llmteam._text import unicode_text
+from llmteam.llm._errors import LLMResponseError
 
 Message = dict[str, Any]
 """A chat message: ``{"role": "system"|"user"|"assistant", "content": str}``; an assistant message may carry
@@ -22,12 +23,30 @@ Message = dict[str, Any]
 message answers one of them."""
 
 ROLES = frozenset({"system", "user", "assistant", "tool"})
+MAX_TOOL_CALLS = 128
+"""The most tool calls one model answer may ask for; an answer asking for more is refused whole
+(:func:`check_tool_call_count`). Governance runs at most 64 of one answer's calls and refuses the rest one by one."""
 _TOKEN_RE = re.compile(r"\w+|[^\w\s]")
 
 
 def count_tokens(text: str) -> int:
     """A deterministic token estimate (words and punctuation marks) for providers that report no usage."""
     return len(_TOKEN_RE.findall(text))
+
+
+def check_tool_call_count(count: int, source: str) -> None:
+    """Refuse an answer of ``source`` (a model, a URL) asking for ``count`` > :data:`MAX_TOOL_CALLS` tool calls.
+
+    Each call would be governed, audited and answered with a tool message: a broken or hostile model (or server)
+    could otherwise turn one answer of a few hundred kilobytes into thousands of audit records. Providers check as
+    they read an answer (before building its calls); :class:`Completion` checks whatever a provider built.
+    """
+    if count > MAX_TOOL_CALLS:
+        raise LLMResponseError(
+            f"{source} asked for {count:,} tool calls in one answer; at most {MAX_TOOL_CALLS} are accepted, so "
+            "the answer is refused whole (a model asking for that many at once is broken or hostile: ask it for "
+            "fewer calls at a time)"
+        )
 
 
 @dataclass
@@ -108,6 +127,7 @@ class Completion:
             value = getattr(self, name)
             if type(value) is str:
                 setattr(self, name, unicode_text(value))
+        check_tool_call_count(len(self.tool_calls), f"model {self.model!r}")
 
     def to_message(self) -> Message:
         """The assistant message to append to the conversation before the tool results."""
