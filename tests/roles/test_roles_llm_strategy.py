@@ -3,7 +3,7 @@ import json
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from llmteam.roles import DEFAULT_PROMPT_TEMPLATE, LLMBasedStrategy, OrchestrationContext
+from llmteam.roles import DEFAULT_PROMPT_TEMPLATE, LLMBasedStrategy, OrchestrationContext, PipelineOrchestrator
 from llmteam.roles._llm_strategy import MAX_TARGETS, parse_decision, safe_format
 
 
@@ -95,3 +95,39 @@ def test_any_output_gives_a_valid_decision(answer: str) -> None:
 @given(st.text())
 def test_any_template_formats(template: str) -> None:
     assert isinstance(safe_format(template, {"current_step": "s"}), str)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from(["a", "\\ud800", "\\udcff", "\\ud83d\\ude00", "\ud800", " "]), max_size=6),
+       st.lists(st.sampled_from(["b", "\\udbff", "\udfff", "x"]), min_size=1, max_size=4))
+def test_a_decision_is_valid_unicode_whatever_the_model_escapes(reason: list[str], target: list[str]) -> None:
+    """A custom provider's ``generate()`` returns any str, and JSON can escape a lone UTF-16 surrogate
+    (``"\\ud800"``): the reason and targets used to keep it, and the run's history then failed to encode as UTF-8
+    (a UnicodeEncodeError wherever it was written). Lone surrogates become U+FFFD; a pair stays its character."""
+    answer = f'{{"decision": "route", "targets": ["{"".join(target)}"], "reason": "{"".join(reason)}"}}'
+    d = parse_decision(answer)
+    assert d.decision_type == "route" and len(d.target_agents) == 1
+    for text in (d.reason, *d.target_agents):
+        text.encode("utf-8")
+    assert d.reason == json.loads(answer.encode("utf-8", "surrogatepass").decode("utf-8", "surrogatepass"))[
+        "reason"].encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+
+
+async def test_a_run_routed_on_a_lone_surrogate_keeps_a_history_that_encodes() -> None:
+    class Agent:
+        async def process(self, state: dict[str, object]) -> dict[str, object]:
+            return {"done": True}
+
+    answers = iter(['{"decision": "route", "targets": ["a"], "reason": "odd \ud800"}',
+                    '{"decision": "end", "reason": "x\\udcff"}'])
+    pipeline = PipelineOrchestrator("p", strategy=LLMBasedStrategy(FakeLLM(None)))
+    pipeline.strategy.llm.generate = lambda prompt: _answer(next(answers))  # type: ignore[attr-defined]
+    pipeline.register_agent("a", Agent())
+    await pipeline.orchestrate("r1", {})
+    history = pipeline.get_execution_history()
+    assert [h["decision"]["reason"] for h in history] == ["odd \ufffd", "x\ufffd"]
+    json.dumps(history, ensure_ascii=False).encode("utf-8")
+
+
+async def _answer(text: str) -> str:
+    return text

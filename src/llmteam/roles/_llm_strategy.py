@@ -7,6 +7,7 @@ import math
 import re
 from typing import Any, Protocol
 
+from llmteam._text import unicode_text
 from llmteam.roles._orchestration import (
     DECISION_TYPES,
     OrchestrationContext,
@@ -120,8 +121,11 @@ def parse_decision(response: Any) -> OrchestrationDecision:
         return parse_error()
     reason = obj.get("reason", "llm_decision")
     reason = reason if isinstance(reason, str) else json.dumps(reason, default=str)[:MAX_REASON_CHARS]
+    # a custom provider's text, or a JSON escape, can hold a lone surrogate: the decision goes into the run's
+    # history and mining events, so its text is made valid Unicode here (see llmteam._text.unicode_text)
     return OrchestrationDecision(
-        decision.strip().lower(), list(targets), reason[:MAX_REASON_CHARS], _confidence(obj.get("confidence"))
+        decision.strip().lower(), [unicode_text(t) for t in targets], unicode_text(reason[:MAX_REASON_CHARS]),
+        _confidence(obj.get("confidence")),
     )
 
 
