@@ -1,11 +1,11 @@
-"""unicode_text: text from outside (a model's answer) made valid Unicode, pairs joined, lone surrogates replaced."""
+"""is_unicode and unicode_text: text from outside (a model's answer) made valid Unicode, lone surrogates replaced."""
 
 from __future__ import annotations
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from llmteam._text import unicode_text
+from llmteam._text import is_unicode, unicode_text
 
 
 def test_split_pairs_are_joined_and_lone_surrogates_replaced() -> None:
@@ -39,3 +39,16 @@ def test_any_valid_text_split_into_utf16_code_units_is_rejoined(text: str) -> No
     units = text.encode("utf-16-le")
     split = "".join(chr(int.from_bytes(units[i:i + 2], "little")) for i in range(0, len(units), 2))
     assert unicode_text(split) == text
+
+
+@settings(max_examples=300, deadline=None)
+@given(_ANY_CODE_POINT)
+def test_is_unicode_is_exactly_having_a_utf8_form(text: str) -> None:
+    """The one check behind the SQL stores' text check, the audit checksum's error and unicode_text."""
+    try:
+        text.encode("utf-8")
+        encodes = True
+    except UnicodeEncodeError:
+        encodes = False
+    assert is_unicode(text) is encodes
+    assert (unicode_text(text) is text) is encodes

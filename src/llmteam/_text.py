@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-__all__ = ["unicode_text"]
+__all__ = ["is_unicode", "unicode_text"]
+
+
+def is_unicode(text: str) -> bool:
+    """True when ``text`` has a UTF-8 form: it holds no lone UTF-16 surrogate (the only str that has none)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def unicode_text(text: str) -> str:
@@ -13,8 +22,6 @@ def unicode_text(text: str) -> str:
     surrogate left alone is replaced by U+FFFD, the replacement character, as a lenient UTF-8 decoder does. Valid
     text is returned as it is (the same object).
     """
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
-    return text
+    if is_unicode(text):
+        return text
+    return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any, Protocol
 
+from llmteam._text import is_unicode
 from llmteam.audit.verifier import canonical_json as nested_json  # the SQL stores' text of a nested field
 from llmteam.config import audit_hmac_key
 
@@ -68,20 +69,12 @@ def utf8(canonical: str) -> bytes:
         return canonical.encode("utf-8")
     except UnicodeEncodeError as exc:
         fields = json.loads(canonical)  # the canonical text is JSON, and a str holds the surrogate as it is
-        name = next((k for k, v in fields.items() if _unencodable(nested_json(v))), "?")
+        name = next((k for k, v in fields.items() if not is_unicode(nested_json(v))), "?")
         raise ValueError(
             f"audit field {name!r} holds a lone surrogate {canonical[exc.start]!r}, which is not text (undecoded "
             "bytes?): decode the bytes it came from properly, or replace it (text.encode('utf-8', 'replace')"
             ".decode()) before logging"
         ) from None
-
-
-def _unencodable(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return True
-    return False
 
 
 def digest(canonical: str, key: bytes | None) -> str:
