@@ -11,6 +11,7 @@ import yaml
 from llmteam.context import SensitivityLevel
 from llmteam.llm import OpenAICompatible, ScriptedLLM
 from llmteam.team import RoutingError, TeamConfigError, load_team, team_from_dict
+from llmteam.tools._mcp_stdio import MAX_MESSAGE_BYTES
 
 from .._support.chat_server import text_server
 
@@ -181,6 +182,8 @@ def _tools_team(tools: str, servers: str = "") -> str:
     ("[]", "mcp_servers: [{name: s, command: x}, {name: s, url: 'http://h/mcp'}]\n",
      "a second MCP server is named 's'"),
     ("[]", "mcp_servers: [{name: s, comand: x}]\n", r"unknown field 'comand' \(did you mean 'command'\?\)"),
+    ("[]", "mcp_servers: [{name: s, command: x, max_message_bytes: 0}]\n",
+     r"mcp_servers\[0\]: MCP server 's': max_message_bytes=0 must be a positive number of bytes"),
 ])
 def test_yaml_tool_and_mcp_errors_name_the_field(tools: str, servers: str, match: str) -> None:
     with pytest.raises(TeamConfigError, match=match):
@@ -196,6 +199,13 @@ def test_yaml_env_from_passes_only_named_allowed_variables(monkeypatch: pytest.M
     widened = "mcp_servers: [{name: s, command: x, env_from: [BILLING_TOKEN]}]\n"
     team = load_team(_tools_team("[]", widened), api_key_envs=["BILLING_TOKEN"])
     assert team.mcp_servers[0].env == {"BILLING_TOKEN": "t0k"}
+
+
+def test_yaml_sets_an_mcp_servers_message_bound() -> None:
+    bounded = load_team(_tools_team("[]", "mcp_servers: [{name: s, command: x, max_message_bytes: 65536}]\n"))
+    assert bounded.mcp_servers[0].max_message_bytes == 65536
+    assert load_team(_tools_team("[]", "mcp_servers: [{name: s, command: x}]\n")).mcp_servers[0].max_message_bytes \
+        == MAX_MESSAGE_BYTES
 
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "support_team.yaml"

@@ -60,6 +60,12 @@ async def sleep(seconds: float) -> str:
     return "slept"
 
 
+@server.tool()
+def text_of(size: int) -> str:
+    """``size`` characters of text (for the message bound)."""
+    return "x" * size
+
+
 if __name__ == "__main__":
     if sys.argv[1:2] == ["http"]:
         server.settings.host = "127.0.0.1"

@@ -171,6 +171,33 @@ async def test_a_server_that_cannot_start_is_a_clear_error_and_leaks_nothing() -
     assert live <= before
 
 
+async def test_a_server_writing_an_endless_line_is_cut_off_at_max_message_bytes() -> None:
+    """An attacker's move: a "server" writes 5 MB without a newline and keeps the pipe open. The SDK's reader
+    buffered it all (and recopied its buffer per chunk) until connect_timeout; the open now fails at the bound,
+    naming it, and leaves no process behind."""
+    before = {c.pid for c in psutil.Process().children(recursive=True)}
+    flood = "import sys, time; sys.stdout.write('x' * 5_000_000); sys.stdout.flush(); time.sleep(120)"
+    with pytest.raises(MCPError, match="wrote a message longer than 1,000,000 bytes"):
+        async with MCPServer("flood", command=sys.executable, args=["-c", flood], max_message_bytes=1_000_000,
+                             connect_timeout=60):
+            pass
+    live = {c.pid for c in psutil.Process().children(recursive=True) if c.status() != psutil.STATUS_ZOMBIE}
+    assert live <= before
+
+
+async def test_a_result_past_max_message_bytes_fails_the_call_and_the_session_clearly() -> None:
+    srv = stdio_server(max_message_bytes=200_000)
+    async with srv:
+        text_of = srv.tool("text_of")
+        assert len((await text_of.invoke({"size": 60_000}))["result"]) == 60_000
+        with pytest.raises(MCPToolError, match="wrote a message longer than 200,000 bytes"):
+            await text_of.invoke({"size": 300_000})
+        with pytest.raises(MCPToolError, match="close and open the server again"):
+            await srv.tool("add").invoke({"a": 1, "b": 2})  # at once, not after the call timeout
+    async with srv:  # opened again: a fresh session
+        assert (await srv.tool("add").invoke({"a": 1, "b": 2}))["result"] == 3
+
+
 async def test_a_tool_declared_on_a_closed_server_fails_clearly_when_called() -> None:
     srv = stdio_server()
     add = srv.tool("add")
@@ -190,6 +217,8 @@ async def test_a_tool_declared_on_a_closed_server_fails_clearly_when_called() ->
         ({"command": "x", "env": {"A": 1}}, "env must map strings"),
         ({"command": "x", "timeout": 0}, "timeout=0"),
         ({"command": "x", "prefix": "a.b"}, "prefix 'a.b'"),
+        ({"command": "x", "max_message_bytes": 0}, "max_message_bytes=0 must be a positive number of bytes"),
+        ({"command": "x", "max_message_bytes": True}, "max_message_bytes=True"),
     ],
 )
 def test_bad_configuration_is_refused_with_the_bad_value(kwargs: dict[str, object], message: str) -> None:

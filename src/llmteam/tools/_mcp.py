@@ -8,7 +8,8 @@ result raises :class:`MCPToolError` (which the tool loop turns into a tool-error
 
 Open and close an ``MCPServer`` in the same task (``async with``): the SDK's transports are anyio task groups.
 A stdio server gets only the SDK's safe default environment (PATH, HOME, ...) plus ``env``: no secrets leak
-into it by accident; closing ends the subprocess (stdin closed, then terminate, then kill).
+into it by accident; closing ends the subprocess (stdin closed, then terminate, then kill). A stdio server's
+messages are read by :mod:`llmteam.tools._mcp_stdio`, which bounds each one (``max_message_bytes``).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from llmteam.tools._errors import ToolError
+from llmteam.tools._mcp_stdio import MAX_MESSAGE_BYTES, bounded_stdio_client, overflow_text
 from llmteam.tools._tool import NAME_RE as TOOL_NAME_RE
 from llmteam.tools._tool import Tool
 
@@ -83,7 +85,8 @@ class MCPServer:
 
     Give ``command`` (and ``args``, ``env``, ``cwd``) to start a stdio server as a subprocess, or ``url`` for a
     streamable-HTTP server (``headers`` are sent with every request). ``include`` keeps only the named tools;
-    ``prefix`` is put before each tool's name (to keep two servers' tools apart); ``timeout`` bounds each call.
+    ``prefix`` is put before each tool's name (to keep two servers' tools apart); ``timeout`` bounds each call;
+    ``max_message_bytes`` bounds each message a stdio server writes (past it the session ends).
     """
 
     def __init__(
@@ -100,6 +103,7 @@ class MCPServer:
         prefix: str = "",
         timeout: float = 60.0,
         connect_timeout: float = 30.0,
+        max_message_bytes: int = MAX_MESSAGE_BYTES,
     ) -> None:
         if not isinstance(name, str) or not SERVER_NAME_RE.fullmatch(name):
             raise MCPError(f"MCP server name {name!r} is not valid; use 1-63 letters, digits, '_' or '-'")
@@ -127,6 +131,11 @@ class MCPServer:
         self.prefix = prefix
         self.timeout = _check_positive(timeout, f"MCP server {name!r}: timeout")
         self.connect_timeout = _check_positive(connect_timeout, f"MCP server {name!r}: connect_timeout")
+        if isinstance(max_message_bytes, bool) or not isinstance(max_message_bytes, int) or max_message_bytes < 1:
+            raise MCPError(f"MCP server {name!r}: max_message_bytes={max_message_bytes!r} must be a positive number "
+                           f"of bytes (default {MAX_MESSAGE_BYTES:,})")
+        self.max_message_bytes = max_message_bytes
+        self._ended = ""  # why the session ended, when it was our doing (a message past max_message_bytes)
         self.tools: list[Tool] = []
         self._declared: dict[str, Tool] = {}
         self.server_info: dict[str, Any] = {}
@@ -177,6 +186,7 @@ class MCPServer:
             raise MCPError("MCP support needs the 'mcp' package: pip install 'llmteam[mcp]'") from None
         ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._stop = asyncio.Event()
+        self._ended = ""
         task = asyncio.create_task(self._serve(ready), name=f"mcp-server-{self.name}")
         try:
             await ready
@@ -214,7 +224,7 @@ class MCPServer:
                 ready.set_exception(exc)
                 return
             where = self.url or " ".join([self.command or "", *self.args])
-            error = MCPError(f"cannot open MCP server {self.name!r} ({where}): {_describe(exc)}")
+            error = MCPError(f"cannot open MCP server {self.name!r} ({where}): {self._failure(exc)}")
             error.__cause__ = exc
             ready.set_exception(error)
         finally:
@@ -233,12 +243,25 @@ class MCPServer:
             read, write, _ = await stack.enter_async_context(streamable_http_client(self.url, http_client=client))
             return read, write
         from mcp import StdioServerParameters
-        from mcp.client.stdio import stdio_client
 
         assert self.command is not None
         params = StdioServerParameters(command=self.command, args=self.args, env=self.env, cwd=self.cwd)
-        read, write = await stack.enter_async_context(stdio_client(params, errlog=sys.stderr))
+        if sys.platform == "win32":  # pragma: no cover - the SDK's own transport (its messages are not bounded)
+            from mcp.client.stdio import stdio_client
+
+            read, write = await stack.enter_async_context(stdio_client(params, errlog=sys.stderr))
+        else:
+            read, write = await stack.enter_async_context(
+                bounded_stdio_client(params, self.max_message_bytes, sys.stderr, self._overflowed))
         return read, write
+
+    def _overflowed(self) -> None:
+        self._ended = overflow_text(self.name, self.max_message_bytes)
+        logger.error("%s", self._ended)
+
+    def _failure(self, exc: BaseException) -> str:
+        """What went wrong, for an error message: why we ended the session when we did, else the error itself."""
+        return self._ended or _describe(exc)
 
     async def _list_tools(self, session: ClientSession) -> list[Tool]:
         tools: list[Tool] = []
@@ -288,15 +311,17 @@ class MCPServer:
         session = self._session
         if session is None:
             raise MCPToolError(f"MCP server {self.name!r} is closed; tool {tool!r} cannot be called")
+        if self._ended:  # the session is over: fail now rather than wait out the timeout for an answer never read
+            raise MCPToolError(f"MCP tool {self.name}:{tool} failed: {self._ended}; close and open the server again")
         from mcp.shared.exceptions import McpError
 
         try:
             result = await session.call_tool(tool, dict(arguments),
                                              read_timeout_seconds=timedelta(seconds=self.timeout))
         except McpError as exc:
-            raise MCPToolError(f"MCP tool {self.name}:{tool} failed: {exc}"[:MAX_ERROR_CHARS]) from exc
+            raise MCPToolError(f"MCP tool {self.name}:{tool} failed: {self._ended or exc}"[:MAX_ERROR_CHARS]) from exc
         except Exception as exc:  # the transport broke (server gone): still a tool error, never a crash
-            raise MCPToolError(f"MCP tool {self.name}:{tool} failed: {_describe(exc)}"[:MAX_ERROR_CHARS]) from exc
+            raise MCPToolError(f"MCP tool {self.name}:{tool} failed: {self._failure(exc)}"[:MAX_ERROR_CHARS]) from exc
         if result.isError:
             detail = _result_text(result) or "no detail given"
             raise MCPToolError(f"MCP tool {self.name}:{tool} returned an error: {detail}"[:MAX_ERROR_CHARS])
