@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import gzip
 import json
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import AsyncIterator, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import psutil
@@ -185,8 +188,11 @@ async def test_a_server_writing_an_endless_line_is_cut_off_at_max_message_bytes(
     assert live <= before
 
 
-async def test_a_result_past_max_message_bytes_fails_the_call_and_the_session_clearly() -> None:
-    srv = stdio_server(max_message_bytes=200_000)
+@pytest.mark.parametrize("transport", ["stdio", "http"])
+async def test_a_result_past_max_message_bytes_fails_the_call_and_the_session_clearly(
+        transport: str, request: pytest.FixtureRequest) -> None:
+    srv = stdio_server(max_message_bytes=200_000) if transport == "stdio" else MCPServer(
+        "test", url=request.getfixturevalue("http_url"), max_message_bytes=200_000)
     async with srv:
         text_of = srv.tool("text_of")
         assert len((await text_of.invoke({"size": 60_000}))["result"]) == 60_000
@@ -196,6 +202,48 @@ async def test_a_result_past_max_message_bytes_fails_the_call_and_the_session_cl
             await srv.tool("add").invoke({"a": 1, "b": 2})  # at once, not after the call timeout
     async with srv:  # opened again: a fresh session
         assert (await srv.tool("add").invoke({"a": 1, "b": 2}))["result"] == 3
+
+
+class _HostileMCP(BaseHTTPRequestHandler):
+    """An "MCP server" over HTTP that answers every POST with one endless JSON body, or a gzip-encoded one."""
+
+    gzip = False
+
+    def do_POST(self) -> None:  # noqa: N802 - the http.server hook's name
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        body = gzip.compress(b"{}") if self.gzip else b'{"jsonrpc": "2.0", "id": 0, "result": "' + b"x" * 5_000_000
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        if self.gzip:
+            self.send_header("Content-Encoding", "gzip")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.mark.parametrize(("compressed", "match"), [
+    (False, "wrote a message longer than 1,000,000 bytes"),
+    (True, "answered with Content-Encoding 'gzip' though asked for none"),
+])
+async def test_an_http_server_answering_an_endless_body_is_cut_off_at_max_message_bytes(
+        compressed: bool, match: str) -> None:
+    """An attacker's move over HTTP: a 5 MB answer to initialize (the SDK read it whole, failed to parse it and
+    waited out connect_timeout), or a compressed answer whose size the bound could not see."""
+    handler = type("Handler", (_HostileMCP,), {"gzip": compressed})
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        with pytest.raises(MCPError, match=match):
+            async with MCPServer("hostile", url=f"http://127.0.0.1:{httpd.server_address[1]}/mcp",
+                                 max_message_bytes=1_000_000, connect_timeout=60):
+                pass
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
 
 
 async def test_a_tool_declared_on_a_closed_server_fails_clearly_when_called() -> None:

@@ -8,17 +8,19 @@ result raises :class:`MCPToolError` (which the tool loop turns into a tool-error
 
 Open and close an ``MCPServer`` in the same task (``async with``): the SDK's transports are anyio task groups.
 A stdio server gets only the SDK's safe default environment (PATH, HOME, ...) plus ``env``: no secrets leak
-into it by accident; closing ends the subprocess (stdin closed, then terminate, then kill). A stdio server's
-messages are read by :mod:`llmteam.tools._mcp_stdio`, which bounds each one (``max_message_bytes``).
+into it by accident; closing ends the subprocess (stdin closed, then terminate, then kill). Every message a
+server sends is bounded (``max_message_bytes``): over stdio by :mod:`llmteam.tools._mcp_stdio`, over HTTP by
+:mod:`llmteam.tools._mcp_http`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AsyncExitStack
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -86,7 +88,7 @@ class MCPServer:
     Give ``command`` (and ``args``, ``env``, ``cwd``) to start a stdio server as a subprocess, or ``url`` for a
     streamable-HTTP server (``headers`` are sent with every request). ``include`` keeps only the named tools;
     ``prefix`` is put before each tool's name (to keep two servers' tools apart); ``timeout`` bounds each call;
-    ``max_message_bytes`` bounds each message a stdio server writes (past it the session ends).
+    ``max_message_bytes`` bounds each message the server sends (past it the session ends).
     """
 
     def __init__(
@@ -136,6 +138,7 @@ class MCPServer:
                            f"of bytes (default {MAX_MESSAGE_BYTES:,})")
         self.max_message_bytes = max_message_bytes
         self._ended = ""  # why the session ended, when it was our doing (a message past max_message_bytes)
+        self._cut: Callable[[], None] | None = None  # ends an HTTP session's read stream
         self.tools: list[Tool] = []
         self._declared: dict[str, Tool] = {}
         self.server_info: dict[str, Any] = {}
@@ -186,7 +189,7 @@ class MCPServer:
             raise MCPError("MCP support needs the 'mcp' package: pip install 'llmteam[mcp]'") from None
         ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._stop = asyncio.Event()
-        self._ended = ""
+        self._ended, self._cut = "", None
         task = asyncio.create_task(self._serve(ready), name=f"mcp-server-{self.name}")
         try:
             await ready
@@ -237,11 +240,15 @@ class MCPServer:
             import httpx
             from mcp.client.streamable_http import streamable_http_client
 
+            from llmteam.tools._mcp_http import BoundedLines
+
             # the read timeout covers the server's long-lived event stream; each call has its own (self.timeout)
             timeout = httpx.Timeout(self.connect_timeout, read=max(SSE_READ_TIMEOUT, self.timeout))
-            client = await stack.enter_async_context(httpx.AsyncClient(headers=self.headers, timeout=timeout))
+            bounded = BoundedLines(self.max_message_bytes, self._overflowed)
+            client = await stack.enter_async_context(
+                httpx.AsyncClient(headers=self.headers, timeout=timeout, transport=bounded))
             read, write, _ = await stack.enter_async_context(streamable_http_client(self.url, http_client=client))
-            return read, write
+            return await self._relayed(stack, read), write
         from mcp import StdioServerParameters
 
         assert self.command is not None
@@ -255,9 +262,30 @@ class MCPServer:
                 bounded_stdio_client(params, self.max_message_bytes, sys.stderr, self._overflowed))
         return read, write
 
+    async def _relayed(self, stack: AsyncExitStack, read: Any) -> Any:
+        """``read`` passed on through a stream this server can cut (:meth:`_overflowed`): the SDK's HTTP transport
+        reports a failed response to the session but keeps the session open, so a call would wait out its timeout."""
+        import anyio
+
+        send, receive = anyio.create_memory_object_stream[Any](0)
+        self._cut = send.close  # the last sender closing ends the session's read stream
+
+        async def relay() -> None:
+            with send, contextlib.suppress(anyio.ClosedResourceError, anyio.BrokenResourceError):
+                async for message in read:
+                    await send.send(message)
+
+        tasks = await stack.enter_async_context(anyio.create_task_group())
+        stack.callback(tasks.cancel_scope.cancel)  # unwound first: the relay may be waiting for the next message
+        tasks.start_soon(relay)
+        return receive
+
     def _overflowed(self) -> None:
+        """A message past ``max_message_bytes``: note why and end the session (pending calls fail at once)."""
         self._ended = overflow_text(self.name, self.max_message_bytes)
         logger.error("%s", self._ended)
+        if self._cut is not None:
+            self._cut()
 
     def _failure(self, exc: BaseException) -> str:
         """What went wrong, for an error message: why we ended the session when we did, else the error itself."""
