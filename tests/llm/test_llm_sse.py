@@ -165,6 +165,18 @@ async def test_a_stream_past_max_response_bytes_is_refused_not_buffered(chat_ser
     assert events == []
 
 
+async def test_a_long_stream_is_bounded_by_bytes_alone_as_a_whole_answer_is(chat_server: ChatServer) -> None:
+    """A 9,000,000-character answer (inside the default 32 MiB) used to fail streamed, at a second bound of
+    8,000,000 characters that a whole answer of the same size never met and ``max_response_bytes`` did not move."""
+    pieces = ["y" * 100_000] * 90
+    chat_server.answer = lambda req: text_stream(*pieces)
+    async with client(chat_server) as llm:
+        events = [e async for e in llm.stream([{"role": "user", "content": "long"}])]
+    final = events[-1]
+    assert isinstance(final, Completion) and len(final.text) == 9_000_000
+    assert sum(len(e.text) for e in events if isinstance(e, TextDelta)) == 9_000_000
+
+
 def _lookups(n: int) -> list[tuple[str, str, str]]:
     return [(f"c{i}", "lookup", f'{{"number": "{i}"}}') for i in range(n)]
 

@@ -21,7 +21,6 @@ from llmteam.llm._types import (
     message_text,
 )
 
-MAX_STREAM_CHARS = 8_000_000  # a stream longer than this is refused rather than buffered without bound
 MAX_RESPONSE_BYTES = 32 * 2**20  # the default bound of one answer's body, streamed or not, once decompressed
 ERROR_BODY_BYTES = 64 * 2**10  # what is kept of an error answer's body (its message is quoted from the start)
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
@@ -174,12 +173,6 @@ class _Assembler:
         self.finish_reason = ""
         self.model = ""
         self.usage: Any = None
-        self.size = 0
-
-    def grow(self, n: int, url: str) -> None:
-        self.size += n
-        if self.size > MAX_STREAM_CHARS:
-            raise LLMResponseError(f"POST {url} streamed more than {MAX_STREAM_CHARS} characters; refusing the rest")
 
     def chunk(self, data: dict[str, Any], url: str) -> str:
         """Fold one chunk in; returns its text delta ("" if none)."""
@@ -193,12 +186,10 @@ class _Assembler:
             delta = choice.get("delta") or {}
             content = delta.get("content")
             if isinstance(content, str) and content:
-                self.grow(len(content), url)
                 self.text.append(content)
                 delta_text += content
             refusal = delta.get("refusal")
             if isinstance(refusal, str) and refusal:  # streamed like content: what the model says
-                self.grow(len(refusal), url)
                 self.refusal.append(refusal)
                 delta_text += refusal
             for fragment in delta.get("tool_calls") or ():
@@ -209,7 +200,6 @@ class _Assembler:
                 slot["id"] = fragment.get("id") or slot["id"]
                 slot["name"] = function.get("name") or slot["name"]
                 piece = _arguments(function.get("arguments"))
-                self.grow(len(piece), url)
                 slot["arguments"].append(piece)
             if choice.get("finish_reason"):
                 self.finish_reason = str(choice["finish_reason"])
