@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import io
 import json
 import socket
 import subprocess
@@ -389,3 +390,11 @@ async def test_calls_to_a_server_that_died_fail_clearly_and_close_then_open_reco
         await srv.open()  # a new subprocess
         assert (await srv.tool("pid").invoke({}))["result"] != pid
         assert await srv.tool("add").invoke({"a": 1, "b": 1}) == {"result": 2}
+
+
+async def test_a_stdio_server_opens_where_sys_stderr_is_no_file(monkeypatch: pytest.MonkeyPatch) -> None:
+    """In a notebook sys.stderr is an object without a file descriptor: starting the subprocess with it failed
+    ("UnsupportedOperation: fileno"); the server's stderr then goes to the process's own stderr instead."""
+    monkeypatch.setattr(sys, "stderr", io.StringIO())
+    async with stdio_server() as srv:
+        assert (await srv.tool("add").invoke({"a": 2, "b": 3}))["result"] == 5

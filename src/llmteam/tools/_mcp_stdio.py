@@ -71,8 +71,8 @@ async def bounded_stdio_client(
     write_stream, write_reader = anyio.create_memory_object_stream[SessionMessage](0)
     env = get_default_environment() if params.env is None else {**get_default_environment(), **params.env}
     try:
-        process = await anyio.open_process([params.command, *params.args], env=env, stderr=errlog, cwd=params.cwd,
-                                           start_new_session=True)
+        process = await anyio.open_process([params.command, *params.args], env=env, stderr=_file_or_none(errlog),
+                                           cwd=params.cwd, start_new_session=True)
     except OSError:
         for stream in (read_stream, write_stream, read_writer, write_reader):
             await stream.aclose()
@@ -115,6 +115,16 @@ async def bounded_stdio_client(
             await _stop(process)
             for stream in (read_stream, write_stream, read_writer, write_reader):
                 await stream.aclose()
+
+
+def _file_or_none(stream: TextIO) -> TextIO | None:
+    """``stream`` if a subprocess can write to it; else None, the process's own stderr (a notebook's ``sys.stderr``
+    is an object with no file descriptor, which the subprocess could not be given)."""
+    try:
+        stream.fileno()
+    except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation is an OSError and a ValueError
+        return None
+    return stream
 
 
 async def _stop(process: Process) -> None:
