@@ -206,17 +206,25 @@ async def test_a_result_past_max_message_bytes_fails_the_call_and_the_session_cl
 
 
 class _HostileMCP(BaseHTTPRequestHandler):
-    """An "MCP server" over HTTP that answers every POST with one endless JSON body, or a gzip-encoded one."""
+    """An "MCP server" over HTTP answering every POST with 5 MB in one message: a JSON body in one line or in short
+    lines, an SSE event of many short ``data:`` lines; or with a gzip-encoded body."""
 
-    gzip = False
+    mode = "json"
 
     def do_POST(self) -> None:  # noqa: N802 - the http.server hook's name
         self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        body = gzip.compress(b"{}") if self.gzip else b'{"jsonrpc": "2.0", "id": 0, "result": "' + b"x" * 5_000_000
+        kind, encoding = "application/json", ""
+        if self.mode == "gzip":
+            body, encoding = gzip.compress(b"{}"), "gzip"
+        elif self.mode == "sse":
+            kind, body = "text/event-stream", b"event: message\n" + b"data: xxxxxxxx\n" * 400_000
+        else:
+            filler = b"\n" if self.mode == "json-lines" else b""
+            body = b'{"jsonrpc": "2.0", "id": 0, "result": [' + (b'"xxxxxxxxx",' + filler) * 500_000
         self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        if self.gzip:
-            self.send_header("Content-Encoding", "gzip")
+        self.send_header("Content-Type", kind)
+        if encoding:
+            self.send_header("Content-Encoding", encoding)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
@@ -225,15 +233,18 @@ class _HostileMCP(BaseHTTPRequestHandler):
         pass
 
 
-@pytest.mark.parametrize(("compressed", "match"), [
-    (False, "wrote a message longer than 1,000,000 bytes"),
-    (True, "answered with Content-Encoding 'gzip' though asked for none"),
+@pytest.mark.parametrize(("mode", "match"), [
+    ("json", "wrote a message longer than 1,000,000 bytes"),
+    ("json-lines", "wrote a message longer than 1,000,000 bytes"),
+    ("sse", "wrote a message longer than 1,000,000 bytes"),
+    ("gzip", "answered with Content-Encoding 'gzip' though asked for none"),
 ])
-async def test_an_http_server_answering_an_endless_body_is_cut_off_at_max_message_bytes(
-        compressed: bool, match: str) -> None:
-    """An attacker's move over HTTP: a 5 MB answer to initialize (the SDK read it whole, failed to parse it and
-    waited out connect_timeout), or a compressed answer whose size the bound could not see."""
-    handler = type("Handler", (_HostileMCP,), {"gzip": compressed})
+async def test_an_http_server_answering_an_endless_message_is_cut_off_at_max_message_bytes(
+        mode: str, match: str) -> None:
+    """An attacker's move over HTTP: a 5 MB answer to initialize, as one JSON line, as many short lines or as
+    one SSE event of many lines (the SDK read each whole, failed to parse it and waited out connect_timeout), or a
+    compressed answer whose size the bound could not see."""
+    handler = type("Handler", (_HostileMCP,), {"mode": mode})
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()

@@ -1,9 +1,9 @@
 """MCP over streamable HTTP with every message bounded: the SDK reads a JSON body or an SSE event without limit.
 
 :class:`BoundedLines` is an httpx transport that passes each response through as it arrives but counts the bytes
-since the last line break: a JSON-RPC message is one line of an SSE event's ``data`` or a whole JSON body, so no
-message longer than the bound gets through. Past the bound the response fails with ``httpx.ReadError`` and
-``on_overflow`` is told first (:class:`~llmteam.tools.MCPServer` then ends the session). Responses are asked
+of the message in progress (:class:`MessageBytes`): a JSON body's bytes, or an SSE event's, from one blank line
+to the next (an event's ``data`` may span many lines). Past the bound the response fails with ``httpx.ReadError``
+and ``on_overflow`` is told first (:class:`~llmteam.tools.MCPServer` then ends the session). Responses are asked
 for uncompressed and one that is compressed anyway is refused: the bound counts the bytes the SDK will parse.
 """
 
@@ -14,38 +14,57 @@ from typing import Any
 
 import httpx
 
-__all__ = ["BoundedLines", "open_line"]
+__all__ = ["BoundedLines", "MessageBytes"]
 
 
-def open_line(run: int, chunk: bytes, limit: int) -> int | None:
-    """The length of the line still open after ``chunk``, ``run`` bytes of it having come before; None when a
-    line (the open one, or one inside ``chunk``) is longer than ``limit`` bytes."""
-    first = chunk.find(b"\n")
-    if first < 0:
-        run += len(chunk)
-        return run if run <= limit else None
-    if run + first > limit:
-        return None
-    last = chunk.rfind(b"\n")
-    if last - first > limit and any(len(line) > limit for line in chunk[first + 1:last].split(b"\n")):
-        return None
-    tail = len(chunk) - last - 1
-    return tail if tail <= limit else None
+class MessageBytes:
+    """Counts the bytes of the message a response is delivering, refusing one longer than ``limit`` bytes.
+
+    A JSON body is one message. In an SSE stream (``sse=True``) a message is an event: its lines, each counted
+    with its line break, up to the blank line (empty, or a lone CR) that ends it. A stream that ends its lines with
+    CR alone is counted as one long line, so it meets the bound sooner, never later.
+    """
+
+    def __init__(self, limit: int, *, sse: bool) -> None:
+        self.limit, self.sse = limit, sse
+        self._event = 0  # complete lines of the event in progress (SSE), or the body's bytes so far
+        self._line = 0  # bytes of the line in progress (SSE)
+        self._cr = False  # the line in progress is exactly b"\r" (SSE)
+
+    def feed(self, chunk: bytes) -> bool:
+        """Count ``chunk``; False once the message in progress is longer than the limit."""
+        if not self.sse:
+            self._event += len(chunk)
+            return self._event <= self.limit
+        start = 0
+        while (end := chunk.find(b"\n", start)) >= 0:
+            size = self._line + end - start
+            if size == 0 or (size == 1 and (chunk[start:end] == b"\r" if end > start else self._cr)):
+                self._event = 0  # a blank line: the event is complete
+            else:
+                self._event += size + 1
+                if self._event > self.limit:
+                    return False
+            self._line, self._cr = 0, False
+            start = end + 1
+        rest = len(chunk) - start
+        if rest:
+            self._cr = self._line == 0 and chunk[start:] == b"\r"
+            self._line += rest
+        return self._event + self._line <= self.limit
 
 
 class _BoundedStream(httpx.AsyncByteStream):
-    def __init__(self, inner: httpx.AsyncByteStream, limit: int, on_overflow: Callable[[], None],
+    def __init__(self, inner: httpx.AsyncByteStream, bound: MessageBytes, on_overflow: Callable[[], None],
                  request: httpx.Request) -> None:
-        self._inner, self._limit, self._on_overflow, self._request = inner, limit, on_overflow, request
+        self._inner, self._bound, self._on_overflow, self._request = inner, bound, on_overflow, request
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
-        run = 0
         async for chunk in self._inner:
-            after = open_line(run, chunk, self._limit)
-            if after is None:
+            if not self._bound.feed(chunk):
                 self._on_overflow()
-                raise httpx.ReadError(f"an MCP message longer than {self._limit:,} bytes", request=self._request)
-            run = after
+                raise httpx.ReadError(f"an MCP message longer than {self._bound.limit:,} bytes",
+                                      request=self._request)
             yield chunk
 
     async def aclose(self) -> None:
@@ -53,7 +72,7 @@ class _BoundedStream(httpx.AsyncByteStream):
 
 
 class BoundedLines(httpx.AsyncBaseTransport):
-    """An httpx transport whose responses fail as soon as a line runs past ``limit`` bytes (see the module)."""
+    """An httpx transport whose responses fail as soon as a message runs past ``limit`` bytes (see the module)."""
 
     def __init__(self, limit: int, on_overflow: Callable[[], None], **options: Any) -> None:
         self._inner = httpx.AsyncHTTPTransport(**options)
@@ -61,7 +80,7 @@ class BoundedLines(httpx.AsyncBaseTransport):
         self._on_overflow = on_overflow
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        """Send ``request`` asking for an uncompressed answer; its body is bounded line by line."""
+        """Send ``request`` asking for an uncompressed answer; its body is bounded message by message."""
         request.headers["Accept-Encoding"] = "identity"
         response = await self._inner.handle_async_request(request)
         encoding = response.headers.get("Content-Encoding", "identity").strip().lower()
@@ -70,7 +89,9 @@ class BoundedLines(httpx.AsyncBaseTransport):
             raise httpx.DecodingError(f"the MCP server answered with Content-Encoding {encoding!r} though asked for "
                                       "none; its messages could not be bounded", request=request)
         assert isinstance(response.stream, httpx.AsyncByteStream)
-        response.stream = _BoundedStream(response.stream, self._limit, self._on_overflow, request)
+        sse = response.headers.get("Content-Type", "").split(";")[0].strip().lower() == "text/event-stream"
+        response.stream = _BoundedStream(response.stream, MessageBytes(self._limit, sse=sse), self._on_overflow,
+                                         request)
         return response
 
     async def aclose(self) -> None:
