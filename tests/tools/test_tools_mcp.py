@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import http.client
 import io
 import json
 import socket
@@ -11,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.parse
 from collections.abc import AsyncIterator, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -256,6 +258,54 @@ async def test_an_http_server_answering_an_endless_message_is_cut_off_at_max_mes
     finally:
         httpd.shutdown()
         httpd.server_close()
+
+
+class _Proxy(BaseHTTPRequestHandler):
+    """A forward HTTP proxy for POST (the request line holds the absolute URL), counting what it relays."""
+
+    relayed: list[str] = []
+
+    def do_POST(self) -> None:  # noqa: N802 - the http.server hook's name
+        target = urllib.parse.urlsplit(self.path)
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        upstream = http.client.HTTPConnection(target.hostname or "", target.port, timeout=30)
+        upstream.request("POST", target.path, body, {k: v for k, v in self.headers.items() if k.lower() != "host"})
+        answer = upstream.getresponse()
+        data = answer.read()
+        self.relayed.append(self.path)
+        self.send_response(answer.status)
+        for name in ("Content-Type", "Content-Encoding"):
+            if answer.getheader(name):
+                self.send_header(name, answer.getheader(name) or "")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+async def test_the_http_bound_holds_through_a_proxy_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With HTTP_PROXY set, requests go through the proxy and the bound still holds. A bound built as the client's
+    own transport made httpx ignore proxies from the environment (the request went straight to the server)."""
+    servers = [ThreadingHTTPServer(("127.0.0.1", 0), handler) for handler in (_HostileMCP, _Proxy)]
+    for httpd in servers:
+        threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    hostile, proxy = (httpd.server_address[1] for httpd in servers)
+    for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{proxy}")
+    _Proxy.relayed.clear()
+    try:
+        with pytest.raises(MCPError, match="wrote a message longer than 1,000,000 bytes"):
+            async with MCPServer("hostile", url=f"http://127.0.0.1:{hostile}/mcp", max_message_bytes=1_000_000,
+                                 connect_timeout=60):
+                pass
+        assert _Proxy.relayed  # it did go through the proxy
+    finally:
+        for httpd in servers:
+            httpd.shutdown()
+            httpd.server_close()
 
 
 async def test_a_tool_declared_on_a_closed_server_fails_clearly_when_called() -> None:

@@ -240,13 +240,13 @@ class MCPServer:
             import httpx
             from mcp.client.streamable_http import streamable_http_client
 
-            from llmteam.tools._mcp_http import BoundedLines
+            from llmteam.tools._mcp_http import message_bound
 
             # the read timeout covers the server's long-lived event stream; each call has its own (self.timeout)
             timeout = httpx.Timeout(self.connect_timeout, read=max(SSE_READ_TIMEOUT, self.timeout))
-            bounded = BoundedLines(self.max_message_bytes, self._overflowed)
+            hooks = message_bound(self.max_message_bytes, self._overflowed)
             client = await stack.enter_async_context(
-                httpx.AsyncClient(headers=self.headers, timeout=timeout, transport=bounded))
+                httpx.AsyncClient(headers=self.headers, timeout=timeout, event_hooks=hooks))
             read, write, _ = await stack.enter_async_context(streamable_http_client(self.url, http_client=client))
             return await self._relayed(stack, read), write
         from mcp import StdioServerParameters

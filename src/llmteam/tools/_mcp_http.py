@@ -1,6 +1,6 @@
 """MCP over streamable HTTP with every message bounded: the SDK reads a JSON body or an SSE event without limit.
 
-:class:`BoundedLines` is an httpx transport that passes each response through as it arrives but counts the bytes
+:func:`message_bound` gives httpx event hooks that pass each response through as it arrives but count the bytes
 of the message in progress (:class:`MessageBytes`): a JSON body's bytes, or an SSE event's, from one blank line
 to the next (an event's ``data`` may span many lines). Past the bound the response fails with ``httpx.ReadError``
 and ``on_overflow`` is told first (:class:`~llmteam.tools.MCPServer` then ends the session). Responses are asked
@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 
-__all__ = ["BoundedLines", "MessageBytes"]
+__all__ = ["MessageBytes", "message_bound"]
 
 
 class MessageBytes:
@@ -71,29 +71,25 @@ class _BoundedStream(httpx.AsyncByteStream):
         await self._inner.aclose()
 
 
-class BoundedLines(httpx.AsyncBaseTransport):
-    """An httpx transport whose responses fail as soon as a message runs past ``limit`` bytes (see the module)."""
+def message_bound(limit: int, on_overflow: Callable[[], None]) -> dict[str, list[Callable[..., Any]]]:
+    """httpx ``event_hooks`` bounding every response body to messages of at most ``limit`` bytes (see the module).
 
-    def __init__(self, limit: int, on_overflow: Callable[[], None], **options: Any) -> None:
-        self._inner = httpx.AsyncHTTPTransport(**options)
-        self._limit = limit
-        self._on_overflow = on_overflow
+    Hooks rather than a transport, so whatever the client is configured with (proxies from the environment, TLS
+    settings) still applies: a request asks for an uncompressed answer, and each response's body is wrapped before
+    anyone reads it, or refused when it is compressed anyway.
+    """
 
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        """Send ``request`` asking for an uncompressed answer; its body is bounded message by message."""
+    async def ask_uncompressed(request: httpx.Request) -> None:
         request.headers["Accept-Encoding"] = "identity"
-        response = await self._inner.handle_async_request(request)
+
+    async def bound(response: httpx.Response) -> None:
         encoding = response.headers.get("Content-Encoding", "identity").strip().lower()
         if encoding not in ("", "identity"):
-            await response.aclose()
             raise httpx.DecodingError(f"the MCP server answered with Content-Encoding {encoding!r} though asked for "
-                                      "none; its messages could not be bounded", request=request)
+                                      "none; its messages could not be bounded", request=response.request)
         assert isinstance(response.stream, httpx.AsyncByteStream)
         sse = response.headers.get("Content-Type", "").split(";")[0].strip().lower() == "text/event-stream"
-        response.stream = _BoundedStream(response.stream, MessageBytes(self._limit, sse=sse), self._on_overflow,
-                                         request)
-        return response
+        response.stream = _BoundedStream(response.stream, MessageBytes(limit, sse=sse), on_overflow,
+                                         response.request)
 
-    async def aclose(self) -> None:
-        """Close the connections."""
-        await self._inner.aclose()
+    return {"request": [ask_uncompressed], "response": [bound]}
