@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from llmteam.audit import AuditEventType, AuditQuery
-from llmteam.llm import OpenAICompatible, ScriptedLLM
+from llmteam.llm import MAX_SERVED_NAME, OpenAICompatible, ScriptedLLM
 from llmteam.team import Agent, ContextDeniedError, Team
 from llmteam.team._run import SEALED_MARK, provider_key
 
@@ -104,12 +104,13 @@ async def test_a_secret_output_is_not_logged_as_a_guessable_sha256() -> None:
         assert "output_hmac_sha256" in log
 
 
-async def run_on_raw_answer(chat_server: ChatServer, url: str, content: str, prompt_tokens: str) -> tuple[Any, ...]:
+async def run_on_raw_answer(chat_server: ChatServer, url: str, content: str, prompt_tokens: str,
+                            model: str = '"m"', finish: str = '"stop"') -> tuple[Any, ...]:
     """One run of a one-agent team whose model server answers this JSON text as it is (what pydantic would not
-    write): ``content`` a JSON string literal, ``prompt_tokens`` a JSON number. Returns the result, the stored run
-    and whether the audit chain verifies."""
-    body = ('{"id":"c","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,"message":'
-            f'{{"role":"assistant","content":{content}}},"finish_reason":"stop"}}],'
+    write): ``content``, ``model`` and ``finish`` JSON string literals, ``prompt_tokens`` a JSON number. Returns
+    the result, the stored run and whether the audit chain verifies."""
+    body = (f'{{"id":"c","object":"chat.completion","created":1,"model":{model},"choices":[{{"index":0,"message":'
+            f'{{"role":"assistant","content":{content}}},"finish_reason":{finish}}}],'
             f'"usage":{{"prompt_tokens":{prompt_tokens},"completion_tokens":5,"total_tokens":5}}}}')
     chat_server.answer = lambda req: Reply(body=body)
     model = OpenAICompatible(chat_server.base_url, model="m", max_retries=0)
@@ -140,3 +141,18 @@ async def test_an_absurd_token_count_from_the_server_is_estimated_instead(chat_s
     result, stored, _ = await run_on_raw_answer(chat_server, f"sqlite:///{tmp_path}/runs.db", '"ok"', "1" + "0" * 28)
     assert result.output == "ok" and 0 < result.usage.prompt_tokens < 100 and result.usage.completion_tokens == 5
     assert stored is not None and stored.status == "completed" and stored.usage == result.usage
+
+
+async def test_a_served_model_name_of_megabytes_is_bounded(chat_server: ChatServer, tmp_path: Path,
+                                                           caplog: pytest.LogCaptureFixture) -> None:
+    """An attacker's move: a server naming its model (and finish reason) with 5 MB each. Both were kept whole: in
+    the step's result, the stored run, every log line about the run's price and the trace's span attributes."""
+    huge = '"' + "m" * 5_000_000 + '"'
+    with caplog.at_level("WARNING"):
+        result, stored, verified = await run_on_raw_answer(chat_server, f"sqlite:///{tmp_path}/runs.db", '"ok"', "3",
+                                                           model=huge, finish=huge)
+    assert result.output == "ok" and verified and stored is not None
+    served = result.steps[0].model
+    assert served.startswith("mmm") and len(served) <= MAX_SERVED_NAME
+    assert all(len(v) <= MAX_SERVED_NAME for v in stored.models.values())
+    assert max((len(r.getMessage()) for r in caplog.records), default=0) < 2_000

@@ -36,6 +36,7 @@ from llmteam.llm._retry import backoff_delay, parse_retry_after
 from llmteam.llm._scripted import ScriptedLLM
 from llmteam.llm._sse import MAX_RESPONSE_BYTES
 from llmteam.llm._types import (
+    MAX_SERVED_NAME,
     MAX_TOOL_CALLS,
     Completion,
     LLMProvider,
@@ -53,6 +54,7 @@ from llmteam.llm._types import (
 
 __all__ = [
     "MAX_RESPONSE_BYTES",
+    "MAX_SERVED_NAME",
     "MAX_TOOL_CALLS",
     "Completion",
     "LLMConfigError",

@@ -24,6 +24,8 @@ message answers one of them."""
 
 ROLES = frozenset({"system", "user", "assistant", "tool"})
 MAX_TOOL_CALLS = 128
+MAX_SERVED_NAME = 256
+"""The most characters of a model name or finish reason a :class:`Completion` keeps (a server chooses them)."""
 """The most tool calls one model answer may ask for; an answer asking for more is refused whole
 (:func:`check_tool_call_count`). Governance runs at most 64 of one answer's calls and refuses the rest one by one."""
 _TOKEN_RE = re.compile(r"\w+|[^\w\s]")
@@ -109,7 +111,8 @@ class Completion:
     """One model answer: the text, any tool calls, its token usage, the model that produced it and why it stopped.
 
     ``refusal``: the model's refusal message when it declined to answer (the wire format's ``message.refusal``);
-    ``text`` then holds that message too unless the model also wrote content.
+    ``text`` then holds that message too unless the model also wrote content. ``model`` and ``finish_reason`` keep
+    at most :data:`MAX_SERVED_NAME` characters; ``tool_calls`` may hold at most :data:`MAX_TOOL_CALLS` calls.
     """
 
     text: str
@@ -127,6 +130,10 @@ class Completion:
             value = getattr(self, name)
             if type(value) is str:
                 setattr(self, name, unicode_text(value))
+        for name in ("model", "finish_reason"):  # names the server chose: kept, logged and stored, so bounded
+            value = getattr(self, name)
+            if type(value) is str and len(value) > MAX_SERVED_NAME:
+                setattr(self, name, value[:MAX_SERVED_NAME])
         check_tool_call_count(len(self.tool_calls), f"model {self.model!r}")
 
     def to_message(self) -> Message:
