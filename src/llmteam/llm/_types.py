@@ -24,10 +24,11 @@ message answers one of them."""
 
 ROLES = frozenset({"system", "user", "assistant", "tool"})
 MAX_TOOL_CALLS = 128
-MAX_SERVED_NAME = 256
-"""The most characters of a model name or finish reason a :class:`Completion` keeps (a server chooses them)."""
 """The most tool calls one model answer may ask for; an answer asking for more is refused whole
 (:func:`check_tool_call_count`). Governance runs at most 64 of one answer's calls and refuses the rest one by one."""
+MAX_SERVED_NAME = 256
+"""The most characters of a model name or finish reason a :class:`Completion` keeps (a server chooses them)."""
+_SERVED_NAMES = frozenset({"model", "finish_reason"})
 _TOKEN_RE = re.compile(r"\w+|[^\w\s]")
 
 
@@ -126,14 +127,12 @@ class Completion:
     def __post_init__(self) -> None:
         # whatever the provider: text that is not valid Unicode (JSON can escape a lone UTF-16 surrogate) is made
         # valid here, before it is digested, audited, stored or shown (see llmteam._text.unicode_text)
+        # (a name the server chose is also logged and stored with the run: bounded)
         for name in ("text", "model", "finish_reason", "refusal"):
             value = getattr(self, name)
             if type(value) is str:
-                setattr(self, name, unicode_text(value))
-        for name in ("model", "finish_reason"):  # names the server chose: kept, logged and stored, so bounded
-            value = getattr(self, name)
-            if type(value) is str and len(value) > MAX_SERVED_NAME:
-                setattr(self, name, value[:MAX_SERVED_NAME])
+                value = unicode_text(value)
+                setattr(self, name, value[:MAX_SERVED_NAME] if name in _SERVED_NAMES else value)
         check_tool_call_count(len(self.tool_calls), f"model {self.model!r}")
 
     def to_message(self) -> Message:

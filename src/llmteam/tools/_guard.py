@@ -7,9 +7,10 @@ import hmac
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from itertools import chain
 from typing import Any
 
-from llmteam._text import unicode_text
+from llmteam._text import is_unicode, unicode_text
 from llmteam.context import SensitivityLevel
 from llmteam.tools._errors import ToolArgumentsError, ToolResultError
 
@@ -76,15 +77,12 @@ def check_text(tool: str, raw: str, parsed: Any) -> None:
     """ToolArgumentsError unless the arguments are Unicode text: ``raw`` and, when it has an escape, every string
     decoded from it (``parsed``, as for :func:`sealed_leak`). JSON can escape a UTF-16 surrogate that is no
     character; a tool never gets one, nor arguments altered to replace it."""
-    try:
-        raw.encode("utf-8")
-        if "\\" in raw:
-            for item in _strings(parsed):
-                item.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise ToolArgumentsError(
-            f"tool {tool!r}: the arguments hold {exc.object[exc.start]!r}, half of a UTF-16 surrogate pair and no "
-            "character; send valid Unicode text") from None
+    texts = chain((raw,), _strings(parsed) if "\\" in raw else ())
+    bad = next((text for text in texts if not is_unicode(text)), None)
+    if bad is not None:
+        half = next(c for c in bad if "\ud800" <= c <= "\udfff")
+        raise ToolArgumentsError(f"tool {tool!r}: the arguments hold {half!r}, half of a UTF-16 surrogate pair and no "
+                                 "character; send valid Unicode text")
 
 
 class Digester:
