@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from llmteam.audit import AuditEventType, AuditRecord, AuditStorageError
+from llmteam.audit import AuditEventType, AuditQuery, AuditRecord, AuditStorageError
 from llmteam.audit.stores import MemoryAuditStore
 
 
@@ -63,3 +63,36 @@ async def test_an_append_to_a_tenant_the_store_holds_is_still_checked() -> None:
             await store.append(_record(tenant, 2))
     await store.append(_record("acme", 2))
     assert await store.count("acme") == 2 and await store.tenants() == ["acme"]
+
+
+async def test_records_read_back_share_nothing_with_the_store() -> None:
+    # stored records without metadata or tags share one empty dict and one empty list: whatever a reader does to
+    # the records it got back, from any read, reaches neither the store nor the records read later
+    store = MemoryAuditStore()
+    for seq in (1, 2):
+        await store.append(_record("acme", seq))
+    await store.append(AuditRecord("acme-3", 3, datetime.now(timezone.utc), AuditEventType.DATA_CREATED,
+                                   tenant_id="acme", metadata={"k": [1]}, tags=["t"]))
+    texts = [row[3] for row in await store.chain_rows("acme", 1, 3)]
+    reads = [store.get_all(), await store.get_by_sequence_range("acme", 1, 3),
+             await store.query(AuditQuery(tenant_id="acme"))]
+    for records in reads:
+        for r in records:
+            r.metadata["x"] = 1
+            r.metadata.setdefault("k", []).append(2)
+            r.tags.append("y")
+    assert [(r.metadata, r.tags) for r in store.get_all()] == [({}, []), ({}, []), ({"k": [1]}, ["t"])]
+    assert all(r.verify_integrity() for r in store.get_all())
+    assert [row[3] for row in await store.chain_rows("acme", 1, 3)] == texts
+
+
+async def test_a_record_with_no_metadata_or_tags_at_all_is_kept_as_it_is() -> None:
+    # None is not an empty dict or list: sharing the store's empty ones there would change the text the checksum
+    # covers (null vs {} or [])
+    store = MemoryAuditStore()
+    odd = _record("acme", 1)
+    odd.metadata, odd.tags = None, None  # type: ignore[assignment]
+    odd.checksum = odd.compute_checksum()
+    await store.append(odd)
+    (kept,) = store.get_all()
+    assert kept.metadata is None and kept.tags is None and kept.verify_integrity()

@@ -2,11 +2,15 @@
 
 A tenant whose every record has been evicted is forgotten entirely (its head and checkpoints too), so the
 per-tenant state is bounded by ``max_records`` as well.
+
+A stored record is the store's own copy and is never handed out (every read returns copies), so stored records
+without metadata or tags share one empty dict and one empty list: two objects fewer per record for the garbage
+collector to track and traverse, which made up about a twentieth of a ``log()`` call into this store.
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict
+from collections import deque
 from collections.abc import Iterable
 from typing import Any
 
@@ -16,6 +20,9 @@ from llmteam.audit._record import AuditRecord, deep_copy
 from llmteam.audit._store import AuditStoreBase, ChainRow, check_storable
 
 __all__ = ["MemoryAuditStore"]
+
+_NO_METADATA: dict[str, Any] = {}  # shared by the stored records without metadata: never handed out, never changed
+_NO_TAGS: list[str] = []  # likewise for tags
 
 
 class MemoryAuditStore(AuditStoreBase):
@@ -29,9 +36,9 @@ class MemoryAuditStore(AuditStoreBase):
         if not isinstance(max_records, int) or max_records < 1:
             raise ValueError(f"max_records={max_records!r} must be a positive integer")
         self.max_records = max_records
-        # insertion order; an OrderedDict pops its oldest entry in O(1), where a dict's first entry after many
-        # deletions at the front is found by scanning past every deleted slot
-        self._order: OrderedDict[tuple[str, int], AuditRecord] = OrderedDict()
+        # the stored records in insertion order (the oldest is evicted first); a record names its own tenant and
+        # sequence, so no key is kept per record
+        self._order: deque[AuditRecord] = deque()
         self._tenants: dict[str, dict[int, AuditRecord]] = {}
         self._last: dict[str, tuple[int, str]] = {}
         self._checkpoints: dict[str, list[dict[str, Any]]] = {}
@@ -41,7 +48,7 @@ class MemoryAuditStore(AuditStoreBase):
         for r in records:
             check_storable(r)
             key = (r.tenant_id, r.sequence_number)
-            if key in self._order or key in seen:
+            if key[1] in self._tenants.get(key[0], ()) or key in seen:
                 raise AuditStorageError(
                     f"duplicate audit record: tenant {r.tenant_id!r} already has sequence {r.sequence_number}"
                 )
@@ -49,8 +56,12 @@ class MemoryAuditStore(AuditStoreBase):
 
     def _insert(self, record: AuditRecord) -> None:
         stored = record.copy()
+        if type(stored.metadata) is dict and not stored.metadata:  # exactly an empty dict (None stays None)
+            stored.metadata = _NO_METADATA
+        if type(stored.tags) is list and not stored.tags:
+            stored.tags = _NO_TAGS
         tenant, seq = stored.tenant_id, stored.sequence_number
-        self._order[(tenant, seq)] = stored
+        self._order.append(stored)
         chain = self._tenants.get(tenant)
         if chain is None:
             chain = self._tenants[tenant] = {}
@@ -64,9 +75,10 @@ class MemoryAuditStore(AuditStoreBase):
     def _evict(self) -> None:
         """Drop the oldest records beyond ``max_records``, and a tenant's state with its last record."""
         while len(self._order) > self.max_records:
-            (tenant, seq), _ = self._order.popitem(last=False)
+            oldest = self._order.popleft()
+            tenant = oldest.tenant_id
             chain = self._tenants[tenant]
-            del chain[seq]
+            del chain[oldest.sequence_number]
             if not chain:
                 del self._tenants[tenant]
                 self._last.pop(tenant, None)
@@ -75,7 +87,7 @@ class MemoryAuditStore(AuditStoreBase):
     async def append(self, record: AuditRecord) -> None:
         """Store a copy of ``record``; a duplicate ``(tenant_id, sequence_number)`` raises AuditStorageError."""
         check_storable(record, self._tenants)  # a tenant the store holds records of passed the check already
-        if (record.tenant_id, record.sequence_number) in self._order:
+        if record.sequence_number in self._tenants.get(record.tenant_id, ()):
             self._check_new((record,))  # raises, naming the duplicate
         self._insert(record)
 
@@ -89,7 +101,7 @@ class MemoryAuditStore(AuditStoreBase):
         """Matching records, ordered and paginated, as copies."""
         nq = normalized(q)
         pool: Iterable[AuditRecord]
-        pool = self._tenants.get(nq.tenant_id, {}).values() if nq.tenant_id is not None else self._order.values()
+        pool = self._tenants.get(nq.tenant_id, {}).values() if nq.tenant_id is not None else self._order
         found = [r for r in pool if matches(r, nq)]
         found.sort(key=sort_key(nq.order_by), reverse=nq.order_desc)
         return [r.copy() for r in found[nq.offset : nq.offset + nq.limit]]
@@ -153,7 +165,7 @@ class MemoryAuditStore(AuditStoreBase):
 
     def get_all(self) -> list[AuditRecord]:
         """Copies of every record, oldest first."""
-        return [r.copy() for r in self._order.values()]
+        return [r.copy() for r in self._order]
 
     async def close(self) -> None:
         """Nothing to release; present so every store can be closed the same way."""
