@@ -10,7 +10,7 @@ Open and close an ``MCPServer`` in the same task (``async with``): the SDK's tra
 A stdio server gets only the SDK's safe default environment (PATH, HOME, ...) plus ``env``: no secrets leak
 into it by accident; closing ends the subprocess (stdin closed, then terminate, then kill). Every message a
 server sends is bounded (``max_message_bytes``): over stdio by :mod:`llmteam.tools._mcp_stdio`, over HTTP by
-:mod:`llmteam.tools._mcp_http`.
+:mod:`llmteam.tools._mcp_http`; what its tool listing may make us keep, by :mod:`llmteam.tools._mcp_listing`.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from llmteam.tools._errors import ToolError
+from llmteam.tools._mcp_listing import Listing
 from llmteam.tools._mcp_stdio import MAX_MESSAGE_BYTES, bounded_stdio_client, overflow_text
 from llmteam.tools._tool import NAME_RE as TOOL_NAME_RE
 from llmteam.tools._tool import Tool
@@ -295,8 +296,10 @@ class MCPServer:
         tools: list[Tool] = []
         seen: dict[str, str] = {}
         cursor: str | None = None
+        listing = Listing(self.name, MCPError)  # pages, tools and their text, bounded (llmteam.tools._mcp_listing)
         while True:
             page = await session.list_tools(cursor=cursor) if cursor else await session.list_tools()
+            listing.page(len(page.tools))
             for spec in page.tools:
                 if self.include is None or spec.name in self.include or spec.name in self._declared:
                     local = self.local_name(spec.name)
@@ -304,7 +307,9 @@ class MCPServer:
                         raise MCPError(f"MCP server {self.name!r}: tools {seen[local]!r} and {spec.name!r} both map "
                                        f"to the name {local!r}; pass include=[...] to pick one")
                     seen[local] = spec.name
-                    tools.append(self._make_tool(local, spec.name, spec.description or "", dict(spec.inputSchema)))
+                    description, schema = spec.description or "", dict(spec.inputSchema)
+                    listing.keep(spec.name, description, schema)
+                    tools.append(self._make_tool(local, spec.name, description, schema))
             if len(tools) > MAX_TOOLS:
                 raise MCPError(f"MCP server {self.name!r} lists more than {MAX_TOOLS} tools; pass include=[...]")
             cursor = page.nextCursor
