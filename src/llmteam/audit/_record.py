@@ -143,6 +143,7 @@ def _iso(value: Any) -> Any:
 utc_iso = iso_text()
 """``timestamp.isoformat()`` of the trail's record times (aware UTC), from the text of the second kept: see
 :func:`llmteam._isotime.iso_text`."""
+_read_iso = iso_text()  # the same for records being checked (a chain read in order): a stream of its own
 
 
 class _KeyUnset:
@@ -199,8 +200,8 @@ class AuditRecord:
         ``timestamp_text``: the timestamp's ``isoformat()`` when the caller has it already (:func:`utc_iso`).
         """
         event_type, severity, ts = self.event_type, self.severity, self.timestamp
-        if timestamp_text is None:
-            timestamp_text = ts.isoformat() if isinstance(ts, datetime) else ts
+        if timestamp_text is None:  # isoformat() as iso_text writes it (x3 faster for a chain's times, in order)
+            timestamp_text = _read_iso(ts) if isinstance(ts, datetime) else ts
         return (  # enum_value() and _iso() written out: three Python calls less per record
             self.action, self.actor_id, self.actor_ip, self.actor_type, self.actor_user_agent, self.agent_name,
             self.error_message, event_type._value_ if type(event_type) in _ENUMS else event_type, self.metadata,
