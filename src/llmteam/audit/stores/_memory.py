@@ -4,8 +4,9 @@ A tenant whose every record has been evicted is forgotten entirely (its head and
 per-tenant state is bounded by ``max_records`` as well.
 
 A stored record is the store's own copy and is never handed out (every read returns copies), so stored records
-without metadata or tags share one empty dict and one empty list: two objects fewer per record for the garbage
-collector to track and traverse, which made up about a twentieth of a ``log()`` call into this store.
+without metadata or tags share one empty dict and one empty list, and the eviction order keeps the records
+themselves (no key per record): three objects fewer per record than before (634 bytes a record instead of 907)
+for the garbage collector to track and traverse, whose passes over them took about 7 % of a ``log()`` call.
 """
 
 from __future__ import annotations
