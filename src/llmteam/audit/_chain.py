@@ -5,7 +5,7 @@ from __future__ import annotations
 import hmac
 from dataclasses import dataclass, field
 
-from llmteam.audit._checksum import digest, get_checksum_key
+from llmteam.audit._checksum import get_checksum_key, hasher, utf8
 from llmteam.audit._store import AuditStore, AuditStoreBase, ChainRow, as_audit_store
 
 __all__ = ["MAX_REPORTED_MISSING", "PAGE_SIZE", "ChainResult", "chain_page", "verify_chain_range"]
@@ -40,29 +40,31 @@ async def verify_chain_range(store: AuditStoreBase | AuditStore, tenant_id: str,
     start = max(1, start)
     if end < start:
         return result
-    key = get_checksum_key()
+    key_hash = hasher(get_checksum_key())  # looked up once for the whole range
     prev: str | None = ""
     if start > 1:
         before = await chain_page(store, tenant_id, start - 1, start - 1)
         prev = before[0][1] if before else None
-    expected = start
+    expected, broken, reason = start, None, ""  # the first broken record (locals: read for every record)
     for page_start in range(start, end + 1, PAGE_SIZE):
-        for seq, checksum, previous, canonical, problem in await chain_page(
-            store, tenant_id, page_start, min(end, page_start + PAGE_SIZE - 1)
-        ):
+        rows = await chain_page(store, tenant_id, page_start, min(end, page_start + PAGE_SIZE - 1))
+        result.checked += len(rows)
+        for seq, checksum, previous, canonical, problem in rows:
             if seq > expected:
                 room = MAX_REPORTED_MISSING - len(result.missing)
                 result.missing.extend(range(expected, min(seq, expected + max(room, 0))))
                 prev = None
-            result.checked += 1
-            if result.first_broken is None:
+            if broken is None:
                 if canonical is None:
-                    result.first_broken, result.reason = seq, problem
-                elif type(checksum) is not str or not hmac.compare_digest(checksum, digest(canonical, key)):
-                    result.first_broken, result.reason = seq, "checksum does not match the record's fields"
+                    broken, reason = seq, problem
+                elif type(checksum) is not str or not hmac.compare_digest(
+                    checksum, key_hash(utf8(canonical)).hexdigest()
+                ):
+                    broken, reason = seq, "checksum does not match the record's fields"
                 elif prev is not None and previous != prev:
-                    result.first_broken, result.reason = seq, "previous_checksum does not match the predecessor"
+                    broken, reason = seq, "previous_checksum does not match the predecessor"
             prev, expected = checksum, seq + 1
+    result.first_broken, result.reason = broken, reason
     if expected <= end:
         room = MAX_REPORTED_MISSING - len(result.missing)
         result.missing.extend(range(expected, min(end + 1, expected + max(room, 0))))

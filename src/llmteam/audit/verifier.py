@@ -114,11 +114,12 @@ def canonical_record_parts(values: Sequence[Any]) -> list[str] | None:
     encoder itself: a text field needing a JSON escape or not a str, a sequence number not an int, a success not
     a bool. llmteam's trail keeps a record's nested fields' texts from these pieces for the SQL stores' columns.
     """
-    if len(values) != len(RECORD_FIELDS):
-        raise ValueError(f"expected the {len(RECORD_FIELDS)} values of RECORD_FIELDS, got {len(values)}")
-    (action, actor_id, actor_ip, actor_type, actor_user_agent, agent_name, error_message, event_type, metadata,
-     new_value, old_value, pipeline_id, previous_checksum, record_id, resource_id, resource_type, run_id,
-     sequence_number, severity, step_name, success, tags, tenant_id, timestamp) = values
+    try:  # the unpacking checks the count (no len() calls on the way of every record)
+        (action, actor_id, actor_ip, actor_type, actor_user_agent, agent_name, error_message, event_type, metadata,
+         new_value, old_value, pipeline_id, previous_checksum, record_id, resource_id, resource_type, run_id,
+         sequence_number, severity, step_name, success, tags, tenant_id, timestamp) = values
+    except ValueError:
+        raise ValueError(f"expected the {len(RECORD_FIELDS)} values of RECORD_FIELDS, got {len(values)}") from None
     try:  # one C pass: a TypeError unless every text field is a str
         texts = "".join((
             action, actor_id, actor_ip, actor_type, actor_user_agent, agent_name, error_message, event_type,

@@ -19,6 +19,7 @@ from llmteam.audit._errors import AuditStorageError
 from llmteam.audit._query import AuditQuery, matches, normalized, sort_key
 from llmteam.audit._record import AuditRecord, deep_copy
 from llmteam.audit._store import AuditStoreBase, ChainRow, check_storable
+from llmteam.audit.verifier import canonical_record_values
 
 __all__ = ["MemoryAuditStore"]
 
@@ -128,7 +129,7 @@ class MemoryAuditStore(AuditStoreBase):
     async def chain_rows(self, tenant_id: str, start: int, end: int) -> list[ChainRow]:
         """``(sequence, checksum, previous_checksum, canonical text)`` for verification, without copying records."""
         return [
-            (r.sequence_number, r.checksum, r.previous_checksum, r.canonical_json(), "")
+            (r.sequence_number, r.checksum, r.previous_checksum, canonical_record_values(r._canonical_values()), "")
             for r in self._range(tenant_id, start, end)
         ]
 
