@@ -223,6 +223,38 @@ async def test_run_timeout(url: str) -> None:
         assert run.status == "failed"
 
 
+async def test_a_tool_running_when_the_run_times_out_keeps_its_audit_record(url: str) -> None:
+    # the attacker's move (review, 2026-11-29): a slow tool with a side effect outlives run_timeout; the run was
+    # cancelled under it and the chain held no record that the tool had been called at all
+    from llmteam.llm import ToolCall
+    from llmteam.tools import tool
+
+    sent: list[str] = []
+
+    @tool
+    async def send_email(to: str) -> str:
+        """Send mail, then wait for a receipt that never comes."""
+        sent.append(to)
+        await asyncio.sleep(60)
+        return "sent"
+
+    def model(messages: list[dict[str, Any]]) -> Any:
+        return "done" if messages[-1]["role"] == "tool" else ToolCall.of("send_email", {"to": "eve"})
+
+    team = Team("mail", llm=ScriptedLLM(respond=model), run_timeout=0.5,
+                agents=[Agent("clerk", prompt="{q}", tools=[send_email])])
+    async with team.runtime(url, tenant="acme") as rt:
+        with pytest.raises(RunTimeoutError):
+            await rt.run({"q": "mail eve"})
+        async with rt.tenants.context("acme"):
+            recs = await rt.audit.query(AuditQuery(limit=100, resource_type="tool"))
+        assert sent == ["eve"]
+        assert [(r.event_type, r.resource_id, r.metadata["executed"]) for r in recs] == [
+            (AuditEventType.ACTION_FAILED, "send_email", True)]
+        assert "cancelled" in recs[0].error_message
+        assert (await rt.verify_audit("acme"))[0]
+
+
 async def test_rate_limit_per_tenant_and_provider(url: str) -> None:
     team = Team("one", llm=ScriptedLLM(default="x"), agents=[Agent("a", prompt="p")])
     async with team.runtime(url, rate_limit_strategy=RateLimitStrategy.REJECT) as rt:

@@ -300,7 +300,8 @@ async def test_cancelling_the_caller_is_not_reported_as_a_tool_timeout() -> None
     call.cancel()
     with pytest.raises(asyncio.CancelledError):
         await call
-    assert await records(scope) == []  # a cancelled call never reached its audit record
+    (rec,) = await records(scope)  # its one record says it was cancelled, not that the tool timed out
+    assert "cancelled" in rec.error_message and "did not finish within" not in rec.error_message
 
 
 async def test_fail_run_raises_after_auditing() -> None:
@@ -441,3 +442,88 @@ async def test_a_tool_span_gets_the_bounded_result_and_no_telemetry_gives_the_sa
     assert outcomes[0].content == outcomes[2].content and len(outcomes[0].content) == 100
     assert outcomes[1].content == outcomes[3].content and not outcomes[1].ok
     assert traced.spans == [["lookup", "c-long", outcomes[0].content], ["explode", "c-boom", None]]
+
+
+# -- attacks found in review (2026-11-29): each makes the attacker's move ------------------------------------------
+async def test_a_call_cancelled_while_its_tool_runs_still_gets_its_one_record() -> None:
+    started = asyncio.Event()
+
+    @tool
+    async def send_email(to: str) -> str:
+        """Send mail: the side effect first, then wait for a receipt."""
+        RAN.append(("send_email", {"to": to}))
+        started.set()
+        await asyncio.sleep(30)
+        return "sent"
+
+    scope = make_scope()
+    task = asyncio.create_task(govern(scope, agent(send_email), ToolCall.of("send_email", {"to": "eve"})))
+    await started.wait()
+    task.cancel()  # the run's timeout, or a streaming client that went away
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert RAN == [("send_email", {"to": "eve"})]
+    (rec,) = await records(scope)
+    assert rec.event_type is AuditEventType.ACTION_FAILED and not rec.success and rec.resource_id == "send_email"
+    assert rec.metadata["executed"] is True and rec.metadata["decision"] == "allow"
+    assert "cancelled" in rec.error_message and "may have" in rec.error_message
+    assert await scope.trail.verify_chain() == (True, [])
+
+
+async def test_a_call_cancelled_while_it_waits_for_approval_is_recorded_as_not_run() -> None:
+    asked = asyncio.Event()
+
+    async def approver(request: ToolRequest) -> bool:
+        asked.set()
+        await asyncio.sleep(30)
+        return True
+
+    scope = make_scope(policy=ToolPolicy({"refund": "confirm"}), approver=approver)
+    task = asyncio.create_task(govern(scope, agent(refund), ToolCall.of("refund", {"number": "1", "amount": 5})))
+    await asked.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    (rec,) = await records(scope)
+    assert rec.event_type is AuditEventType.ACCESS_DENIED and rec.metadata["executed"] is False
+    assert "cancelled" in rec.error_message and RAN == []
+
+
+@pytest.mark.parametrize("name", ["lookup", "no_such_tool"])
+@pytest.mark.parametrize("depth", [65, 990, 5000])
+async def test_arguments_nested_too_deep_are_refused_and_recorded_not_a_crash(name: str, depth: int) -> None:
+    scope = make_scope()
+    call = ToolCall("call_1", name, '{"number": ' + "[" * depth + "]" * depth + "}")
+    outcome = await govern(scope, agent(lookup), call)
+    assert not outcome.executed and RAN == []
+    (rec,) = await records(scope)
+    if name == "lookup":
+        assert outcome.decision == "invalid_arguments" and "nested deeper than 64 levels" in outcome.content
+        assert rec.event_type is AuditEventType.ACTION_FAILED and rec.metadata["decision"] == "invalid_arguments"
+    else:
+        assert outcome.decision == "deny" and rec.event_type is AuditEventType.ACCESS_DENIED
+
+
+async def test_arguments_nested_64_deep_still_reach_validation() -> None:
+    scope = make_scope()
+    call = ToolCall("call_1", "lookup", '{"number": ' + "[" * 63 + "]" * 63 + "}")
+    outcome = await govern(scope, agent(lookup), call)
+    assert outcome.decision == "invalid_arguments" and "nested deeper" not in outcome.content  # pydantic's refusal
+
+
+@pytest.mark.parametrize("arguments", [
+    '{"card": 4.111111111111111e15}', '{"card": "4111_1111_1111_1111"}', '{"card": 4111111111111111}',
+    '{"card": " 4111111111111111 "}',
+])
+async def test_a_sealed_number_is_refused_after_validation_turns_the_arguments_into_it(arguments: str) -> None:
+    @tool
+    async def pay(card: int) -> str:
+        """Charge a card."""
+        RAN.append(("pay", {"card": card}))
+        return "paid"
+
+    sealed = [SealedValue("vault", SensitivityLevel.SECRET, "4111111111111111")]
+    scope = make_scope(sealed=lambda: sealed)
+    outcome = await govern(scope, agent(pay), ToolCall("call_1", "pay", arguments))
+    assert not outcome.executed and outcome.decision == "deny" and "sealed data of agent 'vault'" in outcome.content
+    assert RAN == []

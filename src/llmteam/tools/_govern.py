@@ -10,7 +10,6 @@ message to the model and an audit record.
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
@@ -33,8 +32,10 @@ from llmteam.tools._guard import (
     bounded,
     canonical,
     check_text,
+    parse_arguments,
     result_text,
     sealed_leak,
+    value_texts,
 )
 from llmteam.tools._outcome import ApprovalDecision, Approver, ToolOutcome, ToolRequest, ToolUsage
 from llmteam.tools._policy import Decision, Risk, ToolPolicy, ToolRule
@@ -157,6 +158,28 @@ async def _refuse(scope: ToolScope, call: ToolCall, agent: str, reason: str, ris
     return ToolOutcome(call, "deny", False, False, content, reason, 0.0, seq)
 
 
+CANCELLED_RUNNING = "cancelled: the run was stopped while the tool ran; it may have done some or all of its work"
+CANCELLED_WAITING = "cancelled: the run was stopped before the call was decided; the tool did not run"
+
+
+def _leaked(leak: SealedValue, agent: str) -> str:
+    return (f"its arguments contain sealed data of agent {leak.owner!r} ({leak.level.value}) that agent {agent!r} "
+            "may not pass on")
+
+
+async def _record_cancelled(scope: ToolScope, agent: str, call: ToolCall, rule: ToolRule, args_digest: str, *,
+                            executed: bool, **metadata: Any) -> None:
+    """The one record of a call whose run was cancelled under it, written even if the run is cancelled again."""
+    record = scope.audit(
+        AuditEventType.ACTION_FAILED if executed else AuditEventType.ACCESS_DENIED, agent, call.name, call,
+        success=False, severity=AuditSeverity.ERROR if executed else AuditSeverity.WARNING,
+        error=CANCELLED_RUNNING if executed else CANCELLED_WAITING,
+        decision=rule.decision.value if executed else "deny", executed=executed, risk=rule.risk.value,
+        arguments_digest=args_digest, **metadata,
+    )
+    await asyncio.shield(record)  # a second cancel stops our wait, not the write
+
+
 async def _approve(scope: ToolScope, tool: Tool, call: ToolCall, agent: str, args: dict[str, Any],
                    rule: ToolRule) -> str | None:
     """None when the approver grants the call, else why it is refused (no approver: refused, fail closed)."""
@@ -213,10 +236,7 @@ async def govern(scope: ToolScope, agent: AgentTools, call: ToolCall) -> ToolOut
     name = call.name
     if scope.on_event is not None:
         await scope.emit("tool_requested", agent=agent.agent, tool=name, call_id=call.id)
-    try:
-        parsed: Any = json.loads(call.arguments) if call.arguments.strip() else {}
-    except ValueError:
-        parsed = None
+    parsed, unusable = parse_arguments(call.arguments)
     args_digest = scope.digest(call.arguments if parsed is None else canonical(parsed))
     tool = agent.tools.get(name)
     if tool is None:
@@ -227,11 +247,13 @@ async def govern(scope: ToolScope, agent: AgentTools, call: ToolCall) -> ToolOut
     if rule is None:  # the declaration narrowed by the tenant's policy, once per agent and tool in a run
         rule = scope.rules[(agent.agent, name)] = agent.rules.get(name, ToolRule()).narrowed(
             scope.policy.rule(agent.agent, name))
-    leak = sealed_leak(call.arguments, parsed, scope.sealed(), agent.agent, agent.level)
+    sealed = tuple(scope.sealed())
+    leak = sealed_leak(call.arguments, parsed, sealed, agent.agent, agent.level)
     if leak is not None:
-        return await _refuse(scope, call, agent.agent, f"its arguments contain sealed data of agent {leak.owner!r} "
-                             f"({leak.level.value}) that agent {agent.agent!r} may not pass on", rule.risk, args_digest)
+        return await _refuse(scope, call, agent.agent, _leaked(leak, agent.agent), rule.risk, args_digest)
     try:
+        if unusable is not None:
+            raise ToolArgumentsError(f"tool {name!r}: {unusable}")
         check_text(name, call.arguments, parsed)
         args = tool.validate(parsed if parsed is not None else call.arguments)
     except ToolArgumentsError as exc:
@@ -244,16 +266,25 @@ async def govern(scope: ToolScope, agent: AgentTools, call: ToolCall) -> ToolOut
                              decision="invalid_arguments", reason=reason)
         return ToolOutcome(call, "invalid_arguments", False, False, f"error: {reason}; fix the arguments",
                            reason, 0.0, seq)
+    if sealed:  # validation may have made the arguments into a sealed value ("4111_1111..." for an int)
+        leak = sealed_leak("\x00".join(value_texts(args)), None, sealed, agent.agent, agent.level)
+        if leak is not None:
+            return await _refuse(scope, call, agent.agent, _leaked(leak, agent.agent), rule.risk, args_digest)
     refusal = _refusal(rule, scope, agent.agent, name, args)
     if refusal is not None:
         return await _refuse(scope, call, agent.agent, refusal, rule.risk, args_digest)
     key = (agent.agent, name)
     scope.counts[key] += 1  # reserved before any await, so parallel calls respect the cap
-    if rule.decision is Decision.CONFIRM:
-        refusal = await _approve(scope, tool, call, agent.agent, args, rule)
     limiter = None
-    if refusal is None and rule.calls_per_minute is not None:  # no coroutine for the (common) unlimited tool
-        limiter, refusal = await _permit(scope, name, rule)
+    try:
+        if rule.decision is Decision.CONFIRM:
+            refusal = await _approve(scope, tool, call, agent.agent, args, rule)
+        if refusal is None and rule.calls_per_minute is not None:  # no coroutine for the (common) unlimited tool
+            limiter, refusal = await _permit(scope, name, rule)
+    except asyncio.CancelledError:  # the run stopped while the call waited (for a person, for the rate limit)
+        scope.counts[key] -= 1
+        await _record_cancelled(scope, agent.agent, call, rule, args_digest, executed=False)
+        raise
     if refusal is not None:
         scope.counts[key] -= 1
         return await _refuse(scope, call, agent.agent, refusal, rule.risk, args_digest)
@@ -280,6 +311,15 @@ async def _execute(scope: ToolScope, agent: AgentTools, tool: Tool, call: ToolCa
         error = exc
         detail = str(exc) if isinstance(exc, ToolError) else f"tool {name!r} failed: {type(exc).__name__}: {exc}"
         content = "error: " + bounded(unicode_text(detail), MAX_ERROR_CHARS)
+    except asyncio.CancelledError:  # the run's timeout, or a streaming client gone: the tool may have acted
+        elapsed = (time.perf_counter() - started) * 1000
+        _account(scope, agent.agent, elapsed, rule.price_per_call or 0.0)
+        if scope.mining is not None:
+            scope.mining(f"tool:{name}", "error", int(elapsed), rule.price_per_call or 0.0,
+                         {"agent": agent.agent, "call_id": call.id, "error": CANCELLED_RUNNING})
+        await _record_cancelled(scope, agent.agent, call, rule, args_digest, executed=True,
+                                duration_ms=round(elapsed, 3))
+        raise
     elapsed = (time.perf_counter() - started) * 1000
     price = rule.price_per_call or 0.0
     _account(scope, agent.agent, elapsed, price)

@@ -38,6 +38,61 @@ class SealedValue:
         return agent == self.owner or _RANK[level] >= self._rank
 
 
+MAX_ARGUMENT_DEPTH = 64
+"""Tool arguments nested deeper than this (objects and arrays) are refused before anything walks them."""
+
+
+def parse_arguments(raw: str) -> tuple[Any, str | None]:
+    """``json.loads(raw)`` (``{}`` for blank text), and why the arguments cannot be used (None when they can).
+
+    The value is None when ``raw`` is not JSON (validation then names the problem) or is nested deeper than
+    :data:`MAX_ARGUMENT_DEPTH`: the screening, the digest and the validation all walk the arguments recursively, and
+    a model's ``[[[[...`` must not end the run with a RecursionError instead of one audited refusal.
+    """
+    if not raw.strip():
+        return {}, None
+    too_deep = f"the arguments are nested deeper than {MAX_ARGUMENT_DEPTH} levels; send flatter JSON"
+    try:
+        parsed = json.loads(raw)
+    except RecursionError:  # deeper than the parser itself goes
+        return None, too_deep
+    except ValueError:
+        return None, None
+    # only text with more brackets than the bound can be nested deeper than it: the usual call is not walked
+    if raw.count("[") + raw.count("{") > MAX_ARGUMENT_DEPTH and _deeper_than(parsed, MAX_ARGUMENT_DEPTH):
+        return None, too_deep
+    return parsed, None
+
+
+def _deeper_than(value: Any, limit: int) -> bool:
+    """True when objects and arrays nest more than ``limit`` deep in ``value`` (level by level, no recursion)."""
+    level = [value]
+    for _ in range(limit):
+        level = [item for v in level if isinstance(v, (dict, list)) for item in (v.values() if isinstance(v, dict)
+                                                                                   else v)]
+    return any(isinstance(v, (dict, list)) for v in level)
+
+
+def value_texts(value: Any) -> Iterator[str]:
+    """Every string in validated arguments and the text of every other value (an int, a float, a model...).
+
+    What the screen searches once the tool's validation has converted the arguments: ``"4111_1111"`` or
+    ``4.1e15`` sent for an ``int`` parameter reach the tool as a number whose text may be sealed.
+    """
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            yield item
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, (list, tuple, set, frozenset)):
+            stack.extend(item)
+        elif item is not None and not isinstance(item, bool):
+            yield str(item)
+
+
 def _strings(value: Any) -> Iterator[str]:
     if isinstance(value, str):
         yield value
