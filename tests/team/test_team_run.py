@@ -156,3 +156,48 @@ async def test_a_served_model_name_of_megabytes_is_bounded(chat_server: ChatServ
     assert served.startswith("mmm") and len(served) <= MAX_SERVED_NAME
     assert all(len(v) <= MAX_SERVED_NAME for v in stored.models.values())
     assert max((len(r.getMessage()) for r in caplog.records), default=0) < 2_000
+
+
+# -- sealed outputs: the attacker's moves from the review of 2026-11-29 (each passed the screen before) -----------
+@pytest.mark.parametrize("output, structured, argument, refused", [
+    ("sk-LIVE-12345\n", False, "sk-LIVE-12345", True),  # a trailing newline hid the value
+    ("  sk-LIVE-12345 ", False, "key sk-LIVE-12345", True),
+    ('{"user": "ops", "api_key": "sk-LIVE-12345"}', True, "sk-LIVE-12345", True),  # one field of the output
+    ('{"user": "ops", "api_key": "sk-LIVE-12345"}', True, "ops", False),  # too short to be sealed on its own
+    ('{"user": "ops", "api_key": "sk-LIVE-12345"}', True, "api_key", False),  # a field's name is not its value
+    ('{"user": "ops", "pin": 4111111111111111}', True, "4111111111111111", True),
+])
+async def test_a_sealed_output_is_screened_trimmed_and_field_by_field(
+    output: str, structured: bool, argument: str, refused: bool,
+) -> None:
+    from pydantic import BaseModel
+
+    from llmteam.llm import ToolCall
+    from llmteam.tools import tool
+
+    class Creds(BaseModel):
+        user: str
+        api_key: str = ""
+        pin: int = 0
+
+    got: list[str] = []
+
+    @tool
+    def post(text: str) -> str:
+        """Post text publicly."""
+        got.append(text)
+        return "posted"
+
+    def model(messages: list[dict[str, Any]]) -> Any:
+        if "VAULT" in (messages[0].get("content") or ""):
+            return output
+        return "ok" if messages[-1]["role"] == "tool" else ToolCall.of("post", {"text": argument})
+
+    team = Team("t", llm=ScriptedLLM(respond=model), agents=[
+        Agent("vault", prompt="VAULT {q}", sensitivity="secret", output=Creds if structured else None),
+        Agent("clerk", prompt="CLERK {q}", tools=[post]),
+    ])
+    async with team.runtime("memory://", tenant="acme") as rt:
+        result = await rt.run({"q": "x"})
+    (call,) = [c for s in result.steps for c in s.tool_calls]
+    assert (call.decision, got) == (("deny", []) if refused else ("allow", [argument]))

@@ -13,7 +13,18 @@ from hypothesis import strategies as st
 
 from llmteam.context import SensitivityLevel
 from llmteam.tools import SealedValue, ToolResultError, digest
-from llmteam.tools._guard import Digester, bounded, canonical, result_text, sealed_leak
+from llmteam.tools._guard import (
+    MAX_ARGUMENT_DEPTH,
+    MAX_SEALED_FIELDS,
+    Digester,
+    bounded,
+    canonical,
+    parse_arguments,
+    result_text,
+    sealed_leak,
+    sealed_texts,
+    value_texts,
+)
 
 SECRET = SealedValue("vault", SensitivityLevel.SECRET, "sk-live-8812")
 
@@ -187,3 +198,53 @@ def test_bounded_cuts_and_says_so() -> None:
     assert bounded("short", 10) == "short"
     cut = bounded("x" * 1000, 100)
     assert len(cut) == 100 and cut.endswith("[truncated 900 characters]")
+
+
+def _depth(value: object) -> int:
+    if isinstance(value, dict):
+        return 1 + max(map(_depth, value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max(map(_depth, value), default=0)
+    return 0
+
+
+_nested = st.recursive(st.none() | st.integers() | st.text(max_size=3),
+                       lambda c: st.lists(c, max_size=2) | st.dictionaries(st.text(max_size=2), c, max_size=2),
+                       max_leaves=12)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_nested, st.integers(0, 80))
+def test_arguments_are_parsed_unless_nested_deeper_than_the_bound(inner: object, wrap: int) -> None:
+    value = {"a": inner}
+    for _ in range(wrap):
+        value = {"a": [value]} if wrap % 2 else {"a": value}
+    parsed, problem = parse_arguments(json.dumps(value))
+    if _depth(value) <= MAX_ARGUMENT_DEPTH:
+        assert (parsed, problem) == (value, None)
+    else:
+        assert parsed is None and problem is not None and f"deeper than {MAX_ARGUMENT_DEPTH} levels" in problem
+
+
+def test_parse_arguments_blank_invalid_and_beyond_the_parser() -> None:
+    assert parse_arguments("  ") == ({}, None)
+    assert parse_arguments("{not json") == (None, None)  # validation names the problem
+    parsed, problem = parse_arguments("[" * 100_000 + "]" * 100_000)  # deeper than json's own recursion
+    assert parsed is None and problem is not None
+
+
+def test_value_texts_gives_every_string_and_the_text_of_every_other_value() -> None:
+    value = {"k": [1, 2.5, "s", None, True, {"n": (3,)}], "key2": "v"}
+    assert sorted(value_texts(value)) == sorted(["k", "1", "2.5", "s", "n", "3", "key2", "v"])
+    assert sorted(value_texts(value, keys=False)) == sorted(["1", "2.5", "s", "3", "v"])
+
+
+def test_sealed_texts_trim_and_split_a_structured_output_into_its_long_values() -> None:
+    assert sealed_texts("  sk-LIVE-12345\n") == ["sk-LIVE-12345"]
+    assert sealed_texts(" \n ") == []
+    output = '{"user": "ops", "api_key": "sk-LIVE-12345", "pin": 4111111111111111, "ok": true}'
+    whole, *fields = sealed_texts(output, structured=True)
+    assert whole == output and sorted(fields) == ["4111111111111111", "sk-LIVE-12345"]  # "ops", True: too short
+    many = json.dumps({f"f{i}": f"value-{i:06d}" for i in range(1000)})
+    assert len(sealed_texts(many, structured=True)) == MAX_SEALED_FIELDS + 1  # the whole text and 256 values
+    assert sealed_texts("not json", structured=True) == ["not json"]

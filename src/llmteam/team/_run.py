@@ -29,6 +29,7 @@ from llmteam.team._result import StepRecord
 from llmteam.team._structured import Structured
 from llmteam.team._usage import PriceTable, Usage
 from llmteam.tools import AgentTools, SealedValue, ToolOutcome, ToolScope
+from llmteam.tools._guard import sealed_texts
 
 if TYPE_CHECKING:
     from llmteam.team._team import Agent, Team
@@ -309,7 +310,8 @@ class GovernedAgent:
         elapsed = (time.perf_counter() - started) * 1000
         if agent.sensitivity in HIDDEN:
             ctx.set_sealed("output", text)  # only the owner may read it back; never exported or shown to a viewer
-            run.sealed.append(SealedValue(agent.name, agent.sensitivity, text))
+            run.sealed.extend(SealedValue(agent.name, agent.sensitivity, part)  # the output and its fields
+                              for part in sealed_texts(text, agent.output_schema is not None))
         else:
             ctx.set_data("output", text)
         ctx.last_action = "respond"

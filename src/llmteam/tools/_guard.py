@@ -73,11 +73,12 @@ def _deeper_than(value: Any, limit: int) -> bool:
     return any(isinstance(v, (dict, list)) for v in level)
 
 
-def value_texts(value: Any) -> Iterator[str]:
+def value_texts(value: Any, keys: bool = True) -> Iterator[str]:
     """Every string in validated arguments and the text of every other value (an int, a float, a model...).
 
     What the screen searches once the tool's validation has converted the arguments: ``"4111_1111"`` or
-    ``4.1e15`` sent for an ``int`` parameter reach the tool as a number whose text may be sealed.
+    ``4.1e15`` sent for an ``int`` parameter reach the tool as a number whose text may be sealed. ``keys``: the
+    mappings' keys too.
     """
     stack = [value]
     while stack:
@@ -85,12 +86,39 @@ def value_texts(value: Any) -> Iterator[str]:
         if isinstance(item, str):
             yield item
         elif isinstance(item, dict):
-            stack.extend(item.keys())
+            if keys:
+                stack.extend(item.keys())
             stack.extend(item.values())
         elif isinstance(item, (list, tuple, set, frozenset)):
             stack.extend(item)
         elif item is not None and not isinstance(item, bool):
             yield str(item)
+
+
+MIN_SEALED_FIELD = 8  # a structured output's value shorter than this is not sealed on its own ("ops", "true"...)
+MAX_SEALED_FIELDS = 256  # values of one structured output sealed on their own (each is searched for in every call)
+
+
+def sealed_texts(text: str, structured: bool = False) -> list[str]:
+    """What is searched for in tool arguments once ``text``, a SECRET agent's output, is sealed.
+
+    The text without surrounding whitespace (a model's trailing newline does not hide the value) and, for a
+    structured (JSON) output, each of its text and number values of at least :data:`MIN_SEALED_FIELD` characters
+    (at most :data:`MAX_SEALED_FIELDS`): an agent that was told the output must not pass one field of it on.
+    """
+    texts = [text.strip()]
+    if structured:
+        try:
+            value = json.loads(text)
+        except (ValueError, RecursionError):
+            value = None
+        for item in value_texts(value, keys=False):
+            item = item.strip()
+            if len(item) >= MIN_SEALED_FIELD and item not in texts:
+                texts.append(item)
+                if len(texts) > MAX_SEALED_FIELDS:
+                    break
+    return [t for t in texts if t]
 
 
 def _strings(value: Any) -> Iterator[str]:
