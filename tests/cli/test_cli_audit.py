@@ -6,11 +6,14 @@ import asyncio
 import json
 import sqlite3
 from pathlib import Path
+from typing import Any
 
+import pytest
 from typer.testing import CliRunner
 
 from llmteam.audit import AuditEventType, AuditTrail
 from llmteam.audit.stores import SQLiteAuditStore
+from llmteam.audit.stores._sql import COLUMNS
 from llmteam.audit.verifier import load_public_key, verify_inclusion_bundle
 from llmteam.cli.audit import app
 
@@ -164,3 +167,95 @@ def test_a_garbage_or_version_1_checkpoint_row_gives_a_clear_answer(tmp_path: Pa
     conn.commit()
     conn.close()
     assert "is not a checkpoint" in _one_line_error(runner.invoke(app, ["verify", "--db", url]), 1)
+
+
+# -- tampering found in review (2026-11-29): each test runs the attacker's SQL; verify passed (exit 0) before ------
+def seed_two_tenants(db: Path) -> str:
+    async def go() -> None:
+        store = SQLiteAuditStore(db)
+        for tenant, n in (("acme", 5), ("beta", 3)):
+            await AuditTrail(store, tenant_id=tenant, use_context_tenant=False).log_many(
+                [{"event_type": AuditEventType.DATA_CREATED, "actor_id": f"u{i}", "success": i % 2 == 0}
+                 for i in range(n)])
+        await store.close()
+
+    asyncio.run(go())
+    url = f"sqlite:///{db}"
+    for tenant in ("acme", "beta"):
+        assert runner.invoke(app, ["checkpoint", "--tenant", tenant, "--db", url]).exit_code == 0
+    return url
+
+
+def tamper(db: Path, *statements: str) -> None:
+    conn = sqlite3.connect(db)
+    for sql in statements:
+        conn.execute(sql)
+    conn.commit()
+    conn.close()
+
+
+@pytest.mark.parametrize("attack", [
+    ["DROP TRIGGER audit_log_no_delete", "DELETE FROM audit_log WHERE tenant_id = 'beta'"],  # a tenant's whole log
+    ["DROP TRIGGER audit_log_no_update",  # hidden: a BLOB tenant id no longer equals the text 'beta'
+     "UPDATE audit_log SET tenant_id = CAST(tenant_id AS BLOB) WHERE tenant_id = 'beta'"],
+])
+def test_a_checkpointed_tenant_whose_records_are_gone_is_tampered(tmp_path: Path, attack: list[str]) -> None:
+    db = tmp_path / "a.db"
+    url = seed_two_tenants(db)
+    tamper(db, *attack)
+    res = runner.invoke(app, ["verify", "--db", url, "--json"])
+    assert res.exit_code == 1, res.output
+    (beta,) = [r for r in json.loads(res.output) if r["tenant_id"] == "beta"]
+    assert not beta["ok"] and "truncated" in "; ".join(beta["problems"])
+    assert [r["tenant_id"] for r in json.loads(res.output)] == ["acme", "beta"]  # no "b'beta'" tenant either
+
+
+@pytest.mark.parametrize("sequence", ["5.5", "'zz'"])
+def test_a_row_forged_with_a_sequence_number_that_is_not_an_integer_is_found_and_never_served(
+    tmp_path: Path, sequence: str,
+) -> None:
+    db = tmp_path / "a.db"
+    url = seed_two_tenants(db)
+    forged = {"sequence_number": sequence, "record_id": "'forged-id'", "actor_id": "'mallory'",
+              "action": "'forged action'", "checksum": "'deadbeef'"}
+    tamper(db, f"INSERT INTO audit_log ({', '.join(COLUMNS)}) SELECT {', '.join(forged.get(c, c) for c in COLUMNS)} "
+               "FROM audit_log WHERE tenant_id = 'acme' AND sequence_number = 5")
+    res = runner.invoke(app, ["verify", "--db", url, "--json"])
+    assert res.exit_code == 1, res.output
+    (acme,) = [r for r in json.loads(res.output) if r["tenant_id"] == "acme"]
+    assert "outside the chain" in "; ".join(acme["problems"])
+    exported = runner.invoke(app, ["export", "--tenant", "acme", "--db", url])
+    assert exported.exit_code == 0 and "mallory" not in exported.output  # never served as a record
+
+    async def head_and_next() -> tuple[tuple[int, str], Any]:
+        store = SQLiteAuditStore(db)
+        try:
+            head = await store.get_head("acme")
+            rec = await AuditTrail(store, tenant_id="acme", use_context_tenant=False).log(
+                AuditEventType.DATA_CREATED)
+            return head, rec
+        finally:
+            await store.close()
+
+    head, rec = asyncio.run(head_and_next())
+    assert head[0] == 5 and head[1] != "deadbeef" and rec.previous_checksum == head[1]  # linked to the real record
+
+
+def test_a_success_column_edited_to_another_false_value_is_tampered(tmp_path: Path) -> None:
+    db = tmp_path / "a.db"
+    url = seed_two_tenants(db)
+    tamper(db, "DROP TRIGGER audit_log_no_update", "UPDATE audit_log SET success = '' WHERE success = 0")
+    res = runner.invoke(app, ["verify", "--db", url, "--json"])
+    assert res.exit_code == 1 and "success" in res.output, res.output
+
+
+def test_export_out_never_writes_through_a_symlink(tmp_path: Path) -> None:
+    url = seed(tmp_path / "a.db")
+    victim = tmp_path / "victim.txt"
+    victim.write_text("VICTIM")
+    link = tmp_path / "out.jsonl"
+    link.symlink_to(victim)
+    res = runner.invoke(app, ["export", "--tenant", "acme", "--db", url, "--out", str(link)])
+    assert res.exit_code == 0, res.output
+    assert victim.read_text() == "VICTIM"  # the link itself is replaced by the export, atomically
+    assert not link.is_symlink() and len(link.read_text().splitlines()) == 12

@@ -129,6 +129,23 @@ async def test_checkpoints_and_verification(store: Any) -> None:
     assert res.ok and res.records_checked == 20 and res.tree_size == 20
 
 
+async def test_a_tenant_with_only_a_checkpoint_is_verified_and_found_truncated(store: Any) -> None:
+    # a tenant whose records were all deleted (review, 2026-11-29): its stored checkpoint still names it, so the
+    # ledger verifies it, and the trail's verify_chain reads the checkpoint's size as the chain's end
+    await AuditTrail(store, tenant_id="acme", use_context_tenant=False).log_many(
+        [{"event_type": AuditEventType.DATA_CREATED}] * 3)
+    ledger = AuditLedger(store, SigningKey.generate())
+    cp = await ledger.checkpoint("acme")
+    await store.save_checkpoint({**cp, "tenant_id": "beta"})  # as if beta's three records were gone
+    assert await store.checkpoint_tenants() == ["acme", "beta"] and await store.tenants() == ["acme"]
+    assert await ledger.tenants() == ["acme", "beta"]
+    assert await store.outside_chain("acme") == 0
+    res = await ledger.verify("beta", await store.latest_checkpoint("beta"))
+    assert not res.ok and any("truncated" in p or "checkpoint" in p for p in res.problems)
+    assert await AuditTrail(store, tenant_id="beta", use_context_tenant=False).verify_chain() == (False, [1, 2, 3])
+    assert await AuditTrail(store, tenant_id="acme", use_context_tenant=False).verify_chain() == (True, [])
+
+
 def test_open_audit_store(tmp_path: Path) -> None:
     assert isinstance(open_audit_store("memory://"), MemoryAuditStore)
     assert isinstance(open_audit_store(f"sqlite:///{tmp_path}/x.db"), SQLiteAuditStore)

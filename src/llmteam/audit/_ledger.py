@@ -121,14 +121,23 @@ class AuditLedger:
         second = t.size if second is None else second
         return {"first": first, "second": second, "path": [h.hex() for h in t.consistency_path(first, second)]}
 
+    async def tenants(self) -> list[str]:
+        """Every tenant to verify: those with records and those with a stored checkpoint (whose records may be gone)."""
+        return sorted(set(await self.store.tenants()) | set(await self.store.checkpoint_tenants()))
+
     async def verify(
         self, tenant_id: str, checkpoint: dict[str, Any] | None = None, public_key: bytes | None = None
     ) -> LedgerVerification:
-        """Re-read the whole log: every checksum and link, and (given a checkpoint) that the log extends it."""
+        """Re-read the whole log: every checksum and link, no row outside the chain, and (given a checkpoint) that
+        the log extends it."""
         res = LedgerVerification(tenant_id, checkpoint=checkpoint)
         last = int(await self.store.get_last_sequence(tenant_id))
         chain = await verify_chain_range(self.store, tenant_id, 1, last)
         res.records_checked, res.missing, res.first_broken = chain.checked, chain.missing, chain.first_broken
+        stray = int(await self.store.outside_chain(tenant_id))
+        if stray:
+            res.problems.append(f"{stray} row(s) outside the chain (a sequence number that is not an integer >= 1) "
+                                "were inserted")
         if chain.missing:
             res.problems.append(f"missing sequence numbers starting at {chain.missing[0]}")
         if chain.first_broken is not None:

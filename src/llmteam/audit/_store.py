@@ -133,6 +133,19 @@ class AuditStoreBase:
         """The most recently saved checkpoint of ``tenant_id``, or None (always None for a store that keeps none)."""
         return None
 
+    async def tenants(self) -> list[str]:
+        """Every tenant with at least one record, sorted (the built-in stores list them; by default none are)."""
+        return []
+
+    async def checkpoint_tenants(self) -> list[str]:
+        """Every tenant with a stored checkpoint, sorted: verification covers them even when no record is left."""
+        return []
+
+    async def outside_chain(self, tenant_id: str) -> int:
+        """How many of the tenant's stored rows lie outside its chain (never served: a sign of tampering); 0 for a
+        store whose rows cannot."""
+        return 0
+
     async def close(self) -> None:
         """Release connections; idempotent."""
 

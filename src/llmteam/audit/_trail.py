@@ -368,11 +368,17 @@ class AuditTrail(ConvenienceLogging):
         return await self._store.query(nq)
 
     async def verify_chain(self, start_sequence: int = 1, end_sequence: int | None = None) -> tuple[bool, list[int]]:
-        """``(True, [])`` if intact; ``(False, missing)`` on gaps; ``(False, [])`` on a bad checksum or link."""
+        """``(True, [])`` if intact; ``(False, missing)`` on gaps; ``(False, [])`` on a bad checksum or link.
+
+        Without ``end_sequence``: up to the last record or the stored checkpoint's size (its records gone: missing).
+        """
         await self.flush()
         tenant = self.tenant_id
         if end_sequence is None:
             end_sequence = await self._store.get_last_sequence(tenant)
+            checkpoint = await self._store.latest_checkpoint(tenant)
+            if checkpoint is not None and type(checkpoint.get("tree_size")) is int:
+                end_sequence = max(end_sequence, checkpoint["tree_size"])
         if end_sequence < max(1, start_sequence):
             return True, []
         result = await verify_chain_range(self._store, tenant, start_sequence, end_sequence)

@@ -8,6 +8,7 @@ traceback for bad input.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
 import json
 import sqlite3
@@ -20,6 +21,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from llmteam._files import atomic_text_writer
 from llmteam.audit import AuditError, AuditLedger, AuditQuery, SigningKey
 from llmteam.audit._report import iter_pages
 from llmteam.audit._signing import default_key_path
@@ -93,7 +95,7 @@ def _run(db: str, key: Path | None, body: Callable[[Any, AuditLedger], Awaitable
 
 
 async def _tenants(store: Any, tenant: str | None) -> list[str]:
-    known = list(await store.tenants())
+    known = await AuditLedger(store).tenants()  # with records, or with a checkpoint (their records may be gone)
     if tenant is None:
         if not known:
             raise CommandError("the audit log holds no records (wrong --db?)")
@@ -158,11 +160,7 @@ def verify(
             cp = held if held is not None else await ledger.latest_checkpoint(t)
             if cp is not None and pub is None:
                 raise CommandError("no public key to check the signed checkpoint with; pass --public-key FILE")
-            res = await ledger.verify(t, cp, pub)
-            stray = int(await store.outside_chain(t)) if hasattr(store, "outside_chain") else 0
-            if stray:
-                res.problems.append(f"{stray} row(s) with a sequence number below 1 were inserted outside the chain")
-            out.append(res)
+            out.append(await ledger.verify(t, cp, pub))
         return out
 
     results = _run(db, None, body)  # verifying only reads the public key: never create a signing key here
@@ -193,31 +191,32 @@ def export(
 
     async def body(store: Any, ledger: AuditLedger) -> int:
         tenants = await _tenants(store, tenant)
-        fh = out.open("w", encoding="utf-8", newline="") if out else sys.stdout
-        count = 0
-        try:
-            writer: Any = None
-            for t in tenants:
-                async for page in iter_pages(store, AuditQuery(tenant_id=t)):
-                    for rec in page:
-                        d = rec.to_dict()
-                        if fmt == "jsonl":
-                            fh.write(json.dumps(d, ensure_ascii=False, default=str) + "\n")
-                        else:
-                            if writer is None:
-                                writer = csv.DictWriter(fh, fieldnames=list(d))
-                                writer.writeheader()
-                            writer.writerow({k: json.dumps(v, default=str) if isinstance(v, (dict, list)) or v is None
-                                             else v for k, v in d.items()})
-                        count += 1
-        finally:
-            if out:
-                fh.close()
-        return count
+        with atomic_text_writer(out) if out else contextlib.nullcontext(sys.stdout) as fh:
+            return await _write_export(store, tenants, fmt, fh)
 
     n = _run(db, None, body)
     if out:
         Console(stderr=True).print(f"exported {n} records to {out}")
+
+
+async def _write_export(store: Any, tenants: list[str], fmt: str, fh: Any) -> int:
+    """Write the tenants' records to ``fh`` page by page; the number written."""
+    count = 0
+    writer: Any = None
+    for t in tenants:
+        async for page in iter_pages(store, AuditQuery(tenant_id=t)):
+            for rec in page:
+                d = rec.to_dict()
+                if fmt == "jsonl":
+                    fh.write(json.dumps(d, ensure_ascii=False, default=str) + "\n")
+                else:
+                    if writer is None:
+                        writer = csv.DictWriter(fh, fieldnames=list(d))
+                        writer.writeheader()
+                    writer.writerow({k: json.dumps(v, default=str) if isinstance(v, (dict, list)) or v is None
+                                     else v for k, v in d.items()})
+                count += 1
+    return count
 
 
 @app.command()

@@ -153,6 +153,10 @@ class MemoryAuditStore(AuditStoreBase):
         history.append(deep_copy(checkpoint))
         del history[:-1000]
 
+    async def checkpoint_tenants(self) -> list[str]:
+        """Every tenant with a kept checkpoint, sorted."""
+        return sorted(self._checkpoints)
+
     async def latest_checkpoint(self, tenant_id: str) -> dict[str, Any] | None:
         """The most recently saved checkpoint for ``tenant_id``, or None."""
         history = self._checkpoints.get(tenant_id)

@@ -212,7 +212,7 @@ class PostgresAuditStore(SQLAppending):
         return int(rows[0][0])
 
     async def outside_chain(self, tenant_id: str) -> int:
-        """How many of the tenant's rows have a sequence number below 1 (never served; a sign of tampering)."""
+        """How many of the tenant's rows have a sequence number below 1 (never served: a sign of tampering)."""
         rows = await self._fetch(
             f"SELECT count(*) FROM {self.table} WHERE tenant_id = $1 AND NOT ({IN_CHAIN})", tenant_id  # noqa: S608
         )
@@ -229,6 +229,11 @@ class PostgresAuditStore(SQLAppending):
                 )
         except connection_errors() as exc:
             raise self._unavailable(exc) from exc
+
+    async def checkpoint_tenants(self) -> list[str]:
+        """Every tenant with a stored checkpoint, sorted."""
+        rows = await self._fetch(f"SELECT DISTINCT tenant_id FROM {self.table}_checkpoints")  # noqa: S608
+        return sorted(str(r[0]) for r in rows)
 
     async def latest_checkpoint(self, tenant_id: str) -> dict[str, Any] | None:
         """The most recently saved checkpoint for ``tenant_id``, or None."""

@@ -20,7 +20,8 @@ from llmteam.audit._record import AuditRecord, as_utc, enum_value, parse_event_t
 from llmteam.audit._store import AuditStoreBase, ChainRow, check_storable
 
 __all__ = [
-    "COLUMNS", "Dialect", "build_query", "row_to_chain", "row_to_record", "sealed_rows", "to_row", "ts_us",
+    "COLUMNS", "SQLITE_IN_CHAIN", "Dialect", "build_query", "row_to_chain", "row_to_record", "sealed_rows", "to_row",
+    "ts_us",
 ]
 
 # Endings of the names both SQL stores derive from the table name (indexes, triggers, the checkpoint table).
@@ -32,6 +33,9 @@ DERIVED_SUFFIXES = (
 # before schema v2 a trigger / NOT VALID constraint), and every read filters on it too, so a row that got in
 # anyway (a database edited by hand) is never served as a record; ``outside_chain`` counts such rows.
 IN_CHAIN = "sequence_number >= 1"
+# SQLite stores any value in any column: a row whose sequence number is not an integer (5.5 sorts between 5 and 6,
+# 'zz' above every number) or whose tenant id is not text (a BLOB never equals the text) is outside the chain too.
+SQLITE_IN_CHAIN = f"typeof(sequence_number) = 'integer' AND typeof(tenant_id) = 'text' AND {IN_CHAIN}"
 
 COLUMNS = (
     "tenant_id", "sequence_number", "record_id", "timestamp", "ts_us", "event_type", "severity", "pipeline_id",
@@ -135,6 +139,9 @@ def row_to_chain(row: Sequence[Any]) -> ChainRow:
     if not consistent:
         return (record.sequence_number, record.checksum, record.previous_checksum, None,
                 f"the stored ts_us column {row[4]!r} does not match the timestamp {row[3]!r}")
+    if type(row[20]) not in (bool, int) or row[20] not in (0, 1):  # '' would read as False, yet not match success=0
+        return (record.sequence_number, record.checksum, record.previous_checksum, None,
+                f"the stored success column {row[20]!r} is neither 0 nor 1")
     return (record.sequence_number, record.checksum, record.previous_checksum, record.canonical_json(), "")
 
 
@@ -145,11 +152,12 @@ class Dialect:
     placeholder: Callable[[int], str]
     tags_any: Callable[[str], str]
     contains: Callable[[str, str], str]
+    in_chain: str = IN_CHAIN  # the rows served as records (SQLite also checks the stored types: see SQLITE_IN_CHAIN)
 
 
 def build_query(table: str, q: AuditQuery, d: Dialect) -> tuple[str, list[Any]]:
     """SELECT text and bound parameters for the normalized query ``q`` (``order_by`` already whitelisted)."""
-    where: list[str] = [IN_CHAIN]
+    where: list[str] = [d.in_chain]
     params: list[Any] = []
 
     def p(value: Any) -> str:

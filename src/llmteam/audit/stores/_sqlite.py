@@ -18,6 +18,7 @@ from llmteam.audit.stores._sql import (
     COLUMNS,
     DERIVED_SUFFIXES,
     IN_CHAIN,
+    SQLITE_IN_CHAIN,
     Dialect,
     SQLAppending,
     build_query,
@@ -40,6 +41,7 @@ _DIALECT = Dialect(
         f"EXISTS (SELECT 1 FROM json_each(tags) AS t WHERE t.value IN (SELECT value FROM json_each({p})))"  # noqa: S608
     ),
     contains=lambda col, p: f"instr(lower({col}), {p}) > 0",
+    in_chain=SQLITE_IN_CHAIN,
 )
 
 
@@ -181,57 +183,54 @@ class SQLiteAuditStore(SQLAppending):
     async def get_head(self, tenant_id: str) -> tuple[int, str]:
         """``(last sequence, its checksum)`` read from the committed file; ``(0, "")`` if empty."""
         rows = await self._fetch(
-            f"SELECT sequence_number, checksum FROM {self.table} WHERE tenant_id = ? AND {IN_CHAIN} "  # noqa: S608
-            "ORDER BY sequence_number DESC LIMIT 1", (tenant_id,),
+            f"SELECT sequence_number, checksum FROM {self.table} "  # noqa: S608
+            f"WHERE tenant_id = ? AND {SQLITE_IN_CHAIN} ORDER BY sequence_number DESC LIMIT 1", (tenant_id,),
         )
         return (int(rows[0][0]), str(rows[0][1])) if rows else (0, "")
 
+    def _in_range(self, columns: str) -> str:
+        """SELECT ``columns`` of a tenant's records with sequence numbers in [?, ?], ascending."""
+        return (f"SELECT {columns} FROM {self.table} WHERE tenant_id = ? AND {SQLITE_IN_CHAIN} "  # noqa: S608
+                "AND sequence_number BETWEEN ? AND ? ORDER BY sequence_number")
+
     async def get_by_sequence_range(self, tenant_id: str, start: int, end: int) -> list[AuditRecord]:
         """The tenant's records with start <= sequence <= end, ascending."""
-        rows = await self._fetch(
-            f"SELECT {', '.join(COLUMNS)} FROM {self.table} WHERE tenant_id = ? "  # noqa: S608
-            "AND sequence_number BETWEEN ? AND ? ORDER BY sequence_number", (tenant_id, max(start, 1), end),
-            scan=end - start > 1000,
-        )
+        rows = await self._fetch(self._in_range(", ".join(COLUMNS)), (tenant_id, max(start, 1), end),
+                                 scan=end - start > 1000)
         return [row_to_record(r) for r in rows]
 
     async def chain_rows(self, tenant_id: str, start: int, end: int) -> list[ChainRow]:
         """Verification rows for the range, ascending, built without decoding JSON."""
-        rows = await self._fetch(
-            f"SELECT {', '.join(COLUMNS)} FROM {self.table} WHERE tenant_id = ? "  # noqa: S608
-            "AND sequence_number BETWEEN ? AND ? ORDER BY sequence_number", (tenant_id, max(start, 1), end), scan=True,
-        )
+        rows = await self._fetch(self._in_range(", ".join(COLUMNS)), (tenant_id, max(start, 1), end), scan=True)
         return [row_to_chain(r) for r in rows]
 
     async def checksums(self, tenant_id: str, start: int, end: int) -> list[tuple[int, str]]:
         """``(sequence, checksum)`` pairs in the range, ascending (the Merkle leaves)."""
-        rows = await self._fetch(
-            f"SELECT sequence_number, checksum FROM {self.table} WHERE tenant_id = ? "  # noqa: S608
-            "AND sequence_number BETWEEN ? AND ? ORDER BY sequence_number", (tenant_id, max(start, 1), end), scan=True,
-        )
+        rows = await self._fetch(self._in_range("sequence_number, checksum"), (tenant_id, max(start, 1), end),
+                                 scan=True)
         return [(int(s), str(c)) for s, c in rows]
 
     async def tenants(self) -> list[str]:
         """Every tenant with at least one record."""
-        sql = f"SELECT DISTINCT tenant_id FROM {self.table} WHERE {IN_CHAIN} ORDER BY tenant_id"  # noqa: S608
+        sql = f"SELECT DISTINCT tenant_id FROM {self.table} WHERE {SQLITE_IN_CHAIN} ORDER BY tenant_id"  # noqa: S608
         rows = await self._fetch(sql, (), scan=True)
         return [str(r[0]) for r in rows]
 
     async def count(self, tenant_id: str | None = None) -> int:
         """Number of records, for one tenant or all."""
         if tenant_id is None:
-            rows = await self._fetch(f"SELECT count(*) FROM {self.table} WHERE {IN_CHAIN}", (), scan=True)  # noqa: S608
+            sql = f"SELECT count(*) FROM {self.table} WHERE {SQLITE_IN_CHAIN}"  # noqa: S608
+            rows = await self._fetch(sql, (), scan=True)
         else:
-            rows = await self._fetch(
-                f"SELECT count(*) FROM {self.table} WHERE tenant_id = ? AND {IN_CHAIN}", (tenant_id,), scan=True  # noqa: S608
-            )
+            sql = f"SELECT count(*) FROM {self.table} WHERE tenant_id = ? AND {SQLITE_IN_CHAIN}"  # noqa: S608
+            rows = await self._fetch(sql, (tenant_id,), scan=True)
         return int(rows[0][0])
 
     async def outside_chain(self, tenant_id: str) -> int:
-        """How many of the tenant's rows have a sequence number below 1 (never served; a sign of tampering)."""
-        rows = await self._fetch(
-            f"SELECT count(*) FROM {self.table} WHERE tenant_id = ? AND NOT ({IN_CHAIN})", (tenant_id,)  # noqa: S608
-        )
+        """How many of the tenant's rows have a sequence number that is not an integer >= 1 (never served; a sign of
+        tampering)."""
+        sql = f"SELECT count(*) FROM {self.table} WHERE tenant_id = ? AND NOT ({SQLITE_IN_CHAIN})"  # noqa: S608
+        rows = await self._fetch(sql, (tenant_id,))
         return int(rows[0][0])
 
     async def save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
@@ -244,6 +243,11 @@ class SQLiteAuditStore(SQLAppending):
             conn.execute(sql, (str(checkpoint["tenant_id"]), int(checkpoint["tree_size"]), body))
 
         await self.db.write(insert)
+
+    async def checkpoint_tenants(self) -> list[str]:
+        """Every tenant with a stored checkpoint, sorted (a tenant id stored as anything but text, by its text)."""
+        rows = await self._fetch(f"SELECT DISTINCT tenant_id FROM {self.table}_checkpoints", (), scan=True)  # noqa: S608
+        return sorted({r[0] if isinstance(r[0], str) else str(r[0]) for r in rows})
 
     async def latest_checkpoint(self, tenant_id: str) -> dict[str, Any] | None:
         """The most recently saved checkpoint for ``tenant_id``, or None."""
