@@ -82,3 +82,35 @@ def test_only_full_and_normal_are_accepted(bad: str) -> None:
 def test_an_empty_path_is_refused() -> None:
     with pytest.raises(ValueError, match="path is empty"):
         SQLiteFile("")
+
+
+# -- review, 2026-11-29: the attacker's moves on the database path ----------------------------------------------
+@pytest.mark.parametrize("dangling", [True, False])
+def test_a_database_path_that_is_a_symlink_is_refused_and_nothing_is_created_at_its_target(
+    tmp_path: Path, dangling: bool,
+) -> None:
+    target = tmp_path / "elsewhere" / "created.db"
+    target.parent.mkdir()
+    if not dangling:
+        sqlite3.connect(target).close()
+    link = tmp_path / "link.db"
+    link.symlink_to(target)
+    with pytest.raises(ValueError, match="symbolic link") as err:
+        SQLiteFile(link)
+    assert str(link) in str(err.value) and str(target) in str(err.value)
+    assert target.exists() is not dangling  # a dangling link created nothing
+
+
+def test_a_relative_path_beginning_with_file_colon_is_that_file_not_a_uri(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    f = SQLiteFile("file:x.db")
+    f.connect(readonly=False, synchronous="FULL").close()
+    assert (tmp_path / "file:x.db").is_file() and not (tmp_path / "x.db").exists()
+
+
+@pytest.mark.parametrize("where", [".", "/proc/version"])
+def test_a_path_sqlite_cannot_open_is_named(where: str) -> None:
+    with pytest.raises(sqlite3.OperationalError, match="unable to open") as err:
+        SQLiteFile(where).connect(readonly=False, synchronous="FULL")
+    assert repr(where) in str(err.value)

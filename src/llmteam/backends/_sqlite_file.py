@@ -31,14 +31,19 @@ class SQLiteFile:
         raw = os.fspath(path)
         if not raw:
             raise ValueError("SQLite path is empty; give a file path or ':memory:'")
+        if os.path.islink(raw):  # also a dangling one: SQLite would create the database at its target
+            raise ValueError(
+                f"SQLite path {raw!r} is a symbolic link (to {os.path.realpath(raw)!r}); llmteam never opens a "
+                "database through a symlink: give the real path of the file"
+            )
         self.path = raw
         self.busy_timeout_ms = int(busy_timeout_ms)
         self._tmpdir: str | None = None
         if raw == ":memory:":  # a private file: same locking and WAL behaviour as any other
             self._tmpdir = tempfile.mkdtemp(prefix="llmteam-sqlite-")
             self._target = os.path.join(self._tmpdir, "memory.db")
-        else:
-            self._target = raw
+        else:  # a relative "file:..." would be read as a URI where SQLite is built to read them everywhere
+            self._target = os.path.join(".", raw) if raw.startswith("file:") else raw
         # an existing file we may not write (an auditor's copy in a read-only directory) is opened read-only:
         # immutable=1 only where no -shm can be created and no WAL holds commits
         folder_writable = os.access(os.path.dirname(os.path.abspath(raw)), os.W_OK)
@@ -55,16 +60,27 @@ class SQLiteFile:
         (on the event-loop thread).
         """
         if self.read_only:
-            conn = sqlite3.connect(self._ro_uri, uri=True, isolation_level=None, check_same_thread=False,
-                                   timeout=self.busy_timeout_ms / 1000)
-            conn.execute("PRAGMA query_only=1")
-            return conn
+            reader = sqlite3.connect(self._ro_uri, uri=True, isolation_level=None, check_same_thread=False,
+                                     timeout=self.busy_timeout_ms / 1000)
+            reader.execute("PRAGMA query_only=1")
+            return reader
         Path(self._target).parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(
-            self._target, isolation_level=None, check_same_thread=False, timeout=self.busy_timeout_ms / 1000,
-        )
-        conn.execute(f"PRAGMA busy_timeout={self.busy_timeout_ms}")
-        self._enable_wal(conn)
+        conn: sqlite3.Connection | None = None
+        try:
+            conn = sqlite3.connect(
+                self._target, isolation_level=None, check_same_thread=False, timeout=self.busy_timeout_ms / 1000,
+            )
+            conn.execute(f"PRAGMA busy_timeout={self.busy_timeout_ms}")
+            self._enable_wal(conn)
+        except sqlite3.OperationalError as exc:
+            if conn is not None:
+                conn.close()
+            if "unable to open" not in str(exc):
+                raise
+            raise sqlite3.OperationalError(
+                f"unable to open SQLite database file {self.path!r} (a folder, a special file, or no permission "
+                "to create it and its -wal file there): give the path of a database file"
+            ) from exc
         conn.execute(f"PRAGMA synchronous={synchronous}")
         conn.execute("PRAGMA foreign_keys=ON")
         if readonly:
