@@ -8,7 +8,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from llmteam.audit import AuditEventType, AuditQuery, AuditRecord, AuditStorageError
+from llmteam.audit import (
+    AuditEventType,
+    AuditLedger,
+    AuditQuery,
+    AuditRecord,
+    AuditStorageError,
+    AuditTrail,
+    SigningKey,
+)
 from llmteam.audit.stores import MemoryAuditStore
 
 
@@ -96,3 +104,16 @@ async def test_a_record_with_no_metadata_or_tags_at_all_is_kept_as_it_is() -> No
     await store.append(odd)
     (kept,) = store.get_all()
     assert kept.metadata is None and kept.tags is None and kept.verify_integrity()
+
+
+async def test_checkpoints_of_tenants_without_records_are_bounded() -> None:
+    # review, 2026-11-29: 20,000 checkpoints of tenants with no record were all kept at max_records=10
+    store = MemoryAuditStore(max_records=10)
+    await AuditTrail(store, tenant_id="acme", use_context_tenant=False).log(AuditEventType.DATA_CREATED)
+    ledger = AuditLedger(store, SigningKey.generate())
+    await ledger.checkpoint("acme")
+    for i in range(2000):
+        await ledger.checkpoint(f"ghost{i}")
+    assert len(store._checkpoints) == 11  # acme's, and the ten newest of tenants without records
+    assert await store.latest_checkpoint("acme") is not None and await store.latest_checkpoint("ghost1999")
+    assert await store.latest_checkpoint("ghost0") is None

@@ -350,3 +350,23 @@ async def test_kept_stored_keys_are_bounded_and_per_tenant() -> None:
         assert await store.get("k1") is None  # another tenant: the kept keys were acme's and are dropped
         assert store._last[0] == "globex" and set(store._last[2]) == {"k1"}
     assert len(await inner.list("acme:")) == _MAX_KEYS_KEPT + 50
+
+
+# -- review, 2026-11-29: the wrong shape of argument gets a clear error, never another operation ------------------
+async def test_a_plain_string_of_keys_is_refused_not_read_as_its_characters() -> None:
+    store = TenantIsolatedStore(MemoryKeyValueStore())
+    async with TenantContext("acme"):
+        await store.set_many({"a": 1, "b": 2, "c": 3})
+        with pytest.raises(TypeError, match="expected a list of keys, not the string 'abc'"):
+            await store.get_many("abc")
+        with pytest.raises(TypeError, match="expected a list of keys, not the string 'abc'"):
+            await store.delete_many("abc")
+        assert await store.get_many(["a", "b", "c"]) == {"a": 1, "b": 2, "c": 3}  # nothing was deleted
+
+
+@pytest.mark.parametrize("items", [[("k", 1)], "k", None])
+async def test_set_many_without_a_mapping_is_refused_by_name(items: Any) -> None:
+    store = TenantIsolatedStore(MemoryKeyValueStore())
+    async with TenantContext("acme"):
+        with pytest.raises(TypeError, match=f"set_many needs a mapping of key -> value, not {type(items).__name__}"):
+            await store.set_many(items)

@@ -10,6 +10,7 @@ from llmteam.tenancy._context import current_tenant
 from llmteam.tenancy._errors import TenantContextError
 from llmteam.tenancy._namespace import NamespaceCache, exact_str, split_key
 from llmteam.tenancy._protocols import KeyValueStore, KeyValueStoreBase, as_kv_store
+from llmteam.tenancy.stores._codec import check_mapping, check_not_text
 from llmteam.tenancy.stores._memory import IMMUTABLE, MemoryKeyValueStore
 
 _MAX_KEYS_KEPT = 4096  # stored-key strings kept for the last tenant seen (all dropped when full or it changes)
@@ -129,6 +130,7 @@ class TenantIsolatedStore:
 
     async def get_many(self, keys: Iterable[str]) -> dict[str, Any]:
         """``{key: value}`` for the current tenant's keys that exist."""
+        check_not_text(keys)
         ns = self._ns()
         wanted = [_check_key(k) for k in keys]
         found = await self._kv.get_many([ns + k for k in wanted])
@@ -137,11 +139,13 @@ class TenantIsolatedStore:
 
     async def set_many(self, items: Mapping[str, Any]) -> None:
         """Store several values at once (atomically when the inner store's ``set_many`` is)."""
+        check_mapping(items)
         ns = self._ns()
         await self._kv.set_many({ns + _check_key(k): v for k, v in items.items()})
 
     async def delete_many(self, keys: Iterable[str]) -> int:
         """Delete several of the current tenant's keys; returns how many existed."""
+        check_not_text(keys)
         ns = self._ns()
         return await self._kv.delete_many([ns + _check_key(k) for k in keys])
 

@@ -148,10 +148,15 @@ class MemoryAuditStore(AuditStoreBase):
         return len(self._tenants.get(tenant_id, {}))
 
     async def save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        """Keep a signed checkpoint (bounded: the last 1000 per tenant)."""
-        history = self._checkpoints.setdefault(str(checkpoint["tenant_id"]), [])
+        """Keep a signed checkpoint (bounded: the last 1000 per tenant; checkpoints of at most ``max_records``
+        tenants without records, the oldest such tenant's dropped first)."""
+        tenant = str(checkpoint["tenant_id"])
+        history = self._checkpoints.setdefault(tenant, [])
         history.append(deep_copy(checkpoint))
         del history[:-1000]
+        if tenant not in self._tenants and len(self._checkpoints) > len(self._tenants) + self.max_records:
+            oldest = next(t for t in self._checkpoints if t not in self._tenants)  # insertion order: the oldest
+            del self._checkpoints[oldest]
 
     async def checkpoint_tenants(self) -> list[str]:
         """Every tenant with a kept checkpoint, sorted."""

@@ -41,17 +41,27 @@ def decode_value(document: str) -> Any:
     return json.loads(document)
 
 
-def encode_items(items: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """Check and encode every pair before anything is written, so a bad one leaves the store untouched."""
+def check_mapping(items: object) -> None:
+    """TypeError unless ``items`` (of ``set_many``) is a mapping of key -> value."""
     if not isinstance(items, Mapping):
         raise TypeError(f"set_many needs a mapping of key -> value, not {type(items).__name__}")
+
+
+def check_not_text(keys: object) -> None:
+    """TypeError when ``keys`` is one string: iterating it would name each of its characters as a key."""
+    if isinstance(keys, str):
+        raise TypeError(f"expected a list of keys, not the string {keys!r}")
+
+
+def encode_items(items: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """Check and encode every pair before anything is written, so a bad one leaves the store untouched."""
+    check_mapping(items)
     return [(check_key(k), encode_value(k, v)) for k, v in items.items()]
 
 
 def check_keys(keys: Iterable[str]) -> list[str]:
     """Every key checked, duplicates removed, order kept."""
-    if isinstance(keys, str):
-        raise TypeError(f"expected a list of keys, not the string {keys!r}")
+    check_not_text(keys)
     return list(dict.fromkeys(check_key(k) for k in keys))
 
 
