@@ -11,6 +11,7 @@ from llmteam.tenancy.stores._codec import (
     decode_config,
     encode_config,
     encode_items,
+    encode_value,
     prefix_upper_bound,
     render_sql,
 )
@@ -68,3 +69,12 @@ def test_render_sql_validates_the_table_name() -> None:
     assert render_sql({"q": "SELECT * FROM {t}"}, "kv") == {"q": "SELECT * FROM kv"}
     with pytest.raises(ValueError, match="kv;"):
         render_sql({"q": "SELECT * FROM {t}"}, "kv; DROP TABLE x")
+
+
+def test_a_value_nested_too_deeply_is_refused_by_key_not_a_recursion_error() -> None:
+    # review, 2026-11-29: a value nested 100,000 deep raised RecursionError, naming nothing
+    value: object = []
+    for _ in range(100_000):
+        value = [value]
+    with pytest.raises(ValueError, match="value for key 'deep' is nested too deeply"):
+        encode_value("deep", value)

@@ -29,6 +29,9 @@ def encode_value(key: str, value: Any) -> str:
     """``value`` as a JSON document; TypeError naming the key and the type if it is not JSON."""
     try:
         return json.dumps(value, allow_nan=False, separators=(",", ":"))
+    except RecursionError:
+        raise ValueError(f"value for key {key!r} is nested too deeply to store as JSON; store a flatter value") \
+            from None
     except (TypeError, ValueError) as err:
         raise TypeError(
             f"value for key {key!r} is a {type(value).__name__} that cannot be stored as JSON ({err}); "
