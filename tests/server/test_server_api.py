@@ -211,3 +211,14 @@ async def test_consistency_proof_checked_by_the_standalone_verifier(client: Any,
     r = await client.get("/v1/audit/consistency", params={"from": size + 1}, headers=bearer(token))
     assert r.status_code == 404 and f"{size} records" in r.json()["detail"]
     assert (await client.get("/v1/audit/consistency", params={"from": 0}, headers=bearer(token))).status_code == 422
+
+
+async def test_a_lone_surrogate_in_run_input_is_refused_and_listing_keeps_working(client: Any, make_key: Any) -> None:
+    # review, 2026-11-29: the run was stored, its response failed with 500, and GET /v1/runs answered 500 for
+    # every key of the tenant from then on
+    writer, reader = await make_key(), await make_key(scopes="runs:read")
+    body = b'{"team": "support", "input": {"query": "\\ud800"}}'
+    r = await client.post("/v1/runs", content=body, headers={**bearer(writer), "Content-Type": "application/json"})
+    assert r.status_code == 422 and "surrogate" in r.text and "'query'" in r.text, r.text
+    listing = await client.get("/v1/runs", headers=bearer(reader))
+    assert listing.status_code == 200 and listing.json()["runs"] == []

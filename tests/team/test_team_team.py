@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from llmteam.context import SensitivityLevel
 from llmteam.llm import ScriptedLLM
-from llmteam.team import Agent, Route, RoutingError, Team, TeamConfigError
+from llmteam.team import Agent, Route, RoutingError, Team, TeamConfigError, TeamError
 
 LLM = ScriptedLLM(default="x")
 
@@ -70,3 +72,22 @@ def test_route_matching() -> None:
     assert not r.matches("a", {"a": "nothing"}) and not r.matches("b", {"a": "refund"})
     assert Route("a", "b", contains="x", key="query").matches("a", {"query": "X marks"})
     assert Route("start", "b").matches("start", {})
+
+
+@pytest.mark.parametrize("data, fragment", [
+    ({"query": "\ud800"}, "run input 'query' holds half of a UTF-16 surrogate pair"),
+    ({"query": ["ok", {"deep": "x\udfff"}]}, "run input 'query' holds half"),
+])
+def test_run_input_that_is_not_unicode_text_is_refused_by_name(data: dict[str, Any], fragment: str) -> None:
+    team = Team("t", llm=ScriptedLLM(default="x"), agents=[Agent("a", prompt="{query}")])
+    with pytest.raises(TeamError, match=fragment):
+        team.check_input(data)
+
+
+def test_run_input_nested_too_deeply_is_refused_not_a_recursion_error() -> None:
+    deep: Any = "x"
+    for _ in range(100_000):
+        deep = [deep]
+    team = Team("t", llm=ScriptedLLM(default="x"), agents=[Agent("a", prompt="{query}")])
+    with pytest.raises(TeamError, match="nested too deeply"):
+        team.check_input({"query": deep})

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from llmteam._repr import bounded_repr
+from llmteam._text import is_unicode
 from llmteam.context import SensitivityLevel
 from llmteam.llm import LLMProvider, supports_tools
 from llmteam.team._errors import PromptVariableError, RoutingError, TeamConfigError, TeamError
@@ -250,9 +251,15 @@ class Team:
         if clash:
             raise TeamError(f"run input key(s) {clash} clash with agent names of team {self.name!r}; rename them")
         try:
-            json.dumps(data, allow_nan=False)
+            text = json.dumps(data, allow_nan=False, ensure_ascii=False)
+        except RecursionError:
+            raise TeamError("run input is nested too deeply to be JSON data; pass a flatter input") from None
         except (TypeError, ValueError) as exc:
             raise TeamError(f"run input is not JSON data ({exc}); pass strings, numbers, lists and mappings") from None
+        if not is_unicode(text):  # a lone surrogate: no UTF-8 form, so no store, listing or response could hold it
+            bad = next(k for k in data if not is_unicode(json.dumps({k: data[k]}, ensure_ascii=False)))
+            raise TeamError(f"run input {bad[:64]!r} holds half of a UTF-16 surrogate pair, which is no character "
+                            "(undecoded bytes?); send valid Unicode text")
         names = set(data) | set(self._by_name)
         for agent in self.agents:
             missing = [v for v in agent.variables if v not in names]
