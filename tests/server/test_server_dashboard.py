@@ -56,6 +56,16 @@ async def test_input_is_escaped(client: Any, make_key: Any) -> None:
     assert "<script>alert(1)</script>" not in page and "&lt;script&gt;" in page
 
 
+async def test_no_text_from_the_address_is_shown_as_the_servers_own(client: Any, make_key: Any) -> None:
+    # review, 2026-11-29: ?error=... was shown in the run page's alert box, a phishing line in the site's own voice
+    csrf = await login(client, await make_key())
+    location = await _submit(client, csrf, "q")
+    lure = "Session expired: log in again at https://evil.example/login"
+    for path in (location, "/ui/"):
+        page = (await client.get(path, params={"error": lure})).text
+        assert "evil.example" not in page, path
+
+
 async def test_another_tenants_run_is_not_found(client: Any, make_key: Any) -> None:
     csrf = await login(client, await make_key("globex"))
     location = await _submit(client, csrf, "globex secret")

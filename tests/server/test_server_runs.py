@@ -126,3 +126,68 @@ async def test_hostile_input_on_the_run_and_team_routes(client: Any, make_key: A
     r = await client.post("/v1/teams", json={"yaml": "x" * (1 << 20)}, headers=bearer(admin))
     assert r.status_code == 413
     assert sorted(p.name for p in teams_dir.iterdir()) == ["support.yaml"]  # nothing written
+
+
+# -- review, 2026-11-29: one tenant's readers must not turn other tenants' runs away --------------------------------
+async def test_following_runs_never_takes_the_places_of_runs_and_is_bounded_per_tenant(
+    client: Any, make_key: Any, state: Any,
+) -> None:
+    from llmteam.server import _runs
+
+    acme = await make_key()
+    evil = await make_key(tenant="evil")
+    run = (await client.post("/v1/runs", json={"team": "support", "input": {"query": "q"}},
+                             headers=bearer(evil))).json()
+    # the attacker's move: hundreds of open follow streams (held here as taken places)
+    state.followers["evil"] = _runs.MAX_FOLLOWERS_PER_TENANT
+    state.max_inflight = 4
+    r = await client.post("/v1/runs", json={"team": "support", "input": {"query": "q"}}, headers=bearer(acme))
+    assert r.status_code == 201, r.text  # before: 503 "the server runs ... runs already"
+    r = await client.get(f"/v1/runs/{run['run_id']}/events", headers=bearer(evil))
+    assert r.status_code == 429 and "follows 32 runs' events" in r.text
+    mine = r = await client.post("/v1/runs", json={"team": "support", "input": {"query": "q"}}, headers=bearer(acme))
+    r = await client.get(f"/v1/runs/{mine.json()['run_id']}/events", headers=bearer(acme))
+    assert r.status_code == 200 and events_of(r.text)[-1][1] == "run_finished"  # another tenant still follows
+    assert state.followers == {"evil": _runs.MAX_FOLLOWERS_PER_TENANT}  # its place given back when it ended
+    state.followers["evil"] = _runs.MAX_FOLLOWERS  # the whole server's bound
+    r = await client.get(f"/v1/runs/{mine.json()['run_id']}/events", headers=bearer(acme))
+    assert r.status_code == 503 and "Retry-After" in r.headers
+
+
+async def test_a_follow_stream_started_past_the_bound_ends_with_the_refusal(state: Any) -> None:
+    from llmteam.server import _runs
+
+    state.followers["acme"] = _runs.MAX_FOLLOWERS_PER_TENANT  # filled between the route's check and the stream
+    chunks = [c async for c in _runs.follow_run(state, "acme", "r" * 32, 0)]
+    assert len(chunks) == 1 and b"event: error" in chunks[0] and b"429" in chunks[0]
+    assert state.followers["acme"] == _runs.MAX_FOLLOWERS_PER_TENANT
+
+
+async def test_open_follow_streams_of_a_slow_run_do_not_refuse_another_tenants_run(
+    client: Any, make_key: Any, state: Any, teams_dir: Path,
+) -> None:
+    # the attacker's move itself: streams that stay open on a run that does not end (before: 503 for acme)
+    from llmteam.server import _runs
+
+    (teams_dir / "slow.yaml").write_text(SLOW_YAML)
+    await state.reload_teams()
+    acme, evil = await make_key(), await make_key(tenant="evil")
+    run_id = (await client.post("/v1/runs", params={"wait": 0}, json={"team": "slow", "input": {"query": "q"}},
+                                headers=bearer(evil))).json()["run_id"]
+    state.max_inflight = 4
+
+    async def follow() -> None:
+        async for _ in _runs.follow_run(state, "evil", run_id, 0):
+            pass
+
+    followers = [asyncio.create_task(follow()) for _ in range(4)]
+    try:
+        while state.streams + sum(getattr(state, "followers", {}).values()) < 4:  # every stream open
+            await asyncio.sleep(0.01)
+        r = await client.post("/v1/runs", json={"team": "support", "input": {"query": "q"}}, headers=bearer(acme))
+        assert r.status_code == 201, r.text
+    finally:
+        for task in followers:
+            task.cancel()
+        await asyncio.gather(*followers, return_exceptions=True)
+        await client.post(f"/v1/runs/{run_id}/cancel", headers=bearer(evil))

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import re
 import time
+from collections import Counter
 from typing import Any
 
-from llmteam.server._session import SESSION_SECONDS, Sessions
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from llmteam.server._session import MAX_SESSIONS_PER_KEY, SESSION_SECONDS, Sessions
 
 
 async def login(client: Any, token: str) -> str:
@@ -75,3 +79,35 @@ def test_sessions_expire_and_are_bounded(monkeypatch: Any) -> None:
     monkeypatch.setattr(time, "time", lambda: real() + SESSION_SECONDS + 1)
     assert sessions.get(ids[4]) is None
     assert sessions.get(None) is None and sessions.get("x" * 1000) is None
+
+
+def test_one_keys_logins_never_end_another_keys_session() -> None:
+    # review, 2026-11-29: 16,001 logins with one runs:read key pushed every other user (any tenant) out
+    sessions = Sessions(max_sessions=100)
+    victim, _ = sessions.create("victim-key")
+    attacker = [sessions.create("attacker-key")[0] for _ in range(1000)]
+    assert sessions.get(victim) is not None
+    assert [sid for sid in attacker if sessions.get(sid) is not None] == attacker[-MAX_SESSIONS_PER_KEY:]
+    assert len(sessions._items) == 1 + MAX_SESSIONS_PER_KEY and set(sessions._by_key) == {"victim-key",
+                                                                                           "attacker-key"}
+    sessions.drop(victim)
+    assert "victim-key" not in sessions._by_key  # nothing kept for a key without sessions
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["create", "drop"]), st.sampled_from(["a", "b", "c"])), max_size=60),
+       st.integers(1, 8), st.integers(1, 4))
+def test_sessions_stay_within_both_bounds_and_the_key_index_matches(
+    steps: list[tuple[str, str]], most: int, per_key: int,
+) -> None:
+    sessions = Sessions(max_sessions=most, max_per_key=per_key)
+    made: list[str] = []
+    for action, key in steps:
+        if action == "create":
+            made.append(sessions.create(key)[0])
+        elif made:
+            sessions.drop(made.pop(0))
+        assert len(sessions._items) <= most
+        assert {k: len(v) for k, v in sessions._by_key.items()} == dict(
+            Counter(s.key_id for s in sessions._items.values()))
+        assert all(len(v) <= per_key for v in sessions._by_key.values())

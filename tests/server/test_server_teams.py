@@ -89,6 +89,26 @@ def test_write_validates_names_and_refuses_dangerous_fields(tmp_path: Path) -> N
     assert (tmp_path / "x.yaml").read_text() == TEAM_YAML
 
 
+def test_a_posted_team_may_not_import_python_tools(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # review, 2026-11-29: tools: ["module:function"] imported the module (its code ran) before the 422, and
+    # tools: ["typer.main:launch", "click._compat:open_stream"] was accepted: a program launcher and a file opener
+    # as tools of a team an HTTP client wrote
+    code = tmp_path / "code"
+    code.mkdir()
+    ran = tmp_path / "ran"
+    (code / "evil_tools.py").write_text(f"open({str(ran)!r}, 'w').close()\ndef grab(path: str) -> str:\n"
+                                        "    return path\n")
+    monkeypatch.syspath_prepend(str(code))
+    root = tmp_path / "teams"
+    root.mkdir()
+    d = TeamDirectory(root)
+    for refs in ('["evil_tools:grab"]', '["typer.main:launch", "click._compat:open_stream"]'):
+        posted = TEAM_YAML.replace('prompt: "Classify: {query}"}', f'prompt: "Classify: {{query}}", tools: {refs}}}')
+        with pytest.raises(TeamConfigError, match="'tools' is not allowed in a team posted over HTTP"):
+            d.write(posted)
+    assert not ran.exists() and list(root.iterdir()) == []
+
+
 def test_write_never_writes_through_a_symlink(tmp_path: Path) -> None:
     outside = tmp_path / "outside.txt"
     outside.write_text("keep me")

@@ -124,6 +124,9 @@ async def run_events(request: Request, run_id: str = RUN_ID,
                      key: ApiKey = Depends(require("runs:read"))) -> StreamingResponse:
     state = state_of(request)
     await runs.run_detail(state, key.tenant_id, run_id)  # 404 before the stream starts
+    refusal = runs.follow_refusal(state, key.tenant_id)
+    if refusal is not None:
+        raise refusal
     offset = 0 if last_event_id is None else last_event_id + 1
     return _event_stream(runs.follow_run(state, key.tenant_id, run_id, offset))
 

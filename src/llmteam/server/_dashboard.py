@@ -142,8 +142,7 @@ async def runs_page(request: Request, session: Any, key: Any) -> Response:
     inputs = {name: sorted({v for a in t.agents for v in a.variables} - set(t.agent_names))
               for name, t in state.teams.items()}
     return render(request, "runs.html", **_base(request, session, key, "runs"), runs=shown, status=status,
-                  statuses=runs.STATUSES, team=team, page=number, has_next=len(rows) > PAGE, inputs=inputs,
-                  error=q.get("error"))
+                  statuses=runs.STATUSES, team=team, page=number, has_next=len(rows) > PAGE, inputs=inputs)
 
 
 @router.post("/runs")
@@ -179,7 +178,7 @@ async def run_page(request: Request, session: Any, key: Any, run_id: str) -> Res
     return render(request, "run.html", **_base(request, session, key, "runs"), run=view, steps=steps, audit=audit,
                   verdict=verdict, input_json=json.dumps(view["input"], indent=2, ensure_ascii=False),
                   can_write=key.admin or "runs:write" in key.scopes,
-                  can_approve=key.admin or "runs:approve" in key.scopes, error=request.query_params.get("error"))
+                  can_approve=key.admin or "runs:approve" in key.scopes)
 
 
 @router.post("/runs/{run_id}/{action}")

@@ -25,6 +25,8 @@ STATUSES = ("queued", "running", "awaiting_approval", "completed", "failed", "ca
 _REFUSALS = {"TenantLimitExceededError": 429, "AdmissionRefused": 429, "TenantFeatureDisabledError": 403,
              "TenantInactiveError": 403, "TenantNotFoundError": 403}
 NOT_FOUND = "no such run for this key's tenant; GET /v1/runs lists yours"
+MAX_FOLLOWERS_PER_TENANT = 32  # open GET /v1/runs/{id}/events streams of one tenant
+MAX_FOLLOWERS = 1024  # ... of the whole server (they never count against the runs it admits)
 
 
 def _refusal(exc: BaseException) -> Problem:
@@ -189,16 +191,38 @@ async def stream_run(state: ServerState, tenant_id: str, team: str, data: dict[s
         state.streams -= 1
 
 
+def follow_refusal(state: ServerState, tenant_id: str) -> Problem | None:
+    """429 when the tenant, or the server, follows as many runs' events as it may; else None.
+
+    Following a run reads it: it never takes a place among the runs the server admits (one tenant's readers must
+    not turn every other tenant's new runs away), but it holds a connection, so it has bounds of its own.
+    """
+    if state.followers[tenant_id] >= MAX_FOLLOWERS_PER_TENANT:
+        return Problem(429, f"this tenant already follows {MAX_FOLLOWERS_PER_TENANT} runs' events; close one first",
+                       headers={"Retry-After": "5"})
+    if state.followers.total() >= MAX_FOLLOWERS:
+        return Problem(503, f"the server streams {MAX_FOLLOWERS} runs' events already; retry later",
+                       headers={"Retry-After": "5"})
+    return None
+
+
 async def follow_run(state: ServerState, tenant_id: str, run_id: str, offset: int) -> AsyncIterator[bytes]:
     """An existing run's events from ``offset`` as server-sent events, live until it ends. The caller checks the
-    run is the tenant's first (:func:`run_detail`). Going away does not cancel the run."""
-    state.streams += 1
+    run is the tenant's first (:func:`run_detail`) and :func:`follow_refusal`, while it can still answer with a
+    status code; checked again here, where the place is taken. Going away does not cancel the run."""
+    refusal = follow_refusal(state, tenant_id)
+    if refusal is not None:
+        yield _problem_event(refusal)
+        return
+    state.followers[tenant_id] += 1
     try:
         follow = _follow_durable if state.durable is not None else _follow_local
         async for chunk in follow(state, tenant_id, run_id, offset):
             yield chunk
     finally:
-        state.streams -= 1
+        state.followers[tenant_id] -= 1
+        if not state.followers[tenant_id]:
+            del state.followers[tenant_id]
 
 
 async def _follow_local(state: ServerState, tenant_id: str, run_id: str, offset: int,

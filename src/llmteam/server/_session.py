@@ -27,6 +27,7 @@ COOKIE = "lt_session"
 LOGIN_COOKIE = "lt_login"
 SESSION_SECONDS = 8 * 3600
 MAX_SESSIONS = 10_000
+MAX_SESSIONS_PER_KEY = 16  # a key's 17th login ends its own oldest session, never another key's
 CSP = ("default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; "
        "base-uri 'none'")
 TEMPLATES = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"),
@@ -43,18 +44,28 @@ class Session:
 
 
 class Sessions:
-    """Session ids -> sessions, LRU-bounded, expiring."""
+    """Session ids -> sessions, expiring, bounded per key (:data:`MAX_SESSIONS_PER_KEY`) and in all.
 
-    def __init__(self, max_sessions: int = MAX_SESSIONS) -> None:
+    A key that logs in again and again ends only its own oldest sessions: the table is shared by every tenant,
+    and with one bound for all, any key's logins would push every other user out.
+    """
+
+    def __init__(self, max_sessions: int = MAX_SESSIONS, max_per_key: int = MAX_SESSIONS_PER_KEY) -> None:
         self.max_sessions = max_sessions
+        self.max_per_key = max_per_key
         self._items: OrderedDict[str, Session] = OrderedDict()
+        self._by_key: dict[str, list[str]] = {}  # a key's session ids, oldest first
 
     def create(self, key_id: str) -> tuple[str, Session]:
         sid = secrets.token_urlsafe(32)
         session = Session(key_id, secrets.token_urlsafe(32), time.time() + SESSION_SECONDS)
         self._items[sid] = session
-        while len(self._items) > self.max_sessions:
-            self._items.popitem(last=False)
+        mine = self._by_key.setdefault(key_id, [])
+        mine.append(sid)
+        while len(mine) > self.max_per_key:
+            self._items.pop(mine.pop(0), None)
+        while len(self._items) > self.max_sessions:  # only with more keys logged in than the table holds
+            self._forget(*self._items.popitem(last=False))
         return sid, session
 
     def get(self, sid: str | None) -> Session | None:
@@ -62,12 +73,22 @@ class Sessions:
         if session is None:
             return None
         if session.expires_at <= time.time():
-            self._items.pop(sid or "", None)
+            self.drop(sid)
             return None
         return session
 
     def drop(self, sid: str | None) -> None:
-        self._items.pop(sid or "", None)
+        session = self._items.pop(sid or "", None)
+        if session is not None:
+            self._forget(sid or "", session)
+
+    def _forget(self, sid: str, session: Session) -> None:
+        mine = self._by_key.get(session.key_id)
+        if mine is not None:
+            if sid in mine:
+                mine.remove(sid)
+            if not mine:
+                del self._by_key[session.key_id]
 
 
 def sessions_of(request: Request) -> Sessions:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from contextlib import aclosing
 from pathlib import Path
@@ -107,6 +107,7 @@ class ServerState:
         self.inflight: dict[str, asyncio.Task[Any]] = {}
         self.events = EventBoard()
         self.streams = 0  # runs streamed as server-sent events right now (they count against max_inflight)
+        self.followers: Counter[str] = Counter()  # open event streams of existing runs, per tenant (own bounds)
         self.key_store: Any = None
         self.opened = False
 

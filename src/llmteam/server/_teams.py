@@ -29,8 +29,9 @@ MAX_PROBLEM_CHARS = 500
 RACY_SECONDS = 2.0  # a file modified this recently is re-read even if its stat looks unchanged (coarse mtimes)
 TEAM_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 _SUFFIXES = (".yaml", ".yml")
-# what a team posted over HTTP may not name: endpoints, the server's secrets, programs to start
-_POSTED_FORBIDDEN = ("base_url", "api_key_env", "mcp_servers")
+# what a team posted over HTTP may not name: endpoints, the server's secrets, programs to start, and Python tools
+# (``module:function``: importing the module runs its code, and any typed function becomes a tool)
+_POSTED_FORBIDDEN = ("base_url", "api_key_env", "mcp_servers", "tools")
 
 
 @dataclass
@@ -172,8 +173,8 @@ def _check_posted(node: Any, where: str) -> None:
         for key, value in node.items():
             if key in _POSTED_FORBIDDEN:
                 raise TeamConfigError(f"{where}: {key!r} is not allowed in a team posted over HTTP (it could send "
-                                      "the server's keys elsewhere or start programs); put such a file in the "
-                                      "--teams directory yourself")
+                                      "the server's keys elsewhere, start programs or import code); put such a "
+                                      "file in the --teams directory yourself")
             _check_posted(value, f"{where}.{key}")
     elif isinstance(node, list):
         for i, value in enumerate(node):
