@@ -255,3 +255,20 @@ def test_constructor_needs_no_loop_and_no_httpx() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+@pytest.mark.parametrize("streamed", [False, True])
+async def test_a_body_that_is_not_the_gzip_it_claims_is_an_llm_error(chat_server: ChatServer,
+                                                                     streamed: bool) -> None:
+    # review, 2026-11-29: httpx.DecodingError reached the caller raw, in both modes
+    from .._support.chat_server import chunk
+
+    body = [chunk({"content": "hi"})] if streamed else completion("hi")
+    chat_server.script(Reply(body=body, headers={"Content-Encoding": "gzip"}))
+    async with make(chat_server, max_retries=0) as llm:
+        with pytest.raises(LLMResponseError, match="cannot be decoded as its Content-Encoding says"):
+            if streamed:
+                [e async for e in llm.stream([{"role": "user", "content": "x"}])]
+            else:
+                await llm.complete([{"role": "user", "content": "x"}])
+    assert chat_server.total() == 1  # not asked again: the answer itself is broken

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from openai.types.chat import ChatCompletion, ChatCompletionMessageParam
 from pydantic import TypeAdapter
 
+from llmteam.audit import AuditEventType, AuditQuery
 from llmteam.llm import (
     MAX_TOOL_CALLS,
     Completion,
@@ -262,6 +263,34 @@ async def test_rt_stream_publishes_tokens_and_tool_events_live(chat_server: Chat
     assert (final.usage.prompt_tokens, final.usage.completion_tokens) == (9 + 12, 2 + 4)
 
 
+async def test_a_streamed_tool_call_with_a_number_for_an_id_runs_once_and_is_audited(chat_server: ChatServer) -> None:
+    # review, 2026-11-29: "id": 7 ran the tool, then the run failed with a TypeError where the call was audited
+    ran: list[str] = []
+
+    @tool
+    async def note(text: str) -> str:
+        """Note a line."""
+        ran.append(text)
+        return "noted"
+
+    def answer(req: dict[str, Any]) -> Any:
+        if req["messages"][-1]["role"] != "tool":
+            return [_delta_chunk('{"tool_calls":[{"index":0,"id":7,"type":"function",'
+                               '"function":{"name":"note","arguments":"{\\"text\\": \\"hi\\"}"}}]}')]
+        return text_stream("done")
+
+    chat_server.answer = answer
+    llm = client(chat_server)
+    team = Team("notes", agents=[Agent("clerk", prompt="Note for {who}", llm=llm, tools=[note])])
+    async with team.runtime("memory://", tenant="acme") as rt:
+        events = [e async for e in rt.stream({"who": "Ann"})]
+        async with rt.tenants.context("acme"):
+            records = await rt.audit.query(AuditQuery(resource_type="tool"))
+    await llm.aclose()
+    assert events[-1].result is not None and events[-1].result.output == "done" and ran == ["hi"]
+    assert [(r.event_type, r.step_name) for r in records] == [(AuditEventType.ACTION_COMPLETED, "7")]
+
+
 @pytest.mark.parametrize("reply, fragment", [
     (Reply(500, '{"error": {"message": "boom"}}'), "HTTP 500"),
     (Reply(404, '{"error": "no model"}'), "HTTP 404"),
@@ -375,3 +404,58 @@ def test_any_well_formed_tool_call_list_round_trips(calls: list[tuple[str, str, 
     # what we send back for them is valid wire format too
     MESSAGES.validate_python([{"role": "user", "content": "x"}, parsed.to_message()] if calls else
                              [{"role": "user", "content": "x"}])
+
+
+# -- a hostile model server (review, 2026-11-29): each answer failed with a raw, non-LLMError exception before ------
+def _delta_chunk(delta: str) -> str:
+    return '{"id":"x","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":' + \
+        delta + ',"finish_reason":null}]}'
+
+
+@pytest.mark.parametrize("call_id", ["7", '{"x": 1}'])
+async def test_a_streamed_tool_call_id_that_is_not_text_becomes_text(chat_server: ChatServer, call_id: str) -> None:
+    chat_server.answer = lambda req: [_delta_chunk('{"tool_calls":[{"index":0,"id":' + call_id + ',"type":"function",'
+                                                 '"function":{"name":"lookup","arguments":"{}"}}]}')]
+    async with client(chat_server) as llm:
+        (final,) = [e async for e in llm.stream([{"role": "user", "content": "x"}], tools=[SPEC])]
+    (call,) = final.tool_calls
+    assert type(call.id) is str and call.name == "lookup"
+
+
+async def test_a_streamed_tool_call_name_that_is_not_text_is_refused(chat_server: ChatServer) -> None:
+    chat_server.answer = lambda req: [_delta_chunk('{"tool_calls":[{"index":0,"id":"c","type":"function",'
+                                                 '"function":{"name":["lookup"],"arguments":"{}"}}]}')]
+    async with client(chat_server) as llm:
+        with pytest.raises(LLMResponseError, match="tool call name is list"):
+            [e async for e in llm.stream([{"role": "user", "content": "x"}], tools=[SPEC])]
+
+
+_DEEP = "[" * 200_000 + "]" * 200_000
+_WHOLE = '{"id":"x","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,"message":%s,' \
+    '"finish_reason":"stop"}]}'
+
+
+@pytest.mark.parametrize("answer, fragment", [
+    ([_delta_chunk('{"content":' + _DEEP + "}")], "RecursionError"),
+    ([_delta_chunk('{"tool_calls":[{"index":1e999,"id":"c","type":"function",'
+                 '"function":{"name":"lookup","arguments":"{}"}}]}')], "OverflowError"),
+    (Reply(body=_WHOLE % ('{"role":"assistant","content":' + _DEEP + "}")), "RecursionError"),
+], ids=["streamed-deep", "streamed-index-1e999", "whole-deep"])
+async def test_an_answer_too_deep_or_with_an_infinite_index_is_an_llm_error(
+    chat_server: ChatServer, answer: Any, fragment: str,
+) -> None:
+    chat_server.answer = lambda req: answer
+    async with client(chat_server) as llm:
+        with pytest.raises(LLMResponseError, match=fragment):
+            if isinstance(answer, list):
+                [e async for e in llm.stream([{"role": "user", "content": "x"}], tools=[SPEC])]
+            else:
+                await llm.complete([{"role": "user", "content": "x"}], tools=[SPEC])
+
+
+def test_a_tool_call_of_anything_but_text_is_refused_where_it_is_made() -> None:
+    for bad in ({"id": 7}, {"name": ["lookup"]}, {"arguments": {"number": "A"}}):
+        fields = {"id": "c", "name": "lookup", "arguments": "{}", **bad}
+        with pytest.raises(TypeError, match=f"ToolCall {next(iter(bad))}="):
+            ToolCall(**fields)
+    assert ToolCall("c", "lookup", "{}") == ToolCall.of("lookup", "{}", id="c")

@@ -16,6 +16,7 @@ from llmteam.llm._errors import (
     LLMError,
     LLMHTTPError,
     LLMRateLimitError,
+    LLMResponseError,
     LLMTimeoutError,
 )
 from llmteam.llm._retry import RETRYABLE_STATUS, backoff_delay, parse_retry_after
@@ -173,12 +174,25 @@ class OpenAICompatible:
         Usage stays exact: the request asks for ``stream_options.include_usage`` and the final chunk's usage is
         used (estimated only when the server sends none). Retries happen only before the first byte.
         """
+        import httpx
+
         payload = self._payload(messages, tools, options, stream=True)
         response = await self._send(payload, stream=True)
         try:
             async for event in read_sse_completion(response, self.url, self.model, messages,
                                                    self.max_response_bytes):
                 yield event
+        except httpx.TimeoutException as exc:  # past the first byte: not retried (the answer was under way)
+            raise LLMTimeoutError(
+                f"the answer streamed from POST {self.url} stalled: nothing for {self.timeout:g}s "
+                f"({type(exc).__name__}); the model may be overloaded: raise timeout= or try again",
+                self.url, self.timeout,
+            ) from None
+        except httpx.TransportError as exc:
+            raise LLMConnectionError(f"the answer streamed from POST {self.url} broke off "
+                                     f"({exc or type(exc).__name__}); try again", self.url) from None
+        except httpx.DecodingError as exc:
+            raise _undecodable(self.url, exc) from None
         finally:
             await response.aclose()
 
@@ -226,6 +240,8 @@ class OpenAICompatible:
                     "is the server running and is base_url right?",
                     self.url,
                 )
+            except httpx.DecodingError as exc:  # the server's answer itself: asking again would not help
+                raise _undecodable(self.url, exc) from None
             else:
                 if response.status_code < 300:
                     return response
@@ -270,3 +286,9 @@ class OpenAICompatible:
             retry_after = parse_retry_after(response.headers.get("retry-after"))
             return LLMRateLimitError(message, self.url, body, retry_after)
         return LLMHTTPError(message, status, self.url, body)
+
+
+def _undecodable(url: str, exc: Exception) -> LLMResponseError:
+    """The error for an answer whose body cannot be decoded as its Content-Encoding says (not gzip after all)."""
+    return LLMResponseError(f"POST {url} answered a body that cannot be decoded as its Content-Encoding says "
+                            f"({exc or type(exc).__name__}); check the server or a proxy in between")

@@ -146,11 +146,11 @@ def parse_completion(response: Any, url: str, model: str, messages: list[Message
         if refusal is not None and not isinstance(refusal, str):
             raise TypeError(f"refusal is {type(refusal).__name__}")
         calls = _tool_calls(message.get("tool_calls"), f"POST {url}")
-    except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
+    except (ValueError, KeyError, IndexError, TypeError, AttributeError, RecursionError, OverflowError) as exc:
         raise LLMResponseError(
             f"POST {url} answered {response.status_code} but not in the chat-completions format "
-            f"({exc!r}): {response.text[:300]!r}"
-        ) from exc
+            f"({type(exc).__name__}: {str(exc)[:200]}): {response.text[:300]!r}"
+        ) from None
     text = text or refusal or ""  # a refusal is what the model said
     return Completion(
         text=text,
@@ -197,8 +197,11 @@ class _Assembler:
                                              {"id": "", "name": "", "arguments": []})
                 check_tool_call_count(len(self.calls), f"POST {url}")
                 function = fragment.get("function") or {}
-                slot["id"] = fragment.get("id") or slot["id"]
-                slot["name"] = function.get("name") or slot["name"]
+                call_id, name = fragment.get("id"), function.get("name")
+                if name and not isinstance(name, str):  # as a whole answer's: a name is text, an id any scalar
+                    raise TypeError(f"tool call name is {type(name).__name__}")
+                slot["id"] = str(call_id) if call_id and isinstance(call_id, (str, int)) else slot["id"]
+                slot["name"] = name or slot["name"]
                 piece = _arguments(function.get("arguments"))
                 slot["arguments"].append(piece)
             if choice.get("finish_reason"):
@@ -244,9 +247,9 @@ async def read_sse_completion(
             if isinstance(data.get("error"), dict):
                 raise LLMResponseError(f"POST {url} streamed an error: {str(data['error'].get('message'))[:300]}")
             delta = acc.chunk(data, url)
-        except (ValueError, TypeError, AttributeError) as exc:
+        except (ValueError, TypeError, AttributeError, RecursionError, OverflowError) as exc:
             raise LLMResponseError(f"POST {url} streamed a chunk not in the chat-completions format "
-                                   f"({exc!r}): {body[:300]!r}") from exc
+                                   f"({type(exc).__name__}: {str(exc)[:200]}): {body[:300]!r}") from None
         if delta:
             delta, held = held + delta, ""
             if "\ud800" <= delta[-1] <= "\udbff":

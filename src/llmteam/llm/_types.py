@@ -91,9 +91,14 @@ class ToolCall:
         # an id or name that is not valid Unicode (a lone surrogate from a JSON escape) gets U+FFFD in its place,
         # so the refusal of an unknown tool can name it and audit it; the arguments are kept as sent: governance
         # refuses arguments that are not text rather than handing a tool altered ones
-        for name in ("id", "name"):
+        for name in ("id", "name", "arguments"):
             value = getattr(self, name)
-            if type(value) is str:
+            if type(value) is not str:  # a provider's int id would fail only later, where the call is audited
+                if not isinstance(value, str):
+                    raise TypeError(f"ToolCall {name}={value!r:.80} must be text, not {type(value).__name__}")
+                value = str.__str__(value)
+                object.__setattr__(self, name, value)
+            if name != "arguments":
                 object.__setattr__(self, name, unicode_text(value))
 
     @classmethod
