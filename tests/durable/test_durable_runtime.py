@@ -187,3 +187,16 @@ async def test_a_flooding_tenant_never_delays_another_beyond_one_run(tmp_path: P
             assert len(overtaking) <= 1, (overtaking, at, record.started_at)  # waited one flood run at most
         for run_id in flood:
             await rt.cancel(run_id)
+
+
+async def test_an_id_already_used_by_another_tenant_or_input_is_refused_not_handed_over(tmp_path: Path) -> None:
+    # review, 2026-11-29: globex submitting acme's run id got acme's run, its status and its output
+    async with DurableRuntime(make_team(), url(tmp_path), tenant="acme") as rt:
+        assert await rt.submit({"query": "ACME SECRET invoice"}, tenant="acme", run_id="order-1") == "order-1"
+        assert await rt.submit({"query": "ACME SECRET invoice"}, tenant="acme", run_id="order-1") == "order-1"
+        with pytest.raises(DurableError, match="run id 'order-1' is already used by another run"):
+            await rt.submit({"query": "globex question"}, tenant="globex", run_id="order-1")
+        with pytest.raises(DurableError, match="run id 'order-1' is already used by another run"):
+            await rt.submit({"query": "other input"}, tenant="acme", run_id="order-1")
+        result = await rt.result("order-1", timeout=60)
+        assert result.tenant_id == "acme" and (await rt.status("order-1")).tenant == "acme"

@@ -98,11 +98,13 @@ class DurableRuntime(RunControl):
         """Queue one run of the team for ``tenant`` on ``input``; returns its run id at once.
 
         The input and tenant are checked here (a bad one raises now); admission, limits and every step run on a
-        worker. Submitting an id again returns the same run.
+        worker. Submitting an id again with the same tenant and input returns the same run; an id another tenant,
+        team or input already uses raises DurableError (the run it names is never handed over).
         """
         tenant_id = tenant if tenant is not None else self.runtime.tenant
         if not isinstance(tenant_id, str) or not tenant_id.strip():
             raise DurableError(f"no tenant given (tenant={tenant_id!r}); pass tenant= to submit() or the runtime")
+        given = run_id is not None  # a caller's id may name a run already there: checked below
         run_id = check_run_id(run_id) if run_id is not None else uuid.uuid4().hex
         data = self.team.check_input(input)
         limits = (await self.runtime.tenant_config(tenant_id)).get_effective_limits()
@@ -111,6 +113,12 @@ class DurableRuntime(RunControl):
                                    "queue_partition_key": tenant_id}
         with db_errors(self.system_db):
             await self.client.enqueue_async(options, self.team.name, tenant_id, run_id, data)
+            found = await self.client.list_workflows_async(workflow_ids=[run_id], load_output=False) if given else []
+        if given and [list(w.input["args"]) if w.input else [] for w in found] != [[self.team.name, tenant_id,
+                                                                                     run_id, data]]:
+            raise DurableError(f"run id {run_id!r} is already used by another run (another tenant's, team's or "
+                               "input); submitting an id again returns its run only for the same tenant, team and "
+                               "input: choose a new run id")
         return run_id
 
     async def run(self, input: Mapping[str, Any], *, tenant: str | None = None, run_id: str | None = None,
