@@ -61,7 +61,8 @@ async def test_a_failing_run_raises_run_failed_with_the_original_error(tmp_path:
         run_id = await rt.submit({"query": "q"})
         with pytest.raises(RunFailedError, match="PromptVariableError"):
             await rt.result(run_id, timeout=60)
-        assert (await rt.status(run_id)).status == "ERROR"
+        status = await rt.status(run_id)  # review, 2026-11-29: its error was always None (the server said 422 "")
+        assert status.status == "ERROR" and status.error is not None and "PromptVariableError" in status.error
         record = await rt.runtime.get_run(run_id)
         assert record is not None and record.status == "failed"
         assert await rt.runtime.verify_audit() == (True, [])

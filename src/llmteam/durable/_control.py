@@ -198,8 +198,9 @@ class RunControl:
     async def status(self, run_id: str) -> RunStatus:
         """Where the run is now (raises :class:`DurableError` for an unknown run)."""
         with db_errors(self.system_db):
+            # the output too: DBOS reads a run's error with its output only (the server maps the error to a status)
             found = await self.client.list_workflows_async(workflow_ids=[check_run_id(run_id)], load_input=False,
-                                                          load_output=False)
+                                                          load_output=True)
         if not found:
             raise DurableError(f"no durable run {run_id!r}; `llmteam runs list` shows the known ones")
         return (await self._statuses(found))[0]
@@ -319,4 +320,10 @@ def _status(w: Any, awaiting: bool = False, queue: str | None = None) -> RunStat
     return RunStatus(w.workflow_id, AWAITING if awaiting else str(w.status), queue or w.queue_name,
                      w.queue_partition_key,
                      w.executor_id, int(getattr(w, "recovery_attempts", None) or 0),
-                     None if w.error is None else str(w.error)[:500])
+                     None if w.error is None else _error_text(w.error))
+
+
+def _error_text(error: Any) -> str:
+    """A run's error as ``"TypeName: message"`` (what the server maps to a status), at most 500 characters."""
+    text = f"{type(error).__name__}: {error}" if isinstance(error, BaseException) else str(error)
+    return text[:500]
