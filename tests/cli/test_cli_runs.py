@@ -34,6 +34,9 @@ def test_detach_queues_a_run_that_runs_show_cancel_and_resume_manage(tmp_path: P
     assert runner.invoke(app, ["runs", "cancel", run_id, "--db", db]).exit_code == 0
     listed = json.loads(runner.invoke(app, ["runs", "list", "--db", db, "--json"]).output)
     assert [(r["run_id"], r["status"], r["tenant"]) for r in listed] == [(run_id, "CANCELLED", "acme")]
+    for tenant, expected in (("acme", [run_id]), ("globex", [])):
+        mine = runner.invoke(app, ["runs", "list", "--db", db, "--tenant", tenant, "--json"])
+        assert [r["run_id"] for r in json.loads(mine.output)] == expected, mine.output
     assert runner.invoke(app, ["runs", "resume", run_id, "--db", db]).exit_code == 0
     shown = json.loads(runner.invoke(app, ["runs", "show", run_id, "--db", db, "--json"]).output)
     assert shown["status"] == "ENQUEUED"

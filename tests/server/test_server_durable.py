@@ -147,3 +147,19 @@ async def test_durable_run_as_server_sent_events(dclient: Any, durable_state: An
     assert [i for i, _, _ in again[:-1]] == ids[1:]
     r = await dclient.post("/v1/runs", json={"team": "support", "input": {}}, headers=sse)
     assert [k for _, k, _ in events_of(r.text)] == ["error"] and "query" in r.text
+
+
+async def test_one_tenants_flood_does_not_hide_anothers_queued_runs(dclient: Any, durable_state: Any,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    import llmteam.server._durable as durable_module
+
+    monkeypatch.setattr(durable_module, "MAX_LISTED", 3)  # the listing's bound, small enough to flood in a test
+    acme, globex = await _tokens(durable_state)
+    body = {"team": "support", "input": {"query": "q"}}
+    mine = (await dclient.post("/v1/runs", params={"wait": 0}, json=body, headers=bearer(globex))).json()["run_id"]
+    flood = [(await dclient.post("/v1/runs", params={"wait": 0}, json=body, headers=bearer(acme))).json()["run_id"]
+             for _ in range(4)]  # more of acme's queued runs than the listing reads
+    listed = (await dclient.get("/v1/runs", headers=bearer(globex))).json()["runs"]
+    assert [x["run_id"] for x in listed] == [mine]
+    listed = (await dclient.get("/v1/runs", headers=bearer(acme))).json()["runs"]
+    assert {x["run_id"] for x in listed} <= set(flood) and len(listed) == 3

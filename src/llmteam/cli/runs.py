@@ -46,9 +46,10 @@ def _table(rows: list[Any]) -> Table:
 @app.command("list")
 def list_runs(db: str = DbOpt, system_db: str | None = SystemDbOpt, schema: str = SchemaOpt,
               limit: int = typer.Option(50, "--limit", min=1),
+              tenant: str | None = typer.Option(None, "--tenant", help="Only this tenant's runs."),
               as_json: bool = JsonOpt) -> None:
-    """The newest durable runs, newest first."""
-    rows = _with_control(db, system_db, schema, lambda c: c.list(limit))
+    """The newest durable runs (of every tenant, or of --tenant), newest first."""
+    rows = _with_control(db, system_db, schema, lambda c: c.list(limit, tenant=tenant))
     if as_json:
         print_json([r.to_dict() for r in rows])
     else:

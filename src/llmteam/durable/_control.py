@@ -205,12 +205,16 @@ class RunControl:
             raise DurableError(f"no durable run {run_id!r}; `llmteam runs list` shows the known ones")
         return (await self._statuses(found))[0]
 
-    async def list(self, limit: int = 100) -> list[RunStatus]:
-        """The newest ``limit`` durable runs of every team and tenant, newest first."""
+    async def list(self, limit: int = 100, *, tenant: str | None = None) -> list[RunStatus]:
+        """The newest ``limit`` durable runs of every team and tenant (or of ``tenant`` only), newest first.
+
+        A run is submitted as its tenant (DBOS's ``authenticated_user``, which a retry keeps), so the database
+        filters by tenant before the limit: one tenant's many runs never push another's out of its listing.
+        """
         with db_errors(self.system_db):
             found = await self.client.list_workflows_async(name=WORKFLOW_NAME, limit=limit, sort_desc=True,
-                                                          load_input=False, load_output=False)
-        return await self._statuses(found)
+                                                          user=tenant, load_input=False, load_output=False)
+        return [s for s in await self._statuses(found) if tenant is None or s.tenant == tenant]
 
     async def _statuses(self, found: builtins.list[Any]) -> builtins.list[RunStatus]:
         cancelled = [w.workflow_id for w in found if str(w.status) == "CANCELLED"]

@@ -110,7 +110,7 @@ class DurableRuntime(RunControl):
         limits = (await self.runtime.tenant_config(tenant_id)).get_effective_limits()
         queue = await self._queue(max(1, limits.max_concurrent_pipelines), max(1, limits.max_requests_per_minute))
         options: EnqueueOptions = {"workflow_name": WORKFLOW_NAME, "queue_name": queue, "workflow_id": run_id,
-                                   "queue_partition_key": tenant_id}
+                                   "queue_partition_key": tenant_id, "authenticated_user": tenant_id}
         with db_errors(self.system_db):
             await self.client.enqueue_async(options, self.team.name, tenant_id, run_id, data)
             found = await self.client.list_workflows_async(workflow_ids=[run_id], load_output=False) if given else []

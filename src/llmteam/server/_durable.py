@@ -111,8 +111,8 @@ class DurableRuns:
             await asyncio.sleep(POLL_SECONDS)
 
     async def listed(self, tenant_id: str) -> list[RunStatus]:
-        """The tenant's durable runs among the newest MAX_LISTED of the queues, newest first."""
-        return [s for s in await self.control.list(MAX_LISTED) if s.tenant == tenant_id]
+        """The tenant's newest MAX_LISTED durable runs, newest first (other tenants' runs never crowd them out)."""
+        return await self.control.list(MAX_LISTED, tenant=tenant_id)
 
     async def cancel(self, tenant_id: str, run_id: str) -> RunStatus:
         """Cancel the run at its next step; its status before."""
