@@ -248,6 +248,8 @@ async def test_retry_from_a_step_repeats_no_model_call_before_it(chat: ChatServe
         assert started.new_value["input_summary"]["from_step"] == 2
         assert (await rt.runtime.usage("acme")).total.requests == 3
         assert await rt.runtime.verify_audit() == (True, [])
+        assert {s.run_id for s in await rt.list(tenant="acme")} == {first.run_id, again}  # the retry: its tenant's
+        assert await rt.list(tenant="globex") == []
 
 
 async def test_approvals_on_postgresql(pg_schema_url: str, postgres_url: str, unique_name: str) -> None:
