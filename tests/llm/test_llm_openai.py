@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import json
 import socket
 import time
 from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
+from typing import Any
 
 import pytest
 from openai.types.chat import ChatCompletion
@@ -272,3 +274,64 @@ async def test_a_body_that_is_not_the_gzip_it_claims_is_an_llm_error(chat_server
             else:
                 await llm.complete([{"role": "user", "content": "x"}])
     assert chat_server.total() == 1  # not asked again: the answer itself is broken
+
+
+class _Trickler:
+    """A real HTTP server that answers 200 and then sends one harmless byte every 50 ms, never finishing: each
+    read arrives well within any read timeout, so only a bound on the whole call ends it."""
+
+    def __init__(self, streamed: bool) -> None:
+        self.streamed = streamed
+        self.server: asyncio.AbstractServer | None = None
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                          if line.lower().startswith(b"content-length:"))
+            await reader.readexactly(length)
+            kind = b"text/event-stream" if self.streamed else b"application/json"
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: " + kind + b"\r\nContent-Length: 1000000\r\n\r\n")
+            while True:
+                writer.write(b":\n" if self.streamed else b" ")  # an SSE comment line / JSON whitespace
+                await writer.drain()
+                await asyncio.sleep(0.05)
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            writer.close()
+
+    async def __aenter__(self) -> str:
+        self.server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        port = self.server.sockets[0].getsockname()[1]
+        return f"http://127.0.0.1:{port}/v1"
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self.server is not None
+        self.server.close()
+
+
+@pytest.mark.parametrize("streamed", [False, True])
+async def test_an_answer_trickled_forever_ends_at_total_timeout(streamed: bool) -> None:
+    async with _Trickler(streamed) as url:
+        llm = OpenAICompatible(url, model="m", timeout=5, max_retries=0, total_timeout=0.5)
+        try:
+            with pytest.raises(LLMTimeoutError, match=r"took more than total_timeout=0\.5s in all"):
+                if streamed:  # the outer bound only keeps a regression from hanging the suite
+                    await asyncio.wait_for(_drain(llm.stream([{"role": "user", "content": "x"}])), 60)
+                else:
+                    await asyncio.wait_for(llm.complete([{"role": "user", "content": "x"}]), 60)
+        finally:
+            await llm.aclose()
+
+
+async def _drain(events: Any) -> None:
+    async for _ in events:
+        pass
+
+
+@pytest.mark.parametrize("bad", [0, -1, "10", float("nan"), True])
+def test_total_timeout_must_be_positive_seconds_or_none(bad: object) -> None:
+    with pytest.raises(LLMConfigError, match="total_timeout="):
+        OpenAICompatible("http://127.0.0.1:1/v1", model="m", total_timeout=bad)  # type: ignore[arg-type]
+    assert OpenAICompatible("http://127.0.0.1:1/v1", model="m", total_timeout=None).total_timeout is None

@@ -320,8 +320,8 @@ async def test_malformed_stream_chunks_raise_response_errors() -> None:
 
     for lines, fragment in ([["data: {not json"], "not in the chat-completions format"],
                             [['data: {"error": {"message": "overloaded"}}'], "streamed an error: overloaded"],
-                            [['data: {"choices": [{"delta": {"tool_calls": [{"index": 0, "function": {}}]}}]}'],
-                             "never named its function"]):
+                            [['data: {"choices": [{"delta": {"tool_calls": [{"index": 0, "function": {}}]}}]}',
+                              "data: [DONE]"], "never named its function"]):
         with pytest.raises(LLMResponseError, match=fragment):
             async for _ in read_sse_completion(_Lines(lines), "u", "m", [{"role": "user", "content": "x"}]):
                 pass
@@ -459,3 +459,30 @@ def test_a_tool_call_of_anything_but_text_is_refused_where_it_is_made() -> None:
         with pytest.raises(TypeError, match=f"ToolCall {next(iter(bad))}="):
             ToolCall(**fields)
     assert ToolCall("c", "lookup", "{}") == ToolCall.of("lookup", "{}", id="c")
+
+
+def _content(text: str, finish: str | None = None) -> str:
+    return "data: " + chunk({"content": text}, finish).model_dump_json(exclude_unset=True)
+
+
+async def test_a_stream_cut_before_the_answer_finished_is_an_error_not_a_shorter_answer() -> None:
+    from llmteam.llm._sse import read_sse_completion
+
+    async def read(lines: list[str]) -> Completion:
+        events = [e async for e in read_sse_completion(_Lines(lines), "u", "m", [{"role": "user", "content": "x"}])]
+        assert isinstance(events[-1], Completion)
+        return events[-1]
+
+    with pytest.raises(LLMResponseError, match="ended before the answer did"):
+        await read([_content("Refund appro")])  # the connection closed mid-answer: no finish reason, no [DONE]
+    assert (await read([_content("Refund approved", "stop")])).text == "Refund approved"  # finished; [DONE] omitted
+    assert (await read([_content("Refund approved"), "data: [DONE]"])).text == "Refund approved"  # the server's end
+
+
+async def test_a_real_stream_cut_mid_answer_fails_the_call(chat_server: ChatServer) -> None:
+    cut = f"{_content('Refund appro')}\n\n".encode()  # then the server closes: Content-Length reached
+    chat_server.script(Reply(body=cut, headers={"Content-Type": "text/event-stream"}))
+    async with client(chat_server) as llm:
+        with pytest.raises(LLMResponseError, match=r"POST http://127\.0\.0\.1:\d+/v1/chat/completions streamed"):
+            async for _ in llm.stream([{"role": "user", "content": "x"}]):
+                pass

@@ -25,7 +25,7 @@ agents:
     prompt: "then {a}"
     system: "be brief"
     llm: {provider: openai, base_url: "http://127.0.0.1:1/v1", model: remote, timeout: 5, max_retries: 0,
-          max_response_bytes: 4096}
+          max_response_bytes: 4096, total_timeout: 90}
 routes: [{after: a, to: b, contains: "yes"}, {after: b, to: end}]
 router: {provider: scripted, default: '{"decision": "end"}'}
 router_prompt: "route {current_step}"
@@ -47,7 +47,7 @@ async def test_full_schema(tmp_path: Path) -> None:
     a, b = team.agent("a"), team.agent("b")
     assert a.options == {"temperature": 0} and a.sensitivity is SensitivityLevel.CONFIDENTIAL
     assert isinstance(b.llm, OpenAICompatible) and b.llm.model == "remote" and b.system == "be brief"
-    assert b.llm.max_response_bytes == 4096
+    assert b.llm.max_response_bytes == 4096 and b.llm.total_timeout == 90
     assert [(r.after, r.to, r.contains) for r in team.routes] == [("a", "b", "yes"), ("b", "end", None)]
     assert team.router is not None and team.router_prompt == "route {current_step}"
     assert team.prices.cost("m", 1000, 1000) == 3.0 and team.output == "b" and team.requires == {"basic_agents"}

@@ -20,7 +20,14 @@ from llmteam.llm._errors import (
     LLMTimeoutError,
 )
 from llmteam.llm._retry import RETRYABLE_STATUS, backoff_delay, parse_retry_after
-from llmteam.llm._sse import ERROR_BODY_BYTES, MAX_RESPONSE_BYTES, parse_completion, read_answer, read_sse_completion
+from llmteam.llm._sse import (
+    ERROR_BODY_BYTES,
+    MAX_RESPONSE_BYTES,
+    parse_completion,
+    read_answer,
+    read_sse_completion,
+    within,
+)
 from llmteam.llm._types import Completion, Message, StreamEvent, ToolSpec, validate_messages
 
 logger = logging.getLogger(__name__)
@@ -82,6 +89,7 @@ class OpenAICompatible:
         headers: dict[str, str] | None = None,
         default_options: dict[str, Any] | None = None,
         max_response_bytes: int = MAX_RESPONSE_BYTES,
+        total_timeout: float | None = 600.0,
     ) -> None:
         env = settings()
         base = base_url or env.base_url
@@ -99,8 +107,11 @@ class OpenAICompatible:
         for name, value in (("timeout", timeout), ("connect_timeout", connect_timeout),
                             ("backoff_base", backoff_base), ("backoff_max", backoff_max),
                             ("max_retry_after", max_retry_after)):
-            if not isinstance(value, (int, float)) or value < 0 or (name.endswith("timeout") and value == 0):
+            if not _seconds(value) or (name.endswith("timeout") and value == 0):
                 raise LLMConfigError(f"{name}={value!r} must be a positive number of seconds")
+        if total_timeout is not None and (not _seconds(total_timeout) or total_timeout == 0):
+            raise LLMConfigError(f"total_timeout={total_timeout!r} must be a positive number of seconds (or None: "
+                                 "no bound on a whole call)")
         if not isinstance(max_retries, int) or max_retries < 0:
             raise LLMConfigError(f"max_retries={max_retries!r} must be an integer >= 0")
         if type(max_response_bytes) is not int or max_response_bytes < 1:
@@ -119,6 +130,7 @@ class OpenAICompatible:
         self.max_retry_after = float(max_retry_after)
         self.default_options = dict(default_options or {})
         self.max_response_bytes = max_response_bytes
+        self.total_timeout = None if total_timeout is None else float(total_timeout)
         self._api_key = api_key if api_key is not None else env.api_key
         self._headers = {"Content-Type": "application/json", **(headers or {})}
         if self._api_key:
@@ -163,7 +175,12 @@ class OpenAICompatible:
         self, messages: list[Message], *, tools: Sequence[ToolSpec] | None = None, **options: Any
     ) -> Completion:
         """POST the conversation (offering ``tools``) and return the first choice with its usage and tool calls."""
-        response = await self._send(self._payload(messages, tools, options, stream=False), stream=False)
+        payload = self._payload(messages, tools, options, stream=False)
+        deadline = self._deadline()
+        try:
+            response = await within(self._send(payload, stream=False), deadline)
+        except TimeoutError as exc:
+            raise self._late(exc) from None
         return parse_completion(response, self.url, self.model, messages)
 
     async def stream(
@@ -177,11 +194,17 @@ class OpenAICompatible:
         import httpx
 
         payload = self._payload(messages, tools, options, stream=True)
-        response = await self._send(payload, stream=True)
+        deadline = self._deadline()
+        try:
+            response = await within(self._send(payload, stream=True), deadline)
+        except TimeoutError as exc:
+            raise self._late(exc) from None
         try:
             async for event in read_sse_completion(response, self.url, self.model, messages,
-                                                   self.max_response_bytes):
+                                                   self.max_response_bytes, deadline):
                 yield event
+        except TimeoutError as exc:  # the whole call's bound (a stalled read is httpx's, below)
+            raise self._late(exc) from None
         except httpx.TimeoutException as exc:  # past the first byte: not retried (the answer was under way)
             raise LLMTimeoutError(
                 f"the answer streamed from POST {self.url} stalled: nothing for {self.timeout:g}s "
@@ -265,6 +288,18 @@ class OpenAICompatible:
         raise last_error
 
     # -- helpers -----------------------------------------------------------------------------------
+    def _deadline(self) -> float | None:
+        """The event-loop time by which a call must be over (``total_timeout`` from now), or None."""
+        return None if self.total_timeout is None else asyncio.get_running_loop().time() + self.total_timeout
+
+    def _late(self, exc: TimeoutError) -> LLMTimeoutError:
+        """The error for a call past ``total_timeout`` (an LLMTimeoutError from inside is passed on as it is)."""
+        if isinstance(exc, LLMTimeoutError):
+            return exc
+        return LLMTimeoutError(f"POST {self.url} took more than total_timeout={self.total_timeout:g}s in all "
+                               "(retries and a slowly trickling answer included); raise total_timeout= for longer "
+                               "answers", self.url, self.total_timeout or 0.0)
+
     def _http_error(self, response: Any, note: str = "") -> LLMHTTPError:
         status = int(response.status_code)
         body = response.text[:2000]
@@ -286,6 +321,11 @@ class OpenAICompatible:
             retry_after = parse_retry_after(response.headers.get("retry-after"))
             return LLMRateLimitError(message, self.url, body, retry_after)
         return LLMHTTPError(message, status, self.url, body)
+
+
+def _seconds(value: object) -> bool:
+    """True for a number of seconds: an int or float, not a bool, not NaN, not negative."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0
 
 
 def _undecodable(url: str, exc: Exception) -> LLMResponseError:

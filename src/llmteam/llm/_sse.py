@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import codecs
 import json
 import re
-from collections.abc import AsyncIterator
-from typing import Any
+import sys
+from collections.abc import AsyncIterator, Awaitable
+from typing import Any, TypeVar
 
 from llmteam.llm._errors import LLMResponseError
 from llmteam.llm._types import (
@@ -24,6 +26,17 @@ from llmteam.llm._types import (
 MAX_RESPONSE_BYTES = 32 * 2**20  # the default bound of one answer's body, streamed or not, once decompressed
 ERROR_BODY_BYTES = 64 * 2**10  # what is kept of an error answer's body (its message is quoted from the start)
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
+T = TypeVar("T")
+
+
+async def within(awaitable: Awaitable[T], deadline: float | None) -> T:
+    """``await awaitable``, cancelled at event-loop time ``deadline`` with TimeoutError (None: no bound)."""
+    if deadline is None:
+        return await awaitable
+    if sys.version_info >= (3, 11):
+        async with asyncio.timeout_at(deadline):
+            return await awaitable
+    return await asyncio.wait_for(awaitable, max(0.0, deadline - asyncio.get_running_loop().time()))
 
 
 class Answer:
@@ -45,11 +58,18 @@ def _too_long(url: str, limit: int) -> LLMResponseError:
                             "max_response_bytes= if this model's answers are really that long)")
 
 
-async def _chunks(response: Any, url: str, limit: int, *, truncate: bool = False) -> AsyncIterator[bytes]:
+async def _chunks(response: Any, url: str, limit: int, *, truncate: bool = False,
+                  deadline: float | None = None) -> AsyncIterator[bytes]:
     """The body's chunks (decompressed), at most ``limit`` bytes in all: past it LLMResponseError, or with
-    ``truncate`` the chunks up to the limit and no more. The one place an answer's size is bounded."""
+    ``truncate`` the chunks up to the limit and no more. The one place an answer's size is bounded; each chunk is
+    awaited :func:`within` ``deadline`` (TimeoutError past it)."""
     size = 0
-    async for chunk in response.aiter_bytes():
+    body = response.aiter_bytes()
+    while True:
+        try:
+            chunk = await within(body.__anext__(), deadline)
+        except StopAsyncIteration:
+            return
         if size + len(chunk) > limit:
             if not truncate:
                 raise _too_long(url, limit)
@@ -69,11 +89,11 @@ async def read_answer(response: Any, url: str, limit: int, *, truncate: bool = F
     return Answer(response.status_code, response.headers, response.reason_phrase, content)
 
 
-async def _lines(response: Any, url: str, limit: int) -> AsyncIterator[str]:
+async def _lines(response: Any, url: str, limit: int, deadline: float | None = None) -> AsyncIterator[str]:
     """The lines of a streamed body (CR, LF or CRLF ends one), at most ``limit`` bytes in all (LLMResponseError)."""
     decoder = codecs.getincrementaldecoder("utf-8")("replace")
     pending: list[str] = []  # the start of a line not yet ended (a CRLF split between chunks adds a blank line)
-    async for chunk in _chunks(response, url, limit):
+    async for chunk in _chunks(response, url, limit, deadline=deadline):
         pieces = _LINE_BREAK.split(decoder.decode(chunk))
         if len(pieces) > 1:
             pending.append(pieces[0])
@@ -225,20 +245,25 @@ class _Assembler:
 
 async def read_sse_completion(
     response: Any, url: str, model: str, messages: list[Message], limit: int = MAX_RESPONSE_BYTES,
+    deadline: float | None = None,
 ) -> AsyncIterator[StreamEvent]:
     """Yield the text deltas of an SSE chat-completions stream, then the assembled :class:`Completion`.
 
     A delta ending in the first half of a UTF-16 surrogate pair (JSON escapes a character beyond U+FFFF as two)
     keeps that half back for the next delta, so a pair split across chunks streams as its character. More than
-    ``limit`` bytes in all (a line that never ends, say) raise LLMResponseError rather than fill memory.
+    ``limit`` bytes in all (a line that never ends, say) raise LLMResponseError rather than fill memory, and so does
+    a stream that ends with neither ``[DONE]`` nor a finish reason (the connection was cut mid-answer: what came is
+    not the whole answer). Past ``deadline`` (event-loop time) TimeoutError.
     """
     acc = _Assembler()
     held = ""  # a high surrogate that ended the last delta
-    async for line in _lines(response, url, limit):
+    done = False
+    async for line in _lines(response, url, limit, deadline):
         if not line.startswith("data:"):
             continue  # comments, event names and blank separators
         body = line[5:].strip()
         if body == "[DONE]":
+            done = True
             break
         try:
             data = json.loads(body)
@@ -256,6 +281,9 @@ async def read_sse_completion(
                 delta, held = delta[:-1], delta[-1]
             if delta:
                 yield TextDelta(delta)
+    if not (done or acc.finish_reason):
+        raise LLMResponseError(f"POST {url} streamed an answer that ended before the answer did (no finish reason, "
+                               "no [DONE]): the connection was cut; try again")
     if held:
         yield TextDelta(held)  # never followed by its other half: U+FFFD
     yield acc.completion(model, messages)

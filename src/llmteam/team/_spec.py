@@ -34,10 +34,10 @@ _ROUTE_FIELDS = {"after", "to", "contains", "key"}
 _LIMIT_FIELDS = {"max_steps", "run_timeout"}
 _PROVIDER_FIELDS = {
     "scripted": {"provider", "model", "rules", "default", "delay"},
-    "openai": {"provider", "model", "base_url", "api_key_env", "timeout", "max_retries", "max_response_bytes",
-               "options"},
-    "auto": {"provider", "model", "rules", "default", "delay", "base_url", "api_key_env", "timeout", "max_retries",
-             "max_response_bytes", "options"},
+    "openai": {"provider", "model", "base_url", "api_key_env", "timeout", "total_timeout", "max_retries",
+               "max_response_bytes", "options"},
+    "auto": {"provider", "model", "rules", "default", "delay", "base_url", "api_key_env", "timeout", "total_timeout",
+             "max_retries", "max_response_bytes", "options"},
 }
 _RULE_FIELDS = {"match", "regex", "answer"}
 
@@ -93,6 +93,7 @@ def provider_from_dict(data: Any, where: str, *, api_key_envs: Iterable[str] | N
             _typed(data, "model", str, where),
             api_key=api_key,
             timeout=_typed(data, "timeout", (int, float), where, 60.0),
+            total_timeout=_typed(data, "total_timeout", (int, float), where, 600.0),
             max_retries=_typed(data, "max_retries", int, where, 3),
             default_options=_typed(data, "options", Mapping, where),
             max_response_bytes=_typed(data, "max_response_bytes", int, where, MAX_RESPONSE_BYTES),
