@@ -195,6 +195,8 @@ def test_config_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         ({"base_url": "ftp://x/v1", "model": "m"}, "ftp://x/v1"),
         ({"base_url": "http://x/v1"}, "model"),
         ({"base_url": "http://x/v1", "model": "m", "timeout": 0}, "timeout=0"),
+        ({"base_url": "http://x/v1", "model": "m", "timeout": float("nan")}, "timeout=nan"),
+        ({"base_url": "http://x/v1", "model": "m", "connect_timeout": True}, "connect_timeout=True"),
         ({"base_url": "http://x/v1", "model": "m", "max_retries": -1}, "max_retries=-1"),
         ({"base_url": "http://x/v1", "model": "m", "default_options": {"stream": True}}, "stream"),
         ({"base_url": "http://x/v1", "model": "m", "max_response_bytes": 0}, "max_response_bytes=0"),
