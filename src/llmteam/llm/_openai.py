@@ -175,12 +175,7 @@ class OpenAICompatible:
         self, messages: list[Message], *, tools: Sequence[ToolSpec] | None = None, **options: Any
     ) -> Completion:
         """POST the conversation (offering ``tools``) and return the first choice with its usage and tool calls."""
-        payload = self._payload(messages, tools, options, stream=False)
-        deadline = self._deadline()
-        try:
-            response = await within(self._send(payload, stream=False), deadline)
-        except TimeoutError as exc:
-            raise self._late(exc) from None
+        response, _ = await self._post(self._payload(messages, tools, options, stream=False), stream=False)
         return parse_completion(response, self.url, self.model, messages)
 
     async def stream(
@@ -193,12 +188,7 @@ class OpenAICompatible:
         """
         import httpx
 
-        payload = self._payload(messages, tools, options, stream=True)
-        deadline = self._deadline()
-        try:
-            response = await within(self._send(payload, stream=True), deadline)
-        except TimeoutError as exc:
-            raise self._late(exc) from None
+        response, deadline = await self._post(self._payload(messages, tools, options, stream=True), stream=True)
         try:
             async for event in read_sse_completion(response, self.url, self.model, messages,
                                                    self.max_response_bytes, deadline):
@@ -288,9 +278,14 @@ class OpenAICompatible:
         raise last_error
 
     # -- helpers -----------------------------------------------------------------------------------
-    def _deadline(self) -> float | None:
-        """The event-loop time by which a call must be over (``total_timeout`` from now), or None."""
-        return None if self.total_timeout is None else asyncio.get_running_loop().time() + self.total_timeout
+    async def _post(self, payload: dict[str, Any], *, stream: bool) -> tuple[Any, float | None]:
+        """:meth:`_send` within ``total_timeout``; the response and the deadline (event-loop time, or None) the
+        rest of the call must keep."""
+        deadline = None if self.total_timeout is None else asyncio.get_running_loop().time() + self.total_timeout
+        try:
+            return await within(self._send(payload, stream=stream), deadline), deadline
+        except TimeoutError as exc:
+            raise self._late(exc) from None
 
     def _late(self, exc: TimeoutError) -> LLMTimeoutError:
         """The error for a call past ``total_timeout`` (an LLMTimeoutError from inside is passed on as it is)."""
