@@ -39,6 +39,7 @@ from llmteam.tools._guard import (
 )
 from llmteam.tools._outcome import ApprovalDecision, Approver, ToolOutcome, ToolRequest, ToolUsage
 from llmteam.tools._policy import Decision, Risk, ToolPolicy, ToolRule
+from llmteam.tools._threads import tenant_scope
 from llmteam.tools._tool import Tool
 
 MAX_NAME = 200  # tool names and call ids come from the model: bounded before they are recorded
@@ -221,13 +222,14 @@ async def _permit(scope: ToolScope, tool: str, rule: ToolRule) -> tuple[RateLimi
 
 async def _run(scope: ToolScope, tool: Tool, args: dict[str, Any], rule: ToolRule) -> str:
     """The tool's result as (bounded) text; past the rule's timeout the call is cancelled (ToolTimeoutError)."""
-    if rule.timeout is None:
-        result = await tool.handler(args)
-    else:
-        try:
-            result = await scope.deadlines().run(tool.handler(args), rule.timeout)
-        except asyncio.TimeoutError:
-            raise ToolTimeoutError(f"tool {tool.name!r} did not finish within {rule.timeout:g}s") from None
+    with tenant_scope(scope.tenant_id):  # a blocking function runs on the tenant's share of the tool threads
+        if rule.timeout is None:
+            result = await tool.handler(args)
+        else:
+            try:
+                result = await scope.deadlines().run(tool.handler(args), rule.timeout)
+            except asyncio.TimeoutError:
+                raise ToolTimeoutError(f"tool {tool.name!r} did not finish within {rule.timeout:g}s") from None
     return bounded(result_text(tool.name, result), scope.max_result_chars)
 
 

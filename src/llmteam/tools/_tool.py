@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import inspect
 import json
@@ -13,6 +12,7 @@ from typing import Any, overload
 
 from llmteam.llm import ToolSpec
 from llmteam.tools._errors import ToolArgumentsError, ToolDefinitionError
+from llmteam.tools._threads import TOOL_THREADS
 
 NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 Handler = Callable[[Mapping[str, Any]], Awaitable[Any]]
@@ -158,7 +158,7 @@ class Tool:
                 return await fn(**arguments)
         else:
             async def handler(arguments: Mapping[str, Any]) -> Any:
-                return await asyncio.to_thread(functools.partial(fn, **arguments))
+                return await TOOL_THREADS.run(functools.partial(fn, **arguments))  # not the loop's executor
 
         made = cls(tool_name, doc, schema, handler, validator=validator)
         made.function = fn
