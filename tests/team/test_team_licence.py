@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import pytest
 
@@ -47,3 +48,30 @@ async def test_not_enforced_logs_once_and_runs(caplog: pytest.LogCaptureFixture)
     async with team(2).runtime("memory://", tenant="x") as rt:  # default: env not set -> not enforced
         assert rt.licence.enforce is False
         await rt.run({})
+
+
+async def test_the_runtimes_own_licence_decides_every_gate_under_enforcement(monkeypatch: pytest.MonkeyPatch,
+                                                                             tmp_path: Path) -> None:
+    monkeypatch.setenv("LLMTEAM_LICENSE_ENFORCE", "1")  # the built-in gates count too; no process-wide licence
+    manager = LicenseManager(tier=LicenseTier.ENTERPRISE)
+    async with team(1).runtime(f"sqlite:///{tmp_path}/lic.db", tenant="x", license_manager=manager,
+                               auto_create_tenant="enterprise") as rt:
+        assert (await rt.run({})).output == "x"  # its licence, not the process's, opened the tenants and audit
+
+
+async def test_an_open_that_fails_half_way_leaves_no_backend_open(monkeypatch: pytest.MonkeyPatch,
+                                                                 tmp_path: Path) -> None:
+    from llmteam.backends import _base
+    from llmteam.team import _runtime
+
+    def broken(backend: object) -> object:
+        raise RuntimeError("run store unavailable")
+
+    monkeypatch.setattr(_runtime, "open_run_store", broken)
+    before = dict(_base._SHARED)
+    rt = team(1).runtime(f"sqlite:///{tmp_path}/half.db", tenant="x")
+    for _ in range(3):
+        with pytest.raises(RuntimeError, match="run store unavailable"):
+            await rt.open()
+    await rt.close()
+    assert _base._SHARED == before  # the backend the failed opens took is released each time

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 from typing import Any, TypeVar, cast, overload
 
 from llmteam.licensing._errors import FeatureNotLicensedError
@@ -44,10 +46,28 @@ def print_license_status() -> None:
     get_license_manager().print_status()
 
 
+_IN_FORCE: ContextVar[LicenseManager | None] = ContextVar("llmteam_licence_in_force", default=None)
+
+
+@contextlib.contextmanager
+def licensed_by(manager: LicenseManager) -> Iterator[None]:
+    """Built-in gates checked inside (in this context) ask ``manager``, not the process-wide one: a runtime
+    given its own licence builds its TenantManager and AuditTrail under it."""
+    token = _IN_FORCE.set(manager)
+    try:
+        yield
+    finally:
+        _IN_FORCE.reset(token)
+
+
 def check_builtin_gate(name: str, required: LicenseTier) -> None:
     """Opt-in gate for built-in classes: raise FeatureNotLicensedError(name, required) only when
-    LLMTEAM_LICENSE_ENFORCE=1 and the process-wide tier is below ``required``; otherwise do nothing."""
-    if os.environ.get(ENFORCE_ENV, "").strip() == "1" and not get_license_manager().has_tier(required):
+    LLMTEAM_LICENSE_ENFORCE=1 and the tier in force (:func:`licensed_by`'s, else the process-wide one) is below
+    ``required``; otherwise do nothing."""
+    if os.environ.get(ENFORCE_ENV, "").strip() != "1":  # licensing reads its own variables
+        return
+    manager = _IN_FORCE.get()
+    if not (get_license_manager() if manager is None else manager).has_tier(required):
         raise FeatureNotLicensedError(name, required)
 
 

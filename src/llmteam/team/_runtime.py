@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from llmteam.audit import AuditEventType, AuditTrail
 from llmteam.audit.stores import open_audit_store
 from llmteam.backends import Backend, open_backend, parse_store_url
+from llmteam.licensing import licensed_by
 from llmteam.llm import LLMProvider
 from llmteam.observability import NoTelemetry, resolve_telemetry
 from llmteam.ratelimit import RateLimiter, RateLimitStrategy, backend_from_url
@@ -125,7 +126,7 @@ class TeamRuntime:
         self.steps: StepRunner = StepRunner()  # the durable layer installs a checkpointing runner here
         self.approvals = Approvals(approver)  # ... and approvals that pause the run until a person decides
         self.limiters = Limiters(self.rate_limit_strategy, self.max_rate_wait, max_limiters)
-        self._rl_backend: Any = None
+        self._stores: list[Any] = []  # what open() opened, closed by close()
         self._backend: Backend | None = None
         self._opened = False
         self._closed = False
@@ -147,30 +148,36 @@ class TeamRuntime:
         self.licence.check_agents(self.team.name, len(self.team.agents))
         # one backend for the URL (one SQLite writer thread / one PostgreSQL pool), shared by the four stores
         self._backend = open_backend(self._parsed.url, allowed=("memory", "sqlite", "postgresql"))
-        tenant_store = open_tenant_store(self._backend)
-        self.audit_store = open_audit_store(self._backend)
-        self.event_log = open_event_log(self._backend)
-        self.run_store = open_run_store(self._backend)
-        self.tenants = TenantManager(tenant_store, cache_ttl=self.tenant_cache_ttl)
-        self.audit = AuditTrail(self.audit_store, use_context_tenant=True)
-        if self.redis_url is not None:
-            self._rl_backend = self.limiters.backend = backend_from_url(self.redis_url)
-        self._opened = True
         try:
+            self._stores.append(tenant_store := open_tenant_store(self._backend))
+            self._stores.append(audit_store := open_audit_store(self._backend))
+            self._stores.append(event_log := open_event_log(self._backend))
+            self._stores.append(run_store := open_run_store(self._backend))
+            self.audit_store, self.event_log, self.run_store = audit_store, event_log, run_store
+            with licensed_by(self.licence.manager):  # their built-in gates ask this runtime's licence
+                self.tenants = TenantManager(tenant_store, cache_ttl=self.tenant_cache_ttl)
+                self.audit = AuditTrail(self.audit_store, use_context_tenant=True)
+            if self.redis_url is not None:
+                self._stores.append(rl_backend := backend_from_url(self.redis_url))
+                self.limiters.backend = rl_backend
             self._mcp_opened = await open_servers(self.team.mcp_servers)
         except BaseException:
-            await self.close()  # nothing stays open when a server cannot start
+            await self._release()  # nothing stays open when opening fails half-way; open() may be tried again
             raise
+        self._opened = True
         return self
 
     async def close(self) -> None:
         """Close every store and connection this runtime opened; idempotent."""
-        if not self._opened or self._closed:
-            self._closed = True
+        if self._closed:
             return
         self._closed = True
-        for closeable in (*self._mcp_opened, self.tenants.store, self.audit_store, self.event_log, self.run_store,
-                          self._rl_backend):
+        await self._release()
+
+    async def _release(self) -> None:
+        """Close what :meth:`open` opened (MCP servers, stores, the Redis client), then let go of the backend."""
+        opened, self._mcp_opened, self._stores = [*self._mcp_opened, *self._stores], [], []
+        for closeable in opened:
             close = getattr(closeable, "close", None) or getattr(closeable, "aclose", None)
             if close is None:
                 continue
@@ -180,8 +187,9 @@ class TeamRuntime:
                     await result
             except Exception:  # closing must release the others even if one fails
                 logger.exception("closing %r failed", closeable)
-        if self._backend is not None:  # the last holder: closes the file's thread / the pool, off the loop
-            await self._backend.release()
+        backend, self._backend, self._opened = self._backend, None, False
+        if backend is not None:  # the last holder: closes the file's thread / the pool, off the loop
+            await backend.release()
 
     async def __aenter__(self) -> TeamRuntime:
         return await self.open()
