@@ -83,3 +83,32 @@ def test_bars_scale_to_the_largest_value() -> None:
     rows, height = bars({"a": 10.0, "b": 5.0, "c": 0.0}, width=200)
     assert [(b.label, b.width) for b in rows] == [("a", 200.0), ("b", 100.0), ("c", 2.0)] and height == 84
     assert bars({}) == ([], 28)
+
+
+async def test_a_team_whose_runtime_is_slow_to_open_holds_up_no_other_team(db_url: str) -> None:
+    from llmteam.llm import ScriptedLLM
+    from llmteam.team import Agent, Team, TeamRuntime
+
+    slow = Team("slow", llm=ScriptedLLM(default="x"), agents=[Agent("w", prompt="p")])
+    quick = Team("quick", llm=ScriptedLLM(default="x"), agents=[Agent("w", prompt="p")])
+    state = await ServerState(db_url, teams={"slow": slow, "quick": quick}).open()
+    opened, stalled = TeamRuntime.open, asyncio.Event()
+
+    async def open_slowly(rt: TeamRuntime) -> TeamRuntime:
+        if rt.team is slow:  # an MCP server that takes its whole connect timeout, say
+            await stalled.wait()
+        return await opened(rt)
+
+    try:
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(TeamRuntime, "open", open_slowly)
+            opening = asyncio.ensure_future(state.runtime("slow"))
+            await asyncio.sleep(0.05)
+            rt = await asyncio.wait_for(state.runtime("quick"), 30)  # before the fix: waited for "slow" to open
+            assert rt.team is quick and not opening.done()
+            stalled.set()
+            assert (await opening).team is slow
+            assert await state.runtime("slow") is await opening  # opened once, then reused
+    finally:
+        stalled.set()
+        await state.close()

@@ -101,6 +101,7 @@ class ServerState:
         self._limiters: OrderedDict[str, RateLimiter] = OrderedDict()
         self._runtimes: dict[str, TeamRuntime] = {}
         self._runtime_lock = asyncio.Lock()
+        self._opening: dict[str, asyncio.Lock] = {}  # per loaded team: its runtime's opening
         self._leases: dict[TeamRuntime, int] = {}
         self._retired: set[TeamRuntime] = set()
         self._closing: set[asyncio.Task[None]] = set()
@@ -199,6 +200,8 @@ class ServerState:
                     del self._runtimes[name]
                     self._retired.add(rt)
                     self._close_if_idle(rt)
+            for name in [n for n, lock in self._opening.items() if n not in self.teams and not lock.locked()]:
+                del self._opening[name]  # bounded by the teams loaded
         if self.durable is not None:
             await self.durable.retire_stale(self.teams)
 
@@ -213,14 +216,21 @@ class ServerState:
     async def runtime(self, team_name: str) -> TeamRuntime:
         """The open runtime of a loaded team (KeyError if no such team)."""
         team = self.teams[team_name]
-        async with self._runtime_lock:
+        rt = self._runtimes.get(team_name)
+        if rt is not None and rt.team is team:
+            return rt
+        # one opening per team at a time; other teams never wait for it (an MCP server may take its connect timeout)
+        opening = self._opening.setdefault(team_name, asyncio.Lock())
+        async with opening:
             rt = self._runtimes.get(team_name)
             if rt is None or rt.team is not team:
-                if rt is not None:  # changed since the last scan retired it: retire now
-                    self._retired.add(rt)
-                    self._close_if_idle(rt)
-                rt = await TeamRuntime(team, self.url, actor="llmteam-server").open()
-                self._runtimes[team_name] = rt
+                new = await TeamRuntime(team, self.url, actor="llmteam-server").open()
+                async with self._runtime_lock:
+                    rt = self._runtimes.get(team_name)
+                    if rt is not None:  # changed since the last scan retired it: retire now
+                        self._retired.add(rt)
+                        self._close_if_idle(rt)
+                    rt = self._runtimes[team_name] = new
             return rt
 
     async def lease(self, team_name: str) -> TeamRuntime:
