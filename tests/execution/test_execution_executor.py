@@ -302,3 +302,29 @@ def test_property_every_agent_once_in_order(outcomes: list[str], limit: int, seq
         assert (stats.current_running, stats.current_queue_size) == (0, 0)
 
     asyncio.run(scenario())
+
+
+class _AgentBug(BaseException):
+    """Neither Exception nor CancelledError: gevent's GreenletExit, pytest's outcome exceptions."""
+
+
+class _Raises:
+    def __init__(self, name: str, exc: BaseException) -> None:
+        self.name, self.exc = name, exc
+
+    async def process(self, data: dict) -> Any:
+        raise self.exc
+
+
+async def test_an_agent_raising_a_base_exception_fails_alone_and_at_once() -> None:
+    executor = PipelineExecutor(cfg(total_timeout=600))
+    done = await asyncio.wait_for(executor.execute_parallel(
+        [_Raises("a", _AgentBug("agent bug")), Agent("b", value="fine")], {}), 60)  # not the total timeout
+    assert [(r.agent_name, r.success, r.error) for r in done] == [("a", False, "_AgentBug: agent bug"),
+                                                                   ("b", True, None)]
+
+
+def test_an_agents_exit_still_ends_the_program() -> None:
+    executor = PipelineExecutor(cfg(total_timeout=600))
+    with pytest.raises(SystemExit):  # asyncio ends the loop with it, as for Ctrl-C; the job is finished first
+        asyncio.run(executor.execute_parallel([_Raises("c", SystemExit(3))], {}))

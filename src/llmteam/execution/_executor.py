@@ -128,6 +128,10 @@ class PipelineExecutor:
                 raise
         except Exception as exc:
             self._finish(job, False, None, str(exc))
+        except BaseException as exc:  # not an Exception: still this agent's failure, reported now, not at the timeout
+            self._finish(job, False, None, f"{type(exc).__name__}: {exc}")
+            if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+                raise  # an exit or Ctrl-C still ends the program
         else:
             self._finish(job, True, result, None)
         finally:
