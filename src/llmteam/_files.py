@@ -8,13 +8,20 @@ import contextlib
 import os
 import tempfile
 from collections.abc import Iterator
-from typing import IO
+from typing import IO, Any
 
-__all__ = ["atomic_text_writer", "atomic_write_text", "create_exclusive"]
+__all__ = ["atomic_text_writer", "atomic_write_bytes", "atomic_write_text", "create_exclusive"]
 
 
-@contextlib.contextmanager
-def atomic_text_writer(path: str | os.PathLike[str], *, mode: int = 0o644) -> Iterator[IO[str]]:
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, *, mode: int = 0o644) -> None:
+    """Replace ``path`` with ``data`` atomically (see :func:`atomic_text_writer`): an image, say."""
+    with _atomic(path, mode, binary=True) as fh:
+        fh.write(data)
+
+
+def atomic_text_writer(
+    path: str | os.PathLike[str], *, mode: int = 0o644
+) -> contextlib.AbstractContextManager[IO[str]]:
     """Yield a text file that replaces ``path`` atomically once the block ends without an error.
 
     The temporary file is created by :func:`tempfile.mkstemp` (``O_CREAT | O_EXCL``, a random name) in the target's
@@ -22,12 +29,17 @@ def atomic_text_writer(path: str | os.PathLike[str], *, mode: int = 0o644) -> It
     the name itself (a symlink at ``path`` is replaced, not followed). On any error the temporary file is removed
     and ``path`` is left as it was.
     """
+    return _atomic(path, mode, binary=False)
+
+
+@contextlib.contextmanager
+def _atomic(path: str | os.PathLike[str], mode: int, *, binary: bool) -> Iterator[Any]:
     target = os.fspath(path)
     directory, name = os.path.split(os.path.abspath(target))
     fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=directory)
     try:
         os.fchmod(fd, mode)
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
+        with os.fdopen(fd, "wb") if binary else os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
             yield fh
             fh.flush()
             os.fsync(fh.fileno())

@@ -113,3 +113,19 @@ def test_map_of_one_team_of_a_tenant(llmteam, tmp_path: Path) -> None:
     assert alpha.code == 0 and "alpha_step" in alpha.out and "beta_step" not in alpha.out
     assert "title: Process map: alpha, 1 cases" in alpha.out
     assert llmteam("mine", "map", "-f", "dot", "--team", "alpha").code == 2
+
+
+@pytest.mark.parametrize("args", [["export", "--format", "jsonl"], ["export", "--format", "xes"],
+                                  ["map", "--format", "dot"], ["map", "--format", "mermaid"]])
+def test_outputs_replace_a_planted_symlink_never_write_through_it(db: str, tmp_path: Path, args: list[str]) -> None:
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious\n")
+    out = tmp_path / "out.file"
+    out.symlink_to(victim)  # planted where the operator will write
+    res = runner.invoke(app, ["mine", *args, "--out", str(out), "--db", db])
+    assert res.exit_code == 0, res.output
+    assert victim.read_text() == "precious\n" and not out.is_symlink() and out.stat().st_size > 0
+    dangling = tmp_path / "dangling.file"
+    dangling.symlink_to(tmp_path / "elsewhere.txt")
+    assert runner.invoke(app, ["mine", *args, "--out", str(dangling), "--db", db]).exit_code == 0
+    assert not (tmp_path / "elsewhere.txt").exists() and not dangling.is_symlink()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sys
 from dataclasses import asdict
@@ -14,6 +15,7 @@ from typing import Any, Optional
 import typer
 from rich.console import Console
 
+from llmteam._files import atomic_text_writer, atomic_write_bytes, atomic_write_text
 from llmteam.backends import StoreURLError, parse_store_url
 from llmteam.cli._errors import check_output_path, fail
 from llmteam.cli._format import human_ms, json_data, table
@@ -138,10 +140,10 @@ def map_command(
     if out is None:
         sys.stdout.write(str(rendered))
         return
-    if isinstance(rendered, bytes):
-        out.write_bytes(rendered)
+    if isinstance(rendered, bytes):  # replaced atomically, never written through a symlink planted at --out
+        atomic_write_bytes(out, rendered)
     else:
-        out.write_text(rendered, encoding="utf-8")
+        atomic_write_text(out, rendered)
     _err.print(f"wrote {format.value} process map of {engine.get_case_count()} cases to {out}", highlight=False)
 
 
@@ -164,15 +166,11 @@ async def _export(db: str, tenant: Optional[str], fmt: ExportFormat, out: Option
     log = _open(db)
     try:
         if fmt is ExportFormat.jsonl:
-            handle = out.open("w", encoding="utf-8") if out is not None else sys.stdout
             n = 0
-            try:
+            with atomic_text_writer(out) if out is not None else contextlib.nullcontext(sys.stdout) as handle:
                 async for event in log.iterate(tenant_id=tenant):
                     handle.write(json.dumps(json_data(asdict(event))) + "\n")
                     n += 1
-            finally:
-                if out is not None:
-                    handle.close()
             return n
         standard = fmt is ExportFormat.xes_standard
         return await log.write_xes(out if out is not None else sys.stdout, standard=standard, tenant_id=tenant)
