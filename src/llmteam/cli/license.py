@@ -69,7 +69,7 @@ def issue(
 
 def _status_data(public_key: str | None = None) -> dict[str, Any]:
     from llmteam.licensing import LicenseManager, get_license_manager
-    from llmteam.licensing._manager import build_license, find_configured_key
+    from llmteam.licensing._activation import build_license, find_configured_key
 
     if public_key is not None:  # an explicit override of the pinned issuer keys: logged and shown as such
         try:

@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 import threading
 import time
-from datetime import date, datetime
-from pathlib import Path
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from llmteam.licensing._activation import build_license, end_of_day_timestamp, find_configured_key
 from llmteam.licensing._errors import LicenseExpiredError, LicenseValidationError
-from llmteam.licensing._keys import VERIFIER, decode_public_key, parse_key
+from llmteam.licensing._keys import VERIFIER, decode_public_key
 from llmteam.licensing._license import License
-from llmteam.licensing._tiers import LICENSE_FEATURES, LICENSE_LIMITS, LicenseLimits, LicenseTier
+from llmteam.licensing._tiers import LICENSE_LIMITS, LicenseLimits, LicenseTier
 from llmteam.licensing._trust import fingerprint
 
 if TYPE_CHECKING:
@@ -22,73 +21,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-KEY_ENV = "LLMTEAM_LICENSE_KEY"
-_MAX_KEY_FILE_BYTES = 4096
 _KEEP: Any = object()
-
-
-def _key_file_candidates() -> list[Path]:
-    return [Path.home() / ".llmteam" / "license.key", Path(".llmteam") / "license.key", Path("license.key")]
-
-
-def find_configured_key() -> tuple[str, str] | None:
-    """(key, source) from env LLMTEAM_LICENSE_KEY, else the first readable key file; None if there is none."""
-    key = os.environ.get(KEY_ENV, "").strip()
-    if key:
-        return key, KEY_ENV
-    for path in _key_file_candidates():
-        try:
-            with path.open("rb") as fh:
-                text = fh.read(_MAX_KEY_FILE_BYTES).decode("utf-8", "replace").strip()
-        except OSError:
-            continue
-        if text:
-            return text, str(path)
-    return None
-
-
-def _end_of_day_timestamp(day: date) -> float:
-    """Local-time epoch seconds at which ``day`` has ended."""
-    return datetime.fromordinal(day.toordinal() + 1).timestamp()
-
-
-def build_license(key: str) -> License:
-    """Parse, authenticate and date-check a key; return its License or raise the matching error."""
-    parsed = parse_key(key)
-    tier = parsed.tier
-    if parsed.signature is not None:
-        VERIFIER.verify(parsed)
-        verified = True
-    elif VERIFIER.unsigned_allowed():
-        tier = LicenseTier.COMMUNITY  # nobody vouches for an unsigned key: it never grants more than the free tier
-        logger.warning(
-            "activating an UNSIGNED legacy licence key for owner %r as %s (legacy mode is on; it claims %s but is "
-            "not authenticated, and unsigned keys never grant more than %s)",
-            parsed.owner, tier.value, parsed.tier.value, tier.value,
-        )
-        verified = False
-    else:
-        raise LicenseValidationError(
-            f"the licence key for owner {parsed.owner!r} has no signature; a signed key "
-            "(LLMT-<TIER>-<OWNER>-<YYYYMMDD>-<SIG>) is required. Unsigned legacy keys are accepted, as community "
-            "keys only, with LicenseManager.configure(allow_unsigned=True)"
-        )
-    if date.today() > parsed.expires:
-        raise LicenseExpiredError(
-            f"the licence for owner {parsed.owner!r} expired at the end of {parsed.expires.isoformat()}; "
-            "obtain a renewed key"
-        )
-    return License(
-        key=parsed.key,
-        tier=tier,
-        owner=parsed.owner,
-        owner_email="",
-        expires_at=datetime(parsed.expires.year, parsed.expires.month, parsed.expires.day),
-        issued_at=datetime.now(),
-        features=list(LICENSE_FEATURES[tier]),
-        limits={},
-        verified=verified,
-    )
 
 
 class LicenseManager:
@@ -189,7 +122,7 @@ class LicenseManager:
     def _license_valid(self, lic: License) -> bool:
         cached = self._deadline_for
         if cached is None or cached[0] is not lic or cached[1] is not lic.expires_at:
-            self._deadline = _end_of_day_timestamp(lic.expires_at.date())
+            self._deadline = end_of_day_timestamp(lic.expires_at.date())
             self._deadline_for = (lic, lic.expires_at)
         return time.time() < self._deadline
 

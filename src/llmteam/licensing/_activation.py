@@ -1,0 +1,85 @@
+"""From a key to a ``License``: where a configured key is found, and how a key is parsed, authenticated and
+date-checked. ``LicenseManager`` (``_manager``) keeps the result; ``llmteam license status`` uses the same steps
+to say why a key was ignored.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from datetime import date, datetime
+from pathlib import Path
+
+from llmteam.licensing._errors import LicenseExpiredError, LicenseValidationError
+from llmteam.licensing._keys import VERIFIER, parse_key
+from llmteam.licensing._license import License
+from llmteam.licensing._tiers import LICENSE_FEATURES, LicenseTier
+
+logger = logging.getLogger(__name__)
+
+KEY_ENV = "LLMTEAM_LICENSE_KEY"
+_MAX_KEY_FILE_BYTES = 4096
+
+
+def _key_file_candidates() -> list[Path]:
+    return [Path.home() / ".llmteam" / "license.key", Path(".llmteam") / "license.key", Path("license.key")]
+
+
+def find_configured_key() -> tuple[str, str] | None:
+    """(key, source) from env LLMTEAM_LICENSE_KEY, else the first readable key file; None if there is none."""
+    key = os.environ.get(KEY_ENV, "").strip()
+    if key:
+        return key, KEY_ENV
+    for path in _key_file_candidates():
+        try:
+            with path.open("rb") as fh:
+                text = fh.read(_MAX_KEY_FILE_BYTES).decode("utf-8", "replace").strip()
+        except OSError:
+            continue
+        if text:
+            return text, str(path)
+    return None
+
+
+def end_of_day_timestamp(day: date) -> float:
+    """Local-time epoch seconds at which ``day`` has ended."""
+    return datetime.fromordinal(day.toordinal() + 1).timestamp()
+
+
+def build_license(key: str) -> License:
+    """Parse, authenticate and date-check a key; return its License or raise the matching error."""
+    parsed = parse_key(key)
+    tier = parsed.tier
+    if parsed.signature is not None:
+        VERIFIER.verify(parsed)
+        verified = True
+    elif VERIFIER.unsigned_allowed():
+        tier = LicenseTier.COMMUNITY  # nobody vouches for an unsigned key: it never grants more than the free tier
+        logger.warning(
+            "activating an UNSIGNED legacy licence key for owner %r as %s (legacy mode is on; it claims %s but is "
+            "not authenticated, and unsigned keys never grant more than %s)",
+            parsed.owner, tier.value, parsed.tier.value, tier.value,
+        )
+        verified = False
+    else:
+        raise LicenseValidationError(
+            f"the licence key for owner {parsed.owner!r} has no signature; a signed key "
+            "(LLMT-<TIER>-<OWNER>-<YYYYMMDD>-<SIG>) is required. Unsigned legacy keys are accepted, as community "
+            "keys only, with LicenseManager.configure(allow_unsigned=True)"
+        )
+    if date.today() > parsed.expires:
+        raise LicenseExpiredError(
+            f"the licence for owner {parsed.owner!r} expired at the end of {parsed.expires.isoformat()}; "
+            "obtain a renewed key"
+        )
+    return License(
+        key=parsed.key,
+        tier=tier,
+        owner=parsed.owner,
+        owner_email="",
+        expires_at=datetime(parsed.expires.year, parsed.expires.month, parsed.expires.day),
+        issued_at=datetime.now(),
+        features=list(LICENSE_FEATURES[tier]),
+        limits={},
+        verified=verified,
+    )
