@@ -107,3 +107,20 @@ def test_status_explains_an_ignored_key(monkeypatch: pytest.MonkeyPatch) -> None
     data = json.loads(runner.invoke(app, ["license", "status", "--json"]).stdout)
     assert data["tier"] == "community" and "signature" in data["problem"]
     assert "LLMTEAM_LICENSE_KEY" in data["problem"]
+
+
+def test_status_shows_a_perpetual_licence(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A key expiring 9999-12-31 (issue accepts it) crashed status with 'year 10000 is out of range'."""
+    private, public_b64 = _keygen(tmp_path)
+    key = runner.invoke(app, ["license", "issue", "--tier", "ENT", "--owner", "FOREVER", "--expires", "9999-12-31",
+                              "--private-key", str(private)]).stdout.strip()
+    monkeypatch.setenv("LLMTEAM_LICENSE_KEY", key)
+    result = runner.invoke(app, ["license", "status", "--json", "--public-key", public_b64])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert (data["tier"], data["owner"], data["expires_at"], data["expired"]) == (
+        "enterprise", "FOREVER", "9999-12-31", False,
+    )
+    LicenseManager.reset()
+    plain = runner.invoke(app, ["license", "status", "--public-key", public_b64])
+    assert plain.exit_code == 0 and "9999-12-31" in plain.stdout and "days left" in plain.stdout

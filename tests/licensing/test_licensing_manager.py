@@ -222,3 +222,13 @@ def test_print_status(issuer, capsys) -> None:
     m.print_status()
     out = capsys.readouterr().out
     assert "Professional" in out and "ACME" in out and "2099-12-31" in out and "OVERRIDE" in out
+
+
+def test_a_perpetual_licence_expiring_on_the_last_date_is_valid_through_it(issuer, capsys) -> None:
+    """9999-12-31, which `llmteam license issue` accepts, has no next day: it overflowed to a bare ValueError."""
+    m = LicenseManager()
+    lic = m.activate(issuer.key("ENT", expires=date.max))
+    assert m.tier is E and m.has_tier(E) and m.has_feature("sso") and not lic.is_expired
+    assert m.get_info()["license"]["expires_at"] == "9999-12-31T00:00:00" and lic.days_remaining > 0
+    m.print_status()
+    assert "9999-12-31" in capsys.readouterr().out

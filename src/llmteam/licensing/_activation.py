@@ -6,6 +6,7 @@ to say why a key was ignored.
 from __future__ import annotations
 
 import logging
+import math
 import os
 from datetime import date, datetime
 from pathlib import Path
@@ -42,7 +43,13 @@ def find_configured_key() -> tuple[str, str] | None:
 
 
 def end_of_day_timestamp(day: date) -> float:
-    """Local-time epoch seconds at which ``day`` has ended."""
+    """Local-time epoch seconds at which ``day`` has ended.
+
+    The last representable date (9999-12-31, which the issuer accepts for a perpetual licence) has no next day to
+    start: its end is ``math.inf`` rather than an overflow that would break every tier query.
+    """
+    if day >= date.max:
+        return math.inf
     return datetime.fromordinal(day.toordinal() + 1).timestamp()
 
 
