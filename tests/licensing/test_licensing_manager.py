@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
+import threading
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
@@ -232,3 +234,53 @@ def test_a_perpetual_licence_expiring_on_the_last_date_is_valid_through_it(issue
     assert m.get_info()["license"]["expires_at"] == "9999-12-31T00:00:00" and lic.days_remaining > 0
     m.print_status()
     assert "9999-12-31" in capsys.readouterr().out
+
+
+def _construct_in_thread(fifo: Path) -> LicenseManager | None:
+    """Build a manager in a thread; if it is stuck opening ``fifo`` (the old behaviour), release it and return None."""
+    result: list[LicenseManager] = []
+    thread = threading.Thread(target=lambda: result.append(LicenseManager()), daemon=True)
+    thread.start()
+    thread.join(30)
+    if thread.is_alive():  # blocked in open() waiting for a writer: give it one so the thread ends
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        thread.join()
+        return None
+    return result[0]
+
+
+def test_a_fifo_key_file_is_skipped_not_waited_on(issuer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                  caplog) -> None:
+    """A FIFO planted as ./.llmteam/license.key used to hang the first licence lookup until someone wrote to it."""
+    monkeypatch.chdir(tmp_path)
+    fifo = tmp_path / ".llmteam" / "license.key"
+    fifo.parent.mkdir()
+    os.mkfifo(fifo)
+    (tmp_path / "license.key").write_text(issuer.key("ENT"))
+    with caplog.at_level(logging.WARNING, logger="llmteam.licensing"):
+        m = _construct_in_thread(fifo)
+    assert m is not None, "the licence lookup blocked on a FIFO"
+    assert m.tier is E  # the next candidate, a regular file, is still used
+    assert "not a regular file" in caplog.text and str(Path(".llmteam") / "license.key") in caplog.text
+
+
+@pytest.mark.parametrize("kind", ["directory", "symlink"])
+def test_a_key_path_that_is_not_a_regular_file_is_skipped(kind: str, issuer, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch, caplog) -> None:
+    monkeypatch.chdir(tmp_path)
+    if kind == "directory":
+        (tmp_path / "license.key").mkdir()
+    else:  # never followed: whoever can plant a link in a shared directory chooses what is opened
+        (tmp_path / "real.key").write_text(issuer.key("ENT"))
+        (tmp_path / "license.key").symlink_to(tmp_path / "real.key")
+    with caplog.at_level(logging.WARNING, logger="llmteam.licensing"):
+        m = LicenseManager()
+    assert m.tier is C and m.license is None
+    assert "license.key" in caplog.text and kind in caplog.text
+
+
+def test_key_file_read_is_bounded(issuer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only the first 4096 bytes count: what follows cannot spoil (or inflate) the key."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "license.key").write_text(issuer.key("ENT") + " " * 5000 + "TRAILING-GARBAGE")
+    assert LicenseManager().tier is E

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import stat
 from datetime import date, datetime
 from pathlib import Path
 
@@ -32,14 +33,44 @@ def find_configured_key() -> tuple[str, str] | None:
     if key:
         return key, KEY_ENV
     for path in _key_file_candidates():
-        try:
-            with path.open("rb") as fh:
-                text = fh.read(_MAX_KEY_FILE_BYTES).decode("utf-8", "replace").strip()
-        except OSError:
-            continue
+        text = read_key_file(path)
         if text:
             return text, str(path)
     return None
+
+
+def read_key_file(path: Path) -> str | None:
+    """The first 4096 bytes of the regular file ``path`` as stripped text; None if it is absent or unreadable.
+
+    Key files sit in shared places (the working directory), so the open never blocks and never follows a link
+    (``O_NONBLOCK | O_NOFOLLOW``): a FIFO there used to hang the first licence lookup for good, and a symlink lets
+    whoever planted it choose what is read. Anything that is not a regular file is skipped with a warning.
+    """
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError:
+        if path.is_symlink():
+            _skip(path, "a symlink")
+        return None
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            _skip(path, "a directory" if stat.S_ISDIR(mode) else "a FIFO, socket or device")
+            return None
+        with os.fdopen(fd, "rb", closefd=False) as fh:
+            return fh.read(_MAX_KEY_FILE_BYTES).decode("utf-8", "replace").strip()
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+def _skip(path: Path, what: str) -> None:
+    logger.warning(
+        "ignoring the licence key file %s: it is %s, not a regular file; put the key in a regular file there "
+        "(or in env %s)", path, what, KEY_ENV,
+    )
 
 
 def end_of_day_timestamp(day: date) -> float:
