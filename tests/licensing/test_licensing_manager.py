@@ -6,8 +6,11 @@ import os
 import threading
 from datetime import date, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from llmteam.execution import ExecutionMode, ExecutorConfig
 from llmteam.licensing import (
@@ -16,10 +19,14 @@ from llmteam.licensing import (
     LicenseManager,
     LicenseTier,
     LicenseValidationError,
+    _manager,
 )
+from llmteam.licensing._activation import end_of_day_timestamp
+from llmteam.licensing._tiers import LICENSE_FEATURES
 
 C, P, E = LicenseTier.COMMUNITY, LicenseTier.PROFESSIONAL, LicenseTier.ENTERPRISE
 UNSIGNED = "LLMT-ENT-OLDCO-20991231"
+ALL_NAMES = frozenset().union(*(lim.features for lim in LICENSE_LIMITS.values()), *LICENSE_FEATURES.values()) - {"*"}
 
 
 def test_default_is_community() -> None:
@@ -175,8 +182,8 @@ def test_has_feature_sources(issuer) -> None:
     pro = LicenseManager()
     lic = pro.activate(issuer.key("PRO"))
     assert pro.has_feature("parallel_execution") and not pro.has_feature("sso")
-    lic.features.append("sso")
-    assert pro.has_feature("sso")
+    lic.features.append("custom_addon")  # a licence's own list adds names no tier decides
+    assert pro.has_feature("custom_addon")
 
 
 def test_numeric_checks() -> None:
@@ -284,3 +291,61 @@ def test_key_file_read_is_bounded(issuer, tmp_path: Path, monkeypatch: pytest.Mo
     monkeypatch.chdir(tmp_path)
     (tmp_path / "license.key").write_text(issuer.key("ENT") + " " * 5000 + "TRAILING-GARBAGE")
     assert LicenseManager().tier is E
+
+
+def test_editing_the_returned_licence_never_widens_it(issuer) -> None:
+    """activate() hands out the manager's live License; editing it used to upgrade tier, features and expiry."""
+    m = LicenseManager()
+    lic = m.activate(issuer.key("COM", expires=date.today() + timedelta(days=3)))
+    lic.tier = E
+    lic.features += ["multi_tenant", "sso", "*"]
+    lic.expires_at = datetime(2999, 1, 1)
+    lic.verified = True
+    assert m.license is lic  # still the object activate() returned (the contract)
+    assert m.tier is C and not m.has_tier(P) and not m.has_tier(E)
+    assert not m.has_feature("multi_tenant") and not m.has_feature("sso") and not m.has_feature("process_mining")
+
+
+def test_moving_the_expiry_later_does_not_outlive_the_signed_date(issuer, monkeypatch: pytest.MonkeyPatch) -> None:
+    m = LicenseManager()
+    expiry = date.today() + timedelta(days=3)
+    lic = m.activate(issuer.key("ENT", expires=expiry))
+    lic.expires_at = datetime(2999, 1, 1)
+    after_expiry = end_of_day_timestamp(expiry) + 1
+    monkeypatch.setattr(_manager, "time", SimpleNamespace(time=lambda: after_expiry))  # the signed day has ended
+    assert m.tier is C and not m.has_tier(P) and not m.has_feature("sso")
+
+
+def test_narrowing_edits_still_count(issuer) -> None:
+    """The contract lets code mark a licence expired (or lower its tier) by editing it."""
+    m = LicenseManager()
+    lic = m.activate(issuer.key("ENT"))
+    lic.tier = P
+    assert m.tier is P and not m.has_tier(E) and not m.has_feature("sso")
+    lic.expires_at = datetime.now() - timedelta(days=2)
+    assert m.tier is C and not m.has_tier(P)
+
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    signed=st.sampled_from(["COM", "PRO", "ENT"]),
+    tier=st.sampled_from(list(LicenseTier)),
+    days=st.integers(min_value=-(10**5), max_value=10**6),
+    extra=st.lists(st.sampled_from([*sorted(ALL_NAMES), "*", "custom_addon"]), max_size=6),
+)
+def test_edits_to_the_licence_never_widen_it(issuer_keys, signed: str, tier: LicenseTier, days: int,
+                                             extra: list[str]) -> None:
+    """Invariant: whatever is written into the handed-out License, no tier and no tier-decided feature is gained."""
+    LicenseManager.configure(public_key=issuer_keys.public_raw)
+    m = LicenseManager()
+    lic = m.activate(issuer_keys.key(signed))
+    before_tier = m.tier
+    before = {name: m.has_feature(name) for name in ALL_NAMES}
+    lic.tier = tier
+    lic.expires_at = datetime(2000, 1, 1) + timedelta(days=days)
+    lic.features.extend(extra)
+    assert m.tier <= before_tier
+    for level in LicenseTier:
+        assert not m.has_tier(level) or level <= before_tier
+    assert all(before[name] for name in ALL_NAMES if m.has_feature(name))

@@ -9,6 +9,7 @@ import logging
 import math
 import os
 import stat
+from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 
@@ -84,8 +85,21 @@ def end_of_day_timestamp(day: date) -> float:
     return datetime.fromordinal(day.toordinal() + 1).timestamp()
 
 
-def build_license(key: str) -> License:
-    """Parse, authenticate and date-check a key; return its License or raise the matching error."""
+@dataclass(frozen=True)
+class Grant:
+    """What an activated key vouches for: the normalised key, its owner, tier and last valid day, and whether its
+    signature was verified. ``LicenseManager`` decides from this, never from the ``License`` it hands out: that
+    object is an assignable dataclass (the contract), so editing it must not be able to widen the licence."""
+
+    key: str
+    owner: str
+    tier: LicenseTier
+    expires: date
+    verified: bool
+
+
+def grant_for(key: str) -> Grant:
+    """Parse, authenticate and date-check a key; return what it grants or raise the matching error."""
     parsed = parse_key(key)
     tier = parsed.tier
     if parsed.signature is not None:
@@ -110,14 +124,24 @@ def build_license(key: str) -> License:
             f"the licence for owner {parsed.owner!r} expired at the end of {parsed.expires.isoformat()}; "
             "obtain a renewed key"
         )
+    return Grant(parsed.key, parsed.owner, tier, parsed.expires, verified)
+
+
+def license_for(grant: Grant) -> License:
+    """A fresh ``License`` describing ``grant`` (issued now, with the tier's licence features)."""
     return License(
-        key=parsed.key,
-        tier=tier,
-        owner=parsed.owner,
+        key=grant.key,
+        tier=grant.tier,
+        owner=grant.owner,
         owner_email="",
-        expires_at=datetime(parsed.expires.year, parsed.expires.month, parsed.expires.day),
+        expires_at=datetime(grant.expires.year, grant.expires.month, grant.expires.day),
         issued_at=datetime.now(),
-        features=list(LICENSE_FEATURES[tier]),
+        features=list(LICENSE_FEATURES[grant.tier]),
         limits={},
-        verified=verified,
+        verified=grant.verified,
     )
+
+
+def build_license(key: str) -> License:
+    """Parse, authenticate and date-check a key; return its License or raise the matching error."""
+    return license_for(grant_for(key))

@@ -9,11 +9,11 @@ import time
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from llmteam.licensing._activation import build_license, end_of_day_timestamp, find_configured_key
+from llmteam.licensing._activation import Grant, end_of_day_timestamp, find_configured_key, grant_for, license_for
 from llmteam.licensing._errors import LicenseExpiredError, LicenseValidationError
 from llmteam.licensing._keys import VERIFIER, decode_public_key
 from llmteam.licensing._license import License
-from llmteam.licensing._tiers import LICENSE_LIMITS, LicenseLimits, LicenseTier
+from llmteam.licensing._tiers import LICENSE_FEATURES, LICENSE_LIMITS, LicenseLimits, LicenseTier
 from llmteam.licensing._trust import fingerprint
 
 if TYPE_CHECKING:
@@ -22,6 +22,9 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 _KEEP: Any = object()
+#: Every feature name some tier decides. A licence's own ``features`` list may add other names (add-ons, which
+#: the contract honours); one of these it grants only if its signed tier does.
+_TIER_FEATURES = frozenset().union(*(lim.features for lim in LICENSE_LIMITS.values()), *LICENSE_FEATURES.values())
 
 
 class LicenseManager:
@@ -34,9 +37,9 @@ class LicenseManager:
         if tier is not None and not isinstance(tier, LicenseTier):
             raise TypeError(f"tier must be a LicenseTier or None, not {tier!r}")
         self._fixed_tier = tier
-        self._license: License | None = None
-        self._deadline_for: tuple[License, datetime] | None = None
-        self._deadline = 0.0
+        self._license: License | None = None  # handed out, and assignable: it may narrow the grant, never widen it
+        self._grant: Grant | None = None  # what the key's signature vouches for
+        self._deadline_for: tuple[Grant, datetime, float] | None = None
         if tier is None:
             self._load()
 
@@ -108,31 +111,41 @@ class LicenseManager:
 
     def activate(self, key: str) -> License:
         """Verify ``key`` and make it this instance's licence; on error nothing changes."""
-        lic = build_license(key)
-        self._license = lic
-        logger.info("licence activated: %s tier for %r until %s", lic.tier.value, lic.owner, lic.expires_at.date())
+        grant = grant_for(key)
+        lic = license_for(grant)
+        self._license, self._grant = lic, grant
+        logger.info("licence activated: %s tier for %r until %s", grant.tier.value, grant.owner, grant.expires)
         return lic
 
     def deactivate(self) -> None:
         """Clear the licence and the fixed tier (back to COMMUNITY)."""
-        self._license = None
+        self._license = self._grant = None
         self._fixed_tier = None
 
     # -- tier ----------------------------------------------------------------------------------------------
-    def _license_valid(self, lic: License) -> bool:
+    def _licensed_tier(self) -> LicenseTier | None:
+        """The tier the active licence grants right now: None without one, or once its last day has ended.
+
+        The signed grant decides. Edits to the ``License`` handed out can only narrow it (a lower ``tier``, an
+        earlier ``expires_at``: the contract lets code mark a licence expired that way), never widen it.
+        """
+        lic, grant = self._license, self._grant
+        if lic is None or grant is None:
+            return None
+        expires_at = lic.expires_at
         cached = self._deadline_for
-        if cached is None or cached[0] is not lic or cached[1] is not lic.expires_at:
-            self._deadline = end_of_day_timestamp(lic.expires_at.date())
-            self._deadline_for = (lic, lic.expires_at)
-        return time.time() < self._deadline
+        if cached is None or cached[0] is not grant or cached[1] is not expires_at:
+            cached = (grant, expires_at, end_of_day_timestamp(min(grant.expires, expires_at.date())))
+            self._deadline_for = cached
+        if time.time() >= cached[2]:
+            return None
+        tier = lic.tier
+        if tier is grant.tier:
+            return tier
+        return tier if isinstance(tier, LicenseTier) and tier < grant.tier else grant.tier
 
     def _current_tier(self) -> LicenseTier:
-        if self._fixed_tier is not None:
-            return self._fixed_tier
-        lic = self._license
-        if lic is not None and self._license_valid(lic):
-            return lic.tier
-        return LicenseTier.COMMUNITY
+        return self._fixed_tier or self._licensed_tier() or LicenseTier.COMMUNITY  # members are truthy
 
     @property
     def tier(self) -> LicenseTier:
@@ -150,7 +163,8 @@ class LicenseManager:
 
     @property
     def license(self) -> License | None:
-        """The active licence, or None."""
+        """The active licence (the object ``activate()`` returned), or None. Editing it can narrow the licence, not
+        widen it: the manager keeps what the key's signature vouches for apart."""
         return self._license
 
     @property
@@ -163,18 +177,22 @@ class LicenseManager:
         """True if the current tier is at least ``required`` and any licence is unexpired (COMMUNITY: always)."""
         if required is LicenseTier.COMMUNITY:
             return True
-        lic = self._license
-        if lic is not None and not self._license_valid(lic):
+        licensed = self._licensed_tier()
+        if licensed is None and self._license is not None:
             return False
-        return self._current_tier() >= required
+        return (self._fixed_tier or licensed or LicenseTier.COMMUNITY) >= required
 
     def has_feature(self, name: str) -> bool:
-        """True if the tier's feature set has ``"*"`` or ``name``, or the active licence lists ``name``."""
-        features = LICENSE_LIMITS[self._current_tier()].features
+        """True if the tier's feature set has ``"*"`` or ``name``, or the active licence lists ``name`` (a name
+        that a tier decides counts from that list only if the licence's signed tier grants it)."""
+        licensed = self._licensed_tier()
+        features = LICENSE_LIMITS[self._fixed_tier or licensed or LicenseTier.COMMUNITY].features
         if "*" in features or name in features:
             return True
         lic = self._license
-        return lic is not None and name in lic.features and self._license_valid(lic)
+        if licensed is None or lic is None or name not in lic.features:
+            return False
+        return name in LICENSE_FEATURES[licensed] or name not in _TIER_FEATURES
 
     check_feature = has_feature
 
@@ -241,11 +259,11 @@ class LicenseManager:
         """Print a short human-readable summary to stdout (the one place licensing prints, by contract)."""
         info = self.get_info()
         lines = [f"llmteam licence: {self._current_tier().display_name}"]
-        lic = self._license
-        if lic is not None:
+        lic, grant = self._license, self._grant
+        if lic is not None and grant is not None:
             state = "EXPIRED" if lic.is_expired else f"{lic.days_remaining} days left"
             lines.append(f"  owner: {lic.owner}  expires: {lic.expires_at.date().isoformat()} ({state})")
-            lines.append(f"  verified: {'yes' if lic.verified else 'NO (unsigned legacy key)'}")
+            lines.append(f"  verified: {'yes' if grant.verified else 'NO (unsigned legacy key)'}")
         else:
             lines.append("  no licence key active")
         issuer = "pinned llmteam keys" if VERIFIER.public_key is None else "OVERRIDE (LicenseManager.configure)"
