@@ -14,7 +14,7 @@ from datetime import date, datetime
 from pathlib import Path
 
 from llmteam.licensing._errors import LicenseExpiredError, LicenseValidationError
-from llmteam.licensing._keys import VERIFIER, parse_key
+from llmteam.licensing._keys import VERIFIER, ParsedKey, parse_key
 from llmteam.licensing._license import License
 from llmteam.licensing._tiers import LICENSE_FEATURES, LicenseTier
 
@@ -98,26 +98,30 @@ class Grant:
     verified: bool
 
 
+def authenticate(parsed: ParsedKey) -> tuple[LicenseTier, bool]:
+    """(tier granted, signature verified) for a key under the trust anchor now in force; LicenseValidationError if
+    the anchor rejects it. An unsigned key is accepted only in legacy mode, and then only as COMMUNITY."""
+    if parsed.signature is not None:
+        VERIFIER.verify(parsed)
+        return parsed.tier, True
+    if VERIFIER.unsigned_allowed():
+        return LicenseTier.COMMUNITY, False  # nobody vouches for an unsigned key: never more than the free tier
+    raise LicenseValidationError(
+        f"the licence key for owner {parsed.owner!r} has no signature; a signed key "
+        "(LLMT-<TIER>-<OWNER>-<YYYYMMDD>-<SIG>) is required. Unsigned legacy keys are accepted, as community "
+        "keys only, with LicenseManager.configure(allow_unsigned=True)"
+    )
+
+
 def grant_for(key: str) -> Grant:
     """Parse, authenticate and date-check a key; return what it grants or raise the matching error."""
     parsed = parse_key(key)
-    tier = parsed.tier
-    if parsed.signature is not None:
-        VERIFIER.verify(parsed)
-        verified = True
-    elif VERIFIER.unsigned_allowed():
-        tier = LicenseTier.COMMUNITY  # nobody vouches for an unsigned key: it never grants more than the free tier
+    tier, verified = authenticate(parsed)
+    if not verified:
         logger.warning(
             "activating an UNSIGNED legacy licence key for owner %r as %s (legacy mode is on; it claims %s but is "
             "not authenticated, and unsigned keys never grant more than %s)",
             parsed.owner, tier.value, parsed.tier.value, tier.value,
-        )
-        verified = False
-    else:
-        raise LicenseValidationError(
-            f"the licence key for owner {parsed.owner!r} has no signature; a signed key "
-            "(LLMT-<TIER>-<OWNER>-<YYYYMMDD>-<SIG>) is required. Unsigned legacy keys are accepted, as community "
-            "keys only, with LicenseManager.configure(allow_unsigned=True)"
         )
     if date.today() > parsed.expires:
         raise LicenseExpiredError(

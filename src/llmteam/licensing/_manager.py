@@ -9,9 +9,16 @@ import time
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from llmteam.licensing._activation import Grant, end_of_day_timestamp, find_configured_key, grant_for, license_for
+from llmteam.licensing._activation import (
+    Grant,
+    authenticate,
+    end_of_day_timestamp,
+    find_configured_key,
+    grant_for,
+    license_for,
+)
 from llmteam.licensing._errors import LicenseExpiredError, LicenseValidationError
-from llmteam.licensing._keys import VERIFIER, decode_public_key
+from llmteam.licensing._keys import VERIFIER, decode_public_key, parse_key
 from llmteam.licensing._license import License
 from llmteam.licensing._tiers import LICENSE_FEATURES, LICENSE_LIMITS, LicenseLimits, LicenseTier
 from llmteam.licensing._trust import fingerprint
@@ -39,6 +46,7 @@ class LicenseManager:
         self._fixed_tier = tier
         self._license: License | None = None  # handed out, and assignable: it may narrow the grant, never widen it
         self._grant: Grant | None = None  # what the key's signature vouches for
+        self._epoch = -1  # the trust anchor (VERIFIER.epoch) the grant was verified under
         self._deadline_for: tuple[Grant, datetime, float] | None = None
         if tier is None:
             self._load()
@@ -111,9 +119,10 @@ class LicenseManager:
 
     def activate(self, key: str) -> License:
         """Verify ``key`` and make it this instance's licence; on error nothing changes."""
+        epoch = VERIFIER.epoch
         grant = grant_for(key)
         lic = license_for(grant)
-        self._license, self._grant = lic, grant
+        self._license, self._grant, self._epoch = lic, grant, epoch
         logger.info("licence activated: %s tier for %r until %s", grant.tier.value, grant.owner, grant.expires)
         return lic
 
@@ -121,6 +130,30 @@ class LicenseManager:
         """Clear the licence and the fixed tier (back to COMMUNITY)."""
         self._license = self._grant = None
         self._fixed_tier = None
+
+    def _trusted(self, grant: Grant) -> bool:
+        """Whether ``grant`` still holds under the trust anchor now in force (re-verified once after a change).
+
+        ``configure()`` changes the anchor for the whole process; a licence that only the previous anchor accepted
+        (an override key since replaced or removed, an unsigned key after legacy mode is turned off) is dropped
+        with a warning, so neither the tier nor the audited trust record vouch for a key nobody trusts any more.
+        """
+        epoch = VERIFIER.epoch
+        if epoch == self._epoch:
+            return True
+        try:
+            authenticate(parse_key(grant.key))
+        except LicenseValidationError as exc:
+            if self._grant is grant:
+                self._license = self._grant = None
+            logger.warning("dropping the active licence: the licence trust anchor changed and %s", exc)
+            return False
+        self._epoch = epoch
+        return True
+
+    def _checked_license(self) -> License | None:
+        grant = self._grant
+        return self._license if grant is not None and self._trusted(grant) else None
 
     # -- tier ----------------------------------------------------------------------------------------------
     def _licensed_tier(self) -> LicenseTier | None:
@@ -130,7 +163,7 @@ class LicenseManager:
         earlier ``expires_at``: the contract lets code mark a licence expired that way), never widen it.
         """
         lic, grant = self._license, self._grant
-        if lic is None or grant is None:
+        if lic is None or grant is None or not self._trusted(grant):
             return None
         expires_at = lic.expires_at
         cached = self._deadline_for
@@ -164,8 +197,9 @@ class LicenseManager:
     @property
     def license(self) -> License | None:
         """The active licence (the object ``activate()`` returned), or None. Editing it can narrow the licence, not
-        widen it: the manager keeps what the key's signature vouches for apart."""
-        return self._license
+        widen it: the manager keeps what the key's signature vouches for apart. A licence that the trust anchor
+        now in force rejects (see ``configure``) is dropped."""
+        return self._checked_license()
 
     @property
     def limits(self) -> LicenseLimits:
@@ -235,11 +269,12 @@ class LicenseManager:
 
     def get_info(self) -> dict[str, Any]:
         """Tier, licence summary, limits and feature flags as plain data."""
+        lic = self._checked_license()
         tier = self._current_tier()
         lim = LICENSE_LIMITS[tier]
         return {
             "tier": tier.value,
-            "license": self._license.to_dict() if self._license is not None else None,
+            "license": lic.to_dict() if lic is not None else None,
             "limits": {
                 "max_concurrent_pipelines": lim.max_concurrent_pipelines,
                 "max_agents_per_pipeline": lim.max_agents_per_pipeline,
@@ -259,7 +294,7 @@ class LicenseManager:
         """Print a short human-readable summary to stdout (the one place licensing prints, by contract)."""
         info = self.get_info()
         lines = [f"llmteam licence: {self._current_tier().display_name}"]
-        lic, grant = self._license, self._grant
+        lic, grant = self._checked_license(), self._grant
         if lic is not None and grant is not None:
             state = "EXPIRED" if lic.is_expired else f"{lic.days_remaining} days left"
             lines.append(f"  owner: {lic.owner}  expires: {lic.expires_at.date().isoformat()} ({state})")
