@@ -202,3 +202,19 @@ def test_keygen_without_hard_links(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     (private.parent / "license_public.key").symlink_to(tmp_path / "victim")
     assert runner.invoke(app, ["license", "keygen", "--out", str(private.parent), "--force"]).exit_code == 0
     assert not (tmp_path / "victim").exists() and _pair_matches(private.parent)
+
+
+def test_status_prints_key_text_with_markup_as_text(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A key (env or ./license.key) with rich markup in it crashed `license status` with a MarkupError."""
+    monkeypatch.setenv("LLMTEAM_LICENSE_KEY", "LLMT-PRO-[/]-20270101")
+    result = runner.invoke(app, ["license", "status"])
+    assert result.exit_code == 0, result.output
+    assert "invalid owner '[/]'" in " ".join(result.stdout.split())
+
+
+def test_keygen_prints_an_out_path_with_markup_as_text(tmp_path: Path) -> None:
+    out = tmp_path / "keys[/]v1[bold]"
+    result = runner.invoke(app, ["license", "keygen", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert str(out / "license_private.pem") in result.stderr and str(out / "license_public.key") in result.stderr
+    assert result.stdout.strip() == (out / "license_public.key").read_text().strip()
