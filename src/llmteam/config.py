@@ -2,9 +2,11 @@
 
 :func:`settings` returns a :class:`Settings` snapshot of the environment as it is now (so a variable set
 after import is seen), parsed one way for everyone. Library code asks it instead of ``os.environ``. The
-licensing module reads its own variables (``LLMTEAM_LICENSE_KEY``, ``LLMTEAM_LICENSE_PUBLIC_KEY``,
-``LLMTEAM_LICENSE_ALLOW_UNSIGNED``): it imports no other llmteam module, and its trust anchor is being moved
-out of the environment. The README's "Configuration" table lists every variable.
+licensing module, which imports no other llmteam module, reads its own: ``LLMTEAM_LICENSE_KEY`` (the key) and
+``LLMTEAM_LICENSE_ENFORCE`` (built-in gates). Its trust anchor is not in the environment: the issuer keys are
+pinned in the distribution, and ``LLMTEAM_LICENSE_PUBLIC_KEY`` / ``LLMTEAM_LICENSE_ALLOW_UNSIGNED``, which earlier
+versions honoured, are ignored with a warning (``LicenseManager.configure`` overrides the anchor explicitly).
+The README's "Configuration" table lists every variable.
 """
 
 from __future__ import annotations

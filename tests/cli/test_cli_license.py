@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import errno
 import json
+import os
 import stat
 from datetime import date, timedelta
 from pathlib import Path
@@ -8,7 +10,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from llmteam.cli import app
+from llmteam.cli import _license_issuer, app
+from llmteam.cli._license_issuer import _public_b64, load_private_key
 from llmteam.licensing import LicenseManager, LicenseTier
 
 runner = CliRunner()
@@ -107,3 +110,111 @@ def test_status_explains_an_ignored_key(monkeypatch: pytest.MonkeyPatch) -> None
     data = json.loads(runner.invoke(app, ["license", "status", "--json"]).stdout)
     assert data["tier"] == "community" and "signature" in data["problem"]
     assert "LLMTEAM_LICENSE_KEY" in data["problem"]
+
+
+def test_status_shows_a_perpetual_licence(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A key expiring 9999-12-31 (issue accepts it) crashed status with 'year 10000 is out of range'."""
+    private, public_b64 = _keygen(tmp_path)
+    key = runner.invoke(app, ["license", "issue", "--tier", "ENT", "--owner", "FOREVER", "--expires", "9999-12-31",
+                              "--private-key", str(private)]).stdout.strip()
+    monkeypatch.setenv("LLMTEAM_LICENSE_KEY", key)
+    result = runner.invoke(app, ["license", "status", "--json", "--public-key", public_b64])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert (data["tier"], data["owner"], data["expires_at"], data["expired"]) == (
+        "enterprise", "FOREVER", "9999-12-31", False,
+    )
+    LicenseManager.reset()
+    plain = runner.invoke(app, ["license", "status", "--public-key", public_b64])
+    assert plain.exit_code == 0 and "9999-12-31" in plain.stdout and "days left" in plain.stdout
+
+
+def _pair_matches(keys: Path) -> bool:
+    """The public key file holds the public half of the private key file."""
+    private = load_private_key(keys / "license_private.pem")
+    return (keys / "license_public.key").read_text().strip() == _public_b64(private)
+
+
+@pytest.mark.parametrize("name", ["license_public.key", "license_private.pem"])
+def test_keygen_never_writes_through_a_planted_symlink(name: str, tmp_path: Path) -> None:
+    """A dangling symlink planted at a key file name made keygen create (and --force overwrite) its target."""
+    keys, victim = tmp_path / "keys", tmp_path / "victim.txt"
+    keys.mkdir()
+    (keys / name).symlink_to(victim)
+    refused = runner.invoke(app, ["license", "keygen", "--out", str(keys)])
+    assert refused.exit_code == 1 and "already exists" in refused.output
+    assert not victim.exists() and sorted(p.name for p in keys.iterdir()) == [name]  # nothing written at all
+    forced = runner.invoke(app, ["license", "keygen", "--out", str(keys), "--force"])
+    assert forced.exit_code == 0, forced.output
+    assert not victim.exists() and not (keys / name).is_symlink() and _pair_matches(keys)
+    victim.write_text("precious\n")
+    (keys / name).unlink()
+    (keys / name).symlink_to(victim)
+    assert runner.invoke(app, ["license", "keygen", "--out", str(keys), "--force"]).exit_code == 0
+    assert victim.read_text() == "precious\n" and _pair_matches(keys)
+
+
+def test_keygen_refusal_leaves_no_half_pair(tmp_path: Path) -> None:
+    """A public key that could not be written left the private key behind; a re-run then refused for good."""
+    keys = tmp_path / "keys"
+    keys.mkdir()
+    (keys / "license_public.key").symlink_to(tmp_path / "no_such_dir" / "x")
+    assert runner.invoke(app, ["license", "keygen", "--out", str(keys)]).exit_code == 1
+    assert not (keys / "license_private.pem").exists()
+    (keys / "license_public.key").unlink()
+    assert runner.invoke(app, ["license", "keygen", "--out", str(keys)]).exit_code == 0 and _pair_matches(keys)
+
+
+@pytest.mark.parametrize("force", [False, True])
+@pytest.mark.parametrize("step", ["write", "place"])
+def test_a_keygen_that_fails_midway_leaves_what_was_there(step: str, force: bool, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    keys = tmp_path / "keys"
+    if force:
+        _keygen(tmp_path)
+    before = {p.name: p.read_bytes() for p in keys.iterdir()} if force else {}
+    name = "create_exclusive" if step == "write" else "_place"
+    real = getattr(_license_issuer, name)
+    calls: list[object] = []
+
+    def second_fails(*args: object, **kwargs: object) -> None:
+        calls.append(args)
+        if len(calls) == 2:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real(*args, **kwargs)
+
+    monkeypatch.setattr(_license_issuer, name, second_fails)
+    result = runner.invoke(app, ["license", "keygen", "--out", str(keys), *(["--force"] if force else [])])
+    assert result.exit_code == 1 and "No space left" in result.output
+    assert {p.name: p.read_bytes() for p in keys.iterdir()} == before  # the old pair (or nothing), no temp files
+
+
+def test_keygen_without_hard_links(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """File systems without hard links (FAT) still get a pair, and still never one through a planted link."""
+
+    def no_links(src: object, dst: object) -> None:
+        raise PermissionError(errno.EPERM, "Operation not permitted")
+
+    monkeypatch.setattr(os, "link", no_links)
+    private, public_b64 = _keygen(tmp_path)
+    assert _pair_matches(private.parent)
+    (private.parent / "license_public.key").unlink()
+    (private.parent / "license_public.key").symlink_to(tmp_path / "victim")
+    assert runner.invoke(app, ["license", "keygen", "--out", str(private.parent), "--force"]).exit_code == 0
+    assert not (tmp_path / "victim").exists() and _pair_matches(private.parent)
+
+
+def test_status_prints_key_text_with_markup_as_text(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A key (env or ./license.key) with rich markup in it crashed `license status` with a MarkupError."""
+    monkeypatch.setenv("LLMTEAM_LICENSE_KEY", "LLMT-PRO-[/]-20270101")
+    result = runner.invoke(app, ["license", "status"])
+    assert result.exit_code == 0, result.output
+    assert "invalid owner '[/]'" in " ".join(result.stdout.split())
+
+
+def test_keygen_prints_an_out_path_with_markup_as_text(tmp_path: Path) -> None:
+    out = tmp_path / "keys[/]v1[bold]"
+    result = runner.invoke(app, ["license", "keygen", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert str(out / "license_private.pem") in result.stderr and str(out / "license_public.key") in result.stderr
+    assert result.stdout.strip() == (out / "license_public.key").read_text().strip()

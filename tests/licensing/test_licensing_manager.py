@@ -2,10 +2,15 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
+import threading
 from datetime import date, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from llmteam.execution import ExecutionMode, ExecutorConfig
 from llmteam.licensing import (
@@ -14,10 +19,14 @@ from llmteam.licensing import (
     LicenseManager,
     LicenseTier,
     LicenseValidationError,
+    _manager,
 )
+from llmteam.licensing._activation import end_of_day_timestamp
+from llmteam.licensing._tiers import LICENSE_FEATURES
 
 C, P, E = LicenseTier.COMMUNITY, LicenseTier.PROFESSIONAL, LicenseTier.ENTERPRISE
 UNSIGNED = "LLMT-ENT-OLDCO-20991231"
+ALL_NAMES = frozenset().union(*(lim.features for lim in LICENSE_LIMITS.values()), *LICENSE_FEATURES.values()) - {"*"}
 
 
 def test_default_is_community() -> None:
@@ -173,8 +182,8 @@ def test_has_feature_sources(issuer) -> None:
     pro = LicenseManager()
     lic = pro.activate(issuer.key("PRO"))
     assert pro.has_feature("parallel_execution") and not pro.has_feature("sso")
-    lic.features.append("sso")
-    assert pro.has_feature("sso")
+    lic.features.append("custom_addon")  # a licence's own list adds names no tier decides
+    assert pro.has_feature("custom_addon")
 
 
 def test_numeric_checks() -> None:
@@ -222,3 +231,121 @@ def test_print_status(issuer, capsys) -> None:
     m.print_status()
     out = capsys.readouterr().out
     assert "Professional" in out and "ACME" in out and "2099-12-31" in out and "OVERRIDE" in out
+
+
+def test_a_perpetual_licence_expiring_on_the_last_date_is_valid_through_it(issuer, capsys) -> None:
+    """9999-12-31, which `llmteam license issue` accepts, has no next day: it overflowed to a bare ValueError."""
+    m = LicenseManager()
+    lic = m.activate(issuer.key("ENT", expires=date.max))
+    assert m.tier is E and m.has_tier(E) and m.has_feature("sso") and not lic.is_expired
+    assert m.get_info()["license"]["expires_at"] == "9999-12-31T00:00:00" and lic.days_remaining > 0
+    m.print_status()
+    assert "9999-12-31" in capsys.readouterr().out
+
+
+def _construct_in_thread(fifo: Path) -> LicenseManager | None:
+    """Build a manager in a thread; if it is stuck opening ``fifo`` (the old behaviour), release it and return None."""
+    result: list[LicenseManager] = []
+    thread = threading.Thread(target=lambda: result.append(LicenseManager()), daemon=True)
+    thread.start()
+    thread.join(30)
+    if thread.is_alive():  # blocked in open() waiting for a writer: give it one so the thread ends
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        thread.join()
+        return None
+    return result[0]
+
+
+def test_a_fifo_key_file_is_skipped_not_waited_on(issuer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                  caplog) -> None:
+    """A FIFO planted as ./.llmteam/license.key used to hang the first licence lookup until someone wrote to it."""
+    monkeypatch.chdir(tmp_path)
+    fifo = tmp_path / ".llmteam" / "license.key"
+    fifo.parent.mkdir()
+    os.mkfifo(fifo)
+    (tmp_path / "license.key").write_text(issuer.key("ENT"))
+    with caplog.at_level(logging.WARNING, logger="llmteam.licensing"):
+        m = _construct_in_thread(fifo)
+    assert m is not None, "the licence lookup blocked on a FIFO"
+    assert m.tier is E  # the next candidate, a regular file, is still used
+    assert "not a regular file" in caplog.text and str(Path(".llmteam") / "license.key") in caplog.text
+
+
+@pytest.mark.parametrize("kind", ["directory", "symlink"])
+def test_a_key_path_that_is_not_a_regular_file_is_skipped(kind: str, issuer, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch, caplog) -> None:
+    monkeypatch.chdir(tmp_path)
+    if kind == "directory":
+        (tmp_path / "license.key").mkdir()
+    else:  # never followed: whoever can plant a link in a shared directory chooses what is opened
+        (tmp_path / "real.key").write_text(issuer.key("ENT"))
+        (tmp_path / "license.key").symlink_to(tmp_path / "real.key")
+    with caplog.at_level(logging.WARNING, logger="llmteam.licensing"):
+        m = LicenseManager()
+    assert m.tier is C and m.license is None
+    assert "license.key" in caplog.text and kind in caplog.text
+
+
+def test_key_file_read_is_bounded(issuer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only the first 4096 bytes count: what follows cannot spoil (or inflate) the key."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "license.key").write_text(issuer.key("ENT") + " " * 5000 + "TRAILING-GARBAGE")
+    assert LicenseManager().tier is E
+
+
+def test_editing_the_returned_licence_never_widens_it(issuer) -> None:
+    """activate() hands out the manager's live License; editing it used to upgrade tier, features and expiry."""
+    m = LicenseManager()
+    lic = m.activate(issuer.key("COM", expires=date.today() + timedelta(days=3)))
+    lic.tier = E
+    lic.features += ["multi_tenant", "sso", "*"]
+    lic.expires_at = datetime(2999, 1, 1)
+    lic.verified = True
+    assert m.license is lic  # still the object activate() returned (the contract)
+    assert m.tier is C and not m.has_tier(P) and not m.has_tier(E)
+    assert not m.has_feature("multi_tenant") and not m.has_feature("sso") and not m.has_feature("process_mining")
+
+
+def test_moving_the_expiry_later_does_not_outlive_the_signed_date(issuer, monkeypatch: pytest.MonkeyPatch) -> None:
+    m = LicenseManager()
+    expiry = date.today() + timedelta(days=3)
+    lic = m.activate(issuer.key("ENT", expires=expiry))
+    lic.expires_at = datetime(2999, 1, 1)
+    after_expiry = end_of_day_timestamp(expiry) + 1
+    monkeypatch.setattr(_manager, "time", SimpleNamespace(time=lambda: after_expiry))  # the signed day has ended
+    assert m.tier is C and not m.has_tier(P) and not m.has_feature("sso")
+
+
+def test_narrowing_edits_still_count(issuer) -> None:
+    """The contract lets code mark a licence expired (or lower its tier) by editing it."""
+    m = LicenseManager()
+    lic = m.activate(issuer.key("ENT"))
+    lic.tier = P
+    assert m.tier is P and not m.has_tier(E) and not m.has_feature("sso")
+    lic.expires_at = datetime.now() - timedelta(days=2)
+    assert m.tier is C and not m.has_tier(P)
+
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    signed=st.sampled_from(["COM", "PRO", "ENT"]),
+    tier=st.sampled_from(list(LicenseTier)),
+    days=st.integers(min_value=-(10**5), max_value=10**6),
+    extra=st.lists(st.sampled_from([*sorted(ALL_NAMES), "*", "custom_addon"]), max_size=6),
+)
+def test_edits_to_the_licence_never_widen_it(issuer_keys, signed: str, tier: LicenseTier, days: int,
+                                             extra: list[str]) -> None:
+    """Invariant: whatever is written into the handed-out License, no tier and no tier-decided feature is gained."""
+    LicenseManager.configure(public_key=issuer_keys.public_raw)
+    m = LicenseManager()
+    lic = m.activate(issuer_keys.key(signed))
+    before_tier = m.tier
+    before = {name: m.has_feature(name) for name in ALL_NAMES}
+    lic.tier = tier
+    lic.expires_at = datetime(2000, 1, 1) + timedelta(days=days)
+    lic.features.extend(extra)
+    assert m.tier <= before_tier
+    for level in LicenseTier:
+        assert not m.has_tier(level) or level <= before_tier
+    assert all(before[name] for name in ALL_NAMES if m.has_feature(name))

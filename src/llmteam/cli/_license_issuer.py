@@ -6,12 +6,17 @@ The verifying package ``llmteam.licensing`` never sees a private key; it only ch
 from __future__ import annotations
 
 import base64
+import contextlib
+import errno
 import os
 import re
+import secrets
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from llmteam._files import create_exclusive
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -24,6 +29,7 @@ TIER_CODES = {
     "ENT": "ENT", "ENTERPRISE": "ENT",
 }
 _OWNER_RE = re.compile(r"[A-Z0-9_]{1,64}")
+_NO_HARD_LINKS = {errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.ENOSYS, errno.EMLINK}
 
 
 class IssuerError(Exception):
@@ -47,28 +53,91 @@ def _public_b64(private_key: Ed25519PrivateKey) -> str:
 
 
 def generate_keypair(out_dir: Path, *, force: bool = False) -> KeyPair:
-    """Write a new private key (PKCS#8 PEM, mode 0600) and its base64 public key into ``out_dir``."""
+    """Write a new private key (PKCS#8 PEM, mode 0600) and its base64 public key into ``out_dir``.
+
+    Neither file is ever written through a symlink, and the directory never holds half a pair: both files are
+    written in full under fresh temporary names, then put in place together; if anything fails, what was there
+    before (an old pair with ``force``, or nothing) is put back.
+    """
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
     out_dir.mkdir(parents=True, exist_ok=True)
     private_path, public_path = out_dir / PRIVATE_KEY_FILE, out_dir / PUBLIC_KEY_FILE
     for path in (private_path, public_path):
-        if path.exists() and not force:
+        if os.path.lexists(path) and not force:  # a dangling symlink counts: it would be written through
             raise IssuerError(f"{path} already exists; pass --force to replace it (old licences stop verifying)")
+        if path.is_dir() and not path.is_symlink():
+            raise IssuerError(f"{path} is a directory; remove it or choose another --out")
     key = Ed25519PrivateKey.generate()
     pem = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-    if force:
-        private_path.unlink(missing_ok=True)
-    fd = os.open(private_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(pem)
-    os.chmod(private_path, 0o600)
+    ).decode("ascii")
     public_b64 = _public_b64(key)
-    public_path.write_text(public_b64 + "\n", encoding="ascii")
+    _install_together([(private_path, pem, 0o600), (public_path, public_b64 + "\n", 0o644)], replace=force)
     return KeyPair(private_path, public_path, public_b64)
+
+
+def _install_together(files: list[tuple[Path, str, int]], *, replace: bool) -> None:
+    """Give each ``(path, text, mode)`` its content, all or none.
+
+    Each file is first created complete under a fresh name beside its target (``create_exclusive``: O_EXCL |
+    O_NOFOLLOW, so never through a symlink); only then are they put in place. With ``replace``, what is at a target
+    (a file, or a planted symlink, moved as itself) is first moved aside and restored if a later step fails.
+    """
+    staged: list[tuple[Path, Path]] = []
+    aside: list[tuple[Path, Path]] = []
+    placed: list[Path] = []
+    try:
+        for target, text, mode in files:
+            tmp = _fresh_name(target)
+            create_exclusive(tmp, text, mode=mode)
+            staged.append((tmp, target))
+        for tmp, target in staged:
+            if replace and os.path.lexists(target):
+                backup = _fresh_name(target)
+                os.rename(target, backup)
+                aside.append((backup, target))
+            _place(tmp, target)
+            placed.append(target)
+    except BaseException:
+        for target in placed:
+            with contextlib.suppress(OSError):
+                os.unlink(target)
+        for backup, target in aside:
+            with contextlib.suppress(OSError):
+                os.rename(backup, target)
+        raise
+    finally:
+        for tmp, _ in staged:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+    for backup, _ in aside:
+        with contextlib.suppress(OSError):
+            os.unlink(backup)
+
+
+def _fresh_name(target: Path) -> Path:
+    return target.with_name(f".{target.name}.{secrets.token_hex(8)}.tmp")
+
+
+def _place(tmp: Path, target: Path) -> None:
+    """Give the complete file ``tmp`` the name ``target`` without replacing anything there.
+
+    A hard link fails if any file or symlink has the name and never follows one. Where the file system has no
+    hard links (FAT on a USB stick), a rename after a fresh existence check does the same but for a short race.
+    """
+    appeared = IssuerError(f"{target} appeared while the key pair was written; nothing was changed")
+    try:
+        os.link(tmp, target)
+    except FileExistsError:
+        raise appeared from None
+    except OSError as exc:
+        if exc.errno not in _NO_HARD_LINKS:
+            raise
+        if os.path.lexists(target):
+            raise appeared from None
+        os.replace(tmp, target)
 
 
 def load_private_key(path: Path) -> Ed25519PrivateKey:

@@ -10,6 +10,7 @@ from typing import Annotated, Any, NoReturn
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from llmteam.cli._errors import fail
 from llmteam.cli._license_issuer import IssuerError, generate_keypair, load_private_key, sign_key
@@ -41,10 +42,12 @@ def keygen(
     except (IssuerError, OSError) as exc:
         _fail(str(exc))
         return
-    err = Console(stderr=True)
-    err.print(f"private key: {pair.private_key_path} (mode 0600, keep it secret)", highlight=False)
+    err = Console(stderr=True)  # paths are the user's text, never markup
+    err.print(f"private key: {pair.private_key_path} (mode 0600, keep it secret)",
+              markup=False, highlight=False, soft_wrap=True)
     err.print(f"public key:  {pair.public_key_path} (pin it in llmteam/licensing/_trust.py, or pass it explicitly: "
-              "LicenseManager.configure(public_key=...) / llmteam license status --public-key)", highlight=False)
+              "LicenseManager.configure(public_key=...) / llmteam license status --public-key)",
+              markup=False, highlight=False, soft_wrap=True)
     typer.echo(pair.public_key_b64)
 
 
@@ -69,7 +72,7 @@ def issue(
 
 def _status_data(public_key: str | None = None) -> dict[str, Any]:
     from llmteam.licensing import LicenseManager, get_license_manager
-    from llmteam.licensing._manager import build_license, find_configured_key
+    from llmteam.licensing._activation import build_license, find_configured_key
 
     if public_key is not None:  # an explicit override of the pinned issuer keys: logged and shown as such
         try:
@@ -113,20 +116,21 @@ def status(
     if json_output:
         typer.echo(json.dumps(data, indent=2))
         return
+    # Every cell is a Text, never parsed as markup: values come from key files, the environment and errors.
     table = Table(title="llmteam licence", show_header=False)
-    table.add_row("tier", data["tier"])
+    table.add_row("tier", Text(data["tier"]))
     if data["owner"] is not None:
-        table.add_row("owner", data["owner"])
+        table.add_row("owner", Text(data["owner"]))
         state = "EXPIRED" if data["expired"] else f"{data['days_remaining']} days left"
-        table.add_row("expires", f"{data['expires_at']} ({state})")
+        table.add_row("expires", Text(f"{data['expires_at']} ({state})"))
         table.add_row("verified", "yes" if data["verified"] else "no (unsigned legacy key)")
     else:
         table.add_row("licence", "none active (community)")
-    table.add_row("features", ", ".join(data["features"]))
+    table.add_row("features", Text(", ".join(data["features"])))
     trust = data["trust"]
-    issuer = "pinned llmteam issuer" if trust["issuer"] == "pinned" else "[yellow]OVERRIDE[/yellow]"
-    table.add_row("issuer keys", f"{issuer}: {', '.join(trust['keys'])}")
+    issuer = Text("pinned llmteam issuer") if trust["issuer"] == "pinned" else Text("OVERRIDE", style="yellow")
+    table.add_row("issuer keys", Text.assemble(issuer, ": " + ", ".join(trust["keys"])))
     console = Console()
     console.print(table)
     if data["problem"]:
-        console.print(f"[yellow]{data['problem']}[/yellow]", highlight=False)
+        console.print(Text(data["problem"], style="yellow"), highlight=False)

@@ -126,15 +126,37 @@ def decode_public_key(value: bytes | str, source: str) -> bytes:
 class VerifierConfig:
     """Process-wide verifier settings: the trust anchor (pinned keys or an explicit override), legacy mode, cache.
 
-    Only ``LicenseManager.configure`` changes them; every widening change is recorded in ``trust_log``.
+    Only ``LicenseManager.configure`` changes them; every widening change is recorded in ``trust_log``. Each change
+    of the anchor bumps ``epoch``, so a manager knows to re-verify a licence verified under an earlier anchor.
     """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self.public_key: bytes | None = None
-        self.allow_unsigned = False
+        self._public_key: bytes | None = None
+        self._allow_unsigned = False
+        self.epoch = 0
         self.trust_log = TrustLog()
         self._verified: dict[tuple[bytes, bytes, bytes], None] = {}
+
+    @property
+    def public_key(self) -> bytes | None:
+        """The override issuer key, or None for the pinned keys."""
+        return self._public_key
+
+    @public_key.setter
+    def public_key(self, value: bytes | None) -> None:
+        self._public_key = value
+        self.epoch += 1
+
+    @property
+    def allow_unsigned(self) -> bool:
+        """Whether unsigned legacy keys are accepted (as COMMUNITY keys)."""
+        return self._allow_unsigned
+
+    @allow_unsigned.setter
+    def allow_unsigned(self, value: bool) -> None:
+        self._allow_unsigned = value
+        self.epoch += 1
 
     def trusted_keys(self) -> tuple[bytes, ...]:
         """The override key if one was configured, else the keys pinned in the distribution."""

@@ -11,7 +11,11 @@ from llmteam.licensing._tiers import LicenseTier
 
 @dataclass
 class License:
-    """An activated licence; valid through the end of its expiry day (local time)."""
+    """An activated licence; valid through the end of its expiry day (local time).
+
+    An assignable dataclass (the contract). The ``LicenseManager`` that issued it decides from the signed key, so
+    edits here can narrow that licence (a lower tier, an earlier expiry) but never widen it.
+    """
 
     key: str
     tier: LicenseTier

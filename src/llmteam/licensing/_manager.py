@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 import threading
 import time
-from datetime import date, datetime
-from pathlib import Path
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from llmteam.licensing._activation import (
+    Grant,
+    authenticate,
+    end_of_day_timestamp,
+    find_configured_key,
+    grant_for,
+    license_for,
+)
+from llmteam.licensing._activation import build_license as build_license  # still importable from here
 from llmteam.licensing._errors import LicenseExpiredError, LicenseValidationError
 from llmteam.licensing._keys import VERIFIER, decode_public_key, parse_key
 from llmteam.licensing._license import License
@@ -22,73 +29,10 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-KEY_ENV = "LLMTEAM_LICENSE_KEY"
-_MAX_KEY_FILE_BYTES = 4096
 _KEEP: Any = object()
-
-
-def _key_file_candidates() -> list[Path]:
-    return [Path.home() / ".llmteam" / "license.key", Path(".llmteam") / "license.key", Path("license.key")]
-
-
-def find_configured_key() -> tuple[str, str] | None:
-    """(key, source) from env LLMTEAM_LICENSE_KEY, else the first readable key file; None if there is none."""
-    key = os.environ.get(KEY_ENV, "").strip()
-    if key:
-        return key, KEY_ENV
-    for path in _key_file_candidates():
-        try:
-            with path.open("rb") as fh:
-                text = fh.read(_MAX_KEY_FILE_BYTES).decode("utf-8", "replace").strip()
-        except OSError:
-            continue
-        if text:
-            return text, str(path)
-    return None
-
-
-def _end_of_day_timestamp(day: date) -> float:
-    """Local-time epoch seconds at which ``day`` has ended."""
-    return datetime.fromordinal(day.toordinal() + 1).timestamp()
-
-
-def build_license(key: str) -> License:
-    """Parse, authenticate and date-check a key; return its License or raise the matching error."""
-    parsed = parse_key(key)
-    tier = parsed.tier
-    if parsed.signature is not None:
-        VERIFIER.verify(parsed)
-        verified = True
-    elif VERIFIER.unsigned_allowed():
-        tier = LicenseTier.COMMUNITY  # nobody vouches for an unsigned key: it never grants more than the free tier
-        logger.warning(
-            "activating an UNSIGNED legacy licence key for owner %r as %s (legacy mode is on; it claims %s but is "
-            "not authenticated, and unsigned keys never grant more than %s)",
-            parsed.owner, tier.value, parsed.tier.value, tier.value,
-        )
-        verified = False
-    else:
-        raise LicenseValidationError(
-            f"the licence key for owner {parsed.owner!r} has no signature; a signed key "
-            "(LLMT-<TIER>-<OWNER>-<YYYYMMDD>-<SIG>) is required. Unsigned legacy keys are accepted, as community "
-            "keys only, with LicenseManager.configure(allow_unsigned=True)"
-        )
-    if date.today() > parsed.expires:
-        raise LicenseExpiredError(
-            f"the licence for owner {parsed.owner!r} expired at the end of {parsed.expires.isoformat()}; "
-            "obtain a renewed key"
-        )
-    return License(
-        key=parsed.key,
-        tier=tier,
-        owner=parsed.owner,
-        owner_email="",
-        expires_at=datetime(parsed.expires.year, parsed.expires.month, parsed.expires.day),
-        issued_at=datetime.now(),
-        features=list(LICENSE_FEATURES[tier]),
-        limits={},
-        verified=verified,
-    )
+#: Every feature name some tier decides. A licence's own ``features`` list may add other names (add-ons, which
+#: the contract honours); one of these it grants only if its signed tier does.
+_TIER_FEATURES = frozenset().union(*(lim.features for lim in LICENSE_LIMITS.values()), *LICENSE_FEATURES.values())
 
 
 class LicenseManager:
@@ -101,9 +45,10 @@ class LicenseManager:
         if tier is not None and not isinstance(tier, LicenseTier):
             raise TypeError(f"tier must be a LicenseTier or None, not {tier!r}")
         self._fixed_tier = tier
-        self._license: License | None = None
-        self._deadline_for: tuple[License, datetime] | None = None
-        self._deadline = 0.0
+        self._license: License | None = None  # handed out, and assignable: it may narrow the grant, never widen it
+        self._grant: Grant | None = None  # what the key's signature vouches for
+        self._epoch = -1  # the trust anchor (VERIFIER.epoch) the grant was verified under
+        self._deadline_for: tuple[Grant, datetime, float] | None = None
         if tier is None:
             self._load()
 
@@ -175,31 +120,66 @@ class LicenseManager:
 
     def activate(self, key: str) -> License:
         """Verify ``key`` and make it this instance's licence; on error nothing changes."""
-        lic = build_license(key)
-        self._license = lic
-        logger.info("licence activated: %s tier for %r until %s", lic.tier.value, lic.owner, lic.expires_at.date())
+        epoch = VERIFIER.epoch
+        grant = grant_for(key)
+        lic = license_for(grant)
+        self._license, self._grant, self._epoch = lic, grant, epoch
+        logger.info("licence activated: %s tier for %r until %s", grant.tier.value, grant.owner, grant.expires)
         return lic
 
     def deactivate(self) -> None:
         """Clear the licence and the fixed tier (back to COMMUNITY)."""
-        self._license = None
+        self._license = self._grant = None
         self._fixed_tier = None
 
+    def _trusted(self, grant: Grant) -> bool:
+        """Whether ``grant`` still holds under the trust anchor now in force (re-verified once after a change).
+
+        ``configure()`` changes the anchor for the whole process; a licence that only the previous anchor accepted
+        (an override key since replaced or removed, an unsigned key after legacy mode is turned off) is dropped
+        with a warning, so neither the tier nor the audited trust record vouch for a key nobody trusts any more.
+        """
+        epoch = VERIFIER.epoch
+        if epoch == self._epoch:
+            return True
+        try:
+            authenticate(parse_key(grant.key))
+        except LicenseValidationError as exc:
+            if self._grant is grant:
+                self._license = self._grant = None
+            logger.warning("dropping the active licence: the licence trust anchor changed and %s", exc)
+            return False
+        self._epoch = epoch
+        return True
+
+    def _checked_license(self) -> License | None:
+        grant = self._grant
+        return self._license if grant is not None and self._trusted(grant) else None
+
     # -- tier ----------------------------------------------------------------------------------------------
-    def _license_valid(self, lic: License) -> bool:
+    def _licensed_tier(self) -> LicenseTier | None:
+        """The tier the active licence grants right now: None without one, or once its last day has ended.
+
+        The signed grant decides. Edits to the ``License`` handed out can only narrow it (a lower ``tier``, an
+        earlier ``expires_at``: the contract lets code mark a licence expired that way), never widen it.
+        """
+        lic, grant = self._license, self._grant
+        if lic is None or grant is None or not self._trusted(grant):
+            return None
+        expires_at = lic.expires_at
         cached = self._deadline_for
-        if cached is None or cached[0] is not lic or cached[1] is not lic.expires_at:
-            self._deadline = _end_of_day_timestamp(lic.expires_at.date())
-            self._deadline_for = (lic, lic.expires_at)
-        return time.time() < self._deadline
+        if cached is None or cached[0] is not grant or cached[1] is not expires_at:
+            cached = (grant, expires_at, end_of_day_timestamp(min(grant.expires, expires_at.date())))
+            self._deadline_for = cached
+        if time.time() >= cached[2]:
+            return None
+        tier = lic.tier
+        if tier is grant.tier:
+            return tier
+        return tier if isinstance(tier, LicenseTier) and tier < grant.tier else grant.tier
 
     def _current_tier(self) -> LicenseTier:
-        if self._fixed_tier is not None:
-            return self._fixed_tier
-        lic = self._license
-        if lic is not None and self._license_valid(lic):
-            return lic.tier
-        return LicenseTier.COMMUNITY
+        return self._fixed_tier or self._licensed_tier() or LicenseTier.COMMUNITY  # members are truthy
 
     @property
     def tier(self) -> LicenseTier:
@@ -217,8 +197,10 @@ class LicenseManager:
 
     @property
     def license(self) -> License | None:
-        """The active licence, or None."""
-        return self._license
+        """The active licence (the object ``activate()`` returned), or None. Editing it can narrow the licence, not
+        widen it: the manager keeps what the key's signature vouches for apart. A licence that the trust anchor
+        now in force rejects (see ``configure``) is dropped."""
+        return self._checked_license()
 
     @property
     def limits(self) -> LicenseLimits:
@@ -230,18 +212,22 @@ class LicenseManager:
         """True if the current tier is at least ``required`` and any licence is unexpired (COMMUNITY: always)."""
         if required is LicenseTier.COMMUNITY:
             return True
-        lic = self._license
-        if lic is not None and not self._license_valid(lic):
+        licensed = self._licensed_tier()
+        if licensed is None and self._license is not None:
             return False
-        return self._current_tier() >= required
+        return (self._fixed_tier or licensed or LicenseTier.COMMUNITY) >= required
 
     def has_feature(self, name: str) -> bool:
-        """True if the tier's feature set has ``"*"`` or ``name``, or the active licence lists ``name``."""
-        features = LICENSE_LIMITS[self._current_tier()].features
+        """True if the tier's feature set has ``"*"`` or ``name``, or the active licence lists ``name`` (a name
+        that a tier decides counts from that list only if the licence's signed tier grants it)."""
+        licensed = self._licensed_tier()
+        features = LICENSE_LIMITS[self._fixed_tier or licensed or LicenseTier.COMMUNITY].features
         if "*" in features or name in features:
             return True
         lic = self._license
-        return lic is not None and name in lic.features and self._license_valid(lic)
+        if licensed is None or lic is None or name not in lic.features:
+            return False
+        return name in LICENSE_FEATURES[licensed] or name not in _TIER_FEATURES
 
     check_feature = has_feature
 
@@ -284,11 +270,12 @@ class LicenseManager:
 
     def get_info(self) -> dict[str, Any]:
         """Tier, licence summary, limits and feature flags as plain data."""
+        lic = self._checked_license()
         tier = self._current_tier()
         lim = LICENSE_LIMITS[tier]
         return {
             "tier": tier.value,
-            "license": self._license.to_dict() if self._license is not None else None,
+            "license": lic.to_dict() if lic is not None else None,
             "limits": {
                 "max_concurrent_pipelines": lim.max_concurrent_pipelines,
                 "max_agents_per_pipeline": lim.max_agents_per_pipeline,
@@ -308,11 +295,11 @@ class LicenseManager:
         """Print a short human-readable summary to stdout (the one place licensing prints, by contract)."""
         info = self.get_info()
         lines = [f"llmteam licence: {self._current_tier().display_name}"]
-        lic = self._license
-        if lic is not None:
+        lic, grant = self._checked_license(), self._grant
+        if lic is not None and grant is not None:
             state = "EXPIRED" if lic.is_expired else f"{lic.days_remaining} days left"
             lines.append(f"  owner: {lic.owner}  expires: {lic.expires_at.date().isoformat()} ({state})")
-            lines.append(f"  verified: {'yes' if lic.verified else 'NO (unsigned legacy key)'}")
+            lines.append(f"  verified: {'yes' if grant.verified else 'NO (unsigned legacy key)'}")
         else:
             lines.append("  no licence key active")
         issuer = "pinned llmteam keys" if VERIFIER.public_key is None else "OVERRIDE (LicenseManager.configure)"
