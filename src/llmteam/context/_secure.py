@@ -99,9 +99,12 @@ class SecureAgentContext:
         if not sealed.is_owner(requester_id):
             error = SealedDataAccessError(sealed.owner_id, requester_id, key)
             if audited:
-                self._audit_denied(requester_id, "", "get_sealed", "sealed_field", key, error.message)
+                self._audit_denied(
+                    requester_id, "", "get_sealed", "sealed_field", key, error.message, owner_id=sealed.owner_id
+                )
             raise error
         if audited:
+            self._require_audit_room(f"sealed read of {key!r}")
             self._audit(
                 AuditEventType.SEALED_DATA_ACCESSED,
                 AuditSeverity.INFO,
@@ -110,6 +113,8 @@ class SecureAgentContext:
                 "get_sealed",
                 "sealed_field",
                 key,
+                required=True,
+                owner_id=sealed.owner_id,
             )
         return sealed._data
 
@@ -130,7 +135,9 @@ class SecureAgentContext:
         if not sealed.is_owner(requester_id):
             error = SealedDataAccessError(sealed.owner_id, requester_id, key)
             if self._auditor is not None and self.access_policy.audit_access:
-                self._audit_denied(requester_id, "", "delete_sealed", "sealed_field", key, error.message)
+                self._audit_denied(
+                    requester_id, "", "delete_sealed", "sealed_field", key, error.message, owner_id=sealed.owner_id
+                )
             raise error
         del self._sealed[key]
         self.access_policy.unseal_field(key)
@@ -194,11 +201,8 @@ class SecureAgentContext:
             if self._auditor is not None:
                 self._audit_denied("anonymous", "", "export_sealed", "agent_context", self.agent_id, error.message)
             raise error
-        if include_sealed and self._auditor is not None and not self._auditor.has_room_for_required():
-            raise AuditBacklogError(
-                f"sealed export of {self.agent_id!r} refused: {self._auditor.MAX_QUEUED} earlier exports are still "
-                "waiting for an event loop to be recorded; await ctx.flush_audit() (or export inside a running loop)"
-            )
+        if include_sealed:
+            self._require_audit_room(f"sealed export of {self.agent_id!r}")
         policy = self.access_policy
         sealed_names = self._sealed_names()
         result: dict[str, Any] = {
@@ -313,11 +317,30 @@ class SecureAgentContext:
                 self.agent_id,
             )
         else:
-            self._audit_denied(viewer_id, viewer_role, action, "agent_context", self.agent_id, reason)
+            self._audit_denied(viewer_id, viewer_role, action, "agent_context", self.agent_id, reason, ordinary=True)
+
+    def _require_audit_room(self, what: str) -> None:
+        """AuditBacklogError unless the record of a sealed read or export can be queued (fail closed)."""
+        if self._auditor is not None and not self._auditor.has_room_for_required():
+            raise AuditBacklogError(
+                f"{what} refused: {self._auditor.MAX_QUEUED} audit events about sealed data of agent "
+                f"{self.agent_id!r} are still waiting for an event loop to be recorded; await ctx.flush_audit() "
+                "(or call inside a running event loop)"
+            )
 
     def _audit_denied(
-        self, actor_id: str, role: str, action: str, resource_type: str, resource_id: str, reason: str
+        self,
+        actor_id: str,
+        role: str,
+        action: str,
+        resource_type: str,
+        resource_id: str,
+        reason: str,
+        *,
+        ordinary: bool = False,
+        **metadata: Any,
     ) -> None:
+        """An ACCESS_DENIED record; required (never dropped) unless ``ordinary`` (a denied view or check)."""
         self._audit(
             AuditEventType.ACCESS_DENIED,
             AuditSeverity.WARNING,
@@ -328,6 +351,8 @@ class SecureAgentContext:
             resource_id,
             success=False,
             error_message=reason,
+            required=not ordinary,
+            **metadata,
         )
 
     def _audit(
