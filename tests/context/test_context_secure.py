@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import dataclasses
 import json
@@ -277,6 +278,49 @@ def test_copy_and_deepcopy_keep_sealed_objects_and_never_duplicate_value() -> No
     deep.set_sealed("other", "x")
     assert not ctx.has_sealed("other")
     assert copy.copy(ctx).get_sealed("api_key", "agent-1") == SECRET
+
+
+class ListTrail:
+    def __init__(self) -> None:
+        self.events: list[dict[str, Any]] = []
+
+    def log(self, event_type: Any, **fields: Any) -> None:
+        self.events.append({"event": event_type, **fields})
+
+
+@pytest.mark.parametrize("copied", [True, False])
+def test_sealed_export_asks_each_value_its_owner(copied: bool) -> None:
+    # the review's move: agent_id is assignable, so make it "mallory" and export as mallory
+    trail = ListTrail()
+    ctx = make(audit_trail=trail)
+    stolen = copy.copy(ctx) if copied else ctx
+    stolen.agent_id = "mallory"
+    with pytest.raises(SealedDataAccessError) as info:
+        stolen.get_sealed("api_key", "mallory")
+    with pytest.raises(SealedDataAccessError) as export:
+        stolen.to_dict(include_sealed=True, requester_id="mallory")
+    assert export.value.owner_id == info.value.owner_id == "agent-1" and SECRET not in str(export.value)
+    asyncio.run(stolen.flush_audit())  # no event loop here: the records waited in the queue
+    (denied,) = trail.events
+    assert denied["success"] is False and denied["actor_id"] == "mallory"
+    assert denied["metadata"]["owner_id"] == "agent-1" and denied["resource_id"] == "api_key"
+    assert stolen.to_dict()["agent_id"] == "mallory"  # the non-sealed export is unchanged
+    stolen.agent_id = "agent-1"
+    assert stolen.to_dict(include_sealed=True, requester_id="agent-1")["_sealed"] == {"api_key": SECRET}
+    asyncio.run(stolen.flush_audit())
+    assert trail.events[-1]["metadata"]["owner_id"] == "agent-1"
+
+
+def test_copy_has_its_own_sealed_store() -> None:
+    ctx = make()
+    clone = copy.copy(ctx)
+    assert clone._sealed is not ctx._sealed and clone._sealed["api_key"] is ctx._sealed["api_key"]
+    clone.set_sealed("other", "x")
+    clone.delete_sealed("api_key", "agent-1")
+    assert ctx.list_sealed_keys() == ["api_key"] and ctx.get_sealed("api_key", "agent-1") == SECRET
+    assert clone.list_sealed_keys() == ["other"]
+    assert ctx.access_policy.sealed_fields == {"api_key"} and clone.access_policy.sealed_fields == {"other"}
+    assert clone.data is ctx.data  # otherwise an ordinary shallow copy
 
 
 def test_no_leak_in_logging_and_errors(caplog: pytest.LogCaptureFixture) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from dataclasses import KW_ONLY, InitVar, dataclass, field
 from datetime import datetime
 from typing import Any
@@ -183,8 +184,9 @@ class SecureAgentContext:
     def to_dict(self, include_sealed: bool = False, requester_id: str | None = None) -> dict[str, Any]:
         """Serialise the context; sealed values only with ``include_sealed`` for the owner (``requester_id``).
 
+        Each sealed value is exported only to its own owner (SealedDataAccessError naming the owner otherwise).
         An export with sealed values is recorded (DATA_EXPORTED) or refused: ``AuditBacklogError`` when too many
-        exports still wait for an event loop to be recorded (``await flush_audit()`` first).
+        sealed-data events still wait for an event loop to be recorded (``await flush_audit()`` first).
         """
         if not isinstance(include_sealed, bool):
             raise TypeError(f"include_sealed must be a bool, got {include_sealed!r}")
@@ -193,16 +195,7 @@ class SecureAgentContext:
             if self._auditor is not None and (include_sealed or self.access_policy.audit_access):
                 self._audit_denied(requester_id, "", "export_context", "agent_context", self.agent_id, error.message)
             raise error
-        if include_sealed and requester_id is None:
-            error = SealedDataAccessError(self.agent_id, "", message=(
-                f"to_dict(include_sealed=True) needs requester_id={self.agent_id!r}: only the owning agent may "
-                "export sealed values, and an anonymous export cannot be attributed"
-            ))
-            if self._auditor is not None:
-                self._audit_denied("anonymous", "", "export_sealed", "agent_context", self.agent_id, error.message)
-            raise error
-        if include_sealed:
-            self._require_audit_room(f"sealed export of {self.agent_id!r}")
+        sealed_values = self._sealed_export(requester_id) if include_sealed else {}
         policy = self.access_policy
         sealed_names = self._sealed_names()
         result: dict[str, Any] = {
@@ -226,7 +219,7 @@ class SecureAgentContext:
             },
         }
         if include_sealed:
-            result["_sealed"] = {key: sealed._data for key, sealed in self._sealed.items()}
+            result["_sealed"] = sealed_values
             if self._auditor is not None:
                 self._audit(
                     AuditEventType.DATA_EXPORTED,
@@ -237,9 +230,37 @@ class SecureAgentContext:
                     "agent_context",
                     self.agent_id,
                     required=True,
-                    sealed_keys=sorted(self._sealed),
+                    sealed_keys=sorted(sealed_values),
+                    owner_id=requester_id,
                 )
         return result
+
+    def _sealed_export(self, requester_id: str | None) -> dict[str, Any]:
+        """Every sealed value, each through its own owner check (as get_sealed does), or an error and nothing.
+
+        The owner is asked of each SealedData, never taken from ``agent_id``: that field is assignable, so a
+        context (or a copy of it) renamed to another agent still holds values only their owner can export.
+        """
+        if requester_id is None:
+            error = SealedDataAccessError(self.agent_id, "", message=(
+                f"to_dict(include_sealed=True) needs requester_id={self.agent_id!r}: only the owning agent may "
+                "export sealed values, and an anonymous export cannot be attributed"
+            ))
+            if self._auditor is not None:
+                self._audit_denied("anonymous", "", "export_sealed", "agent_context", self.agent_id, error.message)
+            raise error
+        values: dict[str, Any] = {}
+        for key, sealed in self._sealed.items():
+            try:
+                values[key] = sealed.get(requester_id, key)
+            except SealedDataAccessError as error:
+                if self._auditor is not None:
+                    self._audit_denied(
+                        requester_id, "", "export_sealed", "sealed_field", key, error.message, owner_id=sealed.owner_id
+                    )
+                raise
+        self._require_audit_room(f"sealed export of {self.agent_id!r}")
+        return values
 
     # --- policy delegates and mutators ---------------------------------------------------------------------
 
@@ -294,6 +315,17 @@ class SecureAgentContext:
         return self.data.get(key, default)
 
     # --- internals -----------------------------------------------------------------------------------------
+
+    def __copy__(self) -> SecureAgentContext:
+        """A shallow copy with its own sealed store and access policy (the SealedData objects stay shared).
+
+        Sealing or deleting a value in one copy never changes what the other holds or hides.
+        """
+        clone = object.__new__(type(self))
+        clone.__dict__.update(self.__dict__)
+        clone._sealed = dict(self._sealed)
+        clone.access_policy = copy.deepcopy(self.access_policy)
+        return clone
 
     def _append(self, target: list[Any], item: Any) -> None:
         target.append(item)
