@@ -148,24 +148,6 @@ def test_a_sealed_denial_survives_a_flood_of_views(
     assert trail.types[-1] is AuditEventType.ACTION_FAILED and auditor.pending == 0
 
 
-def test_sealed_reads_are_never_dropped_and_refused_past_the_backlog(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(AuditEmitter, "MAX_QUEUED", 3)
-    trail = FakeTrail()
-    ctx = ctx_with(trail)
-    for _ in range(3):
-        assert ctx.get_sealed("api_key", "agent-1") == SECRET
-    with pytest.raises(AuditBacklogError, match="flush_audit") as info:
-        ctx.get_sealed("api_key", "agent-1")  # no room for its record: the value does not leave
-    assert SECRET not in str(info.value)
-    with pytest.raises(AuditBacklogError):
-        ctx.to_dict(include_sealed=True, requester_id="agent-1")
-    for i in range(5):
-        ctx.get_visible_context(f"v{i}", "system")  # ordinary events have their own budget
-    asyncio.run(ctx.flush_audit())
-    assert len(fields_of(trail, "get_sealed")) == 3 and len(fields_of(trail, "view_context")) == 3
-    assert ctx.get_sealed("api_key", "agent-1") == SECRET  # room again once flushed
-
-
 def test_denials_past_the_backlog_are_merged_never_lost(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(AuditEmitter, "MAX_QUEUED", 2)
     monkeypatch.setattr(AuditEmitter, "MAX_MERGED", 2)

@@ -9,7 +9,8 @@ from typing import Any
 
 from llmteam.audit import AuditEventType, AuditSeverity
 from llmteam.context._audit_hook import AuditEmitter
-from llmteam.context._errors import AuditBacklogError, SealedDataAccessError
+from llmteam.context._audited import AuditedContext
+from llmteam.context._errors import SealedDataAccessError
 from llmteam.context._levels import SensitivityLevel
 from llmteam.context._policy import ContextAccessPolicy, ContextAccessResult
 from llmteam.context._sealed import SealedData, same_id
@@ -22,7 +23,7 @@ _LISTS = ("reasoning_steps", "sources", "messages")
 
 
 @dataclass
-class SecureAgentContext:
+class SecureAgentContext(AuditedContext):
     """An agent's state (status, confidence, reasoning, data) plus sealed values only the agent itself can read.
 
     Viewers get ``get_visible_context(viewer_id, role)``, filtered by ``access_policy``; sealed values live in
@@ -68,16 +69,6 @@ class SecureAgentContext:
                 raise TypeError(f"{name} must be a datetime, got {getattr(self, name)!r}")
         self._sealed: dict[str, SealedData] = {}
         self._auditor = None if _audit_trail is None else AuditEmitter(_audit_trail)
-
-    @property
-    def audit_trail(self) -> Any:
-        """The audit trail access events go to, or None."""
-        return None if self._auditor is None else self._auditor.trail
-
-    async def flush_audit(self) -> None:
-        """Wait until every audit event of this context has been handed to the trail (no-op without a trail)."""
-        if self._auditor is not None:
-            await self._auditor.flush()
 
     # --- sealed values -------------------------------------------------------------------------------------
 
@@ -336,88 +327,6 @@ class SecureAgentContext:
     def _sealed_names(self) -> set[str] | frozenset[str]:
         names = self.access_policy.sealed_fields
         return names | self._sealed.keys() if self._sealed else names
-
-    def _audit_check(self, viewer_id: str, viewer_role: str, allowed: bool, reason: str, action: str) -> None:
-        if allowed:
-            self._audit(
-                AuditEventType.CONTEXT_ACCESSED,
-                AuditSeverity.INFO,
-                viewer_id,
-                viewer_role,
-                action,
-                "agent_context",
-                self.agent_id,
-            )
-        else:
-            self._audit_denied(viewer_id, viewer_role, action, "agent_context", self.agent_id, reason, ordinary=True)
-
-    def _require_audit_room(self, what: str) -> None:
-        """AuditBacklogError unless the record of a sealed read or export can be queued (fail closed)."""
-        if self._auditor is not None and not self._auditor.has_room_for_required():
-            raise AuditBacklogError(
-                f"{what} refused: {self._auditor.MAX_QUEUED} audit events about sealed data of agent "
-                f"{self.agent_id!r} are still waiting for an event loop to be recorded; await ctx.flush_audit() "
-                "(or call inside a running event loop)"
-            )
-
-    def _audit_denied(
-        self,
-        actor_id: str,
-        role: str,
-        action: str,
-        resource_type: str,
-        resource_id: str,
-        reason: str,
-        *,
-        ordinary: bool = False,
-        **metadata: Any,
-    ) -> None:
-        """An ACCESS_DENIED record; required (never dropped) unless ``ordinary`` (a denied view or check)."""
-        self._audit(
-            AuditEventType.ACCESS_DENIED,
-            AuditSeverity.WARNING,
-            actor_id,
-            role,
-            action,
-            resource_type,
-            resource_id,
-            success=False,
-            error_message=reason,
-            required=not ordinary,
-            **metadata,
-        )
-
-    def _audit(
-        self,
-        event: AuditEventType,
-        severity: AuditSeverity,
-        actor_id: str,
-        role: str,
-        action: str,
-        resource_type: str,
-        resource_id: str,
-        *,
-        success: bool = True,
-        error_message: str = "",
-        required: bool = False,
-        **metadata: Any,
-    ) -> None:
-        if self._auditor is None:
-            return
-        self._auditor.emit(
-            event,
-            required=required,
-            severity=severity,
-            actor_type=role or "agent",
-            actor_id=actor_id,
-            action=action,
-            resource_type=resource_type,
-            resource_id=resource_id,
-            success=success,
-            error_message=error_message,
-            agent_name=self.agent_name,
-            metadata={"agent_id": self.agent_id, **metadata},
-        )
 
 
 def create_secure_context(
