@@ -260,6 +260,22 @@ def test_no_leak_repr_str_asdict_vars() -> None:
     assert "_sealed" not in {f.name for f in dataclasses.fields(ctx)}
 
 
+def test_presealed_name_in_data_is_redacted_from_repr() -> None:
+    # the review's move: set_data under a pre-sealed name, then print the context
+    ctx = create_secure_context("agent-1", "triage", sealed_fields={"api_key"})
+    ctx.set_data("api_key", SECRET)
+    ctx.set_data("topic", "billing")
+    ctx.set_sealed("token", "x")
+    ctx.set_data("token", SECRET)  # a set_sealed name put in data too
+    for text in (repr(ctx), str(ctx), f"{ctx}", repr([ctx]), repr({"ctx": ctx})):
+        assert SECRET not in text
+    assert "'api_key': '[SEALED]'" in repr(ctx) and "'topic': 'billing'" in repr(ctx)
+    assert repr(ctx).startswith("SecureAgentContext(agent_id='agent-1', agent_name='triage', confidence=0.0")
+    assert ctx.get_data("api_key") == SECRET  # only the text is redacted
+    ctx.data["self"] = ctx
+    assert "'self': ...}" in repr(ctx)  # a cycle does not recurse
+
+
 def test_no_leak_pickle() -> None:
     ctx = make()
     with pytest.raises(TypeError) as info:

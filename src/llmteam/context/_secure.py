@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
+import reprlib
 from dataclasses import KW_ONLY, InitVar, dataclass, field
 from datetime import datetime
 from typing import Any
@@ -306,6 +308,14 @@ class SecureAgentContext(AuditedContext):
         return self.data.get(key, default)
 
     # --- internals -----------------------------------------------------------------------------------------
+
+    @reprlib.recursive_repr()
+    def __repr__(self) -> str:
+        """The dataclass repr, except that a data entry under a sealed name shows as '[SEALED]'."""
+        hidden = set(getattr(self.access_policy, "sealed_fields", ())) | set(getattr(self, "_sealed", ()))
+        data = {k: "[SEALED]" if k in hidden else v for k, v in self.data.items()}
+        shown = (f"{f.name}={data if f.name == 'data' else getattr(self, f.name)!r}" for f in dataclasses.fields(self))
+        return f"{type(self).__name__}({', '.join(shown)})"
 
     def __copy__(self) -> SecureAgentContext:
         """A shallow copy with its own sealed store and access policy (the SealedData objects stay shared).
