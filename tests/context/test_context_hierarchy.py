@@ -152,3 +152,9 @@ def test_repr_of_a_node_redacts_its_agents_presealed_data() -> None:
     parent = HierarchicalContext(ContextScope.PIPELINE, "p1")
     parent.set_child_context("a1", node)
     assert SECRET not in repr(node) and SECRET not in repr(parent) and SECRET not in str(parent)
+
+
+def test_to_dict_data_is_a_deep_copy() -> None:
+    node = HierarchicalContext(ContextScope.PIPELINE, "p1", data={"shared_state": {"phase": ["plan"]}})
+    node.to_dict()["data"]["shared_state"]["phase"].append("injected")
+    assert node.data == {"shared_state": {"phase": ["plan"]}}

@@ -8,6 +8,7 @@ import dataclasses
 import json
 import logging
 import pickle
+import threading
 from datetime import datetime
 from typing import Any
 
@@ -128,6 +129,58 @@ def test_presealed_name_in_data_is_hidden() -> None:
     assert SECRET not in json.dumps(ctx.get_visible_context("o", "pipeline_orch"))
     assert SECRET not in json.dumps(ctx.to_dict(), default=str)
     assert ctx.get_data("ssn") == SECRET  # the owner's own code still reads its data
+
+
+def test_a_viewer_cannot_change_the_agents_data_through_its_view() -> None:
+    # the review's move: an orchestrator edits the nested data of the read-only view it was given
+    ctx = make()
+    ctx.set_data("config", {"role": "reader", "tools": ["search"]})
+    ctx.add_message({"role": "user", "meta": {"trusted": False}})
+    view = ctx.get_visible_context("orch-1", "pipeline_orch")
+    view["data"]["config"]["role"] = "admin"
+    view["data"]["config"]["tools"].append("shell")
+    exported = ctx.to_dict()
+    exported["data"]["config"]["role"] = "admin"
+    exported["messages"][0]["meta"]["trusted"] = True
+    assert ctx.get_data("config") == {"role": "reader", "tools": ["search"]}
+    assert ctx.messages == [{"role": "user", "meta": {"trusted": False}}]
+    assert ctx.to_dict(include_sealed=True, requester_id="agent-1")["data"]["config"] is not ctx.data["config"]
+
+
+json_like = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=5),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner, max_size=3)
+    | st.tuples(inner, inner) | st.sets(st.integers(), max_size=3),
+    max_leaves=12,
+)
+
+
+def mutable_ids(value: Any) -> set[int]:
+    if isinstance(value, (list, dict, set)):
+        inner = value.values() if isinstance(value, dict) else value
+        return {id(value)}.union(*(mutable_ids(v) for v in inner))
+    if isinstance(value, tuple):
+        return set().union(*(mutable_ids(v) for v in value))
+    return set()
+
+
+@settings(max_examples=80, deadline=None)
+@given(data=st.dictionaries(st.text(max_size=4), json_like, max_size=4))
+def test_views_and_exports_share_no_mutable_object_with_the_context(data: dict[str, Any]) -> None:
+    ctx = SecureAgentContext("a", "A", data=data)
+    view = ctx.get_visible_context("o", "system").get("data", {})
+    exported = ctx.to_dict()["data"]
+    assert view == exported == data
+    assert not mutable_ids(ctx.data) & (mutable_ids(view) | mutable_ids(exported))
+
+
+def test_a_value_that_cannot_be_copied_is_refused_by_name() -> None:
+    ctx = make()
+    ctx.set_data("lock", threading.Lock())
+    for call in (lambda: ctx.get_visible_context("o", "system"), ctx.to_dict):
+        with pytest.raises(TypeError, match="data entry 'lock' holds a lock that cannot be copied.*plain data"):
+            call()
+    assert ctx.get_visible_context("agent-2", "agent")["access"] == "denied"  # a denial copies nothing
 
 
 def test_check_access_delegates() -> None:

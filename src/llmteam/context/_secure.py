@@ -5,10 +5,12 @@ from __future__ import annotations
 import copy
 import dataclasses
 import reprlib
+from collections.abc import Container
 from dataclasses import KW_ONLY, InitVar, dataclass, field
 from datetime import datetime
 from typing import Any
 
+from llmteam._repr import bounded_repr
 from llmteam.audit import AuditEventType, AuditSeverity
 from llmteam.context._audit_hook import AuditEmitter
 from llmteam.context._audited import AuditedContext
@@ -17,8 +19,9 @@ from llmteam.context._levels import SensitivityLevel
 from llmteam.context._policy import ContextAccessPolicy, ContextAccessResult
 from llmteam.context._sealed import SealedData, same_id
 from llmteam.context._validate import require_enum, require_id, require_number, require_str, to_set
+from llmteam.tenancy.stores._memory import own
 
-__all__ = ["SecureAgentContext", "create_secure_context"]
+__all__ = ["SecureAgentContext", "copied", "copy_entries", "create_secure_context"]
 
 _DETAILED = frozenset({SensitivityLevel.PUBLIC, SensitivityLevel.INTERNAL})
 _LISTS = ("reasoning_steps", "sources", "messages")
@@ -161,7 +164,7 @@ class SecureAgentContext(AuditedContext):
             visible["sources"] = list(self.sources)
         sealed_names = self._sealed_names()
         if self.data:
-            data = {k: v for k, v in self.data.items() if k not in sealed_names}
+            data = copy_entries(self.data, sealed_names)
             if data:
                 visible["data"] = data
         visible["sealed_fields"] = sorted(sealed_names, key=str)
@@ -200,8 +203,8 @@ class SecureAgentContext(AuditedContext):
             "last_action": self.last_action,
             "reasoning_steps": list(self.reasoning_steps),
             "sources": list(self.sources),
-            "messages": [dict(m) if isinstance(m, dict) else m for m in self.messages],
-            "data": {k: v for k, v in self.data.items() if k not in sealed_names},
+            "messages": copied(self.messages, "messages"),
+            "data": copy_entries(self.data, sealed_names),
             "created_at": self.created_at.isoformat(),
             "updated_at": self.updated_at.isoformat(),
             "access_policy": {
@@ -337,6 +340,35 @@ class SecureAgentContext(AuditedContext):
     def _sealed_names(self) -> set[str] | frozenset[str]:
         names = self.access_policy.sealed_fields
         return names | self._sealed.keys() if self._sealed else names
+
+
+def copied(value: Any, what: str) -> Any:
+    """``value`` itself when immutable, else a deep copy (tenancy's ``own``): a view or export never aliases it."""
+    try:
+        return own(value)
+    except Exception as err:
+        raise _uncopyable(what, value, err) from None
+
+
+def copy_entries(data: dict[str, Any], hidden: Container[str] = ()) -> dict[str, Any]:
+    """The entries of ``data`` whose key is not in ``hidden``, each one ``copied``."""
+    entries: dict[str, Any] = {}
+    for key, value in data.items():
+        if key not in hidden:
+            try:
+                entries[key] = own(value)
+            except Exception as err:
+                raise _uncopyable(f"data entry {bounded_repr(key)}", value, err) from None
+    return entries
+
+
+def _uncopyable(what: str, value: Any, err: Exception) -> TypeError:
+    # handing out the agent's own object instead would let the viewer change the agent's state
+    return TypeError(
+        f"{what} holds a {type(value).__name__} that cannot be copied ({bounded_repr(str(err))}); views and "
+        "exports hand out copies, never the agent's own objects: store plain data (dicts, lists, strings, "
+        "numbers) there"
+    )
 
 
 def create_secure_context(
