@@ -18,6 +18,8 @@ __all__ = ["AuditEmitter"]
 logger = logging.getLogger(__name__)
 
 _Entry = tuple[Any, dict[str, Any], bool, contextvars.Context]  # event type, fields, required, emitter's context
+_Loop = asyncio.AbstractEventLoop
+_Ctx = contextvars.Context | None  # None: call the trail in the current context
 
 
 class AuditEmitter:
@@ -187,26 +189,14 @@ class AuditEmitter:
             event_type, fields, _, context = self._pop()
             self._send(loop, event_type, fields, context)
 
-    def _start(
-        self,
-        loop: asyncio.AbstractEventLoop,
-        event_type: Any,
-        fields: dict[str, Any],
-        context: contextvars.Context | None,
-    ) -> asyncio.Future[Any] | None:
+    def _start(self, loop: _Loop, event_type: Any, fields: dict[str, Any], context: _Ctx) -> asyncio.Future[Any] | None:
         """Call ``trail.log`` in ``context`` (the emitter's, for a queued event); its awaitable as a task."""
         if context is not None:  # a task made inside run() copies this context: the record keeps its tenant
             return context.run(self._start, loop, event_type, fields, None)
         result = self.trail.log(event_type, **fields)
         return asyncio.ensure_future(result, loop=loop) if inspect.isawaitable(result) else None
 
-    def _send(
-        self,
-        loop: asyncio.AbstractEventLoop,
-        event_type: Any,
-        fields: dict[str, Any],
-        context: contextvars.Context | None,
-    ) -> None:
+    def _send(self, loop: _Loop, event_type: Any, fields: dict[str, Any], context: _Ctx) -> None:
         try:
             task = self._start(loop, event_type, fields, context)
         except Exception:
