@@ -9,9 +9,11 @@ import pickle
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from llmteam.audit import AuditEventType
-from llmteam.context import SealedDataAccessError, SecureAgentContext, create_secure_context
+from llmteam.context import AuditBacklogError, SealedDataAccessError, SecureAgentContext, create_secure_context
 from llmteam.context._audit_hook import AuditEmitter
 
 SECRET = "audit-SECRET-5c0ffee"
@@ -118,16 +120,111 @@ def test_queued_events_are_sent_at_next_emit_under_a_loop() -> None:
     assert trail.types == [AuditEventType.SEALED_DATA_ACCESSED, AuditEventType.CONTEXT_ACCESSED]
 
 
-def test_queue_is_bounded_and_drops_oldest_with_warning(
+def fields_of(trail: FakeTrail, action: str) -> list[dict[str, Any]]:
+    return [f for _, f in trail.events if f["action"] == action]
+
+
+def test_a_sealed_denial_survives_a_flood_of_views(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    monkeypatch.setattr(AuditEmitter, "MAX_QUEUED", 3)
+    # the review's move: one denied sealed read, then a queue's worth of cheap views with no event loop
+    monkeypatch.setattr(AuditEmitter, "MAX_QUEUED", 4)
     trail = FakeTrail()
     ctx = ctx_with(trail)
-    for _ in range(5):
-        ctx.get_sealed("api_key", "agent-1")
-    assert ctx._auditor is not None and ctx._auditor.pending == 3 and ctx._auditor.dropped == 2
+    with pytest.raises(SealedDataAccessError):
+        ctx.get_sealed("api_key", "mallory")
+    for i in range(10):
+        ctx.get_visible_context(f"viewer-{i}", "agent")
+    auditor = ctx._auditor
+    assert auditor is not None and auditor.dropped == 6
     assert "audit queue full" in caplog.text
+    asyncio.run(ctx.flush_audit())
+    denial = fields_of(trail, "get_sealed")
+    assert len(denial) == 1 and denial[0]["actor_id"] == "mallory" and denial[0]["success"] is False
+    # the newest noise gave way, not the older records; and the loss itself is on the record
+    assert [f["actor_id"] for f in fields_of(trail, "view_context")] == [f"viewer-{i}" for i in range(4)]
+    (report,) = fields_of(trail, "audit_events_dropped")
+    assert report["metadata"]["dropped"] == 6 and report["success"] is False
+    assert trail.types[-1] is AuditEventType.ACTION_FAILED and auditor.pending == 0
+
+
+def test_denials_past_the_backlog_are_merged_never_lost(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(AuditEmitter, "MAX_QUEUED", 2)
+    monkeypatch.setattr(AuditEmitter, "MAX_MERGED", 2)
+    trail = FakeTrail()
+    ctx = ctx_with(trail)
+    attempts = ["a", "b"] + ["mallory"] * 5 + ["eve"] * 2 + [f"bot-{i}" for i in range(4)]
+    for who in attempts:
+        with pytest.raises(SealedDataAccessError):  # a denied caller is still told so, never a backlog error
+            ctx.get_sealed("api_key", who)
+    auditor = ctx._auditor
+    assert auditor is not None and auditor.dropped == 0 and auditor.merged == len(attempts) - 2
+    asyncio.run(ctx.flush_audit())
+    denials = fields_of(trail, "get_sealed")
+    counted = {f["actor_id"]: f["metadata"].get("repeats", 1) for f in denials}
+    assert counted == {"a": 1, "b": 1, "mallory": 5, "eve": 2, "*": 4}  # past MAX_MERGED actors: one tally
+    assert sum(counted.values()) == len(attempts)
+    assert all(f["success"] is False and f["metadata"]["owner_id"] == "agent-1" for f in denials)
+
+
+def test_a_queued_event_keeps_the_tenant_it_was_emitted_under() -> None:
+    from llmteam.audit import AuditTrail
+    from llmteam.audit.stores import MemoryAuditStore
+    from llmteam.tenancy import TenantContext
+
+    store = MemoryAuditStore()
+    ctx = ctx_with(AuditTrail(store))  # follows the tenant context
+    with TenantContext("acme"):
+        ctx.get_sealed("api_key", "agent-1")  # no loop: queued
+
+    async def flush_as_another_tenant() -> None:
+        with TenantContext("globex"):
+            await ctx.flush_audit()
+
+    asyncio.run(flush_as_another_tenant())
+    assert [(r.tenant_id, r.action) for r in store.get_all()] == [("acme", "get_sealed")]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.sampled_from(["read", "deny", "deny2", "view", "export"]), max_size=40))
+def test_security_events_are_all_accounted_for(moves: list[str]) -> None:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(AuditEmitter, "MAX_QUEUED", 3)
+        patch.setattr(AuditEmitter, "MAX_MERGED", 1)
+        trail = FakeTrail()
+        ctx = ctx_with(trail)
+        check_accounting(ctx, trail, moves)
+
+
+def check_accounting(ctx: SecureAgentContext, trail: FakeTrail, moves: list[str]) -> None:
+    auditor = ctx._auditor
+    assert auditor is not None
+    reads = denials = views = 0
+    for move in moves:
+        try:
+            if move == "read":
+                ctx.get_sealed("api_key", "agent-1")
+                reads += 1
+            elif move == "export":
+                ctx.to_dict(include_sealed=True, requester_id="agent-1")
+                reads += 1
+            elif move == "view":
+                ctx.get_visible_context("o", "system")
+                views += 1
+            else:
+                denials += 1
+                ctx.get_sealed("api_key", "mallory" if move == "deny" else "eve")
+        except (AuditBacklogError, SealedDataAccessError):
+            pass
+        assert len(auditor._queue) <= 2 * 3 and len(auditor._tally) <= 1 + 2  # bounded whatever the moves
+    asyncio.run(ctx.flush_audit())
+    got = [f for _, f in trail.events]
+    granted = [f for f in got if f["action"] in ("get_sealed", "export_sealed") and f["success"]]
+    assert len(granted) == reads and all("repeats" not in f["metadata"] for f in granted)  # one record each
+    assert sum(f["metadata"].get("repeats", 1) for f in got if f["action"] == "get_sealed" and not f["success"]) \
+        == denials
+    dropped = sum(f["metadata"]["dropped"] for f in got if f["action"] == "audit_events_dropped")
+    assert len(fields_of(trail, "view_context")) + dropped == views and dropped == auditor.dropped
 
 
 async def test_in_flight_tasks_are_bounded_and_referenced(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -143,3 +143,18 @@ def test_asdict_of_tree_never_contains_sealed_values() -> None:
     root = HierarchicalContext(ContextScope.PIPELINE, "p1")
     root.set_child_context("a1", HierarchicalContext(ContextScope.AGENT, "a1", secure_context=secure))
     assert SECRET not in repr(dataclasses.asdict(root)) and SECRET not in repr(root)
+
+
+def test_repr_of_a_node_redacts_its_agents_presealed_data() -> None:
+    secure = create_secure_context("a1", "one", sealed_fields={"api_key"})
+    secure.set_data("api_key", SECRET)
+    node = HierarchicalContext(ContextScope.AGENT, "a1", secure_context=secure)
+    parent = HierarchicalContext(ContextScope.PIPELINE, "p1")
+    parent.set_child_context("a1", node)
+    assert SECRET not in repr(node) and SECRET not in repr(parent) and SECRET not in str(parent)
+
+
+def test_to_dict_data_is_a_deep_copy() -> None:
+    node = HierarchicalContext(ContextScope.PIPELINE, "p1", data={"shared_state": {"phase": ["plan"]}})
+    node.to_dict()["data"]["shared_state"]["phase"].append("injected")
+    assert node.data == {"shared_state": {"phase": ["plan"]}}

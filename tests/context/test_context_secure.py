@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import dataclasses
 import json
 import logging
 import pickle
+import threading
 from datetime import datetime
 from typing import Any
 
@@ -127,6 +129,58 @@ def test_presealed_name_in_data_is_hidden() -> None:
     assert SECRET not in json.dumps(ctx.get_visible_context("o", "pipeline_orch"))
     assert SECRET not in json.dumps(ctx.to_dict(), default=str)
     assert ctx.get_data("ssn") == SECRET  # the owner's own code still reads its data
+
+
+def test_a_viewer_cannot_change_the_agents_data_through_its_view() -> None:
+    # the review's move: an orchestrator edits the nested data of the read-only view it was given
+    ctx = make()
+    ctx.set_data("config", {"role": "reader", "tools": ["search"]})
+    ctx.add_message({"role": "user", "meta": {"trusted": False}})
+    view = ctx.get_visible_context("orch-1", "pipeline_orch")
+    view["data"]["config"]["role"] = "admin"
+    view["data"]["config"]["tools"].append("shell")
+    exported = ctx.to_dict()
+    exported["data"]["config"]["role"] = "admin"
+    exported["messages"][0]["meta"]["trusted"] = True
+    assert ctx.get_data("config") == {"role": "reader", "tools": ["search"]}
+    assert ctx.messages == [{"role": "user", "meta": {"trusted": False}}]
+    assert ctx.to_dict(include_sealed=True, requester_id="agent-1")["data"]["config"] is not ctx.data["config"]
+
+
+json_like = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=5),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner, max_size=3)
+    | st.tuples(inner, inner) | st.sets(st.integers(), max_size=3),
+    max_leaves=12,
+)
+
+
+def mutable_ids(value: Any) -> set[int]:
+    if isinstance(value, (list, dict, set)):
+        inner = value.values() if isinstance(value, dict) else value
+        return {id(value)}.union(*(mutable_ids(v) for v in inner))
+    if isinstance(value, tuple):
+        return set().union(*(mutable_ids(v) for v in value))
+    return set()
+
+
+@settings(max_examples=80, deadline=None)
+@given(data=st.dictionaries(st.text(max_size=4), json_like, max_size=4))
+def test_views_and_exports_share_no_mutable_object_with_the_context(data: dict[str, Any]) -> None:
+    ctx = SecureAgentContext("a", "A", data=data)
+    view = ctx.get_visible_context("o", "system").get("data", {})
+    exported = ctx.to_dict()["data"]
+    assert view == exported == data
+    assert not mutable_ids(ctx.data) & (mutable_ids(view) | mutable_ids(exported))
+
+
+def test_a_value_that_cannot_be_copied_is_refused_by_name() -> None:
+    ctx = make()
+    ctx.set_data("lock", threading.Lock())
+    for call in (lambda: ctx.get_visible_context("o", "system"), ctx.to_dict):
+        with pytest.raises(TypeError, match="data entry 'lock' holds a lock that cannot be copied.*plain data"):
+            call()
+    assert ctx.get_visible_context("agent-2", "agent")["access"] == "denied"  # a denial copies nothing
 
 
 def test_check_access_delegates() -> None:
@@ -259,6 +313,22 @@ def test_no_leak_repr_str_asdict_vars() -> None:
     assert "_sealed" not in {f.name for f in dataclasses.fields(ctx)}
 
 
+def test_presealed_name_in_data_is_redacted_from_repr() -> None:
+    # the review's move: set_data under a pre-sealed name, then print the context
+    ctx = create_secure_context("agent-1", "triage", sealed_fields={"api_key"})
+    ctx.set_data("api_key", SECRET)
+    ctx.set_data("topic", "billing")
+    ctx.set_sealed("token", "x")
+    ctx.set_data("token", SECRET)  # a set_sealed name put in data too
+    for text in (repr(ctx), str(ctx), f"{ctx}", repr([ctx]), repr({"ctx": ctx})):
+        assert SECRET not in text
+    assert "'api_key': '[SEALED]'" in repr(ctx) and "'topic': 'billing'" in repr(ctx)
+    assert repr(ctx).startswith("SecureAgentContext(agent_id='agent-1', agent_name='triage', confidence=0.0")
+    assert ctx.get_data("api_key") == SECRET  # only the text is redacted
+    ctx.data["self"] = ctx
+    assert "'self': ...}" in repr(ctx)  # a cycle does not recurse
+
+
 def test_no_leak_pickle() -> None:
     ctx = make()
     with pytest.raises(TypeError) as info:
@@ -277,6 +347,49 @@ def test_copy_and_deepcopy_keep_sealed_objects_and_never_duplicate_value() -> No
     deep.set_sealed("other", "x")
     assert not ctx.has_sealed("other")
     assert copy.copy(ctx).get_sealed("api_key", "agent-1") == SECRET
+
+
+class ListTrail:
+    def __init__(self) -> None:
+        self.events: list[dict[str, Any]] = []
+
+    def log(self, event_type: Any, **fields: Any) -> None:
+        self.events.append({"event": event_type, **fields})
+
+
+@pytest.mark.parametrize("copied", [True, False])
+def test_sealed_export_asks_each_value_its_owner(copied: bool) -> None:
+    # the review's move: agent_id is assignable, so make it "mallory" and export as mallory
+    trail = ListTrail()
+    ctx = make(audit_trail=trail)
+    stolen = copy.copy(ctx) if copied else ctx
+    stolen.agent_id = "mallory"
+    with pytest.raises(SealedDataAccessError) as info:
+        stolen.get_sealed("api_key", "mallory")
+    with pytest.raises(SealedDataAccessError) as export:
+        stolen.to_dict(include_sealed=True, requester_id="mallory")
+    assert export.value.owner_id == info.value.owner_id == "agent-1" and SECRET not in str(export.value)
+    asyncio.run(stolen.flush_audit())  # no event loop here: the records waited in the queue
+    (denied,) = trail.events
+    assert denied["success"] is False and denied["actor_id"] == "mallory"
+    assert denied["metadata"]["owner_id"] == "agent-1" and denied["resource_id"] == "api_key"
+    assert stolen.to_dict()["agent_id"] == "mallory"  # the non-sealed export is unchanged
+    stolen.agent_id = "agent-1"
+    assert stolen.to_dict(include_sealed=True, requester_id="agent-1")["_sealed"] == {"api_key": SECRET}
+    asyncio.run(stolen.flush_audit())
+    assert trail.events[-1]["metadata"]["owner_id"] == "agent-1"
+
+
+def test_copy_has_its_own_sealed_store() -> None:
+    ctx = make()
+    clone = copy.copy(ctx)
+    assert clone._sealed is not ctx._sealed and clone._sealed["api_key"] is ctx._sealed["api_key"]
+    clone.set_sealed("other", "x")
+    clone.delete_sealed("api_key", "agent-1")
+    assert ctx.list_sealed_keys() == ["api_key"] and ctx.get_sealed("api_key", "agent-1") == SECRET
+    assert clone.list_sealed_keys() == ["other"]
+    assert ctx.access_policy.sealed_fields == {"api_key"} and clone.access_policy.sealed_fields == {"other"}
+    assert clone.data is ctx.data  # otherwise an ordinary shallow copy
 
 
 def test_no_leak_in_logging_and_errors(caplog: pytest.LogCaptureFixture) -> None:

@@ -34,4 +34,4 @@ class SealedDataAccessError(ContextAccessError, PermissionError):
 
 
 class AuditBacklogError(ContextAccessError):
-    """A sealed export was refused because its audit event could not be queued (too many still unrecorded)."""
+    """A sealed read or export was refused because its audit event could not be queued (too many unrecorded)."""

@@ -7,7 +7,7 @@ from datetime import datetime
 from enum import Enum
 from typing import Any
 
-from llmteam.context._secure import SecureAgentContext
+from llmteam.context._secure import SecureAgentContext, copy_entries
 from llmteam.context._validate import require_enum, require_optional_str, require_str
 
 __all__ = ["AGGREGATION_RULES", "ContextPropagationConfig", "ContextScope", "HierarchicalContext"]
@@ -98,12 +98,12 @@ class HierarchicalContext:
         }
 
     def to_dict(self) -> dict[str, Any]:
-        """Serialise this node (children are counted, not included)."""
+        """Serialise this node (children are counted, not included); ``data`` is a deep copy."""
         return {
             "scope": self.scope.value,
             "owner_id": self.owner_id,
             "parent_id": self.parent_id,
-            "data": dict(self.data),
+            "data": copy_entries(self.data),
             "children_count": len(self.children),
             "created_at": self.created_at.isoformat(),
             "updated_at": self.updated_at.isoformat(),

@@ -2,26 +2,33 @@
 
 from __future__ import annotations
 
+import copy
+import dataclasses
+import reprlib
+from collections.abc import Container
 from dataclasses import KW_ONLY, InitVar, dataclass, field
 from datetime import datetime
 from typing import Any
 
+from llmteam._repr import bounded_repr
 from llmteam.audit import AuditEventType, AuditSeverity
 from llmteam.context._audit_hook import AuditEmitter
-from llmteam.context._errors import AuditBacklogError, SealedDataAccessError
+from llmteam.context._audited import AuditedContext
+from llmteam.context._errors import SealedDataAccessError
 from llmteam.context._levels import SensitivityLevel
 from llmteam.context._policy import ContextAccessPolicy, ContextAccessResult
 from llmteam.context._sealed import SealedData, same_id
 from llmteam.context._validate import require_enum, require_id, require_number, require_str, to_set
+from llmteam.tenancy.stores._memory import own
 
-__all__ = ["SecureAgentContext", "create_secure_context"]
+__all__ = ["SecureAgentContext", "copied", "copy_entries", "create_secure_context"]
 
 _DETAILED = frozenset({SensitivityLevel.PUBLIC, SensitivityLevel.INTERNAL})
 _LISTS = ("reasoning_steps", "sources", "messages")
 
 
 @dataclass
-class SecureAgentContext:
+class SecureAgentContext(AuditedContext):
     """An agent's state (status, confidence, reasoning, data) plus sealed values only the agent itself can read.
 
     Viewers get ``get_visible_context(viewer_id, role)``, filtered by ``access_policy``; sealed values live in
@@ -68,16 +75,6 @@ class SecureAgentContext:
         self._sealed: dict[str, SealedData] = {}
         self._auditor = None if _audit_trail is None else AuditEmitter(_audit_trail)
 
-    @property
-    def audit_trail(self) -> Any:
-        """The audit trail access events go to, or None."""
-        return None if self._auditor is None else self._auditor.trail
-
-    async def flush_audit(self) -> None:
-        """Wait until every audit event of this context has been handed to the trail (no-op without a trail)."""
-        if self._auditor is not None:
-            await self._auditor.flush()
-
     # --- sealed values -------------------------------------------------------------------------------------
 
     def set_sealed(self, key: str, value: Any, encrypt: bool = False) -> None:
@@ -99,9 +96,12 @@ class SecureAgentContext:
         if not sealed.is_owner(requester_id):
             error = SealedDataAccessError(sealed.owner_id, requester_id, key)
             if audited:
-                self._audit_denied(requester_id, "", "get_sealed", "sealed_field", key, error.message)
+                self._audit_denied(
+                    requester_id, "", "get_sealed", "sealed_field", key, error.message, owner_id=sealed.owner_id
+                )
             raise error
         if audited:
+            self._require_audit_room(f"sealed read of {key!r}")
             self._audit(
                 AuditEventType.SEALED_DATA_ACCESSED,
                 AuditSeverity.INFO,
@@ -110,6 +110,8 @@ class SecureAgentContext:
                 "get_sealed",
                 "sealed_field",
                 key,
+                required=True,
+                owner_id=sealed.owner_id,
             )
         return sealed._data
 
@@ -130,7 +132,9 @@ class SecureAgentContext:
         if not sealed.is_owner(requester_id):
             error = SealedDataAccessError(sealed.owner_id, requester_id, key)
             if self._auditor is not None and self.access_policy.audit_access:
-                self._audit_denied(requester_id, "", "delete_sealed", "sealed_field", key, error.message)
+                self._audit_denied(
+                    requester_id, "", "delete_sealed", "sealed_field", key, error.message, owner_id=sealed.owner_id
+                )
             raise error
         del self._sealed[key]
         self.access_policy.unseal_field(key)
@@ -160,7 +164,7 @@ class SecureAgentContext:
             visible["sources"] = list(self.sources)
         sealed_names = self._sealed_names()
         if self.data:
-            data = {k: v for k, v in self.data.items() if k not in sealed_names}
+            data = copy_entries(self.data, sealed_names)
             if data:
                 visible["data"] = data
         visible["sealed_fields"] = sorted(sealed_names, key=str)
@@ -176,8 +180,9 @@ class SecureAgentContext:
     def to_dict(self, include_sealed: bool = False, requester_id: str | None = None) -> dict[str, Any]:
         """Serialise the context; sealed values only with ``include_sealed`` for the owner (``requester_id``).
 
+        Each sealed value is exported only to its own owner (SealedDataAccessError naming the owner otherwise).
         An export with sealed values is recorded (DATA_EXPORTED) or refused: ``AuditBacklogError`` when too many
-        exports still wait for an event loop to be recorded (``await flush_audit()`` first).
+        sealed-data events still wait for an event loop to be recorded (``await flush_audit()`` first).
         """
         if not isinstance(include_sealed, bool):
             raise TypeError(f"include_sealed must be a bool, got {include_sealed!r}")
@@ -186,19 +191,7 @@ class SecureAgentContext:
             if self._auditor is not None and (include_sealed or self.access_policy.audit_access):
                 self._audit_denied(requester_id, "", "export_context", "agent_context", self.agent_id, error.message)
             raise error
-        if include_sealed and requester_id is None:
-            error = SealedDataAccessError(self.agent_id, "", message=(
-                f"to_dict(include_sealed=True) needs requester_id={self.agent_id!r}: only the owning agent may "
-                "export sealed values, and an anonymous export cannot be attributed"
-            ))
-            if self._auditor is not None:
-                self._audit_denied("anonymous", "", "export_sealed", "agent_context", self.agent_id, error.message)
-            raise error
-        if include_sealed and self._auditor is not None and not self._auditor.has_room_for_required():
-            raise AuditBacklogError(
-                f"sealed export of {self.agent_id!r} refused: {self._auditor.MAX_QUEUED} earlier exports are still "
-                "waiting for an event loop to be recorded; await ctx.flush_audit() (or export inside a running loop)"
-            )
+        sealed_values = self._sealed_export(requester_id) if include_sealed else {}
         policy = self.access_policy
         sealed_names = self._sealed_names()
         result: dict[str, Any] = {
@@ -210,8 +203,8 @@ class SecureAgentContext:
             "last_action": self.last_action,
             "reasoning_steps": list(self.reasoning_steps),
             "sources": list(self.sources),
-            "messages": [dict(m) if isinstance(m, dict) else m for m in self.messages],
-            "data": {k: v for k, v in self.data.items() if k not in sealed_names},
+            "messages": copied(self.messages, "messages"),
+            "data": copy_entries(self.data, sealed_names),
             "created_at": self.created_at.isoformat(),
             "updated_at": self.updated_at.isoformat(),
             "access_policy": {
@@ -222,7 +215,7 @@ class SecureAgentContext:
             },
         }
         if include_sealed:
-            result["_sealed"] = {key: sealed._data for key, sealed in self._sealed.items()}
+            result["_sealed"] = sealed_values
             if self._auditor is not None:
                 self._audit(
                     AuditEventType.DATA_EXPORTED,
@@ -233,9 +226,37 @@ class SecureAgentContext:
                     "agent_context",
                     self.agent_id,
                     required=True,
-                    sealed_keys=sorted(self._sealed),
+                    sealed_keys=sorted(sealed_values),
+                    owner_id=requester_id,
                 )
         return result
+
+    def _sealed_export(self, requester_id: str | None) -> dict[str, Any]:
+        """Every sealed value, each through its own owner check (as get_sealed does), or an error and nothing.
+
+        The owner is asked of each SealedData, never taken from ``agent_id``: that field is assignable, so a
+        context (or a copy of it) renamed to another agent still holds values only their owner can export.
+        """
+        if requester_id is None:
+            error = SealedDataAccessError(self.agent_id, "", message=(
+                f"to_dict(include_sealed=True) needs requester_id={self.agent_id!r}: only the owning agent may "
+                "export sealed values, and an anonymous export cannot be attributed"
+            ))
+            if self._auditor is not None:
+                self._audit_denied("anonymous", "", "export_sealed", "agent_context", self.agent_id, error.message)
+            raise error
+        values: dict[str, Any] = {}
+        for key, sealed in self._sealed.items():
+            try:
+                values[key] = sealed.get(requester_id, key)
+            except SealedDataAccessError as error:
+                if self._auditor is not None:
+                    self._audit_denied(
+                        requester_id, "", "export_sealed", "sealed_field", key, error.message, owner_id=sealed.owner_id
+                    )
+                raise
+        self._require_audit_room(f"sealed export of {self.agent_id!r}")
+        return values
 
     # --- policy delegates and mutators ---------------------------------------------------------------------
 
@@ -291,6 +312,25 @@ class SecureAgentContext:
 
     # --- internals -----------------------------------------------------------------------------------------
 
+    @reprlib.recursive_repr()
+    def __repr__(self) -> str:
+        """The dataclass repr, except that a data entry under a sealed name shows as '[SEALED]'."""
+        hidden = set(getattr(self.access_policy, "sealed_fields", ())) | set(getattr(self, "_sealed", ()))
+        data = {k: "[SEALED]" if k in hidden else v for k, v in self.data.items()}
+        shown = (f"{f.name}={data if f.name == 'data' else getattr(self, f.name)!r}" for f in dataclasses.fields(self))
+        return f"{type(self).__name__}({', '.join(shown)})"
+
+    def __copy__(self) -> SecureAgentContext:
+        """A shallow copy with its own sealed store and access policy (the SealedData objects stay shared).
+
+        Sealing or deleting a value in one copy never changes what the other holds or hides.
+        """
+        clone = object.__new__(type(self))
+        clone.__dict__.update(self.__dict__)
+        clone._sealed = dict(self._sealed)
+        clone.access_policy = copy.deepcopy(self.access_policy)
+        return clone
+
     def _append(self, target: list[Any], item: Any) -> None:
         target.append(item)
         if len(target) > self.MAX_HISTORY:
@@ -301,66 +341,34 @@ class SecureAgentContext:
         names = self.access_policy.sealed_fields
         return names | self._sealed.keys() if self._sealed else names
 
-    def _audit_check(self, viewer_id: str, viewer_role: str, allowed: bool, reason: str, action: str) -> None:
-        if allowed:
-            self._audit(
-                AuditEventType.CONTEXT_ACCESSED,
-                AuditSeverity.INFO,
-                viewer_id,
-                viewer_role,
-                action,
-                "agent_context",
-                self.agent_id,
-            )
-        else:
-            self._audit_denied(viewer_id, viewer_role, action, "agent_context", self.agent_id, reason)
 
-    def _audit_denied(
-        self, actor_id: str, role: str, action: str, resource_type: str, resource_id: str, reason: str
-    ) -> None:
-        self._audit(
-            AuditEventType.ACCESS_DENIED,
-            AuditSeverity.WARNING,
-            actor_id,
-            role,
-            action,
-            resource_type,
-            resource_id,
-            success=False,
-            error_message=reason,
-        )
+def copied(value: Any, what: str) -> Any:
+    """``value`` itself when immutable, else a deep copy (tenancy's ``own``): a view or export never aliases it."""
+    try:
+        return own(value)
+    except Exception as err:
+        raise _uncopyable(what, value, err) from None
 
-    def _audit(
-        self,
-        event: AuditEventType,
-        severity: AuditSeverity,
-        actor_id: str,
-        role: str,
-        action: str,
-        resource_type: str,
-        resource_id: str,
-        *,
-        success: bool = True,
-        error_message: str = "",
-        required: bool = False,
-        **metadata: Any,
-    ) -> None:
-        if self._auditor is None:
-            return
-        self._auditor.emit(
-            event,
-            required=required,
-            severity=severity,
-            actor_type=role or "agent",
-            actor_id=actor_id,
-            action=action,
-            resource_type=resource_type,
-            resource_id=resource_id,
-            success=success,
-            error_message=error_message,
-            agent_name=self.agent_name,
-            metadata={"agent_id": self.agent_id, **metadata},
-        )
+
+def copy_entries(data: dict[str, Any], hidden: Container[str] = ()) -> dict[str, Any]:
+    """The entries of ``data`` whose key is not in ``hidden``, each one ``copied``."""
+    entries: dict[str, Any] = {}
+    for key, value in data.items():
+        if key not in hidden:
+            try:
+                entries[key] = own(value)
+            except Exception as err:
+                raise _uncopyable(f"data entry {bounded_repr(key)}", value, err) from None
+    return entries
+
+
+def _uncopyable(what: str, value: Any, err: Exception) -> TypeError:
+    # handing out the agent's own object instead would let the viewer change the agent's state
+    return TypeError(
+        f"{what} holds a {type(value).__name__} that cannot be copied ({bounded_repr(str(err))}); views and "
+        "exports hand out copies, never the agent's own objects: store plain data (dicts, lists, strings, "
+        "numbers) there"
+    )
 
 
 def create_secure_context(
