@@ -10,6 +10,7 @@ from dataclasses import KW_ONLY, InitVar, dataclass, field
 from datetime import datetime
 from typing import Any
 
+from llmteam._owned import own
 from llmteam._repr import bounded_repr
 from llmteam.audit import AuditEventType, AuditSeverity
 from llmteam.context._audit_hook import AuditEmitter
@@ -19,7 +20,6 @@ from llmteam.context._levels import SensitivityLevel
 from llmteam.context._policy import ContextAccessPolicy, ContextAccessResult
 from llmteam.context._sealed import SealedData, same_id
 from llmteam.context._validate import require_enum, require_id, require_number, require_str, to_set
-from llmteam.tenancy.stores._memory import own
 
 __all__ = ["SecureAgentContext", "copied", "copy_entries", "create_secure_context"]
 

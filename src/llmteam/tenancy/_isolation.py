@@ -6,12 +6,13 @@ import copy
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from llmteam._owned import IMMUTABLE
 from llmteam.tenancy._context import current_tenant
 from llmteam.tenancy._errors import TenantContextError
 from llmteam.tenancy._namespace import NamespaceCache, exact_str, split_key
 from llmteam.tenancy._protocols import KeyValueStore, KeyValueStoreBase, as_kv_store
 from llmteam.tenancy.stores._codec import check_mapping, check_not_text
-from llmteam.tenancy.stores._memory import IMMUTABLE, MemoryKeyValueStore
+from llmteam.tenancy.stores._memory import MemoryKeyValueStore
 
 _MAX_KEYS_KEPT = 4096  # stored-key strings kept for the last tenant seen (all dropped when full or it changes)
 

@@ -6,6 +6,7 @@ import copy
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from llmteam._owned import own
 from llmteam.tenancy._config import TenantConfig
 from llmteam.tenancy._errors import TenantAlreadyExistsError, TenantNotFoundError
 from llmteam.tenancy._protocols import KeyValueStoreBase, TenantStoreBase
@@ -57,15 +58,6 @@ class MemoryTenantStore(TenantStoreBase):
 
     async def close(self) -> None:
         """Nothing to release; present so every store closes the same way."""
-
-
-IMMUTABLE = frozenset({str, int, float, bool, bytes, complex, type(None)})
-"""Types whose values are stored and handed out as they are; every other value is deep-copied in and out."""
-
-
-def own(value: Any) -> Any:
-    """``value`` itself when immutable, else a deep copy: a stored value is never an object a caller holds."""
-    return value if type(value) in IMMUTABLE else copy.deepcopy(value)
 
 
 class MemoryKeyValueStore(KeyValueStoreBase):
