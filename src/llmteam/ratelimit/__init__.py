@@ -26,7 +26,14 @@ closed) unless the backend was built with ``fallback_to_local=True``.
 from ._backend import Decision, LimiterState, RateLimitBackend
 from ._circuit import CircuitBreaker
 from ._config import CircuitBreakerConfig, CircuitState, RateLimitConfig, RateLimitStrategy
-from ._errors import CircuitOpenError, QueueFullError, RateLimitBackendError, RateLimitError, RateLimitExceeded
+from ._errors import (
+    CircuitOpenError,
+    QueueFullError,
+    RateLimitBackendError,
+    RateLimitConfigError,
+    RateLimitError,
+    RateLimitExceeded,
+)
 from ._executor import EndpointStats, ExecutionResult, RateLimitedExecutor
 from ._limiter import RateLimiter
 from ._registry import backend_from_url
@@ -49,6 +56,7 @@ __all__ = [
     "RateLimitBackend",
     "RateLimitBackendError",
     "RateLimitConfig",
+    "RateLimitConfigError",
     "RateLimitError",
     "RateLimitExceeded",
     "RateLimitStrategy",

@@ -42,5 +42,9 @@ class QueueFullError(RateLimitError):
         )
 
 
+class RateLimitConfigError(RateLimitError, ValueError):
+    """A configuration value (a limit, a timeout, a name) outside what the limiter can honour; names the field."""
+
+
 class RateLimitBackendError(RateLimitError):
     """Shared limiter state (Redis) could not be reached; the request was refused (fail closed)."""

@@ -14,7 +14,7 @@ from llmteam.licensing import LicenseTier, check_builtin_gate
 
 from ._backend import RateLimitBackend
 from ._circuit import CircuitBreaker
-from ._config import CircuitBreakerConfig, RateLimitConfig, RateLimitStrategy
+from ._config import CircuitBreakerConfig, RateLimitConfig, RateLimitStrategy, check_integer
 from ._errors import CircuitOpenError, RateLimitError
 from ._limiter import RateLimiter
 from ._registry import resolve_backend
@@ -72,8 +72,7 @@ class RateLimitedExecutor:
         max_auto_endpoints: int = 10_000,
     ) -> None:
         check_builtin_gate("RateLimitedExecutor", LicenseTier.PROFESSIONAL)
-        if isinstance(max_auto_endpoints, bool) or not isinstance(max_auto_endpoints, int) or max_auto_endpoints < 1:
-            raise ValueError(f"max_auto_endpoints={max_auto_endpoints!r} must be an integer >= 1")
+        check_integer("RateLimitedExecutor", "max_auto_endpoints", max_auto_endpoints, 1)
         if default_config is not None and not isinstance(default_config, RateLimitConfig):
             raise TypeError(f"default_config={default_config!r} must be a RateLimitConfig or None")
         self.default_config = default_config or RateLimitConfig()

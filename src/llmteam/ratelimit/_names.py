@@ -1,6 +1,10 @@
-"""A bounded name -> state map for in-process backends that never forgets state that still matters.
+"""Names of limits: the check every limiter, breaker and key prefix passes, and :class:`NameCache`.
 
-States are kept least recently used first. Beyond ``max_states`` names, the oldest states that report
+A name must be a non-empty string that UTF-8 can encode (it becomes part of Redis keys): a lone surrogate
+(``"\\ud800"``) is refused when the limiter is built, on every backend, rather than failing at its first call.
+
+:class:`NameCache` is a bounded name -> state map for in-process backends that never forgets state that still
+matters. States are kept least recently used first. Beyond ``max_states`` names, the oldest states that report
 ``is_fresh()`` (they would decide exactly like a newly created state) and that no live limiter or breaker uses
 (``users``, held weakly) are dropped; any other state is moved to the back and kept. A state in use is never
 dropped, because it can stop being fresh at any moment and its users may then let go of it. A dropped state that
@@ -13,9 +17,26 @@ from __future__ import annotations
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
+
+from llmteam._repr import bounded_repr
+
+from ._errors import RateLimitConfigError
 
 _SCAN = 32
+
+
+def check_name(what: str, name: Any) -> None:
+    """Raise :class:`RateLimitConfigError` unless ``name`` is a non-empty string UTF-8 can encode (Redis keys)."""
+    if not isinstance(name, str) or not name:
+        raise RateLimitConfigError(f"{what}={bounded_repr(name)} must be a non-empty string")
+    try:
+        name.encode()
+    except UnicodeEncodeError as exc:
+        raise RateLimitConfigError(
+            f"{what}={bounded_repr(name)} cannot be encoded as UTF-8 ({exc.reason} at index {exc.start}); "
+            "use a name of valid Unicode text"
+        ) from None
 
 
 class Evictable(Protocol):

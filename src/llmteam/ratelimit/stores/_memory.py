@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from .._backend import Clock, Decision, LimiterState, RateLimitBackend
 from .._bucket import late_credit, reservation, window_binds
+from .._config import check_integer
 from .._names import NameCache
 from .._window import HOUR_GEOMETRY, MINUTE_GEOMETRY, BucketWindow
 
@@ -145,8 +146,7 @@ class MemoryRateLimitBackend(RateLimitBackend):
     """
 
     def __init__(self, *, max_states: int = 10_000) -> None:
-        if isinstance(max_states, bool) or not isinstance(max_states, int) or max_states < 1:
-            raise ValueError(f"MemoryRateLimitBackend max_states={max_states!r} must be an int >= 1")
+        check_integer("MemoryRateLimitBackend", "max_states", max_states, 1)
         self.circuit_clock: Clock = time.monotonic
         self._limiters: NameCache[MemoryLimiterState] = NameCache(max_states)
         self._circuits: NameCache[MemoryCircuitStore] = NameCache(max_states)

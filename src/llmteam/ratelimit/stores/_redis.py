@@ -20,11 +20,14 @@ from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, TypedDict
 
+from llmteam._repr import bounded_repr
 from llmteam.backends import RedisBackend, backend_of
 from llmteam.backends.redis import RedisClient, RedisConnection, RedisReply
 
 from .._backend import Clock, LimiterState, RateLimitBackend
-from .._errors import RateLimitBackendError
+from .._config import check_number
+from .._errors import RateLimitBackendError, RateLimitConfigError
+from .._names import check_name
 from ._redis_clock import ServerClock
 from ._redis_state import RedisCircuitStore, RedisLimiterState
 from ._redis_wire import ScriptCall, bulk, lua, redact, reply_text
@@ -34,6 +37,10 @@ if TYPE_CHECKING:
     from .._config import CircuitBreakerConfig, RateLimitConfig
 
 logger = logging.getLogger(__name__)
+# Upper bounds of the seconds settings: a lease (and the fallback period) of at most a day keeps a crashed
+# process's permits from counting longer than that, and every key's expiry a small integer for Redis.
+MAX_LEASE_SECONDS = 86_400.0
+MAX_TIMEOUT_SECONDS = 3_600.0
 
 
 def _deadline(seconds: float) -> AbstractAsyncContextManager[object]:
@@ -85,16 +92,17 @@ class RedisRateLimitBackend(RateLimitBackend):
         connect_timeout: float = 2.0,
         command_timeout: float = 5.0,
     ) -> None:
-        for field_name, value in (
-            ("local_fallback_seconds", local_fallback_seconds),
-            ("permit_lease_seconds", permit_lease_seconds),
-            ("connect_timeout", connect_timeout),
-            ("command_timeout", command_timeout),
+        owner = "RedisRateLimitBackend"
+        for field_name, value, high in (
+            ("local_fallback_seconds", local_fallback_seconds, MAX_LEASE_SECONDS),
+            ("permit_lease_seconds", permit_lease_seconds, MAX_LEASE_SECONDS),
+            ("connect_timeout", connect_timeout, MAX_TIMEOUT_SECONDS),
+            ("command_timeout", command_timeout, MAX_TIMEOUT_SECONDS),
         ):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-                raise ValueError(f"RedisRateLimitBackend {field_name}={value!r} must be a number > 0")
-        if not isinstance(prefix, str) or not prefix:
-            raise ValueError(f"RedisRateLimitBackend prefix={prefix!r} must be a non-empty string")
+            check_number(owner, field_name, value, 0.0, high, above=True)
+        if not isinstance(fallback_to_local, bool):
+            raise RateLimitConfigError(f"{owner}.fallback_to_local={bounded_repr(fallback_to_local)} must be a bool")
+        check_name(f"{owner}.prefix", prefix)
         redis_backend = backend_of(url, ("redis",))  # one reference, released by aclose()
         assert isinstance(redis_backend, RedisBackend)
         self.redis = redis_backend
