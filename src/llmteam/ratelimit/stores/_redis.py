@@ -146,7 +146,7 @@ class RedisRateLimitBackend(RateLimitBackend):
         head = self._scripts.get(call.script) or await self._load(call.script)
         packed = [b"*%d\r\n" % (call.count + len(args)), head, call.fixed, *map(bulk, args)]
         try:
-            return await self._round_trip(packed)
+            return await self._round_trip(packed, noscript=True)
         except NoScriptError:  # the server restarted or ran SCRIPT FLUSH
             logger.info("Redis at %s lost script %s; loading it again", redact(self.url), call.script)
             packed[1] = await self._load(call.script)
@@ -162,9 +162,13 @@ class RedisRateLimitBackend(RateLimitBackend):
         self._scripts[script] = head
         return head
 
-    async def _round_trip(self, packed: list[bytes]) -> RedisReply:
-        """Send one packed command and read its reply on a checked-out connection: one round trip, no retry."""
-        from redis.exceptions import ResponseError
+    async def _round_trip(self, packed: list[bytes], *, noscript: bool = False) -> RedisReply:
+        """Send one packed command and read its reply on a checked-out connection: one round trip, no retry.
+
+        An error reply (READONLY after a failover, OOM, a script error, a bad database index) is a
+        :class:`RateLimitBackendError` naming it; ``noscript``: NOSCRIPT is raised as it is (the caller reloads).
+        """
+        from redis.exceptions import NoScriptError, ResponseError
 
         if self._closed:
             raise RateLimitBackendError(f"rate-limit backend for Redis at {redact(self.url)} is closed")
@@ -183,9 +187,11 @@ class RedisRateLimitBackend(RateLimitBackend):
                 await conn.send_packed_command(packed, check_health=False)
                 reply = await conn.read_response()
             reusable = True
-        except ResponseError:  # a complete error reply (NOSCRIPT, a script error): the connection is fine
+        except ResponseError as exc:  # a complete error reply: the connection is fine
             reusable = True
-            raise
+            if noscript and isinstance(exc, NoScriptError):
+                raise
+            raise self._refused(exc) from exc
         except _connection_errors() as exc:  # includes the timeouts above
             raise self._unreachable(exc) from exc
         finally:
@@ -210,6 +216,13 @@ class RedisRateLimitBackend(RateLimitBackend):
         return RateLimitBackendError(
             f"rate-limit backend {what} Redis at {redact(self.url)}: {str(exc) or type(exc).__name__}; requests "
             "are refused until it answers (check the URL and the server, or pass fallback_to_local=True)"
+        )
+
+    def _refused(self, exc: BaseException) -> RateLimitBackendError:
+        return RateLimitBackendError(
+            f"Redis at {redact(self.url)} answered the rate-limit call with an error: {str(exc)[:200]!r}; requests "
+            "are refused until it accepts it (a replica after failover answers READONLY, a full server OOM; check "
+            "the server and the URL's database)"
         )
 
     def limiter_state(self, name: str, config: RateLimitConfig, clock: Clock | None) -> LimiterState:
