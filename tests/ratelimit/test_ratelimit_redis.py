@@ -9,7 +9,6 @@ import sys
 import textwrap
 import time
 import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -77,14 +76,6 @@ async def test_noscript_is_handled(redis_url: str, redis_client: Any) -> None:
     await redis_client.script_flush()
     assert await lim.acquire()
     await b.aclose()
-
-
-@pytest.fixture
-async def proxy_url(redis_url: str) -> AsyncIterator[tuple[Proxy, str]]:
-    proxy = Proxy(redis_url)
-    url = await proxy.start()
-    yield proxy, url
-    await proxy.cut()
 
 
 async def test_lost_connection_fails_closed(proxy_url: tuple[Proxy, str]) -> None:

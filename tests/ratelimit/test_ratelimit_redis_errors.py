@@ -3,11 +3,13 @@ between a call and its breaker's bookkeeping. Each test makes the move and asser
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 
 import pytest
 
 from llmteam.ratelimit import (
+    CircuitBreakerConfig,
     RateLimitBackendError,
     RateLimitConfig,
     RateLimitedExecutor,
@@ -16,7 +18,7 @@ from llmteam.ratelimit import (
     RedisRateLimitBackend,
 )
 
-from ._redis_hops import FailingRedis
+from ._redis_hops import FailingRedis, Proxy
 
 pytestmark = pytest.mark.redis
 
@@ -47,4 +49,41 @@ async def test_an_error_reply_is_a_backend_error_naming_it_and_the_permit_is_rel
     ex = RateLimitedExecutor(RateLimitConfig(retry_count=0), backend=b)
     result = await ex.execute("llm", lambda: "called")  # raised ReadOnlyError out of execute before
     assert not result.success and result.rate_limited and isinstance(result.error, RateLimitBackendError)
+    await b.aclose()
+
+
+async def test_a_result_survives_losing_redis_after_the_call_and_the_next_call_is_refused_not_raised(
+    proxy_url: tuple[Proxy, str],
+) -> None:
+    proxy, url = proxy_url
+    b = RedisRateLimitBackend(url, prefix=f"test_{uuid.uuid4().hex[:12]}", connect_timeout=0.5, command_timeout=1.0)
+    ex = RateLimitedExecutor(RateLimitConfig(retry_count=0), backend=b)
+    ex.register("payments", circuit_config=CircuitBreakerConfig())
+    charged: list[str] = []
+
+    async def charge_card() -> str:
+        charged.append("$100")  # the side effect happens...
+        await proxy.cut()  # ...and Redis becomes unreachable before the breaker records the success
+        return "charge-id-42"
+
+    result = await ex.execute("payments", charge_card)  # raised RateLimitBackendError before: the id was lost
+    assert result.success and result.value == "charge-id-42" and charged == ["$100"]
+    again = await ex.execute("payments", charge_card)  # the breaker cannot be asked: refused, never raised
+    assert not again.success and again.circuit_open and isinstance(again.error, RateLimitBackendError)
+    assert charged == ["$100"]
+    await b.aclose()
+
+
+async def test_a_failure_survives_losing_redis_before_the_breaker_records_it(proxy_url: tuple[Proxy, str]) -> None:
+    proxy, url = proxy_url
+    b = RedisRateLimitBackend(url, prefix=f"test_{uuid.uuid4().hex[:12]}", connect_timeout=0.5, command_timeout=1.0)
+    ex = RateLimitedExecutor(RateLimitConfig(retry_count=0), backend=b)
+    ex.register("payments", circuit_config=CircuitBreakerConfig())
+
+    async def declined() -> str:
+        await proxy.cut()
+        raise LookupError("card declined")
+
+    result = await ex.execute("payments", declined)
+    assert not result.success and isinstance(result.error, LookupError) and not result.circuit_open
     await b.aclose()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import logging
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -15,10 +16,12 @@ from llmteam.licensing import LicenseTier, check_builtin_gate
 from ._backend import RateLimitBackend
 from ._circuit import CircuitBreaker
 from ._config import CircuitBreakerConfig, RateLimitConfig, RateLimitStrategy, check_integer
-from ._errors import CircuitOpenError, RateLimitError
+from ._errors import RateLimitError
 from ._limiter import RateLimiter
 from ._registry import resolve_backend
 from ._stats import CircuitBreakerStats, RateLimiterStats
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -140,7 +143,7 @@ class RateLimitedExecutor:
             if breaker is not None:
                 try:
                     await breaker.allow_request()
-                except CircuitOpenError as exc:
+                except RateLimitError as exc:  # open, or its shared state unreachable: refused (fail closed)
                     if fallback:
                         return await self._fallback(config, n, start)
                     return ExecutionResult(False, error=exc, attempts=n, circuit_open=True, total_time_ms=_ms(start))
@@ -158,7 +161,7 @@ class RateLimitedExecutor:
                 limiter.release()
                 last_error = exc
                 if breaker is not None:
-                    await breaker.record_failure()
+                    await _record(breaker, succeeded=False)
                 if n < attempts:
                     await asyncio.sleep(config.get_retry_delay(n - 1))
                 continue
@@ -167,7 +170,7 @@ class RateLimitedExecutor:
                 raise
             limiter.release()
             if breaker is not None:
-                await breaker.record_success()
+                await _record(breaker, succeeded=True)
             return ExecutionResult(True, value=value, attempts=n, total_time_ms=_ms(start))
         return ExecutionResult(False, error=last_error, attempts=attempts, total_time_ms=_ms(start))
 
@@ -244,6 +247,17 @@ class RateLimitedExecutor:
                 "rate_limited": limited,
             }
         return status
+
+
+async def _record(breaker: CircuitBreaker, *, succeeded: bool) -> None:
+    """Report a call's result to its breaker; if the breaker's state cannot be reached, log it and go on: the
+    call has happened, and its result (or its retry) must not be lost to the bookkeeping."""
+    outcome = "success" if succeeded else "failure"
+    try:
+        await (breaker.record_success() if succeeded else breaker.record_failure())
+    except RateLimitError:
+        logger.warning("circuit breaker %r could not record a %s; the call's outcome stands", breaker.name, outcome,
+                       exc_info=True)
 
 
 def _ms(start: float) -> int:
