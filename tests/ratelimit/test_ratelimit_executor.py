@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
@@ -166,3 +167,43 @@ async def test_auto_registered_endpoints_are_bounded_lru_and_explicit_ones_are_k
 def test_max_auto_endpoints_must_be_positive() -> None:
     with pytest.raises(ValueError, match="max_auto_endpoints=0"):
         RateLimitedExecutor(max_auto_endpoints=0)
+
+
+async def _until(condition: Callable[[], bool]) -> None:
+    """Yield to the loop (and worker threads) until ``condition()`` holds; the test's timeout bounds it."""
+    while not condition():
+        await asyncio.sleep(0.001)
+
+
+async def test_a_cancelled_blocking_call_keeps_its_permit_until_its_thread_returns() -> None:
+    # review 2026-11-30, finding 2: the caller gives up (client timeout) but the worker thread still calls the
+    # endpoint; the permit was released at once, so 6 calls were in flight with burst_size=2.
+    ex = RateLimitedExecutor(
+        RateLimitConfig(requests_per_second=1000, burst_size=2, strategy=RateLimitStrategy.REJECT, retry_count=0)
+    )
+    gate = threading.Event()
+    lock = threading.Lock()
+    running = {"now": 0, "peak": 0}
+
+    def call_endpoint() -> str:  # a blocking SDK call
+        with lock:
+            running["now"] += 1
+            running["peak"] = max(running["peak"], running["now"])
+        gate.wait(30)
+        with lock:
+            running["now"] -= 1
+        return "ok"
+
+    try:
+        for started in (1, 2):
+            task = asyncio.create_task(ex.execute("vendor", call_endpoint))
+            await _until(lambda: running["now"] == started)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+        refused = await ex.execute("vendor", call_endpoint)  # both permits are still held by the threads
+        assert refused.rate_limited and running["peak"] == 2
+    finally:
+        gate.set()
+    await _until(lambda: ex._endpoints["vendor"].limiter.held_permits == 0)  # released when the threads return
+    assert (await ex.execute("vendor", call_endpoint)).value == "ok"

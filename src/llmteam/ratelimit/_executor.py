@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import functools
 import inspect
 import logging
 import time
@@ -155,10 +157,11 @@ class RateLimitedExecutor:
                 return ExecutionResult(False, error=exc, attempts=n, rate_limited=True, total_time_ms=_ms(start))
             if not admitted:
                 return await self._fallback(config, n, start)
+            permit = _Permit(limiter)
             try:
-                value = await self._call(func, args, kwargs)
+                value = await self._call(func, args, kwargs, permit)
             except Exception as exc:
-                limiter.release()
+                permit.release()
                 last_error = exc
                 if breaker is not None:
                     await _record(breaker, succeeded=False)
@@ -166,19 +169,21 @@ class RateLimitedExecutor:
                     await asyncio.sleep(config.get_retry_delay(n - 1))
                 continue
             except BaseException:
-                limiter.release()
+                permit.release()  # cancelled while a worker thread still calls the endpoint: when that returns
                 raise
-            limiter.release()
+            permit.release()
             if breaker is not None:
                 await _record(breaker, succeeded=True)
             return ExecutionResult(True, value=value, attempts=n, total_time_ms=_ms(start))
         return ExecutionResult(False, error=last_error, attempts=attempts, total_time_ms=_ms(start))
 
-    async def _call(self, func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    async def _call(
+        self, func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], permit: _Permit
+    ) -> Any:
         if inspect.iscoroutinefunction(func):
             return await func(*args, **kwargs)
         if self.run_sync_in_thread:
-            result = await asyncio.to_thread(func, *args, **kwargs)
+            result = await _in_thread(func, args, kwargs, permit)
         else:
             result = func(*args, **kwargs)
         if inspect.isawaitable(result):
@@ -247,6 +252,45 @@ class RateLimitedExecutor:
                 "rate_limited": limited,
             }
         return status
+
+
+class _Permit:
+    """The permit of one attempt, released exactly once: now, or when the worker thread still running the call
+    returns (a thread cannot be cancelled, and until it returns it is calling the endpoint)."""
+
+    __slots__ = ("_held", "_limiter", "_pending")
+
+    def __init__(self, limiter: RateLimiter) -> None:
+        self._limiter = limiter
+        self._held = True
+        self._pending: asyncio.Future[Any] | None = None  # the thread's future, while the permit waits for it
+
+    def release(self) -> None:
+        if self._held and self._pending is None:
+            self._held = False
+            self._limiter.release()
+
+    def release_when_done(self, thread: asyncio.Future[Any]) -> None:
+        self._pending = thread
+        thread.add_done_callback(self._thread_done)
+
+    def _thread_done(self, thread: asyncio.Future[Any]) -> None:
+        if not thread.cancelled():
+            thread.exception()  # nobody awaits it any more: mark its error (if any) as seen
+        self._pending = None
+        self.release()
+
+
+async def _in_thread(func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], permit: _Permit) -> Any:
+    """``asyncio.to_thread(func, ...)``, except that a cancelled caller leaves ``permit`` held until the thread
+    returns; the cancellation itself goes on at once."""
+    call = functools.partial(contextvars.copy_context().run, func, *args, **kwargs)
+    thread = asyncio.get_running_loop().run_in_executor(None, call)
+    try:
+        return await asyncio.shield(thread)
+    except asyncio.CancelledError:
+        permit.release_when_done(thread)
+        raise
 
 
 async def _record(breaker: CircuitBreaker, *, succeeded: bool) -> None:
