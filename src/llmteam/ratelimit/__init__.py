@@ -33,6 +33,7 @@ from ._errors import (
     RateLimitConfigError,
     RateLimitError,
     RateLimitExceeded,
+    TooManyEndpointsError,
 )
 from ._executor import EndpointStats, ExecutionResult, RateLimitedExecutor
 from ._limiter import RateLimiter
@@ -64,5 +65,6 @@ __all__ = [
     "RateLimiter",
     "RateLimiterStats",
     "RedisRateLimitBackend",
+    "TooManyEndpointsError",
     "backend_from_url",
 ]

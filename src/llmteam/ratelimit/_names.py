@@ -10,6 +10,7 @@ matters. States are kept least recently used first. Beyond ``max_states`` names,
 dropped, because it can stop being fresh at any moment and its users may then let go of it. A dropped state that
 something else still references stays reachable through a weak map, so one name can never have two states at
 once. Each insertion examines at most ``_SCAN`` states, so the cost per new name is bounded whatever it holds.
+:func:`make_room` is that rule on its own, for a map that must stay within its bound (the executor's endpoints).
 """
 
 from __future__ import annotations
@@ -72,18 +73,23 @@ class NameCache(Generic[S]):
         if state is None:
             state = create()
             self._live[name] = state
+        if len(states) >= self.max_states:
+            make_room(states, self.max_states - 1)  # a dropped state stays reachable through _live while used
         states[name] = state
-        if len(states) > self.max_states:
-            self._evict()
         return state
 
-    def _evict(self) -> None:
-        states = self._states
-        for _ in range(min(_SCAN, len(states) - 1)):
-            if len(states) <= self.max_states:
-                return
-            name, state = next(iter(states.items()))
-            if not state.users and state.is_fresh():
-                del states[name]  # still reachable through _live while someone uses it
-            else:
-                states.move_to_end(name)
+
+def make_room(states: OrderedDict[str, S], bound: int) -> list[str]:
+    """Drop the least recently used states that nothing uses and that are fresh until at most ``bound`` remain,
+    examining at most ``_SCAN`` of them (the others move to the back); returns the names dropped."""
+    dropped: list[str] = []
+    for _ in range(min(_SCAN, len(states))):
+        if len(states) <= bound:
+            break
+        name, state = next(iter(states.items()))
+        if not state.users and state.is_fresh():
+            del states[name]
+            dropped.append(name)
+        else:
+            states.move_to_end(name)
+    return dropped
