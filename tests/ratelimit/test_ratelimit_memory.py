@@ -12,6 +12,7 @@ from llmteam.ratelimit import (
     CircuitBreakerConfig,
     MemoryRateLimitBackend,
     RateLimitConfig,
+    RateLimitedExecutor,
     RateLimiter,
     RateLimitStrategy,
 )
@@ -151,3 +152,27 @@ def test_eviction_never_changes_a_decision(steps: list[tuple[str, Any]]) -> None
             assert results[:1] == results[1:], f"eviction changed a decision at {op} {arg}"
 
     asyncio.run(scenario())
+
+
+# --- review 2026-11-30, finding 5: a name registered anew with stricter limits is held to them -----------------
+
+
+async def test_re_registering_a_name_with_a_stricter_config_applies_it() -> None:
+    ex = RateLimitedExecutor(backend=MemoryRateLimitBackend())
+    assert (await ex.execute("vendor", lambda: "warm-up")).success  # auto-registered: 10/s, burst 10
+    strict = RateLimitConfig(requests_per_second=1 / 60, requests_per_minute=1, burst_size=1,
+                             strategy=RateLimitStrategy.REJECT, retry_count=0)
+    ex.register("vendor", strict)  # the operator tightens it to one call a minute
+    results = [await ex.execute("vendor", lambda: "called") for _ in range(5)]
+    assert sum(r.success for r in results) == 1  # 5 of 5 before: the old state's limits were kept
+
+
+async def test_limiters_share_a_memory_state_only_when_their_limits_agree() -> None:
+    backend = MemoryRateLimitBackend()
+    loose = RateLimitConfig(burst_size=10, strategy=RateLimitStrategy.FALLBACK)
+    strict = RateLimitConfig(burst_size=1, strategy=RateLimitStrategy.FALLBACK)
+    a, b = RateLimiter("n", loose, backend=backend), RateLimiter("n", loose, backend=backend)
+    assert await a.acquire() and await b.acquire() and a._state is b._state
+    tight = RateLimiter("n", strict, backend=backend)
+    assert await tight.acquire() and not await tight.acquire()  # burst 1 holds whatever the loose ones did
+    assert backend.state_counts()[0] == 2

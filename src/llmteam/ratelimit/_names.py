@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import weakref
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from typing import Any, Generic, Protocol, TypeVar
 
 from llmteam._repr import bounded_repr
@@ -49,20 +49,22 @@ class Evictable(Protocol):
 
 
 S = TypeVar("S", bound=Evictable)
+K = TypeVar("K", bound=Hashable)
 
 
-class NameCache(Generic[S]):
-    """Name -> state, at most ``max_states`` of them plus those that are not fresh (see the module docstring)."""
+class NameCache(Generic[K, S]):
+    """Name (or any key) -> state, at most ``max_states`` of them plus those that are not fresh (see the module
+    docstring)."""
 
     def __init__(self, max_states: int) -> None:
         self.max_states = max_states
-        self._states: OrderedDict[str, S] = OrderedDict()
-        self._live: weakref.WeakValueDictionary[str, S] = weakref.WeakValueDictionary()
+        self._states: OrderedDict[K, S] = OrderedDict()
+        self._live: weakref.WeakValueDictionary[K, S] = weakref.WeakValueDictionary()
 
     def __len__(self) -> int:
         return len(self._states)
 
-    def get(self, name: str, create: Callable[[], S]) -> S:
+    def get(self, name: K, create: Callable[[], S]) -> S:
         """The state of ``name``: the kept one, else the one a live user still holds, else ``create()``."""
         states = self._states
         state = states.get(name)
@@ -79,10 +81,10 @@ class NameCache(Generic[S]):
         return state
 
 
-def make_room(states: OrderedDict[str, S], bound: int) -> list[str]:
+def make_room(states: OrderedDict[K, S], bound: int) -> list[K]:
     """Drop the least recently used states that nothing uses and that are fresh until at most ``bound`` remain,
     examining at most ``_SCAN`` of them (the others move to the back); returns the names dropped."""
-    dropped: list[str] = []
+    dropped: list[K] = []
     for _ in range(min(_SCAN, len(states))):
         if len(states) <= bound:
             break
