@@ -87,3 +87,14 @@ async def test_a_failure_survives_losing_redis_before_the_breaker_records_it(pro
     result = await ex.execute("payments", declined)
     assert not result.success and isinstance(result.error, LookupError) and not result.circuit_open
     await b.aclose()
+
+
+async def test_thousands_of_releases_queued_in_an_outage_do_not_wedge_the_limit(redis_url: str) -> None:
+    # Found while fixing finding 3: the script passed every queued release to one unpack(), which Redis's Lua
+    # refuses beyond ~8000 values, so after a long outage every decision failed, and requeued them all again.
+    b = RedisRateLimitBackend(redis_url, prefix=f"test_{uuid.uuid4().hex[:12]}")
+    lim = RateLimiter("x", RateLimitConfig(strategy=RateLimitStrategy.REJECT), backend=b)
+    lim._state._pending.extend(f"lost:{i}" for i in range(9000))  # type: ignore[attr-defined]
+    assert await lim.acquire()
+    lim.release()
+    await b.aclose()

@@ -29,8 +29,8 @@ local function fmt(x)
   return string.format('%.17g', x)  -- full double precision (Lua's default %.14g would round times)
 end
 
-if #ARGV >= 4 then
-  redis.call('ZREM', KEYS[4], unpack(ARGV, 4))
+for i = 4, #ARGV do  -- one by one: unpack() of more than ~8000 ids (releases queued in an outage) is an error
+  redis.call('ZREM', KEYS[4], ARGV[i])
 end
 local held = redis.call('ZCARD', KEYS[4])
 if held >= cap then  -- only a full permit set can be blocked by leases of crashed processes: expire them
