@@ -146,11 +146,14 @@ class RedisRateLimitBackend(RateLimitBackend):
         head = self._scripts.get(call.script) or await self._load(call.script)
         packed = [b"*%d\r\n" % (call.count + len(args)), head, call.fixed, *map(bulk, args)]
         try:
-            return await self._round_trip(packed, noscript=True)
+            return await self._round_trip(packed)
         except NoScriptError:  # the server restarted or ran SCRIPT FLUSH
             logger.info("Redis at %s lost script %s; loading it again", redact(self.url), call.script)
-            packed[1] = await self._load(call.script)
+        packed[1] = await self._load(call.script)
+        try:
             return await self._round_trip(packed)
+        except NoScriptError as exc:  # gone again at once: a server that keeps no script
+            raise self._refused(exc) from exc
 
     async def command(self, *words: str) -> RedisReply:
         """Run one plain Redis command (``ZREM key id...``) on this backend's connections and timeouts."""
@@ -162,11 +165,11 @@ class RedisRateLimitBackend(RateLimitBackend):
         self._scripts[script] = head
         return head
 
-    async def _round_trip(self, packed: list[bytes], *, noscript: bool = False) -> RedisReply:
+    async def _round_trip(self, packed: list[bytes]) -> RedisReply:
         """Send one packed command and read its reply on a checked-out connection: one round trip, no retry.
 
         An error reply (READONLY after a failover, OOM, a script error, a bad database index) is a
-        :class:`RateLimitBackendError` naming it; ``noscript``: NOSCRIPT is raised as it is (the caller reloads).
+        :class:`RateLimitBackendError` naming it, except NOSCRIPT, raised as it is (:meth:`run_script` reloads).
         """
         from redis.exceptions import NoScriptError, ResponseError
 
@@ -189,7 +192,7 @@ class RedisRateLimitBackend(RateLimitBackend):
             reusable = True
         except ResponseError as exc:  # a complete error reply: the connection is fine
             reusable = True
-            if noscript and isinstance(exc, NoScriptError):
+            if isinstance(exc, NoScriptError):
                 raise
             raise self._refused(exc) from exc
         except _connection_errors() as exc:  # includes the timeouts above
