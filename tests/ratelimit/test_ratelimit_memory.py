@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import tracemalloc
 from typing import Any
 
 from hypothesis import example, given, settings
@@ -176,3 +177,23 @@ async def test_limiters_share_a_memory_state_only_when_their_limits_agree() -> N
     tight = RateLimiter("n", strict, backend=backend)
     assert await tight.acquire() and not await tight.acquire()  # burst 1 holds whatever the loose ones did
     assert backend.state_counts()[0] == 2
+
+
+# --- review 2026-11-30, finding 8: each attacker-chosen name costs little while it is remembered ---------------
+
+
+async def test_a_name_used_once_is_small_while_it_is_remembered() -> None:
+    backend = MemoryRateLimitBackend(max_states=100)
+    config = RateLimitConfig()  # both windows tracked: each name is remembered for an hour
+    limiters = [RateLimiter(f"warm-{i}", config, backend=backend) for i in range(10)]  # interned floats, caches
+    del limiters
+    tracemalloc.start()
+    try:
+        for i in range(2000):  # the attacker's move: one request under each of many names
+            async with RateLimiter(f"user-{i}", config, backend=backend):
+                pass
+        used, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert backend.state_counts()[0] >= 2000  # all kept: each holds an admission inside its hour
+    assert used / 2000 < 4096  # ~9.6 KB a name before (two full rings); ~2 KB now
