@@ -1,7 +1,7 @@
 -- llmteam.ratelimit: one atomic admission decision (contract section 6.2), shared by every process.
 -- Mirrors stores/_memory.py and the bucket rules of _bucket.py (late-waiter credit, untracked slack windows).
 -- KEYS[1] state hash (tk tokens, ts stamp: refill time or, when full, the moment it filled; ml/mt minute ring
---         newest bucket/total, hl/ht hour ring; ex last expiry refresh)
+--         newest bucket/total, hl/ht hour ring; ex last expiry refresh; rx until when KEYS[5] may hold ids)
 -- KEYS[2] minute ring hash (slot -> count)   KEYS[3] hour ring hash   KEYS[4] held permits zset (id -> lease end)
 -- KEYS[5] released zset (id -> lease end): ids released while not held, whose decision may still be on its way
 --         (it timed out or was cancelled client-side); such a decision is refused when it arrives, so it cannot
@@ -54,6 +54,8 @@ if recorded then
     redis.call('ZREMRANGEBYRANK', KEYS[5], 0, extra - 1)  -- the oldest first
   end
   redis.call('EXPIRE', KEYS[5], ttl)
+  redis.call('HSET', KEYS[1], 'rx', fmt(now + lease))  -- until then decisions look there (else they need not)
+  redis.call('EXPIRE', KEYS[1], ttl)
 end
 if permit == '' then
   return '0 0 0 ' .. fmt(now)  -- releases only: nothing decided (the usual four fields, for any reader)
@@ -64,7 +66,7 @@ if held >= cap then  -- only a full permit set can be blocked by leases of crash
   held = redis.call('ZCARD', KEYS[4])
 end
 
-local st = redis.call('HMGET', KEYS[1], 'tk', 'ts', 'ml', 'mt', 'hl', 'ht', 'ex')
+local st = redis.call('HMGET', KEYS[1], 'tk', 'ts', 'ml', 'mt', 'hl', 'ht', 'ex', 'rx')
 local tokens, ts = tonumber(st[1]), tonumber(st[2])
 local fresh = tokens == nil or ts == nil
 if fresh then
@@ -142,8 +144,9 @@ if due then
   limit, floor = cap + credit, 1 - reserve
 end
 local available = math.min(level, limit)
+local rx = tonumber(st[8])
 local admitted = available >= floor and held < cap and (rpm < 0 or mt < rpm) and (rph < 0 or ht < rph)
-  and redis.call('ZREM', KEYS[5], permit) == 0  -- admissible, but its caller gave up and released it: refused
+  and (rx == nil or now >= rx or redis.call('ZREM', KEYS[5], permit) == 0)  -- its caller released it: refused
 -- a key may be new (first admission in a ring bucket, first held permit, new limit), or the last refresh is old:
 -- set every key's expiry then, so idle limits vanish and no key of a used limit ever lacks one
 local ex = tonumber(st[7])
