@@ -62,3 +62,17 @@ def test_arbitrary_text_parses_or_raises_store_url_error(text: str) -> None:
     except StoreURLError:
         return
     assert parsed.scheme in ("memory", "sqlite", "postgresql", "redis")
+
+
+@pytest.mark.parametrize("bad, named", [("redis://127.0.0.1:6379/abc", "'abc' is not a number"),
+                                        ("redis://127.0.0.1:6379/1/2", "'1/2' is not a number"),
+                                        ("redis://:pw@127.0.0.1:notaport/1", "port is not a number")])
+def test_a_redis_url_with_a_bad_database_or_port_is_refused(bad: str, named: str) -> None:
+    with pytest.raises(StoreURLError, match=named) as info:  # redis-py used database 0 for /abc, silently
+        parse_store_url(bad)
+    assert "pw" not in str(info.value)
+
+
+@pytest.mark.parametrize("good", ["redis://h", "redis://h/", "redis://h:6379/15", "rediss://h/0/"])
+def test_redis_urls_with_or_without_a_database_number(good: str) -> None:
+    assert parse_store_url(good).scheme == "redis"

@@ -2,17 +2,22 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from llmteam.ratelimit import (
     CircuitBreakerConfig,
     CircuitOpenError,
+    MemoryRateLimitBackend,
     RateLimitConfig,
     RateLimitedExecutor,
     RateLimitExceeded,
     RateLimitStrategy,
+    TooManyEndpointsError,
 )
 
 FAST = dict(retry_base_delay=0.001, retry_max_delay=0.002)
@@ -149,7 +154,9 @@ def test_license_gate_is_opt_in(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 async def test_auto_registered_endpoints_are_bounded_lru_and_explicit_ones_are_kept() -> None:
-    ex = RateLimitedExecutor(RateLimitConfig(requests_per_second=1000, burst_size=100), max_auto_endpoints=3)
+    # The limits live in the backend, which keeps what matters: the executor may forget any idle endpoint.
+    config = RateLimitConfig(requests_per_second=1000, burst_size=100)
+    ex = RateLimitedExecutor(config, max_auto_endpoints=3, backend=MemoryRateLimitBackend())
     ex.register("explicit")
 
     async def ok() -> int:
@@ -163,6 +170,119 @@ async def test_auto_registered_endpoints_are_bounded_lru_and_explicit_ones_are_k
     assert names - {"explicit"} == {"caller-7", "caller-8", "caller-9"}  # the 3 most recently used
 
 
+# --- review 2026-11-30, finding 1: junk endpoint names cannot make the executor forget a busy endpoint ----------
+
+SLOW = dict(requests_per_second=0.001, requests_per_minute=1000, requests_per_hour=10_000, burst_size=2,
+            strategy=RateLimitStrategy.REJECT, retry_count=0)  # no token comes back while a test runs
+
+
+async def test_cycling_junk_names_never_resets_a_busy_endpoint() -> None:
+    ex = RateLimitedExecutor(RateLimitConfig(**SLOW), max_auto_endpoints=5)  # type: ignore[arg-type]
+    admitted = 0
+    for round_ in range(5):
+        for _ in range(3):  # a bucket of 2: the third call of a round, and every later one, must be refused
+            admitted += (await ex.execute("paid-api", lambda: "called")).success
+        for i in range(20):  # attacker-chosen endpoint names
+            junk = await ex.execute(f"junk-{round_}-{i}", lambda: "called")
+            if not junk.success:  # every kept endpoint still matters: the new name is refused, none forgotten
+                assert junk.rate_limited and isinstance(junk.error, TooManyEndpointsError)
+                assert "max_auto_endpoints=5" in str(junk.error)
+    assert admitted == 2  # was 10: each flood of names evicted paid-api and its fresh bucket admitted 2 more
+    ex.register("mine")  # registered endpoints are never refused
+    assert (await ex.execute("mine", lambda: "called")).success
+
+
+async def test_idle_endpoints_make_room_for_new_names() -> None:
+    # a token every microsecond and windows the bucket keeps (untracked): an endpoint is idle again at once
+    quick = RateLimitConfig(requests_per_second=1e6, requests_per_minute=1e9, requests_per_hour=1e12, burst_size=1)
+    ex = RateLimitedExecutor(quick, max_auto_endpoints=3)
+    for i in range(50):
+        assert (await ex.execute(f"caller-{i}", lambda: "called")).success
+    assert len(ex.get_stats()) == 3
+
+
+async def test_an_endpoint_in_use_is_never_forgotten() -> None:
+    # idle-looking (its bucket refilled at once) but still running: forgetting it would give its name two limits
+    quick = RateLimitConfig(requests_per_second=1e6, requests_per_minute=1e9, requests_per_hour=1e12, burst_size=1,
+                            retry_count=1, retry_base_delay=60.0, retry_max_delay=60.0)
+    ex = RateLimitedExecutor(quick, max_auto_endpoints=1)
+    failed = asyncio.Event()
+
+    async def flaky() -> str:
+        failed.set()
+        raise ConnectionError("retry me")
+
+    running = asyncio.create_task(ex.execute("x", flaky))  # fails, then sleeps before its retry
+    await failed.wait()
+    other = await ex.execute("y", lambda: "called")
+    assert isinstance(other.error, TooManyEndpointsError) and "x" in ex.get_stats()
+    running.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await running
+    assert (await ex.execute("y", lambda: "called")).success  # no longer in use: it made room
+
+
+endpoint_names = st.lists(st.sampled_from("abcdef"), max_size=40)
+
+
+@settings(max_examples=100, deadline=None)
+@given(calls=endpoint_names)
+def test_a_bounded_executor_never_admits_what_an_unbounded_one_refuses(calls: list[str]) -> None:
+    """With at most 2 endpoints kept, any sequence of names admits a subset of what keeping them all admits."""
+
+    async def scenario() -> None:
+        bounded = RateLimitedExecutor(RateLimitConfig(**SLOW), max_auto_endpoints=2)  # type: ignore[arg-type]
+        unbounded = RateLimitedExecutor(RateLimitConfig(**SLOW), max_auto_endpoints=10**6)  # type: ignore[arg-type]
+        admitted = {name: 0 for name in calls}
+        for name in calls:
+            kept = (await bounded.execute(name, lambda: "called")).success
+            assert kept <= (await unbounded.execute(name, lambda: "called")).success
+            admitted[name] += kept
+        assert all(count <= 2 for count in admitted.values())  # burst 2, no refill: never more, whatever the order
+
+    asyncio.run(scenario())
+
+
 def test_max_auto_endpoints_must_be_positive() -> None:
     with pytest.raises(ValueError, match="max_auto_endpoints=0"):
         RateLimitedExecutor(max_auto_endpoints=0)
+
+
+async def _until(condition: Callable[[], bool]) -> None:
+    """Yield to the loop (and worker threads) until ``condition()`` holds; the test's timeout bounds it."""
+    while not condition():
+        await asyncio.sleep(0.001)
+
+
+async def test_a_cancelled_blocking_call_keeps_its_permit_until_its_thread_returns() -> None:
+    # review 2026-11-30, finding 2: the caller gives up (client timeout) but the worker thread still calls the
+    # endpoint; the permit was released at once, so 6 calls were in flight with burst_size=2.
+    ex = RateLimitedExecutor(
+        RateLimitConfig(requests_per_second=1000, burst_size=2, strategy=RateLimitStrategy.REJECT, retry_count=0)
+    )
+    gate = threading.Event()
+    lock = threading.Lock()
+    running = {"now": 0, "peak": 0}
+
+    def call_endpoint() -> str:  # a blocking SDK call
+        with lock:
+            running["now"] += 1
+            running["peak"] = max(running["peak"], running["now"])
+        gate.wait(30)
+        with lock:
+            running["now"] -= 1
+        return "ok"
+
+    try:
+        for started in (1, 2):
+            task = asyncio.create_task(ex.execute("vendor", call_endpoint))
+            await _until(lambda: running["now"] == started)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+        refused = await ex.execute("vendor", call_endpoint)  # both permits are still held by the threads
+        assert refused.rate_limited and running["peak"] == 2
+    finally:
+        gate.set()
+    await _until(lambda: ex._endpoints["vendor"].limiter.held_permits == 0)  # released when the threads return
+    assert (await ex.execute("vendor", call_endpoint)).value == "ok"

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import tracemalloc
 from typing import Any
 
 from hypothesis import example, given, settings
@@ -12,6 +13,7 @@ from llmteam.ratelimit import (
     CircuitBreakerConfig,
     MemoryRateLimitBackend,
     RateLimitConfig,
+    RateLimitedExecutor,
     RateLimiter,
     RateLimitStrategy,
 )
@@ -151,3 +153,47 @@ def test_eviction_never_changes_a_decision(steps: list[tuple[str, Any]]) -> None
             assert results[:1] == results[1:], f"eviction changed a decision at {op} {arg}"
 
     asyncio.run(scenario())
+
+
+# --- review 2026-11-30, finding 5: a name registered anew with stricter limits is held to them -----------------
+
+
+async def test_re_registering_a_name_with_a_stricter_config_applies_it() -> None:
+    ex = RateLimitedExecutor(backend=MemoryRateLimitBackend())
+    assert (await ex.execute("vendor", lambda: "warm-up")).success  # auto-registered: 10/s, burst 10
+    strict = RateLimitConfig(requests_per_second=1 / 60, requests_per_minute=1, burst_size=1,
+                             strategy=RateLimitStrategy.REJECT, retry_count=0)
+    ex.register("vendor", strict)  # the operator tightens it to one call a minute
+    results = [await ex.execute("vendor", lambda: "called") for _ in range(5)]
+    assert sum(r.success for r in results) == 1  # 5 of 5 before: the old state's limits were kept
+
+
+async def test_limiters_share_a_memory_state_only_when_their_limits_agree() -> None:
+    backend = MemoryRateLimitBackend()
+    loose = RateLimitConfig(burst_size=10, strategy=RateLimitStrategy.FALLBACK)
+    strict = RateLimitConfig(burst_size=1, strategy=RateLimitStrategy.FALLBACK)
+    a, b = RateLimiter("n", loose, backend=backend), RateLimiter("n", loose, backend=backend)
+    assert await a.acquire() and await b.acquire() and a._state is b._state
+    tight = RateLimiter("n", strict, backend=backend)
+    assert await tight.acquire() and not await tight.acquire()  # burst 1 holds whatever the loose ones did
+    assert backend.state_counts()[0] == 2
+
+
+# --- review 2026-11-30, finding 8: each attacker-chosen name costs little while it is remembered ---------------
+
+
+async def test_a_name_used_once_is_small_while_it_is_remembered() -> None:
+    backend = MemoryRateLimitBackend(max_states=100)
+    config = RateLimitConfig()  # both windows tracked: each name is remembered for an hour
+    limiters = [RateLimiter(f"warm-{i}", config, backend=backend) for i in range(10)]  # interned floats, caches
+    del limiters
+    tracemalloc.start()
+    try:
+        for i in range(2000):  # the attacker's move: one request under each of many names
+            async with RateLimiter(f"user-{i}", config, backend=backend):
+                pass
+        used, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert backend.state_counts()[0] >= 2000  # all kept: each holds an admission inside its hour
+    assert used / 2000 < 4096  # ~9.6 KB a name before (two full rings); ~2 KB now

@@ -9,10 +9,8 @@ import sys
 import textwrap
 import time
 import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 
@@ -28,6 +26,8 @@ from llmteam.ratelimit import (
     backend_from_url,
 )
 from llmteam.ratelimit.stores._redis_wire import redact
+
+from ._redis_hops import Proxy
 
 pytestmark = pytest.mark.redis
 DEAD_URL = "redis://:s3cret@127.0.0.1:1/0"  # nothing listens on port 1: connection refused at once
@@ -76,50 +76,6 @@ async def test_noscript_is_handled(redis_url: str, redis_client: Any) -> None:
     await redis_client.script_flush()
     assert await lim.acquire()
     await b.aclose()
-
-
-class Proxy:
-    """A TCP relay to Redis that the test can cut, to simulate a lost connection."""
-
-    def __init__(self, target: str) -> None:
-        parts = urlsplit(target)
-        self.host, self.port, self.db = parts.hostname or "127.0.0.1", parts.port or 6379, parts.path
-        self.writers: list[asyncio.StreamWriter] = []
-
-    async def start(self) -> str:
-        self.server = await asyncio.start_server(self.handle, "127.0.0.1", 0)
-        port = self.server.sockets[0].getsockname()[1]
-        return f"redis://127.0.0.1:{port}{self.db}"
-
-    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        up_reader, up_writer = await asyncio.open_connection(self.host, self.port)
-        self.writers += [writer, up_writer]
-
-        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
-            try:
-                while data := await src.read(65536):
-                    dst.write(data)
-                    await dst.drain()
-            except (ConnectionError, OSError):
-                pass
-            finally:
-                dst.close()
-
-        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
-
-    async def cut(self) -> None:
-        self.server.close()
-        for w in self.writers:
-            w.close()
-        await asyncio.sleep(0.05)
-
-
-@pytest.fixture
-async def proxy_url(redis_url: str) -> AsyncIterator[tuple[Proxy, str]]:
-    proxy = Proxy(redis_url)
-    url = await proxy.start()
-    yield proxy, url
-    await proxy.cut()
 
 
 async def test_lost_connection_fails_closed(proxy_url: tuple[Proxy, str]) -> None:

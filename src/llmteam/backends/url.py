@@ -88,6 +88,24 @@ def parse_store_url(url: str, *, allowed: tuple[str, ...] = SCHEMES) -> StoreURL
         return StoreURL("sqlite", text, path=path if path == ":memory:" else str(Path(path)), synchronous=sync)
     if not parts.hostname and not parts.path.strip("/") and scheme == "postgresql":
         raise StoreURLError(f"store URL {url!r} names no PostgreSQL server; {_HELP}")
+    if scheme == "redis":
+        _check_redis(url, text)
     if scheme == "postgresql" and parts.scheme.lower() == "postgres":
         text = "postgresql" + text[len("postgres") :]
     return StoreURL(scheme, text)
+
+
+def _check_redis(url: str, text: str) -> None:
+    """Refuse a Redis URL whose port or database is not a number (redis-py would quietly use database 0)."""
+    parts = urlsplit(text)
+    shown = StoreURL("redis", text).redacted
+    try:
+        parts.port  # noqa: B018 - reading it validates it
+    except ValueError:
+        raise StoreURLError(f"store URL {shown!r}: the port is not a number in 0-65535; {_HELP}") from None
+    db = parts.path.strip("/")
+    if db and not (db.isascii() and db.isdigit()):
+        raise StoreURLError(
+            f"store URL {shown!r}: the database {db!r} is not a number; name it by its index, as in "
+            "redis://host:6379/0"
+        )

@@ -26,7 +26,15 @@ closed) unless the backend was built with ``fallback_to_local=True``.
 from ._backend import Decision, LimiterState, RateLimitBackend
 from ._circuit import CircuitBreaker
 from ._config import CircuitBreakerConfig, CircuitState, RateLimitConfig, RateLimitStrategy
-from ._errors import CircuitOpenError, QueueFullError, RateLimitBackendError, RateLimitError, RateLimitExceeded
+from ._errors import (
+    CircuitOpenError,
+    QueueFullError,
+    RateLimitBackendError,
+    RateLimitConfigError,
+    RateLimitError,
+    RateLimitExceeded,
+    TooManyEndpointsError,
+)
 from ._executor import EndpointStats, ExecutionResult, RateLimitedExecutor
 from ._limiter import RateLimiter
 from ._registry import backend_from_url
@@ -49,6 +57,7 @@ __all__ = [
     "RateLimitBackend",
     "RateLimitBackendError",
     "RateLimitConfig",
+    "RateLimitConfigError",
     "RateLimitError",
     "RateLimitExceeded",
     "RateLimitStrategy",
@@ -56,5 +65,6 @@ __all__ = [
     "RateLimiter",
     "RateLimiterStats",
     "RedisRateLimitBackend",
+    "TooManyEndpointsError",
     "backend_from_url",
 ]

@@ -12,6 +12,7 @@ from ._backend import Clock, RateLimitBackend
 from ._circuit_core import CircuitSnapshot, CircuitStore, MemoryCircuitStore, Outcome, allow, failure, force, success
 from ._config import CircuitBreakerConfig, CircuitState
 from ._errors import CircuitOpenError
+from ._names import check_name
 from ._registry import resolve_backend
 from ._stats import CircuitBreakerStats
 
@@ -62,8 +63,7 @@ class CircuitBreaker:
         backend: RateLimitBackend | str | None = None,
         clock: Clock | None = None,
     ) -> None:
-        if not isinstance(name, str) or not name:
-            raise ValueError(f"CircuitBreaker name={name!r} must be a non-empty string")
+        check_name("CircuitBreaker name", name)
         if not isinstance(config, CircuitBreakerConfig):
             raise TypeError(f"CircuitBreaker config={config!r} must be a CircuitBreakerConfig")
         config.validate()

@@ -9,6 +9,10 @@ from datetime import timedelta
 from enum import Enum
 from typing import Any
 
+from llmteam._repr import bounded_repr
+
+from ._errors import RateLimitConfigError
+
 
 class RateLimitStrategy(Enum):
     """What ``RateLimiter.acquire`` does when a request is not admissible right now."""
@@ -27,20 +31,28 @@ class CircuitState(Enum):
     HALF_OPEN = "half_open"
 
 
-def _number(owner: str, name: str, value: Any, *, positive: bool) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ValueError(f"{owner}.{name}={value!r} must be a finite number")
-    if positive and value <= 0:
-        raise ValueError(f"{owner}.{name}={value!r} must be > 0")
-    if not positive and value < 0:
-        raise ValueError(f"{owner}.{name}={value!r} must be >= 0")
+# Safe ranges: every value stays a finite float after arithmetic (no overflow, no inf interval), fits Redis's
+# integer arguments, and converts to a timedelta.
+MIN_RATE, MAX_RATE = 1e-6, 1e9  # requests per second: one per ~11.6 days .. a billion
+MAX_WINDOW_LIMIT = 1e15  # requests per minute / hour (exact integers as doubles)
+MAX_COUNT = 10**9  # burst, queue, retries, breaker counts and other integer settings
+MAX_SECONDS = 1e9  # waits, delays and timeouts (~31 years)
 
 
-def _integer(owner: str, name: str, value: Any, *, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"{owner}.{name}={value!r} must be an int")
-    if value < minimum:
-        raise ValueError(f"{owner}.{name}={value!r} must be >= {minimum}")
+def check_number(owner: str, name: str, value: Any, low: float, high: float, *, above: bool = False) -> None:
+    """Raise :class:`RateLimitConfigError` unless ``value`` is a number in ``[low, high]`` (``above``: low excluded)."""
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if number and (value > low if above else value >= low) and value <= high:  # NaN and inf fail here
+        return
+    interval = f"{'(' if above else '['}{low:g}, {high:g}]"
+    raise RateLimitConfigError(f"{owner}.{name}={bounded_repr(value)} must be a finite number in {interval}")
+
+
+def check_integer(owner: str, name: str, value: Any, low: int, high: int = MAX_COUNT) -> None:
+    """Raise :class:`RateLimitConfigError` unless ``value`` is an int (not a bool) in ``[low, high]``."""
+    if isinstance(value, int) and not isinstance(value, bool) and low <= value <= high:
+        return
+    raise RateLimitConfigError(f"{owner}.{name}={bounded_repr(value)} must be an int in [{low}, {high:_}]")
 
 
 @dataclass
@@ -65,23 +77,29 @@ class RateLimitConfig:
         self.validate()
 
     def validate(self) -> None:
-        """Raise ``ValueError`` naming the first bad field and value (also call after mutating a config)."""
+        """Raise :class:`RateLimitConfigError` (a ``ValueError``) naming the first bad field, its value and the
+        allowed range (also call after mutating a config)."""
         owner = "RateLimitConfig"
-        for name in ("requests_per_second", "requests_per_minute", "requests_per_hour"):
-            _number(owner, name, getattr(self, name), positive=True)
+        check_number(owner, "requests_per_second", self.requests_per_second, MIN_RATE, MAX_RATE)
+        for name in ("requests_per_minute", "requests_per_hour"):
+            check_number(owner, name, getattr(self, name), 0.0, MAX_WINDOW_LIMIT, above=True)
         for name in ("max_wait_seconds", "retry_base_delay", "retry_max_delay"):
-            _number(owner, name, getattr(self, name), positive=False)
+            check_number(owner, name, getattr(self, name), 0.0, MAX_SECONDS)
         # burst_size=0 is allowed: the contract defines it as "nothing is ever admissible".
         for name in ("burst_size", "queue_size", "retry_count"):
-            _integer(owner, name, getattr(self, name), minimum=0)
+            check_integer(owner, name, getattr(self, name), 0)
         if not isinstance(self.strategy, RateLimitStrategy):
             try:
                 self.strategy = RateLimitStrategy(self.strategy)
             except ValueError:
                 allowed = ", ".join(s.value for s in RateLimitStrategy)
-                raise ValueError(f"{owner}.strategy={self.strategy!r} must be one of {allowed}") from None
+                raise RateLimitConfigError(
+                    f"{owner}.strategy={bounded_repr(self.strategy)} must be one of {allowed}"
+                ) from None
         if self.fallback_handler is not None and not callable(self.fallback_handler):
-            raise ValueError(f"{owner}.fallback_handler={self.fallback_handler!r} must be callable or None")
+            raise RateLimitConfigError(
+                f"{owner}.fallback_handler={bounded_repr(self.fallback_handler)} must be callable or None"
+            )
 
     def get_min_interval(self) -> float:
         """The steady-state interval between admissions: ``1 / requests_per_second``."""
@@ -113,19 +131,18 @@ class CircuitBreakerConfig:
         self.validate()
 
     def validate(self) -> None:
-        """Raise ``ValueError`` naming the first bad field and value."""
+        """Raise :class:`RateLimitConfigError` (a ``ValueError``) naming the first bad field, its value and the
+        allowed range."""
         owner = "CircuitBreakerConfig"
         for name in ("failure_threshold", "sample_size", "half_open_max_requests", "success_threshold"):
-            _integer(owner, name, getattr(self, name), minimum=1)
-        rate = self.failure_rate_threshold
-        _number(owner, "failure_rate_threshold", rate, positive=True)
-        if rate > 1:
-            raise ValueError(f"{owner}.failure_rate_threshold={rate!r} must be in (0, 1]")
-        if isinstance(self.open_timeout, (int, float)) and not isinstance(self.open_timeout, bool):
-            _number(owner, "open_timeout", self.open_timeout, positive=False)
-            self.open_timeout = timedelta(seconds=self.open_timeout)
-        if not isinstance(self.open_timeout, timedelta) or self.open_timeout < timedelta(0):
-            raise ValueError(f"{owner}.open_timeout={self.open_timeout!r} must be a non-negative timedelta")
+            check_integer(owner, name, getattr(self, name), 1)
+        check_number(owner, "failure_rate_threshold", self.failure_rate_threshold, 0.0, 1.0, above=True)
+        timeout = self.open_timeout
+        if isinstance(timeout, timedelta):
+            check_number(owner, "open_timeout (seconds)", timeout.total_seconds(), 0.0, MAX_SECONDS)
+        else:
+            check_number(owner, "open_timeout (a timedelta or seconds)", timeout, 0.0, MAX_SECONDS)
+            self.open_timeout = timedelta(seconds=timeout)
 
     def should_open(self, failures: int, total: int) -> bool:
         """True on ``failure_threshold`` failures, or on ``sample_size`` results at the failure-rate threshold."""

@@ -29,6 +29,20 @@ class CircuitOpenError(RateLimitError):
         super().__init__(f"circuit {name!r} is open{hint}")
 
 
+class TooManyEndpointsError(RateLimitExceeded):
+    """A ``RateLimitedExecutor`` already keeps ``max_auto_endpoints`` auto-registered endpoints, each still holding
+    limiter state that matters, so a new name is refused rather than one of them forgotten (fail closed)."""
+
+    def __init__(self, name: str, max_auto_endpoints: int) -> None:
+        super().__init__(name)
+        self.max_auto_endpoints = max_auto_endpoints
+        self.args = (
+            f"endpoint {name!r} refused: the executor already keeps max_auto_endpoints={max_auto_endpoints} "
+            "auto-registered endpoints and each still holds a permit or recent admissions; register() the names "
+            "you call (they are never refused), raise max_auto_endpoints, or retry once some are idle",
+        )
+
+
 class QueueFullError(RateLimitError):
     """A QUEUE-strategy limiter already has ``queue_size`` callers waiting."""
 
@@ -40,6 +54,10 @@ class QueueFullError(RateLimitError):
             f"rate limit {name!r}: {queue_size} callers already waiting (queue_size={queue_size}); "
             "retry later or raise queue_size"
         )
+
+
+class RateLimitConfigError(RateLimitError, ValueError):
+    """A configuration value (a limit, a timeout, a name) outside what the limiter can honour; names the field."""
 
 
 class RateLimitBackendError(RateLimitError):

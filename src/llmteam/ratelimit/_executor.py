@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import functools
 import inspect
+import logging
 import time
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -14,11 +18,14 @@ from llmteam.licensing import LicenseTier, check_builtin_gate
 
 from ._backend import RateLimitBackend
 from ._circuit import CircuitBreaker
-from ._config import CircuitBreakerConfig, RateLimitConfig, RateLimitStrategy
-from ._errors import CircuitOpenError, RateLimitError
+from ._config import CircuitBreakerConfig, RateLimitConfig, RateLimitStrategy, check_integer
+from ._errors import RateLimitError, TooManyEndpointsError
 from ._limiter import RateLimiter
+from ._names import make_room
 from ._registry import resolve_backend
 from ._stats import CircuitBreakerStats, RateLimiterStats
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -48,19 +55,34 @@ class EndpointStats:
     total_retries: int = 0
 
 
-@dataclass
+@dataclass(eq=False)
 class _Endpoint:
     limiter: RateLimiter
     breaker: CircuitBreaker | None
     stats: EndpointStats
+    users: weakref.WeakSet[object] = field(default_factory=weakref.WeakSet)  # the execute() calls running on it
+
+    def is_fresh(self) -> bool:
+        """True when forgetting this endpoint changes no decision: its limit lives in a backend that keeps it, or
+        its private state would decide like a new one (no permit held, bucket full, windows empty)."""
+        local = self.limiter._local
+        return self.limiter.backend is not None or local is None or local.is_fresh()
+
+
+class _Call:
+    """Marks one running ``execute()`` in its endpoint's ``users`` (weakly: an abandoned call lets go)."""
+
+    __slots__ = ("__weakref__",)
 
 
 class RateLimitedExecutor:
     """Runs callables per named endpoint under rate limits, circuit breakers and retries with backoff.
 
     ``backend`` (keyword-only) is handed to every limiter and breaker it creates (e.g. a shared Redis backend).
-    Endpoints that ``execute`` registers on its own are kept for the ``max_auto_endpoints`` most recently used
-    names, so callers choosing many names cannot grow it without bound; ``register`` ed endpoints always stay.
+    Endpoints that ``execute`` registers on its own are at most ``max_auto_endpoints``, so callers choosing many
+    names cannot grow it without bound: an idle one whose forgetting changes no decision makes room, least
+    recently used first; when none does, a new name is refused (:class:`TooManyEndpointsError`) rather than a busy
+    endpoint's limit reset. ``register`` ed endpoints always stay and are never refused.
     """
 
     def __init__(
@@ -72,8 +94,7 @@ class RateLimitedExecutor:
         max_auto_endpoints: int = 10_000,
     ) -> None:
         check_builtin_gate("RateLimitedExecutor", LicenseTier.PROFESSIONAL)
-        if isinstance(max_auto_endpoints, bool) or not isinstance(max_auto_endpoints, int) or max_auto_endpoints < 1:
-            raise ValueError(f"max_auto_endpoints={max_auto_endpoints!r} must be an integer >= 1")
+        check_integer("RateLimitedExecutor", "max_auto_endpoints", max_auto_endpoints, 1)
         if default_config is not None and not isinstance(default_config, RateLimitConfig):
             raise TypeError(f"default_config={default_config!r} must be a RateLimitConfig or None")
         self.default_config = default_config or RateLimitConfig()
@@ -81,7 +102,7 @@ class RateLimitedExecutor:
         self.backend = resolve_backend(backend)
         self._endpoints: dict[str, _Endpoint] = {}
         self.max_auto_endpoints = max_auto_endpoints
-        self._auto: OrderedDict[str, None] = OrderedDict()  # auto-registered names, least recently used first
+        self._auto: OrderedDict[str, _Endpoint] = OrderedDict()  # auto-registered ones, least recently used first
 
     def register(
         self,
@@ -102,23 +123,33 @@ class RateLimitedExecutor:
 
     def _endpoint(self, name: str) -> _Endpoint:
         endpoint = self._endpoints.get(name)
+        auto = self._auto
         if endpoint is None:
+            if len(auto) >= self.max_auto_endpoints:
+                for gone in make_room(auto, self.max_auto_endpoints - 1):
+                    del self._endpoints[gone]
+                if len(auto) >= self.max_auto_endpoints:  # every one still matters: refuse, never forget one
+                    raise TooManyEndpointsError(name, self.max_auto_endpoints)
             self.register(name)
-            self._auto[name] = None
-            while len(self._auto) > self.max_auto_endpoints:
-                evicted, _ = self._auto.popitem(last=False)
-                self._endpoints.pop(evicted, None)
-            endpoint = self._endpoints[name]
-        elif name in self._auto:
-            self._auto.move_to_end(name)
+            endpoint = auto[name] = self._endpoints[name]
+        elif name in auto:
+            auto.move_to_end(name)
         return endpoint
 
     async def execute(self, name: str, func: Callable[..., Any], *args: Any, **kwargs: Any) -> ExecutionResult:
         """Call ``func`` for endpoint ``name`` (auto-registered if new) under its limits; never raises for it."""
-        endpoint = self._endpoint(name)
+        try:
+            endpoint = self._endpoint(name)
+        except TooManyEndpointsError as exc:
+            return await self._refused(self.default_config, exc, 1, time.monotonic())
         stats = endpoint.stats
         stats.total_executions += 1
-        result = await self._run(endpoint, func, args, kwargs)
+        call = _Call()
+        endpoint.users.add(call)  # in use: never forgotten while it runs
+        try:
+            result = await self._run(endpoint, func, args, kwargs)
+        finally:
+            endpoint.users.discard(call)
         stats.total_retries += result.attempts - 1
         if result.used_fallback:
             stats.fallback_executions += 1
@@ -133,7 +164,6 @@ class RateLimitedExecutor:
     ) -> ExecutionResult:
         limiter, breaker = endpoint.limiter, endpoint.breaker
         config = limiter.config
-        fallback = config.strategy is RateLimitStrategy.FALLBACK
         start = time.monotonic()
         attempts = config.retry_count + 1
         last_error: Exception | None = None
@@ -141,47 +171,57 @@ class RateLimitedExecutor:
             if breaker is not None:
                 try:
                     await breaker.allow_request()
-                except CircuitOpenError as exc:
-                    if fallback:
-                        return await self._fallback(config, n, start)
-                    return ExecutionResult(False, error=exc, attempts=n, circuit_open=True, total_time_ms=_ms(start))
+                except RateLimitError as exc:  # open, or its shared state unreachable: refused (fail closed)
+                    return await self._refused(config, exc, n, start, circuit=True)
             try:
                 admitted = await limiter.acquire()
             except RateLimitError as exc:  # RateLimitExceeded, QueueFullError, backend unreachable
-                if fallback:
-                    return await self._fallback(config, n, start)
-                return ExecutionResult(False, error=exc, attempts=n, rate_limited=True, total_time_ms=_ms(start))
+                return await self._refused(config, exc, n, start)
             if not admitted:
                 return await self._fallback(config, n, start)
+            permit = _Permit(limiter)
             try:
-                value = await self._call(func, args, kwargs)
+                value = await self._call(func, args, kwargs, permit)
             except Exception as exc:
-                limiter.release()
+                permit.release()
                 last_error = exc
                 if breaker is not None:
-                    await breaker.record_failure()
+                    await _record(breaker, succeeded=False)
                 if n < attempts:
                     await asyncio.sleep(config.get_retry_delay(n - 1))
                 continue
             except BaseException:
-                limiter.release()
+                permit.release()  # cancelled while a worker thread still calls the endpoint: when that returns
                 raise
-            limiter.release()
+            permit.release()
             if breaker is not None:
-                await breaker.record_success()
+                await _record(breaker, succeeded=True)
             return ExecutionResult(True, value=value, attempts=n, total_time_ms=_ms(start))
         return ExecutionResult(False, error=last_error, attempts=attempts, total_time_ms=_ms(start))
 
-    async def _call(self, func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    async def _call(
+        self, func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], permit: _Permit
+    ) -> Any:
         if inspect.iscoroutinefunction(func):
             return await func(*args, **kwargs)
         if self.run_sync_in_thread:
-            result = await asyncio.to_thread(func, *args, **kwargs)
+            result = await _in_thread(func, args, kwargs, permit)
         else:
             result = func(*args, **kwargs)
         if inspect.isawaitable(result):
             result = await result
         return result
+
+    async def _refused(
+        self, config: RateLimitConfig, exc: RateLimitError, attempts: int, start: float, *, circuit: bool = False
+    ) -> ExecutionResult:
+        """A refused attempt: the fallback under FALLBACK, else a failed result saying which guard refused it."""
+        if config.strategy is RateLimitStrategy.FALLBACK:
+            return await self._fallback(config, attempts, start)
+        return ExecutionResult(
+            False, error=exc, attempts=attempts, rate_limited=not circuit, circuit_open=circuit,
+            total_time_ms=_ms(start),
+        )
 
     async def _fallback(self, config: RateLimitConfig, attempts: int, start: float) -> ExecutionResult:
         try:
@@ -245,6 +285,56 @@ class RateLimitedExecutor:
                 "rate_limited": limited,
             }
         return status
+
+
+class _Permit:
+    """The permit of one attempt, released exactly once: now, or when the worker thread still running the call
+    returns (a thread cannot be cancelled, and until it returns it is calling the endpoint)."""
+
+    __slots__ = ("_held", "_limiter", "_pending")
+
+    def __init__(self, limiter: RateLimiter) -> None:
+        self._limiter = limiter
+        self._held = True
+        self._pending: asyncio.Future[Any] | None = None  # the thread's future, while the permit waits for it
+
+    def release(self) -> None:
+        if self._held and self._pending is None:
+            self._held = False
+            self._limiter.release()
+
+    def release_when_done(self, thread: asyncio.Future[Any]) -> None:
+        self._pending = thread
+        thread.add_done_callback(self._thread_done)
+
+    def _thread_done(self, thread: asyncio.Future[Any]) -> None:
+        if not thread.cancelled():
+            thread.exception()  # nobody awaits it any more: mark its error (if any) as seen
+        self._pending = None
+        self.release()
+
+
+async def _in_thread(func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], permit: _Permit) -> Any:
+    """``asyncio.to_thread(func, ...)``, except that a cancelled caller leaves ``permit`` held until the thread
+    returns; the cancellation itself goes on at once."""
+    call = functools.partial(contextvars.copy_context().run, func, *args, **kwargs)
+    thread = asyncio.get_running_loop().run_in_executor(None, call)
+    try:
+        return await asyncio.shield(thread)
+    except asyncio.CancelledError:
+        permit.release_when_done(thread)
+        raise
+
+
+async def _record(breaker: CircuitBreaker, *, succeeded: bool) -> None:
+    """Report a call's result to its breaker; if the breaker's state cannot be reached, log it and go on: the
+    call has happened, and its result (or its retry) must not be lost to the bookkeeping."""
+    outcome = "success" if succeeded else "failure"
+    try:
+        await (breaker.record_success() if succeeded else breaker.record_failure())
+    except RateLimitError:
+        logger.warning("circuit breaker %r could not record a %s; the call's outcome stands", breaker.name, outcome,
+                       exc_info=True)
 
 
 def _ms(start: float) -> int:

@@ -14,6 +14,7 @@ from ._backend import Clock, Decision, LimiterState, RateLimitBackend
 from ._bucket import reservation
 from ._config import RateLimitConfig, RateLimitStrategy
 from ._errors import QueueFullError, RateLimitError, RateLimitExceeded
+from ._names import check_name
 from ._registry import resolve_backend
 from ._stats import RateLimiterStats
 from .stores._memory import MemoryLimiterState
@@ -54,8 +55,7 @@ class RateLimiter:
         backend: RateLimitBackend | str | None = None,
         clock: Clock | None = None,
     ) -> None:
-        if not isinstance(name, str) or not name:
-            raise ValueError(f"RateLimiter name={name!r} must be a non-empty string")
+        check_name("RateLimiter name", name)
         if not isinstance(config, RateLimitConfig):
             raise TypeError(f"RateLimiter config={config!r} must be a RateLimitConfig")
         config.validate()

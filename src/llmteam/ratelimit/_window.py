@@ -4,7 +4,8 @@ A window of ``span`` seconds is cut into buckets of ``width`` seconds; the ring 
 one more than needed to cover any trailing window plus one of margin against floating-point rounding at bucket
 edges. The total therefore counts every event in the trailing window (and possibly some up to two buckets
 older): a limiter that admits only while ``total < limit`` never admits more than ``limit`` in any trailing
-window, and refuses at most ``2 * width`` seconds' worth early. Memory is fixed by the geometry, not by traffic.
+window, and refuses at most ``2 * width`` seconds' worth early. Memory is bounded by the geometry, never by
+traffic, and a window holds only the buckets that still count an event (one counter for a limit used once).
 """
 
 from __future__ import annotations
@@ -23,15 +24,21 @@ def ring_size(width: float, span: float) -> int:
 
 
 class BucketWindow:
-    """Counts events per bucket over a trailing span; ``total`` over-approximates the trailing count."""
+    """Counts events per bucket over a trailing span; ``total`` over-approximates the trailing count.
 
-    __slots__ = ("counts", "last", "scale", "size", "total", "width")
+    Only the buckets from the oldest one still counting an event to the newest one with an event are stored (a
+    list, oldest first, from bucket ``first``): a window with one event keeps one counter, a busy one at most
+    ``size``, so a limit used once costs a few dozen bytes for the hour it is remembered, not a full ring.
+    """
+
+    __slots__ = ("counts", "first", "last", "scale", "size", "total", "width")
 
     def __init__(self, width: float, span: float) -> None:
         self.width = width
         self.scale = 1.0 / width
         self.size = ring_size(width, span)
-        self.counts = [0] * self.size
+        self.counts: list[int] = []  # events of buckets first, first + 1, ... (empty: no event in the ring)
+        self.first = 0  # id of the bucket counts[0] holds
         self.last = -1  # id of the newest bucket the ring holds
         self.total = 0
 
@@ -46,32 +53,43 @@ class BucketWindow:
 
     def advance(self, bucket: int) -> None:
         """Drop buckets older than the ring so that ``bucket`` is the newest; never moves backwards."""
-        last = self.last
-        if bucket <= last:
+        if bucket <= self.last:
             return
-        counts, size = self.counts, self.size
-        if bucket - last >= size:
-            for i in range(size):
-                counts[i] = 0
-            self.total = 0
-        else:
-            total = self.total
-            for k in range(last + 1, bucket + 1):
-                i = k % size
-                total -= counts[i]
-                counts[i] = 0
-            self.total = total
         self.last = bucket
+        counts = self.counts
+        drop = bucket - self.size + 1 - self.first  # buckets before bucket - size + 1 leave the ring
+        if drop <= 0 or not counts:
+            return
+        if drop >= len(counts):
+            counts.clear()
+            self.total = 0
+            return
+        self.total -= sum(counts[:drop])
+        while drop < len(counts) - 1 and counts[drop] == 0:  # no leading empty bucket is kept
+            drop += 1
+        del counts[:drop]
+        self.first += drop
 
     def add(self, count: int = 1) -> None:
         """Record ``count`` events in the newest bucket (call :meth:`advance` first)."""
-        self.counts[self.last % self.size] += count
+        try:
+            self.counts[self.last - self.first] += count  # the usual case: the newest bucket is stored already
+        except IndexError:
+            self._store(count)
         self.total += count
+
+    def _store(self, count: int) -> None:
+        """Store the newest bucket with ``count`` events (the empty ones before it as zeros)."""
+        counts = self.counts
+        if counts:
+            counts.extend([0] * (self.last - self.first - len(counts)))
+        else:
+            self.first = self.last
+        counts.append(count)
 
     def clear(self) -> None:
         """Forget every event."""
-        for i in range(self.size):
-            self.counts[i] = 0
+        self.counts.clear()
         self.total = 0
 
     def time_until_below(self, limit: float, now: float) -> float:
@@ -79,10 +97,9 @@ class BucketWindow:
         total = self.total
         if total < limit:
             return 0.0
-        size, counts = self.size, self.counts
-        for k in range(self.last - size + 1, self.last + 1):
-            total -= counts[k % size]
+        for i, count in enumerate(self.counts):
+            total -= count
             if total < limit:
-                # bucket k leaves the ring when bucket k + size becomes the newest
-                return max(0.0, (k + size) * self.width - now)
+                # bucket first + i leaves the ring when bucket first + i + size becomes the newest
+                return max(0.0, (self.first + i + self.size) * self.width - now)
         return math.inf  # pragma: no cover - unreachable for limit > 0

@@ -1,21 +1,27 @@
 -- llmteam.ratelimit: one atomic admission decision (contract section 6.2), shared by every process.
 -- Mirrors stores/_memory.py and the bucket rules of _bucket.py (late-waiter credit, untracked slack windows).
 -- KEYS[1] state hash (tk tokens, ts stamp: refill time or, when full, the moment it filled; ml/mt minute ring
---         newest bucket/total, hl/ht hour ring; ex last expiry refresh)
+--         newest bucket/total, hl/ht hour ring; ex last expiry refresh; rx until when KEYS[5] may hold ids)
 -- KEYS[2] minute ring hash (slot -> count)   KEYS[3] hour ring hash   KEYS[4] held permits zset (id -> lease end)
+-- KEYS[5] released zset (id -> lease end): ids released while not held, whose decision may still be on its way
+--         (it timed out or was cancelled client-side); such a decision is refused when it arrives, so it cannot
+--         add a permit nobody owns. At most MAX_RELEASED ids, each kept for the lease.
 -- ARGV[1] the limit's fixed parameters, space-separated: rate/s, burst (bucket capacity and permit cap),
 --         per-minute limit, per-hour limit (-1: the bucket alone keeps the window below it, not tracked),
 --         permit lease seconds, minute bucket width, minute ring size, hour bucket width, hour ring size,
 --         key ttl seconds, late credit in tokens, reservation in tokens (0 when a window is tracked): one
 --         argument, cheaper to send than twelve
--- ARGV[2] permit id, ARGV[3] '1' when the caller is a waiter woken for its token or asking for it at most the
---         reservation early (due), ARGV[4..] permit ids released since the last call (or still on their way).
+-- ARGV[2] permit id ('' for a call that only releases), ARGV[3] '1' when the caller is a waiter woken for its
+--         token or asking for it at most the reservation early (due), ARGV[4] n, ARGV[5..4+n] permit ids whose
+--         release is still on its way in another call (sent again: ZREM is idempotent), ARGV[5+n..] permit ids
+--         released since the last call.
 -- Time is always the Redis server's (TIME): every sharer of the limit agrees on it, and no caller can move it.
 -- Returns the text "<admitted 1|0> <wait> <tokens> <now>": wait is, when admitted, the seconds until the caller
 -- may proceed (0 unless it was admitted for a token still to come: reserved), when refused, the seconds until
 -- rules (a)/(b) may admit (-1: only a release can help, -2: never); tokens the bucket's tokens after the
 -- decision (below 0 while a reserved token is still to come); now the server's TIME of the decision, so that the
--- caller can place the wait on its own clock (stores/_redis_clock.py).
+-- caller can place the wait on its own clock (stores/_redis_clock.py). A call that only releases returns
+-- "0 0 0 <now>" at once.
 local p = {}
 for word in string.gmatch(ARGV[1], '%S+') do
   p[#p + 1] = tonumber(word)
@@ -29,8 +35,30 @@ local function fmt(x)
   return string.format('%.17g', x)  -- full double precision (Lua's default %.14g would round times)
 end
 
-if #ARGV >= 4 then
-  redis.call('ZREM', KEYS[4], unpack(ARGV, 4))
+local MAX_RELEASED = 10000
+local resent = tonumber(ARGV[4])
+for i = 5, 4 + resent do  -- one by one: unpack() of more than ~8000 ids (releases queued in an outage) is an error
+  redis.call('ZREM', KEYS[4], ARGV[i])  -- the call carrying it first records it if it was not held
+end
+local recorded = false
+for i = 5 + resent, #ARGV do
+  if redis.call('ZREM', KEYS[4], ARGV[i]) == 0 then  -- not held: its decision may still arrive; refuse it then
+    redis.call('ZADD', KEYS[5], fmt(now + lease), ARGV[i])
+    recorded = true
+  end
+end
+if recorded then
+  redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', fmt(now))
+  local extra = redis.call('ZCARD', KEYS[5]) - MAX_RELEASED
+  if extra > 0 then
+    redis.call('ZREMRANGEBYRANK', KEYS[5], 0, extra - 1)  -- the oldest first
+  end
+  redis.call('EXPIRE', KEYS[5], ttl)
+  redis.call('HSET', KEYS[1], 'rx', fmt(now + lease))  -- until then decisions look there (else they need not)
+  redis.call('EXPIRE', KEYS[1], ttl)
+end
+if permit == '' then
+  return '0 0 0 ' .. fmt(now)  -- releases only: nothing decided (the usual four fields, for any reader)
 end
 local held = redis.call('ZCARD', KEYS[4])
 if held >= cap then  -- only a full permit set can be blocked by leases of crashed processes: expire them
@@ -38,7 +66,7 @@ if held >= cap then  -- only a full permit set can be blocked by leases of crash
   held = redis.call('ZCARD', KEYS[4])
 end
 
-local st = redis.call('HMGET', KEYS[1], 'tk', 'ts', 'ml', 'mt', 'hl', 'ht', 'ex')
+local st = redis.call('HMGET', KEYS[1], 'tk', 'ts', 'ml', 'mt', 'hl', 'ht', 'ex', 'rx')
 local tokens, ts = tonumber(st[1]), tonumber(st[2])
 local fresh = tokens == nil or ts == nil
 if fresh then
@@ -116,7 +144,9 @@ if due then
   limit, floor = cap + credit, 1 - reserve
 end
 local available = math.min(level, limit)
+local rx = tonumber(st[8])
 local admitted = available >= floor and held < cap and (rpm < 0 or mt < rpm) and (rph < 0 or ht < rph)
+  and (rx == nil or now >= rx or redis.call('ZREM', KEYS[5], permit) == 0)  -- its caller released it: refused
 -- a key may be new (first admission in a ring bucket, first held permit, new limit), or the last refresh is old:
 -- set every key's expiry then, so idle limits vanish and no key of a used limit ever lacks one
 local ex = tonumber(st[7])

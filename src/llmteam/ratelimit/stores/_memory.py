@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from .._backend import Clock, Decision, LimiterState, RateLimitBackend
 from .._bucket import late_credit, reservation, window_binds
+from .._config import check_integer
 from .._names import NameCache
 from .._window import HOUR_GEOMETRY, MINUTE_GEOMETRY, BucketWindow
 
@@ -135,7 +136,7 @@ class MemoryLimiterState(LimiterState):
 
 
 class MemoryRateLimitBackend(RateLimitBackend):
-    """Keeps state in this process. Limiters given the same instance and name share one limit.
+    """Keeps state in this process. Limiters given the same instance, name and limits share one limit.
 
     State per name is bounded: beyond ``max_states`` names, states that decide exactly like new ones (no permit
     held, bucket full, windows empty; a breaker closed with no recent results) are evicted, least recently used
@@ -145,14 +146,18 @@ class MemoryRateLimitBackend(RateLimitBackend):
     """
 
     def __init__(self, *, max_states: int = 10_000) -> None:
-        if isinstance(max_states, bool) or not isinstance(max_states, int) or max_states < 1:
-            raise ValueError(f"MemoryRateLimitBackend max_states={max_states!r} must be an int >= 1")
+        check_integer("MemoryRateLimitBackend", "max_states", max_states, 1)
         self.circuit_clock: Clock = time.monotonic
-        self._limiters: NameCache[MemoryLimiterState] = NameCache(max_states)
-        self._circuits: NameCache[MemoryCircuitStore] = NameCache(max_states)
+        # a limit is its name and its parameters: a config registered anew under a name gets its own state
+        self._limiters: NameCache[tuple[str, float, int, float, float], MemoryLimiterState] = NameCache(max_states)
+        self._circuits: NameCache[str, MemoryCircuitStore] = NameCache(max_states)
 
     def limiter_state(self, name: str, config: RateLimitConfig, clock: Clock | None) -> MemoryLimiterState:
-        return self._limiters.get(name, lambda: MemoryLimiterState(config, clock))
+        """The state of limit ``name`` under ``config``'s limits (rate, burst, minute and hour limits): limiters
+        agreeing on both share it; one with other limits never decides by the old ones."""
+        key = (name, float(config.requests_per_second), config.burst_size, float(config.requests_per_minute),
+               float(config.requests_per_hour))
+        return self._limiters.get(key, lambda: MemoryLimiterState(config, clock))
 
     def circuit_store(self, name: str, config: CircuitBreakerConfig) -> CircuitStore:
         from .._circuit_core import MemoryCircuitStore

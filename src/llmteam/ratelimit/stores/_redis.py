@@ -20,11 +20,14 @@ from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, TypedDict
 
+from llmteam._repr import bounded_repr
 from llmteam.backends import RedisBackend, backend_of
 from llmteam.backends.redis import RedisClient, RedisConnection, RedisReply
 
 from .._backend import Clock, LimiterState, RateLimitBackend
-from .._errors import RateLimitBackendError
+from .._config import check_number
+from .._errors import RateLimitBackendError, RateLimitConfigError
+from .._names import check_name
 from ._redis_clock import ServerClock
 from ._redis_state import RedisCircuitStore, RedisLimiterState
 from ._redis_wire import ScriptCall, bulk, lua, redact, reply_text
@@ -34,6 +37,10 @@ if TYPE_CHECKING:
     from .._config import CircuitBreakerConfig, RateLimitConfig
 
 logger = logging.getLogger(__name__)
+# Upper bounds of the seconds settings: a lease (and the fallback period) of at most a day keeps a crashed
+# process's permits from counting longer than that, and every key's expiry a small integer for Redis.
+MAX_LEASE_SECONDS = 86_400.0
+MAX_TIMEOUT_SECONDS = 3_600.0
 
 
 def _deadline(seconds: float) -> AbstractAsyncContextManager[object]:
@@ -85,16 +92,17 @@ class RedisRateLimitBackend(RateLimitBackend):
         connect_timeout: float = 2.0,
         command_timeout: float = 5.0,
     ) -> None:
-        for field_name, value in (
-            ("local_fallback_seconds", local_fallback_seconds),
-            ("permit_lease_seconds", permit_lease_seconds),
-            ("connect_timeout", connect_timeout),
-            ("command_timeout", command_timeout),
+        owner = "RedisRateLimitBackend"
+        for field_name, value, high in (
+            ("local_fallback_seconds", local_fallback_seconds, MAX_LEASE_SECONDS),
+            ("permit_lease_seconds", permit_lease_seconds, MAX_LEASE_SECONDS),
+            ("connect_timeout", connect_timeout, MAX_TIMEOUT_SECONDS),
+            ("command_timeout", command_timeout, MAX_TIMEOUT_SECONDS),
         ):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-                raise ValueError(f"RedisRateLimitBackend {field_name}={value!r} must be a number > 0")
-        if not isinstance(prefix, str) or not prefix:
-            raise ValueError(f"RedisRateLimitBackend prefix={prefix!r} must be a non-empty string")
+            check_number(owner, field_name, value, 0.0, high, above=True)
+        if not isinstance(fallback_to_local, bool):
+            raise RateLimitConfigError(f"{owner}.fallback_to_local={bounded_repr(fallback_to_local)} must be a bool")
+        check_name(f"{owner}.prefix", prefix)
         redis_backend = backend_of(url, ("redis",))  # one reference, released by aclose()
         assert isinstance(redis_backend, RedisBackend)
         self.redis = redis_backend
@@ -141,8 +149,11 @@ class RedisRateLimitBackend(RateLimitBackend):
             return await self._round_trip(packed)
         except NoScriptError:  # the server restarted or ran SCRIPT FLUSH
             logger.info("Redis at %s lost script %s; loading it again", redact(self.url), call.script)
-            packed[1] = await self._load(call.script)
+        packed[1] = await self._load(call.script)
+        try:
             return await self._round_trip(packed)
+        except NoScriptError as exc:  # gone again at once: a server that keeps no script
+            raise self._refused(exc) from exc
 
     async def command(self, *words: str) -> RedisReply:
         """Run one plain Redis command (``ZREM key id...``) on this backend's connections and timeouts."""
@@ -155,8 +166,12 @@ class RedisRateLimitBackend(RateLimitBackend):
         return head
 
     async def _round_trip(self, packed: list[bytes]) -> RedisReply:
-        """Send one packed command and read its reply on a checked-out connection: one round trip, no retry."""
-        from redis.exceptions import ResponseError
+        """Send one packed command and read its reply on a checked-out connection: one round trip, no retry.
+
+        An error reply (READONLY after a failover, OOM, a script error, a bad database index) is a
+        :class:`RateLimitBackendError` naming it, except NOSCRIPT, raised as it is (:meth:`run_script` reloads).
+        """
+        from redis.exceptions import NoScriptError, ResponseError
 
         if self._closed:
             raise RateLimitBackendError(f"rate-limit backend for Redis at {redact(self.url)} is closed")
@@ -175,9 +190,11 @@ class RedisRateLimitBackend(RateLimitBackend):
                 await conn.send_packed_command(packed, check_health=False)
                 reply = await conn.read_response()
             reusable = True
-        except ResponseError:  # a complete error reply (NOSCRIPT, a script error): the connection is fine
+        except ResponseError as exc:  # a complete error reply: the connection is fine
             reusable = True
-            raise
+            if isinstance(exc, NoScriptError):
+                raise
+            raise self._refused(exc) from exc
         except _connection_errors() as exc:  # includes the timeouts above
             raise self._unreachable(exc) from exc
         finally:
@@ -202,6 +219,13 @@ class RedisRateLimitBackend(RateLimitBackend):
         return RateLimitBackendError(
             f"rate-limit backend {what} Redis at {redact(self.url)}: {str(exc) or type(exc).__name__}; requests "
             "are refused until it answers (check the URL and the server, or pass fallback_to_local=True)"
+        )
+
+    def _refused(self, exc: BaseException) -> RateLimitBackendError:
+        return RateLimitBackendError(
+            f"Redis at {redact(self.url)} answered the rate-limit call with an error: {str(exc)[:200]!r}; requests "
+            "are refused until it accepts it (a replica after failover answers READONLY, a full server OOM; check "
+            "the server and the URL's database)"
         )
 
     def limiter_state(self, name: str, config: RateLimitConfig, clock: Clock | None) -> LimiterState:

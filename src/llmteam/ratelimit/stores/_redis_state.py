@@ -63,7 +63,7 @@ class RedisLimiterState(LimiterState):
         self._backend = backend
         self._config = config
         self._clock = clock
-        self._keys = [backend.key("rl", name, part) for part in ("state", "minute", "hour", "permits")]
+        self._keys = [backend.key("rl", name, part) for part in ("state", "minute", "hour", "permits", "released")]
         self._call = ScriptCall("acquire.lua", self._keys, [limit_parameters(config, backend.permit_lease_seconds)])
         self._pending: list[str] = []
         self._flushing: set[str] = set()  # releases sent by a flush still waiting for its reply
@@ -78,11 +78,12 @@ class RedisLimiterState(LimiterState):
             return self._decide_locally(permit_id, due)
         releases, self._pending = self._pending, []
         # Releases still on their way in a flush go along too (ZREM is idempotent): a server that reads this call
-        # first, on another connection, must not count them as held.
+        # first, on another connection, must not count them as held. Only the flush records them if not held.
+        flushing = list(self._flushing)
         sent = time.monotonic()
         try:
             reply = await self._backend.run_script(
-                self._call, [permit_id, "1" if due else "0", *self._flushing, *releases]
+                self._call, [permit_id, "1" if due else "0", str(len(flushing)), *flushing, *releases]
             )
         except asyncio.CancelledError:
             # The caller was cancelled; the script may already have admitted ``permit_id`` on the server. Nobody
@@ -151,8 +152,8 @@ class RedisLimiterState(LimiterState):
         if not releases:
             return
         self._flushing.update(releases)
-        try:
-            await self._backend.command("ZREM", self._keys[3], *releases)
+        try:  # the script alone (no decision): a release of a permit not held is recorded, see acquire.lua
+            await self._backend.run_script(self._call, ["", "0", "0", *releases])
         except RateLimitBackendError:
             self._requeue(releases)
             logger.warning("could not release %d permit(s) in Redis; retrying with the next call", len(releases))
