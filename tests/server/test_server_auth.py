@@ -123,3 +123,26 @@ async def test_the_token_is_never_stored(state: Any, make_key: Any) -> None:
     key_id, secret = token.split("_")[1], token.split("_")[2]
     stored = await state.key_store.get(key_id)
     assert secret not in repr(stored) and stored.digest != secret and len(stored.digest) == 64
+
+
+async def test_failures_from_many_addresses_do_not_reset_a_keys_rate_limit(db_url: str, teams_dir: Any) -> None:
+    import httpx
+
+    from llmteam.server import create_app
+    from llmteam.server._state import ServerState, load_teams
+
+    state = await ServerState(db_url, load_teams(teams_dir), key_rate_per_minute=2, key_burst=2,
+                              max_limiters=20).open()
+    try:
+        _, key = await state.keys.create("acme", "runs:read", actor="cli:test")
+        app = create_app(state=state)
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+            codes = [(await client.get("/v1/runs", headers=bearer(key))).status_code for _ in range(3)]
+            assert codes == [200, 200, 429]
+            for i in range(50):  # an attacker with many addresses (an IPv6 prefix) fails once from each
+                spoofed = httpx.ASGITransport(app=app, client=(f"2001:db8::{i:x}", 1))
+                async with httpx.AsyncClient(transport=spoofed, base_url="http://t") as other:
+                    await other.get("/v1/runs", headers=bearer(f"lt_{i:012x}_{'0' * 64}"))
+            assert (await client.get("/v1/runs", headers=bearer(key))).status_code == 429  # still over its rate
+    finally:
+        await state.close()

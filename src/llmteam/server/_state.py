@@ -98,7 +98,7 @@ class ServerState:
                                          burst_size=max(1, int(auth_failures_per_minute)),
                                          strategy=RateLimitStrategy.REJECT)
         self.max_limiters = max_limiters
-        self._limiters: OrderedDict[str, RateLimiter] = OrderedDict()
+        self._limiters: dict[str, OrderedDict[str, RateLimiter]] = {}  # per kind of name: key, authfail
         self._runtimes: dict[str, TeamRuntime] = {}
         self._runtime_lock = asyncio.Lock()
         self._opening: dict[str, asyncio.Lock] = {}  # per loaded team: its runtime's opening
@@ -280,14 +280,17 @@ class ServerState:
 
     # -- rate limits -------------------------------------------------------------------------------
     def limiter(self, name: str, config: RateLimitConfig) -> RateLimiter:
-        """A REJECT limiter per name (a key id, a client address), LRU-bounded to ``max_limiters``."""
-        limiter = self._limiters.get(name)
+        """A REJECT limiter per name (``key:<id>``, ``authfail:<address>``), LRU-bounded to ``max_limiters`` per
+        kind (the part before ``:``): failures from many addresses never push a key's limiter out (which would
+        reset its rate)."""
+        limiters = self._limiters.setdefault(name.partition(":")[0], OrderedDict())
+        limiter = limiters.get(name)
         if limiter is None:
             limiter = RateLimiter(f"llmteam-server:{name}", config)
-            self._limiters[name] = limiter
-            while len(self._limiters) > self.max_limiters:
-                self._limiters.popitem(last=False)
-        self._limiters.move_to_end(name)
+            limiters[name] = limiter
+            while len(limiters) > self.max_limiters:
+                limiters.popitem(last=False)
+        limiters.move_to_end(name)
         return limiter
 
     async def readiness(self) -> dict[str, str]:
