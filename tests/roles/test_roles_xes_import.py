@@ -235,3 +235,70 @@ def test_the_extra_attributes_remembered_stay_within_their_bound(monkeypatch: py
     reader = _xes_import._Reader()
     events = reader.feed(e.export_xes(standard=True), final=True)
     assert [ev.attributes for ev in events] == [{"n": i} for i in range(50)] and len(reader._extras) == 5
+
+
+def _one_value(value: str) -> str:
+    return ('<log><trace><event><date key="time:timestamp" value="2024-01-01T00:00:00"/>'
+            f'<string key="blob" value="{value}"/></event></trace></log>')
+
+
+def test_a_value_past_the_token_limit_is_refused_naming_its_element_and_key(tmp_path: Path) -> None:
+    # the attack: one huge attribute value, kept whole and re-scanned on every read (200 MiB cost ~1 GiB RSS and
+    # 30 s before); now the reader stops once the unfinished tag passes MAX_TOKEN_CHARS
+    path = tmp_path / "huge.xes"
+    path.write_text(_one_value("A" * (_xes_import.MAX_TOKEN_CHARS + 1)), encoding="utf-8")
+    with pytest.raises(XESImportError, match=r"<string> element with key 'blob'.* 16,777,216 characters"):
+        import_xes(path)
+
+
+@pytest.mark.parametrize("token, named", [
+    ('<string key="blob" value="{}"/>', "<string> element with key 'blob'"),
+    ('<x:junk a="{}"/>', "<x:junk> element"),
+    ("<!--{}-->", "a comment"),
+    ("<![CDATA[{}]]>", "a CDATA section"),
+    ("<?pi {}?>", "a processing instruction"),
+])
+@pytest.mark.parametrize("as_file", [True, False])
+def test_any_unfinished_token_past_the_limit_is_refused_from_text_or_file(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path, token: str, named: str, as_file: bool) -> None:
+    monkeypatch.setattr(_xes_import, "MAX_TOKEN_CHARS", 1000)
+    monkeypatch.setattr(_xes_import, "_CHUNK", 64)
+    doc = "<log><trace>" + token.format("v" * 2000) + "</trace></log>"
+    source: str | Path = doc
+    if as_file:
+        source = tmp_path / "log.xes"
+        source.write_text(doc, encoding="utf-8")
+    with pytest.raises(XESImportError, match=re.escape(named) + r".* 1,000 characters"):
+        import_xes(source)
+    # at the limit (the whole token, markup included) it is read
+    doc = "<log><trace>" + token.format("v" * (1000 - len(token.format("")))) + "</trace></log>"
+    assert import_xes(doc) == []
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.lists(event, min_size=1, max_size=30), st.booleans(), st.integers(1, 200))
+def test_a_file_larger_than_the_token_limit_streams_when_each_tag_is_within_it(
+        events: list[ProcessEvent], standard: bool, chunk: int) -> None:
+    # the limit is on one unfinished tag, never on the document: many events go through whatever the chunk size
+    e = ProcessMiningEngine()
+    e.record_events(events)
+    text = e.export_xes(standard=standard)
+    limit = max(len(m) for m in re.findall("<[^<>]*>", text))
+    with mock.patch.object(_xes_import, "MAX_TOKEN_CHARS", limit), mock.patch.object(_xes_import, "_CHUNK", chunk):
+        assert len(import_xes(text)) == len(events)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.integers(0, 600), st.integers(60, 400), st.integers(1, 300), st.integers(0, 300))
+def test_a_token_is_refused_exactly_when_longer_than_the_limit_however_the_reads_fall(
+        n: int, limit: int, chunk: int, padding: int) -> None:
+    token = f'<string key="k" value="{"v" * n}"/>'
+    doc = (f"<log>{' ' * padding}<trace><event><date key='time:timestamp' value='2024-01-01T00:00:00'/>{token}"
+           "</event></trace></log>")
+    with mock.patch.object(_xes_import, "MAX_TOKEN_CHARS", limit), mock.patch.object(_xes_import, "_CHUNK", chunk):
+        if len(token) > limit:
+            with pytest.raises(XESImportError, match="key 'k'"):
+                import_xes(doc)
+        else:
+            (ev,) = import_xes(doc)
+            assert ev.attributes == {"k": "v" * n}

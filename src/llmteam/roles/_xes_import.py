@@ -6,6 +6,7 @@ import codecs
 import io
 import math
 import os
+import re
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import datetime
@@ -17,10 +18,23 @@ from llmteam._repr import bounded_repr
 from llmteam.roles._errors import XESImportError
 from llmteam.roles._models import ProcessEvent
 from llmteam.roles._xes import COST_KEY
-from llmteam.roles._xes_scan import EXTRA, FIELD_KEYS, TOKEN, attributes, encoding_of, scan
+from llmteam.roles._xes_scan import (
+    EXTRA,
+    FIELD_KEYS,
+    TOKEN,
+    attribute_value,
+    attributes,
+    encoding_of,
+    scan,
+    token_pattern,
+)
 
-_CHUNK = 1 << 16
-_MAX_CHUNK = 1 << 26  # reads grow up to 64 MiB while one token stays unfinished (see iter_xes_events)
+MAX_TOKEN_CHARS = 1 << 24
+"""The longest tag (with its attribute values), comment, CDATA section or processing instruction the XES reader
+reads: 16,777,216 characters (16 MiB of ASCII). A longer one is refused with :class:`XESImportError`, however the
+document is split into reads, so one hostile value can never make the reader hold or re-scan more than this."""
+_CHUNK = 1 << 16  # reads grow from this up to MAX_TOKEN_CHARS while one token stays unfinished (see _chunks)
+_TAGS = token_pattern(whole_events=False)  # one tag per match: how long the token finished by a read was
 _MAX_EXTRAS = 4096  # distinct extra-attribute texts of llmteam-layout events remembered with their values
 _MAX_EXTRA_TEXT = 4096  # ... each at most this long
 
@@ -152,6 +166,11 @@ class _Reader:
         self._kinds: dict[str, tuple[int, str]] = {}
         self._extras: dict[str, tuple[tuple[str, Any], ...]] = {}
 
+    @property
+    def unfinished(self) -> int:
+        """How long the token the last piece left unfinished is (0: none)."""
+        return len(self._pending)
+
     @staticmethod
     def _refuse(*_args: Any) -> None:
         raise XESImportError("XES input with a DOCTYPE or entity declarations is refused (XML bomb protection)")
@@ -165,7 +184,10 @@ class _Reader:
         except UnicodeEncodeError as exc:  # a lone surrogate in text given as a str
             raise XESImportError(f"XES input holds {bounded_repr(exc.object[exc.start:exc.end])}, which is not a"
                                  " Unicode character; only text that encodes as UTF-8 can be read") from None
-        tokens, self._pending = scan(self.token, self._pending, data)
+        pending = self._pending
+        tokens, self._pending = scan(self.token, pending, data)
+        if pending and len(pending) + len(data) > MAX_TOKEN_CHARS:  # rare: only while reading a long token
+            _check_length(pending + data if tokens else self._pending)  # the token the last read left unfinished
         if final and self._pending:
             raise XESImportError(f"internal error: the XES reader could not read {bounded_repr(self._pending)}"
                                  " that expat accepted; please report it with the file")
@@ -265,6 +287,33 @@ class _Reader:
         return out
 
 
+_KEY = re.compile("[ \t\r\n]key[ \t\r\n]*=[ \t\r\n]*(?:\"([^\"]*)\"|'([^']*)')")
+
+
+def _check_length(text: str) -> None:
+    """Refuse the token at the start of ``text`` (finished or not) if it is longer than :data:`MAX_TOKEN_CHARS`,
+    naming it. ``iter_xes_events`` never reads more than that at once, so only a token that an earlier read left
+    unfinished can be longer."""
+    m = _TAGS.match(text)
+    if m is not None and m.end() <= MAX_TOKEN_CHARS and not m.group(16):
+        return
+    if len(text) <= MAX_TOKEN_CHARS:  # an unfinished token within the limit: the next read may finish it
+        return
+    head = text[:4096]
+    kinds = (("<!--", "a comment"), ("<![CDATA[", "a CDATA section"), ("<?", "a processing instruction"))
+    what = next((name for start, name in kinds if head.startswith(start)), "")
+    if not what:
+        name = re.match("<([^ \t\r\n/>]*)", head)
+        what = f"the <{name.group(1) if name else ''}> element"
+        key = _KEY.search(head)
+        if key is not None:
+            what += f" with key {bounded_repr(attribute_value(key.group(1) or key.group(2) or ''))}"
+    raise XESImportError(
+        f"XES input has {what} longer than {MAX_TOKEN_CHARS:,} characters (starting {bounded_repr(head[:40])}); the"
+        " reader takes tags, attribute values and comments of at most that length: shorten or drop the value"
+    )
+
+
 def _looks_like_xml(source: str) -> bool:
     return source.lstrip().startswith("<")
 
@@ -308,13 +357,18 @@ def iter_xes_events(source: str | os.PathLike[str] | Path) -> Iterator[ProcessEv
 
 
 def _chunks(reader: _Reader, read: Callable[[int], str]) -> Iterator[ProcessEvent]:
-    size = _CHUNK
+    # expat and the token pattern re-scan an unfinished token from its start at every feed: while no token is
+    # finished, double the next read, so one long value costs O(its size) in total, not O(size^2 / chunk). Never
+    # more than MAX_TOKEN_CHARS at once, so a token longer than that is always seen unfinished (_check_length),
+    # and no more than takes the unfinished token past that limit (then refused: nothing more is read or kept)
+    first = size = min(_CHUNK, MAX_TOKEN_CHARS)
     while chunk := read(size):
         seen = reader.elements
         yield from reader.feed(chunk)
-        # expat and the token pattern re-scan an unfinished token from its start at every feed: while no token is
-        # finished, double the next read, so one huge value costs O(its size) in total, not O(size^2 / chunk)
-        size = _CHUNK if reader.elements != seen else min(size * 2, _MAX_CHUNK)
+        if reader.elements != seen:
+            size = first
+        else:
+            size = min(size * 2, max(first, MAX_TOKEN_CHARS + 1 - reader.unfinished))
     yield from reader.feed("", final=True)
 
 
