@@ -138,3 +138,43 @@ def test_adding_waits_never_changes_service_times(steps: list[tuple[int, int]], 
     assert e.find_bottlenecks("service", top=None) == before
     assert e.calculate_metrics().waiting_time_by_activity["wait:queue"] == timedelta(
         milliseconds=sum(waits)) / len(waits)
+
+
+def _everything(e: ProcessMiningEngine) -> None:
+    e.calculate_metrics()
+    e.find_bottlenecks("service", None)
+    e.find_bottlenecks("waiting", None)
+    e.directly_follows_graph(lifecycles=None)
+    e.process_map("mermaid")
+
+
+def test_sums_past_timedelta_max_do_not_crash_and_means_stay_exact() -> None:
+    # an XES file of values each in range still summed past timedelta.max (about 2.7 million years): 12 waits of
+    # the longest duration the importer takes, or 300 cases from year 1 to 9999, crashed find_bottlenecks,
+    # calculate_metrics and process_map with OverflowError
+    longest = 9_999_999_999_999_999
+    waits = ProcessMiningEngine()
+    waits.record_events(ProcessEvent(f"w{i}", T0, "w", "r", "c", "wait", longest) for i in range(12))
+    _everything(waits)
+    (w,) = waits.find_bottlenecks("waiting")
+    assert w.mean_waiting_time == timedelta(milliseconds=longest) and w.waiting_samples == 12
+    spans = ProcessMiningEngine()
+    first, last = datetime(1, 1, 2), datetime(9999, 12, 30)
+    for i in range(300):
+        spans.record_event(ProcessEvent(f"a{i}", first, "a", "r", f"c{i}"))
+        spans.record_event(ProcessEvent(f"b{i}", last, "b", "r", f"c{i}", "start"))
+    _everything(spans)
+    assert spans.calculate_metrics().avg_duration == last - first
+    assert spans.find_bottlenecks("waiting")[0].mean_waiting_time == last - first
+    edge = spans.directly_follows_graph(lifecycles=None).edges[("a", "b")]
+    assert edge.count == 300 and edge.total_duration == timedelta.max  # saturated: no timedelta holds the sum
+    assert edge.mean_duration == last - first and edge.min_duration == edge.max_duration == last - first
+
+
+def test_durations_past_what_timedelta_holds_are_shown_as_its_limit() -> None:
+    # a ProcessEvent built in code (or read from a durable log, which stores 64 bits) may carry any duration
+    e = ProcessMiningEngine()
+    e.record_event(ProcessEvent("x", T0, "a", "r", "c", "complete", 2**62))
+    e.record_event(ProcessEvent("y", T0, "w", "r", "c", "wait", 2**62))
+    _everything(e)
+    assert e.find_bottlenecks()[0].mean_service_time == timedelta.max

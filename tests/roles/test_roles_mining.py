@@ -1,11 +1,13 @@
+import re
 from datetime import datetime, timedelta, timezone
+from unittest import mock
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from llmteam.licensing import FeatureNotLicensedError
-from llmteam.roles import ProcessEvent, ProcessMiningEngine
+from llmteam.roles import ProcessEvent, ProcessMiningEngine, XESImportError, _xes_import, import_xes
 from llmteam.roles._mining import EventFields
 
 from .._support.mined import mined
@@ -209,3 +211,83 @@ def test_a_subclass_that_overrides_recording_is_told_to_settle_each_event() -> N
             super().record_event(event)
 
     assert ProcessMiningEngine()._pending_log()[1] > 1 and Forwarding()._pending_log()[1] == 1
+
+
+BAD_EVENT = '<event><date key="time:timestamp" value="bogus"/></event>'
+
+
+def test_a_refused_import_leaves_the_engine_as_it_was() -> None:
+    # the review's move: 2000 good events, then a bad one: 1803 events stayed in the engine after the error
+    good = ('<event><string key="concept:name" value="a"/><date key="time:timestamp" value="2024-01-01T00:00:00"/>'
+            "</event>")
+    doc = "<log><trace>" + good * 2000 + BAD_EVENT + "</trace></log>"
+    for bound in (None, 10, 5000):
+        e = ProcessMiningEngine(max_events=bound)
+        e.record_event(ev("c1", "x", 0))
+        with pytest.raises(XESImportError, match="bogus"):
+            e.import_xes(doc)
+        assert [(x.case_id, x.activity) for x in e.get_events()] == [("c1", "x")]
+        assert e.import_xes(doc.replace(BAD_EVENT, "")) == 2000
+
+
+def import_doc(events: list[ProcessEvent], bad_at: int | None) -> str:
+    """The standard XES of ``events``, with an event refused for its date at the end of trace ``bad_at``."""
+    scratch = ProcessMiningEngine()
+    scratch.record_events(events)
+    doc = scratch.export_xes(standard=True)
+    if bad_at is None:
+        return doc
+    ends = [m.start() for m in re.finditer("</trace>", doc)]
+    if not ends:
+        return doc.replace("</log>", f"<trace>{BAD_EVENT}</trace></log>")
+    at = ends[bad_at % len(ends)]
+    return doc[:at] + BAD_EVENT + doc[at:]
+
+
+def events_of(specs: list[tuple[str, str, int, str, int, bool]], prefix: str) -> list[ProcessEvent]:
+    return [ProcessEvent(f"{prefix}{i}", (T0 + timedelta(seconds=sec)).replace(tzinfo=UTC2 if tz else None), act,
+                         "r", case, lc, dur, 0.0, {"i": i}) for i, (case, act, sec, lc, dur, tz) in enumerate(specs)]
+
+
+@given(before=event_specs, imported=event_specs, after=event_specs, bound=st.sampled_from([None, 1, 3, 10, 100]),
+       bad_at=st.one_of(st.none(), st.integers(0, 10)), how=st.sampled_from(["events", "fields", "pending"]),
+       chunk=st.integers(50, 2000))
+@settings(max_examples=150, deadline=None)
+def test_import_xes_is_all_or_nothing(before: list, imported: list, after: list, bound: int | None,
+                                      bad_at: int | None, how: str, chunk: int) -> None:
+    """A refused import leaves the engine exactly as it was (its log, and how it records what comes next: a twin
+    that never saw the import mines the same); an accepted one records what record_events would."""
+    twins = ProcessMiningEngine(max_events=bound), ProcessMiningEngine(max_events=bound)
+    for e in twins:
+        if how == "events":
+            e.record_events(events_of(before, "b"))
+        elif how == "fields":  # kept as the orchestrator's tuples, built only when the log is read
+            e._record_fields([fields_of(x) for x in events_of(before, "b")])
+        else:  # still on the pending list when the import starts
+            e._pending_log()[0].extend(fields_of(x) for x in events_of(before, "b"))
+    e, twin = twins
+    doc = import_doc(events_of(imported, "i"), bad_at)
+    with mock.patch.object(_xes_import, "_CHUNK", chunk):  # small reads: events are recorded before the error
+        if bad_at is None:
+            assert e.import_xes(doc) == len(imported)
+            twin.record_events(import_xes(doc))
+        else:
+            with pytest.raises(XESImportError, match="bogus"):
+                e.import_xes(doc)
+    for x in (e, twin):
+        x.record_events(events_of(after, "a"))
+    assert mined(e) == mined(twin)
+
+
+def test_a_subclass_that_records_itself_gets_the_events_of_a_whole_document_only() -> None:
+    seen: list[ProcessEvent] = []
+
+    class Forwarding(ProcessMiningEngine):
+        def record_events(self, events: object) -> int:
+            seen.extend(events)  # type: ignore[call-overload]
+            return len(seen)
+
+    doc = import_doc(events_of([("c1", "a", 0, "complete", 0, False)] * 5, "i"), 0)
+    with pytest.raises(XESImportError), mock.patch.object(_xes_import, "_CHUNK", 100):
+        Forwarding().import_xes(doc)
+    assert seen == []

@@ -235,3 +235,129 @@ def test_the_extra_attributes_remembered_stay_within_their_bound(monkeypatch: py
     reader = _xes_import._Reader()
     events = reader.feed(e.export_xes(standard=True), final=True)
     assert [ev.attributes for ev in events] == [{"n": i} for i in range(50)] and len(reader._extras) == 5
+
+
+def _one_value(value: str) -> str:
+    return ('<log><trace><event><date key="time:timestamp" value="2024-01-01T00:00:00"/>'
+            f'<string key="blob" value="{value}"/></event></trace></log>')
+
+
+def test_a_value_past_the_token_limit_is_refused_naming_its_element_and_key(tmp_path: Path) -> None:
+    # the attack: one huge attribute value, kept whole and re-scanned on every read (200 MiB cost ~1 GiB RSS and
+    # 30 s before); now the reader stops once the unfinished tag passes MAX_TOKEN_CHARS
+    path = tmp_path / "huge.xes"
+    path.write_text(_one_value("A" * (_xes_import.MAX_TOKEN_CHARS + 1)), encoding="utf-8")
+    with pytest.raises(XESImportError, match=r"<string> element with key 'blob'.* 16,777,216 characters"):
+        import_xes(path)
+
+
+@pytest.mark.parametrize("token, named", [
+    ('<string key="blob" value="{}"/>', "<string> element with key 'blob'"),
+    ('<x:junk a="{}"/>', "<x:junk> element"),
+    ("<!--{}-->", "a comment"),
+    ("<![CDATA[{}]]>", "a CDATA section"),
+    ("<?pi {}?>", "a processing instruction"),
+])
+@pytest.mark.parametrize("as_file", [True, False])
+def test_any_unfinished_token_past_the_limit_is_refused_from_text_or_file(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path, token: str, named: str, as_file: bool) -> None:
+    monkeypatch.setattr(_xes_import, "MAX_TOKEN_CHARS", 1000)
+    monkeypatch.setattr(_xes_import, "_CHUNK", 64)
+    doc = "<log><trace>" + token.format("v" * 2000) + "</trace></log>"
+    source: str | Path = doc
+    if as_file:
+        source = tmp_path / "log.xes"
+        source.write_text(doc, encoding="utf-8")
+    with pytest.raises(XESImportError, match=re.escape(named) + r".* 1,000 characters"):
+        import_xes(source)
+    # at the limit (the whole token, markup included) it is read
+    doc = "<log><trace>" + token.format("v" * (1000 - len(token.format("")))) + "</trace></log>"
+    assert import_xes(doc) == []
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.lists(event, min_size=1, max_size=30), st.booleans(), st.integers(1, 200))
+def test_a_file_larger_than_the_token_limit_streams_when_each_tag_is_within_it(
+        events: list[ProcessEvent], standard: bool, chunk: int) -> None:
+    # the limit is on one unfinished tag, never on the document: many events go through whatever the chunk size
+    e = ProcessMiningEngine()
+    e.record_events(events)
+    text = e.export_xes(standard=standard)
+    limit = max(len(m) for m in re.findall("<[^<>]*>", text))
+    with mock.patch.object(_xes_import, "MAX_TOKEN_CHARS", limit), mock.patch.object(_xes_import, "_CHUNK", chunk):
+        assert len(import_xes(text)) == len(events)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.integers(0, 600), st.integers(60, 400), st.integers(1, 300), st.integers(0, 300))
+def test_a_token_is_refused_exactly_when_longer_than_the_limit_however_the_reads_fall(
+        n: int, limit: int, chunk: int, padding: int) -> None:
+    token = f'<string key="k" value="{"v" * n}"/>'
+    doc = (f"<log>{' ' * padding}<trace><event><date key='time:timestamp' value='2024-01-01T00:00:00'/>{token}"
+           "</event></trace></log>")
+    with mock.patch.object(_xes_import, "MAX_TOKEN_CHARS", limit), mock.patch.object(_xes_import, "_CHUNK", chunk):
+        if len(token) > limit:
+            with pytest.raises(XESImportError, match="key 'k'"):
+                import_xes(doc)
+        else:
+            (ev,) = import_xes(doc)
+            assert ev.attributes == {"k": "v" * n}
+
+
+def _doc(stamp: str = "2024-01-01T00:00:00+00:00", extra: str = "") -> str:
+    return ('<log><trace><string key="concept:name" value="c1"/><event><string key="concept:name" value="a"/>'
+            f'<date key="time:timestamp" value="{stamp}"/>{extra}</event></trace></log>')
+
+
+@pytest.mark.parametrize("extra", [
+    '<float key="llmteam:duration_ms" value="1e300"/>',  # the review's move: a 301-digit int before
+    '<float key="llmteam:duration_ms" value="1e16"/>',
+    '<int key="llmteam:duration_ms" value="10000000000000000"/>',
+    '<int key="llmteam:duration_ms" value="-10000000000000000"/>',
+    '<int key="llmteam:duration_ms" value="9223372036854775808"/>',
+    '<string key="llmteam:duration_ms" value="99999999999999999"/>',
+])
+def test_a_duration_past_sixteen_digits_of_milliseconds_is_refused(extra: str) -> None:
+    with pytest.raises(XESImportError, match=r"'llmteam:duration_ms'.*out of range.* 16 digits"):
+        ProcessMiningEngine().import_xes(_doc(extra=extra))
+
+
+@pytest.mark.parametrize("duration", [9_999_999_999_999_999, -9_999_999_999_999_999, 10**16 - 1, 10**17, -(10**17)])
+def test_durations_read_whole_and_tag_by_tag_are_bounded_alike(duration: int) -> None:
+    e = ProcessMiningEngine()
+    e.record_event(ProcessEvent("x", datetime(2024, 1, 1, tzinfo=timezone.utc), "a", "r", "c", duration_ms=duration))
+    doc = e.export_xes(standard=True)
+    assert _read(doc, _xes_scan.TOKEN, []) == _read(doc, _xes_scan.token_pattern(whole_events=False), [])
+    if abs(duration) < 10**16:
+        engine = ProcessMiningEngine()
+        engine.import_xes(doc)
+        assert engine.get_events()[0].duration_ms == duration
+        engine.find_bottlenecks()  # what crashed with OverflowError after a 1e300 duration
+        engine.process_map("mermaid")
+    else:
+        with pytest.raises(XESImportError, match="out of range"):
+            import_xes(doc)
+
+
+@pytest.mark.parametrize("stamp", ["9999-12-31T23:00:00-05:00", "0001-01-01T00:30:00+01:00"])
+@pytest.mark.parametrize("where", ["time:timestamp", "attribute"])
+def test_a_date_whose_utc_time_is_out_of_range_is_refused(stamp: str, where: str) -> None:
+    # the review's move: the date was accepted, then export_xes(standard=True) failed with "date value out of range"
+    doc = _doc(stamp) if where == "time:timestamp" else _doc(extra=f'<date key="when" value="{stamp}"/>')
+    with pytest.raises(XESImportError, match=re.escape(repr(stamp)) + ".*UTC"):
+        ProcessMiningEngine().import_xes(doc)
+
+
+@pytest.mark.parametrize("stamp", ["9999-12-31T23:59:59.999999+00:00", "0001-01-01T00:00:00Z",
+                                   "9999-12-31T00:00:00+23:59", "0001-01-01T01:00:00+01:00"])
+def test_dates_at_the_ends_of_the_range_that_convert_are_read_and_export(stamp: str) -> None:
+    e = ProcessMiningEngine()
+    e.import_xes(_doc(stamp, f'<date key="when" value="{stamp}"/>'))
+    assert import_xes(e.export_xes(standard=True)) == e.get_events()
+
+
+def test_an_encoding_python_cannot_decode_with_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "u.xes"
+    path.write_bytes(b'<?xml version="1.0" encoding="undefined"?><log/>')  # the review's move: a raw UnicodeError
+    with pytest.raises(XESImportError, match="'undefined'"):
+        import_xes(path)

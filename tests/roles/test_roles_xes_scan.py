@@ -11,7 +11,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from llmteam.roles import XESImportError
-from llmteam.roles._xes_scan import TOKEN, attribute_value, attributes, encoding_of, scan, token_pattern
+from llmteam.roles._xes_scan import (
+    TOKEN,
+    attribute_value,
+    attributes,
+    check_token_length,
+    encoding_of,
+    scan,
+    token_pattern,
+)
 
 TAGS = token_pattern(whole_events=False)
 
@@ -167,7 +175,22 @@ def test_the_encoding_comes_from_the_bom_or_the_declaration(head: bytes, encodin
     assert encoding_of(head) == encoding
 
 
-@pytest.mark.parametrize("name", ["no-such-codec", "base64", "rot13"])
+@pytest.mark.parametrize("name", ["no-such-codec", "base64", "rot13", "undefined"])
 def test_an_unknown_or_non_text_encoding_is_refused(name: str) -> None:
     with pytest.raises(XESImportError, match="re-save it as UTF-8"):
         encoding_of(f"<?xml version='1.0' encoding='{name}'?><log/>".encode())
+
+
+@pytest.mark.parametrize("text, refused", [
+    ('<string key="k" value="12345"/><event>', False),  # 31 characters: the limit, finished
+    ('<string key="k" value="123456"/><x/>', True),  # 32, finished
+    ('<string key="k" value="12345', False),  # unfinished, within the limit: the next piece may finish it
+    ('<string key="k" value="1234567890123', True),  # unfinished, past it
+    ("<!--" + "-" * 40, True),
+])
+def test_a_token_longer_than_the_limit_is_refused_by_name(text: str, refused: bool) -> None:
+    if refused:
+        with pytest.raises(XESImportError, match="longer than 31 characters"):
+            check_token_length(text, 31)
+    else:
+        check_token_length(text, 31)

@@ -27,6 +27,33 @@ WAIT_LIFECYCLE = "wait"
 """Lifecycle of a waiting period (``wait:queue``, ``wait:approval``): one event stamped when the wait ended, its
 length in ``duration_ms``; it counts as waiting time of its activity, never as service time."""
 
+_US = timedelta(microseconds=1)
+_MAX_MS = timedelta.max // timedelta(milliseconds=1)  # the most milliseconds a timedelta holds
+
+
+class _Wide:
+    """A sum of timedeltas past what a timedelta holds (about 2.7 million years), exact in microseconds: what a
+    running total becomes on OverflowError, so the mean (``/ n``) is still exact. ``+`` takes timedeltas."""
+
+    __slots__ = ("us",)
+
+    def __init__(self, total: timedelta | _Wide, more: timedelta) -> None:
+        self.us: int = (total.us if isinstance(total, _Wide) else total // _US) + more // _US
+
+    def __add__(self, more: timedelta) -> _Wide:
+        return _Wide(self, more)
+
+    def __truediv__(self, n: int) -> timedelta:
+        q, r = divmod(self.us, n)  # rounded half to even, as timedelta / int rounds
+        return timedelta(microseconds=q + (2 * r > n or (2 * r == n and q % 2 == 1)))
+
+
+def _ms(value: float) -> timedelta:
+    """``timedelta(milliseconds=value)``, at timedelta's limit when it holds no such duration (built in code)."""
+    if -_MAX_MS <= value <= _MAX_MS:
+        return timedelta(milliseconds=value)
+    return timedelta.max if value > 0 else timedelta.min
+
 
 class ActivityProfile:
     """Per-activity counts, service times (``duration_ms`` > 0) and waiting times, from one pass.
@@ -46,7 +73,7 @@ class ActivityProfile:
             for e in events:
                 gap = None
                 if e.lifecycle == WAIT_LIFECYCLE:  # a wait is never service time
-                    gap = timedelta(milliseconds=max(0, e.duration_ms))
+                    gap = _ms(max(0, e.duration_ms))
                 elif e.duration_ms > 0:
                     s = service.get(e.activity)
                     if s is None:
@@ -61,7 +88,10 @@ class ActivityProfile:
                     if w is None:
                         waiting[e.activity] = [gap, 1]
                     else:
-                        w[0] += gap
+                        try:
+                            w[0] += gap
+                        except OverflowError:
+                            w[0] = _Wide(w[0], gap)
                         w[1] += 1
                 prev = e
         self.counts = counts
@@ -79,7 +109,7 @@ class ActivityProfile:
 
 def calculate_metrics(cases: Sequence[Case], profile: ActivityProfile, total_events: int) -> ProcessMetrics:
     """The contract's metrics (durations, rates, top-3 service bottlenecks, waiting times)."""
-    total = ZERO
+    total: timedelta | _Wide = ZERO
     measured = 0
     min_d: timedelta | None = None
     max_d: timedelta | None = None
@@ -90,7 +120,10 @@ def calculate_metrics(cases: Sequence[Case], profile: ActivityProfile, total_eve
         t1 = events[-1].timestamp
         if len(events) >= 2:
             d = t1 - t0
-            total += d
+            try:
+                total += d
+            except OverflowError:
+                total = _Wide(total, d)
             measured += 1
             if min_d is None or d < min_d:
                 min_d = d
@@ -192,12 +225,33 @@ def directly_follows_graph(
             prev_ts = ts
         if prev is not None:
             ends[prev] = ends.get(prev, 0) + 1
-    edges = {
-        (a, b): DFGEdge(a, b, len(g), sum(g, ZERO), min(g), max(g))
-        for a, successors in gaps.items()
-        for b, g in successors.items()
-    }
+    edges = {(a, b): _edge(a, b, g) for a, successors in gaps.items() for b, g in successors.items()}
     return DirectlyFollowsGraph(acts, starts, ends, edges)
+
+
+def _edge(a: str, b: str, gaps: list[timedelta]) -> DFGEdge:
+    try:
+        return DFGEdge(a, b, len(gaps), sum(gaps, ZERO), min(gaps), max(gaps))
+    except OverflowError:  # no timedelta holds the total
+        return _SaturatedEdge(a, b, gaps)
+
+
+class _SaturatedEdge(DFGEdge):
+    """A DFG edge whose total duration no timedelta holds: ``total_duration`` is timedelta's limit (it saturates),
+    the mean is exact."""
+
+    def __init__(self, source: str, target: str, gaps: list[timedelta]) -> None:
+        total = _Wide(ZERO, ZERO)
+        for gap in gaps:
+            total += gap
+        limit = timedelta.max if total.us > 0 else timedelta.min
+        super().__init__(source, target, len(gaps), limit, min(gaps), max(gaps))
+        self._mean = total / len(gaps)
+
+    @property
+    def mean_duration(self) -> timedelta:
+        """Mean time between the source event and the target event."""
+        return self._mean
 
 
 def bottlenecks(profile: ActivityProfile, by: str = "service", top: int | None = 3) -> list[Bottleneck]:
@@ -213,7 +267,7 @@ def bottlenecks(profile: ActivityProfile, by: str = "service", top: int | None =
     return [
         Bottleneck(
             activity=a,
-            mean_service_time=timedelta(milliseconds=service.get(a, 0.0)),
+            mean_service_time=_ms(service.get(a, 0.0)),
             mean_waiting_time=waiting.get(a, ZERO),
             service_samples=profile.service[a][1] if a in profile.service else 0,
             waiting_samples=profile.waiting[a][1] if a in profile.waiting else 0,

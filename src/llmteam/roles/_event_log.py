@@ -7,6 +7,7 @@ picks one for a URL.
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from datetime import datetime, timezone
 from typing import IO, Any, Protocol, runtime_checkable
 
 from llmteam._files import atomic_text_writer
+from llmteam._repr import bounded_repr
 from llmteam.backends.resource import AsyncClosing
 from llmteam.backends.text import sql_text_problem
 from llmteam.roles._errors import EventLogError
@@ -54,24 +56,54 @@ def timestamp_us(ts: datetime) -> int:
 
 
 def to_row(event: ProcessEvent, tenant_id: str) -> Row:
-    """Validate and serialise ``event`` for storage; raises EventLogError naming the bad field."""
+    """Validate and serialise ``event`` for storage; raises EventLogError naming the bad field.
+
+    Every backend stores what this returns and calls it for a whole batch before writing anything, so a value
+    that JSON or SQL cannot hold (a NaN or infinite cost or attribute, a duration beyond 64 bits, a time out of
+    range in UTC) gets the same error on every backend, and the batch leaves nothing behind.
+    """
     if not isinstance(event, ProcessEvent):
-        raise EventLogError(f"{event!r} is not a ProcessEvent; log ProcessEvent instances")
+        raise EventLogError(f"{bounded_repr(event)} is not a ProcessEvent; log ProcessEvent instances")
+    name = bounded_repr(event.event_id)
     if not isinstance(event.timestamp, datetime):
-        raise EventLogError(f"event {event.event_id!r} has timestamp {event.timestamp!r}; use a datetime")
+        raise EventLogError(f"event {name} has timestamp {bounded_repr(event.timestamp)}; use a datetime")
     try:
-        attributes = json.dumps(event.attributes, default=str, allow_nan=True)
         duration = int(event.duration_ms)
         cost = float(event.cost)
-    except (TypeError, ValueError) as exc:
-        raise EventLogError(f"event {event.event_id!r} cannot be stored: {exc}") from exc
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise EventLogError(f"event {name} cannot be stored: duration_ms or cost: {exc}") from None
     if not -(2**63) <= duration < 2**63:
-        raise EventLogError(f"event {event.event_id!r} duration_ms={duration} does not fit in 64 bits")
+        raise EventLogError(f"event {name} duration_ms={bounded_repr(duration)} does not fit in 64 bits")
+    if not math.isfinite(cost):
+        raise EventLogError(f"event {name} has cost={cost!r}; the log stores finite costs only")
+    try:
+        ts_us = timestamp_us(event.timestamp)
+    except (OverflowError, ValueError, OSError):
+        raise EventLogError(f"event {name} timestamp {bounded_repr(event.timestamp.isoformat())} is out of range"
+                            " in UTC; use a time between years 1 and 9999 in UTC") from None
     return (
         _text(tenant_id, "tenant_id"), _text(event.case_id, "case_id"), _text(event.event_id, "event_id"),
-        timestamp_us(event.timestamp), event.timestamp.isoformat(), _text(event.activity, "activity"),
-        _text(event.resource, "resource"), _text(event.lifecycle, "lifecycle"), duration, cost, attributes,
+        ts_us, event.timestamp.isoformat(), _text(event.activity, "activity"),
+        _text(event.resource, "resource"), _text(event.lifecycle, "lifecycle"), duration, cost,
+        _attributes_json(event.attributes, name),
     )
+
+
+def _attributes_json(attributes: Any, name: str) -> str:
+    """The attributes as JSON (values JSON has no type for as their ``str()``); NaN and infinities refused."""
+    try:
+        return json.dumps(attributes, default=str, allow_nan=False)
+    except (TypeError, ValueError, RecursionError) as exc:
+        where = "attributes"
+        if isinstance(attributes, dict):
+            for key, value in attributes.items():
+                try:
+                    json.dumps(value, default=str, allow_nan=False)
+                except (TypeError, ValueError, RecursionError):
+                    where = f"attribute {bounded_repr(key)}"
+                    break
+        raise EventLogError(f"event {name} {where} cannot be stored as JSON ({bounded_repr(str(exc))}); use finite"
+                            " numbers, strings, lists and dicts with string keys") from None
 
 
 def from_row(row: Row | tuple[Any, ...]) -> ProcessEvent:

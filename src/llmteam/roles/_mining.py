@@ -318,10 +318,58 @@ class ProcessMiningEngine:
         return _xes.write_xes(target, self.iter_cases(), standard=standard)
 
     def import_xes(self, source: str | os.PathLike[str] | Path) -> int:
-        """Record every event of an XES document (text or file path); returns how many were recorded."""
+        """Record every event of an XES document (text or file path); returns how many were recorded.
+
+        All or nothing: a document refused anywhere (``XESImportError``, e.g. a bad date in its last event), or a
+        read that fails or is interrupted, leaves the engine exactly as it was before the call, events evicted by
+        ``max_events`` included. The events are recorded as the document is read, so it never becomes one list
+        (the engine keeps what it needs to undo: each case's length, or with ``max_events`` a copy of the bounded
+        log). A subclass that overrides ``record_events`` or ``record_event`` gets the events of a whole, valid
+        document in one ``record_events`` call.
+        """
         from llmteam.roles._xes_import import iter_xes_events
 
-        return self.record_events(iter_xes_events(source))
+        events = iter_xes_events(source)
+        if not self._records_itself():
+            return self.record_events(list(events))
+        undo = self._checkpoint()
+        try:
+            return self._record(events)
+        except BaseException:
+            undo()
+            raise
+
+    def _checkpoint(self) -> Callable[[], None]:
+        """A function that puts the log back as it is now (pending events recorded first): what a refused import
+        undoes. Without a bound, recording only adds events at the ends of cases and cases at the end, so each
+        case's length is enough; with one, the bounded log is copied (evictions remove events and cases)."""
+        if self._pending:
+            self._settle()
+        cases = self._cases
+        count, naive, mixed = self._count, self._naive, self._mixed_tz
+        unsorted, unbuilt = set(self._unsorted), set(self._unbuilt)
+        lengths = list(map(len, cases.values())) if self._order is None else []
+        kept = None if self._order is None else ({cid: deque(c) for cid, c in cases.items()}, deque(self._order))
+
+        def undo() -> None:
+            if kept is None:
+                while len(cases) > len(lengths):
+                    cases.popitem()  # the cases the import added, last first
+                for case, n in zip(cases.values(), lengths, strict=True):
+                    for _ in range(len(case) - n):
+                        case.pop()
+            else:
+                cases.clear()
+                cases.update(kept[0])
+                self._order = kept[1]
+            self._count, self._naive, self._mixed_tz = count, naive, mixed
+            self._unsorted.clear()
+            self._unsorted.update(unsorted)
+            self._unbuilt.clear()
+            self._unbuilt.update(unbuilt)
+            self._cache = None
+
+        return undo
 
 
 def _ts(event: ProcessEvent) -> datetime:

@@ -8,7 +8,7 @@ import math
 import os
 import uuid
 from collections.abc import Callable, Iterator
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 from xml.parsers import expat
@@ -17,20 +17,40 @@ from llmteam._repr import bounded_repr
 from llmteam.roles._errors import XESImportError
 from llmteam.roles._models import ProcessEvent
 from llmteam.roles._xes import COST_KEY
-from llmteam.roles._xes_scan import EXTRA, FIELD_KEYS, TOKEN, attributes, encoding_of, scan
+from llmteam.roles._xes_scan import EXTRA, FIELD_KEYS, TOKEN, attributes, check_token_length, encoding_of, scan
 
-_CHUNK = 1 << 16
-_MAX_CHUNK = 1 << 26  # reads grow up to 64 MiB while one token stays unfinished (see iter_xes_events)
+MAX_TOKEN_CHARS = 1 << 24
+"""The longest tag (with its attribute values), comment, CDATA section or processing instruction the XES reader
+reads: 16,777,216 characters (16 MiB of ASCII). A longer one is refused with :class:`XESImportError`, however the
+document is split into reads, so one hostile value can never make the reader hold or re-scan more than this."""
+MAX_DURATION_MS = 10**16 - 1
+"""The largest ``llmteam:duration_ms`` the reader takes (and its negative the smallest): 16 digits, well within
+64 bits and ``timedelta`` (whose milliseconds end at about 8.6e16), so every duration read can be stored and
+analysed. The whole-event pattern of ``_xes_scan`` takes at most 16 digits too."""
+_CHUNK = 1 << 16  # reads grow from this up to MAX_TOKEN_CHARS while one token stays unfinished (see _chunks)
 _MAX_EXTRAS = 4096  # distinct extra-attribute texts of llmteam-layout events remembered with their values
 _MAX_EXTRA_TEXT = 4096  # ... each at most this long
 
 
 def parse_date(text: str) -> datetime:
-    """An XES/ISO-8601 date; ``Z`` is accepted for UTC."""
+    """An XES/ISO-8601 date; ``Z`` is accepted for UTC. Its time in UTC must be a datetime too (years 1 to 9999)."""
     try:
-        return datetime.fromisoformat(text)  # the usual case; what it refuses gets the checks below
+        value = datetime.fromisoformat(text)  # the usual case; what it refuses gets the checks below
     except ValueError:
-        pass
+        value = _lenient_date(text)
+    if 1 < value.year < 9999:  # an offset is under a day: only dates in the first or last year can fall outside
+        return value
+    try:
+        value.astimezone(timezone.utc)  # as the standard export, the event log and mixed-zone logs convert it
+    except (OverflowError, ValueError, OSError):
+        raise XESImportError(
+            f"XES date {bounded_repr(text)} is out of range in UTC (before 0001-01-01 or after 9999-12-31); use a"
+            " date whose UTC time is within those years"
+        ) from None
+    return value
+
+
+def _lenient_date(text: str) -> datetime:
     value = text.strip()
     if value.endswith(("Z", "z")):
         value = value[:-1] + "+00:00"
@@ -104,7 +124,13 @@ def _field_value(field: str, name: str, key: str, raw: str) -> Any:
     if field == "timestamp":
         return parse_date(raw)
     if field == "duration_ms":
-        return int(_number("int" if name == "int" else "float", key, raw, finite=True))
+        duration = int(_number("int" if name == "int" else "float", key, raw, finite=True))
+        if -MAX_DURATION_MS <= duration <= MAX_DURATION_MS:
+            return duration
+        raise XESImportError(
+            f"attribute {bounded_repr(key)}: {bounded_repr(raw)} is out of range; a duration is a whole number of"
+            f" milliseconds of at most 16 digits (at most {MAX_DURATION_MS:,} ms, about 316,000 years)"
+        )
     return float(_number("float", key, raw, finite=True))
 
 
@@ -152,6 +178,11 @@ class _Reader:
         self._kinds: dict[str, tuple[int, str]] = {}
         self._extras: dict[str, tuple[tuple[str, Any], ...]] = {}
 
+    @property
+    def unfinished(self) -> int:
+        """How long the token the last piece left unfinished is (0: none)."""
+        return len(self._pending)
+
     @staticmethod
     def _refuse(*_args: Any) -> None:
         raise XESImportError("XES input with a DOCTYPE or entity declarations is refused (XML bomb protection)")
@@ -165,7 +196,12 @@ class _Reader:
         except UnicodeEncodeError as exc:  # a lone surrogate in text given as a str
             raise XESImportError(f"XES input holds {bounded_repr(exc.object[exc.start:exc.end])}, which is not a"
                                  " Unicode character; only text that encodes as UTF-8 can be read") from None
-        tokens, self._pending = scan(self.token, self._pending, data)
+        pending = self._pending
+        tokens, self._pending = scan(self.token, pending, data)
+        if pending and len(pending) + len(data) > MAX_TOKEN_CHARS:  # rare: only while reading a long token
+            # the token the last read left unfinished (iter_xes_events never reads more than the limit at once, so
+            # only such a token can be longer)
+            check_token_length(pending + data if tokens else self._pending, MAX_TOKEN_CHARS)
         if final and self._pending:
             raise XESImportError(f"internal error: the XES reader could not read {bounded_repr(self._pending)}"
                                  " that expat accepted; please report it with the file")
@@ -285,6 +321,9 @@ def _decoded(fh: io.BufferedReader) -> Callable[[int], str]:
         except UnicodeDecodeError as exc:
             raise XESImportError(f"XES file is not valid {encoding} text: {exc.reason} at byte {exc.start} of a read;"
                                  " re-save it as UTF-8 or declare its encoding") from None
+        except UnicodeError as exc:  # a codec that refuses to decode at all
+            raise XESImportError(f"XES file cannot be decoded as {bounded_repr(encoding)}: {bounded_repr(str(exc))};"
+                                 " re-save it as UTF-8") from None
         return text if text or not data else read(size)  # an empty piece would read as the end of the file
 
     return read
@@ -308,13 +347,18 @@ def iter_xes_events(source: str | os.PathLike[str] | Path) -> Iterator[ProcessEv
 
 
 def _chunks(reader: _Reader, read: Callable[[int], str]) -> Iterator[ProcessEvent]:
-    size = _CHUNK
+    # expat and the token pattern re-scan an unfinished token from its start at every feed: while no token is
+    # finished, double the next read, so one long value costs O(its size) in total, not O(size^2 / chunk). Never
+    # more than MAX_TOKEN_CHARS at once, so a token longer than that is always seen unfinished (check_token_length),
+    # and no more than takes the unfinished token past that limit (then refused: nothing more is read or kept)
+    first = size = min(_CHUNK, MAX_TOKEN_CHARS)
     while chunk := read(size):
         seen = reader.elements
         yield from reader.feed(chunk)
-        # expat and the token pattern re-scan an unfinished token from its start at every feed: while no token is
-        # finished, double the next read, so one huge value costs O(its size) in total, not O(size^2 / chunk)
-        size = _CHUNK if reader.elements != seen else min(size * 2, _MAX_CHUNK)
+        if reader.elements != seen:
+            size = first
+        else:
+            size = min(size * 2, max(first, MAX_TOKEN_CHARS + 1 - reader.unfinished))
     yield from reader.feed("", final=True)
 
 

@@ -12,7 +12,8 @@ entities and character references. ``TOKEN.findall`` walks the markup in C and y
 - the unfinished token at the end of the text (group 16, from its ``<``: kept for the next chunk),
 - a ``<`` that none of these explains (group 17: a bug of this module, never silently skipped);
 
-comments, CDATA sections and processing instructions give a tuple of empty strings. The reader's tests compare
+comments, CDATA sections and processing instructions give a tuple of empty strings. :func:`check_token_length`
+refuses a token longer than the reader's limit, naming it. The reader's tests compare
 the tags and attributes seen here with expat's own callbacks on generated documents split at every position.
 """
 
@@ -50,7 +51,7 @@ _LLMTEAM_EVENT = (
     f'<date key="time:timestamp" value="({_V}+)"/>{_S}*'
     f'<string key="lifecycle:transition" value="({_V}*)"/>{_S}*'
     f'(?:<id key="{EVENT_ID_KEY}" value="({_V}+)"/>{_S}*)?'
-    f'(?:<int key="{DURATION_KEY}" value="(-?[0-9]{{1,18}})"/>{_S}*)?'
+    f'(?:<int key="{DURATION_KEY}" value="(-?[0-9]{{1,16}})"/>{_S}*)?'  # longer: read tag by tag, and refused
     f'(?:<float key="{COST_KEY}" value="({_V}+)"/>{_S}*)?'
     f"((?:{_EXTRA})*)"
     "</event>"
@@ -82,6 +83,33 @@ def scan(pattern: re.Pattern[str], pending: str, data: str) -> tuple[list[tuple[
     if tokens and tokens[-1][15]:
         return tokens, tokens.pop()[15]
     return tokens, ""
+
+
+_ONE_TAG = token_pattern(whole_events=False)  # one tag per match, never a whole event
+_KEY = re.compile("[ \t\r\n]key[ \t\r\n]*=[ \t\r\n]*(?:\"([^\"]*)\"|'([^']*)')")
+
+
+def check_token_length(text: str, limit: int) -> None:
+    """Refuse the token at the start of ``text`` (a tag, comment... finished or not) if it is longer than ``limit``,
+    with an XESImportError naming it (the element and its key)."""
+    m = _ONE_TAG.match(text)
+    if m is not None and m.end() <= limit and not m.group(16):
+        return
+    if len(text) <= limit:  # an unfinished token within the limit: the next piece may finish it
+        return
+    head = text[:4096]
+    kinds = (("<!--", "a comment"), ("<![CDATA[", "a CDATA section"), ("<?", "a processing instruction"))
+    what = next((name for start, name in kinds if head.startswith(start)), "")
+    if not what:
+        name = re.match("<([^ \t\r\n/>]*)", head)
+        what = f"the <{name.group(1) if name else ''}> element"
+        key = _KEY.search(head)
+        if key is not None:
+            what += f" with key {bounded_repr(attribute_value(key.group(1) or key.group(2) or ''))}"
+    raise XESImportError(
+        f"XES input has {what} longer than {limit:,} characters (starting {bounded_repr(head[:40])}); the"
+        " reader takes tags, attribute values and comments of at most that length: shorten or drop the value"
+    )
 
 
 EXTRA = re.compile(f'<({_TYPES}) key="({_V}*)" value="({_V}*)"/>')
@@ -137,8 +165,10 @@ def encoding_of(head: bytes) -> str:
     name = m.group(1).decode("ascii")
     try:
         "<".encode(name)  # a known text encoding (str.encode refuses codecs such as base64 or rot13)
-    except LookupError:
+        codecs.getincrementaldecoder(name)().decode(b"<")
+    except (LookupError, UnicodeError):  # UnicodeError: a codec that encodes or decodes nothing ("undefined")
         raise XESImportError(
-            f"XES file declares the unknown encoding {bounded_repr(name)}; re-save it as UTF-8"
+            f"XES file declares the encoding {bounded_repr(name)}, which Python cannot decode text with; re-save it"
+            " as UTF-8"
         ) from None
     return name
