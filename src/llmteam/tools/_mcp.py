@@ -26,10 +26,10 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from llmteam.tools._errors import ToolError
-from llmteam.tools._mcp_listing import Listing
+from llmteam.tools._mcp_listing import Listing, cut
 from llmteam.tools._mcp_stdio import MAX_MESSAGE_BYTES, bounded_stdio_client, overflow_text
 from llmteam.tools._tool import NAME_RE as TOOL_NAME_RE
-from llmteam.tools._tool import Tool
+from llmteam.tools._tool import Tool, schema_problem
 
 if TYPE_CHECKING:
     from mcp import ClientSession
@@ -74,12 +74,18 @@ def result_value(result: CallToolResult) -> Any:
     return _result_text(result)
 
 
-def _describe(exc: BaseException) -> str:
-    """``Type: message`` of an error, looking inside the exception groups anyio raises."""
+def _innermost(exc: BaseException) -> BaseException:
+    """The error inside the one-member exception groups anyio wraps it in, else ``exc``."""
     inner = getattr(exc, "exceptions", None)
     while isinstance(inner, tuple) and len(inner) == 1 and isinstance(inner[0], BaseException):
         exc = inner[0]
         inner = getattr(exc, "exceptions", None)
+    return exc
+
+
+def _describe(exc: BaseException) -> str:
+    """``Type: message`` of an error, looking inside the exception groups anyio raises."""
+    exc = _innermost(exc)
     return f"{type(exc).__name__}: {exc}"
 
 
@@ -224,8 +230,8 @@ class MCPServer:
             if ready.done():
                 logger.error("MCP server %r ended: %s: %s", self.name, type(exc).__name__, exc)
                 return
-            if isinstance(exc, MCPError):
-                ready.set_exception(exc)
+            if isinstance(_innermost(exc), MCPError):  # ours (a listing bound, a refused tool): as it is
+                ready.set_exception(_innermost(exc))
                 return
             where = self.url or " ".join([self.command or "", *self.args])
             error = MCPError(f"cannot open MCP server {self.name!r} ({where}): {self._failure(exc)}")
@@ -302,13 +308,13 @@ class MCPServer:
             listing.page(len(page.tools))
             for spec in page.tools:
                 if self.include is None or spec.name in self.include or spec.name in self._declared:
-                    local = self.local_name(spec.name)
-                    if local in seen:
-                        raise MCPError(f"MCP server {self.name!r}: tools {seen[local]!r} and {spec.name!r} both map "
-                                       f"to the name {local!r}; pass include=[...] to pick one")
-                    seen[local] = spec.name
                     description, schema = spec.description or "", dict(spec.inputSchema)
                     listing.keep(spec.name, description, schema)
+                    local = self.local_name(spec.name)
+                    if local in seen:
+                        raise MCPError(f"MCP server {self.name!r}: tools {cut(seen[local])} and {cut(spec.name)} both "
+                                       f"map to the name {local!r}; pass include=[...] to pick one")
+                    seen[local] = spec.name
                     tools.append(self._make_tool(local, spec.name, description, schema))
             if len(tools) > MAX_TOOLS:
                 raise MCPError(f"MCP server {self.name!r} lists more than {MAX_TOOLS} tools; pass include=[...]")
@@ -326,8 +332,10 @@ class MCPServer:
         return _UNSAFE.sub("_", f"{self.prefix}{remote}")[:64] or "_"
 
     def _make_tool(self, local: str, remote: str, description: str, schema: dict[str, Any]) -> Tool:
-        if schema.get("type", "object") != "object":
-            raise MCPError(f"MCP server {self.name!r}: tool {remote!r} has an inputSchema that is not an object")
+        problem = schema_problem(schema)
+        if problem is not None:  # refused now rather than failing each call (the shape check reads these parts)
+            raise MCPError(f"MCP server {self.name!r}: tool {cut(remote)} has an inputSchema whose {problem}; fix the "
+                           "server's schema, or leave the tool out with include=[...]")
         description = description or f"MCP tool {remote!r} of server {self.name!r}"
         declared = self._declared.get(remote)
         if declared is not None:  # declared before the server opened: described now, in place
