@@ -329,6 +329,14 @@ async def test_a_tool_declared_on_a_closed_server_fails_clearly_when_called() ->
         ({"command": "x", "prefix": "a.b"}, "prefix 'a.b'"),
         ({"command": "x", "max_message_bytes": 0}, "max_message_bytes=0 must be a positive number of bytes"),
         ({"command": "x", "max_message_bytes": True}, "max_message_bytes=True"),
+        ({"command": "x", "include": [["a"]]}, r"include \[\['a'\]\] must be a list of tool names"),
+        ({"command": "x", "include": [1]}, r"include \[1\] must be a list of tool names"),
+        ({"command": "x", "include": "add"}, "include 'add' must be a list of tool names"),
+        ({"command": "x", "args": 5}, "args 5 must be a list of strings"),
+        ({"command": "x", "env": "A=b"}, "env must map strings to strings"),
+        ({"command": "x", "headers": [1]}, "headers must map strings to strings"),
+        ({"command": "x", "cwd": 5}, "cwd 5 must be a directory path"),
+        ({"command": "x", "connect_timeout": float("nan")}, "connect_timeout=nan"),
     ],
 )
 def test_bad_configuration_is_refused_with_the_bad_value(kwargs: dict[str, object], message: str) -> None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import re
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -25,6 +26,7 @@ from contextlib import AsyncExitStack
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from llmteam._repr import bounded_repr
 from llmteam.tools._errors import ToolError
 from llmteam.tools._mcp_listing import Listing, cut
 from llmteam.tools._mcp_stdio import MAX_MESSAGE_BYTES, bounded_stdio_client, overflow_text
@@ -89,6 +91,12 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
+def _strings(values: Any) -> bool:
+    """``values`` is a list (or other sequence, or the keys of a mapping) of strings, and not a string itself."""
+    return (isinstance(values, (Sequence, Mapping)) and not isinstance(values, (str, bytes))
+            and all(isinstance(v, str) for v in values))
+
+
 class MCPServer:
     """One MCP server, opened as an async context manager; its tools are in :attr:`tools` once open.
 
@@ -122,19 +130,26 @@ class MCPServer:
             raise MCPError(f"MCP server {name!r}: command {command!r} must be a non-empty program name or path")
         if url is not None and (not isinstance(url, str) or not url.startswith(("http://", "https://"))):
             raise MCPError(f"MCP server {name!r}: url {url!r} must be an http(s) URL such as http://127.0.0.1:8000/mcp")
-        if isinstance(args, str) or not all(isinstance(a, str) for a in args):
-            raise MCPError(f"MCP server {name!r}: args {args!r} must be a list of strings")
+        if not _strings(args):
+            raise MCPError(f"MCP server {name!r}: args {bounded_repr(args)} must be a list of strings")
         for what, mapping in (("env", env), ("headers", headers)):
-            if mapping is not None and not all(isinstance(k, str) and isinstance(v, str) for k, v in mapping.items()):
-                raise MCPError(f"MCP server {name!r}: {what} must map strings to strings")
+            if mapping is not None and not (isinstance(mapping, Mapping) and _strings(mapping)
+                                            and _strings(list(mapping.values()))):
+                raise MCPError(f"MCP server {name!r}: {what} must map strings to strings, got {bounded_repr(mapping)}")
+        if cwd is not None and not isinstance(cwd, (str, os.PathLike)):
+            raise MCPError(f"MCP server {name!r}: cwd {bounded_repr(cwd)} must be a directory path")
+        names = list(include) if isinstance(include, Iterable) and not isinstance(include, (str, bytes)) else include
+        if names is not None and not _strings(names):
+            raise MCPError(f"MCP server {name!r}: include {bounded_repr(include)} must be a list of tool names "
+                           "(strings)")
         self.name = name
         self.command = command
         self.args = list(args)
         self.env = dict(env) if env is not None else None
-        self.cwd = cwd
+        self.cwd = None if cwd is None else os.fspath(cwd)
         self.url = url
         self.headers = dict(headers or {})
-        self.include = None if include is None else frozenset(include)
+        self.include = None if names is None else frozenset(names)
         if not isinstance(prefix, str) or (prefix and not TOOL_NAME_RE.fullmatch(prefix)):
             raise MCPError(f"MCP server {name!r}: prefix {prefix!r} must be letters, digits, '_' or '-'")
         self.prefix = prefix
