@@ -467,3 +467,12 @@ async def test_a_stdio_server_opens_where_sys_stderr_is_no_file(monkeypatch: pyt
     monkeypatch.setattr(sys, "stderr", io.StringIO())
     async with stdio_server() as srv:
         assert (await srv.tool("add").invoke({"a": 2, "b": 3}))["result"] == 5
+
+
+async def test_close_ends_the_helpers_a_stdio_server_started_in_its_process_group() -> None:
+    """A server that exits on stdin EOF returned before its process group was signalled: its helpers lived on."""
+    async with stdio_server() as srv:
+        helper = psutil.Process((await srv.tool("helper").invoke({}))["result"])
+        assert helper.is_running()
+    gone, _ = psutil.wait_procs([helper], timeout=30)  # hang guard only
+    assert gone or helper.status() == psutil.STATUS_ZOMBIE, f"helper {helper.pid} still running after close()"

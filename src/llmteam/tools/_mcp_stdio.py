@@ -28,6 +28,7 @@ logger = logging.getLogger(__name__)
 
 MAX_MESSAGE_BYTES = 16 * 2**20  # one JSON-RPC message a stdio server writes (a tool result, a tool list)
 STOP_SECONDS = 2.0  # after stdin closes, and again after SIGTERM, before the next step of the shutdown
+POLL_SECONDS = 0.05  # between looks at whether a stopped server's helpers have exited
 
 
 def overflow_text(server: str, limit: int) -> str:
@@ -128,15 +129,33 @@ def _file_or_none(stream: TextIO) -> TextIO | None:
 
 
 async def _stop(process: Process) -> None:
-    """The stdio shutdown of the MCP specification: close stdin, wait, then SIGTERM and SIGKILL its session."""
+    """The stdio shutdown of the MCP specification: close stdin, wait, then SIGTERM and SIGKILL its session; and
+    once the server has exited, what it started in its process group still gets SIGTERM, then SIGKILL."""
     if process.stdin is not None:
         with suppress(Exception):  # already closed, or the server is gone
             await process.stdin.aclose()
     for sig in (None, signal.SIGTERM, signal.SIGKILL):
         if sig is not None:
-            with suppress(ProcessLookupError, PermissionError):
-                os.killpg(process.pid, sig)  # the server and whatever it started: its own session (process group)
+            _signal_group(process.pid, sig)
         with anyio.move_on_after(STOP_SECONDS):
             await process.wait()
-            return
-    logger.warning("MCP server process %d did not exit after SIGKILL", process.pid)
+            break
+    else:
+        logger.warning("MCP server process %d did not exit after SIGKILL", process.pid)
+        return
+    if _signal_group(process.pid, signal.SIGTERM):  # helpers outlive a server that exits on stdin EOF
+        for _ in range(int(STOP_SECONDS / POLL_SECONDS)):  # they are not our children: nothing to wait on but this
+            await anyio.sleep(POLL_SECONDS)
+            if not _signal_group(process.pid, 0):
+                return
+        _signal_group(process.pid, signal.SIGKILL)
+
+
+def _signal_group(pgid: int, sig: int) -> bool:
+    """Send ``sig`` to process group ``pgid`` (the server and whatever it started: its own session); False when
+    nobody is left in it (0 only asks)."""
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):  # none left, or only some we may not signal: nothing more to do
+        return False
+    return True
