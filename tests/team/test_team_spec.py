@@ -184,6 +184,12 @@ def _tools_team(tools: str, servers: str = "") -> str:
     ("[]", "mcp_servers: [{name: s, comand: x}]\n", r"unknown field 'comand' \(did you mean 'command'\?\)"),
     ("[]", "mcp_servers: [{name: s, command: x, max_message_bytes: 0}]\n",
      r"mcp_servers\[0\]: MCP server 's': max_message_bytes=0 must be a positive number of bytes"),
+    ("[]", "mcp_servers: [{name: s, command: x, connect_timeout: 0}]\n",
+     r"mcp_servers\[0\]: MCP server 's': connect_timeout=0 must be a positive number of seconds"),
+    ("[]", "mcp_servers: [{name: s, command: x, include: [[a]]}]\n",
+     r"mcp_servers\[0\]: MCP server 's': include \[\['a'\]\] must be a list of tool names"),
+    ("[]", "mcp_servers: [{name: s, command: x, include: [1]}]\n",
+     r"mcp_servers\[0\]: MCP server 's': include \[1\] must be a list of tool names"),
 ])
 def test_yaml_tool_and_mcp_errors_name_the_field(tools: str, servers: str, match: str) -> None:
     with pytest.raises(TeamConfigError, match=match):
@@ -201,9 +207,11 @@ def test_yaml_env_from_passes_only_named_allowed_variables(monkeypatch: pytest.M
     assert team.mcp_servers[0].env == {"BILLING_TOKEN": "t0k"}
 
 
-def test_yaml_sets_an_mcp_servers_message_bound() -> None:
-    bounded = load_team(_tools_team("[]", "mcp_servers: [{name: s, command: x, max_message_bytes: 65536}]\n"))
+def test_yaml_sets_an_mcp_servers_message_bound_and_connect_timeout() -> None:
+    bounded = load_team(_tools_team("[]", "mcp_servers: [{name: s, command: x, max_message_bytes: 65536, "
+                                          "connect_timeout: 5}]\n"))
     assert bounded.mcp_servers[0].max_message_bytes == 65536
+    assert bounded.mcp_servers[0].connect_timeout == 5.0
     assert load_team(_tools_team("[]", "mcp_servers: [{name: s, command: x}]\n")).mcp_servers[0].max_message_bytes \
         == MAX_MESSAGE_BYTES
 

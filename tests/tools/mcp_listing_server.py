@@ -5,11 +5,15 @@
 - ``big-tool``: one tool whose description has 100,000 characters;
 - ``big-schema``: one tool whose input schema has 100,000 characters of property descriptions;
 - ``many``: 600 tools of 50,000 characters of description each, ten to a page (30 MB in all);
-- ``fair``: 120 tools of 2,000 characters each, ten to a page (what a large honest server lists).
+- ``fair``: 120 tools of 2,000 characters each, ten to a page (what a large honest server lists);
+- ``long-name``: a tool whose name has 2,000 characters, and a tool ``ok``;
+- ``collide``: two tools of 1,000-character names that map to the same tool name for the model;
+- ``schema SCHEMA``: one tool ``lookup`` whose input schema is the JSON ``SCHEMA`` (malformed, say).
 """
 
 from __future__ import annotations
 
+import json
 import sys
 
 import anyio
@@ -33,6 +37,12 @@ def _page(cursor: str | None) -> types.ListToolsResult:
         return types.ListToolsResult(tools=[_tool(f"t{start}")], nextCursor=str(start + 1))
     if MODE == "big-tool":
         return types.ListToolsResult(tools=[_tool("big", "d" * 100_000)])
+    if MODE == "long-name":
+        return types.ListToolsResult(tools=[_tool("n" * 2_000), _tool("ok")])
+    if MODE == "collide":
+        return types.ListToolsResult(tools=[_tool("a.b" + "c" * 997), _tool("a_b" + "c" * 997)])
+    if MODE == "schema":
+        return types.ListToolsResult(tools=[_tool("lookup", schema=json.loads(sys.argv[2]))])
     if MODE == "big-schema":
         schema = {"type": "object", "properties": {"x": {"type": "string", "description": "s" * 100_000}}}
         return types.ListToolsResult(tools=[_tool("big", schema=schema)])

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
 import sys
 
 from mcp.server.fastmcp import FastMCP
@@ -58,6 +59,13 @@ async def sleep(seconds: float) -> str:
     """Sleep, then answer (for timeout tests)."""
     await asyncio.sleep(seconds)
     return "slept"
+
+
+@server.tool()
+def helper() -> int:
+    """Start a helper process in the server's process group; its pid (lets a test check that close ends it)."""
+    return subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"], stdin=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).pid
 
 
 @server.tool()

@@ -25,10 +25,20 @@ pytest.importorskip("mcp")
 from llmteam.tools import MCPError, MCPServer, MCPToolError, Tool, ToolArgumentsError, ToolError
 
 SERVER = str(Path(__file__).with_name("mcp_test_server.py"))
+RAW = str(Path(__file__).with_name("mcp_raw_server.py"))
 
 
 def stdio_server(**options: object) -> MCPServer:
     return MCPServer("test", command=sys.executable, args=[SERVER, "stdio"], **options)  # type: ignore[arg-type]
+
+
+def raw_server(mode: str, **options: object) -> MCPServer:
+    """A hostile server speaking raw JSON-RPC over stdio (``mcp_raw_server.py``)."""
+    return MCPServer("raw", command=sys.executable, args=[RAW, mode], **options)  # type: ignore[arg-type]
+
+
+def _live_children() -> set[int]:
+    return {c.pid for c in psutil.Process().children(recursive=True) if c.status() != psutil.STATUS_ZOMBIE}
 
 
 def _free_port() -> int:
@@ -329,6 +339,14 @@ async def test_a_tool_declared_on_a_closed_server_fails_clearly_when_called() ->
         ({"command": "x", "prefix": "a.b"}, "prefix 'a.b'"),
         ({"command": "x", "max_message_bytes": 0}, "max_message_bytes=0 must be a positive number of bytes"),
         ({"command": "x", "max_message_bytes": True}, "max_message_bytes=True"),
+        ({"command": "x", "include": [["a"]]}, r"include \[\['a'\]\] must be a list of tool names"),
+        ({"command": "x", "include": [1]}, r"include \[1\] must be a list of tool names"),
+        ({"command": "x", "include": "add"}, "include 'add' must be a list of tool names"),
+        ({"command": "x", "args": 5}, "args 5 must be a list of strings"),
+        ({"command": "x", "env": "A=b"}, "env must map strings to strings"),
+        ({"command": "x", "headers": [1]}, "headers must map strings to strings"),
+        ({"command": "x", "cwd": 5}, "cwd 5 must be a directory path"),
+        ({"command": "x", "connect_timeout": float("nan")}, "connect_timeout=nan"),
     ],
 )
 def test_bad_configuration_is_refused_with_the_bad_value(kwargs: dict[str, object], message: str) -> None:
@@ -459,3 +477,120 @@ async def test_a_stdio_server_opens_where_sys_stderr_is_no_file(monkeypatch: pyt
     monkeypatch.setattr(sys, "stderr", io.StringIO())
     async with stdio_server() as srv:
         assert (await srv.tool("add").invoke({"a": 2, "b": 3}))["result"] == 5
+
+
+# -- hostile servers: bounded, cancellable, and clear --------------------------------------------------------------
+
+
+async def _cancelled_within(task: asyncio.Task[object], seconds: float) -> bool:
+    """True if ``task`` ended cancelled within ``seconds`` (a hang guard only, far above what it needs)."""
+    await asyncio.wait({task}, timeout=seconds)
+    return task.done() and task.cancelled()
+
+
+async def test_cancelling_open_cancels_the_connection_at_once_and_leaves_no_process() -> None:
+    """An attacker's move: a server that never answers initialize. Cancelling open() cancelled only its wait for
+    the session task, which went on connecting until connect_timeout (an hour here) while the caller waited."""
+    before = _live_children()
+    opening = asyncio.create_task(raw_server("hang_init", connect_timeout=3600).open())
+    for _ in range(600):  # until the server runs (hang guard only)
+        if _live_children() - before:
+            break
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(0.5)  # it is waiting for the answer to initialize
+    opening.cancel()
+    assert await _cancelled_within(opening, 120)
+    assert _live_children() <= before
+
+
+async def test_opening_a_server_that_lists_its_tools_slowly_forever_is_bounded_by_connect_timeout() -> None:
+    """Each page came within connect_timeout, so each request was in time and the listing went on for 1,000 pages;
+    the whole connection (transport, initialize, listing) is now within connect_timeout."""
+    before = _live_children()
+    with pytest.raises(MCPError, match=r"cannot open MCP server 'raw' .*did not connect, initialise and list its tools "
+                                       r"within connect_timeout=2 s"):
+        await asyncio.wait_for(raw_server("slow_pages", connect_timeout=2).open(), 120)  # hang guard only
+    assert _live_children() <= before
+
+
+class _HangsOnNotification(BaseHTTPRequestHandler):
+    """An MCP server over HTTP answering its requests but never the POST of a notification (initialized)."""
+
+    protocol_version = "HTTP/1.1"
+    release = threading.Event()
+
+    def do_POST(self) -> None:  # noqa: N802 - the http.server hook's name
+        message = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
+        if "id" not in message:
+            self.release.wait(600)
+            return
+        result: dict[str, object] = {"tools": []}
+        if message.get("method") == "initialize":
+            result = {"protocolVersion": message["params"]["protocolVersion"], "capabilities": {"tools": {}},
+                      "serverInfo": {"name": "hangs", "version": "1"}}
+        body = json.dumps({"jsonrpc": "2.0", "id": message["id"], "result": result}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self) -> None:  # noqa: N802 - the http.server hook's name
+        self.send_response(405)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+async def test_an_http_server_that_never_answers_a_notification_cannot_hold_open_past_connect_timeout() -> None:
+    """An attacker's move over HTTP: the SDK sends notifications/initialized inline and waited for its answer up to
+    the event-stream read timeout: open(connect_timeout=2) took 300 s."""
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _HangsOnNotification)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        server = MCPServer("hangs", url=f"http://127.0.0.1:{httpd.server_address[1]}/mcp", connect_timeout=2)
+        with pytest.raises(MCPError, match="within connect_timeout=2 s"):
+            await asyncio.wait_for(server.open(), 120)  # hang guard only
+        assert not server.is_open
+    finally:
+        _HangsOnNotification.release.set()
+        httpd.shutdown()
+        httpd.server_close()
+
+
+async def test_a_server_that_stops_reading_cannot_hold_a_call_past_its_timeout() -> None:
+    """An attacker's move: the server stops reading stdin. The first large call filled the pipe and timed out
+    waiting for its answer; the next call waited forever to be sent (timeout= bounded only the wait for answers)."""
+    async with raw_server("noread", timeout=1) as srv:
+        for _ in range(2):
+            with pytest.raises(MCPToolError, match=r"MCP tool raw:x failed: no answer within timeout=1 s"):
+                await asyncio.wait_for(srv.tool("x").invoke({"doc": "y" * 1_000_000}), 60)  # hang guard only
+
+
+async def test_calls_after_a_server_crashed_mid_call_fail_at_once_saying_it_exited() -> None:
+    """After a server died in the middle of a call, the next call failed with "ClosedResourceError: " (no text)."""
+    async with raw_server("crash_call", timeout=3600) as srv:
+        with pytest.raises(MCPToolError, match=r"MCP tool raw:x failed: MCP server 'raw' exited or closed its output"):
+            await asyncio.wait_for(srv.tool("x").invoke({}), 60)  # hang guard only
+        with pytest.raises(MCPToolError, match=r"MCP server 'raw' exited or closed its output; close and open"):
+            await asyncio.wait_for(srv.tool("x").invoke({}), 60)
+
+
+async def test_an_answer_the_client_cannot_parse_fails_its_call_at_once() -> None:
+    """An answer nested deeper than the JSON parser allows was dropped, so its call waited out its whole timeout
+    and reported "Timed out"; the answer carries its request id, which fails that call with the parser's reason."""
+    async with raw_server("deep", timeout=3600) as srv:
+        with pytest.raises(MCPToolError, match=r"MCP tool raw:x failed: its answer could not be read \(Invalid JSON: "
+                                               r"recursion limit exceeded"):
+            await asyncio.wait_for(srv.tool("x").invoke({}), 60)  # hang guard only
+
+
+async def test_close_ends_the_helpers_a_stdio_server_started_in_its_process_group() -> None:
+    """A server that exits on stdin EOF returned before its process group was signalled: its helpers lived on."""
+    async with stdio_server() as srv:
+        helper = psutil.Process((await srv.tool("helper").invoke({}))["result"])
+        assert helper.is_running()
+    gone, _ = psutil.wait_procs([helper], timeout=30)  # hang guard only
+    assert gone or helper.status() == psutil.STATUS_ZOMBIE, f"helper {helper.pid} still running after close()"

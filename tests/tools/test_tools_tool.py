@@ -8,6 +8,8 @@ from types import MappingProxyType
 from typing import Annotated, Any, Literal
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import BaseModel, Field
 
 from llmteam.llm import ToolSpec
@@ -142,6 +144,10 @@ async def test_handler_tool_checks_the_shape_of_its_arguments() -> None:
     ({"parameters": []}, "JSON Schema of an object"),
     ({"description": 3}, "description must be text"),
     ({"handler": "nope"}, "is not callable"),
+    ({"parameters": {"required": 5}}, "'required' is 5, not a list of property names"),
+    ({"parameters": {"required": [["q"]]}}, r"'required' is \[\['q'\]\], not a list of property names"),
+    ({"parameters": {"properties": 7}}, "'properties' is 7, not an object"),
+    ({"parameters": {"properties": {1: {}}}}, r"'properties' is \{1: \{\}\}, not an object"),
 ])
 def test_handler_tool_definition_errors(kwargs: dict[str, Any], fragment: str) -> None:
     async def handler(arguments: Any) -> None:
@@ -169,3 +175,49 @@ async def test_async_tool_runs_on_the_event_loop() -> None:
         return asyncio.get_running_loop() is loop
 
     assert await which_loop.invoke({}) is True
+
+
+# -- a schema from elsewhere (an MCP server) that is malformed --------------------------------------------------
+
+_JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=5),
+                     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=5), inner,
+                                                                                  max_size=4), max_leaves=12)
+
+
+async def _ok(arguments: Any) -> str:
+    return "ok"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.sampled_from(["required", "properties", "additionalProperties", "type"]), _JSON),
+       st.dictionaries(st.text(max_size=5), _JSON, max_size=4))
+def test_any_schema_given_after_definition_checks_arguments_or_refuses_them(schema: dict[str, Any],
+                                                                           arguments: dict[str, Any]) -> None:
+    """An MCP tool declared before its server opens gets its schema when the server lists it, after the Tool was
+    built. A malformed one ("required": 5, [["q"]], "properties": 7) raised a raw TypeError from validation, which
+    ended the whole team run with no audit record; validation gives arguments or ToolArgumentsError, nothing else."""
+    t = Tool(name="t", description="", parameters={"type": "object"}, handler=_ok)
+    t.parameters = {"type": "object", **schema}
+    try:
+        assert t.validate(arguments) == arguments
+    except ToolArgumentsError as exc:
+        assert str(exc).startswith("tool 't'")
+
+
+async def test_a_malformed_schema_is_an_audited_tool_error_in_a_run_not_a_crash() -> None:
+    from llmteam.audit import AuditQuery
+    from llmteam.llm import ScriptedLLM, ToolCall
+    from llmteam.team import Agent, Team
+
+    lookup = Tool(name="lookup", description="", parameters={"type": "object"}, handler=_ok)
+    lookup.parameters = {"type": "object", "required": [["q"]]}  # as a declared MCP tool's is filled in
+    team = Team("t", llm=ScriptedLLM({"go": ToolCall.of("lookup", {"q": "a"}, id="c1")}, default="done"),
+                agents=[Agent("a", prompt="go {x}", tools=[lookup])])
+    async with team.runtime("memory://", tenant="acme") as rt:
+        result = await rt.run({"x": 1})
+        async with rt.tenants.context("acme"):
+            records = await rt.audit.query(AuditQuery(limit=50))
+    [call] = result.steps[0].tool_calls
+    assert call.decision == "invalid_arguments" and not call.executed
+    assert "'required' is [['q']], not a list of property names" in (call.error or "")
+    assert [r.metadata["decision"] for r in records if r.resource_type == "tool"] == ["invalid_arguments"]

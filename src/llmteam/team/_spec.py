@@ -28,7 +28,7 @@ _AGENT_FIELDS = {
 }
 _MCP_FIELDS = {
     "name", "command", "args", "env", "env_from", "cwd", "url", "headers", "include", "prefix", "timeout",
-    "max_message_bytes",
+    "connect_timeout", "max_message_bytes",
 }
 _ROUTE_FIELDS = {"after", "to", "contains", "key"}
 _LIMIT_FIELDS = {"max_steps", "run_timeout"}
@@ -150,7 +150,7 @@ def mcp_servers_from_list(data: Any, where: str, keys: tuple[str, ...]) -> dict[
                 url=_typed(raw, "url", str, swhere), headers=_typed(raw, "headers", Mapping, swhere),
                 include=_typed(raw, "include", list, swhere), prefix=_typed(raw, "prefix", str, swhere, "") or "",
                 timeout=_typed(raw, "timeout", (int, float), swhere, 60.0),
-                **({"max_message_bytes": raw["max_message_bytes"]} if "max_message_bytes" in raw else {}),
+                **{key: raw[key] for key in ("connect_timeout", "max_message_bytes") if key in raw},
             )
         except MCPError as exc:
             raise TeamConfigError(f"{swhere}: {exc}") from None

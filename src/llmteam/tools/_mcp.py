@@ -16,8 +16,8 @@ server sends is bounded (``max_message_bytes``): over stdio by :mod:`llmteam.too
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
+import os
 import re
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -25,15 +25,16 @@ from contextlib import AsyncExitStack
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from llmteam._repr import bounded_repr
 from llmteam.tools._errors import ToolError
-from llmteam.tools._mcp_listing import Listing
+from llmteam.tools._mcp_listing import Listing, cut
+from llmteam.tools._mcp_session import describe, innermost, relayed, result_text, result_value, unwound, within
 from llmteam.tools._mcp_stdio import MAX_MESSAGE_BYTES, bounded_stdio_client, overflow_text
 from llmteam.tools._tool import NAME_RE as TOOL_NAME_RE
-from llmteam.tools._tool import Tool
+from llmteam.tools._tool import Tool, schema_problem
 
 if TYPE_CHECKING:
     from mcp import ClientSession
-    from mcp.types import CallToolResult
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +43,7 @@ MAX_TOOLS = 1000  # a server listing more tools than this is refused rather than
 MAX_ERROR_CHARS = 2000
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
 SSE_READ_TIMEOUT = 300.0
+_SDK_TIMED_OUT = 408  # the error code the SDK gives a request whose answer did not come in time (REQUEST_TIMEOUT)
 
 
 class MCPError(ToolError):
@@ -58,29 +60,10 @@ def _check_positive(value: Any, what: str) -> float:
     return float(value)
 
 
-def _result_text(result: CallToolResult) -> str:
-    """The text parts of a tool result joined by newlines; other parts named by their type."""
-    parts: list[str] = []
-    for item in result.content:
-        text = getattr(item, "text", None)
-        parts.append(text if isinstance(text, str) else f"[{item.type} content]")
-    return "\n".join(parts)
-
-
-def result_value(result: CallToolResult) -> Any:
-    """What a successful MCP tool call returns: its structured content when given, else its text."""
-    if result.structuredContent is not None:
-        return result.structuredContent
-    return _result_text(result)
-
-
-def _describe(exc: BaseException) -> str:
-    """``Type: message`` of an error, looking inside the exception groups anyio raises."""
-    inner = getattr(exc, "exceptions", None)
-    while isinstance(inner, tuple) and len(inner) == 1 and isinstance(inner[0], BaseException):
-        exc = inner[0]
-        inner = getattr(exc, "exceptions", None)
-    return f"{type(exc).__name__}: {exc}"
+def _strings(values: Any) -> bool:
+    """``values`` is a list (or other sequence, or the keys of a mapping) of strings, and not a string itself."""
+    return (isinstance(values, (Sequence, Mapping)) and not isinstance(values, (str, bytes))
+            and all(isinstance(v, str) for v in values))
 
 
 class MCPServer:
@@ -88,7 +71,8 @@ class MCPServer:
 
     Give ``command`` (and ``args``, ``env``, ``cwd``) to start a stdio server as a subprocess, or ``url`` for a
     streamable-HTTP server (``headers`` are sent with every request). ``include`` keeps only the named tools;
-    ``prefix`` is put before each tool's name (to keep two servers' tools apart); ``timeout`` bounds each call;
+    ``prefix`` is put before each tool's name (to keep two servers' tools apart); ``timeout`` bounds each call
+    (sending it included); ``connect_timeout`` bounds opening (connecting, initialising and listing the tools);
     ``max_message_bytes`` bounds each message the server sends (past it the session ends).
     """
 
@@ -116,19 +100,26 @@ class MCPServer:
             raise MCPError(f"MCP server {name!r}: command {command!r} must be a non-empty program name or path")
         if url is not None and (not isinstance(url, str) or not url.startswith(("http://", "https://"))):
             raise MCPError(f"MCP server {name!r}: url {url!r} must be an http(s) URL such as http://127.0.0.1:8000/mcp")
-        if isinstance(args, str) or not all(isinstance(a, str) for a in args):
-            raise MCPError(f"MCP server {name!r}: args {args!r} must be a list of strings")
+        if not _strings(args):
+            raise MCPError(f"MCP server {name!r}: args {bounded_repr(args)} must be a list of strings")
         for what, mapping in (("env", env), ("headers", headers)):
-            if mapping is not None and not all(isinstance(k, str) and isinstance(v, str) for k, v in mapping.items()):
-                raise MCPError(f"MCP server {name!r}: {what} must map strings to strings")
+            if mapping is not None and not (isinstance(mapping, Mapping) and _strings(mapping)
+                                            and _strings(list(mapping.values()))):
+                raise MCPError(f"MCP server {name!r}: {what} must map strings to strings, got {bounded_repr(mapping)}")
+        if cwd is not None and not isinstance(cwd, (str, os.PathLike)):
+            raise MCPError(f"MCP server {name!r}: cwd {bounded_repr(cwd)} must be a directory path")
+        names = list(include) if isinstance(include, Iterable) and not isinstance(include, (str, bytes)) else include
+        if names is not None and not _strings(names):
+            raise MCPError(f"MCP server {name!r}: include {bounded_repr(include)} must be a list of tool names "
+                           "(strings)")
         self.name = name
         self.command = command
         self.args = list(args)
         self.env = dict(env) if env is not None else None
-        self.cwd = cwd
+        self.cwd = None if cwd is None else os.fspath(cwd)
         self.url = url
         self.headers = dict(headers or {})
-        self.include = None if include is None else frozenset(include)
+        self.include = None if names is None else frozenset(names)
         if not isinstance(prefix, str) or (prefix and not TOOL_NAME_RE.fullmatch(prefix)):
             raise MCPError(f"MCP server {name!r}: prefix {prefix!r} must be letters, digits, '_' or '-'")
         self.prefix = prefix
@@ -178,7 +169,8 @@ class MCPServer:
 
     # -- lifecycle ---------------------------------------------------------------------------------
     async def open(self) -> MCPServer:
-        """Start or connect to the server, initialise the session and list its tools (idempotent).
+        """Start or connect to the server, initialise the session and list its tools (idempotent), all within
+        ``connect_timeout``; cancelling ``open`` ends the connection at once.
 
         The session lives in a task of its own, so ``open`` and ``close`` may be awaited from different tasks.
         """
@@ -193,12 +185,17 @@ class MCPServer:
         self._ended, self._cut = "", None
         task = asyncio.create_task(self._serve(ready), name=f"mcp-server-{self.name}")
         try:
-            await ready
-        except BaseException:
+            await asyncio.wait({ready}, timeout=self.connect_timeout)  # cancelling this wait leaves `ready` alone
+            if not ready.done():
+                raise MCPError(f"cannot open MCP server {self.name!r} ({self._where()}): it did not connect, "
+                               f"initialise and list its tools within connect_timeout={self.connect_timeout:g} s")
+            ready.result()  # the opening's own error, if it failed
+        except BaseException:  # failed, timed out or cancelled: end the connection now
             self._stop.set()
-            if not ready.done():  # we were cancelled while connecting
-                task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+            task.cancel()
+            await unwound(task)
+            if not ready.cancelled():
+                ready.exception()  # retrieved: ended by us, it may hold "stopped before it was ready"
             raise
         self._task = task
         logger.info("opened MCP server %r with %d tools", self.name, len(self.tools))
@@ -224,11 +221,10 @@ class MCPServer:
             if ready.done():
                 logger.error("MCP server %r ended: %s: %s", self.name, type(exc).__name__, exc)
                 return
-            if isinstance(exc, MCPError):
-                ready.set_exception(exc)
+            if isinstance(innermost(exc), MCPError):  # ours (a listing bound, a refused tool): as it is
+                ready.set_exception(innermost(exc))
                 return
-            where = self.url or " ".join([self.command or "", *self.args])
-            error = MCPError(f"cannot open MCP server {self.name!r} ({where}): {self._failure(exc)}")
+            error = MCPError(f"cannot open MCP server {self.name!r} ({self._where()}): {self._failure(exc)}")
             error.__cause__ = exc
             ready.set_exception(error)
         finally:
@@ -249,7 +245,7 @@ class MCPServer:
             client = await stack.enter_async_context(
                 httpx.AsyncClient(headers=self.headers, timeout=timeout, event_hooks=hooks))
             read, write, _ = await stack.enter_async_context(streamable_http_client(self.url, http_client=client))
-            return await self._relayed(stack, read), write
+            return await self._relayed(stack, read, "closed the connection"), write
         from mcp import StdioServerParameters
 
         assert self.command is not None
@@ -261,24 +257,16 @@ class MCPServer:
         else:
             read, write = await stack.enter_async_context(
                 bounded_stdio_client(params, self.max_message_bytes, sys.stderr, self._overflowed))
-        return read, write
+        return await self._relayed(stack, read, "exited or closed its output"), write
 
-    async def _relayed(self, stack: AsyncExitStack, read: Any) -> Any:
-        """``read`` passed on through a stream this server can cut (:meth:`_overflowed`): the SDK's HTTP transport
-        reports a failed response to the session but keeps the session open, so a call would wait out its timeout."""
-        import anyio
+    async def _relayed(self, stack: AsyncExitStack, read: Any, gone: str) -> Any:
+        """``read`` through a relay this server can cut (:meth:`_overflowed`); when it ends (the server ``gone``),
+        the session is marked ended first, so later calls fail at once saying so."""
 
-        send, receive = anyio.create_memory_object_stream[Any](0)
-        self._cut = send.close  # the last sender closing ends the session's read stream
+        def ended() -> None:
+            self._ended = self._ended or f"MCP server {self.name!r} {gone}"
 
-        async def relay() -> None:
-            with send, contextlib.suppress(anyio.ClosedResourceError, anyio.BrokenResourceError):
-                async for message in read:
-                    await send.send(message)
-
-        tasks = await stack.enter_async_context(anyio.create_task_group())
-        stack.callback(tasks.cancel_scope.cancel)  # unwound first: the relay may be waiting for the next message
-        tasks.start_soon(relay)
+        receive, self._cut = await relayed(stack, read, ended)
         return receive
 
     def _overflowed(self) -> None:
@@ -289,8 +277,11 @@ class MCPServer:
             self._cut()
 
     def _failure(self, exc: BaseException) -> str:
-        """What went wrong, for an error message: why we ended the session when we did, else the error itself."""
-        return self._ended or _describe(exc)
+        """What went wrong, for an error message: why the session ended when we know it, else the error itself."""
+        return self._ended or describe(exc)
+
+    def _where(self) -> str:
+        return self.url or " ".join([self.command or "", *self.args])
 
     async def _list_tools(self, session: ClientSession) -> list[Tool]:
         tools: list[Tool] = []
@@ -302,13 +293,13 @@ class MCPServer:
             listing.page(len(page.tools))
             for spec in page.tools:
                 if self.include is None or spec.name in self.include or spec.name in self._declared:
-                    local = self.local_name(spec.name)
-                    if local in seen:
-                        raise MCPError(f"MCP server {self.name!r}: tools {seen[local]!r} and {spec.name!r} both map "
-                                       f"to the name {local!r}; pass include=[...] to pick one")
-                    seen[local] = spec.name
                     description, schema = spec.description or "", dict(spec.inputSchema)
                     listing.keep(spec.name, description, schema)
+                    local = self.local_name(spec.name)
+                    if local in seen:
+                        raise MCPError(f"MCP server {self.name!r}: tools {cut(seen[local])} and {cut(spec.name)} both "
+                                       f"map to the name {local!r}; pass include=[...] to pick one")
+                    seen[local] = spec.name
                     tools.append(self._make_tool(local, spec.name, description, schema))
             if len(tools) > MAX_TOOLS:
                 raise MCPError(f"MCP server {self.name!r} lists more than {MAX_TOOLS} tools; pass include=[...]")
@@ -326,8 +317,10 @@ class MCPServer:
         return _UNSAFE.sub("_", f"{self.prefix}{remote}")[:64] or "_"
 
     def _make_tool(self, local: str, remote: str, description: str, schema: dict[str, Any]) -> Tool:
-        if schema.get("type", "object") != "object":
-            raise MCPError(f"MCP server {self.name!r}: tool {remote!r} has an inputSchema that is not an object")
+        problem = schema_problem(schema)
+        if problem is not None:  # refused now rather than failing each call (the shape check reads these parts)
+            raise MCPError(f"MCP server {self.name!r}: tool {cut(remote)} has an inputSchema whose {problem}; fix the "
+                           "server's schema, or leave the tool out with include=[...]")
         description = description or f"MCP tool {remote!r} of server {self.name!r}"
         declared = self._declared.get(remote)
         if declared is not None:  # declared before the server opened: described now, in place
@@ -348,15 +341,23 @@ class MCPServer:
             raise MCPToolError(f"MCP tool {self.name}:{tool} failed: {self._ended}; close and open the server again")
         from mcp.shared.exceptions import McpError
 
-        try:
-            result = await session.call_tool(tool, dict(arguments),
-                                             read_timeout_seconds=timedelta(seconds=self.timeout))
+        failed = f"MCP tool {self.name}:{tool} failed"
+        timed_out = (f"{failed}: no answer within timeout={self.timeout:g} s; raise MCPServer(timeout=...) if the "
+                     "tool is really that slow")
+        try:  # the whole call, sending included: a server that stops reading cannot hold it
+            result = await within(session.call_tool(tool, dict(arguments),
+                                                     read_timeout_seconds=timedelta(seconds=self.timeout)),
+                                   self.timeout)
+        except (TimeoutError, asyncio.TimeoutError):
+            raise MCPToolError(timed_out) from None
         except McpError as exc:
-            raise MCPToolError(f"MCP tool {self.name}:{tool} failed: {self._ended or exc}"[:MAX_ERROR_CHARS]) from exc
+            if exc.error.code == _SDK_TIMED_OUT and not self._ended:  # the SDK's own wait for the answer
+                raise MCPToolError(timed_out) from exc
+            raise MCPToolError(f"{failed}: {self._ended or exc}"[:MAX_ERROR_CHARS]) from exc
         except Exception as exc:  # the transport broke (server gone): still a tool error, never a crash
-            raise MCPToolError(f"MCP tool {self.name}:{tool} failed: {self._failure(exc)}"[:MAX_ERROR_CHARS]) from exc
+            raise MCPToolError(f"{failed}: {self._failure(exc)}"[:MAX_ERROR_CHARS]) from exc
         if result.isError:
-            detail = _result_text(result) or "no detail given"
+            detail = result_text(result) or "no detail given"
             raise MCPToolError(f"MCP tool {self.name}:{tool} returned an error: {detail}"[:MAX_ERROR_CHARS])
         return result_value(result)
 
@@ -366,7 +367,7 @@ class MCPServer:
         self.tools = []
         if task is not None:
             self._stop.set()
-            await asyncio.gather(task, return_exceptions=True)
+            await unwound(task)
 
     async def __aenter__(self) -> MCPServer:
         return await self.open()

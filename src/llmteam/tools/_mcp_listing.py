@@ -1,8 +1,8 @@
 """Bounds on what listing an MCP server's tools may make us keep: pages, tools, and each tool's text.
 
 A server lists its tools page by page (``tools/list`` with a cursor). Each message is bounded already
-(``max_message_bytes``), but a server could answer with pages forever, or give each tool a description or an
-input schema of megabytes, kept for as long as the server is open and sent to the model with every request of
+(``max_message_bytes``), but a server could answer with pages forever, or give each tool a name, a description or
+an input schema of megabytes, kept for as long as the server is open and sent to the model with every request of
 every run. :class:`Listing` counts what one listing gave and raises, naming the bound, past any bound below.
 """
 
@@ -12,12 +12,19 @@ import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
-__all__ = ["MAX_LISTED", "MAX_PAGES", "MAX_SERVER_TEXT", "MAX_TOOL_TEXT", "Listing"]
+__all__ = ["MAX_LISTED", "MAX_NAME_CHARS", "MAX_PAGES", "MAX_SERVER_TEXT", "MAX_TOOL_TEXT", "Listing", "cut"]
 
 MAX_PAGES = 1_000  # pages of one listing
 MAX_LISTED = 10_000  # tools listed in all, kept or not (``include`` leaves some out)
-MAX_TOOL_TEXT = 65_536  # characters of one kept tool's description and input schema (as JSON) together
-MAX_SERVER_TEXT = 4 * 1024 * 1024  # characters of every kept tool's description and input schema together
+MAX_NAME_CHARS = 1_024  # characters of one kept tool's name on the server
+MAX_TOOL_TEXT = 65_536  # characters of one kept tool's name, description and input schema (as JSON) together
+MAX_SERVER_TEXT = 4 * 1024 * 1024  # characters of every kept tool's name, description and input schema together
+SHOWN_CHARS = 64  # characters of a server's tool name quoted in an error
+
+
+def cut(name: str) -> str:
+    """A server's tool name as an error message quotes it: its first characters only."""
+    return repr(name[:SHOWN_CHARS])
 
 
 class Listing:
@@ -41,14 +48,18 @@ class Listing:
             raise self.error(f"MCP server {self.server!r} lists more than {MAX_LISTED:,} tools; it is refused")
 
     def keep(self, tool: str, description: str, schema: Mapping[str, Any]) -> None:
-        """Count the text of one tool to keep: its description and its input schema."""
-        size = len(description) + len(json.dumps(schema, ensure_ascii=False, separators=(",", ":"), default=str))
+        """Count the text of one tool to keep: its name, its description and its input schema."""
+        if len(tool) > MAX_NAME_CHARS:
+            raise self.error(f"MCP server {self.server!r}: tool {cut(tool)} has a name of {len(tool):,} characters; at "
+                             f"most {MAX_NAME_CHARS:,} are kept; leave it out with include=[...]")
+        size = len(tool) + len(description) + len(json.dumps(schema, ensure_ascii=False, separators=(",", ":"),
+                                                             default=str))
         if size > MAX_TOOL_TEXT:
-            raise self.error(f"MCP server {self.server!r}: tool {tool[:64]!r} has {size:,} characters of description "
-                             f"and input schema, and at most {MAX_TOOL_TEXT:,} are kept per tool (they are sent to the "
-                             "model with every request); leave it out with include=[...]")
+            raise self.error(f"MCP server {self.server!r}: tool {cut(tool)} has {size:,} characters of name, "
+                             f"description and input schema, and at most {MAX_TOOL_TEXT:,} are kept per tool (they "
+                             "are sent to the model with every request); leave it out with include=[...]")
         self.text += size
         if self.text > MAX_SERVER_TEXT:
-            raise self.error(f"MCP server {self.server!r}: its tools' descriptions and input schemas add up past "
-                             f"{MAX_SERVER_TEXT:,} characters in all; keep the tools the team uses with "
+            raise self.error(f"MCP server {self.server!r}: its tools' names, descriptions and input schemas add up "
+                             f"past {MAX_SERVER_TEXT:,} characters in all; keep the tools the team uses with "
                              "include=[...]")

@@ -6,13 +6,16 @@ chunk read on the way. :func:`bounded_stdio_client` is the same transport (the s
 own with the SDK's safe default environment, one JSON-RPC message per line, the stdio shutdown sequence of the
 MCP specification: close stdin, wait, terminate, kill) that reads bytes, splits them once, and ends the session
 as soon as a message grows past ``max_message_bytes``: pending requests then fail with the session's "connection
-closed" error, and ``on_overflow`` is told why first.
+closed" error, and ``on_overflow`` is told why first. An answer the SDK cannot parse (nested deeper than its JSON
+parser allows, say) fails the request it names at once (:func:`unreadable`) instead of leaving it to time out.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import re
 import signal
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
@@ -28,12 +31,63 @@ logger = logging.getLogger(__name__)
 
 MAX_MESSAGE_BYTES = 16 * 2**20  # one JSON-RPC message a stdio server writes (a tool result, a tool list)
 STOP_SECONDS = 2.0  # after stdin closes, and again after SIGTERM, before the next step of the shutdown
+POLL_SECONDS = 0.05  # between looks at whether a stopped server's helpers have exited
+SCAN_BYTES = 65_536  # of an unparsable message, read for the request id it answers
+_TOKEN = re.compile(rb'"(?:[^"\\]|\\.)*"|[{}\[\]]')  # a JSON string or bracket
+_ID = re.compile(rb'\s*:\s*(-?[0-9]+|"(?:[^"\\]|\\.)*")\s*[,}]')  # after a key: an id's value
+_COLON = re.compile(rb"\s*:")
 
 
 def overflow_text(server: str, limit: int) -> str:
     """Why a session ended: server ``server`` wrote a message longer than ``limit`` bytes."""
     return (f"MCP server {server!r} wrote a message longer than {limit:,} bytes (max_message_bytes); the session "
             "was closed: raise MCPServer(max_message_bytes=...) if its answers are really that large")
+
+
+def answered_id(line: bytes) -> int | str | None:
+    """The id of the request that JSON-RPC message ``line`` answers, read without parsing the whole message: within
+    its first ``SCAN_BYTES`` bytes, a top-level ``"id"``, a top-level ``"result"`` or ``"error"`` and no top-level
+    ``"method"`` (the server's own requests and notifications answer none of ours); else None."""
+    if not line.lstrip().startswith(b"{"):
+        return None
+    depth, response = 0, False
+    found: int | str | None = None
+    for token in _TOKEN.finditer(line, 0, SCAN_BYTES):
+        text = token.group()
+        if text in (b"{", b"["):
+            depth += 1
+        elif text in (b"}", b"]"):
+            depth -= 1
+        elif depth == 1 and _COLON.match(line, token.end()):  # a key of the message itself
+            if text == b'"method"':
+                return None
+            if text == b'"id"':
+                value = _ID.match(line, token.end())
+                if value is None:
+                    return None
+                found = json.loads(value.group(1))  # an int, or a str
+            response = response or text in (b'"result"', b'"error"')
+    return found if response else None
+
+
+def unreadable(line: bytes, exc: Exception) -> Any:
+    """What the session is given for a message it cannot parse: an error answering the request the message names
+    (see :func:`answered_id`), which fails that call at once with the parser's reason; else ``exc`` (as the SDK's
+    own reader does, the session logs it)."""
+    from mcp import types
+    from mcp.shared.message import SessionMessage
+
+    try:
+        request = answered_id(line)
+    except ValueError:  # an id that is no valid JSON string
+        request = None
+    if request is None:
+        return exc
+    errors = getattr(exc, "errors", None)
+    first = errors(include_url=False, include_input=False)[0] if callable(errors) else None
+    reason = first["msg"] if isinstance(first, dict) and "msg" in first else f"{type(exc).__name__}: {exc}"
+    error = types.ErrorData(code=types.PARSE_ERROR, message=f"its answer could not be read ({reason[:300]})")
+    return SessionMessage(types.JSONRPCMessage(types.JSONRPCError(jsonrpc="2.0", id=request, error=error)))
 
 
 class MessageLines:
@@ -81,8 +135,8 @@ async def bounded_stdio_client(
     async def deliver(line: bytes) -> None:
         try:
             message: SessionMessage | Exception = SessionMessage(types.JSONRPCMessage.model_validate_json(line))
-        except Exception as exc:  # the session reports what it cannot parse, as the SDK's reader does
-            message = exc
+        except Exception as exc:
+            message = unreadable(line, exc)
         await read_writer.send(message)
 
     async def stdout_reader() -> None:
@@ -128,15 +182,33 @@ def _file_or_none(stream: TextIO) -> TextIO | None:
 
 
 async def _stop(process: Process) -> None:
-    """The stdio shutdown of the MCP specification: close stdin, wait, then SIGTERM and SIGKILL its session."""
+    """The stdio shutdown of the MCP specification: close stdin, wait, then SIGTERM and SIGKILL its session; and
+    once the server has exited, what it started in its process group still gets SIGTERM, then SIGKILL."""
     if process.stdin is not None:
         with suppress(Exception):  # already closed, or the server is gone
             await process.stdin.aclose()
     for sig in (None, signal.SIGTERM, signal.SIGKILL):
         if sig is not None:
-            with suppress(ProcessLookupError, PermissionError):
-                os.killpg(process.pid, sig)  # the server and whatever it started: its own session (process group)
+            _signal_group(process.pid, sig)
         with anyio.move_on_after(STOP_SECONDS):
             await process.wait()
-            return
-    logger.warning("MCP server process %d did not exit after SIGKILL", process.pid)
+            break
+    else:
+        logger.warning("MCP server process %d did not exit after SIGKILL", process.pid)
+        return
+    if _signal_group(process.pid, signal.SIGTERM):  # helpers outlive a server that exits on stdin EOF
+        for _ in range(int(STOP_SECONDS / POLL_SECONDS)):  # they are not our children: nothing to wait on but this
+            await anyio.sleep(POLL_SECONDS)
+            if not _signal_group(process.pid, 0):
+                return
+        _signal_group(process.pid, signal.SIGKILL)
+
+
+def _signal_group(pgid: int, sig: int) -> bool:
+    """Send ``sig`` to process group ``pgid`` (the server and whatever it started: its own session); False when
+    nobody is left in it (0 only asks)."""
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):  # none left, or only some we may not signal: nothing more to do
+        return False
+    return True

@@ -10,6 +10,7 @@ import typing
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, overload
 
+from llmteam._repr import bounded_repr
 from llmteam.llm import ToolSpec
 from llmteam.tools._errors import ToolArgumentsError, ToolDefinitionError
 from llmteam.tools._threads import TOOL_THREADS
@@ -23,6 +24,25 @@ def check_tool_name(name: Any) -> str:
     if not isinstance(name, str) or not NAME_RE.fullmatch(name):
         raise ToolDefinitionError(f"tool name {name!r} is invalid; use 1-64 letters, digits, '_' or '-'")
     return name
+
+
+def schema_problem(parameters: Mapping[str, Any]) -> str | None:
+    """What makes ``parameters`` unusable for the shape check of a handler tool, or None.
+
+    Only the parts the check reads are looked at: ``type`` must be ``"object"``, ``required`` a list of property
+    names, ``properties`` an object (names to schemas). The rest of the schema is the server's to validate.
+    """
+    kind = parameters.get("type", "object")
+    if kind != "object":
+        return f"'type' is {bounded_repr(kind)}, not 'object'"
+    required = parameters.get("required")
+    if required is not None and not (isinstance(required, list) and all(isinstance(k, str) for k in required)):
+        return f"'required' is {bounded_repr(required)}, not a list of property names"
+    properties = parameters.get("properties")
+    if properties is not None and not (isinstance(properties, Mapping) and all(isinstance(k, str)
+                                                                                for k in properties)):
+        return f"'properties' is {bounded_repr(properties)}, not an object"
+    return None
 
 
 def _describe(errors: list[Any]) -> str:
@@ -61,6 +81,9 @@ class Tool:
             raise ToolDefinitionError(
                 f"tool {name!r}: parameters must be a JSON Schema of an object, got {parameters!r:.200}"
             )
+        problem = schema_problem(parameters)
+        if problem is not None:
+            raise ToolDefinitionError(f"tool {name!r}: parameters must be a JSON Schema of an object; its {problem}")
         if not callable(handler):
             raise ToolDefinitionError(f"tool {name!r}: handler {handler!r} is not callable")
         self.description = description
@@ -78,13 +101,17 @@ class Tool:
         return ToolSpec(self.name, self.description, self.parameters)
 
     def _check_shape(self, arguments: Mapping[str, Any]) -> dict[str, Any]:
+        # the schema may have been given after the tool was built (an MCP tool declared before its server opened)
+        problem = schema_problem(self.parameters)
+        if problem is not None:
+            raise ToolArgumentsError(f"tool {self.name!r} cannot check its arguments: its schema's {problem}")
         required = self.parameters.get("required") or ()
         missing = [key for key in required if key not in arguments]
         if missing:
             raise ToolArgumentsError(f"tool {self.name!r}: missing required argument(s) {missing}")
         if self.parameters.get("additionalProperties") is False:
             known = self.parameters.get("properties") or {}
-            extra = sorted(set(arguments) - set(known))
+            extra = sorted(str(key) for key in arguments if key not in known)
             if extra:
                 raise ToolArgumentsError(f"tool {self.name!r}: unknown argument(s) {extra}; known: {sorted(known)}")
         return dict(arguments)
