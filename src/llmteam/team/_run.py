@@ -24,7 +24,7 @@ from llmteam.roles import ProcessEvent
 from llmteam.team._approval import Approvals, RunPaused
 from llmteam.team._errors import ContextDeniedError, PromptVariableError
 from llmteam.team._loop import LoopResult, Publish, RunEvent, converse
-from llmteam.team._prompt import render
+from llmteam.team._prompt import names_list, render
 from llmteam.team._result import StepRecord
 from llmteam.team._structured import Structured
 from llmteam.team._usage import PriceTable, Usage
@@ -208,7 +208,7 @@ class RunState:
                 continue
             owner = self.contexts.get(name)
             if owner is None:
-                known = ", ".join(sorted([*self.input, *self.outputs])) or "none"
+                known = names_list([*self.input, *self.outputs])
                 raise PromptVariableError(
                     f"agent {agent.name!r}: prompt variable {{{name}}} is neither a run input key nor an agent "
                     f"(known: {known}); pass {name!r} in the run input"

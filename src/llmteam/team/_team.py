@@ -14,7 +14,7 @@ from llmteam.context import SensitivityLevel
 from llmteam.llm import LLMProvider, supports_tools
 from llmteam.team._errors import PromptVariableError, RoutingError, TeamConfigError, TeamError
 from llmteam.team._loop import no_tool_support
-from llmteam.team._prompt import template_fields
+from llmteam.team._prompt import names_list, template_fields
 from llmteam.team._runtime import DEFAULT_URL, TeamRuntime
 from llmteam.team._structured import OutputSchema
 from llmteam.team._usage import PriceTable
@@ -246,10 +246,12 @@ class Team:
     def check_input(self, data: Any) -> dict[str, Any]:
         """A copy of run input ``data`` if it is a JSON object giving every prompt variable, else a clear error."""
         if not isinstance(data, Mapping) or not all(isinstance(k, str) for k in data):
-            raise TeamError(f"run input must be a mapping with string keys, got {bounded_repr(data, 120)}")
+            got = type(data).__name__ if not isinstance(data, Mapping) else "a mapping with a key that is no string"
+            raise TeamError(f"run input must be a mapping with string keys, got {got}")
         clash = sorted(set(data) & set(self._by_name))
         if clash:
-            raise TeamError(f"run input key(s) {clash} clash with agent names of team {self.name!r}; rename them")
+            raise TeamError(f"run input key(s) {names_list(clash)} clash with agent names of team {self.name!r}; "
+                            "rename them")
         try:
             text = json.dumps(data, allow_nan=False, ensure_ascii=False)
         except RecursionError:
@@ -266,7 +268,7 @@ class Team:
             if missing:
                 raise PromptVariableError(
                     f"agent {agent.name!r}: prompt variable {{{missing[0]}}} is not in the run input "
-                    f"(input keys: {', '.join(sorted(data)) or 'none'}); add {missing[0]!r} to the input"
+                    f"(input keys: {names_list(data)}); add {missing[0]!r} to the input"
                 )
         return dict(data)
 
