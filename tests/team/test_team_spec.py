@@ -89,6 +89,8 @@ BASE = "team: t\nllm: {provider: scripted, default: x}\n"
         (BASE + "agents: [{name: a, prompt: 5}]", "prompt must be non-empty text"),
         ("- just\n- a list\n", "team must be a mapping"),
         ("team: [unclosed", "not valid YAML"),
+        (BASE + "agents: [{name: a, prompt: p, output: {$ref: '#/definitions/nope'}}]",
+         r"\$ref '#/definitions/nope' does not point inside the schema"),
         (BASE + "prices: {scripted: {prompt_per_1k: 1.0e+308}}\nagents: [{name: a, prompt: p}]",
          "prompt_per_1k=1e[+]308 must be a number from 0 to 1e[+]06"),
     ],

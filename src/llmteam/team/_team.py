@@ -15,6 +15,7 @@ from llmteam.llm import LLMProvider, supports_tools
 from llmteam.team._errors import PromptVariableError, RoutingError, TeamConfigError, TeamError
 from llmteam.team._loop import no_tool_support
 from llmteam.team._prompt import names_list, template_fields
+from llmteam.team._run import HIDDEN
 from llmteam.team._runtime import DEFAULT_URL, TeamRuntime
 from llmteam.team._structured import OutputSchema
 from llmteam.team._usage import PriceTable
@@ -96,7 +97,8 @@ class Agent:
                                     or not 0 < timeout < float("inf")):
             raise TeamConfigError(f"agent {self.name!r}: approval_timeout={bounded_repr(timeout)} must be a positive "
                                   "number of seconds (or absent for no deadline)")
-        self.output_schema = None if self.output is None else OutputSchema(self.output, self.name)
+        self.output_schema = None if self.output is None else OutputSchema(
+            self.output, self.name, sealed=self.sensitivity in HIDDEN)
         if self.llm is not None and not isinstance(self.llm, LLMProvider):
             raise TeamConfigError(
                 f"agent {self.name!r}: llm {self.llm!r} is not a provider (needs model, generate() and complete())"
