@@ -251,3 +251,97 @@ async def test_a_governed_tool_call_is_an_execute_tool_span_inside_its_agent_ste
     assert spans[0].status.status_code != StatusCode.ERROR
     assert spans[1].status.status_code == StatusCode.ERROR and spans[1].attributes["error.type"] == "KeyError"
     assert len(otel.by_name("chat scripted")) == 2  # the tool round and the answer
+
+
+# -- what a failing span may record, and how long an attribute may be (the review's findings) -----------------
+
+CARD = "4111-1111-1111-1111"
+
+
+def _leaks(otel: Otel, *needles: str) -> list[str]:
+    found = []
+    for span in otel.finished():
+        texts = [str(span.status.description), *map(str, span.attributes.values())]
+        texts += [str(event.attributes) for event in span.events]
+        found += [f"{span.name}: {text[:80]}" for text in texts for needle in needles if needle in text]
+    return found
+
+
+async def test_a_failing_span_records_only_the_error_type_without_content_capture() -> None:
+    """Spans recorded every escaping exception's message (an ``exception`` event and the status description): a
+    tool's ``ValueError(f"card {card} declined")`` and a prompt error quoting the run input reached the trace."""
+    from llmteam.llm import ToolCall
+
+    def charge(card: str) -> str:
+        """Charge a card."""
+        raise ValueError(f"card {card} was declined")
+
+    llm = ScriptedLLM([("pay", ToolCall("c1", "charge", json.dumps({"card": CARD})))], default="done")
+    t = Team("t", llm=llm, agents=[Agent("payer", prompt="pay {query}", tools=[charge]),
+                                   Agent("fmt", prompt="{query.name}")])
+    otel = Otel()
+    with pytest.raises(Exception, match="query has no key 'name'"):
+        await run_team(otel, t)
+    assert _leaks(otel, CARD, "4111") == []
+    [tool] = otel.by_name("execute_tool charge")
+    [step] = otel.by_name("invoke_agent fmt")
+    for span in (tool, step, *otel.by_name("invoke_workflow t")):
+        assert span.status.status_code == StatusCode.ERROR and span.events == ()
+        assert span.status.description == span.attributes["error.type"]
+    assert tool.attributes["error.type"] == "ValueError" and step.attributes["error.type"] == "PromptVariableError"
+
+
+async def test_with_content_capture_a_failing_span_records_the_message_bounded() -> None:
+    otel = Otel(capture_content=True)
+    otel.telemetry.max_content_chars = 50
+    message = f"card {CARD} was declined" + "!" * 10_000
+    with pytest.raises(ValueError):
+        with otel.telemetry.tool("charge", "c1", {}):
+            raise ValueError(message)
+    [span] = otel.by_name("execute_tool charge")
+    [event] = span.events
+    assert event.name == "exception" and event.attributes["exception.type"] == "ValueError"
+    assert event.attributes["exception.message"] == message[:50]
+    assert len(event.attributes["exception.stacktrace"]) <= 50
+    assert span.status.description == f"ValueError: {message[:50]}"
+
+
+class HugeIds:
+    """A provider whose endpoint sends a response id of megabytes (and, once, a tool call id of megabytes)."""
+
+    model = "m"
+    supports_tools = True
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    async def generate(self, prompt: str) -> str:
+        raise NotImplementedError
+
+    async def complete(self, messages: list[Any], *, tools: Any = None, **options: Any) -> Completion:
+        from llmteam.llm import ToolCall
+
+        self.calls += 1
+        calls = (ToolCall("c" * 3_000_000, "look", '{"x": "y"}'),) if self.calls == 1 else ()
+        return Completion("done", model="m" * 1000, finish_reason="s" * 1000, raw={"id": "i" * 3_000_000},
+                          tool_calls=calls)
+
+
+async def test_every_string_attribute_is_bounded() -> None:
+    """``gen_ai.response.id`` and ``gen_ai.tool.call.id`` (3 MB each, from the endpoint) were recorded whole."""
+    def look(x: str) -> str:
+        """Look x up."""
+        return "found"
+
+    otel = Otel()
+    t = Team("t", llm=HugeIds(), agents=[Agent("a", prompt="p {query}", tools=[look])])
+    await run_team(otel, t)
+    spans = otel.finished()
+    assert {s.name for s in spans} >= {"chat m", "execute_tool look", "invoke_agent a", "invoke_workflow t"}
+    for span in spans:
+        for key, value in span.attributes.items():
+            values = value if isinstance(value, tuple) else (value,)
+            assert all(len(str(v)) <= 256 for v in values), (span.name, key)
+    chat = otel.by_name("chat m")[0]
+    assert chat.attributes["gen_ai.response.id"] == "i" * 256
+    assert otel.by_name("execute_tool look")[0].attributes["gen_ai.tool.call.id"] == "c" * 256

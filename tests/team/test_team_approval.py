@@ -105,3 +105,48 @@ async def test_a_decision_is_recorded_once_however_often_its_step_re_executes() 
             again = await audit_decision(run, request, "approved", "approver", "")  # a re-executed step
         assert first.sequence_number == again.sequence_number
         assert len(await decisions(rt, "r1")) == 1
+
+
+async def test_a_denial_typed_as_text_is_a_denial() -> None:
+    """``ApprovalDecision("false", ...)`` (a web form's field) was truthy: the denied step ran, audited as approved."""
+    llm = ScriptedLLM(default="wire sent")
+    team = Team("t", llm=llm, agents=[Agent("pay", prompt="wire money for {q}", approval=True)])
+
+    async def approver(request: ToolRequest) -> ApprovalDecision:
+        form = {"granted": "false", "who": "alice", "why": "looks like fraud"}
+        return ApprovalDecision(form["granted"], form["who"], form["why"])  # type: ignore[arg-type]
+
+    async with team.runtime("memory://", tenant="acme", approver=approver) as rt:
+        with pytest.raises(ApprovalDeniedError, match=r"denied by 'approver': the approver failed \(TypeError\)"):
+            await rt.run({"q": "x"}, run_id="r1")
+        [record] = await decisions(rt, "r1")
+    assert record.event_type == AuditEventType.APPROVAL_REJECTED and not record.success
+    assert not llm.calls
+
+
+@pytest.mark.parametrize("answer, why", [
+    ("yes", "the approver answered 'yes' (str), not True, False or an ApprovalDecision"),
+    (1, "the approver answered 1 (int), not True, False or an ApprovalDecision"),
+    (None, "the approver answered None (NoneType), not True, False or an ApprovalDecision"),
+])
+async def test_an_answer_that_is_not_a_decision_is_a_denial_saying_what_came_back(answer: Any, why: str) -> None:
+    llm = ScriptedLLM(default="ok")
+    team = Team("t", llm=llm, agents=[Agent("pay", prompt="p {q}", approval=True)])
+    async with team.runtime("memory://", tenant="acme", approver=lambda r: asyncio.sleep(0, answer)) as rt:
+        with pytest.raises(ApprovalDeniedError, match=why.replace("(", r"\(").replace(")", r"\)")):
+            await rt.run({"q": "x"}, run_id="r1")
+        [record] = await decisions(rt, "r1")
+    assert record.event_type == AuditEventType.APPROVAL_REJECTED and record.metadata["reason"] == why
+    assert not llm.calls
+
+
+async def test_a_decision_forged_past_its_check_grants_nothing() -> None:
+    forged = ApprovalDecision(False, "mallory")
+    object.__setattr__(forged, "granted", "true")  # a frozen dataclass written around its __post_init__
+    llm = ScriptedLLM(default="ok")
+    team = Team("t", llm=llm, agents=[Agent("pay", prompt="p {q}", approval=True)])
+    async with team.runtime("memory://", tenant="acme", approver=lambda r: asyncio.sleep(0, forged)) as rt:
+        with pytest.raises(ApprovalDeniedError, match="granted='true', not True or False"):
+            await rt.run({"q": "x"}, run_id="r1")
+        [record] = await decisions(rt, "r1")
+    assert record.event_type == AuditEventType.APPROVAL_REJECTED and not llm.calls

@@ -64,3 +64,27 @@ def test_key_paths_walk_mapping_keys_only() -> None:
         render("{order.__class__}", values, "t")
     with pytest.raises(PromptVariableError, match=r"order.id has no key 'x' \(not a mapping"):
         render("{order.id.x}", values, "t")
+
+
+SSN = "078-05-1120"
+
+
+@pytest.mark.parametrize("value, kind", [(f"Jane Doe, SSN {SSN}", "text"), ([SSN], "a list"), (1205, "a number"),
+                                         (True, "a boolean"), (None, "null")])
+def test_a_key_path_into_a_plain_value_names_its_type_not_the_value(value: object, kind: str) -> None:
+    """``{q.name}`` on a text input quoted the input (``not a mapping: 'Jane Doe, SSN ...'``) into the error, the
+    audit chain and the spans."""
+    with pytest.raises(PromptVariableError) as caught:
+        render("{q.name}", {"q": value}, "agent 'fmt'")
+    assert f"q has no key 'name' (not a mapping but {kind})" in str(caught.value)
+    assert SSN not in str(caught.value) and "1205" not in str(caught.value)
+
+
+def test_the_keys_an_error_lists_are_bounded() -> None:
+    """Every key of the value was listed, however many and however long."""
+    data = {f"k{i:05d}" + "x" * 1000: i for i in range(10_000)}
+    with pytest.raises(PromptVariableError) as caught:
+        render("{d.missing}", {"d": data}, "t")
+    message = str(caught.value)
+    assert len(message) < 1000 and message.endswith("and 9990 more)")
+    assert "k00000xxx" in message and "k00010" not in message

@@ -126,3 +126,43 @@ async def test_router_model_calls_count_against_the_tenants_rate_limit() -> None
         await llm.aclose()
         await router.aclose()
     assert len(seen) == 2
+
+
+def _fanout_team(targets: list[str], max_steps: int) -> tuple[Team, ScriptedLLM]:
+    import json
+
+    worker = ScriptedLLM(default="ok")
+    router = ScriptedLLM(default=json.dumps({"decision": "route", "targets": targets}))
+    return Team("t", [Agent("work", prompt="do {q}"), Agent("other", prompt="x {q}"), Agent("third", prompt="y")],
+                llm=worker, router=router, max_steps=max_steps), worker
+
+
+@pytest.mark.parametrize("targets, error, match", [
+    (["work"] * 64, RoutingError, r"named an agent more than once in one decision \(64 targets, 1 distinct\)"),
+    (["work", "other", "third"], StepLimitError, "routed to 3 agent.* to 3 agent steps, more than max_steps=2"),
+])
+async def test_one_router_answer_cannot_run_more_than_max_steps_agents(targets: list[str], error: type,
+                                                                        match: str) -> None:
+    """One decision naming ``work`` 64 times ran 128 agent steps (130 model requests) under max_steps=2."""
+    team, worker = _fanout_team(targets, max_steps=2)
+    async with team.runtime("memory://", tenant="acme", auto_create_tenant="enterprise") as rt:
+        with pytest.raises(error, match=match):
+            await rt.run({"q": "x"})
+        [record] = await rt.runs()
+    assert record.status == "failed" and record.steps == 0 and not worker.calls
+    assert record.usage.requests == 1  # the router's answer only
+
+
+async def test_every_target_counts_against_max_steps() -> None:
+    team = Team("t", AGENTS, llm=ScriptedLLM(default="x"), max_steps=4)
+    two = RuleBasedStrategy().add_rule(lambda c: OrchestrationDecision("route", ["a", "b"], "custom", 1.0))
+    checked = CheckedStrategy(two, team)
+    assert (await checked.decide(ctx("start"))).target_agents == ["a", "b"]
+    assert (await checked.decide(ctx("b"))).target_agents == ["a", "b"]  # 4 steps: at the limit
+    with pytest.raises(StepLimitError, match="would take the run to 6 agent steps, more than max_steps=4"):
+        await checked.decide(ctx("b"))
+    team, worker = _fanout_team(["work", "other"], max_steps=3)  # 2 steps, then the router asks for 2 more
+    async with team.runtime("memory://", tenant="acme", auto_create_tenant="enterprise") as rt:
+        with pytest.raises(StepLimitError):
+            await rt.run({"q": "x"})
+    assert len(worker.calls) == 2

@@ -292,3 +292,35 @@ def test_bad_runtime_options(kwargs: dict[str, Any], match: str) -> None:
         support_team().runtime("memory://", **kwargs)
     with pytest.raises(ValueError, match="ftp"):
         support_team().runtime("ftp://x")
+
+
+async def test_a_run_that_fails_while_it_is_set_up_is_finished_and_frees_its_slot(url: str) -> None:
+    """An error building the run's state (``max_steps: 10**21`` raised OverflowError there) escaped before the
+    try/finally that finishes the run record: the record stayed ``running`` and held the tenant's only slot."""
+    team = support_team()
+    team.max_steps = 10**21  # past Team's own check, to fail where the run is set up
+    async with team.runtime(url, tenant="acme") as rt:  # FREE tier: one run at a time
+        for run_id in ("r1", "r2"):
+            with pytest.raises(OverflowError):
+                await rt.run({"query": "q"}, run_id=run_id)
+        records = await rt.runs()
+        async with rt.tenants.context("acme"):
+            failed = await rt.audit.query(AuditQuery(event_types=[AuditEventType.PIPELINE_FAILED]))
+    assert sorted((r.run_id, r.status) for r in records) == [("r1", "failed"), ("r2", "failed")]
+    assert all(r.error and r.error.startswith("OverflowError") for r in records)
+    assert sorted(r.run_id for r in failed) == ["r1", "r2"]
+
+
+@pytest.mark.parametrize("run_id", ["r" * 129, "a\nb\x00c", 123, "", "../x", "-x", "x y"])
+async def test_a_run_id_that_no_store_or_trace_should_hold_is_refused_before_the_model_is_called(
+        run_id: Any) -> None:
+    """A run id of 1 MB was accepted (on every span and record), a NUL one failed at the event log after the model
+    was billed, an int failed in the audit write, and an empty one silently became a generated id."""
+    llm = ScriptedLLM(default="ok")
+    team = Team("t", llm=llm, agents=[Agent("a", prompt="p {q}")])
+    async with team.runtime("memory://", tenant="acme") as rt:
+        with pytest.raises(TeamError, match="run id .* must be 1-128 letters, digits"):
+            await rt.run({"q": "x"}, run_id=run_id)
+        assert await rt.runs() == []
+        assert (await rt.run({"q": "x"}, run_id="a" * 128)).run_id == "a" * 128
+    assert llm.call_count == 1

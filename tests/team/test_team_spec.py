@@ -89,6 +89,17 @@ BASE = "team: t\nllm: {provider: scripted, default: x}\n"
         (BASE + "agents: [{name: a, prompt: 5}]", "prompt must be non-empty text"),
         ("- just\n- a list\n", "team must be a mapping"),
         ("team: [unclosed", "not valid YAML"),
+        (BASE + "agents: [{name: a, prompt: p, options: {model: o1-pro}}]", "agent 'a': options may not set 'model'"),
+        ("team: t\nllm: {provider: openai, base_url: 'http://x/v1', model: cheap, options: {model: o1-pro}}\n"
+         "agents: [{name: a, prompt: p}]", r"team\.llm\.options: options may not set 'model'"),
+        (BASE + "agents: [{name: a, prompt: p}]\nlimits: {max_steps: 1000000000000000000000}",
+         "max_steps=1000000000000000000000 must be an integer from 1 to 100_000"),
+        (BASE + "agents: [{name: a, prompt: p}]\nlimits: {run_timeout: .nan}", "run_timeout=nan must be a number"),
+        (BASE + "agents: [{name: a, prompt: p}]\nlimits: {run_timeout: 1.0e+300}", "run_timeout=1e[+]300 must be"),
+        (BASE + "agents: [{name: a, prompt: p, output: {$ref: '#/definitions/nope'}}]",
+         r"\$ref '#/definitions/nope' does not point inside the schema"),
+        (BASE + "prices: {scripted: {prompt_per_1k: 1.0e+308}}\nagents: [{name: a, prompt: p}]",
+         "prompt_per_1k=1e[+]308 must be a number from 0 to 1e[+]06"),
     ],
 )
 def test_bad_yaml(yaml_text: str, match: str) -> None:

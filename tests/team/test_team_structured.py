@@ -257,3 +257,151 @@ async def test_a_refusal_is_a_plain_agents_answer(chat_server: ChatServer) -> No
     result = await run(Team("support", llm=llm, agents=[Agent("reply", prompt="Reply to {query}")]))
     await llm.aclose()
     assert result.output == "I'm sorry, I can't help with that request."
+
+
+# -- what an invalid answer may reveal: paths and schema keywords, never a value (the review's findings) -------
+
+CARD = "4111-1111-1111-1111"
+
+
+async def test_a_sealed_answer_never_reaches_the_error_the_run_record_or_the_audit_chain() -> None:
+    """It was quoted (``text[:200]`` and jsonschema's message) into the error, the run record, AGENT_FAILED and
+    PIPELINE_FAILED, with content capture off."""
+    llm = ScriptedLLM(default=json.dumps({"card": CARD, CARD: 1}))
+    schema = {"type": "object", "properties": {"card": {"type": "string", "pattern": "^x$"}},
+              "additionalProperties": False}
+    team = Team("t", llm=llm, agents=[Agent("vault", prompt="card of {q}", sensitivity="secret", output=schema)])
+    async with team.runtime("memory://", tenant="acme") as rt:
+        with pytest.raises(StructuredOutputError) as caught:
+            await rt.run({"q": "bob"}, run_id="r1")
+        record = await rt.get_run("r1")
+        async with rt.tenants.context("acme"):
+            audited = await rt.audit.query(AuditQuery(run_id="r1", limit=100))
+    message = str(caught.value)
+    assert "card: fails 'pattern' (the schema wants '^x$')" in message
+    assert "(root): has a property the schema does not allow" in message
+    assert record is not None and record.status == "failed" and record.error
+    for text in (message, record.error, *(str(r.to_dict()) for r in audited)):
+        assert CARD not in text and "4111" not in text
+    assert CARD not in llm.calls[-1]  # the repair round does not echo a value in its instruction either
+
+
+def _ticket(**fields: Any) -> str:
+    return json.dumps({"category": "billing", "urgent": True, "summary": "x", **fields})
+
+
+@pytest.mark.parametrize("answer, fragment", [
+    (_ticket(category=CARD), "category: Input should be 'billing', 'account' or 'other'"),
+    (_ticket(urgent=CARD), "urgent: Input should be a valid boolean"),
+    (f"prose mentioning {CARD}", "not valid JSON (Expecting value at line 1 column 1)"),
+    (_ticket(**{CARD: 1}), None),
+])
+def test_pydantic_problems_name_the_path_and_the_rule_not_the_value(answer: str, fragment: str | None) -> None:
+    class Strict(Ticket):
+        model_config = {"extra": "forbid"}
+
+    with pytest.raises(ValueError) as caught:
+        OutputSchema(Strict, "a").parse(answer)
+    assert CARD not in str(caught.value) and "4111" not in str(caught.value)
+    assert fragment is None or fragment in str(caught.value)
+    if fragment is None:
+        assert "<key>: Extra inputs are not permitted" in str(caught.value)  # an undeclared key is masked
+
+
+def test_a_failing_custom_validator_is_a_structured_output_problem_without_its_message() -> None:
+    from pydantic import field_validator
+
+    class Checked(BaseModel):
+        card: str
+
+        @field_validator("card")
+        @classmethod
+        def known(cls, value: str) -> str:
+            if value.startswith("4"):
+                raise ValueError(f"card {value} is blocked")
+            raise RuntimeError(f"lookup of {value} failed")
+
+    for answer, said in (({"card": CARD}, "card: fails 'value_error'"),
+                         ({"card": "5" + CARD}, "checking the JSON against Checked failed (RuntimeError)")):
+        with pytest.raises(ValueError) as caught:
+            OutputSchema(Checked, "a").parse(json.dumps(answer))
+        assert said in str(caught.value) and "4111" not in str(caught.value)
+
+
+async def test_a_sealed_agents_refusal_is_not_quoted(chat_server: ChatServer) -> None:
+    chat_server.answer = refusal_answer
+    llm = OpenAICompatible(chat_server.base_url, "local-model", max_retries=0)
+    team = Team("support", llm=llm, agents=[Agent("triage", prompt="Classify: {query}", output=Ticket,
+                                                  sensitivity="secret")])
+    with pytest.raises(StructuredOutputError, match=r"refused to answer with Ticket: \(42 characters, sealed\)") as e:
+        await run(team)
+    await llm.aclose()
+    assert "sorry" not in str(e.value)
+
+
+@pytest.mark.parametrize("answer", [
+    '{"score": NaN}', '{"score": Infinity}', '{"score": -Infinity}', '{"score": 1e999}', '{"score": -1e400}',
+])
+async def test_non_finite_numbers_are_not_json_and_get_a_repair_round(answer: str) -> None:
+    """``{"score": NaN, "big": 1e999}`` was accepted and stored as NaN/Infinity (not JSON)."""
+    schema = {"type": "object", "properties": {"score": {"type": "number"}}}
+    llm = Recording(answer, '{"score": 0.5}')
+    team = Team("t", llm=llm, agents=[Agent("rate", prompt="rate {q}", output=schema)])
+    async with team.runtime("memory://", tenant="acme") as rt:
+        result = await rt.run({"q": "x"})
+    assert result.values["rate"] == {"score": 0.5} and len(llm.requests) == 2
+    assert "is not JSON" in llm.requests[1][0][-1]["content"] or "out of range" in llm.requests[1][0][-1]["content"]
+    with pytest.raises(ValueError, match="Infinity is not JSON|NaN is not JSON|out of range"):
+        OutputSchema(schema, "a").parse(answer)
+
+
+@pytest.mark.parametrize("depth", [101, 5_000, 200_000])
+async def test_deeply_nested_json_gets_a_repair_round_not_a_recursion_error(depth: int) -> None:
+    """100,000 nested brackets raised a bare RecursionError out of the run (no repair round)."""
+    llm = Recording("[" * depth + "]" * depth, "[[1]]")
+    team = Team("t", llm=llm, agents=[Agent("a", prompt="give {q}", output={"type": "array"})])
+    async with team.runtime("memory://", tenant="acme") as rt:
+        result = await rt.run({"q": "x"})
+    assert result.values["a"] == [[1]]
+    assert "nested more than 100 levels" in llm.requests[1][0][-1]["content"]
+    assert OutputSchema({"type": "array"}, "a").parse("[" * 100 + "]" * 100) is not None  # 100 levels are fine
+
+
+@pytest.mark.parametrize("schema", [
+    {"$ref": "#/definitions/nope"},
+    {"$ref": "http://127.0.0.1:9/s.json"},
+    {"$ref": "other.json#/x"},
+    {"type": "object", "properties": {"a": {"$ref": "#/$defs/missing"}}, "$defs": {"b": {"type": "string"}}},
+    {"type": "array", "items": {"$ref": "#nowhere"}},
+    {"$defs": {"x": {"$id": "http://example.com/x", "type": "string"}}, "$ref": "#/$defs/x"},
+])
+def test_a_reference_that_does_not_resolve_inside_the_schema_is_refused_when_the_team_is_built(
+        schema: dict[str, Any]) -> None:
+    """They loaded fine and failed every run after the model was billed (a remote one was even fetched)."""
+    with pytest.raises(TeamConfigError, match="agent 'a': output schema"):
+        Agent("a", prompt="p", output=schema)
+
+
+def test_references_inside_the_schema_are_fine() -> None:
+    schema = {"type": "object", "$defs": {"money": {"type": "number", "minimum": 0}, "tag": {"$anchor": "tag",
+                                                                                           "type": "string"}},
+              "properties": {"total": {"$ref": "#/$defs/money"}, "tags": {"type": "array", "items": {"$ref": "#tag"}},
+                             "self": {"$ref": "#"}, "enum": {"const": {"$ref": "not a reference"}}}}
+    parsed = OutputSchema(schema, "a")
+    assert parsed.parse('{"total": 3, "tags": ["x"]}') == {"total": 3, "tags": ["x"]}
+    with pytest.raises(ValueError, match=r"total: fails 'minimum' \(the schema wants 0\)"):
+        parsed.parse('{"total": -1}')
+    OutputSchema(Ticket, "b")  # a pydantic model's own $defs
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False)
+                    | st.text(max_size=20), lambda inner: st.lists(inner, max_size=4)
+                    | st.dictionaries(st.text(max_size=8), inner, max_size=4), max_leaves=20))
+def test_a_problem_never_quotes_a_string_of_the_answer(data: Any) -> None:
+    schema = {"type": "object", "properties": {"a": {"type": "integer"}, "b": {"type": "array", "items": False}},
+              "required": ["a"], "additionalProperties": False}
+    marker = {"a": "SECRET-VALUE", "b": [data], "SECRET-KEY": data, "x": data}
+    with pytest.raises(ValueError) as caught:
+        OutputSchema(schema, "s").parse(json.dumps(marker))
+    assert "SECRET" not in str(caught.value)

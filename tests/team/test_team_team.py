@@ -91,3 +91,38 @@ def test_run_input_nested_too_deeply_is_refused_not_a_recursion_error() -> None:
     team = Team("t", llm=ScriptedLLM(default="x"), agents=[Agent("a", prompt="{query}")])
     with pytest.raises(TeamError, match="nested too deeply"):
         team.check_input({"query": deep})
+
+
+@pytest.mark.parametrize("option", ["model", "messages", "stream", "tools"])
+def test_options_may_not_choose_the_model_or_what_the_runtime_decides(option: str) -> None:
+    """``options: {model: o1-pro}`` called o1-pro but priced, rate-limited and traced the provider's cheap model."""
+    with pytest.raises(TeamConfigError, match=f"agent 'a': options may not set '{option}'"):
+        Agent("a", prompt="p", options={option: "o1-pro", "temperature": 0})
+    assert Agent("a", prompt="p", options={"temperature": 0, "max_tokens": 5}).options["max_tokens"] == 5
+
+
+def test_a_providers_default_options_may_not_choose_the_model_either() -> None:
+    from llmteam.llm import OpenAICompatible
+
+    sneaky = OpenAICompatible("http://127.0.0.1:9/v1", "cheap-mini", api_key="k", default_options={"model": "o1-pro"})
+    for kwargs in ({"llm": sneaky}, {"llm": LLM, "router": sneaky}):
+        with pytest.raises(TeamConfigError, match="default_options: options may not set 'model'"):
+            Team("t", [Agent("a", prompt="p")], **kwargs)  # type: ignore[arg-type]
+    with pytest.raises(TeamConfigError, match="agent 'a': llm default_options: options may not set 'model'"):
+        Team("t", [Agent("a", prompt="p", llm=sneaky)], llm=LLM)
+
+
+@pytest.mark.parametrize("limits, match", [
+    ({"max_steps": 10**21}, "max_steps=1000000000000000000000 must be an integer from 1 to 100_000"),
+    ({"max_steps": 100_001}, "max_steps=100001"),
+    ({"run_timeout": float("nan")}, "run_timeout=nan must be a number of seconds above 0 and at most 86400"),
+    ({"run_timeout": float("inf")}, "run_timeout=inf"),
+    ({"run_timeout": 1e300}, "run_timeout=1e[+]300"),
+    ({"run_timeout": 86_401}, "run_timeout=86401"),
+])
+def test_limits_are_bounded(limits: dict[str, Any], match: str) -> None:
+    """``max_steps: 10**21`` loaded and then failed every run with OverflowError, leaving its record running and its
+    tenant's slot held; ``run_timeout: .nan`` failed every run at the store, ``1e300`` made a lease that never ends."""
+    with pytest.raises(TeamConfigError, match=match):
+        Team("t", [Agent("a", prompt="p")], llm=LLM, **limits)
+    Team("t", [Agent("a", prompt="p")], llm=LLM, max_steps=100_000, run_timeout=86_400)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -54,7 +56,7 @@ def test_the_unit_is_named_per_1k_or_per_1m() -> None:
     assert per_million.currency == "USD"
     with pytest.raises(TeamConfigError, match="mixed"):
         PriceTable({"m": {"prompt_per_1k": 1, "completion_per_1m": 1}})
-    with pytest.raises(TeamConfigError, match="prompt_per_1k"):
+    with pytest.raises(TeamConfigError, match="prompt_per_1m=-1"):  # the field as given
         PriceTable({"m": {"prompt_per_1m": -1}})
 
 
@@ -111,3 +113,24 @@ async def test_a_model_without_a_price_flags_the_run_unpriced(caplog: pytest.Log
     assert result.usage.unpriced == 1 and not result.usage.priced and result.usage.cost == 0.0
     assert result.usage_by_agent["a"].unpriced == 1
     assert any("no price for model 'llama3.1'" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize("prices", [
+    {"m": (1e308, 1e308)}, {"m": {"prompt_per_1k": 1_000_001}}, {"m": {"completion_per_1m": 1e12}},
+    {"*": (0, 1e300)},
+])
+def test_a_price_past_any_real_one_is_refused(prices: dict[str, Any]) -> None:
+    """``prompt_per_1k: 1e308`` loaded, made a run's cost ``inf`` and poisoned the tenant's total for good."""
+    with pytest.raises(TeamConfigError, match="must be a number from 0 to 1e[+]0(6|9)"):
+        PriceTable(prices)
+    PriceTable({"m": (1_000_000, 1_000_000), "n": {"prompt_per_1m": 1e9}})  # the most, in any currency
+
+
+@pytest.mark.parametrize("tokens", [10**400, 10**307], ids=["1e400", "1e307"])
+def test_a_cost_out_of_range_is_unpriced_never_infinite(tokens: int, caplog: pytest.LogCaptureFixture) -> None:
+    table = PriceTable({"m": (1_000_000, 1_000_000)})
+    with caplog.at_level("WARNING", logger="llmteam.team._usage"):
+        assert table.cost("m", tokens, 1) is None
+    assert any("out of range" in r.getMessage() for r in caplog.records)
+    total = Usage(cost=1.0).add(Usage(1, 1, 1, table.cost("m", tokens, 1) or 0.0, unpriced=1))
+    assert total.cost == 1.0 and not total.priced

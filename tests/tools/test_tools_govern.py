@@ -378,6 +378,32 @@ async def test_a_named_decision_gives_the_model_who_denied_and_why(audited: bool
     assert types == ([] if audited else [AuditEventType.APPROVAL_REJECTED]) + [AuditEventType.ACCESS_DENIED]
 
 
+@pytest.mark.parametrize("fields, match", [
+    (("false", "alice"), "granted='false' must be True or False, not str"),
+    ((0, "alice"), "granted=0 must be True or False, not int"),
+    ((None, "alice"), "granted=None must be True or False, not NoneType"),
+    ((True, "alice", "", "no"), "audited='no' must be True or False"),
+    ((True, None), "approver=None must be text"),
+    ((False, "alice", 3), "reason=3 must be text"),
+])
+def test_a_decision_refuses_anything_but_a_bool_and_text(fields: tuple[Any, ...], match: str) -> None:
+    """``ApprovalDecision("false", ...)`` was truthy: a denial typed as text granted the call."""
+    with pytest.raises(TypeError, match=match):
+        ApprovalDecision(*fields)
+
+
+async def test_a_denial_typed_as_text_does_not_run_the_call() -> None:
+    async def approver(request: ToolRequest) -> ApprovalDecision:
+        return ApprovalDecision("false", "alice", "looks like fraud")  # type: ignore[arg-type]
+
+    scope = make_scope(policy=ToolPolicy({"refund": "confirm"}), approver=approver)
+    outcome = await govern(scope, agent(refund), ToolCall.of("refund", {"number": "1", "amount": 5}))
+    assert not outcome.executed and RAN == []
+    assert outcome.content.endswith("refused: the approver failed (TypeError)")
+    assert [r.event_type for r in await records(scope)] == [AuditEventType.APPROVAL_REJECTED,
+                                                             AuditEventType.ACCESS_DENIED]
+
+
 @settings(max_examples=30, deadline=None)
 @given(plan=st.lists(st.tuples(st.sampled_from(["lookup", "refund", "nope"]), st.booleans()), min_size=1,
                      max_size=8),

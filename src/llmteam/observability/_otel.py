@@ -2,12 +2,18 @@
 
 Attribute names follow the GenAI conventions as published in ``opentelemetry-semantic-conventions`` (development
 status); they are spelled out here so the semconv package is not a dependency.
+
+A failing span records ``error.type`` and an ERROR status naming the exception's type only: an exception's
+message may quote a sealed answer or a tool's arguments, so it (and an ``exception`` event) is recorded only with
+``capture_content=True``, cut to ``max_content_chars``. Every other string attribute (ids and names, some sent by
+the model endpoint) is cut to :data:`MAX_ATTRIBUTE_CHARS`.
 """
 
 from __future__ import annotations
 
 import json
 import time
+import traceback
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -16,7 +22,7 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from opentelemetry import metrics, trace
-from opentelemetry.trace import Span, SpanKind
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from llmteam.llm import (
     Completion,
@@ -70,6 +76,8 @@ _REQUEST_OPTIONS = {"temperature": "gen_ai.request.temperature", "max_tokens": "
 TOKEN_BUCKETS = [1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864]
 DURATION_BUCKETS = [0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92]
 
+MAX_ATTRIBUTE_CHARS = 256  # any string attribute value but content (cut to max_content_chars)
+
 _NO_RUN: Mapping[str, str] = MappingProxyType({})
 _RUN_ATTRIBUTES: ContextVar[Mapping[str, str]] = ContextVar("llmteam_otel_run", default=_NO_RUN)
 
@@ -84,7 +92,12 @@ def provider_name(llm: LLMProvider) -> str:
 
 
 def _error_type(exc: BaseException) -> str:
-    return type(exc).__qualname__
+    return type(exc).__qualname__[:MAX_ATTRIBUTE_CHARS]
+
+
+def bounded(text: str) -> str:
+    """A string attribute value cut to :data:`MAX_ATTRIBUTE_CHARS` (ids and names; some come from the endpoint)."""
+    return text[:MAX_ATTRIBUTE_CHARS]
 
 
 class Telemetry(NoTelemetry):
@@ -118,22 +131,39 @@ class Telemetry(NoTelemetry):
 
     @contextmanager
     def span(self, name: str, kind: SpanKind, attributes: Mapping[str, Any]) -> Iterator[Span]:
-        """A current span carrying the run's attributes; an escaping error sets ``error.type`` and ERROR status."""
+        """A current span carrying the run's attributes; an escaping error sets ``error.type`` and an ERROR status
+        naming its type (its message and an ``exception`` event only with content capture). The callers bound
+        every string attribute where it is made (:func:`bounded`), once."""
         attrs = {**_RUN_ATTRIBUTES.get(), **attributes}
-        with self.tracer.start_as_current_span(name, kind=kind, attributes=attrs) as span:
+        with self.tracer.start_as_current_span(name[:MAX_ATTRIBUTE_CHARS], kind=kind, attributes=attrs,
+                                               record_exception=False, set_status_on_exception=False) as span:
             try:
                 yield span
             except BaseException as exc:
-                span.set_attribute(ERROR_TYPE, _error_type(exc))
+                self._failed(span, exc)
                 raise
+
+    def _failed(self, span: Span, exc: BaseException) -> None:
+        """Mark ``span`` failed by ``exc``: its type always, its message (bounded) only with content capture."""
+        kind = _error_type(exc)
+        span.set_attribute(ERROR_TYPE, kind)
+        if not self.capture_content:
+            span.set_status(Status(StatusCode.ERROR, kind))
+            return
+        message = str(exc)[: self.max_content_chars]
+        span.set_status(Status(StatusCode.ERROR, f"{kind}: {message}"))
+        frames = "".join(traceback.format_tb(exc.__traceback__))[-self.max_content_chars:]
+        span.add_event("exception", {"exception.type": kind, "exception.message": message,
+                                     "exception.stacktrace": frames, "exception.escaped": "True"})
 
     @contextmanager
     def run(self, team: str, tenant_id: str, run_id: str) -> Iterator[Span]:
         """The ``invoke_workflow`` span of one run; every span inside carries the tenant and run ids."""
-        token = _RUN_ATTRIBUTES.set({TENANT_ID: tenant_id, RUN_ID: run_id, CONVERSATION_ID: run_id})
+        run_id = bounded(run_id)
+        token = _RUN_ATTRIBUTES.set({TENANT_ID: bounded(tenant_id), RUN_ID: run_id, CONVERSATION_ID: run_id})
         try:
             with self.span(f"invoke_workflow {team}", SpanKind.INTERNAL,
-                           {OPERATION: "invoke_workflow", WORKFLOW_NAME: team}) as span:
+                           {OPERATION: "invoke_workflow", WORKFLOW_NAME: bounded(team)}) as span:
                 yield span
         finally:
             _RUN_ATTRIBUTES.reset(token)
@@ -147,11 +177,11 @@ class Telemetry(NoTelemetry):
     def tool(self, name: str, call_id: str = "", arguments: Mapping[str, Any] | None = None,
              *, description: str = "") -> Iterator[ToolSpan]:
         """The ``execute_tool`` span of one tool call; call ``set_result`` on what it yields."""
-        attrs: dict[str, Any] = {OPERATION: "execute_tool", TOOL_NAME: name, TOOL_TYPE: "function"}
+        attrs: dict[str, Any] = {OPERATION: "execute_tool", TOOL_NAME: bounded(name), TOOL_TYPE: "function"}
         if call_id:
-            attrs[TOOL_CALL_ID] = call_id
+            attrs[TOOL_CALL_ID] = bounded(call_id)
         if description:
-            attrs[TOOL_DESCRIPTION] = description[:1000]
+            attrs[TOOL_DESCRIPTION] = bounded(description)
         if self.capture_content and arguments is not None:
             attrs[TOOL_ARGUMENTS] = self.content(dict(arguments))
         with self.span(f"execute_tool {name}", SpanKind.INTERNAL, attrs) as span:
@@ -186,12 +216,13 @@ class TracedAgent:
         """Run the wrapped step inside its ``invoke_agent`` span."""
         run = self._governed.run
         step = len(run.steps) + 1
-        attrs = {OPERATION: "invoke_agent", AGENT_NAME: self.name, AGENT_ID: f"{run.run_id}/{self.name}", STEP: step}
+        attrs = {OPERATION: "invoke_agent", AGENT_NAME: bounded(self.name),
+                 AGENT_ID: bounded(f"{run.run_id}/{self.name}"), STEP: step}
         with self._telemetry.span(f"invoke_agent {self.name}", SpanKind.INTERNAL, attrs) as span:
             result: dict[str, Any] = await self._governed.process(state)
             if run.steps and run.steps[-1].step == step:
                 record = run.steps[-1]
-                span.set_attributes({REQUEST_MODEL: record.model, INPUT_TOKENS: record.usage.prompt_tokens,
+                span.set_attributes({REQUEST_MODEL: bounded(record.model), INPUT_TOKENS: record.usage.prompt_tokens,
                                      OUTPUT_TOKENS: record.usage.completion_tokens})
             return result
 
@@ -228,12 +259,12 @@ class _Chat:
 
     def done(self, completion: Completion) -> None:
         telemetry, span, usage = self.telemetry, self.span, completion.usage
-        response_model = completion.model or str(self.attributes[REQUEST_MODEL])
-        span.set_attributes({RESPONSE_MODEL: response_model, FINISH_REASONS: [completion.finish_reason],
+        response_model = bounded(completion.model or str(self.attributes[REQUEST_MODEL]))
+        span.set_attributes({RESPONSE_MODEL: response_model, FINISH_REASONS: [bounded(completion.finish_reason)],
                              INPUT_TOKENS: usage.prompt_tokens, OUTPUT_TOKENS: usage.completion_tokens})
         response_id = (completion.raw or {}).get("id")
         if isinstance(response_id, str):
-            span.set_attribute(RESPONSE_ID, response_id)
+            span.set_attribute(RESPONSE_ID, bounded(response_id))
         if telemetry.capture_content:
             answer = {**_messages([completion.to_message()])[0], "finish_reason": completion.finish_reason}
             span.set_attribute(OUTPUT_MESSAGES, telemetry.content([answer]))
@@ -248,12 +279,12 @@ class TracedLLM:
 
     def __init__(self, telemetry: Telemetry, llm: LLMProvider) -> None:
         self._telemetry, self._llm = telemetry, llm
-        self.provider = provider_name(llm)
+        self.provider = bounded(provider_name(llm))
         base = getattr(llm, "base_url", None)
         parts = urlsplit(base) if isinstance(base, str) else None
         self._server: dict[str, Any] = {}
         if parts is not None and parts.hostname:
-            self._server[SERVER_ADDRESS] = parts.hostname
+            self._server[SERVER_ADDRESS] = bounded(parts.hostname)
             if parts.port:
                 self._server[SERVER_PORT] = parts.port
 
@@ -270,7 +301,7 @@ class TracedLLM:
 
     @contextmanager
     def _chat(self, messages: list[Message], options: Mapping[str, Any], stream: bool) -> Iterator[_Chat]:
-        telemetry, model = self._telemetry, self._llm.model
+        telemetry, model = self._telemetry, bounded(self._llm.model)
         common = {OPERATION: "chat", PROVIDER: self.provider, REQUEST_MODEL: model, **self._server}
         attrs: dict[str, Any] = {**common, SYSTEM: self.provider}
         for option, attribute in _REQUEST_OPTIONS.items():

@@ -10,9 +10,11 @@ Every decision is one record in the tenant's audit chain, written once (looked u
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from llmteam._repr import bounded_repr
 from llmteam.audit import AuditEventType, AuditRecord, AuditSeverity
 from llmteam.team._errors import TeamError
 from llmteam.tools import ApprovalDecision, Approver, Risk, ToolRequest
@@ -21,10 +23,12 @@ if TYPE_CHECKING:
     from llmteam.team._run import RunState
     from llmteam.team._team import Agent
 
+logger = logging.getLogger(__name__)
 DECISION_EVENTS = {"approved": AuditEventType.APPROVAL_GRANTED, "denied": AuditEventType.APPROVAL_REJECTED,
                    "timeout": AuditEventType.APPROVAL_TIMEOUT}
 MAX_APPROVER = 200
 MAX_REASON = 2000
+MAX_FAILURE = 200  # characters of a failing approver's message logged (the audited reason names its type)
 
 
 class RunPaused(BaseException):
@@ -52,7 +56,7 @@ class ApprovalRequest:
 
 def decision_status(decision: ApprovalDecision, timed_out: bool = False) -> str:
     """``approved``, ``denied`` or ``timeout``: the word the audit chain and the approvals table use."""
-    return "approved" if decision.granted else "timeout" if timed_out else "denied"
+    return "approved" if decision.granted is True else "timeout" if timed_out else "denied"
 
 
 async def audit_decision(run: RunState, request: ApprovalRequest, status: str, approver: str,
@@ -74,6 +78,20 @@ async def audit_decision(run: RunState, request: ApprovalRequest, status: str, a
         metadata={"step": request.step, "reason": reason[:MAX_REASON], **metadata},
     )
     return record
+
+
+def _decision(answer: object) -> ApprovalDecision:
+    """What an approver's ``answer`` decides: an ApprovalDecision whose ``granted`` is True or a bare True grants;
+    anything else (False, None, "yes", a forged decision) is a denial that says what came back."""
+    if isinstance(answer, ApprovalDecision):
+        if answer.granted is True or answer.granted is False:
+            return answer
+        granted = bounded_repr(answer.granted)
+        return ApprovalDecision(False, "approver", f"the approver's decision has granted={granted}, not True or False")
+    if answer is True or answer is False:
+        return ApprovalDecision(answer, "approver", "" if answer else "the approver refused it")
+    return ApprovalDecision(False, "approver", f"the approver answered {bounded_repr(answer)} "
+                                               f"({type(answer).__name__}), not True, False or an ApprovalDecision")
 
 
 def denied_error(request: ApprovalRequest, decision: ApprovalDecision) -> ApprovalDeniedError:
@@ -102,7 +120,7 @@ class Approvals:
         request = ApprovalRequest(run.tenant_id, run.run_id, step, f"agent:{step}", agent.name, None,
                                   timeout=agent.approval_timeout)
         decision = await self.decide_agent(run, request)
-        if not decision.granted:
+        if decision.granted is not True:  # only a real True grants (fail closed)
             raise denied_error(request, decision)
         return decision
 
@@ -118,9 +136,10 @@ class Approvals:
                 answer = await asyncio.wait_for(self.approver(ask), request.timeout)
             except asyncio.TimeoutError:
                 timed_out, answer = True, ApprovalDecision(False, "deadline", "no decision before the deadline")
-            except Exception as exc:  # an approver that fails refuses
+            except Exception as exc:  # an approver that fails (or builds a bad decision) refuses
+                logger.warning("the approver of run %r step %s failed, so it is denied: %s: %s", request.run_id,
+                               request.step, type(exc).__name__, str(exc)[:MAX_FAILURE])
                 answer = ApprovalDecision(False, "approver", f"the approver failed ({type(exc).__name__})")
-            decision = answer if isinstance(answer, ApprovalDecision) else ApprovalDecision(
-                answer is True, "approver", "" if answer is True else "the approver refused it")
+            decision = _decision(answer)
         await audit_decision(run, request, decision_status(decision, timed_out), decision.approver, decision.reason)
         return decision

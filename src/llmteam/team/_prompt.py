@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 import string
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from llmteam._repr import bounded_repr
@@ -17,6 +17,16 @@ from llmteam.team._errors import PromptVariableError, TeamConfigError
 from llmteam.team._structured import Structured
 
 _NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+MAX_LISTED = 10  # names an error message lists before saying how many more there are
+MAX_NAME_CHARS = 64
+
+
+def names_list(names: Iterable[Any], empty: str = "none") -> str:
+    """The first :data:`MAX_LISTED` of ``names`` (sorted, each cut to 64 characters) and how many more there are."""
+    ordered = sorted(map(str, names))
+    shown = ", ".join(n if len(n) <= MAX_NAME_CHARS else n[:MAX_NAME_CHARS - 3] + "..." for n in ordered[:MAX_LISTED])
+    more = f" and {len(ordered) - MAX_LISTED} more" if len(ordered) > MAX_LISTED else ""
+    return (shown + more) or empty
 
 
 def template_fields(template: str, where: str) -> tuple[str, ...]:
@@ -46,18 +56,28 @@ def template_fields(template: str, where: str) -> tuple[str, ...]:
 
 
 def _lookup(value: Any, field: str, where: str) -> Any:
-    """The value at the dotted path below a variable's value: mapping keys of JSON data only."""
+    """The value at the dotted path below a variable's value: mapping keys of JSON data only. An error names the
+    keys there (bounded) or the value's type, never the value."""
     root, *path = field.split(".")
     data = value.data if path and isinstance(value, Structured) else value
     for i, key in enumerate(path):
         if not isinstance(data, Mapping) or key not in data:
             at = ".".join([root, *path[:i]])
-            keys = ", ".join(sorted(map(str, data))) if isinstance(data, Mapping) else f"not a mapping: {data!r:.60}"
+            keys = names_list(data) if isinstance(data, Mapping) else f"not a mapping but {_json_type(data)}"
             raise PromptVariableError(f"{where}: prompt variable {{{field}}}: {at} has no key {key!r} ({keys})")
         data = data[key]
     if path and not isinstance(data, str):
         return json.dumps(data, ensure_ascii=False, sort_keys=True)
     return data
+
+
+def _json_type(value: Any) -> str:
+    """The JSON type of ``value`` in words (what an error may say about a value it must not quote)."""
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    return {str: "text", list: "a list", type(None): "null"}.get(type(value), f"a {type(value).__name__}")
 
 
 def render(template: str, values: Mapping[str, Any], where: str) -> str:
@@ -69,7 +89,7 @@ def render(template: str, values: Mapping[str, Any], where: str) -> str:
             continue
         root = field.split(".", 1)[0]
         if root not in values:
-            known = ", ".join(sorted(values)) or "none"
+            known = names_list(values)
             raise PromptVariableError(
                 f"{where}: prompt variable {{{root}}} is not provided (known variables: {known}); pass it in the "
                 "run input or let an earlier agent named so run first"

@@ -2,12 +2,26 @@
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+from llmteam._repr import bounded_repr
+from llmteam.team._errors import TeamError
 from llmteam.team._usage import Usage
+
+RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
+"""A run id: what every store, audit record, event log and trace of the run can hold (and a durable run's id)."""
+
+
+def check_run_id(run_id: object) -> str:
+    """``run_id`` if it is 1-128 letters, digits or ``_.:-`` (not first); else a TeamError naming it."""
+    if not isinstance(run_id, str) or not RUN_ID_RE.fullmatch(run_id):
+        raise TeamError(f"run id {bounded_repr(run_id)} must be 1-128 letters, digits, '_', '.', ':' or '-', starting "
+                        "with a letter or digit; or leave it out for a generated one")
+    return run_id
 
 
 def utc_day(epoch: float) -> str:

@@ -2,8 +2,10 @@
 
 It is a ``roles.RuleBasedStrategy`` whose rules are the team's :class:`Route` objects followed (when the team
 has a ``router``) by a ``roles.LLMBasedStrategy`` rule that abstains on unparsable answers. A wrapper checks
-every decision: a target that is not an agent raises :class:`RoutingError` instead of silently ending the run,
-and more than ``max_steps`` decisions raise :class:`StepLimitError`.
+every decision: a target that is not an agent, or one named twice in a decision, raises :class:`RoutingError`
+instead of silently ending the run or running it twice; more than ``max_steps`` decisions, or a decision that
+would take the run past ``max_steps`` agent steps (each target of a decision is one step), raise
+:class:`StepLimitError` before any of its agents runs.
 
 The router model is called through :class:`GovernedRouter`, like an agent's: rate-limited per tenant and
 provider, billed to the run (as ``ROUTER`` in ``usage_by_agent``) and audited (ACTION_COMPLETED / ACTION_FAILED,
@@ -15,6 +17,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
+from llmteam._repr import bounded_repr
 from llmteam.audit import AuditEventType, AuditSeverity
 from llmteam.llm import Completion, LLMProvider, Message
 from llmteam.roles import (
@@ -114,30 +117,49 @@ def build_strategy(team: Team, run: RunState | None = None) -> RuleBasedStrategy
 
 
 class CheckedStrategy(OrchestrationStrategy):
-    """Wraps a strategy for one run: unknown targets raise RoutingError, too many decisions StepLimitError."""
+    """Wraps a strategy for one run: unknown or repeated targets raise RoutingError; too many decisions, or
+    targets that would run more than ``max_steps`` agent steps, StepLimitError (before any of them runs)."""
 
     def __init__(self, inner: OrchestrationStrategy, team: Team) -> None:
         self.inner = inner
         self.team = team
         self.decisions = 0
+        self.steps = 0
 
     async def decide(self, context: OrchestrationContext) -> OrchestrationDecision:
+        team = self.team
         self.decisions += 1
-        if self.decisions > self.team.max_steps:
+        if self.decisions > team.max_steps:
             raise StepLimitError(
-                f"team {self.team.name!r} took more than max_steps={self.team.max_steps} routing decisions "
+                f"team {team.name!r} took more than max_steps={team.max_steps} routing decisions "
                 f"(last step {context.current_step!r}); a route loops: add an 'end' route or raise limits.max_steps"
             )
         decision = await self.inner.decide(context)
         if decision.decision_type not in _KNOWN_TYPES:
             raise RoutingError(
-                f"team {self.team.name!r}: the strategy returned unknown decision {decision.decision_type!r} "
+                f"team {team.name!r}: the strategy returned unknown decision {bounded_repr(decision.decision_type)} "
                 f"after {context.current_step!r}"
             )
-        for target in decision.target_agents:
+        targets = decision.target_agents
+        for target in targets:
             if target not in context.available_agents:
                 raise RoutingError(
-                    f"team {self.team.name!r}: after {context.current_step!r} the strategy routed to {target!r} "
-                    f"({decision.reason}), which is not an agent; agents are: {', '.join(context.available_agents)}"
+                    f"team {team.name!r}: after {context.current_step!r} the strategy routed to "
+                    f"{bounded_repr(target)} ({str(decision.reason)[:200]}), which is not an agent; agents are: "
+                    f"{', '.join(context.available_agents)}"
+                )
+        if decision.decision_type == "route" and targets:
+            if len(set(targets)) != len(targets):
+                raise RoutingError(
+                    f"team {team.name!r}: after {context.current_step!r} the strategy named an agent more than once "
+                    f"in one decision ({len(targets)} targets, {len(set(targets))} distinct); route to each agent "
+                    "once per decision"
+                )
+            self.steps += len(targets)
+            if self.steps > team.max_steps:
+                raise StepLimitError(
+                    f"team {team.name!r}: after {context.current_step!r} the strategy routed to {len(targets)} "
+                    f"agent(s), which would take the run to {self.steps} agent steps, more than "
+                    f"max_steps={team.max_steps}; route to fewer agents or raise limits.max_steps"
                 )
         return decision

@@ -24,7 +24,7 @@ from llmteam.roles import ProcessEvent
 from llmteam.team._approval import Approvals, RunPaused
 from llmteam.team._errors import ContextDeniedError, PromptVariableError
 from llmteam.team._loop import LoopResult, Publish, RunEvent, converse
-from llmteam.team._prompt import render
+from llmteam.team._prompt import names_list, render
 from llmteam.team._result import StepRecord
 from llmteam.team._structured import Structured
 from llmteam.team._usage import PriceTable, Usage
@@ -91,15 +91,16 @@ def provider_key(llm: LLMProvider) -> str:
     return f"{base}|{llm.model}"
 
 
-async def persist_once(steps: StepRunner, event_log: Any, run_store: Any, run: RunState, record: Any) -> None:
+async def persist_once(steps: StepRunner, event_log: Any, run_store: Any, record: Any,
+                       events: list[ProcessEvent]) -> None:
     """Write the run's mining events, then finish its run record: each once, even when re-executed."""
-    tenant_id = run.tenant_id
+    tenant_id, run_id = record.tenant_id, record.run_id
 
     async def logged() -> int | None:
-        return await event_log.count(tenant_id=tenant_id, case_id=run.run_id) or None
+        return await event_log.count(tenant_id=tenant_id, case_id=run_id) or None
 
     async def finished() -> bool | None:
-        found = await run_store.get(tenant_id, run.run_id)
+        found = await run_store.get(tenant_id, run_id)
         return None if found is None or found.status == "running" else True
 
     async def finish() -> bool:
@@ -107,8 +108,8 @@ async def persist_once(steps: StepRunner, event_log: Any, run_store: Any, run: R
         return True
 
     try:
-        if run.events:
-            await steps.step("events", lambda: event_log.append_many(run.events, tenant_id=tenant_id), logged)
+        if events:
+            await steps.step("events", lambda: event_log.append_many(events, tenant_id=tenant_id), logged)
     finally:
         await steps.step("finish", finish, finished)
 
@@ -208,7 +209,7 @@ class RunState:
                 continue
             owner = self.contexts.get(name)
             if owner is None:
-                known = ", ".join(sorted([*self.input, *self.outputs])) or "none"
+                known = names_list([*self.input, *self.outputs])
                 raise PromptVariableError(
                     f"agent {agent.name!r}: prompt variable {{{name}}} is neither a run input key nor an agent "
                     f"(known: {known}); pass {name!r} in the run input"

@@ -32,7 +32,7 @@ from llmteam.team._errors import RoutingError, RunTimeoutError, TeamConfigError,
 from llmteam.team._licence import LicenceCheck
 from llmteam.team._limiters import Limiters
 from llmteam.team._loop import Publish, RunEvent
-from llmteam.team._records import RunRecord, TenantUsage
+from llmteam.team._records import RunRecord, TenantUsage, check_run_id
 from llmteam.team._result import AuditHead, RunResult
 from llmteam.team._routing import CheckedStrategy, build_strategy
 from llmteam.team._run import (
@@ -264,12 +264,12 @@ class TeamRuntime:
                    publish: Publish | None, retry_of: tuple[str, int] | None = None) -> RunResult:
         self._check_open()
         tenant_id = self._tenant_for(tenant)
-        run_id = run_id or uuid.uuid4().hex
+        run_id = uuid.uuid4().hex if run_id is None else check_run_id(run_id)
         config = await self.tenant_config(tenant_id)
         async with self.tenants.context(tenant_id):
             with self.telemetry.run(self.team.name, tenant_id, run_id):
                 record, per_minute = await admit(self, config, input, run_id, retry_of)
-                return await self._execute(record, per_minute, self._tool_scope(config, run_id), publish, retry_of)
+                return await self._execute(record, config, per_minute, publish, retry_of)
 
     def _tool_scope(self, config: TenantConfig, run_id: str) -> ToolScope:
         async def limiter_for(tool: str, per_minute: float) -> RateLimiter:
@@ -279,26 +279,34 @@ class TeamRuntime:
         scope.telemetry = self.telemetry
         return scope
 
-    async def _execute(self, record: RunRecord, per_minute: int, tools: ToolScope, publish: Publish | None,
-                       retry_of: tuple[str, int] | None) -> RunResult:
-        team, tenant_id, run_id = self.team, record.tenant_id, record.run_id
-        started = time.perf_counter()
+    def _prepare(self, record: RunRecord, config: TenantConfig, per_minute: int, publish: Publish | None,
+                 retry_of: tuple[str, int] | None) -> tuple[RunState, PipelineOrchestrator]:
+        """The admitted run's state and its orchestrator, with every agent registered."""
+        team = self.team
 
         async def limiter_for(tenant: str, llm: LLMProvider) -> RateLimiter:
             return self.limiters.for_provider(tenant, llm, per_minute)
 
-        run = RunState(team, tenant_id, run_id, record.input, self.audit, self.prices, limiter_for,
-                       tools=tools, publish=publish, steps_runner=self.steps, gate=self.approvals,
-                       inherited_before=0 if retry_of is None else retry_of[1])
-        once = self.steps.step
+        run = RunState(team, record.tenant_id, record.run_id, record.input, self.audit, self.prices, limiter_for,
+                       tools=self._tool_scope(config, record.run_id), publish=publish, steps_runner=self.steps,
+                       gate=self.approvals, inherited_before=0 if retry_of is None else retry_of[1])
         orchestrator = PipelineOrchestrator(
             team.name, CheckedStrategy(build_strategy(team, run), team), enable_process_mining=False,
             max_steps=team.max_steps + 1, history_limit=team.max_steps + 1,
         )
         for agent in team.agents:
             orchestrator.register_agent(agent.name, self.telemetry.wrap_agent(GovernedAgent(run, agent)))
+        return run, orchestrator
+
+    async def _execute(self, record: RunRecord, config: TenantConfig, per_minute: int, publish: Publish | None,
+                       retry_of: tuple[str, int] | None) -> RunResult:
+        team, tenant_id, run_id = self.team, record.tenant_id, record.run_id
+        started = time.perf_counter()
+        once = self.steps.step
+        run: RunState | None = None
         status, final, error, paused = "failed", None, None, False
         try:  # the one bracket of the run's lifecycle: the run record is finished exactly once, on every path
+            run, orchestrator = self._prepare(record, config, per_minute, publish, retry_of)
             await log_started(self, record, retry_of)
             try:
                 await asyncio.wait_for(orchestrator.orchestrate(run_id, dict(record.input)), team.run_timeout)
@@ -308,12 +316,12 @@ class TeamRuntime:
                     "raise limits.run_timeout or check the model endpoint"
                 ) from None
             answered_by, output = self._final_output(run)
-            done = await once("audit:completed", lambda: self.audit.log_pipeline_completed(team.name, run_id,
-                output_summary={
-                    **output_digest(tenant_id, team.agent(answered_by).sensitivity, output, "sha256"),
-                    "chars": len(output), "steps": len(run.steps),
-                    "total_tokens": run.usage.total_tokens, "cost": run.usage.cost,
-                }), find_audit(self.audit, run_id, AuditEventType.PIPELINE_COMPLETED))
+            summary = {**output_digest(tenant_id, team.agent(answered_by).sensitivity, output, "sha256"),
+                       "chars": len(output), "steps": len(run.steps), "total_tokens": run.usage.total_tokens,
+                       "cost": run.usage.cost}
+            done = await once("audit:completed", lambda: self.audit.log_pipeline_completed(
+                team.name, run_id, output_summary=summary), find_audit(self.audit, run_id,
+                                                                       AuditEventType.PIPELINE_COMPLETED))
             status, final = "completed", output
         except RunPaused:  # waits for a decision: nothing is finished; the run continues from its checkpoints
             paused = True
@@ -327,7 +335,8 @@ class TeamRuntime:
         finally:
             if not paused:
                 try:
-                    await self.approvals.finished(run)
+                    if run is not None:
+                        await self.approvals.finished(run)
                 finally:
                     await self._persist(run, record, status, final, error)
         outputs = {name: text for name, text in run.outputs.items()  # by name: equal text is no licence to show
@@ -355,13 +364,14 @@ class TeamRuntime:
             raise RoutingError(f"team {team.name!r}: the run ended before any agent ran; check the routes from 'start'")
         return run.last_agent, run.outputs[run.last_agent]
 
-    async def _persist(self, run: RunState, record: RunRecord, status: str, output: str | None,
+    async def _persist(self, run: RunState | None, record: RunRecord, status: str, output: str | None,
                        error: str | None) -> None:
         record.status, record.output, record.error = status, output, error
         record.finished_at = time.time()
-        record.steps = len(run.steps)
-        record.usage, record.usage_by_agent, record.models = run.usage, run.usage_by_agent, run.models
-        await persist_once(self.steps, self.event_log, self.run_store, run, record)
+        if run is not None:  # None: the run failed before its state was built
+            record.steps = len(run.steps)
+            record.usage, record.usage_by_agent, record.models = run.usage, run.usage_by_agent, run.models
+        await persist_once(self.steps, self.event_log, self.run_store, record, run.events if run else [])
 
     # -- reports -----------------------------------------------------------------------------------
     async def usage(self, tenant: str | None = None) -> TenantUsage:

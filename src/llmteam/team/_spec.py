@@ -14,7 +14,7 @@ from llmteam.config import settings
 from llmteam.llm import MAX_RESPONSE_BYTES, LLMProvider, OpenAICompatible, ScriptedLLM
 from llmteam.team._errors import TeamConfigError
 from llmteam.team._key_envs import allowed, fallback_key, key_env_patterns, resolve_key
-from llmteam.team._team import Agent, Route, Team
+from llmteam.team._team import Agent, Route, Team, check_options
 from llmteam.team._yaml import parse_team_yaml, read_team_text
 from llmteam.tools import MCPError, MCPServer, ToolError, import_tool
 
@@ -86,6 +86,7 @@ def provider_from_dict(data: Any, where: str, *, api_key_envs: Iterable[str] | N
         if kind == "openai" and settings().model:  # the file's model names the scripted fallback
             data = {**data, "model": settings().model}
     if kind == "openai":
+        check_options(_typed(data, "options", Mapping, where) or {}, f"{where}.options")
         key_env = data.get("api_key_env")
         api_key = fallback_key(patterns) if key_env is None else resolve_key(key_env, where, patterns)
         return OpenAICompatible(

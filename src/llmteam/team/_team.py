@@ -14,7 +14,8 @@ from llmteam.context import SensitivityLevel
 from llmteam.llm import LLMProvider, supports_tools
 from llmteam.team._errors import PromptVariableError, RoutingError, TeamConfigError, TeamError
 from llmteam.team._loop import no_tool_support
-from llmteam.team._prompt import template_fields
+from llmteam.team._prompt import names_list, template_fields
+from llmteam.team._run import HIDDEN
 from llmteam.team._runtime import DEFAULT_URL, TeamRuntime
 from llmteam.team._structured import OutputSchema
 from llmteam.team._usage import PriceTable
@@ -22,6 +23,16 @@ from llmteam.tools import MCPServer, Tool, ToolError, ToolRule, as_tool
 
 NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 RESERVED = frozenset({"start", "end", "input"})
+MAX_STEPS = 100_000  # limits.max_steps at most: a run's step and history bookkeeping stays bounded
+MAX_RUN_TIMEOUT = 86_400.0  # limits.run_timeout at most (a day): a crashed run's lease (run_timeout + 60 s) ends
+# request options the runtime decides: the model (priced, rate-limited and traced as the provider's), the
+# conversation, streaming and the agent's governed tools
+RESERVED_OPTIONS = {
+    "model": "give the agent its own llm with that model (YAML: llm: {provider: ..., model: ...})",
+    "messages": "the prompt is the agent's prompt and system",
+    "stream": "the runtime streams when a listener asks for it",
+    "tools": "give the agent its tools with Agent(tools=[...])",
+}
 
 
 def check_name(name: Any, what: str) -> str:
@@ -32,6 +43,14 @@ def check_name(name: Any, what: str) -> str:
             "digit"
         )
     return name
+
+
+def check_options(options: Mapping[str, Any], where: str) -> None:
+    """TeamConfigError when request ``options`` set what the runtime decides (the model, the messages...)."""
+    for key in options:
+        if key in RESERVED_OPTIONS:
+            raise TeamConfigError(f"{where}: options may not set {key!r}: it would bypass pricing, rate limits and "
+                                  f"tracing of the provider's model; {RESERVED_OPTIONS[key]}")
 
 
 def _sensitivity(value: Any, where: str) -> SensitivityLevel:
@@ -96,7 +115,9 @@ class Agent:
                                     or not 0 < timeout < float("inf")):
             raise TeamConfigError(f"agent {self.name!r}: approval_timeout={bounded_repr(timeout)} must be a positive "
                                   "number of seconds (or absent for no deadline)")
-        self.output_schema = None if self.output is None else OutputSchema(self.output, self.name)
+        check_options(self.options, f"agent {self.name!r}")
+        self.output_schema = None if self.output is None else OutputSchema(
+            self.output, self.name, sealed=self.sensitivity in HIDDEN)
         if self.llm is not None and not isinstance(self.llm, LLMProvider):
             raise TeamConfigError(
                 f"agent {self.name!r}: llm {self.llm!r} is not a provider (needs model, generate() and complete())"
@@ -199,6 +220,11 @@ class Team:
             raise TeamConfigError(f"team {name!r}: llm {llm!r} is not a provider")
         if router is not None and not isinstance(router, LLMProvider):
             raise TeamConfigError(f"team {name!r}: router {router!r} is not a provider")
+        providers = [("llm", llm), ("router", router), *((f"agent {a.name!r}: llm", a.llm) for a in self.agents)]
+        for what, provider in providers:
+            defaults = getattr(provider, "default_options", None)
+            if isinstance(defaults, Mapping):
+                check_options(defaults, f"team {name!r}: {what} default_options")
         self.llm = llm
         self.routes = tuple(routes)
         for route in self.routes:
@@ -212,11 +238,15 @@ class Team:
                 raise RoutingError(f"team {name!r}: route to {bounded_repr(route.to)} names no agent; {self._known()}")
         self.router = router
         self.router_prompt = router_prompt
-        if isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1:
-            raise TeamConfigError(f"team {name!r}: max_steps={bounded_repr(max_steps)} must be an integer >= 1")
-        if isinstance(run_timeout, bool) or not isinstance(run_timeout, (int, float)) or run_timeout <= 0:
+        if isinstance(max_steps, bool) or not isinstance(max_steps, int) or not 1 <= max_steps <= MAX_STEPS:
             raise TeamConfigError(
-                f"team {name!r}: run_timeout={bounded_repr(run_timeout)} must be a positive number of seconds"
+                f"team {name!r}: max_steps={bounded_repr(max_steps)} must be an integer from 1 to {MAX_STEPS:_}")
+        if isinstance(run_timeout, bool) or not isinstance(run_timeout, (int, float)) or not (
+            0 < run_timeout <= MAX_RUN_TIMEOUT
+        ):
+            raise TeamConfigError(
+                f"team {name!r}: run_timeout={bounded_repr(run_timeout)} must be a number of seconds above 0 and at "
+                f"most {MAX_RUN_TIMEOUT:g} (a day)"
             )
         self.max_steps = max_steps
         self.run_timeout = float(run_timeout)
@@ -246,10 +276,12 @@ class Team:
     def check_input(self, data: Any) -> dict[str, Any]:
         """A copy of run input ``data`` if it is a JSON object giving every prompt variable, else a clear error."""
         if not isinstance(data, Mapping) or not all(isinstance(k, str) for k in data):
-            raise TeamError(f"run input must be a mapping with string keys, got {bounded_repr(data, 120)}")
+            got = type(data).__name__ if not isinstance(data, Mapping) else "a mapping with a key that is no string"
+            raise TeamError(f"run input must be a mapping with string keys, got {got}")
         clash = sorted(set(data) & set(self._by_name))
         if clash:
-            raise TeamError(f"run input key(s) {clash} clash with agent names of team {self.name!r}; rename them")
+            raise TeamError(f"run input key(s) {names_list(clash)} clash with agent names of team {self.name!r}; "
+                            "rename them")
         try:
             text = json.dumps(data, allow_nan=False, ensure_ascii=False)
         except RecursionError:
@@ -266,7 +298,7 @@ class Team:
             if missing:
                 raise PromptVariableError(
                     f"agent {agent.name!r}: prompt variable {{{missing[0]}}} is not in the run input "
-                    f"(input keys: {', '.join(sorted(data)) or 'none'}); add {missing[0]!r} to the input"
+                    f"(input keys: {names_list(data)}); add {missing[0]!r} to the input"
                 )
         return dict(data)
 

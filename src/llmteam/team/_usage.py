@@ -23,6 +23,7 @@ from llmteam.team._errors import TeamConfigError
 logger = logging.getLogger(__name__)
 _DATED = re.compile(r"(-\d{4}-\d{2}-\d{2}|-\d{8}|-\d{4}|-latest|@[\w.-]+)$")
 MAX_WARNED_MODELS = 1000
+MAX_PRICE_PER_1K = 1_000_000.0  # in any currency: far above any model's price, far below a float's overflow
 
 
 def base_model_name(model: str) -> str:
@@ -97,9 +98,18 @@ class Price:
     completion_per_1k: float = 0.0
 
 
+def _number(model: str, name: str, value: Any, most: float) -> float:
+    """A price figure: a finite number from 0 to ``most``, else TeamConfigError naming it."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= most:
+        raise TeamConfigError(
+            f"price for model {bounded_repr(model)}: {name}={bounded_repr(value)} must be a number from 0 to {most:g}"
+        )
+    return float(value)
+
+
 def _price(model: str, value: Any) -> Price:
     if isinstance(value, Price):
-        return value
+        value = (value.prompt_per_1k, value.completion_per_1k)
     if isinstance(value, Mapping):
         per_1k, per_1m = {"prompt_per_1k", "completion_per_1k"}, {"prompt_per_1m", "completion_per_1m"}
         unknown = set(value) - per_1k - per_1m
@@ -110,19 +120,12 @@ def _price(model: str, value: Any) -> Price:
                 "or prompt_per_1m, completion_per_1m"
             )
         if set(value) & per_1m:
-            per_million = (value.get("prompt_per_1m", 0.0), value.get("completion_per_1m", 0.0))
-            _price(model, per_million)  # validates both numbers
-            value = (per_million[0] / 1000.0, per_million[1] / 1000.0)
-        else:
-            value = (value.get("prompt_per_1k", 0.0), value.get("completion_per_1k", 0.0))
+            return Price(*(_number(model, name, value.get(name, 0.0), MAX_PRICE_PER_1K * 1000) / 1000.0
+                           for name in ("prompt_per_1m", "completion_per_1m")))
+        value = (value.get("prompt_per_1k", 0.0), value.get("completion_per_1k", 0.0))
     if isinstance(value, (tuple, list)) and len(value) == 2:
-        prompt, completion = value
-        for name, v in (("prompt_per_1k", prompt), ("completion_per_1k", completion)):
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
-                raise TeamConfigError(
-                    f"price for model {bounded_repr(model)}: {name}={bounded_repr(v)} must be a number >= 0"
-                )
-        return Price(float(prompt), float(completion))
+        return Price(*(_number(model, name, v, MAX_PRICE_PER_1K)
+                       for name, v in zip(("prompt_per_1k", "completion_per_1k"), value, strict=True)))
     raise TeamConfigError(
         f"price for model {bounded_repr(model)} is {bounded_repr(value)}; give (prompt_per_1k, completion_per_1k) or a "
         "mapping of those"
@@ -170,7 +173,15 @@ class PriceTable:
                 logger.warning("no price for model %r (served as %r): its runs are flagged unpriced; add it to the "
                                "team's prices (per 1,000 tokens, %s)", key, model, self.currency)
             return None
-        return round((prompt_tokens * p.prompt_per_1k + completion_tokens * p.completion_per_1k) / 1000.0, 10)
+        try:
+            cost = round((prompt_tokens * p.prompt_per_1k + completion_tokens * p.completion_per_1k) / 1000.0, 10)
+        except OverflowError:  # a token count beyond any float: a provider's bogus report
+            cost = math.inf
+        if not math.isfinite(cost):  # never an infinite cost: it would poison every total it is added to
+            logger.warning("the cost of a completion of model %r (%s + %s tokens) is out of range: counted as "
+                           "unpriced", (requested or model)[:200], prompt_tokens, completion_tokens)
+            return None
+        return cost
 
     def to_dict(self) -> dict[str, Any]:
         """The table as plain data, per 1,000 tokens (``"*"`` is the default when one is set)."""

@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from llmteam._repr import bounded_repr
 from llmteam.llm import Message, ToolCall
 from llmteam.tools._policy import Risk
 
@@ -36,6 +37,19 @@ class ApprovalDecision:
     approver: str
     reason: str = ""
     audited: bool = False
+
+    def __post_init__(self) -> None:
+        # a denial typed as text ("false", "no") is truthy: only a real bool may decide (fail closed)
+        for name in ("granted", "audited"):
+            value = getattr(self, name)
+            if not isinstance(value, bool):
+                raise TypeError(f"ApprovalDecision.{name}={bounded_repr(value)} must be True or False, not "
+                                f"{type(value).__name__}; convert the approver's answer to a bool first")
+        for name in ("approver", "reason"):
+            value = getattr(self, name)
+            if not isinstance(value, str):
+                raise TypeError(f"ApprovalDecision.{name}={bounded_repr(value)} must be text, not "
+                                f"{type(value).__name__}")
 
 
 Approver = Callable[[ToolRequest], Awaitable["bool | ApprovalDecision"]]
