@@ -404,6 +404,17 @@ async def test_a_denial_typed_as_text_does_not_run_the_call() -> None:
                                                              AuditEventType.ACCESS_DENIED]
 
 
+async def test_a_decision_altered_after_it_was_made_grants_nothing_unless_true() -> None:
+    async def approver(request: ToolRequest) -> ApprovalDecision:
+        decision = ApprovalDecision(True, "alice", "ok")
+        object.__setattr__(decision, "granted", "false")  # forged past the checks of its (frozen) construction
+        return decision
+
+    scope = make_scope(policy=ToolPolicy({"refund": "confirm"}), approver=approver)
+    outcome = await govern(scope, agent(refund), ToolCall.of("refund", {"number": "1", "amount": 5}))
+    assert not outcome.executed and RAN == []
+
+
 @settings(max_examples=30, deadline=None)
 @given(plan=st.lists(st.tuples(st.sampled_from(["lookup", "refund", "nope"]), st.booleans()), min_size=1,
                      max_size=8),

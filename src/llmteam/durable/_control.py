@@ -26,20 +26,21 @@ from llmteam.durable._approval import Service
 from llmteam.durable._approval_store import ApprovalStore, PendingApproval, check_approver, check_reason
 from llmteam.durable._engine import ENGINE, POLL_SECONDS, WORKFLOW_NAME, DurableError
 from llmteam.durable._stream import read_events
-from llmteam.team import RunEvent, RunResult
+from llmteam.team import RunEvent, RunResult, TeamError
+from llmteam.team._records import check_run_id as check_team_run_id
 
 AWAITING = "AWAITING_APPROVAL"
 CONTINUE_GRACE = 60.0  # seconds a decided run may stay cancelled while its decider resumes it
 QUICK_POLL, QUICK_FOR = 0.01, 1.0  # once a run ended in this process: read its outcome every 10 ms, for up to 1 s
-RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
 
 
 def check_run_id(run_id: str) -> str:
-    """``run_id`` if it is 1-128 letters, digits or ``_.:-`` (not first); else a clear error."""
-    if not isinstance(run_id, str) or not RUN_ID.match(run_id):
-        raise DurableError(f"run id {run_id!r} must be 1-128 letters, digits, '_', '.', ':' or '-', starting "
-                           "with a letter or digit")
-    return run_id
+    """``run_id`` if it is a run id the team runtime accepts (:func:`llmteam.team._records.check_run_id`: 1-128
+    letters, digits or ``_.:-``, not first); else a DurableError naming it."""
+    try:
+        return check_team_run_id(run_id)
+    except TeamError as exc:
+        raise DurableError(str(exc)) from None
 
 
 def system_db_for(url: str) -> str:

@@ -193,7 +193,7 @@ async def _approve(scope: ToolScope, tool: Tool, call: ToolCall, agent: str, arg
     except Exception as exc:  # an approver that fails refuses
         answer, failed = False, f"the approver failed ({type(exc).__name__})"
     if isinstance(answer, ApprovalDecision):
-        granted = answer.granted
+        granted = answer.granted is True  # fail closed: nothing but True grants
         reason = "" if granted else f"denied by {answer.approver!r}: {answer.reason or 'no reason given'}"
         if answer.audited:
             return reason or None
