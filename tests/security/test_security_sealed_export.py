@@ -62,7 +62,7 @@ def test_exports_that_cannot_be_recorded_are_refused_not_returned(monkeypatch: p
     assert ctx.to_dict(include_sealed=True, requester_id="agent-1")["_sealed"] == {"api_key": SECRET}
 
 
-def test_ordinary_events_still_drop_oldest_first_but_never_an_export(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_flood_drops_the_newest_ordinary_events_never_an_export_and_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(AuditEmitter, "MAX_QUEUED", 3)
     trail = Trail()
     ctx = sealed_ctx(trail)
@@ -72,8 +72,10 @@ def test_ordinary_events_still_drop_oldest_first_but_never_an_export(monkeypatch
         ctx.get_visible_context(f"view-{i}", "pipeline_orch")
     asyncio.run(ctx.flush_audit())
     actors = [(e, f["actor_id"]) for e, f in trail.events]
-    assert actors == [(AuditEventType.DATA_EXPORTED, "agent-1"), (AuditEventType.CONTEXT_ACCESSED, "view-3"),
-                      (AuditEventType.CONTEXT_ACCESSED, "view-4")]
+    assert actors == [(AuditEventType.CONTEXT_ACCESSED, "first-view"), (AuditEventType.DATA_EXPORTED, "agent-1"),
+                      (AuditEventType.CONTEXT_ACCESSED, "view-0"), (AuditEventType.CONTEXT_ACCESSED, "view-1"),
+                      (AuditEventType.ACTION_FAILED, "")]  # views past the budget dropped, and the drop recorded
+    assert trail.events[-1][1]["action"] == "audit_events_dropped"
 
 
 async def test_export_without_a_requester_is_refused_and_audited() -> None:
