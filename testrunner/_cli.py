@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import resource
 import shutil
 import signal
@@ -146,6 +147,10 @@ def _apply_ini_timeout(opts: Options, found: Discovery) -> str | None:
 
 
 def _on_signal(signum: int, frame: FrameType | None) -> None:
+    """The first SIGINT/SIGTERM stops the run; later ones are ignored, so nothing interrupts the cleanup (the guard
+    passes a signal on that a terminal may also have sent to this process)."""
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_IGN)
     raise KeyboardInterrupt
 
 
@@ -197,7 +202,8 @@ def main(argv: list[str] | None = None) -> int:
     sup.meta.update(
         options={"jobs": opts.jobs, "mem_limit_bytes": opts.mem_limit, "mem_budget_bytes": opts.mem_budget,
                  "timeout_s": opts.timeout, "fast": opts.fast, "coverage": opts.coverage, "maxfail": opts.maxfail},
-        started_at=time.time(), rootdir=found.rootdir, inifile=found.inifile, listed_by=found.listed_by,
+        started_at=time.time(), supervisor_pid=os.getpid(), rootdir=found.rootdir, inifile=found.inifile,
+        listed_by=found.listed_by,
     )
     reporter.write(states, sup.meta, None)
     old = {s: signal.signal(s, _on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
@@ -211,7 +217,8 @@ def main(argv: list[str] | None = None) -> int:
         console.line(sup.stop_reason)
     finally:
         for s, handler in old.items():
-            signal.signal(s, handler)
+            if signal.getsignal(s) is _on_signal:  # after a signal: ignored until the end
+                signal.signal(s, handler)
     sup.meta.update(finished_at=time.time(), supervisor_rss_bytes=self_rss(), interrupted=sup.interrupted,
                     stopped=sup.stop_reason,
                     supervisor_peak_rss_bytes=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,

@@ -16,7 +16,7 @@ from ._state import CaseResult, Culprit, ModuleState
 from ._sysutil import CgroupLimiter
 from ._tree import TAG_VAR, kill_tree, start_watchdog
 from ._watch import check, next_due
-from ._workers import Worker, culprit_of, settle_orphans
+from ._workers import Worker, culprit_of, leftovers, settle_orphans
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -52,7 +52,6 @@ class Supervisor:
         self._open: dict[str, int] = {}
         self._slots = list(range(opts.jobs))
         self._pending_since: dict[str, float] = {}
-        self._last_orphan_check = 0.0
         self._watchdog: int | None = None
         self.watchdog_pid: int | None = None
 
@@ -74,7 +73,7 @@ class Supervisor:
                     self._watch(w, now)
                 for w in list(self.workers.values()):
                     self._reap(w)
-                self._reap_orphans(now)
+                self._reap_orphans()
                 self.console.live([(w.state, w.rss) for w in self.workers.values()])
                 self.reporter.maybe_write(self.states, self.meta)
             for st in self.states:
@@ -88,7 +87,7 @@ class Supervisor:
                     w.state.peak_rss = max(w.state.peak_rss, int(exited[1].ru_maxrss) * 1024)
             if self.launcher is not None:
                 self.launcher.close()
-            self._reap_orphans(0.0, force=True)
+            self._reap_orphans(force=True)
             os.close(self._watchdog)  # the watchdog kills whatever a test left running with the run's tag
             self._watchdog = None
             try:
@@ -255,7 +254,7 @@ class Supervisor:
     def _kill(self, w: Worker, cause: str) -> None:
         if w.kill_cause is None:
             w.kill_cause, w.killed_at = cause, time.time()
-        kill_tree(w.pid, list(w.tree))
+        kill_tree(w.pid, leftovers(w, [o for o in self.workers.values() if o is not w]))
 
     def _wait_exit(self, w: Worker, block: bool = False) -> tuple[int, Any] | None:
         try:
@@ -282,7 +281,7 @@ class Supervisor:
                 self.sel.unregister(w.fd)
         os.close(w.fd)
         del self.workers[w.pid]
-        kill_tree(w.pid, list(w.tree))  # whatever its tests started dies with it
+        kill_tree(w.pid, leftovers(w, list(self.workers.values())))  # whatever its tests started dies with it
         if self._watchdog is not None:
             os.write(self._watchdog, f"-{w.pid}\n".encode())
         self._slots.append(w.slot)
@@ -335,10 +334,9 @@ class Supervisor:
         w.state.culprits.append(culprit)
         self._result(w, result)
 
-    def _reap_orphans(self, now: float, force: bool = False) -> None:
-        if not force and now - self._last_orphan_check < 0.5:
-            return
-        self._last_orphan_check = now
+    def _reap_orphans(self, force: bool = False) -> None:
+        """Every loop pass (a new orphan is counted from the next sample on): one read of our children, and only
+        a process not seen before is looked at."""
         ours = {*self.workers, getattr(self.launcher, "pid", None), self.watchdog_pid}
         settle_orphans(ours, list(self.workers.values()), force)
 
