@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 from ._errors import LaunchError
+from ._events import READ_PER_PASS, BadEvent, parse_event, split_lines
 from ._launch import RUNNER_ROOT, SpawnLauncher, open_launcher
 from ._schedule import Job
 from ._state import CaseResult, Culprit, ModuleState
@@ -176,20 +177,30 @@ class Supervisor:
 
     # -- events ----------------------------------------------------------------------------------------------
     def _read(self, w: Worker) -> None:
-        while True:
+        budget = READ_PER_PASS  # then the loop goes on to the clocks and memory samples, and comes back
+        while budget > 0:
             try:
                 chunk = os.read(w.fd, 1 << 16)
             except BlockingIOError:
                 return
             if not chunk:
-                w.eof = True
-                self.sel.unregister(w.fd)
+                self._events_end(w)
                 return
-            w.buf += chunk
-            *lines, w.buf = w.buf.split(b"\n")
-            for line in lines:
-                if line:
-                    self._event(w, json.loads(line))
+            budget -= len(chunk)
+            try:
+                for line in split_lines(w.buf, chunk):
+                    if line:
+                        self._event(w, parse_event(line))
+            except BadEvent as exc:  # a test wrote to the pipe: a crash of this worker, named as such
+                w.crash = str(exc)
+                self._events_end(w)
+                self._kill(w, "bad-event")
+                return
+
+    def _events_end(self, w: Worker) -> None:
+        w.eof = True
+        w.buf.clear()
+        self.sel.unregister(w.fd)
 
     def _event(self, w: Worker, ev: dict[str, Any]) -> None:
         st, kind = w.state, ev["ev"]
@@ -200,11 +211,12 @@ class Supervisor:
                 st.replace_latency_s.append(w.last_event - since)
         elif kind == "collecting":
             w.collecting = ev["path"]
-        elif kind == "collected":
-            w.collected, w.collecting = True, None
-            w.timeouts = {str(k): float(v) for k, v in (ev.get("timeouts") or {}).items()}
+        elif kind in ("collected_part", "collected"):  # the plugin sends a long list in parts
+            w.timeouts.update({str(k): float(v) for k, v in ev["timeouts"].items()})
             w.job.nodeids = list(dict.fromkeys([*w.job.nodeids, *ev["nodeids"]]))
             st.add_collected(ev["nodeids"])
+            if kind == "collected":
+                w.collected, w.collecting = True, None
         elif kind == "collect_error":
             self._result(w, CaseResult(ev["nodeid"], "error", text=ev["text"]))
         elif kind == "start":

@@ -27,7 +27,7 @@ class Worker:
     tmpdir: str
     stack_file: str
     launched: float
-    buf: bytes = b""
+    buf: bytearray = field(default_factory=bytearray)
     current: str | None = None
     current_start: float = 0.0
     current_wall: float = 0.0
@@ -56,7 +56,8 @@ class Worker:
 
 
 _STACK_MAX = 20000
-_WHY = {"memory": "exceeded the memory cap", "timeout": "exceeded the per-test timeout"}
+_WHY = {"memory": "exceeded the memory cap", "timeout": "exceeded the per-test timeout",
+        "bad-event": "its event pipe carried a line that is not an event of the runner"}
 
 
 def culprit_of(w: Worker, cause: str, peak: int, rootdir: str) -> tuple[Culprit, CaseResult]:
