@@ -15,6 +15,7 @@ Without ``prctl`` (not Linux) the supervisor runs in this process, unguarded, as
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
@@ -49,7 +50,8 @@ def guarded(main: Callable[[], int]) -> int:
     def forward(signum: int, frame: FrameType | None) -> None:
         if not forwarded:  # the supervisor ignores a second one (it may also get the same signal from a terminal)
             forwarded.append(signum)
-            os.kill(pid, signum)
+            with contextlib.suppress(ProcessLookupError):  # it has just ended (and been reaped)
+                os.kill(pid, signum)
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, forward)

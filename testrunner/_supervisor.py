@@ -236,8 +236,8 @@ class Supervisor:
             self._result(w, res)
         elif kind == "interrupted":
             w.interrupted = str(ev.get("text") or "interrupted")
-        elif kind == "done":
-            w.done = ev
+        elif kind == "done" and w.done is None:  # the clock to exit starts at the first; no later event moves it
+            w.done, w.done_at = ev, w.last_event
         elif kind == "crash":
             w.crash = str(ev.get("text", ""))
         self.reporter.touch()

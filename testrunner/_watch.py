@@ -20,7 +20,7 @@ from ._workers import Worker
 FILL_RATE = 2 * 2**30  # bytes per second
 SAMPLE_MIN, SAMPLE_MAX = 0.005, 0.1
 DUMP_GRACE = 0.3  # time between the faulthandler signal and SIGKILL for a hung test
-BETWEEN_TESTS_MIN = 60.0  # collection and session teardown get at least this long
+BETWEEN_TESTS_MIN = 60.0  # collection, session teardown and the exit after 'done' get at least this long
 
 
 def tree_bytes(w: Worker, rss: int, limit: int) -> int:
@@ -37,10 +37,14 @@ def tree_bytes(w: Worker, rss: int, limit: int) -> int:
 
 
 def check(w: Worker, now: float, limit: int, timeout: float) -> str | None:
-    """Sample ``w`` if it is due; the cause to kill it with now (``memory``, ``timeout``), or None.
+    """Sample ``w`` if it is due; the cause to kill it with now (``memory``, ``timeout``, ``exit:hang-at-exit``), or
+    None.
 
-    A test past its limit (its ``timeout`` marker, else ``timeout``) first gets SIGUSR1, on which faulthandler dumps
-    every thread's stack (even a GIL hog's); ``timeout`` follows DUMP_GRACE later.
+    Three clocks: a running test's (its ``timeout`` marker, else ``timeout``), the time between tests (collection,
+    session teardown: at least BETWEEN_TESTS_MIN since the last event) and, once the worker said ``done``, the
+    time to exit (BETWEEN_TESTS_MIN since that event, which no later event moves: ``pytest_unconfigure``, atexit
+    handlers, the coverage save). Past its clock a worker first gets SIGUSR1, on which faulthandler dumps every
+    thread's stack (even a GIL hog's); the kill follows DUMP_GRACE later.
     """
     if now >= w.next_sample:
         rss = rss_of(w.pid)
@@ -51,15 +55,19 @@ def check(w: Worker, now: float, limit: int, timeout: float) -> str | None:
         headroom = max(0, limit - w.rss) / FILL_RATE
         w.next_sample = now + min(SAMPLE_MAX, max(SAMPLE_MIN, headroom))
     if w.dump_deadline is not None:
-        return "timeout" if now >= w.dump_deadline else None
-    allowed = w.timeouts.get(w.current, timeout) if w.current else max(timeout, BETWEEN_TESTS_MIN)
-    since = w.current_start if w.current else w.last_event
-    if w.done is None and now - since > allowed:
+        return w.overdue if now >= w.dump_deadline else None
+    if w.current:
+        allowed, since, cause = w.timeouts.get(w.current, timeout), w.current_start, "timeout"
+    elif w.done is not None:
+        allowed, since, cause = BETWEEN_TESTS_MIN, w.done_at, "exit:hang-at-exit"
+    else:
+        allowed, since, cause = max(timeout, BETWEEN_TESTS_MIN), w.last_event, "timeout"
+    if now - since > allowed:
         try:
             os.kill(w.pid, signal.SIGUSR1)
         except OSError:
             pass
-        w.dump_deadline = now + DUMP_GRACE
+        w.dump_deadline, w.overdue = now + DUMP_GRACE, cause
     return None
 
 

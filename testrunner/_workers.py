@@ -38,7 +38,9 @@ class Worker:
     kill_cause: str | None = None
     killed_at: float | None = None
     dump_deadline: float | None = None
+    overdue: str = "timeout"  # the cause a worker past its clock is killed with
     done: dict[str, Any] | None = None
+    done_at: float = 0.0
     collecting: str | None = None
     collected: bool = False
     progressed: bool = False
@@ -57,6 +59,7 @@ class Worker:
 
 _STACK_MAX = 20000
 _WHY = {"memory": "exceeded the memory cap", "timeout": "exceeded the per-test timeout",
+        "exit:hang-at-exit": "did not exit in time after its pytest session ended",
         "bad-event": "its event pipe carried a line that is not an event of the runner"}
 
 
@@ -76,7 +79,7 @@ def culprit_of(w: Worker, cause: str, peak: int, rootdir: str) -> tuple[Culprit,
     else:
         nodeid = f"{w.job.files[0]}::<outside any test>"
     stack = ""
-    if cause == "timeout":
+    if cause in ("timeout", "exit:hang-at-exit"):
         try:
             with open(w.stack_file, encoding="utf-8", errors="replace") as fh:
                 stack = fh.read(_STACK_MAX)

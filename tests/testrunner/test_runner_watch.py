@@ -7,8 +7,10 @@ called with a synthetic clock, so nothing here depends on how fast the machine i
 from __future__ import annotations
 
 import builtins
+import select
 import subprocess
 import sys
+import time
 import types
 from pathlib import Path
 from typing import Any
@@ -137,3 +139,60 @@ def test_near_the_cap_only_what_each_child_adds_counts(tree: Any, tmp_path: Path
     tree.ask("child", 60)
     sup._watch(w, 11.0)
     assert w.kill_cause == "memory"
+
+
+HANG_AT_EXIT = """
+import time
+
+
+def pytest_unconfigure(config):
+    time.sleep(10**6)  # after pytest's sessionfinish (the worker's 'done' event): still the runner's to stop
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)  # a hang guard: the listing and the worker each get 60 s to exit
+def test_a_worker_hanging_after_its_session_is_stopped(project: Any) -> None:
+    """A conftest that hangs in pytest_unconfigure (the run once hung there): the file listing is taken as printed
+    and its process ended after 60 s; the worker, after it said 'done', is stopped BETWEEN_TESTS_MIN later, named
+    exit:hang-at-exit with its stack; the tests' own outcomes stay."""
+    project.write("tests/m/conftest.py", HANG_AT_EXIT)
+    project.write("tests/m/test_m.py", "def test_ok():\n    pass\n")
+    result = project.run("--timeout", "3", timeout=600)
+    module = result.module("m")
+    assert module["passed"] == 1
+    assert [(c["nodeid"], c["cause"]) for c in module["culprits"]] == [
+        ("tests/m/test_m.py::<outside any test>", "exit:hang-at-exit")]
+    assert "pytest_unconfigure" in module["culprits"][0]["stack"]
+    assert result.returncode == 1
+
+
+def test_a_done_worker_gets_between_tests_min_then_its_stack_is_dumped_and_it_is_killed(tmp_path: Path) -> None:
+    """The same on a synthetic clock: 'done' at 10 s; nothing at 10 + BETWEEN_TESTS_MIN, SIGUSR1 (the stack dump)
+    just after, and the kill DUMP_GRACE later. A 'done' forged during a test does not stop the test's clock."""
+    from testrunner._watch import BETWEEN_TESTS_MIN, DUMP_GRACE
+
+    code = "import signal, time; signal.signal(signal.SIGUSR1, lambda *a: print('dumped', flush=True)); time.sleep(600)"
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        time.sleep(0.5)  # its handler is installed (else SIGUSR1 would end it, which the test would also notice)
+        sup, job = _supervisor(tmp_path, 2**30)
+        w = _worker(proc.pid, job)
+        w.done, w.done_at, w.last_event = {"ev": "done", "exitstatus": 0}, 10.0, 10.0
+        sup._watch(w, 10.0 + BETWEEN_TESTS_MIN)
+        assert w.dump_deadline is None and w.kill_cause is None
+        sup._watch(w, 10.1 + BETWEEN_TESTS_MIN)
+        assert proc.stdout is not None and select.select([proc.stdout], [], [], 60)[0]  # a hang guard
+        assert proc.stdout.readline().strip() == "dumped"
+        sup._watch(w, 10.1 + BETWEEN_TESTS_MIN + DUMP_GRACE)
+        assert w.kill_cause == "exit:hang-at-exit"
+        assert proc.wait(timeout=60) < 0
+
+        forged = _worker(proc.pid, job)
+        forged.current, forged.current_start = "t::x", 10.0
+        forged.done, forged.done_at = {"ev": "done", "exitstatus": 0}, 10.0
+        sup._watch(forged, 10.0 + 600.5)  # the run's --timeout is 600 s here
+        assert forged.dump_deadline is not None
+    finally:
+        proc.kill()
+        proc.wait()
