@@ -2,10 +2,12 @@
 
 Memory is sampled more often the closer the tree is to the cap: the time its headroom would last at FILL_RATE (a
 fast allocation loop), between SAMPLE_MIN and SAMPLE_MAX, so far below the cap the supervisor costs little CPU.
-Every sample reads the worker's RSS (``statm``) and whether it has children (``/proc/PID/task/*/children``); only
-then is its tree walked, and each process in it counted at RSS + swap (``/proc/PID/status``: kernel counters, no
-page-table walk), an upper bound of what it adds. Only when that bound crosses the cap is the private memory of
-each (``smaps_rollup``, which walks every page table) measured to decide: never looser than the exact figure.
+Every sample reads the worker's RSS (``statm``), whether it has children (``/proc/PID/task/*/children``) and the
+memfd/tmpfs files its tree holds open (``/proc/PID/fd``: memory in no RSS). With children, its tree is walked and
+each process counted at RSS + swap (``/proc/PID/status``: kernel counters, no page-table walk), an upper bound of
+what it adds. Only when that bound crosses the cap is ``smaps_rollup`` (which walks every page table) read to
+decide: the children's private memory, or the tree's PSS beyond the worker's RSS (pages children share), whichever
+is larger. Never looser than those figures.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import os
 import signal
 
 from ._sysutil import rss_of
-from ._tree import children, descendants, private_bytes, resident_bytes
+from ._tree import children, descendants, held_shm_bytes, resident_bytes, smaps
 from ._workers import Worker
 
 FILL_RATE = 2 * 2**30  # bytes per second
@@ -24,16 +26,24 @@ BETWEEN_TESTS_MIN = 60.0  # collection, session teardown and the exit after 'don
 
 
 def tree_bytes(w: Worker, rss: int, limit: int) -> int:
-    """What the processes ``w``'s tests started add to its RSS ``rss``: their RSS + swap while that keeps the tree
-    within ``limit``, else their exact private memory. Records them in ``w.tree`` (killed with the worker)."""
-    if not w.adopted and not children(w.pid):
-        return 0
-    kids = descendants(w.pid) + [d for a in w.adopted for d in (a, *descendants(a))]
-    w.tree.update(kids)
-    bound = sum(resident_bytes(k) for k in kids)
+    """What ``w``'s tests hold beyond its RSS ``rss``: the memfd/tmpfs files its tree holds open, plus the
+    processes they started at their RSS + swap while that keeps the tree within ``limit``, else at what they
+    add: the larger of their private memory and the PSS of the whole tree beyond ``rss`` (pages only children
+    share). Records them in ``w.tree`` (killed with the worker)."""
+    kids: list[int] = []
+    if w.adopted or children(w.pid):
+        kids = descendants(w.pid) + [d for a in w.adopted for d in (a, *descendants(a))]
+        w.tree.update(kids)
+    held = held_shm_bytes([w.pid, *kids])
+    if not kids:
+        return held
+    bound = held + sum(resident_bytes(k) for k in kids)
     if rss + bound <= limit:
         return bound
-    return sum(private_bytes(k) for k in kids)
+    figures = [smaps(k) for k in kids]
+    private = sum(p for p, _ in figures)
+    pss = smaps(w.pid)[1] + sum(s for _, s in figures)
+    return held + max(private, pss - rss)
 
 
 def check(w: Worker, now: float, limit: int, timeout: float) -> str | None:

@@ -7,6 +7,7 @@ called with a synthetic clock, so nothing here depends on how fast the machine i
 from __future__ import annotations
 
 import builtins
+import os
 import select
 import subprocess
 import sys
@@ -196,3 +197,62 @@ def test_a_done_worker_gets_between_tests_min_then_its_stack_is_dumped_and_it_is
     finally:
         proc.kill()
         proc.wait()
+
+
+# memory in no process's private RSS: a memfd and a /dev/shm file written with write() (mapped by nobody), and a
+# MAP_SHARED region two forked children touch in lock-step (each page mapped by both: private to neither)
+OUTSIDE_RSS = """
+import mmap, os, time
+
+MiB = 2**20
+
+
+def test_memfd():
+    fd = os.memfd_create("hog")
+    for _ in range(600):
+        os.write(fd, b"x" * MiB)
+    time.sleep(60)
+
+
+def test_dev_shm():
+    with open({shm!r}, "wb") as fh:
+        for _ in range(600):
+            fh.write(b"x" * MiB)
+        fh.flush()
+        time.sleep(60)
+
+
+def test_shared_by_two_children():
+    size, step = 320 * MiB, 4 * MiB
+    region = mmap.mmap(-1, size, flags=mmap.MAP_SHARED)
+    chunk = b"y" * step
+    a_r, a_w = os.pipe()
+    b_r, b_w = os.pipe()
+    for who in (0, 1):
+        if os.fork() == 0:
+            for off in range(0, size, step):  # at any moment at most one chunk is mapped by one child only
+                if who == 0:
+                    region[off:off + step] = chunk
+                    os.write(a_w, b".")
+                    os.read(b_r, 1)
+                else:
+                    os.read(a_r, 1)
+                    region[off:off + step] = chunk
+                    os.write(b_w, b".")
+            time.sleep(600)
+            os._exit(0)
+    time.sleep(60)
+"""
+
+
+def test_memory_outside_any_private_rss_counts_against_the_cap(project: Any) -> None:
+    shm = f"/dev/shm/testrunner-test-{os.getpid()}-{os.urandom(4).hex()}"
+    project.write("tests/m/test_m.py", OUTSIDE_RSS.format(shm=shm))
+    try:
+        result = project.run("--mem-limit", "256M", "--timeout", "300", timeout=600)
+    finally:
+        if os.path.exists(shm):
+            os.unlink(shm)  # a file on tmpfs outlives the process that wrote it
+    culprits = {c["nodeid"].split("::")[1]: c["cause"] for c in result.module("m")["culprits"]}
+    assert culprits == {"test_memfd": "memory", "test_dev_shm": "memory", "test_shared_by_two_children": "memory"}, \
+        result.stdout + result.stderr
