@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import resource
 import shutil
@@ -138,12 +139,21 @@ def _apply_ini_timeout(opts: Options, found: Discovery) -> str | None:
         seconds = float(found.ini_timeout)
     except ValueError:
         seconds = -1.0
-    if not seconds >= 0 or seconds == float("inf"):
+    if not (math.isfinite(seconds) and seconds >= 0):
         return (f"the ini option timeout = {found.ini_timeout!r} in {found.inifile} is not a number of seconds; "
                 "fix it or pass --timeout S")
     if seconds > 0:
         opts.timeout = seconds
     return None
+
+
+def _check_paths(opts: Options) -> str | None:
+    """Why the state directory or a report cannot be written (before anything starts), or None."""
+    from ._paths import check_report, check_state_dir
+
+    reports = [("--json", opts.json), ("--junitxml", opts.junitxml)]
+    return check_state_dir(opts.state_dir) or next(
+        (bad for option, path in reports if path and (bad := check_report(option, path))), None)
 
 
 def _on_signal(signum: int, frame: FrameType | None) -> None:
@@ -161,6 +171,9 @@ def main(argv: list[str] | None = None) -> int:
         opts = parse_args(sys.argv[1:] if argv is None else list(argv))
     except SystemExit as exc:
         return int(exc.code or 0) if exc.code in (0, None) else EXIT_USAGE
+    bad_path = None if opts.list_modules else _check_paths(opts)
+    if bad_path is not None:
+        return _usage(bad_path)
     launcher, selected = _open(opts)
     if isinstance(selected, str):
         if launcher is not None:
