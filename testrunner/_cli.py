@@ -6,7 +6,6 @@ import json
 import math
 import os
 import resource
-import shutil
 import signal
 import sys
 import time
@@ -88,8 +87,10 @@ def _open(opts: Options) -> tuple[Any, tuple[Discovery, list[Module]] | str]:
 
 
 def _load_peaks(path: Path) -> dict[str, int]:
+    from ._paths import read_state_file
+
     try:
-        data = json.loads(path.read_text())
+        data = json.loads(read_state_file(path) or "{}")
         return {str(k): int(v) for k, v in data.items()} if isinstance(data, dict) else {}
     except (OSError, ValueError, TypeError):
         return {}
@@ -189,17 +190,19 @@ def main(argv: list[str] | None = None) -> int:
         for m in modules:
             print(f"{m.name}\t{' '.join(m.paths)}")
         return EXIT_OK
+    from ._paths import fresh_dirs
+
     state_dir = Path(opts.state_dir)
-    for sub in ("logs", "stacks", "specs"):
-        shutil.rmtree(state_dir / sub, ignore_errors=True)
-        (state_dir / sub).mkdir(parents=True, exist_ok=True)
+    bad_dir = fresh_dirs(state_dir, ("logs", "stacks", "specs", *(("coverage",) if opts.coverage else ())))
+    if bad_dir is not None:
+        if launcher is not None:
+            launcher.close()
+        return _usage(bad_dir)
     coverage = None
     if opts.coverage:
         from ._coverage import coverage_config
 
         cov_dir = state_dir / "coverage"
-        shutil.rmtree(cov_dir, ignore_errors=True)
-        cov_dir.mkdir(parents=True)
         coverage = {"data_file": str((cov_dir / ".coverage").resolve()), "config_file": coverage_config(found.rootdir),
                     "rootdir": found.rootdir}
     if not opts.warm:

@@ -12,6 +12,8 @@ from pathlib import Path
 from ._errors import LaunchError
 from ._events import READ_PER_PASS, BadEvent, parse_event, split_lines
 from ._launch import RUNNER_ROOT, SpawnLauncher, open_launcher
+from ._paths import create_new
+from ._report import atomic_write
 from ._schedule import Job
 from ._state import CaseResult, Culprit, ModuleState
 from ._sysutil import CgroupLimiter
@@ -115,8 +117,7 @@ class Supervisor:
             st = job.state
             if st.status == "pending":
                 st.status, st.started_at = "running", time.time()
-                st.log_file = str(self.dir / "logs" / f"{_safe(st.name)}.log")
-                Path(st.log_file).write_text("")
+                st.log_file = create_new(str(self.dir / "logs" / f"{_safe(st.name)}.log"))
                 self.console.line(f"[{st.name}] started (predicted peak {st.predicted_bytes // 2**20} MiB)")
             self._launch(job)
             self.reporter.touch()
@@ -142,7 +143,7 @@ class Supervisor:
         job.launches += 1
         slot = self._slots.pop(0)
         tag = f"{_safe(st.name)}.{st.workers}"
-        stack_file = str(self.dir / "stacks" / f"{tag}.txt")
+        stack_file = create_new(str(self.dir / "stacks" / f"{tag}.txt"))  # never through a planted link
         tmpdir = _private_dir(f"testrun-gw{slot}-")
         env = {"PYTEST_XDIST_WORKER": f"gw{slot}", "PYTEST_XDIST_WORKER_COUNT": str(self.opts.jobs),
                "PYTEST_XDIST_TESTRUNUID": self.uid, "TMPDIR": tmpdir, TAG_VAR: f"{self.uid}/{tag}"}
@@ -152,7 +153,7 @@ class Supervisor:
             "done": list(st.results), "coverage": self.coverage, "runner_root": RUNNER_ROOT,
         }
         spec_path = self.dir / "specs" / f"{tag}.json"
-        spec_path.write_text(json.dumps(spec))
+        atomic_write(spec_path, json.dumps(spec).encode())
         rfd, wfd = os.pipe()
         try:
             try:
