@@ -28,21 +28,6 @@ def test_leave_untagged_daemons():
 """
 
 
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
-def _left_running(pids: list[int], within: float = 15.0) -> list[int]:
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline and any(map(_alive, pids)):
-        time.sleep(0.05)
-    return [p for p in pids if _alive(p)]
-
-
 def _start(project: Any) -> tuple[subprocess.Popen[bytes], Any]:
     out = project.root / "pids"
     out.mkdir()
@@ -67,19 +52,19 @@ def _stop(proc: subprocess.Popen[bytes], out: Any) -> None:
             pass
 
 
-def test_kill_9_of_run_tests_kills_untagged_daemons(project: Any) -> None:
+def test_kill_9_of_run_tests_kills_untagged_daemons(project: Any, left_running: Any) -> None:
     proc, out = _start(project)
     try:
         daemons = [int(p) for p in os.listdir(out)]
         assert len(daemons) == 2
         proc.send_signal(signal.SIGKILL)
         proc.wait()
-        assert _left_running(daemons) == []
+        assert left_running(daemons) == []
     finally:
         _stop(proc, out)
 
 
-def test_kill_9_of_the_supervisor_kills_untagged_daemons(project: Any) -> None:
+def test_kill_9_of_the_supervisor_kills_untagged_daemons(project: Any, left_running: Any) -> None:
     proc, out = _start(project)
     try:
         daemons = [int(p) for p in os.listdir(out)]
@@ -87,6 +72,6 @@ def test_kill_9_of_the_supervisor_kills_untagged_daemons(project: Any) -> None:
         supervisor = json.loads((project.root / "r.json").read_text())["supervisor_pid"]
         os.kill(supervisor, signal.SIGKILL)
         assert proc.wait(timeout=120) == 2  # run_tests.py says the run was interrupted
-        assert _left_running(daemons) == []
+        assert left_running(daemons) == []
     finally:
         _stop(proc, out)

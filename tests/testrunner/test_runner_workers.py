@@ -4,7 +4,6 @@ a test starts them with an empty environment (no TESTRUNNER_RUN tag) and in a se
 from __future__ import annotations
 
 import os
-import time
 from typing import Any
 
 import pytest
@@ -32,20 +31,7 @@ def test_untagged_daemons():
 """
 
 
-def _gone(pid: int, within: float = 10.0) -> bool:
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        try:
-            with open(f"/proc/{pid}/stat") as fh:
-                if fh.read().rsplit(")", 1)[1].split()[0] == "Z":
-                    return True
-        except OSError:
-            return True
-        time.sleep(0.05)
-    return False
-
-
-def test_untagged_daemons_count_against_the_cap_and_die_with_the_worker(project: Any) -> None:
+def test_untagged_daemons_count_against_the_cap_and_die_with_the_worker(project: Any, left_running: Any) -> None:
     out = project.root / "pids"
     out.mkdir()
     project.write("tests/hogs/test_hogs.py", UNTAGGED_HOGS.format(mib=150, out=str(out), count=3))
@@ -55,7 +41,7 @@ def test_untagged_daemons_count_against_the_cap_and_die_with_the_worker(project:
         assert [(c["nodeid"], c["cause"]) for c in culprits] == [
             ("tests/hogs/test_hogs.py::test_untagged_daemons", "memory")], result.stdout + result.stderr
         assert os.listdir(out)  # they did start
-        assert all(_gone(int(pid)) for pid in os.listdir(out))
+        assert left_running([int(pid) for pid in os.listdir(out)]) == []
     finally:
         for pid in os.listdir(out):
             try:
