@@ -18,7 +18,7 @@ from ._schedule import Job
 from ._state import CaseResult, Culprit, ModuleState
 from ._sysutil import CgroupLimiter
 from ._tree import TAG_VAR, kill_tree, start_watchdog
-from ._watch import check, next_due
+from ._watch import check, next_due, session_budget
 from ._workers import Worker, culprit_of, leftovers, settle_orphans
 
 TYPE_CHECKING = False
@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from typing import Any
 
 _QUIET = ("interrupted", "retired", "stopped")  # causes that are not the test's fault
+_COLLECTION = ("collecting", "collect_error", "collected_part", "collected")
 
 
 class Supervisor:
@@ -205,6 +206,8 @@ class Supervisor:
 
     def _event(self, w: Worker, ev: dict[str, Any]) -> None:
         st, kind = w.state, ev["ev"]
+        if w.collected and kind in _COLLECTION:  # a test writing to the pipe: no worker collects twice
+            raise BadEvent(f"a {kind!r} event after the worker's collection ended (a test wrote to its event pipe?)")
         w.last_event = time.monotonic()
         if kind == "hello":
             since = self._pending_since.pop(st.name, None)
@@ -216,8 +219,11 @@ class Supervisor:
             w.timeouts.update({str(k): float(v) for k, v in ev["timeouts"].items()})
             w.job.nodeids = list(dict.fromkeys([*w.job.nodeids, *ev["nodeids"]]))
             st.add_collected(ev["nodeids"])
+            w.items += len(ev["nodeids"])
+            w.clocks += sum(float(ev["timeouts"].get(n, self.opts.timeout)) for n in ev["nodeids"])
             if kind == "collected":
                 w.collected, w.collecting = True, None
+                w.deadline = w.last_event + session_budget(w.items, w.clocks, self.opts.timeout)
         elif kind == "collect_error":
             self._result(w, CaseResult(ev["nodeid"], "error", text=ev["text"]))
         elif kind == "start":

@@ -23,6 +23,7 @@ FILL_RATE = 2 * 2**30  # bytes per second
 SAMPLE_MIN, SAMPLE_MAX = 0.005, 0.1
 DUMP_GRACE = 0.3  # time between the faulthandler signal and SIGKILL for a hung test
 BETWEEN_TESTS_MIN = 60.0  # collection, session teardown and the exit after 'done' get at least this long
+GAP_PER_TEST = 5.0  # seconds allowed per test outside its own clock (between pytest's logfinish and next logstart)
 
 
 def tree_bytes(w: Worker, rss: int, limit: int) -> int:
@@ -53,8 +54,9 @@ def check(w: Worker, now: float, limit: int, timeout: float) -> str | None:
     Three clocks: a running test's (its ``timeout`` marker, else ``timeout``), the time between tests (collection,
     session teardown: at least BETWEEN_TESTS_MIN since the last event) and, once the worker said ``done``, the
     time to exit (BETWEEN_TESTS_MIN since that event, which no later event moves: ``pytest_unconfigure``, atexit
-    handlers, the coverage save). Past its clock a worker first gets SIGUSR1, on which faulthandler dumps every
-    thread's stack (even a GIL hog's); the kill follows DUMP_GRACE later.
+    handlers, the coverage save); and, once collected, the session's whole budget (``session_budget``). Past its
+    clock a worker first gets SIGUSR1, on which faulthandler dumps every thread's stack (even a GIL hog's); the
+    kill follows DUMP_GRACE later.
     """
     if now >= w.next_sample:
         rss = rss_of(w.pid)
@@ -72,13 +74,20 @@ def check(w: Worker, now: float, limit: int, timeout: float) -> str | None:
         allowed, since, cause = BETWEEN_TESTS_MIN, w.done_at, "exit:hang-at-exit"
     else:
         allowed, since, cause = max(timeout, BETWEEN_TESTS_MIN), w.last_event, "timeout"
-    if now - since > allowed:
+    if now - since > allowed or (w.deadline is not None and now > w.deadline):
         try:
             os.kill(w.pid, signal.SIGUSR1)
         except OSError:
             pass
         w.dump_deadline, w.overdue = now + DUMP_GRACE, cause
     return None
+
+
+def session_budget(tests: int, clocks: float, timeout: float) -> float:
+    """Seconds a worker may run once it has collected ``tests`` whose clocks sum to ``clocks``: those, GAP_PER_TEST
+    per test, its session's teardown and its exit. Events move the clocks of ``check`` (a test that writes to the
+    pipe can forge them); nothing moves this bound, so no worker runs forever."""
+    return clocks + tests * GAP_PER_TEST + 2 * max(timeout, BETWEEN_TESTS_MIN)
 
 
 def next_due(workers: list[Worker], now: float) -> float:

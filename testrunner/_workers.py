@@ -41,6 +41,9 @@ class Worker:
     overdue: str = "timeout"  # the cause a worker past its clock is killed with
     done: dict[str, Any] | None = None
     done_at: float = 0.0
+    items: int = 0  # tests this worker collected
+    clocks: float = 0.0  # the sum of their timeouts
+    deadline: float | None = None  # the latest it may run to, once collected (see _watch.session_budget)
     collecting: str | None = None
     collected: bool = False
     progressed: bool = False

@@ -60,6 +60,7 @@ BAD_LINES = {
     "unknown kind": "os.write(fd, b'{\"ev\": \"surprise\"}\\n')",
     "endless timeout": "os.write(fd, b'{\"ev\": \"collected\", \"nodeids\": [], \"timeouts\": {\"x\": 1e999}}\\n')",
     "over 1 MiB": "os.write(fd, b' ' * (2 * 2**20)); time.sleep(60)",
+    "collection again": "os.write(fd, b'{\"ev\": \"collected\", \"nodeids\": [\"x\"], \"timeouts\": {}}\\n')",
 }
 
 
@@ -140,3 +141,40 @@ def test_a_module_collecting_over_a_mib_of_node_ids_runs(project: Any) -> None:
     result = project.run()
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.module("many")["passed"] == 6000
+
+
+def test_forged_events_do_not_keep_a_worker_alive_past_its_session_budget(tmp_path: Path) -> None:
+    """A test that writes 'start' for itself again and again restarts its own clock; the session's budget (every
+    collected test's timeout, GAP_PER_TEST each, teardown and exit) is set once, at collection, and stops it."""
+    import signal
+    import subprocess
+
+    from testrunner._watch import session_budget
+
+    code = "import signal, time; signal.signal(signal.SIGUSR1, lambda *a: None); print('ready', flush=True); " \
+           "time.sleep(600)"
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+        opts = types.SimpleNamespace(jobs=1, mem_limit=2**30, timeout=5.0, mem_budget=2**40, maxfail=0)
+        state = ModuleState(Module("m", ()))
+        sup = _supervisor.Supervisor(opts, [state], [], None, types.SimpleNamespace(touch=lambda: None), [],
+                                     tmp_path, None, str(tmp_path))
+        w = Worker(pid=proc.pid, fd=-1, job=Job(state, (), 0.0), slot=0, tmpdir="", stack_file="", launched=0.0)
+        sup._event(w, {"ev": "collected", "nodeids": ["t::a", "t::b"], "timeouts": {"t::b": 7.0}})
+        budget = session_budget(2, 12.0, 5.0)
+        assert w.deadline == w.last_event + budget
+        start = w.last_event
+        for now in range(int(budget)):  # the forged 'start' every second: the test's own clock never runs out
+            sup._event(w, {"ev": "start", "nodeid": "t::a", "rss": 0})
+            w.current_start = start + now
+            sup._watch(w, start + now + 0.5)
+            assert w.dump_deadline is None
+        sup._watch(w, start + budget + 0.5)
+        assert w.dump_deadline is not None  # SIGUSR1 sent: the stack is dumped
+        sup._watch(w, start + budget + 1.0)
+        assert w.kill_cause == "timeout"
+        assert proc.wait(timeout=60) == -signal.SIGKILL
+    finally:
+        proc.kill()
+        proc.wait()
