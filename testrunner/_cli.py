@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+import math
+import os
 import resource
-import shutil
 import signal
 import sys
 import time
@@ -86,8 +87,10 @@ def _open(opts: Options) -> tuple[Any, tuple[Discovery, list[Module]] | str]:
 
 
 def _load_peaks(path: Path) -> dict[str, int]:
+    from ._paths import read_state_file
+
     try:
-        data = json.loads(path.read_text())
+        data = json.loads(read_state_file(path) or "{}")
         return {str(k): int(v) for k, v in data.items()} if isinstance(data, dict) else {}
     except (OSError, ValueError, TypeError):
         return {}
@@ -137,7 +140,7 @@ def _apply_ini_timeout(opts: Options, found: Discovery) -> str | None:
         seconds = float(found.ini_timeout)
     except ValueError:
         seconds = -1.0
-    if not seconds >= 0 or seconds == float("inf"):
+    if not (math.isfinite(seconds) and seconds >= 0):
         return (f"the ini option timeout = {found.ini_timeout!r} in {found.inifile} is not a number of seconds; "
                 "fix it or pass --timeout S")
     if seconds > 0:
@@ -145,7 +148,20 @@ def _apply_ini_timeout(opts: Options, found: Discovery) -> str | None:
     return None
 
 
+def _check_paths(opts: Options) -> str | None:
+    """Why the state directory or a report cannot be written (before anything starts), or None."""
+    from ._paths import check_report, check_state_dir
+
+    reports = [("--json", opts.json), ("--junitxml", opts.junitxml)]
+    return check_state_dir(opts.state_dir) or next(
+        (bad for option, path in reports if path and (bad := check_report(option, path))), None)
+
+
 def _on_signal(signum: int, frame: FrameType | None) -> None:
+    """The first SIGINT/SIGTERM stops the run; later ones are ignored, so nothing interrupts the cleanup (the guard
+    passes a signal on that a terminal may also have sent to this process)."""
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_IGN)
     raise KeyboardInterrupt
 
 
@@ -156,6 +172,9 @@ def main(argv: list[str] | None = None) -> int:
         opts = parse_args(sys.argv[1:] if argv is None else list(argv))
     except SystemExit as exc:
         return int(exc.code or 0) if exc.code in (0, None) else EXIT_USAGE
+    bad_path = None if opts.list_modules else _check_paths(opts)
+    if bad_path is not None:
+        return _usage(bad_path)
     launcher, selected = _open(opts)
     if isinstance(selected, str):
         if launcher is not None:
@@ -171,17 +190,19 @@ def main(argv: list[str] | None = None) -> int:
         for m in modules:
             print(f"{m.name}\t{' '.join(m.paths)}")
         return EXIT_OK
+    from ._paths import fresh_dirs
+
     state_dir = Path(opts.state_dir)
-    for sub in ("logs", "stacks", "specs"):
-        shutil.rmtree(state_dir / sub, ignore_errors=True)
-        (state_dir / sub).mkdir(parents=True, exist_ok=True)
+    bad_dir = fresh_dirs(state_dir, ("logs", "stacks", "specs", *(("coverage",) if opts.coverage else ())))
+    if bad_dir is not None:
+        if launcher is not None:
+            launcher.close()
+        return _usage(bad_dir)
     coverage = None
     if opts.coverage:
         from ._coverage import coverage_config
 
         cov_dir = state_dir / "coverage"
-        shutil.rmtree(cov_dir, ignore_errors=True)
-        cov_dir.mkdir(parents=True)
         coverage = {"data_file": str((cov_dir / ".coverage").resolve()), "config_file": coverage_config(found.rootdir),
                     "rootdir": found.rootdir}
     if not opts.warm:
@@ -197,7 +218,8 @@ def main(argv: list[str] | None = None) -> int:
     sup.meta.update(
         options={"jobs": opts.jobs, "mem_limit_bytes": opts.mem_limit, "mem_budget_bytes": opts.mem_budget,
                  "timeout_s": opts.timeout, "fast": opts.fast, "coverage": opts.coverage, "maxfail": opts.maxfail},
-        started_at=time.time(), rootdir=found.rootdir, inifile=found.inifile, listed_by=found.listed_by,
+        started_at=time.time(), supervisor_pid=os.getpid(), rootdir=found.rootdir, inifile=found.inifile,
+        listed_by=found.listed_by,
     )
     reporter.write(states, sup.meta, None)
     old = {s: signal.signal(s, _on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
@@ -211,7 +233,8 @@ def main(argv: list[str] | None = None) -> int:
         console.line(sup.stop_reason)
     finally:
         for s, handler in old.items():
-            signal.signal(s, handler)
+            if signal.getsignal(s) is _on_signal:  # after a signal: ignored until the end
+                signal.signal(s, handler)
     sup.meta.update(finished_at=time.time(), supervisor_rss_bytes=self_rss(), interrupted=sup.interrupted,
                     stopped=sup.stop_reason,
                     supervisor_peak_rss_bytes=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,

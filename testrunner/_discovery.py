@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 from dataclasses import dataclass, field
 
@@ -89,10 +90,14 @@ def discover(paths: list[str], pytest_args: list[str] | None = None, timeout: fl
         import subprocess
 
         argv = [sys.executable, "-c", _BOOT.format(root=RUNNER_ROOT), args_json]
-        proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
+        try:
+            proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
+        except subprocess.TimeoutExpired:
+            raise DiscoveryError(f"pytest did not list the test files within {timeout:.0f} s (a conftest or "
+                                 "plugin hangs while collecting?)") from None
         code, output = proc.returncode, "\n".join(x for x in (proc.stdout.strip(), proc.stderr.strip()) if x)
     info = _result(output)
-    if code != 0 or "files" not in info:
+    if "files" not in info or code not in (0, -signal.SIGALRM):  # SIGALRM: its exit hung after the listing
         raise DiscoveryError(f"pytest could not collect the test files:\n{output.strip()[-4000:]}")
     bases = list(info["args"])
     cwd = os.getcwd()

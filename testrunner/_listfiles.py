@@ -5,18 +5,25 @@ arguments, so rootdir and ini-file discovery, ``testpaths``, ``python_files``, `
 ``collect_ignore`` and every plugin's own file collectors decide exactly as in a plain ``pytest`` run. Prints one
 JSON object: rootdir, inifile, the effective args, the ini ``pythonpath``, the project's ini ``timeout``
 (pytest-timeout's option), whether pytest-timeout is active, and the files.
+
+The object is printed at the end of the session, before pytest's unconfigure hooks: a conftest hanging there (or in
+an atexit handler) gets EXIT_GRACE seconds, then SIGALRM ends the lister (its default action, which no Python code
+can delay), and the runner takes the files already printed.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 from typing import Any
 
 import pytest
 
 from ._options import NO_CACHE_WRITERS
+
+EXIT_GRACE = 60  # seconds, as a worker gets after its session (the supervisor's BETWEEN_TESTS_MIN)
 
 
 class FileLister:
@@ -53,6 +60,13 @@ class FileLister:
             "timeout_plugin": cfg.pluginmanager.hasplugin("timeout"),
         }
 
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        if self.info:
+            print(json.dumps({**self.info, "files": list(dict.fromkeys(self.files))}), flush=True)
+            signal.signal(signal.SIGALRM, signal.SIG_DFL)
+            signal.alarm(EXIT_GRACE)  # the rest (unconfigure hooks, atexit) gets this long
+
 
 def ini_timeout(cfg: pytest.Config) -> str | None:
     """The ini ``timeout`` as written (``-o timeout=...`` included), also when pytest-timeout, which registers that
@@ -77,4 +91,3 @@ def main(args_json: str | None = None) -> None:
     if not lister.info:
         print(json.dumps({"error": f"pytest could not start collecting (exit status {int(code)})"}))
         sys.exit(2)
-    print(json.dumps({**lister.info, "files": list(dict.fromkeys(lister.files))}))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 from dataclasses import dataclass, field
 
 from ._sysutil import available_memory, parse_size
@@ -64,8 +65,8 @@ def _positive_float(text: str) -> float:
         value = float(text)
     except ValueError:
         value = 0.0
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"invalid seconds {text!r}: must be a number > 0")
+    if not (math.isfinite(value) and value > 0):  # NaN compares false with everything: it would switch timeouts off
+        raise argparse.ArgumentTypeError(f"invalid seconds {text[:40]!r}: must be a finite number > 0")
     return value
 
 

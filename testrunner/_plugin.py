@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
 from typing import Any
@@ -12,6 +13,7 @@ import pytest
 from ._sysutil import self_rss
 
 _MAX_TEXT = 8000
+_PART = 256 * 1024  # bytes of node ids per collected event
 
 
 def _text(longrepr: Any) -> str:
@@ -111,9 +113,18 @@ class StreamPlugin:
         for it in session.items:  # pytest-timeout's marker, @pytest.mark.timeout(seconds), sets a test's own limit
             mark = it.get_closest_marker("timeout")
             value = mark.args[0] if mark is not None and mark.args else (mark.kwargs.get("timeout") if mark else None)
-            if isinstance(value, (int, float)) and value > 0:
+            if isinstance(value, (int, float)) and math.isfinite(value) and value > 0:  # else: --timeout
                 timeouts[it.nodeid] = float(value)
-        self._stream.send(ev="collected", nodeids=[it.nodeid for it in session.items], timeouts=timeouts)
+        part: list[str] = []
+        size = 0
+        for it in session.items:  # in parts: the supervisor takes no line over 1 MiB
+            if size > _PART:
+                self._stream.send(ev="collected_part", nodeids=part, timeouts={n: timeouts[n] for n in part
+                                                                              if n in timeouts})
+                part, size = [], 0
+            part.append(it.nodeid)
+            size += len(json.dumps(it.nodeid)) + 24
+        self._stream.send(ev="collected", nodeids=part, timeouts={n: timeouts[n] for n in part if n in timeouts})
 
     def pytest_runtest_logstart(self, nodeid: str, location: Any) -> None:
         self._reports = []

@@ -37,8 +37,10 @@ class Job:
 
 def load_durations(state_dir: Path) -> dict[str, float]:
     """Recorded seconds per test file (absolute path), or an empty dict."""
+    from ._paths import read_state_file
+
     try:
-        data = json.loads((state_dir / DURATIONS_FILE).read_text())
+        data = json.loads(read_state_file(state_dir / DURATIONS_FILE) or "{}")
         return {str(k): float(v) for k, v in data.items()} if isinstance(data, dict) else {}
     except (OSError, ValueError, TypeError):
         return {}

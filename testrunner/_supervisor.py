@@ -10,19 +10,23 @@ import time
 from pathlib import Path
 
 from ._errors import LaunchError
+from ._events import READ_PER_PASS, BadEvent, parse_event, split_lines
 from ._launch import RUNNER_ROOT, SpawnLauncher, open_launcher
+from ._paths import create_new
+from ._report import atomic_write
 from ._schedule import Job
 from ._state import CaseResult, Culprit, ModuleState
 from ._sysutil import CgroupLimiter
 from ._tree import TAG_VAR, kill_tree, start_watchdog
-from ._watch import check, next_due
-from ._workers import Worker, culprit_of, settle_orphans
+from ._watch import check, next_due, session_budget
+from ._workers import Worker, culprit_of, leftovers, settle_orphans
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
 _QUIET = ("interrupted", "retired", "stopped")  # causes that are not the test's fault
+_COLLECTION = ("collecting", "collect_error", "collected_part", "collected")
 
 
 class Supervisor:
@@ -52,7 +56,6 @@ class Supervisor:
         self._open: dict[str, int] = {}
         self._slots = list(range(opts.jobs))
         self._pending_since: dict[str, float] = {}
-        self._last_orphan_check = 0.0
         self._watchdog: int | None = None
         self.watchdog_pid: int | None = None
 
@@ -74,7 +77,7 @@ class Supervisor:
                     self._watch(w, now)
                 for w in list(self.workers.values()):
                     self._reap(w)
-                self._reap_orphans(now)
+                self._reap_orphans()
                 self.console.live([(w.state, w.rss) for w in self.workers.values()])
                 self.reporter.maybe_write(self.states, self.meta)
             for st in self.states:
@@ -88,7 +91,7 @@ class Supervisor:
                     w.state.peak_rss = max(w.state.peak_rss, int(exited[1].ru_maxrss) * 1024)
             if self.launcher is not None:
                 self.launcher.close()
-            self._reap_orphans(0.0, force=True)
+            self._reap_orphans(force=True)
             os.close(self._watchdog)  # the watchdog kills whatever a test left running with the run's tag
             self._watchdog = None
             try:
@@ -115,8 +118,7 @@ class Supervisor:
             st = job.state
             if st.status == "pending":
                 st.status, st.started_at = "running", time.time()
-                st.log_file = str(self.dir / "logs" / f"{_safe(st.name)}.log")
-                Path(st.log_file).write_text("")
+                st.log_file = create_new(str(self.dir / "logs" / f"{_safe(st.name)}.log"))
                 self.console.line(f"[{st.name}] started (predicted peak {st.predicted_bytes // 2**20} MiB)")
             self._launch(job)
             self.reporter.touch()
@@ -142,7 +144,7 @@ class Supervisor:
         job.launches += 1
         slot = self._slots.pop(0)
         tag = f"{_safe(st.name)}.{st.workers}"
-        stack_file = str(self.dir / "stacks" / f"{tag}.txt")
+        stack_file = create_new(str(self.dir / "stacks" / f"{tag}.txt"))  # never through a planted link
         tmpdir = _private_dir(f"testrun-gw{slot}-")
         env = {"PYTEST_XDIST_WORKER": f"gw{slot}", "PYTEST_XDIST_WORKER_COUNT": str(self.opts.jobs),
                "PYTEST_XDIST_TESTRUNUID": self.uid, "TMPDIR": tmpdir, TAG_VAR: f"{self.uid}/{tag}"}
@@ -152,7 +154,7 @@ class Supervisor:
             "done": list(st.results), "coverage": self.coverage, "runner_root": RUNNER_ROOT,
         }
         spec_path = self.dir / "specs" / f"{tag}.json"
-        spec_path.write_text(json.dumps(spec))
+        atomic_write(spec_path, json.dumps(spec).encode())
         rfd, wfd = os.pipe()
         try:
             try:
@@ -177,23 +179,35 @@ class Supervisor:
 
     # -- events ----------------------------------------------------------------------------------------------
     def _read(self, w: Worker) -> None:
-        while True:
+        budget = READ_PER_PASS  # then the loop goes on to the clocks and memory samples, and comes back
+        while budget > 0:
             try:
                 chunk = os.read(w.fd, 1 << 16)
             except BlockingIOError:
                 return
             if not chunk:
-                w.eof = True
-                self.sel.unregister(w.fd)
+                self._events_end(w)
                 return
-            w.buf += chunk
-            *lines, w.buf = w.buf.split(b"\n")
-            for line in lines:
-                if line:
-                    self._event(w, json.loads(line))
+            budget -= len(chunk)
+            try:
+                for line in split_lines(w.buf, chunk):
+                    if line:
+                        self._event(w, parse_event(line))
+            except BadEvent as exc:  # a test wrote to the pipe: a crash of this worker, named as such
+                w.crash = str(exc)
+                self._events_end(w)
+                self._kill(w, "bad-event")
+                return
+
+    def _events_end(self, w: Worker) -> None:
+        w.eof = True
+        w.buf.clear()
+        self.sel.unregister(w.fd)
 
     def _event(self, w: Worker, ev: dict[str, Any]) -> None:
         st, kind = w.state, ev["ev"]
+        if w.collected and kind in _COLLECTION:  # a test writing to the pipe: no worker collects twice
+            raise BadEvent(f"a {kind!r} event after the worker's collection ended (a test wrote to its event pipe?)")
         w.last_event = time.monotonic()
         if kind == "hello":
             since = self._pending_since.pop(st.name, None)
@@ -201,11 +215,15 @@ class Supervisor:
                 st.replace_latency_s.append(w.last_event - since)
         elif kind == "collecting":
             w.collecting = ev["path"]
-        elif kind == "collected":
-            w.collected, w.collecting = True, None
-            w.timeouts = {str(k): float(v) for k, v in (ev.get("timeouts") or {}).items()}
+        elif kind in ("collected_part", "collected"):  # the plugin sends a long list in parts
+            w.timeouts.update({str(k): float(v) for k, v in ev["timeouts"].items()})
             w.job.nodeids = list(dict.fromkeys([*w.job.nodeids, *ev["nodeids"]]))
             st.add_collected(ev["nodeids"])
+            w.items += len(ev["nodeids"])
+            w.clocks += sum(float(ev["timeouts"].get(n, self.opts.timeout)) for n in ev["nodeids"])
+            if kind == "collected":
+                w.collected, w.collecting = True, None
+                w.deadline = w.last_event + session_budget(w.items, w.clocks, self.opts.timeout)
         elif kind == "collect_error":
             self._result(w, CaseResult(ev["nodeid"], "error", text=ev["text"]))
         elif kind == "start":
@@ -225,8 +243,8 @@ class Supervisor:
             self._result(w, res)
         elif kind == "interrupted":
             w.interrupted = str(ev.get("text") or "interrupted")
-        elif kind == "done":
-            w.done = ev
+        elif kind == "done" and w.done is None:  # the clock to exit starts at the first; no later event moves it
+            w.done, w.done_at = ev, w.last_event
         elif kind == "crash":
             w.crash = str(ev.get("text", ""))
         self.reporter.touch()
@@ -255,7 +273,7 @@ class Supervisor:
     def _kill(self, w: Worker, cause: str) -> None:
         if w.kill_cause is None:
             w.kill_cause, w.killed_at = cause, time.time()
-        kill_tree(w.pid, list(w.tree))
+        kill_tree(w.pid, leftovers(w, [o for o in self.workers.values() if o is not w]))
 
     def _wait_exit(self, w: Worker, block: bool = False) -> tuple[int, Any] | None:
         try:
@@ -282,7 +300,7 @@ class Supervisor:
                 self.sel.unregister(w.fd)
         os.close(w.fd)
         del self.workers[w.pid]
-        kill_tree(w.pid, list(w.tree))  # whatever its tests started dies with it
+        kill_tree(w.pid, leftovers(w, list(self.workers.values())))  # whatever its tests started dies with it
         if self._watchdog is not None:
             os.write(self._watchdog, f"-{w.pid}\n".encode())
         self._slots.append(w.slot)
@@ -335,10 +353,9 @@ class Supervisor:
         w.state.culprits.append(culprit)
         self._result(w, result)
 
-    def _reap_orphans(self, now: float, force: bool = False) -> None:
-        if not force and now - self._last_orphan_check < 0.5:
-            return
-        self._last_orphan_check = now
+    def _reap_orphans(self, force: bool = False) -> None:
+        """Every loop pass (a new orphan is counted from the next sample on): one read of our children, and only
+        a process not seen before is looked at."""
         ours = {*self.workers, getattr(self.launcher, "pid", None), self.watchdog_pid}
         settle_orphans(ours, list(self.workers.values()), force)
 

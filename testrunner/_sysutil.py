@@ -80,14 +80,14 @@ def become_subreaper() -> bool:
     return _prctl(_PR_SET_CHILD_SUBREAPER, 1)
 
 
-def die_with_parent(expected_parent: int, wait_s: float = 2.0) -> bool:
-    """SIGKILL this process when ``expected_parent`` exits; waits briefly for re-parenting to it first."""
+def die_with_parent(expected_parent: int, wait_s: float = 2.0, sig: int = signal.SIGKILL) -> bool:
+    """Get ``sig`` (SIGKILL) when ``expected_parent`` exits; waits briefly for re-parenting to it first."""
     deadline = time.monotonic() + wait_s
     while os.getppid() != expected_parent:
         if time.monotonic() > deadline:
             return False
         time.sleep(0.0002)
-    ok = _prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL))
+    ok = _prctl(_PR_SET_PDEATHSIG, int(sig))
     return ok and os.getppid() == expected_parent
 
 

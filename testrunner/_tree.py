@@ -12,8 +12,10 @@ about and every process carrying the run's tag.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import signal
+import stat
 
 from ._sysutil import PAGE_SIZE
 
@@ -51,26 +53,80 @@ def descendants(pid: int, limit: int = 4096) -> list[int]:
     return out
 
 
-def private_bytes(pid: int) -> int:
-    """Memory only ``pid`` uses (private clean + dirty + swapped pages): what a child adds to its tree."""
-    total = 0
+def smaps(pid: int) -> tuple[int, int]:
+    """(private, proportional) memory of ``pid`` from ``smaps_rollup`` (which walks every page table): private
+    clean + dirty + swap, and PSS + swap PSS (each page divided among the processes mapping it, so pages two
+    children share count once over both). From ``statm``'s RSS if ``smaps_rollup`` cannot be read."""
+    private = pss = 0
     try:
         with open(f"/proc/{pid}/smaps_rollup", "rb") as fh:
             for line in fh:
                 if line.startswith((b"Private_Clean:", b"Private_Dirty:", b"Swap:")):
-                    total += int(line.split()[1]) * 1024
+                    private += int(line.split()[1]) * 1024
+                elif line.startswith((b"Pss:", b"SwapPss:")):
+                    pss += int(line.split()[1]) * 1024
     except (OSError, ValueError, IndexError):
         try:
             with open(f"/proc/{pid}/statm", "rb") as fh:
-                total = int(fh.read().split()[1]) * PAGE_SIZE
+                private = pss = int(fh.read().split()[1]) * PAGE_SIZE
         except (OSError, ValueError, IndexError):
-            return 0
+            return 0, 0
+    return private, pss
+
+
+_SHM_TYPES = (b"tmpfs", b"hugetlbfs", b"ramfs")
+
+
+@functools.cache
+def shm_devices() -> frozenset[int]:
+    """Devices whose files are memory: every tmpfs, hugetlbfs and ramfs mount (``/dev/shm`` among them) and the
+    kernel's internal one of ``memfd_create`` files. Read once."""
+    devs: set[int] = set()
+    try:
+        with open("/proc/self/mountinfo", "rb") as fh:
+            for line in fh:
+                fields = line.split()
+                if fields[fields.index(b"-") + 1] in _SHM_TYPES:
+                    major, minor = fields[2].split(b":")
+                    devs.add(os.makedev(int(major), int(minor)))
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        fd = os.memfd_create("testrunner-probe")
+        try:
+            devs.add(os.fstat(fd).st_dev)
+        finally:
+            os.close(fd)
+    except (OSError, AttributeError):
+        pass
+    return frozenset(devs)
+
+
+def held_shm_bytes(pids: list[int]) -> int:
+    """Memory of the memfd, tmpfs (``/dev/shm``), hugetlbfs and ramfs files the processes ``pids`` hold open (each
+    file once, at its allocated size): memory in no process's RSS unless mapped. One ``stat`` per descriptor."""
+    devs = shm_devices()
+    seen: set[tuple[int, int]] = set()
+    total = 0
+    for pid in pids:
+        try:
+            fds = os.listdir(f"/proc/{pid}/fd")
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                st = os.stat(f"/proc/{pid}/fd/{fd}")  # the open file itself (the link is followed)
+            except OSError:
+                continue
+            if st.st_dev in devs and stat.S_ISREG(st.st_mode) and (st.st_dev, st.st_ino) not in seen:
+                seen.add((st.st_dev, st.st_ino))
+                total += st.st_blocks * 512
     return total
 
 
 def resident_bytes(pid: int) -> int:
     """RSS + swap of ``pid`` from ``/proc/PID/status`` (kernel counters: no page-table walk), an upper bound of
-    ``private_bytes``; 0 once it is gone."""
+    ``smaps``' figures; 0 once it is gone."""
     total = 0
     try:
         with open(f"/proc/{pid}/status", "rb") as fh:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from ._schedule import Job
 from ._state import CaseResult, Culprit, ModuleState
-from ._tree import children, kill_tree, tag_of
+from ._tree import children, descendants, kill_tree, tag_of
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -27,7 +27,7 @@ class Worker:
     tmpdir: str
     stack_file: str
     launched: float
-    buf: bytes = b""
+    buf: bytearray = field(default_factory=bytearray)
     current: str | None = None
     current_start: float = 0.0
     current_wall: float = 0.0
@@ -38,7 +38,12 @@ class Worker:
     kill_cause: str | None = None
     killed_at: float | None = None
     dump_deadline: float | None = None
+    overdue: str = "timeout"  # the cause a worker past its clock is killed with
     done: dict[str, Any] | None = None
+    done_at: float = 0.0
+    items: int = 0  # tests this worker collected
+    clocks: float = 0.0  # the sum of their timeouts
+    deadline: float | None = None  # the latest it may run to, once collected (see _watch.session_budget)
     collecting: str | None = None
     collected: bool = False
     progressed: bool = False
@@ -56,7 +61,9 @@ class Worker:
 
 
 _STACK_MAX = 20000
-_WHY = {"memory": "exceeded the memory cap", "timeout": "exceeded the per-test timeout"}
+_WHY = {"memory": "exceeded the memory cap", "timeout": "exceeded the per-test timeout",
+        "exit:hang-at-exit": "did not exit in time after its pytest session ended",
+        "bad-event": "its event pipe carried a line that is not an event of the runner"}
 
 
 def culprit_of(w: Worker, cause: str, peak: int, rootdir: str) -> tuple[Culprit, CaseResult]:
@@ -75,7 +82,7 @@ def culprit_of(w: Worker, cause: str, peak: int, rootdir: str) -> tuple[Culprit,
     else:
         nodeid = f"{w.job.files[0]}::<outside any test>"
     stack = ""
-    if cause == "timeout":
+    if cause in ("timeout", "exit:hang-at-exit"):
         try:
             with open(w.stack_file, encoding="utf-8", errors="replace") as fh:
                 stack = fh.read(_STACK_MAX)
@@ -90,21 +97,43 @@ def culprit_of(w: Worker, cause: str, peak: int, rootdir: str) -> tuple[Culprit,
 
 
 def settle_orphans(ours: set[Any], workers: list[Worker], force: bool) -> None:
-    """Processes re-parented to the supervisor (the subreaper): a live worker's are adopted into its tree (memory
-    cap), a dead worker's are killed; untagged ones (a forked daemon) live while any worker does. Then reap the
-    zombies among them."""
+    """Processes re-parented to the supervisor (the subreaper), each classified once. One whose tag names a live
+    worker, or that is still in a live worker's process group, joins that worker's tree. One without a tag (a test
+    cleared its environment, or forked without exec in a forked worker) in a group of its own cannot be told
+    apart: it joins the tree of every live worker (its memory counts against each one's cap) and dies when the
+    last of them has ended. A dead worker's (tagged with it) is killed, and so is every one while no worker lives,
+    or with ``force``. Then reap the zombies among them."""
     by_tag = {w.tag: w for w in workers}
+    by_group = {w.pid: w for w in workers}
+    known = {p for w in workers for p in w.adopted}
     strays = []
     for pid in children(os.getpid()):
-        if pid in ours or not _alive(pid):
+        if pid in ours or (pid in known and not force):
             continue
-        tag = tag_of(pid)
-        if tag in by_tag:
-            by_tag[tag].adopted.add(pid)
-        elif tag is not None or not workers or force:
+        stat = _stat(pid)
+        if stat is None or stat[0] == b"Z":
+            continue  # a zombie is reaped, not killed
+        tag = tag_of(pid) if workers and not force else None
+        owner = by_tag.get(tag) if tag is not None else by_group.get(stat[1])
+        if force or not workers or (tag is not None and owner is None):
             strays.append(pid)
+        else:
+            for w in [owner] if owner is not None else workers:
+                w.adopted.add(pid)
     if strays:
         kill_tree(None, strays)
+    _reap_zombies(ours, workers)
+
+
+def leftovers(w: Worker, others: list[Worker]) -> list[int]:
+    """What dies with the ended worker ``w``: its tree, except the untagged orphans it shares with ``others`` (live
+    workers) and their descendants."""
+    shared = w.adopted & {p for o in others for p in o.adopted}
+    spared = {d for p in shared for d in (p, *descendants(p))}
+    return [p for p in w.tree | w.adopted if p not in spared]
+
+
+def _reap_zombies(ours: set[Any], workers: list[Worker]) -> None:
     for _ in range(256):
         try:
             info = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
@@ -116,13 +145,15 @@ def settle_orphans(ours: set[Any], workers: list[Worker], force: bool) -> None:
             os.waitpid(info.si_pid, 0)
         except ChildProcessError:
             return
+        for w in workers:
+            w.adopted.discard(info.si_pid)
 
 
-def _alive(pid: int) -> bool:
-    """Not a zombie (a zombie child is reaped, not killed)."""
+def _stat(pid: int) -> tuple[bytes, int] | None:
+    """State and process group of ``pid`` (None once it is gone)."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as fh:
-            state = fh.read().rsplit(b")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state != b"Z"
+            fields = fh.read().rsplit(b")", 1)[1].split()
+        return fields[0], int(fields[2])
+    except (OSError, IndexError, ValueError):
+        return None

@@ -30,11 +30,12 @@ def _setup_process(spec: dict[str, Any], fd: int) -> None:
     os.set_inheritable(fd, False)  # a subprocess started by a test must not keep the pipe open
     os.environ.update(spec.get("env", {}))  # xdist-compatible worker id, private TMPDIR, the run's tag
     tempfile.tempdir = None  # forked from the warm parent: forget its cached temporary directory
-    log_fd = os.open(spec["log_file"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    nofollow = os.O_NOFOLLOW | os.O_CLOEXEC  # made by the supervisor; a symbolic link put in its place is refused
+    log_fd = os.open(spec["log_file"], os.O_WRONLY | os.O_CREAT | os.O_APPEND | nofollow, 0o644)
     os.dup2(log_fd, 1)
     os.dup2(log_fd, 2)
     os.close(log_fd)
-    stack = open(spec["stack_file"], "w")
+    stack = os.fdopen(os.open(spec["stack_file"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC | nofollow, 0o644), "w")
     _KEEP.append(stack)
     faulthandler.register(signal.SIGUSR1, file=stack, all_threads=True)
     signal.signal(signal.SIGINT, signal.default_int_handler)

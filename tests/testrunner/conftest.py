@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
@@ -93,3 +94,25 @@ class Project:
 def project(tmp_path: Path) -> Project:
     """A fresh synthetic project in tmp_path."""
     return Project(tmp_path)
+
+
+def left_running(pids: list[int], within: float = 15.0) -> list[int]:
+    """Those of ``pids`` still running (not ended, nor a zombie) after waiting up to ``within`` seconds for all."""
+
+    def alive(pid: int) -> bool:
+        try:
+            with open(f"/proc/{pid}/stat") as fh:
+                return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+        except OSError:
+            return False
+
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline and any(map(alive, pids)):
+        time.sleep(0.05)
+    return [p for p in pids if alive(p)]
+
+
+@pytest.fixture(name="left_running")
+def left_running_fixture() -> Any:
+    """``left_running(pids, within=15.0)``: the processes of ``pids`` that did not end (a hang guard, not a timing)."""
+    return left_running

@@ -40,20 +40,8 @@ def test_{name}():
 """
 
 
-def _gone(pid: int, within: float = 10.0) -> bool:
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        try:
-            with open(f"/proc/{pid}/stat") as fh:
-                if fh.read().rsplit(")", 1)[1].split()[0] == "Z":
-                    return True
-        except OSError:
-            return True
-        time.sleep(0.05)
-    return False
-
-
-def test_each_worker_gets_xdist_ids_and_a_private_tmpdir_and_its_processes_end_with_it(project: Any) -> None:
+def test_each_worker_gets_xdist_ids_and_a_private_tmpdir_and_its_processes_end_with_it(project: Any,
+                                                                                      left_running: Any) -> None:
     out = project.root / "out"
     out.mkdir()
     for name in ("a", "b", "c"):
@@ -62,7 +50,7 @@ def test_each_worker_gets_xdist_ids_and_a_private_tmpdir_and_its_processes_end_w
     project.write("tests/leave/test_leave.py", DAEMON.format(name="leave_a_daemon", pidfile=str(pidfile), then=0))
     result = project.run("--jobs", "2")
     assert result.returncode == 0, result.stdout + result.stderr
-    assert _gone(int(pidfile.read_text()))  # a setsid daemon a test left running died with its worker
+    assert left_running([int(pidfile.read_text())]) == []  # a setsid daemon a test left running died with its worker
     seen = [json.loads((out / f"{n}.json").read_text()) for n in ("a", "b", "c")]
     assert {s["env"] for s in seen} <= {"gw0", "gw1"}
     assert all(s["env"] == s["fixture"] for s in seen)  # the fixture agrees with the environment, as in xdist
@@ -75,7 +63,7 @@ def test_each_worker_gets_xdist_ids_and_a_private_tmpdir_and_its_processes_end_w
     assert not any(os.path.exists(s["tmp"]) for s in seen)  # removed when the worker ended
 
 
-def test_kill_9_of_the_runner_ends_its_workers_trees(project: Any) -> None:
+def test_kill_9_of_the_runner_ends_its_workers_trees(project: Any, left_running: Any) -> None:
     pidfile = project.root / "grandchild.pid"
     project.write("tests/hold/test_hold.py", DAEMON.format(name="start_and_wait", pidfile=str(pidfile), then=600))
     proc = subprocess.Popen(project.command("--timeout", "600"), cwd=project.root, env=project.env(),
@@ -88,7 +76,7 @@ def test_kill_9_of_the_runner_ends_its_workers_trees(project: Any) -> None:
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
-    assert _gone(grandchild), "a process started by a test outlived the SIGKILLed runner"
+    assert left_running([grandchild]) == [], "a process started by a test outlived the SIGKILLed runner"
 
 
 CHILDREN = """

@@ -151,3 +151,51 @@ def test_ini_timeout_that_is_not_a_number_is_a_usage_error(project: Any, pytest_
     assert res.returncode == 2
     expected = "Invalid timeout soon" if not pytest_args else "timeout = 'soon'"
     assert expected in res.stderr, res.stderr
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "NaN", "1e999"])
+def test_a_timeout_that_is_not_finite_is_a_usage_error(project: Any, value: str) -> None:
+    """``--timeout nan`` once switched every timeout off (no comparison with NaN is true), ``inf`` too."""
+    project.write("tests/alpha/test_alpha.py", project.ordinary("alpha"))
+    proc = subprocess.run(project.command("--timeout", value), cwd=project.root, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert f"invalid seconds {value!r}" in proc.stderr and "Traceback" not in proc.stderr
+
+
+ENDLESS_MARK = """
+import time
+import pytest
+
+
+@pytest.mark.timeout(float("inf"))
+def test_marked_endless():
+    time.sleep(60)
+"""
+
+
+def test_a_timeout_marker_that_is_not_finite_leaves_the_runs_timeout(project: Any) -> None:
+    """Without pytest-timeout (which itself fails on it), the runner reads the marker: an endless one is ignored."""
+    project.write("tests/mark/conftest.py", 'def pytest_configure(config):\n'
+                                            '    config.addinivalue_line("markers", "timeout(s): per-test limit")\n')
+    project.write("tests/mark/test_mark.py", ENDLESS_MARK)
+    result = project.run("--timeout", "2", "--", "-p", "no:timeout", timeout=300)
+    assert [(c["nodeid"], c["cause"]) for c in result.module("mark")["culprits"]] == [
+        ("tests/mark/test_mark.py::test_marked_endless", "timeout")]
+
+
+@pytest.mark.parametrize(("args", "says"), [
+    (["--state-dir", "/dev/null"], "--state-dir '/dev/null'"),
+    (["--state-dir", "pyproject.toml/sub"], "--state-dir 'pyproject.toml/sub'"),
+    (["--junitxml", "/proc/x.xml"], "--junitxml '/proc/x.xml'"),
+    (["--json", "/proc/x.json"], "--json '/proc/x.json'"),
+    (["--json", "tests"], "--json 'tests'"),
+], ids=["state-dir-a-device", "state-dir-under-a-file", "junit-in-proc", "json-in-proc", "json-a-directory"])
+def test_a_state_dir_or_report_that_cannot_be_written_is_a_usage_error(project: Any, args: list[str],
+                                                                       says: str) -> None:
+    """Checked before anything starts: one line naming the option and the value, exit 2, no traceback."""
+    project.write("tests/alpha/test_alpha.py", project.ordinary("alpha"))
+    proc = subprocess.run(project.command(*args), cwd=project.root, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert proc.stderr.startswith("run_tests.py: error: ") and says in proc.stderr, proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and proc.stdout == ""
