@@ -486,3 +486,13 @@ async def test_a_real_stream_cut_mid_answer_fails_the_call(chat_server: ChatServ
         with pytest.raises(LLMResponseError, match=r"POST http://127\.0\.0\.1:\d+/v1/chat/completions streamed"):
             async for _ in llm.stream([{"role": "user", "content": "x"}]):
                 pass
+
+
+async def test_within_bounds_a_call_by_its_deadline() -> None:
+    from llmteam.llm._sse import within
+
+    now = asyncio.get_running_loop().time()
+    with pytest.raises(TimeoutError):
+        await within(asyncio.sleep(3600), now + 0.01)
+    assert await within(asyncio.sleep(0, "done"), now + 60) == "done"
+    assert await within(asyncio.sleep(0, "unbounded"), None) == "unbounded"

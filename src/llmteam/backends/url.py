@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import SplitResult, parse_qsl, urlsplit
 
 from llmteam._exceptions import StoreURLError
 
@@ -89,15 +89,14 @@ def parse_store_url(url: str, *, allowed: tuple[str, ...] = SCHEMES) -> StoreURL
     if not parts.hostname and not parts.path.strip("/") and scheme == "postgresql":
         raise StoreURLError(f"store URL {url!r} names no PostgreSQL server; {_HELP}")
     if scheme == "redis":
-        _check_redis(url, text)
+        _check_redis(parts, text)
     if scheme == "postgresql" and parts.scheme.lower() == "postgres":
         text = "postgresql" + text[len("postgres") :]
     return StoreURL(scheme, text)
 
 
-def _check_redis(url: str, text: str) -> None:
+def _check_redis(parts: SplitResult, text: str) -> None:
     """Refuse a Redis URL whose port or database is not a number (redis-py would quietly use database 0)."""
-    parts = urlsplit(text)
     shown = StoreURL("redis", text).redacted
     try:
         parts.port  # noqa: B018 - reading it validates it

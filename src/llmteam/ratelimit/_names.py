@@ -21,6 +21,7 @@ from collections.abc import Callable, Hashable
 from typing import Any, Generic, Protocol, TypeVar
 
 from llmteam._repr import bounded_repr
+from llmteam._text import is_unicode
 
 from ._errors import RateLimitConfigError
 
@@ -31,13 +32,11 @@ def check_name(what: str, name: Any) -> None:
     """Raise :class:`RateLimitConfigError` unless ``name`` is a non-empty string UTF-8 can encode (Redis keys)."""
     if not isinstance(name, str) or not name:
         raise RateLimitConfigError(f"{what}={bounded_repr(name)} must be a non-empty string")
-    try:
-        name.encode()
-    except UnicodeEncodeError as exc:
+    if not is_unicode(name):
         raise RateLimitConfigError(
-            f"{what}={bounded_repr(name)} cannot be encoded as UTF-8 ({exc.reason} at index {exc.start}); "
+            f"{what}={bounded_repr(name)} cannot be encoded as UTF-8 (it holds a lone surrogate); "
             "use a name of valid Unicode text"
-        ) from None
+        )
 
 
 class Evictable(Protocol):

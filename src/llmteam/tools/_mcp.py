@@ -26,9 +26,10 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from llmteam._repr import bounded_repr
+from llmteam.llm._sse import within
 from llmteam.tools._errors import ToolError
 from llmteam.tools._mcp_listing import Listing, cut
-from llmteam.tools._mcp_session import describe, innermost, relayed, result_text, result_value, unwound, within
+from llmteam.tools._mcp_session import describe, innermost, relayed, result_text, result_value, unwound
 from llmteam.tools._mcp_stdio import MAX_MESSAGE_BYTES, bounded_stdio_client, overflow_text
 from llmteam.tools._tool import NAME_RE as TOOL_NAME_RE
 from llmteam.tools._tool import Tool, schema_problem
@@ -221,8 +222,9 @@ class MCPServer:
             if ready.done():
                 logger.error("MCP server %r ended: %s: %s", self.name, type(exc).__name__, exc)
                 return
-            if isinstance(innermost(exc), MCPError):  # ours (a listing bound, a refused tool): as it is
-                ready.set_exception(innermost(exc))
+            cause = innermost(exc)
+            if isinstance(cause, MCPError):  # ours (a listing bound, a refused tool): as it is
+                ready.set_exception(cause)
                 return
             error = MCPError(f"cannot open MCP server {self.name!r} ({self._where()}): {self._failure(exc)}")
             error.__cause__ = exc
@@ -347,7 +349,7 @@ class MCPServer:
         try:  # the whole call, sending included: a server that stops reading cannot hold it
             result = await within(session.call_tool(tool, dict(arguments),
                                                      read_timeout_seconds=timedelta(seconds=self.timeout)),
-                                   self.timeout)
+                                   asyncio.get_running_loop().time() + self.timeout)
         except (TimeoutError, asyncio.TimeoutError):
             raise MCPToolError(timed_out) from None
         except McpError as exc:

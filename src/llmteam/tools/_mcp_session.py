@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from contextlib import AsyncExitStack
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -23,14 +22,6 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 _UNWINDING: set[asyncio.Task[None]] = set()  # session tasks ending after whoever waited for them gave up
-
-
-async def within(call: Awaitable[T], seconds: float) -> T:
-    """``await call``, cancelled past ``seconds`` with TimeoutError."""
-    if sys.version_info >= (3, 11):
-        async with asyncio.timeout(seconds):
-            return await call
-    return await asyncio.wait_for(call, seconds)  # pragma: no cover - Python 3.10 has no asyncio.timeout
 
 
 async def unwound(task: asyncio.Task[None]) -> None:
