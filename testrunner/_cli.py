@@ -25,6 +25,7 @@ from ._options import (
     parse_args,
     pytest_selection_args,
 )
+from ._paths import STATE_DIRS, check_report, check_state_dir, fresh_dirs, read_state_file
 from ._report import Reporter, atomic_write
 from ._schedule import load_durations, plan, save_durations
 from ._state import ModuleState, totals
@@ -87,7 +88,6 @@ def _open(opts: Options) -> tuple[Any, tuple[Discovery, list[Module]] | str]:
 
 
 def _load_peaks(path: Path) -> dict[str, int]:
-    from ._paths import read_state_file
 
     try:
         data = json.loads(read_state_file(path) or "{}")
@@ -150,7 +150,6 @@ def _apply_ini_timeout(opts: Options, found: Discovery) -> str | None:
 
 def _check_paths(opts: Options) -> str | None:
     """Why the state directory or a report cannot be written (before anything starts), or None."""
-    from ._paths import check_report, check_state_dir
 
     reports = [("--json", opts.json), ("--junitxml", opts.junitxml)]
     return check_state_dir(opts.state_dir) or next(
@@ -190,10 +189,8 @@ def main(argv: list[str] | None = None) -> int:
         for m in modules:
             print(f"{m.name}\t{' '.join(m.paths)}")
         return EXIT_OK
-    from ._paths import fresh_dirs
-
     state_dir = Path(opts.state_dir)
-    bad_dir = fresh_dirs(state_dir, ("logs", "stacks", "specs", *(("coverage",) if opts.coverage else ())))
+    bad_dir = fresh_dirs(state_dir, STATE_DIRS if opts.coverage else STATE_DIRS[:3])
     if bad_dir is not None:
         if launcher is not None:
             launcher.close()

@@ -44,7 +44,7 @@ def check_report(option: str, path: str) -> str | None:
     probe = target.parent / f".{target.name}.{os.urandom(6).hex()}"
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600))
+        os.close(os.open(probe, _NEW, 0o600))
         probe.unlink()
     except OSError as exc:
         return f"{option} {shown(path)} cannot be written: {exc.strerror}; give a file in a writable directory"

@@ -8,6 +8,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ._paths import read_state_file
 from ._report import atomic_write
 from ._state import ModuleState
 
@@ -37,7 +38,6 @@ class Job:
 
 def load_durations(state_dir: Path) -> dict[str, float]:
     """Recorded seconds per test file (absolute path), or an empty dict."""
-    from ._paths import read_state_file
 
     try:
         data = json.loads(read_state_file(state_dir / DURATIONS_FILE) or "{}")

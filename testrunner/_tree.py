@@ -17,7 +17,7 @@ import os
 import signal
 import stat
 
-from ._sysutil import PAGE_SIZE
+from ._sysutil import rss_of
 
 TAG_VAR = "TESTRUNNER_RUN"
 
@@ -66,11 +66,8 @@ def smaps(pid: int) -> tuple[int, int]:
                 elif line.startswith((b"Pss:", b"SwapPss:")):
                     pss += int(line.split()[1]) * 1024
     except (OSError, ValueError, IndexError):
-        try:
-            with open(f"/proc/{pid}/statm", "rb") as fh:
-                private = pss = int(fh.read().split()[1]) * PAGE_SIZE
-        except (OSError, ValueError, IndexError):
-            return 0, 0
+        rss = rss_of(pid)
+        return (0, 0) if rss is None else (rss, rss)
     return private, pss
 
 

@@ -113,9 +113,12 @@ def settle_orphans(ours: set[Any], workers: list[Worker], force: bool) -> None:
         stat = _stat(pid)
         if stat is None or stat[0] == b"Z":
             continue  # a zombie is reaped, not killed
-        tag = tag_of(pid) if workers and not force else None
+        if force or not workers:
+            strays.append(pid)
+            continue
+        tag = tag_of(pid)
         owner = by_tag.get(tag) if tag is not None else by_group.get(stat[1])
-        if force or not workers or (tag is not None and owner is None):
+        if tag is not None and owner is None:
             strays.append(pid)
         else:
             for w in [owner] if owner is not None else workers:
