@@ -11,7 +11,6 @@ from datetime import datetime
 from typing import Any, NoReturn
 
 from llmteam.audit import AuditEventType, AuditSeverity
-from llmteam.tenancy import current_tenant
 
 __all__ = ["AuditEmitter"]
 
@@ -124,6 +123,8 @@ class AuditEmitter:
             )
 
     def _merge(self, event_type: Any, fields: dict[str, Any]) -> None:
+        from llmteam.tenancy import current_tenant  # only on overflow: keeps tenancy out of context's import
+
         tenant, action = current_tenant.get(), fields.get("action")
         key: tuple[Any, ...] = (tenant, event_type, fields.get("actor_id"), action, fields.get("resource_id"))
         if key not in self._tally and len(self._tally) >= self.MAX_MERGED:

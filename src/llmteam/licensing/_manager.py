@@ -17,7 +17,6 @@ from llmteam.licensing._activation import (
     grant_for,
     license_for,
 )
-from llmteam.licensing._activation import build_license as build_license  # still importable from here
 from llmteam.licensing._errors import LicenseExpiredError, LicenseValidationError
 from llmteam.licensing._keys import VERIFIER, decode_public_key, parse_key
 from llmteam.licensing._license import License
