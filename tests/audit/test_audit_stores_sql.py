@@ -125,6 +125,7 @@ def test_sealed_rows_ts_us_is_the_datetime_arithmetic_for_any_times(
             times.append(times[-1] + timedelta(microseconds=step))
         except OverflowError:
             times.append(first)
+    times += [rnd.choice(times) for _ in range(rnd.randrange(3))]  # the same object again: a batch shares its time
     rnd.shuffle(times)
     records = [_sealed(timestamp=t, sequence_number=i + 1) for i, t in enumerate(times)]
     rows = sealed_rows([r for r, _ in records], [t for _, t in records])

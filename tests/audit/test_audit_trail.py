@@ -227,6 +227,17 @@ async def test_log_many_is_one_linked_batch(audit_trail: AuditTrail) -> None:
         await audit_trail.log_many([{"actor_id": "x"}])
 
 
+async def test_a_batch_shares_one_timestamp_and_keeps_its_order_by_time(audit_trail: AuditTrail) -> None:
+    before = datetime.now(timezone.utc)
+    recs = await audit_trail.log_many([{"event_type": EV, "actor_id": str(i)} for i in range(5)])
+    assert len({r.timestamp for r in recs}) == 1 and before <= recs[0].timestamp <= datetime.now(timezone.utc)
+    for desc in (False, True):  # equal times: the sequence numbers order them
+        found = await audit_trail.query(AuditQuery(order_by="timestamp", order_desc=desc))
+        assert [r.actor_id for r in found] == [str(i) for i in (range(4, -1, -1) if desc else range(5))]
+    later = await audit_trail.log(EV)
+    assert later.timestamp >= recs[0].timestamp
+
+
 def test_license_gate(monkeypatch: pytest.MonkeyPatch) -> None:
     from llmteam.licensing import FeatureNotLicensedError
 

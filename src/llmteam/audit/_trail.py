@@ -141,6 +141,8 @@ class AuditTrail(ConvenienceLogging):
     ) -> list[AuditRecord]:
         """The records for ``fields`` linked after ``head``, each sealed (the key looked up once for all of them).
 
+        The records of one call share one timestamp, the time they were linked at: they are one atomic append (a
+        ``log_many`` batch, or the ``log()`` calls of one commit group), ordered by their sequence numbers.
         With ``sealed`` given, what :func:`seal` returned for each record is added to it, for ``append_sealed``.
         """
         seq, prev = head
@@ -148,17 +150,17 @@ class AuditTrail(ConvenienceLogging):
         records = []
         # a large batch's ids in one go; otherwise one at a time from the pool (no list for a lone log())
         new_id = iter(generate_audit_ids(len(fields))).__next__ if len(fields) >= BATCH_IDS else generate_audit_id
-        now, utc = datetime.now, timezone.utc
+        ts = datetime.now(timezone.utc)
+        ts_text = utc_iso(ts)
         for f in fields:
             seq += 1
-            ts = now(utc)
             rec = AuditRecord(
                 new_id(), seq, ts, f["event_type"], f["severity"], tenant,
                 f["pipeline_id"], f["run_id"], f["agent_name"], f["step_name"], f["actor_type"], f["actor_id"],
                 f["actor_ip"], "", f["action"], f["resource_type"], f["resource_id"], f["old_value"],
                 f["new_value"], f["success"], f["error_message"], f["metadata"], f["tags"], _UNSEALED, prev,
             )
-            texts = seal(rec, key_hash, utc_iso(ts))
+            texts = seal(rec, key_hash, ts_text)
             if sealed is not None:
                 sealed.append(texts)
             prev = rec.checksum

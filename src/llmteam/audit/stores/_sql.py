@@ -94,6 +94,8 @@ def sealed_rows(records: list[AuditRecord], sealed: list[tuple[str, ...] | None]
     """
     checked: set[str] = set()
     rows = []
+    ts: Any = None  # the records of one batch share one timestamp (AuditTrail._link): its ts_us() is computed once
+    micros = 0
     for r, texts in zip(records, sealed, strict=True):
         check_storable(r, checked)
         if type(r.tenant_id) is str:
@@ -101,9 +103,12 @@ def sealed_rows(records: list[AuditRecord], sealed: list[tuple[str, ...] | None]
         if texts is None:
             rows.append(to_row(r))
             continue
-        ts, event_type, severity, old, new, metadata, tags = texts
+        if r.timestamp is not ts:
+            ts = r.timestamp
+            micros = ts_us(ts)
+        iso, event_type, severity, old, new, metadata, tags = texts
         rows.append((
-            r.tenant_id, r.sequence_number, r.record_id, ts, ts_us(r.timestamp), event_type, severity,
+            r.tenant_id, r.sequence_number, r.record_id, iso, micros, event_type, severity,
             r.pipeline_id, r.run_id, r.agent_name, r.step_name, r.actor_type, r.actor_id, r.actor_ip,
             r.actor_user_agent, r.action, r.resource_type, r.resource_id, old, new, r.success, r.error_message,
             metadata, tags, r.checksum, r.previous_checksum,
