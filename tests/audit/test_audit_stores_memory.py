@@ -1,7 +1,9 @@
-"""MemoryAuditStore's bound: the oldest records go first, across tenants; a tenant left without records is forgotten."""
+"""MemoryAuditStore: its bound (the oldest records go first, across tenants; a tenant left without records is forgotten)
+and its rows (a tuple of each record's values, read back as new records)."""
 
 from __future__ import annotations
 
+import gc
 from datetime import datetime, timezone
 
 import pytest
@@ -13,11 +15,16 @@ from llmteam.audit import (
     AuditLedger,
     AuditQuery,
     AuditRecord,
+    AuditSeverity,
     AuditStorageError,
     AuditTrail,
     SigningKey,
 )
-from llmteam.audit.stores import MemoryAuditStore
+from llmteam.audit._query import ORDER_BY_FIELDS, matcher, normalized, sort_key
+from llmteam.audit.stores import MemoryAuditStore, _memory
+from llmteam.audit.verifier import canonical_record_values
+
+from .test_audit_record import any_records
 
 
 def _record(tenant: str, seq: int) -> AuditRecord:
@@ -117,3 +124,72 @@ async def test_checkpoints_of_tenants_without_records_are_bounded() -> None:
     assert len(store._checkpoints) == 11  # acme's, and the ten newest of tenants without records
     assert await store.latest_checkpoint("acme") is not None and await store.latest_checkpoint("ghost1999")
     assert await store.latest_checkpoint("ghost0") is None
+
+
+@settings(max_examples=300, deadline=None)
+@given(any_records())
+def test_a_row_gives_back_the_record_and_its_canonical_text(r: AuditRecord) -> None:
+    # the store keeps a tuple of the record's values (enums as their values, nested values copied) and builds
+    # records from it on every read; verification reads the canonical values straight from the row
+    row = _memory._row(r)
+    assert _memory._record(row) == r
+    assert canonical_record_values(_memory._canonical_values(row)) == r.canonical_json()
+
+
+async def test_nothing_read_or_logged_aliases_a_stored_record() -> None:
+    store = MemoryAuditStore()
+    trail = AuditTrail(store, tenant_id="acme", use_context_tenant=False)
+    logged = await trail.log(AuditEventType.DATA_CREATED, metadata={"k": [1]}, old_value={"a": {"b": 1}})
+    await trail.log(AuditEventType.DATA_CREATED)
+    logged.metadata["k"].append(2)
+    logged.old_value["a"]["b"] = 2  # type: ignore[index]
+    for read in (store.get_all(), await store.get_by_sequence_range("acme", 1, 2), await trail.query(AuditQuery())):
+        first = next(r for r in read if r.sequence_number == 1)
+        assert (first.metadata, first.old_value) == ({"k": [1]}, {"a": {"b": 1}})
+        for r in read:  # what one read hands out is the caller's: the next read does not see it
+            r.metadata.setdefault("k", []).append("x")
+            r.tags.append("x")
+    assert [(r.metadata, r.tags) for r in store.get_all()] == [({"k": [1]}, []), ({}, [])]
+    assert await trail.verify_chain() == (True, [])
+
+
+async def test_a_usual_stored_record_is_not_tracked_by_the_garbage_collector() -> None:
+    # the collector's full passes traversed every stored record: a row of immutable values is untracked after one
+    store = MemoryAuditStore()
+    trail = AuditTrail(store, tenant_id="acme", use_context_tenant=False)
+    await trail.log(AuditEventType.DATA_CREATED, actor_id="alice", action="read")
+    await trail.log(AuditEventType.DATA_CREATED, metadata={"k": [1]})
+    gc.collect()
+    usual, with_metadata = store._tenants["acme"][1], store._tenants["acme"][2]
+    assert not gc.is_tracked(usual) and gc.is_tracked(with_metadata)
+    assert store.get_all()[0].metadata == {} and store.get_all()[0].tags == []
+
+
+_queries = st.builds(
+    AuditQuery,
+    start_time=st.none() | st.datetimes(timezones=st.just(timezone.utc)),
+    end_time=st.none() | st.datetimes(timezones=st.just(timezone.utc)),
+    tenant_id=st.none() | st.sampled_from(["", "acme", "plain"]),
+    event_types=st.none() | st.lists(st.sampled_from(list(AuditEventType)), max_size=3),
+    severities=st.none() | st.lists(st.sampled_from(list(AuditSeverity)), max_size=2),
+    actor_id=st.none() | st.sampled_from(["", "plain", "é中🙂"]),
+    success=st.none() | st.booleans(),
+    search_text=st.none() | st.sampled_from(["", "p", "LAI", "null"]),
+    tags=st.none() | st.lists(st.sampled_from(["", "plain", "a"]), max_size=2),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(any_records(), min_size=1, max_size=4), _queries)
+def test_the_query_filters_and_order_read_a_row_as_its_record(records: list[AuditRecord], q: AuditQuery) -> None:
+    # the memory store filters and sorts its rows; the same query over the records gives the same answer
+    nq = normalized(q)
+    rows = [_memory._row(r) for r in records]
+    by_record, by_row = matcher(nq), matcher(nq, _memory._field)
+    assert [by_row(row) for row in rows] == [by_record(r) for r in records]
+    for order in ORDER_BY_FIELDS:
+        try:
+            expected = [sort_key(order)(r) for r in records]
+        except (TypeError, AttributeError):  # a record whose time or sequence a key cannot read: no order either
+            continue
+        assert [sort_key(order, _memory._field)(row) for row in rows] == expected

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections import OrderedDict, defaultdict
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -18,6 +19,7 @@ from llmteam.audit import (
     TenantAwareAuditTrail,
 )
 from llmteam.audit.stores import MemoryAuditStore
+from llmteam.audit.stores._memory import _record, _row
 from llmteam.tenancy import TenantContext
 
 from .._support.seeing import SeeingAppends
@@ -195,7 +197,8 @@ async def test_verify_chain_detects_gaps_and_tampering() -> None:
     for _ in range(5):
         await t.log(EV)
     assert await t.verify_chain(2, 4) == (True, [])
-    store._tenants["acme"][3].action = "edited"
+    row = store._tenants["acme"][3]  # a stored record is a tuple of its values: tamper with a copy put in its place
+    store._tenants["acme"][3] = _row(dataclasses.replace(_record(row), action="edited"))
     assert await t.verify_chain() == (False, [])
     del store._tenants["acme"][3]
     assert await t.verify_chain() == (False, [3])

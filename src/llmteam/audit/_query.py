@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from operator import attrgetter
 from typing import Any
 
 from llmteam.audit._record import AuditRecord, as_utc, parse_event_type, parse_severity
 
-__all__ = ["ORDER_BY_FIELDS", "AuditQuery", "AuditReport", "matches", "normalized", "sort_key"]
+__all__ = ["ORDER_BY_FIELDS", "AuditQuery", "AuditReport", "Field", "matcher", "normalized", "sort_key"]
 
 ORDER_BY_FIELDS = ("timestamp", "sequence_number")
 
@@ -85,33 +87,46 @@ _EQ_FIELDS = (
 )
 
 
-def matches(r: AuditRecord, q: AuditQuery) -> bool:
-    """Does record ``r`` pass every filter of the normalized query ``q``?"""
-    for name in _EQ_FIELDS:
-        want = getattr(q, name)
-        if want is not None and getattr(r, name) != want:
-            return False
-    if q.start_time is not None or q.end_time is not None:
-        ts = as_utc(r.timestamp)
-        if q.start_time is not None and ts < q.start_time:
-            return False
-        if q.end_time is not None and ts > q.end_time:
-            return False
-    if q.event_types is not None and r.event_type not in q.event_types:
-        return False
-    if q.severities is not None and r.severity not in q.severities:
-        return False
-    if q.tags is not None and not set(q.tags).intersection(r.tags):
-        return False
-    if q.search_text:
-        needle = q.search_text.lower()
-        if not any(needle in str(v).lower() for v in (r.action, r.resource_id, r.error_message)):
-            return False
-    return True
+Field = Callable[[str], Callable[[Any], Any]]
+"""``field(name)``: the function reading field ``name``'s value of a record (``attrgetter``) or of a store's own form
+of one (the memory store's rows: an ``itemgetter``)."""
 
 
-def sort_key(order_by: str) -> Any:
-    """The key function for ``order_by`` (already validated), ties broken by sequence number."""
+def matcher(q: AuditQuery, field: Field = attrgetter) -> Callable[[Any], bool]:
+    """The test of the normalized query ``q``'s filters: does a record (read through ``field``) pass every one?
+
+    Built once per query, so each record is read only for the filters ``q`` sets.
+    """
+    equal = [(field(name), want) for name in _EQ_FIELDS if (want := getattr(q, name)) is not None]
+    start, end, event_types, severities = q.start_time, q.end_time, q.event_types, q.severities
+    tags = set(q.tags) if q.tags is not None else None
+    needle = q.search_text.lower() if q.search_text else None
+    timestamp, event_type, severity, tags_of = (field(n) for n in ("timestamp", "event_type", "severity", "tags"))
+    texts = [field(n) for n in ("action", "resource_id", "error_message")]
+
+    def passes(r: Any) -> bool:
+        for value, want in equal:
+            if value(r) != want:
+                return False
+        if start is not None or end is not None:
+            ts = as_utc(timestamp(r))
+            if (start is not None and ts < start) or (end is not None and ts > end):
+                return False
+        if event_types is not None and event_type(r) not in event_types:
+            return False
+        if severities is not None and severity(r) not in severities:
+            return False
+        if tags is not None and not tags.intersection(tags_of(r)):
+            return False
+        return needle is None or any(needle in str(text(r)).lower() for text in texts)
+
+    return passes
+
+
+def sort_key(order_by: str, field: Field = attrgetter) -> Callable[[Any], Any]:
+    """The key function for ``order_by`` (already validated), ties broken by sequence number (``field``: as in
+    :func:`matcher`)."""
+    seq, tenant, timestamp = field("sequence_number"), field("tenant_id"), field("timestamp")
     if order_by == "sequence_number":
-        return lambda r: (r.sequence_number, r.tenant_id)
-    return lambda r: (as_utc(r.timestamp), r.sequence_number)
+        return lambda r: (seq(r), tenant(r))
+    return lambda r: (as_utc(timestamp(r)), seq(r))

@@ -90,7 +90,7 @@ _MARK_ESCAPED = bytes(b ^ 0x80 if b < 0x20 or b in b'"\\' else b for b in range(
 _values_of = operator.itemgetter(*RECORD_FIELDS)
 _FIELD_SET = frozenset(RECORD_FIELDS)
 _JSON_BOOL = ("false", "true")
-_EMPTY_TEXT = {type(None): "null", dict: "{}", list: "[]"}  # the encoder's text for these when empty
+_EMPTY_TEXT = {type(None): "null", dict: "{}", list: "[]", tuple: "[]"}  # the encoder's text for these when empty
 
 
 def canonical_json(value: Any) -> str:
