@@ -112,3 +112,40 @@ async def test_a_team_whose_runtime_is_slow_to_open_holds_up_no_other_team(db_ur
     finally:
         stalled.set()
         await state.close()
+
+
+@pytest.mark.parametrize("change", ["removed", "replaced"])
+async def test_a_runtime_opened_for_a_team_changed_meanwhile_is_retired(state: Any, teams_dir: Path,
+                                                                        change: str) -> None:
+    # the team file is deleted (or rewritten) and reloaded while the team's runtime opens: the runtime opened for
+    # the stale definition must not stay installed (its stores and MCP subprocesses open for ever)
+    from llmteam.team import TeamRuntime
+
+    opened, started, reloaded = TeamRuntime.open, asyncio.Event(), asyncio.Event()
+
+    async def open_slowly(rt: TeamRuntime) -> TeamRuntime:
+        started.set()
+        await reloaded.wait()  # an MCP server's connect, say
+        return await opened(rt)
+
+    stale = state.teams["support"]
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(TeamRuntime, "open", open_slowly)
+        opening = asyncio.ensure_future(state.lease("support"))
+        await started.wait()
+        if change == "removed":
+            (teams_dir / "support.yaml").unlink()
+        else:
+            (teams_dir / "support.yaml").write_text(TEAM_YAML.replace("We have corrected", "Reloaded:"))
+        assert await state.reload_teams()
+        reloaded.set()
+        rt = await opening
+    assert rt.team is stale and state.teams.get("support") is not stale
+    assert rt not in state._runtimes.values() and rt in state._retired  # before the fix: installed, never retired
+    assert not rt._closed  # the lease's run still uses it
+    state.release(rt)
+    await asyncio.gather(*state._closing)
+    assert rt._closed and rt not in state._retired
+    if change == "replaced":
+        current = await state.runtime("support")
+        assert current.team is state.teams["support"] and not current._closed

@@ -17,6 +17,8 @@ from llmteam.llm import ToolCall
 from llmteam.tools import AgentTools, ToolRule, ToolScope, govern, govern_all, tool
 from llmteam.tools._deadline import Deadlines
 
+from .._support.py310 import run_on_python310
+
 HANG_GUARD = 10  # seconds: only stops a broken test from hanging, never what is asserted
 
 
@@ -174,3 +176,27 @@ def test_every_overdue_call_times_out_and_every_other_one_finishes(plan: list[tu
         assert sorted(r.metadata["call_id"] for r in recs) == sorted(c.id for c in calls)
 
     asyncio.run(main())
+
+
+DEADLINES_ON_310 = """
+import asyncio
+from llmteam.tools._deadline import Deadlines
+
+async def main():
+    deadlines = Deadlines(asyncio.get_running_loop())
+    try:
+        await deadlines.run(asyncio.sleep(1), 0.05)
+    except TimeoutError as exc:
+        print("TimeoutError", type(exc).__module__, type(exc).__qualname__)
+    except BaseException as exc:
+        print("escaped", type(exc).__module__, type(exc).__qualname__)
+    print(await deadlines.run(asyncio.sleep(0, "in time"), 60))
+
+asyncio.run(main())
+"""
+
+
+def test_an_overdue_call_times_out_with_the_builtin_timeout_error_on_python_310() -> None:
+    # 3.10 has no Task.uncancel: Deadlines falls back to asyncio.wait_for, whose asyncio.TimeoutError is not the
+    # built-in TimeoutError there (an `except TimeoutError` around the call never saw it)
+    assert run_on_python310(DEADLINES_ON_310).splitlines() == ["TimeoutError builtins TimeoutError", "in time"]

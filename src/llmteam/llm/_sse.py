@@ -30,13 +30,18 @@ T = TypeVar("T")
 
 
 async def within(awaitable: Awaitable[T], deadline: float | None) -> T:
-    """``await awaitable``, cancelled at event-loop time ``deadline`` with TimeoutError (None: no bound)."""
+    """``await awaitable``, cancelled at event-loop time ``deadline`` with the built-in TimeoutError (None: no
+    bound), on every Python: 3.10's ``asyncio.wait_for`` raises ``asyncio.TimeoutError``, not the built-in one
+    there, which an ``except TimeoutError`` would miss; it is raised as the built-in one."""
     if deadline is None:
         return await awaitable
-    if sys.version_info >= (3, 11):
-        async with asyncio.timeout_at(deadline):
-            return await awaitable
-    return await asyncio.wait_for(awaitable, max(0.0, deadline - asyncio.get_running_loop().time()))
+    if sys.version_info < (3, 11):  # pragma: no cover - Python 3.10 has no asyncio.timeout_at (run by a test on 3.10)
+        try:
+            return await asyncio.wait_for(awaitable, max(0.0, deadline - asyncio.get_running_loop().time()))
+        except asyncio.TimeoutError:
+            raise TimeoutError from None
+    async with asyncio.timeout_at(deadline):
+        return await awaitable
 
 
 class Answer:

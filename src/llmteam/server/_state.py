@@ -214,7 +214,8 @@ class ServerState:
 
     # -- runs --------------------------------------------------------------------------------------
     async def runtime(self, team_name: str) -> TeamRuntime:
-        """The open runtime of a loaded team (KeyError if no such team)."""
+        """The open runtime of a loaded team (KeyError if no such team). One opened for a definition that was
+        removed or replaced while it opened is returned retired: it closes with its last :meth:`release`."""
         team = self.teams[team_name]
         rt = self._runtimes.get(team_name)
         if rt is not None and rt.team is team:
@@ -231,6 +232,9 @@ class ServerState:
                         self._retired.add(rt)
                         self._close_if_idle(rt)
                     rt = self._runtimes[team_name] = new
+                    if self.teams.get(team_name) is not team:  # removed or replaced while it opened, so the
+                        del self._runtimes[team_name]  # scan's _retire_stale missed it: retired as it would be,
+                        self._retired.add(new)  # closed when the caller's lease ends (or with the server)
             return rt
 
     async def lease(self, team_name: str) -> TeamRuntime:

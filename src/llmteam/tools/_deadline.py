@@ -18,6 +18,8 @@ import sys
 from collections.abc import Awaitable
 from typing import Any, TypeVar
 
+from llmteam.llm._sse import within
+
 T = TypeVar("T")
 
 
@@ -44,7 +46,7 @@ class Deadlines:
     async def run(self, call: Awaitable[T], seconds: float) -> T:
         """``await call``; past ``seconds`` it is cancelled and TimeoutError raised (see the module docstring)."""
         if sys.version_info < (3, 11):  # pragma: no cover - Python 3.10 has no Task.uncancel
-            return await asyncio.wait_for(call, seconds)
+            return await within(call, self.loop.time() + seconds)  # asyncio.wait_for, its TimeoutError built-in
         task = asyncio.current_task()
         if task is None:
             raise RuntimeError("a tool-call timeout must run inside an asyncio task")

@@ -228,7 +228,7 @@ async def _run(scope: ToolScope, tool: Tool, args: dict[str, Any], rule: ToolRul
         else:
             try:
                 result = await scope.deadlines().run(tool.handler(args), rule.timeout)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 raise ToolTimeoutError(f"tool {tool.name!r} did not finish within {rule.timeout:g}s") from None
     return bounded(result_text(tool.name, result), scope.max_result_chars)
 

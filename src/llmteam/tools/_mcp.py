@@ -350,7 +350,7 @@ class MCPServer:
             result = await within(session.call_tool(tool, dict(arguments),
                                                      read_timeout_seconds=timedelta(seconds=self.timeout)),
                                    asyncio.get_running_loop().time() + self.timeout)
-        except (TimeoutError, asyncio.TimeoutError):
+        except TimeoutError:
             raise MCPToolError(timed_out) from None
         except McpError as exc:
             if exc.error.code == _SDK_TIMED_OUT and not self._ended:  # the SDK's own wait for the answer
