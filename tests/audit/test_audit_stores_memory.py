@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gc
 from datetime import datetime, timezone
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -186,10 +187,15 @@ def test_the_query_filters_and_order_read_a_row_as_its_record(records: list[Audi
     nq = normalized(q)
     rows = [_memory._row(r) for r in records]
     by_record, by_row = matcher(nq), matcher(nq, _memory._field)
-    assert [by_row(row) for row in rows] == [by_record(r) for r in records]
+    assert [_outcome(by_row, row) for row in rows] == [_outcome(by_record, r) for r in records]
     for order in ORDER_BY_FIELDS:
-        try:
-            expected = [sort_key(order)(r) for r in records]
-        except (TypeError, AttributeError):  # a record whose time or sequence a key cannot read: no order either
-            continue
-        assert [sort_key(order, _memory._field)(row) for row in rows] == expected
+        assert ([_outcome(sort_key(order, _memory._field), row) for row in rows]
+                == [_outcome(sort_key(order), r) for r in records])
+
+
+def _outcome(f: Any, x: Any) -> Any:
+    """``f(x)``, or the type of what it raised (a drawn record may hold a timestamp that is no datetime)."""
+    try:
+        return f(x)
+    except Exception as exc:
+        return type(exc)

@@ -12,7 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from llmteam.audit import AuditEventType, AuditRecord, AuditTrail
+from llmteam.audit._checksum import hasher
 from llmteam.audit._errors import AuditStorageError
+from llmteam.audit._record import seal
 from llmteam.audit.stores import SQLiteAuditStore
 from llmteam.audit.stores._sql import COLUMNS, IN_CHAIN, to_row
 from llmteam.audit.stores._sqlite import _ddl
@@ -127,6 +129,22 @@ async def test_a_duplicate_anywhere_in_a_batch_writes_nothing(tmp_path: Path) ->
     with pytest.raises(AuditStorageError, match="duplicate"):
         await store.append_many(batch)
     assert await store.count("acme") == 1
+    await store.close()
+
+
+async def test_a_sealed_batch_refused_in_a_later_statement_writes_nothing(tmp_path: Path) -> None:
+    # a sealed batch's rows are built in the writer thread a statement (32 rows) at a time: a record refused in
+    # the third statement rolls back the two already inserted, and the connection is usable at once
+    store = SQLiteAuditStore(tmp_path / "a.db")
+    records = [AuditRecord(f"r{i}", i + 1, datetime(2024, 1, 1, tzinfo=timezone.utc), AuditEventType.DATA_CREATED,
+                           tenant_id="acme", checksum="set by seal") for i in range(70)]
+    sealed = [seal(r, hasher(None)) for r in records]
+    records[65].sequence_number = 0  # after sealing: only the store's own check can refuse it
+    with pytest.raises(AuditStorageError, match="sequence_number=0"):
+        await store.append_sealed(records, sealed)
+    assert await store.count("acme") == 0
+    await store.append_sealed(records[:65], sealed[:65])
+    assert await store.count("acme") == 65
     await store.close()
 
 

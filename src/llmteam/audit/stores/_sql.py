@@ -245,7 +245,13 @@ class SQLAppending(AuditStoreBase):
     def append_sealed(self, records: list[AuditRecord], sealed: list[tuple[str, ...] | None]) -> Awaitable[None]:
         """Append the trail's freshly sealed records in one transaction, their columns from the sealed texts.
 
-        The rows are built (and checked) at the call, the write is the awaitable returned: no extra coroutine.
+        A lone record's row is built (and checked) at the call, the write is the awaitable returned: no extra
+        coroutine. Several go to :meth:`_write_sealed`.
         """
-        rows = sealed_rows(records, sealed)
-        return self._write_row(rows[0]) if len(rows) == 1 else self._write_rows(rows)
+        if len(records) == 1:
+            return self._write_row(sealed_rows(records, sealed)[0])
+        return self._write_sealed(records, sealed)
+
+    async def _write_sealed(self, records: list[AuditRecord], sealed: list[tuple[str, ...] | None]) -> None:
+        """Write several sealed records in one transaction (a store may build their rows as it writes them)."""
+        await self._write_rows(sealed_rows(records, sealed))
