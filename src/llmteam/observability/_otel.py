@@ -96,13 +96,7 @@ def _error_type(exc: BaseException) -> str:
 
 
 def bounded(text: str) -> str:
-    """A string attribute value from outside the runtime's checks (the model and provider names, the endpoint's
-    response id and finish reason, tool names, call ids and descriptions) cut to :data:`MAX_ATTRIBUTE_CHARS`.
-
-    The ids and names the runtime checks before a run starts are never longer and go in as they are: run ids
-    (``check_run_id``: at most 128 characters), tenant ids (``validate_tenant_id``: at most 256), team and agent
-    names (``NAME_RE``: at most 63), and so ``{run id}/{agent}`` (at most 192).
-    """
+    """A string attribute value cut to :data:`MAX_ATTRIBUTE_CHARS` (ids and names; some come from the endpoint)."""
     return text[:MAX_ATTRIBUTE_CHARS]
 
 
@@ -139,7 +133,7 @@ class Telemetry(NoTelemetry):
     def span(self, name: str, kind: SpanKind, attributes: Mapping[str, Any]) -> Iterator[Span]:
         """A current span carrying the run's attributes; an escaping error sets ``error.type`` and an ERROR status
         naming its type (its message and an ``exception`` event only with content capture). The callers bound
-        every string attribute that is not already short where it is made (:func:`bounded`), once."""
+        every string attribute where it is made (:func:`bounded`), once."""
         attrs = {**_RUN_ATTRIBUTES.get(), **attributes}
         with self.tracer.start_as_current_span(name[:MAX_ATTRIBUTE_CHARS], kind=kind, attributes=attrs,
                                                record_exception=False, set_status_on_exception=False) as span:
@@ -165,11 +159,11 @@ class Telemetry(NoTelemetry):
     @contextmanager
     def run(self, team: str, tenant_id: str, run_id: str) -> Iterator[Span]:
         """The ``invoke_workflow`` span of one run; every span inside carries the tenant and run ids."""
-        # checked by the runtime, none longer than MAX_ATTRIBUTE_CHARS (see bounded)
-        token = _RUN_ATTRIBUTES.set({TENANT_ID: tenant_id, RUN_ID: run_id, CONVERSATION_ID: run_id})
+        run_id = bounded(run_id)
+        token = _RUN_ATTRIBUTES.set({TENANT_ID: bounded(tenant_id), RUN_ID: run_id, CONVERSATION_ID: run_id})
         try:
             with self.span(f"invoke_workflow {team}", SpanKind.INTERNAL,
-                           {OPERATION: "invoke_workflow", WORKFLOW_NAME: team}) as span:
+                           {OPERATION: "invoke_workflow", WORKFLOW_NAME: bounded(team)}) as span:
                 yield span
         finally:
             _RUN_ATTRIBUTES.reset(token)
@@ -222,8 +216,8 @@ class TracedAgent:
         """Run the wrapped step inside its ``invoke_agent`` span."""
         run = self._governed.run
         step = len(run.steps) + 1
-        attrs = {OPERATION: "invoke_agent", AGENT_NAME: self.name, AGENT_ID: f"{run.run_id}/{self.name}",
-                 STEP: step}  # checked names and ids, none longer than MAX_ATTRIBUTE_CHARS (see bounded)
+        attrs = {OPERATION: "invoke_agent", AGENT_NAME: bounded(self.name),
+                 AGENT_ID: bounded(f"{run.run_id}/{self.name}"), STEP: step}
         with self._telemetry.span(f"invoke_agent {self.name}", SpanKind.INTERNAL, attrs) as span:
             result: dict[str, Any] = await self._governed.process(state)
             if run.steps and run.steps[-1].step == step:
