@@ -221,3 +221,27 @@ async def test_a_malformed_schema_is_an_audited_tool_error_in_a_run_not_a_crash(
     assert call.decision == "invalid_arguments" and not call.executed
     assert "'required' is [['q']], not a list of property names" in (call.error or "")
     assert [r.metadata["decision"] for r in records if r.resource_type == "tool"] == ["invalid_arguments"]
+
+
+def test_a_schema_is_checked_once_per_schema_set_and_again_when_set_anew(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The shape check read the schema's parts anew on every call; it is checked once per schema set, and a schema
+    set later (an MCP tool's, when its server lists it) is still checked, bad or good."""
+    from llmteam.tools import _tool
+
+    seen: list[Any] = []
+    real = _tool.schema_problem
+    monkeypatch.setattr(_tool, "schema_problem", lambda schema: seen.append(schema) or real(schema))
+    t = Tool(name="t", description="", parameters={"type": "object", "required": ["q"]}, handler=_ok)
+    seen.clear()
+    for _ in range(3):
+        assert t.validate({"q": 1}) == {"q": 1}
+    assert seen == []  # checked when built
+    t.parameters = {"type": "object", "required": 5}
+    for _ in range(3):
+        with pytest.raises(ToolArgumentsError, match="'required' is 5, not a list of property names"):
+            t.validate({"q": 1})
+    assert len(seen) == 1
+    t.parameters = {"type": "object", "required": ["r"]}
+    with pytest.raises(ToolArgumentsError, match=r"missing required argument\(s\) \['r'\]"):
+        t.validate({"q": 1})
+    assert t.validate({"r": 1}) == {"r": 1} and len(seen) == 2

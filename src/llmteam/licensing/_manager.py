@@ -177,8 +177,12 @@ class LicenseManager:
             return tier
         return tier if isinstance(tier, LicenseTier) and tier < grant.tier else grant.tier
 
+    def _tier_over(self, licensed: LicenseTier | None) -> LicenseTier:
+        """The fixed tier, else ``licensed`` (what ``_licensed_tier()`` gave), else COMMUNITY."""
+        return self._fixed_tier or licensed or LicenseTier.COMMUNITY  # members are truthy
+
     def _current_tier(self) -> LicenseTier:
-        return self._fixed_tier or self._licensed_tier() or LicenseTier.COMMUNITY  # members are truthy
+        return self._tier_over(self._licensed_tier())
 
     @property
     def tier(self) -> LicenseTier:
@@ -214,13 +218,13 @@ class LicenseManager:
         licensed = self._licensed_tier()
         if licensed is None and self._license is not None:
             return False
-        return (self._fixed_tier or licensed or LicenseTier.COMMUNITY) >= required
+        return self._tier_over(licensed) >= required
 
     def has_feature(self, name: str) -> bool:
         """True if the tier's feature set has ``"*"`` or ``name``, or the active licence lists ``name`` (a name
         that a tier decides counts from that list only if the licence's signed tier grants it)."""
         licensed = self._licensed_tier()
-        features = LICENSE_LIMITS[self._fixed_tier or licensed or LicenseTier.COMMUNITY].features
+        features = LICENSE_LIMITS[self._tier_over(licensed)].features
         if "*" in features or name in features:
             return True
         lic = self._license

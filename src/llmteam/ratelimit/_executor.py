@@ -8,7 +8,6 @@ import functools
 import inspect
 import logging
 import time
-import weakref
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -60,19 +59,13 @@ class _Endpoint:
     limiter: RateLimiter
     breaker: CircuitBreaker | None
     stats: EndpointStats
-    users: weakref.WeakSet[object] = field(default_factory=weakref.WeakSet)  # the execute() calls running on it
+    users: int = 0  # the execute() calls running on it (each counts itself out in a finally, even when cancelled)
 
     def is_fresh(self) -> bool:
         """True when forgetting this endpoint changes no decision: its limit lives in a backend that keeps it, or
         its private state would decide like a new one (no permit held, bucket full, windows empty)."""
         local = self.limiter._local
         return self.limiter.backend is not None or local is None or local.is_fresh()
-
-
-class _Call:
-    """Marks one running ``execute()`` in its endpoint's ``users`` (weakly: an abandoned call lets go)."""
-
-    __slots__ = ("__weakref__",)
 
 
 class RateLimitedExecutor:
@@ -144,12 +137,11 @@ class RateLimitedExecutor:
             return await self._refused(self.default_config, exc, 1, time.monotonic())
         stats = endpoint.stats
         stats.total_executions += 1
-        call = _Call()
-        endpoint.users.add(call)  # in use: never forgotten while it runs
+        endpoint.users += 1  # in use: never forgotten while it runs
         try:
             result = await self._run(endpoint, func, args, kwargs)
         finally:
-            endpoint.users.discard(call)
+            endpoint.users -= 1
         stats.total_retries += result.attempts - 1
         if result.used_fallback:
             stats.fallback_executions += 1

@@ -40,8 +40,10 @@ def check_name(what: str, name: Any) -> None:
 
 
 class Evictable(Protocol):
-    users: weakref.WeakSet[object]
-    """The live objects (limiters, breakers) that use this state."""
+    @property
+    def users(self) -> object:
+        """Truthy while something uses this state: its live limiters or breakers (a WeakSet), or the number of
+        calls running on an executor's endpoint."""
 
     def is_fresh(self) -> bool:
         """True when dropping this state and creating a new one later changes no decision."""

@@ -48,6 +48,14 @@ class _Wide:
         return timedelta(microseconds=q + (2 * r > n or (2 * r == n and q % 2 == 1)))
 
 
+def _plus(total: timedelta | _Wide, more: timedelta) -> timedelta | _Wide:
+    """``total + more`` for a running total: a :class:`_Wide` once no timedelta holds it."""
+    try:
+        return total + more
+    except OverflowError:
+        return _Wide(total, more)
+
+
 def _ms(value: float) -> timedelta:
     """``timedelta(milliseconds=value)``, at timedelta's limit when it holds no such duration (built in code)."""
     if -_MAX_MS <= value <= _MAX_MS:
@@ -88,10 +96,7 @@ class ActivityProfile:
                     if w is None:
                         waiting[e.activity] = [gap, 1]
                     else:
-                        try:
-                            w[0] += gap
-                        except OverflowError:
-                            w[0] = _Wide(w[0], gap)
+                        w[0] = _plus(w[0], gap)
                         w[1] += 1
                 prev = e
         self.counts = counts
@@ -120,10 +125,7 @@ def calculate_metrics(cases: Sequence[Case], profile: ActivityProfile, total_eve
         t1 = events[-1].timestamp
         if len(events) >= 2:
             d = t1 - t0
-            try:
-                total += d
-            except OverflowError:
-                total = _Wide(total, d)
+            total = _plus(total, d)
             measured += 1
             if min_d is None or d < min_d:
                 min_d = d

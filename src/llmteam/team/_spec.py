@@ -86,7 +86,8 @@ def provider_from_dict(data: Any, where: str, *, api_key_envs: Iterable[str] | N
         if kind == "openai" and settings().model:  # the file's model names the scripted fallback
             data = {**data, "model": settings().model}
     if kind == "openai":
-        check_options(_typed(data, "options", Mapping, where) or {}, f"{where}.options")
+        options = _typed(data, "options", Mapping, where)
+        check_options(options or {}, f"{where}.options")  # here, to name the YAML path (Team checks it again)
         key_env = data.get("api_key_env")
         api_key = fallback_key(patterns) if key_env is None else resolve_key(key_env, where, patterns)
         return OpenAICompatible(
@@ -96,7 +97,7 @@ def provider_from_dict(data: Any, where: str, *, api_key_envs: Iterable[str] | N
             timeout=_typed(data, "timeout", (int, float), where, 60.0),
             total_timeout=_typed(data, "total_timeout", (int, float), where, 600.0),
             max_retries=_typed(data, "max_retries", int, where, 3),
-            default_options=_typed(data, "options", Mapping, where),
+            default_options=options,
             max_response_bytes=_typed(data, "max_response_bytes", int, where, MAX_RESPONSE_BYTES),
         )
     rules: list[tuple[Any, str]] = []

@@ -88,6 +88,7 @@ class Tool:
             raise ToolDefinitionError(f"tool {name!r}: handler {handler!r} is not callable")
         self.description = description
         self.parameters: dict[str, Any] = {"type": "object", **dict(parameters)}
+        self._checked: tuple[Any, str | None] = (self.parameters, None)  # (the schema last checked, its problem)
         self.handler = handler
         self.function: Callable[..., Any] | None = None  # the Python function, for tools built from one
         self._validator = validator or self._check_shape
@@ -101,16 +102,20 @@ class Tool:
         return ToolSpec(self.name, self.description, self.parameters)
 
     def _check_shape(self, arguments: Mapping[str, Any]) -> dict[str, Any]:
-        # the schema may have been given after the tool was built (an MCP tool declared before its server opened)
-        problem = schema_problem(self.parameters)
+        # the schema may be set after the tool was built (an MCP tool declared before its server opened, whose
+        # schema is set whole, never edited in place): it is checked once per schema set, not on every call
+        schema, (checked, problem) = self.parameters, self._checked
+        if checked is not schema:
+            problem = schema_problem(schema)
+            self._checked = (schema, problem)  # one tuple: a concurrent call sees a schema with its own problem
         if problem is not None:
             raise ToolArgumentsError(f"tool {self.name!r} cannot check its arguments: its schema's {problem}")
-        required = self.parameters.get("required") or ()
+        required = schema.get("required") or ()
         missing = [key for key in required if key not in arguments]
         if missing:
             raise ToolArgumentsError(f"tool {self.name!r}: missing required argument(s) {missing}")
-        if self.parameters.get("additionalProperties") is False:
-            known = self.parameters.get("properties") or {}
+        if schema.get("additionalProperties") is False:
+            known = schema.get("properties") or {}
             extra = sorted(str(key) for key in arguments if key not in known)
             if extra:
                 raise ToolArgumentsError(f"tool {self.name!r}: unknown argument(s) {extra}; known: {sorted(known)}")
