@@ -1,10 +1,20 @@
-"""The HTTP transport's message bound (the transport itself runs against real servers in test_tools_mcp.py)."""
+"""The HTTP transport's message bound and the bounded DELETE ending a session (the transport itself runs against
+real servers in test_tools_mcp.py)."""
 
 from __future__ import annotations
 
+import asyncio
+import json
+import logging
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from llmteam.tools import MCPServer
 from llmteam.tools._mcp_http import MessageBytes
 
 
@@ -50,3 +60,91 @@ def test_an_event_of_many_short_lines_is_one_message() -> None:
     assert bound.feed(b"data: a\ndata: b\n")  # 16 bytes of an event in progress
     assert not bound.feed(b"data: c\n")  # 24
     assert not MessageBytes(20, sse=False).feed(b"{\n" * 11)  # a JSON body counts whole, line breaks or not
+
+
+# -- the DELETE ending a session, against a real HTTP server on 127.0.0.1 ------------------------------------------
+
+class _Server(BaseHTTPRequestHandler):
+    """Opens a session (initialize, tools/list, notifications), answers every call "ok", records each DELETE and,
+    with ``hang_delete``, answers none until the test ends."""
+
+    protocol_version = "HTTP/1.1"
+    hang_delete = False
+    deletes: list[dict[str, str]] = []
+    release = threading.Event()
+
+    def _send(self, status: int, body: bytes) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("mcp-session-id", "session-1")
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_POST(self) -> None:  # noqa: N802 - the http.server hook's name
+        message = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
+        if "id" not in message:
+            return self._send(202, b"")
+        if message["method"] == "initialize":
+            result = {"protocolVersion": message["params"]["protocolVersion"], "capabilities": {"tools": {}},
+                      "serverInfo": {"name": "plain", "version": "1"}}
+        elif message["method"] == "tools/list":
+            result = {"tools": [{"name": "ok", "inputSchema": {"type": "object"}}]}
+        else:
+            result = {"content": [{"type": "text", "text": "ok"}]}
+        self._send(200, json.dumps({"jsonrpc": "2.0", "id": message["id"], "result": result}).encode())
+
+    def do_GET(self) -> None:  # noqa: N802 - the http.server hook's name
+        self._send(405, b"")
+
+    def do_DELETE(self) -> None:  # noqa: N802 - the http.server hook's name
+        self.deletes.append({k.lower(): v for k, v in self.headers.items()})
+        if self.hang_delete:
+            self.release.wait(600)
+        try:
+            self._send(200, b"")
+        except (BrokenPipeError, ConnectionResetError):  # the client gave up on it (the test's point)
+            pass
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def serve() -> Iterator[tuple[type[_Server], str]]:
+    """A fresh handler class and the URL of a server running it."""
+    handler = type("Handler", (_Server,), {"deletes": [], "release": threading.Event()})
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        yield handler, f"http://127.0.0.1:{httpd.server_address[1]}/mcp"
+    finally:
+        handler.release.set()
+        httpd.shutdown()
+        httpd.server_close()
+
+
+async def test_close_gives_up_on_a_delete_the_server_never_answers(
+    serve: tuple[type[_Server], str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A bad server's move: never answer the DELETE that ends the session. close() waited for httpx's read timeout
+    of the event stream (300 s); it gives up after min(connect_timeout, 5 s) and leaves no task behind."""
+    handler, url = serve
+    handler.hang_delete = True
+    tasks = asyncio.all_tasks()
+    server = await MCPServer("plain", url=url, connect_timeout=2).open()
+    assert await server.tool("ok").invoke({}) == "ok"
+    with caplog.at_level(logging.DEBUG, logger="llmteam.tools"):
+        await asyncio.wait_for(server.close(), 60)  # a hang guard only, far below 300 s
+    assert handler.deletes and handler.deletes[0]["mcp-session-id"] == "session-1"
+    assert "did not answer the DELETE ending its session within 2 s" in caplog.text
+    assert not {t for t in asyncio.all_tasks() - tasks if not t.done()}
+
+
+async def test_close_still_ends_the_session_as_the_sdk_did(serve: tuple[type[_Server], str]) -> None:
+    """The DELETE is sent by llmteam now (bounded), as the SDK sent it: the session id and the negotiated protocol."""
+    handler, url = serve
+    async with MCPServer("plain", url=url) as server:
+        version = server.server_info["protocol_version"]
+    assert len(handler.deletes) == 1
+    assert handler.deletes[0].items() >= {"mcp-session-id": "session-1", "mcp-protocol-version": version}.items()

@@ -239,14 +239,18 @@ class MCPServer:
             import httpx
             from mcp.client.streamable_http import streamable_http_client
 
-            from llmteam.tools._mcp_http import message_bound
+            from llmteam.tools._mcp_http import end_session, message_bound
 
             # the read timeout covers the server's long-lived event stream; each call has its own (self.timeout)
             timeout = httpx.Timeout(self.connect_timeout, read=max(SSE_READ_TIMEOUT, self.timeout))
             hooks = message_bound(self.max_message_bytes, self._overflowed)
             client = await stack.enter_async_context(
                 httpx.AsyncClient(headers=self.headers, timeout=timeout, event_hooks=hooks))
-            read, write, _ = await stack.enter_async_context(streamable_http_client(self.url, http_client=client))
+            read, write, session_id = await stack.enter_async_context(
+                streamable_http_client(self.url, http_client=client, terminate_on_close=False))
+            # our DELETE, bounded (the SDK's waited up to the event stream's read timeout), where the SDK sent its own
+            stack.push_async_callback(lambda: end_session(self.name, self.url or "", self.server_info.get(
+                "protocol_version"), client, session_id, self.connect_timeout))
             return await self._relayed(stack, read, "closed the connection"), write
         from mcp import StdioServerParameters
 

@@ -5,16 +5,28 @@ of the message in progress (:class:`MessageBytes`): a JSON body's bytes, or an S
 to the next (an event's ``data`` may span many lines). Past the bound the response fails with ``httpx.ReadError``
 and ``on_overflow`` is told first (:class:`~llmteam.tools.MCPServer` then ends the session). Responses are asked
 for uncompressed and one that is compressed anyway is refused: the bound counts the bytes the SDK will parse.
+
+:func:`end_session` sends the ``DELETE`` that ends a session within a short bound: the SDK sent it with the client's
+timeouts, whose read timeout covers the event stream (300 s), so a server that never answered it held ``close()``
+that long.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
 
-__all__ = ["MessageBytes", "message_bound"]
+from llmteam.llm._sse import within
+
+__all__ = ["CLOSE_TIMEOUT", "MessageBytes", "end_session", "message_bound"]
+
+logger = logging.getLogger(__name__)
+
+CLOSE_TIMEOUT = 5.0  # the most close() waits for the DELETE ending an HTTP session (less when connect_timeout is)
 
 
 class MessageBytes:
@@ -93,3 +105,22 @@ def message_bound(limit: int, on_overflow: Callable[[], None]) -> dict[str, list
                                          response.request)
 
     return {"request": [ask_uncompressed], "response": [bound]}
+
+
+async def end_session(name: str, url: str, protocol_version: str | None, client: httpx.AsyncClient,
+                      session_id: Callable[[], str | None], connect_timeout: float) -> None:
+    """End server ``name``'s HTTP session with the SDK's own ``DELETE`` (its headers and redirect rule), within
+    ``min(connect_timeout, CLOSE_TIMEOUT)``; past it give up, logging at debug (the server expires the session)."""
+    from mcp.client.streamable_http import StreamableHTTPTransport
+
+    transport = StreamableHTTPTransport(url)
+    transport.session_id = session_id()  # type: ignore[assignment]  # the SDK declares both as None
+    transport.protocol_version = protocol_version  # type: ignore[assignment]
+    if transport.session_id is None:
+        return
+    bound = min(connect_timeout, CLOSE_TIMEOUT)
+    try:
+        await within(transport.terminate_session(client), asyncio.get_running_loop().time() + bound)
+    except TimeoutError:
+        logger.debug("MCP server %r did not answer the DELETE ending its session within %g s; closed without it",
+                     name, bound)
