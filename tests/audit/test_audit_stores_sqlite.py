@@ -234,3 +234,19 @@ async def test_a_lone_log_waits_off_the_loop_while_another_process_writes(tmp_pa
     assert rec.sequence_number == 2 and (await trail.verify_chain())[0]
     blocker.close()
     await store.close()
+
+
+@pytest.mark.parametrize("size", [1, 2, 40])
+async def test_a_sequence_number_past_64_bits_is_an_audit_error_and_writes_nothing(tmp_path: Path, size: int) -> None:
+    # a record appended directly with sequence 2**70 escaped as OverflowError (SQLite binds 64-bit integers)
+    store = SQLiteAuditStore(tmp_path / "a.db")
+    records = [AuditRecord(f"r{i}", i, datetime(2024, 1, 1, tzinfo=timezone.utc), AuditEventType.DATA_CREATED,
+                           tenant_id="acme", checksum="set by seal") for i in range(1, size + 1)]
+    sealed = [seal(r, hasher(None)) for r in records]
+    records[-1].sequence_number = 2**70
+    with pytest.raises(AuditStorageError, match=r"sequence_number=1180591620717411303424 must be an int from 1 to"):
+        await (store.append(records[0]) if size == 1 else store.append_sealed(records, sealed))
+    with pytest.raises(AuditStorageError, match="must be an int from 1 to"):
+        await store.append_many(records)
+    assert await store.count("acme") == 0
+    await store.close()

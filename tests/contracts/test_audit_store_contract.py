@@ -112,6 +112,22 @@ async def test_query_filters_order_and_pages(store: Any) -> None:
         await store.query(AuditQuery(order_by="checksum; DROP TABLE audit_log"))
 
 
+@pytest.mark.parametrize(("filters", "message"), [
+    ({"tags": [["a"]]}, r"tags=\[\['a'\]\] must be a list of str"),
+    ({"tags": "ab"}, "tags='ab' must be a list of str"),
+    ({"search_text": b"x"}, "search_text=b'x' must be a str"),
+])
+async def test_a_filter_of_the_wrong_type_is_a_clear_error_on_every_store(
+    store: Any, filters: dict[str, Any], message: str
+) -> None:
+    # a list inside tags raised "unhashable type" from the memory store, bytes reached the SQL drivers; a str for
+    # tags was read as its characters
+    await store.append(rec(1, tags=["a"]))
+    with pytest.raises(ValueError, match=message):
+        await store.query(AuditQuery(tenant_id="acme", **filters))
+    assert [r.sequence_number for r in await store.query(AuditQuery(tenant_id="acme", tags=("a",)))] == [1]
+
+
 async def test_concurrent_trails_on_one_store_gap_free(store: Any) -> None:
     trails = [AuditTrail(store, tenant_id="acme", use_context_tenant=False) for _ in range(3)]
     await asyncio.gather(*(t.log(AuditEventType.DATA_CREATED) for _ in range(15) for t in trails))

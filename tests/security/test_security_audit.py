@@ -174,7 +174,7 @@ def any_store(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
 @pytest.mark.parametrize("seq", [0, -7])
 async def test_every_store_refuses_sequence_numbers_below_one(any_store: Any, seq: int) -> None:
     rec = AuditRecord("r", seq, datetime.now(timezone.utc), AuditEventType.DATA_CREATED, tenant_id="acme")
-    with pytest.raises(AuditStorageError, match=">= 1"):
+    with pytest.raises(AuditStorageError, match="must be an int from 1 to"):
         await any_store.append(rec)
     assert await any_store.query(AuditQuery(tenant_id="acme")) == []
     await any_store.close()

@@ -8,6 +8,7 @@ from datetime import datetime
 from operator import attrgetter
 from typing import Any
 
+from llmteam._repr import bounded_repr
 from llmteam.audit._record import AuditRecord, as_utc, parse_event_type, parse_severity
 
 __all__ = ["ORDER_BY_FIELDS", "AuditQuery", "AuditReport", "Field", "matcher", "normalized", "sort_key"]
@@ -63,11 +64,17 @@ class AuditReport:
 
 
 def normalized(q: AuditQuery) -> AuditQuery:
-    """A validated copy of ``q``: naive times as UTC, enums parsed; a bad order_by/limit raises ValueError."""
+    """A validated copy of ``q``: naive times as UTC, enums parsed; a bad order_by, limit, offset, search text or
+    tags list raises ValueError naming it."""
     if q.order_by not in ORDER_BY_FIELDS:
         raise ValueError(f"order_by={q.order_by!r} is not allowed; use one of {ORDER_BY_FIELDS}")
     if not isinstance(q.limit, int) or q.limit < 0 or not isinstance(q.offset, int) or q.offset < 0:
         raise ValueError(f"limit={q.limit!r} and offset={q.offset!r} must be non-negative integers")
+    if q.search_text is not None and not isinstance(q.search_text, str):
+        raise ValueError(f"search_text={bounded_repr(q.search_text)} must be a str (or None: no text search)")
+    tags = None if q.tags is None or isinstance(q.tags, (str, bytes)) else list(q.tags)
+    if q.tags is not None and (tags is None or not all(isinstance(t, str) for t in tags)):
+        raise ValueError(f"tags={bounded_repr(q.tags)} must be a list of str (a record with any of them matches)")
     return AuditQuery(
         start_time=as_utc(q.start_time) if q.start_time is not None else None,
         end_time=as_utc(q.end_time) if q.end_time is not None else None,
@@ -76,7 +83,7 @@ def normalized(q: AuditQuery) -> AuditQuery:
         severities=[parse_severity(s) for s in q.severities] if q.severities is not None else None,
         actor_id=q.actor_id, actor_type=q.actor_type, pipeline_id=q.pipeline_id, run_id=q.run_id,
         agent_name=q.agent_name, resource_type=q.resource_type, resource_id=q.resource_id, success=q.success,
-        search_text=q.search_text, tags=list(q.tags) if q.tags is not None else None,
+        search_text=q.search_text, tags=tags,
         limit=q.limit, offset=q.offset, order_by=q.order_by, order_desc=bool(q.order_desc),
     )
 

@@ -12,12 +12,15 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Container
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
+from llmteam._repr import bounded_repr
 from llmteam.audit._errors import AuditStorageError
 from llmteam.audit._query import AuditQuery
 from llmteam.audit._record import AuditRecord
 from llmteam.tenancy._validation import validate_tenant_id
 
-__all__ = ["AuditStore", "AuditStoreBase", "ChainRow", "Link", "as_audit_store", "check_storable"]
+__all__ = ["MAX_SEQUENCE", "AuditStore", "AuditStoreBase", "ChainRow", "Link", "as_audit_store", "check_storable"]
+
+MAX_SEQUENCE = 2**63 - 1  # the largest sequence number a store accepts (SQLite INTEGER, PostgreSQL BIGINT)
 
 # (sequence_number, stored checksum, previous_checksum, canonical JSON text the checksum must cover, problem):
 # the canonical text is None when the stored row itself is inconsistent, and ``problem`` then says why.
@@ -182,13 +185,15 @@ def as_audit_store(store: AuditStoreBase | AuditStore) -> AuditStoreBase:
 
 
 def check_storable(r: AuditRecord, known: Container[str] = ()) -> None:
-    """Raise AuditStorageError unless ``r`` has a valid tenant id and a sequence number >= 1 (every store).
+    """Raise AuditStorageError unless ``r`` has a valid tenant id and a sequence number from 1 to
+    :data:`MAX_SEQUENCE` (every store: the SQL stores keep it in a 64-bit column).
 
     ``known``: tenant ids that passed this check already (a store's own tenants, a batch's); a tenant id that is
     exactly a ``str`` among them is not validated again. The sequence number is always checked.
     """
-    if type(r.sequence_number) is not int or r.sequence_number < 1:
-        raise AuditStorageError(f"sequence_number={r.sequence_number!r} must be an int >= 1 (chains start at 1)")
+    if type(r.sequence_number) is not int or not 1 <= r.sequence_number <= MAX_SEQUENCE:
+        raise AuditStorageError(f"sequence_number={bounded_repr(r.sequence_number)} must be an int from 1 to "
+                                f"{MAX_SEQUENCE:,} (chains start at 1; every store keeps it in 64 bits)")
     if type(r.tenant_id) is str and r.tenant_id in known:
         return
     try:
