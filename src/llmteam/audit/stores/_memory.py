@@ -3,12 +3,14 @@
 A tenant whose every record has been evicted is forgotten entirely (its head and checkpoints too), so the
 per-tenant state is bounded by ``max_records`` as well.
 
-A stored record is a plain tuple of its field values (:func:`_row`), never a record object: nothing can change it,
-every read builds new records from it (:func:`_record`), and a tuple of immutable values is one object the garbage
-collector stops tracking after its first pass, so its full collections no longer traverse every stored record
-(they took about 5 % of a ``log()`` call, and the store's copy of each record about 7 %). In a row an event type
-and a severity are their values, an empty metadata dict is a marker (not a dict) and an empty tags list the empty
-tuple; a record's nested values are copies. A row read back gives the members (as the SQL stores do).
+A stored record is a plain tuple of its field values (:func:`_row`), never a record object: no record handed in or
+out shares a container with it (nested dicts, lists, tuples and sets are copied both ways, as
+:func:`~llmteam.audit._record.deep_copy` copies them; other objects are kept as given, as before), every read builds
+new records from it (:func:`_record`), and a tuple of immutable values is one object the garbage collector stops
+tracking after its first pass, so its full collections no longer traverse every stored record (they took about 5 %
+of a ``log()`` call, and the store's copy of each record about 7 %). In a row an event type and a severity are
+their values, an empty metadata dict is a marker (not a dict) and empty tags the empty tuple; read back, a row
+gives the members and empty tags as ``[]``, as the SQL stores do (a value no member has stays as it is).
 """
 
 from __future__ import annotations
