@@ -14,7 +14,7 @@ import threading
 import time
 import urllib.parse
 from collections.abc import AsyncIterator, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import psutil
@@ -23,6 +23,8 @@ import pytest
 pytest.importorskip("mcp")
 
 from llmteam.tools import MCPError, MCPServer, MCPToolError, Tool, ToolArgumentsError, ToolError
+
+from .._support.serving import serving
 
 SERVER = str(Path(__file__).with_name("mcp_test_server.py"))
 RAW = str(Path(__file__).with_name("mcp_raw_server.py"))
@@ -257,17 +259,10 @@ async def test_an_http_server_answering_an_endless_message_is_cut_off_at_max_mes
     one SSE event of many lines (the SDK read each whole, failed to parse it and waited out connect_timeout), or a
     compressed answer whose size the bound could not see."""
     handler = type("Handler", (_HostileMCP,), {"mode": mode})
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        with pytest.raises(MCPError, match=match):
-            async with MCPServer("hostile", url=f"http://127.0.0.1:{httpd.server_address[1]}/mcp",
-                                 max_message_bytes=1_000_000, connect_timeout=60):
-                pass
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+    with serving(handler) as port, pytest.raises(MCPError, match=match):
+        async with MCPServer("hostile", url=f"http://127.0.0.1:{port}/mcp", max_message_bytes=1_000_000,
+                             connect_timeout=60):
+            pass
 
 
 class _Proxy(BaseHTTPRequestHandler):
@@ -298,24 +293,16 @@ class _Proxy(BaseHTTPRequestHandler):
 async def test_the_http_bound_holds_through_a_proxy_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """With HTTP_PROXY set, requests go through the proxy and the bound still holds. A bound built as the client's
     own transport made httpx ignore proxies from the environment (the request went straight to the server)."""
-    servers = [ThreadingHTTPServer(("127.0.0.1", 0), handler) for handler in (_HostileMCP, _Proxy)]
-    for httpd in servers:
-        threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    hostile, proxy = (httpd.server_address[1] for httpd in servers)
     for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"):
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{proxy}")
     _Proxy.relayed.clear()
-    try:
+    with serving(_HostileMCP) as hostile, serving(_Proxy) as proxy:
+        monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{proxy}")
         with pytest.raises(MCPError, match="wrote a message longer than 1,000,000 bytes"):
             async with MCPServer("hostile", url=f"http://127.0.0.1:{hostile}/mcp", max_message_bytes=1_000_000,
                                  connect_timeout=60):
                 pass
         assert _Proxy.relayed  # it did go through the proxy
-    finally:
-        for httpd in servers:
-            httpd.shutdown()
-            httpd.server_close()
 
 
 async def test_a_tool_declared_on_a_closed_server_fails_clearly_when_called() -> None:
@@ -547,17 +534,14 @@ class _HangsOnNotification(BaseHTTPRequestHandler):
 async def test_an_http_server_that_never_answers_a_notification_cannot_hold_open_past_connect_timeout() -> None:
     """An attacker's move over HTTP: the SDK sends notifications/initialized inline and waited for its answer up to
     the event-stream read timeout: open(connect_timeout=2) took 300 s."""
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _HangsOnNotification)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    try:
-        server = MCPServer("hangs", url=f"http://127.0.0.1:{httpd.server_address[1]}/mcp", connect_timeout=2)
-        with pytest.raises(MCPError, match="within connect_timeout=2 s"):
-            await asyncio.wait_for(server.open(), 120)  # hang guard only
-        assert not server.is_open
-    finally:
-        _HangsOnNotification.release.set()
-        httpd.shutdown()
-        httpd.server_close()
+    with serving(_HangsOnNotification) as port:
+        try:
+            server = MCPServer("hangs", url=f"http://127.0.0.1:{port}/mcp", connect_timeout=2)
+            with pytest.raises(MCPError, match="within connect_timeout=2 s"):
+                await asyncio.wait_for(server.open(), 120)  # hang guard only
+            assert not server.is_open
+        finally:
+            _HangsOnNotification.release.set()  # before the server closes: it joins its request threads
 
 
 async def test_a_server_that_stops_reading_cannot_hold_a_call_past_its_timeout() -> None:

@@ -8,7 +8,7 @@ import json
 import logging
 import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 from hypothesis import given, settings
@@ -16,6 +16,8 @@ from hypothesis import strategies as st
 
 from llmteam.tools import MCPServer
 from llmteam.tools._mcp_http import MessageBytes
+
+from .._support.serving import serving
 
 
 def _too_long(data: bytes, limit: int, sse: bool) -> bool:
@@ -114,14 +116,11 @@ class _Server(BaseHTTPRequestHandler):
 def serve() -> Iterator[tuple[type[_Server], str]]:
     """A fresh handler class and the URL of a server running it."""
     handler = type("Handler", (_Server,), {"deletes": [], "release": threading.Event()})
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    try:
-        yield handler, f"http://127.0.0.1:{httpd.server_address[1]}/mcp"
-    finally:
-        handler.release.set()
-        httpd.shutdown()
-        httpd.server_close()
+    with serving(handler) as port:
+        try:
+            yield handler, f"http://127.0.0.1:{port}/mcp"
+        finally:
+            handler.release.set()  # before the server closes: it joins its request threads
 
 
 async def test_close_gives_up_on_a_delete_the_server_never_answers(

@@ -65,33 +65,31 @@ def to_row(event: ProcessEvent, tenant_id: str) -> Row:
     if not isinstance(event, ProcessEvent):
         raise EventLogError(f"{bounded_repr(event)} is not a ProcessEvent; log ProcessEvent instances")
     if not isinstance(event.timestamp, datetime):
-        raise EventLogError(f"event {_id(event.event_id)} has timestamp {bounded_repr(event.timestamp)}; "
+        raise EventLogError(f"event {bounded_repr(event.event_id)} has timestamp {bounded_repr(event.timestamp)}; "
                             "use a datetime")
     try:
         duration = int(event.duration_ms)
         cost = float(event.cost)
     except (TypeError, ValueError, OverflowError) as exc:
-        raise EventLogError(f"event {_id(event.event_id)} cannot be stored: duration_ms or cost: {exc}") from None
+        raise EventLogError(
+            f"event {bounded_repr(event.event_id)} cannot be stored: duration_ms or cost: {exc}") from None
     if not -(2**63) <= duration < 2**63:
-        raise EventLogError(f"event {_id(event.event_id)} duration_ms={bounded_repr(duration)} does not fit in 64 bits")
+        raise EventLogError(
+            f"event {bounded_repr(event.event_id)} duration_ms={bounded_repr(duration)} does not fit in 64 bits")
     if not math.isfinite(cost):
-        raise EventLogError(f"event {_id(event.event_id)} has cost={cost!r}; the log stores finite costs only")
+        raise EventLogError(f"event {bounded_repr(event.event_id)} has cost={cost!r}; the log stores finite costs only")
     try:
         ts_us = timestamp_us(event.timestamp)
     except (OverflowError, ValueError, OSError):
-        raise EventLogError(f"event {_id(event.event_id)} timestamp {bounded_repr(event.timestamp.isoformat())} is "
-                            "out of range in UTC; use a time between years 1 and 9999 in UTC") from None
+        raise EventLogError(
+            f"event {bounded_repr(event.event_id)} timestamp {bounded_repr(event.timestamp.isoformat())} is out of "
+            "range in UTC; use a time between years 1 and 9999 in UTC") from None
     return (
         _text(tenant_id, "tenant_id"), _text(event.case_id, "case_id"), _text(event.event_id, "event_id"),
         ts_us, event.timestamp.isoformat(), _text(event.activity, "activity"),
         _text(event.resource, "resource"), _text(event.lifecycle, "lifecycle"), duration, cost,
         _attributes_json(event.attributes, event.event_id),
     )
-
-
-def _id(event_id: Any) -> str:
-    """An event's id as an error names it (built only when an error is raised: to_row runs for every event)."""
-    return bounded_repr(event_id)
 
 
 def _attributes_json(attributes: Any, event_id: Any) -> str:
@@ -107,8 +105,9 @@ def _attributes_json(attributes: Any, event_id: Any) -> str:
                 except (TypeError, ValueError, RecursionError):
                     where = f"attribute {bounded_repr(key)}"
                     break
-        raise EventLogError(f"event {_id(event_id)} {where} cannot be stored as JSON ({bounded_repr(str(exc))}); "
-                            "use finite numbers, strings, lists and dicts with string keys") from None
+        raise EventLogError(
+            f"event {bounded_repr(event_id)} {where} cannot be stored as JSON ({bounded_repr(str(exc))}); use finite "
+            "numbers, strings, lists and dicts with string keys") from None
 
 
 def from_row(row: Row | tuple[Any, ...]) -> ProcessEvent:

@@ -249,8 +249,7 @@ class MCPServer:
             read, write, session_id = await stack.enter_async_context(
                 streamable_http_client(self.url, http_client=client, terminate_on_close=False))
             # our DELETE, bounded (the SDK's waited up to the event stream's read timeout), where the SDK sent its own
-            stack.push_async_callback(lambda: end_session(self.name, self.url or "", self.server_info.get(
-                "protocol_version"), client, session_id, self.connect_timeout))
+            stack.push_async_callback(end_session, self, client, session_id)
             return await self._relayed(stack, read, "closed the connection"), write
         from mcp import StdioServerParameters
 

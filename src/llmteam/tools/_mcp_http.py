@@ -16,11 +16,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from llmteam.llm._sse import within
+
+if TYPE_CHECKING:
+    from llmteam.tools._mcp import MCPServer
 
 __all__ = ["CLOSE_TIMEOUT", "MessageBytes", "end_session", "message_bound"]
 
@@ -107,20 +110,19 @@ def message_bound(limit: int, on_overflow: Callable[[], None]) -> dict[str, list
     return {"request": [ask_uncompressed], "response": [bound]}
 
 
-async def end_session(name: str, url: str, protocol_version: str | None, client: httpx.AsyncClient,
-                      session_id: Callable[[], str | None], connect_timeout: float) -> None:
-    """End server ``name``'s HTTP session with the SDK's own ``DELETE`` (its headers and redirect rule), within
+async def end_session(server: MCPServer, client: httpx.AsyncClient, session_id: Callable[[], str | None]) -> None:
+    """End ``server``'s HTTP session with the SDK's own ``DELETE`` (its headers and redirect rule), within
     ``min(connect_timeout, CLOSE_TIMEOUT)``; past it give up, logging at debug (the server expires the session)."""
     from mcp.client.streamable_http import StreamableHTTPTransport
 
-    transport = StreamableHTTPTransport(url)
+    transport = StreamableHTTPTransport(server.url or "")
     transport.session_id = session_id()  # type: ignore[assignment]  # the SDK declares both as None
-    transport.protocol_version = protocol_version  # type: ignore[assignment]
+    transport.protocol_version = server.server_info.get("protocol_version")
     if transport.session_id is None:
         return
-    bound = min(connect_timeout, CLOSE_TIMEOUT)
+    bound = min(server.connect_timeout, CLOSE_TIMEOUT)
     try:
         await within(transport.terminate_session(client), asyncio.get_running_loop().time() + bound)
     except TimeoutError:
         logger.debug("MCP server %r did not answer the DELETE ending its session within %g s; closed without it",
-                     name, bound)
+                     server.name, bound)

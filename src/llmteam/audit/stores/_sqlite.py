@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import partial
 from itertools import chain
 from typing import Any
@@ -159,28 +159,29 @@ class SQLiteAuditStore(SQLAppending):
         except sqlite3.Error as exc:
             raise self._append_error(exc) from exc
 
-    async def _write_rows(self, rows: list[tuple[Any, ...]]) -> None:
+    async def _write(self, insert: Callable[[sqlite3.Connection], None], rows: int) -> None:
+        """Run ``insert`` (of ``rows`` rows) as one durable transaction; a SQLite error is an AuditStorageError.
+
+        A few rows (a small group commit) commit without the hop to the writer thread when it is idle.
+        """
         if not self._schema_ok:
             await self._ready()
-        insert = partial(self._insert_rows, rows)
         try:
-            # a few rows (a small group commit) commit without the hop to the writer thread when it is idle
-            await (self.db.write_short(insert) if len(rows) <= _SHORT_WRITE_ROWS else self.db.write(insert))
+            await (self.db.write_short(insert) if rows <= _SHORT_WRITE_ROWS else self.db.write(insert))
         except sqlite3.Error as exc:
             raise self._append_error(exc) from exc
+
+    async def _write_rows(self, rows: list[tuple[Any, ...]]) -> None:
+        await self._write(partial(self._insert_rows, rows), len(rows))
 
     async def _write_sealed(self, records: list[AuditRecord], sealed: list[tuple[str, ...] | None]) -> None:
         """A batch's rows are built in the writer thread as they are inserted, a statement's worth at a time: the
         loop thread is waiting meanwhile, and a batch's rows never all exist at once (the garbage collector's young
         passes traversed them all, ~0.3 us a row). A few rows (a commit group) go the short way."""
         if len(records) <= _SHORT_WRITE_ROWS:
-            return await self._write_rows(sealed_rows(records, sealed))
-        if not self._schema_ok:
-            await self._ready()
-        try:
-            await self.db.write(partial(self._insert_sealed, records, sealed))
-        except sqlite3.Error as exc:
-            raise self._append_error(exc) from exc
+            await self._write_rows(sealed_rows(records, sealed))
+        else:
+            await self._write(partial(self._insert_sealed, records, sealed), len(records))
 
     async def _fetch(self, sql: str, params: tuple[Any, ...] | list[Any], *, scan: bool = False) -> list[Any]:
         await self._ready()
