@@ -35,7 +35,6 @@ from llmteam.team import Agent, Team
 from llmteam.tools import tool
 
 from .._support.chat_server import ChatServer, Reply, chunk, completion, text_stream
-from .._support.py310 import run_on_python310
 
 MESSAGES = TypeAdapter(list[ChatCompletionMessageParam])
 
@@ -487,35 +486,3 @@ async def test_a_real_stream_cut_mid_answer_fails_the_call(chat_server: ChatServ
         with pytest.raises(LLMResponseError, match=r"POST http://127\.0\.0\.1:\d+/v1/chat/completions streamed"):
             async for _ in llm.stream([{"role": "user", "content": "x"}]):
                 pass
-
-
-async def test_within_bounds_a_call_by_its_deadline() -> None:
-    from llmteam.llm._sse import within
-
-    now = asyncio.get_running_loop().time()
-    with pytest.raises(TimeoutError):
-        await within(asyncio.sleep(3600), now + 0.01)
-    assert await within(asyncio.sleep(0, "done"), now + 60) == "done"
-    assert await within(asyncio.sleep(0, "unbounded"), None) == "unbounded"
-
-
-WITHIN_ON_310 = """
-import asyncio
-from llmteam.llm._sse import within
-
-async def main():
-    try:
-        await within(asyncio.sleep(1), asyncio.get_running_loop().time() + 0.05)
-    except TimeoutError as exc:
-        print("TimeoutError", type(exc).__module__, type(exc).__qualname__)
-    except BaseException as exc:
-        print("escaped", type(exc).__module__, type(exc).__qualname__)
-
-asyncio.run(main())
-"""
-
-
-def test_within_times_out_with_the_builtin_timeout_error_on_python_310() -> None:
-    # 3.10 has no asyncio.timeout_at: within falls back to asyncio.wait_for, whose asyncio.TimeoutError is not the
-    # built-in TimeoutError there, so the client's `except TimeoutError` (-> LLMTimeoutError) never saw it
-    assert run_on_python310(WITHIN_ON_310) == "TimeoutError builtins TimeoutError"

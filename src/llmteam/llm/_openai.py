@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
+from llmteam._deadline import within
 from llmteam.config import settings
 from llmteam.llm._errors import (
     LLMConfigError,
@@ -26,7 +27,6 @@ from llmteam.llm._sse import (
     parse_completion,
     read_answer,
     read_sse_completion,
-    within,
 )
 from llmteam.llm._types import Completion, Message, StreamEvent, ToolSpec, validate_messages
 

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import codecs
 import json
 import re
-import sys
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator
 from typing import Any, TypeVar
 
+from llmteam._deadline import within
 from llmteam.llm._errors import LLMResponseError
 from llmteam.llm._types import (
     Completion,
@@ -27,21 +26,6 @@ MAX_RESPONSE_BYTES = 32 * 2**20  # the default bound of one answer's body, strea
 ERROR_BODY_BYTES = 64 * 2**10  # what is kept of an error answer's body (its message is quoted from the start)
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 T = TypeVar("T")
-
-
-async def within(awaitable: Awaitable[T], deadline: float | None) -> T:
-    """``await awaitable``, cancelled at event-loop time ``deadline`` with the built-in TimeoutError (None: no
-    bound), on every Python: 3.10's ``asyncio.wait_for`` raises ``asyncio.TimeoutError``, not the built-in one
-    there, which an ``except TimeoutError`` would miss; it is raised as the built-in one."""
-    if deadline is None:
-        return await awaitable
-    if sys.version_info < (3, 11):  # pragma: no cover - Python 3.10 has no asyncio.timeout_at (run by a test on 3.10)
-        try:
-            return await asyncio.wait_for(awaitable, max(0.0, deadline - asyncio.get_running_loop().time()))
-        except asyncio.TimeoutError:
-            raise TimeoutError from None
-    async with asyncio.timeout_at(deadline):
-        return await awaitable
 
 
 class Answer:

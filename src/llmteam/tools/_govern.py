@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from llmteam._deadline import Deadlines
 from llmteam._text import unicode_text
 from llmteam.audit import AuditEventType, AuditSeverity, AuditTrail
 from llmteam.context import SensitivityLevel
@@ -23,7 +24,6 @@ from llmteam.licensing import LicenseTier
 from llmteam.llm import ToolCall
 from llmteam.observability import NO_TELEMETRY, NoTelemetry
 from llmteam.ratelimit import RateLimiter, RateLimitError
-from llmteam.tools._deadline import Deadlines
 from llmteam.tools._errors import ToolArgumentsError, ToolError, ToolFailedError, ToolTimeoutError
 from llmteam.tools._guard import (
     MAX_ERROR_CHARS,

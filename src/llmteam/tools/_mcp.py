@@ -25,8 +25,8 @@ from contextlib import AsyncExitStack
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from llmteam._deadline import within
 from llmteam._repr import bounded_repr
-from llmteam.llm._sse import within
 from llmteam.tools._errors import ToolError
 from llmteam.tools._mcp_listing import Listing, cut
 from llmteam.tools._mcp_session import describe, innermost, relayed, result_text, result_value, unwound

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from llmteam.llm._sse import within
+from llmteam._deadline import within
 
 if TYPE_CHECKING:
     from llmteam.tools._mcp import MCPServer

@@ -6,14 +6,14 @@
 -- KEYS[5] released zset (id -> lease end): ids released while not held, whose decision may still be on its way
 --         (it timed out or was cancelled client-side); such a decision is refused when it arrives, so it cannot
 --         add a permit nobody owns. At most MAX_RELEASED ids, each kept for the lease.
--- ARGV[1] the limit's fixed parameters, space-separated: rate/s, burst (bucket capacity and permit cap),
---         per-minute limit, per-hour limit (-1: the bucket alone keeps the window below it, not tracked),
---         permit lease seconds, minute bucket width, minute ring size, hour bucket width, hour ring size,
---         key ttl seconds, late credit in tokens, reservation in tokens (0 when a window is tracked): one
---         argument, cheaper to send than twelve
--- ARGV[2] permit id ('' for a call that only releases), ARGV[3] '1' when the caller is a waiter woken for its
---         token or asking for it at most the reservation early (due), ARGV[4] n, ARGV[5..4+n] permit ids whose
---         release is still on its way in another call (sent again: ZREM is idempotent), ARGV[5+n..] permit ids
+-- ARGV[1..12] the limit's fixed parameters, one argument each (packed once per limit by the client; a decision
+--         converts only those it uses): rate/s, burst (bucket capacity and permit cap), per-minute limit, per-hour
+--         limit (-1: the bucket alone keeps the window below it, not tracked), permit lease seconds, minute bucket
+--         width, minute ring size, hour bucket width, hour ring size, key ttl seconds, late credit in tokens,
+--         reservation in tokens (0 when a window is tracked)
+-- ARGV[13] permit id ('' for a call that only releases), ARGV[14] '1' when the caller is a waiter woken for its
+--         token or asking for it at most the reservation early (due), ARGV[15] n, ARGV[16..15+n] permit ids whose
+--         release is still on its way in another call (sent again: ZREM is idempotent), ARGV[16+n..] permit ids
 --         released since the last call.
 -- Time is always the Redis server's (TIME): every sharer of the limit agrees on it, and no caller can move it.
 -- Returns the text "<admitted 1|0> <wait> <tokens> <now>": wait is, when admitted, the seconds until the caller
@@ -22,51 +22,53 @@
 -- decision (below 0 while a reserved token is still to come); now the server's TIME of the decision, so that the
 -- caller can place the wait on its own clock (stores/_redis_clock.py). A call that only releases returns
 -- "0 0 0 <now>" at once.
-local p = {}
-for word in string.gmatch(ARGV[1], '%S+') do
-  p[#p + 1] = tonumber(word)
-end
-local rate, cap, rpm, rph, lease = p[1], p[2], p[3], p[4], p[5]
-local mwidth, msize, hwidth, hsize, ttl, credit, reserve = p[6], p[7], p[8], p[9], p[10], p[11], p[12]
-local permit, due = ARGV[2], ARGV[3] == '1'
+local permit, due = ARGV[13], ARGV[14] == '1'
+local lease, ttl = tonumber(ARGV[5]), ARGV[10]
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-local function fmt(x)
+local function fmt(x)  -- for replies: numbers given to redis.call keep full precision without it
   return string.format('%.17g', x)  -- full double precision (Lua's default %.14g would round times)
 end
 
 local MAX_RELEASED = 10000
-local resent = tonumber(ARGV[4])
-for i = 5, 4 + resent do  -- one by one: unpack() of more than ~8000 ids (releases queued in an outage) is an error
+local resent = tonumber(ARGV[15])
+for i = 16, 15 + resent do  -- one by one: unpack() of more than ~8000 ids (releases queued in an outage) is an error
   redis.call('ZREM', KEYS[4], ARGV[i])  -- the call carrying it first records it if it was not held
 end
 local recorded = false
-for i = 5 + resent, #ARGV do
+for i = 16 + resent, #ARGV do
   if redis.call('ZREM', KEYS[4], ARGV[i]) == 0 then  -- not held: its decision may still arrive; refuse it then
-    redis.call('ZADD', KEYS[5], fmt(now + lease), ARGV[i])
+    redis.call('ZADD', KEYS[5], now + lease, ARGV[i])
     recorded = true
   end
 end
 if recorded then
-  redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', fmt(now))
+  redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', now)
   local extra = redis.call('ZCARD', KEYS[5]) - MAX_RELEASED
   if extra > 0 then
     redis.call('ZREMRANGEBYRANK', KEYS[5], 0, extra - 1)  -- the oldest first
   end
   redis.call('EXPIRE', KEYS[5], ttl)
-  redis.call('HSET', KEYS[1], 'rx', fmt(now + lease))  -- until then decisions look there (else they need not)
+  redis.call('HSET', KEYS[1], 'rx', now + lease)  -- until then decisions look there (else they need not)
   redis.call('EXPIRE', KEYS[1], ttl)
 end
 if permit == '' then
   return '0 0 0 ' .. fmt(now)  -- releases only: nothing decided (the usual four fields, for any reader)
 end
+local rate, cap, rpm, rph = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local held = redis.call('ZCARD', KEYS[4])
 if held >= cap then  -- only a full permit set can be blocked by leases of crashed processes: expire them
-  redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', fmt(now))
+  redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now)
   held = redis.call('ZCARD', KEYS[4])
 end
 
-local st = redis.call('HMGET', KEYS[1], 'tk', 'ts', 'ml', 'mt', 'hl', 'ht', 'ex', 'rx')
+-- the window fields only of a tracked window (an untracked one is neither read nor written)
+local st
+if rpm < 0 and rph < 0 then
+  st = redis.call('HMGET', KEYS[1], 'tk', 'ts', 'ex', 'rx')
+else
+  st = redis.call('HMGET', KEYS[1], 'tk', 'ts', 'ex', 'rx', 'ml', 'mt', 'hl', 'ht')
+end
 local tokens, ts = tonumber(st[1]), tonumber(st[2])
 local fresh = tokens == nil or ts == nil
 if fresh then
@@ -132,24 +134,27 @@ local function advance(key, last, total, bucket, size)
 end
 
 local ml, mt, hl, ht = 0, 0, 0, 0
+local mwidth, msize, hwidth, hsize
 if rpm >= 0 then
-  ml, mt = advance(KEYS[2], tonumber(st[3]), tonumber(st[4]), math.floor(now * (1.0 / mwidth)), msize)
+  mwidth, msize = tonumber(ARGV[6]), tonumber(ARGV[7])
+  ml, mt = advance(KEYS[2], tonumber(st[5]), tonumber(st[6]), math.floor(now * (1.0 / mwidth)), msize)
 end
 if rph >= 0 then
-  hl, ht = advance(KEYS[3], tonumber(st[5]), tonumber(st[6]), math.floor(now * (1.0 / hwidth)), hsize)
+  hwidth, hsize = tonumber(ARGV[8]), tonumber(ARGV[9])
+  hl, ht = advance(KEYS[3], tonumber(st[7]), tonumber(st[8]), math.floor(now * (1.0 / hwidth)), hsize)
 end
 
 local limit, floor = cap, 1
 if due then
-  limit, floor = cap + credit, 1 - reserve
+  limit, floor = cap + tonumber(ARGV[11]), 1 - tonumber(ARGV[12])
 end
 local available = math.min(level, limit)
-local rx = tonumber(st[8])
+local rx = tonumber(st[4])
 local admitted = available >= floor and held < cap and (rpm < 0 or mt < rpm) and (rph < 0 or ht < rph)
   and (rx == nil or now >= rx or redis.call('ZREM', KEYS[5], permit) == 0)  -- its caller released it: refused
 -- a key may be new (first admission in a ring bucket, first held permit, new limit), or the last refresh is old:
 -- set every key's expiry then, so idle limits vanish and no key of a used limit ever lacks one
-local ex = tonumber(st[7])
+local ex = tonumber(st[3])
 local refresh = fresh or ex == nil or now - ex > 60
 if admitted then
   store(available - 1)
@@ -162,7 +167,7 @@ if admitted then
     refresh = redis.call('HINCRBY', KEYS[3], hl % hsize, 1) == 1 or refresh
   end
   refresh = held == 0 or refresh
-  redis.call('ZADD', KEYS[4], fmt(now + lease), permit)
+  redis.call('ZADD', KEYS[4], now + lease, permit)
 else
   store(level)
 end
@@ -172,9 +177,23 @@ if refresh then
     redis.call('EXPIRE', KEYS[i], ttl)
   end
 end
-redis.call('HSET', KEYS[1], 'tk', fmt(tokens), 'ts', fmt(ts), 'ml', ml, 'mt', mt, 'hl', hl, 'ht', ht, 'ex', fmt(ex))
+-- only what changed: the bucket, the expiry refresh, the tracked windows
+if refresh then
+  redis.call('HSET', KEYS[1], 'tk', tokens, 'ts', ts, 'ex', ex)
+else
+  redis.call('HSET', KEYS[1], 'tk', tokens, 'ts', ts)
+end
+if rpm >= 0 then
+  redis.call('HSET', KEYS[1], 'ml', ml, 'mt', mt)
+end
+if rph >= 0 then
+  redis.call('HSET', KEYS[1], 'hl', hl, 'ht', ht)
+end
 if admitted then
-  return '1 ' .. fmt(math.max(0, -tokens / rate)) .. ' ' .. fmt(tokens) .. ' ' .. fmt(now)
+  if tokens >= 0 then  -- the usual admission: no wait
+    return '1 0 ' .. fmt(tokens) .. ' ' .. fmt(now)
+  end
+  return '1 ' .. fmt(-tokens / rate) .. ' ' .. fmt(tokens) .. ' ' .. fmt(now)
 end
 
 -- seconds until a ring's total drops below limit if nothing more is added (mirrors BucketWindow)

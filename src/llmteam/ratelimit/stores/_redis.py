@@ -14,12 +14,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sys
 import time
 from collections.abc import Sequence
-from contextlib import AbstractAsyncContextManager
-from typing import TYPE_CHECKING, TypedDict
+from typing import TYPE_CHECKING, NamedTuple, TypedDict
 
+from llmteam._deadline import Deadlines
 from llmteam._repr import bounded_repr
 from llmteam.backends import RedisBackend, backend_of
 from llmteam.backends.redis import RedisClient, RedisConnection, RedisReply
@@ -43,20 +42,18 @@ MAX_LEASE_SECONDS = 86_400.0
 MAX_TIMEOUT_SECONDS = 3_600.0
 
 
-def _deadline(seconds: float) -> AbstractAsyncContextManager[object]:
-    """``async with _deadline(s):`` raises TimeoutError after ``s`` seconds (asyncio.timeout; its backport on 3.10)."""
-    if sys.version_info >= (3, 11):
-        return asyncio.timeout(seconds)
-    from async_timeout import timeout  # type: ignore[import-not-found,unused-ignore]  # redis-py's dependency < 3.11.3
+class _Errors(NamedTuple):
+    """redis-py's exception classes the round trips tell apart (redis-py is imported when a backend is made)."""
 
-    deadline: AbstractAsyncContextManager[object] = timeout(seconds)
-    return deadline
+    no_script: type[Exception]
+    response: type[Exception]
+    connection: tuple[type[BaseException], ...]
 
 
-def _connection_errors() -> tuple[type[BaseException], ...]:
+def _errors() -> _Errors:
     import redis.exceptions as rex
 
-    return (rex.ConnectionError, rex.TimeoutError, OSError)
+    return _Errors(rex.NoScriptError, rex.ResponseError, (rex.ConnectionError, rex.TimeoutError, OSError))
 
 
 class RedisOptions(TypedDict, total=False):
@@ -118,6 +115,8 @@ class RedisRateLimitBackend(RateLimitBackend):
         self.server_clock = ServerClock()  # places the server's decisions on time.monotonic() (shared by its limits)
         self._scripts: dict[str, bytes] = {}  # resource name -> b"$7\r\nEVALSHA\r\n$40\r\n<sha1>\r\n"
         self._idle: list[RedisConnection] = []  # connections checked out of the shared pool, free for the next call
+        self._deadlines: Deadlines | None = None  # the timeouts of this backend's calls: one timer, not one per call
+        self._errors = _errors()
         self.flushes: set[asyncio.Task[None]] = set()  # releases on their way to Redis (aclose waits for them)
         self._answered = False
         self._closed = False
@@ -141,18 +140,17 @@ class RedisRateLimitBackend(RateLimitBackend):
 
     async def run_script(self, call: ScriptCall, args: Sequence[str]) -> RedisReply:
         """Run a packed script call with trailing ``args`` in one round trip (loading the script on NOSCRIPT)."""
-        from redis.exceptions import NoScriptError
-
         head = self._scripts.get(call.script) or await self._load(call.script)
         packed = [b"*%d\r\n" % (call.count + len(args)), head, call.fixed, *map(bulk, args)]
+        no_script = self._errors.no_script
         try:
             return await self._round_trip(packed)
-        except NoScriptError:  # the server restarted or ran SCRIPT FLUSH
+        except no_script:  # the server restarted or ran SCRIPT FLUSH
             logger.info("Redis at %s lost script %s; loading it again", redact(self.url), call.script)
         packed[1] = await self._load(call.script)
         try:
             return await self._round_trip(packed)
-        except NoScriptError as exc:  # gone again at once: a server that keeps no script
+        except no_script as exc:  # gone again at once: a server that keeps no script
             raise self._refused(exc) from exc
 
     async def command(self, *words: str) -> RedisReply:
@@ -171,31 +169,25 @@ class RedisRateLimitBackend(RateLimitBackend):
         An error reply (READONLY after a failover, OOM, a script error, a bad database index) is a
         :class:`RateLimitBackendError` naming it, except NOSCRIPT, raised as it is (:meth:`run_script` reloads).
         """
-        from redis.exceptions import NoScriptError, ResponseError
-
         if self._closed:
             raise RateLimitBackendError(f"rate-limit backend for Redis at {redact(self.url)} is closed")
-        pool = self.client.connection_pool
+        errors = self._errors
+        deadlines, loop = self._deadlines, asyncio.get_running_loop()
+        if deadlines is None or deadlines.loop is not loop:
+            deadlines = self._deadlines = Deadlines(loop)
         conn = self._idle.pop() if self._idle else None
         reusable = False
         try:
             if conn is None or not conn.is_connected:
-                async with _deadline(self._connect_timeout):
-                    if conn is None:
-                        conn = await pool.get_connection()  # connected (or given back to the pool on failure)
-                        conn.socket_timeout = None  # while checked out, this backend's deadlines bound its I/O
-                    else:
-                        await conn.connect()
-            async with _deadline(self._command_timeout):
-                await conn.send_packed_command(packed, check_health=False)
-                reply = await conn.read_response()
+                conn = await deadlines.run(self._connect(conn), self._connect_timeout)
+            reply = await deadlines.run(self._exchange(conn, packed), self._command_timeout)
             reusable = True
-        except ResponseError as exc:  # a complete error reply: the connection is fine
+        except errors.response as exc:  # a complete error reply: the connection is fine
             reusable = True
-            if isinstance(exc, NoScriptError):
+            if isinstance(exc, errors.no_script):
                 raise
             raise self._refused(exc) from exc
-        except _connection_errors() as exc:  # includes the timeouts above
+        except errors.connection as exc:  # includes the timeouts above
             raise self._unreachable(exc) from exc
         finally:
             if conn is not None:
@@ -206,6 +198,21 @@ class RedisRateLimitBackend(RateLimitBackend):
                     await self._give_back(conn)
         self._answered = True
         return reply
+
+    async def _connect(self, conn: RedisConnection | None) -> RedisConnection:
+        """``conn`` connected again, or (None) a connected connection checked out of the shared pool."""
+        if conn is None:
+            conn = await self.client.connection_pool.get_connection()  # connected (or given back on failure)
+            conn.socket_timeout = None  # while checked out, this backend's deadlines bound its I/O
+        else:
+            await conn.connect()
+        return conn
+
+    @staticmethod
+    async def _exchange(conn: RedisConnection, packed: list[bytes]) -> RedisReply:
+        """Send one packed command on ``conn`` and read its reply."""
+        await conn.send_packed_command(packed, check_health=False)
+        return await conn.read_response()
 
     async def _give_back(self, conn: RedisConnection) -> None:
         """Return a checked-out connection to the shared pool with the pool's own socket timeout."""

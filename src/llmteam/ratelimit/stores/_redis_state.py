@@ -28,29 +28,27 @@ _CAS_ATTEMPTS = 64
 _MAX_PENDING = 10_000  # releases waiting for Redis; older ones are dropped (their leases expire them anyway)
 
 
-def limit_parameters(config: RateLimitConfig, lease_seconds: float) -> str:
-    """ARGV[1] of ``acquire.lua``: the limit's fixed parameters, space-separated (see the script's header)."""
+def limit_parameters(config: RateLimitConfig, lease_seconds: float) -> list[str]:
+    """ARGV[1..12] of ``acquire.lua``: the limit's fixed parameters (see the script's header)."""
     rate, capacity = float(config.requests_per_second), float(config.burst_size)
 
     def window(geometry: tuple[float, float], limit: float) -> str:
         return repr(float(limit)) if window_binds(capacity, rate, geometry[1], limit) else "-1"
 
-    return " ".join(
-        [
-            repr(rate),
-            str(config.burst_size),
-            window(MINUTE_GEOMETRY, config.requests_per_minute),
-            window(HOUR_GEOMETRY, config.requests_per_hour),
-            repr(lease_seconds),
-            repr(MINUTE_GEOMETRY[0]),
-            str(ring_size(*MINUTE_GEOMETRY)),
-            repr(HOUR_GEOMETRY[0]),
-            str(ring_size(*HOUR_GEOMETRY)),
-            str(max(_KEY_TTL, int(lease_seconds) + 1)),
-            repr(late_credit(rate) * rate),
-            repr(reservation(capacity, rate, config.requests_per_minute, config.requests_per_hour) * rate),
-        ]
-    )
+    return [
+        repr(rate),
+        str(config.burst_size),
+        window(MINUTE_GEOMETRY, config.requests_per_minute),
+        window(HOUR_GEOMETRY, config.requests_per_hour),
+        repr(lease_seconds),
+        repr(MINUTE_GEOMETRY[0]),
+        str(ring_size(*MINUTE_GEOMETRY)),
+        repr(HOUR_GEOMETRY[0]),
+        str(ring_size(*HOUR_GEOMETRY)),
+        str(max(_KEY_TTL, int(lease_seconds) + 1)),
+        repr(late_credit(rate) * rate),
+        repr(reservation(capacity, rate, config.requests_per_minute, config.requests_per_hour) * rate),
+    ]
 
 
 class RedisLimiterState(LimiterState):
@@ -64,7 +62,7 @@ class RedisLimiterState(LimiterState):
         self._config = config
         self._clock = clock
         self._keys = [backend.key("rl", name, part) for part in ("state", "minute", "hour", "permits", "released")]
-        self._call = ScriptCall("acquire.lua", self._keys, [limit_parameters(config, backend.permit_lease_seconds)])
+        self._call = ScriptCall("acquire.lua", self._keys, limit_parameters(config, backend.permit_lease_seconds))
         self._pending: list[str] = []
         self._flushing: set[str] = set()  # releases sent by a flush still waiting for its reply
         self._flush_scheduled = False

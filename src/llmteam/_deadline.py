@@ -1,4 +1,6 @@
-"""Tool-call timeouts with one event-loop timer for all the running calls of a run.
+"""Timeouts: :func:`within` (one awaitable, a deadline) and :class:`Deadlines` (many calls, one event-loop timer).
+
+Used by tool calls, the MCP clients, the model clients' streams and the Redis rate-limit backend's round trips.
 
 ``asyncio.timeout`` schedules a timer when a call starts and cancels it when the call ends, which is most of what a
 timeout costs a call that finishes in time (nearly every call). :class:`Deadlines` keeps the deadlines of the calls
@@ -18,9 +20,22 @@ import sys
 from collections.abc import Awaitable
 from typing import Any, TypeVar
 
-from llmteam.llm._sse import within
-
 T = TypeVar("T")
+
+
+async def within(awaitable: Awaitable[T], deadline: float | None) -> T:
+    """``await awaitable``, cancelled at event-loop time ``deadline`` with the built-in TimeoutError (None: no
+    bound), on every Python: 3.10's ``asyncio.wait_for`` raises ``asyncio.TimeoutError``, not the built-in one
+    there, which an ``except TimeoutError`` would miss; it is raised as the built-in one."""
+    if deadline is None:
+        return await awaitable
+    if sys.version_info < (3, 11):  # pragma: no cover - Python 3.10 has no asyncio.timeout_at (run by a test on 3.10)
+        try:
+            return await asyncio.wait_for(awaitable, max(0.0, deadline - asyncio.get_running_loop().time()))
+        except asyncio.TimeoutError:
+            raise TimeoutError from None
+    async with asyncio.timeout_at(deadline):
+        return await awaitable
 
 
 class _Call:

@@ -10,14 +10,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from llmteam._deadline import Deadlines, within
 from llmteam.audit import AuditEventType, AuditQuery, AuditTrail
 from llmteam.audit.stores import MemoryAuditStore
 from llmteam.context import SensitivityLevel
 from llmteam.llm import ToolCall
 from llmteam.tools import AgentTools, ToolRule, ToolScope, govern, govern_all, tool
-from llmteam.tools._deadline import Deadlines
 
-from .._support.py310 import run_on_python310
+from ._support.py310 import run_on_python310
 
 HANG_GUARD = 10  # seconds: only stops a broken test from hanging, never what is asserted
 
@@ -180,7 +180,7 @@ def test_every_overdue_call_times_out_and_every_other_one_finishes(plan: list[tu
 
 DEADLINES_ON_310 = """
 import asyncio
-from llmteam.tools._deadline import Deadlines
+from llmteam._deadline import Deadlines
 
 async def main():
     deadlines = Deadlines(asyncio.get_running_loop())
@@ -200,3 +200,33 @@ def test_an_overdue_call_times_out_with_the_builtin_timeout_error_on_python_310(
     # 3.10 has no Task.uncancel: Deadlines falls back to asyncio.wait_for, whose asyncio.TimeoutError is not the
     # built-in TimeoutError there (an `except TimeoutError` around the call never saw it)
     assert run_on_python310(DEADLINES_ON_310).splitlines() == ["TimeoutError builtins TimeoutError", "in time"]
+
+
+async def test_within_bounds_a_call_by_its_deadline() -> None:
+    now = asyncio.get_running_loop().time()
+    with pytest.raises(TimeoutError):
+        await within(asyncio.sleep(3600), now + 0.01)
+    assert await within(asyncio.sleep(0, "done"), now + 60) == "done"
+    assert await within(asyncio.sleep(0, "unbounded"), None) == "unbounded"
+
+
+WITHIN_ON_310 = """
+import asyncio
+from llmteam._deadline import within
+
+async def main():
+    try:
+        await within(asyncio.sleep(1), asyncio.get_running_loop().time() + 0.05)
+    except TimeoutError as exc:
+        print("TimeoutError", type(exc).__module__, type(exc).__qualname__)
+    except BaseException as exc:
+        print("escaped", type(exc).__module__, type(exc).__qualname__)
+
+asyncio.run(main())
+"""
+
+
+def test_within_times_out_with_the_builtin_timeout_error_on_python_310() -> None:
+    # 3.10 has no asyncio.timeout_at: within falls back to asyncio.wait_for, whose asyncio.TimeoutError is not the
+    # built-in TimeoutError there, so the client's `except TimeoutError` (-> LLMTimeoutError) never saw it
+    assert run_on_python310(WITHIN_ON_310) == "TimeoutError builtins TimeoutError"
