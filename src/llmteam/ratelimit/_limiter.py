@@ -8,6 +8,7 @@ import math
 import time
 import uuid
 from collections import deque
+from collections.abc import Awaitable
 from types import TracebackType
 
 from ._backend import Clock, Decision, LimiterState, RateLimitBackend
@@ -89,11 +90,21 @@ class RateLimiter:
         stats = self._stats
         stats.total_requests += 1
         local = self._local
-        if local is not None and not self._waiters and local.try_admit(self._clock()):
-            self._held += 1
-            stats.successful_requests += 1
-            return True
         try:
+            if self._waiters:
+                pass  # behind others: wait in line (FIFO)
+            elif local is not None:
+                if local.try_admit(self._clock()):
+                    self._held += 1
+                    stats.successful_requests += 1
+                    return True
+            elif self._next_token <= time.monotonic() or self.config.strategy not in _WAITING:
+                # a remote bucket not known to be empty (or a strategy that never waits): ask at once
+                decision = await self._decide()
+                if decision.admitted:
+                    stats.successful_requests += 1
+                    return True
+                return await self._after_refusal(decision)
             return await self._acquire_slow()
         except RateLimitError:
             stats.rejected_requests += 1
@@ -138,25 +149,33 @@ class RateLimiter:
         return self._next_token - time.monotonic()
 
     async def _acquire_slow(self) -> bool:
+        """Admission with waiters ahead, a remote bucket known to be empty, or a local refusal to look into."""
+        ahead = len(self._waiters)
+        if ahead:
+            return await self._follow_strategy(self._estimate_behind(ahead), None, ahead)
+        eta = self._token_eta() if self._local is None and self.config.strategy in _WAITING else 0.0
+        if eta > 0.0:  # a remote bucket known to be empty: wait without asking
+            return await self._follow_strategy(eta, eta - self._lead if eta > self._lead else None, 0)  # None: ask now
+        decision = await self._decide()
+        if decision.admitted:
+            self._stats.successful_requests += 1
+            return True
+        return await self._after_refusal(decision)
+
+    def _after_refusal(self, decision: Decision) -> Awaitable[bool]:
+        """Follow the strategy for a caller (nobody ahead of it) that ``decision`` just refused."""
+        wait = decision.wait
+        # a token or window wait: sleep it out before deciding again
+        return self._follow_strategy(wait, None if wait is None else self._sleep_for(decision), 0)
+
+    async def _follow_strategy(self, wait: float | None, first_sleep: float | None, ahead: int) -> bool:
+        """Refuse (REJECT), return False (FALLBACK) or wait in line (WAIT, QUEUE) for at most ``max_wait_seconds``.
+
+        ``wait``: the least the caller would wait (None: until a release), ``first_sleep``: how long it sleeps before
+        it asks (None: at once), ``ahead``: the waiters before it.
+        """
         config = self.config
         strategy = config.strategy
-        ahead = len(self._waiters)
-        first_sleep: float | None = None
-        wait: float | None
-        eta = self._token_eta() if self._local is None and strategy in _WAITING else 0.0
-        if ahead == 0 and eta > 0.0:  # a remote bucket known to be empty: wait without asking
-            wait = eta
-            first_sleep = eta - self._lead if eta > self._lead else None  # None: ask for the token right away
-        elif ahead == 0:
-            decision = await self._decide()
-            if decision.admitted:
-                self._stats.successful_requests += 1
-                return True
-            wait = decision.wait
-            if wait is not None:  # a token or window wait: sleep it out before deciding again
-                first_sleep = self._sleep_for(decision)
-        else:
-            wait = self._estimate_behind(ahead)
         if strategy is RateLimitStrategy.FALLBACK:
             return False
         if strategy is RateLimitStrategy.REJECT:
