@@ -21,6 +21,7 @@ from llmteam.ratelimit import (
     RateLimitBackendError,
     RateLimitConfig,
     RateLimiter,
+    RateLimitExceeded,
     RateLimitStrategy,
     RedisRateLimitBackend,
     backend_from_url,
@@ -28,6 +29,7 @@ from llmteam.ratelimit import (
 from llmteam.ratelimit.stores._redis_wire import redact
 
 from ._redis_hops import Proxy
+from ._redis_keys import held_on_server
 
 pytestmark = pytest.mark.redis
 DEAD_URL = "redis://:s3cret@127.0.0.1:1/0"  # nothing listens on port 1: connection refused at once
@@ -285,10 +287,6 @@ async def test_caller_clock_cannot_open_a_probe_on_a_shared_breaker(redis_url: s
 # --- item 23: a caller cancelled during a decision leaves no untracked permit -----------------------------------
 
 
-async def _held_on_server(redis_client: Any, backend: RedisRateLimitBackend, name: str) -> int:
-    return int(await redis_client.zcard(backend.key("rl", name, "permits")))
-
-
 async def test_cancelling_a_caller_mid_decision_never_strands_a_permit(redis_url: str, redis_client: Any) -> None:
     b = RedisRateLimitBackend(redis_url, prefix=prefix())
     config = RateLimitConfig(
@@ -317,7 +315,7 @@ async def test_cancelling_a_caller_mid_decision_never_strands_a_permit(redis_url
         assert await lim.acquire(), f"a permit stranded by a cancellation after {point} loop turns"
         lim.release()
     await asyncio.sleep(0.05)  # the batched releases reach Redis
-    assert await _held_on_server(redis_client, b, "c") == 0
+    assert await held_on_server(redis_client, b, "c") == 0
     await b.aclose()
 
 
@@ -366,4 +364,50 @@ async def test_closing_sends_the_releases_made_just_before(redis_url: str, redis
     assert await lim.acquire()
     lim.release()  # batched: would travel with the next decision, and there is none
     await b.aclose()
-    assert await _held_on_server(redis_client, b, "c") == 0  # not stranded for the 600 s lease
+    assert await held_on_server(redis_client, b, "c") == 0  # not stranded for the 600 s lease
+
+
+# --- 2026-11-29: keys and leases -------------------------------------------------------------------------------
+
+
+async def test_every_key_of_a_limit_used_once_expires(redis_url: str, redis_client: Any) -> None:
+    # Found while making the script lighter: it set the keys' expiry before its write of the state hash, so a new
+    # limit's state hash was created without one; a limit used once (a name per tenant, per user...) then stayed in
+    # Redis for good, since only a later decision would have refreshed it.
+    b = RedisRateLimitBackend(redis_url, prefix=prefix())
+    tracked = RateLimitConfig(requests_per_second=10, requests_per_minute=100, requests_per_hour=1000, burst_size=5)
+    for name, config in (("plain", RateLimitConfig()), ("windows", tracked)):
+        lim = RateLimiter(name, config, backend=b)
+        assert await lim.acquire()
+        keys = await redis_client.keys(f"{b.prefix}:rl:{{{name}}}:*")
+        assert keys, name
+        for key in keys:
+            assert 0 < await redis_client.ttl(key) <= 3700, (key, await redis_client.ttl(key))
+        lim.release()
+    await b.aclose()
+
+
+async def test_the_permits_of_a_crashed_process_count_until_their_lease_ends(
+    redis_url: str, redis_client: Any
+) -> None:
+    p = prefix()
+    config = RateLimitConfig(requests_per_second=1e6, requests_per_minute=1e9, requests_per_hour=1e12, burst_size=2,
+                             strategy=RateLimitStrategy.REJECT)  # a token every microsecond: held permits limit
+    crashed = RedisRateLimitBackend(redis_url, prefix=p, permit_lease_seconds=0.5)
+    gone = RateLimiter("llm", config, backend=crashed)
+    assert await gone.acquire() and await gone.acquire()  # never released: the process "crashes" holding both
+    await crashed.aclose()
+    alive = RedisRateLimitBackend(redis_url, prefix=p, permit_lease_seconds=600)
+    lim = RateLimiter("llm", config, backend=alive)
+    for _ in range(3):  # full while the leases run, and every refusal leaves the count exact
+        with pytest.raises(RateLimitExceeded):
+            await lim.acquire()
+        assert await held_on_server(redis_client, alive, "llm") == 2
+    await asyncio.sleep(0.6)  # both leases end
+    assert await lim.acquire() and await lim.acquire()  # the ended leases were dropped, the slots are free again
+    assert await held_on_server(redis_client, alive, "llm") == 2
+    with pytest.raises(RateLimitExceeded):  # and the cap holds for the live holder's permits
+        await lim.acquire()
+    lim.release()
+    lim.release()
+    await alive.aclose()

@@ -24,6 +24,7 @@ from llmteam.ratelimit import (
 )
 
 from ._redis_hops import FailingRedis, Proxy
+from ._redis_keys import held_on_server
 
 pytestmark = pytest.mark.redis
 
@@ -129,7 +130,7 @@ async def test_a_decision_that_reaches_redis_after_its_release_takes_no_permit(
     await asyncio.gather(*b.flushes)
     proxy.let_go.set()  # now the held-up decision reaches Redis
     await proxy.replied(1, seen)
-    assert await redis_client.zcard(b.key("rl", "llm", "permits")) == 0  # no permit nobody owns
+    assert await held_on_server(redis_client, b, "llm") == 0  # no permit nobody owns
     assert await lim.acquire()  # was refused: the one slot (burst 1) was held for the lease
     lim.release()
     await b.aclose()
@@ -168,7 +169,7 @@ def test_whatever_reaches_redis_first_no_permit_outlives_its_release(
                 elif (await state.decide(f"id:{i}")).admitted:
                     assert i not in released, "a decision arriving after its release took a permit"
                     held.add(i)
-                assert await client.zcard(b.key("rl", "p", "permits")) == len(held) <= 2
+                assert await held_on_server(client, b, "p") == len(held) <= 2
             assert not held
         finally:
             await client.aclose()

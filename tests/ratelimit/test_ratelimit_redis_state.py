@@ -14,6 +14,8 @@ import pytest
 from llmteam.ratelimit import RateLimitConfig, RateLimiter, RateLimitStrategy, RedisRateLimitBackend
 from llmteam.ratelimit.stores._redis_wire import ScriptCall
 
+from ._redis_keys import held_on_server
+
 pytestmark = pytest.mark.redis
 
 # 10/s, burst 1: a token every 100 ms; a waiter asks 50 ms ahead of its token (the late credit's cap)
@@ -88,7 +90,7 @@ async def test_a_caller_cancelled_while_waiting_for_its_reserved_token_gives_the
             await task
         assert lim.held_permits == 0
         await asyncio.sleep(0.05)  # the release reaches Redis
-        assert await redis_client.zcard(backend.key("rl", "c", "permits")) == 0
+        assert await held_on_server(redis_client, backend, "c") == 0
         return
     pytest.fail("no caller was ever admitted ahead of its token in 20 tries")
 

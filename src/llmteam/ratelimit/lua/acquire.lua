@@ -1,9 +1,13 @@
 -- llmteam.ratelimit: one atomic admission decision (contract section 6.2), shared by every process.
 -- Mirrors stores/_memory.py and the bucket rules of _bucket.py (late-waiter credit, untracked slack windows).
--- KEYS[1] state hash (tk tokens, ts stamp: refill time or, when full, the moment it filled; ml/mt minute ring
---         newest bucket/total, hl/ht hour ring; ex last expiry refresh; rx until when KEYS[5] may hold ids)
--- KEYS[2] minute ring hash (slot -> count)   KEYS[3] hour ring hash   KEYS[4] held permits zset (id -> lease end)
--- KEYS[5] released zset (id -> lease end): ids released while not held, whose decision may still be on its way
+-- KEYS[1] state hash: tk tokens, ts stamp (refill time or, when full, the moment it filled); ml/mt minute ring
+--         newest bucket/total, hl/ht hour ring; ex last expiry refresh; rx until when KEYS[4] may hold ids; the
+--         held permits, one field 'p:<id>' each (-> its lease end), hc their number, and le: no lease ends before
+--         it (the earliest lease end, or a second after the last look for ended leases if that is later). Permits
+--         and their count live in one key, so they cannot disagree, and taking or giving back a permit is part of
+--         the bucket's one write.
+-- KEYS[2] minute ring hash (slot -> count)   KEYS[3] hour ring hash
+-- KEYS[4] released zset (id -> lease end): ids released while not held, whose decision may still be on its way
 --         (it timed out or was cancelled client-side); such a decision is refused when it arrives, so it cannot
 --         add a permit nobody owns. At most MAX_RELEASED ids, each kept for the lease.
 -- ARGV[1..12] the limit's fixed parameters, one argument each (packed once per limit by the client; a decision
@@ -13,15 +17,15 @@
 --         reservation in tokens (0 when a window is tracked)
 -- ARGV[13] permit id ('' for a call that only releases), ARGV[14] '1' when the caller is a waiter woken for its
 --         token or asking for it at most the reservation early (due), ARGV[15] n, ARGV[16..15+n] permit ids whose
---         release is still on its way in another call (sent again: ZREM is idempotent), ARGV[16+n..] permit ids
+--         release is still on its way in another call (sent again: HDEL is idempotent), ARGV[16+n..] permit ids
 --         released since the last call.
 -- Time is always the Redis server's (TIME): every sharer of the limit agrees on it, and no caller can move it.
--- Returns the text "<admitted 1|0> <wait> <tokens> <now>": wait is, when admitted, the seconds until the caller
--- may proceed (0 unless it was admitted for a token still to come: reserved), when refused, the seconds until
--- rules (a)/(b) may admit (-1: only a release can help, -2: never); tokens the bucket's tokens after the
--- decision (below 0 while a reserved token is still to come); now the server's TIME of the decision, so that the
--- caller can place the wait on its own clock (stores/_redis_clock.py). A call that only releases returns
--- "0 0 0 <now>" at once.
+-- Returns a status reply (one line, which the client reads in one go) "<admitted 1|0> <wait> <tokens> <now>":
+-- wait is, when admitted, the seconds until the caller may proceed (0 unless it was admitted for a token still to
+-- come: reserved), when refused, the seconds until rules (a)/(b) may admit (-1: only a release can help, -2:
+-- never); tokens the bucket's tokens after the decision (below 0 while a reserved token is still to come); now
+-- the server's TIME of the decision, so that the caller can place the wait on its own clock
+-- (stores/_redis_clock.py). A call that only releases returns "0 0 0 <now>" at once.
 local permit, due = ARGV[13], ARGV[14] == '1'
 local lease, ttl = tonumber(ARGV[5]), ARGV[10]
 local t = redis.call('TIME')
@@ -31,43 +35,77 @@ local function fmt(x)  -- for replies: numbers given to redis.call keep full pre
 end
 
 local MAX_RELEASED = 10000
+local removed = 0  -- held permits given back by this call
 local resent = tonumber(ARGV[15])
-for i = 16, 15 + resent do  -- one by one: unpack() of more than ~8000 ids (releases queued in an outage) is an error
-  redis.call('ZREM', KEYS[4], ARGV[i])  -- the call carrying it first records it if it was not held
+-- one by one: unpack() of more than ~8000 ids (releases queued in an outage) is an error. A resent id is not
+-- recorded as released if not held: the call that carried it first did that.
+for i = 16, 15 + resent do
+  removed = removed + redis.call('HDEL', KEYS[1], 'p:' .. ARGV[i])
 end
 local recorded = false
 for i = 16 + resent, #ARGV do
-  if redis.call('ZREM', KEYS[4], ARGV[i]) == 0 then  -- not held: its decision may still arrive; refuse it then
-    redis.call('ZADD', KEYS[5], now + lease, ARGV[i])
+  if redis.call('HDEL', KEYS[1], 'p:' .. ARGV[i]) == 1 then
+    removed = removed + 1
+  else  -- not held: its decision may still arrive; refuse it then
+    redis.call('ZADD', KEYS[4], now + lease, ARGV[i])
     recorded = true
   end
 end
 if recorded then
-  redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', now)
-  local extra = redis.call('ZCARD', KEYS[5]) - MAX_RELEASED
+  redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now)
+  local extra = redis.call('ZCARD', KEYS[4]) - MAX_RELEASED
   if extra > 0 then
-    redis.call('ZREMRANGEBYRANK', KEYS[5], 0, extra - 1)  -- the oldest first
+    redis.call('ZREMRANGEBYRANK', KEYS[4], 0, extra - 1)  -- the oldest first
   end
-  redis.call('EXPIRE', KEYS[5], ttl)
+  redis.call('EXPIRE', KEYS[4], ttl)
   redis.call('HSET', KEYS[1], 'rx', now + lease)  -- until then decisions look there (else they need not)
   redis.call('EXPIRE', KEYS[1], ttl)
 end
 if permit == '' then
-  return '0 0 0 ' .. fmt(now)  -- releases only: nothing decided (the usual four fields, for any reader)
+  if removed > 0 then
+    redis.call('HINCRBY', KEYS[1], 'hc', -removed)
+  end
+  return {ok = '0 0 0 ' .. fmt(now)}  -- releases only: nothing decided (the usual four fields, for any reader)
 end
 local rate, cap, rpm, rph = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
-local held = redis.call('ZCARD', KEYS[4])
-if held >= cap then  -- only a full permit set can be blocked by leases of crashed processes: expire them
-  redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now)
-  held = redis.call('ZCARD', KEYS[4])
-end
 
 -- the window fields only of a tracked window (an untracked one is neither read nor written)
 local st
 if rpm < 0 and rph < 0 then
-  st = redis.call('HMGET', KEYS[1], 'tk', 'ts', 'ex', 'rx')
+  st = redis.call('HMGET', KEYS[1], 'tk', 'ts', 'ex', 'rx', 'hc', 'le')
 else
-  st = redis.call('HMGET', KEYS[1], 'tk', 'ts', 'ex', 'rx', 'ml', 'mt', 'hl', 'ht')
+  st = redis.call('HMGET', KEYS[1], 'tk', 'ts', 'ex', 'rx', 'hc', 'le', 'ml', 'mt', 'hl', 'ht')
+end
+local out = {}  -- the state fields this decision writes, in one HSET: field, value, field, value...
+local function put(field, value)
+  out[#out + 1] = field
+  out[#out + 1] = value
+end
+local held, le = math.max(0, (tonumber(st[5]) or 0) - removed), tonumber(st[6])
+local recount, new_le = removed > 0, nil  -- whether hc and le are written
+if held >= cap and (le == nil or now >= le) then
+  -- only a full permit set can be blocked by leases of crashed processes, and only once the earliest lease has
+  -- ended: drop the ended ones, count the rest again, and scan again no sooner than a second (or a lease) later
+  local flat = redis.call('HGETALL', KEYS[1])
+  local ended, earliest = {}, nil
+  held = 0
+  for i = 1, #flat, 2 do
+    if string.sub(flat[i], 1, 2) == 'p:' then
+      local ends = tonumber(flat[i + 1])
+      if ends <= now then
+        ended[#ended + 1] = flat[i]
+      else
+        held = held + 1
+        if earliest == nil or ends < earliest then
+          earliest = ends
+        end
+      end
+    end
+  end
+  for i = 1, #ended, 1000 do  -- unpack() takes a bounded number of values
+    redis.call('HDEL', KEYS[1], unpack(ended, i, math.min(i + 999, #ended)))
+  end
+  recount, new_le = true, math.max(earliest or now, now + math.min(1, lease))
 end
 local tokens, ts = tonumber(st[1]), tonumber(st[2])
 local fresh = tokens == nil or ts == nil
@@ -137,11 +175,11 @@ local ml, mt, hl, ht = 0, 0, 0, 0
 local mwidth, msize, hwidth, hsize
 if rpm >= 0 then
   mwidth, msize = tonumber(ARGV[6]), tonumber(ARGV[7])
-  ml, mt = advance(KEYS[2], tonumber(st[5]), tonumber(st[6]), math.floor(now * (1.0 / mwidth)), msize)
+  ml, mt = advance(KEYS[2], tonumber(st[7]), tonumber(st[8]), math.floor(now * (1.0 / mwidth)), msize)
 end
 if rph >= 0 then
   hwidth, hsize = tonumber(ARGV[8]), tonumber(ARGV[9])
-  hl, ht = advance(KEYS[3], tonumber(st[7]), tonumber(st[8]), math.floor(now * (1.0 / hwidth)), hsize)
+  hl, ht = advance(KEYS[3], tonumber(st[9]), tonumber(st[10]), math.floor(now * (1.0 / hwidth)), hsize)
 end
 
 local limit, floor = cap, 1
@@ -151,49 +189,58 @@ end
 local available = math.min(level, limit)
 local rx = tonumber(st[4])
 local admitted = available >= floor and held < cap and (rpm < 0 or mt < rpm) and (rph < 0 or ht < rph)
-  and (rx == nil or now >= rx or redis.call('ZREM', KEYS[5], permit) == 0)  -- its caller released it: refused
--- a key may be new (first admission in a ring bucket, first held permit, new limit), or the last refresh is old:
--- set every key's expiry then, so idle limits vanish and no key of a used limit ever lacks one
+  and (rx == nil or now >= rx or redis.call('ZREM', KEYS[4], permit) == 0)  -- its caller released it: refused
 local ex = tonumber(st[3])
-local refresh = fresh or ex == nil or now - ex > 60
+local refresh = fresh or ex == nil or now - ex > 60  -- a new limit, or the keys' expiry was last set long ago
 if admitted then
   store(available - 1)
   if rpm >= 0 then
     mt = mt + 1
-    refresh = redis.call('HINCRBY', KEYS[2], ml % msize, 1) == 1 or refresh
+    refresh = redis.call('HINCRBY', KEYS[2], ml % msize, 1) == 1 or refresh  -- a new key, maybe
   end
   if rph >= 0 then
     ht = ht + 1
     refresh = redis.call('HINCRBY', KEYS[3], hl % hsize, 1) == 1 or refresh
   end
-  refresh = held == 0 or refresh
-  redis.call('ZADD', KEYS[4], now + lease, permit)
+  put('p:' .. permit, now + lease)
+  held, recount = held + 1, true
+  if le == nil or now + lease < le then  -- (a sharer with a shorter lease)
+    new_le = now + lease
+  end
 else
   store(level)
 end
+-- what changed, in one write: the bucket, the held permits, the tracked windows, the expiry stamp
+put('tk', tokens)
+put('ts', ts)
+if recount then
+  put('hc', held)
+end
+if new_le ~= nil then
+  put('le', new_le)
+end
+if rpm >= 0 then
+  put('ml', ml)
+  put('mt', mt)
+end
+if rph >= 0 then
+  put('hl', hl)
+  put('ht', ht)
+end
 if refresh then
-  ex = now
-  for i = 1, 4 do
+  put('ex', now)
+end
+redis.call('HSET', KEYS[1], unpack(out))
+if refresh then  -- after the writes, so that a key they created gets its expiry too: idle limits vanish
+  for i = 1, 3 do
     redis.call('EXPIRE', KEYS[i], ttl)
   end
 end
--- only what changed: the bucket, the expiry refresh, the tracked windows
-if refresh then
-  redis.call('HSET', KEYS[1], 'tk', tokens, 'ts', ts, 'ex', ex)
-else
-  redis.call('HSET', KEYS[1], 'tk', tokens, 'ts', ts)
-end
-if rpm >= 0 then
-  redis.call('HSET', KEYS[1], 'ml', ml, 'mt', mt)
-end
-if rph >= 0 then
-  redis.call('HSET', KEYS[1], 'hl', hl, 'ht', ht)
-end
 if admitted then
   if tokens >= 0 then  -- the usual admission: no wait
-    return '1 0 ' .. fmt(tokens) .. ' ' .. fmt(now)
+    return {ok = '1 0 ' .. fmt(tokens) .. ' ' .. fmt(now)}
   end
-  return '1 ' .. fmt(-tokens / rate) .. ' ' .. fmt(tokens) .. ' ' .. fmt(now)
+  return {ok = '1 ' .. fmt(-tokens / rate) .. ' ' .. fmt(tokens) .. ' ' .. fmt(now)}
 end
 
 -- seconds until a ring's total drops below limit if nothing more is added (mirrors BucketWindow)
@@ -221,4 +268,4 @@ else
     wait = -1
   end
 end
-return '0 ' .. fmt(wait) .. ' ' .. fmt(tokens) .. ' ' .. fmt(now)
+return {ok = '0 ' .. fmt(wait) .. ' ' .. fmt(tokens) .. ' ' .. fmt(now)}

@@ -61,7 +61,7 @@ class RedisLimiterState(LimiterState):
         self._backend = backend
         self._config = config
         self._clock = clock
-        self._keys = [backend.key("rl", name, part) for part in ("state", "minute", "hour", "permits", "released")]
+        self._keys = [backend.key("rl", name, part) for part in ("state", "minute", "hour", "released")]
         self._call = ScriptCall("acquire.lua", self._keys, limit_parameters(config, backend.permit_lease_seconds))
         self._pending: list[str] = []
         self._flushing: set[str] = set()  # releases sent by a flush still waiting for its reply
