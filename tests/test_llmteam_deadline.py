@@ -99,6 +99,33 @@ async def test_a_call_that_swallows_the_cancellation_returns_and_leaves_no_cance
     await asyncio.sleep(0)  # nothing left pending to cancel the caller
 
 
+async def test_a_bounded_block_times_out_its_awaits_and_a_block_in_time_leaves_no_trace() -> None:
+    table = Deadlines(asyncio.get_running_loop())
+    steps: list[str] = []
+    with pytest.raises(TimeoutError):
+        with table.bound(0.01):
+            await asyncio.sleep(0)
+            steps.append("first await")
+            await asyncio.sleep(HANG_GUARD)
+            steps.append("never")
+    assert steps == ["first await"]
+    with table.bound(HANG_GUARD):
+        assert await asyncio.sleep(0, "in time") == "in time"
+    task = asyncio.current_task()
+    assert task is not None and task.cancelling() == 0 and not table._running
+
+    async def cancelled_from_outside() -> None:
+        with table.bound(HANG_GUARD):
+            await asyncio.Event().wait()
+
+    runner = asyncio.ensure_future(cancelled_from_outside())
+    await asyncio.sleep(0)
+    runner.cancel()  # a cancellation from elsewhere stays a cancellation
+    with pytest.raises(asyncio.CancelledError):
+        await runner
+    assert not table._running
+
+
 async def test_a_cancellation_from_elsewhere_while_timing_out_stays_a_cancellation() -> None:
     async def cancelled_meanwhile() -> None:
         try:
@@ -191,15 +218,24 @@ async def main():
     except BaseException as exc:
         print("escaped", type(exc).__module__, type(exc).__qualname__)
     print(await deadlines.run(asyncio.sleep(0, "in time"), 60))
+    try:
+        with deadlines.bound(0.05):
+            await asyncio.sleep(1)
+    except TimeoutError as exc:
+        print("bound", type(exc).__module__, type(exc).__qualname__)
+    with deadlines.bound(60):
+        print(await asyncio.sleep(0, "block in time"))
 
 asyncio.run(main())
 """
 
 
 def test_an_overdue_call_times_out_with_the_builtin_timeout_error_on_python_310() -> None:
-    # 3.10 has no Task.uncancel: Deadlines falls back to asyncio.wait_for, whose asyncio.TimeoutError is not the
-    # built-in TimeoutError there (an `except TimeoutError` around the call never saw it)
-    assert run_on_python310(DEADLINES_ON_310).splitlines() == ["TimeoutError builtins TimeoutError", "in time"]
+    # 3.10 has no Task.uncancel: asyncio.wait_for's asyncio.TimeoutError is not the built-in TimeoutError there (an
+    # `except TimeoutError` around the call never saw it); Deadlines raises the built-in one
+    assert run_on_python310(DEADLINES_ON_310).splitlines() == [
+        "TimeoutError builtins TimeoutError", "in time", "bound builtins TimeoutError", "block in time"
+    ]
 
 
 async def test_within_bounds_a_call_by_its_deadline() -> None:

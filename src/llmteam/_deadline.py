@@ -6,7 +6,8 @@ Used by tool calls, the MCP clients, the model clients' streams and the Redis ra
 timeout costs a call that finishes in time (nearly every call). :class:`Deadlines` keeps the deadlines of the calls
 running in one event loop and a single timer at the earliest of them: a call that ends in time only leaves the
 table, and the timer, when it fires, cancels every call past its deadline and re-arms at the earliest one left. So a
-run whose calls all have the same timeout arms about one timer per timeout period, not one per call.
+run whose calls all have the same timeout arms about one timer per timeout period, not one per call. ``with
+deadlines.bound(seconds):`` bounds the awaits of a block; ``await deadlines.run(call, seconds)`` one awaitable.
 
 The semantics are ``asyncio.timeout``'s: an overdue call is cancelled at the await it is waiting on (its ``finally``
 blocks run) and the ``CancelledError`` becomes ``TimeoutError``; when the task was also cancelled by someone else,
@@ -39,14 +40,35 @@ async def within(awaitable: Awaitable[T], deadline: float | None) -> T:
 
 
 class _Call:
-    """One running call: its task, its deadline (loop time) and whether the timer has cancelled it."""
+    """One running call: a synchronous context manager around its awaits (see :meth:`Deadlines.bound`)."""
 
-    __slots__ = ("deadline", "expired", "task")
+    __slots__ = ("cancelling", "deadline", "expired", "table", "task")
 
-    def __init__(self, task: asyncio.Task[Any], deadline: float) -> None:
+    def __init__(self, table: Deadlines, task: asyncio.Task[Any], deadline: float) -> None:
+        self.table = table
         self.task = task
-        self.deadline = deadline
-        self.expired = False
+        self.deadline = deadline  # loop time
+        self.expired = False  # the timer has cancelled the task for this call
+        self.cancelling = 0
+
+    def __enter__(self) -> None:
+        table = self.table
+        table._running.add(self)
+        if table._timer is None or self.deadline < table._timer_at:
+            table._arm(self.deadline)
+        if sys.version_info >= (3, 11):  # Task.cancelling/uncancel tell our cancellation from anybody else's
+            self.cancelling = self.task.cancelling()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
+        self.table._running.discard(self)
+        if self.expired:  # cancelled by the timer: our cancellation is taken back here, once
+            self.expired = False
+            remaining = 0
+            if sys.version_info >= (3, 11):
+                remaining = self.task.uncancel()
+            # a timeout, unless somebody else cancelled the task meanwhile (or the call swallowed the cancellation)
+            if remaining <= self.cancelling and exc_type is not None and issubclass(exc_type, asyncio.CancelledError):
+                raise TimeoutError from None
 
 
 class Deadlines:
@@ -58,30 +80,18 @@ class Deadlines:
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = 0.0
 
-    async def run(self, call: Awaitable[T], seconds: float) -> T:
-        """``await call``; past ``seconds`` it is cancelled and TimeoutError raised (see the module docstring)."""
-        if sys.version_info < (3, 11):  # pragma: no cover - Python 3.10 has no Task.uncancel
-            return await within(call, self.loop.time() + seconds)  # asyncio.wait_for, its TimeoutError built-in
+    def bound(self, seconds: float) -> _Call:
+        """``with deadlines.bound(s): await ...``: the awaits in the block are cancelled ``s`` seconds from now and
+        TimeoutError raised (see the module docstring); no coroutine of its own, unlike :meth:`run`."""
         task = asyncio.current_task()
         if task is None:
-            raise RuntimeError("a tool-call timeout must run inside an asyncio task")
-        entry = _Call(task, self.loop.time() + seconds)
-        self._running.add(entry)
-        if self._timer is None or entry.deadline < self._timer_at:
-            self._arm(entry.deadline)
-        cancelling = task.cancelling()
-        try:
+            raise RuntimeError("a timeout must run inside an asyncio task")
+        return _Call(self, task, self.loop.time() + seconds)
+
+    async def run(self, call: Awaitable[T], seconds: float) -> T:
+        """``await call``; past ``seconds`` it is cancelled and TimeoutError raised (see the module docstring)."""
+        with self.bound(seconds):
             return await call
-        except asyncio.CancelledError:
-            if entry.expired:
-                entry.expired = False  # our cancellation is taken back here, once
-                if task.uncancel() <= cancelling:  # nobody else cancelled the task meanwhile: a timeout
-                    raise TimeoutError from None
-            raise
-        finally:
-            self._running.discard(entry)
-            if entry.expired:  # cancelled by the timer, but the call swallowed it or ended another way
-                task.uncancel()
 
     def _arm(self, when: float) -> None:
         if self._timer is not None:

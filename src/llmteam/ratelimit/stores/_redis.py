@@ -180,7 +180,9 @@ class RedisRateLimitBackend(RateLimitBackend):
         try:
             if conn is None or not conn.is_connected:
                 conn = await deadlines.run(self._connect(conn), self._connect_timeout)
-            reply = await deadlines.run(self._exchange(conn, packed), self._command_timeout)
+            with deadlines.bound(self._command_timeout):
+                await conn.send_packed_command(packed, check_health=False)
+                reply = await conn.read_response()
             reusable = True
         except errors.response as exc:  # a complete error reply: the connection is fine
             reusable = True
@@ -207,12 +209,6 @@ class RedisRateLimitBackend(RateLimitBackend):
         else:
             await conn.connect()
         return conn
-
-    @staticmethod
-    async def _exchange(conn: RedisConnection, packed: list[bytes]) -> RedisReply:
-        """Send one packed command on ``conn`` and read its reply."""
-        await conn.send_packed_command(packed, check_health=False)
-        return await conn.read_response()
 
     async def _give_back(self, conn: RedisConnection) -> None:
         """Return a checked-out connection to the shared pool with the pool's own socket timeout."""

@@ -75,7 +75,7 @@ class RedisLimiterState(LimiterState):
         if self._local is not None and time.monotonic() < self._local_until:
             return self._decide_locally(permit_id, due)
         releases, self._pending = self._pending, []
-        # Releases still on their way in a flush go along too (ZREM is idempotent): a server that reads this call
+        # Releases still on their way in a flush go along too (HDEL is idempotent): a server that reads this call
         # first, on another connection, must not count them as held. Only the flush records them if not held.
         flushing = list(self._flushing)
         sent = time.monotonic()
