@@ -116,6 +116,10 @@ async def test_query_filters_order_and_pages(store: Any) -> None:
     ({"tags": [["a"]]}, r"tags=\[\['a'\]\] must be a list of str"),
     ({"tags": "ab"}, "tags='ab' must be a list of str"),
     ({"search_text": b"x"}, "search_text=b'x' must be a str"),
+    ({"tags": 5}, "tags=5 must be a list of str"),  # these three were a TypeError from iterating an int
+    ({"event_types": 5}, "event_types=5 must be a list of event types"),
+    ({"severities": 5}, "severities=5 must be a list of severities"),
+    ({"event_types": "data.created"}, "event_types='data.created' must be a list of event types"),  # not its letters
 ])
 async def test_a_filter_of_the_wrong_type_is_a_clear_error_on_every_store(
     store: Any, filters: dict[str, Any], message: str

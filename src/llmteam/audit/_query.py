@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from operator import attrgetter
@@ -63,6 +63,16 @@ class AuditReport:
     missing_sequence_numbers: list[int] = field(default_factory=list)
 
 
+def _listed(value: Any, name: str, expected: str) -> list[Any] | None:
+    """Filter ``name``'s ``value`` as a list (None stays None); a text or anything not iterable is a ValueError
+    saying it must be ``expected`` (a text would otherwise be read as its characters)."""
+    if value is None:
+        return None
+    if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
+        raise ValueError(f"{name}={bounded_repr(value)} must be {expected}")
+    return list(value)
+
+
 def normalized(q: AuditQuery) -> AuditQuery:
     """A validated copy of ``q``: naive times as UTC, enums parsed; a bad order_by, limit, offset, search text or
     tags list raises ValueError naming it."""
@@ -72,15 +82,17 @@ def normalized(q: AuditQuery) -> AuditQuery:
         raise ValueError(f"limit={q.limit!r} and offset={q.offset!r} must be non-negative integers")
     if q.search_text is not None and not isinstance(q.search_text, str):
         raise ValueError(f"search_text={bounded_repr(q.search_text)} must be a str (or None: no text search)")
-    tags = None if q.tags is None or isinstance(q.tags, (str, bytes)) else list(q.tags)
-    if q.tags is not None and (tags is None or not all(isinstance(t, str) for t in tags)):
+    tags = _listed(q.tags, "tags", "a list of str (a record with any of them matches)")
+    if tags is not None and not all(isinstance(t, str) for t in tags):
         raise ValueError(f"tags={bounded_repr(q.tags)} must be a list of str (a record with any of them matches)")
+    event_types = _listed(q.event_types, "event_types", "a list of event types (AuditEventType or its value)")
+    severities = _listed(q.severities, "severities", "a list of severities (AuditSeverity or its value)")
     return AuditQuery(
         start_time=as_utc(q.start_time) if q.start_time is not None else None,
         end_time=as_utc(q.end_time) if q.end_time is not None else None,
         tenant_id=q.tenant_id,
-        event_types=[parse_event_type(e) for e in q.event_types] if q.event_types is not None else None,
-        severities=[parse_severity(s) for s in q.severities] if q.severities is not None else None,
+        event_types=[parse_event_type(e) for e in event_types] if event_types is not None else None,
+        severities=[parse_severity(s) for s in severities] if severities is not None else None,
         actor_id=q.actor_id, actor_type=q.actor_type, pipeline_id=q.pipeline_id, run_id=q.run_id,
         agent_name=q.agent_name, resource_type=q.resource_type, resource_id=q.resource_id, success=q.success,
         search_text=q.search_text, tags=tags,
