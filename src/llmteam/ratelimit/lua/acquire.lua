@@ -82,7 +82,7 @@ local function put(field, value)
   out[#out + 1] = value
 end
 local held, le = math.max(0, (tonumber(st[5]) or 0) - removed), tonumber(st[6])
-local recount, new_le = removed > 0, nil  -- whether hc and le are written
+local recount, le_changed = removed > 0, false  -- whether hc and le are written
 if held >= cap and (le == nil or now >= le) then
   -- only a full permit set can be blocked by leases of crashed processes, and only once the earliest lease has
   -- ended: drop the ended ones, count the rest again, and scan again no sooner than a second (or a lease) later
@@ -105,7 +105,7 @@ if held >= cap and (le == nil or now >= le) then
   for i = 1, #ended, 1000 do  -- unpack() takes a bounded number of values
     redis.call('HDEL', KEYS[1], unpack(ended, i, math.min(i + 999, #ended)))
   end
-  recount, new_le = true, math.max(earliest or now, now + math.min(1, lease))
+  recount, le, le_changed = true, math.max(earliest or now, now + math.min(1, lease)), true
 end
 local tokens, ts = tonumber(st[1]), tonumber(st[2])
 local fresh = tokens == nil or ts == nil
@@ -204,8 +204,8 @@ if admitted then
   end
   put('p:' .. permit, now + lease)
   held, recount = held + 1, true
-  if le == nil or now + lease < le then  -- (a sharer with a shorter lease)
-    new_le = now + lease
+  if le == nil or now + lease < le then  -- (a sharer with a shorter lease, or le pushed a second ahead above)
+    le, le_changed = now + lease, true
   end
 else
   store(level)
@@ -216,8 +216,8 @@ put('ts', ts)
 if recount then
   put('hc', held)
 end
-if new_le ~= nil then
-  put('le', new_le)
+if le_changed then
+  put('le', le)
 end
 if rpm >= 0 then
   put('ml', ml)
