@@ -266,3 +266,54 @@ def test_within_times_out_with_the_builtin_timeout_error_on_python_310() -> None
     # 3.10 has no asyncio.timeout_at: within falls back to asyncio.wait_for, whose asyncio.TimeoutError is not the
     # built-in TimeoutError there, so the client's `except TimeoutError` (-> LLMTimeoutError) never saw it
     assert run_on_python310(WITHIN_ON_310) == "TimeoutError builtins TimeoutError"
+
+
+CANCELLED_DURING_CLEANUP = """
+import asyncio
+from llmteam._deadline import Deadlines
+
+async def main():
+    deadlines = Deadlines(asyncio.get_running_loop())
+    for how in ("bound", "run"):
+        cleaning = asyncio.Event()
+
+        async def body():
+            try:
+                await asyncio.sleep(1)
+            finally:  # cleanup that awaits (closing a connection) while the timeout unwinds the call
+                cleaning.set()
+                await asyncio.sleep(0.5)
+
+        async def call():
+            if how == "run":
+                return await deadlines.run(body(), 0.02)
+            with deadlines.bound(0.02):
+                await body()
+
+        runner = asyncio.ensure_future(call())
+        await cleaning.wait()
+        runner.cancel()  # the caller is cancelled from outside during that cleanup
+        try:
+            await runner
+            print(how, "returned")
+        except asyncio.CancelledError:
+            print(how, "CancelledError")
+        except TimeoutError:
+            print(how, "TimeoutError")
+    try:  # a plain timeout is still one
+        with deadlines.bound(0.02):
+            await asyncio.sleep(1)
+    except TimeoutError:
+        print("timeout TimeoutError")
+
+asyncio.run(main())
+"""
+
+
+def test_a_cancellation_from_elsewhere_during_a_timed_out_calls_cleanup_stays_one_on_python_310() -> None:
+    # review 2026-12: 3.10 has no Task.cancelling/uncancel, so the exit of an expired block turned any
+    # CancelledError into TimeoutError, also one from outside that arrived while the call's cleanup awaited: the
+    # caller's cancellation was swallowed (Deadlines.run delegated to asyncio.wait_for on 3.10 before, which kept it)
+    assert run_on_python310(CANCELLED_DURING_CLEANUP).splitlines() == [
+        "bound CancelledError", "run CancelledError", "timeout TimeoutError"
+    ]

@@ -22,6 +22,8 @@ from collections.abc import Awaitable
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+# the message of the timer's cancellations on Python 3.10, which has no Task.uncancel to tell them from others
+_EXPIRED = "llmteam._deadline: past its deadline"
 
 
 async def within(awaitable: Awaitable[T], deadline: float | None) -> T:
@@ -66,6 +68,8 @@ class _Call:
             remaining = 0
             if sys.version_info >= (3, 11):
                 remaining = self.task.uncancel()
+            elif exc is None or exc.args[:1] != (_EXPIRED,):  # 3.10 counts no cancellations: ours carries _EXPIRED,
+                remaining = 1  # one from elsewhere (say, while the call's cleanup awaited) does not
             # a timeout, unless somebody else cancelled the task meanwhile (or the call swallowed the cancellation)
             if remaining <= self.cancelling and exc_type is not None and issubclass(exc_type, asyncio.CancelledError):
                 raise TimeoutError from None
@@ -107,7 +111,10 @@ class Deadlines:
                 continue
             if entry.deadline <= now:
                 entry.expired = True
-                entry.task.cancel()
+                if sys.version_info >= (3, 11):
+                    entry.task.cancel()
+                else:
+                    entry.task.cancel(_EXPIRED)
             elif earliest is None or entry.deadline < earliest:
                 earliest = entry.deadline
         if earliest is not None:

@@ -23,6 +23,7 @@ from llmteam.ratelimit import (
     RedisRateLimitBackend,
 )
 
+from .._support.fake_clock import FakeClock, ServerClockRedisBackend
 from ._redis_hops import FailingRedis, Proxy
 from ._redis_keys import held_on_server
 
@@ -188,3 +189,27 @@ async def test_the_released_ids_kept_are_bounded(redis_url: str, redis_client: A
     assert await redis_client.zcard(b.key("rl", "p", "released")) == 10_000  # the newest; each for the lease
     assert not (await state.decide("id:10049")).admitted and (await state.decide("id:0")).admitted
     await b.aclose()
+
+
+async def test_a_release_recorded_by_a_sharer_with_a_shorter_lease_does_not_hide_an_earlier_one(
+    redis_url: str, redis_client: Any
+) -> None:
+    # review 2026-12: `rx` (until when a decision must look in the released set) was overwritten by every record
+    # with the recorder's own `now + lease`. A sharer with a shorter lease recording a release after a longer-lease
+    # one moved it back, so the longer one's late decision skipped the set and took a permit nobody owns.
+    clock, p = FakeClock(), f"test_{uuid.uuid4().hex[:12]}"
+    long_lease = ServerClockRedisBackend(redis_url, clock, prefix=p, permit_lease_seconds=600)
+    short_lease = ServerClockRedisBackend(redis_url, clock, prefix=p, permit_lease_seconds=0.5)
+    one, other = long_lease.limiter_state("p", QUICK, None), short_lease.limiter_state("p", QUICK, None)
+    try:
+        for state, backend, permit in ((one, long_lease, "a:1"), (other, short_lease, "b:1")):
+            state.release(permit)  # released while not held: its decision is still on its way
+            await asyncio.sleep(0)
+            await asyncio.gather(*backend.flushes)
+            clock.advance(0.01)
+        clock.advance(1.0)  # the short lease's record has ended; the long one's has 599 s to go
+        assert not (await one.decide("a:1")).admitted, "a decision arriving after its release took a permit"
+        assert await held_on_server(redis_client, long_lease, "p") == 0
+    finally:
+        await long_lease.aclose()
+        await short_lease.aclose()

@@ -117,3 +117,37 @@ async def test_a_release_still_on_its_way_does_not_block_the_next_decision(backe
         lim.release()
     finally:
         let_through.set()
+
+
+async def test_releases_on_their_way_with_a_decision_do_not_block_a_decision_sent_meanwhile(backend: Replies) -> None:
+    # review 2026-12: releases travelling with a decision (not a flush) were not sent along with the decisions
+    # made while it was on its way, so one of them that Redis read first still counted those permits as held
+    run_script = backend.run_script
+    decision_sent = asyncio.Event()
+    let_through = asyncio.Event()
+
+    async def held_up(call: ScriptCall, args: Sequence[str]) -> Any:  # the decision carrying releases stays on its way
+        if args[0] and len(args) > 3 and not decision_sent.is_set():
+            decision_sent.set()
+            await let_through.wait()
+        return await run_script(call, args)
+
+    backend.run_script = held_up  # type: ignore[method-assign]
+    quick = dataclasses.replace(SLOW, requests_per_second=1e6, burst_size=2, strategy=RateLimitStrategy.REJECT)
+    lim = RateLimiter("d", quick, backend=backend)
+    assert await lim.acquire() and await lim.acquire()  # both permits held
+
+    async def release_both_and_acquire() -> bool:
+        lim.release()
+        lim.release()
+        return await lim.acquire()  # carries both releases: no flush is needed
+
+    first = asyncio.ensure_future(release_both_and_acquire())
+    await decision_sent.wait()
+    try:
+        assert await lim.acquire(), "two permits released before were counted as held (burst 2)"
+    finally:
+        let_through.set()
+    assert await first
+    lim.release()
+    lim.release()

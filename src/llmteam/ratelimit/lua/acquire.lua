@@ -58,7 +58,12 @@ if recorded then
     redis.call('ZREMRANGEBYRANK', KEYS[4], 0, extra - 1)  -- the oldest first
   end
   redis.call('EXPIRE', KEYS[4], ttl)
-  redis.call('HSET', KEYS[1], 'rx', now + lease)  -- until then decisions look there (else they need not)
+  -- until then decisions look there (else they need not): the latest end of any id kept, which a sharer with a
+  -- shorter lease must not move back
+  local rx = tonumber(redis.call('HGET', KEYS[1], 'rx'))
+  if rx == nil or rx < now + lease then
+    redis.call('HSET', KEYS[1], 'rx', now + lease)
+  end
   redis.call('EXPIRE', KEYS[1], ttl)
 end
 if permit == '' then

@@ -75,9 +75,11 @@ class RedisLimiterState(LimiterState):
         if self._local is not None and time.monotonic() < self._local_until:
             return self._decide_locally(permit_id, due)
         releases, self._pending = self._pending, []
-        # Releases still on their way in a flush go along too (HDEL is idempotent): a server that reads this call
-        # first, on another connection, must not count them as held. Only the flush records them if not held.
+        # Releases still on their way in a flush or with another decision go along too (HDEL is idempotent): a
+        # server that reads this call first, on another connection, must not count them as held. Only the call
+        # that carried them first records them if not held.
         flushing = list(self._flushing)
+        self._flushing.update(releases)  # on their way now: decisions made meanwhile carry them too
         sent = time.monotonic()
         try:
             reply = await self._backend.run_script(
@@ -100,6 +102,8 @@ class RedisLimiterState(LimiterState):
                 self._local = MemoryLimiterState(self._config, self._clock)
             self._local_until = time.monotonic() + self._backend.local_fallback_seconds
             return self._decide_locally(permit_id, due)
+        finally:
+            self._flushing.difference_update(releases)
         received = time.monotonic()
         admitted_flag, wait_text, tokens_text, server_time = reply_text(reply, "acquire.lua").split()
         age = self._backend.server_clock.age(sent, received, float(server_time))
