@@ -311,7 +311,7 @@ asyncio.run(main())
 
 
 def test_a_cancellation_from_elsewhere_during_a_timed_out_calls_cleanup_stays_one_on_python_310() -> None:
-    # review 2026-12: 3.10 has no Task.cancelling/uncancel, so the exit of an expired block turned any
+    # review 2026-11-29: 3.10 has no Task.cancelling/uncancel, so the exit of an expired block turned any
     # CancelledError into TimeoutError, also one from outside that arrived while the call's cleanup awaited: the
     # caller's cancellation was swallowed (Deadlines.run delegated to asyncio.wait_for on 3.10 before, which kept it)
     assert run_on_python310(CANCELLED_DURING_CLEANUP).splitlines() == [

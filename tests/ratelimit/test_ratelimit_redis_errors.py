@@ -194,7 +194,7 @@ async def test_the_released_ids_kept_are_bounded(redis_url: str, redis_client: A
 async def test_a_release_recorded_by_a_sharer_with_a_shorter_lease_does_not_hide_an_earlier_one(
     redis_url: str, redis_client: Any
 ) -> None:
-    # review 2026-12: `rx` (until when a decision must look in the released set) was overwritten by every record
+    # review 2026-11-29: `rx` (until when a decision must look in the released set) was overwritten by every record
     # with the recorder's own `now + lease`. A sharer with a shorter lease recording a release after a longer-lease
     # one moved it back, so the longer one's late decision skipped the set and took a permit nobody owns.
     clock, p = FakeClock(), f"test_{uuid.uuid4().hex[:12]}"

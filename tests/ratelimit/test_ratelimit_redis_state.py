@@ -120,7 +120,7 @@ async def test_a_release_still_on_its_way_does_not_block_the_next_decision(backe
 
 
 async def test_releases_on_their_way_with_a_decision_do_not_block_a_decision_sent_meanwhile(backend: Replies) -> None:
-    # review 2026-12: releases travelling with a decision (not a flush) were not sent along with the decisions
+    # review 2026-11-29: releases travelling with a decision (not a flush) were not sent along with the decisions
     # made while it was on its way, so one of them that Redis read first still counted those permits as held
     run_script = backend.run_script
     decision_sent = asyncio.Event()
