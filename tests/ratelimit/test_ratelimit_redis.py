@@ -474,3 +474,25 @@ def test_held_permits_and_their_leases_match_an_exact_model(redis_url: str, ops:
                 await b.aclose()
 
     asyncio.run(scenario())
+
+
+async def test_a_limit_s_keys_outlive_every_lease_held_in_them(redis_url: str, redis_client: Any) -> None:
+    # review 2026-11-29: the keys' expiry was max(3700 s, lease + 1 s) but is refreshed only once a minute, so with a
+    # lease of an hour or more an idle limit's state (its held permits) could vanish up to a minute before a lease
+    # ended; and a sharer with a shorter lease set the shorter expiry on keys holding the longer leases.
+    p = prefix()
+    long_lease = RedisRateLimitBackend(redis_url, prefix=p, permit_lease_seconds=5000)
+    short_lease = RedisRateLimitBackend(redis_url, prefix=p, permit_lease_seconds=10)
+    config = RateLimitConfig(burst_size=5, strategy=RateLimitStrategy.REJECT)
+    holder = RateLimiter("p", config, backend=long_lease)
+    assert await holder.acquire()
+    state = long_lease.key("rl", "p", "state")
+    assert await redis_client.ttl(state) >= 5000 + 60  # a refresh a minute later still leaves the lease covered
+    await redis_client.hdel(state, "ex")  # the sharer's next decision refreshes the expiry
+    other = RateLimiter("p", config, backend=short_lease)
+    assert await other.acquire()
+    assert await redis_client.ttl(state) >= 5000 + 60 - 5, "a sharer with a shorter lease shortened the expiry"
+    other.release()
+    holder.release()
+    await long_lease.aclose()
+    await short_lease.aclose()

@@ -30,6 +30,12 @@ local permit, due = ARGV[13], ARGV[14] == '1'
 local lease, ttl = tonumber(ARGV[5]), ARGV[10]
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+-- set key's expiry to ttl unless it already has a later one (a sharer with a longer lease set it)
+local function extend(key)
+  if redis.call('TTL', key) < tonumber(ttl) then  -- -1: none yet, -2: no key (EXPIRE is then a no-op)
+    redis.call('EXPIRE', key, ttl)
+  end
+end
 local function fmt(x)  -- for replies: numbers given to redis.call keep full precision without it
   return string.format('%.17g', x)  -- full double precision (Lua's default %.14g would round times)
 end
@@ -57,14 +63,14 @@ if recorded then
   if extra > 0 then
     redis.call('ZREMRANGEBYRANK', KEYS[4], 0, extra - 1)  -- the oldest first
   end
-  redis.call('EXPIRE', KEYS[4], ttl)
+  extend(KEYS[4])
   -- until then decisions look there (else they need not): the latest end of any id kept, which a sharer with a
   -- shorter lease must not move back
   local rx = tonumber(redis.call('HGET', KEYS[1], 'rx'))
   if rx == nil or rx < now + lease then
     redis.call('HSET', KEYS[1], 'rx', now + lease)
   end
-  redis.call('EXPIRE', KEYS[1], ttl)
+  extend(KEYS[1])
 end
 if permit == '' then
   if removed > 0 then
@@ -196,7 +202,9 @@ local rx = tonumber(st[4])
 local admitted = available >= floor and held < cap and (rpm < 0 or mt < rpm) and (rph < 0 or ht < rph)
   and (rx == nil or now >= rx or redis.call('ZREM', KEYS[4], permit) == 0)  -- its caller released it: refused
 local ex = tonumber(st[3])
-local refresh = fresh or ex == nil or now - ex > 60  -- a new limit, or the keys' expiry was last set long ago
+-- a new limit, or the keys' expiry was set a minute ago (_REFRESH_SECONDS in stores/_redis_state.py: the key ttl
+-- covers a lease for that long after)
+local refresh = fresh or ex == nil or now - ex > 60
 if admitted then
   store(available - 1)
   if rpm >= 0 then
@@ -238,7 +246,7 @@ end
 redis.call('HSET', KEYS[1], unpack(out))
 if refresh then  -- after the writes, so that a key they created gets its expiry too: idle limits vanish
   for i = 1, 3 do
-    redis.call('EXPIRE', KEYS[i], ttl)
+    extend(KEYS[i])
   end
 end
 if admitted then

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
 _KEY_TTL = 3700  # > the hour window plus two buckets: idle limits expire on their own
+_REFRESH_SECONDS = 60  # how often, at most, a decision sets the keys' expiry again (acquire.lua)
 _CAS_ATTEMPTS = 64
 _MAX_PENDING = 10_000  # releases waiting for Redis; older ones are dropped (their leases expire them anyway)
 
@@ -45,7 +46,7 @@ def limit_parameters(config: RateLimitConfig, lease_seconds: float) -> list[str]
         str(ring_size(*MINUTE_GEOMETRY)),
         repr(HOUR_GEOMETRY[0]),
         str(ring_size(*HOUR_GEOMETRY)),
-        str(max(_KEY_TTL, int(lease_seconds) + 1)),
+        str(max(_KEY_TTL, int(lease_seconds) + _REFRESH_SECONDS + 1)),  # refreshed a minute later at most
         repr(late_credit(rate) * rate),
         repr(reservation(capacity, rate, config.requests_per_minute, config.requests_per_hour) * rate),
     ]
