@@ -10,13 +10,7 @@ import pytest
 
 from llmteam.ratelimit import CircuitBreaker, CircuitBreakerConfig, CircuitOpenError, CircuitState
 
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
+from .._support.fake_clock import FakeClock
 
 
 def breaker(clock: FakeClock, **kw: object) -> CircuitBreaker:
@@ -32,7 +26,7 @@ def breaker(clock: FakeClock, **kw: object) -> CircuitBreaker:
 
 
 async def test_consecutive_failures_open_and_success_resets_streak() -> None:
-    clock = FakeClock()
+    clock = FakeClock(100.0)
     b = breaker(clock)
     assert b.is_closed and await b.allow_request() and b.get_retry_after() is None
     for outcome in "FFSFF":
@@ -43,7 +37,7 @@ async def test_consecutive_failures_open_and_success_resets_streak() -> None:
 
 
 async def test_open_refuses_with_retry_after_then_half_open_probe() -> None:
-    clock = FakeClock()
+    clock = FakeClock(100.0)
     b = breaker(clock)
     await b.force_open()
     clock.now += 4
@@ -65,7 +59,7 @@ async def test_open_refuses_with_retry_after_then_half_open_probe() -> None:
 
 
 async def test_half_open_failure_reopens_and_restarts_timer() -> None:
-    clock = FakeClock()
+    clock = FakeClock(100.0)
     b = breaker(clock)
     await b.force_open()
     clock.now += 10
@@ -76,7 +70,7 @@ async def test_half_open_failure_reopens_and_restarts_timer() -> None:
 
 
 async def test_half_open_cannot_stick_when_probes_never_report() -> None:
-    clock = FakeClock()
+    clock = FakeClock(100.0)
     b = breaker(clock)
     await b.force_open()
     clock.now += 10
@@ -88,7 +82,7 @@ async def test_half_open_cannot_stick_when_probes_never_report() -> None:
 
 
 async def test_failure_rate_rule_over_rolling_window() -> None:
-    clock = FakeClock()
+    clock = FakeClock(100.0)
     b = breaker(clock, failure_threshold=100, sample_size=10, failure_rate_threshold=0.5)
     for i in range(10):  # alternate S/F: never 2 failures in a row, rate reaches 50% at 10 results
         assert b.is_closed
@@ -98,7 +92,7 @@ async def test_failure_rate_rule_over_rolling_window() -> None:
 
 
 async def test_old_results_leave_the_rate_window() -> None:
-    clock = FakeClock()
+    clock = FakeClock(100.0)
     b = breaker(clock, failure_threshold=100, sample_size=4, failure_rate_threshold=0.5)
     await b.record_failure()
     await b.record_success()
@@ -112,7 +106,7 @@ async def test_old_results_leave_the_rate_window() -> None:
 
 
 async def test_force_close_reset_and_stats() -> None:
-    clock = FakeClock()
+    clock = FakeClock(100.0)
     b = breaker(clock)
     await b.force_open()
     assert b.is_open
@@ -137,7 +131,7 @@ def in_context(ctx: contextvars.Context, coro: Coroutine[Any, Any, None]) -> asy
 
 async def test_stale_successes_cannot_close_a_half_open_breaker() -> None:
     """Calls admitted while CLOSED report success after the breaker went half-open: only the probe decides."""
-    clock = FakeClock()
+    clock = FakeClock(100.0)
     b = breaker(clock, failure_threshold=1, success_threshold=2, half_open_max_requests=1)
     stale = [contextvars.Context() for _ in range(2)]
     for ctx in stale:  # two calls are admitted while CLOSED
@@ -162,7 +156,7 @@ async def test_stale_successes_cannot_close_a_half_open_breaker() -> None:
 
 async def test_a_result_from_a_task_without_an_admission_still_counts() -> None:
     """Probes admitted in child tasks, results recorded by the parent (no admission of its own): as before."""
-    clock = FakeClock()
+    clock = FakeClock(100.0)
     b = breaker(clock, failure_threshold=1, success_threshold=2, half_open_max_requests=2)
     await in_context(contextvars.Context(), b.record_failure())
     clock.now += 10

@@ -15,6 +15,8 @@ from llmteam.ratelimit import (
 )
 from llmteam.ratelimit.stores._memory import MemoryLimiterState
 
+from .._support.fake_clock import FakeClock
+
 REJECT, WAIT, QUEUE, FALLBACK = (
     RateLimitStrategy.REJECT,
     RateLimitStrategy.WAIT,
@@ -23,12 +25,6 @@ REJECT, WAIT, QUEUE, FALLBACK = (
 )
 
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 50.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def test_construction_needs_no_loop_and_checks_arguments() -> None:
@@ -55,7 +51,7 @@ async def test_contract_example_reject_by_held_permits() -> None:
 
 
 async def test_default_wait_admits_burst_then_paces() -> None:
-    clock = FakeClock()
+    clock = FakeClock(50.0)
     lim = RateLimiter("x", RateLimitConfig(strategy=FALLBACK), clock=clock)
     admitted = 0
     for _ in range(30):
@@ -157,7 +153,7 @@ async def test_cancelled_waiter_leaves_the_line() -> None:
 
 
 async def test_fallback_returns_false_holding_nothing_and_context_manager_refuses() -> None:
-    clock = FakeClock()
+    clock = FakeClock(50.0)
     lim = RateLimiter("f", RateLimitConfig(burst_size=1, strategy=FALLBACK, requests_per_second=100), clock=clock)
     assert await lim.acquire() is True
     clock.now += 1
@@ -174,7 +170,7 @@ async def test_fallback_returns_false_holding_nothing_and_context_manager_refuse
 
 
 async def test_reset_stats_and_available_tokens() -> None:
-    clock = FakeClock()
+    clock = FakeClock(50.0)
     lim = RateLimiter("s", RateLimitConfig(burst_size=4, requests_per_second=2.0), clock=clock)
     for _ in range(2):
         await lim.acquire()
@@ -187,7 +183,7 @@ async def test_reset_stats_and_available_tokens() -> None:
 
 
 async def test_memory_is_bounded_by_configuration_not_traffic() -> None:
-    clock = FakeClock()
+    clock = FakeClock(50.0)
     lim = RateLimiter(
         "m",
         RateLimitConfig(requests_per_second=1e6, requests_per_minute=1e7, requests_per_hour=1e9, burst_size=100),

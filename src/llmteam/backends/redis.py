@@ -9,13 +9,17 @@ class, which is what the stores give back to it (the connections it handed out).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Protocol, Union, cast, runtime_checkable
+from typing import TYPE_CHECKING, NamedTuple, Protocol, Union, cast, runtime_checkable
 
 from llmteam.backends._base import Backend, register_scheme
 from llmteam.backends.url import StoreURL
 
-__all__ = ["RedisBackend", "RedisClient", "RedisConnection", "RedisPool", "RedisReply", "redis_from_url"]
+__all__ = [
+    "RedisBackend", "RedisClient", "RedisConnection", "RedisErrors", "RedisPool", "RedisReply", "redis_errors",
+    "redis_from_url",
+]
 
 #: A RESP2 reply as ``redis.asyncio`` returns it without ``decode_responses`` (an error reply is raised instead).
 RedisReply = Union[bytes, int, None, Sequence["RedisReply"]]
@@ -81,13 +85,34 @@ if TYPE_CHECKING:
         del checked, client
 
 
+_MISSING = "Redis-backed state needs the redis package: pip install 'llmteam[redis]'"
+
+
+class RedisErrors(NamedTuple):
+    """redis-py's exception classes a store tells apart on a round trip."""
+
+    no_script: type[Exception]  # NOSCRIPT: the server lost a script (restart, SCRIPT FLUSH)
+    response: type[Exception]  # any error reply (the connection is fine)
+    connection: tuple[type[BaseException], ...]  # the connection failed or timed out
+
+
+@functools.cache
+def redis_errors() -> RedisErrors:
+    """redis-py's exception classes (imported once), or ``ImportError`` saying how to install redis-py."""
+    try:
+        import redis.exceptions as rex
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError(_MISSING) from exc
+    return RedisErrors(rex.NoScriptError, rex.ResponseError, (rex.ConnectionError, rex.TimeoutError, OSError))
+
+
 def redis_from_url(url: str) -> RedisClient:
     """A ``redis.asyncio.Redis`` client for ``url`` (no connection is made until first use), or ``ImportError``
     saying how to install redis-py."""
     try:
         from redis.asyncio import Redis
     except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ImportError("Redis-backed state needs the redis package: pip install 'llmteam[redis]'") from exc
+        raise ImportError(_MISSING) from exc
     return cast(RedisClient, Redis.from_url(url))
 
 

@@ -91,20 +91,18 @@ class RateLimiter:
         stats.total_requests += 1
         local = self._local
         try:
-            if self._waiters:
-                pass  # behind others: wait in line (FIFO)
-            elif local is not None:
-                if local.try_admit(self._clock()):
+            if not self._waiters:  # else behind others: wait in line (FIFO)
+                if local is not None and local.try_admit(self._clock()):
                     self._held += 1
                     stats.successful_requests += 1
                     return True
-            elif self._next_token <= time.monotonic() or self.config.strategy not in _WAITING:
-                # a remote bucket not known to be empty (or a strategy that never waits): ask at once
-                decision = await self._decide()
-                if decision.admitted:
-                    stats.successful_requests += 1
-                    return True
-                return await self._after_refusal(decision)
+                # ask at once, unless a remote bucket is known to be empty and the strategy waits
+                if local is not None or self._next_token <= time.monotonic() or self.config.strategy not in _WAITING:
+                    decision = await self._decide()
+                    if decision.admitted:
+                        stats.successful_requests += 1
+                        return True
+                    return await self._after_refusal(decision)
             return await self._acquire_slow()
         except RateLimitError:
             stats.rejected_requests += 1
@@ -149,18 +147,12 @@ class RateLimiter:
         return self._next_token - time.monotonic()
 
     async def _acquire_slow(self) -> bool:
-        """Admission with waiters ahead, a remote bucket known to be empty, or a local refusal to look into."""
+        """Admission with waiters ahead, or with a remote bucket known to be empty (wait without asking)."""
         ahead = len(self._waiters)
         if ahead:
             return await self._follow_strategy(self._estimate_behind(ahead), None, ahead)
-        eta = self._token_eta() if self._local is None and self.config.strategy in _WAITING else 0.0
-        if eta > 0.0:  # a remote bucket known to be empty: wait without asking
-            return await self._follow_strategy(eta, eta - self._lead if eta > self._lead else None, 0)  # None: ask now
-        decision = await self._decide()
-        if decision.admitted:
-            self._stats.successful_requests += 1
-            return True
-        return await self._after_refusal(decision)
+        eta = self._token_eta()
+        return await self._follow_strategy(eta, eta - self._lead if eta > self._lead else None, 0)  # None: ask now
 
     def _after_refusal(self, decision: Decision) -> Awaitable[bool]:
         """Follow the strategy for a caller (nobody ahead of it) that ``decision`` just refused."""

@@ -16,12 +16,12 @@ import asyncio
 import logging
 import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, NamedTuple, TypedDict
+from typing import TYPE_CHECKING, TypedDict
 
 from llmteam._deadline import Deadlines
 from llmteam._repr import bounded_repr
 from llmteam.backends import RedisBackend, backend_of
-from llmteam.backends.redis import RedisClient, RedisConnection, RedisReply
+from llmteam.backends.redis import RedisClient, RedisConnection, RedisReply, redis_errors
 
 from .._backend import Clock, LimiterState, RateLimitBackend
 from .._config import check_number
@@ -40,20 +40,6 @@ logger = logging.getLogger(__name__)
 # process's permits from counting longer than that, and every key's expiry a small integer for Redis.
 MAX_LEASE_SECONDS = 86_400.0
 MAX_TIMEOUT_SECONDS = 3_600.0
-
-
-class _Errors(NamedTuple):
-    """redis-py's exception classes the round trips tell apart (redis-py is imported when a backend is made)."""
-
-    no_script: type[Exception]
-    response: type[Exception]
-    connection: tuple[type[BaseException], ...]
-
-
-def _errors() -> _Errors:
-    import redis.exceptions as rex
-
-    return _Errors(rex.NoScriptError, rex.ResponseError, (rex.ConnectionError, rex.TimeoutError, OSError))
 
 
 class RedisOptions(TypedDict, total=False):
@@ -116,7 +102,7 @@ class RedisRateLimitBackend(RateLimitBackend):
         self._scripts: dict[str, bytes] = {}  # resource name -> b"$7\r\nEVALSHA\r\n$40\r\n<sha1>\r\n"
         self._idle: list[RedisConnection] = []  # connections checked out of the shared pool, free for the next call
         self._deadlines: Deadlines | None = None  # the timeouts of this backend's calls: one timer, not one per call
-        self._errors = _errors()
+        self._errors = redis_errors()  # (redis-py imported here, not on every call)
         self.flushes: set[asyncio.Task[None]] = set()  # releases on their way to Redis (aclose waits for them)
         self._answered = False
         self._closed = False
