@@ -1,11 +1,11 @@
 -- llmteam.ratelimit: one atomic admission decision (contract section 6.2), shared by every process.
 -- Mirrors stores/_memory.py and the bucket rules of _bucket.py (late-waiter credit, untracked slack windows).
 -- KEYS[1] state hash: tk tokens, ts stamp (refill time or, when full, the moment it filled); ml/mt minute ring
---         newest bucket/total, hl/ht hour ring; ex last expiry refresh; rx until when KEYS[4] may hold ids; the
---         held permits, one field 'p:<id>' each (-> its lease end), hc their number, and le: no lease ends before
---         it (the earliest lease end, or a second after the last look for ended leases if that is later). Permits
---         and their count live in one key, so they cannot disagree, and taking or giving back a permit is part of
---         the bucket's one write.
+--         newest bucket/total, hl/ht hour ring; ex last expiry refresh (whole seconds); rx until when KEYS[4] may
+--         hold ids; the held permits, one field 'p:<id>' each (-> its lease end), hc their number, and le: no lease
+--         ends before it (the earliest lease end, or a second after the last look for ended leases if that is
+--         later). Permits and their count live in one key, so they cannot disagree, and taking or giving back a
+--         permit is part of the bucket's one write. A decision writes only the fields it changed.
 -- KEYS[2] minute ring hash (slot -> count)   KEYS[3] hour ring hash
 -- KEYS[4] released zset (id -> lease end): ids released while not held, whose decision may still be on its way
 --         (it timed out or was cancelled client-side); such a decision is refused when it arrives, so it cannot
@@ -20,16 +20,17 @@
 --         release is still on its way in another call (sent again: HDEL is idempotent), ARGV[16+n..] permit ids
 --         released since the last call.
 -- Time is always the Redis server's (TIME): every sharer of the limit agrees on it, and no caller can move it.
--- Returns a status reply (one line, which the client reads in one go) "<admitted 1|0> <wait> <tokens> <now>":
+-- Returns a status reply (one line, which the client reads in one go) "<admitted 1|0> <wait> <tokens> <s> <us>":
 -- wait is, when admitted, the seconds until the caller may proceed (0 unless it was admitted for a token still to
 -- come: reserved), when refused, the seconds until rules (a)/(b) may admit (-1: only a release can help, -2:
--- never); tokens the bucket's tokens after the decision (below 0 while a reserved token is still to come); now
--- the server's TIME of the decision, so that the caller can place the wait on its own clock
--- (stores/_redis_clock.py). A call that only releases returns "0 0 0 <now>" at once.
+-- never); tokens the bucket's tokens after the decision (below 0 while a reserved token is still to come); s and
+-- us the server's TIME of the decision (seconds, microseconds), so that the caller can place the wait on its own
+-- clock (stores/_redis_clock.py). A call that only releases returns "0 0 0 <s> <us>" at once.
 local permit, due = ARGV[13], ARGV[14] == '1'
 local lease, ttl = tonumber(ARGV[5]), ARGV[10]
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local clock = t[1] .. ' ' .. t[2]  -- the reply's time: TIME's own digits (exact, and no number to format)
 -- set key's expiry to ttl unless it already has a later one (a sharer with a longer lease set it)
 local function extend(key)
   if redis.call('TTL', key) < tonumber(ttl) then  -- -1: none yet, -2: no key (EXPIRE is then a no-op)
@@ -76,7 +77,7 @@ if permit == '' then
   if removed > 0 then
     redis.call('HINCRBY', KEYS[1], 'hc', -removed)
   end
-  return {ok = '0 0 0 ' .. fmt(now)}  -- releases only: nothing decided (the usual four fields, for any reader)
+  return {ok = '0 0 0 ' .. clock}  -- releases only: nothing decided (the usual four fields, for any reader)
 end
 local rate, cap, rpm, rph = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 
@@ -92,8 +93,9 @@ local function put(field, value)
   out[#out + 1] = field
   out[#out + 1] = value
 end
-local held, le = math.max(0, (tonumber(st[5]) or 0) - removed), tonumber(st[6])
-local recount, le_changed = removed > 0, false  -- whether hc and le are written
+local stored = tonumber(st[5]) or 0  -- hc as stored
+local held, le = math.max(0, stored - removed), tonumber(st[6])
+local le_changed = false  -- whether le is written
 if held >= cap and (le == nil or now >= le) then
   -- only a full permit set can be blocked by leases of crashed processes, and only once the earliest lease has
   -- ended: drop the ended ones, count the rest again, and scan again no sooner than a second (or a lease) later
@@ -116,7 +118,7 @@ if held >= cap and (le == nil or now >= le) then
   for i = 1, #ended, 1000 do  -- unpack() takes a bounded number of values
     redis.call('HDEL', KEYS[1], unpack(ended, i, math.min(i + 999, #ended)))
   end
-  recount, le, le_changed = true, math.max(earliest or now, now + math.min(1, lease)), true
+  le, le_changed = math.max(earliest or now, now + math.min(1, lease)), true
 end
 local tokens, ts = tonumber(st[1]), tonumber(st[2])
 local fresh = tokens == nil or ts == nil
@@ -128,58 +130,52 @@ if now > ts then
   level = tokens + (now - ts) * rate
 end
 
--- keep `lvl` tokens at `now`; a full bucket keeps the moment it filled as its stamp
-local function store(lvl)
-  if lvl >= cap then
-    tokens, ts = cap, now - (lvl - cap) / rate
-  else
-    tokens, ts = lvl, now
+local buckets, advance  -- the rings' helpers, made only when a window is tracked (most limits track none)
+if rpm >= 0 or rph >= 0 then
+  -- the ring's slots as {bucket id, count} pairs, oldest first; `last` is the newest bucket id the ring holds
+  buckets = function(key, last, size)
+    local flat = redis.call('HGETALL', key)
+    local out = {}
+    for i = 1, #flat, 2 do
+      local slot = tonumber(flat[i])
+      out[#out + 1] = {last - ((last - slot) % size), tonumber(flat[i + 1])}
+    end
+    table.sort(out, function(a, b) return a[1] < b[1] end)
+    return out
   end
-end
 
--- the ring's slots as {bucket id, count} pairs, oldest first; `last` is the newest bucket id the ring holds
-local function buckets(key, last, size)
-  local flat = redis.call('HGETALL', key)
-  local out = {}
-  for i = 1, #flat, 2 do
-    local slot = tonumber(flat[i])
-    out[#out + 1] = {last - ((last - slot) % size), tonumber(flat[i + 1])}
-  end
-  table.sort(out, function(a, b) return a[1] < b[1] end)
-  return out
-end
-
--- advance a ring so that `bucket` is its newest bucket, dropping what falls out (mirrors _window.py)
-local function advance(key, last, total, bucket, size)
-  if last == nil or total == nil then
-    redis.call('DEL', key)
-    return bucket, 0
-  end
-  if bucket <= last then
-    return last, total
-  end
-  if bucket - last >= size then
-    redis.call('DEL', key)
-    return bucket, 0
-  end
-  if bucket - last <= 8 then  -- the usual step: look at the few slots that fall out
-    for k = last + 1, bucket do
-      local slot = k % size
-      local v = redis.call('HGET', key, slot)
-      if v then
-        total = total - tonumber(v)
-        redis.call('HDEL', key, slot)
+  -- advance a ring so that `bucket` is its newest bucket, dropping what falls out (mirrors _window.py)
+  advance = function(key, last, total, bucket, size)
+    if last == nil or total == nil then
+      redis.call('DEL', key)
+      return bucket, 0
+    end
+    if bucket <= last then
+      return last, total
+    end
+    if bucket - last >= size then
+      redis.call('DEL', key)
+      return bucket, 0
+    end
+    if bucket - last <= 8 then  -- the usual step: look at the few slots that fall out
+      for k = last + 1, bucket do
+        local slot = k % size
+        local v = redis.call('HGET', key, slot)
+        if v then
+          total = total - tonumber(v)
+          redis.call('HDEL', key, slot)
+        end
+      end
+      return bucket, total
+    end
+    for _, b in ipairs(buckets(key, last, size)) do  -- a long step: one read of the (sparse) ring
+      if b[1] <= bucket - size then
+        total = total - b[2]
+        redis.call('HDEL', key, b[1] % size)
       end
     end
     return bucket, total
   end
-  for _, b in ipairs(buckets(key, last, size)) do  -- a long step: one read of the (sparse) ring
-    if b[1] <= bucket - size then
-      total = total - b[2]
-      redis.call('HDEL', key, b[1] % size)
-    end
-  end
-  return bucket, total
 end
 
 local ml, mt, hl, ht = 0, 0, 0, 0
@@ -205,8 +201,17 @@ local ex = tonumber(st[3])
 -- a new limit, or the keys' expiry was set a minute ago (_REFRESH_SECONDS in stores/_redis_state.py: the key ttl
 -- covers a lease for that long after)
 local refresh = fresh or ex == nil or now - ex > 60
+-- the bucket keeps `lvl` tokens at `now`; a full bucket keeps the moment it filled as its stamp
+local lvl = level
 if admitted then
-  store(available - 1)
+  lvl = available - 1
+end
+if lvl >= cap then
+  tokens, ts = cap, now - (lvl - cap) / rate
+else
+  tokens, ts = lvl, now
+end
+if admitted then
   if rpm >= 0 then
     mt = mt + 1
     refresh = redis.call('HINCRBY', KEYS[2], ml % msize, 1) == 1 or refresh  -- a new key, maybe
@@ -216,17 +221,15 @@ if admitted then
     refresh = redis.call('HINCRBY', KEYS[3], hl % hsize, 1) == 1 or refresh
   end
   put('p:' .. permit, now + lease)
-  held, recount = held + 1, true
+  held = held + 1
   if le == nil or now + lease < le then  -- (a sharer with a shorter lease, or le pushed a second ahead above)
     le, le_changed = now + lease, true
   end
-else
-  store(level)
 end
 -- what changed, in one write: the bucket, the held permits, the tracked windows, the expiry stamp
 put('tk', tokens)
 put('ts', ts)
-if recount then
+if held ~= stored then  -- (a release and an admission in one call leave it as it was)
   put('hc', held)
 end
 if le_changed then
@@ -241,7 +244,7 @@ if rph >= 0 then
   put('ht', ht)
 end
 if refresh then
-  put('ex', now)
+  put('ex', t[1])  -- whole seconds are enough (a string: nothing to format)
 end
 redis.call('HSET', KEYS[1], unpack(out))
 if refresh then  -- after the writes, so that a key they created gets its expiry too: idle limits vanish
@@ -251,9 +254,9 @@ if refresh then  -- after the writes, so that a key they created gets its expiry
 end
 if admitted then
   if tokens >= 0 then  -- the usual admission: no wait
-    return {ok = '1 0 ' .. fmt(tokens) .. ' ' .. fmt(now)}
+    return {ok = '1 0 ' .. fmt(tokens) .. ' ' .. clock}
   end
-  return {ok = '1 ' .. fmt(-tokens / rate) .. ' ' .. fmt(tokens) .. ' ' .. fmt(now)}
+  return {ok = '1 ' .. fmt(-tokens / rate) .. ' ' .. fmt(tokens) .. ' ' .. clock}
 end
 
 -- seconds until a ring's total drops below limit if nothing more is added (mirrors BucketWindow)
@@ -281,4 +284,4 @@ else
     wait = -1
   end
 end
-return {ok = '0 ' .. fmt(wait) .. ' ' .. fmt(tokens) .. ' ' .. fmt(now)}
+return {ok = '0 ' .. fmt(wait) .. ' ' .. fmt(tokens) .. ' ' .. clock}

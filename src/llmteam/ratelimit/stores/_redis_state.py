@@ -15,7 +15,7 @@ from .._circuit_core import CircuitSnapshot, CircuitStore
 from .._errors import RateLimitBackendError
 from .._window import HOUR_GEOMETRY, MINUTE_GEOMETRY, ring_size
 from ._memory import MemoryLimiterState
-from ._redis_wire import ScriptCall, redact, reply_items, reply_text
+from ._redis_wire import ScriptCall, redact, reply_items, reply_numbers, reply_text
 
 if TYPE_CHECKING:
     from .._config import RateLimitConfig
@@ -86,6 +86,8 @@ class RedisLimiterState(LimiterState):
             reply = await self._backend.run_script(
                 self._call, [permit_id, "1" if due else "0", str(len(flushing)), *flushing, *releases]
             )
+            received = time.monotonic()
+            admitted_flag, wait, tokens, seconds, micros = reply_numbers(reply, 5, "acquire.lua")
         except asyncio.CancelledError:
             # The caller was cancelled; the script may already have admitted ``permit_id`` on the server. Nobody
             # will hold it here, so release it (a no-op on the server if it was never admitted).
@@ -93,8 +95,9 @@ class RedisLimiterState(LimiterState):
             self.release(permit_id)
             raise
         except RateLimitBackendError:
-            # The script may have run before the connection broke: release ``permit_id`` too, so that a permit
-            # admitted on the server but never seen here is not counted until its lease ends.
+            # The script may have run before the connection broke (or answered what this client cannot read):
+            # release ``permit_id`` too, so that a permit admitted on the server but never seen here is not
+            # counted until its lease ends.
             self._requeue([*releases, permit_id])
             if not self._backend.fallback_to_local:
                 raise
@@ -105,10 +108,8 @@ class RedisLimiterState(LimiterState):
             return self._decide_locally(permit_id, due)
         finally:
             self._flushing.difference_update(releases)
-        received = time.monotonic()
-        admitted_flag, wait_text, tokens_text, server_time = reply_text(reply, "acquire.lua").split()
-        age = self._backend.server_clock.age(sent, received, float(server_time))
-        admitted, wait, tokens = admitted_flag == "1", float(wait_text), float(tokens_text)
+        age = self._backend.server_clock.age(sent, received, seconds + micros / 1_000_000)  # the script's own sum
+        admitted = admitted_flag == 1.0
         self._last = (tokens, not admitted)
         if wait < 0.0:  # refused: -1 only a release can help, -2 never
             return Decision(False, None if wait == -1.0 else math.inf, tokens)

@@ -55,3 +55,17 @@ def reply_items(reply: RedisReply, count: int, what: str) -> Sequence[RedisReply
     if isinstance(reply, Sequence) and not isinstance(reply, bytes) and len(reply) == count:
         return reply
     raise RateLimitBackendError(f"Redis answered {what} with {reply!r}, expected {count} items")
+
+
+def reply_numbers(reply: RedisReply, count: int, what: str) -> list[float]:
+    """A status reply of ``count`` space-separated numbers; anything else is a :class:`RateLimitBackendError`
+    naming ``what`` was sent."""
+    try:
+        numbers = [float(field) for field in reply.split()] if isinstance(reply, bytes) else []
+    except ValueError:
+        numbers = []
+    if len(numbers) == count:
+        return numbers
+    raise RateLimitBackendError(
+        f"Redis answered {what} with {reply!r}, expected {count} numbers (is it a Redis server?)"
+    )
