@@ -33,7 +33,7 @@ from llmteam.ratelimit.stores._redis_wire import redact
 
 from .._support.fake_clock import FakeClock, ServerClockRedisBackend
 from ._redis_hops import Proxy
-from ._redis_keys import held_on_server
+from ._redis_keys import held_on_server, limit_numbers, set_limit_number
 
 pytestmark = pytest.mark.redis
 DEAD_URL = "redis://:s3cret@127.0.0.1:1/0"  # nothing listens on port 1: connection refused at once
@@ -488,7 +488,7 @@ async def test_a_limit_s_keys_outlive_every_lease_held_in_them(redis_url: str, r
     assert await holder.acquire()
     state = long_lease.key("rl", "p", "state")
     assert await redis_client.ttl(state) >= 5000 + 60  # a refresh a minute later still leaves the lease covered
-    await redis_client.hdel(state, "ex")  # the sharer's next decision refreshes the expiry
+    await set_limit_number(redis_client, long_lease, "p", "ex", 0.0)  # the sharer's next decision refreshes the expiry
     other = RateLimiter("p", config, backend=short_lease)
     assert await other.acquire()
     assert await redis_client.ttl(state) >= 5000 + 60 - 5, "a sharer with a shorter lease shortened the expiry"
@@ -496,3 +496,27 @@ async def test_a_limit_s_keys_outlive_every_lease_held_in_them(redis_url: str, r
     holder.release()
     await long_lease.aclose()
     await short_lease.aclose()
+
+
+async def test_a_limit_written_by_the_text_layout_before_is_read_and_converted_at_its_next_decision(
+    redis_url: str, redis_client: Any
+) -> None:
+    # Until 2026-11-29 a limit's numbers were one text field each; now they are one binary field. A limit in use
+    # across the upgrade keeps its state: the first decision reads the text fields, honours them and replaces them.
+    backend = RedisRateLimitBackend(redis_url, prefix=prefix())
+    state = backend.key("rl", "u", "state")
+    seconds, micros = await redis_client.time()
+    now = seconds + micros / 1_000_000
+    # an empty bucket and one held permit, as the text layout kept them
+    fields = {"tk": "0", "ts": repr(now), "ex": repr(now), "hc": "1", "le": repr(now + 600), "p:x:1": repr(now + 600)}
+    await redis_client.hset(state, mapping=fields)
+    await redis_client.expire(state, 3700)
+    config = RateLimitConfig(requests_per_second=0.001, burst_size=2, strategy=RateLimitStrategy.REJECT)
+    lim = RateLimiter("u", config, backend=backend)
+    with pytest.raises(RateLimitExceeded):  # the empty bucket was honoured (a new one would hold 2 tokens)
+        await lim.acquire()
+    numbers = await limit_numbers(redis_client, backend, "u")
+    assert numbers["tk"] < 1 and numbers["hc"] == 1 and numbers["le"] == pytest.approx(now + 600)
+    assert set(await redis_client.hkeys(state)) == {b"s", b"p:x:1"}  # the text fields are gone
+    assert await held_on_server(redis_client, backend, "u") == 1
+    await backend.aclose()

@@ -1,11 +1,13 @@
 -- llmteam.ratelimit: one atomic admission decision (contract section 6.2), shared by every process.
 -- Mirrors stores/_memory.py and the bucket rules of _bucket.py (late-waiter credit, untracked slack windows).
--- KEYS[1] state hash: tk tokens, ts stamp (refill time or, when full, the moment it filled); ml/mt minute ring
---         newest bucket/total, hl/ht hour ring; ex last expiry refresh (whole seconds); rx until when KEYS[4] may
---         hold ids; the held permits, one field 'p:<id>' each (-> its lease end), hc their number, and le: no lease
---         ends before it (the earliest lease end, or a second after the last look for ended leases if that is
---         later). Permits and their count live in one key, so they cannot disagree, and taking or giving back a
---         permit is part of the bucket's one write. A decision writes only the fields it changed.
+-- KEYS[1] state hash: field 's', the limit's numbers as ten little-endian doubles (struct '<dddddddddd': nothing to
+--         parse or format on a decision; 0 stands for "none"): tk tokens, ts stamp (refill time or, when full, the
+--         moment it filled), ex last expiry refresh, rx until when KEYS[4] may hold ids, hc the number of held
+--         permits, le no lease ends before it (the earliest lease end, or a second after the last look for ended
+--         leases if that is later), ml/mt minute ring newest bucket/total, hl/ht hour ring; and the held permits,
+--         one field 'p:<id>' each (-> its lease end, as text). Permits and their count live in one key, so they
+--         cannot disagree, and taking or giving back a permit is part of the bucket's one write. (Versions before
+--         kept the numbers one text field each, named as above: a decision reads them once and converts them.)
 -- KEYS[2] minute ring hash (slot -> count)   KEYS[3] hour ring hash
 -- KEYS[4] released zset (id -> lease end): ids released while not held, whose decision may still be on its way
 --         (it timed out or was cancelled client-side); such a decision is refused when it arrives, so it cannot
@@ -42,6 +44,29 @@ local function fmt(x)  -- for replies: numbers given to redis.call keep full pre
 end
 
 local MAX_RELEASED = 10000
+-- the state: ten numbers in one field, as binary doubles (no text to parse or format); 0 stands for "none"
+local LAYOUT = '<dddddddddd'
+local OLD = {'tk', 'ts', 'ex', 'rx', 'hc', 'le', 'ml', 'mt', 'hl', 'ht'}  -- the same numbers' text fields before
+local tokens, ts, ex, rx, hc, le, ml, mt, hl, ht
+local migrated = false
+local packed = redis.call('HGET', KEYS[1], 's')
+if packed then
+  tokens, ts, ex, rx, hc, le, ml, mt, hl, ht = struct.unpack(LAYOUT, packed)
+else  -- a new limit, or one written by an earlier version (one field per number): read that once
+  local old = redis.call('HMGET', KEYS[1], unpack(OLD))
+  tokens, ts, ex, rx = tonumber(old[1]), tonumber(old[2]), tonumber(old[3]) or 0, tonumber(old[4]) or 0
+  hc, le, ml, mt = tonumber(old[5]) or 0, tonumber(old[6]) or 0, tonumber(old[7]) or 0, tonumber(old[8]) or 0
+  hl, ht = tonumber(old[9]) or 0, tonumber(old[10]) or 0
+  for i = 1, #OLD do
+    migrated = migrated or old[i] ~= false  -- deleted at the write below
+  end
+end
+if rx == 0 then
+  rx = nil
+end
+if le == 0 then
+  le = nil
+end
 local removed = 0  -- held permits given back by this call
 local resent = tonumber(ARGV[15])
 -- one by one: unpack() of more than ~8000 ids (releases queued in an outage) is an error. A resent id is not
@@ -67,35 +92,30 @@ if recorded then
   extend(KEYS[4])
   -- until then decisions look there (else they need not): the latest end of any id kept, which a sharer with a
   -- shorter lease must not move back
-  local rx = tonumber(redis.call('HGET', KEYS[1], 'rx'))
   if rx == nil or rx < now + lease then
-    redis.call('HSET', KEYS[1], 'rx', now + lease)
+    rx = now + lease
   end
-  extend(KEYS[1])
+end
+local function save(...)  -- the numbers in one write, with the fields given
+  redis.call('HSET', KEYS[1], 's', struct.pack(LAYOUT, tokens, ts, ex, rx or 0, hc, le or 0, ml, mt, hl, ht), ...)
+  if migrated then
+    redis.call('HDEL', KEYS[1], unpack(OLD))
+  end
 end
 if permit == '' then
-  if removed > 0 then
-    redis.call('HINCRBY', KEYS[1], 'hc', -removed)
+  if removed > 0 or recorded then
+    if tokens == nil then  -- (no state: nothing was held, and the bucket is new and full)
+      tokens, ts = tonumber(ARGV[2]), now
+    end
+    hc = math.max(0, hc - removed)
+    save()
+    extend(KEYS[1])
   end
-  return {ok = '0 0 0 ' .. clock}  -- releases only: nothing decided (the usual four fields, for any reader)
+  return {ok = '0 0 0 ' .. clock}  -- releases only: nothing decided (the usual fields, for any reader)
 end
 local rate, cap, rpm, rph = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 
--- the window fields only of a tracked window (an untracked one is neither read nor written)
-local st
-if rpm < 0 and rph < 0 then
-  st = redis.call('HMGET', KEYS[1], 'tk', 'ts', 'ex', 'rx', 'hc', 'le')
-else
-  st = redis.call('HMGET', KEYS[1], 'tk', 'ts', 'ex', 'rx', 'hc', 'le', 'ml', 'mt', 'hl', 'ht')
-end
-local out = {}  -- the state fields this decision writes, in one HSET: field, value, field, value...
-local function put(field, value)
-  out[#out + 1] = field
-  out[#out + 1] = value
-end
-local stored = tonumber(st[5]) or 0  -- hc as stored
-local held, le = math.max(0, stored - removed), tonumber(st[6])
-local le_changed = false  -- whether le is written
+local held = math.max(0, hc - removed)
 if held >= cap and (le == nil or now >= le) then
   -- only a full permit set can be blocked by leases of crashed processes, and only once the earliest lease has
   -- ended: drop the ended ones, count the rest again, and scan again no sooner than a second (or a lease) later
@@ -118,9 +138,8 @@ if held >= cap and (le == nil or now >= le) then
   for i = 1, #ended, 1000 do  -- unpack() takes a bounded number of values
     redis.call('HDEL', KEYS[1], unpack(ended, i, math.min(i + 999, #ended)))
   end
-  le, le_changed = math.max(earliest or now, now + math.min(1, lease)), true
+  le = math.max(earliest or now, now + math.min(1, lease))
 end
-local tokens, ts = tonumber(st[1]), tonumber(st[2])
 local fresh = tokens == nil or ts == nil
 if fresh then
   tokens, ts = cap, now  -- a new limit starts full
@@ -178,15 +197,14 @@ if rpm >= 0 or rph >= 0 then
   end
 end
 
-local ml, mt, hl, ht = 0, 0, 0, 0
 local mwidth, msize, hwidth, hsize
-if rpm >= 0 then
+if rpm >= 0 then  -- (0: no ring yet)
   mwidth, msize = tonumber(ARGV[6]), tonumber(ARGV[7])
-  ml, mt = advance(KEYS[2], tonumber(st[7]), tonumber(st[8]), math.floor(now * (1.0 / mwidth)), msize)
+  ml, mt = advance(KEYS[2], ml ~= 0 and ml or nil, mt, math.floor(now * (1.0 / mwidth)), msize)
 end
 if rph >= 0 then
   hwidth, hsize = tonumber(ARGV[8]), tonumber(ARGV[9])
-  hl, ht = advance(KEYS[3], tonumber(st[9]), tonumber(st[10]), math.floor(now * (1.0 / hwidth)), hsize)
+  hl, ht = advance(KEYS[3], hl ~= 0 and hl or nil, ht, math.floor(now * (1.0 / hwidth)), hsize)
 end
 
 local limit, floor = cap, 1
@@ -194,13 +212,11 @@ if due then
   limit, floor = cap + tonumber(ARGV[11]), 1 - tonumber(ARGV[12])
 end
 local available = math.min(level, limit)
-local rx = tonumber(st[4])
 local admitted = available >= floor and held < cap and (rpm < 0 or mt < rpm) and (rph < 0 or ht < rph)
   and (rx == nil or now >= rx or redis.call('ZREM', KEYS[4], permit) == 0)  -- its caller released it: refused
-local ex = tonumber(st[3])
 -- a new limit, or the keys' expiry was set a minute ago (_REFRESH_SECONDS in stores/_redis_state.py: the key ttl
 -- covers a lease for that long after)
-local refresh = fresh or ex == nil or now - ex > 60
+local refresh = fresh or now - ex > 60
 -- the bucket keeps `lvl` tokens at `now`; a full bucket keeps the moment it filled as its stamp
 local lvl = level
 if admitted then
@@ -220,33 +236,21 @@ if admitted then
     ht = ht + 1
     refresh = redis.call('HINCRBY', KEYS[3], hl % hsize, 1) == 1 or refresh
   end
-  put('p:' .. permit, now + lease)
   held = held + 1
   if le == nil or now + lease < le then  -- (a sharer with a shorter lease, or le pushed a second ahead above)
-    le, le_changed = now + lease, true
+    le = now + lease
   end
 end
--- what changed, in one write: the bucket, the held permits, the tracked windows, the expiry stamp
-put('tk', tokens)
-put('ts', ts)
-if held ~= stored then  -- (a release and an admission in one call leave it as it was)
-  put('hc', held)
-end
-if le_changed then
-  put('le', le)
-end
-if rpm >= 0 then
-  put('ml', ml)
-  put('mt', mt)
-end
-if rph >= 0 then
-  put('hl', hl)
-  put('ht', ht)
-end
+-- everything in one write: the bucket, the held permits and their count, the tracked windows, the expiry stamp
+hc = held
 if refresh then
-  put('ex', t[1])  -- whole seconds are enough (a string: nothing to format)
+  ex = now
 end
-redis.call('HSET', KEYS[1], unpack(out))
+if admitted then
+  save('p:' .. permit, now + lease)
+else
+  save()
+end
 if refresh then  -- after the writes, so that a key they created gets its expiry too: idle limits vanish
   for i = 1, 3 do
     extend(KEYS[i])
