@@ -520,3 +520,23 @@ async def test_a_limit_written_by_the_text_layout_before_is_read_and_converted_a
     assert set(await redis_client.hkeys(state)) == {b"s", b"p:x:1"}  # the text fields are gone
     assert await held_on_server(redis_client, backend, "u") == 1
     await backend.aclose()
+
+
+async def test_a_permit_written_by_the_version_before_still_ends_with_its_lease(
+    redis_url: str, redis_client: Any
+) -> None:
+    # A permit's field held its lease end as a number until 2026-11-29 ('<s> <us> <lease>' now). A full limit that
+    # looks for ended leases must read both, or a crashed process's permit from before the upgrade holds forever.
+    backend = RedisRateLimitBackend(redis_url, prefix=prefix())
+    state = backend.key("rl", "u", "state")
+    seconds, micros = await redis_client.time()
+    now = seconds + micros / 1_000_000
+    fields = {"tk": "1", "ts": repr(now), "ex": repr(now), "hc": "1", "le": repr(now - 1), "p:x:1": repr(now - 1)}
+    await redis_client.hset(state, mapping=fields)
+    await redis_client.expire(state, 3700)
+    lim = RateLimiter("u", RateLimitConfig(burst_size=1, strategy=RateLimitStrategy.REJECT), backend=backend)
+    assert await lim.acquire()  # the only slot was held by a permit whose lease had ended: dropped, and admitted
+    assert await held_on_server(redis_client, backend, "u") == 1
+    assert await redis_client.hget(state, "p:x:1") is None
+    lim.release()
+    await backend.aclose()

@@ -5,7 +5,7 @@
 --         moment it filled), ex last expiry refresh, rx until when KEYS[4] may hold ids, hc the number of held
 --         permits, le no lease ends before it (the earliest lease end, or a second after the last look for ended
 --         leases if that is later), ml/mt minute ring newest bucket/total, hl/ht hour ring; and the held permits,
---         one field 'p:<id>' each (-> its lease end, as text). Permits and their count live in one key, so they
+--         one field 'p:<id>' each (-> '<s> <us> <lease>': admitted at TIME s us, for lease seconds). Permits and their count live in one key, so they
 --         cannot disagree, and taking or giving back a permit is part of the bucket's one write. (Versions before
 --         kept the numbers one text field each, named as above: a decision reads them once and converts them.)
 -- KEYS[2] minute ring hash (slot -> count)   KEYS[3] hour ring hash
@@ -119,12 +119,20 @@ local held = math.max(0, hc - removed)
 if held >= cap and (le == nil or now >= le) then
   -- only a full permit set can be blocked by leases of crashed processes, and only once the earliest lease has
   -- ended: drop the ended ones, count the rest again, and scan again no sooner than a second (or a lease) later
+  -- a permit's lease end from its field: '<s> <us> <lease>' (admitted at TIME s us), or a number (versions before)
+  local function lease_end(value)
+    local sec, micros, seconds = string.match(value, '^(%S+) (%S+) (%S+)$')
+    if sec == nil then
+      return tonumber(value)
+    end
+    return tonumber(sec) + tonumber(micros) / 1000000 + tonumber(seconds)  -- the same sum as now + lease
+  end
   local flat = redis.call('HGETALL', KEYS[1])
   local ended, earliest = {}, nil
   held = 0
   for i = 1, #flat, 2 do
     if string.sub(flat[i], 1, 2) == 'p:' then
-      local ends = tonumber(flat[i + 1])
+      local ends = lease_end(flat[i + 1])
       if ends <= now then
         ended[#ended + 1] = flat[i]
       else
@@ -247,7 +255,7 @@ if refresh then
   ex = now
 end
 if admitted then
-  save('p:' .. permit, now + lease)
+  save('p:' .. permit, clock .. ' ' .. ARGV[5])  -- TIME's digits and the lease as given: nothing to format
 else
   save()
 end
