@@ -130,6 +130,20 @@ async def test_minute_window_limits_and_slides(backend: RateLimitBackend, clock:
     assert await lim.acquire()
 
 
+async def test_a_minute_window_filled_at_once_says_when_it_frees(backend: RateLimitBackend, clock: FakeClock) -> None:
+    # Every admission of the window in its newest bucket, whose count a Redis limit keeps beside its state (not in
+    # the ring) until a newer bucket starts: the wait still counts them.
+    lim = limiter(backend, clock, requests_per_second=1000.0, burst_size=10, requests_per_minute=5)
+    for _ in range(5):
+        assert await lim.acquire()
+        lim.release()
+    with pytest.raises(RateLimitExceeded) as info:
+        await lim.acquire()
+    assert 60.0 <= (info.value.retry_after or 0) <= 60.3  # until that bucket leaves the trailing minute
+    clock.advance(60.3)
+    assert await lim.acquire()
+
+
 async def test_hour_window_limits(backend: RateLimitBackend, clock: FakeClock) -> None:
     lim = limiter(backend, clock, requests_per_second=1000.0, burst_size=10, requests_per_hour=3)
     for _ in range(3):

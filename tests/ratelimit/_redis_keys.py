@@ -8,8 +8,8 @@ from typing import Any
 from llmteam.ratelimit import RedisRateLimitBackend
 
 # the state hash's field 's': the limit's numbers as little-endian doubles, in this order (lua/acquire.lua)
-NUMBERS = struct.Struct("<10d")
-NAMES = ("tk", "ts", "ex", "rx", "hc", "le", "ml", "mt", "hl", "ht")
+NUMBERS = struct.Struct("<12d")
+NAMES = ("tk", "ts", "ex", "rx", "hc", "le", "ml", "mt", "hl", "ht", "mn", "hn")
 
 
 async def limit_numbers(client: Any, backend: RedisRateLimitBackend, name: str) -> dict[str, float]:

@@ -1,14 +1,16 @@
 -- llmteam.ratelimit: one atomic admission decision (contract section 6.2), shared by every process.
 -- Mirrors stores/_memory.py and the bucket rules of _bucket.py (late-waiter credit, untracked slack windows).
--- KEYS[1] state hash: field 's', the limit's numbers as ten little-endian doubles (struct '<dddddddddd': nothing to
+-- KEYS[1] state hash: field 's', the limit's numbers as twelve little-endian doubles (struct '<12d': nothing to
 --         parse or format on a decision; 0 stands for "none"): tk tokens, ts stamp (refill time or, when full, the
 --         moment it filled), ex last expiry refresh, rx until when KEYS[4] may hold ids, hc the number of held
 --         permits, le no lease ends before it (the earliest lease end, or a second after the last look for ended
---         leases if that is later), ml/mt minute ring newest bucket/total, hl/ht hour ring; and the held permits,
+--         leases if that is later), ml/mt minute ring newest bucket/total, hl/ht hour ring, mn/hn the count of
+--         each ring's newest bucket (kept here, so that an admission writes no ring: the ring gets it when a newer
+--         bucket starts); and the held permits,
 --         one field 'p:<id>' each (-> '<s> <us> <lease>': admitted at TIME s us, for lease seconds). Permits and their count live in one key, so they
 --         cannot disagree, and taking or giving back a permit is part of the bucket's one write. (Versions before
 --         kept the numbers one text field each, named as above: a decision reads them once and converts them.)
--- KEYS[2] minute ring hash (slot -> count)   KEYS[3] hour ring hash
+-- KEYS[2] minute ring hash (slot -> count, but for the newest bucket's)   KEYS[3] hour ring hash
 -- KEYS[4] released zset (id -> lease end): ids released while not held, whose decision may still be on its way
 --         (it timed out or was cancelled client-side); such a decision is refused when it arrives, so it cannot
 --         add a permit nobody owns. At most MAX_RELEASED ids, each kept for the lease.
@@ -45,18 +47,18 @@ end
 
 local MAX_RELEASED = 10000
 -- the state: ten numbers in one field, as binary doubles (no text to parse or format); 0 stands for "none"
-local LAYOUT = '<dddddddddd'
+local LAYOUT = '<dddddddddddd'
 local OLD = {'tk', 'ts', 'ex', 'rx', 'hc', 'le', 'ml', 'mt', 'hl', 'ht'}  -- the same numbers' text fields before
-local tokens, ts, ex, rx, hc, le, ml, mt, hl, ht
+local tokens, ts, ex, rx, hc, le, ml, mt, hl, ht, mn, hn
 local migrated = false
 local packed = redis.call('HGET', KEYS[1], 's')
 if packed then
-  tokens, ts, ex, rx, hc, le, ml, mt, hl, ht = struct.unpack(LAYOUT, packed)
+  tokens, ts, ex, rx, hc, le, ml, mt, hl, ht, mn, hn = struct.unpack(LAYOUT, packed)
 else  -- a new limit, or one written by an earlier version (one field per number): read that once
   local old = redis.call('HMGET', KEYS[1], unpack(OLD))
   tokens, ts, ex, rx = tonumber(old[1]), tonumber(old[2]), tonumber(old[3]) or 0, tonumber(old[4]) or 0
   hc, le, ml, mt = tonumber(old[5]) or 0, tonumber(old[6]) or 0, tonumber(old[7]) or 0, tonumber(old[8]) or 0
-  hl, ht = tonumber(old[9]) or 0, tonumber(old[10]) or 0
+  hl, ht, mn, hn = tonumber(old[9]) or 0, tonumber(old[10]) or 0, 0, 0  -- (its rings held every count)
   for i = 1, #OLD do
     migrated = migrated or old[i] ~= false  -- deleted at the write below
   end
@@ -97,7 +99,7 @@ if recorded then
   end
 end
 local function save(...)  -- the numbers in one write, with the fields given
-  redis.call('HSET', KEYS[1], 's', struct.pack(LAYOUT, tokens, ts, ex, rx or 0, hc, le or 0, ml, mt, hl, ht), ...)
+  redis.call('HSET', KEYS[1], 's', struct.pack(LAYOUT, tokens, ts, ex, rx or 0, hc, le or 0, ml, mt, hl, ht, mn, hn), ...)
   if migrated then
     redis.call('HDEL', KEYS[1], unpack(OLD))
   end
@@ -159,30 +161,40 @@ end
 
 local buckets, advance  -- the rings' helpers, made only when a window is tracked (most limits track none)
 if rpm >= 0 or rph >= 0 then
-  -- the ring's slots as {bucket id, count} pairs, oldest first; `last` is the newest bucket id the ring holds
-  buckets = function(key, last, size)
+  -- the ring's buckets as {bucket id, count} pairs, oldest first; `last` is the newest bucket id, `newest` its count
+  -- kept in the state
+  buckets = function(key, last, size, newest)
     local flat = redis.call('HGETALL', key)
     local out = {}
     for i = 1, #flat, 2 do
       local slot = tonumber(flat[i])
       out[#out + 1] = {last - ((last - slot) % size), tonumber(flat[i + 1])}
     end
+    if newest > 0 then
+      out[#out + 1] = {last, newest}
+    end
     table.sort(out, function(a, b) return a[1] < b[1] end)
     return out
   end
 
-  -- advance a ring so that `bucket` is its newest bucket, dropping what falls out (mirrors _window.py)
-  advance = function(key, last, total, bucket, size)
+  -- advance a ring so that `bucket` is its newest bucket, dropping what falls out (mirrors _window.py); `newest` is
+  -- the count of bucket `last`, which goes to the ring now that a newer bucket starts. Returns the ring's newest
+  -- bucket, total and newest bucket's count.
+  advance = function(key, last, total, newest, bucket, size)
     if last == nil or total == nil then
       redis.call('DEL', key)
-      return bucket, 0
+      return bucket, 0, 0
     end
     if bucket <= last then
-      return last, total
+      return last, total, newest
     end
     if bucket - last >= size then
       redis.call('DEL', key)
-      return bucket, 0
+      return bucket, 0, 0
+    end
+    if newest > 0 then
+      redis.call('HINCRBY', key, last % size, newest)
+      extend(key)  -- (perhaps a new key)
     end
     if bucket - last <= 8 then  -- the usual step: look at the few slots that fall out
       for k = last + 1, bucket do
@@ -193,26 +205,26 @@ if rpm >= 0 or rph >= 0 then
           redis.call('HDEL', key, slot)
         end
       end
-      return bucket, total
+      return bucket, total, 0
     end
-    for _, b in ipairs(buckets(key, last, size)) do  -- a long step: one read of the (sparse) ring
+    for _, b in ipairs(buckets(key, last, size, 0)) do  -- a long step: one read of the (sparse) ring
       if b[1] <= bucket - size then
         total = total - b[2]
         redis.call('HDEL', key, b[1] % size)
       end
     end
-    return bucket, total
+    return bucket, total, 0
   end
 end
 
 local mwidth, msize, hwidth, hsize
 if rpm >= 0 then  -- (0: no ring yet)
   mwidth, msize = tonumber(ARGV[6]), tonumber(ARGV[7])
-  ml, mt = advance(KEYS[2], ml ~= 0 and ml or nil, mt, math.floor(now * (1.0 / mwidth)), msize)
+  ml, mt, mn = advance(KEYS[2], ml ~= 0 and ml or nil, mt, mn, math.floor(now * (1.0 / mwidth)), msize)
 end
 if rph >= 0 then
   hwidth, hsize = tonumber(ARGV[8]), tonumber(ARGV[9])
-  hl, ht = advance(KEYS[3], hl ~= 0 and hl or nil, ht, math.floor(now * (1.0 / hwidth)), hsize)
+  hl, ht, hn = advance(KEYS[3], hl ~= 0 and hl or nil, ht, hn, math.floor(now * (1.0 / hwidth)), hsize)
 end
 
 local limit, floor = cap, 1
@@ -237,12 +249,10 @@ else
 end
 if admitted then
   if rpm >= 0 then
-    mt = mt + 1
-    refresh = redis.call('HINCRBY', KEYS[2], ml % msize, 1) == 1 or refresh  -- a new key, maybe
+    mt, mn = mt + 1, mn + 1
   end
   if rph >= 0 then
-    ht = ht + 1
-    refresh = redis.call('HINCRBY', KEYS[3], hl % hsize, 1) == 1 or refresh
+    ht, hn = ht + 1, hn + 1
   end
   held = held + 1
   if le == nil or now + lease < le then  -- (a sharer with a shorter lease, or le pushed a second ahead above)
@@ -272,11 +282,11 @@ if admitted then
 end
 
 -- seconds until a ring's total drops below limit if nothing more is added (mirrors BucketWindow)
-local function until_below(key, last, total, lim, width, size)
+local function until_below(key, last, total, newest, lim, width, size)
   if lim < 0 or total < lim then
     return 0
   end
-  for _, b in ipairs(buckets(key, last, size)) do  -- one read of the (sparse) ring, oldest bucket first
+  for _, b in ipairs(buckets(key, last, size, newest)) do  -- one read of the (sparse) ring, oldest bucket first
     total = total - b[2]
     if total < lim then
       return math.max(0, (b[1] + size) * width - now)
@@ -290,8 +300,8 @@ if cap < 1 then
   wait = -2
 else
   wait = math.max(0, (1 - tokens) / rate)
-  wait = math.max(wait, until_below(KEYS[2], ml, mt, rpm, mwidth, msize))
-  wait = math.max(wait, until_below(KEYS[3], hl, ht, rph, hwidth, hsize))
+  wait = math.max(wait, until_below(KEYS[2], ml, mt, mn, rpm, mwidth, msize))
+  wait = math.max(wait, until_below(KEYS[3], hl, ht, hn, rph, hwidth, hsize))
   if wait <= 0 and held >= cap then
     wait = -1
   end
