@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import struct
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
@@ -11,6 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from llmteam.ratelimit import RateLimitBackendError, RateLimitConfig, RateLimiter, RedisRateLimitBackend
+from llmteam.ratelimit.stores._redis_state import limit_parameters
 from llmteam.ratelimit.stores._redis_wire import ScriptCall, bulk, redact, reply_items, reply_numbers, reply_text
 
 
@@ -18,6 +20,19 @@ from llmteam.ratelimit.stores._redis_wire import ScriptCall, bulk, redact, reply
 def test_bulk_is_one_resp_bulk_string_of_the_utf8_bytes(text: str) -> None:
     data = text.encode()
     assert bulk(text) == b"$" + str(len(data)).encode() + b"\r\n" + data + b"\r\n"
+
+
+@given(st.binary())
+def test_bulk_of_bytes_sends_them_as_they_are(data: bytes) -> None:
+    assert bulk(data) == b"$" + str(len(data)).encode() + b"\r\n" + data + b"\r\n"
+
+
+def test_a_limit_s_fixed_parameters_are_one_argument_of_twelve_doubles_and_the_lease_as_text() -> None:
+    config = RateLimitConfig(requests_per_second=2.5, burst_size=4, requests_per_minute=30, requests_per_hour=1e12)
+    packed, lease = limit_parameters(config, 600.0)
+    assert isinstance(packed, bytes) and lease == "600.0"
+    rate, burst, per_minute, per_hour, lease_seconds = struct.unpack("<12d", packed)[:5]
+    assert (rate, burst, per_minute, per_hour, lease_seconds) == (2.5, 4.0, 30.0, -1.0, 600.0)  # hour: untracked
 
 
 def test_a_script_call_packs_its_key_count_keys_and_leading_arguments_once() -> None:

@@ -14,14 +14,14 @@
 -- KEYS[4] released zset (id -> lease end): ids released while not held, whose decision may still be on its way
 --         (it timed out or was cancelled client-side); such a decision is refused when it arrives, so it cannot
 --         add a permit nobody owns. At most MAX_RELEASED ids, each kept for the lease.
--- ARGV[1..12] the limit's fixed parameters, one argument each (packed once per limit by the client; a decision
---         converts only those it uses): rate/s, burst (bucket capacity and permit cap), per-minute limit, per-hour
---         limit (-1: the bucket alone keeps the window below it, not tracked), permit lease seconds, minute bucket
---         width, minute ring size, hour bucket width, hour ring size, key ttl seconds, late credit in tokens,
---         reservation in tokens (0 when a window is tracked)
--- ARGV[13] permit id ('' for a call that only releases), ARGV[14] '1' when the caller is a waiter woken for its
---         token or asking for it at most the reservation early (due), ARGV[15] n, ARGV[16..15+n] permit ids whose
---         release is still on its way in another call (sent again: HDEL is idempotent), ARGV[16+n..] permit ids
+-- ARGV[1] the limit's fixed parameters, twelve little-endian doubles (packed once per limit by the client, read
+--         without text conversion): rate/s, burst (bucket capacity and permit cap), per-minute limit, per-hour limit
+--         (-1: the bucket alone keeps the window below it, not tracked), permit lease seconds, minute bucket width,
+--         minute ring size, hour bucket width, hour ring size, key ttl seconds, late credit in tokens, reservation
+--         in tokens (0 when a window is tracked); ARGV[2] the lease again, as text (a permit's field carries it)
+-- ARGV[3] permit id ('' for a call that only releases), ARGV[4] '1' when the caller is a waiter woken for its
+--         token or asking for it at most the reservation early (due), ARGV[5] n, ARGV[6..5+n] permit ids whose
+--         release is still on its way in another call (sent again: HDEL is idempotent), ARGV[6+n..] permit ids
 --         released since the last call.
 -- Time is always the Redis server's (TIME): every sharer of the limit agrees on it, and no caller can move it.
 -- Returns a status reply (one line, which the client reads in one go) "<admitted 1|0> <wait> <tokens> <s> <us>":
@@ -30,14 +30,15 @@
 -- never); tokens the bucket's tokens after the decision (below 0 while a reserved token is still to come); s and
 -- us the server's TIME of the decision (seconds, microseconds), so that the caller can place the wait on its own
 -- clock (stores/_redis_clock.py). A call that only releases returns "0 0 0 <s> <us>" at once.
-local permit, due = ARGV[13], ARGV[14] == '1'
-local lease, ttl = tonumber(ARGV[5]), ARGV[10]
+local rate, cap, rpm, rph, lease, mwidth, msize, hwidth, hsize, ttl, late, early = struct.unpack(
+  '<dddddddddddd', ARGV[1])
+local permit, due = ARGV[3], ARGV[4] == '1'
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 local clock = t[1] .. ' ' .. t[2]  -- the reply's time: TIME's own digits (exact, and no number to format)
 -- set key's expiry to ttl unless it already has a later one (a sharer with a longer lease set it)
 local function extend(key)
-  if redis.call('TTL', key) < tonumber(ttl) then  -- -1: none yet, -2: no key (EXPIRE is then a no-op)
+  if redis.call('TTL', key) < ttl then  -- -1: none yet, -2: no key (EXPIRE is then a no-op)
     redis.call('EXPIRE', key, ttl)
   end
 end
@@ -70,14 +71,14 @@ if le == 0 then
   le = nil
 end
 local removed = 0  -- held permits given back by this call
-local resent = tonumber(ARGV[15])
+local resent = tonumber(ARGV[5])
 -- one by one: unpack() of more than ~8000 ids (releases queued in an outage) is an error. A resent id is not
 -- recorded as released if not held: the call that carried it first did that.
-for i = 16, 15 + resent do
+for i = 6, 5 + resent do
   removed = removed + redis.call('HDEL', KEYS[1], 'p:' .. ARGV[i])
 end
 local recorded = false
-for i = 16 + resent, #ARGV do
+for i = 6 + resent, #ARGV do
   if redis.call('HDEL', KEYS[1], 'p:' .. ARGV[i]) == 1 then
     removed = removed + 1
   else  -- not held: its decision may still arrive; refuse it then
@@ -107,7 +108,7 @@ end
 if permit == '' then
   if removed > 0 or recorded then
     if tokens == nil then  -- (no state: nothing was held, and the bucket is new and full)
-      tokens, ts = tonumber(ARGV[2]), now
+      tokens, ts = cap, now
     end
     hc = math.max(0, hc - removed)
     save()
@@ -115,7 +116,6 @@ if permit == '' then
   end
   return {ok = '0 0 0 ' .. clock}  -- releases only: nothing decided (the usual fields, for any reader)
 end
-local rate, cap, rpm, rph = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 
 local held = math.max(0, hc - removed)
 if held >= cap and (le == nil or now >= le) then
@@ -217,19 +217,16 @@ if rpm >= 0 or rph >= 0 then
   end
 end
 
-local mwidth, msize, hwidth, hsize
 if rpm >= 0 then  -- (0: no ring yet)
-  mwidth, msize = tonumber(ARGV[6]), tonumber(ARGV[7])
   ml, mt, mn = advance(KEYS[2], ml ~= 0 and ml or nil, mt, mn, math.floor(now * (1.0 / mwidth)), msize)
 end
 if rph >= 0 then
-  hwidth, hsize = tonumber(ARGV[8]), tonumber(ARGV[9])
   hl, ht, hn = advance(KEYS[3], hl ~= 0 and hl or nil, ht, hn, math.floor(now * (1.0 / hwidth)), hsize)
 end
 
 local limit, floor = cap, 1
 if due then
-  limit, floor = cap + tonumber(ARGV[11]), 1 - tonumber(ARGV[12])
+  limit, floor = cap + late, 1 - early
 end
 local available = math.min(level, limit)
 local admitted = available >= floor and held < cap and (rpm < 0 or mt < rpm) and (rph < 0 or ht < rph)
@@ -265,7 +262,7 @@ if refresh then
   ex = now
 end
 if admitted then
-  save('p:' .. permit, clock .. ' ' .. ARGV[5])  -- TIME's digits and the lease as given: nothing to format
+  save('p:' .. permit, clock .. ' ' .. ARGV[2])  -- TIME's digits and the lease as given: nothing to format
 else
   save()
 end

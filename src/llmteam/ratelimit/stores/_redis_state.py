@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import struct
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar
@@ -27,29 +28,32 @@ _KEY_TTL = 3700  # > the hour window plus two buckets: idle limits expire on the
 _REFRESH_SECONDS = 60  # how often, at most, a decision sets the keys' expiry again (acquire.lua)
 _CAS_ATTEMPTS = 64
 _MAX_PENDING = 10_000  # releases waiting for Redis; older ones are dropped (their leases expire them anyway)
+_PARAMETERS = struct.Struct("<12d")  # ARGV[1] of acquire.lua
 
 
-def limit_parameters(config: RateLimitConfig, lease_seconds: float) -> list[str]:
-    """ARGV[1..12] of ``acquire.lua``: the limit's fixed parameters (see the script's header)."""
+def limit_parameters(config: RateLimitConfig, lease_seconds: float) -> list[bytes | str]:
+    """ARGV[1..2] of ``acquire.lua``: the limit's fixed parameters as twelve little-endian doubles (one argument the
+    script reads without text conversion), and the lease as text (a permit's field carries it); see its header."""
     rate, capacity = float(config.requests_per_second), float(config.burst_size)
 
-    def window(geometry: tuple[float, float], limit: float) -> str:
-        return repr(float(limit)) if window_binds(capacity, rate, geometry[1], limit) else "-1"
+    def window(geometry: tuple[float, float], limit: float) -> float:
+        return float(limit) if window_binds(capacity, rate, geometry[1], limit) else -1.0
 
-    return [
-        repr(rate),
-        str(config.burst_size),
+    numbers = (
+        rate,
+        capacity,
         window(MINUTE_GEOMETRY, config.requests_per_minute),
         window(HOUR_GEOMETRY, config.requests_per_hour),
-        repr(lease_seconds),
-        repr(MINUTE_GEOMETRY[0]),
-        str(ring_size(*MINUTE_GEOMETRY)),
-        repr(HOUR_GEOMETRY[0]),
-        str(ring_size(*HOUR_GEOMETRY)),
-        str(max(_KEY_TTL, int(lease_seconds) + _REFRESH_SECONDS + 1)),  # refreshed a minute later at most
-        repr(late_credit(rate) * rate),
-        repr(reservation(capacity, rate, config.requests_per_minute, config.requests_per_hour) * rate),
-    ]
+        lease_seconds,
+        MINUTE_GEOMETRY[0],
+        ring_size(*MINUTE_GEOMETRY),
+        HOUR_GEOMETRY[0],
+        ring_size(*HOUR_GEOMETRY),
+        max(_KEY_TTL, int(lease_seconds) + _REFRESH_SECONDS + 1),  # refreshed a minute later at most
+        late_credit(rate) * rate,
+        reservation(capacity, rate, config.requests_per_minute, config.requests_per_hour) * rate,
+    )
+    return [_PARAMETERS.pack(*numbers), repr(lease_seconds)]
 
 
 class RedisLimiterState(LimiterState):

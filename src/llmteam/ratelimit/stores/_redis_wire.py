@@ -25,9 +25,9 @@ def redact(url: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
-def bulk(text: str) -> bytes:
-    """``text`` as one RESP bulk string."""
-    data = text.encode()
+def bulk(text: str | bytes) -> bytes:
+    """``text`` (bytes as they are, text in UTF-8) as one RESP bulk string."""
+    data = text if isinstance(text, bytes) else text.encode()
     return b"$%d\r\n%s\r\n" % (len(data), data)
 
 
@@ -36,7 +36,7 @@ class ScriptCall:
 
     __slots__ = ("count", "fixed", "script")
 
-    def __init__(self, script: str, keys: Sequence[str], args: Sequence[str] = ()) -> None:
+    def __init__(self, script: str, keys: Sequence[str], args: Sequence[str | bytes] = ()) -> None:
         self.script = script
         parts = [str(len(keys)), *keys, *args]
         self.fixed = b"".join(bulk(part) for part in parts)
