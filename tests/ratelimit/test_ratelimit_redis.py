@@ -498,6 +498,20 @@ async def test_a_limit_s_keys_outlive_every_lease_held_in_them(redis_url: str, r
     await short_lease.aclose()
 
 
+async def text_layout_limit(
+    client: Any, backend: RedisRateLimitBackend, name: str, tokens: str, ends_in: float
+) -> float:
+    """Write limit ``name`` as the text layout before 2026-11-29 kept it: ``tokens`` in its bucket and one held
+    permit, ``p:x:1``, whose lease ends ``ends_in`` seconds from the server's time, which it returns."""
+    seconds, micros = await client.time()
+    now: float = seconds + micros / 1_000_000
+    state, ends = backend.key("rl", name, "state"), repr(now + ends_in)
+    fields = {"tk": tokens, "ts": repr(now), "ex": repr(now), "hc": "1", "le": ends, "p:x:1": ends}
+    await client.hset(state, mapping=fields)
+    await client.expire(state, 3700)
+    return now
+
+
 async def test_a_limit_written_by_the_text_layout_before_is_read_and_converted_at_its_next_decision(
     redis_url: str, redis_client: Any
 ) -> None:
@@ -505,12 +519,7 @@ async def test_a_limit_written_by_the_text_layout_before_is_read_and_converted_a
     # across the upgrade keeps its state: the first decision reads the text fields, honours them and replaces them.
     backend = RedisRateLimitBackend(redis_url, prefix=prefix())
     state = backend.key("rl", "u", "state")
-    seconds, micros = await redis_client.time()
-    now = seconds + micros / 1_000_000
-    # an empty bucket and one held permit, as the text layout kept them
-    fields = {"tk": "0", "ts": repr(now), "ex": repr(now), "hc": "1", "le": repr(now + 600), "p:x:1": repr(now + 600)}
-    await redis_client.hset(state, mapping=fields)
-    await redis_client.expire(state, 3700)
+    now = await text_layout_limit(redis_client, backend, "u", "0", 600)  # an empty bucket, one permit held
     config = RateLimitConfig(requests_per_second=0.001, burst_size=2, strategy=RateLimitStrategy.REJECT)
     lim = RateLimiter("u", config, backend=backend)
     with pytest.raises(RateLimitExceeded):  # the empty bucket was honoured (a new one would hold 2 tokens)
@@ -529,11 +538,7 @@ async def test_a_permit_written_by_the_version_before_still_ends_with_its_lease(
     # looks for ended leases must read both, or a crashed process's permit from before the upgrade holds forever.
     backend = RedisRateLimitBackend(redis_url, prefix=prefix())
     state = backend.key("rl", "u", "state")
-    seconds, micros = await redis_client.time()
-    now = seconds + micros / 1_000_000
-    fields = {"tk": "1", "ts": repr(now), "ex": repr(now), "hc": "1", "le": repr(now - 1), "p:x:1": repr(now - 1)}
-    await redis_client.hset(state, mapping=fields)
-    await redis_client.expire(state, 3700)
+    await text_layout_limit(redis_client, backend, "u", "1", -1)  # the permit's lease ended a second ago
     lim = RateLimiter("u", RateLimitConfig(burst_size=1, strategy=RateLimitStrategy.REJECT), backend=backend)
     assert await lim.acquire()  # the only slot was held by a permit whose lease had ended: dropped, and admitted
     assert await held_on_server(redis_client, backend, "u") == 1
