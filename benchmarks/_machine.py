@@ -5,7 +5,8 @@ core to other work; when the thread wakes, its first tens of microseconds of Pyt
 call made one at a time runs all of its Python right after the wake of its commit's fsync, while a raw driver loop
 runs three calls there. This probe times the same llmteam-free work (a uuid4, a canonical JSON text and its SHA-256,
 as the bare audit chain does per record, over a smaller dict) in a tight loop and right after a 0.3 ms sleep or an
-fsync, interleaved, and prints the medians, so the one-at-a-time figures beside it can be read.
+fsync, interleaved, and prints the medians, so the one-at-a-time figures beside it can be read. ``halt_polling``
+reads whether the guest kernel polls before halting an idle vCPU, which decides what a network round trip waits.
 """
 
 from __future__ import annotations
@@ -75,3 +76,14 @@ def print_wake_penalty() -> None:
 
 if __name__ == "__main__":
     print_wake_penalty()
+
+
+def halt_polling() -> str:
+    """The guest kernel's idle halt polling, where it has the setting: at 0 (this project's VM) every idle vCPU halts
+    and a Redis round trip pays a wake-up on each side, which a client still busy when its reply arrives does not
+    (docs/performance.md, 2026-11-29: the decision vs limits x0.98 to x1.11 at 0, x1.32 to x1.51 at the default)."""
+    try:
+        with open("/sys/module/haltpoll/parameters/guest_halt_poll_ns", encoding="ascii") as setting:
+            return f"; guest_halt_poll_ns {setting.read().strip()}"
+    except OSError:
+        return ""

@@ -3,7 +3,8 @@
 A peer (pm4py is AGPL: never a dependency, only an oracle) is installed into a virtualenv under
 ``~/.cache/llmteam-bench/<name>`` on first use. Its worker script runs in a long-lived subprocess that prepares its
 data once, then answers each ``run`` line on stdin with the seconds one repetition took; ``interleave`` alternates
-our repetition and the peer's, so both sides see the same machine load, and reports medians.
+our repetition and the peer's, so both sides see the same machine load, and reports medians. ``side_by_side`` does
+the same for two async callables in one process (short rounds, ABBA, the median of the rounds' ratios).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import subprocess
 import sys
 import time
 import venv
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 CACHE = Path(os.environ.get("LLMTEAM_BENCH_CACHE", Path.home() / ".cache" / "llmteam-bench"))
@@ -102,3 +103,35 @@ def print_table(rows: list[tuple[str, str, str, str, str]], peer_name: str) -> N
     widths = [max(len(r[i]) for r in [head, *rows]) for i in range(5)]
     for r in [head, *rows]:
         print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)))
+
+
+async def per_call_us(body: Callable[[], Awaitable[object]], n: int) -> float:
+    start = time.perf_counter()
+    for _ in range(n):
+        await body()
+    return (time.perf_counter() - start) / n * 1e6
+
+
+async def side_by_side(
+    ours: Callable[[], Awaitable[Callable[[], Awaitable[object]]]],
+    peer: Callable[[], Awaitable[Callable[[], Awaitable[object]]]],
+    n: int,
+    rounds: int,
+) -> tuple[float, float, float]:
+    """Median µs per call of ``ours`` and ``peer``, and the median of the rounds' ratios (peer / ours).
+
+    Each side is set up once; then ``rounds`` rounds of ``n`` calls each, the sides taking turns (ABBA order, so
+    neither always runs first). A round of each side takes milliseconds, so the two calls of a pair see the same
+    machine: the ratio of a pair does not move when this shared machine changes pace between pairs, which the
+    ratio of two medians over a whole run does (it measured 0.82x to 1.11x on the same code within minutes)."""
+    call_ours, call_peer = await ours(), await peer()
+    ours_us, peer_us, ratios = [], [], []
+    for i in range(rounds):
+        if i % 2 == 0:
+            mine, theirs = await per_call_us(call_ours, n), await per_call_us(call_peer, n)
+        else:
+            theirs, mine = await per_call_us(call_peer, n), await per_call_us(call_ours, n)
+        ours_us.append(mine)
+        peer_us.append(theirs)
+        ratios.append(theirs / mine)
+    return statistics.median(ours_us), statistics.median(peer_us), statistics.median(ratios)

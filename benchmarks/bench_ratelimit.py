@@ -22,6 +22,8 @@ import uuid
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import NamedTuple
 
+from _machine import halt_polling
+from _peers import side_by_side
 from rich.console import Console
 from rich.table import Table
 
@@ -198,38 +200,6 @@ async def burst_one_delivery(backend_url: str | None, rate: float, duration: flo
     )
 
 
-async def _per_call_us(body: Callable[[], Awaitable[object]], n: int) -> float:
-    start = time.perf_counter()
-    for _ in range(n):
-        await body()
-    return (time.perf_counter() - start) / n * 1e6
-
-
-async def side_by_side(
-    ours: Callable[[], Awaitable[Callable[[], Awaitable[object]]]],
-    peer: Callable[[], Awaitable[Callable[[], Awaitable[object]]]],
-    n: int,
-    rounds: int,
-) -> tuple[float, float, float]:
-    """Median µs per call of ``ours`` and ``peer``, and the median of the rounds' ratios (peer / ours).
-
-    Each side is set up once; then ``rounds`` rounds of ``n`` calls each, the sides taking turns (ABBA order, so
-    neither always runs first). A round of each side takes milliseconds, so the two calls of a pair see the same
-    machine: the ratio of a pair does not move when this shared machine changes pace between pairs, which the
-    ratio of two medians over a whole run does (it measured 0.82x to 1.11x on the same code within minutes)."""
-    call_ours, call_peer = await ours(), await peer()
-    ours_us, peer_us, ratios = [], [], []
-    for i in range(rounds):
-        if i % 2 == 0:
-            mine, theirs = await _per_call_us(call_ours, n), await _per_call_us(call_peer, n)
-        else:
-            theirs, mine = await _per_call_us(call_peer, n), await _per_call_us(call_ours, n)
-        ours_us.append(mine)
-        peer_us.append(theirs)
-        ratios.append(theirs / mine)
-    return statistics.median(ours_us), statistics.median(peer_us), statistics.median(ratios)
-
-
 async def memory_vs_aiolimiter(n: int, rounds: int) -> tuple[float, float, float]:
     from aiolimiter import AsyncLimiter
 
@@ -321,7 +291,7 @@ def main() -> None:
     args = parser.parse_args()
 
     load = os.getloadavg()
-    title = f"llmteam.ratelimit (load average at start {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}{_halt_polling()})"
+    title = f"llmteam.ratelimit (load average at start {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}{halt_polling()})"
     table = Table(title=title)
     for col in ("figure", "measured", "target", "ok?"):
         table.add_column(col)
@@ -407,17 +377,6 @@ def _burst_one_rows(table: Table, args: argparse.Namespace) -> None:
             ">= 99%, no window above its bound",
             _ok(share >= 0.99 and excess <= _EPS),
         )
-
-
-def _halt_polling() -> str:
-    """The guest kernel's idle halt polling, where it has the setting: at 0 (this project's VM) every idle vCPU halts
-    and a Redis round trip pays a wake-up on each side, which a client still busy when its reply arrives does not
-    (docs/performance.md, 2026-11-29: the decision vs limits x0.98 to x1.11 at 0, x1.32 to x1.51 at the default)."""
-    try:
-        with open("/sys/module/haltpoll/parameters/guest_halt_poll_ns", encoding="ascii") as setting:
-            return f"; guest_halt_poll_ns {setting.read().strip()}"
-    except OSError:
-        return ""
 
 
 def _ok(flag: bool) -> str:
