@@ -6,10 +6,10 @@
 --         permits, le no lease ends before it (the earliest lease end, or a second after the last look for ended
 --         leases if that is later), ml/mt minute ring newest bucket/total, hl/ht hour ring, mn/hn the count of
 --         each ring's newest bucket (kept here, so that an admission writes no ring: the ring gets it when a newer
---         bucket starts); and the held permits,
---         one field 'p:<id>' each (-> '<s> <us> <lease>': admitted at TIME s us, for lease seconds). Permits and their count live in one key, so they
---         cannot disagree, and taking or giving back a permit is part of the bucket's one write. (Versions before
---         kept the numbers one text field each, named as above: a decision reads them once and converts them.)
+--         bucket starts); and the held permits, one field 'p:<id>' each (-> '<s> <us> <lease>': admitted at TIME
+--         s us, for lease seconds). Permits and their count live in one key, so they cannot disagree, and taking or
+--         giving back a permit is part of the bucket's one write. (Versions before kept the numbers one text field
+--         each, named as above, and a permit's lease end as a number: a decision reads and converts them.)
 -- KEYS[2] minute ring hash (slot -> count, but for the newest bucket's)   KEYS[3] hour ring hash
 -- KEYS[4] released zset (id -> lease end): ids released while not held, whose decision may still be on its way
 --         (it timed out or was cancelled client-side); such a decision is refused when it arrives, so it cannot
@@ -47,7 +47,7 @@ local function fmt(x)  -- for replies: numbers given to redis.call keep full pre
 end
 
 local MAX_RELEASED = 10000
--- the state: ten numbers in one field, as binary doubles (no text to parse or format); 0 stands for "none"
+-- the state: twelve numbers in one field, as binary doubles (no text to parse or format); 0 stands for "none"
 local LAYOUT = '<dddddddddddd'
 local OLD = {'tk', 'ts', 'ex', 'rx', 'hc', 'le', 'ml', 'mt', 'hl', 'ht'}  -- the same numbers' text fields before
 local tokens, ts, ex, rx, hc, le, ml, mt, hl, ht, mn, hn
@@ -100,7 +100,8 @@ if recorded then
   end
 end
 local function save(...)  -- the numbers in one write, with the fields given
-  redis.call('HSET', KEYS[1], 's', struct.pack(LAYOUT, tokens, ts, ex, rx or 0, hc, le or 0, ml, mt, hl, ht, mn, hn), ...)
+  local numbers = struct.pack(LAYOUT, tokens, ts, ex, rx or 0, hc, le or 0, ml, mt, hl, ht, mn, hn)
+  redis.call('HSET', KEYS[1], 's', numbers, ...)
   if migrated then
     redis.call('HDEL', KEYS[1], unpack(OLD))
   end
