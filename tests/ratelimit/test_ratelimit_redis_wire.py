@@ -56,6 +56,14 @@ def test_reply_numbers_of_any_other_shape_is_a_backend_error_naming_the_reply(re
         reply_numbers(reply, 5, "acquire.lua")
 
 
+def test_a_reply_named_in_an_error_is_cut_short() -> None:
+    # a misconfigured or hostile server's reply is named, never copied whole into the message (and the logs)
+    for check in (lambda r: reply_numbers(r, 5, "acquire.lua"), lambda r: reply_text(r, "SCRIPT LOAD")):
+        with pytest.raises(RateLimitBackendError) as info:
+            check([b"x" * 1_000_000])
+        assert len(str(info.value)) < 400
+
+
 def test_reply_text_and_reply_items_name_what_was_sent() -> None:
     assert reply_text(b"abc", "SCRIPT LOAD") == "abc"
     with pytest.raises(RateLimitBackendError, match="SCRIPT LOAD"):

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from importlib import resources
 from urllib.parse import urlsplit, urlunsplit
 
+from llmteam._repr import bounded_repr
 from llmteam.backends.redis import RedisReply
 
 from .._errors import RateLimitBackendError
@@ -47,14 +48,16 @@ def reply_text(reply: RedisReply, what: str) -> str:
     """A bulk-string reply as text; anything else is a :class:`RateLimitBackendError` naming ``what`` was sent."""
     if isinstance(reply, bytes):
         return reply.decode()
-    raise RateLimitBackendError(f"Redis answered {what} with {reply!r}, expected a string (is it a Redis server?)")
+    raise RateLimitBackendError(
+        f"Redis answered {what} with {bounded_repr(reply, 200)}, expected a string (is it a Redis server?)"
+    )
 
 
 def reply_items(reply: RedisReply, count: int, what: str) -> Sequence[RedisReply]:
     """An array reply of ``count`` items; anything else is a :class:`RateLimitBackendError` naming ``what``."""
     if isinstance(reply, Sequence) and not isinstance(reply, bytes) and len(reply) == count:
         return reply
-    raise RateLimitBackendError(f"Redis answered {what} with {reply!r}, expected {count} items")
+    raise RateLimitBackendError(f"Redis answered {what} with {bounded_repr(reply, 200)}, expected {count} items")
 
 
 def reply_numbers(reply: RedisReply, count: int, what: str) -> list[float]:
@@ -67,5 +70,5 @@ def reply_numbers(reply: RedisReply, count: int, what: str) -> list[float]:
     if len(numbers) == count:
         return numbers
     raise RateLimitBackendError(
-        f"Redis answered {what} with {reply!r}, expected {count} numbers (is it a Redis server?)"
+        f"Redis answered {what} with {bounded_repr(reply, 200)}, expected {count} numbers (is it a Redis server?)"
     )
