@@ -545,3 +545,18 @@ async def test_a_permit_written_by_the_version_before_still_ends_with_its_lease(
     assert await redis_client.hget(state, "p:x:1") is None
     lim.release()
     await backend.aclose()
+
+
+async def test_a_release_into_a_text_layout_state_without_its_stamp_is_taken(redis_url: str, redis_client: Any) -> None:
+    # A release-only call converts the numbers it finds; a text-layout state with tokens but no stamp (written by
+    # hand, or cut short) must not make the release fail, and with it every later release of the limit.
+    backend = RedisRateLimitBackend(redis_url, prefix=prefix())
+    state = backend.key("rl", "u", "state")
+    await redis_client.hset(state, mapping={"tk": "1", "hc": "1", "p:x:1": "9999999999"})
+    await redis_client.expire(state, 3700)
+    limiter_state = backend.limiter_state("u", RateLimitConfig(burst_size=2), None)
+    limiter_state.release("x:1")
+    await backend.aclose()  # sends the release, and waits for it
+    assert await redis_client.hget(state, "p:x:1") is None
+    assert (await limit_numbers(redis_client, backend, "u")).get("hc") == 0  # converted, the count given back
+    assert await held_on_server(redis_client, backend, "u") == 0

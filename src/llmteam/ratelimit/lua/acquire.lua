@@ -108,7 +108,7 @@ local function save(...)  -- the numbers in one write, with the fields given
 end
 if permit == '' then
   if removed > 0 or recorded then
-    if tokens == nil then  -- (no state: nothing was held, and the bucket is new and full)
+    if tokens == nil or ts == nil then  -- (no bucket yet: it is new, and full)
       tokens, ts = cap, now
     end
     hc = math.max(0, hc - removed)
