@@ -6,7 +6,7 @@ import codecs
 import json
 import re
 from collections.abc import AsyncIterator
-from typing import Any, TypeVar
+from typing import Any
 
 from llmteam._deadline import within
 from llmteam.llm._errors import LLMResponseError
@@ -25,7 +25,6 @@ from llmteam.llm._types import (
 MAX_RESPONSE_BYTES = 32 * 2**20  # the default bound of one answer's body, streamed or not, once decompressed
 ERROR_BODY_BYTES = 64 * 2**10  # what is kept of an error answer's body (its message is quoted from the start)
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
-T = TypeVar("T")
 
 
 class Answer:

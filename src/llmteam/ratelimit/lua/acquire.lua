@@ -49,13 +49,14 @@ end
 local MAX_RELEASED = 10000
 -- the state: twelve numbers in one field, as binary doubles (no text to parse or format); 0 stands for "none"
 local LAYOUT = '<dddddddddddd'
-local OLD = {'tk', 'ts', 'ex', 'rx', 'hc', 'le', 'ml', 'mt', 'hl', 'ht'}  -- the same numbers' text fields before
+local OLD  -- the same numbers' text fields before, when the state has no field 's' (made only then)
 local tokens, ts, ex, rx, hc, le, ml, mt, hl, ht, mn, hn
 local migrated = false
 local packed = redis.call('HGET', KEYS[1], 's')
 if packed then
   tokens, ts, ex, rx, hc, le, ml, mt, hl, ht, mn, hn = struct.unpack(LAYOUT, packed)
 else  -- a new limit, or one written by an earlier version (one field per number): read that once
+  OLD = {'tk', 'ts', 'ex', 'rx', 'hc', 'le', 'ml', 'mt', 'hl', 'ht'}
   local old = redis.call('HMGET', KEYS[1], unpack(OLD))
   tokens, ts, ex, rx = tonumber(old[1]), tonumber(old[2]), tonumber(old[3]) or 0, tonumber(old[4]) or 0
   hc, le, ml, mt = tonumber(old[5]) or 0, tonumber(old[6]) or 0, tonumber(old[7]) or 0, tonumber(old[8]) or 0
